@@ -1,0 +1,76 @@
+"""The op registry: one :class:`OpDef` per op, the single place an op is defined.
+
+An op declares
+  1. its fusion pattern kind (TVM's OpPatternKind, see :data:`KINDS`),
+  2. shape/dtype inference ``infer(in_shapes, in_dtypes, attrs) -> (shape, dtype)``,
+  3. a numpy reference kernel ``kernel(arrays, attrs) -> ndarray``,
+  4. its arithmetic cost ``flops(in_shapes, out_shape, attrs) -> (flops, macs)``.
+Parameters and bytes read/written are derived generically in :mod:`engine.cost` from shapes.
+Autodiff rules (VJP/JVP) live in :mod:`engine.autodiff_rules`, keyed by the same op names.
+
+Adding an op = one :func:`register` call in one of the ``ops_*.py`` modules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import GraphError
+
+#: TVM pattern kinds, from most to least fusable.
+KINDS = ("elemwise", "broadcast", "injective", "reduce", "out_elemwise_fusable", "opaque")
+
+#: Ops that are graph sources rather than computations.
+SOURCE_OPS = ("input", "param", "constant")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    kind: str
+    min_inputs: int
+    max_inputs: int
+    infer: Callable[..., tuple]
+    kernel: Callable[..., Any]
+    flops: Callable[..., tuple]
+    attrs: dict = field(default_factory=dict)   # attribute name -> default value
+    doc: str = ""
+    onnx: str = ""                               # ONNX op type it maps to ("" if none)
+
+
+_REGISTRY: dict[str, OpDef] = {}
+_LOADED = False
+
+
+def register(op: OpDef) -> OpDef:
+    if op.kind not in KINDS:
+        raise ValueError(f"op {op.name!r}: unknown pattern kind {op.kind!r}")
+    if op.name in _REGISTRY:
+        raise ValueError(f"op {op.name!r} registered twice")
+    _REGISTRY[op.name] = op
+    return op
+
+
+def _load() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from . import ops_elementwise, ops_nn, ops_shape  # noqa: F401  (they call register)
+
+
+def get_op(name: str) -> OpDef:
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise GraphError(f"unknown op {name!r}") from None
+
+
+def op_names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def all_ops() -> dict[str, OpDef]:
+    _load()
+    return dict(_REGISTRY)

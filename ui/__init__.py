@@ -1,0 +1,33 @@
+"""Shared streamlit helpers: the only streamlit code besides pages.
+
+A page uses::
+
+    import ui
+    ui.setup("graph_builder", "Graph Builder", "计算图构建器")
+    with ui.controls():
+        n = st.slider(ui.t("Width", "宽度"), 1, 64, 8, key="gb_width", bind="query-params")
+    with ui.guard():
+        result = ui.cached(engine_function)(n)
+        ui.show_figure(fig, "gb_graph", caption)
+
+Conventions: every widget has a key prefixed by the page's short id and ``bind="query-params"``
+(that is the share link); labels are ``ui.t(en, zh)``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from .checkpoint import checkpoint
+from .figures import show_figure
+from .i18n import lang, t
+from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
+from .stepper import stepper
+
+
+def cached(fn, max_entries: int = 64):
+    """``st.cache_data`` around a pure engine function (results shared by every session)."""
+    return st.cache_data(fn, max_entries=max_entries, show_spinner=False)
+
+
+__all__ = ["cached", "checkpoint", "controls", "flag", "guard", "lang", "lesson", "lesson_text",
+           "presenting", "setup", "show_figure", "stepper", "t"]

@@ -1,0 +1,124 @@
+"""Page scaffolding every lab uses: title, language, presenter mode, lesson text, error guard.
+
+A page starts with ``ui.setup("page_id", "Title", "标题")`` and keeps its controls inside
+``with ui.controls():`` so presenter mode can hide them (``?controls=0``) while their values, bound
+to the URL, still drive the page.
+
+URL flags (all restored by a share link):
+  lang=zh        Chinese text
+  present=1      presenter mode: large type, sidebar collapsed, keyboard stepping
+  controls=0     hide the controls (presenter mode only)
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import streamlit as st
+
+from engine.errors import EngineError
+
+from .i18n import LANGS, lang, set_lang, t
+
+CONTENT = Path(__file__).resolve().parent.parent / "content"
+
+_PRESENTER_CSS = """
+<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.25rem; }
+h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; }
+[data-testid="stSidebar"] { display: none; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 1rem; }
+</style>
+"""
+_HIDE_CONTROLS_CSS = "<style>.st-key-controls { display: none; }</style>"
+
+
+def flag(name: str) -> bool:
+    """A URL flag such as ``present=1``."""
+    return st.query_params.get(name, "") in ("1", "true", "yes")
+
+
+def presenting() -> bool:
+    return flag("present")
+
+
+def setup(page_id: str, title_en: str, title_zh: str, intro_en: str = "", intro_zh: str = "") -> None:
+    """Title, language picker, presenter mode and share-link hint for one page."""
+    st.session_state["current_page"] = page_id
+    _language_picker()
+    if presenting():
+        st.html(_PRESENTER_CSS)
+        if st.query_params.get("controls") == "0":
+            st.html(_HIDE_CONTROLS_CSS)
+    st.title(t(title_en, title_zh))
+    if intro_en:
+        st.caption(t(intro_en, intro_zh))
+
+
+def _language_picker() -> None:
+    current = lang()
+    with st.sidebar:
+        choice = st.radio("Language / 语言", list(LANGS), index=list(LANGS).index(current),
+                          format_func=LANGS.get, horizontal=True, key="ui_lang_picker")
+        st.caption(t("Every control is in the URL: copy it to share this exact view. "
+                     "Add `present=1` for presenter mode.",
+                     "所有控件的取值都在网址里：复制网址即可分享当前画面。加上 `present=1` 进入演示模式。"))
+    if choice != current:
+        set_lang(choice)
+        st.rerun()
+    if choice == "zh":
+        st.query_params["lang"] = "zh"
+    elif "lang" in st.query_params:
+        del st.query_params["lang"]
+
+
+def controls():
+    """Container for a page's controls; hidden by ``?present=1&controls=0``."""
+    return st.container(key="controls")
+
+
+def lesson_text(page_id: str, section: str | None = None) -> str:
+    """The lesson markdown for ``page_id`` in the current language (falls back to English).
+
+    Sections are delimited by ``<!-- section: name -->`` lines.
+    """
+    for code in (lang(), "en"):
+        path = CONTENT / code / f"{page_id}.md"
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            return _section(text, section) if section else text
+    return ""
+
+
+def _section(text: str, name: str) -> str:
+    marker = f"<!-- section: {name} -->"
+    if marker not in text:
+        return ""
+    body = text.split(marker, 1)[1]
+    return body.split("<!-- section:", 1)[0].strip()
+
+
+def lesson(page_id: str, section: str | None = None, expanded: bool = False) -> None:
+    """Render lesson text (or one section of it) in an expander."""
+    text = lesson_text(page_id, section)
+    if text:
+        with st.expander(t("Lesson", "讲解"), expanded=expanded or presenting()):
+            st.markdown(text)
+
+
+@contextlib.contextmanager
+def guard(what_en: str = "", what_zh: str = ""):
+    """Show an engine error as ``st.error`` and let the rest of the page keep working.
+
+    Usage::
+
+        with ui.guard():
+            graph = engine.parse_program(text)
+    Only :class:`EngineError` (bad input) is shown as a message; a bug still raises so tests see it.
+    """
+    try:
+        yield
+    except EngineError as exc:
+        prefix = t(what_en, what_zh)
+        st.error(f"{prefix}: {exc}" if prefix else str(exc))

@@ -1,0 +1,1 @@
+"""Engine data -> plotly figures (or DOT/Mermaid text). Never calls streamlit."""

@@ -1,0 +1,34 @@
+"""Gantt chart of an engine Timeline: one row per lane, bars coloured by event kind."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from engine.trace import Timeline
+
+from .theme import MEANING, SEQUENCE, apply_theme
+
+
+def gantt(timeline: Timeline, title: str, highlight_critical: bool = True, height: int | None = None,
+          colors: dict[str, str] | None = None) -> go.Figure:
+    """Horizontal bars per lane; the critical path (if any) outlined in black."""
+    palette = {**MEANING, **(colors or {})}
+    lanes = list(timeline.lanes)
+    fig = go.Figure()
+    kinds = list(dict.fromkeys(e.kind for e in timeline.events))
+    critical = set(timeline.critical) if highlight_critical else set()
+    for k, kind in enumerate(kinds):
+        idx = [i for i, e in enumerate(timeline.events) if e.kind == kind]
+        evs = [timeline.events[i] for i in idx]
+        fig.add_bar(
+            y=[e.unit for e in evs], x=[e.duration for e in evs], base=[e.start for e in evs],
+            orientation="h", name=kind, text=[e.label for e in evs], textposition="inside",
+            insidetextanchor="middle",
+            marker=dict(color=palette.get(kind, SEQUENCE[k % len(SEQUENCE)]),
+                        line=dict(color=["black" if i in critical else "white" for i in idx],
+                                  width=[3 if i in critical else 1 for i in idx])),
+            hovertemplate="%{text}<br>%{base} → %{x:+}<extra>" + kind + "</extra>",
+        )
+    fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], title=None)
+    fig.update_xaxes(title=f"time ({timeline.time_unit})")
+    fig.update_layout(barmode="overlay", bargap=0.25)
+    return apply_theme(fig, title, height or max(260, 60 + 36 * len(lanes)))
