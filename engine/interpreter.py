@@ -1,0 +1,171 @@
+"""The reference interpreter: run a :class:`~engine.ir.Graph` node by node with the numpy kernels.
+
+Stages of :func:`run`:
+  1. **plan** (once per graph, cached on the graph object): for every node its kernel, the positions
+     of its inputs and its full attribute dict (defaults merged) — so the per-node loop is only a call;
+  2. **sources**: every ``input``/``param`` takes, in order of preference, the array passed in
+     ``inputs``, its own ``value`` attribute, or a deterministic random draw seeded by
+     ``(seed, crc32(node name))`` — adding a node never changes the values of the others. Inputs are
+     standard normal; params follow their ``init`` attribute: ``normal`` -> N(0, 1) / sqrt(fan_in)
+     (fan_in = product of all dims but the first; 1 for 0-D/1-D), ``ones``, ``zeros``, ``uniform`` ->
+     U(0.5, 1.5) (positive, e.g. a batchnorm variance). A ``constant`` is its value;
+  3. **execute** every op node in topological order and check the result has the stored shape;
+  4. return every node's value by node name (the torch.fx Interpreter's ``env``; the builder names the
+     last binding of a program variable with its plain name, so this is every named program value).
+
+:func:`evaluate` is the same loop for passes: it takes a dict of known values (any nodes) and fills
+in the rest. All values are float32 (a constant keeps its own dtype).
+Not handled: control flow, multi-output nodes, in-place updates.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import budget
+from .errors import EngineError, GraphError, ShapeError
+from .ir import Graph, Node, Tensor
+from .registry import get_op
+
+_PLAN_KEY = "_interpreter_plan"
+INITS = ("normal", "ones", "zeros", "uniform")
+
+
+@dataclass(frozen=True)
+class _Step:
+    node: Node
+    kernel: Any                 # None for a source node
+    attrs: dict
+    inputs: tuple[str, ...]
+
+
+def _plan(graph: Graph) -> tuple[_Step, ...]:
+    """Kernels and attribute dicts for every node; cached on the (immutable) graph."""
+    cached = graph.__dict__.get(_PLAN_KEY)
+    if cached is not None:
+        return cached
+    budget.check_nodes(len(graph.nodes))
+    seen: set[str] = set()
+    steps = []
+    for n in graph.nodes:
+        if n.name in seen:
+            raise GraphError(f"two nodes are named {n.name!r}")
+        for i in n.inputs:
+            if i not in seen:
+                raise GraphError(f"node {n.name!r} reads {i!r}, which is not defined before it")
+        if n.is_source:
+            steps.append(_Step(n, None, n.attr_dict, ()))
+        else:
+            op = get_op(n.op)
+            steps.append(_Step(n, op.kernel, {**op.attrs, **n.attr_dict}, n.inputs))
+        seen.add(n.name)
+    plan = tuple(steps)
+    graph.__dict__[_PLAN_KEY] = plan    # like functools.cached_property on the frozen graph
+    return plan
+
+
+def stable_seed(seed: int, name: str) -> list[int]:
+    """The RNG seed of a source node: (seed, crc32 of its name) — stable across runs and machines."""
+    return [int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode("utf-8"))]
+
+
+def source_value(node: Node, seed: int = 0) -> np.ndarray:
+    """The value of a source node when nothing is passed in (see the module docstring, stage 2)."""
+    value = node.attr("value")
+    if value is not None:
+        arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+        return arr if node.op == "constant" else arr.astype(np.float32, copy=False)
+    if node.op == "constant":
+        raise GraphError(f"constant {node.name!r} has no value")
+    shape = tuple(node.shape)
+    rng = np.random.default_rng(stable_seed(seed, node.name))
+    if node.op == "input":
+        return rng.standard_normal(shape, dtype=np.float32)
+    init = node.attr("init", "normal")
+    if init == "normal":
+        fan_in = math.prod(shape[1:]) if len(shape) >= 2 else 1
+        return (rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(fan_in)))
+    if init == "ones":
+        return np.ones(shape, np.float32)
+    if init == "zeros":
+        return np.zeros(shape, np.float32)
+    if init == "uniform":
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    raise GraphError(f"param {node.name!r} has init {init!r}; choose one of {', '.join(INITS)}")
+
+
+def apply_op(node: Node, arrays: list[np.ndarray]) -> np.ndarray:
+    """Run one op node's kernel on the given input arrays (shapes are checked by the kernel)."""
+    op = get_op(node.op)
+    return _call(node, op.kernel, {**op.attrs, **node.attr_dict}, arrays)
+
+
+def _call(node: Node, kernel, attrs: dict, arrays: list[np.ndarray]) -> np.ndarray:
+    try:
+        out = kernel(arrays, attrs)
+    except EngineError:
+        raise
+    except (ValueError, TypeError, IndexError) as e:
+        shapes = ", ".join(str(list(a.shape)) for a in arrays)
+        raise ShapeError(f"node {node.name!r} ({node.op}) failed on inputs of shapes {shapes}: "
+                         f"{e}") from None
+    if out.shape != node.shape:
+        raise ShapeError(f"node {node.name!r} ({node.op}) produced shape {list(out.shape)} but the "
+                         f"graph says {list(node.shape)}")
+    return out
+
+
+def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
+             seed: int = 0) -> dict[str, np.ndarray]:
+    """Every node's value, given ``values`` for some nodes (taken as they are; others computed).
+
+    Sources missing from ``values`` get :func:`source_value`. Used by passes (e.g. constant
+    folding) and by :func:`run`, which validates the given values first.
+    """
+    env: dict[str, np.ndarray] = dict(values or {})
+    with np.errstate(all="ignore"):     # inf/nan are the program's result, not a crash
+        for step in _plan(graph):
+            name = step.node.name
+            if name in env:
+                continue
+            if step.kernel is None:
+                env[name] = source_value(step.node, seed)
+            else:
+                env[name] = _call(step.node, step.kernel, step.attrs,
+                                  [env[i] for i in step.inputs])
+    return env
+
+
+def run(graph: Graph, inputs: Mapping[str, Any] | None = None,
+        seed: int = 0) -> dict[str, np.ndarray]:
+    """Run ``graph``; ``inputs`` may override any ``input`` or ``param`` by node name.
+
+    Returns every node's value by node name (float32 arrays). Unknown names raise GraphError;
+    wrong shapes raise ShapeError (both name the node and the shapes).
+    """
+    if not isinstance(graph, Graph):
+        raise GraphError(f"run() needs a Graph, got {type(graph).__name__}")
+    given: dict[str, np.ndarray] = {}
+    for name, value in (inputs or {}).items():
+        if name not in graph:
+            choices = ", ".join(n.name for n in graph.nodes if n.op in ("input", "param"))
+            raise GraphError(f"run(): there is no input or param named {name!r} "
+                             f"(the graph has: {choices or 'none'})")
+        node = graph.node(name)
+        if node.op not in ("input", "param"):
+            raise GraphError(f"run(): {name!r} is a {node.op} node; only inputs and params can be "
+                             "given values")
+        try:
+            arr = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ShapeError(f"run(): the value given for {name!r} is not an array of numbers") \
+                from None
+        if arr.shape != node.shape:
+            raise ShapeError(f"run(): {node.op} {name!r} has shape {list(node.shape)} but the given "
+                             f"value has shape {list(arr.shape)}")
+        given[name] = arr
+    return evaluate(graph, given, seed)
