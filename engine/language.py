@@ -37,6 +37,7 @@ import difflib
 import keyword
 import math
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,9 @@ def _parse(text: Any) -> ast.Module:
         raise ProgramError(f"the program has {len(text):,} characters; the limit is "
                            f"{budget.MAX_PROGRAM_CHARS:,}")
     try:
-        tree = ast.parse(text, mode="exec")
+        with warnings.catch_warnings():   # e.g. "invalid escape sequence": not the student's concern
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
         raise ProgramError(f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0) from None
     except (RecursionError, MemoryError):
@@ -137,9 +140,9 @@ def _number(node: ast.AST) -> float | int | None:
     return None
 
 
-def _suggest(name: str, choices: list[str], n: int) -> str:
+def _suggest(name: str, choices: list[str], n: int, cutoff: float = 0.6) -> str:
     """'; did you mean 'a' or 'b'?' from difflib's nearest matches, or ''."""
-    near = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
+    near = difflib.get_close_matches(name, choices, n=n, cutoff=cutoff)
     if not near:
         return ""
     return "; did you mean " + " or ".join(repr(x) for x in near) + "?"
@@ -346,7 +349,7 @@ class _Compiler:
             raise _fail(node, f"{name!r} is a function; call it, like {name}(x)")
         if name.startswith("__"):
             raise _fail(node, f"names with double underscores like {name!r} are not allowed")
-        raise _fail(node, f"name {name!r} is not defined{_suggest(name, list(self.names), 1)}")
+        raise _fail(node, f"name {name!r} is not defined{_suggest(name, list(self.names), 1, 0.5)}")
 
     def call(self, node: ast.Call) -> str:
         if not isinstance(node.func, ast.Name):
