@@ -1,0 +1,260 @@
+"""The computation-graph figure every lab uses: ``graph_figure(graph, ...) -> go.Figure``.
+
+Typical calls::
+
+    fig = graph_figure(graph, costs=engine.cost(graph), title="MLP")          # Graph Builder
+    fig = graph_figure(step.graph, highlight=step.highlight, title=step.title)  # a stepper
+    fig = graph_figure(after, changed=changed_names, groups=fused_kernels)      # passes / fusion
+    fig = graph_figure(graph, node_text={"h": "h = 0.31, h̄ = -1.2"})          # autodiff values
+
+Drawing stages:
+  1. the layout comes from :func:`viz.graph_layout.compute_layout` (pure, tested on its own);
+  2. ``groups`` become translucent rectangles *behind* their members;
+  3. edges are one polyline trace (bends routed between nodes), with an arrowhead near each end;
+     the tensor shape flowing along an edge is a label for small graphs and a hover point for big ones;
+  4. nodes are one trace per kind (TVM pattern kind from the op registry; sources by op), so the
+     legend explains the colours (:data:`viz.theme.KIND_COLORS`); params/constants are small diamonds
+     beside their consumer;
+  5. ``highlight`` and ``changed`` nodes get a thick ring in ``MEANING["highlight"]`` /
+     ``MEANING["changed"]`` (their own legend entries).
+Hover text: name, op, kind, attributes, shape/dtype, and FLOPs/MACs/params/bytes when ``costs`` is
+given. Zoom and pan work through ``ui.show_figure`` (scrollZoom).
+Not handled: folding repeated blocks (``fold`` is accepted and ignored for now).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import plotly.graph_objects as go
+
+from .graph_layout import GraphLayout, compute_layout, layout_graph
+from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
+
+__all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_rows_by_node"]
+
+_LABEL_LIMIT = 120      # above this many main nodes, names go to hover only
+_EDGE_LABEL_LIMIT = 40  # above this many edges, shapes go to hover only
+_SOURCE_KINDS = ("input", "param", "constant")
+
+
+def node_kind(node, _cache: dict | None = None) -> str:
+    """Colour class of a node: its op for sources, else its registry fusion kind ("opaque" if unknown)."""
+    if node.op in _SOURCE_KINDS:
+        return node.op
+    if _cache is not None and node.op in _cache:
+        return _cache[node.op]
+    try:
+        from engine.registry import get_op
+        kind = get_op(node.op).kind
+    except Exception:  # noqa: BLE001 - an unregistered op still draws
+        kind = "opaque"
+    if _cache is not None:
+        _cache[node.op] = kind
+    return kind
+
+
+def cost_rows_by_node(costs: Any) -> dict[str, dict]:
+    """Node name -> a dict of cost fields, from an engine CostReport (or rows, or a mapping)."""
+    if costs is None:
+        return {}
+    rows = getattr(costs, "rows", None)
+    if rows is None:
+        rows = getattr(costs, "nodes", costs)
+    if isinstance(rows, Mapping):
+        rows = [{"name": k, **_as_dict(v)} for k, v in rows.items()]
+    out = {}
+    for row in rows:
+        d = _as_dict(row)
+        if "name" in d:
+            out[str(d["name"])] = d
+    return out
+
+
+def _as_dict(row: Any) -> dict:
+    if isinstance(row, Mapping):
+        return dict(row)
+    if hasattr(row, "__dataclass_fields__"):
+        return {k: getattr(row, k) for k in row.__dataclass_fields__}
+    return {}
+
+
+def _shape_text(shape: Iterable[int]) -> str:
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fmt_count(v: Any) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.4g}"
+
+
+_COST_FIELDS = (("flops", "FLOPs"), ("macs", "MACs"), ("params", "params"),
+                ("bytes_read", "bytes read"), ("bytes_written", "bytes written"))
+
+
+def _hover(node, kind: str, cost: dict, extra: str | None) -> str:
+    lines = [f"<b>{node.name}</b> = {node.op}", f"kind: {kind}",
+             f"shape: {_shape_text(node.shape)} ({node.dtype})"]
+    attrs = [(k, v) for k, v in node.attrs if k not in ("value",)]
+    if attrs:
+        lines.append("attrs: " + ", ".join(f"{k}={_short(v, 24)}" for k, v in attrs[:6]))
+    if node.inputs:
+        lines.append("inputs: " + _short(", ".join(node.inputs), 60))
+    parts = [f"{label} {_fmt_count(cost[key])}" for key, label in _COST_FIELDS
+             if cost.get(key) not in (None, 0)]
+    if parts:
+        lines.append(" · ".join(parts))
+    if extra:
+        lines.append(str(extra))
+    return "<br>".join(lines)
+
+
+def _label(node, extra: str | None) -> str:
+    base = node.name if node.name.startswith(node.op) else f"{node.name} = {node.op}"
+    return f"{base}<br>{extra}" if extra else base
+
+
+def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
+    xs, ys, ax, ay, lx, ly, lt = [], [], [], [], [], [], []
+    for (src, dst), path in lay.edge_paths.items():
+        side = src in lay.side
+        for x, y in path:
+            xs.append(x)
+            ys.append(y)
+        xs.append(None)
+        ys.append(None)
+        (x0, y0), (x1, y1) = path[-2], path[-1]
+        ax.append(x0 + 0.78 * (x1 - x0))
+        ay.append(y0 + 0.78 * (y1 - y0))
+        if side:  # a param's shape is written beside the param itself
+            continue
+        mid = path[len(path) // 2 - 1] if len(path) > 2 else path[0]
+        nxt = path[len(path) // 2]
+        lx.append((mid[0] + nxt[0]) / 2)
+        ly.append((mid[1] + nxt[1]) / 2)
+        lt.append(_shape_text(graph.by_name[src].shape))
+    line = go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#8a8a8a", width=1.2),
+                      hoverinfo="skip", showlegend=False, name="edges")
+    symbol = "triangle-down" if lay.direction == "TB" else "triangle-right"
+    heads = go.Scatter(x=ax, y=ay, mode="markers", hoverinfo="skip", showlegend=False,
+                       marker=dict(symbol=symbol, size=7, color="#8a8a8a"), name="arrows")
+    label_mode = "markers" if big else "markers+text"
+    labels = go.Scatter(x=lx, y=ly, mode=label_mode, text=lt, hovertext=lt, name="shapes",
+                        hoverinfo="text", showlegend=False, textfont=dict(size=10, color="#666"),
+                        textposition="middle right",
+                        marker=dict(size=6, color="rgba(0,0,0,0)"))
+    return [line, heads, labels]
+
+
+def _group_shapes(groups, lay: GraphLayout) -> list[dict]:
+    shapes = []
+    for k, members in enumerate(groups or ()):
+        pts = [lay.positions[m] for m in members if m in lay.positions]
+        if not pts:
+            continue
+        color = SEQUENCE[k % len(SEQUENCE)]
+        shapes.append(dict(type="rect", layer="below", line=dict(color=color, width=1),
+                           fillcolor=color, opacity=0.16,
+                           x0=min(p[0] for p in pts) - 0.35, x1=max(p[0] for p in pts) + 0.35,
+                           y0=min(p[1] for p in pts) - 0.35, y1=max(p[1] for p in pts) + 0.35))
+    return shapes
+
+
+def _ring(names, lay, color: str, label: str, size: int) -> go.Scatter | None:
+    pts = [lay.positions[n] for n in names if n in lay.positions]
+    if not pts:
+        return None
+    return go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name=label,
+                      hoverinfo="skip",
+                      marker=dict(symbol="square", size=size + 10, color="rgba(0,0,0,0)",
+                                  line=dict(color=color, width=4)))
+
+
+def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.Scatter]:
+    cache: dict = {}
+    by_kind: dict[str, list] = {}
+    for n in graph.nodes:
+        by_kind.setdefault(node_kind(n, cache), []).append(n)
+    text_pos = "middle left" if lay.direction == "TB" else "top center"
+    order = [*_SOURCE_KINDS, *(k for k in KIND_COLORS if k not in _SOURCE_KINDS)]
+    traces = []
+    for kind in sorted(by_kind, key=lambda k: order.index(k) if k in order else len(order)):
+        nodes = by_kind[kind]
+        side = kind in ("param", "constant")
+        extra = [node_text.get(n.name) if node_text else None for n in nodes]
+        show_text = not big or node_text
+        traces.append(go.Scatter(
+            x=[lay.positions[n.name][0] for n in nodes], y=[lay.positions[n.name][1] for n in nodes],
+            mode="markers+text" if show_text else "markers", name=kind,
+            text=[_label(n, e) if not side else f"{n.name} {_shape_text(n.shape)}"
+                  for n, e in zip(nodes, extra)],
+            textposition="middle right" if side else text_pos,
+            textfont=dict(size=9 if side else 12),
+            hovertext=[_hover(n, kind, costs.get(n.name, {}), e) for n, e in zip(nodes, extra)],
+            hoverinfo="text",
+            marker=dict(symbol="diamond" if side else ("circle" if kind == "input" else "square"),
+                        size=max(6, size // 2) if side else size,
+                        color=KIND_COLORS.get(kind, KIND_COLORS["opaque"]),
+                        line=dict(color="#333", width=1)),
+        ))
+    return traces
+
+
+def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = (),
+                 groups: list[list[str]] | None = None, node_text: Mapping[str, str] | None = None,
+                 costs: Any = None, title: str = "", height: int | None = None, fold: bool = False,
+                 direction: str = "TB") -> go.Figure:
+    """Draw ``graph`` as a layered DAG (see the module docstring for every argument's meaning).
+
+    ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
+    ``costs``: an engine.cost report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
+    """
+    lay = compute_layout(graph, direction)
+    n_main = len(lay.layers)
+    big = n_main > _LABEL_LIMIT
+    size = 22 if n_main <= 40 else (14 if n_main <= _LABEL_LIMIT else 8)
+    rows = cost_rows_by_node(costs)
+    fig = go.Figure()
+    for tr in _edge_traces(graph, lay, big or len(lay.edge_paths) > _EDGE_LABEL_LIMIT):
+        fig.add_trace(tr)
+    for tr in _node_traces(graph, lay, rows, node_text, big, size):
+        fig.add_trace(tr)
+    for names, key, label in ((changed, "changed", "changed"), (highlight, "highlight", "highlighted")):
+        ring = _ring(list(names), lay, MEANING[key], label, size)
+        if ring is not None:
+            fig.add_trace(ring)
+    fig.update_layout(shapes=_group_shapes(groups, lay), hovermode="closest", dragmode="pan",
+                      hoverlabel=dict(align="left"))
+    axis = dict(visible=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(**axis, scaleanchor="x", scaleratio=1)
+    _pad_axes(fig, lay)
+    if height is None:
+        span = lay.n_layers if direction == "TB" else lay.width + 1
+        height = int(min(1400, max(360, 130 + 70 * span)))
+    apply_theme(fig, title or graph.title or "Computation graph", height)
+    # title on its own line above the legend of kinds
+    fig.update_layout(margin=dict(t=90, l=10, r=10, b=10), title=dict(y=0.99, yanchor="top"),
+                      legend=dict(y=1.0, yanchor="bottom", x=0))
+    return fig
+
+
+def _pad_axes(fig: go.Figure, lay: GraphLayout) -> None:
+    """Leave room for labels left of (TB) or above (LR) the nodes."""
+    if not lay.positions:
+        return
+    xs = [p[0] for p in lay.positions.values()]
+    ys = [p[1] for p in lay.positions.values()]
+    left = 1.6 if lay.direction == "TB" else 0.6
+    fig.update_xaxes(range=[min(xs) - left, max(xs) + 0.9])
+    fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + 0.6])
