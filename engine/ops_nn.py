@@ -50,6 +50,13 @@ def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     return pair
 
 
+def _broadcasts_to(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (ONNX unidirectional broadcasting)."""
+    shape, target = tuple(shape), tuple(target)
+    return len(shape) <= len(target) and all(
+        s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+
+
 def _rank(op: str, what: str, shape, rank: int) -> None:
     if len(shape) != rank:
         raise ShapeError(f"{op}: {what} must have {rank} dimensions, got shape {list(shape)}")
@@ -98,7 +105,7 @@ def _gemm_dims(in_shapes, attrs):
                          f"B {list(b)} (trans_b={attrs['trans_b']}): inner sizes {k} and {k2} differ")
     if len(in_shapes) > 2:
         c = tuple(in_shapes[2])
-        if len(c) > 2 or broadcast_shape("gemm", c, (m, n)) != (m, n):
+        if not _broadcasts_to(c, (m, n)):
             raise ShapeError(f"gemm: C of shape {list(c)} does not broadcast to the product's "
                              f"shape {[m, n]}")
     return m, k, n
@@ -338,7 +345,7 @@ def _infer_layernorm(in_shapes, in_dtypes, attrs):
     norm = x[axis:]
     for name, s in zip(("scale", "bias"), in_shapes[1:]):
         s = tuple(s)
-        if len(s) > len(norm) or broadcast_shape("layernorm", s, norm) != norm:
+        if not _broadcasts_to(s, norm):
             raise ShapeError(f"layernorm: {name} of shape {list(s)} does not broadcast to the "
                              f"normalised shape {list(norm)} of x {list(x)}")
     if float(attrs["epsilon"]) < 0:
