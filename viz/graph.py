@@ -57,9 +57,10 @@ def cost_rows_by_node(costs: Any) -> dict[str, dict]:
     """Node name -> a dict of cost fields, from an engine CostReport (or rows, or a mapping)."""
     if costs is None:
         return {}
-    rows = getattr(costs, "rows", None)
+    rows = getattr(costs, "nodes", None)       # engine.cost.CostReport.nodes: NodeCost rows
     if rows is None:
-        rows = getattr(costs, "nodes", costs)
+        rows = getattr(costs, "rows", costs)
+        rows = rows() if callable(rows) else rows
     if isinstance(rows, Mapping):
         rows = [{"name": k, **_as_dict(v)} for k, v in rows.items()]
     out = {}
