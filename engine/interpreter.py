@@ -78,7 +78,8 @@ def source_value(node: Node, seed: int = 0) -> np.ndarray:
     value = node.attr("value")
     if value is not None:
         arr = value.array if isinstance(value, Tensor) else np.asarray(value)
-        return arr if node.op == "constant" else arr.astype(np.float32, copy=False)
+        # a copy: the stored value is read-only and shared by every run
+        return np.array(arr, dtype=arr.dtype if node.op == "constant" else np.float32)
     if node.op == "constant":
         raise GraphError(f"constant {node.name!r} has no value")
     shape = tuple(node.shape)
