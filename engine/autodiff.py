@@ -1,0 +1,371 @@
+"""Automatic differentiation on the graph IR: forward mode (JVP) and reverse mode (VJP), steppable.
+
+Both modes are generators of :class:`~engine.trace.Step` — the single place each algorithm lives;
+the plain API (:func:`grad`, :func:`jacobian`) runs the same generator to its end.
+
+Forward mode (:func:`forward_trace`), Baydin et al. (2018) Table 2:
+  1. seed the tangents: ``dx = direction[x]`` for the chosen sources, zero elsewhere;
+  2. for every node in topological order compute the primal ``v = op(inputs)`` *and* the tangent
+     ``dv = sum_i (dv/du_i) du_i`` with the op's JVP rule — one step per node (one table row).
+Reverse mode (:func:`reverse_trace`), Baydin et al. (2018) Table 3:
+  1. forward sweep: evaluate every primal, one step per node;
+  2. seed the output's adjoint ``y_bar = 1``;
+  3. backward sweep in reverse topological order: a node hands ``v_bar * dv/du`` to each input ``u``
+     (its VJP rule); contributions from several consumers (fan-out) are *added* into ``u_bar`` —
+     each step lists which consumer contributed what to which adjoint.
+Gradients: :func:`grad` with ``mode="reverse"`` is one backward sweep; ``mode="forward"`` runs one
+JVP sweep per element of the ``wrt`` tensors (bounded by the step budget). :func:`jacobian` does
+either for a non-scalar output and counts the sweeps and rule applications.
+Not handled: higher derivatives, in-place ops, control flow (the graph is already straight-line).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generator, Mapping
+
+import numpy as np
+
+from . import budget
+from .autodiff_rules import DifferentiationError, kink_note, rule_for
+from .errors import EngineError, GraphError, ShapeError
+from .interpreter import run, source_value
+from .ir import Graph, Node
+from .registry import get_op
+from .trace import Step, Trace
+
+DIFFERENTIABLE_SOURCES = ("input", "param")
+
+
+@dataclass(frozen=True)
+class JacobianResult:
+    matrix: np.ndarray          # (m, n): rows = output elements, columns = wrt elements
+    mode: str
+    sweeps: int                 # forward: n (columns), reverse: m (rows)
+    rule_calls: int             # JVP or VJP rule applications measured while sweeping
+    primal_evals: int           # op evaluations of the (shared) primal pass
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _check_graph(graph: Any) -> Graph:
+    if not isinstance(graph, Graph):
+        raise GraphError(f"autodiff needs a Graph, got {type(graph).__name__}")
+    budget.check_nodes(len(graph.nodes))
+    budget.check_steps(2 * len(graph.nodes), "the trace")
+    return graph
+
+
+def _check_output(graph: Graph, output: Any, scalar: bool) -> Node:
+    if not isinstance(output, str) or output not in graph:
+        names = ", ".join(graph.outputs) or "none"
+        raise GraphError(f"there is no node named {output!r} to differentiate (the graph's outputs "
+                         f"are: {names})")
+    node = graph.node(output)
+    if scalar and budget.numel(node.shape) != 1:
+        raise ShapeError(f"reverse mode starts from a scalar: {output!r} has shape {list(node.shape)} "
+                         f"({budget.numel(node.shape)} elements); reduce it first, e.g. "
+                         f"reduce_sum({output}), or use jacobian() for a vector output")
+    return node
+
+
+def _check_wrt(graph: Graph, wrt: Any) -> list[str]:
+    if isinstance(wrt, str) or not isinstance(wrt, (list, tuple)) or not wrt:
+        raise EngineError(f"wrt must be a non-empty list of input or param names, got {wrt!r}")
+    sources = [n.name for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES]
+    for name in wrt:
+        if name not in graph or graph.node(name).op not in DIFFERENTIABLE_SOURCES:
+            what = f"a {graph.node(name).op} node" if name in graph else "not in the graph"
+            raise GraphError(f"cannot differentiate with respect to {name!r}: it is {what}; "
+                             f"choose among the inputs and params: {', '.join(sources) or 'none'}")
+    return list(dict.fromkeys(wrt))
+
+
+def _sources(graph: Graph, inputs: Mapping[str, Any] | None, seed: int) -> dict[str, np.ndarray]:
+    """Values of the input/param nodes (validated by the interpreter), constants included."""
+    if inputs:
+        run_values = run(_sources_only(graph), inputs, seed)
+        return {k: v for k, v in run_values.items()}
+    return {n.name: source_value(n, seed) for n in graph.nodes if n.is_source}
+
+
+def _sources_only(graph: Graph) -> Graph:
+    nodes = tuple(n for n in graph.nodes if n.is_source)
+    return Graph(nodes, (nodes[-1].name,) if nodes else (), graph.title)
+
+
+# -- what a table row shows ---------------------------------------------------------------------
+def show(x: np.ndarray | None) -> Any:
+    """A scalar as a float, a tensor as a short description (the trace table is for people)."""
+    if x is None:
+        return 0.0
+    x = np.asarray(x)
+    if x.size == 1:
+        return float(x.reshape(()))
+    return f"{list(x.shape)} mean {float(x.mean()):.4g}, max|.| {float(np.abs(x).max()):.4g}"
+
+
+def _expression(node: Node) -> str:
+    attrs = ", ".join(f"{k}={v!r}" for k, v in node.attrs)
+    args = ", ".join(node.inputs + ((attrs,) if attrs else ()))
+    return f"{node.name} = {node.op}({args})"
+
+
+def _apply(node: Node, rule_name: str, fn, *args):
+    """Call a kernel or rule; a non-differentiable point is re-raised with the node's name."""
+    try:
+        return fn(*args)
+    except DifferentiationError as e:
+        raise DifferentiationError(f"node {node.name!r} ({_expression(node)}): {e}") from None
+
+
+def baydin_labels(graph: Graph) -> dict[str, str]:
+    """Names in the survey's style: n sources are v_(1-n) .. v_0, op nodes v_1, v_2, ...
+
+    Constants are c_1, c_2, ... (they carry no derivative).
+    """
+    sources = [n.name for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES]
+    labels = {name: f"v{k - len(sources) + 1}" for k, name in enumerate(sources)}
+    consts = [n.name for n in graph.nodes if n.op == "constant"]
+    labels.update({name: f"c{k + 1}" for k, name in enumerate(consts)})
+    ops = [n.name for n in graph.nodes if not n.is_source]
+    labels.update({name: f"v{k + 1}" for k, name in enumerate(ops)})
+    return labels
+
+
+# -- forward mode: the JVP sweep (one generator, used by forward_trace and grad) ---------------
+def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
+               values: dict | None = None) -> Generator[Step | None, None, tuple[dict, dict]]:
+    """Primal and tangent of every node in topological order; returns (values, tangents)."""
+    vals = dict(values) if values is not None else {}
+    dots: dict[str, np.ndarray | None] = dict(tangents)
+    labels = baydin_labels(graph) if record else {}
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            if node.is_source:
+                vals.setdefault(node.name, sources[node.name])
+                dot = dots.get(node.name)
+                if record:
+                    tangent = f", tangent {show(dot)}" if tangents else ""
+                    yield Step(f"{node.name} = {node.op}", (node.name,),
+                               f"{node.name} is a source: value {show(vals[node.name])}{tangent}",
+                               data=dict(node=node.name, v=labels[node.name], op=node.op,
+                                         expression=node.name, value=show(vals[node.name]),
+                                         tangent=show(dot) if tangents else None, rule="seed"))
+                else:
+                    yield None
+                continue
+            op = get_op(node.op)
+            attrs = {**op.attrs, **node.attr_dict}
+            xs = [vals[i] for i in node.inputs]
+            if node.name not in vals:
+                vals[node.name] = op.kernel(xs, attrs)
+            y = vals[node.name]
+            in_dots = [dots.get(i) for i in node.inputs]
+            dot = None
+            if any(d is not None for d in in_dots):
+                rule = rule_for(node.op)
+                dot = _apply(node, "jvp", rule.jvp, xs, y, in_dots, attrs)
+            dots[node.name] = dot
+            if record:
+                note = kink_note(node.op, xs[0]) if xs else ""
+                tangent = f", tangent {show(dot)}" if tangents else ""
+                yield Step(f"{node.name} = {node.op}({', '.join(node.inputs)})", (node.name,),
+                           f"{_expression(node)} -> value {show(y)}{tangent}"
+                           + (f". {note}" if note else ""),
+                           data=dict(node=node.name, v=labels[node.name], op=node.op,
+                                     expression=_expression(node), value=show(y),
+                                     tangent=show(dot) if tangents else None,
+                                     rule=rule_for(node.op).formula))
+            else:
+                yield None
+    return vals, dots
+
+
+def forward_trace(graph: Graph, direction: Mapping[str, Any], inputs=None, seed: int = 0) -> Trace:
+    """Forward mode, one step per node; ``direction`` seeds the tangents of some inputs/params."""
+    graph = _check_graph(graph)
+    if not isinstance(direction, Mapping) or not direction:
+        raise EngineError("direction must name at least one input, e.g. {'x1': 1.0}")
+    names = _check_wrt(graph, list(direction))
+    sources = _sources(graph, inputs, seed)
+    tangents = {}
+    for name in names:
+        node = graph.node(name)
+        d = np.asarray(direction[name], dtype=sources[name].dtype)
+        if d.shape != node.shape:
+            try:
+                d = np.broadcast_to(d, node.shape).copy()
+            except ValueError:
+                raise ShapeError(f"the direction for {name!r} has shape {list(d.shape)} but "
+                                 f"{name!r} has shape {list(node.shape)}") from None
+        tangents[name] = d
+    gen = _jvp_sweep(graph, sources, tangents, record=True)
+    steps, (vals, dots) = _drain(gen)
+    summary = dict(values={k: v for k, v in vals.items()},
+                   tangents={k: v for k, v in dots.items() if v is not None},
+                   outputs={o: dots.get(o) for o in graph.outputs})
+    return Trace(tuple(steps), f"Forward mode on {graph.title or 'the graph'}", summary)
+
+
+# -- reverse mode: forward sweep, then the backward sweep ---------------------------------------
+def _needs_grad(graph: Graph, wrt: list[str] | None) -> set[str]:
+    """Nodes whose adjoint matters: those that depend on a ``wrt`` source (all sources if None)."""
+    if wrt is None:
+        need = {n.name for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES}
+    else:
+        need = set(wrt)
+    for node in graph.nodes:
+        if not node.is_source and any(i in need for i in node.inputs):
+            need.add(node.name)
+    return need
+
+
+def _vjp_sweep(graph: Graph, output: str, vals: dict, need: set[str], record: bool,
+               seed_adjoint: np.ndarray | None = None,
+               counter: list | None = None) -> Generator[Step | None, None, dict]:
+    """Adjoints of every node the output depends on, in reverse topological order."""
+    y = vals[output]
+    adj: dict[str, np.ndarray] = {output: np.ones_like(y) if seed_adjoint is None
+                                  else np.asarray(seed_adjoint, y.dtype).reshape(y.shape)}
+    if record:
+        yield Step(f"seed {output}_bar = 1", (output,), f"the output's adjoint is d{output}/d{output} = 1",
+                   data=dict(node=output, adjoint=show(adj[output]), contributions=[]))
+    index = {n.name: k for k, n in enumerate(graph.nodes)}
+    with np.errstate(all="ignore"):
+        for node in reversed(graph.nodes[:index[output] + 1]):
+            g = adj.get(node.name)
+            if node.is_source or g is None or node.name not in need:
+                continue
+            needs = tuple(i in need for i in node.inputs)
+            if not any(needs):
+                continue
+            op = get_op(node.op)
+            attrs = {**op.attrs, **node.attr_dict}
+            xs = [vals[i] for i in node.inputs]
+            rule = rule_for(node.op)
+            grads = _apply(node, "vjp", rule.vjp, xs, vals[node.name], g, attrs, needs)
+            if counter is not None:
+                counter[0] += 1
+            rows = []
+            for u, gu in zip(node.inputs, grads):
+                if gu is None:
+                    continue
+                before = adj.get(u)
+                adj[u] = gu if before is None else before + gu
+                if record:
+                    rows.append(dict(to=u, source=node.name, contribution=show(gu),
+                                     adjoint=show(adj[u]), accumulated=before is not None))
+            if record:
+                log = "; ".join(f"{r['to']}_bar {'+' if r['accumulated'] else ''}= "
+                                f"{node.name}_bar * d{node.name}/d{r['to']} = {_fmt(r['contribution'])}"
+                                for r in rows)
+                yield Step(f"back through {node.name} = {node.op}({', '.join(node.inputs)})",
+                           (node.name, *dict.fromkeys(r["to"] for r in rows)), log,
+                           data=dict(node=node.name, adjoint=show(g), rule=rule.formula,
+                                     contributions=rows))
+            else:
+                yield None
+    return adj
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _reverse(graph: Graph, output: str, sources: dict, wrt: list[str] | None, record: bool):
+    vals, _ = yield from _jvp_sweep(graph, sources, {}, record)
+    if not np.all(np.isfinite(vals[output])):
+        raise DifferentiationError(f"the output {output!r} is {show(vals[output])}, not a finite "
+                                   "number, so it has no derivative here")
+    adj = yield from _vjp_sweep(graph, output, vals, _needs_grad(graph, wrt), record)
+    return vals, adj
+
+
+def reverse_trace(graph: Graph, output: str, inputs=None, seed: int = 0) -> Trace:
+    """Reverse mode: forward sweep (one step per node), then backward sweep with contributions."""
+    graph = _check_graph(graph)
+    _check_output(graph, output, scalar=True)
+    sources = _sources(graph, inputs, seed)
+    steps, (vals, adj) = _drain(_reverse(graph, output, sources, None, record=True))
+    summary = dict(values=vals, adjoints=adj, forward_steps=len(graph.nodes),
+                   gradients={n.name: adj.get(n.name, np.zeros_like(vals[n.name]))
+                              for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES})
+    return Trace(tuple(steps), f"Reverse mode on {graph.title or 'the graph'}", summary)
+
+
+def _drain(gen) -> tuple[list, Any]:
+    steps = []
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            return steps, stop.value
+        if step is not None:
+            steps.append(step)
+
+
+# -- the plain API --------------------------------------------------------------------------------
+def grad(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
+         mode: str = "reverse") -> dict[str, np.ndarray]:
+    """d output / d w for every w in ``wrt`` (``output`` must be a scalar); arrays shaped like w."""
+    graph = _check_graph(graph)
+    _check_output(graph, output, scalar=True)
+    wrt = _check_wrt(graph, wrt)
+    sources = _sources(graph, inputs, seed)
+    if mode == "reverse":
+        _, (vals, adj) = _drain(_reverse(graph, output, sources, wrt, record=False))
+        return {w: np.asarray(adj[w]) if w in adj else np.zeros_like(vals[w]) for w in wrt}
+    if mode == "forward":
+        columns, _, _ = _forward_columns(graph, output, sources, wrt)
+        return {w: columns[w].reshape(graph.node(w).shape).astype(sources[w].dtype) for w in wrt}
+    raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
+
+
+def _forward_columns(graph: Graph, output: str, sources: dict, wrt: list[str]):
+    """One JVP sweep per element of the wrt tensors; returns ({w: (m, size_w)}, sweeps, rule calls)."""
+    sweeps = sum(budget.numel(graph.node(w).shape) for w in wrt)
+    budget.check_steps(sweeps * len(graph.nodes), f"forward mode ({sweeps} sweeps)")
+    _, (vals, _) = _drain(_jvp_sweep(graph, sources, {}, record=False))
+    calls = 0
+    columns = {}
+    m = budget.numel(graph.node(output).shape)
+    for w in wrt:
+        size = budget.numel(graph.node(w).shape)
+        cols = np.zeros((m, size), dtype=np.float64)
+        for k in range(size):
+            seed = np.zeros(size, vals[w].dtype)
+            seed[k] = 1
+            _, (_, dots) = _drain(_jvp_sweep(graph, sources, {w: seed.reshape(vals[w].shape)},
+                                             record=False, values=vals))
+            calls += sum(1 for n in graph.nodes if not n.is_source and dots.get(n.name) is not None)
+            d = dots.get(output)
+            cols[:, k] = 0.0 if d is None else np.asarray(d, np.float64).ravel()
+        columns[w] = cols
+    return columns, sweeps, calls
+
+
+def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
+             mode: str = "reverse") -> JacobianResult:
+    """The (m, n) Jacobian of ``output`` (m elements) by the wrt elements (n), counting the work."""
+    graph = _check_graph(graph)
+    out = _check_output(graph, output, scalar=False)
+    wrt = _check_wrt(graph, wrt)
+    sources = _sources(graph, inputs, seed)
+    primal = sum(1 for n in graph.nodes if not n.is_source)
+    if mode == "forward":
+        cols, sweeps, calls = _forward_columns(graph, output, sources, wrt)
+        return JacobianResult(np.concatenate([cols[w] for w in wrt], axis=1), mode, sweeps, calls,
+                              primal)
+    if mode != "reverse":
+        raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
+    m = budget.numel(out.shape)
+    budget.check_steps(m * len(graph.nodes), f"reverse mode ({m} sweeps)")
+    _, (vals, _) = _drain(_jvp_sweep(graph, sources, {}, record=False))
+    need = _needs_grad(graph, wrt)
+    rows, counter = [], [0]
+    for k in range(m):
+        seed_adj = np.zeros(m)
+        seed_adj[k] = 1
+        _, adj = _drain(_vjp_sweep(graph, output, vals, need, False, seed_adj, counter))
+        rows.append(np.concatenate([np.asarray(adj.get(w, np.zeros_like(vals[w])), np.float64)
+                                    .ravel() for w in wrt]))
+    return JacobianResult(np.stack(rows), mode, m, counter[0], primal)
