@@ -10,7 +10,8 @@ Stages of :func:`run`:
      (fan_in = product of all dims but the first; 1 for 0-D/1-D), ``ones``, ``zeros``, ``uniform`` ->
      U(0.5, 1.5) (positive, e.g. a batchnorm variance). A ``constant`` is its value;
   3. **execute** every op node in topological order and check the result has the stored shape;
-  4. return every node's value by node name (the torch.fx Interpreter's ``env``; the builder names the
+  4. return every node's value by node name (source values are cached per graph and seed and are
+     read-only arrays; op outputs are fresh arrays) (the torch.fx Interpreter's ``env``; the builder names the
      last binding of a program variable with its plain name, so this is every named program value).
 
 :func:`evaluate` is the same loop for passes: it takes a dict of known values (any nodes) and fills
@@ -32,6 +33,7 @@ from .ir import Graph, Node, Tensor
 from .registry import get_op
 
 _PLAN_KEY = "_interpreter_plan"
+_SOURCES_KEY = "_interpreter_sources"
 INITS = ("normal", "ones", "zeros", "uniform")
 
 
@@ -66,6 +68,20 @@ def _plan(graph: Graph) -> tuple[_Step, ...]:
     plan = tuple(steps)
     graph.__dict__[_PLAN_KEY] = plan    # like functools.cached_property on the frozen graph
     return plan
+
+
+def _source_cache(graph: Graph, seed: int) -> dict[str, np.ndarray]:
+    """Drawn source values of the last two seeds, kept on the graph (read-only arrays).
+
+    Drawing ResNet-18's 11.7 M random weights costs more than running it, and a graph is
+    immutable, so the draw is done once per (graph, seed).
+    """
+    caches: dict[int, dict[str, np.ndarray]] = graph.__dict__.setdefault(_SOURCES_KEY, {})
+    if seed not in caches:
+        while len(caches) >= 2:
+            caches.pop(next(iter(caches)))
+        caches[seed] = {}
+    return caches[seed]
 
 
 def stable_seed(seed: int, name: str) -> list[int]:
@@ -128,13 +144,19 @@ def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
     folding) and by :func:`run`, which validates the given values first.
     """
     env: dict[str, np.ndarray] = dict(values or {})
+    plan = _plan(graph)
+    sources = _source_cache(graph, seed)
     with np.errstate(all="ignore"):     # inf/nan are the program's result, not a crash
-        for step in _plan(graph):
+        for step in plan:
             name = step.node.name
             if name in env:
                 continue
             if step.kernel is None:
-                env[name] = source_value(step.node, seed)
+                value = sources.get(name)
+                if value is None:
+                    value = sources[name] = source_value(step.node, seed)
+                    value.setflags(write=False)
+                env[name] = value
             else:
                 env[name] = _call(step.node, step.kernel, step.attrs,
                                   [env[i] for i in step.inputs])

@@ -151,7 +151,7 @@ def test_small_cnn_matches_torch_functional():
     g = b.build([out])
     validate(g)
     v = run(g, seed=3)
-    t = {k: torch.from_numpy(a) for k, a in v.items()}
+    t = {k: torch.tensor(a) for k, a in v.items()}
     consts = [t[n.name] for n in g.nodes if n.op == "constant"]
 
     def bn(z, k, name):
