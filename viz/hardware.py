@@ -1,0 +1,183 @@
+"""Figures for the hardware lab: lanes per cycle, coalescing, bank conflicts, occupancy curves, the
+DaVinci block diagram and pipeline, and the systolic array's data waves."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from engine.trace import Timeline
+
+from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
+from .timeline import gantt
+
+LIMIT_COLORS = {"warps": OKABE_ITO["blue"], "blocks": OKABE_ITO["orange"],
+                "registers": OKABE_ITO["vermillion"], "shared_memory": OKABE_ITO["green"]}
+
+
+def lanes_heatmap(run, title: str, max_cycles: int = 120) -> go.Figure:
+    """Cycles (rows) × lanes (columns): busy lanes coloured, idle (masked) lanes grey."""
+    lanes = run.lanes[:max_cycles]
+    labels = list(run.labels[:max_cycles])
+    fig = go.Figure(go.Heatmap(
+        z=lanes, x=list(range(run.width)), y=list(range(lanes.shape[0])),
+        colorscale=[[0, MEANING["idle"]], [1, MEANING["compute"]]], zmin=0, zmax=1, showscale=False,
+        xgap=1, ygap=1, customdata=np.array(labels)[:, None].repeat(run.width, axis=1),
+        hovertemplate="cycle %{y}, lane %{x}<br>%{customdata}<extra></extra>"))
+    fig.update_yaxes(title="cycle", autorange="reversed")
+    fig.update_xaxes(title="lane")
+    return apply_theme(fig, title, height=min(700, 200 + 8 * lanes.shape[0]))
+
+
+def utilization_bars(runs, title: str) -> go.Figure:
+    """Cycles and lane utilisation of each execution model."""
+    names = [r.model for r in runs]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[100 * r.utilization for r in runs], name="lane utilisation (%)",
+                marker_color=MEANING["compute"], text=[f"{r.cycles} cycles" for r in runs],
+                textposition="outside")
+    fig.update_yaxes(title="lane utilisation (%)", range=[0, 115])
+    fig.update_xaxes(title="execution model")
+    return apply_theme(fig, title)
+
+
+def coalescing_chart(rows: list[dict], title: str) -> go.Figure:
+    """32-byte sectors and 128-byte lines per warp load, per access pattern."""
+    x = [r["pattern"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=x, y=[r["sectors"] for r in rows], name="32-byte sectors",
+                marker_color=MEANING["memory_bound"])
+    fig.add_bar(x=x, y=[r["lines"] for r in rows], name="128-byte lines", marker_color=OKABE_ITO["orange"])
+    fig.add_scatter(x=x, y=[32 * r["efficiency"] for r in rows], mode="markers+text", name="efficiency",
+                    text=[f"{100 * r['efficiency']:.0f}%" for r in rows], textposition="top center",
+                    marker=dict(color="black", symbol="diamond"))
+    fig.update_yaxes(title="transactions per warp (count)")
+    fig.update_xaxes(title="access pattern (stride in 4-byte elements)")
+    fig.update_layout(barmode="group")
+    return apply_theme(fig, title)
+
+
+def bank_picture(bank_of_lane, per_bank, title: str) -> go.Figure:
+    """Which bank each of the 32 lanes hits, and how many distinct words queue on each bank."""
+    fig = go.Figure()
+    fig.add_bar(x=list(range(len(per_bank))), y=per_bank, name="distinct words in bank",
+                marker_color=[MEANING["highlight"] if v == max(per_bank) and v > 1 else MEANING["compute"]
+                              for v in per_bank])
+    fig.add_scatter(x=list(bank_of_lane), y=[-0.3 - 0.02 * i for i in range(len(bank_of_lane))],
+                    mode="markers", name="lane → bank", marker=dict(color=OKABE_ITO["blue"], size=6),
+                    text=[f"lane {i}" for i in range(len(bank_of_lane))], hoverinfo="text")
+    fig.update_xaxes(title="shared-memory bank (0–31)", dtick=4)
+    fig.update_yaxes(title="words served one after another (count)")
+    return apply_theme(fig, title)
+
+
+def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None) -> go.Figure:
+    """Occupancy vs block size or registers per thread; markers coloured by the binding limit."""
+    xs = [r[x] for r in rows]
+    fig = go.Figure(go.Scatter(x=xs, y=[100 * r["occupancy"] for r in rows], mode="lines",
+                               line=dict(color=OKABE_ITO["grey"]), showlegend=False))
+    for lim, color in LIMIT_COLORS.items():
+        pts = [r for r in rows if r["limiter"] == lim]
+        if pts:
+            fig.add_scatter(x=[r[x] for r in pts], y=[100 * r["occupancy"] for r in pts], mode="markers",
+                            name=f"limited by {lim}", marker=dict(color=color, size=7))
+    if marker_x is not None:
+        fig.add_vline(x=marker_x, line=dict(color="black", dash="dash"))
+    fig.update_yaxes(title="occupancy (% of max warps per SM)", range=[0, 105])
+    fig.update_xaxes(title="threads per block" if x == "threads" else "registers per thread")
+    return apply_theme(fig, title)
+
+
+def limiter_bars(result: dict, title: str) -> go.Figure:
+    """Blocks per SM each resource would allow; the smallest one binds."""
+    keys = ["warps", "blocks", "registers", "shared_memory"]
+    vals = [result[f"blocks_by_{k}"] for k in keys]
+    fig = go.Figure(go.Bar(x=keys, y=vals, marker_color=[LIMIT_COLORS[k] for k in keys],
+                           marker_line=dict(color=["black" if k == result["limiter"] else "white"
+                                                   for k in keys], width=3),
+                           text=vals, textposition="outside"))
+    fig.update_yaxes(title="blocks per SM allowed (count)", range=[0, max(vals) * 1.2 + 1])
+    fig.update_xaxes(title="resource")
+    return apply_theme(fig, title)
+
+
+_BOXES = {  # name: (x0, y0, x1, y1, kind)
+    "GM (HBM)": (0, 0, 1.4, 6, "grey"), "L1 Buffer": (2.2, 3.5, 4.0, 5.5, "sky"),
+    "L0A": (5.0, 4.6, 6.2, 5.5, "sky"), "L0B": (5.0, 3.5, 6.2, 4.4, "sky"),
+    "Cube 16×16×16": (7.0, 3.5, 8.8, 5.5, "vermillion"), "L0C": (9.6, 3.5, 10.8, 5.5, "sky"),
+    "Unified Buffer": (5.0, 0.6, 7.0, 2.2, "sky"), "Vector": (7.8, 0.6, 9.2, 2.2, "purple"),
+    "Scalar": (9.8, 0.6, 10.8, 2.2, "orange"),
+}
+_ARROWS = [((1.4, 4.5), (2.2, 4.5), "MTE2"), ((4.0, 5.0), (5.0, 5.0), "MTE1"),
+           ((4.0, 4.0), (5.0, 4.0), "MTE1"), ((6.2, 5.0), (7.0, 5.0), ""), ((6.2, 4.0), (7.0, 4.0), ""),
+           ((8.8, 4.5), (9.6, 4.5), ""), ((10.2, 3.5), (7.0, 2.0), "FixPipe"),
+           ((7.0, 1.4), (7.8, 1.4), ""), ((5.0, 1.0), (1.4, 1.0), "MTE3"), ((1.4, 1.8), (5.0, 1.8), "MTE2")]
+
+
+def davinci_diagram(title: str, highlight: str = "", sizes: dict | None = None) -> go.Figure:
+    """Block diagram of one AI Core: buffers, compute units, and the engines that move data."""
+    fig = go.Figure()
+    sizes = sizes or {}
+    for name, (x0, y0, x1, y1, color) in _BOXES.items():
+        key = {"L1 Buffer": "l1", "L0A": "l0a", "L0B": "l0b", "L0C": "l0c", "Unified Buffer": "ub"}.get(name)
+        label = name + (f"<br>{sizes[key] // 1024} KB" if key in sizes else "")
+        fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=OKABE_ITO[color], opacity=0.35,
+                      line=dict(color="black", width=3 if name == highlight else 1))
+        fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=label, showarrow=False)
+    for (x0, y0), (x1, y1), label in _ARROWS:
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=3, arrowwidth=2, text="")
+        if label:
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2 + 0.25, text=f"<b>{label}</b>",
+                               showarrow=False, font=dict(color=OKABE_ITO["blue"]))
+    fig.update_xaxes(visible=False, range=[-0.2, 11], title="")
+    fig.update_yaxes(visible=False, range=[0, 6.2], title="")
+    return apply_theme(fig, title, height=380)
+
+
+def davinci_gantt(timeline: Timeline, title: str, max_events: int = 600) -> go.Figure:
+    """Per-engine pipeline (MTE2 → MTE1 → Cube → FixPipe → MTE3) as a Gantt chart."""
+    if len(timeline.events) > max_events:
+        timeline = Timeline(timeline.events[:max_events], timeline.units, timeline.time_unit)
+    return gantt(timeline, title, colors={"vector": OKABE_ITO["purple"]})
+
+
+def pe_heatmap(state, title: str, show: str = "acc") -> go.Figure:
+    """The array in one cycle: colour = accumulator / partial sum, text = operands, outline = MAC."""
+    values = state.acc
+    rows, cols = values.shape
+    text = []
+    for i in range(rows):
+        row = []
+        for j in range(cols):
+            a, b = state.left[i, j], state.top[i, j]
+            row.append(f"{'' if np.isnan(a) else f'{a:.0f}'}·{'' if np.isnan(b) else f'{b:.0f}'}"
+                       if state.active[i, j] else "")
+        text.append(row)
+    fig = go.Figure(go.Heatmap(z=np.where(state.active, values, np.nan), text=text,
+                               texttemplate="%{text}", colorscale="Blues", xgap=2, ygap=2,
+                               colorbar=dict(title="partial sum")))
+    fig.update_yaxes(title="PE row", autorange="reversed", dtick=1)
+    fig.update_xaxes(title="PE column", dtick=1)
+    return apply_theme(fig, title, height=max(320, 60 + 40 * rows))
+
+
+def active_pes_chart(active_counts, total_pes: int, current: int, title: str) -> go.Figure:
+    """How many PEs do a MAC in each cycle: the fill and drain ramps of the wavefront."""
+    fig = go.Figure(go.Scatter(y=active_counts, mode="lines", line=dict(color=MEANING["compute"]),
+                               fill="tozeroy", name="active PEs"))
+    fig.add_hline(y=total_pes, line=dict(dash="dot", color="black"))
+    fig.add_vline(x=current, line=dict(color=MEANING["highlight"]))
+    fig.update_xaxes(title="cycle")
+    fig.update_yaxes(title="PEs doing a MAC (count)")
+    return apply_theme(fig, title, height=300)
+
+
+def dataflow_compare(rows: list[dict], title: str) -> go.Figure:
+    """Cycles and utilisation of os / ws / is for one GEMM."""
+    fig = go.Figure()
+    fig.add_bar(x=[r["dataflow"] for r in rows], y=[r["cycles"] for r in rows], name="cycles",
+                marker_color=SEQUENCE[:len(rows)],
+                text=[f"{r['utilization']:.1f}% util" for r in rows], textposition="outside")
+    fig.update_yaxes(title="cycles (stall-free)")
+    fig.update_xaxes(title="dataflow")
+    return apply_theme(fig, title)
