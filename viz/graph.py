@@ -30,7 +30,8 @@ import plotly.graph_objects as go
 from .graph_layout import GraphLayout, compute_layout, layout_graph
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
 
-__all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_rows_by_node"]
+__all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_rows_by_node",
+           "value_figure"]
 
 _LABEL_LIMIT = 120      # above this many main nodes, names go to hover only
 _EDGE_LABEL_LIMIT = 40  # above this many edges, shapes go to hover only
@@ -259,3 +260,35 @@ def _pad_axes(fig: go.Figure, lay: GraphLayout) -> None:
     left = 1.6 if lay.direction == "TB" else 0.6
     fig.update_xaxes(range=[min(xs) - left, max(xs) + 0.9])
     fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + 0.6])
+
+
+# -- one node's value ------------------------------------------------------------------------------
+_HEATMAP_MAX = 256   # rows/columns shown in the heatmap (larger values are cut, the title says so)
+
+
+def value_figure(name: str, array) -> go.Figure:
+    """A node's value: a heatmap of its 2-D view (leading axes flattened) and a histogram.
+
+    Used for tensors too large for a table; the heatmap is cut to 256×256 (said in the title).
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    arr = np.asarray(array, dtype=np.float64)
+    view = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
+    cut = view[:_HEATMAP_MAX, :_HEATMAP_MAX]
+    note = " (first 256×256 shown)" if cut.shape != view.shape else ""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38],
+                        subplot_titles=(f"values as {view.shape[0]}×{view.shape[1]}{note}",
+                                        "distribution"))
+    fig.add_trace(go.Heatmap(z=cut, colorscale="RdBu", zmid=0.0, name=name,
+                             colorbar=dict(x=0.58, len=0.9, title="value")), row=1, col=1)
+    finite = arr[np.isfinite(arr)].ravel()
+    fig.add_trace(go.Histogram(x=finite, nbinsx=40, marker_color=MEANING["forward"], name="count",
+                               showlegend=False), row=1, col=2)
+    fig.update_yaxes(autorange="reversed", title_text="row (leading axes flattened)", row=1, col=1)
+    fig.update_xaxes(title_text="column (last axis)", row=1, col=1)
+    fig.update_xaxes(title_text="value", row=1, col=2)
+    fig.update_yaxes(title_text="count of elements", row=1, col=2)
+    shape = "×".join(str(d) for d in arr.shape) or "scalar"
+    return apply_theme(fig, f"Value of {name} ({shape})", 380)

@@ -1,0 +1,200 @@
+"""Graph Builder: write (or pick, or upload) a model, see its graph, run it, count its cost."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import numpy as np
+import streamlit as st
+
+import engine
+import ui
+from engine import budget, presets
+from viz.export import to_csv, to_json
+from viz.graph import graph_figure, value_figure
+from viz.graph_text import to_dot, to_mermaid
+
+ui.setup("graph_builder", "Graph Builder", "计算图构建器",
+         "Write a model in a few lines, see its graph, run it, count its FLOPs.",
+         "用几行代码写出模型，查看计算图、运行它并统计 FLOPs。")
+t_ = ui.t
+SOURCES = {"preset": ("Preset", "预设"), "program": ("Program", "程序"),
+           "onnx": ("ONNX file", "ONNX 文件"), "zoo": ("torch model", "torch 模型")}
+
+
+# -- cached engine calls: a source is (kind, payload) with payload = text, name or file bytes --------
+def load_graph(kind: str, payload, title: str = ""):
+    if kind == "onnx":
+        return engine.from_onnx(payload)
+    if kind == "zoo":
+        from engine.torch_zoo import zoo_graph
+        return zoo_graph(payload)
+    return engine.parse_program(payload, title=title)
+
+
+def build(kind: str, payload, title: str):
+    graph = load_graph(kind, payload, title)
+    return graph, engine.cost(graph)
+
+
+def graph_values(kind, payload, title, seed: int):
+    return engine.run(load_graph(kind, payload, title), seed=seed)
+
+
+def onnx_bytes_of(kind, payload, title) -> bytes:
+    return engine.to_onnx(load_graph(kind, payload, title))
+
+
+def zoo_names() -> list[str]:
+    try:
+        from engine.torch_zoo import zoo_names as names
+    except ImportError:
+        return []
+    return list(names())
+
+
+def flops_explanation(node, graph, c) -> str:
+    shapes = ", ".join("×".join(map(str, graph.node(i).shape)) or "scalar" for i in node.inputs)
+    head = f"{node.op}({shapes}) → {'×'.join(map(str, node.shape)) or 'scalar'}: "
+    if c.macs:
+        extra = c.flops - 2 * c.macs
+        tail = f" + {extra:,} (one add per output for the bias)" if extra else ""
+        return head + t_(f"MACs = {c.macs:,}; FLOPs = 2 × MACs{tail} = {c.flops:,}.",
+                         f"MAC 数 = {c.macs:,}；FLOPs = 2 × MAC{tail} = {c.flops:,}。")
+    return head + t_(f"no multiply-accumulates: {c.flops:,} FLOPs (1 per element touched).",
+                     f"没有乘加：{c.flops:,} 次浮点运算（每个元素 1 次）。")
+
+
+# -- controls ---------------------------------------------------------------------------------------
+with ui.controls():
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    source_labels = {k: t_(*v) for k, v in SOURCES.items()}
+    preset_labels = {n: f"{n} — {t_(*presets.preset_info(n))}" for n in presets.preset_names()}
+    kind = c1.radio(t_("Source", "来源"), list(SOURCES), format_func=source_labels.get,
+                    horizontal=True, key="gb_source", bind="query-params")
+    name = c2.selectbox(t_("Preset", "预设"), presets.preset_names(), index=1, key="gb_preset",
+                        bind="query-params", format_func=preset_labels.get)
+    seed = c3.number_input(t_("Seed", "随机种子"), 0, 2**31 - 1, 0, key="gb_seed", bind="query-params")
+    direction = c4.radio(t_("Flow", "方向"), ["TB", "LR"], key="gb_dir", bind="query-params",
+                         horizontal=True, help=t_("top→bottom or left→right", "自上而下或自左向右"))
+    payload = presets.program_text(name)
+    if kind == "program":
+        payload = st.text_area(t_("Program (one op per line; the link carries it)",
+                                  "程序（每行一个运算；分享链接会带上它）"), payload, height=220,
+                               key="gb_program", bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
+    elif kind == "onnx":
+        up = st.file_uploader(t_("ONNX model", "ONNX 模型"), type=["onnx"], key="gb_upload")
+        payload = up.getvalue() if up is not None else None
+        if payload is not None and len(payload) > budget.MAX_ONNX_BYTES:
+            st.error(t_(f"The file is {len(payload) >> 20} MiB; the limit is "
+                        f"{budget.MAX_ONNX_BYTES >> 20} MiB.", "文件超过大小上限。"))
+            payload = None
+    elif kind == "zoo":
+        names = zoo_names()
+        payload = st.selectbox(t_("Model", "模型"), names, key="gb_zoo", bind="query-params") \
+            if names else None
+        if not names:
+            st.info(t_("The torch model zoo is not available here.", "此处没有 torch 模型库。"))
+    if kind != "program":
+        with st.expander(t_("Program text", "程序文本")):
+            st.code(payload if kind == "preset" else t_("(not a program)", "（不是程序）"), "python")
+    if payload is None:
+        kind, payload = "preset", presets.program_text(name)
+    title = name if kind == "preset" else ""
+    if kind == "preset":
+        kind = "program"
+
+graph = cost = None
+with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
+    graph, cost = ui.cached(build)(kind, payload, title)
+
+if graph is not None:
+    fig = graph_figure(graph, costs=cost, title=graph.title or t_("Computation graph", "计算图"),
+                       direction=direction)
+    ui.show_figure(fig, "gb_graph", t_(
+        f"{len(graph.op_nodes)} ops, {len(graph.params)} params; colour = fusion kind, "
+        f"edge labels = tensor shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
+        f"{len(graph.op_nodes)} 个运算、{len(graph.params)} 个参数；颜色表示融合类别，"
+        f"边上是张量形状。悬停查看 FLOPs 与访存量，滚轮缩放。"), data=graph)
+    m = st.columns(4)
+    m[0].metric("FLOPs", f"{cost.flops:,}")
+    m[1].metric("MACs", f"{cost.macs:,}")
+    m[2].metric(t_("Parameters", "参数量"), f"{cost.params:,}")
+    m[3].metric(t_("Bytes moved", "访存字节"), f"{cost.bytes:,}",
+                help=t_("every input read once, every output written once (no fusion, no cache)",
+                        "每个输入读一次、每个输出写一次（不融合、无缓存）"))
+
+    tab_run, tab_cost, tab_export, tab_text = st.tabs(
+        [t_("Run: every value", "运行：每个中间值"), t_("Cost per node", "逐节点开销"),
+         t_("Export", "导出"), t_("Printout & code", "文本与代码")])
+    with tab_run, ui.guard(t_("Cannot run the graph", "无法运行计算图")):
+        values = ui.cached(graph_values)(kind, payload, title, int(seed))
+        names = [n.name for n in graph.nodes]
+        pick = st.selectbox(t_("Node", "节点"), names, index=names.index(graph.outputs[0]),
+                            key="gb_node", bind="query-params")
+        arr = np.asarray(values[pick])
+        st.markdown(f"**{pick}** · `{graph.node(pick).op}` · shape `{list(arr.shape)}` · {arr.dtype}")
+        s = st.columns(4)
+        for col, (label, fn) in zip(s, (("min", np.min), ("max", np.max), ("mean", np.mean),
+                                         ("std", np.std))):
+            col.metric(label, f"{float(fn(arr)):.4g}")
+        if arr.size <= 64:
+            st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
+                         key="gb_values_table")
+        else:
+            ui.show_figure(value_figure(pick, arr), "gb_value", t_(
+                "Left: the tensor as a matrix (red positive, blue negative); right: how its values "
+                "are spread. Change the seed to draw new weights and inputs.",
+                "左：张量按矩阵展示（红正蓝负）；右：数值分布。改变随机种子会重新抽取权重与输入。"))
+    with tab_cost:
+        rows = [{**r, "shape": "×".join(map(str, r["shape"]))} for r in cost.rows()]
+        total = {"name": t_("TOTAL", "合计"), "op": "", "kind": "", "shape": "", "flops": cost.flops,
+                 "macs": cost.macs, "params": cost.params, "bytes_read": cost.bytes_read,
+                 "bytes_written": cost.bytes_written,
+                 "arithmetic_intensity": cost.flops / cost.bytes if cost.bytes else 0.0}
+        st.dataframe(rows + [total], key="gb_cost_table", hide_index=True)
+        st.download_button("CSV", to_csv(rows + [total]), "graph_cost.csv", "text/csv",
+                           key="gb_cost_csv", on_click="ignore")
+        st.caption(t_("Arithmetic intensity = FLOPs / bytes moved (read + written).",
+                      "算术强度 = FLOPs / 访存字节（读 + 写）。"))
+    with tab_export:
+        e = st.columns(5)
+        e[0].download_button("DOT", to_dot(graph), "graph.dot", key="gb_dl_dot", on_click="ignore")
+        e[1].download_button("Mermaid", to_mermaid(graph), "graph.mmd", key="gb_dl_mmd",
+                             on_click="ignore")
+        e[2].download_button("JSON", to_json(graph), "graph.json", key="gb_dl_json", on_click="ignore")
+        program = payload if kind == "program" else engine.language.format_program(graph)
+        e[3].download_button(t_("Program", "程序"), program, "graph.txt", key="gb_dl_prog",
+                             on_click="ignore")
+        try:
+            onnx_bytes = ui.cached(onnx_bytes_of)(kind, payload, title)
+        except (ImportError, engine.EngineError) as exc:
+            onnx_bytes = None
+            e[4].caption(t_(f"ONNX export unavailable: {exc}", f"无法导出 ONNX：{exc}"))
+        if onnx_bytes is not None:
+            e[4].download_button("ONNX", onnx_bytes, "graph.onnx", key="gb_dl_onnx", on_click="ignore")
+            with st.expander(t_("Open in Netron", "用 Netron 查看")):
+                try:
+                    from ui.netron import netron_view
+                    netron_view(onnx_bytes, key="gb_netron")
+                except ImportError:
+                    st.info(t_("Netron is not installed here.", "此处未安装 Netron。"))
+        st.code(to_mermaid(graph), "text")
+    with tab_text:
+        st.code(str(graph), "text")
+        module = st.radio(t_("Engine code", "引擎源码"), ["language", "interpreter", "cost"],
+                          horizontal=True, key="gb_code")
+        st.code(inspect.getsource(importlib.import_module(f"engine.{module}")), "python")
+
+    top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
+    if top is not None:
+        node = graph.node(top.name)
+        ui.checkpoint(
+            "gb_ck_" + re.sub(r"\W", "_", top.name),
+            t_(f"How many FLOPs does node **{top.name}** (`{node.op}`, output "
+               f"{list(node.shape)}) perform?",
+               f"节点 **{top.name}**（`{node.op}`，输出 {list(node.shape)}）需要多少次浮点运算（FLOPs）？"),
+            top.flops, flops_explanation(node, graph, top))
+
+ui.lesson("graph_builder")
