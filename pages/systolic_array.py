@@ -1,0 +1,105 @@
+"""Systolic arrays: dataflows, folds, cycles and utilisation (SCALE-Sim v2 model), and the data waves."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import ui
+from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
+from viz.hardware import active_pes_chart, dataflow_compare, pe_heatmap
+
+ui.setup("systolic_array", "Systolic arrays", "脉动阵列",
+         "A grid of multiply-accumulate cells; operands pulse through it like a heartbeat.",
+         "由乘加单元组成的网格，操作数像心跳一样在其中逐拍流动。")
+t_ = ui.t
+DATAFLOWS = {"os": t_("output stationary", "输出驻留"), "ws": t_("weight stationary", "权重驻留"),
+             "is": t_("input stationary", "输入驻留")}
+
+
+def wave(M, K, N, rows, cols, df):
+    """Per-cycle states of a small integer GEMM (cached: a list of frozen states)."""
+    rng = np.random.default_rng(0)
+    A, B = rng.integers(0, 4, (M, K)).astype(float), rng.integers(0, 4, (K, N)).astype(float)
+    product, _ = simulate_systolic(A, B, rows, cols, df)
+    return A, B, product, list(systolic_trace(A, B, rows, cols, df))
+
+
+with ui.controls():
+    c1, c2, c3 = st.columns(3)
+    df = c1.radio(t_("Dataflow", "数据流"), list(DATAFLOWS), format_func=DATAFLOWS.get, key="sa_df",
+                  bind="query-params")
+    rows = c2.slider(t_("Array rows R", "阵列行数 R"), 1, 256, 32, key="sa_rows", bind="query-params")
+    cols = c3.slider(t_("Array columns C", "阵列列数 C"), 1, 256, 32, key="sa_cols", bind="query-params")
+    mode = st.radio(t_("Workload", "负载"), ["gemm", "conv"], horizontal=True, key="sa_mode",
+                    format_func=lambda m: t_("GEMM (M, N, K)", "矩阵乘 (M, N, K)") if m == "gemm"
+                    else t_("Conv layer (im2col)", "卷积层 (im2col)"), bind="query-params")
+    d = st.columns(4)
+    if mode == "gemm":
+        M = d[0].number_input("M", 1, 100_000, 256, key="sa_m", bind="query-params")
+        N = d[1].number_input("N", 1, 100_000, 128, key="sa_n", bind="query-params")
+        K = d[2].number_input("K", 0, 100_000, 256, key="sa_k", bind="query-params")
+    else:
+        H = d[0].number_input(t_("Input H=W", "输入 H=W"), 1, 1024, 224, key="sa_h", bind="query-params")
+        F = d[1].number_input(t_("Filter size", "卷积核大小"), 1, 15, 11, key="sa_f", bind="query-params")
+        Cin = d[2].number_input("Cin", 1, 2048, 3, key="sa_cin", bind="query-params")
+        Cout = d[3].number_input("Cout", 1, 2048, 96, key="sa_cout", bind="query-params")
+        S = st.slider(t_("Stride", "步长"), 1, 8, 4, key="sa_stride", bind="query-params")
+
+with ui.guard():
+    if mode == "conv":
+        g = ui.cached(conv_to_gemm)(int(H), int(H), int(F), int(F), int(Cin), int(Cout), int(S))
+        M, N, K = g["M"], g["N"], g["K"]
+        st.caption(t_(f"im2col: M = {g['out_h']}×{g['out_w']} output pixels = {M}, K = {F}·{F}·{Cin} = {K}, "
+                      f"N = {Cout} filters", f"im2col：M = {g['out_h']}×{g['out_w']} 个输出像素 = {M}，"
+                      f"K = {F}·{F}·{Cin} = {K}，N = {Cout} 个卷积核"))
+    res = ui.cached(systolic)(int(M), int(N), int(K), rows, cols, df)
+    m = st.columns(5)
+    m[0].metric(t_("Cycles", "周期数"), f"{res['cycles']:,}")
+    m[1].metric(t_("Utilisation", "利用率"), f"{res['utilization']:.1f}%")
+    m[2].metric(t_("Mapping efficiency", "映射效率"), f"{res['mapping_efficiency']:.1f}%")
+    m[3].metric(t_("Folds", "折叠次数"), f"{res['row_folds']}×{res['col_folds']}")
+    m[4].metric(t_("SRAM reads (A+B)", "SRAM 读取 (A+B)"), f"{res['ifmap_reads'] + res['filter_reads']:,}")
+    compare = [ui.cached(systolic)(int(M), int(N), int(K), rows, cols, f) for f in DATAFLOWS]
+    ui.show_figure(dataflow_compare(compare, t_("Same GEMM, three dataflows", "同一矩阵乘，三种数据流")),
+                   "sa_compare", t_("Notice: the dataflow decides what is spread over the array and what "
+                                    "streams in time — the long dimension should stream.",
+                                    "注意：数据流决定哪个维度铺在阵列上、哪个维度按时间流入——长的维度应当流动。"),
+                   data=res, rows=[{k: v for k, v in r.items() if k != "scalesim"} for r in compare])
+    st.caption(t_(f"SCALE-Sim v2 report for this run: Total Cycles {res['scalesim']['total_cycles']:,}, "
+                  f"Compute Util {res['scalesim']['compute_util']:.2f}%, OFMAP writes "
+                  f"{res['scalesim']['ofmap_writes']:,} (matches its golden reports; see the lesson).",
+                  f"对应 SCALE-Sim v2 报告：Total Cycles {res['scalesim']['total_cycles']:,}，"
+                  f"Compute Util {res['scalesim']['compute_util']:.2f}%，OFMAP 写 "
+                  f"{res['scalesim']['ofmap_writes']:,}（与其标准结果一致，见讲解）。"))
+
+st.subheader(t_("Watch the waves (small sizes)", "观察数据波（小规模）"))
+w = st.columns(5)
+sm = w[0].slider("M", 1, 8, 4, key="sa_sm", bind="query-params")
+sk = w[1].slider("K", 1, 8, 4, key="sa_sk", bind="query-params")
+sn = w[2].slider("N", 1, 8, 4, key="sa_sn", bind="query-params")
+sr = w[3].slider("R", 1, 8, 4, key="sa_sr", bind="query-params")
+sc = w[4].slider("C", 1, 8, 4, key="sa_sc", bind="query-params")
+with ui.guard():
+    A, B, product, states = ui.cached(wave)(sm, sk, sn, sr, sc, df)
+    step = ui.stepper("sa_step", len(states))
+    s = states[step]
+    what = t_("accumulator", "累加值") if df == "os" else t_("partial sum leaving the PE", "流出的部分和")
+    ui.show_figure(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {s.phase}",
+                                    f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{s.phase}")),
+                   "sa_pe", t_(f"Colour = {what}; text = the two operands meeting in each PE. The active "
+                               "cells form a diagonal wavefront because inputs enter skewed by one cycle per "
+                               "row/column.", f"颜色 = {what}；文字 = 在该 PE 相遇的两个操作数。由于输入按行/列"
+                               "错开一拍进入，活跃单元形成一条对角波前。"))
+    ui.show_figure(active_pes_chart([int(x.active.sum()) for x in states], sr * sc, step,
+                                    t_("PEs busy per cycle", "每拍忙碌的 PE 数")), "sa_active",
+                   t_("The ramps at each fold's start and end are the fill and drain time that makes small "
+                      "GEMMs inefficient.", "每次折叠开头和结尾的斜坡就是填充与排空时间，它让小矩阵乘效率偏低。"))
+    same = np.array_equal(product, A @ B)
+    st.success(t_(f"Array result equals numpy A @ B: {same}", f"阵列结果与 numpy A @ B 相同：{same}"))
+
+ui.checkpoint("sa_ck", t_("A 32×32 array runs an output-stationary GEMM with M = N = 32 and K = 1000. "
+                          "How many cycles (stall-free)?",
+                          "32×32 阵列以输出驻留方式计算 M = N = 32、K = 1000 的矩阵乘，需要多少个周期（无停顿）？"),
+              systolic(32, 32, 1000, 32, 32, "os")["cycles"],
+              t_("One fold: T + R + C − 2 = 1000 + 32 + 32 − 2.", "一次折叠：T + R + C − 2 = 1000 + 32 + 32 − 2。"))
+ui.lesson("systolic_array")

@@ -1,0 +1,29 @@
+"""AppTests for the four hardware-lab pages: smoke, one interaction, one bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label_part: str) -> str:
+    return next(m.value for m in at.metric if label_part in m.label)
+
+
+def test_systolic_page():
+    at = _app("systolic_array")
+    before = _metric(at, "Cycles")
+    at.slider(key="sa_rows").set_value(8).run()
+    assert not at.exception and _metric(at, "Cycles") != before
+    assert any("True" in s.value for s in at.success)
+    at.number_input(key="sa_k").set_value(0).run()
+    assert at.error and "K = 0" in at.error[0].value
