@@ -6,10 +6,11 @@ inference batchnorm is a per-channel scale-and-shift, so ``kBroadcast``; softmax
 ``kOpaque`` here (they need a full reduction before they can write any output).
 
 Kernels, in stages:
-  * ``conv2d``: (1) zero-pad; (2) im2col as a strided *view* (``sliding_window_view``, then stride and
-    dilation by slicing the view); (3) one copy into (N, groups, Cin/g*KH*KW, Ho*Wo) columns; (4) one
-    batched BLAS matmul with the weights viewed as (groups, Cout/g, Cin/g*KH*KW); (5) bias. Depthwise
-    convolutions skip the copy and accumulate KH*KW shifted multiplies instead.
+  * ``conv2d``: (1) im2col: a (N, C, KH, KW, Ho, Wo) column buffer filled by one strided slice copy
+    per kernel offset (the zero padding is never materialised: out-of-range rows stay zero);
+    (2) one batched BLAS matmul of the weights viewed as (groups, Cout/g, Cin/g*KH*KW) with the
+    columns viewed as (N, groups, Cin/g*KH*KW, Ho*Wo); (3) bias. Depthwise convolutions skip the
+    column buffer and accumulate KH*KW shifted multiplies of a ``sliding_window_view`` instead.
   * pools loop over the KH*KW window offsets, each a strided slice of the padded input; ``avgpool``
     divides by the number of *real* (non-pad) elements in each window (ONNX ``count_include_pad=0``).
 
@@ -165,23 +166,52 @@ def _conv_geometry(in_shapes, attrs):
     return (n, cout, ho, wo), stride, pad, dil, groups
 
 
+def _valid_span(k: int, dil: int, pad: int, stride: int, size: int, out: int):
+    """Output rows o in [lo, hi) whose input row o*stride + k*dil - pad lies inside [0, size)."""
+    off = k * dil - pad
+    lo = max(0, (-off + stride - 1) // stride)
+    hi = min(out, (size - 1 - off) // stride + 1)
+    return lo, hi, off
+
+
+def _im2col(x, kh, kw, stride, pad, dil, ho, wo):
+    """Columns (N, C, KH, KW, Ho, Wo): one strided copy per kernel offset; pads stay zero."""
+    n, c, h, w = x.shape
+    alloc = np.zeros if pad[0] or pad[1] else np.empty
+    cols = alloc((n, c, kh, kw, ho, wo), np.float32)
+    for i in range(kh):
+        ylo, yhi, yoff = _valid_span(i, dil[0], pad[0], stride[0], h, ho)
+        for j in range(kw):
+            xlo, xhi, xoff = _valid_span(j, dil[1], pad[1], stride[1], w, wo)
+            if ylo < yhi and xlo < xhi:
+                cols[:, :, i, j, ylo:yhi, xlo:xhi] = x[
+                    :, :, ylo * stride[0] + yoff:(yhi - 1) * stride[0] + yoff + 1:stride[0],
+                    xlo * stride[1] + xoff:(xhi - 1) * stride[1] + xoff + 1:stride[1]]
+    return cols
+
+
+def _depthwise(x, w, stride, pad, dil, ho, wo):
+    """Depthwise conv (one filter per channel): KH*KW shifted multiply-adds, no column matrix."""
+    (n, c), (kh, kw) = x.shape[:2], w.shape[2:]
+    x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    win = sliding_window_view(x, (dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1], ::dil[0], ::dil[1]][:, :, :ho, :wo]
+    out = np.zeros((n, c, ho, wo), dtype=np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            out += win[..., i, j] * w[:, 0, i, j][None, :, None, None]
+    return out
+
+
 def _conv_kernel(xs, at):
     x, w = xs[0], xs[1]
-    (n, cout, ho, wo), (sh, sw), (ph, pw), (dh, dw), g = _conv_geometry(
-        [a.shape for a in xs], at)
+    (n, cout, ho, wo), stride, pad, dil, g = _conv_geometry([a.shape for a in xs], at)
     c, (kh, kw) = x.shape[1], w.shape[2:]
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    # windows: (N, C, Ho, Wo, KH, KW), a view (no copy yet)
-    win = sliding_window_view(x, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-    win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]
-    if g == c and cout == c:        # depthwise: accumulate shifted multiplies
-        out = np.zeros((n, c, ho, wo), dtype=np.float32)
-        for i in range(kh):
-            for j in range(kw):
-                out += win[..., i, j] * w[:, 0, i, j][None, :, None, None]
+    if g == c and cout == c:
+        out = _depthwise(x, w, stride, pad, dil, ho, wo)
     else:
-        cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, g, (c // g) * kh * kw, ho * wo)
+        cols = _im2col(x, kh, kw, stride, pad, dil, ho, wo)
+        cols = cols.reshape(n, g, (c // g) * kh * kw, ho * wo)
         out = np.matmul(w.reshape(g, cout // g, -1), cols).reshape(n, cout, ho, wo)
     if len(xs) > 2:
         out += xs[2][None, :, None, None]

@@ -196,6 +196,8 @@ CONV_CASES = [  # cin, cout, groups, kernel, stride, pad, dilation, bias, hw
     (3, 5, 1, (3, 2), (2, 1), (1, 0), (1, 2), True, (9, 10)),
     (8, 4, 1, 1, 1, 0, 1, False, (5, 5)),          # pointwise
     (3, 4, 1, 7, 2, 3, 1, True, (16, 16)),         # ResNet stem-like
+    (5, 5, 5, 3, 2, 2, 2, False, (9, 8)),          # depthwise, strided and dilated
+    (2, 3, 1, 3, (1, 3), 4, 1, True, (4, 5)),      # pad wider than the kernel: empty spans
 ]
 
 
