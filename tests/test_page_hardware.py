@@ -27,3 +27,12 @@ def test_systolic_page():
     assert any("True" in s.value for s in at.success)
     at.number_input(key="sa_k").set_value(0).run()
     assert at.error and "K = 0" in at.error[0].value
+
+
+def test_gpu_occupancy_page():
+    at = _app("gpu_occupancy")
+    assert _metric(at, "Occupancy") == "75.0%"          # Best Practices Guide: cc 7.0, 128 thr, 37 regs
+    at.number_input(key="go_threads").set_value(320).run()
+    assert not at.exception and _metric(at, "Occupancy") == "62.5%"
+    at.number_input(key="go_regs").set_value(256).run()
+    assert at.error and "255" in at.error[0].value
