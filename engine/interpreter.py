@@ -130,6 +130,8 @@ def _call(node: Node, kernel, attrs: dict, arrays: list[np.ndarray]) -> np.ndarr
         shapes = ", ".join(str(list(a.shape)) for a in arrays)
         raise ShapeError(f"node {node.name!r} ({node.op}) failed on inputs of shapes {shapes}: "
                          f"{e}") from None
+    if type(out) is not np.ndarray or out.dtype != node.dtype:   # numpy scalars from 0-d math
+        out = np.asarray(out, dtype=node.dtype)
     if out.shape != node.shape:
         raise ShapeError(f"node {node.name!r} ({node.op}) produced shape {list(out.shape)} but the "
                          f"graph says {list(node.shape)}")

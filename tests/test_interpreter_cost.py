@@ -230,3 +230,12 @@ def test_resnet18_runs():
     g = resnet18()
     v = run(g)
     assert v["logits"].shape == (1, 1000) and np.isfinite(v["logits"]).all()
+
+
+def test_scalar_values_are_float32_arrays():
+    b = GraphBuilder()
+    x = b.input(value=0.5, name="x")
+    y = b.op("add", b.op("sigmoid", b.op("exp", x)), b.constant(2.0), name="y")
+    v = run(b.build([y]))
+    assert all(type(a) is np.ndarray and a.dtype == np.float32 for a in v.values())
+    assert v["y"] == pytest.approx(2 + 1 / (1 + np.exp(-np.exp(0.5))))
