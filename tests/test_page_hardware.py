@@ -36,3 +36,13 @@ def test_gpu_occupancy_page():
     assert not at.exception and _metric(at, "Occupancy") == "62.5%"
     at.number_input(key="go_regs").set_value(256).run()
     assert at.error and "255" in at.error[0].value
+
+
+def test_davinci_page():
+    at = _app("davinci_core")
+    before = _metric(at, "Cube utilisation")
+    at.toggle(key="dv_db").set_value(False).run()
+    assert not at.exception and _metric(at, "Cube utilisation") != before
+    at.select_slider(key="dv_tm").set_value(256).run()
+    at.select_slider(key="dv_tk").set_value(256).run()
+    assert at.error and "L0A" in at.error[0].value
