@@ -46,3 +46,18 @@ def test_davinci_page():
     at.select_slider(key="dv_tm").set_value(256).run()
     at.select_slider(key="dv_tk").set_value(256).run()
     assert at.error and "L0A" in at.error[0].value
+
+
+def test_execution_models_page():
+    at = _app("execution_models")
+    label = lambda: next(m.value for m in at.markdown if "lanes active" in m.value)
+    before = label()
+    at.radio(key="em_model").set_value("SIMD").run()
+    assert not at.exception and label() != before and "vcmp" in label()
+    assert any("True" in s.value for s in at.success)
+
+
+def test_execution_models_empty_vector_is_refused():
+    at = _app("execution_models")
+    at.slider(key="em_n").set_value(0).run()
+    assert not at.exception and at.error and "empty" in at.error[0].value

@@ -1,0 +1,87 @@
+"""SIMD vs SIMT: one tiny kernel with a branch, four ways to run it, and what memory sees of a warp."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import ui
+from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
+                       warp_addresses)
+from viz.hardware import bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
+
+ui.setup("execution_models", "SIMD vs SIMT", "SIMD 与 SIMT",
+         "c[i] = a[i] + b[i] if a[i] > 0 else a[i] − b[i] — run on one lane, on vector lanes, on warps.",
+         "c[i] = a[i] > 0 ? a[i] + b[i] : a[i] − b[i] —— 分别在单通道、向量通道和 warp 上运行。")
+t_ = ui.t
+MODELS = {"SISD": sisd, "SIMD": simd, "SIMT": simt, "SPMD": spmd}
+
+
+def run_all(n: int, positive: float, width: int, seed: int):
+    rng = np.random.default_rng(seed)
+    a = np.where(rng.random(n) < positive, 1.0, -1.0) * rng.integers(1, 9, n)
+    b = rng.integers(1, 9, n).astype(float)
+    return a, [sisd(a, b), simd(a, b, width), simt(a, b), spmd(a, b, width)]
+
+
+with ui.controls():
+    c = st.columns(4)
+    n = c[0].slider(t_("Elements", "元素个数"), 0, 256, 64, key="em_n", bind="query-params")
+    pos = c[1].slider(t_("Share with a > 0", "a > 0 的比例"), 0.0, 1.0, 0.5, 0.05, key="em_pos",
+                      bind="query-params")
+    width = c[2].select_slider(t_("SIMD width / SPMD instances", "SIMD 宽度 / SPMD 实例数"),
+                               [1, 2, 4, 8, 16, 32], 8, key="em_w", bind="query-params")
+    model = c[3].radio(t_("Show lanes of", "显示通道"), list(MODELS), index=2, key="em_model",
+                       bind="query-params")
+
+with ui.guard():
+    a, runs = ui.cached(run_all)(n, pos, width, 0)
+    run = runs[list(MODELS).index(model)]
+    ui.show_figure(lanes_heatmap(run, t_(f"{run.model}: lanes busy per cycle", f"{run.model}：每周期忙碌的通道")),
+                   "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. Under SIMT a "
+                                  "warp whose lanes disagree runs both paths one after the other.",
+                                  "绿色 = 通道在做有用功，灰色 = 被屏蔽或空闲。SIMT 下一个 warp 内的线程若走向不同"
+                                  "分支，两条路径会先后各执行一遍。"),
+                   rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization} for r in runs])
+    ui.show_figure(utilization_bars(runs, t_("Lane utilisation per model", "各模型的通道利用率")), "em_util",
+                   t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a warp "
+                      "diverges.", "SIMD 每一组都要为分支两侧付出代价；SIMT 只在 warp 发生分化时才付出。"))
+    if run.stack_log:
+        with st.expander(t_("Reconvergence stack log", "重汇聚栈日志")):
+            st.code("\n".join(run.stack_log[:40]))
+    step = ui.stepper("em_step", run.cycles)
+    st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
+                + t_("lanes active", "个通道活跃"))
+    st.success(t_(f"All four models equal numpy: {all(np.array_equal(r.result, runs[0].result) for r in runs)}",
+                  f"四种模型的结果都与 numpy 一致：{all(np.array_equal(r.result, runs[0].result) for r in runs)}"))
+
+st.subheader(t_("Memory: coalescing and bank conflicts", "访存：合并访问与 bank 冲突"))
+m = st.columns(3)
+elem = m[0].select_slider(t_("Element size (bytes)", "元素大小（字节）"), [1, 2, 4, 8, 16], 4, key="em_elem",
+                          bind="query-params")
+offset = m[1].number_input(t_("Start offset (bytes)", "起始偏移（字节）"), 0, 4096, 0, key="em_off",
+                           bind="query-params")
+bstride = m[2].slider(t_("Shared-memory stride (words)", "共享内存步长（字）"), 0, 64, 2, key="em_bank",
+                      bind="query-params")
+with ui.guard():
+    rows = []
+    for s in (1, 2, 4, 8, 16, 32):
+        rows.append({"pattern": f"stride {s}", **coalescing(warp_addresses("strided", s, elem, offset), elem)})
+    rows.append({"pattern": "random", **coalescing(warp_addresses("random", 1, elem, offset), elem)})
+    ui.show_figure(coalescing_chart(rows, t_("Transactions for one warp-wide load", "一次 warp 级加载的事务数")),
+                   "em_coalesce", t_("32 neighbouring 4-byte loads fit in four 32-byte sectors; spread them "
+                                     "out and every lane needs its own sector.", "32 个相邻的 4 字节加载只需 4 个 "
+                                     "32 字节扇区；把它们分散开，每个线程都要单独一个扇区。"), rows=rows)
+    bc = bank_conflicts(np.arange(32) * bstride)
+    ui.show_figure(bank_picture(bc["bank_of_lane"], bc["per_bank"],
+                                t_(f"s[lane × {bstride}]: {bc['degree']}-way bank conflict",
+                                   f"s[lane × {bstride}]：{bc['degree']} 路 bank 冲突")), "em_banks",
+                   t_("Bank = word index mod 32. Distinct words in one bank are served one after another; "
+                      "lanes reading the same word share a broadcast.", "bank = 字地址 mod 32。同一 bank 内不同的字"
+                      "只能依次服务；读取同一个字的线程共享一次广播。"))
+
+ui.checkpoint("em_ck", t_("A warp of 32 threads: 8 take the if-branch, 24 the else-branch (one instruction "
+                          "each). Lane utilisation of the branch in %?", "一个 32 线程的 warp：8 个走 if 分支，"
+                          "24 个走 else 分支（各一条指令）。分支部分的通道利用率是多少（%）？"),
+              100 * divergence_utilization(8 / 32)["utilization"],
+              t_("Both paths issue, so 32 useful lane-slots out of 64.", "两条路径都要发射，64 个通道槽中只有 32 个有用。"))
+ui.lesson("execution_models")
