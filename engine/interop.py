@@ -293,12 +293,18 @@ class _Reader:
         self.b.bind(self.name(onnx_name), ref)
 
 
-def _sym_pads(op: str, pads) -> list[int]:
+def _hw(values) -> int | list[int]:
+    """An (h, w) attribute as one int when both are equal (reads better: stride=2)."""
+    values = [int(v) for v in values]
+    return values[0] if len(values) == 2 and values[0] == values[1] else values
+
+
+def _sym_pads(op: str, pads) -> int | list[int]:
     pads = list(pads or [0, 0, 0, 0])
     if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
         raise EngineError(f"from_onnx: {op} with pads {pads} is not supported (only 2-D, symmetric "
                           "padding)")
-    return pads[:2]
+    return _hw(pads[:2])
 
 
 def _check_plain(op: str, at: dict) -> None:
@@ -384,8 +390,8 @@ def _convert(r: _Reader, node, at: dict) -> None:
         _check_plain(op, at)
         if len(r.shape(ins[1])) != 4:
             raise EngineError(f"from_onnx: Conv {out!r} is not 2-D (weight {list(r.shape(ins[1]))})")
-        r.put(out, b.op("conv2d", *[T(i) for i in ins if i], stride=list(at.get("strides", [1, 1])),
-                        pad=_sym_pads(op, at.get("pads")), dilation=list(at.get("dilations", [1, 1])),
+        r.put(out, b.op("conv2d", *[T(i) for i in ins if i], stride=_hw(at.get("strides", [1, 1])),
+                        pad=_sym_pads(op, at.get("pads")), dilation=_hw(at.get("dilations", [1, 1])),
                         groups=int(at.get("group", 1))))
     elif op == "Gemm":
         r.put(out, b.op("gemm", *[T(i) for i in ins if i], alpha=float(at.get("alpha", 1.0)),
@@ -414,11 +420,13 @@ def _convert(r: _Reader, node, at: dict) -> None:
         pads = _sym_pads(op, at.get("pads"))
         if op == "AveragePool" and at.get("count_include_pad", 0) and any(pads):
             raise EngineError("from_onnx: AveragePool with count_include_pad=1 is not supported")
+        if len(at["kernel_shape"]) != 2:
+            raise EngineError(f"from_onnx: {op} {out!r} is not 2-D (kernel {list(at['kernel_shape'])})")
         if any(d != 1 for d in at.get("dilations", [1, 1])):
             raise EngineError(f"from_onnx: {op} with dilations is not supported")
-        kernel = list(at["kernel_shape"])
+        kernel = _hw(at["kernel_shape"])
         r.put(out, b.op("maxpool" if op == "MaxPool" else "avgpool", T(ins[0]), kernel=kernel,
-                        stride=list(at.get("strides", [1, 1])), pad=pads))
+                        stride=_hw(at.get("strides", [1, 1])), pad=pads))
     elif op in ("Reshape", "Squeeze", "Unsqueeze"):
         r.put(out, b.op("reshape", T(ins[0]), shape=_target_shape(r, node, at)))
     elif op == "Flatten":

@@ -542,35 +542,93 @@ def _source_line(node, lhs: str) -> str:
     return f"{lhs} = param({shape}, init={init!r}){extra}"
 
 
+_INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2), "matmul": ("@", 2),
+          "pow": ("**", 4)}
+_ATOM, _UNARY = 5, 3     # precedence of names/calls and of unary minus (Python's order)
+
+
+def _call_text(node, args: list[str], ops: dict) -> str | None:
+    defaults = ops[node.op].attrs if node.op in ops else {}
+    kw = []
+    for key, value in node.attrs:
+        text = _format_value(value)
+        if text is None or node.op not in ops:
+            return None
+        if key in defaults and _format_value(defaults[key]) == text and node.op != "split":
+            continue
+        kw.append(f"{key}={text}")
+    return f"{node.op}({', '.join(args + kw)})"
+
+
+def _operator_text(node, parts: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """Infix/prefix text with the parentheses Python's precedence needs, or None."""
+    if node.attrs:
+        return None
+    if node.op == "neg":
+        text, prec = parts[0]
+        return ("-" + (text if prec >= _UNARY else f"({text})"), _UNARY)
+    if node.op not in _INFIX:
+        return None
+    sym, p = _INFIX[node.op]
+    (lt, lp), (rt, rp) = parts
+    if p == 4:       # ** is right-associative and binds tighter than a unary minus on its left
+        left = lt if lp > 4 else f"({lt})"
+        right = rt if rp >= _UNARY else f"({rt})"
+    else:
+        left = lt if lp >= p else f"({lt})"
+        right = rt if rp > p else f"({rt})"
+    return f"{left} {sym} {right}", p
+
+
+def _scalar_literal(node) -> tuple[str, int] | None:
+    value = node.attr("value")
+    if node.op != "constant" or value is None or value.array.ndim != 0:
+        return None
+    v = float(value.array)
+    if not math.isfinite(v) or abs(v) > 3.4e38:
+        return None
+    return repr(v), (_UNARY if v < 0 or repr(v).startswith("-") else _ATOM)
+
+
 def format_program(graph: Graph) -> str:
-    """Write ``graph`` as a program of this language; nodes it cannot express become comments."""
+    """Write ``graph`` as a program of this language.
+
+    Stages: (1) name every node with a unique identifier; (2) temporaries (builder names ``op#k``)
+    used once, and scalar constants, are inlined into their consumer as operators or calls, with
+    parentheses where Python's precedence needs them; (3) every other node gets its own line.
+    A node the language cannot express becomes a ``param`` of its shape with a comment, so the
+    program still parses. Given values of more than 64 numbers are not written out.
+    """
     ops = all_ops()
     reserved = {*ops, *SOURCES, *STATEMENT_FUNCS}
     taken: set[str] = set()
-    names: dict[str, str] = {}
+    text: dict[str, tuple[str, int]] = {}
+    outputs = set(graph.outputs)
     lines = [f"# {graph.title}"] if graph.title else []
     for node in graph.nodes:
+        temporary = (node.name.split("#")[0] in ops or node.name.split("#")[0] in SOURCES) \
+            and "#" in node.name and node.name not in outputs
+        literal = _scalar_literal(node) if temporary else None
+        if literal is not None:
+            text[node.name] = literal
+            continue
+        parts = [text[i] for i in node.inputs]
+        expr = None if node.is_source else (
+            _operator_text(node, parts) or
+            ((c, _ATOM) if (c := _call_text(node, [t for t, _ in parts], ops)) else None))
+        if expr is not None and temporary and len(graph.users[node.name]) == 1:
+            text[node.name] = expr
+            continue
         lhs = _identifier(node.name, taken, reserved)
-        names[node.name] = lhs
+        text[node.name] = (lhs, _ATOM)
         if node.is_source:
             lines.append(_source_line(node, lhs))
-            continue
-        args = [names[i] for i in node.inputs]
-        defaults = ops[node.op].attrs if node.op in ops else {}
-        kw = []
-        for key, value in node.attrs:
-            text = _format_value(value)
-            if text is None:
-                kw = None
-                break
-            if key in defaults and _format_value(defaults[key]) == text and node.op != "split":
-                continue
-            kw.append(f"{key}={text}")
-        if kw is None or node.op not in ops:
-            lines.append(f"# {lhs} = {node.op}(...)  -- cannot be written in this language")
-            continue
-        lines.append(f"{lhs} = {node.op}({', '.join(args + kw)})")
-    lines.append(f"output({', '.join(names[o] for o in graph.outputs)})")
+        elif expr is None:
+            lines.append(f"{lhs} = param({list(node.shape)})  # was {node.op}(...), which this "
+                         "language cannot write")
+        else:
+            lines.append(f"{lhs} = {expr[0]}")
+    lines.append(f"output({', '.join(text[o][0] for o in graph.outputs)})")
     return "\n".join(lines) + "\n"
 
 

@@ -280,3 +280,31 @@ def test_random_asts_only_raise_program_error(assignments):
     except Exception:  # noqa: BLE001 - an AST unparse cannot print is not a program
         return
     assert_only_program_errors(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(
+    st.sampled_from(["a", "b", "2.0", "-1.5", "0.5"]),
+    lambda kids: st.one_of(
+        st.tuples(kids, st.sampled_from(["+", "-", "*", "/", "**"]), kids).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        kids.map(lambda k: f"-({k})"),
+        kids.map(lambda k: f"tanh({k})")),
+    max_leaves=10))
+def test_format_program_keeps_operator_precedence(expr):
+    text = f"a = input(0.7)\nb = input(1.3)\ny = {expr}\n"
+    g = parse_program(text)
+    formatted = format_program(g)
+    g2 = parse_program(formatted)
+    np.testing.assert_array_equal(engine.run(g)["y"], engine.run(g2)["y"])
+    assert sum(n.op != "constant" for n in g.nodes) == sum(n.op != "constant" for n in g2.nodes)
+
+
+def test_format_program_of_imported_model_parses_with_same_shapes():
+    pytest.importorskip("torch")
+    from engine.torch_zoo import zoo_graph
+    g = zoo_graph("tiny_cnn")
+    text = format_program(g)
+    assert "pad=1" in text and "kernel=2, stride=2" in text and "# the model's trained values" in text
+    g2 = parse_program(text)
+    assert [n.shape for n in g2.op_nodes] == [n.shape for n in g.op_nodes]
