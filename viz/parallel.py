@@ -1,0 +1,157 @@
+"""Figures of the distributed-training labs (engine.parallel results -> plotly)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
+
+GiB = float(1 << 30)
+PARTS = (("params", "weights", OKABE_ITO["blue"]), ("grads", "gradients", OKABE_ITO["orange"]),
+         ("optimizer", "optimizer states", OKABE_ITO["green"]),
+         ("activations", "activations", OKABE_ITO["purple"]))
+
+
+def memory_bars(rows: list[dict], card_bytes: float | None, title: str, card_name: str = "") -> go.Figure:
+    """Stacked bar per strategy: weights, gradients, optimizer states, activations (GiB)."""
+    fig = go.Figure()
+    labels = [r["label"] for r in rows]
+    for key, name, color in PARTS:
+        fig.add_bar(x=labels, y=[r.get(key, 0.0) / GiB for r in rows], name=name, marker_color=color,
+                    hovertemplate="%{x}: %{y:.2f} GiB<extra>" + name + "</extra>")
+    if card_bytes:
+        fig.add_hline(y=card_bytes / GiB, line_dash="dash", line_color=MEANING["highlight"],
+                      annotation_text=card_name or "card memory", annotation_position="top left")
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="memory per device (GiB)")
+    fig.update_xaxes(title="strategy")
+    return apply_theme(fig, title)
+
+
+def simple_bars(labels, values, title: str, y_title: str, colors=None) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=colors or SEQUENCE[0],
+                           text=[f"{v:.3g}" for v in values], textposition="outside"))
+    fig.update_yaxes(title=y_title)
+    fig.update_xaxes(title="configuration")
+    return apply_theme(fig, title)
+
+
+def ring_state(buffers: np.ndarray, chunks, sends, title: str) -> go.Figure:
+    """Device × element heatmap of the buffers, chunk boundaries drawn, this step's sends listed."""
+    n = buffers.shape[0]
+    fig = go.Figure(go.Heatmap(z=buffers, x=list(range(buffers.shape[1])),
+                               y=[f"device {i}" for i in range(n)], colorscale="Blues",
+                               text=np.round(buffers, 2), texttemplate="%{text}",
+                               colorbar=dict(title="value")))
+    for b in list(chunks)[1:-1]:
+        fig.add_vline(x=b - 0.5, line_color="black", line_width=2)
+    for src, dst, *rest in sends:
+        label = f"D{src}→D{dst}" + (f" chunk {rest[0]}" if rest else "")
+        fig.add_annotation(x=1.02, xref="paper", y=f"device {dst}", text=label, showarrow=False,
+                           xanchor="left", font=dict(color=MEANING["communication"]))
+    fig.update_xaxes(title="element index (thick lines = chunk boundaries)")
+    fig.update_yaxes(title="device", autorange="reversed")
+    fig.update_layout(margin=dict(r=160))
+    return apply_theme(fig, title, height=140 + 50 * n)
+
+
+def alpha_beta(curves: dict[str, tuple], title: str, measured=None) -> go.Figure:
+    """Time vs message size (log-log) for each named (sizes, seconds) curve, plus measured points."""
+    fig = go.Figure()
+    for k, (name, (x, y)) in enumerate(curves.items()):
+        fig.add_scatter(x=list(x), y=[v * 1e6 for v in y], mode="lines", name=name,
+                        line=dict(color=SEQUENCE[k % len(SEQUENCE)]))
+    if measured:
+        fig.add_scatter(x=[b for b, _ in measured], y=[t * 1e6 for _, t in measured],
+                        mode="markers", name="measured (gloo)", marker=dict(size=11, symbol="x",
+                                                                            color="black"))
+    fig.update_xaxes(type="log", title="message size (bytes)")
+    fig.update_yaxes(type="log", title="all-reduce time (µs)")
+    return apply_theme(fig, title)
+
+
+def loss_curves(series: dict[str, tuple], title: str, optimum: float | None = None) -> go.Figure:
+    fig = go.Figure()
+    for k, (name, ys) in enumerate(series.items()):
+        fig.add_scatter(y=list(ys), mode="lines", name=name, line=dict(color=SEQUENCE[k]))
+    if optimum is not None:
+        fig.add_hline(y=optimum, line_dash="dot", annotation_text="least-squares optimum")
+    fig.update_xaxes(title="update")
+    fig.update_yaxes(title="mean squared error", type="log")
+    return apply_theme(fig, title)
+
+
+def underflow_hist(res, title: str) -> go.Figure:
+    """Histogram of log2|g|; the fp16 window (shifted by the loss scale) shaded."""
+    edges = np.array(res.edges)
+    mids = (edges[:-1] + edges[1:]) / 2
+    shift = np.log2(res.scale)
+    lo, normal, hi = -24 - shift, -14 - shift, np.log2(65504) - shift
+    colors = [MEANING["stall"] if m < lo - 1 else (MEANING["changed"] if m < normal else SEQUENCE[0])
+              for m in mids]
+    fig = go.Figure(go.Bar(x=mids, y=list(res.counts), marker_color=colors, name="gradients"))
+    fig.add_vrect(x0=lo, x1=hi, fillcolor=OKABE_ITO["green"], opacity=0.08, line_width=0)
+    for x, text in ((lo, "smallest fp16 subnormal"), (normal, "smallest normal"), (hi, "fp16 max")):
+        fig.add_vline(x=x, line_dash="dash", annotation_text=text, annotation_textangle=-90)
+    fig.update_xaxes(title="log2 |gradient| (before scaling)")
+    fig.update_yaxes(title="count")
+    return apply_theme(fig, title)
+
+
+def loss_scale_plot(hist, title: str) -> go.Figure:
+    steps = np.arange(len(hist.scales))
+    fig = go.Figure(go.Scatter(x=steps, y=np.log2(hist.scales), mode="lines", name="log2 scale",
+                               line=dict(shape="hv", color=SEQUENCE[0])))
+    skipped = [k for k, s in enumerate(hist.skipped) if s]
+    fig.add_scatter(x=skipped, y=[np.log2(hist.scales[k]) for k in skipped], mode="markers",
+                    name="overflow → step skipped", marker=dict(color=MEANING["highlight"], size=10))
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(title="log2 loss scale")
+    return apply_theme(fig, title)
+
+
+def mlp_shards(a: np.ndarray, b: np.ndarray, n: int, title: str) -> go.Figure:
+    """A split by columns, B by rows: device colours over the two weight matrices."""
+    fig = make_subplots(1, 2, subplot_titles=("A (h × 4h): columns per device",
+                                              "B (4h × h): rows per device"))
+    cols = a.shape[1] // n
+    owner_a = np.tile(np.arange(a.shape[1]) // cols, (a.shape[0], 1))
+    owner_b = np.tile((np.arange(b.shape[0]) // cols)[:, None], (1, b.shape[1]))
+    scale = [[k / max(n - 1, 1), SEQUENCE[k % len(SEQUENCE)]] for k in range(n)] if n > 1 \
+        else [[0, SEQUENCE[0]], [1, SEQUENCE[0]]]
+    for col, (w, own) in enumerate(((a, owner_a), (b, owner_b)), start=1):
+        fig.add_heatmap(z=own, text=np.round(w, 1), texttemplate="%{text}" if w.size <= 400 else None,
+                        colorscale=scale, showscale=False, row=1, col=col,
+                        hovertemplate="device %{z}<br>value %{text}<extra></extra>")
+        fig.update_yaxes(autorange="reversed", title="row", row=1, col=col)
+        fig.update_xaxes(title="column", row=1, col=col)
+    return apply_theme(fig, title)
+
+
+def grouped_lines(series: dict[str, tuple], title: str, x_title: str, y_title: str,
+                  step: bool = True) -> go.Figure:
+    fig = go.Figure()
+    for k, (name, points) in enumerate(series.items()):
+        xs, ys = zip(*points) if points else ((), ())
+        fig.add_scatter(x=xs, y=ys, mode="lines", name=name,
+                        line=dict(shape="hv" if step else "linear", color=SEQUENCE[k % len(SEQUENCE)]))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title)
+    return apply_theme(fig, title)
+
+
+def cluster_map(rows, nodes: int, gpus: int, title: str) -> go.Figure:
+    """Nodes × GPUs grid coloured by pipeline stage, each cell labelled with (dp, tp)."""
+    z = np.zeros((nodes, gpus))
+    text = np.empty((nodes, gpus), dtype=object)
+    for r in rows:
+        z[r["node"], r["gpu"]] = r["pp"]
+        text[r["node"], r["gpu"]] = f"d{r['dp']} t{r['tp']} p{r['pp']}"
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}" if nodes * gpus <= 128 else None,
+                               colorscale="Viridis", colorbar=dict(title="pipeline stage"),
+                               x=[f"GPU {g}" for g in range(gpus)], y=[f"node {k}" for k in range(nodes)],
+                               hovertemplate="%{y} %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="node")
+    fig.update_xaxes(title="GPU in node")
+    return apply_theme(fig, title, height=max(300, 120 + 34 * nodes))
