@@ -48,6 +48,22 @@ def broadcast_shape(op: str, a: Sequence[int], b: Sequence[int]) -> tuple[int, .
     return tuple(reversed(out))
 
 
+def number(op: str, name: str, value) -> float:
+    """An attribute that must be a real number, as float (ShapeError otherwise)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    raise ShapeError(f"{op}: {name} must be a number, got {value!r}")
+
+
+def integer(op: str, name: str, value) -> int:
+    """An attribute that must be a whole number, as int (ShapeError otherwise)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise ShapeError(f"{op}: {name} must be a whole number, got {value!r}")
+
+
 def elementwise_flops(in_shapes, out_shape, attrs) -> tuple[int, int]:
     """1 FLOP per output element, no MACs (the convention of this module)."""
     return numel(out_shape), 0
@@ -97,6 +113,8 @@ def _hswish(x: np.ndarray) -> np.ndarray:
 # -- registration ------------------------------------------------------------------------------
 def _unary_infer(name: str) -> Callable:
     def infer(in_shapes, in_dtypes, attrs):
+        for key, value in attrs.items():      # unary ops' attributes are all numbers
+            number(name, key, value)
         return tuple(in_shapes[0]), F32
     infer.__name__ = f"infer_{name}"
     return infer
@@ -128,7 +146,7 @@ def _binary(name: str, fn: Callable, doc: str, onnx: str = "") -> None:
 
 
 def _check_clip(in_shapes, in_dtypes, attrs):
-    if float(attrs["min"]) > float(attrs["max"]):
+    if number("clip", "min", attrs["min"]) > number("clip", "max", attrs["max"]):
         raise ShapeError(f"clip: min={attrs['min']} is larger than max={attrs['max']}")
     return tuple(in_shapes[0]), F32
 

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ShapeError
-from .ops_elementwise import broadcast_shape, numel
+from .ops_elementwise import broadcast_shape, integer, number, numel
 from .registry import OpDef, register
 
 F32 = "float32"
@@ -37,15 +37,12 @@ F32 = "float32"
 
 def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
     """An int or a 2-sequence of ints -> (h, w), each at least ``minimum``."""
-    if isinstance(value, (int, np.integer)):
-        pair = (int(value), int(value))
+    if not isinstance(value, (tuple, list)):
+        pair = (integer(op, name, value),) * 2
+    elif len(value) == 2:
+        pair = tuple(integer(op, name, v) for v in value)
     else:
-        try:
-            pair = tuple(int(v) for v in value)
-        except (TypeError, ValueError):
-            pair = ()
-        if len(pair) != 2:
-            raise ShapeError(f"{op}: {name} must be an integer or a pair (h, w), got {value!r}")
+        raise ShapeError(f"{op}: {name} must be an integer or a pair (h, w), got {value!r}")
     if min(pair) < minimum:
         raise ShapeError(f"{op}: {name} must be at least {minimum}, got {value!r}")
     return pair
@@ -97,6 +94,8 @@ register(OpDef("matmul", "out_elemwise_fusable", 2, 2,
 
 def _gemm_dims(in_shapes, attrs):
     a, b = tuple(in_shapes[0]), tuple(in_shapes[1])
+    number("gemm", "alpha", attrs["alpha"])
+    number("gemm", "beta", attrs["beta"])
     _rank("gemm", "A", a, 2)
     _rank("gemm", "B", b, 2)
     m, k = a[::-1] if attrs["trans_a"] else a
@@ -143,7 +142,7 @@ def _conv_geometry(in_shapes, attrs):
     stride = _pair("conv2d", "stride", attrs["stride"], 1)
     pad = _pair("conv2d", "pad", attrs["pad"], 0)
     dil = _pair("conv2d", "dilation", attrs["dilation"], 1)
-    groups = int(attrs["groups"])
+    groups = integer("conv2d", "groups", attrs["groups"])
     n, c, h, wd = x
     cout, cg, kh, kw = w
     if groups < 1 or c % groups or cout % groups:
@@ -240,7 +239,7 @@ def _infer_batchnorm(in_shapes, in_dtypes, attrs):
         if tuple(s) != (x[1],):
             raise ShapeError(f"batchnorm: {name} of shape {list(s)} should be [{x[1]}], the "
                              f"channels of x {list(x)}")
-    if float(attrs["epsilon"]) < 0:
+    if number("batchnorm", "epsilon", attrs["epsilon"]) < 0:
         raise ShapeError(f"batchnorm: epsilon must be >= 0, got {attrs['epsilon']}")
     return x, F32
 
@@ -264,7 +263,8 @@ def _pool_geometry(op: str, shape, attrs):
     x = tuple(shape)
     _rank(op, "the input x (N, C, H, W)", x, 4)
     k = _pair(op, "kernel", attrs["kernel"], 1)
-    s = k if attrs["stride"] in (0, None) else _pair(op, "stride", attrs["stride"], 1)
+    s = k if attrs["stride"] is None or attrs["stride"] == 0 else _pair(op, "stride",
+                                                                         attrs["stride"], 1)
     p = _pair(op, "pad", attrs["pad"], 0)
     if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
         raise ShapeError(f"{op}: pad {list(p)} must be at most half the kernel {list(k)}")
@@ -378,7 +378,7 @@ def _infer_layernorm(in_shapes, in_dtypes, attrs):
         if not _broadcasts_to(s, norm):
             raise ShapeError(f"layernorm: {name} of shape {list(s)} does not broadcast to the "
                              f"normalised shape {list(norm)} of x {list(x)}")
-    if float(attrs["epsilon"]) < 0:
+    if number("layernorm", "epsilon", attrs["epsilon"]) < 0:
         raise ShapeError(f"layernorm: epsilon must be >= 0, got {attrs['epsilon']}")
     return x, F32
 

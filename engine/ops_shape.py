@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ShapeError
-from .ops_elementwise import numel
+from .ops_elementwise import integer, numel
 from .registry import OpDef, register
 
 
@@ -35,12 +35,13 @@ def _axis(op: str, axis, rank: int, *, allow_end: bool = False) -> int:
 
 
 def _ints(op: str, name: str, value) -> tuple[int, ...]:
-    if isinstance(value, (int, np.integer)):
-        return (int(value),)
-    try:
-        return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ShapeError(f"{op}: {name} must be a list of integers, got {value!r}") from None
+    if hasattr(value, "array"):            # an ndarray attribute is frozen into an ir.Tensor
+        value = value.array
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)):
+        return (integer(op, name, value),)
+    return tuple(integer(op, name, v) for v in value)
 
 
 # -- identity -------------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def _split_geometry(shape, attrs) -> tuple[int, int, int]:
     if not shape:
         raise ShapeError("split: cannot split a scalar")
     axis = _axis(op, attrs["axis"], len(shape))
-    parts, index = int(attrs["parts"]), int(attrs["index"])
+    parts, index = integer(op, "parts", attrs["parts"]), integer(op, "index", attrs["index"])
     if parts < 1:
         raise ShapeError(f"split: parts must be at least 1, got {parts}")
     if shape[axis] % parts:

@@ -76,6 +76,28 @@ def test_required_ops_registered_with_tvm_kinds():
         get_op("nope")
 
 
+@pytest.mark.parametrize("op,args,attrs,message", [
+    ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"stride": 1.5}, "stride must be a whole number"),
+    ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"pad": (1, 1, 1)}, "pair"),
+    ("reshape", ((2, 3),), {"shape": ("a", 3)}, "shape must be a whole number"),
+    ("batchnorm", ((1, 2), (2,), (2,), (2,), (2,)), {"epsilon": "small"}, "epsilon must be a number"),
+    ("leaky_relu", ((3,),), {"alpha": None}, "alpha must be a number"),
+    ("gemm", ((2, 3), (3, 4)), {"alpha": "x"}, "alpha must be a number"),
+    ("split", ((4,),), {"parts": 2.5}, "parts must be a whole number"),
+])
+def test_bad_attribute_types_are_shape_errors(op, args, attrs, message):
+    b = GraphBuilder()
+    refs = [b.input(s) for s in args]
+    with pytest.raises(ShapeError, match=message):
+        b.op(op, *refs, **attrs)
+
+
+def test_attributes_accept_arrays_and_whole_floats():
+    x = rand(2, 3)
+    close(apply("reshape", x, shape=np.array([3, 2])), x.reshape(3, 2))
+    close(apply("split", x, parts=2.0, axis=0, index=1), x[1:])
+
+
 def test_builder_rejects_unknown_attr_and_wrong_arity():
     b = GraphBuilder()
     x = b.input((2, 3))
