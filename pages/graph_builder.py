@@ -19,8 +19,9 @@ ui.setup("graph_builder", "Graph Builder", "计算图构建器",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.",
          "用几行代码写出模型，查看计算图、运行它并统计 FLOPs。")
 t_ = ui.t
-SOURCES = {"preset": ("Preset", "预设"), "program": ("Program", "程序"),
-           "onnx": ("ONNX file", "ONNX 文件"), "zoo": ("torch model", "torch 模型")}
+# a bound widget stores its *label* in the URL, so these labels are the same in both languages
+SOURCES = {"preset": "Preset · 预设", "program": "Program · 程序", "onnx": "ONNX",
+           "zoo": "torch zoo · 模型库"}
 
 
 # -- cached engine calls: a source is (kind, payload) with payload = text, name or file bytes --------
@@ -69,12 +70,11 @@ def flops_explanation(node, graph, c) -> str:
 # -- controls ---------------------------------------------------------------------------------------
 with ui.controls():
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-    source_labels = {k: t_(*v) for k, v in SOURCES.items()}
-    preset_labels = {n: f"{n} — {t_(*presets.preset_info(n))}" for n in presets.preset_names()}
-    kind = c1.radio(t_("Source", "来源"), list(SOURCES), format_func=source_labels.get,
+    kind = c1.radio(t_("Source", "来源"), list(SOURCES), format_func=SOURCES.get,
                     horizontal=True, key="gb_source", bind="query-params")
     name = c2.selectbox(t_("Preset", "预设"), presets.preset_names(), index=1, key="gb_preset",
-                        bind="query-params", format_func=preset_labels.get)
+                        bind="query-params")
+    c2.caption(t_(*presets.preset_info(name)))
     seed = c3.number_input(t_("Seed", "随机种子"), 0, 2**31 - 1, 0, key="gb_seed", bind="query-params")
     direction = c4.radio(t_("Flow", "方向"), ["TB", "LR"], key="gb_dir", bind="query-params",
                          horizontal=True, help=t_("top→bottom or left→right", "自上而下或自左向右"))

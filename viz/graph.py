@@ -31,7 +31,7 @@ from .graph_layout import GraphLayout, compute_layout, layout_graph
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
 
 __all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_rows_by_node",
-           "value_figure"]
+           "value_figure", "flow_figure"]
 
 _LABEL_LIMIT = 120      # above this many main nodes, names go to hover only
 _EDGE_LABEL_LIMIT = 40  # above this many edges, shapes go to hover only
@@ -292,3 +292,32 @@ def value_figure(name: str, array) -> go.Figure:
     fig.update_yaxes(title_text="count of elements", row=1, col=2)
     shape = "×".join(str(d) for d in arr.shape) or "scalar"
     return apply_theme(fig, f"Value of {name} ({shape})", 380)
+
+
+# -- a simple left-to-right flow of labelled stages (the curriculum map) ---------------------------
+def flow_figure(stages: list[tuple[str, str]], title: str, height: int = 230) -> go.Figure:
+    """Boxes ``(label, detail)`` joined left to right by arrows, e.g. one graph through every lens.
+
+    The axis is the order of the stages (no units); ``detail`` shows under each label and on hover.
+    """
+    fig = go.Figure()
+    xs = list(range(len(stages)))
+    for k in xs[:-1]:
+        fig.add_annotation(x=k + 0.72, y=0, ax=k + 0.28, ay=0, xref="x", yref="y", axref="x",
+                           ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=2,
+                           arrowcolor="#888", text="")
+    fig.add_trace(go.Scatter(
+        x=xs, y=[0] * len(stages), mode="markers+text", showlegend=False,
+        marker=dict(symbol="square", size=46, color=[SEQUENCE[k % len(SEQUENCE)] for k in xs],
+                    line=dict(color="#333", width=1), opacity=0.85),
+        text=[f"<b>{k + 1}</b>" for k in xs], textfont=dict(color="white", size=16),
+        hovertext=[f"{label}<br>{detail}" for label, detail in stages], hoverinfo="text"))
+    fig.add_trace(go.Scatter(
+        x=xs, y=[-0.55] * len(stages), mode="text", showlegend=False, hoverinfo="skip",
+        text=[f"{label}<br><span style='font-size:11px'>{detail}</span>" for label, detail in stages],
+        textposition="bottom center"))
+    fig.update_xaxes(visible=False, range=[-0.6, len(stages) - 0.4])
+    fig.update_yaxes(visible=False, range=[-1.6, 0.6])
+    apply_theme(fig, title, height)
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
+    return fig

@@ -1,0 +1,102 @@
+"""Graph Builder page: default render, preset change, bad program, seed, share link."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import engine
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "graph_builder.py")
+
+
+def _app(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _metric(at, label: str) -> int:
+    return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
+
+
+def _cost_table(at):
+    return next(d.value for d in at.dataframe if "flops" in d.value)
+
+
+def _values_table(at) -> np.ndarray:
+    return next(d.value for d in at.dataframe if "flops" not in d.value).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def default_app():
+    return _app()
+
+
+def test_default_render_shows_the_mlp_with_engine_costs(default_app):
+    at = default_app
+    assert not at.exception and not at.error
+    cost = engine.cost(engine.preset("mlp"))
+    assert _metric(at, "FLOPs") == cost.flops
+    assert _metric(at, "MACs") == cost.macs == 4 * 16 * 32 + 4 * 32 * 10
+    assert _metric(at, "Parameters") == 16 * 32 + 32 + 32 * 10 + 10
+    table = _cost_table(at)
+    assert list(table["name"])[:-1] == [n.name for n in cost.nodes]
+    assert table["flops"].iloc[-1] == cost.flops          # the totals row
+    assert len(at.get("plotly_chart")) >= 1
+    assert any("FLOPs" in m.value for m in at.markdown)    # the predict-then-reveal question
+
+
+def test_changing_the_preset_changes_the_table_and_totals(default_app):
+    at = _app()
+    before = _cost_table(at)
+    at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
+    assert not at.exception
+    after = _cost_table(at)
+    assert list(after["name"]) != list(before["name"])
+    assert "conv2d" in list(after["op"])
+    assert _metric(at, "FLOPs") == engine.cost(engine.preset("conv_bn_relu")).flops
+
+
+def test_a_bad_program_shows_its_line_and_the_page_keeps_working():
+    at = _app(gb_source="Program · 程序")
+    at.text_area(key="gb_program").input("x = input([2, 3])\ny = relu(x)\nz = y @ y\n").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "line 3" in at.error[0].value
+    assert at.text_area(key="gb_program").value.startswith("x = input")   # controls still there
+    assert at.radio(key="gb_source").value == "program"
+    assert any(e.label in ("Lesson", "讲解") for e in at.expander)
+    # fixing the program brings the graph back
+    at.text_area(key="gb_program").input("x = input([2, 3])\ny = relu(x)\n").run()
+    assert not at.error and _metric(at, "FLOPs") == 6
+
+
+def test_changing_the_seed_changes_the_values_not_the_cost():
+    at = _app()
+    values0 = _values_table(at)
+    flops0 = _metric(at, "FLOPs")
+    at.number_input(key="gb_seed").set_value(7).run()
+    values7 = _values_table(at)
+    assert values0.shape == values7.shape == (4, 10)
+    assert not np.allclose(values0, values7)
+    expected = engine.run(engine.preset("mlp"), seed=7)["probs"]
+    np.testing.assert_allclose(values7, expected, rtol=1e-6)
+    assert _metric(at, "FLOPs") == flops0
+
+
+def test_a_share_link_carries_the_program():
+    program = "a = input([3, 5])\nW = param([5, 2])\nb = a @ W\n"
+    at = _app(gb_source="Program · 程序", gb_program=program)
+    assert not at.exception and not at.error
+    assert _metric(at, "MACs") == 3 * 5 * 2
+
+
+def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered():
+    at = _app(gb_preset="conv_bn_relu")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) >= 2          # the graph and the value heatmap
+    assert not any("ONNX export unavailable" in c.value for c in at.caption)

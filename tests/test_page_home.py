@@ -1,0 +1,50 @@
+"""Home page: the curriculum map is built from the catalog and links every existing lab."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ui.catalog import LABS, SECTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _existing_labs() -> set[str]:
+    return {lab.page for lab in LABS if (ROOT / "pages" / f"{lab.page}.py").exists()} - {"home"}
+
+
+def test_home_through_the_app_links_every_existing_lab():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    linked = {p.proto.page for p in at.get("page_link")}
+    assert linked == _existing_labs()
+    # every catalogued lab has a card, open or not, and every section with labs a heading
+    cards = {k.removeprefix("home_card_") for k in _keys(at) if k.startswith("home_card_")}
+    assert cards == {lab.page for lab in LABS} - {"home"}
+    headings = {h.value for h in at.subheader}
+    assert {SECTIONS[lab.section][0] for lab in LABS if lab.page != "home"} <= headings
+
+
+def _keys(at) -> set[str]:
+    """Keys of every keyed element or container in the rendered tree."""
+    found, stack = set(), [at._tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(getattr(node, "key", None), str):
+            found.add(node.key)
+        stack.extend(getattr(node, "children", {}).values())
+    return found
+
+
+def test_home_in_chinese_and_standalone_falls_back_to_plain_links():
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "AI 系统实验室"
+    text = " ".join(m.value for m in at.markdown)
+    for page in _existing_labs():
+        assert f"](/{page})" in text
+    assert "分享画面" in text and "present=1" in text
