@@ -1,0 +1,105 @@
+"""Convolution algorithms: direct, im2col + GEMM, Winograd F(2x2, 3x3); grouped and depthwise."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import engine
+import ui
+from engine import conv
+from viz import kernels as vk
+
+ui.setup("conv_algorithms", "Convolution algorithms", "卷积算法",
+         "Three ways to compute the same convolution: they agree to the last digit and differ in "
+         "multiplies and memory.", "同一个卷积的三种算法：结果一致，乘法次数与内存开销不同。")
+t_ = ui.t
+KINDS = {"standard": t_("standard", "普通卷积"), "depthwise": t_("depthwise (groups = C)", "深度卷积 (groups = C)"),
+         "pointwise": t_("pointwise (1×1)", "逐点卷积 (1×1)"), "grouped": t_("grouped (2 groups)", "分组卷积 (2 组)")}
+
+with ui.controls():
+    c = st.columns(6)
+    kind = c[0].selectbox(t_("Kind", "类型"), list(KINDS), format_func=KINDS.get, key="ca_kind",
+                          bind="query-params")
+    cin = c[1].number_input(t_("Channels C", "输入通道 C"), 1, 64, 4, key="ca_c", bind="query-params")
+    hw = c[2].number_input("H = W", 1, 64, 8, key="ca_hw", bind="query-params")
+    kout = c[3].number_input(t_("Filters K", "输出通道 K"), 1, 64, 4, key="ca_k", bind="query-params")
+    ksize = c[4].selectbox(t_("Kernel", "卷积核"), [1, 3, 5], index=1, key="ca_ks", bind="query-params")
+    stride = c[5].selectbox(t_("Stride", "步长"), [1, 2], key="ca_stride", bind="query-params")
+    pad = st.slider(t_("Padding", "填充"), 0, 2, 1, key="ca_pad", bind="query-params")
+
+
+def run_all(n, cin, hw, kout, ksize, stride, pad, groups):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, cin, hw, hw))
+    w = rng.standard_normal((kout, cin // groups, ksize, ksize))
+    outs = {}
+    for alg in conv.ALGORITHMS:
+        try:
+            outs[alg] = engine.conv2d(x, w, stride, pad, alg, groups)
+        except engine.ShapeError as exc:
+            outs[alg] = str(exc)
+    import torch  # the oracle, imported only here
+    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), stride=stride, padding=pad,
+                                     groups=groups).numpy()
+    return x, w, outs, ref
+
+
+with ui.guard():
+    groups = {"standard": 1, "depthwise": cin, "pointwise": 1, "grouped": 2}[kind]
+    if kind == "pointwise":
+        ksize = 1
+    if kind == "depthwise":
+        kout = cin
+    if kind == "grouped" and (cin % 2 or kout % 2):
+        raise engine.ShapeError(f"2 groups need even C and K; got C = {cin}, K = {kout}")
+    x, w, outs, ref = ui.cached(run_all)(1, cin, hw, kout, ksize, stride, pad, groups)
+    costs = conv.conv_costs(1, cin, hw, hw, kout, ksize, ksize, stride, pad, groups)
+    by_alg = {r.algorithm: r for r in costs}
+    rows = []
+    for alg, out in outs.items():
+        r = by_alg.get(alg)
+        ok = not isinstance(out, str)
+        rows.append({"algorithm": alg,
+                     t_("max |diff| vs torch", "与 torch 的最大差"): f"{np.abs(out - ref).max():.1e}" if ok else "—",
+                     t_("multiplies", "乘法次数"): f"{r.multiplies:,}" if r else "—",
+                     "FLOPs": f"{r.flops:,}" if r else "—",
+                     t_("extra memory (bytes, fp32)", "额外内存（字节，fp32）"): f"{r.extra_bytes:,}" if r else "—",
+                     t_("note", "说明"): r.note if r else out})
+    st.dataframe(rows, hide_index=True)
+    st.caption(t_("Each output is compared with torch.nn.functional.conv2d on the same random "
+                  "input; Winograd's transforms add extra additions not counted as multiplies.",
+                  "每种算法的输出都与 torch.nn.functional.conv2d 在同一随机输入上比较；Winograd "
+                  "的变换还需额外的加法，未计入乘法。"))
+    ui.show_figure(vk.conv_cost_bars(costs), "ca_costs",
+                   t_("im2col does the same multiplies as direct but needs a workspace ~KH·KW times "
+                      "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers.",
+                      "im2col 的乘法次数与直接卷积相同，但需要约 KH·KW 倍输入大小的工作区；Winograd "
+                      "在 3×3、步长 1 时把乘法减少 2.25 倍。"), rows=rows)
+
+    st.subheader(t_("The unrolled matrix of im2col", "im2col 展开后的矩阵"))
+    cols = conv.im2col(x[:, :cin // groups], ksize, ksize, stride, pad)[0]
+    ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize), "ca_im2col",
+                   t_(f"Each column is one receptive field: {cols.shape[0]} rows × {cols.shape[1]} "
+                      f"columns = {cols.size / x[:, :cin // groups].size:.2f}× the input (first group, "
+                      "at most 256 columns shown). Neighbouring columns repeat the same pixels.",
+                      f"每一列是一个感受野：{cols.shape[0]} 行 × {cols.shape[1]} 列 = 输入的 "
+                      f"{cols.size / x[:, :cin // groups].size:.2f} 倍（仅第一组，最多显示 256 列）。"
+                      "相邻列重复了相同的像素。"))
+    ui.checkpoint("ca_blowup", t_("For a 3×3 kernel, stride 1 and 'same' padding, how many times "
+                                  "larger than the input is the im2col matrix?",
+                                  "3×3 卷积核、步长 1、same 填充时，im2col 矩阵是输入的几倍？"), 9.0,
+                  t_("Every pixel is copied once per kernel tap: KH·KW = 9.", "每个像素对每个卷积核位置各复制一次：KH·KW = 9。"))
+
+    st.subheader(t_("Winograd F(2×2, 3×3): Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A", "Winograd F(2×2, 3×3)：Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A"))
+    m = st.columns(3)
+    for col, (key, name, mat) in zip(m, (("bt", "Bᵀ", conv.WINOGRAD_BT), ("g", "G", conv.WINOGRAD_G),
+                                         ("at", "Aᵀ", conv.WINOGRAD_AT))):
+        with col:
+            ui.show_figure(vk.matrix_table_fig(mat, name), f"ca_{key}",
+                           t_(f"{name} from Lavin & Gray (2016).", f"{name}，取自 Lavin 与 Gray (2016)。"))
+    st.caption(t_("A 4×4 input tile and the 3×3 filter are transformed to 4×4, multiplied element "
+                  "by element (16 multiplies), and transformed back to a 2×2 output tile — direct "
+                  "convolution needs 4 × 9 = 36.", "4×4 输入块与 3×3 卷积核都变换成 4×4，逐元素相乘（16 次"
+                  "乘法），再变换回 2×2 输出块——直接卷积需要 4 × 9 = 36 次。"))
+
+ui.lesson("conv_algorithms")

@@ -1,0 +1,124 @@
+"""Memory layouts: strides, views vs copies, NCHW/NHWC/NC1HWC0/FRACTAL_NZ, bytes and endianness."""
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from engine import layout as L
+from viz import kernels as vk
+
+ui.setup("layout_explorer", "Memory layouts", "内存布局",
+         "The same tensor, many orders in memory: pick a shape and a layout and watch the addresses.",
+         "同一个张量，内存里有多种排法：选一个形状和布局，看地址怎么走。")
+t_ = ui.t
+DRAW_LIMIT = 2048
+PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
+
+with ui.controls():
+    c = st.columns([2, 2, 1, 1])
+    text = c[0].text_input(t_("Shape (comma separated)", "形状（逗号分隔）"), "1,3,4,4",
+                           key="le_shape", bind="query-params")
+    layout = c[1].selectbox(t_("Layout", "布局"), L.LAYOUTS, index=3, key="le_layout",
+                            bind="query-params")
+    dtype = c[2].selectbox(t_("dtype", "数据类型"), list(L.DTYPE_BYTES), index=1, key="le_dtype",
+                           bind="query-params")
+    boundary = c[3].selectbox(t_("Align to (bytes)", "对齐（字节）"), [16, 32, 64, 128, 512], index=1,
+                              key="le_align", bind="query-params")
+
+with ui.guard():
+    shape = L.parse_shape(text)
+    c0 = L.C0_FOR_DTYPE[dtype] if layout != "FRACTAL_NZ" else 16
+    order = ui.cached(L.memory_order)(shape, layout, c0)
+    numel = int(order.size - (order < 0).sum())
+    st.subheader(t_("1. Walk the memory", "1. 沿内存地址走一遍"))
+    if order.size > DRAW_LIMIT:
+        st.info(t_(f"{order.size:,} slots are too many to draw (limit {DRAW_LIMIT}); the numbers "
+                   "below still apply.", f"{order.size:,} 个存储位置太多无法绘制（上限 {DRAW_LIMIT}）；"
+                   "下面的数字依然有效。"))
+    else:
+        step = ui.stepper("le_step", int(order.size), delay=0.3)
+        left, right = st.columns(2)
+        with left:
+            ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of each "
+                           "element", "逻辑网格：每个元素的地址")), "le_grid",
+                           t_("Coloured cells are stored at addresses up to the current step; step "
+                              "through to see which way the layout walks the tensor.",
+                              "已着色的格子存放在当前步之前的地址；单步前进，看布局按什么方向遍历张量。"))
+        with right:
+            color_dim = 1 if len(shape) == 4 else -1
+            ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address",
+                           "逐地址看内存"), color_dim), "le_strip",
+                           t_("Each slot holds one element (label = logical index, colour = channel "
+                              "for 4-D shapes); grey slots are padding.",
+                              "每个位置存一个元素（标签为逻辑下标，4 维时颜色表示通道）；灰色为填充。"))
+
+    st.subheader(t_("2. Strides, padding and alignment", "2. 步长、填充与对齐"))
+    rows = [{"dim": i, "size": s, "row-major stride": rs} for i, (s, rs) in
+            enumerate(zip(shape, L.strides(shape)))]
+    if layout in PLAIN and (layout != "NHWC" or len(shape) == 4):
+        for r, s in zip(rows, L.strides(shape, layout)):
+            r[f"{layout} stride"] = s
+    st.dataframe(rows, hide_index=True)
+    nbytes = order.size * L.DTYPE_BYTES[dtype]
+    aligned, waste = L.align(nbytes, boundary)
+    m = st.columns(4)
+    m[0].metric(t_("Elements", "元素数"), f"{numel:,}")
+    m[1].metric(t_("Stored slots", "存储位置"), f"{order.size:,}")
+    m[2].metric(t_("Padding waste", "填充浪费"), f"{L.padding_waste(shape, layout, c0):.1f} %")
+    m[3].metric(t_(f"Bytes aligned to {boundary}", f"按 {boundary} 字节对齐后"), f"{aligned:,} B",
+                f"+{waste} B", delta_color="off")
+    if layout == "NC1HWC0":
+        st.caption(t_(f"C0 = {c0} for {dtype} (32 bytes per C0 vector, as CANN uses); "
+                      f"C1 = ceil(C / C0).", f"{dtype} 的 C0 = {c0}（每个 C0 向量 32 字节，与 CANN "
+                      "一致）；C1 = ceil(C / C0)。"))
+
+    st.subheader(t_("3. Views share storage, copies do not", "3. 视图共享存储，拷贝不共享"))
+    base = L.contiguous_view(shape)
+    ndim = len(shape)
+    views = {"transpose (reverse dims)": L.transpose_view(base, list(reversed(range(ndim)))),
+             "slice dim 0, step 2": L.slice_view(base, 0, 0, shape[0], 2),
+             "expand a new leading dim of 3": L.expand_view(base, (3, *shape))}
+    trans = views["transpose (reverse dims)"]
+    view_rows = []
+    for name, v in views.items():
+        ok, why = L.is_contiguous(v)
+        view_rows.append({"view": name, "shape": str(v.shape), "strides": str(v.strides),
+                          "offset": v.offset, "contiguous": ok, "why": why})
+    st.dataframe(view_rows, hide_index=True)
+    flat = L.reshape_view(trans, (numel,))
+    st.markdown(t_(f"Flattening the transposed view to ({numel},) **{'is a free view' if flat else 'needs a copy'}**: "
+                   "a reshape stays a view only when the dimensions it merges are contiguous with each other.",
+                   f"把转置后的视图展平成 ({numel},) **{'仍是免费的视图' if flat else '需要一次拷贝'}**："
+                   "只有被合并的维度彼此连续时，reshape 才能保持为视图。"))
+
+    st.subheader(t_("4. Bytes and endianness", "4. 字节与字节序"))
+    b = st.columns([3, 1])
+    values_text = b[0].text_input(t_("Values", "数值"), "1.0, -2.5, 65504", key="le_values",
+                                  bind="query-params")
+    endian = b[1].radio(t_("Byte order", "字节序"), ["little", "big"], key="le_endian",
+                        bind="query-params", horizontal=True)
+    try:
+        values = [float(v) for v in values_text.split(",") if v.strip()][:16]
+    except ValueError:
+        values = []
+        st.error(t_("Values must be numbers separated by commas.", "数值须为逗号分隔的数字。"))
+    if values:
+        shown = values if dtype != "int8" else [max(-128, min(127, int(v))) for v in values]
+        st.dataframe([{"value": v, "bytes (address order)": " ".join(bs)} for v, bs in
+                      zip(shown, L.byte_view(shown, dtype, endian))], hide_index=True)
+
+    st.subheader(t_("5. Converting layouts", "5. 布局转换"))
+    if len(shape) == 4:
+        target = st.selectbox(t_("Convert NCHW to", "把 NCHW 转成"), ["NHWC", "NC1HWC0", "NC4HW4"],
+                              key="le_target", bind="query-params")
+        steps = L.conversion_steps(shape, "NCHW", target, dtype)
+        st.dataframe([{"op": s.op, "detail": s.detail, "shape after": str(s.shape),
+                       "bytes moved": s.bytes_moved} for s in steps], hide_index=True)
+        st.caption(t_(f"Total bytes moved: {sum(s.bytes_moved for s in steps):,} (read + write); "
+                      "a reshape of a contiguous array is free.",
+                      f"总搬运字节：{sum(s.bytes_moved for s in steps):,}（读 + 写）；连续数组的 reshape 不花钱。"))
+    else:
+        st.caption(t_("Layout conversions need a 4-D (N, C, H, W) shape.",
+                      "布局转换需要 4 维 (N, C, H, W) 形状。"))
+
+ui.lesson("layout_explorer")
