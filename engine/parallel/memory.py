@@ -127,3 +127,18 @@ def activation_memory(s, b, h, a, tp: int = 1, sp: bool = False, recompute: str 
 def fits(total_bytes: float, card_bytes: float) -> bool:
     """Does a per-device total fit into a card's memory?"""
     return total_bytes <= card_bytes
+
+
+def per_device_table(params: float, dp: int, layers: int, s: int, b: int, h: int, a: int,
+                     tp: int = 1, sp: bool = False, recompute: str = "none",
+                     k: int = 12) -> tuple[dict, ...]:
+    """One row per strategy: model states (sharded over dp, and over tp for the weights) plus the
+    activations of ``layers`` transformer layers, all in bytes per GPU."""
+    _positive("number of layers", layers, integer=True)
+    acts = activation_memory(s, b, h, a, tp, sp, recompute) * layers
+    rows = []
+    for name in STRATEGIES:
+        st = state_memory(params / tp, dp, name, k)
+        rows.append(dict(label=name, params=st.params, grads=st.grads, optimizer=st.optimizer,
+                         activations=acts, cpu=st.cpu, total=st.total + acts))
+    return tuple(rows)

@@ -1,0 +1,55 @@
+import streamlit as st
+
+import engine.parallel as par
+import ui
+from viz.parallel import grouped_lines
+from viz.timeline import gantt
+
+ui.setup("pipeline_parallel", "Pipeline parallel", "流水线并行",
+         "Cut the model into stages, feed micro-batches, and watch the bubble shrink.",
+         "把模型切成多段、送入微批，看气泡如何缩小。")
+
+with ui.controls():
+    c1, c2, c3, c4 = st.columns(4)
+    schedule = c1.radio(ui.t("Schedule", "调度"), ["gpipe", "1f1b", "interleaved"], index=1,
+                        key="pp_schedule", bind="query-params")
+    p = c2.slider(ui.t("Stages p", "段数 p"), 1, 8, 4, key="pp_p", bind="query-params")
+    m = c3.slider(ui.t("Micro-batches m", "微批数 m"), 1, 32, 8, key="pp_m", bind="query-params")
+    v = c4.slider(ui.t("Chunks per device v", "每卡模型块数 v"), 1, 4, 2, key="pp_v",
+                  bind="query-params", disabled=schedule != "interleaved")
+v = v if schedule == "interleaved" else 1
+
+with ui.guard():
+    tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
+    ui.show_figure(gantt(tl, ui.t(f"{schedule}: p = {p}, m = {m}, v = {v} (backward = 2 × forward)",
+                                  f"{schedule}：p = {p}，m = {m}，v = {v}（反向 = 2 × 前向）")),
+                   "pp_gantt", ui.t("Grey gaps are the bubble: stages waiting for the first forward "
+                                    "to arrive or the last backward to come back.",
+                                    "空白处就是气泡：各段在等第一个前向到来或最后一个反向返回。"),
+                   rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label) for e in tl.events])
+    measured = ui.cached(par.bubble_fraction)(p, m, schedule, v)
+    formula = par.bubble_formula(p, m, schedule, v)
+    work = "v·m" if schedule == "interleaved" else "m"
+    c1, c2, c3 = st.columns(3)
+    c1.metric(ui.t("Bubble, measured on the timeline", "时间线上实测的气泡占比"), f"{measured:.4f}")
+    c2.metric(f"(p−1)/({work}+p−1)", f"{formula['of_total']:.4f}",
+              help=ui.t("Idle share of the total time", "空闲时间占总时间的比例"))
+    c3.metric(f"(p−1)/{work} " + ui.t("(papers: relative to ideal)", "（论文：相对理想时间）"),
+              f"{formula['of_ideal']:.4f}")
+    held = par.activations_held(tl, v)
+    ui.show_figure(grouped_lines({lane: s for lane, s in held.items()},
+                                 ui.t("Activations held per stage", "各段持有的激活"),
+                                 ui.t("time (time units)", "时间（时间单位）"),
+                                 ui.t("micro-batches of activations", "激活（微批数）")),
+                   "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                   "1F1B caps stage d at p − d.",
+                                   "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
+    st.dataframe([{ui.t("stage", "段"): k, ui.t("peak", "峰值"): val}
+                  for k, val in par.peak_activations(tl, v).items()], hide_index=True)
+
+ui.checkpoint("pp_ck", ui.t("1F1B with p = 4 and m = 12: what share of the total time is bubble?",
+                            "1F1B，p = 4、m = 12：气泡占总时间的比例是多少？"),
+              round(par.bubble_fraction(4, 12, "1f1b"), 4),
+              ui.t("(p−1)/(m+p−1) = 3/15 = 0.2 — the papers' (p−1)/m = 0.25 counts it against the "
+                   "ideal time instead.", "(p−1)/(m+p−1) = 3/15 = 0.2；论文中的 (p−1)/m = 0.25 是相对理想时间计算的。"))
+ui.lesson("pipeline_parallel")
