@@ -359,6 +359,10 @@ def _fold(r: _Reader, node, at: dict) -> bool:
     elif op == "Reshape":
         out = v[0].reshape([d if d != 0 else v[0].shape[k] for k, d in enumerate(v[1].tolist())])
     elif op == "Range":
+        start, limit, delta = (float(x) for x in (v[0], v[1], v[2]))
+        if delta == 0 or not all(map(math.isfinite, (start, limit, delta))):
+            raise EngineError(f"from_onnx: Range({start}, {limit}, {delta}) is not a finite range")
+        budget.check_tensor([max(0, math.ceil((limit - start) / delta))], "Range")
         out = np.arange(v[0], v[1], v[2]).astype(v[0].dtype)
     elif op == "ConstantOfShape":
         budget.check_tensor(v[0].tolist(), "ConstantOfShape")
@@ -508,12 +512,24 @@ def _split(r: _Reader, node, at: dict) -> None:
 def from_onnx(model: Any) -> Graph:
     """Read an ONNX model (bytes, a file path or a ModelProto) into a :class:`Graph`."""
     proto = _load_model(model)
+    try:
+        return _read(proto)
+    except EngineError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise EngineError(f"from_onnx: the model is malformed and cannot be read "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _read(proto) -> Graph:
     g = proto.graph
-    unsupported = sorted({n.op_type for n in g.node if n.domain not in ("", "ai.onnx")
+    unsupported = sorted({str(n.op_type) for n in g.node if n.domain not in ("", "ai.onnx")
                           or n.op_type not in SUPPORTED_ONNX_OPS})
     if unsupported:
         raise EngineError("this model uses ops we don't support yet: " + ", ".join(unsupported))
     budget.check_nodes(len(g.node), "the ONNX model")
+    for t in g.initializer:
+        budget.check_tensor(tuple(t.dims), f"the initializer {t.name!r}")
     r = _Reader(proto)
     for vi in g.input:
         if vi.name in r.consts:
@@ -537,6 +553,8 @@ def from_onnx(model: Any) -> Graph:
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise EngineError(f"from_onnx: cannot read {node.op_type} node {node.name!r}: "
                               f"{exc}") from None
+    if not g.output:
+        raise EngineError("from_onnx: the model declares no outputs")
     outputs = [r.tensor(o.name) for o in g.output]
     return r.b.build(outputs)
 

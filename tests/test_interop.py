@@ -206,3 +206,21 @@ def test_garbage_oversize_and_wrong_types_are_clear_errors(tmp_path, monkeypatch
         from_onnx(path)
     with pytest.raises(engine.EngineError, match="nn.Module"):
         from_torch("not a module", torch.zeros(1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_corrupted_models_only_raise_engine_errors(data):
+    model = bytearray(_SMALL_MODEL)
+    if data.draw(st.booleans()):
+        model = model[:data.draw(st.integers(0, len(model) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 8))):
+            model[data.draw(st.integers(0, len(model) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        engine.run(from_onnx(bytes(model)))
+    except engine.EngineError:
+        pass
+
+
+_SMALL_MODEL = to_onnx(engine.preset("shufflenetv2_unit"))
