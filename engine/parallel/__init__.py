@@ -8,7 +8,7 @@ Everything is numpy on simulated devices; ``real_run`` imports torch only inside
 """
 from __future__ import annotations
 
-from .auto import MODELS, Cluster, ModelSpec, estimate, map_devices, search
+from .auto import MODELS, Cluster, ModelSpec, dp_degree, estimate, map_devices, search
 from .collectives import (LINKS, Link, allreduce_time, get_link, ring_allreduce,
                           ring_allreduce_steps, ring_bytes_per_device, tree_allreduce,
                           tree_allreduce_steps)
@@ -27,7 +27,7 @@ __all__ = [
     "CARDS", "FP16_MAX", "FP16_MIN_NORMAL", "FP16_MIN_SUBNORMAL", "LINKS", "MODELS", "STRATEGIES",
     "Cluster", "Layout", "Link", "ModelSpec", "activation_memory", "activations_held",
     "allreduce_time", "attention_by_heads", "bubble_formula", "bubble_fraction",
-    "comm_volume_per_layer", "ddp_buckets", "estimate", "get_link", "loss_scale_steps",
+    "comm_volume_per_layer", "ddp_buckets", "dp_degree", "estimate", "get_link", "loss_scale_steps",
     "map_devices", "matmul_strategy", "measured_bubble", "megatron_mlp", "mesh_matmul",
     "mlp_grads", "peak_activations", "pipeline_schedule", "redistribute", "ring_allreduce",
     "ring_allreduce_steps", "ring_bytes_per_device", "search", "state_memory",

@@ -66,6 +66,15 @@ def _check_cluster(c: Cluster) -> None:
         raise EngineError(f"{c.gpus:,} GPUs is over this lab's limit of 65,536")
 
 
+def dp_degree(cluster: Cluster, tp: int, pp: int) -> int:
+    """The data-parallel degree left for ``tp`` × ``pp`` on the cluster (must divide it)."""
+    _check_cluster(cluster)
+    if tp < 1 or pp < 1 or cluster.gpus % (tp * pp):
+        raise EngineError(f"tp × pp = {tp}×{pp} = {tp * pp} does not divide the cluster's "
+                          f"{cluster.gpus} GPUs")
+    return cluster.gpus // (tp * pp)
+
+
 def map_devices(dp: int, tp: int, pp: int, cluster: Cluster) -> tuple[dict, ...]:
     """One row per GPU: rank, node, local GPU and its (dp, tp, pp) coordinates."""
     _check_degrees(dp, tp, pp, cluster)
