@@ -188,7 +188,7 @@ def _shape(node: ast.AST, what: str) -> tuple[int, ...]:
     if len(shape) > 8:
         raise _fail(node, f"{what} has {len(shape)} dimensions; the limit is 8")
     try:
-        budget.check_tensor(shape, what)
+        budget.check_tensor(shape, "a tensor")
     except EngineError as exc:
         raise _fail(node, str(exc)) from None
     return shape
@@ -599,6 +599,8 @@ def format_program(graph: Graph) -> str:
     A node the language cannot express becomes a ``param`` of its shape with a comment, so the
     program still parses. Given values of more than 64 numbers are not written out.
     """
+    if not isinstance(graph, Graph):
+        raise EngineError(f"format_program() needs a Graph, got {type(graph).__name__}")
     ops = all_ops()
     reserved = {*ops, *SOURCES, *STATEMENT_FUNCS}
     taken: set[str] = set()
