@@ -15,6 +15,11 @@ Guarantees, so that a property test can compare values with a tolerance:
     earlier one; some values are bound to program variables ``v0``, ``v1``, ... (and some are
     rebound, so ``v0#1``-style names occur).
 
+``random_cnn_graphs(max_nodes=6)`` draws small NCHW networks instead: conv2d (1x1 or 3x3, stride
+1 or 2, optional bias, sometimes grouped/depthwise), batchnorm (variance from the ``uniform`` init,
+so positive), relu/hswish/sigmoid, max/avg pooling, residual adds between equal shapes, and sometimes
+a global_avgpool + flatten + gemm head — for passes such as Conv+BN folding and fusion.
+
 Usage::
 
     from hypothesis import given
@@ -150,3 +155,46 @@ def random_graphs(draw, max_nodes: int = 8, max_dim: int = 4) -> Graph:
     if len(refs) > 2 and draw(st.booleans()):
         outputs.insert(0, draw(st.sampled_from(refs[:-1])))
     return b.build(outputs)
+
+
+def _cnn_step(draw, b: GraphBuilder, pool: list[str], k: int) -> str:
+    """One random CNN layer on the most recent value."""
+    x = pool[-1]
+    n, c, h, w = b.shape_of(x)
+    choice = draw(st.sampled_from(("conv", "conv", "bn", "act", "pool", "add")))
+    if choice == "conv":
+        kernel = draw(st.sampled_from((1, 3)))
+        pad = kernel // 2
+        stride = draw(st.sampled_from((1, 2))) if min(h, w) >= 4 else 1
+        cout = draw(st.integers(1, 4))
+        groups = c if cout == c and c > 1 and draw(st.booleans()) else 1
+        wt = b.param((cout, c // groups, kernel, kernel), name=f"conv{k}.w")
+        args = [x, wt] + ([b.param((cout,), name=f"conv{k}.b")] if draw(st.booleans()) else [])
+        return b.op("conv2d", *args, stride=stride, pad=pad, groups=groups)
+    if choice == "bn":
+        stats = [b.param((c,), name=f"bn{k}.{s}", init="uniform" if s == "var" else "normal")
+                 for s in ("scale", "bias", "mean", "var")]
+        return b.op("batchnorm", x, *stats)
+    if choice == "pool" and min(h, w) >= 2:
+        return b.op(draw(st.sampled_from(("maxpool", "avgpool"))), x, kernel=2)
+    if choice == "add":
+        same = [r for r in pool[:-1] if b.shape_of(r) == b.shape_of(x)]
+        if same:
+            return b.op("add", x, draw(st.sampled_from(same)))
+    return b.op(draw(st.sampled_from(("relu", "hswish", "sigmoid"))), x)
+
+
+@st.composite
+def random_cnn_graphs(draw, max_nodes: int = 6) -> Graph:
+    """A random small valid NCHW network of 1..``max_nodes`` layers (see the module docstring)."""
+    b = GraphBuilder("random cnn")
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(4, 8)),
+             draw(st.integers(4, 8)))
+    pool = [b.input(shape, name="x")]
+    for k in range(draw(st.integers(1, max(1, max_nodes)))):
+        pool.append(_cnn_step(draw, b, pool, k))
+    if draw(st.booleans()):
+        feat = b.op("flatten", b.op("global_avgpool", pool[-1]))
+        w = b.param((3, b.shape_of(feat)[1]), name="fc.w")
+        pool.append(b.op("gemm", feat, w, trans_b=1, name="logits"))
+    return b.build([pool[-1]])

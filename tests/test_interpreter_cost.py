@@ -15,7 +15,7 @@ from engine.cost import CostReport, cost
 from engine.errors import GraphError, ShapeError
 from engine.interpreter import evaluate, run
 from engine.ir import GraphBuilder, rebuild, validate
-from strategies import random_graphs
+from strategies import random_cnn_graphs, random_graphs
 
 
 def small_program():
@@ -178,6 +178,46 @@ def test_random_graphs_validate_and_run(graph):
     assert all(np.array_equal(again[k], v[k]) for k in v)
     report = cost(graph)
     assert len(report.nodes) == len(graph.op_nodes) and report.flops >= 0
+
+
+def torch_eval(graph, values):
+    """Evaluate a CNN graph node by node with torch.nn.functional (the oracle)."""
+    import torch
+    F = torch.nn.functional
+    env = {}
+    for n in graph.nodes:
+        a = n.attr_dict
+        xs = [env[i] for i in n.inputs]
+        if n.is_source:
+            env[n.name] = torch.tensor(values[n.name])
+        elif n.op == "conv2d":
+            env[n.name] = F.conv2d(*xs[:2], xs[2] if len(xs) > 2 else None, stride=a.get("stride", 1),
+                                   padding=a.get("pad", 0), groups=a.get("groups", 1))
+        elif n.op == "batchnorm":
+            x, scale, bias, mean, var = xs
+            env[n.name] = F.batch_norm(x, mean, var, scale, bias, training=False, eps=1e-5)
+        elif n.op in ("maxpool", "avgpool"):
+            pool = F.max_pool2d if n.op == "maxpool" else F.avg_pool2d
+            env[n.name] = pool(xs[0], a["kernel"])
+        elif n.op == "gemm":
+            env[n.name] = xs[0] @ xs[1].T
+        else:
+            fn = {"relu": F.relu, "hswish": F.hardswish, "sigmoid": torch.sigmoid,
+                  "add": torch.add, "flatten": lambda x: x.flatten(1),
+                  "global_avgpool": lambda x: x.mean(dim=(2, 3), keepdim=True)}[n.op]
+            env[n.name] = fn(*xs)
+    return env
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_cnn_graphs(max_nodes=6))
+def test_random_cnn_graphs_match_torch(graph):
+    pytest.importorskip("torch")
+    validate(graph)
+    v = run(graph, seed=1)
+    ref = torch_eval(graph, v)
+    for o in graph.outputs:
+        np.testing.assert_allclose(v[o], ref[o].numpy(), rtol=1e-4, atol=1e-5)
 
 
 # -- cost ------------------------------------------------------------------------------------------
