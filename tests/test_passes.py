@@ -343,3 +343,14 @@ def test_ledger_time_is_the_roofline_sum():
     assert led.time_s > 0 and led.flops == engine.cost(g).flops
     with pytest.raises(EngineError):
         ledger(g, device=(0, 1))
+
+
+def test_simplify_matmul_add_becomes_gemm():
+    b = GraphBuilder()
+    x = b.input((4, 3), name="x")
+    mm = b.op("matmul", x, b.param((3, 5), name="w"), name="mm")
+    b.op("add", b.param((5,), name="bias"), mm, name="y")
+    before = b.build()
+    after, log = simplify(before)
+    assert ops_of(after)[-1] == ("y", "gemm", ("x", "w", "bias")) and "mm" not in after
+    same_outputs(before, after)

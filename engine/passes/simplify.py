@@ -10,6 +10,8 @@ Stages:
          -> ``transpose(x, p∘q)`` (-> ``x`` if that is the identity);
        * reshapes: a reshape/flatten to the same shape -> ``x``; a reshape/flatten of a
          reshape/flatten -> one reshape to the final shape;
+       * ``add(matmul(A, B), C)`` -> ``gemm(A, B, C)`` for 2-D A, B when C broadcasts to the product and
+         the matmul feeds nothing else (onnxruntime's basic-level MatMul+Add fusion);
        * Conv+BatchNorm folding: ``batchnorm(conv2d(x, w, b), γ, β, μ, σ²)`` -> ``conv2d(x, w', b')`` with,
          per output channel c, ``s = γ / sqrt(σ² + ε)``, ``w'[c] = w[c]·s``, ``b'[c] = (b[c] - μ)·s + β`` (b = 0
          without a bias). NOTE: the book's formula ``b' = β - μ·s`` drops the conv bias ``b``; it is only
@@ -71,8 +73,10 @@ class _Simplifier:
         op, ins = node.op, [self.rw.resolve(i) for i in node.inputs]
         if op == "identity":
             return self.drop(node, ins[0], "identity(x) -> x")
-        if op in _NEUTRAL:
-            return self.neutral(node, ins)
+        if op in _NEUTRAL and self.neutral(node, ins):
+            return True
+        if op == "add":
+            return self.matmul_add(node, ins)
         if op == "transpose":
             return self.transpose(node, ins[0])
         if op in _RESHAPES:
@@ -88,6 +92,18 @@ class _Simplifier:
             return self.drop(node, a.name, f"x {node.op} {value:g} -> x")
         if side == "both" and _const_equals(a, value) and b.shape == node.shape:
             return self.drop(node, b.name, f"{value:g} {node.op} x -> x")
+        return False
+
+    def matmul_add(self, node: Node, ins: list[str]) -> bool:
+        for k in (0, 1):
+            mm, c = self.rw.nodes[ins[k]], self.rw.nodes[ins[1 - k]]
+            if (mm.op == "matmul" and self.graph.users.get(mm.name) == (node.name,)
+                    and mm.name not in self.graph.outputs and len(node.shape) == 2
+                    and node.shape == mm.shape and len(c.shape) <= 2
+                    and all(len(self.rw.nodes[i].shape) == 2 for i in mm.inputs)):
+                self.rw.emit(node.replace(op="gemm", inputs=(*mm.inputs, c.name), attrs={}))
+                self.counts["matmul + add -> gemm"] += 1
+                return True
         return False
 
     def transpose(self, node: Node, src: str) -> bool:
