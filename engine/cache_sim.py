@@ -5,10 +5,9 @@ Stages:
   2. sets never interact, so the trace is split per set (stable order kept inside each set);
   3. inside a set, back-to-back accesses to the same line are always hits that leave the LRU order
      unchanged: they are collapsed into one run (its dirty bit is the OR of the run's writes);
-  4. all sets then advance in lock-step, one run per set per step, on a (sets x ways) tag matrix:
-     a hit refreshes the way's timestamp, a miss fills an empty way or evicts the least recently
-     used one (writing it back if dirty). The number of steps is the longest per-set run list,
-     bounded by ``budget.check_steps``;
+  4. each set's runs go through an LRU list of ``associativity`` tags: a hit moves the tag to the
+     most-recent end, a miss inserts it and evicts the least recently used tag when the set is
+     full (a dirty victim is written back). The trace length is bounded by ``MAX_ACCESSES``;
   5. at the end the dirty lines are flushed; traffic = (misses + write-backs) * line size.
 Not handled: prefetching, multiple cache levels, non-LRU policies, accesses that straddle two lines
 (an access is attributed to the line of its first byte).
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import budget
 from .errors import BudgetError, ShapeError
 
 MAX_ACCESSES = 1 << 22  # raw trace length accepted before collapsing (4 M accesses)
@@ -98,46 +96,36 @@ def simulate(addresses, config: CacheConfig = CacheConfig(), writes=None, array_
     starts = np.flatnonzero(head)
     run_set, run_tag, run_id = s_sorted[starts], t_sorted[starts], id_sorted[starts]
     run_dirty = np.logical_or.reduceat(w_sorted, starts)
-    # position of each run inside its set's list
-    set_start = np.searchsorted(run_set, np.arange(n_sets))
-    pos = np.arange(run_set.size) - set_start[run_set]
-    steps = int(pos.max()) + 1
-    budget.check_steps(steps, "cache simulation (one step = one access run in every set)")
-    grid_tag = np.full((n_sets, steps), -1, np.int64)
-    grid_dirty = np.zeros((n_sets, steps), bool)
-    grid_tag[run_set, pos] = run_tag
-    grid_dirty[run_set, pos] = run_dirty
-    miss_grid, writebacks, dirty_end = _lockstep(grid_tag, grid_dirty, ways)
-    run_miss = miss_grid[run_set, pos]
+    miss_flags, writebacks = _lru_runs(run_set.tolist(), run_tag.tolist(), run_dirty.tolist(), ways)
+    run_miss = np.frombuffer(miss_flags, dtype=np.uint8).astype(bool)
     misses = int(run_miss.sum())
     names = array_names or tuple(f"array{i}" for i in range(int(ids.max()) + 1))
     by_array = tuple((names[i] if i < len(names) else f"array{i}",
                       int(run_miss[run_id == i].sum())) for i in range(int(ids.max()) + 1))
-    return CacheStats(n, n - misses, misses, writebacks + dirty_end, config.line_size, by_array)
+    return CacheStats(n, n - misses, misses, writebacks, config.line_size, by_array)
 
 
-def _lockstep(grid_tag: np.ndarray, grid_dirty: np.ndarray, ways: int):
-    """Advance every set one access run per step (stage 4)."""
-    n_sets, steps = grid_tag.shape
-    tags = np.full((n_sets, ways), -1, np.int64)
-    stamp = np.full((n_sets, ways), -1, np.int64)   # -1 = empty way, evicted first
-    dirty = np.zeros((n_sets, ways), bool)
-    miss = np.zeros((n_sets, steps), bool)
-    rows = np.arange(n_sets)
+def _lru_runs(run_set: list, run_tag: list, run_dirty: list, ways: int) -> tuple[bytearray, int]:
+    """Stage 4: one LRU list per set, runs taken set by set (sets are independent).
+
+    A dict keeps insertion order, so popping a tag and inserting it again makes it most recent and
+    the first key is the least recently used one. Returns (miss flag per run, write-backs including
+    the final flush of dirty lines).
+    """
+    miss = bytearray(len(run_tag))
     writebacks = 0
-    for t in range(steps):
-        want = grid_tag[:, t]
-        active = want >= 0
-        match = tags == want[:, None]
-        hit = match.any(axis=1) & active
-        victim = np.argmin(stamp, axis=1)
-        way = np.where(hit, np.argmax(match, axis=1), victim)
-        is_miss = active & ~hit
-        writebacks += int(np.count_nonzero(is_miss & dirty[rows, way] & (tags[rows, way] >= 0)))
-        r, wy = rows[active], way[active]
-        dirty[rows[is_miss], way[is_miss]] = False
-        tags[r, wy] = want[active]
-        stamp[r, wy] = t
-        dirty[r, wy] |= grid_dirty[active, t]
-        miss[:, t] = is_miss
-    return miss, writebacks, int(np.count_nonzero(dirty))
+    lines: dict = {}
+    current = -1
+    for r, (s, tag, dirty) in enumerate(zip(run_set, run_tag, run_dirty)):
+        if s != current:
+            writebacks += sum(lines.values())
+            lines, current = {}, s
+        if tag in lines:
+            lines[tag] = lines.pop(tag) or dirty
+            continue
+        miss[r] = 1
+        if len(lines) == ways:
+            writebacks += lines.pop(next(iter(lines)))
+        lines[tag] = dirty
+    writebacks += sum(lines.values())
+    return miss, writebacks
