@@ -1,0 +1,68 @@
+"""AppTests of the five distributed-training pages: smoke, one interaction, one bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _page(page_id: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page_id}.py"), default_timeout=90)
+    at.run()
+    assert not at.exception
+    assert not at.error
+    return at
+
+
+def test_dist_memory():
+    at = _page("dist_memory")
+    before = at.dataframe[0].value.to_dict()
+    at.select_slider(key="dm_dp").set_value(8).run()
+    assert not at.exception and at.dataframe[0].value.to_dict() != before
+    # the ZeRO Figure 1 table is reproduced on the page
+    fig1 = at.dataframe[1].value
+    assert list(fig1["paper (GB)"]) == [120.0, 31.4, 16.6, 1.9]
+    at.select_slider(key="dm_tp").set_value(3).run()
+    assert any("divide" in e.value for e in at.error)
+
+
+def test_collectives():
+    at = _page("collectives")
+    first = [c.value for c in at.caption]
+    at.slider(key="co_step").set_value(3).run()
+    assert not at.exception and [c.value for c in at.caption] != first
+    at.slider(key="co_len").set_value(2).run()
+    assert any("one element per device" in e.value for e in at.error)
+
+
+def test_tensor_parallel():
+    at = _page("tensor_parallel")
+    text = [m.value for m in at.markdown]
+    at.select_slider(key="tp_n").set_value(4).run()
+    assert not at.exception and not at.error and [m.value for m in at.markdown] != text
+    at.select_slider(key="tp_n").set_value(3).run()
+    assert any("not divisible by 3" in e.value for e in at.error)
+
+
+def test_pipeline_parallel():
+    at = _page("pipeline_parallel")
+    assert at.metric[0].value == at.metric[1].value == f"{3 / 11:.4f}"
+    at.radio(key="pp_schedule").set_value("interleaved").run()
+    assert at.metric[0].value == at.metric[1].value == f"{3 / 19:.4f}"
+    at.slider(key="pp_m").set_value(6).run()
+    assert any("multiple of 4" in e.value for e in at.error)
+
+
+def test_parallel_3d_and_real_run():
+    at = _page("parallel_3d")
+    mem = at.metric[0].value
+    at.select_slider(key="p3_tp").set_value(8).run()
+    assert not at.exception and at.metric[0].value != mem
+    at.button(key="p3_run").click().run()
+    assert not at.exception
+    assert any("all equal to the simulation: True" in m.value for m in at.markdown)
+    at.select_slider(key="p3_pp").set_value(32).run()
+    assert any("does not divide" in e.value for e in at.error)
