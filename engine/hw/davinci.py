@@ -155,12 +155,12 @@ def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = 
                 slice(ni * tn // 16, min(Np, (ni + 1) * tn) // 16)
             m_len, n_len = (rows.stop - rows.start) * 16, (cols.stop - cols.start) * 16
             for ki in range(kt):
-                ks = slice(ki * tk // 16, min(Kp, (ki + 1) * tk) // 16)
-                k_len = (ks.stop - ks.start) * 16
-                fa, fb = a_frac[rows, ks], b_frac[ks, cols]
-                # Cube: C[n-block, m-block] += sum_k A[m, k] · B[k, n]; B fractals are column-major
-                c_frac[cols, rows] += np.einsum("ikab,kjcb->jiac", fa, fb, optimize=True)
+                k_len = min(Kp, (ki + 1) * tk) - ki * tk
                 sched.k_step(mi, ni, ki, kt, m_len, k_len, n_len, rates)
+            # The Cube's k-steps accumulate C[n-block, m-block] += A[m, k] · B[k, n] in L0C; all k-steps
+            # of one output tile are summed in one tensordot over (k-block, inner k): [i, a, j, c] -> nZ
+            fa, fb = a_frac[rows], b_frac[:, cols]
+            c_frac[cols, rows] += np.tensordot(fa, fb, axes=([1, 3], [0, 3])).transpose(2, 0, 1, 3)
             sched.drain(mi, ni, m_len, n_len, rates)
     product = from_nz(c_frac, M, N)
     timeline = Timeline(tuple(sched.events), LANES, "cycles")
