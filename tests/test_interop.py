@@ -224,3 +224,32 @@ def test_corrupted_models_only_raise_engine_errors(data):
 
 
 _SMALL_MODEL = to_onnx(engine.preset("shufflenetv2_unit"))
+
+
+class _Unequal(torch.nn.Module):
+    """A BatchNormalization that torch cannot fold into a conv, and a Split of unequal sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        a, b, c = torch.split(self.bn(x), [2, 3, 3], dim=1)
+        return torch.cat([c * 2.0, torch.sigmoid(a), b - b.amax(dim=1, keepdim=True)], dim=1)
+
+
+def test_unfolded_batchnorm_and_unequal_split_match_torch():
+    torch.manual_seed(1)
+    model = _Unequal().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2.0)
+        model.bn.weight.uniform_(0.5, 1.5)
+        model.bn.bias.uniform_(-1, 1)
+    x = torch.randn(2, 8, 5, 5)
+    graph = from_torch(model, x)
+    ops = [n.op for n in graph.op_nodes]
+    assert "batchnorm" in ops and ops.count("slice") == 3 and "reduce_max" in ops
+    out = engine.run(graph, {graph.inputs[0].name: x.numpy()})[graph.outputs[0]]
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(x).numpy(), atol=1e-5, rtol=1e-5)
