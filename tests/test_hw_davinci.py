@@ -65,8 +65,28 @@ def test_property_timeline_never_overlaps_and_product_is_right(M, K, N, tm, tk, 
     A, B = rng.standard_normal((M, K)), rng.standard_normal((K, N))
     np.testing.assert_allclose(r.product, _ref(A, B), rtol=1e-5, atol=1e-4)
     assert 0 < r.cube_utilization <= 1 and r.mac_utilization <= r.cube_utilization + 1e-12
-    for e in r.timeline.events:                   # a tile is computed only after its operands arrive
-        assert e.end > e.start
+    _check_dependencies_and_slots(r.timeline, 2 if db else 1)
+
+
+def _check_dependencies_and_slots(timeline, nbuf):
+    """Each stage starts after the one feeding it ends; at most nbuf tiles live in L0A/L0B at once."""
+    by = {}
+    for e in timeline.events:
+        stage, tag = e.label.split(" ", 1)
+        by[(stage, tag)] = e
+    for (stage, tag), e in by.items():
+        if stage == "L1→L0":
+            assert by[("GM→L1", tag)].end <= e.start
+        if stage == "mmad":
+            assert by[("L1→L0", tag)].end <= e.start
+        if stage == "L0C→UB":
+            assert max(x.end for (st_, t), x in by.items() if st_ == "mmad" and t.startswith(tag + " ")) <= e.start
+        if stage == "UB→GM":
+            assert by[("L0C→UB", tag)].end <= e.start
+    # an L0A/L0B slot is held from the MTE1 copy's start until the Cube has used it
+    spans = [(by[("L1→L0", t)].start, by[("mmad", t)].end) for (st_, t) in by if st_ == "mmad"]
+    for t0, _ in spans:
+        assert sum(1 for s, e in spans if s <= t0 < e) <= nbuf
 
 
 def test_conv_through_img2col_matches_torch():
