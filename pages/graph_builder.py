@@ -40,11 +40,19 @@ def build(kind: str, payload, title: str):
 
 
 def graph_values(kind, payload, title, seed: int):
-    return engine.run(load_graph(kind, payload, title), seed=seed)
+    return engine.run(ui.cached(build)(kind, payload, title)[0], seed=seed)
 
 
 def onnx_bytes_of(kind, payload, title) -> bytes:
-    return engine.to_onnx(load_graph(kind, payload, title))
+    return engine.to_onnx(ui.cached(build)(kind, payload, title)[0])
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)   # figures are not copied: ~40 ms saved
+def graph_fig(kind, payload, title, direction, lang):
+    graph, cost = ui.cached(build)(kind, payload, title)
+    return graph_figure(graph, costs=cost, title=graph.title or ("计算图" if lang == "zh" else
+                                                                 "Computation graph"),
+                        direction=direction)
 
 
 def zoo_names() -> list[str]:
@@ -110,9 +118,7 @@ with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
     graph, cost = ui.cached(build)(kind, payload, title)
 
 if graph is not None:
-    fig = graph_figure(graph, costs=cost, title=graph.title or t_("Computation graph", "计算图"),
-                       direction=direction)
-    ui.show_figure(fig, "gb_graph", t_(
+    ui.show_figure(graph_fig(kind, payload, title, direction, ui.lang()), "gb_graph", t_(
         f"{len(graph.op_nodes)} ops, {len(graph.params)} params; colour = fusion kind, "
         f"edge labels = tensor shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
         f"{len(graph.op_nodes)} 个运算、{len(graph.params)} 个参数；颜色表示融合类别，"

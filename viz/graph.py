@@ -126,6 +126,11 @@ def _label(node, extra: str | None) -> str:
     return f"{base}<br>{extra}" if extra else base
 
 
+def _side_label(node, direction: str) -> str:
+    """Params are labelled beside themselves in TB; in LR they sit in the label row, so hover only."""
+    return f"{node.name} {_shape_text(node.shape)}" if direction == "TB" else ""
+
+
 def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
     xs, ys, ax, ay, lx, ly, lt = [], [], [], [], [], [], []
     for (src, dst), path in lay.edge_paths.items():
@@ -153,7 +158,7 @@ def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
     label_mode = "markers" if big else "markers+text"
     labels = go.Scatter(x=lx, y=ly, mode=label_mode, text=lt, hovertext=lt, name="shapes",
                         hoverinfo="text", showlegend=False, textfont=dict(size=10, color="#666"),
-                        textposition="middle right",
+                        textposition="middle right" if lay.direction == "TB" else "top center",
                         marker=dict(size=6, color="rgba(0,0,0,0)"))
     return [line, heads, labels]
 
@@ -198,7 +203,7 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
         traces.append(go.Scatter(
             x=[lay.positions[n.name][0] for n in nodes], y=[lay.positions[n.name][1] for n in nodes],
             mode="markers+text" if show_text else "markers", name=kind,
-            text=[_label(n, e) if not side else f"{n.name} {_shape_text(n.shape)}"
+            text=[_label(n, e) if not side else _side_label(n, lay.direction)
                   for n, e in zip(nodes, extra)],
             textposition="middle right" if side else text_pos,
             textfont=dict(size=9 if side else 12),
@@ -227,7 +232,8 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     size = 22 if n_main <= 40 else (14 if n_main <= _LABEL_LIMIT else 8)
     rows = cost_rows_by_node(costs)
     fig = go.Figure()
-    for tr in _edge_traces(graph, lay, big or len(lay.edge_paths) > _EDGE_LABEL_LIMIT):
+    crowded = len(lay.edge_paths) > _EDGE_LABEL_LIMIT or (direction == "LR" and lay.n_layers > 8)
+    for tr in _edge_traces(graph, lay, big or crowded):
         fig.add_trace(tr)
     for tr in _node_traces(graph, lay, rows, node_text, big, size):
         fig.add_trace(tr)
@@ -257,9 +263,9 @@ def _pad_axes(fig: go.Figure, lay: GraphLayout) -> None:
         return
     xs = [p[0] for p in lay.positions.values()]
     ys = [p[1] for p in lay.positions.values()]
-    left = 1.6 if lay.direction == "TB" else 0.6
-    fig.update_xaxes(range=[min(xs) - left, max(xs) + 0.9])
-    fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + 0.6])
+    left, top = (1.6, 0.6) if lay.direction == "TB" else (1.2, 1.0)
+    fig.update_xaxes(range=[min(xs) - left, max(xs) + 1.2])
+    fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + top])
 
 
 # -- one node's value ------------------------------------------------------------------------------

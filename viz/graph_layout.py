@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 
 SIDE_OPS = ("param", "constant")
 _SIDE_COL = 2          # side nodes per column beside a consumer
-_SIDE_DX = 0.45        # column spacing of side nodes
+_SIDE_DX = 0.8         # column spacing of side nodes
 _SIDE_OFFSET = 0.9     # distance from a consumer to its first column of side nodes
 _NODE_GAP = 2.0        # minimum gap between neighbouring main nodes on a layer (room for a label)
 _DUMMY_GAP = 0.5       # minimum gap between two dummy (edge bend) points
 _MIXED_GAP = 1.0       # minimum gap between a dummy point and a node
-_ALONG = {"TB": 1.0, "LR": 2.0}   # layer spacing in plot units (LR labels sit above the nodes)
+_ALONG = {"TB": 1.0, "LR": 3.0}   # layer spacing in plot units (LR labels sit above the nodes)
 _DIRECTIONS = ("TB", "LR")
 
 
