@@ -1,8 +1,9 @@
 """The reference interpreter: run a :class:`~engine.ir.Graph` node by node with the numpy kernels.
 
 Stages of :func:`run`:
-  1. **plan** (once per graph, cached on the graph object): for every node its kernel, the positions
-     of its inputs and its full attribute dict (defaults merged) — so the per-node loop is only a call;
+  1. **plan** (once per graph, cached beside it, keyed by the graph object's identity): for every node
+     its kernel, its input names and its full attribute dict (defaults merged) — so the per-node loop
+     is only a call;
   2. **sources**: every ``input``/``param`` takes, in order of preference, the array passed in
      ``inputs``, its own ``value`` attribute, or a deterministic random draw seeded by
      ``(seed, crc32(node name))`` — adding a node never changes the values of the others. Inputs are
@@ -10,9 +11,10 @@ Stages of :func:`run`:
      (fan_in = product of all dims but the first; 1 for 0-D/1-D), ``ones``, ``zeros``, ``uniform`` ->
      U(0.5, 1.5) (positive, e.g. a batchnorm variance). A ``constant`` is its value;
   3. **execute** every op node in topological order and check the result has the stored shape;
-  4. return every node's value by node name (source values are cached per graph and seed and are
-     read-only arrays; op outputs are fresh arrays) (the torch.fx Interpreter's ``env``; the builder names the
-     last binding of a program variable with its plain name, so this is every named program value).
+  4. return every node's value by node name, like the torch.fx Interpreter's ``env``; the builder
+     names the last binding of a program variable with its plain name, so this is every named program
+     value. Drawn source values are cached per (graph, seed) and returned as read-only arrays; op
+     outputs are fresh arrays.
 
 :func:`evaluate` is the same loop for passes: it takes a dict of known values (any nodes) and fills
 in the rest. All values are float32 (a constant keeps its own dtype).
@@ -21,8 +23,9 @@ Not handled: control flow, multi-output nodes, in-place updates.
 from __future__ import annotations
 
 import math
+import weakref
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,8 +35,6 @@ from .errors import EngineError, GraphError, ShapeError
 from .ir import Graph, Node, Tensor
 from .registry import get_op
 
-_PLAN_KEY = "_interpreter_plan"
-_SOURCES_KEY = "_interpreter_sources"
 INITS = ("normal", "ones", "zeros", "uniform")
 
 
@@ -45,11 +46,22 @@ class _Step:
     inputs: tuple[str, ...]
 
 
-def _plan(graph: Graph) -> tuple[_Step, ...]:
-    """Kernels and attribute dicts for every node; cached on the (immutable) graph."""
-    cached = graph.__dict__.get(_PLAN_KEY)
-    if cached is not None:
-        return cached
+@dataclass
+class _GraphCache:
+    """What the interpreter remembers about one live graph: its plan and drawn source values."""
+
+    graph: weakref.ref
+    plan: tuple[_Step, ...]
+    sources: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+# id(graph) -> cache; an entry is dropped when its graph is garbage-collected. Kept outside the
+# graph so that pickling a graph (st.cache_data does) never drags kernels or weights along.
+_CACHES: dict[int, _GraphCache] = {}
+
+
+def _make_plan(graph: Graph) -> tuple[_Step, ...]:
+    """Kernels and attribute dicts for every node, checking names and topological order."""
     budget.check_nodes(len(graph.nodes))
     seen: set[str] = set()
     steps = []
@@ -65,18 +77,29 @@ def _plan(graph: Graph) -> tuple[_Step, ...]:
             op = get_op(n.op)
             steps.append(_Step(n, op.kernel, {**op.attrs, **n.attr_dict}, n.inputs))
         seen.add(n.name)
-    plan = tuple(steps)
-    graph.__dict__[_PLAN_KEY] = plan    # like functools.cached_property on the frozen graph
-    return plan
+    return tuple(steps)
+
+
+def _cache(graph: Graph) -> _GraphCache:
+    entry = _CACHES.get(id(graph))
+    if entry is None or entry.graph() is not graph:
+        entry = _GraphCache(weakref.ref(graph), _make_plan(graph))
+        _CACHES[id(graph)] = entry
+        weakref.finalize(graph, _CACHES.pop, id(graph), None)
+    return entry
+
+
+def _plan(graph: Graph) -> tuple[_Step, ...]:
+    return _cache(graph).plan
 
 
 def _source_cache(graph: Graph, seed: int) -> dict[str, np.ndarray]:
-    """Drawn source values of the last two seeds, kept on the graph (read-only arrays).
+    """Drawn source values of the graph's last two seeds (read-only arrays).
 
     Drawing ResNet-18's 11.7 M random weights costs more than running it, and a graph is
     immutable, so the draw is done once per (graph, seed).
     """
-    caches: dict[int, dict[str, np.ndarray]] = graph.__dict__.setdefault(_SOURCES_KEY, {})
+    caches = _cache(graph).sources
     if seed not in caches:
         while len(caches) >= 2:
             caches.pop(next(iter(caches)))
