@@ -36,6 +36,14 @@ def test_fractal_formats_pad_and_order():
     np.testing.assert_array_equal(from_nz(nz, 20, 40), x)
 
 
+def test_slot_check_catches_a_third_tile_in_flight():
+    r = cube_matmul(256, 256, 256, tile_m=64, tile_k=64, tile_n=64, gm_bytes_per_cycle=4096,
+                    l1_bytes_per_cycle=4096)
+    _check_dependencies_and_slots(r.timeline, 2)
+    with pytest.raises(AssertionError):           # two tiles really are in flight when Cube-bound
+        _check_dependencies_and_slots(r.timeline, 1)
+
+
 def test_double_buffering_hides_transfers():
     on = cube_matmul(512, 512, 512)
     off = cube_matmul(512, 512, 512, double_buffer=False)
@@ -57,9 +65,10 @@ def test_buffer_defaults_are_ascend910():
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 80), st.integers(1, 80), st.integers(1, 80), st.sampled_from([16, 32, 48]),
-       st.sampled_from([16, 32]), st.sampled_from([16, 64]), st.booleans())
-def test_property_timeline_never_overlaps_and_product_is_right(M, K, N, tm, tk, tn, db):
-    r = cube_matmul(M, K, N, tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, seed=M + K + N)
+       st.sampled_from([16, 32]), st.sampled_from([16, 64]), st.booleans(), st.sampled_from([32, 4096]))
+def test_property_timeline_never_overlaps_and_product_is_right(M, K, N, tm, tk, tn, db, bw):
+    r = cube_matmul(M, K, N, tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, seed=M + K + N,
+                    gm_bytes_per_cycle=bw, l1_bytes_per_cycle=bw)
     r.timeline.check_no_overlap()
     rng = np.random.default_rng(M + K + N)
     A, B = rng.standard_normal((M, K)), rng.standard_normal((K, N))
