@@ -122,6 +122,7 @@ def source_value(node: Node, seed: int = 0) -> np.ndarray:
     if node.op == "constant":
         raise GraphError(f"constant {node.name!r} has no value")
     shape = tuple(node.shape)
+    budget.check_tensor(shape, f"{node.op} {node.name!r}")
     rng = np.random.default_rng(stable_seed(seed, node.name))
     if node.op == "input":
         return rng.standard_normal(shape, dtype=np.float32)

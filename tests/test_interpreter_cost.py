@@ -296,3 +296,11 @@ def test_a_graph_that_was_run_still_pickles_and_caches_are_freed():
     del g
     gc.collect()
     assert key not in interpreter._CACHES
+
+
+def test_oversized_source_is_refused_before_allocating():
+    from engine.errors import BudgetError
+    from engine.ir import Node
+    huge = rebuild([Node("x", "input", shape=(1 << 13, 1 << 13))], ["x"])
+    with pytest.raises(BudgetError, match="input 'x'.*limit"):
+        run(huge)
