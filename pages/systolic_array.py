@@ -84,8 +84,9 @@ with ui.guard():
     step = ui.stepper("sa_step", len(states))
     s = states[step]
     what = t_("accumulator", "累加值") if df == "os" else t_("partial sum leaving the PE", "流出的部分和")
-    ui.show_figure(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {s.phase}",
-                                    f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{s.phase}")),
+    phase = t_("preloading", "预载") if s.phase == "load" else t_("computing", "计算")
+    ui.show_figure(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {phase}",
+                                    f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{phase}")),
                    "sa_pe", t_(f"Colour = {what}; text = the two operands meeting in each PE. The active "
                                "cells form a diagonal wavefront because inputs enter skewed by one cycle per "
                                "row/column.", f"颜色 = {what}；文字 = 在该 PE 相遇的两个操作数。由于输入按行/列"
