@@ -209,7 +209,8 @@ def _conv_kernel(xs, at):
     if g == c and cout == c:
         out = _depthwise(x, w, stride, pad, dil, ho, wo)
     else:
-        cols = _im2col(x, kh, kw, stride, pad, dil, ho, wo)
+        pointwise = (kh, kw, *stride, *pad) == (1, 1, 1, 1, 0, 0)
+        cols = x if pointwise else _im2col(x, kh, kw, stride, pad, dil, ho, wo)  # 1x1: x itself
         cols = cols.reshape(n, g, (c // g) * kh * kw, ho * wo)
         out = np.matmul(w.reshape(g, cout // g, -1), cols).reshape(n, cout, ho, wo)
     if len(xs) > 2:
