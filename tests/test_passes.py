@@ -334,7 +334,7 @@ def test_trace_ledger_on_conv_bn_relu_preset():
     # one kernel: reads x (1x3x32x32) + weights, writes y (1x16x32x32) once, in float32 bytes
     expected = 4 * (3 * 32 * 32 + 16 * 3 * 3 * 3 + 16 + 16 * 32 * 32)
     assert fus.bytes_moved == expected < simp.bytes_moved
-    assert steps[1].highlight and "n" in steps[1].highlight
+    assert "c" in steps[1].highlight and "n" in steps[1].data["removed"]
 
 
 def test_ledger_time_is_the_roofline_sum():

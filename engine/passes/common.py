@@ -36,7 +36,8 @@ class Rewriter:
         return self.nodes[self.resolve(name)]
 
     def emit(self, node: Node) -> str:
-        node = node.replace(inputs=tuple(self.resolve(i) for i in node.inputs))
+        if self.aliases and any(i in self.aliases for i in node.inputs):
+            node = node.replace(inputs=tuple(self.resolve(i) for i in node.inputs))
         self.nodes[node.name] = node
         self.taken.add(node.name)
         return node.name
@@ -69,9 +70,12 @@ class Rewriter:
             else:
                 src = rename.get(r, r)
                 extra.append(Node(o, "identity", (src,), (), target.shape, target.dtype))
-        nodes = [n.replace(name=rename.get(n.name, n.name),
-                           inputs=tuple(rename.get(i, i) for i in n.inputs))
-                 for n in self.nodes.values()]
+        nodes = list(self.nodes.values())
+        if rename:
+            nodes = [n.replace(name=rename.get(n.name, n.name),
+                               inputs=tuple(rename.get(i, i) for i in n.inputs))
+                     if n.name in rename or any(i in rename for i in n.inputs) else n
+                     for n in nodes]
         return sweep_orphans(self.graph, rebuild(nodes + extra, outputs, self.graph.title))
 
 

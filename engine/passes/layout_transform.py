@@ -111,7 +111,7 @@ class _Layout:
                                                    shape=target_shape(n.shape, self.layout)))
         else:
             ins = tuple(self.need_nchw(i) for i in n.inputs)
-            self.nchw[n.name] = self.emit(n.replace(inputs=ins))
+            self.nchw[n.name] = self.emit(n if ins == n.inputs else n.replace(inputs=ins))
 
     def agnostic(self, n: Node) -> bool:
         kind = get_op(n.op).kind
@@ -137,11 +137,12 @@ def layout_transform(graph: Graph, layout: str = "NHWC") -> tuple[Graph, list[st
         raise EngineError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if layout == "NCHW":
         return graph, ["layout: the graph is already NCHW; nothing to convert"]
+    by_name = graph.by_name
+    if not any(n.op in SENSITIVE and len(by_name[n.inputs[0]].shape) == 4 for n in graph.nodes):
+        return graph, ["layout: no layout-sensitive op on 4-D data; the graph stays NCHW"]
     lt = _Layout(graph, layout)
     for n in graph.nodes:
         lt.visit(n)
-    if not lt.sensitive:
-        return graph, [f"layout: no layout-sensitive op on 4-D data; the graph stays NCHW"]
     for o in graph.outputs:
         lt.need_nchw(o)
     naive = 2 * len(lt.sensitive)

@@ -155,8 +155,10 @@ class _Simplifier:
                                    (("init", "normal"), ("value", Tensor(w_new))), w_new.shape))
         b_name = self.rw.emit(Node(self.rw.fresh(f"{conv.name}.b_bn"), "param", (),
                                    (("init", "normal"), ("value", Tensor(b_new))), b_new.shape))
-        self.rw.emit(conv.replace(name=node.name, inputs=(conv.inputs[0], w_name, b_name)))
-        self.counts["conv2d + batchnorm -> conv2d (bias kept)"] += 1
+        # the conv moves down to the batchnorm's place (after its new weights) and keeps its name
+        self.rw.nodes.pop(conv.name)
+        self.rw.emit(conv.replace(inputs=(conv.inputs[0], w_name, b_name)))
+        self.drop(node, conv.name, "conv2d + batchnorm -> conv2d (bias kept)")
         return True
 
 
