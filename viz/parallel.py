@@ -40,19 +40,20 @@ def simple_bars(labels, values, title: str, y_title: str, colors=None) -> go.Fig
 def ring_state(buffers: np.ndarray, chunks, sends, title: str) -> go.Figure:
     """Device × element heatmap of the buffers, chunk boundaries drawn, this step's sends listed."""
     n = buffers.shape[0]
-    fig = go.Figure(go.Heatmap(z=buffers, x=list(range(buffers.shape[1])),
-                               y=[f"device {i}" for i in range(n)], colorscale="Blues",
+    fig = go.Figure(go.Heatmap(z=buffers, x=list(range(buffers.shape[1])), y=list(range(n)), colorscale="Blues",
                                text=np.round(buffers, 2), texttemplate="%{text}",
                                colorbar=dict(title="value")))
     for b in list(chunks)[1:-1]:
         fig.add_vline(x=b - 0.5, line_color="black", line_width=2)
+    received = {}
     for src, dst, *rest in sends:
-        label = f"D{src}→D{dst}" + (f" chunk {rest[0]}" if rest else "")
-        fig.add_annotation(x=1.02, xref="paper", y=f"device {dst}", text=label, showarrow=False,
-                           xanchor="left", font=dict(color=MEANING["communication"]))
-    fig.update_xaxes(title="element index (thick lines = chunk boundaries)")
-    fig.update_yaxes(title="device", autorange="reversed")
-    fig.update_layout(margin=dict(r=160))
+        received[dst] = f" ← D{src}"
+        lo, hi = (chunks[rest[0]], chunks[rest[0] + 1]) if rest else (0, buffers.shape[1])
+        fig.add_shape(type="rect", x0=lo - 0.5, x1=hi - 0.5, y0=dst - 0.45, y1=dst + 0.45,
+                      line=dict(color=MEANING["highlight"], width=3))
+    fig.update_xaxes(title="element index (thick lines = chunk boundaries; red = just received)")
+    fig.update_yaxes(title="device (← sender this step)", autorange="reversed",
+                     tickvals=list(range(n)), ticktext=[f"D{i}{received.get(i, '')}" for i in range(n)])
     return apply_theme(fig, title, height=140 + 50 * n)
 
 
@@ -88,7 +89,7 @@ def underflow_hist(res, title: str) -> go.Figure:
     mids = (edges[:-1] + edges[1:]) / 2
     shift = np.log2(res.scale)
     lo, normal, hi = -24 - shift, -14 - shift, np.log2(65504) - shift
-    colors = [MEANING["stall"] if m < lo - 1 else (MEANING["changed"] if m < normal else SEQUENCE[0])
+    colors = [MEANING["stall"] if m < lo else (MEANING["changed"] if m < normal else SEQUENCE[0])
               for m in mids]
     fig = go.Figure(go.Bar(x=mids, y=list(res.counts), marker_color=colors, name="gradients"))
     fig.add_vrect(x0=lo, x1=hi, fillcolor=OKABE_ITO["green"], opacity=0.08, line_width=0)
