@@ -1,0 +1,78 @@
+"""AppTests of the five kernels-lab pages: smoke, one interaction, one bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _page(page_id: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page_id}.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert not at.error
+    return at
+
+
+def test_layout_explorer():
+    at = _page("layout_explorer")
+    assert len(at.get("plotly_chart")) == 2          # grid + memory strip on the first screen
+    at.text_input(key="le_shape").set_value("2,20,3,3").run()
+    at.selectbox(key="le_layout").set_value("NC1HWC0").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Padding waste"] == "37.5 %"      # 20 channels padded to 32 (C0 = 16 for fp16)
+    at.text_input(key="le_shape").set_value("2,-3").run()
+    assert any("must be positive" in e.value for e in at.error)
+
+
+def test_conv_algorithms():
+    at = _page("conv_algorithms")
+    table = at.dataframe[0].value
+    assert list(table["algorithm"]) == ["direct", "im2col", "winograd"]
+    assert all(float(v) < 1e-9 for v in table["max |diff| vs torch"])
+    at.selectbox(key="ca_ks").set_value(5).run()
+    assert not at.exception
+    assert "3x3 kernel" in at.dataframe[0].value["note"].iloc[2]
+    at.selectbox(key="ca_kind").set_value("grouped").run()
+    at.number_input(key="ca_c").set_value(3).run()
+    assert any("even C and K" in e.value for e in at.error)
+
+
+def test_gemm_tiling():
+    at = _page("gemm_tiling")
+    misses = lambda: {m.label: m.value for m in at.metric}["Misses"]  # noqa: E731
+    before = misses()
+    at.selectbox(key="gt_order").set_value("ikj").run()
+    assert not at.exception and misses() != before
+    assert "for k in range" in at.code[0].value
+    at.select_slider(key="gt_line").set_value(128).run()
+    at.select_slider(key="gt_ways").set_value(16).run()
+    at.select_slider(key="gt_cap").set_value(1).run()
+    assert any("cannot hold" in e.value for e in at.error)
+
+
+def test_roofline():
+    at = _page("roofline")
+    table = at.dataframe[0].value
+    bound = dict(zip(table["kernel"], table["bound"]))
+    assert bound["attention decode (KV 4096)"] == "memory-bound"
+    assert bound["GEMM 4096x4096x4096"] == "compute-bound"
+    at.selectbox(key="rf_graph").set_value("resnet_basic_block").run()
+    assert not at.exception and len(at.dataframe[0].value) > len(table)
+    at.number_input(key="rf_peak_a10040gbsxm").set_value(0.0).run()
+    assert any("must be a positive" in e.value for e in at.error)
+
+
+def test_flash_attention():
+    at = _page("flash_attention")
+    first = at.markdown[0].value
+    at.slider(key="fa_step").set_value(5).run()
+    assert not at.exception and at.markdown[0].value != first
+    diff = {m.label: m.value for m in at.metric}["max |flash − torch SDPA|"]
+    assert float(diff) < 1e-9
+    at.select_slider(key="fa_d").set_value(64).run()
+    at.select_slider(key="fa_m").set_value(16).run()
+    assert any("must hold at least one row" in e.value for e in at.error)
