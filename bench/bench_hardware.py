@@ -20,10 +20,13 @@ def run() -> list[dict]:
         rows.append(dict(name=f"cycle-level animation 8×8×8 on 8×8 ({df})", value=t * 1e3, unit="ms",
                          target="< 50 ms", note=f"{cycles} cycles, {t / cycles * 1e6:.0f} µs per cycle"))
     t = median_time(lambda: cube_matmul(1024, 1024, 1024), repeat=3)
+    a32 = rng.standard_normal((1024, 1024)).astype(np.float32)
+    base = median_time(lambda: a32 @ a32, repeat=3)
     r = cube_matmul(1024, 1024, 1024)
     rows.append(dict(name="cube_matmul 1024³ (128³ tiles, double-buffered)", value=t, unit="s",
-                     target="< 2 s", note=f"{len(r.timeline.events)} events, Cube utilisation "
-                                          f"{100 * r.cube_utilization:.1f}%"))
+                     target="< 2 s", note=f"{t / base:.1f}× a plain numpy fp32 1024³ matmul "
+                                          f"({base * 1e3:.0f} ms, same run); {len(r.timeline.events)} "
+                                          f"events, Cube utilisation {100 * r.cube_utilization:.1f}%"))
     return rows
 
 
