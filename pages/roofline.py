@@ -18,18 +18,21 @@ t_ = ui.t
 PRESETS = engine.hardware_presets()
 
 with ui.controls():
-    c = st.columns([2, 1, 1, 1])
+    c = st.columns([2, 1, 1, 1, 1])
     hw_name = c[0].selectbox(t_("Hardware", "硬件"), list(PRESETS), index=1, key="rf_hw",
                              bind="query-params")
     hw = PRESETS[hw_name]
-    slug = "".join(ch for ch in hw_name.lower() if ch.isalnum())
-    peak_t = c[1].number_input(t_("Peak TFLOP/s", "峰值 TFLOP/s"), 0.0, 1e5, hw.peak_flops / 1e12,
+    precision = c[1].radio(t_("Peak", "峰值"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
+                           bind="query-params", format_func=lambda p: t_("fp16 matrix", "fp16 矩阵")
+                           if p == "fp16" else t_("fp32 vector", "fp32 向量"))
+    default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
+    slug = "".join(ch for ch in hw_name.lower() if ch.isalnum()) + ("" if precision == "fp16" else "32")
+    peak_t = c[2].number_input(t_("Peak TFLOP/s", "峰值 TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
                                key=f"rf_peak_{slug}", bind="query-params",
-                               help=t_("Dense fp16 matrix peak; edit it to model another chip.",
-                                       "稠密 fp16 矩阵峰值；可修改以模拟其他芯片。"))
-    bw_g = c[2].number_input(t_("Bandwidth GB/s", "带宽 GB/s"), 0.0, 1e5, hw.bandwidth / 1e9,
+                               help=t_("Edit it to model another chip.", "可修改以模拟其他芯片。"))
+    bw_g = c[3].number_input(t_("Bandwidth GB/s", "带宽 GB/s"), 0.0, 1e5, hw.bandwidth / 1e9,
                              key=f"rf_bw_{slug}", bind="query-params")
-    dtype_bytes = c[3].selectbox(t_("Bytes per element", "每元素字节"), [2, 4, 1], key="rf_bytes",
+    dtype_bytes = c[4].selectbox(t_("Bytes per element", "每元素字节"), [2, 4, 1], key="rf_bytes",
                                  bind="query-params")
     st.caption(t_("Source: ", "来源：") + hw.source +
                (t_(f" · fp32 peak {hw.peak_fp32 / 1e12:g} TFLOP/s", f" · fp32 峰值 {hw.peak_fp32 / 1e12:g} TFLOP/s")

@@ -68,3 +68,17 @@ def test_bad_kernel_shapes():
         R.gemm_point(0, 4, 4)
     with pytest.raises(EngineError):
         R.attention_points(2.5)
+
+
+def test_graph_layers_come_from_the_cost_model():
+    graph = engine.preset("resnet_basic_block")
+    report = engine.cost(graph)
+    points = R.graph_points(graph)
+    by_name = {n.name: n for n in report.nodes}
+    assert points and len(points) == sum(1 for n in report.nodes if n.flops > 0)
+    for p in points:
+        node = by_name[p.name.split(" (")[0]]
+        assert p.intensity == pytest.approx(node.arithmetic_intensity)
+    # a 3x3 conv reuses every input value ~9·C times: it has the highest intensity of the block
+    top = max(points, key=lambda p: p.intensity)
+    assert "conv" in top.name
