@@ -26,7 +26,8 @@ import numpy as np
 from . import budget
 from .errors import BudgetError, ShapeError
 
-LAYOUTS = ("row_major", "col_major", "NCHW", "NHWC", "NC4HW4", "NC1HWC0", "FRACTAL_NZ")
+LAYOUTS = ("row_major", "col_major", "NCHW", "NHWC", "NC4HW4", "NC1HWC0", "FRACTAL_NZ",
+           "FRACTAL_Z")
 MAX_DIMS = 8
 MAX_ORDER_ELEMENTS = 1 << 16  # address_order returns one tuple per element: keep it small
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -315,7 +316,7 @@ def from_fractal_nz(y: np.ndarray, m: int, n: int) -> np.ndarray:
     return full[..., :m, :n].copy()
 
 
-def fractal_z(w: np.ndarray, c0: int = 16, n0: int = 16) -> np.ndarray:
+def fractal_z(w: np.ndarray, c0: int = 16, n0: int = 16, pad_value=0) -> np.ndarray:
     """Conv weights (N=Cout, C=Cin, KH, KW) -> FRACTAL_Z of shape (C1*KH*KW, N1, N0, C0).
 
     out[(c1*KH + kh)*KW + kw, n1, i, j] = w[n1*N0 + i, c1*C0 + j, kh, kw], zero padded: each
@@ -329,7 +330,7 @@ def fractal_z(w: np.ndarray, c0: int = 16, n0: int = 16) -> np.ndarray:
     n, c, kh, kw = w.shape
     c1, n1 = _ceil_div(c, c0), _ceil_div(n, n0)
     budget.check_tensor((n1 * n0, c1 * c0, kh, kw), "FRACTAL_Z tensor")
-    padded = np.zeros((n1 * n0, c1 * c0, kh, kw), dtype=w.dtype)
+    padded = np.full((n1 * n0, c1 * c0, kh, kw), pad_value, dtype=w.dtype)
     padded[:n, :c] = w
     blocks = padded.reshape(n1, n0, c1, c0, kh, kw).transpose(2, 4, 5, 0, 1, 3)
     return blocks.reshape(c1 * kh * kw, n1, n0, c0).copy()
@@ -338,7 +339,8 @@ def fractal_z(w: np.ndarray, c0: int = 16, n0: int = 16) -> np.ndarray:
 # ---------------------------------------------------------------- memory order
 def memory_order(shape, layout: str = "row_major", c0: int = 16) -> np.ndarray:
     """For each address 0, 1, 2, ...: the row-major flat number of the logical element stored
-    there, or -1 for a padding slot. Blocked layouts take ``c0`` (C0, or M0 = N0 for FRACTAL_NZ)."""
+    there, or -1 for a padding slot. Blocked layouts take ``c0`` (C0, or M0 = N0 for FRACTAL_NZ);
+    FRACTAL_Z reads the shape as conv weights (Cout, Cin, KH, KW) with N0 = 16."""
     shape = check_shape(shape)
     ids = np.arange(budget.numel(shape), dtype=np.int64).reshape(shape)
     if layout in ("row_major", "ND", "NCHW", "contiguous"):
@@ -353,6 +355,8 @@ def memory_order(shape, layout: str = "row_major", c0: int = 16) -> np.ndarray:
         return to_nc1hwc0(ids, block, pad_value=-1).reshape(-1)
     if layout == "FRACTAL_NZ":
         return fractal_nz(ids, c0, c0, pad_value=-1).reshape(-1)
+    if layout == "FRACTAL_Z":
+        return fractal_z(ids, c0, 16, pad_value=-1).reshape(-1)
     raise ShapeError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
 
 

@@ -210,3 +210,12 @@ def test_bad_shape_messages_name_the_value():
         L.strides((1 << 13, 1 << 13))
     with pytest.raises(ShapeError, match="4-D"):
         L.strides((2, 3), "NHWC")
+
+
+def test_fractal_z_memory_order_matches_the_array():
+    shape = (3, 5, 2, 2)
+    order = L.memory_order(shape, "FRACTAL_Z", 4)
+    w = np.arange(int(np.prod(shape))).reshape(shape)
+    z = L.fractal_z(w, 4, 16, pad_value=-1).reshape(-1)
+    assert np.array_equal(order, z)
+    assert L.padding_waste(shape, "FRACTAL_Z", 4) == pytest.approx(100 * (1 - 60 / (2 * 2 * 2 * 16 * 4)))
