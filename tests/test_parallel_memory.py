@@ -115,3 +115,53 @@ def test_activation_errors(kwargs, fragment):
 def test_zero_errors(args, fragment):
     with pytest.raises(EngineError, match=fragment):
         zero_memory(*args)
+
+
+def _torch_saved_bytes(s, b, h, a, t):
+    """Bytes autograd saves for one GPT layer on one tensor-parallel rank (torch as the oracle).
+
+    The layer follows the paper's assumptions: 16-bit activations, 1-byte dropout masks, separate
+    Q/K/V projections of the local a/t heads, the two all-reduces as identities (their outputs
+    are what every rank holds). LayerNorm's per-token mean/rstd (s·b values) are left out, as the
+    paper does.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    dt, d, al = torch.bfloat16, h // a, a // t
+
+    def w(*shape):
+        return torch.randn(*shape, dtype=dt, requires_grad=True)
+
+    def dropout(v):
+        mask = torch.rand(v.shape) > 0.1           # bool: 1 byte per element
+        return v * mask / 0.9
+
+    saved = {}
+
+    def pack(x):
+        if x.numel() != s * b:                     # skip LayerNorm statistics
+            saved[x.untyped_storage().data_ptr()] = x.untyped_storage().nbytes()
+        return x
+
+    params = [w(h), w(h), w(al * d, h), w(al * d, h), w(al * d, h), w(h, al * d), w(h), w(h),
+              w(4 * h // t, h), w(h, 4 * h // t)]
+    ln1w, ln1b, wq, wk, wv, wo, ln2w, ln2b, w1, w2 = params
+    x = torch.randn(s, b, h, dtype=dt, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        y = F.layer_norm(x, (h,), ln1w, ln1b)
+        q, k, v = ((y @ m.t()).view(s, b * al, d).transpose(0, 1) for m in (wq, wk, wv))
+        p = dropout(F.softmax(torch.bmm(q, k.transpose(1, 2)) * d ** -0.5, dim=-1))
+        ctx = torch.bmm(p, v).transpose(0, 1).reshape(s, b, al * d)
+        x2 = x + dropout(ctx @ wo.t())             # row-parallel output after the all-reduce
+        z = F.gelu(F.layer_norm(x2, (h,), ln2w, ln2b) @ w1.t())
+        (x2 + dropout(z @ w2.t())).sum()
+    ptrs = {m.untyped_storage().data_ptr() for m in params}
+    return sum(n for ptr, n in saved.items() if ptr not in ptrs)
+
+
+@pytest.mark.parametrize("t", [1, 2, 4])
+def test_activation_formula_matches_torch_saved_tensors(t):
+    s, b, h, a = 32, 2, 64, 8
+    assert activation_memory(s, b, h, a, tp=t) == _torch_saved_bytes(s, b, h, a, t)
