@@ -43,8 +43,24 @@ def presenting() -> bool:
     return flag("present")
 
 
+def _leave_pages_directory_mode() -> None:
+    """Make a fresh server's first deep link go through ``app.py``'s navigation.
+
+    Until some session has run ``st.navigation``, Streamlit treats a ``pages/`` folder the legacy
+    (v1) way: a deep link such as ``/graph_builder`` runs that page alone, without ``app.py`` — so
+    the sidebar lists raw file names and the page config is lost for that session. The flag is
+    process-wide; clearing it and rerunning sends this run through ``app.py`` (same page, same
+    query string).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def setup(page_id: str, title_en: str, title_zh: str, intro_en: str = "", intro_zh: str = "") -> None:
     """Title, language picker, presenter mode and share-link hint for one page."""
+    _leave_pages_directory_mode()
     st.session_state["current_page"] = page_id
     _language_picker()
     if presenting():
