@@ -80,19 +80,26 @@ with ui.guard():
     st.subheader(t_("HBM traffic: standard vs flash", "HBM 访存：标准实现 vs Flash"))
     big_d, big_m = 64, 50_000
     by_n = fa.traffic_table([256, 512, 1024, 2048, 4096, 8192, 16384], big_d, big_m)
-    by_m = [dict(r, **{"M (elements)": r["M"]}) for r in
-            (fa.traffic_table([4096], big_d, mm)[0] for mm in (4096, 8192, 16384, 32768, 65536, 131072))]
-    g1, g2 = st.columns(2)
-    with g1:
+    by_m = [fa.traffic_table([4096], big_d, mm)[0] for mm in (4096, 8192, 16384, 32768, 65536, 131072)]
+    by_d = [fa.traffic_table([4096], dd, big_m)[0] for dd in (16, 32, 64, 128, 256)]
+    tab_n, tab_d, tab_m = st.tabs([t_("vs N", "随 N"), t_("vs d", "随 d"), t_("vs M", "随 M")])
+    with tab_n:
         ui.show_figure(vk.hbm_traffic(by_n, "N", t_(f"HBM accesses vs N (d = {big_d}, M = {big_m:,})",
                        f"HBM 访存量随 N 变化（d = {big_d}，M = {big_m:,}）")), "fa_vs_n",
-                       t_("Both grow like N², but flash's constant is d²/M ≈ 12·d²/M per N² — several "
+                       t_("Both grow like N², but flash's constant is about 12·d²/M per N² — several "
                           "times smaller for realistic SRAM sizes.",
                           "两者都按 N² 增长，但 Flash 的系数约为 12·d²/M——在实际 SRAM 大小下小好几倍。"),
                        rows=by_n)
-    with g2:
-        ui.show_figure(vk.hbm_traffic(by_m, "M (elements)", t_("HBM accesses vs on-chip memory M (N = 4096)",
-                       "HBM 访存量随片上内存 M 变化（N = 4096）")), "fa_vs_m",
+    with tab_d:
+        ui.show_figure(vk.hbm_traffic(by_d, "d", t_(f"HBM accesses vs head dim d (N = 4096, M = {big_m:,})",
+                       f"HBM 访存量随头维度 d 变化（N = 4096，M = {big_m:,}）")), "fa_vs_d",
+                       t_("Flash's traffic grows like d² (bigger rows mean fewer rows per block), "
+                          "standard attention's only like d: at very large d the advantage shrinks.",
+                          "Flash 的访存量按 d² 增长（行越宽，每块能放的行越少），标准实现只按 d 增长："
+                          "d 很大时优势变小。"), rows=by_d)
+    with tab_m:
+        ui.show_figure(vk.hbm_traffic(by_m, "M", t_("HBM accesses vs on-chip memory M (N = 4096, d = 64)",
+                       "HBM 访存量随片上内存 M 变化（N = 4096，d = 64）")), "fa_vs_m",
                        t_("Doubling the on-chip memory halves flash's traffic (Θ(N²d²/M)); standard "
                           "attention does not care.", "片上内存翻倍，Flash 的访存量减半（Θ(N²d²/M)）；"
                           "标准实现不受影响。"), rows=by_m)
