@@ -248,6 +248,37 @@ def plan_graph(graph, strategy: str = "greedy_by_size", inplace: bool = False) -
                       sum(b[0] for b in bufs), strategy, tuple(merged))
 
 
+def plan_buffers(buffers: list[tuple[int, int, int]], strategy: str = "greedy_by_size",
+                 names: list[str] | None = None) -> MemoryPlan:
+    """:func:`plan_memory` on a plain buffer list, as a :class:`MemoryPlan` (for the figures)."""
+    recs = _check(buffers)
+    offsets, arena = plan_memory(recs, strategy)
+    names = list(names) if names is not None else [f"t{k}" for k in range(len(recs))]
+    return MemoryPlan(tuple(names), tuple(r[0] for r in recs), tuple(r[1] for r in recs),
+                      tuple(r[2] for r in recs), tuple(offsets), arena, lower_bound(recs),
+                      sum(r[0] for r in recs), strategy)
+
+
+def parse_buffers(text: str) -> list[tuple[int, int, int]]:
+    """Buffers from text, one ``size first last`` per line (commas allowed; ``#`` comments)."""
+    if len(text) > budget.MAX_PROGRAM_CHARS:
+        raise EngineError(f"the buffer list has {len(text):,} characters; the limit is "
+                          f"{budget.MAX_PROGRAM_CHARS:,}")
+    out = []
+    for k, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        parts = line.split()
+        try:
+            size, first, last = (int(v) for v in parts)
+        except ValueError:
+            raise EngineError(f"line {k}: expected three whole numbers 'size first_op last_op', "
+                              f"got {line!r}") from None
+        out.append((size, first, last))
+    return _check(out)
+
+
 def random_buffers(count: int, seed: int = 0, ops: int | None = None,
                    max_size: int = 64, max_life: int = 8) -> list[tuple[int, int, int]]:
     """A reproducible random interval set (for the lab and the property tests)."""

@@ -111,3 +111,33 @@ def test_large_random_set_is_fast():
     offsets, arena = plan_memory(bufs, "greedy_by_size")
     assert time.perf_counter() - t0 < 2.0
     check_plan(bufs, offsets)
+
+
+def test_parse_and_plan_buffers():
+    from engine.memory_plan import parse_buffers, plan_buffers
+    bufs = parse_buffers("# TFLite chain\n16 0 1\n8, 1, 2\n64 2 3\n32 3 4\n8 4 5\n")
+    assert bufs == TFLITE_CHAIN
+    plan = plan_buffers(bufs)
+    assert plan.offsets == tuple(TFLITE_CHAIN_OFFSETS) and plan.arena == 96 == plan.lower_bound
+    assert plan.naive == 128
+    with pytest.raises(EngineError, match="line 2"):
+        parse_buffers("1 2 3\n4 five 6")
+    with pytest.raises(EngineError):
+        parse_buffers("4 3 1")
+
+
+def test_graph_liveness_and_inplace():
+    from engine.ir import GraphBuilder
+    from engine.memory_plan import graph_buffers, plan_graph
+    b = GraphBuilder()
+    x = b.input((4, 4), name="x")                    # 64 bytes
+    r = b.op("relu", b.op("matmul", x, b.param((4, 4)), name="m"), name="r")
+    b.op("tanh", r, name="y")
+    g = b.build()
+    names, bufs, merged = graph_buffers(g)
+    assert names == ["x", "m", "r", "y"]
+    assert bufs == [(64, 0, 0), (64, 0, 1), (64, 1, 2), (64, 2, 2)]
+    assert plan_graph(g).arena == 128
+    names, bufs, merged = graph_buffers(g, inplace=True)
+    assert merged == [("m", "r"), ("r", "y")] and bufs == [(64, 0, 0), (64, 0, 2)]
+    assert plan_graph(g, inplace=True).arena == 128      # x and m overlap at op 0
