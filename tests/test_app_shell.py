@@ -83,20 +83,20 @@ def _app(**query) -> AppTest:
 def test_app_starts_on_home_in_english():
     at = _app()
     assert not at.exception
-    assert at.title[0].value == "Curriculum map"
+    assert at.title[0].value == "AI System Lab"
 
 
 def test_language_comes_from_the_link():
     at = _app(lang="zh")
     assert not at.exception
-    assert at.title[0].value == "课程地图"
+    assert at.title[0].value == "AI 系统实验室"
 
 
 def test_language_picker_switches_and_persists_in_url():
     at = _app()
     at.radio(key="ui_lang_picker").set_value("zh").run()
     assert not at.exception
-    assert at.title[0].value == "课程地图"
+    assert at.title[0].value == "AI 系统实验室"
     assert at.query_params.get("lang") in ("zh", ["zh"])
 
 
