@@ -273,10 +273,12 @@ def _fmt(v: Any) -> str:
 
 def _reverse(graph: Graph, output: str, sources: dict, wrt: list[str] | None, record: bool):
     vals, _ = yield from _jvp_sweep(graph, sources, {}, record)
-    if not np.all(np.isfinite(vals[output])):
+    finite = bool(np.all(np.isfinite(vals[output])))
+    # a rule names the exact non-differentiable point (e.g. log at -1) during the backward sweep
+    adj = yield from _vjp_sweep(graph, output, vals, _needs_grad(graph, wrt), record)
+    if not finite:
         raise DifferentiationError(f"the output {output!r} is {show(vals[output])}, not a finite "
                                    "number, so it has no derivative here")
-    adj = yield from _vjp_sweep(graph, output, vals, _needs_grad(graph, wrt), record)
     return vals, adj
 
 
