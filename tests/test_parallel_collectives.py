@@ -138,3 +138,17 @@ def test_collective_errors():
         allreduce_time(10, 0, LINKS["PCIe 4.0 x16"])
     with pytest.raises(EngineError, match="one gradient size"):
         ddp_buckets([1.0], [1.0, 2.0], 1.0, 2, LINKS["PCIe 4.0 x16"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=12), cap=st.integers(100, 20000))
+def test_bucket_assignment_matches_torch(sizes, cap):
+    # torch's own DDP bucketing (gradients in the order they become ready = reversed layers).
+    import torch
+    import torch.distributed as dist
+    ready = [torch.empty(n, dtype=torch.float32) for n in sizes]
+    want, _ = dist._compute_bucket_assignment_by_size(ready, [cap])
+    layers = list(reversed(sizes))                  # layer i's gradient is ready (L-1-i)-th
+    res = ddp_buckets([4.0 * n for n in layers], [1e-3] * len(layers), cap, 2, LINKS["PCIe 4.0 x16"])
+    got = [[len(layers) - 1 - i for i in b] for b in res.buckets]
+    assert got == [list(b) for b in want]
