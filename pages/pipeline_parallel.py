@@ -36,16 +36,30 @@ with ui.guard():
               help=ui.t("Idle share of the total time", "空闲时间占总时间的比例"))
     c3.metric(f"(p−1)/{work} " + ui.t("(papers: relative to ideal)", "（论文：相对理想时间）"),
               f"{formula['of_ideal']:.4f}")
+
+st.subheader(ui.t("Step through the schedule", "逐步查看调度"))
+with ui.guard():
+    points = par.pipeline.time_points(tl)
+    k = ui.stepper("pp_step", len(points))
+    now = points[k]
+    so_far = gantt(par.pipeline.timeline_until(tl, now),
+                   ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"))
+    so_far.update_xaxes(range=[0, tl.makespan])
+    ui.show_figure(so_far, "pp_so_far", ui.t("Only the work started so far is drawn.",
+                                             "只画出到此刻为止已开始的工作。"))
     held = par.activations_held(tl, v)
-    ui.show_figure(grouped_lines({lane: s for lane, s in held.items()},
-                                 ui.t("Activations held per stage", "各段持有的激活"),
-                                 ui.t("time (time units)", "时间（时间单位）"),
-                                 ui.t("micro-batches of activations", "激活（微批数）")),
-                   "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
-                                   "1F1B caps stage d at p − d.",
-                                   "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
-    st.dataframe([{ui.t("stage", "段"): k, ui.t("peak", "峰值"): val}
-                  for k, val in par.peak_activations(tl, v).items()], hide_index=True)
+    fig = grouped_lines({lane: s for lane, s in held.items()},
+                        ui.t("Activations held per stage", "各段持有的激活"),
+                        ui.t("time (time units)", "时间（时间单位）"),
+                        ui.t("micro-batches of activations", "激活（微批数）"))
+    fig.add_vline(x=now, line_dash="dot")
+    ui.show_figure(fig, "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                        "1F1B caps stage d at p − d.",
+                                        "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
+    now_held = par.pipeline.held_at(tl, now, v)
+    st.dataframe([{ui.t("stage", "段"): lane, ui.t("held now", "此刻持有"): now_held[lane],
+                   ui.t("peak", "峰值"): peak} for lane, peak in par.peak_activations(tl, v).items()],
+                 hide_index=True)
 
 ui.checkpoint("pp_ck", ui.t("1F1B with p = 4 and m = 12: what share of the total time is bubble?",
                             "1F1B，p = 4、m = 12：气泡占总时间的比例是多少？"),

@@ -49,6 +49,9 @@ def test_tensor_parallel():
 def test_pipeline_parallel():
     at = _page("pipeline_parallel")
     assert at.metric[0].value == at.metric[1].value == f"{3 / 11:.4f}"
+    held = at.dataframe[0].value.to_dict()
+    at.slider(key="pp_step").set_value(10).run()
+    assert not at.exception and at.dataframe[0].value.to_dict() != held
     at.radio(key="pp_schedule").set_value("interleaved").run()
     assert at.metric[0].value == at.metric[1].value == f"{3 / 19:.4f}"
     at.slider(key="pp_m").set_value(6).run()

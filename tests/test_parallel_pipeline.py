@@ -78,3 +78,18 @@ def test_gpipe_makespan_and_activation_peaks():
 def test_schedule_errors(args, fragment):
     with pytest.raises(EngineError, match=fragment):
         pipeline_schedule(**args)
+
+
+def test_stepping_through_time():
+    from engine.parallel.pipeline import held_at, time_points, timeline_until
+    tl = pipeline_schedule(4, 8, "gpipe")
+    points = time_points(tl)
+    assert points[-1] == tl.makespan and len(points) == len(set(points))
+    half = timeline_until(tl, points[len(points) // 2])
+    half.check_no_overlap()
+    assert 0 < len(half.events) < len(tl.events)
+    assert timeline_until(tl, tl.makespan).makespan == tl.makespan
+    # GPipe: just before the first backward, stage 0 holds all m micro-batches
+    first_b = min(e.start for e in tl.events if e.kind == "backward" and e.unit == "stage 0")
+    assert held_at(tl, first_b, 1)["stage 0"] == 8
+    assert held_at(tl, tl.makespan, 1) == {f"stage {d}": 0 for d in range(4)}

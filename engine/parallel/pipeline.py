@@ -154,3 +154,21 @@ def activations_held(timeline: Timeline, v: int = 1) -> dict[str, tuple[tuple[fl
 
 def peak_activations(timeline: Timeline, v: int = 1) -> dict[str, float]:
     return {lane: max(h for _, h in s) for lane, s in activations_held(timeline, v).items()}
+
+
+def time_points(timeline: Timeline) -> tuple[float, ...]:
+    """Every distinct event end time: the moments a stepper can stop at."""
+    return tuple(sorted({round(e.end, 9) for e in timeline.events}))
+
+
+def timeline_until(timeline: Timeline, t: float) -> Timeline:
+    """The schedule as it stands at time ``t``: events started before ``t``, cut at ``t``."""
+    from dataclasses import replace
+    cut = tuple(replace(e, end=min(e.end, t)) for e in timeline.events if e.start < t - 1e-12)
+    return Timeline(cut, timeline.units, timeline.time_unit)
+
+
+def held_at(timeline: Timeline, t: float, v: int = 1) -> dict[str, float]:
+    """Micro-batches of activations each stage holds at time ``t``."""
+    return {lane: [h for time, h in series if time <= t + 1e-12][-1]
+            for lane, series in activations_held(timeline, v).items()}
