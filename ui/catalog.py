@@ -108,6 +108,12 @@ LABS = (
     Lab("flash_attention", "inference", "Flash attention", "Flash Attention",
         "Tiled attention with online softmax and its memory traffic.",
         "分块注意力、在线 softmax 及其访存量。", ":material/bolt:"),
+    Lab("serving", "inference", "Serving & batching", "推理服务与批处理",
+        "Static, dynamic and continuous batching; KV-cache memory; latency vs throughput.",
+        "静态、动态与连续批处理；KV 缓存显存；时延与吞吐的权衡。", ":material/dns:"),
+    Lab("edge_cloud", "inference", "Cloud vs edge", "云侧与端侧推理",
+        "Where should this model run? Latency, energy and size on phone, edge box and cloud.",
+        "模型该放在哪里跑？手机、边缘盒子与云端的时延、能耗与体积。", ":material/cloud_sync:"),
 )
 
 
