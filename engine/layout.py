@@ -17,7 +17,6 @@ here are in elements).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,6 +29,7 @@ LAYOUTS = ("row_major", "col_major", "NCHW", "NHWC", "NC4HW4", "NC1HWC0", "FRACT
            "FRACTAL_Z")
 MAX_DIMS = 8
 MAX_ORDER_ELEMENTS = 1 << 16  # address_order returns one tuple per element: keep it small
+MAX_MEMORY_ORDER = 1 << 22    # memory_order builds an int64 array per slot (32 MiB at most)
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 C0_FOR_DTYPE = {"fp16": 16, "int8": 32, "fp32": 8}  # CANN: C0 * dtype bytes = 32 bytes
 
@@ -52,7 +52,7 @@ def check_shape(shape, what: str = "shape") -> tuple[int, ...]:
         if d <= 0:
             raise ShapeError(f"{what} {dims}: size {d} must be positive")
         out.append(int(d))
-    budget.check_tensor(out, what)
+    budget.check_tensor(out, "a tensor" if what == "shape" else what)
     return tuple(out)
 
 
@@ -342,6 +342,10 @@ def memory_order(shape, layout: str = "row_major", c0: int = 16) -> np.ndarray:
     there, or -1 for a padding slot. Blocked layouts take ``c0`` (C0, or M0 = N0 for FRACTAL_NZ);
     FRACTAL_Z reads the shape as conv weights (Cout, Cin, KH, KW) with N0 = 16."""
     shape = check_shape(shape)
+    slots = stored_slots(shape, layout, c0)
+    if slots > MAX_MEMORY_ORDER:
+        raise BudgetError(f"layout {layout} of shape {list(shape)} has {slots:,} slots; listing them "
+                          f"is limited to {MAX_MEMORY_ORDER:,} (padding_waste works for any size)")
     ids = np.arange(budget.numel(shape), dtype=np.int64).reshape(shape)
     if layout in ("row_major", "ND", "NCHW", "contiguous"):
         return ids.reshape(-1)
@@ -370,10 +374,36 @@ def address_order(shape, layout: str = "row_major", c0: int = 16) -> list:
     return [None if k < 0 else tuple(int(v) for v in np.unravel_index(k, shape)) for k in order]
 
 
+def stored_slots(shape, layout: str, c0: int = 16) -> int:
+    """Elements stored, padding included, without building anything."""
+    shape = check_shape(shape)
+    if layout in ("row_major", "ND", "NCHW", "contiguous", "col_major", "F"):
+        return budget.numel(shape)
+    if layout in ("NHWC", "channels_last", "NC1HWC0", "NC4HW4", "FRACTAL_Z") and len(shape) != 4:
+        raise ShapeError(f"{layout} needs a 4-D shape; got {list(shape)}")
+    if layout in ("NHWC", "channels_last"):
+        return budget.numel(shape)
+    if layout in ("NC1HWC0", "NC4HW4"):
+        block = 4 if layout == "NC4HW4" else _check_block("C0", c0)
+        n, c, h, w = shape
+        return n * _ceil_div(c, block) * block * h * w
+    if layout == "FRACTAL_NZ":
+        if len(shape) < 2:
+            raise ShapeError(f"FRACTAL_NZ needs a matrix (at least 2-D); got shape {list(shape)}")
+        blk = _check_block("M0", c0)
+        *batch, m, n = shape
+        return budget.numel(batch) * _ceil_div(m, blk) * blk * _ceil_div(n, blk) * blk
+    if layout == "FRACTAL_Z":
+        n, c, kh, kw = shape
+        blk = _check_block("C0", c0)
+        return _ceil_div(n, 16) * 16 * _ceil_div(c, blk) * blk * kh * kw
+    raise ShapeError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+
+
 def padding_waste(shape, layout: str, c0: int = 16) -> float:
     """Percentage of the stored slots that are padding."""
-    order = memory_order(shape, layout, c0)
-    return 100.0 * float(np.count_nonzero(order < 0)) / order.size
+    slots = stored_slots(shape, layout, c0)
+    return 100.0 * (slots - budget.numel(check_shape(shape))) / slots
 
 
 def align(nbytes: int, boundary: int) -> tuple[int, int]:

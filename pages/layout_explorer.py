@@ -1,6 +1,8 @@
 """Memory layouts: strides, views vs copies, NCHW/NHWC/NC1HWC0/FRACTAL_NZ, bytes and endianness."""
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 import ui
@@ -28,14 +30,15 @@ with ui.controls():
 with ui.guard():
     shape = L.parse_shape(text)
     c0 = L.C0_FOR_DTYPE[dtype] if layout != "FRACTAL_NZ" else 16
-    order = ui.cached(L.memory_order)(shape, layout, c0)
-    numel = int(order.size - (order < 0).sum())
+    slots = L.stored_slots(shape, layout, c0)
+    numel = math.prod(shape)
     st.subheader(t_("1. Walk the memory", "1. 沿内存地址走一遍"))
-    if order.size > DRAW_LIMIT:
-        st.info(t_(f"{order.size:,} slots are too many to draw (limit {DRAW_LIMIT}); the numbers "
-                   "below still apply.", f"{order.size:,} 个存储位置太多无法绘制（上限 {DRAW_LIMIT}）；"
+    if slots > DRAW_LIMIT:
+        st.info(t_(f"{slots:,} slots are too many to draw (limit {DRAW_LIMIT}); the numbers "
+                   "below still apply.", f"{slots:,} 个存储位置太多无法绘制（上限 {DRAW_LIMIT}）；"
                    "下面的数字依然有效。"))
     else:
+        order = ui.cached(L.memory_order)(shape, layout, c0)
         step = ui.stepper("le_step", int(order.size), delay=0.3)
         left, right = st.columns(2)
         with left:
@@ -59,11 +62,11 @@ with ui.guard():
         for r, s in zip(rows, L.strides(shape, layout)):
             r[f"{layout} stride"] = s
     st.dataframe(rows, hide_index=True)
-    nbytes = order.size * L.DTYPE_BYTES[dtype]
+    nbytes = slots * L.DTYPE_BYTES[dtype]
     aligned, waste = L.align(nbytes, boundary)
     m = st.columns(4)
     m[0].metric(t_("Elements", "元素数"), f"{numel:,}")
-    m[1].metric(t_("Stored slots", "存储位置"), f"{order.size:,}")
+    m[1].metric(t_("Stored slots", "存储位置"), f"{slots:,}")
     m[2].metric(t_("Padding waste", "填充浪费"), f"{L.padding_waste(shape, layout, c0):.1f} %")
     m[3].metric(t_(f"Bytes aligned to {boundary}", f"按 {boundary} 字节对齐后"), f"{aligned:,} B",
                 f"+{waste} B", delta_color="off")
@@ -73,23 +76,24 @@ with ui.guard():
                       "一致）；C1 = ceil(C / C0)。"))
 
     st.subheader(t_("3. Views share storage, copies do not", "3. 视图共享存储，拷贝不共享"))
-    base = L.contiguous_view(shape)
-    ndim = len(shape)
-    views = {"transpose (reverse dims)": L.transpose_view(base, list(reversed(range(ndim)))),
-             "slice dim 0, step 2": L.slice_view(base, 0, 0, shape[0], 2),
-             "expand a new leading dim of 3": L.expand_view(base, (3, *shape))}
-    trans = views["transpose (reverse dims)"]
-    view_rows = []
-    for name, v in views.items():
-        ok, why = L.is_contiguous(v)
-        view_rows.append({"view": name, "shape": str(v.shape), "strides": str(v.strides),
-                          "offset": v.offset, "contiguous": ok, "why": why})
-    st.dataframe(view_rows, hide_index=True)
-    flat = L.reshape_view(trans, (numel,))
-    st.markdown(t_(f"Flattening the transposed view to ({numel},) **{'is a free view' if flat else 'needs a copy'}**: "
-                   "a reshape stays a view only when the dimensions it merges are contiguous with each other.",
-                   f"把转置后的视图展平成 ({numel},) **{'仍是免费的视图' if flat else '需要一次拷贝'}**："
-                   "只有被合并的维度彼此连续时，reshape 才能保持为视图。"))
+    with ui.guard():  # a huge shape may refuse the expanded view; the other sections go on
+        base = L.contiguous_view(shape)
+        ndim = len(shape)
+        views = {"transpose (reverse dims)": L.transpose_view(base, list(reversed(range(ndim)))),
+                 "slice dim 0, step 2": L.slice_view(base, 0, 0, shape[0], 2),
+                 "expand a new leading dim of 3": L.expand_view(base, (3, *shape))}
+        trans = views["transpose (reverse dims)"]
+        view_rows = []
+        for name, v in views.items():
+            ok, why = L.is_contiguous(v)
+            view_rows.append({"view": name, "shape": str(v.shape), "strides": str(v.strides),
+                              "offset": v.offset, "contiguous": ok, "why": why})
+        st.dataframe(view_rows, hide_index=True)
+        flat = L.reshape_view(trans, (numel,))
+        st.markdown(t_(f"Flattening the transposed view to ({numel},) **{'is a free view' if flat else 'needs a copy'}**: "
+                       "a reshape stays a view only when the dimensions it merges are contiguous with each other.",
+                       f"把转置后的视图展平成 ({numel},) **{'仍是免费的视图' if flat else '需要一次拷贝'}**："
+                       "只有被合并的维度彼此连续时，reshape 才能保持为视图。"))
 
     st.subheader(t_("4. Bytes and endianness", "4. 字节与字节序"))
     b = st.columns([3, 1])

@@ -219,3 +219,18 @@ def test_fractal_z_memory_order_matches_the_array():
     z = L.fractal_z(w, 4, 16, pad_value=-1).reshape(-1)
     assert np.array_equal(order, z)
     assert L.padding_waste(shape, "FRACTAL_Z", 4) == pytest.approx(100 * (1 - 60 / (2 * 2 * 2 * 16 * 4)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes4, st.sampled_from(list(L.LAYOUTS)), st.sampled_from([4, 16]))
+def test_stored_slots_agree_with_memory_order(shape, layout, c0):
+    order = L.memory_order(shape, layout, c0)
+    assert L.stored_slots(shape, layout, c0) == order.size
+    assert sorted(order[order >= 0]) == list(range(int(np.prod(shape))))   # every element once
+    assert L.padding_waste(shape, layout, c0) == pytest.approx(100 * np.mean(order < 0))
+
+
+def test_padding_waste_of_a_huge_shape_needs_no_listing():
+    assert L.padding_waste((64, 3, 224, 224), "NC1HWC0", 16) == pytest.approx(100 * 13 / 16)
+    with pytest.raises(BudgetError, match="slots"):
+        L.memory_order((64, 3, 224, 224), "NC1HWC0", 16)
