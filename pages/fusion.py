@@ -1,0 +1,100 @@
+"""Operator fusion: TVM's pattern kinds and post-dominator tree decide what fuses."""
+from __future__ import annotations
+
+import streamlit as st
+
+import engine
+import ui
+from engine import budget
+from engine.passes import optimize
+from engine.passes.fusion import analyse
+from engine.registry import KINDS, all_ops
+from viz.compiler import postdom_figure
+from viz.graph import graph_figure
+
+ui.setup("fusion", "Operator fusion", "算子融合",
+         "Every op has a pattern kind; every op hangs under its post-dominator. Together they decide "
+         "which ops become one kernel.",
+         "每个算子都有模式类别；每个算子都挂在它的后支配节点之下。两者共同决定哪些算子合成一个内核。")
+t_ = ui.t
+ZOO = "resnet18 (torch → ONNX)"
+PROGRAM = "program · 程序"
+EXAMPLE = """# TVM's own test (test_pass_fuse_ops.py::test_conv2d_fuse)
+x = input([1, 16, 8, 8])
+x1 = x + 1.0
+y0 = conv2d(x1, param([16, 16, 3, 3]), pad=1)
+y1 = 1.0 + y0
+y = y0 + y1
+z2 = conv2d(y, param([16, 16, 1, 1]))
+z3 = conv2d(y, param([16, 16, 3, 3]), pad=1)
+z = z2 + z3
+"""
+
+
+def load(model: str, program: str, simplify_first: bool):
+    if model == PROGRAM:
+        graph = engine.parse_program(program, title="program")
+    elif model == ZOO:
+        from engine.torch_zoo import zoo_graph
+        graph = zoo_graph("resnet18")
+    else:
+        graph = engine.preset(model)
+    return optimize(graph, ["simplify", "dce"])[0] if simplify_first else graph
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def fusion(model: str, program: str, simplify_first: bool):
+    graph = load(model, program, simplify_first)
+    return graph, analyse(graph)
+
+
+with ui.controls():
+    c = st.columns([2, 1, 1])
+    model = c[0].selectbox(t_("Model", "模型"), [PROGRAM, *engine.preset_names(), ZOO],
+                           key="fu_model", bind="query-params")
+    simplify_first = c[1].toggle(t_("Simplify first (fold BN)", "先化简（折叠 BN）"), False,
+                                 key="fu_simplify", bind="query-params")
+    direction = c[2].radio(t_("Flow", "方向"), ["TB", "LR"], horizontal=True, key="fu_dir",
+                           bind="query-params")
+    program = ""
+    if model == PROGRAM:
+        program = st.text_area(t_("Program", "程序"), EXAMPLE, height=210, key="fu_program",
+                               bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
+
+result = None
+with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
+    graph, result = fusion(model, program, simplify_first)
+
+if result is not None:
+    n_ops, n_kernels = len(result.kinds), len(result.groups)
+    ui.checkpoint(f"fu_ck_{model}_{simplify_first}_{hash(program)}",
+                  t_(f"This graph has {n_ops} ops. How many kernels will TVM's rules leave?",
+                     f"这张图有 {n_ops} 个算子。按 TVM 的规则会剩下多少个内核？"),
+                  n_kernels, t_("Each rectangle below is one kernel.", "下图中每个矩形就是一个内核。"),
+                  rel_tol=0.0)
+    m = st.columns(3)
+    m[0].metric(t_("ops", "算子"), n_ops)
+    m[1].metric(t_("kernels after fusion", "融合后的内核"), n_kernels, n_kernels - n_ops)
+    m[2].metric(t_("largest kernel (ops)", "最大内核（算子数）"), max(map(len, result.groups), default=0))
+    left, right = st.columns(2)
+    with left:
+        ui.show_figure(graph_figure(graph, groups=[list(g) for g in result.groups if len(g) > 1],
+                                    title=t_("Fused groups", "融合分组"), direction=direction),
+                       "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind.",
+                                       "阴影矩形是融合后的内核；颜色表示模式类别。"),
+                       data=[list(g) for g in result.groups])
+    with right:
+        ui.show_figure(postdom_figure(result, t_("Post-dominator tree", "后支配树")), "fu_postdom",
+                       t_("An op can only fuse into its post-dominator: every path from it to the "
+                          "output passes there.", "算子只能融合进它的后支配节点：从它到输出的每条路径都经过那里。"))
+    rows = [{"kernel": k + 1, "ops": " + ".join(g), "kinds": " + ".join(result.kinds[n] for n in g)}
+            for k, g in enumerate(result.groups)]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    with st.expander(t_("Every fusion decision, in order", "每一次融合决策（按顺序）")):
+        st.code("\n".join(result.log) or "—", language=None)
+    with st.expander(t_("Pattern kind of every op (from the registry)", "各算子的模式类别（来自注册表）")):
+        ops = all_ops()
+        st.dataframe([{"kind": k, "ops": ", ".join(sorted(n for n, o in ops.items() if o.kind == k))}
+                      for k in KINDS], hide_index=True, width="stretch")
+
+ui.lesson("fusion")

@@ -1,0 +1,66 @@
+"""AppTests of the compiler lab pages: graph_passes, fusion, memory_planning."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_graph_passes_steps_and_pipeline_choice():
+    at = page("graph_passes")
+    assert len(at.get("plotly_chart")) >= 3
+    first_log = at.code[0].value
+    at.button(key="gp_step_next").click().run()
+    assert not at.exception
+    assert at.code[0].value != first_log
+    at.multiselect(key="gp_passes").set_value(["simplify", "fusion"]).run()
+    assert not at.exception
+    at.slider(key="gp_step").set_value(3).run()
+    assert "fusion:" in at.code[0].value
+
+
+def test_graph_passes_bad_program_shows_error():
+    at = page("graph_passes")
+    at.selectbox(key="gp_model").set_value("program · 程序").run()
+    assert not at.exception and not at.error
+    at.text_area(key="gp_program").set_value("x = input([2, 3])\ny = relu(x, z)").run()
+    assert not at.exception and at.error
+
+
+def test_fusion_page_counts_kernels_of_tvm_example():
+    at = page("fusion")
+    assert metrics(at)["kernels after fusion"] == "4"       # TVM's expected four segments
+    at.selectbox(key="fu_model").set_value("conv_bn_relu").run()
+    before = metrics(at)["kernels after fusion"]
+    at.toggle(key="fu_simplify").set_value(True).run()
+    assert not at.exception
+    assert metrics(at)["ops"] == "2" and before == metrics(at)["kernels after fusion"] == "1"
+    at.selectbox(key="fu_model").set_value("program · 程序").run()
+    at.text_area(key="fu_program").set_value("y = relu(").run()
+    assert at.error
+
+
+def test_memory_planning_strategies_and_bad_intervals():
+    at = page("memory_planning")
+    m = metrics(at)
+    assert m["arena (bytes)"] == m["lower bound"]
+    at.selectbox(key="mp_strategy").set_value("naive").run()
+    assert metrics(at)["arena (bytes)"] == metrics(at)["naive: no reuse"]
+    at.radio(key="mp_source").set_value("custom").run()
+    at.selectbox(key="mp_strategy").set_value("greedy_by_size").run()
+    assert metrics(at)["arena (bytes)"] == "96"               # TFLite's ComplexRecords total
+    at.text_area(key="mp_text").set_value("8 0 1\n8 5 2").run()
+    assert not at.exception and at.error
