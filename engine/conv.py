@@ -77,7 +77,12 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> np
 
     Row order is (c, kh, kw), matching ``w.reshape(K, -1)``.
     """
-    x = _pad(np.asarray(x, dtype=np.float64), pad)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 4:
+        raise ShapeError(f"im2col needs x of shape (N, C, H, W); got {list(x.shape)}")
+    kh, kw = _int_param("KH", kh, 1, 64), _int_param("KW", kw, 1, 64)
+    _check(x, np.zeros((1, x.shape[1], kh, kw)), stride, pad, 1)
+    x = _pad(x, pad)
     n, c, h, w = x.shape
     oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
     cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)

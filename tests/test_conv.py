@@ -96,3 +96,10 @@ def test_bad_inputs_are_clear_errors():
         engine.conv2d(x, w, groups=2)
     with pytest.raises(EngineError):
         engine.conv2d(np.zeros((1, 3, 4000, 4000)), np.zeros((1, 3, 3, 3)))
+
+
+def test_im2col_validates():
+    with pytest.raises(ShapeError, match="does not fit"):
+        conv.im2col(np.zeros((1, 1, 2, 2)), 3, 3)
+    with pytest.raises(ShapeError, match="KH"):
+        conv.im2col(np.zeros((1, 1, 4, 4)), 0, 3)
