@@ -28,4 +28,4 @@ for lab in LABS:
     heading = SECTIONS[lab.section][1 if zh else 0]
     sections.setdefault(heading, []).append(page)
 
-st.navigation(sections).run()
+st.navigation(sections, expanded=True).run()
