@@ -11,9 +11,10 @@ import streamlit as st
 import engine
 import ui
 from engine import budget, presets
-from viz.export import to_csv, to_json
+from engine.language import format_program
+from viz.export import to_csv
 from viz.graph import graph_figure, value_figure
-from viz.graph_text import to_dot, to_mermaid
+from viz.graph_text import graph_json, to_dot, to_mermaid
 
 ui.setup("graph_builder", "Graph Builder", "计算图构建器",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.",
@@ -39,15 +40,19 @@ def build(kind: str, payload, title: str):
     return graph, engine.cost(graph)
 
 
+# big results (every intermediate value, ONNX bytes, figures) are shared, not copied per rerun:
+# a ResNet-18's values are 70 MB, and copying them would cost ~1 s on every interaction
+@st.cache_resource(max_entries=8, show_spinner=False)
 def graph_values(kind, payload, title, seed: int):
     return engine.run(ui.cached(build)(kind, payload, title)[0], seed=seed)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
 def onnx_bytes_of(kind, payload, title) -> bytes:
     return engine.to_onnx(ui.cached(build)(kind, payload, title)[0])
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)   # figures are not copied: ~40 ms saved
+@st.cache_resource(max_entries=32, show_spinner=False)
 def graph_fig(kind, payload, title, direction, lang):
     graph, cost = ui.cached(build)(kind, payload, title)
     return graph_figure(graph, costs=cost, title=graph.title or ("计算图" if lang == "zh" else
@@ -122,7 +127,7 @@ if graph is not None:
         f"{len(graph.op_nodes)} ops, {len(graph.params)} params; colour = fusion kind, "
         f"edge labels = tensor shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
         f"{len(graph.op_nodes)} 个运算、{len(graph.params)} 个参数；颜色表示融合类别，"
-        f"边上是张量形状。悬停查看 FLOPs 与访存量，滚轮缩放。"), data=graph)
+        f"边上是张量形状。悬停查看 FLOPs 与访存量，滚轮缩放。"))
     m = st.columns(4)
     m[0].metric("FLOPs", f"{cost.flops:,}")
     m[1].metric("MACs", f"{cost.macs:,}")
@@ -135,7 +140,7 @@ if graph is not None:
         [t_("Run: every value", "运行：每个中间值"), t_("Cost per node", "逐节点开销"),
          t_("Export", "导出"), t_("Printout & code", "文本与代码")])
     with tab_run, ui.guard(t_("Cannot run the graph", "无法运行计算图")):
-        values = ui.cached(graph_values)(kind, payload, title, int(seed))
+        values = graph_values(kind, payload, title, int(seed))
         names = [n.name for n in graph.nodes]
         pick = st.selectbox(t_("Node", "节点"), names, index=names.index(graph.outputs[0]),
                             key="gb_node", bind="query-params")
@@ -169,23 +174,26 @@ if graph is not None:
         e[0].download_button("DOT", to_dot(graph), "graph.dot", key="gb_dl_dot", on_click="ignore")
         e[1].download_button("Mermaid", to_mermaid(graph), "graph.mmd", key="gb_dl_mmd",
                              on_click="ignore")
-        e[2].download_button("JSON", to_json(graph), "graph.json", key="gb_dl_json", on_click="ignore")
-        program = payload if kind == "program" else engine.language.format_program(graph)
+        e[2].download_button("JSON", graph_json(graph), "graph.json", key="gb_dl_json",
+                             on_click="ignore")
+        program = payload if kind == "program" else format_program(graph)
         e[3].download_button(t_("Program", "程序"), program, "graph.txt", key="gb_dl_prog",
                              on_click="ignore")
         try:
-            onnx_bytes = ui.cached(onnx_bytes_of)(kind, payload, title)
+            onnx_bytes = onnx_bytes_of(kind, payload, title)
         except (ImportError, engine.EngineError) as exc:
             onnx_bytes = None
             e[4].caption(t_(f"ONNX export unavailable: {exc}", f"无法导出 ONNX：{exc}"))
         if onnx_bytes is not None:
-            e[4].download_button("ONNX", onnx_bytes, "graph.onnx", key="gb_dl_onnx", on_click="ignore")
+            e[4].download_button("ONNX", lambda: onnx_bytes, "graph.onnx", key="gb_dl_onnx",
+                                 on_click="ignore", mime="application/octet-stream")
             with st.expander(t_("Open in Netron", "用 Netron 查看")):
-                try:
-                    from ui.netron import netron_view
-                    netron_view(onnx_bytes, key="gb_netron")
-                except ImportError:
-                    st.info(t_("Netron is not installed here.", "此处未安装 Netron。"))
+                if st.toggle(t_("Show Netron here", "在此显示 Netron"), key="gb_netron_on"):
+                    try:
+                        from ui.netron import netron_view
+                        netron_view(onnx_bytes, key="gb_netron")
+                    except ImportError:
+                        st.info(t_("Netron is not available here.", "此处无法使用 Netron。"))
         st.code(to_mermaid(graph), "text")
     with tab_text:
         st.code(str(graph), "text")

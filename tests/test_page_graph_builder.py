@@ -100,3 +100,11 @@ def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered():
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 2          # the graph and the value heatmap
     assert not any("ONNX export unavailable" in c.value for c in at.caption)
+
+
+def test_a_torch_zoo_model_counts_the_same_parameters_as_torch():
+    from engine.torch_zoo import zoo_module
+    at = _app(gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
+    assert not at.exception and not at.error
+    expected = sum(p.numel() for p in zoo_module("tiny_cnn").parameters())
+    assert _metric(at, "Parameters") == expected

@@ -258,3 +258,18 @@ def test_mermaid_ids_are_unique_words_and_every_edge_is_present(name):
     declared = re.findall(r'^\s*(n\d+)[\[(]"', text, flags=re.M)
     assert declared == list(ids.values())
     assert '"' not in "".join(re.findall(r'\["(.*)"\]', text))   # quotes inside labels escaped
+
+
+def test_graph_json_keeps_structure_and_summarises_large_weights():
+    import json
+    import numpy as np
+    from engine.ir import GraphBuilder
+    from viz.graph_text import graph_json
+    b = GraphBuilder("t")
+    x = b.input((2, 3), name="x")
+    w = b.param((3, 100), value=np.ones((3, 100)), name="W")
+    b.op("matmul", x, w, name="y")
+    data = json.loads(graph_json(b.build()))
+    assert [n["name"] for n in data["nodes"]] == ["x", "W", "y"]
+    assert data["nodes"][2]["inputs"] == ["x", "W"] and data["outputs"] == ["y"]
+    assert data["nodes"][1]["attrs"]["value"] == {"tensor": [3, 100], "dtype": "float32"}

@@ -75,3 +75,24 @@ def to_mermaid(graph, direction: str = "TD") -> str:
         lines.append(f"  classDef {kind} fill:{color},stroke:#333")
         lines.append(f"  class {members} {kind}")
     return "\n".join(lines) + "\n"
+
+
+def _plain_attr(value):
+    """An attribute value for JSON: a small tensor as nested lists, a large one as its shape only."""
+    array = getattr(value, "array", None)
+    if array is not None:
+        if array.size <= 64:
+            return array.tolist()
+        return {"tensor": list(array.shape), "dtype": str(array.dtype)}
+    if isinstance(value, tuple):
+        return [_plain_attr(v) for v in value]
+    return value
+
+
+def graph_json(graph) -> str:
+    """JSON of the graph's structure (weights larger than 64 numbers are written as their shape)."""
+    import json
+    data = {"title": graph.title, "outputs": list(graph.outputs), "nodes": [
+        {"name": n.name, "op": n.op, "inputs": list(n.inputs), "shape": list(n.shape),
+         "dtype": n.dtype, "attrs": {k: _plain_attr(v) for k, v in n.attrs}} for n in graph.nodes]}
+    return json.dumps(data, indent=1, ensure_ascii=False, default=str)
