@@ -121,14 +121,24 @@ def _hover(node, kind: str, cost: dict, extra: str | None) -> str:
     return "<br>".join(lines)
 
 
+_NAME_CHARS = 18   # longer names (ONNX imports: "layer1.layer1.0.conv1.Conv") keep their tail
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= _NAME_CHARS else "…" + name[-(_NAME_CHARS - 1):]
+
+
 def _label(node, extra: str | None) -> str:
-    base = node.name if node.name.startswith(node.op) else f"{node.name} = {node.op}"
+    name = _short_name(node.name)
+    base = name if node.name.startswith(node.op) else f"{name} = {node.op}"
     return f"{base}<br>{extra}" if extra else base
 
 
-def _side_label(node, direction: str) -> str:
-    """Params are labelled beside themselves in TB; in LR they sit in the label row, so hover only."""
-    return f"{node.name} {_shape_text(node.shape)}" if direction == "TB" else ""
+def _side_label(node, direction: str, crowded: bool) -> str:
+    """Params are labelled beside themselves in small TB graphs; otherwise on hover only."""
+    if direction != "TB" or crowded:
+        return ""
+    return f"{_short_name(node.name)} {_shape_text(node.shape)}"
 
 
 def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
@@ -203,7 +213,7 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
         traces.append(go.Scatter(
             x=[lay.positions[n.name][0] for n in nodes], y=[lay.positions[n.name][1] for n in nodes],
             mode="markers+text" if show_text else "markers", name=kind,
-            text=[_label(n, e) if not side else _side_label(n, lay.direction)
+            text=[_label(n, e) if not side else _side_label(n, lay.direction, size < 22)
                   for n, e in zip(nodes, extra)],
             textposition="middle right" if side else text_pos,
             textfont=dict(size=9 if side else 12),
@@ -249,7 +259,7 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     _pad_axes(fig, lay)
     if height is None:
         span = lay.n_layers if direction == "TB" else lay.width + 1
-        height = int(min(1400, max(360, 130 + 70 * span)))
+        height = int(min(2400, max(360, 130 + 60 * span)))
     apply_theme(fig, title or graph.title or "Computation graph", height)
     # title on its own line above the legend of kinds
     fig.update_layout(margin=dict(t=90, l=10, r=10, b=10), title=dict(y=0.99, yanchor="top"),
