@@ -352,7 +352,8 @@ def dynamo_graph(name: str, seed: int = 0) -> Capture:
     reasons = [str(r.reason).splitlines()[0] for r in ex.break_reasons]
     dag = Dag(tuple(nodes), tuple(edges), "torch._dynamo graphs", tuple(groups))
     msg = (f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)"
-           + (f": {'; '.join(reasons)}" if reasons else ""))
+           + (f": {'; '.join(reasons)} (a jump on a tensor's value cannot be decided while "
+              "compiling, so the graph ends there and Python decides)" if reasons else ""))
     return Capture("dynamo", True, dag, msg, {"graphs": ex.graph_count,
                                               "breaks": ex.graph_break_count, "reasons": reasons})
 

@@ -43,22 +43,23 @@ def reverse_rows(trace, upto: int) -> list[dict]:
 
 
 def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[str, str]:
-    """Text under each node of the graph figure: value, tangent or adjoint so far."""
-    text: dict[str, str] = {}
+    """Text beside each node of the graph figure: value, tangent (dot) or adjoint (bar) so far."""
+    value: dict[str, str] = {}
+    extra: dict[str, str] = {}
     for step in trace.steps[:upto + 1]:
         d = step.data or {}
         if "value" in d:
-            tangent = d.get("tangent")
-            text[d["node"]] = f"{_num(d['value'])}" + (f" | dot {_num(tangent)}"
-                                                         if tangent is not None else "")
+            value[d["node"]] = _num(d["value"])
+            if d.get("tangent") is not None:
+                extra[d["node"]] = f"dot = {_num(d['tangent'])}"
         for c in d.get("contributions", ()) or ():
-            base = text.get(c["to"], "").split(" | bar")[0]
-            text[c["to"]] = f"{base} | bar {_num(c['adjoint'])}"
+            extra[c["to"]] = f"bar = {_num(c['adjoint'])}"
         if "adjoint" in d and "value" not in d:
-            base = text.get(d["node"], "").split(" | bar")[0]
-            text[d["node"]] = f"{base} | bar {_num(d['adjoint'])}"
-    if labels:
-        text = {k: f"{labels.get(k, '')}: {v}" for k, v in text.items()}
+            extra[d["node"]] = f"bar = {_num(d['adjoint'])}"
+    text = {}
+    for k in value:
+        head = f"{labels[k]} = " if labels and k in labels else ""
+        text[k] = f"{head}{value[k]}" + (f", {extra[k]}" if k in extra else "") + "\u2003\u2003"
     return text
 
 
