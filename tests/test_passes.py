@@ -354,3 +354,15 @@ def test_simplify_matmul_add_becomes_gemm():
     after, log = simplify(before)
     assert ops_of(after)[-1] == ("y", "gemm", ("x", "w", "bias")) and "mm" not in after
     same_outputs(before, after)
+
+
+def test_layout_kernel_views_count_inside_the_op_kernel():
+    g = engine.preset("conv_bn_relu")
+    steps = list(pipeline_trace(g, ["simplify", "layout"]))
+    views = __import__("engine.passes.layout_transform", fromlist=["kernel_views"]).kernel_views(
+        steps[2].graph)
+    assert set(views.values()) == {"c.kernel"} and len(views) == 2
+    # conv (with its two views) + relu in NHWC + two boundary conversions (x in, y out) = 4 kernels
+    assert steps[2].data["ledger"].kernels == 4
+    fused = list(pipeline_trace(g, ["simplify", "fusion", "layout"]))
+    assert fused[-1].data["ledger"].kernels == 1

@@ -23,6 +23,14 @@ from .timeline import gantt
 MAX_LANES = 60        # lifetime chart: at most this many tensors (the largest ones) as lanes
 
 
+def _themed(fig: go.Figure, title: str, height: int) -> go.Figure:
+    """apply_theme, with the title on its own line above the legend."""
+    apply_theme(fig, title, height)
+    fig.update_layout(margin=dict(t=90), title=dict(y=0.99, yanchor="top"),
+                      legend=dict(y=1.0, yanchor="bottom", x=0))
+    return fig
+
+
 def pass_figures(step, title_before: str = "before", title_after: str = "after",
                  direction: str = "TB") -> tuple[go.Figure, go.Figure]:
     """(before, after) graph figures of one pipeline step (``engine.passes.pipeline_trace``)."""
@@ -101,7 +109,7 @@ def postdom_figure(result, title: str = "Post-dominator tree", height: int | Non
     fig.update_yaxes(title="depth in the tree (0 = exit)", tickvals=[-d for d in
                      range(0, max(depth.values(), default=0) + 1)],
                      ticktext=[str(d) for d in range(0, max(depth.values(), default=0) + 1)])
-    return apply_theme(fig, title, height or max(360, 120 + 60 * max(depth.values(), default=1)))
+    return _themed(fig, title, height or max(360, 120 + 60 * max(depth.values(), default=1)))
 
 
 def lifetime_timeline(plan) -> Timeline:
@@ -119,6 +127,7 @@ def lifetime_gantt(plan, title: str = "Tensor lifetimes") -> go.Figure:
                 colors={"compute": MEANING["forward"]})
     fig.update_yaxes(title="tensor")
     fig.update_xaxes(title="time (op index; a tensor lives from its producer to its last reader)")
+    fig.update_layout(margin=dict(t=60))
     return fig
 
 
@@ -151,7 +160,7 @@ def arena_figure(plan, title: str = "Arena packing", height: int = 460) -> go.Fi
                                  line=dict(color=color, width=2, dash="dash")))
     fig.update_xaxes(title="time (op index)")
     fig.update_yaxes(title="offset in the arena (bytes)")
-    return apply_theme(fig, title, height)
+    return _themed(fig, title, height)
 
 
 def ledger_rows(steps) -> list[dict]:
@@ -182,4 +191,4 @@ def ledger_figure(rows: list[dict], title: str = "What each pass buys") -> go.Fi
     fig.update_xaxes(title="pipeline step")
     fig.update_yaxes(title="% of the input graph")
     fig.update_layout(barmode="group")
-    return apply_theme(fig, title, 380)
+    return _themed(fig, title, 380)

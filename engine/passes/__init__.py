@@ -30,7 +30,7 @@ from .constant_folding import constant_folding
 from .cse import common_subexpression_elimination
 from .dce import dead_code_elimination
 from .fusion import analyse, fusion_pass
-from .layout_transform import layout_transform
+from .layout_transform import kernel_views, layout_transform
 from .simplify import simplify
 
 
@@ -75,9 +75,28 @@ class Ledger:
 
 
 def _kernel_groups(graph: Graph, fused: bool) -> list[list[str]]:
-    if fused:
-        return [list(g) for g in analyse(graph).groups]
-    return [[n.name] for n in graph.nodes if not n.is_source]
+    """Fused groups (or one per op), with layout kernel views merged into their op's kernel."""
+    groups = ([list(g) for g in analyse(graph).groups] if fused
+              else [[n.name] for n in graph.nodes if not n.is_source])
+    views = kernel_views(graph)
+    if not views:
+        return groups
+    where = {n: k for k, g in enumerate(groups) for n in g}
+    target = list(range(len(groups)))
+
+    def root(k: int) -> int:
+        while target[k] != k:
+            k = target[k]
+        return k
+
+    for view, core in views.items():
+        a, b = root(where[view]), root(where[core])
+        if a != b:
+            target[a] = b
+    merged: dict[int, list[str]] = {}
+    for k, g in enumerate(groups):
+        merged.setdefault(root(k), []).extend(g)
+    return list(merged.values())
 
 
 def ledger(graph: Graph, fused: bool = False, device: tuple[float, float] = DEFAULT_DEVICE) -> Ledger:

@@ -15,7 +15,8 @@ Stages (one forward sweep; every tensor may have an NCHW version, a target versi
      back-to-back pairs that converting around every op would create (to-target then straight back)
      never appear; the log counts them as cancelled. Graph outputs are converted back to NCHW under
      their own names, so results and names are unchanged.
-Conversions: NHWC = transpose(0,2,3,1); NC1HWC0 = reshape (N,C1,C0,H,W) + transpose(0,1,3,4,2), with
+Kernel-view nodes carry the attribute ``layout_view`` = the op they belong to, so the cost ledger
+counts them inside that op's kernel (:func:`kernel_views`). Conversions: NHWC = transpose(0,2,3,1); NC1HWC0 = reshape (N,C1,C0,H,W) + transpose(0,1,3,4,2), with
 C0 the largest of 16, 8, 4, 2, 1 dividing C (Ascend's C0 is 16 for fp16; we do not pad channels).
 Not handled: 5-D data, ops that are layout-sensitive on an axis attribute (softmax over axis 1,
 concat on channels: they read NCHW), choosing layouts per op by cost.
@@ -65,25 +66,27 @@ class _Layout:
         self.nodes.append(node)
         return node.name
 
-    def to_target(self, src: str, shape, name: str) -> str:
+    def to_target(self, src: str, shape, name: str, view_of: str = "") -> str:
+        tag = (("layout_view", view_of),) if view_of else ()
         if self.layout == "NHWC":
-            return self.emit(Node(name, "transpose", (src,), (("perm", (0, 2, 3, 1)),),
+            return self.emit(Node(name, "transpose", (src,), (("perm", (0, 2, 3, 1)),) + tag,
                                   target_shape(shape, "NHWC")))
         n, c, h, w = shape
         c0 = c0_for(c)
         split = self.emit(Node(self.fresh(f"{name}.split_c"), "reshape", (src,),
-                               (("shape", (n, c // c0, c0, h, w)),), (n, c // c0, c0, h, w)))
-        return self.emit(Node(name, "transpose", (split,), (("perm", (0, 1, 3, 4, 2)),),
+                               tag + (("shape", (n, c // c0, c0, h, w)),), (n, c // c0, c0, h, w)))
+        return self.emit(Node(name, "transpose", (split,), (("perm", (0, 1, 3, 4, 2)),) + tag,
                               target_shape(shape, "NC1HWC0")))
 
-    def to_nchw(self, src: str, shape, name: str) -> str:
+    def to_nchw(self, src: str, shape, name: str, view_of: str = "") -> str:
+        tag = (("layout_view", view_of),) if view_of else ()
         if self.layout == "NHWC":
-            return self.emit(Node(name, "transpose", (src,), (("perm", (0, 3, 1, 2)),), shape))
+            return self.emit(Node(name, "transpose", (src,), (("perm", (0, 3, 1, 2)),) + tag, shape))
         n, c, h, w = shape
         c0 = c0_for(c)
         moved = self.emit(Node(self.fresh(f"{name}.move_c0"), "transpose", (src,),
-                               (("perm", (0, 1, 4, 2, 3)),), (n, c // c0, c0, h, w)))
-        return self.emit(Node(name, "reshape", (moved,), (("shape", (n, c, h, w)),), shape))
+                               (("perm", (0, 1, 4, 2, 3)),) + tag, (n, c // c0, c0, h, w)))
+        return self.emit(Node(name, "reshape", (moved,), tag + (("shape", (n, c, h, w)),), shape))
 
     def need_nchw(self, t: str) -> str:
         if t not in self.nchw:
@@ -124,11 +127,19 @@ class _Layout:
     def sensitive_op(self, n: Node) -> None:
         x = n.inputs[0]
         x_shape = self.graph.by_name[x].shape
-        view_in = self.to_nchw(self.need_target(x), x_shape, self.fresh(f"{n.name}.view_in"))
+        core = self.fresh(f"{n.name}.kernel")
+        view_in = self.to_nchw(self.need_target(x), x_shape, self.fresh(f"{n.name}.view_in"), core)
         rest = tuple(self.need_nchw(i) for i in n.inputs[1:])
-        core = self.emit(n.replace(name=self.fresh(f"{n.name}.kernel"), inputs=(view_in, *rest)))
-        self.lay[n.name] = self.to_target(core, n.shape, self.fresh(f"{n.name}@{self.layout}"))
+        self.emit(n.replace(name=core, inputs=(view_in, *rest)))
+        self.lay[n.name] = self.to_target(core, n.shape, self.fresh(f"{n.name}@{self.layout}"),
+                                          core)
         self.sensitive.append(n.name)
+
+
+def kernel_views(graph: Graph) -> dict[str, str]:
+    """View node -> the layout-sensitive op it belongs to (the ``layout_view`` attribute)."""
+    return {n.name: n.attr("layout_view") for n in graph.nodes
+            if n.attr("layout_view") and n.attr("layout_view") in graph.by_name}
 
 
 def layout_transform(graph: Graph, layout: str = "NHWC") -> tuple[Graph, list[str]]:
