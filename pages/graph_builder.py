@@ -99,6 +99,9 @@ with ui.controls():
     elif kind == "onnx":
         up = st.file_uploader(t_("ONNX model", "ONNX 模型"), type=["onnx"], key="gb_upload")
         payload = up.getvalue() if up is not None else None
+        if payload is None:
+            st.info(t_("Upload an .onnx file; until then the preset is shown.",
+                        "请上传 .onnx 文件；在此之前显示所选预设。"))
         if payload is not None and len(payload) > budget.MAX_ONNX_BYTES:
             st.error(t_(f"The file is {len(payload) >> 20} MiB; the limit is "
                         f"{budget.MAX_ONNX_BYTES >> 20} MiB.", "文件超过大小上限。"))

@@ -108,3 +108,11 @@ def test_a_torch_zoo_model_counts_the_same_parameters_as_torch():
     assert not at.exception and not at.error
     expected = sum(p.numel() for p in zoo_module("tiny_cnn").parameters())
     assert _metric(at, "Parameters") == expected
+
+
+def test_chinese_and_onnx_without_a_file_fall_back_to_the_preset():
+    at = _app(lang="zh", gb_source="ONNX")
+    assert not at.exception and not at.error
+    assert at.title[0].value == "计算图构建器"
+    assert any("上传" in i.value for i in at.info)
+    assert _metric(at, "参数量") == 874                      # the mlp preset is shown meanwhile
