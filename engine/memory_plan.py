@@ -56,7 +56,8 @@ class MemoryPlan:
 
 def _check(buffers) -> list[tuple[int, int, int]]:
     if not isinstance(buffers, (list, tuple)):
-        raise EngineError(f"buffers must be a list of (size, first_op, last_op), got {type(buffers).__name__}")
+        raise EngineError("buffers must be a list of (size, first_op, last_op), got "
+                          f"{type(buffers).__name__}")
     budget.check_nodes(len(buffers), "the buffer list")
     out = []
     for k, rec in enumerate(buffers):
