@@ -144,9 +144,9 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
                 vals.setdefault(node.name, sources[node.name])
                 dot = dots.get(node.name)
                 if record:
-                    tangent = f", tangent {show(dot)}" if tangents else ""
+                    tangent = f", tangent {_fmt(show(dot))}" if tangents else ""
                     yield Step(f"{node.name} = {node.op}", (node.name,),
-                               f"{node.name} is a source: value {show(vals[node.name])}{tangent}",
+                               f"{node.name} is a source: value {_fmt(show(vals[node.name]))}{tangent}",
                                data=dict(node=node.name, v=labels[node.name], op=node.op,
                                          expression=node.name, value=show(vals[node.name]),
                                          tangent=show(dot) if tangents else None, rule="seed"))
@@ -167,9 +167,9 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
             dots[node.name] = dot
             if record:
                 note = kink_note(node.op, xs[0]) if xs else ""
-                tangent = f", tangent {show(dot)}" if tangents else ""
+                tangent = f", tangent {_fmt(show(dot))}" if tangents else ""
                 yield Step(f"{node.name} = {node.op}({', '.join(node.inputs)})", (node.name,),
-                           f"{_expression(node)} -> value {show(y)}{tangent}"
+                           f"{_expression(node)} -> value {_fmt(show(y))}{tangent}"
                            + (f". {note}" if note else ""),
                            data=dict(node=node.name, v=labels[node.name], op=node.op,
                                      expression=_expression(node), value=show(y),

@@ -102,6 +102,14 @@ if graph is not None:
             if mode == "reverse":
                 st.markdown(t_("**Adjoint contributions** (fan-out adds up)", "**伴随值贡献**（扇出累加）"))
                 st.dataframe(vz.reverse_rows(trace, k), hide_index=True, key="ad_rtable")
+        nxt = trace[k + 1].data if k + 1 < len(trace) else {}
+        if mode == "forward" and isinstance(nxt.get("tangent"), float):
+            ui.checkpoint(f"ad_ckf_{seed_name}_{k}", t_(
+                f"Before you step: what tangent (d{nxt['node']}/d{seed_name}) will "
+                f"{nxt['node']} get?", f"下一步之前先预测：{nxt['node']} 的切向量 "
+                f"(d{nxt['node']}/d{seed_name}) 是多少？"), nxt["tangent"],
+                t_(f"Rule: {nxt['rule']}, times the inputs' tangents.",
+                   f"规则：{nxt['rule']}，再乘以输入的切向量。"))
         if mode == "reverse" and len(sources) > 1:
             last = sources[-1]
             ui.checkpoint("ad_ck_" + last, t_(f"When the backward sweep ends, what is d{out}/d{last}?",
