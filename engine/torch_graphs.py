@@ -25,7 +25,7 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from .errors import EngineError
 from .ir import Graph, Node
