@@ -49,7 +49,7 @@ def residual_chain(blocks: int) -> Graph:
 
 
 def _edges(graph):
-    return [(i, n.name) for n in graph.nodes for i in dict.fromkeys(n.inputs)]
+    return [(i, n.name) for n in graph.nodes for i in dict.fromkeys(n.inputs) if i in graph]
 
 
 def check_layout(graph, direction="TB"):
@@ -273,3 +273,14 @@ def test_graph_json_keeps_structure_and_summarises_large_weights():
     assert [n["name"] for n in data["nodes"]] == ["x", "W", "y"]
     assert data["nodes"][2]["inputs"] == ["x", "W"] and data["outputs"] == ["y"]
     assert data["nodes"][1]["attrs"]["value"] == {"tensor": [3, 100], "dtype": "float32"}
+
+
+def test_partial_and_empty_graphs_still_draw():
+    partial = Graph((Node("y", "relu", ("missing",), (), (2,)), Node("z", "exp", ("y",), (), (2,))),
+                    ("z",))
+    pos = check_layout(partial)
+    assert set(pos) == {"y", "z"}
+    assert len(graph_figure(partial, highlight=["z", "not-a-node"]).data) > 0
+    empty = Graph((), ())
+    assert layout_graph(empty) == {}
+    assert graph_figure(empty, title="nothing").layout.title.text == "nothing"

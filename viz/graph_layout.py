@@ -53,10 +53,21 @@ class GraphLayout:
     width: float = 0.0            # extent across the flow (in node gaps)
 
 
+def _users(graph) -> dict[str, list[str]]:
+    """Node name -> its consumers; inputs that name no node of the graph are ignored, so a partial
+    graph (a stepper's snapshot) still draws."""
+    out: dict[str, list[str]] = {n.name: [] for n in graph.nodes}
+    for n in graph.nodes:
+        for i in dict.fromkeys(n.inputs):
+            if i in out:
+                out[i].append(n.name)
+    return out
+
+
 def _side_nodes(graph) -> dict[str, str]:
     """Side node name -> the consumer it sits beside (filled in after layering)."""
     outputs = set(graph.outputs)
-    users = graph.users
+    users = _users(graph)
     return {n.name: "" for n in graph.nodes
             if n.op in SIDE_OPS and users.get(n.name) and n.name not in outputs}
 
@@ -68,7 +79,7 @@ def _layering(graph, side: dict[str, str]) -> dict[str, int]:
             continue
         preds = [layer[i] for i in n.inputs if i in layer]
         layer[n.name] = 1 + max(preds) if preds else 0
-    users = graph.users
+    users = _users(graph)
     for n in reversed(graph.nodes):  # pull sources down next to their first consumer
         if n.name in layer and not any(i in layer for i in n.inputs):
             below = [layer[u] for u in users.get(n.name, ()) if u in layer]
@@ -79,7 +90,7 @@ def _layering(graph, side: dict[str, str]) -> dict[str, int]:
 
 
 def _attach_sides(graph, side: dict[str, str], layer: dict[str, int]) -> None:
-    users = graph.users
+    users = _users(graph)
     for name in side:
         main_users = [u for u in users[name] if u in layer]
         if main_users:
@@ -218,6 +229,8 @@ def compute_layout(graph, direction: str = "TB") -> GraphLayout:
     paths = {}
     for n in graph.nodes:
         for i in dict.fromkeys(n.inputs):
+            if i not in positions:
+                continue
             chain = chains.get((i, n.name), [])
             mids = [to_xy((across[d], float(layer[i] + d[3]))) for d in chain]
             paths[(i, n.name)] = [positions[i], *mids, positions[n.name]]
