@@ -116,3 +116,13 @@ def test_chinese_and_onnx_without_a_file_fall_back_to_the_preset():
     assert at.title[0].value == "计算图构建器"
     assert any("上传" in i.value for i in at.info)
     assert _metric(at, "参数量") == 874                      # the mlp preset is shown meanwhile
+
+
+def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN():
+    at = _app()
+    # the largest node of the mlp is x @ W1: [4, 16] @ [16, 32] -> 2 * 4 * 16 * 32 FLOPs
+    at.number_input(key="gb_ck_matmul_1_g").set_value(2 * 4 * 16 * 32)
+    next(b for b in at.button if b.label == "Check").click().run()
+    assert not at.exception
+    assert any("4,096" in s.value for s in at.success)
+    assert any("FLOPs = 2 × MACs" in c.value for c in at.caption)
