@@ -64,3 +64,17 @@ def test_memory_planning_strategies_and_bad_intervals():
     assert metrics(at)["arena (bytes)"] == "96"               # TFLite's ComplexRecords total
     at.text_area(key="mp_text").set_value("8 0 1\n8 5 2").run()
     assert not at.exception and at.error
+
+
+def test_arena_figure_draws_each_buffer_at_its_offset():
+    from engine.memory_plan import parse_buffers, plan_buffers
+    from viz.compiler import arena_figure, lifetime_timeline
+
+    plan = plan_buffers(parse_buffers("32 0 1\n32 1 4\n8 2 5\n16 3 5\n8 4 5\n64 5 7\n8 6 8\n8 7 8\n16 8 9"))
+    fig = arena_figure(plan)
+    ys = [y for tr in fig.data if tr.fill == "toself" for y in tr.y if y is not None]
+    for off, size in zip(plan.offsets, plan.sizes):
+        assert off in ys and off + size in ys
+    assert max(ys) == plan.arena == 96
+    tl = lifetime_timeline(plan)
+    assert [(e.start, e.end) for e in tl.events][:2] == [(0, 2), (1, 5)]   # inclusive last op -> end+1
