@@ -5,7 +5,7 @@ import streamlit as st
 
 import engine
 import ui
-from engine import presets, symbolic
+from engine import budget, presets, symbolic
 from engine.autodiff import baydin_labels, jacobian
 from viz import autodiff as vz
 from viz.graph import graph_figure
@@ -66,7 +66,7 @@ with ui.controls():
     program = presets.program_text(name)
     if src == "program":   # same URL key as the Graph Builder, so its share links open here too
         program = st.text_area(t_("Program", "程序"), program, height=180, key="gb_program",
-                               bind="query-params", max_chars=engine.budget.MAX_PROGRAM_CHARS)
+                               bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
 
 graph = None
 with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
