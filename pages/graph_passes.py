@@ -15,6 +15,7 @@ ui.setup("graph_passes", "Graph passes", "图优化 Pass",
 t_ = ui.t
 ZOO = "resnet18 (torch → ONNX)"
 PROGRAM = "program · 程序"
+UPLOAD = "ONNX upload · 上传"
 EXAMPLE = """x = input([1, 8, 16, 16])
 W = param([8, 8, 3, 3])
 g = param([8], init="uniform")
@@ -31,7 +32,9 @@ DEFAULT = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]
 HW = engine.hardware_presets()
 
 
-def load(model: str, program: str = ""):
+def load(model: str, program: str | bytes = ""):
+    if model == UPLOAD:
+        return engine.from_onnx(program)
     if model == PROGRAM:
         return engine.parse_program(program, title="program")
     if model == ZOO:
@@ -41,14 +44,16 @@ def load(model: str, program: str = ""):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)   # graphs are immutable: share, don't copy
-def trace(model: str, passes: tuple[str, ...], hw: str, program: str = ""):
+def trace(model: str, passes: tuple[str, ...], hw: str, program: str | bytes = ""):
     spec = HW[hw]
     device = (spec.peak_fp32 or spec.peak_flops, spec.bandwidth)
     return tuple(pipeline_trace(load(model, program), list(passes), device))
 
 
-def ort_rows(model: str, program: str = "") -> list[dict]:
+def ort_rows(model: str, program: str | bytes = "") -> list[dict]:
     from engine.ort_compare import compare_with_ort
+    if model == UPLOAD:
+        return compare_with_ort(program).rows()
     if model == PROGRAM:
         return compare_with_ort(load(model, program)).rows()
     if model == ZOO:
@@ -59,7 +64,7 @@ def ort_rows(model: str, program: str = "") -> list[dict]:
 
 with ui.controls():
     c = st.columns([2, 4, 2])
-    model = c[0].selectbox(t_("Model", "模型"), [*engine.preset_names(), ZOO, PROGRAM],
+    model = c[0].selectbox(t_("Model", "模型"), [*engine.preset_names(), ZOO, PROGRAM, UPLOAD],
                            index=3,
                            key="gp_model", bind="query-params")
     passes = c[1].multiselect(t_("Passes, in order", "Pass（按顺序）"), list(PASSES), DEFAULT,
@@ -74,10 +79,16 @@ with ui.controls():
                                   "程序（试试 x * 1、两次转置、重复的表达式）"), EXAMPLE, height=230,
                                key="gp_program", bind="query-params",
                                max_chars=budget.MAX_PROGRAM_CHARS)
+    elif model == UPLOAD:
+        up = st.file_uploader(t_("ONNX model", "ONNX 模型"), type=["onnx"], key="gp_upload")
+        program = up.getvalue() if up is not None else b""
 
 steps = None
 with ui.guard(t_("Cannot run the pipeline", "无法运行流水线")):
-    steps = trace(model, tuple(passes), hw, program)
+    if model == UPLOAD and not program:
+        st.info(t_("Upload an .onnx file to optimise it.", "上传一个 .onnx 文件来优化它。"))
+    else:
+        steps = trace(model, tuple(passes), hw, program)
 
 if steps:
     k = ui.stepper("gp_step", len(steps))
@@ -122,7 +133,7 @@ if steps:
                    rows=rows)
 
     with st.expander(t_("Side by side with onnxruntime (basic / extended)",
-                        "与 onnxruntime 对照（basic / extended）"), expanded=False):
+                        "与 onnxruntime 对照（basic / extended）"), expanded=True):
         with ui.guard(t_("onnxruntime comparison failed", "onnxruntime 对照失败")):
             st.dataframe(ui.cached(ort_rows)(model, program), hide_index=True, width="stretch")
             st.caption(t_("onnxruntime saved its optimised graph (SessionOptions."

@@ -78,3 +78,18 @@ def test_arena_figure_draws_each_buffer_at_its_offset():
     assert max(ys) == plan.arena == 96
     tl = lifetime_timeline(plan)
     assert [(e.start, e.end) for e in tl.events][:2] == [(0, 2), (1, 5)]   # inclusive last op -> end+1
+
+
+def test_uploaded_onnx_model_goes_through_the_pipeline():
+    # AppTest cannot drive a file_uploader; an upload is engine.from_onnx(bytes) -> the same trace
+    import numpy as np
+
+    import engine
+    from engine.passes import pipeline_trace
+    data = engine.to_onnx(engine.preset("conv_bn_relu"))
+    g = engine.from_onnx(data)
+    steps = list(pipeline_trace(g, ["simplify", "fusion"]))
+    assert steps[-1].data["ledger"].ops == 2 and steps[-1].data["ledger"].kernels == 1
+    before, after = engine.run(g), engine.run(steps[-1].graph)
+    for o in g.outputs:
+        np.testing.assert_allclose(after[o], before[o], rtol=1e-4, atol=1e-5)
