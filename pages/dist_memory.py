@@ -47,20 +47,23 @@ with ui.guard():
     st.dataframe([{ui.t("strategy", "策略"): r["label"],
                    "GiB": round(r["total"] / GiB, 2),
                    ui.t("on CPU (GiB)", "放到 CPU (GiB)"): round(r["cpu"] / GiB, 2),
-                   ui.t("fits?", "放得下？"): "✅" if r["total"] <= card_bytes else "❌"} for r in rows],
+                   ui.t("fits?", "放得下？"): ui.t("yes", "是") if r["total"] <= card_bytes
+                   else ui.t("no", "否")} for r in rows],
                  hide_index=True)
 
 st.subheader(ui.t("Activation memory per layer", "每层激活显存"))
 with ui.guard():
-    configs = [("none", 1, False, "none"), ("TP", tp, False, "none"), ("TP+SP", tp, True, "none"),
-               ("TP+selective", tp, False, "selective"), ("TP+SP+selective", tp, True, "selective"),
-               ("full recompute", tp, False, "full")]
+    tp_c = st.select_slider(ui.t("t for this chart", "本图的张量并行 t"), [1, 2, 4, 8, 16], 8,
+                            key="dm_tact", bind="query-params")
+    configs = [("none", 1, False, "none"), ("TP", tp_c, False, "none"), ("TP+SP", tp_c, True, "none"),
+               ("TP+selective", tp_c, False, "selective"), ("TP+SP+selective", tp_c, True, "selective"),
+               ("full recompute", tp_c, False, "full")]
     values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / GiB
               for _, t, s_, r in configs]
     ui.show_figure(
         simple_bars([c[0] for c in configs], values,
-                    ui.t(f"Activations of one layer (t = {tp}, Korthikanti et al. Table 2)",
-                         f"单层激活（t = {tp}，Korthikanti 等人 表 2）"), "GiB per layer"),
+                    ui.t(f"Activations of one layer (t = {tp_c}, Korthikanti et al. Table 2)",
+                         f"单层激活（t = {tp_c}，Korthikanti 等人 表 2）"), "GiB per layer"),
         "dm_acts",
         ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
              "drops exactly that term.", "长序列下 5as/h 的注意力分数项占大头；选择性重计算恰好去掉这一项。"),

@@ -12,7 +12,8 @@ ui.setup("parallel_3d", "3D parallel & auto-parallel", "3D 并行与自动并行
 
 with ui.controls():
     c1, c2, c3, c4 = st.columns(4)
-    model_name = c1.selectbox(ui.t("Model", "模型"), list(par.MODELS), key="p3_model", bind="query-params")
+    model_name = c1.selectbox(ui.t("Model", "模型"), list(par.MODELS), index=3, key="p3_model",
+                              bind="query-params")
     nodes = c2.select_slider(ui.t("Nodes (8 GPUs each)", "节点数（每节点 8 卡）"),
                              [1, 2, 4, 8, 16, 32, 64, 128, 256], 4, key="p3_nodes", bind="query-params")
     tp = c3.select_slider(ui.t("Tensor parallel", "张量并行"), [1, 2, 4, 8], 4, key="p3_tp",
@@ -47,7 +48,7 @@ with ui.guard():
                              bind="query-params")
     found = ui.cached(par.search)(model, cluster, batch)
     table = [dict(dp=f.dp, tp=f.tp, pp=f.pp, m=f.micro_batches, GiB=round(f.memory_bytes / GiB, 1),
-                  fits="✅" if f.fits else "❌", step_s=round(f.step_s, 3),
+                  fits=ui.t("yes", "是") if f.fits else ui.t("no", "否"), step_s=round(f.step_s, 3),
                   bubble_s=round(f.bubble_s, 3), tp_comm_s=round(f.tp_comm_s, 3),
                   dp_comm_s=round(f.dp_comm_s, 3)) for f in found]
     st.dataframe(table, hide_index=True)

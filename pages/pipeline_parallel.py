@@ -2,7 +2,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import grouped_lines
+from viz.parallel import grouped_lines, keep_lanes
 from viz.timeline import gantt
 
 ui.setup("pipeline_parallel", "Pipeline parallel", "流水线并行",
@@ -23,7 +23,7 @@ with ui.guard():
     tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
     ui.show_figure(gantt(tl, ui.t(f"{schedule}: p = {p}, m = {m}, v = {v} (backward = 2 × forward)",
                                   f"{schedule}：p = {p}，m = {m}，v = {v}（反向 = 2 × 前向）")),
-                   "pp_gantt", ui.t("Grey gaps are the bubble: stages waiting for the first forward "
+                   "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
                                     "to arrive or the last backward to come back.",
                                     "空白处就是气泡：各段在等第一个前向到来或最后一个反向返回。"),
                    rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label) for e in tl.events])
@@ -44,7 +44,7 @@ with ui.guard():
     now = points[k]
     so_far = gantt(par.pipeline.timeline_until(tl, now),
                    ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"))
-    so_far.update_xaxes(range=[0, tl.makespan])
+    keep_lanes(so_far, tl.lanes, tl.makespan)
     ui.show_figure(so_far, "pp_so_far", ui.t("Only the work started so far is drawn.",
                                              "只画出到此刻为止已开始的工作。"))
     held = par.activations_held(tl, v)

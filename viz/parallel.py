@@ -69,7 +69,10 @@ def alpha_beta(curves: dict[str, tuple], title: str, measured=None) -> go.Figure
                                                                             color="black"))
     fig.update_xaxes(type="log", title="message size (bytes)")
     fig.update_yaxes(type="log", title="all-reduce time (µs)")
-    return apply_theme(fig, title)
+    apply_theme(fig, title, height=480)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+                      margin=dict(b=120))
+    return fig
 
 
 def loss_curves(series: dict[str, tuple], title: str, optimum: float | None = None) -> go.Figure:
@@ -156,3 +159,13 @@ def cluster_map(rows, nodes: int, gpus: int, title: str) -> go.Figure:
     fig.update_yaxes(autorange="reversed", title="node")
     fig.update_xaxes(title="GPU in node")
     return apply_theme(fig, title, height=max(300, 120 + 34 * nodes))
+
+
+def keep_lanes(fig: go.Figure, lanes, x_max: float, height: int | None = None) -> go.Figure:
+    """Keep every lane of a Gantt visible (even with no bars yet) and fix the time axis."""
+    fig.add_scatter(x=[0.0] * len(lanes), y=list(lanes), mode="markers", marker=dict(opacity=0),
+                    showlegend=False, hoverinfo="skip")
+    fig.update_xaxes(range=[0, x_max])
+    if height:
+        fig.update_layout(height=height)
+    return fig
