@@ -148,8 +148,10 @@ def _latest(*pairs: tuple[float, int | None]) -> tuple[float, int | None]:
 
 
 def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
-                   config: Config | None = None) -> Generator[Step, None, Schedule]:
-    """The scheduler as a generator: one :class:`Step` per decision; returns the :class:`Schedule`."""
+                   config: Config | None = None,
+                   record: bool = True) -> Generator[Step | None, None, Schedule]:
+    """The scheduler as a generator: one :class:`Step` per decision (``None`` when not
+    ``record``-ing, so a large graph does not pay for the snapshots); returns the :class:`Schedule`."""
     cfg = config or Config()
     _validate(graph, mode, placement, cfg)
     devices = cfg.devices()
@@ -201,6 +203,7 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
             ready.append(n.name)
     streams = {dev: [f"{dev}/s{k}" for k in range(cfg.streams)] for dev in devices}
     step_no = 0
+    order: list[str] = []
     while ready:
         queue_before = tuple(ready)
         name = ready.popleft()
@@ -230,14 +233,17 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
                 ready.append(u)
                 newly.append(u)
         step_no += 1
+        order.append(name)
+        if not record:
+            yield None
+            continue
         yield Step(f"step {step_no}: {name} -> {lane}", (name,),
                    f"ready queue {list(queue_before)}: took {name} ({node.op}) from the head; it runs "
                    f"on {lane} from {start:.2f} to {start + dur:.2f} us"
                    + (f"; now ready: {', '.join(newly)}" if newly else ""),
                    data=dict(queue=queue_before, chosen=name, lane=lane, start=start,
                              end=start + dur, newly_ready=tuple(newly),
-                             scheduled=tuple(done_name for done_name in done
-                                             if not graph.node(done_name).is_source)))
+                             scheduled=tuple(order)))
     for out in graph.outputs:                   # results go back to host memory
         if not graph.node(out).is_source:
             arrive(out, cfg.cpu.name)
@@ -263,7 +269,7 @@ def _finish(graph, lanes: _Lanes, mode, where, transfer_total, dispatches) -> Sc
 def simulate(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
              config: Config | None = None) -> Schedule:
     """Run :func:`schedule_steps` to the end and return the :class:`Schedule`."""
-    gen = schedule_steps(graph, mode, placement, config)
+    gen = schedule_steps(graph, mode, placement, config, record=False)
     while True:
         try:
             next(gen)
