@@ -50,8 +50,10 @@ with ui.guard():
         m = st.columns(2)
         m[0].metric(t_("Accesses", "访存次数"), f"{s.accesses:,}")
         m[1].metric(t_("Misses", "缺失次数"), f"{s.misses:,}", f"{1 - s.hit_rate:.2%}", delta_color="off")
-        m[0].metric(t_("Memory traffic", "内存流量"), f"{s.traffic_bytes / KIB:,.1f} KiB")
-        m[1].metric(t_("Arithmetic intensity", "算术强度"), f"{result.arithmetic_intensity:.2f} FLOP/B",
+        traffic = s.traffic_bytes / KIB
+        m[0].metric(t_("Memory traffic", "内存流量"),
+                    f"{traffic / KIB:.1f} MiB" if traffic >= KIB else f"{traffic:.1f} KiB")
+        m[1].metric(t_("Intensity (FLOP/B)", "算术强度 (FLOP/B)"), f"{result.arithmetic_intensity:.3g}",
                     t_(f"ideal {result.ideal_intensity:.1f}", f"理想 {result.ideal_intensity:.1f}"),
                     delta_color="off")
         m[0].metric(t_("Loop iterations (branches)", "循环迭代（分支）"), f"{result.loop_iterations:,}")

@@ -29,46 +29,46 @@ def address_grid(shape, order: np.ndarray, upto: int, title: str):
     logical = order[order >= 0]
     addr_of[logical] = np.flatnonzero(order >= 0)
     grid = addr_of.reshape(rows, cols).astype(float)
-    shown = np.where(grid < upto, grid, np.nan)
     text = [[str(int(v)) for v in row] for row in grid]
-    fig = go.Figure(go.Heatmap(z=shown, text=text, texttemplate="%{text}", colorscale="Viridis",
-                               zmin=0, zmax=max(len(order) - 1, 1), showscale=True,
-                               colorbar=dict(title="address"), hoverongaps=False,
+    fig = go.Figure(go.Heatmap(z=np.ones_like(grid), showscale=False, text=text,
+                               texttemplate="%{text}", colorscale=[[0, PAD_COLOR], [1, PAD_COLOR]],
                                hovertemplate="row %{y}, col %{x}: address %{text}<extra></extra>"))
-    fig.add_trace(go.Heatmap(z=np.where(grid < upto, np.nan, 1.0), showscale=False,
-                             colorscale=[[0, PAD_COLOR], [1, PAD_COLOR]], hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=np.where(grid < upto, grid, np.nan), text=text,
+                             texttemplate="%{text}", colorscale="Viridis", zmin=0,
+                             zmax=max(len(order) - 1, 1), colorbar=dict(title="address"),
+                             hoverongaps=False,
+                             hovertemplate="row %{y}, col %{x}: address %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title="leading index (flattened)")
     fig.update_xaxes(title=f"last dimension (size {shape[-1]})")
     return apply_theme(fig, title, height=max(260, min(560, 40 * rows + 120)))
 
 
 def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int = -1,
-                 width: int = 32):
-    """Memory as rows of ``width`` slots; each slot coloured by a logical dimension's index
-    (e.g. the channel), padding grey. Labels give the logical index."""
+                 width: int = 16):
+    """Memory as rows of ``width`` slots; slots at addresses < upto are coloured by a logical
+    dimension's index (e.g. the channel), padding light grey, later slots dark grey. Labels give
+    the logical index."""
     n = len(order)
     rows = math.ceil(n / width)
     dim = color_dim % len(shape)
     z = np.full(rows * width, np.nan)
     labels = [""] * (rows * width)
     for a, k in enumerate(order):
-        if a >= upto:
-            continue
         if k < 0:
-            z[a] = -1
-            labels[a] = "pad"
-        else:
-            idx = np.unravel_index(int(k), shape)
-            z[a] = idx[dim]
-            labels[a] = ",".join(str(int(v)) for v in idx)
+            z[a], labels[a] = -1, "pad"
+            continue
+        idx = np.unravel_index(int(k), shape)
+        z[a] = idx[dim] if a < upto else -2
+        labels[a] = ",".join(str(int(v)) for v in idx)
     zmax = max(shape[dim] - 1, 1)
-    scale = _discrete_scale(zmax + 2, [PAD_COLOR] + [SEQUENCE[i % len(SEQUENCE)]
-                                                       for i in range(zmax + 1)])
+    colors = [OKABE_ITO["grey"], PAD_COLOR] + [SEQUENCE[i % len(SEQUENCE)] for i in range(zmax + 1)]
     fig = go.Figure(go.Heatmap(
-        z=z.reshape(rows, width), zmin=-1.5, zmax=zmax + 0.5, colorscale=scale,
-        text=np.array(labels).reshape(rows, width), texttemplate="%{text}" if n <= 256 else "",
+        z=z.reshape(rows, width), zmin=-2.5, zmax=zmax + 0.5,
+        colorscale=_discrete_scale(zmax + 3, colors),
+        text=np.array(labels).reshape(rows, width), texttemplate="%{text}" if n <= 512 else "",
         textfont=dict(size=9), hovertemplate="address %{customdata}: %{text}<extra></extra>",
-        customdata=np.arange(rows * width).reshape(rows, width), showscale=False, hoverongaps=False))
+        customdata=np.arange(rows * width).reshape(rows, width), showscale=False, hoverongaps=False,
+        xgap=1, ygap=1))
     fig.update_yaxes(autorange="reversed", title=f"address ÷ {width}")
     fig.update_xaxes(title=f"address mod {width} (colour = index of dimension {dim})")
     return apply_theme(fig, title, height=max(220, min(560, 28 * rows + 140)))
@@ -99,7 +99,7 @@ def conv_cost_bars(rows: list):
     fig.add_bar(x=names, y=[r.extra_bytes / 4 for r in rows], name="extra memory (elements)",
                 marker_color=MEANING["transfer"])
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="count", type="log")
+    fig.update_yaxes(title="count")
     fig.update_xaxes(title="algorithm")
     return apply_theme(fig, "Multiplies and workspace per algorithm")
 
@@ -131,11 +131,13 @@ def misses_by_tile(rows: list[dict]):
     fig.add_scatter(x=xs, y=[r["intensity"] for r in rows], mode="lines+markers",
                     name="arithmetic intensity (FLOP/byte)", yaxis="y2",
                     marker_color=MEANING["memory_bound"])
-    fig.update_layout(yaxis2=dict(title="FLOP per byte of memory traffic", overlaying="y",
+    fig.update_layout(yaxis=dict(title="cache misses", type="log"),
+                      yaxis2=dict(title="FLOP per byte of memory traffic", overlaying="y",
                                   side="right", type="log"))
     fig.update_xaxes(title="tile size (square tiles)", type="category")
-    fig.update_yaxes(title="cache misses", type="log")
-    return apply_theme(fig, "Misses and arithmetic intensity vs tile size")
+    apply_theme(fig, "Misses and arithmetic intensity vs tile size")
+    fig.update_layout(margin=dict(t=90, r=70))
+    return fig
 
 
 def misses_by_array(stats):
@@ -159,8 +161,11 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str):
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e12, mode="lines",
                     name=f"{hw_name} roof", line=dict(color="black", width=3))
-    fig.add_vline(x=ridge, line_dash="dash", line_color=OKABE_ITO["grey"],
-                  annotation_text=f"ridge {ridge:.3g} FLOP/B")
+    # a scatter line, not add_vline: annotations on log axes take log10 coordinates
+    y_lo = min(peak, lo * bandwidth) / 1e12
+    fig.add_scatter(x=[ridge, ridge], y=[y_lo, peak / 1e12], mode="lines+text",
+                    text=["", f"ridge {ridge:.3g} FLOP/B"], textposition="top right",
+                    line=dict(dash="dash", color=OKABE_ITO["grey"]), name="ridge point")
     for kind, color in (("memory_bound", MEANING["memory_bound"]),
                         ("compute_bound", MEANING["compute_bound"])):
         sel = [p for p in points if (p.intensity >= ridge) == (kind == "compute_bound")]
@@ -201,11 +206,13 @@ def flash_running_stats(step):
     fig.add_bar(x=rows, y=step.m_new, name="m after (running max)", marker_color=MEANING["compute"])
     fig.add_scatter(x=rows, y=step.rescale, name="rescale e^(m_old − m_new)", mode="markers+lines",
                     yaxis="y2", marker_color=MEANING["highlight"])
-    fig.update_layout(barmode="group", yaxis2=dict(title="rescale factor", overlaying="y",
-                                                   side="right", range=[0, 1.05]))
+    fig.update_layout(barmode="group", yaxis=dict(title="running max of scores"),
+                      yaxis2=dict(title="rescale factor", overlaying="y", side="right",
+                                  range=[0, 1.05]))
     fig.update_xaxes(title="query row")
-    fig.update_yaxes(title="running max of scores")
-    return apply_theme(fig, "Online softmax: running max and rescaling of this Q block", height=340)
+    apply_theme(fig, "Online softmax: running max and rescaling of this Q block", height=380)
+    fig.update_layout(margin=dict(t=60, r=70, b=110), legend=dict(y=-0.3, yanchor="top"))
+    return fig
 
 
 def hbm_traffic(rows: list[dict], x: str, title: str):
