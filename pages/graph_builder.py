@@ -53,11 +53,11 @@ def onnx_bytes_of(kind, payload, title) -> bytes:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def graph_fig(kind, payload, title, direction, lang):
+def graph_fig(kind, payload, title, direction, fold, lang):
     graph, cost = ui.cached(build)(kind, payload, title)
     return graph_figure(graph, costs=cost, title=graph.title or ("计算图" if lang == "zh" else
                                                                  "Computation graph"),
-                        direction=direction)
+                        direction=direction, fold=fold)
 
 
 def zoo_names() -> list[str]:
@@ -91,6 +91,9 @@ with ui.controls():
     seed = c3.number_input(t_("Seed", "随机种子"), 0, 2**31 - 1, 0, key="gb_seed", bind="query-params")
     direction = c4.radio(t_("Flow", "方向"), ["TB", "LR"], key="gb_dir", bind="query-params",
                          horizontal=True, help=t_("top→bottom or left→right", "自上而下或自左向右"))
+    fold = c4.checkbox(t_("Fold repeats", "折叠重复块"), key="gb_fold", bind="query-params",
+                       help=t_("draw back-to-back identical blocks once, plus an 'N× block' node",
+                               "相同的连续块只画一次，其余折叠成一个“N× block”节点"))
     payload = presets.program_text(name)
     if kind == "program":
         payload = st.text_area(t_("Program (one op per line; the link carries it)",
@@ -126,7 +129,7 @@ with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
     graph, cost = ui.cached(build)(kind, payload, title)
 
 if graph is not None:
-    ui.show_figure(graph_fig(kind, payload, title, direction, ui.lang()), "gb_graph", t_(
+    ui.show_figure(graph_fig(kind, payload, title, direction, fold, ui.lang()), "gb_graph", t_(
         f"{len(graph.op_nodes)} ops, {len(graph.params)} params; colour = fusion kind, "
         f"edge labels = tensor shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
         f"{len(graph.op_nodes)} 个运算、{len(graph.params)} 个参数；颜色表示融合类别，"

@@ -284,3 +284,22 @@ def test_partial_and_empty_graphs_still_draw():
     empty = Graph((), ())
     assert layout_graph(empty) == {}
     assert graph_figure(empty, title="nothing").layout.title.text == "nothing"
+
+
+def test_fold_collapses_back_to_back_repeats_into_one_node():
+    from viz.graph_fold import FOLDED_OP, fold_repeats
+    g = residual_chain(6)
+    folded, info = fold_repeats(g)
+    assert (info.period, info.copies) == (4, 5)              # matmul, add, relu, add; 5 more copies
+    summary = folded.node(info.name)
+    assert summary.op == FOLDED_OP and summary.inputs == ("res0",)
+    assert folded.outputs == (info.name,)
+    assert [n.name for n in folded.nodes] == ["x", "W0", "b0", "mm0", "add0", "relu0", "res0",
+                                              info.name]
+    assert set(info.hidden) == {n.name for n in g.nodes} - {n.name for n in folded.nodes}
+    check_layout(folded)
+    fig = graph_figure(g, fold=True)
+    assert "folded" in {tr.name for tr in fig.data}
+    # nothing repeats in the mlp (the two matmuls differ in shape): unchanged
+    mlp = engine.preset("mlp")
+    assert fold_repeats(mlp)[0] is mlp

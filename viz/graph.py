@@ -19,7 +19,9 @@ Drawing stages:
      ``MEANING["changed"]`` (their own legend entries).
 Hover text: name, op, kind, attributes, shape/dtype, and FLOPs/MACs/params/bytes when ``costs`` is
 given. Zoom and pan work through ``ui.show_figure`` (scrollZoom).
-Not handled: folding repeated blocks (``fold`` is accepted and ignored for now).
+``fold=True`` first folds the longest back-to-back repeated block into one grey summary node
+(:func:`viz.graph_fold.fold_repeats`): twelve identical transformer layers draw as one layer plus
+"11× block".
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Any, Iterable, Mapping
 
 import plotly.graph_objects as go
 
+from .graph_fold import FOLDED_OP, fold_repeats
 from .graph_layout import GraphLayout, compute_layout, layout_graph
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
 
@@ -36,11 +39,12 @@ __all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_
 _LABEL_LIMIT = 120      # above this many main nodes, names go to hover only
 _EDGE_LABEL_LIMIT = 40  # above this many edges, shapes go to hover only
 _SOURCE_KINDS = ("input", "param", "constant")
+_KIND_COLORS = {**KIND_COLORS, "folded": MEANING["idle"]}
 
 
 def node_kind(node, _cache: dict | None = None) -> str:
     """Colour class of a node: its op for sources, else its registry fusion kind ("opaque" if unknown)."""
-    if node.op in _SOURCE_KINDS:
+    if node.op in _SOURCE_KINDS or node.op == FOLDED_OP:
         return node.op
     if _cache is not None and node.op in _cache:
         return _cache[node.op]
@@ -221,7 +225,7 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
             hoverinfo="text",
             marker=dict(symbol="diamond" if side else ("circle" if kind == "input" else "square"),
                         size=max(6, size // 2) if side else size,
-                        color=KIND_COLORS.get(kind, KIND_COLORS["opaque"]),
+                        color=_KIND_COLORS.get(kind, KIND_COLORS["opaque"]),
                         line=dict(color="#333", width=1)),
         ))
     return traces
@@ -236,6 +240,8 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
     ``costs``: an engine.cost report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
     """
+    if fold:
+        graph = fold_repeats(graph)[0]
     lay = compute_layout(graph, direction)
     n_main = len(lay.layers)
     big = n_main > _LABEL_LIMIT
