@@ -1,0 +1,299 @@
+"""Post-training quantisation (PTQ), quantisation-aware training (QAT) and integer-only inference.
+
+Stages:
+  1. weights: every dense/conv weight is fake-quantised (quantise then dequantise) to ``qintN``
+     symmetric, per output channel or per tensor; biases stay float (real int8 kernels keep them
+     as int32 at scale s_in * s_w, which is exact enough to ignore here);
+  2. activations, at the input of every dense/conv layer (:func:`ptq`):
+       ``weights``  float activations (weight-only quantisation);
+       ``dynamic``  quantised at run time with each tensor's own min/max (torch dynamic quant);
+       ``static``   ranges fixed beforehand by an observer run on ``calib_batches`` training
+                    batches (calibration), quintN affine per tensor;
+  3. QAT (:func:`qat`): fine-tune the trained float weights for a few epochs while the forward
+     pass sees fake-quantised weights; the clip range is the ``clip_percentile`` of |w| per layer,
+     recomputed every epoch; the backward pass uses the straight-through estimator: the gradient
+     passes unchanged where the weight lies inside the clip range and is zeroed outside
+     (:func:`engine.quant.ste_mask`), as torch's FakeQuantize does;
+  4. integer-only inference of one dense layer (:func:`integer_layer`, Jacob et al. 2018 §2.2):
+       acc = sum_k (q1 - z1)(q2 - z2) + q_bias  (int32, q_bias = round(b / (s1 s2)))
+       M = s1 s2 / s3 = M0 * 2^-n with M0 in [0.5, 1) stored as the int32 Q31 number
+       round(M0 * 2^31);  q3 = z3 + round(acc * M0_q31 / 2^(31 + n)), clamped to the grid
+     and the result is compared with the float path round(acc * M) + z3 (within 1 LSB).
+Not handled: activation fake-quant during QAT training (the engine has no rounding op to
+differentiate), per-channel activation scales, bias quantisation error.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compress_models import Layer, ModelSpec, accuracy, forward, model_spec
+from ..datasets import digits
+from ..errors import EngineError
+from .observers import fake_quant, observe, qparams, qparams_from_range, quantize, ste_mask
+
+MODES = ("weights", "dynamic", "static")
+
+
+def _bits(bits: int) -> int:
+    if not isinstance(bits, (int, np.integer)) or not 2 <= int(bits) <= 8:
+        raise EngineError(f"bit width {bits!r} must be a whole number from 2 to 8")
+    return int(bits)
+
+
+def quantize_weights(spec: ModelSpec, params: dict, bits: int = 8, per_channel: bool = True,
+                     clip: dict | None = None) -> dict:
+    """Weights fake-quantised to qint{bits} symmetric (per output channel or per tensor).
+
+    ``clip`` maps a layer name to an absolute clip value (used by QAT); default: min-max.
+    """
+    dtype = f"qint{_bits(bits)}"
+    out = dict(params)
+    for ly in spec.weighted:
+        w = params[f"{ly.name}.w"]
+        axis = _out_axis(ly) if per_channel else None
+        if clip and ly.name in clip:
+            c = np.float32(clip[ly.name])
+            s, z = qparams_from_range(-c, c, dtype, "symmetric")
+            axis = None
+        else:
+            s, z = qparams(w, dtype, "symmetric", axis=axis)
+        out[f"{ly.name}.w"] = fake_quant(w, s, z, dtype, axis=axis)
+    return out
+
+
+def _out_axis(ly: Layer) -> int:
+    return 0 if ly.kind == "conv" else 1      # dense weights are (in, out)
+
+
+def weight_bytes(spec: ModelSpec, bits: int = 32) -> int:
+    """Bytes of all weights at ``bits`` each plus float32 biases and one float32 scale per channel."""
+    total = 0
+    for key, shape in spec.param_shapes().items():
+        n = int(np.prod(shape))
+        if key.endswith(".w") and bits < 32:
+            channels = shape[0] if len(shape) == 4 else shape[1]
+            total += math.ceil(n * bits / 8) + 4 * channels
+        else:
+            total += 4 * n
+    return total
+
+
+def _act_hook(spec: ModelSpec, bits: int, mode: str, ranges: dict | None):
+    dtype = f"quint{bits}"
+
+    def hook(i: int, ly: Layer, h: np.ndarray) -> np.ndarray:
+        if ly.kind not in ("dense", "conv") or mode == "weights":
+            return h
+        if mode == "dynamic":
+            s, z = qparams(h, dtype, "affine")
+        else:
+            lo, hi = ranges[i]
+            s, z = qparams_from_range(lo, hi, dtype, "affine")
+        return fake_quant(h, s, z, dtype)
+    return hook
+
+
+def calibrate(spec: ModelSpec, params: dict, x: np.ndarray, observer: str = "minmax",
+              bits: int = 8, batches: int = 8, batch: int = 64) -> dict[int, tuple[float, float]]:
+    """Observed range of the input of every weighted layer, over ``batches`` calibration batches."""
+    seen: dict[int, list[np.ndarray]] = {}
+
+    def record(i, ly, h):
+        if ly.kind in ("dense", "conv"):
+            seen.setdefault(i, []).append(np.array(h))
+        return h
+    for k in range(max(1, batches)):
+        chunk = x[k * batch:(k + 1) * batch]
+        if len(chunk):
+            forward(spec, params, chunk, record)
+    ranges = {}
+    for i, hs in seen.items():
+        o = observe(hs if observer == "moving_average" else np.concatenate(hs), observer,
+                    f"quint{bits}", "affine")
+        ranges[i] = (float(o.min_val), float(o.max_val))
+    return ranges
+
+
+@dataclass(frozen=True)
+class PTQResult:
+    model: str
+    bits: int
+    mode: str
+    observer: str
+    accuracy: float
+    fp32_accuracy: float
+    weight_bytes: int
+    fp32_bytes: int
+    ranges: tuple[tuple[str, float, float], ...]   # (layer, lo, hi) for static mode
+
+
+@functools.lru_cache(maxsize=256)
+def ptq(model: str = "mlp", seed: int = 0, bits: int = 8, mode: str = "static",
+        observer: str = "minmax", per_channel: bool = True, calib_batches: int = 8) -> PTQResult:
+    """Accuracy of the trained ``model`` after post-training quantisation (see stages 1-2)."""
+    from ..train import train_model
+    bits = _bits(bits)
+    if mode not in MODES:
+        raise EngineError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    spec, trained = model_spec(model), train_model(model, seed)
+    split = digits(seed)
+    qw = quantize_weights(spec, trained.params, bits, per_channel)
+    ranges = calibrate(spec, trained.params, split.x_train, observer, bits, calib_batches) \
+        if mode == "static" else None
+    acc = accuracy(spec, qw, split.x_test, split.y_test, _act_hook(spec, bits, mode, ranges))
+    named = tuple((spec.layers[i].name, lo, hi) for i, (lo, hi) in (ranges or {}).items())
+    return PTQResult(model, bits, mode, observer, acc, trained.test_accuracy,
+                     weight_bytes(spec, bits), weight_bytes(spec), named)
+
+
+@dataclass(frozen=True)
+class QATResult:
+    model: str
+    bits: int
+    epochs: int
+    ptq_accuracy: float            # weights quantised, no fine-tuning (same clip)
+    qat_accuracy: float
+    fp32_accuracy: float
+    losses: tuple[float, ...]
+    masked_fraction: float         # share of weight gradients the STE zeroed (last epoch)
+    clips: tuple[tuple[str, float], ...]
+
+
+def _clips(spec: ModelSpec, params: dict, pct: float) -> dict[str, float]:
+    return {ly.name: float(np.percentile(np.abs(params[f"{ly.name}.w"]), pct)) for ly in spec.weighted}
+
+
+@functools.lru_cache(maxsize=64)
+def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
+        clip_percentile: float = 99.0, lr: float = 0.002) -> QATResult:
+    """Fine-tune the trained model with fake-quantised weights and the STE (stage 3)."""
+    from ..train import fit, train_model
+    bits = _bits(bits)
+    if not 50 < clip_percentile <= 100:
+        raise EngineError(f"clip percentile {clip_percentile} must lie in (50, 100]")
+    spec, trained = model_spec(model), train_model(model, seed)
+    split = digits(seed)
+    dtype = f"qint{bits}"
+    params = {k: np.array(v) for k, v in trained.params.items()}
+    clips = _clips(spec, params, clip_percentile)
+    ptq_acc = accuracy(spec, quantize_weights(spec, params, bits, clip=clips), split.x_test,
+                       split.y_test)
+    losses, masked = [], 0.0
+    for epoch in range(epochs):
+        clips = _clips(spec, params, clip_percentile)
+        view = functools.partial(quantize_weights, spec, bits=bits, clip=clips)
+
+        def grad_mask(p, clips=clips):
+            masks = {}
+            for name, c in clips.items():
+                s, z = qparams_from_range(-np.float32(c), np.float32(c), dtype, "symmetric")
+                masks[f"{name}.w"] = ste_mask(p[f"{name}.w"], s, z, dtype)
+            return masks
+        params, ep_losses = fit(spec, params, split, 1, lr, seed + 101 * (epoch + 1), view=view,
+                                grad_mask=grad_mask)
+        losses += ep_losses
+        m = grad_mask(params)
+        masked = 1.0 - float(sum(v.sum() for v in m.values()) / sum(v.size for v in m.values()))
+    final = quantize_weights(spec, params, bits, clip=_clips(spec, params, clip_percentile))
+    return QATResult(model, bits, epochs, ptq_acc,
+                     accuracy(spec, final, split.x_test, split.y_test), trained.test_accuracy,
+                     tuple(losses), masked, tuple(sorted(clips.items())))
+
+
+def bitwidth_sweep(model: str = "mlp", seed: int = 0, observer: str = "minmax",
+                   bits_list: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2)) -> list[dict]:
+    """Accuracy per bit width for weight-only, dynamic and static PTQ (rows for a chart)."""
+    rows = []
+    for b in bits_list:
+        for mode in MODES:
+            r = ptq(model, seed, b, mode, observer)
+            rows.append({"bits": b, "mode": mode, "accuracy": r.accuracy,
+                         "fp32_accuracy": r.fp32_accuracy, "weight_bytes": r.weight_bytes})
+    return rows
+
+
+# -- integer-only inference --------------------------------------------------------------------
+@dataclass(frozen=True)
+class IntegerLayer:
+    s1: float
+    z1: int
+    s2: float
+    z2: int
+    s3: float
+    z3: int
+    multiplier: float              # M = s1 s2 / s3
+    m0: float                      # M = m0 * 2^-shift, m0 in [0.5, 1)
+    shift: int
+    m0_q31: int                    # round(m0 * 2^31)
+    q_in: np.ndarray               # (n, in) uint8 grid values
+    q_w: np.ndarray                # (in, out) int8
+    q_bias: np.ndarray             # (out,) int32
+    acc: np.ndarray                # (n, out) int32 accumulators
+    q_out_int: np.ndarray          # integer-only result
+    q_out_float: np.ndarray        # round(acc * M) + z3, clamped
+    q_out_reference: np.ndarray    # quantize(float layer output)
+    max_lsb_diff_float: int
+    max_lsb_diff_reference: int
+
+
+def requant_multiplier(m: float) -> tuple[float, int, int]:
+    """M = m0 * 2^-shift with m0 in [0.5, 1); returns (m0, shift, round(m0 * 2^31))."""
+    if not 0 < m < 1:
+        raise EngineError(f"the requantisation multiplier M = {m:g} must lie in (0, 1) "
+                          "(Jacob et al. 2018 observe it always does for real layers)")
+    m0, exp = math.frexp(m)
+    q = int(round(m0 * (1 << 31)))
+    if q == 1 << 31:            # m0 rounded up to 1.0: renormalise
+        q //= 2
+        exp += 1
+    return m0, -exp, q
+
+
+def rounding_shift(x: np.ndarray, shift: int) -> np.ndarray:
+    """round(x / 2^shift), ties away from zero, in int64 (what gemmlowp's RoundingDivideByPOT does)."""
+    x = np.asarray(x, np.int64)
+    half = np.int64(1) << np.int64(shift - 1)
+    return np.where(x >= 0, (x + half) >> shift, -((-x + half) >> shift))
+
+
+def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8) -> IntegerLayer:
+    """One dense layer evaluated with integers only (stage 4) on ``n`` test images."""
+    from ..train import train_model
+    spec, trained = model_spec(model), train_model(model, seed)
+    dense = {ly.name: i for i, ly in enumerate(spec.layers) if ly.kind == "dense"}
+    if layer not in dense:
+        raise EngineError(f"model {model!r} has no dense layer {layer!r} (dense: {', '.join(dense)})")
+    if not 1 <= n <= 512:
+        raise EngineError(f"n = {n} images must lie in 1 .. 512")
+    split = digits(seed)
+    idx = dense[layer]
+    inputs = {}
+
+    def grab(i, ly, h):
+        inputs[i] = h
+        return h
+    forward(spec, trained.params, split.x_train[:512], grab)
+    x_cal = inputs[idx]
+    w, b = trained.params[f"{layer}.w"], trained.params[f"{layer}.b"]
+    y_cal = x_cal @ w + b
+    s1, z1 = qparams(x_cal, "quint8", "affine")
+    s2, z2 = qparams(w, "qint8", "symmetric")
+    s3, z3 = qparams(y_cal, "quint8", "affine")
+    forward(spec, trained.params, split.x_test[:n], grab)
+    x = inputs[idx]
+    q_in, q_w = quantize(x, s1, z1, "quint8"), quantize(w, s2, z2, "qint8")
+    q_bias = np.rint(b / (np.float64(s1) * np.float64(s2))).astype(np.int64)
+    acc = (q_in - int(z1)) @ (q_w - int(z2)) + q_bias
+    m = float(s1) * float(s2) / float(s3)
+    m0, shift, m0_q31 = requant_multiplier(m)
+    q_int = np.clip(int(z3) + rounding_shift(acc * np.int64(m0_q31), 31 + shift), 0, 255)
+    q_flt = np.clip(np.rint(acc * m).astype(np.int64) + int(z3), 0, 255)
+    q_ref = quantize(x @ w + b, s3, z3, "quint8")
+    return IntegerLayer(float(s1), int(z1), float(s2), int(z2), float(s3), int(z3), m, m0, shift,
+                        m0_q31, q_in, q_w, q_bias.astype(np.int32), acc.astype(np.int32), q_int,
+                        q_flt, q_ref, int(np.abs(q_int - q_flt).max()),
+                        int(np.abs(q_int - q_ref).max()))
