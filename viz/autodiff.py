@@ -73,8 +73,8 @@ def error_vs_h_figure(rows, title: str = "Finite-difference error vs step h") ->
                if math.isfinite(getattr(r, attr)) and getattr(r, attr) > 0]
         fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                         name=name, line=dict(color=color))
-    fig.update_xaxes(type="log", title="step h", autorange="reversed")
-    fig.update_yaxes(type="log", title="absolute error of the derivative")
+    fig.update_xaxes(type="log", title="step h", autorange="reversed", exponentformat="power")
+    fig.update_yaxes(type="log", title="absolute error of the derivative", exponentformat="power")
     return apply_theme(fig, title, 420)
 
 
