@@ -14,7 +14,7 @@ from engine import budget, presets
 from engine.language import format_program
 from viz.export import to_csv
 from viz.graph import graph_figure, value_figure
-from viz.graph_text import graph_json, to_dot, to_mermaid
+from viz.graph_text import flops_formula, graph_json, to_dot, to_mermaid
 
 ui.setup("graph_builder", "Graph Builder", "计算图构建器",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.",
@@ -66,18 +66,6 @@ def zoo_names() -> list[str]:
     except ImportError:
         return []
     return list(names())
-
-
-def flops_explanation(node, graph, c) -> str:
-    shapes = ", ".join("×".join(map(str, graph.node(i).shape)) or "scalar" for i in node.inputs)
-    head = f"{node.op}({shapes}) → {'×'.join(map(str, node.shape)) or 'scalar'}: "
-    if c.macs:
-        extra = c.flops - 2 * c.macs
-        tail = f" + {extra:,} (one add per output for the bias)" if extra else ""
-        return head + t_(f"MACs = {c.macs:,}; FLOPs = 2 × MACs{tail} = {c.flops:,}.",
-                         f"MAC 数 = {c.macs:,}；FLOPs = 2 × MAC{tail} = {c.flops:,}。")
-    return head + t_(f"no multiply-accumulates: {c.flops:,} FLOPs (1 per element touched).",
-                     f"没有乘加：{c.flops:,} 次浮点运算（每个元素 1 次）。")
 
 
 # -- controls ---------------------------------------------------------------------------------------
@@ -215,6 +203,7 @@ if graph is not None:
             t_(f"How many FLOPs does node **{top.name}** (`{node.op}`, output "
                f"{list(node.shape)}) perform?",
                f"节点 **{top.name}**（`{node.op}`，输出 {list(node.shape)}）需要多少次浮点运算（FLOPs）？"),
-            top.flops, flops_explanation(node, graph, top))
+            top.flops, t_(*flops_formula(node.op, [graph.node(i).shape for i in node.inputs],
+                                          node.shape, top.flops, top.macs)))
 
 ui.lesson("graph_builder")

@@ -303,3 +303,18 @@ def test_fold_collapses_back_to_back_repeats_into_one_node():
     # nothing repeats in the mlp (the two matmuls differ in shape): unchanged
     mlp = engine.preset("mlp")
     assert fold_repeats(mlp)[0] is mlp
+
+
+def test_flops_formula_explains_the_bias_term():
+    from engine.ir import GraphBuilder
+    from viz.graph_text import flops_formula
+    b = GraphBuilder()
+    a, w, c = b.input((4, 8)), b.param((8, 3)), b.param((3,))
+    b.op("gemm", a, w, c)
+    row = engine.cost(b.build()).nodes[0]
+    assert (row.macs, row.flops) == (4 * 8 * 3, 2 * 4 * 8 * 3 + 4 * 3)   # ONNX Gemm: A·B + C
+    en, zh = flops_formula("gemm", [(4, 8), (8, 3), (3,)], (4, 3), row.flops, row.macs)
+    assert "gemm(4×8, 8×3, 3) → 4×3" in en and "+ 12 (one add per output" in en and "= 204" in en
+    assert "MAC 数 = 96" in zh
+    en, _ = flops_formula("relu", [(4, 32)], (4, 32), 128, 0)
+    assert "no multiply-accumulates: 128 FLOPs" in en

@@ -96,3 +96,18 @@ def graph_json(graph) -> str:
         {"name": n.name, "op": n.op, "inputs": list(n.inputs), "shape": list(n.shape),
          "dtype": n.dtype, "attrs": {k: _plain_attr(v) for k, v in n.attrs}} for n in graph.nodes]}
     return json.dumps(data, indent=1, ensure_ascii=False, default=str)
+
+
+def flops_formula(op: str, in_shapes, out_shape, flops: int, macs: int) -> tuple[str, str]:
+    """How a node's FLOPs follow from its MACs, in words: (English, Chinese)."""
+    def shape(s) -> str:
+        return "×".join(map(str, s)) or "scalar"
+    head = f"{op}({', '.join(shape(s) for s in in_shapes)}) → {shape(out_shape)}: "
+    if macs:
+        extra = flops - 2 * macs
+        en_tail = f" + {extra:,} (one add per output for the bias)" if extra else ""
+        zh_tail = f" + {extra:,}（偏置：每个输出加一次）" if extra else ""
+        return (head + f"MACs = {macs:,}; FLOPs = 2 × MACs{en_tail} = {flops:,}.",
+                head + f"MAC 数 = {macs:,}；FLOPs = 2 × MAC{zh_tail} = {flops:,}。")
+    return (head + f"no multiply-accumulates: {flops:,} FLOPs (1 per element touched).",
+            head + f"没有乘加：{flops:,} 次浮点运算（每个元素 1 次）。")
