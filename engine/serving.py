@@ -47,7 +47,11 @@ def positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def whole(name: str, value, lo: int = 1, hi: int = 1 << 20) -> int:
-    if isinstance(value, bool) or int(value) != value or not lo <= int(value) <= hi:
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and lo <= int(value) <= hi
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise EngineError(f"{name} = {value!r} must be a whole number from {lo:,} to {hi:,}")
     return int(value)
 
@@ -160,7 +164,7 @@ class SimResult:
 def poisson_arrivals(rate: float, n: int, seed: int = 0) -> np.ndarray:
     """``n`` arrival times of a Poisson process of ``rate`` per second, starting near 0."""
     rate = positive("arrival rate λ", rate)
-    n = whole("number of requests", n, 1)
+    n = whole("number of requests", n, 1, 1 << 40)
     check_steps(n, "serving simulation")
     return np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n))
 
@@ -215,17 +219,17 @@ def load_sweep(model: ServiceModel, loads, policies=POLICIES, n: int = 2000, max
 
 
 def batch_timeline(result: SimResult, limit: int = 60) -> Timeline:
-    """Batches on the GPU lane and, on the batcher lane, time the oldest request spent waiting."""
+    """Batches on the GPU lane; on the batcher lane, the time the GPU sat idle although a request
+    was queued (the batcher holding it back to fill a bigger batch)."""
     events = []
-    k = 0
+    k, prev_end = 0, -math.inf
     for b, (s, e, size) in enumerate(result.batches[:limit]):
-        first = result.arrival[k]
-        if s > first:
-            events.append(Event("queue", first, s, f"{s - first:.3g}s", "stall",
-                                (("oldest waited", s - first),)))
+        held = max(prev_end, result.arrival[k])
+        if s > held + 1e-12:
+            events.append(Event("batcher", held, s, "hold", "stall", (("held for", s - held),)))
         events.append(Event("GPU", s, e, f"b={size}", "compute", (("batch", b), ("size", size))))
-        k += size
-    return Timeline(tuple(events), ("GPU", "queue"), "s")
+        k, prev_end = k + size, e
+    return Timeline(tuple(events), ("GPU", "batcher"), "s")
 
 
 # ---- closed forms (Kleinrock, Queueing Systems vol. 1, ch. 5) ---------------------------------
