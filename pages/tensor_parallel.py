@@ -67,7 +67,8 @@ with ui.guard():
     if k in (2, 3) and n > 1:
         st.dataframe({f"device {r}": np.round(s, 3) for r, s in enumerate(ce.local_sums)})
     fig = simple_bars([f"token {i}" for i in range(len(ids))], list(ce.loss),
-                      ui.t("Per-token loss", "每个 token 的损失"), "loss (nats)")
+                      ui.t("Per-token loss", "每个 token 的损失"), "loss (nats)", x_title="token",
+                      name=ui.t("split: MAX, SUM, SUM (= torch)", "切分：MAX、SUM、SUM（= torch）"))
     fig.add_trace(go.Scatter(x=[f"token {i}" for i in range(len(ids))], y=ce.wrong_max_loss,
                              mode="markers", name=ui.t("MAX for the exp-sum (the book, wrong)",
                                                        "对指数和用 MAX（书中写法，错误）"),

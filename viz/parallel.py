@@ -29,11 +29,13 @@ def memory_bars(rows: list[dict], card_bytes: float | None, title: str, card_nam
     return apply_theme(fig, title)
 
 
-def simple_bars(labels, values, title: str, y_title: str, colors=None) -> go.Figure:
+def simple_bars(labels, values, title: str, y_title: str, colors=None, x_title: str = "configuration",
+                name: str = "") -> go.Figure:
     fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=colors or SEQUENCE[0],
-                           text=[f"{v:.3g}" for v in values], textposition="outside"))
+                           text=[f"{v:.3g}" for v in values], textposition="outside", name=name,
+                           showlegend=bool(name)))
     fig.update_yaxes(title=y_title)
-    fig.update_xaxes(title="configuration")
+    fig.update_xaxes(title=x_title)
     return apply_theme(fig, title)
 
 
