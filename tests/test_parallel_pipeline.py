@@ -58,6 +58,10 @@ def test_schedule_is_valid(p, m, schedule, v):
             assert start >= ends[dep][1] - 1e-9
 
 
+def test_interleaved_with_one_chunk_is_1f1b():
+    assert pipeline_schedule(4, 8, "interleaved", 1).events == pipeline_schedule(4, 8, "1f1b").events
+
+
 def test_gpipe_makespan_and_activation_peaks():
     p, m = 4, 8
     gpipe, one = pipeline_schedule(p, m, "gpipe"), pipeline_schedule(p, m, "1f1b")

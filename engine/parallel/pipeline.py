@@ -49,7 +49,7 @@ def _order(d: int, p: int, m: int, schedule: str, v: int) -> list[tuple[str, int
     if schedule == "gpipe":
         return [("F", j, 0) for j in range(m)] + [("B", j, 0) for j in range(m)]
     total = m * v
-    if schedule == "1f1b":
+    if schedule == "1f1b" or v == 1:     # Megatron runs plain 1F1B when there is one chunk
         warm = min(p - d - 1, m)
     else:
         warm = min((p - d - 1) * 2 + (v - 1) * p, total)
