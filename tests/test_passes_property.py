@@ -40,6 +40,49 @@ def test_random_graphs_keep_their_values(graph, pipeline):
     assert_same(graph, after, str(pipeline))
 
 
+@st.composite
+def cnn_graphs(draw):
+    """Small random CNNs: conv/BN/activations/pools/residual adds, plus x*1, x+0 and transposes."""
+    from engine.ir import GraphBuilder
+
+    b = GraphBuilder("random cnn")
+    c = draw(st.integers(1, 6))
+    hw = draw(st.integers(4, 7))
+    h = b.input((1, c, hw, hw), name="x")
+    for _ in range(draw(st.integers(1, 6))):
+        shape = b.shape_of(h)
+        c, size = shape[1], shape[2]
+        step = draw(st.sampled_from(["conv", "bn", "act", "pool", "res", "neutral", "perm"]))
+        if step == "conv" and size >= 3:
+            cout = draw(st.integers(1, 8))
+            args = [h, b.param((cout, c, 3, 3))] + ([b.param((cout,))] if draw(st.booleans()) else [])
+            h = b.op("conv2d", *args, pad=1)
+        elif step == "bn":
+            h = b.op("batchnorm", h, b.param((c,), init="uniform"), b.param((c,)), b.param((c,)),
+                     b.param((c,), init="uniform"))
+        elif step == "act":
+            h = b.op(draw(st.sampled_from(["relu", "relu6", "sigmoid", "hswish"])), h)
+        elif step == "pool" and size >= 4:
+            h = b.op(draw(st.sampled_from(["maxpool", "avgpool"])), h, kernel=2)
+        elif step == "res":
+            h = b.op("add", h, b.op("relu", h))
+        elif step == "neutral":
+            h = b.op(draw(st.sampled_from(["mul", "add"])), h, b.constant(1.0 if draw(st.booleans())
+                                                                         else 0.0))
+        else:
+            h = b.op("transpose", b.op("transpose", h, perm=(0, 2, 3, 1)), perm=(0, 3, 1, 2))
+    if draw(st.booleans()):
+        h = b.op("flatten", b.op("global_avgpool", h))
+    return b.build([h])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnn_graphs(), st.sampled_from(PIPELINES))
+def test_random_cnns_keep_their_values(graph, pipeline):
+    after, _ = optimize(graph, pipeline)
+    assert_same(graph, after, str(pipeline))
+
+
 @pytest.mark.parametrize("name", engine.preset_names())
 def test_presets_keep_their_values(name):
     check_all(engine.preset(name), name)
