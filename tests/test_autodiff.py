@@ -212,3 +212,106 @@ def test_presets_forward_tangent_equals_reverse_gradient_along_a_direction(name)
     lhs = float(np.sum(jv, dtype=np.float64))
     rhs = sum(float(np.sum(grads[s] * direction[s], dtype=np.float64)) for s in sources)
     assert lhs == pytest.approx(rhs, rel=1e-3, abs=1e-3)
+
+
+# -- whole graphs against torch.autograd ------------------------------------------------------------
+def _torch_eval(graph, values, torch):
+    """Evaluate ``graph`` with torch ops (float64), sources from ``values`` (requires_grad)."""
+    F = torch.nn.functional
+    from engine.registry import get_op
+    unary = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "neg": torch.neg,
+             "sin": torch.sin, "cos": torch.cos, "gelu": F.gelu, "hswish": F.hardswish,
+             "relu6": F.relu6, "abs": torch.abs, "exp": torch.exp, "log": torch.log,
+             "identity": lambda x: x * 1}
+    binary = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+              "pow": torch.pow, "max": torch.maximum, "min": torch.minimum, "matmul": torch.matmul}
+    env = {}
+    for n in graph.nodes:
+        if n.is_source:
+            env[n.name] = torch.tensor(np.asarray(values[n.name], np.float64),
+                                       requires_grad=n.op != "constant")
+            continue
+        at = {**get_op(n.op).attrs, **n.attr_dict}
+        xs = [env[i] for i in n.inputs]
+        if n.op in unary:
+            y = unary[n.op](xs[0])
+        elif n.op in binary:
+            y = binary[n.op](*xs)
+        elif n.op in ("reshape", "flatten", "transpose", "split", "slice", "concat"):
+            # injective: pick elements by running our kernel on element indices (a gather)
+            offsets = np.cumsum([0] + [x.numel() for x in xs])
+            idx = [np.arange(o, o + x.numel()).reshape(tuple(x.shape)) for o, x in zip(offsets, xs)]
+            pick = np.asarray(get_op(n.op).kernel(idx, at))
+            y = torch.cat([x.reshape(-1) for x in xs])[torch.tensor(pick.reshape(-1))]
+            y = y.reshape(pick.shape)
+        elif n.op.startswith("reduce_"):
+            dims = tuple(range(xs[0].dim())) if at["axes"] is None else tuple(at["axes"])
+            fn = {"reduce_sum": torch.sum, "reduce_mean": torch.mean, "reduce_max": torch.amax}[n.op]
+            y = fn(xs[0], dim=dims, keepdim=bool(at["keepdims"]))
+        elif n.op == "softmax":
+            y = torch.softmax(xs[0], int(at["axis"]))
+        elif n.op == "conv2d":
+            y = F.conv2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, at["stride"], at["pad"],
+                         at["dilation"], at["groups"])
+        elif n.op == "batchnorm":
+            sh = (1, -1) + (1,) * (xs[0].dim() - 2)
+            y = ((xs[0] - xs[3].reshape(sh)) / torch.sqrt(xs[4].reshape(sh) + at["epsilon"])
+                 * xs[1].reshape(sh) + xs[2].reshape(sh))
+        elif n.op in ("maxpool", "avgpool"):
+            stride = at["stride"] or at["kernel"]
+            y = (F.max_pool2d(xs[0], at["kernel"], stride, at["pad"]) if n.op == "maxpool" else
+                 F.avg_pool2d(xs[0], at["kernel"], stride, at["pad"], count_include_pad=False))
+        elif n.op == "global_avgpool":
+            y = xs[0].mean(dim=tuple(range(2, xs[0].dim())), keepdim=True)
+        elif n.op == "gemm":
+            a = xs[0].T if at["trans_a"] else xs[0]
+            b_ = xs[1].T if at["trans_b"] else xs[1]
+            y = at["alpha"] * (a @ b_) + (at["beta"] * xs[2] if len(xs) > 2 else 0)
+        else:  # pragma: no cover - a new op in the strategies
+            pytest.fail(f"no torch oracle for {n.op}")
+        env[n.name] = y
+    return env
+
+
+def _check_against_torch(graph, seed):
+    torch = pytest.importorskip("torch")
+    from engine.ir import Node, Tensor, rebuild
+    out = graph.outputs[-1]
+    values = run(graph, seed=seed)
+    u = np.random.default_rng(seed).standard_normal(values[out].shape).astype(np.float32)
+    extra = [Node("u", "constant", (), (("value", Tensor(u)),), tuple(u.shape)),
+             Node("uy", "mul", (out, "u"), (), tuple(u.shape)),
+             Node("loss", "reduce_sum", ("uy",), (), ())]
+    scalar = rebuild(list(graph.nodes) + extra, ("loss",))
+    sources = [n.name for n in graph.nodes if n.op in ("input", "param")]
+    ours = engine.grad(scalar, "loss", sources, seed=seed)
+    env = _torch_eval(graph, values, torch)
+    leaves = [env[s] for s in sources]
+    theirs = torch.autograd.grad(env[out], leaves, torch.tensor(u, dtype=torch.float64),
+                                 allow_unused=True)
+    for s, ref in zip(sources, theirs):
+        ref = np.zeros(values[s].shape) if ref is None else ref.numpy()
+        scale = max(1.0, float(np.abs(ref).max(initial=0)))
+        np.testing.assert_allclose(ours[s], ref, rtol=2e-3, atol=2e-3 * scale, err_msg=s)
+
+
+@pytest.mark.skipif(random_graphs is None, reason="tests/strategies.py not present")
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(graph=random_graphs(max_nodes=8) if random_graphs else st.none(),
+       seed=st.integers(0, 1000))
+def test_random_graph_gradients_match_torch_autograd(graph, seed):
+    _check_against_torch(graph, seed)
+
+
+try:
+    from strategies import random_cnn_graphs
+except ImportError:  # pragma: no cover
+    random_cnn_graphs = None
+
+
+@pytest.mark.skipif(random_cnn_graphs is None, reason="tests/strategies.py has no CNN graphs")
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(graph=random_cnn_graphs(max_nodes=5) if random_cnn_graphs else st.none(),
+       seed=st.integers(0, 1000))
+def test_random_cnn_gradients_match_torch_autograd(graph, seed):
+    _check_against_torch(graph, seed)
