@@ -36,6 +36,11 @@ class Target:
     power_w: float
     source: str
 
+    def __post_init__(self):
+        for what, v in (("peak FLOP/s", self.peak_flops), ("memory bandwidth", self.bandwidth),
+                        ("memory", self.memory_bytes), ("power", self.power_w)):
+            positive(f"{self.name} {what}", v)
+
 
 def _from_roofline(name: str, memory_gib: float, power_w: float, note: str) -> Target:
     hw = hardware_presets()[name]
@@ -75,6 +80,14 @@ class Network:
     tail_s: float        # time the radio stays in high power after the transfer
     tail_mw: float
     source: str
+
+    def __post_init__(self):
+        positive("uplink bandwidth (Mbit/s)", self.up_mbps)
+        positive("downlink bandwidth (Mbit/s)", self.down_mbps)
+        for what, v in (("round-trip time", self.rtt_s), ("alpha up", self.alpha_up),
+                        ("alpha down", self.alpha_down), ("beta", self.beta),
+                        ("tail time", self.tail_s), ("tail power", self.tail_mw)):
+            positive(what, v, allow_zero=True)
 
 
 def networks() -> dict[str, Network]:
