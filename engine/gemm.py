@@ -3,7 +3,8 @@
 The algorithm never changes: ``C[i, j] += A[i, k] * B[k, j]`` over i < M, j < N, k < K (row-major
 fp32 matrices). A :class:`Schedule` only changes *the order* of the iterations:
   1. ``split(x, f)``: loop x becomes x_o (trip count ceil(E/f)) around x_i (trip count f); a guard
-     ``if x < E`` appears when f does not divide E;
+     ``if x < E`` appears when f does not divide E (allowed for the original i, j, k loops only:
+     a loop that is already a split must be split evenly);
   2. ``reorder(a, b, ...)``: the named loops swap places among the positions they occupy;
   3. ``tile(x, y, fx, fy)``: split x and y, then reorder to x_o, y_o, x_i, y_i;
   4. ``unroll(x)``: the loop body is copied x's trip count times (no branch per iteration);
@@ -62,6 +63,11 @@ class Schedule:
         if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
             raise ShapeError(f"split factor {factor!r} must be a positive whole number")
         factor = min(int(factor), loop.extent)
+        original = loop.name == loop.axis and loop.step == 1
+        if loop.extent % factor and not original:
+            # an uneven split of an already split loop would need a guard per level; keep one
+            raise ShapeError(f"split {name} ({loop.extent} iterations) by {factor}: the factor must "
+                             f"divide the trip count of a loop that was already split")
         outer = Loop(f"{name}_o", loop.axis, math.ceil(loop.extent / factor), loop.step * factor)
         inner = Loop(f"{name}_i", loop.axis, factor, loop.step)
         return replace(self, loops=self.loops[:pos] + (outer, inner) + self.loops[pos + 1:])
@@ -93,6 +99,9 @@ class Schedule:
     def vectorize(self, name: str) -> "Schedule":
         if self._find(name) != len(self.loops) - 1:
             raise ShapeError(f"only the innermost loop can be vectorized; {name} is not innermost")
+        if self.loops[-1].step != 1:
+            raise ShapeError(f"loop {name} steps by {self.loops[-1].step}: vector lanes must be "
+                             f"neighbours (step 1)")
         return self._mark(name, "vectorize", 16)
 
     @property
@@ -135,8 +144,9 @@ def make_schedule(m: int, n: int, k: int, order: str = "ijk", tile: int = 0, unr
 
 
 def _axis_expr(s: Schedule, axis: str) -> str:
+    """The axis value from its loop variables (a vector loop contributes its first lane, 0)."""
     terms = [(f"{l.name}*{l.step}" if l.step > 1 else l.name) for l in s.loops
-             if l.axis == axis and l.extent > 1]
+             if l.axis == axis and l.extent > 1 and l.kind != "vectorize"]
     return " + ".join(terms) or "0"
 
 
@@ -154,10 +164,12 @@ def loop_nest_text(s: Schedule) -> str:
     for axis, size in zip(AXES, (s.m, s.n, s.k)):
         parts = [l for l in s.loops if l.axis == axis]
         covered = math.prod(l.extent for l in parts)
-        if sum(l.extent > 1 for l in parts) > 1 or (parts and parts[0].name != axis):
+        plain = len(parts) == 1 and parts[0].name == axis and parts[0].extent > 1 \
+            and parts[0].kind != "vectorize"
+        if not plain:
             lines.append("    " * depth + f"{axis} = {_axis_expr(s, axis)}")
-            if covered != size:
-                guards.append(f"{axis} < {size}")
+        if covered != size:
+            guards.append(f"{axis} < {size}")
     pad = "    " * depth
     if guards:
         lines.append(f"{pad}if {' and '.join(guards)}:")
@@ -170,8 +182,10 @@ def loop_nest_text(s: Schedule) -> str:
         idx = {a: a for a in AXES}
         idx[vec.axis] = f"{vec.axis}:{vec.axis}+{w}"
         lines.append(f"{pad}# {vec.name}: one {w}-wide vector instruction")
-        lines.append(f"{pad}C[{idx['i']}, {idx['j']}] += A[{idx['i']}, {idx['k']}] * "
-                     f"B[{idx['k']}, {idx['j']}]")
+        product = f"A[{idx['i']}, {idx['k']}] * B[{idx['k']}, {idx['j']}]"
+        if vec.axis == "k":  # vectorising the reduction: a w-wide dot product
+            product = f"sum({product})"
+        lines.append(f"{pad}C[{idx['i']}, {idx['j']}] += {product}")
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine import gemm
@@ -142,3 +142,23 @@ def test_bad_cache_configs():
         simulate([0], CacheConfig(1000, 64, 2))
     with pytest.raises(ShapeError, match="cannot hold"):
         simulate([0], CacheConfig(64, 64, 2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.sampled_from(gemm.LOOP_ORDERS),
+       st.sampled_from([0, 2, 4, 5]), st.sampled_from([1, 2, 3]), st.sampled_from([1, 2, 4]))
+def test_generated_loop_nest_computes_the_matrix_product(m, n, k, order, tile, unroll, vector):
+    """The printed loop nest is a real program: running it gives A @ B for every schedule."""
+    try:
+        s = gemm.make_schedule(m, n, k, order, tile, unroll, vector)
+    except ShapeError as exc:
+        assert "must divide" in str(exc)
+        assume(False)
+    addr, writes, ids = gemm.address_trace(s)
+    c_elems = (addr[ids == 2] - gemm.array_bases(m, n, k)["C"]) // 4
+    assert np.all(np.bincount(c_elems, minlength=m * n) == k)     # each C[i, j] updated K times
+    rng = np.random.default_rng(m * 100 + n * 10 + k)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    env = {"A": a, "B": b, "C": np.zeros((m, n))}
+    exec(gemm.loop_nest_text(s), env)   # our own generated code, never user text
+    np.testing.assert_allclose(env["C"], a @ b, atol=1e-12)
