@@ -122,6 +122,16 @@ if graph is not None:
         f"edge labels = tensor shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
         f"{len(graph.op_nodes)} 个运算、{len(graph.params)} 个参数；颜色表示融合类别，"
         f"边上是张量形状。悬停查看 FLOPs 与访存量，滚轮缩放。"))
+    top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
+    if top is not None:
+        node = graph.node(top.name)
+        ui.checkpoint(
+            "gb_ck_" + re.sub(r"\W", "_", top.name),
+            t_(f"How many FLOPs does node **{top.name}** (`{node.op}`, output "
+               f"{list(node.shape)}) perform?",
+               f"节点 **{top.name}**（`{node.op}`，输出 {list(node.shape)}）需要多少次浮点运算（FLOPs）？"),
+            top.flops, t_(*flops_formula(node.op, [graph.node(i).shape for i in node.inputs],
+                                          node.shape, top.flops, top.macs)))
     m = st.columns(4)
     m[0].metric("FLOPs", f"{cost.flops:,}")
     m[1].metric("MACs", f"{cost.macs:,}")
@@ -194,16 +204,5 @@ if graph is not None:
         module = st.radio(t_("Engine code", "引擎源码"), ["language", "interpreter", "cost"],
                           horizontal=True, key="gb_code")
         st.code(inspect.getsource(importlib.import_module(f"engine.{module}")), "python")
-
-    top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
-    if top is not None:
-        node = graph.node(top.name)
-        ui.checkpoint(
-            "gb_ck_" + re.sub(r"\W", "_", top.name),
-            t_(f"How many FLOPs does node **{top.name}** (`{node.op}`, output "
-               f"{list(node.shape)}) perform?",
-               f"节点 **{top.name}**（`{node.op}`，输出 {list(node.shape)}）需要多少次浮点运算（FLOPs）？"),
-            top.flops, t_(*flops_formula(node.op, [graph.node(i).shape for i in node.inputs],
-                                          node.shape, top.flops, top.macs)))
 
 ui.lesson("graph_builder")
