@@ -147,6 +147,11 @@ with tab_ways, ui.guard():
     c.metric(t_("Symbolic tree size (depth n)", "符号导数规模（深度 n）"), f"{swell[-1].naive_size:,}")
     d.metric(t_("AD trace size (depth n)", "AD 轨迹规模（深度 n）"), f"{swell[-1].ad_trace:,}")
     st.code(f"d/d{var} = {text}", "text")
+    st.caption(t_(f"AD on this program: {trace_len} ops in the forward sweep, at most {trace_len} "
+                  "VJPs in the backward sweep — the trace grows with the program, not with the "
+                  "size of the derivative's formula.",
+                  f"对本程序做 AD：前向扫描 {trace_len} 个运算，反向扫描至多 {trace_len} 次 VJP——"
+                  "轨迹随程序长度增长，而不随导数公式的大小增长。"))
     ui.show_figure(vz.error_vs_h_figure(rows), "ad_h", t_(
         "Right to left, h shrinks: the error first falls (truncation, slope 1 forward, 2 central) "
         "then rises again (round-off ~ eps/h). Switch to float32 to see the bottom move up.",
