@@ -4,7 +4,7 @@ import streamlit as st
 import engine.parallel as par
 import ui
 from engine.parallel.real_run import run_real
-from viz.parallel import GiB, alpha_beta, cluster_map
+from viz.parallel import GiB, alpha_beta, cluster_map, step_breakdown
 
 ui.setup("parallel_3d", "3D parallel & auto-parallel", "3D 并行与自动并行",
          "Place DP × TP × PP on real nodes, search the configurations, and run a split for real.",
@@ -51,6 +51,12 @@ with ui.guard():
                   fits=ui.t("yes", "是") if f.fits else ui.t("no", "否"), step_s=round(f.step_s, 3),
                   bubble_s=round(f.bubble_s, 3), tp_comm_s=round(f.tp_comm_s, 3),
                   dp_comm_s=round(f.dp_comm_s, 3)) for f in found]
+    ui.show_figure(step_breakdown(found[:10], ui.t("Where the step time goes (top 10)",
+                                                   "单步时间花在哪里（前 10 名）")), "p3_steps",
+                   ui.t("More pipeline stages add bubble; more tensor parallelism adds per-layer "
+                        "all-reduces; pure data parallelism pays one big gradient all-reduce.",
+                        "流水线段数越多，气泡越大；张量并行越多，每层的 All-Reduce 越多；纯数据并行要付一次大的梯度 All-Reduce。"),
+                   rows=table)
     st.dataframe(table, hide_index=True)
     st.caption(ui.t("Ranked: configurations that fit first, then by estimated step time (A100 80 GB, "
                     "50 % of peak, NVLink in a node, HDR InfiniBand between nodes, ZeRO-1, SP + "

@@ -171,3 +171,18 @@ def keep_lanes(fig: go.Figure, lanes, x_max: float, height: int | None = None) -
     if height:
         fig.update_layout(height=height)
     return fig
+
+
+def step_breakdown(estimates, title: str) -> go.Figure:
+    """Stacked bars of estimated step time per (dp, tp, pp) configuration."""
+    labels = [f"d{e.dp} t{e.tp} p{e.pp}" + ("" if e.fits else " ✗") for e in estimates]
+    parts = (("compute_s", "compute", MEANING["compute"]), ("bubble_s", "pipeline bubble", MEANING["idle"]),
+             ("tp_comm_s", "TP all-reduce", MEANING["communication"]),
+             ("dp_comm_s", "DP all-reduce", OKABE_ITO["sky"]), ("pp_comm_s", "PP send/recv", MEANING["transfer"]))
+    fig = go.Figure()
+    for attr, name, color in parts:
+        fig.add_bar(x=labels, y=[getattr(e, attr) for e in estimates], name=name, marker_color=color)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="configuration (✗ = does not fit)")
+    fig.update_yaxes(title="estimated step time (s)")
+    return apply_theme(fig, title)
