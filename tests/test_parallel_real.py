@@ -55,3 +55,13 @@ def test_alpha_beta_fit_recovers_a_known_line():
 def test_real_run_bad_input():
     with pytest.raises(EngineError, match="2, 3 or 4"):
         run_real(8)
+
+
+def test_engine_parallel_does_not_import_torch():
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", "import sys, engine.parallel, engine.parallel.real_run; "
+                          "print('torch' in sys.modules)"], cwd=root, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
