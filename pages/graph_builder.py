@@ -84,8 +84,12 @@ with ui.controls():
                                "相同的连续块只画一次，其余折叠成一个“N× block”节点"))
     payload = presets.program_text(name)
     if kind == "program":
+        st.button(t_(f"Load the {name} preset into the editor", f"把预设 {name} 载入编辑器"),
+                  key="gb_load", on_click=st.session_state.__setitem__,
+                  args=("gb_program", presets.program_text(name)))
+        st.session_state.setdefault("gb_program", payload)   # the URL's program, if any, wins
         payload = st.text_area(t_("Program (one op per line; the link carries it)",
-                                  "程序（每行一个运算；分享链接会带上它）"), payload, height=220,
+                                  "程序（每行一个运算；分享链接会带上它）"), height=220,
                                key="gb_program", bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
     elif kind == "onnx":
         up = st.file_uploader(t_("ONNX model", "ONNX 模型"), type=["onnx"], key="gb_upload")

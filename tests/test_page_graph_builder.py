@@ -126,3 +126,13 @@ def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN():
     assert not at.exception
     assert any("4,096" in s.value for s in at.success)
     assert any("FLOPs = 2 × MACs" in c.value for c in at.caption)
+
+
+def test_load_button_puts_the_chosen_preset_into_the_editor():
+    at = _app(gb_source="Program · 程序")
+    assert at.text_area(key="gb_program").value == engine.presets.program_text("mlp")
+    at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
+    at.button(key="gb_load").click().run()
+    assert not at.exception
+    assert at.text_area(key="gb_program").value == engine.presets.program_text("conv_bn_relu")
+    assert _metric(at, "MACs") == engine.cost(engine.preset("conv_bn_relu")).macs
