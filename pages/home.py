@@ -70,4 +70,5 @@ for key, (title_en, title_zh) in SECTIONS.items():
 
 st.subheader(t_("Sharing, presenter mode, language", "分享、演示模式与语言"))
 st.markdown(ui.lesson_text("home", "how"))
-ui.lesson("home", "sources")
+with st.expander(t_("Sources", "参考资料")):
+    st.markdown(ui.lesson_text("home", "sources"))
