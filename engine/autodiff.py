@@ -36,6 +36,11 @@ from .trace import Step, Trace
 DIFFERENTIABLE_SOURCES = ("input", "param")
 
 
+#: Baydin et al. (2018), JMLR 18(153), Tables 2 and 3, for f = ln x1 + x1 x2 - sin x2 at (2, 5),
+#: as printed (3 decimals): the forward tangent of y with x1_dot = 1, and the reverse adjoints.
+SURVEY_TABLES = {"forward_y_dot": 5.5, "adjoints": {"x1": 5.5, "x2": 1.716}}
+
+
 @dataclass(frozen=True)
 class JacobianResult:
     matrix: np.ndarray          # (m, n): rows = output elements, columns = wrt elements

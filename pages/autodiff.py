@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine import budget, presets, symbolic
-from engine.autodiff import baydin_labels, jacobian
+from engine.autodiff import SURVEY_TABLES, baydin_labels, jacobian
 from viz import autodiff as vz
 from viz.graph import graph_figure
 
@@ -51,6 +51,23 @@ def four_ways(program: str, dtype: str, depth: int):
     rows = symbolic.difference_sweep(expr, var, point, exact, dtype=dtype)
     return (var, point, symbolic.to_text(symbolic.simplify(deriv)), exact, rows,
             symbolic.swell_table(depth), len(graph.op_nodes))
+
+
+def ui_badge(mode: str, trace) -> None:
+    """'Matches the source' badge for the survey's example (numbers from the engine's trace)."""
+    table = SURVEY_TABLES
+    if mode == "forward":
+        got = {"y": float(trace.summary["outputs"]["y"])} if "y" in trace.summary["outputs"] else {}
+        want = {"y": table["forward_y_dot"]} if got else {}
+    else:
+        got = {k: float(trace.summary["gradients"][k]) for k in table["adjoints"]}
+        want = table["adjoints"]
+    diff = max((abs(got[k] - want[k]) for k in want), default=1.0)
+    if want and diff < 5e-4:
+        st.success(t_(f"Matches Baydin et al. (2018) Table {2 if mode == 'forward' else 3}: "
+                      f"{', '.join(f'{k} → {got[k]:.3f}' for k in want)} (difference {diff:.1e}).",
+                      f"与 Baydin 等 (2018) 表 {2 if mode == 'forward' else 3} 一致："
+                      f"{', '.join(f'{k} → {got[k]:.3f}' for k in want)}（差 {diff:.1e}）。"))
 
 
 with ui.controls():
@@ -102,6 +119,8 @@ if graph is not None:
             if mode == "reverse":
                 st.markdown(t_("**Adjoint contributions** (fan-out adds up)", "**伴随值贡献**（扇出累加）"))
                 st.dataframe(vz.reverse_rows(trace, k), hide_index=True, key="ad_rtable")
+        if program == presets.program_text("autodiff_example") and k == len(trace) - 1:
+            ui_badge(mode, trace)
         nxt = trace[k + 1].data if k + 1 < len(trace) else {}
         if mode == "forward" and isinstance(nxt.get("tangent"), float):
             ui.checkpoint(f"ad_ckf_{seed_name}_{k}", t_(

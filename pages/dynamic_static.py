@@ -73,4 +73,17 @@ with ui.guard(t_("Capture failed", "捕获失败")), st.spinner(t_("Tracing with
                                         "追踪只记录实际执行的张量运算；Python 的 if/while 不留痕迹（只有一条 TracerWarning）。"),
                   choices=["eager autograd", "torch.fx", "torch.jit.trace", "torch.export"])
 
+st.markdown(t_(
+    "| | define-by-run (dynamic) | define-then-run (static) |\n|---|---|---|\n"
+    "| graph built | while the code runs, every call | once, before running |\n"
+    "| Python if / while | just work (the branch taken is recorded) | must be captured: "
+    "break, guard, `torch.cond`, or frozen |\n"
+    "| whole-program optimisation | no (op by op) | yes: fusion, memory planning |\n"
+    "| used in | PyTorch eager, research, debugging | torch.compile / export, ONNX, TF 1.x, XLA |",
+    "| | 边运行边定义（动态图） | 先定义后运行（静态图） |\n|---|---|---|\n"
+    "| 何时建图 | 代码运行时，每次调用都建 | 运行前建一次 |\n"
+    "| Python 的 if / while | 直接可用（记录实际分支） | 必须被捕获：图中断、守卫、`torch.cond`，或被冻结 |\n"
+    "| 全程序优化 | 无（逐算子） | 有：算子融合、内存规划 |\n"
+    "| 用在哪里 | PyTorch eager、研究与调试 | torch.compile / export、ONNX、TF 1.x、XLA |"))
+
 ui.lesson("dynamic_static")

@@ -81,3 +81,13 @@ def test_dynamic_static_page_draws_the_captures():
     assert "TraceError" in warnings                             # fx on a data-dependent branch
     at.selectbox(key="ds_fn").set_value("mlp_layer").run()
     assert not at.exception and not at.warning                  # straight-line code: all captures work
+
+
+def test_autodiff_page_shows_the_survey_badge_at_the_last_step():
+    at = _app("autodiff")
+    at.run()
+    at.slider(key="ad_step").set_value(7).run()
+    assert any("Table 2" in s.value and "5.500" in s.value for s in at.success)
+    at.radio(key="ad_mode").set_value("reverse").run()
+    at.slider(key="ad_step").set_value(13).run()
+    assert any("Table 3" in s.value and "1.716" in s.value for s in at.success)
