@@ -552,6 +552,7 @@ def kink_note(op_name: str, x: np.ndarray) -> str:
     """A sentence if ``x`` hits a kink of ``op_name`` (where a one-sided derivative is used)."""
     for point in KINKS.get(op_name, ()):
         if np.any(x == point):
+            used = UNARY[op_name][0](np.array([point]), np.array([point]), {"alpha": 0.01})
             return (f"{op_name} is not differentiable at x = {point:g}; like PyTorch, the "
-                    f"one-sided value {float(UNARY[op_name][0](np.array([point]), np.array([point]), {'alpha': 0.01})[0]):g} is used")
+                    f"one-sided value {float(np.asarray(used).ravel()[0]):g} is used there")
     return ""

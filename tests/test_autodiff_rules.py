@@ -194,3 +194,10 @@ def test_kinks_use_pytorch_one_sided_values():
     torch.relu(x).sum().backward()
     ours = RULES["relu"].vjp([x.detach().numpy()], None, np.ones(3), {}, (True,))[0]
     np.testing.assert_array_equal(ours, x.grad.numpy())
+
+
+def test_kink_note_names_the_one_sided_value():
+    from engine.autodiff_rules import kink_note
+    assert "one-sided value 0 is used" in kink_note("relu", np.array([0.0, 2.0]))
+    assert kink_note("relu", np.array([1.0])) == ""
+    assert "x = 6" in kink_note("relu6", np.array([6.0]))
