@@ -70,7 +70,7 @@ with ui.guard():
                   "input; Winograd's transforms add extra additions not counted as multiplies.",
                   "每种算法的输出都与 torch.nn.functional.conv2d 在同一随机输入上比较；Winograd "
                   "的变换还需额外的加法，未计入乘法。"))
-    ui.show_figure(vk.conv_cost_bars(costs), "ca_costs",
+    ui.show_figure(vk.conv_cost_bars(costs, t_("Multiplies and workspace per algorithm", "各算法的乘法次数与工作区")), "ca_costs",
                    t_("im2col does the same multiplies as direct but needs a workspace ~KH·KW times "
                       "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers.",
                       "im2col 的乘法次数与直接卷积相同，但需要约 KH·KW 倍输入大小的工作区；Winograd "
@@ -78,7 +78,9 @@ with ui.guard():
 
     st.subheader(t_("The unrolled matrix of im2col", "im2col 展开后的矩阵"))
     cols = conv.im2col(x[:, :cin // groups], ksize, ksize, stride, pad)[0]
-    ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize), "ca_im2col",
+    ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize, t_(
+                       f"im2col: the unrolled input ({cols.shape[0]} × {cols.shape[1]})",
+                       f"im2col：展开后的输入（{cols.shape[0]} × {cols.shape[1]}）")), "ca_im2col",
                    t_(f"Each column is one receptive field: {cols.shape[0]} rows × {cols.shape[1]} "
                       f"columns = {cols.size / x[:, :cin // groups].size:.2f}× the input (first group, "
                       "at most 256 columns shown). Neighbouring columns repeat the same pixels.",

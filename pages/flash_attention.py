@@ -65,13 +65,15 @@ with ui.guard():
                    f"目前 HBM 读 {step.hbm_reads:,} 个元素，写 {step.hbm_writes:,} 个。"))
     a, b = st.columns(2)
     with a:
-        ui.show_figure(vk.flash_block_grid(tr, tc, step, k), "fa_blocks",
+        ui.show_figure(vk.flash_block_grid(tr, tc, step, k, t_(
+                       "Blocks of S = QKᵀ computed on chip (red: this step)", "在片上计算的 S = QKᵀ 分块（红色：本步）")), "fa_blocks",
                        t_("The outer loop walks K/V blocks (columns); for each, every Q block (row) "
                           "visits. Only one Br×Bc block of S exists at a time.",
                           "外层循环遍历 K/V 块（列）；每一列里所有 Q 块（行）依次到访。任何时刻只有一个 "
                           "Br×Bc 的 S 块存在。"))
     with b:
-        ui.show_figure(vk.flash_running_stats(step), "fa_stats",
+        ui.show_figure(vk.flash_running_stats(step, t_(
+                       "Online softmax: running max and rescaling of this Q block", "在线 softmax：本 Q 块的运行最大值与修正")), "fa_stats",
                        t_("When a new block raises the running max, the old sum l and output O are "
                           "shrunk by e^(m_old − m_new) before the new block is added.",
                           "当新块抬高了运行最大值时，旧的和 l 与输出 O 先乘以 e^(m_old − m_new) 缩小，"

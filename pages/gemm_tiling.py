@@ -58,7 +58,7 @@ with ui.guard():
                     delta_color="off")
         m[0].metric(t_("Loop iterations (branches)", "循环迭代（分支）"), f"{result.loop_iterations:,}")
         m[1].metric(t_("Cache sets", "缓存组数"), f"{cache.n_sets}")
-        ui.show_figure(vk.misses_by_array(s), "gt_arrays",
+        ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses", "哪个矩阵在缺失")), "gt_arrays",
                        t_("Misses per matrix: in ijk order B is walked down a column, one new line "
                           "per access.", "各矩阵的缺失：ijk 顺序下 B 按列遍历，每次访问都是新的缓存行。"))
 
@@ -67,13 +67,15 @@ with ui.guard():
     by_tile = ui.cached(gemm.sweep_tiles)(size, size, size, order, (0, 4, 8, 16, 32), cache)
     a, b = st.columns(2)
     with a:
-        ui.show_figure(vk.misses_by_order(by_order), "gt_orders",
+        ui.show_figure(vk.misses_by_order(by_order, t_("Cache misses for each of the six loop orders",
+                                                        "六种循环顺序的缓存缺失")), "gt_orders",
                        t_("Orders whose innermost loop is j (ikj, kij) stream along rows of B and C: "
                           "far fewer misses than those that walk a column.",
                           "最内层循环为 j 的顺序（ikj、kij）沿 B 和 C 的行连续访问，缺失远少于按列遍历的顺序。"),
                        rows=by_order)
     with b:
-        ui.show_figure(vk.misses_by_tile(by_tile), "gt_tiles",
+        ui.show_figure(vk.misses_by_tile(by_tile, t_("Misses and arithmetic intensity vs tile size",
+                                                      "缺失次数与算术强度随分块大小的变化")), "gt_tiles",
                        t_("Tiles that fit in the cache reuse each loaded line many times: misses fall "
                           "and the arithmetic intensity rises, until the tiles stop fitting.",
                           "能装进缓存的分块让每个缓存行被多次复用：缺失下降、算术强度上升，直到分块装不下为止。"),

@@ -62,7 +62,8 @@ with ui.guard():
         points += R.elementwise_points(1 << 24, dtype_bytes)
     if graph_name != "—":
         points += ui.cached(graph_points)(graph_name)
-    ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name), "rf_plot",
+    ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
+                                       t_(f"Roofline: {hw_name}", f"Roofline：{hw_name}")), "rf_plot",
                    t_(f"Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
                       "right of it, for arithmetic (red). Decode attention and elementwise ops sit "
                       "far left; big GEMMs and long-prompt prefill sit right.",

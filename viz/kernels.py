@@ -83,15 +83,15 @@ def _discrete_scale(k: int, colors: list[str]) -> list:
 
 
 # ---------------------------------------------------------------- convolution
-def im2col_heatmap(cols: np.ndarray, kh: int, kw: int):
+def im2col_heatmap(cols: np.ndarray, kh: int, kw: int, title: str | None = None):
     fig = go.Figure(go.Heatmap(z=cols, colorscale="RdBu", zmid=0,
                                colorbar=dict(title="value")))
     fig.update_yaxes(autorange="reversed", title=f"row = (channel, kh, kw): C×{kh}×{kw} rows")
     fig.update_xaxes(title="column = output pixel")
-    return apply_theme(fig, f"im2col: the unrolled input ({cols.shape[0]} × {cols.shape[1]})")
+    return apply_theme(fig, title or f"im2col: the unrolled input ({cols.shape[0]} × {cols.shape[1]})")
 
 
-def conv_cost_bars(rows: list):
+def conv_cost_bars(rows: list, title: str = "Multiplies and workspace per algorithm"):
     names = [r.algorithm for r in rows]
     fig = go.Figure()
     fig.add_bar(x=names, y=[r.multiplies for r in rows], name="multiplies",
@@ -101,7 +101,7 @@ def conv_cost_bars(rows: list):
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="count")
     fig.update_xaxes(title="algorithm")
-    return apply_theme(fig, "Multiplies and workspace per algorithm")
+    return apply_theme(fig, title)
 
 
 def matrix_table_fig(matrix: np.ndarray, title: str):
@@ -113,17 +113,17 @@ def matrix_table_fig(matrix: np.ndarray, title: str):
 
 
 # ---------------------------------------------------------------- GEMM + cache
-def misses_by_order(rows: list[dict]):
+def misses_by_order(rows: list[dict], title: str = "Cache misses for each of the six loop orders"):
     fig = go.Figure(go.Bar(x=[r["order"] for r in rows], y=[r["misses"] for r in rows],
                            marker_color=[MEANING["highlight"] if r["misses"] == max(
                                x["misses"] for x in rows) else MEANING["compute"] for r in rows],
                            text=[f"{r['hit_rate']:.1%} hits" for r in rows]))
     fig.update_xaxes(title="loop order (outermost first)")
     fig.update_yaxes(title="cache misses", type="log")
-    return apply_theme(fig, "Cache misses for each of the six loop orders")
+    return apply_theme(fig, title)
 
 
-def misses_by_tile(rows: list[dict]):
+def misses_by_tile(rows: list[dict], title: str = "Misses and arithmetic intensity vs tile size"):
     xs = [str(r["tile"]) if r["tile"] else "none" for r in rows]
     fig = go.Figure()
     fig.add_scatter(x=xs, y=[r["misses"] for r in rows], mode="lines+markers", name="misses",
@@ -135,22 +135,23 @@ def misses_by_tile(rows: list[dict]):
                       yaxis2=dict(title="FLOP per byte of memory traffic", overlaying="y",
                                   side="right", type="log"))
     fig.update_xaxes(title="tile size (square tiles)", type="category")
-    apply_theme(fig, "Misses and arithmetic intensity vs tile size")
+    apply_theme(fig, title)
     fig.update_layout(margin=dict(t=90, r=70))
     return fig
 
 
-def misses_by_array(stats):
+def misses_by_array(stats, title: str = "Which matrix misses"):
     names = [a for a, _ in stats.misses_by_array]
     fig = go.Figure(go.Bar(x=names, y=[m for _, m in stats.misses_by_array],
                            marker_color=SEQUENCE[:len(names)]))
     fig.update_xaxes(title="matrix")
     fig.update_yaxes(title="cache misses")
-    return apply_theme(fig, "Which matrix misses", height=300)
+    return apply_theme(fig, title, height=300)
 
 
 # ---------------------------------------------------------------- roofline
-def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str):
+def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
+                    title: str | None = None):
     """Log-log roofline: the slanted memory roof, the flat compute roof, the ridge point, and one
     marker per kernel coloured memory- or compute-bound."""
     ridge = peak / bandwidth
@@ -179,11 +180,12 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str):
                                       "<extra></extra>")
     fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte of DRAM/HBM traffic)")
     fig.update_yaxes(type="log", title="attainable TFLOP/s")
-    return apply_theme(fig, f"Roofline: {hw_name}", height=480)
+    return apply_theme(fig, title or f"Roofline: {hw_name}", height=480)
 
 
 # ---------------------------------------------------------------- flash attention
-def flash_block_grid(tr: int, tc: int, step, n_done: int):
+def flash_block_grid(tr: int, tc: int, step, n_done: int,
+                     title: str = "Blocks of S = QKᵀ computed on chip (red: this step)"):
     """The Tr x Tc grid of S blocks: done, current, not yet."""
     z = np.zeros((tr, tc))
     flat = [(j, i) for j in range(tc) for i in range(tr)]
@@ -196,10 +198,10 @@ def flash_block_grid(tr: int, tc: int, step, n_done: int):
                                hovertemplate="Q block %{y}, K/V block %{x}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title="Q block i (rows of S)")
     fig.update_xaxes(title="K/V block j (outer loop)")
-    return apply_theme(fig, "Blocks of S = QKᵀ computed on chip (red: this step)", height=360)
+    return apply_theme(fig, title, height=360)
 
 
-def flash_running_stats(step):
+def flash_running_stats(step, title: str = "Online softmax: running max and rescaling of this Q block"):
     rows = list(range(*step.q_rows))
     fig = go.Figure()
     fig.add_bar(x=rows, y=step.m_old, name="m before", marker_color=PAD_COLOR)
@@ -210,7 +212,7 @@ def flash_running_stats(step):
                       yaxis2=dict(title="rescale factor", overlaying="y", side="right",
                                   range=[0, 1.05]))
     fig.update_xaxes(title="query row")
-    apply_theme(fig, "Online softmax: running max and rescaling of this Q block", height=380)
+    apply_theme(fig, title, height=380)
     fig.update_layout(margin=dict(t=60, r=70, b=110), legend=dict(y=-0.3, yanchor="top"))
     return fig
 
