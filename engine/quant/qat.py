@@ -297,3 +297,46 @@ def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int 
                         m0_q31, q_in, q_w, q_bias.astype(np.int32), acc.astype(np.int32), q_int,
                         q_flt, q_ref, int(np.abs(q_int - q_flt).max()),
                         int(np.abs(q_int - q_ref).max()))
+
+
+# -- tensors of the trained models, for the observer comparison -----------------------------------
+def tensor_names(model: str = "mlp") -> list[str]:
+    """'weights:<layer>' and 'activations:<layer>' (the input of that layer) for every layer."""
+    spec = model_spec(model)
+    return [f"{kind}:{ly.name}" for ly in spec.weighted for kind in ("weights", "activations")]
+
+
+def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
+                 n_images: int = 256) -> np.ndarray:
+    """A weight tensor, or a layer's input activations on ``n_images`` training images."""
+    from ..train import train_model
+    if name not in tensor_names(model):
+        raise EngineError(f"{name!r} is not a tensor of {model!r}; choose one of: "
+                          f"{', '.join(tensor_names(model))}")
+    kind, layer = name.split(":")
+    trained = train_model(model, seed)
+    if kind == "weights":
+        return np.array(trained.params[f"{layer}.w"])
+    spec = model_spec(model)
+    idx = next(i for i, ly in enumerate(spec.layers) if ly.name == layer)
+    got = {}
+
+    def grab(i, ly, h):
+        if i == idx:
+            got["h"] = np.array(h)
+        return h
+    forward(spec, trained.params, digits(seed).x_train[:n_images], grab)
+    return got["h"]
+
+
+def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
+                      dtype: str = "qint8", scheme: str = "symmetric", reduce_range: bool = False,
+                      percentile: float = 99.9) -> tuple[np.ndarray, dict]:
+    """(values, {method: Observation}) — every observer on the same tensor (the moving average
+    walks it in 8 chunks, as it would walk calibration batches)."""
+    x = model_tensor(model, seed, name)
+    out = {}
+    for method in ("minmax", "moving_average", "percentile", "mse", "entropy"):
+        data = list(np.array_split(x.ravel(), 8)) if method == "moving_average" else x
+        out[method] = observe(data, method, dtype, scheme, reduce_range, percentile=percentile)
+    return x, out

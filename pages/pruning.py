@@ -1,0 +1,103 @@
+"""Pruning & low rank: magnitude, structured, 2:4 and gradual pruning; SVD with a rank slider."""
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from engine import lowrank, prune
+from engine.compress_models import model_spec
+from engine.train import train_model
+from viz import compression as vc
+
+ui.setup("pruning", "Pruning & low-rank", "剪枝与低秩分解",
+         "Zero the weights that matter least — one by one, whole channels, or two of every four — "
+         "or replace a layer by two thin ones; then see what accuracy survives.",
+         "把最不重要的权重置零——逐个、整通道，或每四个里留两个——或把一层换成两层细的，看精度还剩多少。")
+t_ = ui.t
+METHOD_LABELS = {"l1_unstructured": t_("magnitude, per layer", "按幅值，逐层"),
+                 "global_unstructured": t_("magnitude, global", "按幅值，全局"),
+                 "ln_structured": t_("structured (L2 channels)", "结构化（按 L2 剪通道）"),
+                 "2:4": t_("2:4 semi-structured", "2:4 半结构化")}
+
+with ui.controls():
+    c = st.columns(4)
+    model = c[0].selectbox(t_("Model", "模型"), ["mlp", "cnn"], key="pr_model", bind="query-params")
+    method = c[1].selectbox(t_("Method", "方法"), list(METHOD_LABELS), format_func=METHOD_LABELS.get,
+                            key="pr_method", bind="query-params")
+    amount = c[2].slider(t_("Amount to prune", "剪枝比例"), 0.0, 1.0, 0.5, 0.05, key="pr_amount",
+                         bind="query-params", help=t_("Ignored by 2:4 (always half).", "2:4 方法忽略此项（固定一半）。"))
+    tune = c[3].slider(t_("Fine-tuning epochs", "微调轮数"), 0, 5, 0, key="pr_tune", bind="query-params")
+    d = st.columns(3)
+    layers = [ly.name for ly in model_spec(model).weighted]
+    layer = d[0].selectbox(t_("Layer shown", "展示的层"), layers, key=f"pr_layer_{model}", bind="query-params")
+    dense = [ly.name for ly in model_spec(model).weighted if ly.kind == "dense"]
+    lr_layer = d[1].selectbox(t_("Low-rank layer", "低秩分解的层"), dense, key=f"pr_lrl_{model}",
+                              bind="query-params")
+    final = d[2].slider(t_("Gradual: final sparsity", "渐进剪枝：最终稀疏度"), 0.5, 0.98, 0.9, 0.01,
+                        key="pr_final", bind="query-params")
+
+
+def masks_for(model: str, method: str, amount: float) -> dict:
+    return prune.model_masks(model, train_model(model, 0).params, method, amount)
+
+
+with ui.guard():
+    res = ui.cached(prune.prune_model)(model, 0, method, amount, tune)
+    masks = ui.cached(masks_for)(model, method, amount)
+    w = train_model(model, 0).params[f"{layer}.w"]
+    m = st.columns(4)
+    m[0].metric(t_("sparsity (all weights)", "稀疏度（全部权重）"), f"{res.sparsity:.1%}")
+    m[1].metric(t_("accuracy, pruned", "剪枝后精度"), f"{res.accuracy:.1%}",
+                f"{100 * (res.accuracy - res.fp32_accuracy):+.1f} pt")
+    if res.finetuned_accuracy is not None:
+        m[2].metric(t_("after fine-tuning", "微调后"), f"{res.finetuned_accuracy:.1%}")
+    m[3].metric(t_("dense fp32", "稠密 fp32"), f"{res.fp32_accuracy:.1%}")
+    ui.show_figure(vc.mask_heatmap(w, masks[f"{layer}.w"], t_(f"{layer} weights after {METHOD_LABELS[method]}",
+                                                             f"{layer} 权重：{METHOD_LABELS[method]}后")),
+                   "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; structured "
+                                 "pruning removes whole columns (output units / filters); 2:4 keeps two "
+                                 "of every four consecutive inputs.",
+                                 "灰色格子已被剪掉。幅值剪枝留下散点；结构化剪枝删掉整列（输出单元/卷积核）；2:4 在每四个连续输入中保留两个。"))
+    ui.checkpoint("pr_ck_24", t_("A 64×32 dense layer gets 2:4 sparsity. How many weights are left?",
+                                 "一个 64×32 的全连接层做 2:4 稀疏，还剩多少个权重？"),
+                  1024, t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values.",
+                           "2048 的一半，而且每四个一组都各留两个：恰好 1024 个，与数值无关。"), rel_tol=0.0)
+    rows = ui.cached(prune.sparsity_curve)(model, 0)
+    ui.show_figure(vc.sparsity_figure(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",
+                                               f"{model}：精度随稀疏度变化（一次剪枝，无微调）")),
+                   "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity (small "
+                                  "layers are spared); removing whole channels hurts soonest.",
+                                  "同等稀疏度下，全局幅值剪枝优于逐层剪枝（小层被保留）；整通道删除最先掉精度。"),
+                   rows=rows)
+
+st.subheader(t_("Gradual pruning (Zhu & Gupta 2017)", "渐进剪枝（Zhu & Gupta，2017）"))
+st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3")
+with ui.guard():
+    g = ui.cached(prune.gradual_prune)(model, 0, final)
+    ui.show_figure(vc.schedule_figure(g.schedule, g.accuracies, g.one_shot_accuracy,
+                                      t_(f"Prune to {final:.0%} in 8 steps, fine-tuning in between",
+                                         f"分 8 步剪到 {final:.0%}，每步之间微调")),
+                   "pr_grad", t_(f"Gradual: {g.accuracy:.1%}; one shot to the same sparsity: "
+                                 f"{g.one_shot_accuracy:.1%}. Prune fast while there is slack, slowly near the end.",
+                                 f"渐进：{g.accuracy:.1%}；一次剪到同样稀疏度：{g.one_shot_accuracy:.1%}。冗余多时剪得快，接近终点时剪得慢。"))
+
+st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)", "低秩：把一层拆成两层细的（截断 SVD）"))
+with ui.guard():
+    sweep = ui.cached(lowrank.lowrank_sweep)(model, 0, lr_layer)
+    rank = st.slider(t_("Rank r", "秩 r"), 1, len(sweep), min(8, len(sweep)), key=f"pr_rank_{model}_{lr_layer}",
+                     bind="query-params")
+    row = sweep[rank - 1]
+    k = st.columns(3)
+    k[0].metric(t_("relative error ‖W − W_r‖/‖W‖", "相对误差 ‖W − W_r‖/‖W‖"), f"{row['rel_error']:.1%}")
+    k[1].metric(t_("layer params", "该层参数"), f"{row['layer_params']:,}",
+                f"{row['layer_params'] - row['dense_layer_params']:+,}", delta_color="inverse")
+    k[2].metric(t_("accuracy", "精度"), f"{row['accuracy']:.1%}",
+                f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
+    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy, params, FLOPs",
+                                                     f"{lr_layer}：秩与误差、精度、参数量、FLOPs")),
+                   "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; accuracy "
+                                    "survives far lower ranks than the reconstruction error suggests.",
+                                    "只有低于交点时，r·(in + out) 才比 in·out 少；精度能在比重建误差所暗示的低得多的秩上保持。"),
+                   rows=sweep)
+
+ui.lesson("pruning")

@@ -1,0 +1,121 @@
+"""Quantization: observers, the grid, PTQ, QAT with the STE, integer-only inference."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import ui
+from engine import quant
+from engine.quant import qat as Q
+from viz import compression as vc
+
+ui.setup("quantization", "Quantization", "量化",
+         "Pick a tensor of a model trained here, pick an observer, and see the range it chooses, "
+         "the grid it makes and what that costs in accuracy.",
+         "选一个在这里训练好的模型里的张量，再选一个观察器：看它选出的范围、生成的量化网格，以及精度代价。")
+t_ = ui.t
+
+with ui.controls():
+    c = st.columns(5)
+    model = c[0].selectbox(t_("Model", "模型"), ["mlp", "cnn"], key="qz_model", bind="query-params")
+    tensor = c[1].selectbox(t_("Tensor", "张量"), Q.tensor_names(model), key=f"qz_tensor_{model}",
+                            bind="query-params")
+    method = c[2].selectbox(t_("Observer", "观察器"), list(quant.METHODS), key="qz_obs",
+                            bind="query-params")
+    dtype = c[3].selectbox(t_("Integer grid", "整数网格"), ["qint8", "quint8", "qint4", "quint4"],
+                           key="qz_dtype", bind="query-params")
+    scheme = c[4].selectbox(t_("Scheme", "方案"), ["symmetric", "affine"], key="qz_scheme",
+                            bind="query-params")
+    c2 = st.columns(4)
+    reduce_range = c2[0].toggle("reduce_range", False, key="qz_rr", bind="query-params")
+    pct = c2[1].slider(t_("Percentile p", "百分位 p"), 90.0, 100.0, 99.9, 0.1, key="qz_pct",
+                       bind="query-params")
+    bits = c2[2].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
+    epochs = c2[3].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
+
+with ui.guard():
+    x, obs = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range, pct)
+    o = obs[method]
+    ui.show_figure(vc.observer_figure(x, obs, method, t_(f"Where each observer clips {tensor}",
+                                                         f"各观察器在 {tensor} 上的截断位置")),
+                   "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
+                                 "the thick one is the observer you picked. Outliers pull min-max "
+                                 "wide; percentile, MSE and entropy clip them.",
+                                 "灰色为数值分布（对数计数）；各色竖线是每个观察器选出的 [min, max]，粗线为当前选择。"
+                                 "离群值会把 min-max 拉宽，百分位、MSE 与熵方法会把它们截掉。"),
+                   rows=[dict(observer=k, min=float(v.min_val), max=float(v.max_val),
+                              scale=float(v.scale), zero_point=int(v.zero_point)) for k, v in obs.items()])
+    m = st.columns(4)
+    m[0].metric(t_("scale s", "缩放 s"), f"{float(o.scale):.6g}")
+    m[1].metric(t_("zero point z", "零点 z"), int(o.zero_point))
+    m[2].metric(t_("grid", "网格"), f"[{o.qmin}, {o.qmax}]")
+    xq = quant.fake_quant(x, o.scale, o.zero_point, dtype, reduce_range=reduce_range)
+    m[3].metric(t_("RMS error", "均方根误差"), f"{float(np.sqrt(np.mean((xq - x) ** 2))):.3g}")
+    st.caption(t_(f"{method}: {o.note}.", f"{method}：{o.note}。"))
+    ui.show_figure(vc.grid_figure(x, xq, float(o.scale), float(o.min_val), float(o.max_val),
+                                  t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)",
+                                     "量化网格：x → q = round(x/s) + z → x^ = s (q − z)")),
+                   "qz_grid", t_("Inside the green band the error stays within ±s/2 (dashed); "
+                                 "outside it values saturate and the error grows linearly.",
+                                 "绿色区间内误差不超过 ±s/2（虚线）；区间外数值饱和，误差线性增长。"))
+    lo, hi = -1.0, 3.0
+    _, z_ck = quant.qparams_from_range(lo, hi, "quint8", "affine")
+    ui.checkpoint("qz_ck_zp", t_("Min-max affine quint8 sees values from −1 to 3. Which zero point "
+                                 "does it pick?", "min-max 仿射 quint8 观察到的数值范围是 −1 到 3，零点是多少？"),
+                  int(z_ck), t_("s = 4/255; z = 0 − round(−1 / s) = round(63.75) = 64: the real 0 "
+                                "lands exactly on q = 64.",
+                                "s = 4/255；z = 0 − round(−1/s) = round(63.75) = 64：实数 0 恰好落在 q = 64。"),
+                  rel_tol=0.0)
+
+st.subheader(t_("Post-training quantisation: accuracy vs bit width",
+                "训练后量化：精度随位宽变化"))
+with ui.guard():
+    rows = ui.cached(Q.bitwidth_sweep)(model, 0, method if method != "moving_average" else "minmax")
+    ui.show_figure(vc.bitwidth_figure(rows, t_(f"{model}: PTQ accuracy, 8 → 2 bits ({method} calibration)",
+                                               f"{model}：PTQ 精度，8 → 2 位（{method} 校准）")),
+                   "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
+                                 "per batch at run time; static: ranges fixed by calibration) costs more "
+                                 "below 4 bits.",
+                                 "只量化权重最稳；同时量化激活（动态：运行时逐批计算；静态：校准时定好范围）在 4 位以下损失更大。"),
+                   rows=rows)
+
+st.subheader(t_("Quantisation-aware training with the straight-through estimator",
+                "量化感知训练与直通估计器（STE）"))
+with ui.guard():
+    r = ui.cached(Q.qat)(model, 0, bits, epochs)
+    layer, clip = r.clips[0]
+    w = Q.model_tensor(model, 0, f"weights:{layer}")
+    s, z = quant.qparams_from_range(-np.float32(clip), np.float32(clip), f"qint{bits}", "symmetric")
+    ui.show_figure(vc.ste_figure(w, quant.fake_quant(w, s, z, f"qint{bits}"),
+                                 quant.ste_mask(w, s, z, f"qint{bits}"), clip,
+                                 t_(f"FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
+                                    f"{layer} 权重的伪量化（{bits} 位，截断 ±{clip:.3f}）")),
+                   "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
+                                "everywhere, so the STE pretends it is the identity inside the clip "
+                                "range (mask 1) and blocks the gradient outside (mask 0).",
+                                "前向是阶梯；反向时 round() 几乎处处梯度为 0，STE 在截断范围内把它当作恒等映射（掩码 1），范围外截断梯度（掩码 0）。"))
+    ui.show_figure(vc.accuracy_bars(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
+                                    [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
+                                    t_("Fine-tuning through the quantiser recovers accuracy",
+                                       "带着量化器微调，精度得以恢复")),
+                   "qz_qat", t_(f"{r.masked_fraction:.1%} of weight gradients were masked in the last epoch.",
+                                f"最后一轮中 {r.masked_fraction:.1%} 的权重梯度被掩掉。"))
+
+st.subheader(t_("Integer-only inference of one layer (Jacob et al. 2018)", "单层纯整数推理（Jacob 等，2018）"))
+with ui.guard():
+    il = ui.cached(Q.integer_layer)(model, 0, "fc1", 8)
+    st.latex(rf"M = \frac{{s_1 s_2}}{{s_3}} = \frac{{{il.s1:.4g}\times{il.s2:.4g}}}{{{il.s3:.4g}}}"
+             rf" = {il.multiplier:.6g} = {il.m0:.6f}\times 2^{{-{il.shift}}},\quad "
+             rf"M_0 = {il.m0_q31} / 2^{{31}}")
+    st.latex(rf"q_3 = z_3 + \mathrm{{round}}\!\left(\frac{{M_0 \cdot \sum (q_1 - {il.z1})(q_2 - {il.z2}) "
+             rf"+ q_b}}{{2^{{31 + {il.shift}}}}}\right),\; z_3 = {il.z3}")
+    k = st.columns(2)
+    k[0].metric(t_("max |integer − float requant| (LSB)", "整数与浮点重量化最大差 (LSB)"), il.max_lsb_diff_float)
+    k[1].metric(t_("max |integer − quantised float layer| (LSB)", "与浮点层量化结果最大差 (LSB)"),
+                il.max_lsb_diff_reference)
+    st.dataframe([{"acc (int32)": int(a), "q3 integer": int(qi), "q3 float M": int(qf),
+                   "q3 from float layer": int(qr)}
+                  for a, qi, qf, qr in zip(il.acc[0][:8], il.q_out_int[0][:8], il.q_out_float[0][:8],
+                                           il.q_out_reference[0][:8])], hide_index=True)
+
+ui.lesson("quantization")
