@@ -114,7 +114,7 @@ def _expression(node: Node) -> str:
     return f"{node.name} = {node.op}({args})"
 
 
-def _apply(node: Node, rule_name: str, fn, *args):
+def _apply(node: Node, fn, *args):
     """Call a kernel or rule; a non-differentiable point is re-raised with the node's name."""
     try:
         return fn(*args)
@@ -168,7 +168,7 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
             dot = None
             if any(d is not None for d in in_dots):
                 rule = rule_for(node.op)
-                dot = _apply(node, "jvp", rule.jvp, xs, y, in_dots, attrs)
+                dot = _apply(node, rule.jvp, xs, y, in_dots, attrs)
             dots[node.name] = dot
             if record:
                 note = kink_note(node.op, xs[0]) if xs else ""
@@ -247,7 +247,7 @@ def _vjp_sweep(graph: Graph, output: str, vals: dict, need: set[str], record: bo
             attrs = {**op.attrs, **node.attr_dict}
             xs = [vals[i] for i in node.inputs]
             rule = rule_for(node.op)
-            grads = _apply(node, "vjp", rule.vjp, xs, vals[node.name], g, attrs, needs)
+            grads = _apply(node, rule.vjp, xs, vals[node.name], g, attrs, needs)
             if counter is not None:
                 counter[0] += 1
             rows = []
