@@ -147,3 +147,37 @@ def fragmentation(lengths, max_len: int, block: int = 16) -> Waste:
         raise EngineError(f"sequence lengths must be from 1 to the max length {max_len}")
     paged = int((-(-lens // block) * block).sum())
     return Waste(int(lens.sum()), int(max_len * lens.size), paged)
+
+
+def memory_rows(card_gib: float, batch: int, seq_len: int, kv_dtype: str = "fp16",
+                weight_dtype: str = "fp16") -> list[dict]:
+    """Every preset model: weights and the KV cache of ``batch`` sequences of ``seq_len`` tokens."""
+    positive("card memory (GiB)", card_gib)
+    batch, seq_len = whole("batch", batch, 1, 1 << 16), whole("sequence length", seq_len, 1, 1 << 20)
+    rows = []
+    for m in _MODELS:
+        per_tok = kv_bytes_per_token(m.layers, m.kv_heads, m.head_dim, kv_dtype)
+        weights = m.params * DTYPE_BYTES[weight_dtype] / GIB
+        kv = per_tok * batch * seq_len / GIB
+        rows.append(dict(model=m.name, attention=m.attention, kv_kib_per_token=per_tok / 1024,
+                         weights_gib=weights, kv_gib=kv, fits=weights + kv <= card_gib))
+    return rows
+
+
+def waste_rows(lengths, max_len: int, blocks=(1, 8, 16, 32, 64, 128, 256)) -> list[dict]:
+    """Wasted share of reserved KV memory: contiguous allocation, then paged with each block size."""
+    rows = [dict(allocator="contiguous", waste=fragmentation(lengths, max_len, 1).waste_contiguous)]
+    for b in blocks:
+        rows.append(dict(allocator=f"paged {b}", waste=fragmentation(lengths, max_len, b).waste_paged))
+    return rows
+
+
+def sample_lengths(n: int, prompt: int, mean_out: int, max_len: int, seed: int = 0) -> np.ndarray:
+    """Sequence lengths prompt + output, outputs geometric with mean ``mean_out``, capped at max_len."""
+    n = whole("number of sequences", n, 1, 100_000)
+    prompt, mean_out = whole("prompt length", prompt, 1, 1 << 20), whole("mean output", mean_out, 1, 1 << 20)
+    max_len = whole("max sequence length", max_len, 1, 1 << 20)
+    if prompt >= max_len:
+        raise EngineError(f"prompt length {prompt} leaves no room under the max length {max_len}")
+    out = np.random.default_rng(seed).geometric(1.0 / mean_out, n)
+    return np.minimum(prompt + out, max_len)

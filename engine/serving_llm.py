@@ -212,3 +212,14 @@ def slot_timeline(result: LLMResult, limit: int = 24) -> Timeline:
                                 (("request", r), ("phase", "padding"))))
     lanes = sorted({e.unit for e in events}, key=lambda u: int(u.split()[1]))
     return Timeline(tuple(events), tuple(lanes), "s")
+
+
+def llm_sweep(model: LLMModel, rates, n: int = 300, prompt_len: int = 256, mean_out: int = 64,
+              dist: str = "geometric", max_batch: int = 16, seed: int = 0) -> list[dict]:
+    """Both policies at each request rate (same requests for both policies at a given rate)."""
+    rows = []
+    for rate in rates:
+        req = draw_requests(rate, n, prompt_len, mean_out, dist, max(mean_out * 8, 1), seed)
+        for policy in LLM_POLICIES:
+            rows.append({**simulate_llm(model, req, policy, max_batch).summary(), "rate": float(rate)})
+    return rows

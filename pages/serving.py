@@ -1,0 +1,148 @@
+"""Serving & batching: why a server batches, what it costs in latency, and where LLM memory goes."""
+from __future__ import annotations
+
+import streamlit as st
+
+import engine
+import ui
+from engine import serving as sv
+from engine import serving_kv as kv
+from engine import serving_llm as llm
+from viz import serving as vs
+from viz.timeline import gantt
+
+ui.setup("serving", "Serving & batching", "推理服务与批处理",
+         "One GPU, a stream of requests: batching shares each read of the weights among many "
+         "requests — until the compute roof, and at the price of waiting.",
+         "一块 GPU，一串请求：批处理让多个请求分摊一次权重读取——直到碰到算力上限，代价是排队等待。")
+t_ = ui.t
+HW = {name: hw for name, hw in engine.hardware_presets().items() if name in kv.CARD_MEMORY_GIB}
+PARTS = {"batching": t_("Batching policies", "批处理策略"), "llm": t_("LLM decoding", "大模型解码"),
+         "kv": t_("KV-cache memory", "KV 缓存显存")}
+
+with ui.controls():
+    part = st.radio(t_("Part", "部分"), list(PARTS), format_func=PARTS.get, horizontal=True,
+                    key="sv_part", bind="query-params")
+    c = st.columns(4)
+    hw_name = c[0].selectbox(t_("GPU", "GPU"), list(HW), index=2, key="sv_hw", bind="query-params")
+    params_b = c[1].number_input(t_("Parameters (billions)", "参数量（十亿）"), 0.0, 2000.0,
+                                 1.0 if part == "batching" else 6.74, key=f"sv_params_{part}",
+                                 bind="query-params")
+    dtype = c[2].selectbox(t_("Weight dtype", "权重精度"), list(sv.DTYPE_BYTES), index=1,
+                           key="sv_dtype", bind="query-params")
+    overhead_ms = c[3].number_input(t_("Fixed overhead per pass (ms)", "每次前向固定开销 (ms)"),
+                                    0.0, 100.0, 0.2, key="sv_overhead", bind="query-params")
+    d = st.columns(4)
+    if part == "batching":
+        tokens = d[0].number_input(t_("Tokens per request", "每请求 token 数"), 1, 4096, 16,
+                                   key="sv_tokens", bind="query-params")
+        batch = d[1].slider(t_("Max batch size B", "最大批大小 B"), 1, 64, 8, key="sv_batch",
+                            bind="query-params")
+        delay_ms = d[2].slider(t_("Max queue delay τ (ms)", "最大排队延迟 τ (ms)"), 0.0, 20.0, 2.0,
+                               key="sv_delay", bind="query-params")
+        load = d[3].slider(t_("Offered load (share of capacity at B)", "负载（占 B 批容量的比例）"),
+                           0.05, 0.99, 0.7, key="sv_load", bind="query-params")
+    elif part == "llm":
+        prompt = d[0].number_input(t_("Prompt tokens", "提示词 token 数"), 1, 8192, 256, key="sv_prompt",
+                                   bind="query-params")
+        mean_out = d[1].number_input(t_("Mean output tokens", "平均输出 token 数"), 1, 1024, 64,
+                                     key="sv_out", bind="query-params")
+        dist = d[2].selectbox(t_("Output lengths", "输出长度分布"), llm.LENGTH_DISTS, index=2,
+                              key="sv_dist", bind="query-params")
+        batch = d[3].slider(t_("Max sequences in flight", "最多并发序列"), 1, 128, 16, key="sv_seqs",
+                            bind="query-params")
+    else:
+        model_name = d[0].selectbox(t_("Model", "模型"), list(kv.model_configs()), index=1,
+                                    key="sv_model", bind="query-params")
+        max_len = d[1].number_input(t_("Max length (tokens)", "最大长度 (token)"), 1, 1 << 17, 2048,
+                                    key="sv_maxlen", bind="query-params")
+        mean_out = d[2].number_input(t_("Mean output tokens", "平均输出 token 数"), 1, 1 << 16, 256,
+                                     key="sv_kvout", bind="query-params")
+        kv_dtype = d[3].selectbox(t_("KV dtype", "KV 精度"), ["fp16", "int8", "fp32"], key="sv_kvdtype",
+                                  bind="query-params")
+
+hw = HW[hw_name]
+with ui.guard():
+    if part == "batching":
+        model = sv.ServiceModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, int(tokens),
+                                overhead=overhead_ms / 1e3)
+        rate = load * model.capacity(batch)
+        ui.show_figure(vs.batch_cost(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小")),
+                       "sv_cost", t_(f"Left of the knee (≈{model.knee:.0f}) a pass costs the weight read "
+                                     "whatever the batch, so throughput grows with B; right of it, compute "
+                                     "grows with B and throughput flattens.",
+                                     f"在拐点（≈{model.knee:.0f}）左侧，一次前向的耗时就是读权重的时间，与批大小"
+                                     "无关，吞吐随 B 增长；右侧计算量随 B 增长，吞吐趋平。"))
+        ui.checkpoint("sv_knee", t_("Predict: at which batch size does the compute time catch up with "
+                                    "the weight read?", "预测：批大小为多少时计算时间追上读权重时间？"),
+                      round(model.knee, 1), t_("Knee = (weight bytes / bandwidth) / (2·P·tokens / peak).",
+                                               "拐点 = (权重字节/带宽) / (2·P·token 数/峰值)。"), rel_tol=0.2)
+        loads = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
+        rows = ui.cached(sv.load_sweep)(model, loads, sv.POLICIES, 2000, batch, delay_ms / 1e3)
+        ui.show_figure(vs.latency_vs_load(rows, t_("Latency vs offered load", "时延与负载")), "sv_knee",
+                       t_("No batching saturates at one request per pass; static batching waits for a "
+                          "full batch (bad at light load); dynamic batching with a delay bound gets both.",
+                          "不批处理时每次前向只服务一个请求，很快饱和；静态批处理要等满批（轻载时很糟）；"
+                          "带延迟上限的动态批处理兼得二者。"), rows=rows)
+        ui.show_figure(vs.throughput_latency(rows, t_("Throughput–latency trade-off", "吞吐与时延的权衡")),
+                       "sv_tradeoff", t_("Each point is one load; up and to the right is the price of "
+                                         "throughput.", "每个点对应一个负载；越往右上，吞吐的代价越大。"))
+        runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3) for p in sv.POLICIES}
+        table = [{**r.summary(), "little_L": r.mean_in_system()} for r in runs.values()]
+        st.dataframe(table, hide_index=True)
+        st.caption(t_(f"λ = {rate:,.1f} requests/s. little_L is the time-average number in the system; "
+                      "Little's law says it equals λ × mean latency.",
+                      f"λ = {rate:,.1f} 请求/秒。little_L 为系统内平均请求数；Little 定律：它等于 λ × 平均时延。"))
+        ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], 40),
+                             t_("Dynamic batching: the first 40 batches", "动态批处理：前 40 个批次")),
+                       "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ.",
+                                      "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。"))
+    elif part == "llm":
+        cfg = kv.model_configs()["Llama-2-7B"]
+        per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
+        model = llm.LLMModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3)
+        step = float(model.step_time(0, batch, batch * (prompt + mean_out)))
+        top = batch / (mean_out * step)
+        rates = [round(top * f, 3) for f in (0.1, 0.3, 0.5, 0.7, 0.9, 1.1)]
+        rows = ui.cached(llm.llm_sweep)(model, rates, 300, int(prompt), int(mean_out), dist, batch)
+        ui.show_figure(vs.llm_sweep(rows, "tokens_per_s", "output tokens/s", t_(
+            "Throughput: request-level vs iteration-level batching", "吞吐：请求级与迭代级批处理")),
+            "sv_llm_tps", t_("Static batching decodes until the longest sequence ends; continuous "
+                             "batching refills a slot the moment one frees.",
+                             "静态批处理要解码到最长序列结束；连续批处理在有空位时立即补入新请求。"), rows=rows)
+        ui.show_figure(vs.llm_sweep(rows, "ttft_p99", "p99 time to first token (ms)", t_(
+            "Time to first token", "首 token 时延"), 1e3, log=True), "sv_llm_ttft",
+            t_("A new request waits for a whole static batch, but only one iteration under continuous "
+               "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
+        st.dataframe(rows, hide_index=True)
+        req = llm.draw_requests(rates[3], 24, int(prompt), int(mean_out), dist, int(mean_out) * 8)
+        cols = st.columns(2)
+        for col, policy in zip(cols, llm.LLM_POLICIES):
+            with col:
+                tl = llm.slot_timeline(llm.simulate_llm(model, req, policy, min(batch, 6)))
+                ui.show_figure(gantt(tl, f"{policy}: 24 requests, 6 slots"), f"sv_slots_{policy}",
+                               t_("Blue prefill, green decode, grey padding (the result is held back).",
+                                  "蓝色预填充，绿色解码，灰色为填充（结果被扣着不返回）。"))
+    else:
+        cfg = kv.model_configs()[model_name]
+        card = kv.CARD_MEMORY_GIB[hw_name]
+        cap = kv.capacity(cfg, card, int(max_len), min(int(mean_out) + 256, int(max_len)), dtype, kv_dtype)
+        m = st.columns(4)
+        m[0].metric(t_("KV bytes per token", "每 token KV 字节"), f"{cap.kv_per_token / 1024:,.0f} KiB")
+        m[1].metric(t_("Attention", "注意力"), cfg.attention)
+        m[2].metric(t_("Sequences (contiguous)", "并发序列（连续分配）"), f"{cap.sequences_contiguous:,}")
+        m[3].metric(t_("Sequences (paged)", "并发序列（分页）"), f"{cap.sequences_paged:,}")
+        st.caption(t_("Source: ", "来源：") + cfg.source + t_(". 256 prompt tokens assumed.", "。假设提示词 256 token。"))
+        lengths = kv.sample_lengths(2000, 256, int(mean_out), int(max_len))
+        ui.show_figure(vs.kv_waste(kv.waste_rows(lengths, int(max_len)), t_(
+            "Wasted KV memory: reserve max length vs allocate blocks", "KV 显存浪费：预留最大长度 vs 按块分配")),
+            "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
+                           "wastes at most one partly filled block per sequence.",
+                           "连续预留会浪费序列没用到的全部空间；分页最多浪费每个序列最后一个未填满的块。"))
+        rows = kv.memory_rows(card, 16, int(max_len), kv_dtype, dtype)
+        ui.show_figure(vs.kv_memory(rows, card, t_(f"16 sequences × {max_len} tokens on {hw_name}",
+                                                   f"{hw_name} 上 16 条 × {max_len} token 的序列")),
+                       "sv_kvmem", t_("GQA and MQA shrink the cache by the number of query heads per KV head.",
+                                      "GQA 与 MQA 把缓存缩小为原来的（每个 KV 头对应的查询头数）分之一。"), rows=rows)
+
+ui.lesson("serving")
