@@ -60,6 +60,11 @@ def graph_fig(kind, payload, title, direction, fold, lang):
                         direction=direction, fold=fold)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def node_value_fig(kind, payload, title, seed: int, node: str):
+    return value_figure(node, graph_values(kind, payload, title, seed)[node])
+
+
 def zoo_names() -> list[str]:
     try:
         from engine.torch_zoo import zoo_names as names
@@ -162,7 +167,7 @@ if graph is not None:
             st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
                          key="gb_values_table")
         else:
-            ui.show_figure(value_figure(pick, arr), "gb_value", t_(
+            ui.show_figure(node_value_fig(kind, payload, title, int(seed), pick), "gb_value", t_(
                 "Left: the tensor as a matrix (red positive, blue negative); right: how its values "
                 "are spread. Change the seed to draw new weights and inputs.",
                 "左：张量按矩阵展示（红正蓝负）；右：数值分布。改变随机种子会重新抽取权重与输入。"))
