@@ -162,6 +162,20 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
     return np.concatenate(parts, axis=1)
 
 
+def depthwise_conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
+                     algorithm: str = "direct") -> np.ndarray:
+    """One KH x KW filter per channel: weights (C, 1, KH, KW), groups = C."""
+    return conv2d(x, w, stride, pad, algorithm, groups=np.asarray(x).shape[1] if np.ndim(x) == 4 else 1)
+
+
+def pointwise_conv2d(x: np.ndarray, w: np.ndarray, algorithm: str = "im2col") -> np.ndarray:
+    """A 1x1 convolution (weights (K, C, 1, 1)): a matrix product over channels at every pixel."""
+    w = np.asarray(w)
+    if w.ndim != 4 or w.shape[2:] != (1, 1):
+        raise ShapeError(f"pointwise weights must have shape (K, C, 1, 1); got {list(w.shape)}")
+    return conv2d(x, w, 1, 0, algorithm)
+
+
 @dataclass(frozen=True)
 class ConvCost:
     algorithm: str

@@ -103,3 +103,16 @@ def test_im2col_validates():
         conv.im2col(np.zeros((1, 1, 2, 2)), 3, 3)
     with pytest.raises(ShapeError, match="KH"):
         conv.im2col(np.zeros((1, 1, 4, 4)), 0, 3)
+
+
+def test_depthwise_and_pointwise_helpers():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 6, 6))
+    dw = rng.standard_normal((5, 1, 3, 3))
+    np.testing.assert_allclose(conv.depthwise_conv2d(x, dw, 1, 1, "winograd"),
+                               _torch_conv(x, dw, 1, 1, 5), atol=1e-10)
+    pw = rng.standard_normal((3, 5, 1, 1))
+    np.testing.assert_allclose(conv.pointwise_conv2d(x, pw), np.einsum("kc,nchw->nkhw", pw[:, :, 0, 0], x),
+                               atol=1e-12)
+    with pytest.raises(ShapeError, match="1, 1"):
+        conv.pointwise_conv2d(x, dw)
