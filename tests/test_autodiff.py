@@ -242,7 +242,8 @@ def _torch_eval(graph, values, torch):
             offsets = np.cumsum([0] + [x.numel() for x in xs])
             idx = [np.arange(o, o + x.numel()).reshape(tuple(x.shape)) for o, x in zip(offsets, xs)]
             pick = np.asarray(get_op(n.op).kernel(idx, at))
-            y = torch.cat([x.reshape(-1) for x in xs])[torch.tensor(np.ascontiguousarray(pick).reshape(-1))]
+            flat = torch.tensor(np.ascontiguousarray(pick).reshape(-1))
+            y = torch.cat([x.reshape(-1) for x in xs])[flat]
             y = y.reshape(pick.shape)
         elif n.op.startswith("reduce_"):
             dims = tuple(range(xs[0].dim())) if at["axes"] is None else tuple(at["axes"])
