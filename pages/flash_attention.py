@@ -6,6 +6,7 @@ import math
 import numpy as np
 import streamlit as st
 
+import engine
 import ui
 from engine import flash_attention as fa
 from viz import kernels as vk
@@ -14,6 +15,7 @@ ui.setup("flash_attention", "Flash attention", "Flash Attention",
          "Never write the N×N score matrix to HBM: stream K/V blocks through on-chip memory and fix "
          "the softmax up as you go.", "绝不把 N×N 的分数矩阵写回 HBM：让 K/V 分块流过片上内存，边算边修正 softmax。")
 t_ = ui.t
+MAX_STEPPER = 4096
 
 with ui.controls():
     c = st.columns(3)
@@ -46,9 +48,12 @@ def run(n, d, sram):
 
 
 with ui.guard():
-    steps, result, diffs = ui.cached(run)(n, d, sram)
-    br, bc = result.block_rows, result.block_cols
+    br, bc = fa.block_sizes(n, d, sram)
     tr, tc = math.ceil(n / br), math.ceil(n / bc)
+    if tr * tc > MAX_STEPPER:
+        raise engine.ShapeError(f"{tc} × {tr} = {tr * tc:,} block steps are too many to step through "
+                            f"(limit {MAX_STEPPER:,}): make M larger or N smaller")
+    steps, result, diffs = ui.cached(run)(n, d, sram)
     m = st.columns(4)
     m[0].metric("Bc = ⌈M/4d⌉", bc)
     m[1].metric("Br = min(Bc, d)", br)
@@ -79,6 +84,8 @@ with ui.guard():
                           "当新块抬高了运行最大值时，旧的和 l 与输出 O 先乘以 e^(m_old − m_new) 缩小，"
                           "再加上新块的贡献。"))
 
+
+with ui.guard():  # the traffic charts do not depend on the stepper's sizes
     st.subheader(t_("HBM traffic: standard vs flash", "HBM 访存：标准实现 vs Flash"))
     big_d, big_m = 64, 50_000
     by_n = fa.traffic_table([256, 512, 1024, 2048, 4096, 8192, 16384], big_d, big_m)

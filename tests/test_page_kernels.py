@@ -76,3 +76,12 @@ def test_flash_attention():
     at.select_slider(key="fa_d").set_value(64).run()
     at.select_slider(key="fa_m").set_value(16).run()
     assert any("must hold at least one row" in e.value for e in at.error)
+
+
+def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts():
+    at = _page("flash_attention")
+    at.select_slider(key="fa_d").set_value(4).run()
+    at.select_slider(key="fa_m").set_value(16).run()
+    at.select_slider(key="fa_n").set_value(256).run()
+    assert any("too many to step through" in e.value for e in at.error)
+    assert len(at.get("plotly_chart")) >= 3          # the HBM traffic tabs still render
