@@ -1,0 +1,135 @@
+"""Cloud vs edge: run on the phone, send to the cloud, or split the network in between?"""
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+import engine
+import ui
+from engine import deploy as dp
+from engine.serving import md1_wait
+from viz import serving as vs
+
+ui.setup("edge_cloud", "Cloud vs edge", "云侧与端侧推理",
+         "Every layer can run on the device or in the cloud; between them sits a radio link that "
+         "costs time and battery. Find the cheapest place to cut.",
+         "每一层都可以在端侧或云端执行；两者之间隔着一条既耗时又耗电的无线链路。找到最划算的切分点。")
+t_ = ui.t
+TARGETS, NETS = dp.targets(), dp.networks()
+CLOUDS = ["A100 80GB SXM", "H100 SXM"]
+DEVICES = [n for n in TARGETS if n not in CLOUDS]
+MODELS = [*dp.ZOO, *[p for p in engine.preset_names() if p != "autodiff_example"], "custom"]
+ACT = {"fp32": 4, "fp16": 2, "int8": 1}
+
+with ui.controls():
+    c = st.columns(4)
+    model_name = c[0].selectbox(t_("Model", "模型"), MODELS, key="ec_model", bind="query-params")
+    dev_name = c[1].selectbox(t_("Device", "端侧设备"), DEVICES, key="ec_device", bind="query-params")
+    cloud_name = c[2].selectbox(t_("Cloud GPU", "云端 GPU"), CLOUDS, key="ec_cloud", bind="query-params")
+    net_name = c[3].selectbox(t_("Network", "网络"), list(NETS), key="ec_net", bind="query-params")
+    net = NETS[net_name]
+    slug = "".join(ch for ch in net_name.lower() if ch.isalnum())
+    d = st.columns(4)
+    up = d[0].number_input(t_("Uplink (Mbit/s)", "上行 (Mbit/s)"), -1e4, 1e5, net.up_mbps,
+                           key=f"ec_up_{slug}", bind="query-params")
+    rtt_ms = d[1].number_input(t_("Round trip (ms)", "往返时延 (ms)"), 0.0, 5000.0, net.rtt_s * 1e3,
+                               key=f"ec_rtt_{slug}", bind="query-params")
+    dev_eff = d[2].slider(t_("Device efficiency (% of peak)", "端侧效率（峰值 %）"), 1, 100, 20,
+                          key="ec_deveff", bind="query-params")
+    rho = d[3].slider(t_("Cloud GPU utilisation ρ", "云端 GPU 利用率 ρ"), 0.0, 0.95, 0.5,
+                      key="ec_rho", bind="query-params")
+    e = st.columns(4)
+    objective = e[0].radio(t_("Minimise", "优化目标"), ["latency", "energy"], horizontal=True,
+                           key="ec_obj", bind="query-params",
+                           format_func=lambda o: t_("latency", "时延") if o == "latency" else t_("phone energy", "手机能耗"))
+    act = e[1].selectbox(t_("Activations / weights", "激活与权重精度"), list(ACT), key="ec_act",
+                         bind="query-params")
+    jpeg = e[2].toggle(t_("Upload a 20 KB JPEG, not the tensor", "上传 20 KB 的 JPEG 而非张量"), False,
+                       key="ec_jpeg", bind="query-params")
+    tail = e[3].toggle(t_("Count the radio tail", "计入无线尾能耗"), False, key="ec_tail",
+                       bind="query-params")
+    if model_name == "custom":
+        f = st.columns(4)
+        params_m = f[0].number_input(t_("Parameters (M)", "参数量 (M)"), 0.0, 1e6, 7000.0, key="ec_params",
+                                     bind="query-params")
+        gflops = f[1].number_input("GFLOPs", 0.0, 1e7, 14.0, key="ec_gflops", bind="query-params")
+        in_kb = f[2].number_input(t_("Input (KB)", "输入 (KB)"), 0.0, 1e6, 4.0, key="ec_in", bind="query-params")
+        out_kb = f[3].number_input(t_("Output (KB)", "输出 (KB)"), 0.0, 1e6, 4.0, key="ec_out", bind="query-params")
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
+
+
+def chain_for(name: str, act_bytes: int):
+    if name in dp.ZOO:
+        return dp.zoo_chain(name, act_bytes, float(act_bytes))
+    return dp.graph_chain(engine.preset(name), name)
+
+
+with ui.guard():
+    net = dataclasses.replace(net, up_mbps=up, rtt_s=rtt_ms / 1e3)
+    if model_name == "custom":
+        chain = dp.custom_chain(params_m * 1e6, gflops * 1e9, in_kb * 1e3, out_kb * 1e3, float(ACT[act]))
+    else:
+        chain = ui.cached(chain_for)(model_name, ACT[act])
+    device, cloud = TARGETS[dev_name], TARGETS[cloud_name]
+    service = sum(dp.layer_times(chain, cloud, 0.5))
+    queue = md1_wait(rho / service, service) if rho > 0 else 0.0
+    points = dp.split_points(chain, device, cloud, net, dev_eff / 100, 0.5, queue, tail,
+                             20e3 if jpeg else None)
+    best = dp.best_split(points, objective)
+    m = st.columns(4)
+    m[0].metric(t_("Best split", "最佳切分"), best.label)
+    m[1].metric(t_("Latency", "时延"), _time(best.latency),
+                t_(f"all on device: {_time(points[-1].latency)}", f"全在端侧：{_time(points[-1].latency)}"),
+                delta_color="off")
+    m[2].metric(t_("Phone energy", "手机能耗"), f"{best.energy * 1e3:,.3g} mJ")
+    m[3].metric(t_("Weights", "权重"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
+                t_(f"device holds {device.memory_bytes / 2**30:.0f} GiB", f"设备可用 {device.memory_bytes / 2**30:.0f} GiB"),
+                delta_color="off")
+    ui.show_figure(vs.split_latency(points, best.k if objective == "latency" else dp.best_split(points).k,
+                                    t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延")),
+                   "ec_latency", t_("Cutting early sends the big early activations; cutting late runs most "
+                                    "of the network on the slow device. Hatched bars do not fit the device.",
+                                    "切得早要上传很大的浅层激活；切得晚则大部分网络在慢速设备上运行。"
+                                    "带斜线的柱表示设备内存放不下。"),
+                   rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
+                              sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
+    ui.show_figure(vs.split_energy(points, dp.best_split(points, "energy").k,
+                                   t_("Phone energy of every split point", "各切分点的手机能耗")),
+                   "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if counted); "
+                                   "compute energy with the layers kept on the device.",
+                                   "无线能耗随上传字节数增长（若计入还有 LTE 尾能耗）；计算能耗随留在端侧的层数增长。"))
+    rows = []
+    for name in DEVICES:
+        pts = dp.split_points(chain, TARGETS[name], cloud, net, dev_eff / 100, 0.5, queue, tail,
+                              20e3 if jpeg else None)
+        rows.append({t_("device", "设备"): name, t_("all on device (ms)", "全在端侧 (ms)"): pts[-1].latency * 1e3,
+                     t_("fits", "放得下"): pts[-1].fits, t_("all in cloud (ms)", "全在云端 (ms)"): pts[0].latency * 1e3,
+                     t_("best split", "最佳切分"): dp.best_split(pts, objective).label})
+    st.dataframe(rows, hide_index=True)
+    st.caption(t_("Sources: ", "来源：") + device.source + " · " + net.source +
+               t_(f" · cloud queue: M/D/1 wait {queue * 1e3:.2f} ms at ρ = {rho}.",
+                  f" · 云端排队：M/D/1 等待 {queue * 1e3:.2f} ms（ρ = {rho}）。"))
+    dev_ms, cloud_ms = points[-1].latency * 1e3, points[0].latency * 1e3
+    ui.checkpoint("ec_where", t_(f"With these settings, is {chain.name} faster all on the {dev_name} or "
+                                 "all in the cloud?", f"在当前设置下，{chain.name} 全在 {dev_name} 上跑快，还是全在云端快？"),
+                  "device" if dev_ms <= cloud_ms else "cloud",
+                  t_(f"All on device {dev_ms:,.1f} ms vs all in the cloud {cloud_ms:,.1f} ms "
+                     f"(of which upload {points[0].upload_s * 1e3:,.1f} ms).",
+                     f"全在端侧 {dev_ms:,.1f} ms，全在云端 {cloud_ms:,.1f} ms（其中上传 {points[0].upload_s * 1e3:,.1f} ms）。"),
+                  choices=["device", "cloud"])
+
+st.subheader(t_("From a trained model to a phone", "从训练好的模型到手机"))
+for name_en, name_zh, what_en, what_zh, page in dp.PIPELINE:
+    cols = st.columns([1, 3])
+    try:
+        cols[0].page_link(f"pages/{page}.py", label=t_(name_en, name_zh))
+    except StreamlitAPIException:   # page run on its own (tests) or not built yet
+        cols[0].markdown(f"**{t_(name_en, name_zh)}**")
+    cols[1].markdown(t_(what_en, what_zh))
+
+ui.lesson("edge_cloud")
