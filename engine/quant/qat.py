@@ -169,7 +169,7 @@ def _clips(spec: ModelSpec, params: dict, pct: float) -> dict[str, float]:
 
 @functools.lru_cache(maxsize=64)
 def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
-        clip_percentile: float = 99.0, lr: float = 0.002) -> QATResult:
+        clip_percentile: float = 99.0, lr: float = 0.001) -> QATResult:
     """Fine-tune the trained model with fake-quantised weights and the STE (stage 3)."""
     from ..train import fit, train_model
     bits = _bits(bits)

@@ -1,0 +1,171 @@
+"""Training with engine.grad (loss graphs vs torch autograd), the digits split, PTQ/QAT on trained
+models, distillation, integer-only inference vs torch's quantized linear, the Pareto records."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from engine import grad, run
+from engine.compress_models import (build_graph, estimate_latency, forward, init_params,
+                                    lab_variants, mark_pareto, model_spec, Variant)
+from engine.datasets import digits, one_hot
+from engine.errors import EngineError
+from engine.train import loss_graph, soft_targets, train_model
+
+torch = pytest.importorskip("torch")
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return train_model("mlp", 0)
+
+
+def test_digits_split_is_stratified_and_fixed():
+    a, b = digits(0), digits(0)
+    assert a is b and len(a.x_train) + len(a.x_test) == 1797
+    assert a.x_train.max() == 1.0 and a.x_train.min() == 0.0
+    counts_test = np.bincount(a.y_test, minlength=10)
+    counts_all = counts_test + np.bincount(a.y_train, minlength=10)
+    np.testing.assert_array_equal(counts_test, np.round(0.2 * counts_all))
+    assert not np.array_equal(digits(1).y_test, a.y_test) or not np.array_equal(digits(1).x_test, a.x_test)
+    from sklearn.datasets import load_digits                 # the same bundled file
+    ref = load_digits()
+    assert ref.data.shape == (1797, 64) and np.allclose(np.sort(ref.data.sum(1)),
+                                                        np.sort(np.concatenate([a.x_train, a.x_test]).sum(1)) * 16)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_layer_forward_equals_engine_run(name):
+    spec = model_spec(name)
+    params = init_params(spec, 3)
+    x = digits(0).x_test[:5].reshape(5, *spec.input_shape)
+    graph = build_graph(spec, 5, params)
+    ours = forward(spec, params, x)
+    np.testing.assert_allclose(run(graph, inputs={"x": x})[graph.outputs[0]], ours, rtol=1e-5, atol=1e-5)
+
+
+def _torch_model(spec, params):
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+
+    def f(x):
+        h = x
+        for ly in spec.layers:
+            if ly.kind == "dense":
+                h = h @ tp[f"{ly.name}.w"] + tp[f"{ly.name}.b"]
+            elif ly.kind == "conv":
+                h = torch.nn.functional.conv2d(h, tp[f"{ly.name}.w"], tp[f"{ly.name}.b"], padding=1)
+            elif ly.kind == "relu":
+                h = torch.relu(h)
+            elif ly.kind == "maxpool":
+                h = torch.nn.functional.max_pool2d(h, 2)
+            else:
+                h = h.flatten(1)
+        return h
+    return tp, f
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_cross_entropy_graph_and_grads_match_torch(name):
+    spec = model_spec(name)
+    params = init_params(spec, 1)
+    split = digits(0)
+    x = split.x_train[:16].reshape(16, *spec.input_shape)
+    y = split.y_train[:16]
+    g = loss_graph(spec, 16)
+    feed = {"x": x, "y": one_hot(y), **params}
+    ours = grad(g, g.outputs[0], list(params), inputs=feed)
+    tp, f = _torch_model(spec, params)
+    loss = torch.nn.functional.cross_entropy(f(torch.from_numpy(np.array(x))), torch.from_numpy(y))
+    loss.backward()
+    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(float(loss), rel=1e-5)
+    for k in params:
+        np.testing.assert_allclose(ours[k], tp[k].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_distillation_loss_matches_torch_kl_div():
+    spec, T, alpha = model_spec("student"), 3.0, 0.6
+    params = init_params(spec, 2)
+    split = digits(0)
+    x, y = split.x_train[:8], split.y_train[:8]
+    z_t = np.random.default_rng(0).standard_normal((8, 10)).astype(np.float32) * 3
+    pt = soft_targets(z_t, T).astype(np.float32)
+    g = loss_graph(spec, 8, "kd", T, alpha)
+    feed = {"x": x, "y": one_hot(y), "p_t": pt, "h_t": np.float32(np.mean(np.sum(pt * np.log(pt), 1))),
+            **params}
+    ours = grad(g, g.outputs[0], list(params), inputs=feed)
+    tp, f = _torch_model(spec, params)
+    zs = f(torch.from_numpy(np.array(x)))
+    F = torch.nn.functional
+    loss = alpha * T * T * F.kl_div(F.log_softmax(zs / T, 1), torch.from_numpy(pt), reduction="batchmean") \
+        + (1 - alpha) * F.cross_entropy(zs, torch.from_numpy(y))
+    loss.backward()
+    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(float(loss), rel=1e-4)
+    for k in params:
+        np.testing.assert_allclose(ours[k], tp[k].grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_training_learns(mlp):
+    assert mlp.losses[-1] < 0.3 * mlp.losses[0]
+    assert mlp.test_accuracy > 0.9                     # chance is 0.1
+    cnn = train_model("cnn", 0)
+    assert cnn.test_accuracy > 0.85 and cnn.losses[-1] < cnn.losses[0]
+
+
+def test_ptq_and_qat_on_the_trained_mlp(mlp):
+    from engine.quant.qat import ptq, qat
+    assert ptq("mlp", 0, 8, "static").accuracy >= mlp.test_accuracy - 0.01
+    low = ptq("mlp", 0, 2, "static")
+    assert low.accuracy < mlp.test_accuracy - 0.05      # 2 bits hurt ...
+    q = qat("mlp", 0, 2, 3)
+    assert q.qat_accuracy > q.ptq_accuracy + 0.02       # ... and fine-tuning through the STE helps
+    with pytest.raises(EngineError, match="bit width"):
+        ptq("mlp", 0, 1)
+
+
+def test_integer_only_layer_matches_torch_quantized_linear(mlp):
+    from engine.quant.qat import integer_layer, requant_multiplier
+    il = integer_layer("mlp", 0, "fc1", 8)
+    assert 0.5 <= il.m0 < 1 and il.m0 * 2.0 ** -il.shift == pytest.approx(il.multiplier, rel=1e-12)
+    assert il.max_lsb_diff_float <= 1 and il.max_lsb_diff_reference <= 1
+    b = mlp.params["fc1.b"]
+    qx = torch._make_per_tensor_quantized_tensor(torch.from_numpy(il.q_in.astype(np.uint8)), il.s1, il.z1)
+    qw = torch._make_per_tensor_quantized_tensor(
+        torch.from_numpy(np.ascontiguousarray(il.q_w.T.astype(np.int8))), il.s2, il.z2)
+    out = torch.ops.quantized.linear(qx, torch.ops.quantized.linear_prepack(qw, torch.from_numpy(b)),
+                                     il.s3, il.z3)
+    assert np.abs(out.int_repr().numpy().astype(np.int64) - il.q_out_int).max() <= 1
+    assert requant_multiplier(0.75)[:2] == (0.75, 0) and requant_multiplier(0.1)[1] == 3
+    with pytest.raises(EngineError, match="multiplier"):
+        requant_multiplier(1.5)
+
+
+def test_distillation_runs_and_validates():
+    from engine.distill import distill, softened
+    r = distill(0, 4.0, 0.7)
+    assert r.student_params < r.teacher_params / 8
+    assert r.student_kd_accuracy > 0.8 and r.teacher_accuracy > r.student_alone_accuracy
+    s = softened(0, 3, (1.0, 100.0))
+    assert s["probs"][100.0].max() < s["probs"][1.0].max()
+    np.testing.assert_allclose(s["probs"][100.0].sum(), 1.0)
+    with pytest.raises(EngineError, match="temperature"):
+        distill(0, 0.0)
+
+
+def test_latency_model_and_pareto():
+    spec = model_spec("mlp")
+    t32, f = estimate_latency(spec)
+    t8, _ = estimate_latency(spec, bits=8)
+    assert f == 2 * (64 * 32 + 32 * 10) + 32 + 10 + 32        # matmuls + bias adds + relu
+    assert t8 < t32
+    a = Variant("a", "x", 0.9, 100, 1.0, 1)
+    b = Variant("b", "x", 0.8, 200, 2.0, 1)
+    c = Variant("c", "x", 0.95, 300, 0.5, 1)
+    assert [v.pareto for v in mark_pareto([a, b, c])] == [True, False, True]
+    vs = lab_variants("mlp", 0)
+    assert {v.family for v in vs} == {"fp32", "ptq", "qat", "pruned", "2:4", "lowrank", "kd"}
+    assert any(v.pareto for v in vs)
+    with pytest.raises(EngineError, match="unknown hardware"):
+        estimate_latency(spec, "abacus")
