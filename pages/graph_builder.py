@@ -11,6 +11,7 @@ import streamlit as st
 import engine
 import ui
 from engine import budget, presets
+from engine.cost import cost as graph_cost   # not engine.cost: the submodule can shadow it
 from engine.language import format_program
 from viz.export import to_csv
 from viz.graph import graph_figure, value_figure
@@ -37,7 +38,7 @@ def load_graph(kind: str, payload, title: str = ""):
 
 def build(kind: str, payload, title: str):
     graph = load_graph(kind, payload, title)
-    return graph, engine.cost(graph)
+    return graph, graph_cost(graph)
 
 
 # big results (every intermediate value, ONNX bytes, figures) are shared, not copied per rerun:

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine
+from engine.cost import cost as graph_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "graph_builder.py")
@@ -40,7 +41,7 @@ def default_app():
 def test_default_render_shows_the_mlp_with_engine_costs(default_app):
     at = default_app
     assert not at.exception and not at.error
-    cost = engine.cost(engine.preset("mlp"))
+    cost = graph_cost(engine.preset("mlp"))
     assert _metric(at, "FLOPs") == cost.flops
     assert _metric(at, "MACs") == cost.macs == 4 * 16 * 32 + 4 * 32 * 10
     assert _metric(at, "Parameters") == 16 * 32 + 32 + 32 * 10 + 10
@@ -59,7 +60,7 @@ def test_changing_the_preset_changes_the_table_and_totals(default_app):
     after = _cost_table(at)
     assert list(after["name"]) != list(before["name"])
     assert "conv2d" in list(after["op"])
-    assert _metric(at, "FLOPs") == engine.cost(engine.preset("conv_bn_relu")).flops
+    assert _metric(at, "FLOPs") == graph_cost(engine.preset("conv_bn_relu")).flops
 
 
 def test_a_bad_program_shows_its_line_and_the_page_keeps_working():
@@ -135,4 +136,4 @@ def test_load_button_puts_the_chosen_preset_into_the_editor():
     at.button(key="gb_load").click().run()
     assert not at.exception
     assert at.text_area(key="gb_program").value == engine.presets.program_text("conv_bn_relu")
-    assert _metric(at, "MACs") == engine.cost(engine.preset("conv_bn_relu")).macs
+    assert _metric(at, "MACs") == graph_cost(engine.preset("conv_bn_relu")).macs

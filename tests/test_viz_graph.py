@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 import engine
+from engine.cost import cost as graph_cost
 from engine.ir import Graph, Node
 from viz.graph import cost_rows_by_node, graph_figure, node_kind
 from viz.graph_layout import compute_layout, layout_graph
@@ -149,7 +150,7 @@ def _timed(fn) -> float:
 # -- drawing --------------------------------------------------------------------------------------
 def test_figure_colours_nodes_by_registry_kind_and_shows_costs():
     g = engine.preset("mlp")
-    costs = engine.cost(g)
+    costs = graph_cost(g)
     fig = graph_figure(g, costs=costs, title="MLP")
     assert fig.layout.title.text == "MLP"
     by_name = {tr.name: tr for tr in fig.data}
@@ -203,7 +204,7 @@ def test_unknown_op_draws_as_opaque():
 
 
 def test_cost_rows_accept_report_rows_and_mapping():
-    costs = engine.cost(engine.preset("mlp"))
+    costs = graph_cost(engine.preset("mlp"))
     a = cost_rows_by_node(costs)
     b = cost_rows_by_node(costs.rows())
     c = cost_rows_by_node({"h": {"flops": 128}})
@@ -311,7 +312,7 @@ def test_flops_formula_explains_the_bias_term():
     b = GraphBuilder()
     a, w, c = b.input((4, 8)), b.param((8, 3)), b.param((3,))
     b.op("gemm", a, w, c)
-    row = engine.cost(b.build()).nodes[0]
+    row = graph_cost(b.build()).nodes[0]
     assert (row.macs, row.flops) == (4 * 8 * 3, 2 * 4 * 8 * 3 + 4 * 3)   # ONNX Gemm: A·B + C
     en, zh = flops_formula("gemm", [(4, 8), (8, 3), (3,)], (4, 3), row.flops, row.macs)
     assert "gemm(4×8, 8×3, 3) → 4×3" in en and "+ 12 (one add per output" in en and "= 204" in en
