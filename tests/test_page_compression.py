@@ -1,0 +1,74 @@
+"""AppTests for the four compression-lab pages: smoke, one interaction, one bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at, label_part: str) -> str:
+    return next(m.value for m in at.metric if label_part in m.label)
+
+
+def test_quantization_page():
+    at = _app("quantization")
+    assert _metric(at, "grid") == "[-128, 127]"
+    assert int(_metric(at, "integer − float requant")) <= 1
+    before = _metric(at, "scale s")
+    at.selectbox(key="qz_obs").set_value("percentile").run()
+    assert not at.exception and _metric(at, "scale s") != before
+    at.selectbox(key="qz_dtype").set_value("quint4").run()
+    assert not at.exception and _metric(at, "grid") == "[0, 15]"
+    at.selectbox(key="qz_dtype").set_value("quint8").run()
+    at.toggle(key="qz_rr").set_value(True).run()          # symmetric quint8 + reduce_range
+    assert at.error and "reduce_range" in at.error[0].value
+
+
+def test_pruning_page():
+    at = _app("pruning")
+    assert _metric(at, "sparsity") == "50.0%"
+    at.slider(key="pr_amount").set_value(0.8).run()
+    assert not at.exception and _metric(at, "sparsity") == "80.0%"
+    before = _metric(at, "relative error")
+    at.slider(key="pr_rank_mlp_fc1").set_value(2).run()
+    assert not at.exception and _metric(at, "relative error") != before
+    at.slider(key="pr_amount").set_value(1.0).run()
+    assert at.error and "leaves none" in at.error[0].value
+
+
+def test_distillation_page():
+    at = _app("distillation")
+    before = _metric(at, "student with KD")
+    at.slider(key="kd_t").set_value(1.0).run()
+    assert not at.exception and _metric(at, "student with KD") != before
+    at.slider(key="kd_seeds").set_value(1).run()
+    assert not at.exception
+    at.number_input(key="kd_index").set_value(359).run()
+    assert not at.exception
+
+
+def test_distillation_page_bad_image_index():
+    at = AppTest.from_string(
+        "import streamlit as st, ui\nfrom engine import distill\n"
+        "with ui.guard():\n    distill.softened(0, 9999)\n", default_timeout=60)
+    at.run()
+    assert at.error and "image index 9999" in at.error[0].value
+
+
+def test_compression_pareto_page():
+    at = _app("compression_pareto")
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 12
+    before = at.dataframe[0].value.iloc[0, 3]
+    at.selectbox(key="cp_hw").set_value("A100 40GB SXM").run()
+    assert not at.exception and at.dataframe[0].value.iloc[0, 3] != before
+    at.selectbox(key="cp_model").set_value("cnn").run()
+    assert not at.exception
