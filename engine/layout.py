@@ -434,6 +434,7 @@ class ConversionStep:
     detail: str
     shape: tuple[int, ...]
     bytes_moved: int  # bytes read + written (0 for a free reshape of a contiguous tensor)
+    perm: tuple[int, ...] = ()   # the transpose's axis order (empty for pad and reshape)
 
 
 def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
@@ -458,14 +459,14 @@ def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
         return steps
     if src == "NHWC":
         steps.append(ConversionStep("transpose", "(N,H,W,C) -> (N,C,H,W), perm (0,3,1,2)",
-                                    (n, c, h, w), 2 * size * nbytes))
+                                    (n, c, h, w), 2 * size * nbytes, (0, 3, 1, 2)))
     elif src != "NCHW":
         raise ShapeError(f"conversions start from NCHW or NHWC; got {src!r}")
     if dst == "NCHW":
         return steps
     if dst == "NHWC":
         steps.append(ConversionStep("transpose", "(N,C,H,W) -> (N,H,W,C), perm (0,2,3,1)",
-                                    (n, h, w, c), 2 * size * nbytes))
+                                    (n, h, w, c), 2 * size * nbytes, (0, 2, 3, 1)))
         return steps
     if dst in ("NC1HWC0", "NC4HW4"):
         c1 = _ceil_div(c, c0)
@@ -476,6 +477,6 @@ def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
         steps.append(ConversionStep("reshape", f"split C into (C1, C0) = ({c1}, {c0})",
                                     (n, c1, c0, h, w), 0))
         steps.append(ConversionStep("transpose", "(N,C1,C0,H,W) -> (N,C1,H,W,C0), perm (0,1,3,4,2)",
-                                    (n, c1, h, w, c0), 2 * padded * nbytes))
+                                    (n, c1, h, w, c0), 2 * padded * nbytes, (0, 1, 3, 4, 2)))
         return steps
     raise ShapeError(f"unknown target layout {dst!r}; choose NCHW, NHWC, NC1HWC0 or NC4HW4")

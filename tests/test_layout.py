@@ -234,3 +234,28 @@ def test_padding_waste_of_a_huge_shape_needs_no_listing():
     assert L.padding_waste((64, 3, 224, 224), "NC1HWC0", 16) == pytest.approx(100 * 13 / 16)
     with pytest.raises(BudgetError, match="slots"):
         L.memory_order((64, 3, 224, 224), "NC1HWC0", 16)
+
+
+def _apply(steps, x):
+    for s in steps:
+        if s.op == "pad":
+            x = np.pad(x, [(0, t - d) for d, t in zip(x.shape, s.shape)])
+        elif s.op == "reshape":
+            x = x.reshape(s.shape)
+        else:
+            x = x.transpose(s.perm)
+        assert x.shape == s.shape
+    return x
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes4, st.sampled_from(["fp16", "int8", "fp32"]))
+def test_conversion_steps_reproduce_the_layouts(shape, dtype):
+    x = np.random.default_rng(0).standard_normal(shape)
+    assert np.array_equal(_apply(L.conversion_steps(shape, "NCHW", "NC1HWC0", dtype), x),
+                          L.to_nc1hwc0(x, L.C0_FOR_DTYPE[dtype]))
+    assert np.array_equal(_apply(L.conversion_steps(shape, "NCHW", "NC4HW4", dtype), x),
+                          L.to_nc4hw4(x))
+    nhwc = _apply(L.conversion_steps(shape, "NCHW", "NHWC", dtype), x)
+    assert np.array_equal(nhwc, x.transpose(0, 2, 3, 1))
+    assert np.array_equal(_apply(L.conversion_steps(shape, "NHWC", "NCHW", dtype), nhwc), x)
