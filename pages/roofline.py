@@ -19,9 +19,11 @@ PRESETS = engine.hardware_presets()
 
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1])
-    hw_name = c[0].selectbox(t_("Hardware", "硬件"), list(PRESETS), index=1, key="rf_hw",
+    hw_name = c[0].selectbox(t_("Hardware", "硬件"), [*PRESETS, "Custom"], index=1, key="rf_hw",
                              bind="query-params")
-    hw = PRESETS[hw_name]
+    hw = PRESETS.get(hw_name) or R.Hardware("Custom", 100e12, 1000e9, None,
+                                            t_("your own numbers: edit peak and bandwidth",
+                                               "你自己的数字：修改峰值与带宽"))
     precision = c[1].radio(t_("Peak", "峰值"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
                            bind="query-params", format_func=lambda p: t_("fp16 matrix", "fp16 矩阵")
                            if p == "fp16" else t_("fp32 vector", "fp32 向量"))

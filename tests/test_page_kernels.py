@@ -85,3 +85,11 @@ def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts():
     at.select_slider(key="fa_n").set_value(256).run()
     assert any("too many to step through" in e.value for e in at.error)
     assert len(at.get("plotly_chart")) >= 3          # the HBM traffic tabs still render
+
+
+def test_roofline_custom_chip_moves_the_ridge():
+    at = _page("roofline")
+    at.selectbox(key="rf_hw").set_value("Custom").run()
+    at.number_input(key="rf_bw_custom").set_value(100.0).run()       # 100 TFLOP/s over 100 GB/s
+    assert not at.exception
+    assert any("1000 FLOP/B" in c.value for c in at.caption)
