@@ -56,6 +56,13 @@ def whole(name: str, value, lo: int = 1, hi: int = 1 << 20) -> int:
     return int(value)
 
 
+def check_fits(weight_bytes: float, memory: float, dtype: str) -> None:
+    """Refuse weights larger than the card (``memory`` = 0 means unknown, not checked)."""
+    if positive("device memory", memory, allow_zero=True) and weight_bytes > memory:
+        raise EngineError(f"the {dtype} weights need {weight_bytes / 2**30:,.1f} GiB but the card has "
+                          f"{memory / 2**30:,.1f} GiB: pick a bigger card, quantise, or shard the model")
+
+
 @dataclass(frozen=True)
 class ServiceModel:
     """Time of one forward pass over a batch, from the roofline of a P-parameter model."""
@@ -67,6 +74,7 @@ class ServiceModel:
     tokens: int = 1            # tokens per request in one pass
     act_bytes: float = 0.0     # activation bytes per request moved in one pass
     overhead: float = 0.0      # fixed seconds per pass (launches, scheduling)
+    memory: float = 0.0        # device memory in bytes (0: not checked)
 
     def __post_init__(self):
         positive("parameters", self.params)
@@ -77,6 +85,7 @@ class ServiceModel:
         whole("tokens per request", self.tokens)
         positive("activation bytes", self.act_bytes, allow_zero=True)
         positive("fixed overhead", self.overhead, allow_zero=True)
+        check_fits(self.weight_bytes, self.memory, self.dtype)
 
     @property
     def weight_bytes(self) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .budget import check_steps
 from .errors import EngineError
-from .serving import DTYPE_BYTES, poisson_arrivals, positive, whole
+from .serving import DTYPE_BYTES, check_fits, poisson_arrivals, positive, whole
 from .trace import Event, Timeline
 
 LLM_POLICIES = ("static", "continuous")
@@ -42,6 +42,7 @@ class LLMModel:
     bandwidth: float
     kv_bytes_per_token: float
     overhead: float = 0.0
+    memory: float = 0.0        # device memory in bytes (0: not checked)
 
     def __post_init__(self):
         positive("parameters", self.params)
@@ -51,6 +52,7 @@ class LLMModel:
         positive("memory bandwidth", self.bandwidth)
         positive("KV bytes per token", self.kv_bytes_per_token, allow_zero=True)
         positive("fixed overhead", self.overhead, allow_zero=True)
+        check_fits(self.weight_bytes, self.memory, self.dtype)
 
     @property
     def weight_bytes(self) -> float:

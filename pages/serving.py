@@ -61,11 +61,11 @@ with ui.controls():
         kv_dtype = d[3].selectbox(t_("KV dtype", "KV 精度"), ["fp16", "int8", "fp32"], key="sv_kvdtype",
                                   bind="query-params")
 
-hw = HW[hw_name]
+hw, card_bytes = HW[hw_name], kv.CARD_MEMORY_GIB[hw_name] * kv.GIB
 with ui.guard():
     if part == "batching":
         model = sv.ServiceModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, int(tokens),
-                                overhead=overhead_ms / 1e3)
+                                overhead=overhead_ms / 1e3, memory=card_bytes)
         rate = load * model.capacity(batch)
         ui.show_figure(vs.batch_cost(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小")),
                        "sv_cost", t_(f"Left of the knee (≈{model.knee:.0f}) a pass costs the weight read "
@@ -100,7 +100,8 @@ with ui.guard():
     elif part == "llm":
         cfg = kv.model_configs()["Llama-2-7B"]
         per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
-        model = llm.LLMModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3)
+        model = llm.LLMModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,
+                             card_bytes)
         step = float(model.step_time(0, batch, batch * (prompt + mean_out)))
         top = batch / (mean_out * step)
         rates = [round(top * f, 3) for f in (0.1, 0.3, 0.5, 0.7, 0.9, 1.1)]

@@ -213,3 +213,11 @@ def test_paged_waste_closed_form_for_uniform_lengths():
     w = fragmentation(lengths, 2048, 16)
     assert (w.reserved_paged - w.used_tokens) / len(lengths) == pytest.approx(7.5)
     assert w.waste_contiguous == pytest.approx(1 - 1024.5 / 2048)
+
+
+def test_models_bigger_than_the_card_are_refused():
+    with pytest.raises(EngineError, match="130.4 GiB"):
+        ServiceModel(70e9, "fp16", H100.peak_flops, H100.bandwidth, memory=80 * 2**30)
+    with pytest.raises(EngineError, match="card"):
+        LLMModel(70e9, "fp16", H100.peak_flops, H100.bandwidth, 1.0, memory=80 * 2**30)
+    assert LLMModel(70e9, "int8", H100.peak_flops, H100.bandwidth, 1.0, memory=80 * 2**30)
