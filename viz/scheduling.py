@@ -57,13 +57,13 @@ def dispatch_figure(trace, step: int, title: str = "") -> go.Figure:
         color = MEANING["highlight"] if k == step else (OKABE_ITO["sky"] if k < step else "#EEEEEE")
         y = len(layers) - k
         fig.add_shape(type="rect", x0=0, x1=10, y0=y - 0.42, y1=y + 0.42, fillcolor=color,
-                      line=dict(color="black", width=2 if k == step else 1))
+                      line=dict(color="black", width=2 if k == step else 1), layer="below")
         fig.add_annotation(x=0.2, y=y, text=f"<b>{s.data['layer']}</b>", showarrow=False,
-                           xanchor="left", font=dict(size=15))
+                           xanchor="left", font=dict(size=15, color="black"))
         fig.add_annotation(x=2.6, y=y, text=_wrap(s.data["what"], 70), showarrow=False,
-                           xanchor="left", align="left", font=dict(size=12))
+                           xanchor="left", align="left", font=dict(size=12, color="black"))
         if k < len(layers) - 1:
-            fig.add_annotation(x=1.2, y=y - 0.42, ax=1.2, ay=y - 0.58, xref="x", yref="y",
+            fig.add_annotation(x=1.2, y=y - 0.58, ax=1.2, ay=y - 0.42, xref="x", yref="y",
                                axref="x", ayref="y", showarrow=True, arrowhead=2, text="")
     fig.update_xaxes(visible=False, range=[0, 10])
     fig.update_yaxes(visible=False, range=[0.4, len(layers) + 0.6])
