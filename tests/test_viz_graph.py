@@ -1,12 +1,14 @@
 """The graph figure: layout properties, drawing options, DOT/Mermaid text."""
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine
 from engine.cost import cost as graph_cost
@@ -58,6 +60,13 @@ def check_layout(graph, direction="TB"):
     assert set(pos) == {n.name for n in graph.nodes}
     rounded = {(round(x, 6), round(y, 6)) for x, y in pos.values()}
     assert len(rounded) == len(pos), "two nodes share a position"
+    if len(pos) <= 200:   # no two markers overlap: side nodes are the closest, 0.3 units apart
+        pts = sorted(pos.values())
+        for k, (x0, y0) in enumerate(pts):
+            for x1, y1 in pts[k + 1:]:
+                if x1 - x0 >= 0.29:
+                    break
+                assert math.hypot(x1 - x0, y1 - y0) >= 0.29, "two nodes overlap"
     for src, dst in _edges(graph):
         if direction == "TB":
             assert pos[dst][1] < pos[src][1], f"edge {src}->{dst} does not point down"
@@ -77,6 +86,12 @@ def test_presets_lay_out_forward_without_overlap(name, direction):
 @given(random_graphs(max_nodes=12))
 def test_random_graphs_lay_out_forward_without_overlap(graph):
     check_layout(graph)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 120), st.integers(0, 10**6), st.sampled_from(["TB", "LR"]))
+def test_random_dags_with_shared_params_lay_out_forward_without_overlap(n, seed, direction):
+    check_layout(random_dag(n, seed), direction)
 
 
 def test_params_sit_beside_their_consumer_not_on_a_layer():
