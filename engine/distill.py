@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import numpy as np
-
 from .compress_models import accuracy, forward, init_params, model_spec
 from .datasets import digits
 from .errors import EngineError

@@ -26,7 +26,8 @@ import numpy as np
 
 from . import budget
 from .autodiff import grad
-from .compress_models import ModelSpec, one_blas_thread, accuracy, add_layers, check_params, init_params, model_spec
+from .compress_models import (ModelSpec, accuracy, add_layers, check_params, init_params,
+                             model_spec, one_blas_thread)
 from .datasets import Split, digits, one_hot
 from .errors import EngineError
 from .ir import Graph, GraphBuilder
