@@ -1,0 +1,215 @@
+"""Whole lightweight networks built from the papers' architecture tables, and those tables' numbers.
+
+Stages of :func:`build_network`:
+  1. validate the name, width multiplier α and input resolution;
+  2. lay the network out with :class:`engine.lightweight.Layers` (NCHW, batch 1, BN after every conv
+     with its running mean/var as constants, a 1000-class linear classifier);
+  3. return the Graph; :func:`network_cost` adds :func:`engine.cost` and the paper's row.
+
+Architectures (channels before α):
+  * MobileNetV1 (Howard et al. 2017, Table 1): 3x3 conv 32/2, 13 depthwise-separable layers
+    64 … 1024; channels int(α·c).
+  * MobileNetV2 (Sandler et al. 2018, Table 2): 3x3 conv 32/2, bottlenecks (t, c, n, s) =
+    (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1), 1x1 conv 1280;
+    channels rounded to a multiple of 8 as in the authors' code.
+  * ShuffleNetV2 1.0x (Ma et al. 2018, Table 5): conv 24/2, maxpool, stages of 4/8/4 units with
+    116/232/464 channels, 1x1 conv 1024.
+  * EfficientNet-B0 (Tan & Le 2019, Table 1): MBConv stages with SE (squeeze = input/4) and swish.
+  * MobileViT-S / XS (Mehta & Rastegari 2022, Table 4 in the appendix): MV2 blocks (t = 4) and
+    MobileViT blocks with d = 144/192/240 (S), 2x2 patches. The paper evaluates at 256x256, but that
+    graph's tensors hold ~81 M elements, over the engine's 64 M-element graph budget, so the lab's
+    default is 192x192 (a multiple of 64, as 2x2 patches on the 1/32 map need); parameter counts do
+    not depend on the resolution, MACs do.
+Conventions for comparing with the papers: the papers' "FLOPs"/"mult-adds" are multiply-adds, i.e.
+the engine's MACs (conv + matmul; BN, activations, SE gating and additions are not counted).
+Parameters count weights, BN's scale and shift, and biases (what ``torch`` counts); the papers'
+tables give one or two significant digits, so the tolerance is stated per row in :data:`PAPER`.
+Not handled: α for ShuffleNetV2/EfficientNet/MobileViT (their other widths are separate tables),
+depth scaling (EfficientNet-B1…B7), dropout and other training-only layers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cost import CostReport, cost
+from .errors import ShapeError
+from .ir import Graph
+from .lightweight import Layers, check_int, inverted_residual, mobilevit_block
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    params_m: float          # millions
+    macs_m: float | None     # millions of multiply-adds (None: not checked)
+    resolution: int
+    source: str
+    tolerance: float         # relative tolerance of the comparison
+    note: str = ""
+
+
+PAPER = {
+    "MobileNetV1": PaperRow(4.2, 569, 224, "Howard et al. 2017, Table 8 (1.0 MobileNet-224)", 0.02),
+    "MobileNetV2": PaperRow(3.4, 300, 224, "Sandler et al. 2018, Table 4 (MobileNetV2 1.0)", 0.04,
+                            "the authors' checkpoint table lists 3.47 M; the paper rounds down"),
+    "ShuffleNetV2": PaperRow(2.3, 146, 224, "Ma et al. 2018, Table 5 (ShuffleNet v2 1x)", 0.03,
+                             "the paper's FLOPs are multiply-adds"),
+    "EfficientNet-B0": PaperRow(5.3, 390, 224, "Tan & Le 2019, Table 2 (EfficientNet-B0)", 0.03,
+                                "0.39 B FLOPs = multiply-adds"),
+    "MobileViT-S": PaperRow(5.6, None, 192, "Mehta & Rastegari 2022, Table 1 / Fig. 6 (MobileViT-S)",
+                            0.02, "MACs not compared: the paper reports them in another convention"),
+    "MobileViT-XS": PaperRow(2.3, None, 192, "Mehta & Rastegari 2022, Table 1 (MobileViT-XS)", 0.03),
+}
+#: MobileNetV1 Tables 6 and 7: (alpha, resolution) -> (mult-adds in M, params in M).
+MOBILENET_V1_SWEEP = {
+    (1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3),
+    (0.25, 224): (41, 0.5), (1.0, 192): (418, 4.2), (1.0, 160): (290, 4.2), (1.0, 128): (186, 4.2),
+}
+NETWORKS = tuple(PAPER)
+WIDTH_NETS = ("MobileNetV1", "MobileNetV2")   # the nets whose papers define α
+
+
+def _divisible(v: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of 8, never below 90 % of v (MobileNetV2 reference code)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def _classifier(L: Layers, x: str) -> str:
+    c = L.channels(x)
+    y = L.b.op("reshape", L.b.op("global_avgpool", x), shape=(1, c))
+    return L.b.op("gemm", y, L.b.param((1000, c)), L.b.param((1000,)), trans_b=1,
+                  name=L.name("classifier"))
+
+
+def mobilenet_v1(L: Layers, alpha: float) -> str:
+    ch = lambda c: max(1, int(c * alpha))  # noqa: E731
+    x = L.cba(L.x, ch(32), 3, 2, tag="stem")
+    plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5,
+            (1024, 2), (1024, 1)]
+    for c, s in plan:
+        x = L.cba(x, L.channels(x), 3, s, groups=L.channels(x), tag="dw")
+        x = L.cba(x, ch(c), 1, tag="pw")
+    return _classifier(L, x)
+
+
+def mobilenet_v2(L: Layers, alpha: float) -> str:
+    x = L.cba(L.x, _divisible(32 * alpha), 3, 2, act="relu6", tag="stem")
+    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                       (6, 160, 3, 2), (6, 320, 1, 1)):
+        for i in range(n):
+            x = inverted_residual(L, x, _divisible(c * alpha), t, 3, s if i == 0 else 1, "relu6")
+    x = L.cba(x, _divisible(1280 * max(1.0, alpha)), 1, act="relu6", tag="head")
+    return _classifier(L, x)
+
+
+def _shuffle_unit(L: Layers, x: str, cout: int, stride: int) -> str:
+    half = cout // 2
+    if stride == 1:
+        keep = L.b.op("split", x, parts=2, axis=1, index=0)
+        x2 = L.b.op("split", x, parts=2, axis=1, index=1)
+    else:
+        keep = L.cba(L.cba(x, L.channels(x), 3, 2, groups=L.channels(x), act="none", tag="dw"),
+                     half, 1, tag="pw")
+        x2 = x
+    y = L.cba(x2, half, 1, tag="pw")
+    y = L.cba(y, half, 3, stride, groups=half, act="none", tag="dw")
+    y = L.cba(y, half, 1, tag="pw")
+    return L.shuffle(L.b.op("concat", keep, y, axis=1), 2)
+
+
+def shufflenet_v2(L: Layers, alpha: float) -> str:
+    x = L.cba(L.x, 24, 3, 2, tag="stem")
+    x = L.b.op("maxpool", x, kernel=3, stride=2, pad=1)
+    for c, n in ((116, 4), (232, 8), (464, 4)):
+        for i in range(n):
+            x = _shuffle_unit(L, x, c, 2 if i == 0 else 1)
+    return _classifier(L, L.cba(x, 1024, 1, tag="head"))
+
+
+def efficientnet_b0(L: Layers, alpha: float) -> str:
+    x = L.cba(L.x, 32, 3, 2, act="swish", tag="stem")
+    for t, k, s, c, n in ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)):
+        for i in range(n):
+            x = inverted_residual(L, x, c, t, k, s if i == 0 else 1, "swish",
+                                  se_squeeze=max(1, L.channels(x) // 4))
+    return _classifier(L, L.cba(x, 1280, 1, act="swish", tag="head"))
+
+
+_MOBILEVIT = {  # stem, layer1..5 channels, transformer widths, last conv
+    "MobileViT-S": ((16, 32, 64, 96, 128, 160), (144, 192, 240), 640),
+    "MobileViT-XS": ((16, 32, 48, 64, 80, 96), (96, 120, 144), 384),
+}
+
+
+def mobilevit(L: Layers, name: str) -> str:
+    (c0, c1, c2, c3, c4, c5), dims, last = _MOBILEVIT[name]
+    x = L.cba(L.x, c0, 3, 2, act="swish", tag="stem")
+    x = inverted_residual(L, x, c1, 4, 3, 1, "swish")
+    for i in range(3):
+        x = inverted_residual(L, x, c2, 4, 3, 2 if i == 0 else 1, "swish")
+    for c, d, layers in zip((c3, c4, c5), dims, (2, 4, 3)):
+        x = inverted_residual(L, x, c, 4, 3, 2, "swish")
+        x = mobilevit_block(L, x, d, layers, 2 * d)
+    return _classifier(L, L.cba(x, last, 1, act="swish", tag="head"))
+
+
+def build_network(name: str, alpha: float = 1.0, resolution: int | None = None) -> Graph:
+    """The network ``name`` (one of :data:`NETWORKS`) for a (1, 3, r, r) image."""
+    if name not in PAPER:
+        raise ShapeError(f"unknown network {name!r}; choose one of {', '.join(NETWORKS)}")
+    r = PAPER[name].resolution if resolution is None else resolution
+    r = check_int("resolution", r, 32, 512)
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise ShapeError(f"width multiplier α = {alpha!r} is not a number") from None
+    if not 0.1 <= alpha <= 2.0:
+        raise ShapeError(f"width multiplier α = {alpha} must be between 0.1 and 2.0")
+    if alpha != 1.0 and name not in WIDTH_NETS:
+        raise ShapeError(f"{name}'s paper defines its widths as separate models, not by α; "
+                         f"α = {alpha} applies only to {' and '.join(WIDTH_NETS)}")
+    if name.startswith("MobileViT") and r % 64:
+        raise ShapeError(f"MobileViT needs a resolution divisible by 64 (2x2 patches on the "
+                         f"1/32-scale feature map); {r} is not")
+    L = Layers(f"{name} {alpha:g}-{r}", (1, 3, r, r))
+    builders = {"MobileNetV1": mobilenet_v1, "MobileNetV2": mobilenet_v2,
+                "ShuffleNetV2": shufflenet_v2, "EfficientNet-B0": efficientnet_b0}
+    out = builders[name](L, alpha) if name in builders else mobilevit(L, name)
+    return L.build(out)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    name: str
+    alpha: float
+    resolution: int
+    params: int
+    macs: int
+    flops: int
+    nodes: int
+    paper: PaperRow
+
+    @property
+    def params_diff(self) -> float:
+        """Relative difference of the engine's parameter count from the paper's."""
+        return self.params / 1e6 / self.paper.params_m - 1
+
+    @property
+    def macs_diff(self) -> float | None:
+        return None if self.paper.macs_m is None else self.macs / 1e6 / self.paper.macs_m - 1
+
+    @property
+    def matches(self) -> bool:
+        """Within tolerance of the paper (only at the paper's own α = 1 and resolution)."""
+        tol = self.paper.tolerance
+        ok = abs(self.params_diff) <= tol
+        return ok and (self.macs_diff is None or abs(self.macs_diff) <= tol)
+
+
+def network_cost(name: str, alpha: float = 1.0, resolution: int | None = None) -> NetworkCost:
+    graph = build_network(name, alpha, resolution)
+    report: CostReport = cost(graph)
+    r = graph.node("image").shape[-1]
+    return NetworkCost(name, float(alpha), r, report.params, report.macs, report.flops,
+                       len(graph.nodes), PAPER[name])
