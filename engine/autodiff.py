@@ -294,9 +294,27 @@ def reverse_trace(graph: Graph, output: str, inputs=None, seed: int = 0) -> Trac
     sources = _sources(graph, inputs, seed)
     steps, (vals, adj) = _drain(_reverse(graph, output, sources, None, record=True))
     summary = dict(values=vals, adjoints=adj, forward_steps=len(graph.nodes),
+                   saved_bytes=saved_bytes(graph, adj),
                    gradients={n.name: adj.get(n.name, np.zeros_like(vals[n.name]))
                               for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES})
     return Trace(tuple(steps), f"Reverse mode on {graph.title or 'the graph'}", summary)
+
+
+def scalarize(graph: Graph, output: str) -> tuple[Graph, str]:
+    """``graph`` plus a node ``sum(output)`` = reduce_sum of ``output`` (reverse mode needs a scalar)."""
+    node = _check_output(graph, output, scalar=False)
+    if budget.numel(node.shape) == 1 and node.shape == ():
+        return graph, output
+    name = f"sum({output})"
+    total = Node(name, "reduce_sum", (output,), (), ())
+    return Graph(graph.nodes + (total,), (name,), graph.title), name
+
+
+def saved_bytes(graph: Graph, adjoints: dict) -> int:
+    """Bytes of the forward values the backward sweep read: the price of reverse mode."""
+    read = {i for n in graph.nodes if n.name in adjoints and not n.is_source for i in n.inputs}
+    read |= {n.name for n in graph.nodes if n.name in adjoints and not n.is_source}
+    return sum(budget.numel(graph.node(k).shape) * 4 for k in read)
 
 
 def _drain(gen) -> tuple[list, Any]:

@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine import budget, presets, symbolic
-from engine.autodiff import SURVEY_TABLES, baydin_labels, jacobian
+from engine.autodiff import SURVEY_TABLES, baydin_labels, jacobian, scalarize
 from viz import autodiff as vz
 from viz.graph import graph_figure
 
@@ -24,8 +24,11 @@ def forward(program: str, seed_name: str):
     return engine.forward_trace(build(program), {seed_name: 1.0})
 
 
-def reverse(program: str, output: str):
-    return engine.reverse_trace(build(program), output)
+def reverse(program: str, output: str, total: bool):
+    graph = build(program)
+    if total:        # a vector output: differentiate its sum (a scalar), as a loss would
+        graph, output = scalarize(graph, output)
+    return graph, engine.reverse_trace(graph, output)
 
 
 def jacobian_cost(n: int, m: int):
@@ -101,7 +104,13 @@ if graph is not None:
             out = st.selectbox(t_("Output (must be a scalar)", "输出（须为标量）"),
                                [n.name for n in graph.op_nodes][::-1], key="ad_out",
                                bind="query-params")
-            trace = ui.cached(reverse)(program, out)
+            total = st.toggle(t_("Differentiate the sum of a vector output", "对向量输出先求和再求导"),
+                              True, key="ad_sum", bind="query-params")
+            graph, trace = ui.cached(reverse)(program, out, total)
+            labels = baydin_labels(graph)
+            st.caption(t_(f"Values kept for the backward sweep: {trace.summary['saved_bytes']:,} bytes "
+                          "(reverse mode trades memory for speed).",
+                          f"为反向扫描保存的中间值：{trace.summary['saved_bytes']:,} 字节（反向模式以内存换速度）。"))
         k = ui.stepper("ad_step", len(trace))
         step = trace[k]
         left, right = st.columns([3, 2])
@@ -131,8 +140,10 @@ if graph is not None:
                    f"规则：{nxt['rule']}，再乘以输入的切向量。"))
         if mode == "reverse" and len(sources) > 1:
             last = sources[-1]
-            ui.checkpoint("ad_ck_" + last, t_(f"When the backward sweep ends, what is d{out}/d{last}?",
-                                             f"反向扫描结束时，d{out}/d{last} 是多少？"),
+            y_name = graph.outputs[0]
+            ui.checkpoint("ad_ck_" + last, t_(f"When the backward sweep ends, what is d{y_name}/d{last}"
+                                             " (summed over its elements if it is a tensor)?",
+                                             f"反向扫描结束时，d{y_name}/d{last}（若为张量则对各元素求和）是多少？"),
                           float(trace.summary["gradients"][last].sum()),
                           t_("Add every consumer's contribution to the adjoint.",
                              "把每个使用者的贡献加到伴随值上。"))

@@ -316,3 +316,16 @@ except ImportError:  # pragma: no cover
        seed=st.integers(0, 1000))
 def test_random_cnn_gradients_match_torch_autograd(graph, seed):
     _check_against_torch(graph, seed)
+
+
+def test_scalarize_and_saved_bytes():
+    from engine.autodiff import scalarize
+    graph = _mlp()
+    g2, name = scalarize(graph, "x")
+    assert name == "sum(x)" and g2.node(name).op == "reduce_sum"
+    grads = engine.grad(g2, name, ["x"])
+    np.testing.assert_array_equal(grads["x"], np.ones((4, 8), np.float32))   # d sum(x) / dx = 1
+    trace = engine.reverse_trace(graph, "loss")
+    # every op's inputs and output are kept: x, 2x(W, b, matmul, add, tanh), mul, loss
+    names = {i for n in graph.op_nodes for i in n.inputs} | {n.name for n in graph.op_nodes}
+    assert trace.summary["saved_bytes"] == sum(4 * int(np.prod(graph.node(k).shape)) for k in names)

@@ -46,6 +46,8 @@ def test_autodiff_page_reverse_on_a_vector_output_is_an_error():
     at.run()
     at.selectbox(key="ad_preset").set_value("mlp").run()
     at.radio(key="ad_mode").set_value("reverse").run()
+    assert not at.exception and not at.error                     # sum(probs) by default
+    at.toggle(key="ad_sum").set_value(False).run()
     assert not at.exception
     assert any("scalar" in e.value for e in at.error)
 
