@@ -25,9 +25,13 @@ with ui.controls():
                     key="sv_part", bind="query-params")
     c = st.columns(4)
     hw_name = c[0].selectbox(t_("GPU", "GPU"), list(HW), index=2, key="sv_hw", bind="query-params")
-    params_b = c[1].number_input(t_("Parameters (billions)", "参数量（十亿）"), 0.0, 2000.0,
-                                 1.0 if part == "batching" else 6.74, key=f"sv_params_{part}",
-                                 bind="query-params")
+    if part == "batching":
+        params_b = c[1].number_input(t_("Parameters (billions)", "参数量（十亿）"), 0.0, 2000.0, 1.0,
+                                     key="sv_params_batching", bind="query-params")
+    else:
+        model_name = c[1].selectbox(t_("Model", "模型"), list(kv.model_configs()), index=1,
+                                    key="sv_model", bind="query-params")
+        cfg = kv.model_configs()[model_name]
     dtype = c[2].selectbox(t_("Weight dtype", "权重精度"), list(sv.DTYPE_BYTES), index=1,
                            key="sv_dtype", bind="query-params")
     overhead_ms = c[3].number_input(t_("Fixed overhead per pass (ms)", "每次前向固定开销 (ms)"),
@@ -52,8 +56,8 @@ with ui.controls():
         batch = d[3].slider(t_("Max sequences in flight", "最多并发序列"), 1, 128, 16, key="sv_seqs",
                             bind="query-params")
     else:
-        model_name = d[0].selectbox(t_("Model", "模型"), list(kv.model_configs()), index=1,
-                                    key="sv_model", bind="query-params")
+        n_seqs = d[0].slider(t_("Sequences (memory chart)", "序列数（显存图）"), 1, 256, 16,
+                             key="sv_nseqs", bind="query-params")
         max_len = d[1].number_input(t_("Max length (tokens)", "最大长度 (token)"), 1, 1 << 17, 2048,
                                     key="sv_maxlen", bind="query-params")
         mean_out = d[2].number_input(t_("Mean output tokens", "平均输出 token 数"), 1, 1 << 16, 256,
@@ -98,9 +102,8 @@ with ui.guard():
                        "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ.",
                                       "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。"))
     elif part == "llm":
-        cfg = kv.model_configs()["Llama-2-7B"]
         per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
-        model = llm.LLMModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,
+        model = llm.LLMModel(cfg.params, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,
                              card_bytes)
         step = float(model.step_time(0, batch, batch * (prompt + mean_out)))
         top = batch / (mean_out * step)
@@ -116,16 +119,22 @@ with ui.guard():
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
         st.dataframe(rows, hide_index=True)
+        longest = min(int(prompt) + 8 * int(mean_out), cfg.max_context)
+        cap = kv.capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], longest, min(prompt + mean_out, longest), dtype)
+        (st.warning if batch > cap.sequences_paged else st.caption)(t_(
+            f"KV cache: {cap.sequences_contiguous} sequences fit at {longest} tokens each (contiguous), "
+            f"about {cap.sequences_paged} with paging; this run keeps up to {batch} in flight.",
+            f"KV 缓存：按每条 {longest} token 连续预留可放 {cap.sequences_contiguous} 条序列，分页约 "
+            f"{cap.sequences_paged} 条；本次最多同时运行 {batch} 条。"))
         req = llm.draw_requests(rates[3], 24, int(prompt), int(mean_out), dist, int(mean_out) * 8)
         cols = st.columns(2)
         for col, policy in zip(cols, llm.LLM_POLICIES):
             with col:
                 tl = llm.slot_timeline(llm.simulate_llm(model, req, policy, min(batch, 6)))
-                ui.show_figure(gantt(tl, f"{policy}: 24 requests, 6 slots"), f"sv_slots_{policy}",
+                ui.show_figure(gantt(tl, f"{policy}: 24 requests, {min(batch, 6)} slots"), f"sv_slots_{policy}",
                                t_("Blue prefill, green decode, grey padding (the result is held back).",
                                   "蓝色预填充，绿色解码，灰色为填充（结果被扣着不返回）。"))
     else:
-        cfg = kv.model_configs()[model_name]
         card = kv.CARD_MEMORY_GIB[hw_name]
         cap = kv.capacity(cfg, card, int(max_len), min(int(mean_out) + 256, int(max_len)), dtype, kv_dtype)
         m = st.columns(4)
@@ -140,9 +149,9 @@ with ui.guard():
             "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
                            "wastes at most one partly filled block per sequence.",
                            "连续预留会浪费序列没用到的全部空间；分页最多浪费每个序列最后一个未填满的块。"))
-        rows = kv.memory_rows(card, 16, int(max_len), kv_dtype, dtype)
-        ui.show_figure(vs.kv_memory(rows, card, t_(f"16 sequences × {max_len} tokens on {hw_name}",
-                                                   f"{hw_name} 上 16 条 × {max_len} token 的序列")),
+        rows = kv.memory_rows(card, n_seqs, int(max_len), kv_dtype, dtype)
+        ui.show_figure(vs.kv_memory(rows, card, t_(f"{n_seqs} sequences × {max_len} tokens on {hw_name}",
+                                                   f"{hw_name} 上 {n_seqs} 条 × {max_len} token 的序列")),
                        "sv_kvmem", t_("GQA and MQA shrink the cache by the number of query heads per KV head.",
                                       "GQA 与 MQA 把缓存缩小为原来的（每个 KV 头对应的查询头数）分之一。"), rows=rows)
 

@@ -22,14 +22,18 @@ def batch_cost(model, max_batch: int, title: str) -> go.Figure:
                     line=dict(color=OKABE_ITO["black"], width=3))
     fig.add_scatter(x=sizes, y=[model.capacity(b) for b in sizes], name="requests/s",
                     line=dict(color=OKABE_ITO["green"], width=3), secondary_y=True)
+    top = 1e3 * model.time(sizes[-1])
+    marks = [(max_batch, "max batch", OKABE_ITO["orange"], ["max batch", ""])]
     if 1 <= model.knee <= sizes[-1]:
-        fig.add_vline(x=model.knee, line=dict(color=OKABE_ITO["grey"], dash="dash"),
-                      annotation_text=f"knee ≈ {model.knee:.0f}")
-    fig.add_vline(x=max_batch, line=dict(color=OKABE_ITO["orange"]), annotation_text="max batch",
-                  annotation_position="bottom right")
+        marks.append((model.knee, "knee", OKABE_ITO["grey"], ["", f"knee ≈ {model.knee:.0f}"]))
+    for x, name, color, text in marks:   # vertical lines as traces: shapes on log axes need log units
+        fig.add_scatter(x=[x, x], y=[1e3 * model.time(1) / 3, top], mode="lines+text", name=name,
+                        text=text, textposition=["bottom center", "top center"],
+                        line=dict(color=color, dash="dash"), showlegend=False)
     fig.update_xaxes(type="log", title="batch size (requests per pass)")
     fig.update_yaxes(type="log", title="time per pass (ms)", secondary_y=False)
-    fig.update_yaxes(type="log", title="throughput (requests/s)", secondary_y=True)
+    fig.update_yaxes(title="throughput (requests/s)", rangemode="tozero", secondary_y=True,
+                     showgrid=False)
     return apply_theme(fig, title)
 
 
