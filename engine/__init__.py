@@ -15,6 +15,8 @@ Labs and their modules:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from .errors import BudgetError, EngineError, GraphError, ProgramError, ShapeError
 
@@ -62,3 +64,20 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+# Public functions named like the module that defines them (``engine.cost`` is cost.cost,
+# ``engine.roofline`` is roofline.roofline). Importing such a submodule makes Python bind the module
+# to the package attribute, which would shadow the function; the package keeps the function instead
+# (the module stays reachable through sys.modules / importlib.import_module).
+_FUNCTIONS_NAMED_LIKE_MODULES = {name for name, (mod, attr) in _LAZY.items() if mod == attr == name}
+
+
+class _EnginePackage(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _EnginePackage

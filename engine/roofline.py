@@ -12,8 +12,6 @@ Not handled: cache levels (one memory roof), overlap limits, clock throttling.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from dataclasses import dataclass
 
 from .errors import ShapeError
@@ -148,15 +146,3 @@ def graph_points(graph) -> list[KernelPoint]:
             continue
         points.append(KernelPoint(f"{node.name} ({node.op})", "layer", float(node.flops), moved))
     return points
-
-
-class _CallableModule(types.ModuleType):
-    """``engine.roofline`` names both this module and its main function. Once anything imports the
-    submodule, Python binds the module to ``engine.roofline``; making the module callable keeps
-    ``engine.roofline(ai, peak, bw)`` working whichever happens first."""
-
-    def __call__(self, ai: float, peak_flops: float, bandwidth: float) -> float:
-        return roofline(ai, peak_flops, bandwidth)
-
-
-sys.modules[__name__].__class__ = _CallableModule
