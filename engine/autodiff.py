@@ -41,6 +41,25 @@ DIFFERENTIABLE_SOURCES = ("input", "param")
 SURVEY_TABLES = {"forward_y_dot": 5.5, "adjoints": {"x1": 5.5, "x2": 1.716}}
 
 
+def survey_check(mode: str, trace: Trace) -> tuple[int, dict, float] | None:
+    """(table number, engine values, largest difference) against :data:`SURVEY_TABLES`, for a
+    trace of the survey's example (None when the trace has no comparable value)."""
+    summary = trace.summary or {}
+    if mode == "forward":
+        dot = (summary.get("outputs") or {}).get("y")
+        if dot is None:
+            return None
+        got, want, table = {"y": float(np.asarray(dot).ravel()[0])}, {"y": SURVEY_TABLES[
+            "forward_y_dot"]}, 2
+    else:
+        grads = summary.get("gradients") or {}
+        if not all(k in grads for k in SURVEY_TABLES["adjoints"]):
+            return None
+        want, table = SURVEY_TABLES["adjoints"], 3
+        got = {k: float(np.asarray(grads[k]).ravel()[0]) for k in want}
+    return table, got, max(abs(got[k] - want[k]) for k in want)
+
+
 @dataclass(frozen=True)
 class JacobianResult:
     matrix: np.ndarray          # (m, n): rows = output elements, columns = wrt elements

@@ -349,3 +349,41 @@ def best_step(rows: tuple[DifferenceRow, ...], which: str = "central") -> Differ
     if not finite:
         raise EngineError("no step h gave a finite difference")
     return min(finite, key=key)
+
+
+# -- the four ways on one program ---------------------------------------------------------------
+@dataclass(frozen=True)
+class FourWays:
+    var: str                         # the input differentiated by
+    point: dict                      # where (every input's value)
+    derivative: str                  # the simplified symbolic derivative (the closed form)
+    exact: float                     # its value (float64)
+    differences: tuple[DifferenceRow, ...]
+    swell: tuple[SwellRow, ...]
+    trace_ops: int                   # op nodes of the program: the AD trace length
+    fallback: bool                   # True if the program was not scalar and the example was used
+
+
+def four_ways(graph: Graph, dtype: str = "float64", depth: int = 8) -> FourWays:
+    """Manual/symbolic, numeric, swell and AD-trace numbers for ``graph``'s first input.
+
+    A program that is not scalar and elementwise is replaced by the survey's example.
+    """
+    from .interpreter import run
+    from .presets import preset
+    fallback = False
+    try:
+        expr = expr_from_graph(graph)
+    except EngineError:
+        graph, fallback = preset("autodiff_example"), True
+        expr = expr_from_graph(graph)
+    inputs = [n.name for n in graph.nodes if n.op == "input"]
+    if not inputs:
+        raise EngineError("the program has no input to differentiate by")
+    values = run(graph)
+    point = {name: float(np.asarray(values[name]).ravel()[0]) for name in inputs}
+    deriv = diff(expr, inputs[0])
+    exact = evaluate(deriv, point)
+    rows = difference_sweep(expr, inputs[0], point, exact, dtype=dtype)
+    return FourWays(inputs[0], point, to_text(simplify(deriv)), exact, rows, swell_table(depth),
+                    len(graph.op_nodes), fallback)

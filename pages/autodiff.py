@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine import budget, presets, symbolic
-from engine.autodiff import SURVEY_TABLES, baydin_labels, jacobian, scalarize
+from engine.autodiff import baydin_labels, jacobian, scalarize, survey_check
 from viz import autodiff as vz
 from viz.graph import graph_figure
 
@@ -41,36 +41,17 @@ def jacobian_cost(n: int, m: int):
 
 
 def four_ways(program: str, dtype: str, depth: int):
-    graph = build(program)
-    try:
-        expr = symbolic.expr_from_graph(graph)
-    except engine.EngineError:   # not a scalar elementwise program: use the survey's example
-        graph = presets.preset("autodiff_example")
-        expr = symbolic.expr_from_graph(graph)
-    var = graph.inputs[0].name
-    point = {n.name: float(engine.run(graph)[n.name]) for n in graph.nodes if n.op == "input"}
-    deriv = symbolic.diff(expr, var)
-    exact = symbolic.evaluate(deriv, point)
-    rows = symbolic.difference_sweep(expr, var, point, exact, dtype=dtype)
-    return (var, point, symbolic.to_text(symbolic.simplify(deriv)), exact, rows,
-            symbolic.swell_table(depth), len(graph.op_nodes))
+    return symbolic.four_ways(build(program), dtype, depth)
 
 
 def ui_badge(mode: str, trace) -> None:
     """'Matches the source' badge for the survey's example (numbers from the engine's trace)."""
-    table = SURVEY_TABLES
-    if mode == "forward":
-        got = {"y": float(trace.summary["outputs"]["y"])} if "y" in trace.summary["outputs"] else {}
-        want = {"y": table["forward_y_dot"]} if got else {}
-    else:
-        got = {k: float(trace.summary["gradients"][k]) for k in table["adjoints"]}
-        want = table["adjoints"]
-    diff = max((abs(got[k] - want[k]) for k in want), default=1.0)
-    if want and diff < 5e-4:
-        st.success(t_(f"Matches Baydin et al. (2018) Table {2 if mode == 'forward' else 3}: "
-                      f"{', '.join(f'{k} → {got[k]:.3f}' for k in want)} (difference {diff:.1e}).",
-                      f"与 Baydin 等 (2018) 表 {2 if mode == 'forward' else 3} 一致："
-                      f"{', '.join(f'{k} → {got[k]:.3f}' for k in want)}（差 {diff:.1e}）。"))
+    check = survey_check(mode, trace)
+    if check is not None and check[2] < 5e-4:
+        table, got, diff = check
+        shown = ", ".join(f"{k} → {v:.3f}" for k, v in got.items())
+        st.success(t_(f"Matches Baydin et al. (2018) Table {table}: {shown} (difference {diff:.1e}).",
+                      f"与 Baydin 等 (2018) 表 {table} 一致：{shown}（差 {diff:.1e}）。"))
 
 
 with ui.controls():
@@ -168,7 +149,12 @@ with tab_ways, ui.guard():
                      key="ad_dtype", bind="query-params")
     depth = w2.slider(t_("Nesting depth for swell", "表达式膨胀的嵌套深度"), 2, 12, 8, key="ad_depth",
                       bind="query-params")
-    var, point, text, exact, rows, swell, trace_len = ui.cached(four_ways)(program, dtype, depth)
+    ways = ui.cached(four_ways)(program, dtype, depth)
+    var, text, exact, rows, swell, trace_len = (ways.var, ways.derivative, ways.exact,
+                                                ways.differences, ways.swell, ways.trace_ops)
+    if ways.fallback:
+        st.caption(t_("This program is not a scalar elementwise one: the survey's example is used.",
+                      "当前程序不是标量逐元素程序：这里改用综述中的例子。"))
     best = symbolic.best_step(rows)
     a, b, c, d = st.columns(4)
     a.metric(t_("Manual / symbolic", "手工 / 符号"), f"{exact:.6g}")

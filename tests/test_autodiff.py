@@ -329,3 +329,14 @@ def test_scalarize_and_saved_bytes():
     # every op's inputs and output are kept: x, 2x(W, b, matmul, add, tanh), mul, loss
     names = {i for n in graph.op_nodes for i in n.inputs} | {n.name for n in graph.op_nodes}
     assert trace.summary["saved_bytes"] == sum(4 * int(np.prod(graph.node(k).shape)) for k in names)
+
+
+def test_survey_check_against_the_tables():
+    from engine.autodiff import survey_check
+    table, got, diff = survey_check("reverse", engine.reverse_trace(baydin_graph(), "v5"))
+    assert table == 3 and diff < 5e-4 and round(got["x2"], 3) == 1.716
+    graph = engine.preset("autodiff_example")
+    table, got, diff = survey_check("forward", engine.forward_trace(graph, {"x1": 1.0}))
+    assert table == 2 and got["y"] == pytest.approx(5.5)
+    _, _, off = survey_check("forward", engine.forward_trace(graph, {"x2": 1.0}))
+    assert off > 1     # the seed on x2 gives dy/dx2 = 1.716, not the table's 5.5

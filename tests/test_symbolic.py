@@ -80,3 +80,12 @@ def test_bad_inputs():
     with pytest.raises(EngineError, match="positive"):
         difference_sweep(e, "x1", {"x1": 2.0, "x2": 5.0}, 5.5, hs=[0.0])
     assert np.isfinite(evaluate(e, {"x1": 2.0, "x2": 5.0}))
+
+
+def test_four_ways_on_the_example_and_the_fallback():
+    from engine.symbolic import four_ways
+    ways = four_ways(engine.preset("autodiff_example"))
+    assert (ways.var, ways.derivative, ways.exact, ways.trace_ops) == ("x1", "((1 / x1) + x2)", 5.5, 5)
+    assert not ways.fallback
+    other = four_ways(engine.preset("mlp"), "float32", 4)
+    assert other.fallback and other.exact == 5.5 and len(other.swell) == 4
