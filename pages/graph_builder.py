@@ -13,9 +13,10 @@ import ui
 from engine import budget, presets
 from engine.cost import cost as graph_cost   # not engine.cost: the submodule can shadow it
 from engine.language import format_program
+from engine.torch_zoo import zoo_graph, zoo_names
 from viz.export import to_csv
 from viz.graph import graph_figure, value_figure
-from viz.graph_text import flops_formula, graph_json, to_dot, to_mermaid
+from viz.graph_text import cost_table, flops_formula, graph_json, to_dot, to_mermaid
 
 ui.setup("graph_builder", "Graph Builder", "计算图构建器",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.",
@@ -27,17 +28,11 @@ SOURCES = {"preset": "Preset · 预设", "program": "Program · 程序", "onnx":
 
 
 # -- cached engine calls: a source is (kind, payload) with payload = text, name or file bytes --------
-def load_graph(kind: str, payload, title: str = ""):
-    if kind == "onnx":
-        return engine.from_onnx(payload)
-    if kind == "zoo":
-        from engine.torch_zoo import zoo_graph
-        return zoo_graph(payload)
-    return engine.parse_program(payload, title=title)
-
-
 def build(kind: str, payload, title: str):
-    graph = load_graph(kind, payload, title)
+    if kind == "onnx":
+        graph = engine.from_onnx(payload)
+    else:
+        graph = zoo_graph(payload) if kind == "zoo" else engine.parse_program(payload, title=title)
     return graph, graph_cost(graph)
 
 
@@ -66,12 +61,14 @@ def node_value_fig(kind, payload, title, seed: int, node: str):
     return value_figure(node, graph_values(kind, payload, title, seed)[node])
 
 
-def zoo_names() -> list[str]:
-    try:
-        from engine.torch_zoo import zoo_names as names
-    except ImportError:
-        return []
-    return list(names())
+@st.cache_data(show_spinner=False)
+def torch_counts(name: str) -> tuple[int, int]:
+    """(parameters torch counts, BatchNorm channels) of zoo model ``name`` — the oracle."""
+    import torch
+    from engine.torch_zoo import zoo_module
+    module = zoo_module(name)
+    bn = sum(m.num_features for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    return sum(p.numel() for p in module.parameters()), bn
 
 
 # -- controls ---------------------------------------------------------------------------------------
@@ -108,11 +105,8 @@ with ui.controls():
                         f"{budget.MAX_ONNX_BYTES >> 20} MiB.", "文件超过大小上限。"))
             payload = None
     elif kind == "zoo":
-        names = zoo_names()
-        payload = st.selectbox(t_("Model", "模型"), names, key="gb_zoo", bind="query-params") \
-            if names else None
-        if not names:
-            st.info(t_("The torch model zoo is not available here.", "此处没有 torch 模型库。"))
+        payload = st.selectbox(t_("Model (exported through ONNX)", "模型（经 ONNX 导出）"),
+                               zoo_names(), key="gb_zoo", bind="query-params")
     if kind != "program":
         with st.expander(t_("Program text", "程序文本")):
             st.code(payload if kind == "preset" else t_("(not a program)", "（不是程序）"), "python")
@@ -146,6 +140,15 @@ if graph is not None:
     m[0].metric("FLOPs", f"{cost.flops:,}")
     m[1].metric("MACs", f"{cost.macs:,}")
     m[2].metric(t_("Parameters", "参数量"), f"{cost.params:,}")
+    if kind == "zoo":
+        want, bn = torch_counts(payload)
+        if want == cost.params:
+            m[2].caption(t_(f"✓ matches torch ({want:,})", f"✓ 与 torch 一致（{want:,}）"))
+        else:
+            m[2].caption(t_(f"torch counts {want:,}: the ONNX export folds each BatchNorm into its "
+                            f"conv (γ, β → one bias), {bn:,} fewer numbers",
+                            f"torch 统计为 {want:,}：导出 ONNX 时 BatchNorm 被折叠进卷积"
+                            f"（γ、β 变成一个偏置），少了 {bn:,} 个数"))
     m[3].metric(t_("Bytes moved", "访存字节"), f"{cost.bytes:,}",
                 help=t_("every input read once, every output written once (no fusion, no cache)",
                         "每个输入读一次、每个输出写一次（不融合、无缓存）"))
@@ -173,14 +176,10 @@ if graph is not None:
                 "are spread. Change the seed to draw new weights and inputs.",
                 "左：张量按矩阵展示（红正蓝负）；右：数值分布。改变随机种子会重新抽取权重与输入。"))
     with tab_cost:
-        rows = [{**r, "shape": "×".join(map(str, r["shape"]))} for r in cost.rows()]
-        total = {"name": t_("TOTAL", "合计"), "op": "", "kind": "", "shape": "", "flops": cost.flops,
-                 "macs": cost.macs, "params": cost.params, "bytes_read": cost.bytes_read,
-                 "bytes_written": cost.bytes_written,
-                 "arithmetic_intensity": cost.flops / cost.bytes if cost.bytes else 0.0}
-        st.dataframe(rows + [total], key="gb_cost_table", hide_index=True)
-        st.download_button("CSV", to_csv(rows + [total]), "graph_cost.csv", "text/csv",
-                           key="gb_cost_csv", on_click="ignore")
+        rows = cost_table(cost, t_("TOTAL", "合计"))
+        st.dataframe(rows, key="gb_cost_table", hide_index=True)
+        st.download_button("CSV", to_csv(rows), "graph_cost.csv", "text/csv", key="gb_cost_csv",
+                           on_click="ignore")
         st.caption(t_("Arithmetic intensity = FLOPs / bytes moved (read + written).",
                       "算术强度 = FLOPs / 访存字节（读 + 写）。"))
     with tab_export:

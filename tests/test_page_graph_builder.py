@@ -137,3 +137,38 @@ def test_load_button_puts_the_chosen_preset_into_the_editor():
     assert not at.exception
     assert at.text_area(key="gb_program").value == engine.presets.program_text("conv_bn_relu")
     assert _metric(at, "MACs") == graph_cost(engine.preset("conv_bn_relu")).macs
+
+
+def test_resnet18_parameters_differ_from_torch_by_the_folded_batchnorms():
+    at = _app(gb_source="torch zoo · 模型库", gb_zoo="resnet18")
+    assert not at.exception and not at.error
+    # torchvision's ResNet-18 has 11,689,512 parameters; folding BN (γ, β -> a conv bias) removes
+    # one number per BN channel: 64 + 4·64 + 4·128 + 4·256 + 4·512 + (128 + 256 + 512) = 4,800
+    assert _metric(at, "Parameters") == 11_689_512 - 4_800
+    assert any("4,800 fewer" in c.value for c in at.caption)
+    # MACs counted independently by torch forward hooks on every Conv2d/Linear (torchvision lists
+    # ResNet-18 at 1.81 "GFLOPS", i.e. multiply-accumulates, for a 224×224 image)
+    macs = _torch_macs("resnet18")
+    assert _metric(at, "MACs") == macs and round(macs / 1e9, 2) == 1.81
+
+
+def _torch_macs(name: str) -> int:
+    import torch
+    from engine.torch_zoo import example_input, zoo_module
+    module, total = zoo_module(name), []
+
+    def hook(layer, inputs, output):
+        if isinstance(layer, torch.nn.Conv2d):
+            kh, kw = layer.kernel_size
+            total.append(output.numel() * layer.in_channels // layer.groups * kh * kw)
+        else:
+            total.append(output.numel() * layer.in_features)
+    handles = [layer.register_forward_hook(hook) for layer in module.modules()
+               if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear))]
+    try:
+        with torch.no_grad():
+            module.eval()(example_input(name))
+    finally:
+        for h in handles:
+            h.remove()
+    return sum(total)

@@ -334,3 +334,15 @@ def test_flops_formula_explains_the_bias_term():
     assert "MAC 数 = 96" in zh
     en, _ = flops_formula("relu", [(4, 32)], (4, 32), 128, 0)
     assert "no multiply-accumulates: 128 FLOPs" in en
+
+
+def test_cost_table_has_a_totals_row_matching_the_sum_of_nodes():
+    from viz.graph_text import cost_table
+    report = graph_cost(engine.preset("conv_bn_relu"))
+    rows = cost_table(report)
+    *nodes, total = rows
+    assert [r["name"] for r in nodes] == ["c", "n", "y"] and nodes[0]["shape"] == "1×16×32×32"
+    for key in ("flops", "macs", "bytes_read", "bytes_written"):
+        assert total[key] == sum(r[key] for r in nodes)
+    # 3x3 conv, 3 -> 16 channels on 32x32 with padding 1: 16·32·32 outputs × 3·3·3 MACs each
+    assert total["macs"] == 16 * 32 * 32 * 27

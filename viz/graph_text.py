@@ -111,3 +111,14 @@ def flops_formula(op: str, in_shapes, out_shape, flops: int, macs: int) -> tuple
                 head + f"MAC 数 = {macs:,}；FLOPs = 2 × MAC{zh_tail} = {flops:,}。")
     return (head + f"no multiply-accumulates: {flops:,} FLOPs (1 per element touched).",
             head + f"没有乘加：{flops:,} 次浮点运算（每个元素 1 次）。")
+
+
+def cost_table(report, total_label: str = "TOTAL") -> list[dict]:
+    """Rows of an engine CostReport for a table/CSV (shape as text), plus a totals row."""
+    rows = [{**r, "shape": "×".join(map(str, r["shape"]))} for r in report.rows()]
+    moved = report.bytes_read + report.bytes_written
+    rows.append({"name": total_label, "op": "", "kind": "", "shape": "", "flops": report.flops,
+                 "macs": report.macs, "params": report.params, "bytes_read": report.bytes_read,
+                 "bytes_written": report.bytes_written,
+                 "arithmetic_intensity": report.flops / moved if moved else 0.0})
+    return rows
