@@ -26,38 +26,71 @@ with ui.controls():
                            key="qz_dtype", bind="query-params")
     scheme = c[4].selectbox(t_("Scheme", "方案"), ["symmetric", "affine"], key="qz_scheme",
                             bind="query-params")
-    c2 = st.columns(4)
+    c2 = st.columns([1, 1, 2, 2, 2])
     reduce_range = c2[0].toggle("reduce_range", False, key="qz_rr", bind="query-params")
-    pct = c2[1].slider(t_("Percentile p", "百分位 p"), 90.0, 100.0, 99.9, 0.1, key="qz_pct",
+    per_channel = c2[1].toggle(t_("per channel", "逐通道"), False, key="qz_pc", bind="query-params")
+    pct = c2[2].slider(t_("Percentile p", "百分位 p"), 90.0, 100.0, 99.9, 0.1, key="qz_pct",
                        bind="query-params")
-    bits = c2[2].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
-    epochs = c2[3].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
+    bits = c2[3].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
+    epochs = c2[4].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
+
+NOTES_ZH = {"minmax": "取见到的最小值与最大值", "moving_average": "先取第一批的最值，之后每批向新最值移动 1%",
+            "percentile": "取第 p 百分位：最罕见的那部分值被截断",
+            "mse": "在全范围的 1%..100% 之间找量化-反量化误差最小的截断值",
+            "entropy": "取使量化后直方图与原直方图 KL 散度最小的阈值（TensorRT 校准）"}
 
 with ui.guard():
-    x, obs = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range, pct)
+    x, obs = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range, pct,
+                                            per_channel)
     o = obs[method]
-    ui.show_figure(vc.observer_figure(x, obs, method, t_(f"Where each observer clips {tensor}",
-                                                         f"各观察器在 {tensor} 上的截断位置")),
-                   "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
-                                 "the thick one is the observer you picked. Outliers pull min-max "
-                                 "wide; percentile, MSE and entropy clip them.",
-                                 "灰色为数值分布（对数计数）；各色竖线是每个观察器选出的 [min, max]，粗线为当前选择。"
-                                 "离群值会把 min-max 拉宽，百分位、MSE 与熵方法会把它们截掉。"),
-                   rows=[dict(observer=k, min=float(v.min_val), max=float(v.max_val),
-                              scale=float(v.scale), zero_point=int(v.zero_point)) for k, v in obs.items()])
+    if per_channel:
+        ui.show_figure(vc.channel_ranges_figure(obs, method, t_(f"Per-channel ranges of {tensor}",
+                                                                f"{tensor} 的逐通道范围")),
+                       "qz_channels", t_("One range per output channel: a channel with small weights "
+                                         "gets its own fine grid instead of sharing the widest one.",
+                                         "每个输出通道一个范围：权重小的通道拥有自己的细网格，而不必共用最宽的那个。"))
+    else:
+        ui.show_figure(vc.observer_figure(x, obs, method, t_(f"Where each observer clips {tensor}",
+                                                             f"各观察器在 {tensor} 上的截断位置")),
+                       "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
+                                     "the thick one is the observer you picked. Outliers pull min-max "
+                                     "wide; percentile, MSE and entropy clip them.",
+                                     "灰色为数值分布（对数计数）；各色竖线是每个观察器选出的 [min, max]，粗线为当前选择。"
+                                     "离群值会把 min-max 拉宽，百分位、MSE 与熵方法会把它们截掉。"),
+                       rows=[dict(observer=k, min=float(v.min_val), max=float(v.max_val),
+                                  scale=float(v.scale), zero_point=int(v.zero_point))
+                             for k, v in obs.items()])
+    axis = (0 if x.ndim == 4 else 1) if per_channel else None
+    scales, zps = np.ravel(o.scale), np.ravel(o.zero_point)
     m = st.columns(4)
-    m[0].metric(t_("scale s", "缩放 s"), f"{float(o.scale):.6g}")
-    m[1].metric(t_("zero point z", "零点 z"), int(o.zero_point))
+    m[0].metric(t_("scale s", "缩放 s"), f"{scales[0]:.6g}" if scales.size == 1
+                else f"{scales.min():.3g} … {scales.max():.3g}")
+    m[1].metric(t_("zero point z", "零点 z"), str(zps[0]) if len(set(zps)) == 1
+                else f"{zps.min()} … {zps.max()}")
     m[2].metric(t_("grid", "网格"), f"[{o.qmin}, {o.qmax}]")
-    xq = quant.fake_quant(x, o.scale, o.zero_point, dtype, reduce_range=reduce_range)
+    xq = quant.fake_quant(x, o.scale, o.zero_point, dtype, axis=axis, reduce_range=reduce_range)
     m[3].metric(t_("RMS error", "均方根误差"), f"{float(np.sqrt(np.mean((xq - x) ** 2))):.3g}")
-    st.caption(t_(f"{method}: {o.note}.", f"{method}：{o.note}。"))
-    ui.show_figure(vc.grid_figure(x, xq, float(o.scale), float(o.min_val), float(o.max_val),
+    st.caption(t_(f"{method}: {o.note}.", f"{method}：{NOTES_ZH[method]}。"))
+    c = int(np.argmax(np.ravel(o.max_val) - np.ravel(o.min_val))) if per_channel else 0
+    pick = (lambda a: np.take(a, c, axis=axis)) if per_channel else (lambda a: a)
+    ui.show_figure(vc.grid_figure(pick(x), pick(xq), float(scales[c if per_channel else 0]),
+                                  float(np.ravel(o.min_val)[c]), float(np.ravel(o.max_val)[c]),
                                   t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)",
-                                     "量化网格：x → q = round(x/s) + z → x^ = s (q − z)")),
+                                     "量化网格：x → q = round(x/s) + z → x^ = s (q − z)")
+                                  + (t_(f" (channel {c}, the widest)", f"（第 {c} 通道，范围最宽）") if per_channel else "")),
                    "qz_grid", t_("Inside the green band the error stays within ±s/2 (dashed); "
                                  "outside it values saturate and the error grows linearly.",
                                  "绿色区间内误差不超过 ±s/2（虚线）；区间外数值饱和，误差线性增长。"))
+    if method == "entropy" and not per_channel:
+        hist, edges = quant.abs_histogram(x)
+        unsigned = dtype.startswith("quint") and scheme == "affine" and float(x.min()) >= 0
+        cand, div = ui.cached(quant.entropy_divergences)(hist, edges, int(dtype[-1]), unsigned)
+        ui.show_figure(vc.kl_figure(edges, cand, div, float(o.max_val),
+                                    t_("Entropy calibration: KL divergence of every candidate threshold",
+                                       "熵校准：每个候选阈值的 KL 散度")),
+                       "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last bin "
+                                   "and compares with its coarse quantised copy; the lowest point wins.",
+                                   "每个点在 t 处截断 |x|，把截掉的部分并入最后一格，再与其粗量化版本比较；最低点胜出。"))
     lo, hi = -1.0, 3.0
     _, z_ck = quant.qparams_from_range(lo, hi, "quint8", "affine")
     ui.checkpoint("qz_ck_zp", t_("Min-max affine quint8 sees values from −1 to 3. Which zero point "

@@ -28,6 +28,14 @@ def test_quantization_page():
     assert not at.exception and _metric(at, "scale s") != before
     at.selectbox(key="qz_dtype").set_value("quint4").run()
     assert not at.exception and _metric(at, "grid") == "[0, 15]"
+    at.toggle(key="qz_pc").set_value(True).run()             # fc1 weights: 32 output channels
+    assert not at.exception and "…" in _metric(at, "scale s")
+    at.selectbox(key="qz_obs").set_value("entropy").run()
+    assert not at.exception
+    at.selectbox(key="qz_tensor_mlp").set_value("activations:fc2").run()
+    assert at.error and "per-channel ranges are for weights" in at.error[0].value
+    at.toggle(key="qz_pc").set_value(False).run()
+    assert not at.error and any("lowest point wins" in c.value for c in at.caption)  # the KL curve
     at.selectbox(key="qz_dtype").set_value("quint8").run()
     at.toggle(key="qz_rr").set_value(True).run()          # symmetric quint8 + reduce_range
     assert at.error and "reduce_range" in at.error[0].value

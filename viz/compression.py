@@ -206,3 +206,35 @@ def pareto_figure(variants, title: str) -> go.Figure:
     fig.update_xaxes(title_text="estimated latency per image (µs)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="test accuracy (%)")
     return apply_theme(fig, title, height=520)
+
+
+def channel_ranges_figure(observations: dict, selected: str, title: str) -> go.Figure:
+    """Per-channel clipping ranges: one vertical bar [min, max] per output channel and observer."""
+    fig = go.Figure()
+    for k, (method, o) in enumerate(observations.items()):
+        lo, hi = np.ravel(o.min_val), np.ravel(o.max_val)
+        ch = np.arange(len(lo)) + (k - 2) * 0.12
+        fig.add_trace(go.Scatter(
+            x=ch, y=(lo + hi) / 2, mode="markers", name=method,
+            marker=dict(size=4 if method != selected else 7,
+                        color=METHOD_COLORS.get(method, SEQUENCE[k % 8])),
+            error_y=dict(type="data", symmetric=False, array=hi - (lo + hi) / 2,
+                         arrayminus=(lo + hi) / 2 - lo, thickness=3 if method == selected else 1,
+                         width=0)))
+    fig.update_xaxes(title_text="output channel", dtick=1 if len(lo) <= 16 else 4)
+    fig.update_yaxes(title_text="clipping range [min, max] (weight value)")
+    return apply_theme(fig, title)
+
+
+def kl_figure(edges: np.ndarray, candidates: np.ndarray, divergences: np.ndarray, amax: float,
+              title: str) -> go.Figure:
+    """KL(P || Q) for every candidate threshold of the entropy calibration, the winner marked."""
+    thresholds = np.asarray(edges)[candidates]
+    shown = np.where(np.isfinite(divergences), divergences, np.nan)
+    fig = go.Figure(go.Scatter(x=thresholds, y=shown, mode="lines", name="KL(P ‖ Q)",
+                               line=dict(color=METHOD_COLORS["entropy"])))
+    fig.add_vline(x=amax, line=dict(color=MEANING["highlight"], dash="dash"),
+                  annotation_text=f"amax = {amax:.4g}")
+    fig.update_xaxes(title_text="candidate clipping threshold |x| ≤ t")
+    fig.update_yaxes(title_text="KL divergence (nats)", type="log")
+    return apply_theme(fig, title)

@@ -265,7 +265,14 @@ def observe(x, method: str = "minmax", dtype: str = "quint8", scheme: str = "aff
     qmin, qmax = qrange(dtype, reduce_range)
     batches = [_as_finite(b, f"batch {i}") for i, b in enumerate(x)] if isinstance(x, list) \
         else [_as_finite(x)]
-    arr = batches[0] if len(batches) == 1 else np.concatenate(batches, axis=0)
+    if method == "moving_average" or len(batches) == 1:
+        arr = batches[0]          # the moving average walks the batches; axes come from the first
+    else:
+        try:
+            arr = np.concatenate(batches, axis=0)
+        except ValueError:
+            raise EngineError("the batches have different shapes beyond axis 0: "
+                              f"{[list(b.shape) for b in batches[:3]]}") from None
     axes = _reduce_axes(arr, axis)
     if method == "minmax":
         lo, hi = _range_minmax(arr, axes)

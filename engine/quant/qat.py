@@ -331,12 +331,29 @@ def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
 
 def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
                       dtype: str = "qint8", scheme: str = "symmetric", reduce_range: bool = False,
-                      percentile: float = 99.9) -> tuple[np.ndarray, dict]:
+                      percentile: float = 99.9, per_channel: bool = False) -> tuple[np.ndarray, dict]:
     """(values, {method: Observation}) — every observer on the same tensor (the moving average
-    walks it in 8 chunks, as it would walk calibration batches)."""
+    walks it in 8 chunks, as it would walk calibration batches). ``per_channel`` (weights only)
+    gives one range per output channel: axis 1 of a dense (in, out) weight, axis 0 of a conv."""
     x = model_tensor(model, seed, name)
+    axis = None
+    if per_channel:
+        if not name.startswith("weights:"):
+            raise EngineError("per-channel ranges are for weights; an activation tensor gets one "
+                              "range per tensor (its channels change with every input)")
+        axis = 0 if x.ndim == 4 else 1
     out = {}
     for method in ("minmax", "moving_average", "percentile", "mse", "entropy"):
-        data = list(np.array_split(x.ravel(), 8)) if method == "moving_average" else x
-        out[method] = observe(data, method, dtype, scheme, reduce_range, percentile=percentile)
+        data = x if method != "moving_average" else _chunks(x, axis)
+        out[method] = observe(data, method, dtype, scheme, reduce_range,
+                              axis=None if axis is None else (0 if method == "moving_average" else axis),
+                              percentile=percentile)
     return x, out
+
+
+def _chunks(x: np.ndarray, axis: int | None, n: int = 8) -> list[np.ndarray]:
+    if axis is None:
+        flat = x.ravel()
+        return list(np.array_split(flat, min(n, flat.size)))
+    rows = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+    return list(np.array_split(rows, min(n, rows.shape[1]), axis=1))
