@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from .budget import numel
 from .errors import EngineError
 from .roofline import hardware_presets
 from .serving import positive
@@ -151,17 +154,10 @@ class _ChainBuilder:
     def __init__(self, name: str, shape: tuple[int, int, int], act_bytes: int, w_bytes: float):
         self.name, self.shape, self.a, self.w = name, shape, act_bytes, w_bytes
         self.layers: list[Layer] = []
-        self.cuts = [float(self._numel(shape) * act_bytes)]
-
-    @staticmethod
-    def _numel(shape) -> int:
-        n = 1
-        for d in shape:
-            n *= d
-        return n
+        self.cuts = [float(numel(shape) * act_bytes)]
 
     def _add(self, name: str, out_shape, macs: float, flops: float, params: int):
-        in_b, out_b = self._numel(self.shape) * self.a, self._numel(out_shape) * self.a
+        in_b, out_b = numel(self.shape) * self.a, numel(out_shape) * self.a
         self.layers.append(Layer(name, flops, macs, params, params * self.w + in_b + out_b, out_b))
         self.cuts.append(float(out_b))
         self.shape = out_shape
@@ -182,7 +178,7 @@ class _ChainBuilder:
                   float(c * ho * wo * k * k), 0)
 
     def fc(self, out: int):
-        n = self._numel(self.shape)
+        n = numel(self.shape)
         self._add(f"fc{len(self.layers) + 1} →{out}", (out, 1, 1), float(n * out), 2.0 * n * out,
                   n * out + out)
 
@@ -242,7 +238,7 @@ def graph_chain(graph, name: str = "graph") -> Chain:
     index = {nm: k for k, nm in enumerate(order)}
     size = {n.name: float(n.bytes_written) for n in report.nodes}
     for node in graph.inputs:
-        size[node.name] = float(cost_bytes(node))
+        size[node.name] = float(_tensor_bytes(node))
     last_use: dict[str, int] = {}
     for nm in order:
         for src in by_name[nm].inputs:
@@ -250,22 +246,26 @@ def graph_chain(graph, name: str = "graph") -> Chain:
                 last_use[src] = index[nm]
     for out in graph.outputs:
         last_use[out] = len(order)
-    cuts = []
+    # a tensor made at index p (inputs: -1) and last read at u crosses every cut k with p < k <= u;
+    # a difference array sums them in one pass
+    delta = [0.0] * (len(order) + 2)
+    for s, nbytes in size.items():
+        born, until = index.get(s, -1) + 1, last_use.get(s, -1)
+        if until >= born:
+            delta[born] += nbytes
+            delta[until + 1] -= nbytes
+    cuts, running = [], 0.0
     for k in range(len(order) + 1):
-        made = {s for s in size if s not in index or index[s] < k}
-        cuts.append(sum(size[s] for s in made if last_use.get(s, -1) >= k))
+        running += delta[k]
+        cuts.append(running)
     layers = tuple(Layer(f"{n.name} ({n.op})", float(n.flops), float(n.macs), int(n.params),
                          float(n.bytes_read + n.bytes_written), float(n.bytes_written))
                    for n in report.nodes)
     return Chain(name, layers, tuple(cuts), 4)
 
 
-def cost_bytes(node) -> int:
-    import numpy as np
-    n = 1
-    for d in node.shape:
-        n *= int(d)
-    return n * np.dtype(node.dtype).itemsize
+def _tensor_bytes(node) -> int:
+    return numel(node.shape) * np.dtype(node.dtype).itemsize
 
 
 def custom_chain(params: float, flops: float, input_bytes: float, output_bytes: float,

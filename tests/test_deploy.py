@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
 from engine import EngineError
+from engine.budget import numel
 from engine.deploy import (Chain, Layer, best_split, custom_chain, graph_chain, layer_times,
                            networks, radio_energy, split_points, targets, zoo_chain)
+from tests.strategies import random_graphs
 
 T, N = targets(), networks()
 PHONE, CLOUD, LTE = T["Phone CPU (assumed)"], T["A100 80GB SXM"], N["LTE"]
@@ -167,3 +170,20 @@ def test_deploy_refuses_nonsense():
         zoo_chain("ResNet-1000")
     with pytest.raises(EngineError, match="objective"):
         best_split(split_points(zoo_chain("AlexNet"), PHONE, CLOUD, LTE), "cost")
+
+
+@settings(max_examples=25, deadline=None)
+@given(graph=random_graphs(max_nodes=8))
+def test_graph_chain_cuts_equal_the_live_tensors(graph):
+    """Brute force: a cut before op k carries each non-param tensor made before k and read at or
+    after k (or a graph output)."""
+    from engine.cost import cost
+    chain = graph_chain(graph)
+    ops = [n.name for n in cost(graph).nodes]
+    nodes = graph.by_name
+    sizes = {n.name: numel(n.shape) * np.dtype(n.dtype).itemsize
+             for n in graph.nodes if n.op not in ("param", "constant")}
+    for k in range(len(ops) + 1):
+        before = {n.name for n in graph.inputs} | set(ops[:k])
+        later = {src for name in ops[k:] for src in nodes[name].inputs} | set(graph.outputs)
+        assert chain.cut_bytes[k] == sum(sizes[s] for s in before & later if s in sizes)

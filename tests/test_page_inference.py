@@ -66,3 +66,12 @@ def test_edge_cloud_default_interaction_and_bad_input():
     at.selectbox(key="ec_model").set_value("AlexNet").run()
     at.number_input(key="ec_up_wifi").set_value(-5.0).run()
     assert at.error and "uplink" in at.error[0].value
+
+
+def test_edge_cloud_pipeline_links_through_the_app():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/edge_cloud.py").run()
+    assert not at.exception
+    linked = [p.proto.page for p in at.get("page_link")]
+    assert {"graph_builder", "graph_passes", "quantization"} <= set(linked)

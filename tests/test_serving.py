@@ -200,11 +200,12 @@ def test_capacity_and_out_of_memory():
 
 
 @settings(max_examples=30, deadline=None)
-@given(block=st.integers(1, 64), lengths=st.lists(st.integers(1, 2048), min_size=1, max_size=50))
+@given(block=st.sampled_from([1, 2, 4, 8, 16, 32, 64]),
+       lengths=st.lists(st.integers(1, 2048), min_size=1, max_size=50))
 def test_paged_waste_is_below_one_block_per_sequence(block, lengths):
     w = fragmentation(lengths, 2048, block)
     assert 0 <= w.reserved_paged - w.used_tokens <= len(lengths) * (block - 1)
-    assert w.waste_paged <= w.waste_contiguous + 1e-12 or block > 2048
+    assert w.waste_paged <= w.waste_contiguous + 1e-12      # blocks dividing max_len never lose
 
 
 def test_paged_waste_closed_form_for_uniform_lengths():
