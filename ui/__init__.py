@@ -29,5 +29,14 @@ def cached(fn, max_entries: int = 64):
     return st.cache_data(fn, max_entries=max_entries, show_spinner=False)
 
 
-__all__ = ["cached", "checkpoint", "controls", "flag", "guard", "lang", "lesson", "lesson_text",
+def cached_resource(fn, max_entries: int = 16):
+    """``st.cache_resource`` around a pure engine function: the result is shared, not copied.
+
+    Use it for large read-only results (a ResNet's every intermediate value, ONNX bytes) where
+    ``cached``'s copy on every rerun would cost more than the work itself. Callers must not mutate.
+    """
+    return st.cache_resource(fn, max_entries=max_entries, show_spinner=False)
+
+
+__all__ = ["cached", "cached_resource", "checkpoint", "controls", "flag", "guard", "lang", "lesson", "lesson_text",
            "presenting", "setup", "show_figure", "stepper", "t"]
