@@ -64,6 +64,14 @@ MOBILENET_V1_SWEEP = {
     (1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3),
     (0.25, 224): (41, 0.5), (1.0, 192): (418, 4.2), (1.0, 160): (290, 4.2), (1.0, 128): (186, 4.2),
 }
+#: The authors' MobileNetV2 checkpoint table (tensorflow/models, research/slim/nets/mobilenet/
+#: README.md): (alpha, resolution) -> (MACs in M, params in M). Its params leave out BN's scale
+#: and shift, so compare them with :func:`engine.lightweight_analysis.param_breakdown`.
+MOBILENET_V2_SLIM = {
+    (1.4, 224): (582, 6.06), (1.3, 224): (509, 5.34), (1.0, 224): (300, 3.47),
+    (1.0, 192): (221, 3.47), (1.0, 160): (154, 3.47), (1.0, 128): (99, 3.47), (1.0, 96): (56, 3.47),
+    (0.75, 224): (209, 2.61), (0.5, 224): (97, 1.95), (0.35, 224): (59, 1.66),
+}
 NETWORKS = tuple(PAPER)
 WIDTH_NETS = ("MobileNetV1", "MobileNetV2")   # the nets whose papers define α
 

@@ -113,6 +113,17 @@ def test_mobilenet_v2_weights_only_is_tf_slim_3_47m():
     assert round((parts["conv/linear weights"] + parts["biases"]) / 1e6, 2) == 3.47
 
 
+def test_mobilenet_v2_checkpoint_table_every_width_and_resolution():
+    """The authors' TF-slim table (weights only, no BN scale/shift): at every α and resolution the
+    printed MACs are the engine's with the fraction of a million dropped (300.77 -> 300), and the
+    printed params are the engine's rounded to hundredths of a million."""
+    for (alpha, res), (macs_m, params_m) in nets.MOBILENET_V2_SLIM.items():
+        graph = nets.build_network("MobileNetV2", alpha, res)
+        parts = la.param_breakdown(graph)
+        assert 0 <= cost(graph).macs / 1e6 - macs_m < 1, (alpha, res)
+        assert round((parts["conv/linear weights"] + parts["biases"]) / 1e6, 2) == params_m
+
+
 def test_scaling_laws_width_and_resolution():
     """Pointwise MACs ∝ α², depthwise MACs ∝ α, all conv MACs ∝ ρ², params independent of ρ."""
     def by_kind(alpha, res):

@@ -1,0 +1,190 @@
+"""Lightweight models: why depthwise, group, inverted-residual, ghost and MobileViT blocks are cheap."""
+from __future__ import annotations
+
+import streamlit as st
+
+import engine
+import ui
+from engine import lightweight as lw
+from engine import lightweight_analysis as la
+from engine import lightweight_nets as nets
+from engine.cost import cost as graph_cost   # not engine.cost: the submodule can shadow it
+from viz import lightweight as vl
+from viz.graph import graph_figure
+
+ui.setup("lightweight_models", "Lightweight models", "轻量化模型",
+         "Count what a block costs, then see where the cost goes: MACs, memory traffic, latency.",
+         "先数清一个模块的代价，再看代价落在哪里：乘加、访存与时延。")
+t_ = ui.t
+HW = list(engine.hardware_presets())
+# bound widgets store their option text in the URL, so options are the same in both languages
+BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "Depthwise-separable · 深度可分离",
+          "inverted_residual": "Inverted residual · 倒残差", "shuffle_unit": "ShuffleNet unit · 分组+混洗",
+          "ghost": "Ghost module · Ghost 模块", "mobilevit": "MobileViT block · MobileViT 模块"}
+
+
+def net_summary(name: str, alpha: float, res: int, hw: str):
+    graph = nets.build_network(name, alpha, res)
+    return (nets.network_cost(name, alpha, res), la.layer_points(graph, hw),
+            la.roofline_time(graph, hw), la.param_breakdown(graph))
+
+
+def all_networks(hw: str):
+    out = []
+    for name in nets.NETWORKS:
+        c = nets.network_cost(name)
+        out.append((c, la.roofline_time(nets.build_network(name), hw)))
+    return out
+
+
+def block(kind: str, c: int, n: int, k: int, side: int, t: int, s: int, d: int):
+    graph = lw.build_block(kind, c, n, k, side, t=t, s=s, d=d)
+    return graph, graph_cost(graph), lw.block_cost(kind, c, n, k, side, t=t, s=s, d=d)
+
+
+with ui.controls():
+    c = st.columns([2, 1, 1, 2])
+    name = c[0].selectbox(t_("Network", "网络"), nets.NETWORKS, key="lw_net", bind="query-params")
+    alpha = c[1].select_slider(t_("Width multiplier α", "宽度乘子 α"),
+                               [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4], 1.0, key="lw_alpha",
+                               bind="query-params",
+                               help=t_("Defined by the MobileNetV1/V2 papers only.",
+                                       "只有 MobileNetV1/V2 的论文定义了 α。"))
+    default_res = nets.PAPER[name].resolution
+    res = c[2].number_input(t_("Resolution", "分辨率"), 32, 512, default_res, 32,
+                            key=f"lw_res_{default_res}", bind="query-params")
+    hw = c[3].selectbox(t_("Hardware (roofline)", "硬件（Roofline）"), HW,
+                        index=HW.index("Phone CPU (assumed)"), key="lw_hw", bind="query-params")
+
+with ui.guard():
+    cost, points, times, parts = ui.cached(net_summary)(name, float(alpha), int(res), hw)
+    m = st.columns(4)
+    m[0].metric(t_("Parameters", "参数量"), f"{cost.params / 1e6:.2f} M")
+    m[1].metric(t_("MACs", "乘加次数"), f"{cost.macs / 1e6:.0f} M")
+    m[2].metric(t_("Roofline time", "Roofline 时间"), f"{1e3 * sum(times.values()):.2f} ms")
+    m[3].metric(t_("Graph nodes", "图节点数"), f"{cost.nodes}")
+    paper = cost.paper
+    if alpha == 1.0 and res == paper.resolution:
+        text = (f"{paper.source}: {paper.params_m} M params ({vl._pct(cost.params_diff)})"
+                + ("" if paper.macs_m is None else f", {paper.macs_m} M MACs ({vl._pct(cost.macs_diff)})"))
+        st.badge(t_("matches ", "吻合 ") + text if cost.matches else text,
+                 color="green" if cost.matches else "orange", icon=":material/check:")
+    else:
+        st.caption(t_(f"The paper's row is α = 1, {paper.resolution}×{paper.resolution}.",
+                      f"论文表格对应 α = 1、{paper.resolution}×{paper.resolution}。"))
+    st.caption(t_("Parameters by role: ", "参数构成：") +
+                ", ".join(f"{k} {v:,}" for k, v in parts.items() if v))
+    hwp = engine.hardware_presets()[hw]
+    ui.show_figure(vl.layer_roofline_figure(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
+                                            hw), "lw_roofline",
+                   t_("Depthwise layers (blue) do ~2 FLOPs per byte and sit under the slanted "
+                      "memory roof; pointwise 1x1 layers (red) reach the flat compute roof.",
+                      "深度卷积（蓝）每字节约 2 FLOP，落在倾斜的访存屋顶下；逐点 1x1 卷积（红）能触到平坦的计算屋顶。"),
+                   rows=[p.__dict__ for p in points])
+
+st.subheader(t_("Block explorer", "模块实验台"))
+with st.container(key="lw_block_controls"):  # ui.controls() is the page's one top bar
+    b = st.columns(4)
+    kind_label = b[0].selectbox(t_("Block", "模块"), list(BLOCKS.values()), 1, key="lw_block",
+                                bind="query-params")
+    kind = next(k for k, v in BLOCKS.items() if v == kind_label)
+    cin = b[1].slider(t_("Input channels M", "输入通道 M"), 8, 512, 64, 8, key="lw_c",
+                      bind="query-params")
+    cout = b[2].slider(t_("Output channels N", "输出通道 N"), 8, 512, 64, 8, key="lw_n",
+                       bind="query-params")
+    side = b[3].slider(t_("Feature map side", "特征图边长"), 2, 112, 28, 2, key="lw_side",
+                       bind="query-params")
+    b2 = st.columns(4)
+    ks = b2[0].select_slider(t_("Kernel k", "卷积核 k"), [1, 3, 5, 7], 3, key="lw_k",
+                             bind="query-params")
+    tt = b2[1].slider(t_("Expansion t", "扩张倍数 t"), 1, 8, 6, key="lw_t", bind="query-params")
+    ss = b2[2].select_slider(t_("Ghost ratio s", "Ghost 比例 s"), [2, 4, 8], 2, key="lw_s",
+                             bind="query-params")
+    dd = b2[3].slider(t_("MobileViT width d", "MobileViT 宽度 d"), 16, 256, 96, 16, key="lw_d",
+                      bind="query-params")
+
+with ui.guard():
+    n_eff = cin if kind in ("shuffle_unit", "mobilevit") else cout
+    if n_eff != cout:
+        st.caption(t_(f"This block keeps its input width: N = M = {cin}.",
+                      f"该模块输出通道与输入相同：N = M = {cin}。"))
+    graph, bcost, formula = ui.cached(block)(kind, cin, n_eff, ks, side, tt, ss, dd)
+    left, right = st.columns([3, 2])
+    with left:
+        ui.show_figure(graph_figure(graph, costs=bcost, title=kind_label),
+                       "lw_block_graph", t_("Hover a node for its FLOPs, MACs, params and bytes.",
+                                            "悬停节点查看 FLOPs、MACs、参数与字节数。"))
+    with right:
+        rows = [dict(node=r.name, op=r.op, shape=str(list(r.shape)), MACs=r.macs, params=r.params,
+                     **{"FLOP/B": round(r.arithmetic_intensity, 2)})
+                for r in bcost.nodes if r.macs or r.params]
+        st.dataframe(rows, hide_index=True)
+        st.metric(t_("engine MACs", "引擎统计乘加"), f"{bcost.macs:,}",
+                  t_(f"formula {formula.macs:,}", f"公式 {formula.macs:,}"), delta_color="off")
+        st.metric(t_("engine params", "引擎统计参数"), f"{bcost.params:,}",
+                  t_(f"formula {formula.params:,}", f"公式 {formula.params:,}"), delta_color="off")
+        std = lw.standard_conv_cost(cin, n_eff, ks, side, side)
+        st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {std.macs:,} MACs: "
+                      f"{std.macs / max(bcost.macs, 1):.2f}× this block.",
+                      f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {std.macs:,} 次乘加，是该模块的 "
+                      f"{std.macs / max(bcost.macs, 1):.2f} 倍。"))
+
+    compare = []
+    for k_ in BLOCKS:
+        if k_ in ("shuffle_unit", "mobilevit") and cin != cout:
+            continue
+        try:
+            bc = lw.block_cost(k_, cin, cout, ks, side, t=tt, s=ss, d=dd)
+        except engine.EngineError:
+            continue
+        compare.append(dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params))
+    ui.show_figure(vl.block_compare_figure(compare), "lw_blocks",
+                   t_("Closed-form costs at the same M, N, k and side (set M = N to add the "
+                      "ShuffleNet unit and the MobileViT block).",
+                      "相同 M、N、k、边长下的公式代价（令 M = N 可加入 ShuffleNet 单元与 MobileViT 模块）。"),
+                   rows=compare)
+    ratio = 1 / lw.separable_ratio(256, 3)
+    ui.checkpoint("lw_ckpt", t_("How many times fewer MACs does a 3×3 depthwise-separable conv need "
+                                "than a standard 3×3 conv, for N = 256 output channels?",
+                                "输出通道 N = 256 时，3×3 深度可分离卷积的乘加次数比标准 3×3 卷积少几倍？"),
+                  round(ratio, 2), t_("1 / (1/N + 1/k²) = 1 / (1/256 + 1/9) ≈ 8.7: almost k², "
+                                      "whatever the input width.",
+                                      "1 / (1/N + 1/k²) = 1 / (1/256 + 1/9) ≈ 8.7：接近 k²，与输入通道数无关。"))
+
+st.subheader(t_("Every network against its paper", "每个网络与论文对照"))
+with ui.guard():
+    rows = ui.cached(all_networks)(hw)
+    ui.show_figure(vl.networks_figure([r[0] for r in rows]), "lw_networks",
+                   t_("Bars are the engine's counts of graphs built from the papers' tables; black "
+                      "ticks are the numbers the papers print.",
+                      "柱为按论文结构表搭建的计算图由引擎统计的数值；黑色短线为论文公布的数值。"),
+                   rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
+                              params_diff=c.params_diff, macs_diff=c.macs_diff) for c, _ in rows])
+    ui.show_figure(vl.time_breakdown_figure([dict(network=c.name, macs=c.macs, times=t)
+                                             for c, t in rows]), "lw_time",
+                   t_(f"On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its "
+                      "time: depthwise and elementwise layers pay for memory traffic, not MACs.",
+                      f"在 {hw} 上，MobileNetV1 的乘加约为 MobileNetV2 的两倍，但时间并非两倍："
+                      "深度卷积与逐元素层付出的是访存，而不是乘加。"))
+    ui.show_figure(vl.sweep_figure(ui.cached(la.width_sweep)()), "lw_sweep",
+                   t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not "
+                      "depend on the resolution.",
+                      "乘加随 α² 下降（1x1 卷积占大头），也随 ρ² 下降；参数量与分辨率无关。"))
+
+st.subheader(t_("G1: equal channel widths minimise memory access", "G1：输入输出通道相等时访存最少"))
+with st.container(key="lw_g1_controls"):
+    g = st.columns(3)
+    c1 = g[0].slider("c1", 8, 1024, 128, 8, key="lw_c1", bind="query-params")
+    c2 = g[1].slider("c2", 8, 1024, 128, 8, key="lw_c2", bind="query-params")
+    hg = g[2].slider(t_("Feature map side", "特征图边长"), 7, 112, 56, 7, key="lw_g1side",
+                     bind="query-params")
+with ui.guard():
+    mac, bound = la.g1_check(hg, hg, c1, c2)
+    curve = la.g1_curve(hg, hg, hg * hg * c1 * c2)
+    ui.show_figure(vl.g1_figure(curve, bound, (c1 / c2, mac)), "lw_g1",
+                   t_(f"At the same FLOPs, your 1x1 conv moves {mac:,} elements, "
+                      f"{100 * (mac / bound - 1):.1f} % above the minimum reached at c1 = c2.",
+                      f"在相同 FLOPs 下，你的 1x1 卷积搬运 {mac:,} 个元素，比 c1 = c2 时的最小值高 "
+                      f"{100 * (mac / bound - 1):.1f} %。"), rows=[p.__dict__ for p in curve])
+
+ui.lesson("lightweight_models")

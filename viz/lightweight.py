@@ -1,0 +1,140 @@
+"""Figures of the lightweight-models lab: engine data -> plotly Figure (never st.*)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
+
+#: One colour per layer kind, fixed across the lab's figures.
+KIND_COLOR = {
+    "depthwise": MEANING["memory_bound"], "pointwise": OKABE_ITO["vermillion"],
+    "standard": OKABE_ITO["orange"], "group": OKABE_ITO["purple"], "linear": OKABE_ITO["green"],
+    "attention": OKABE_ITO["sky"], "elementwise & other": OKABE_ITO["grey"],
+}
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:+.1f} %"
+
+
+def networks_figure(costs: list) -> go.Figure:
+    """Params and MACs per network, engine bars beside the paper's numbers."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters (M)", "MACs (M multiply-adds)"))
+    names = [c.name for c in costs]
+    fig.add_bar(x=names, y=[c.params / 1e6 for c in costs], name="engine", row=1, col=1,
+                marker_color=SEQUENCE[0], text=[f"{c.params / 1e6:.2f}" for c in costs],
+                textposition="outside")
+    fig.add_scatter(x=names, y=[c.paper.params_m for c in costs], mode="markers", row=1, col=1,
+                    name="paper", marker=dict(symbol="line-ew-open", size=34, color="black",
+                                              line=dict(width=3)),
+                    text=[f"{c.paper.source}: {c.paper.params_m} M ({_pct(c.params_diff)})"
+                          for c in costs], hovertemplate="%{text}<extra></extra>")
+    fig.add_bar(x=names, y=[c.macs / 1e6 for c in costs], name="engine MACs", row=1, col=2,
+                marker_color=SEQUENCE[1], text=[f"{c.macs / 1e6:.0f}" for c in costs],
+                textposition="outside", showlegend=False)
+    with_macs = [c for c in costs if c.paper.macs_m is not None]
+    fig.add_scatter(x=[c.name for c in with_macs], y=[c.paper.macs_m for c in with_macs],
+                    mode="markers", row=1, col=2, showlegend=False,
+                    marker=dict(symbol="line-ew-open", size=34, color="black", line=dict(width=3)),
+                    text=[f"{c.paper.source}: {c.paper.macs_m} M ({_pct(c.macs_diff)})"
+                          for c in with_macs], hovertemplate="%{text}<extra></extra>")
+    fig.update_yaxes(title_text="millions of parameters", row=1, col=1)
+    fig.update_yaxes(title_text="millions of multiply-adds", row=1, col=2)
+    fig.update_xaxes(title_text="network (paper's α and resolution)")
+    return apply_theme(fig, "Engine counts vs the papers' tables (black tick = paper)", 460)
+
+
+def block_compare_figure(rows: list[dict]) -> go.Figure:
+    """MACs and params of every block kind at the same channels/kernel/side (log scale)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MACs", "Parameters"))
+    kinds = [r["block"] for r in rows]
+    fig.add_bar(x=kinds, y=[r["macs"] for r in rows], row=1, col=1, name="MACs",
+                marker_color=SEQUENCE[1], text=[f"{r['macs']:,}" for r in rows])
+    fig.add_bar(x=kinds, y=[r["params"] for r in rows], row=1, col=2, name="params",
+                marker_color=SEQUENCE[0], text=[f"{r['params']:,}" for r in rows])
+    fig.update_yaxes(type="log", title_text="multiply-adds (log)", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="parameters (log)", row=1, col=2)
+    fig.update_xaxes(title_text="block")
+    return apply_theme(fig, "Same input and output, different blocks", 420)
+
+
+def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: str) -> go.Figure:
+    """One marker per conv/matmul layer on the roofline, coloured by layer kind."""
+    ridge = peak / bandwidth
+    ais = [p.intensity for p in points] or [ridge]
+    xs = np.logspace(math.log10(min(min(ais), ridge) / 3), math.log10(max(max(ais), ridge) * 3), 200)
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e9, mode="lines",
+                    name=f"{hw_name} roof (fp32)", line=dict(color="black", width=3))
+    fig.add_scatter(x=[ridge, ridge], y=[xs[0] * bandwidth / 1e9, peak / 1e9], mode="lines",
+                    line=dict(dash="dash", color=OKABE_ITO["grey"]),
+                    name=f"ridge {ridge:.3g} FLOP/B")
+    for kind in KIND_COLOR:
+        sel = [p for p in points if p.kind == kind]
+        if not sel:
+            continue
+        fig.add_scatter(x=[p.intensity for p in sel], y=[p.attainable / 1e9 for p in sel],
+                        mode="markers", name=kind, text=[p.name for p in sel],
+                        marker=dict(color=KIND_COLOR[kind], size=[6 + 10 * math.sqrt(
+                            p.flops / max(q.flops for q in points)) for p in sel],
+                            line=dict(color="white", width=1)),
+                        hovertemplate="%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} GFLOP/s"
+                                      "<extra></extra>")
+    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte, fp32)")
+    fig.update_yaxes(type="log", title="attainable GFLOP/s")
+    return apply_theme(fig, f"Every conv/matmul layer on the {hw_name} roofline", 480)
+
+
+def time_breakdown_figure(rows: list[dict]) -> go.Figure:
+    """Stacked roofline time per layer kind, with each network's MACs as a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    names = [r["network"] for r in rows]
+    kinds = [k for k in KIND_COLOR if any(k in r["times"] for r in rows)]
+    for kind in kinds:
+        fig.add_bar(x=names, y=[1e3 * r["times"].get(kind, 0.0) for r in rows], name=kind,
+                    marker_color=KIND_COLOR[kind])
+    fig.add_scatter(x=names, y=[r["macs"] / 1e6 for r in rows], mode="markers+lines",
+                    name="MACs (right axis)", line=dict(color="black", dash="dot"),
+                    marker=dict(size=10, symbol="diamond"), secondary_y=True)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="roofline time (ms)", secondary_y=False)
+    fig.update_yaxes(title_text="millions of multiply-adds", secondary_y=True, rangemode="tozero")
+    fig.update_xaxes(title_text="network")
+    return apply_theme(fig, "MACs are not latency: roofline time by layer kind", 460)
+
+
+def g1_figure(curve: list, bound: float, chosen: tuple[float, float] | None = None) -> go.Figure:
+    """ShuffleNet V2 G1: memory access cost vs c1/c2 at fixed FLOPs; minimum at c1 = c2."""
+    fig = go.Figure()
+    fig.add_scatter(x=[p.ratio for p in curve], y=[p.mac / 1e6 for p in curve], mode="lines",
+                    name="MAC = hw(c1+c2) + c1·c2", line=dict(color=SEQUENCE[0], width=3),
+                    text=[f"c1={p.c1:.0f}, c2={p.c2:.0f}" for p in curve],
+                    hovertemplate="c1/c2 = %{x:.3g}<br>%{text}<br>%{y:.3g} M<extra></extra>")
+    fig.add_scatter(x=[curve[0].ratio, curve[-1].ratio], y=[bound / 1e6] * 2, mode="lines",
+                    name="bound 2√(hwB) + B/hw", line=dict(color=OKABE_ITO["grey"], dash="dash"))
+    if chosen is not None:
+        fig.add_scatter(x=[chosen[0]], y=[chosen[1] / 1e6], mode="markers", name="your layer",
+                        marker=dict(color=MEANING["highlight"], size=14, symbol="x"))
+    fig.update_xaxes(type="log", title="c1 / c2 (input / output channels, log)")
+    fig.update_yaxes(title="memory access cost (M elements)")
+    return apply_theme(fig, "G1: equal channel widths minimise memory access (FLOPs fixed)", 420)
+
+
+def sweep_figure(rows: list) -> go.Figure:
+    """MobileNetV1 Tables 6/7: engine MACs vs the paper, against α²ρ²."""
+    x = [r.alpha ** 2 * (r.resolution / 224) ** 2 for r in rows]
+    label = [f"α={r.alpha:g}, {r.resolution}" for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[r.macs / 1e6 for r in rows], mode="markers+text", name="engine",
+                    text=label, textposition="top left", marker=dict(size=12, color=SEQUENCE[0]))
+    fig.add_scatter(x=x, y=[r.paper_macs_m for r in rows], mode="markers", name="paper",
+                    marker=dict(size=16, symbol="circle-open", color="black", line=dict(width=2)))
+    fig.add_scatter(x=[0, 1], y=[0, rows[0].macs / 1e6], mode="lines", name="∝ α²ρ²",
+                    line=dict(dash="dot", color=OKABE_ITO["grey"]))
+    fig.update_xaxes(title="α² ρ² (relative to 1.0-224)")
+    fig.update_yaxes(title="millions of multiply-adds")
+    return apply_theme(fig, "MobileNetV1 width and resolution multipliers (Tables 6 and 7)", 420)
