@@ -201,7 +201,8 @@ if graph is not None:
             e[4].download_button("ONNX", lambda: onnx_bytes, "graph.onnx", key="gb_dl_onnx",
                                  on_click="ignore", mime="application/octet-stream")
             with st.expander(t_("Open in Netron", "用 Netron 查看")):
-                if st.toggle(t_("Show Netron here", "在此显示 Netron"), key="gb_netron_on"):
+                if st.toggle(t_("Show Netron here", "在此显示 Netron"), key="gb_netron_on",
+                             bind="query-params"):
                     try:
                         from ui.netron import netron_view
                         netron_view(onnx_bytes, key="gb_netron")
@@ -211,7 +212,7 @@ if graph is not None:
     with tab_text:
         st.code(str(graph), "text")
         module = st.radio(t_("Engine code", "引擎源码"), ["language", "interpreter", "cost"],
-                          horizontal=True, key="gb_code")
+                          horizontal=True, key="gb_code", bind="query-params")
         st.code(inspect.getsource(importlib.import_module(f"engine.{module}")), "python")
 
 ui.lesson("graph_builder")
