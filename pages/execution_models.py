@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
                        warp_addresses)
-from viz.hardware import bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
+from viz.hardware import ZH, adapt, bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
 
 ui.setup("execution_models", "SIMD vs SIMT", "SIMD 与 SIMT",
          "c[i] = a[i] + b[i] if a[i] > 0 else a[i] − b[i] — run on one lane, on vector lanes, on warps.",
@@ -16,11 +16,15 @@ t_ = ui.t
 MODELS = {"SISD": sisd, "SIMD": simd, "SIMT": simt, "SPMD": spmd}
 
 
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+
 def run_all(n: int, positive: float, width: int, seed: int):
     rng = np.random.default_rng(seed)
     a = np.where(rng.random(n) < positive, 1.0, -1.0) * rng.integers(1, 9, n)
     b = rng.integers(1, 9, n).astype(float)
-    return a, [sisd(a, b), simd(a, b, width), simt(a, b), spmd(a, b, width)]
+    return a, b, [sisd(a, b), simd(a, b, width), simt(a, b), spmd(a, b, width)]
 
 
 with ui.controls():
@@ -34,25 +38,32 @@ with ui.controls():
                        bind="query-params")
 
 with ui.guard():
-    a, runs = ui.cached(run_all)(n, pos, width, 0)
+    a, b, runs = ui.cached(run_all)(n, pos, width, 0)
     run = runs[list(MODELS).index(model)]
-    ui.show_figure(lanes_heatmap(run, t_(f"{run.model}: lanes busy per cycle", f"{run.model}：每周期忙碌的通道")),
+    step = ui.stepper("em_step", run.cycles)
+    if run.cycles:
+        st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
+                    + t_("lanes active", "个通道活跃"))
+    ui.show_figure(fit(lanes_heatmap(run, t_(f"{run.model}: lanes busy per cycle (step {step + 1} outlined)",
+                                             f"{run.model}：每周期忙碌的通道（黑框 = 第 {step + 1} 步）"),
+                                     current=step)),
                    "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. Under SIMT a "
                                   "warp whose lanes disagree runs both paths one after the other.",
                                   "绿色 = 通道在做有用功，灰色 = 被屏蔽或空闲。SIMT 下一个 warp 内的线程若走向不同"
                                   "分支，两条路径会先后各执行一遍。"),
                    rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization} for r in runs])
-    ui.show_figure(utilization_bars(runs, t_("Lane utilisation per model", "各模型的通道利用率")), "em_util",
+    ui.show_figure(fit(utilization_bars(runs, t_("Lane utilisation per model", "各模型的通道利用率"))), "em_util",
                    t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a warp "
                       "diverges.", "SIMD 每一组都要为分支两侧付出代价；SIMT 只在 warp 发生分化时才付出。"))
     if run.stack_log:
         with st.expander(t_("Reconvergence stack log", "重汇聚栈日志")):
             st.code("\n".join(run.stack_log[:40]))
-    step = ui.stepper("em_step", run.cycles)
-    st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
-                + t_("lanes active", "个通道活跃"))
-    st.success(t_(f"All four models equal numpy: {all(np.array_equal(r.result, runs[0].result) for r in runs)}",
-                  f"四种模型的结果都与 numpy 一致：{all(np.array_equal(r.result, runs[0].result) for r in runs)}"))
+    if all(np.array_equal(r.result, runs[0].result) for r in runs) and np.array_equal(
+            runs[0].result, np.where(a > 0, a + b, a - b)):
+        st.success(t_("✓ All four models give the same c as numpy's np.where.",
+                      "✓ 四种模型算出的 c 都与 numpy 的 np.where 结果一致。"))
+    else:
+        st.error(t_("The models disagree with numpy.", "各模型的结果与 numpy 不一致。"))
 
 st.subheader(t_("Memory: coalescing and bank conflicts", "访存：合并访问与 bank 冲突"))
 m = st.columns(3)
@@ -67,14 +78,17 @@ with ui.guard():
     for s in (1, 2, 4, 8, 16, 32):
         rows.append({"pattern": f"stride {s}", **coalescing(warp_addresses("strided", s, elem, offset), elem)})
     rows.append({"pattern": "random", **coalescing(warp_addresses("random", 1, elem, offset), elem)})
-    ui.show_figure(coalescing_chart(rows, t_("Transactions for one warp-wide load", "一次 warp 级加载的事务数")),
-                   "em_coalesce", t_("32 neighbouring 4-byte loads fit in four 32-byte sectors; spread them "
-                                     "out and every lane needs its own sector.", "32 个相邻的 4 字节加载只需 4 个 "
-                                     "32 字节扇区；把它们分散开，每个线程都要单独一个扇区。"), rows=rows)
+    ui.show_figure(fit(coalescing_chart(rows, t_("Transactions for one warp-wide load", "一次 warp 级加载的事务数"))),
+                   "em_coalesce", t_(f"32 neighbouring {elem}-byte loads fill {rows[0]['sectors']} 32-byte "
+                                     f"sector(s); spread them out and every lane needs its own sector, so "
+                                     f"efficiency drops to {100 * rows[-1]['efficiency']:.0f}%.",
+                                     f"32 个相邻的 {elem} 字节加载只需 {rows[0]['sectors']} 个 32 字节扇区；"
+                                     f"把它们分散开，每个线程都要单独一个扇区，效率降到 "
+                                     f"{100 * rows[-1]['efficiency']:.0f}%。"), rows=rows)
     bc = bank_conflicts(np.arange(32) * bstride)
-    ui.show_figure(bank_picture(bc["bank_of_lane"], bc["per_bank"],
+    ui.show_figure(fit(bank_picture(bc["bank_of_lane"], bc["per_bank"],
                                 t_(f"s[lane × {bstride}]: {bc['degree']}-way bank conflict",
-                                   f"s[lane × {bstride}]：{bc['degree']} 路 bank 冲突")), "em_banks",
+                                   f"s[lane × {bstride}]：{bc['degree']} 路 bank 冲突"))), "em_banks",
                    t_("Bank = word index mod 32. Distinct words in one bank are served one after another; "
                       "lanes reading the same word share a broadcast.", "bank = 字地址 mod 32。同一 bank 内不同的字"
                       "只能依次服务；读取同一个字的线程共享一次广播。"))

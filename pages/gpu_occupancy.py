@@ -5,12 +5,18 @@ import streamlit as st
 
 import ui
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
-from viz.hardware import limiter_bars, occupancy_curve_fig
+from viz.hardware import ZH, adapt, limiter_bars, occupancy_curve_fig
 
 ui.setup("gpu_occupancy", "GPU occupancy", "GPU 占用率",
          "Registers, shared memory and block size decide how many warps hide each other's latency.",
          "寄存器、共享内存和线程块大小决定了 SM 上能同时驻留多少个 warp 来互相掩盖延迟。")
 t_ = ui.t
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+
 LIMIT_NAMES = {"warps": t_("warp slots", "warp 槽位"), "blocks": t_("block slots", "线程块槽位"),
                "registers": t_("registers", "寄存器"), "shared_memory": t_("shared memory", "共享内存")}
 
@@ -23,7 +29,7 @@ with ui.controls():
     regs = c[2].number_input(t_("Registers per thread", "每线程寄存器数"), 1, 300, 37, key="go_regs",
                              bind="query-params")
     smem_kb = c[3].number_input(t_("Shared memory per block (KB)", "每块共享内存 (KB)"), 0.0, 256.0, 0.0,
-                                step=1.0, key="go_smem", bind="query-params")
+                                step=1.0, format="%.1f", key="go_smem", bind="query-params")
 smem = int(smem_kb * 1024)
 
 with ui.guard():
@@ -33,7 +39,15 @@ with ui.guard():
     m[1].metric(t_("Blocks per SM", "每 SM 线程块数"), r["blocks_per_sm"])
     m[2].metric(t_("Active warps", "活跃 warp 数"), f"{r['active_warps']} / {r['max_warps_per_sm']}")
     m[3].metric(t_("Limited by", "受限于"), LIMIT_NAMES[r["limiter"]])
-    ui.show_figure(limiter_bars(r, t_("Blocks per SM allowed by each resource", "各资源允许的每 SM 线程块数")),
+    guide = ui.cached(occupancy)("7.0", 320, 37)["occupancy"]
+    st.caption(t_(f"✓ matches NVIDIA's CUDA C++ Best Practices Guide (occupancy calculator example: cc 7.0, "
+                  f"320 threads, 37 registers → 63 %): engine {100 * guide:.1f} %, difference "
+                  f"{abs(100 * guide - 63):.1f} points (the guide rounds).",
+                  f"✓ 与 NVIDIA《CUDA C++ 最佳实践指南》一致（占用率计算器示例：计算能力 7.0、每块 320 线程、"
+                  f"每线程 37 个寄存器 → 63 %）：引擎结果 {100 * guide:.1f} %，相差 {abs(100 * guide - 63):.1f} "
+                  f"个百分点（指南取整）。"))
+    ui.show_figure(fit(limiter_bars(r, t_("Blocks per SM allowed by each resource (outlined = binding)",
+                                          "各资源允许的每 SM 线程块数（黑框 = 起决定作用的资源）"))),
                    "go_limits", t_(f"The smallest bar binds. Each warp gets {r['regs_per_warp']} registers "
                                    f"({regs}×32 rounded up to 256); each block reserves "
                                    f"{r['smem_allocated_per_block']:,} B of shared memory.",
@@ -43,15 +57,19 @@ with ui.guard():
     tab1, tab2 = st.tabs([t_("vs block size", "随块大小变化"), t_("vs registers", "随寄存器数变化")])
     with tab1:
         rows_t = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
-        ui.show_figure(occupancy_curve_fig(rows_t, "threads", t_("Occupancy vs threads per block",
-                                                                 "占用率与每块线程数"), int(threads)),
+        ui.show_figure(fit(occupancy_curve_fig(rows_t, "threads", t_("Occupancy vs threads per block "
+                                                                     "(dashed = your block size)",
+                                                                     "占用率随每块线程数的变化（虚线 = 当前块大小）"),
+                                               int(threads))),
                        "go_curve_t", t_("Saw-teeth appear where a block size leaves warp slots or registers "
                                         "that no whole block can use.", "锯齿出现在某个块大小留下的 warp 槽位或"
                                         "寄存器不足以再放下一个完整线程块的地方。"), rows=rows_t)
     with tab2:
         rows_r = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
-        ui.show_figure(occupancy_curve_fig(rows_r, "regs", t_("Occupancy vs registers per thread",
-                                                              "占用率与每线程寄存器数"), int(regs)),
+        ui.show_figure(fit(occupancy_curve_fig(rows_r, "regs", t_("Occupancy vs registers per thread "
+                                                                  "(dashed = your count)",
+                                                                  "占用率随每线程寄存器数的变化（虚线 = 当前值）"),
+                                               int(regs))),
                        "go_curve_r", t_("Occupancy falls in steps: registers are handed out per warp in "
                                         "units of 256.", "占用率阶梯式下降：寄存器按 warp 以 256 个为单位分配。"),
                        rows=rows_r)
@@ -62,7 +80,7 @@ gm = g[0].number_input("M", 1, 16384, 4096, key="go_m", bind="query-params")
 gn = g[1].number_input("N", 1, 16384, 4096, key="go_n", bind="query-params")
 gk = g[2].number_input("K", 1, 16384, 4096, key="go_k", bind="query-params")
 with ui.guard():
-    ins = mma_vs_fma(int(gm), int(gn), int(gk))
+    ins = ui.cached(mma_vs_fma)(int(gm), int(gn), int(gk))
     st.markdown(t_(f"**{ins['macs']:,}** MACs = **{ins['mma_instructions']:,}** warp-level "
                    f"`mma.sync.{ins['mma_shape']}` instructions ({ins['macs_per_mma']} MACs each) or "
                    f"**{ins['fma_instructions']:,}** SIMT FMA warp instructions (32 MACs each): "

@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
-from viz.hardware import active_pes_chart, dataflow_compare, pe_heatmap
+from viz.hardware import ZH, active_pes_chart, adapt, dataflow_compare, pe_heatmap
 
 ui.setup("systolic_array", "Systolic arrays", "脉动阵列",
          "A grid of multiply-accumulate cells; operands pulse through it like a heartbeat.",
@@ -14,6 +14,16 @@ ui.setup("systolic_array", "Systolic arrays", "脉动阵列",
 t_ = ui.t
 DATAFLOWS = {"os": t_("output stationary", "输出驻留"), "ws": t_("weight stationary", "权重驻留"),
              "is": t_("input stationary", "输入驻留")}
+
+#: SCALE-Sim v2 golden reports (see tests/test_hw_systolic.py): (M, N, K, R, C, dataflow) -> (run, Compute Util %)
+GOLDEN = {(256, 128, 256, 32, 32, "os"): ("GEMM_mnk, os", 80.50314465408806),
+          (256, 128, 256, 32, 32, "ws"): ("GEMM_mnk, ws", 67.19160104986877),
+          (256, 128, 256, 32, 32, "is"): ("GEMM_mnk, is", 50.59288537549407),
+          (3025, 96, 363, 32, 32, "ws"): ("AlexNet conv1, ws", 90.78000992063485)}
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
 
 
 def wave(M, K, N, rows, cols, df):
@@ -60,17 +70,26 @@ with ui.guard():
     m[3].metric(t_("Folds", "折叠次数"), f"{res['row_folds']}×{res['col_folds']}")
     m[4].metric(t_("SRAM reads (A+B)", "SRAM 读取 (A+B)"), f"{res['ifmap_reads'] + res['filter_reads']:,}")
     compare = [ui.cached(systolic)(int(M), int(N), int(K), rows, cols, f) for f in DATAFLOWS]
-    ui.show_figure(dataflow_compare(compare, t_("Same GEMM, three dataflows", "同一矩阵乘，三种数据流")),
+    ui.show_figure(fit(dataflow_compare(compare, t_("Same GEMM, three dataflows", "同一矩阵乘，三种数据流"))),
                    "sa_compare", t_("Notice: the dataflow decides what is spread over the array and what "
                                     "streams in time — the long dimension should stream.",
                                     "注意：数据流决定哪个维度铺在阵列上、哪个维度按时间流入——长的维度应当流动。"),
                    data=res, rows=[{k: v for k, v in r.items() if k != "scalesim"} for r in compare])
-    st.caption(t_(f"SCALE-Sim v2 report for this run: Total Cycles {res['scalesim']['total_cycles']:,}, "
-                  f"Compute Util {res['scalesim']['compute_util']:.2f}%, OFMAP writes "
-                  f"{res['scalesim']['ofmap_writes']:,} (matches its golden reports; see the lesson).",
-                  f"对应 SCALE-Sim v2 报告：Total Cycles {res['scalesim']['total_cycles']:,}，"
-                  f"Compute Util {res['scalesim']['compute_util']:.2f}%，OFMAP 写 "
-                  f"{res['scalesim']['ofmap_writes']:,}（与其标准结果一致，见讲解）。"))
+    sc_ = res["scalesim"]
+    gold = GOLDEN.get((int(M), int(N), int(K), rows, cols, df))
+    if gold:
+        st.caption(t_(f"✓ matches SCALE-Sim v2's golden report ({gold[0]}): Compute Util {gold[1]:.4f} % there, "
+                      f"{sc_['compute_util']:.4f} % here — difference {abs(gold[1] - sc_['compute_util']):.1e} "
+                      "points.", f"✓ 与 SCALE-Sim v2 标准报告一致（{gold[0]}）：报告中 Compute Util 为 "
+                      f"{gold[1]:.4f} %，本页为 {sc_['compute_util']:.4f} %，相差 "
+                      f"{abs(gold[1] - sc_['compute_util']):.1e} 个百分点。"))
+    else:
+        st.caption(t_(f"In SCALE-Sim v2's report format: Total Cycles {sc_['total_cycles']:,}, Compute Util "
+                      f"{sc_['compute_util']:.2f} %, OFMAP writes {sc_['ofmap_writes']:,}. Try M=256, N=128, "
+                      "K=256 on 32×32 to compare with its golden reports.",
+                      f"按 SCALE-Sim v2 的报告口径：Total Cycles {sc_['total_cycles']:,}，Compute Util "
+                      f"{sc_['compute_util']:.2f} %，OFMAP 写 {sc_['ofmap_writes']:,}。设 M=256、N=128、K=256、"
+                      "32×32 阵列即可与其标准报告对照。"))
 
 st.subheader(t_("Watch the waves (small sizes)", "观察数据波（小规模）"))
 w = st.columns(5)
@@ -85,18 +104,22 @@ with ui.guard():
     s = states[step]
     what = t_("accumulator", "累加值") if df == "os" else t_("partial sum leaving the PE", "流出的部分和")
     phase = t_("preloading", "预载") if s.phase == "load" else t_("computing", "计算")
-    ui.show_figure(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {phase}",
-                                    f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{phase}")),
+    ui.show_figure(fit(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {phase}",
+                                        f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{phase}"),
+                                  zmax=float(np.abs(product).max(initial=1.0)))),
                    "sa_pe", t_(f"Colour = {what}; text = the two operands meeting in each PE. The active "
                                "cells form a diagonal wavefront because inputs enter skewed by one cycle per "
                                "row/column.", f"颜色 = {what}；文字 = 在该 PE 相遇的两个操作数。由于输入按行/列"
                                "错开一拍进入，活跃单元形成一条对角波前。"))
-    ui.show_figure(active_pes_chart([int(x.active.sum()) for x in states], sr * sc, step,
-                                    t_("PEs busy per cycle", "每拍忙碌的 PE 数")), "sa_active",
+    ui.show_figure(fit(active_pes_chart([int(x.active.sum()) for x in states], sr * sc, step,
+                                        t_("PEs busy per cycle (dotted = all R×C PEs)",
+                                           "每拍忙碌的 PE 数（点线 = 全部 R×C 个 PE）"))), "sa_active",
                    t_("The ramps at each fold's start and end are the fill and drain time that makes small "
                       "GEMMs inefficient.", "每次折叠开头和结尾的斜坡就是填充与排空时间，它让小矩阵乘效率偏低。"))
-    same = np.array_equal(product, A @ B)
-    st.success(t_(f"Array result equals numpy A @ B: {same}", f"阵列结果与 numpy A @ B 相同：{same}"))
+    if np.array_equal(product, A @ B):
+        st.success(t_("✓ The array's result equals numpy's A @ B exactly.", "✓ 阵列算出的结果与 numpy 的 A @ B 完全相同。"))
+    else:
+        st.error(t_("The array's result differs from numpy's A @ B.", "阵列结果与 numpy 的 A @ B 不同。"))
 
 ui.checkpoint("sa_ck", t_("A 32×32 array runs an output-stationary GEMM with M = N = 32 and K = 1000. "
                           "How many cycles (stall-free)?",

@@ -2,6 +2,8 @@
 DaVinci block diagram and pipeline, and the systolic array's data waves."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -10,12 +12,93 @@ from engine.trace import Timeline
 from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 from .timeline import gantt
 
+def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = False) -> go.Figure:
+    """Ready a figure for the current view: Chinese words through ``table`` (see :func:`localize`),
+    and larger type for presenter mode (a projector at 1280×720)."""
+    localize(fig, table)
+    if present:
+        fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18)
+    return fig
+
+
+#: Chinese for the fixed words in this module's figures.
+ZH = {
+    "cycle": "周期", "cycles": "个周期", "lane (index)": "通道（编号）", "lane utilisation (%)": "通道利用率（%）",
+    "execution model": "执行模型", "32-byte sectors": "32 字节扇区", "128-byte lines": "128 字节缓存行",
+    "efficiency (%)": "效率（%）", "efficiency (% of fetched bytes used)": "效率（取回字节中被用到的 %）",
+    "transactions per warp (count)": "每个 warp 的事务数（个）",
+    "access pattern (stride in elements)": "访问模式（步长，单位：元素）", "stride": "步长", "random": "随机",
+    "distinct words in bank": "该 bank 中不同的字", "shared-memory bank (0–31)": "共享内存 bank（0–31）",
+    "words served one after another (count)": "依次服务的字数（个）",
+    "warp slots": "warp 槽位", "block slots": "线程块槽位", "registers": "寄存器", "shared memory": "共享内存",
+    "limited by": "受限于", "blocks per SM allowed (count)": "资源允许的每 SM 线程块数（个）", "resource": "资源",
+    "occupancy (% of max warps per SM)": "占用率（占每 SM 最大 warp 数的 %）",
+    "threads per block": "每块线程数", "registers per thread": "每线程寄存器数",
+    "PE row": "PE 行", "PE column": "PE 列", "partial sum": "部分和", "active PEs": "活跃 PE",
+    "PEs doing a MAC (count)": "正在做乘加的 PE（个）", "cycles (stall-free)": "周期数（无停顿模型）",
+    "dataflow": "数据流", "util": "利用率", "output stationary": "输出驻留", "weight stationary": "权重驻留",
+    "input stationary": "输入驻留", "transfer": "搬运", "compute": "计算", "vector": "向量", "time (cycles)": "时间（周期）", "engine": "引擎",
+    "Unified Buffer": "统一缓冲 UB", "L1 Buffer": "L1 缓冲", "Vector": "Vector 向量单元",
+    "Scalar": "Scalar 标量单元",
+}
+
+
+LIMIT_LABELS = {"warps": "warp slots", "blocks": "block slots", "registers": "registers",
+                "shared_memory": "shared memory"}
+
+
+def localize(fig: go.Figure, table: dict[str, str] | None) -> go.Figure:
+    """Translate a figure's fixed English words (axis titles, tick labels, legend names, bar text,
+    annotations, colour-bar titles) through ``table`` in place; titles come translated from the page.
+
+    A whole string found in ``table`` is replaced; otherwise each key is replaced where it stands as
+    a whole word (longest key first), so "24 cycles" becomes "24 个周期" with {"cycles": "个周期"}.
+    """
+    if not table:
+        return fig
+    keys = sorted(table, key=len, reverse=True)
+    pattern = re.compile(r"(?<![A-Za-z])(" + "|".join(re.escape(k) for k in keys) + r")(?![A-Za-z])")
+
+    def tr(s):
+        if not isinstance(s, str) or not s:
+            return s
+        return table[s] if s in table else pattern.sub(lambda m: table[m.group(1)], s)
+
+    def tr_seq(v):
+        if isinstance(v, str):
+            return tr(v)
+        if isinstance(v, (list, tuple)):
+            return [tr_seq(x) for x in v]
+        return v
+
+    def axis(ax):
+        ax.update(title_text=tr(ax.title.text))
+        if ax.ticktext is not None:
+            ax.update(ticktext=tr_seq(ax.ticktext))
+
+    fig.for_each_xaxis(axis)
+    fig.for_each_yaxis(axis)
+    for trace in fig.data:
+        if trace.name:
+            trace.name = tr(trace.name)
+        if isinstance(getattr(trace, "text", None), (str, tuple, list)):
+            trace.text = tr_seq(trace.text)
+        if isinstance(getattr(trace, "x", None), tuple) and trace.x and isinstance(trace.x[0], str):
+            trace.x = tr_seq(trace.x)
+        colorbar = getattr(trace, "colorbar", None)
+        if colorbar is not None and colorbar.title.text:
+            colorbar.title.text = tr(colorbar.title.text)
+    fig.for_each_annotation(lambda a: a.update(text=tr(a.text)))
+    return fig
+
+
 LIMIT_COLORS = {"warps": OKABE_ITO["blue"], "blocks": OKABE_ITO["orange"],
                 "registers": OKABE_ITO["vermillion"], "shared_memory": OKABE_ITO["green"]}
 
 
-def lanes_heatmap(run, title: str, max_cycles: int = 120) -> go.Figure:
-    """Cycles (rows) × lanes (columns): busy lanes coloured, idle (masked) lanes grey."""
+def lanes_heatmap(run, title: str, max_cycles: int = 120, current: int | None = None) -> go.Figure:
+    """Cycles (rows) × lanes (columns): busy lanes coloured, idle (masked) lanes grey; the stepper's
+    ``current`` cycle is outlined."""
     lanes = run.lanes[:max_cycles]
     labels = list(run.labels[:max_cycles])
     fig = go.Figure(go.Heatmap(
@@ -23,8 +106,11 @@ def lanes_heatmap(run, title: str, max_cycles: int = 120) -> go.Figure:
         colorscale=[[0, MEANING["idle"]], [1, MEANING["compute"]]], zmin=0, zmax=1, showscale=False,
         xgap=1, ygap=1, customdata=np.array(labels)[:, None].repeat(run.width, axis=1),
         hovertemplate="cycle %{y}, lane %{x}<br>%{customdata}<extra></extra>"))
+    if current is not None and 0 <= current < lanes.shape[0]:
+        fig.add_shape(type="rect", x0=-0.5, x1=run.width - 0.5, y0=current - 0.5, y1=current + 0.5,
+                      line=dict(color="black", width=3))
     fig.update_yaxes(title="cycle", autorange="reversed")
-    fig.update_xaxes(title="lane")
+    fig.update_xaxes(title="lane (index)")
     return apply_theme(fig, title, height=min(700, 200 + 8 * lanes.shape[0]))
 
 
@@ -41,33 +127,40 @@ def utilization_bars(runs, title: str) -> go.Figure:
 
 
 def coalescing_chart(rows: list[dict], title: str) -> go.Figure:
-    """32-byte sectors and 128-byte lines per warp load, per access pattern."""
+    """32-byte sectors and 128-byte lines per warp load, per access pattern; efficiency on the right."""
     x = [r["pattern"] for r in rows]
     fig = go.Figure()
     fig.add_bar(x=x, y=[r["sectors"] for r in rows], name="32-byte sectors",
                 marker_color=MEANING["memory_bound"])
     fig.add_bar(x=x, y=[r["lines"] for r in rows], name="128-byte lines", marker_color=OKABE_ITO["orange"])
-    fig.add_scatter(x=x, y=[32 * r["efficiency"] for r in rows], mode="markers+text", name="efficiency",
-                    text=[f"{100 * r['efficiency']:.0f}%" for r in rows], textposition="top center",
-                    marker=dict(color="black", symbol="diamond"))
+    fig.add_scatter(x=x, y=[100 * r["efficiency"] for r in rows], mode="lines+markers", name="efficiency (%)",
+                    yaxis="y2", line=dict(color="black", dash="dot"),
+                    marker=dict(color="black", symbol="diamond", size=9),
+                    hovertemplate="%{y:.1f}% of fetched bytes used<extra></extra>")
     fig.update_yaxes(title="transactions per warp (count)")
-    fig.update_xaxes(title="access pattern (stride in 4-byte elements)")
-    fig.update_layout(barmode="group")
-    return apply_theme(fig, title)
+    fig.update_xaxes(title="access pattern (stride in elements)")
+    fig.update_layout(barmode="group", yaxis2=dict(title="efficiency (% of fetched bytes used)",
+                                                   overlaying="y", side="right", range=[0, 105],
+                                                   showgrid=False))
+    fig = apply_theme(fig, title)
+    fig.update_layout(margin=dict(r=70))
+    return fig
 
 
 def bank_picture(bank_of_lane, per_bank, title: str) -> go.Figure:
-    """Which bank each of the 32 lanes hits, and how many distinct words queue on each bank."""
-    fig = go.Figure()
-    fig.add_bar(x=list(range(len(per_bank))), y=per_bank, name="distinct words in bank",
-                marker_color=[MEANING["highlight"] if v == max(per_bank) and v > 1 else MEANING["compute"]
-                              for v in per_bank])
-    fig.add_scatter(x=list(bank_of_lane), y=[-0.3 - 0.02 * i for i in range(len(bank_of_lane))],
-                    mode="markers", name="lane → bank", marker=dict(color=OKABE_ITO["blue"], size=6),
-                    text=[f"lane {i}" for i in range(len(bank_of_lane))], hoverinfo="text")
+    """How many distinct words queue on each of the 32 banks (hover: which lanes hit it)."""
+    lanes_of = {b: [] for b in range(len(per_bank))}
+    for lane, bank in enumerate(bank_of_lane):
+        lanes_of[int(bank)].append(lane)
+    worst = max(per_bank)
+    fig = go.Figure(go.Bar(
+        x=list(range(len(per_bank))), y=per_bank, name="distinct words in bank",
+        marker_color=[MEANING["highlight"] if v == worst and v > 1 else MEANING["compute"] for v in per_bank],
+        hovertext=[f"bank {b}: lanes {', '.join(map(str, lanes_of[b])) or '-'}" for b in range(len(per_bank))],
+        hoverinfo="text"))
     fig.update_xaxes(title="shared-memory bank (0–31)", dtick=4)
-    fig.update_yaxes(title="words served one after another (count)")
-    return apply_theme(fig, title)
+    fig.update_yaxes(title="words served one after another (count)", rangemode="tozero")
+    return apply_theme(fig, title, height=340)
 
 
 def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None) -> go.Figure:
@@ -79,7 +172,7 @@ def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None) -> 
         pts = [r for r in rows if r["limiter"] == lim]
         if pts:
             fig.add_scatter(x=[r[x] for r in pts], y=[100 * r["occupancy"] for r in pts], mode="markers",
-                            name=f"limited by {lim}", marker=dict(color=color, size=7))
+                            name=f"limited by {LIMIT_LABELS[lim]}", marker=dict(color=color, size=7))
     if marker_x is not None:
         fig.add_vline(x=marker_x, line=dict(color="black", dash="dash"))
     fig.update_yaxes(title="occupancy (% of max warps per SM)", range=[0, 105])
@@ -91,13 +184,14 @@ def limiter_bars(result: dict, title: str) -> go.Figure:
     """Blocks per SM each resource would allow; the smallest one binds."""
     keys = ["warps", "blocks", "registers", "shared_memory"]
     vals = [result[f"blocks_by_{k}"] for k in keys]
-    fig = go.Figure(go.Bar(x=keys, y=vals, marker_color=[LIMIT_COLORS[k] for k in keys],
+    fig = go.Figure(go.Bar(x=[LIMIT_LABELS[k] for k in keys], y=vals,
+                           marker_color=[LIMIT_COLORS[k] for k in keys],
                            marker_line=dict(color=["black" if k == result["limiter"] else "white"
                                                    for k in keys], width=3),
                            text=vals, textposition="outside"))
     fig.update_yaxes(title="blocks per SM allowed (count)", range=[0, max(vals) * 1.2 + 1])
     fig.update_xaxes(title="resource")
-    return apply_theme(fig, title)
+    return apply_theme(fig, title, height=360)
 
 
 _BOXES = {  # name: (x0, y0, x1, y1, kind)
@@ -141,8 +235,8 @@ def davinci_gantt(timeline: Timeline, title: str, max_events: int = 600) -> go.F
     return gantt(timeline, title, colors={"vector": OKABE_ITO["purple"]})
 
 
-def pe_heatmap(state, title: str, show: str = "acc") -> go.Figure:
-    """The array in one cycle: colour = accumulator / partial sum, text = operands, outline = MAC."""
+def pe_heatmap(state, title: str, show: str = "acc", zmax: float | None = None) -> go.Figure:
+    """The array in one cycle: grey = idle PE, colour = accumulator / partial sum, text = operands."""
     values = state.acc
     rows, cols = values.shape
     text = []
@@ -153,9 +247,15 @@ def pe_heatmap(state, title: str, show: str = "acc") -> go.Figure:
             row.append(f"{'' if np.isnan(a) else f'{a:.0f}'}·{'' if np.isnan(b) else f'{b:.0f}'}"
                        if state.active[i, j] else "")
         text.append(row)
-    fig = go.Figure(go.Heatmap(z=np.where(state.active, values, np.nan), text=text,
-                               texttemplate="%{text}", colorscale="Blues", xgap=2, ygap=2,
-                               colorbar=dict(title="partial sum")))
+    xs, ys = list(range(cols)), list(range(rows))
+    fig = go.Figure(go.Heatmap(z=np.zeros((rows, cols)), x=xs, y=ys, colorscale=[[0, MEANING["idle"]],
+                                                                               [1, MEANING["idle"]]],
+                               showscale=False, xgap=2, ygap=2, hoverinfo="skip"))
+    active = np.where(state.active, values, np.nan)
+    top = zmax if zmax is not None else float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    fig.add_heatmap(z=active, x=xs, y=ys, text=text, texttemplate="%{text}", colorscale="Blues", xgap=2, ygap=2,
+                    zmin=0, zmax=max(top, 1e-9), colorbar=dict(title="partial sum"),
+                    hovertemplate="PE (%{y}, %{x}): %{z}<extra></extra>")
     fig.update_yaxes(title="PE row", autorange="reversed", dtick=1)
     fig.update_xaxes(title="PE column", dtick=1)
     return apply_theme(fig, title, height=max(320, 60 + 40 * rows))
@@ -172,12 +272,15 @@ def active_pes_chart(active_counts, total_pes: int, current: int, title: str) ->
     return apply_theme(fig, title, height=300)
 
 
+DATAFLOW_LABELS = {"os": "output stationary", "ws": "weight stationary", "is": "input stationary"}
+
+
 def dataflow_compare(rows: list[dict], title: str) -> go.Figure:
     """Cycles and utilisation of os / ws / is for one GEMM."""
     fig = go.Figure()
-    fig.add_bar(x=[r["dataflow"] for r in rows], y=[r["cycles"] for r in rows], name="cycles",
-                marker_color=SEQUENCE[:len(rows)],
+    fig.add_bar(x=[f"{DATAFLOW_LABELS.get(r['dataflow'], r['dataflow'])} ({r['dataflow']})" for r in rows],
+                y=[r["cycles"] for r in rows], name="cycles", marker_color=SEQUENCE[:len(rows)],
                 text=[f"{r['utilization']:.1f}% util" for r in rows], textposition="outside")
-    fig.update_yaxes(title="cycles (stall-free)")
+    fig.update_yaxes(title="cycles (stall-free)", range=[0, 1.15 * max([r["cycles"] for r in rows] + [1])])
     fig.update_xaxes(title="dataflow")
-    return apply_theme(fig, title)
+    return apply_theme(fig, title, height=360)
