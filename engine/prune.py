@@ -127,8 +127,9 @@ def polynomial_sparsity(step: int, s_initial: float, s_final: float, t0: int, n_
 
 
 # -- on the trained models -----------------------------------------------------------------------
-def model_masks(model: str, params: dict, method: str, amount: float) -> dict[str, np.ndarray]:
-    """Masks for every weight of ``model`` (biases are kept)."""
+def model_masks(model: str, params: dict, method: str, amount: float,
+                norm: int = 2) -> dict[str, np.ndarray]:
+    """Masks for every weight of ``model`` (biases are kept); ``norm`` (1 or 2) ranks channels."""
     spec = model_spec(model)
     if not isinstance(amount, bool) and float(amount) >= 1.0:
         raise EngineError(f"pruning {100 * float(amount):g}% of the weights leaves none: the model "
@@ -145,7 +146,7 @@ def model_masks(model: str, params: dict, method: str, amount: float) -> dict[st
         elif method == "l1_unstructured":
             masks[f"{ly.name}.w"] = l1_unstructured(w, amount)
         elif method == "ln_structured":     # output channels: conv dim 0, dense (in, out) dim 1
-            masks[f"{ly.name}.w"] = ln_structured(w, amount, 2, 0 if ly.kind == "conv" else 1)
+            masks[f"{ly.name}.w"] = ln_structured(w, amount, norm, 0 if ly.kind == "conv" else 1)
         elif method == "2:4":
             axis = 1 if ly.kind == "conv" else 0
             masks[f"{ly.name}.w"] = (n_m_mask(w, 2, 4, axis) if w.shape[axis] % 4 == 0
@@ -177,12 +178,12 @@ class PruneResult:
 
 @functools.lru_cache(maxsize=256)
 def prune_model(model: str = "mlp", seed: int = 0, method: str = "l1_unstructured",
-                amount: float = 0.5, finetune_epochs: int = 0) -> PruneResult:
+                amount: float = 0.5, finetune_epochs: int = 0, norm: int = 2) -> PruneResult:
     """Prune the trained model in one shot (then optionally fine-tune with the mask held)."""
     from .train import fit, train_model
     trained = train_model(model, seed)
     spec, split = model_spec(model), digits(seed)
-    masks = model_masks(model, trained.params, method, amount)
+    masks = model_masks(model, trained.params, method, amount, norm)
     pruned = apply_masks(trained.params, masks)
     acc = accuracy(spec, pruned, split.x_test, split.y_test)
     tuned = None
@@ -211,6 +212,7 @@ class GradualResult:
     accuracies: tuple[float, ...]               # test accuracy after each pruning interval
     one_shot_accuracy: float
     accuracy: float
+    masks: tuple[dict, ...] = ()                # the masks in force after each pruning step
 
 
 @functools.lru_cache(maxsize=32)
@@ -225,7 +227,7 @@ def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9
     trained = train_model(model, seed)
     spec, split = model_spec(model), digits(seed)
     params = dict(trained.params)
-    schedule, accs = [], []
+    schedule, accs, history = [], [], []
     for k in range(1, n_steps + 1):
         target = polynomial_sparsity(k, 0.0, final_sparsity, 0, n_steps)
         masks = model_masks(model, params, "global_unstructured", target)
@@ -233,6 +235,8 @@ def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9
         params, _ = fit(spec, params, split, epochs_per_step, 0.002, seed + 31 * k,
                         after_step=lambda step, p, m=masks: apply_masks(p, m))
         schedule.append((k, target))
+        history.append(masks)
         accs.append(accuracy(spec, params, split.x_test, split.y_test))
     one_shot = prune_model(model, seed, "global_unstructured", final_sparsity).accuracy
-    return GradualResult(model, final_sparsity, tuple(schedule), tuple(accs), one_shot, accs[-1])
+    return GradualResult(model, final_sparsity, tuple(schedule), tuple(accs), one_shot, accs[-1],
+                         tuple(history))

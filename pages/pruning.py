@@ -27,23 +27,25 @@ with ui.controls():
     amount = c[2].slider(t_("Amount to prune", "剪枝比例"), 0.0, 1.0, 0.5, 0.05, key="pr_amount",
                          bind="query-params", help=t_("Ignored by 2:4 (always half).", "2:4 方法忽略此项（固定一半）。"))
     tune = c[3].slider(t_("Fine-tuning epochs", "微调轮数"), 0, 5, 0, key="pr_tune", bind="query-params")
-    d = st.columns(3)
+    d = st.columns(4)
     layers = [ly.name for ly in model_spec(model).weighted]
     layer = d[0].selectbox(t_("Layer shown", "展示的层"), layers, key=f"pr_layer_{model}", bind="query-params")
     dense = [ly.name for ly in model_spec(model).weighted if ly.kind == "dense"]
     lr_layer = d[1].selectbox(t_("Low-rank layer", "低秩分解的层"), dense, key=f"pr_lrl_{model}",
                               bind="query-params")
+    norm = d[3].radio(t_("Channel norm (structured)", "通道范数（结构化）"), [2, 1], horizontal=True,
+                      format_func=lambda n: f"L{n}", key="pr_norm", bind="query-params")
     final = d[2].slider(t_("Gradual: final sparsity", "渐进剪枝：最终稀疏度"), 0.5, 0.98, 0.9, 0.01,
                         key="pr_final", bind="query-params")
 
 
-def masks_for(model: str, method: str, amount: float) -> dict:
-    return prune.model_masks(model, train_model(model, 0).params, method, amount)
+def masks_for(model: str, method: str, amount: float, norm: int) -> dict:
+    return prune.model_masks(model, train_model(model, 0).params, method, amount, norm)
 
 
 with ui.guard():
-    res = ui.cached(prune.prune_model)(model, 0, method, amount, tune)
-    masks = ui.cached(masks_for)(model, method, amount)
+    res = ui.cached(prune.prune_model)(model, 0, method, amount, tune, norm)
+    masks = ui.cached(masks_for)(model, method, amount, norm)
     w = train_model(model, 0).params[f"{layer}.w"]
     m = st.columns(4)
     m[0].metric(t_("sparsity (all weights)", "稀疏度（全部权重）"), f"{res.sparsity:.1%}")
@@ -80,6 +82,13 @@ with ui.guard():
                    "pr_grad", t_(f"Gradual: {g.accuracy:.1%}; one shot to the same sparsity: "
                                  f"{g.one_shot_accuracy:.1%}. Prune fast while there is slack, slowly near the end.",
                                  f"渐进：{g.accuracy:.1%}；一次剪到同样稀疏度：{g.one_shot_accuracy:.1%}。冗余多时剪得快，接近终点时剪得慢。"))
+    k = ui.stepper("pr_step", len(g.schedule))
+    step, target = g.schedule[k]
+    ui.show_figure(vc.mask_heatmap(w, g.masks[k][f"{layer}.w"],
+                                   t_(f"{layer} after pruning step {step}: target {target:.1%} overall",
+                                      f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}")),
+                   "pr_grad_mask", t_(f"Test accuracy after this step's fine-tuning: {g.accuracies[k]:.1%}.",
+                                      f"本步微调后的测试精度：{g.accuracies[k]:.1%}。"))
 
 st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)", "低秩：把一层拆成两层细的（截断 SVD）"))
 with ui.guard():

@@ -49,6 +49,14 @@ def test_pruning_page():
     before = _metric(at, "relative error")
     at.slider(key="pr_rank_mlp_fc1").set_value(2).run()
     assert not at.exception and _metric(at, "relative error") != before
+    cap = lambda: next(c.value for c in at.caption if "this step's fine-tuning" in c.value)
+    first = cap()
+    at.slider(key="pr_step").set_value(8).run()
+    assert not at.exception and cap() != first
+    at.selectbox(key="pr_method").set_value("ln_structured").run()
+    at.radio(key="pr_norm").set_value(1).run()
+    # round(0.8 * 32) = 26 hidden units of fc1 go: 26 * 64 of the 2,048 + 320 weights = 70.3 %
+    assert not at.exception and _metric(at, "sparsity") == "70.3%"
     at.slider(key="pr_amount").set_value(1.0).run()
     assert at.error and "leaves none" in at.error[0].value
 
