@@ -105,6 +105,8 @@ def n_m_mask(w: np.ndarray, n: int = 2, m: int = 4, axis: int = 0) -> np.ndarray
     arr = _weights(w)
     if not 0 <= n <= m or m < 1:
         raise EngineError(f"N:M sparsity needs 0 <= N <= M and M >= 1, got {n}:{m}")
+    if not isinstance(axis, (int, np.integer)) or not -arr.ndim <= axis < arr.ndim:
+        raise EngineError(f"axis = {axis!r} is not an axis of weights of shape {list(arr.shape)}")
     moved = np.moveaxis(arr, axis, -1)
     if moved.shape[-1] % m:
         raise EngineError(f"axis {axis} has {moved.shape[-1]} weights, not a multiple of M = {m}")

@@ -152,6 +152,7 @@ def _round(arr: np.ndarray, s: np.ndarray, z: np.ndarray, rounding: str) -> np.n
 def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
     """x^ = s (q - z) in float32."""
     q = np.asarray(q)
+    budget.check_tensor(q.shape, "q")
     s = _broadcast(np.asarray(scale, np.float32), q.ndim, axis)
     z = _broadcast(np.asarray(zero_point, np.int64), q.ndim, axis)
     return (s * (q.astype(np.int64) - z).astype(np.float32)).astype(np.float32)
