@@ -92,7 +92,8 @@ with ui.guard():
                        "sv_tradeoff", t_("Each point is one load; up and to the right is the price of "
                                          "throughput.", "每个点对应一个负载；越往右上，吞吐的代价越大。"))
         runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3) for p in sv.POLICIES}
-        table = [{**r.summary(), "little_L": r.mean_in_system()} for r in runs.values()]
+        table = [{**r.summary(), "tokens_per_s": r.throughput * tokens, "little_L": r.mean_in_system()}
+                 for r in runs.values()]
         st.dataframe(table, hide_index=True)
         st.caption(t_(f"λ = {rate:,.1f} requests/s. little_L is the time-average number in the system; "
                       "Little's law says it equals λ × mean latency.",
