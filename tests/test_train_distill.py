@@ -80,7 +80,7 @@ def test_cross_entropy_graph_and_grads_match_torch(name):
     tp, f = _torch_model(spec, params)
     loss = torch.nn.functional.cross_entropy(f(torch.from_numpy(np.array(x))), torch.from_numpy(y))
     loss.backward()
-    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(float(loss), rel=1e-5)
+    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(loss.item(), rel=1e-5)
     for k in params:
         np.testing.assert_allclose(ours[k], tp[k].grad.numpy(), rtol=1e-4, atol=1e-6)
 
@@ -102,7 +102,7 @@ def test_distillation_loss_matches_torch_kl_div():
     loss = alpha * T * T * F.kl_div(F.log_softmax(zs / T, 1), torch.from_numpy(pt), reduction="batchmean") \
         + (1 - alpha) * F.cross_entropy(zs, torch.from_numpy(y))
     loss.backward()
-    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(float(loss), rel=1e-4)
+    assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(loss.item(), rel=1e-4)
     for k in params:
         np.testing.assert_allclose(ours[k], tp[k].grad.numpy(), rtol=1e-4, atol=1e-6)
 
