@@ -77,9 +77,9 @@ with ui.guard():
     hwp = engine.hardware_presets()[hw]
     ui.show_figure(vl.layer_roofline_figure(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
                                             hw), "lw_roofline",
-                   t_("Depthwise layers (blue) do ~2 FLOPs per byte and sit under the slanted "
+                   t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
                       "memory roof; pointwise 1x1 layers (red) reach the flat compute roof.",
-                      "深度卷积（蓝）每字节约 2 FLOP，落在倾斜的访存屋顶下；逐点 1x1 卷积（红）能触到平坦的计算屋顶。"),
+                      "深度卷积（蓝）每字节至多约 2 FLOP，落在倾斜的访存屋顶下；逐点 1x1 卷积（红）能触到平坦的计算屋顶。"),
                    rows=[p.__dict__ for p in points])
 
 st.subheader(t_("Block explorer", "模块实验台"))

@@ -24,7 +24,7 @@ def _pct(x: float | None) -> str:
 def networks_figure(costs: list) -> go.Figure:
     """Params and MACs per network, engine bars beside the paper's numbers."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters (M)", "MACs (M multiply-adds)"))
-    names = [c.name for c in costs]
+    names = [f"{c.name}<br>{c.resolution}²" for c in costs]
     fig.add_bar(x=names, y=[c.params / 1e6 for c in costs], name="engine", row=1, col=1,
                 marker_color=SEQUENCE[0], text=[f"{c.params / 1e6:.2f}" for c in costs],
                 textposition="outside")
@@ -36,15 +36,15 @@ def networks_figure(costs: list) -> go.Figure:
     fig.add_bar(x=names, y=[c.macs / 1e6 for c in costs], name="engine MACs", row=1, col=2,
                 marker_color=SEQUENCE[1], text=[f"{c.macs / 1e6:.0f}" for c in costs],
                 textposition="outside", showlegend=False)
-    with_macs = [c for c in costs if c.paper.macs_m is not None]
-    fig.add_scatter(x=[c.name for c in with_macs], y=[c.paper.macs_m for c in with_macs],
+    with_macs = [(n, c) for n, c in zip(names, costs) if c.paper.macs_m is not None]
+    fig.add_scatter(x=[n for n, _ in with_macs], y=[c.paper.macs_m for _, c in with_macs],
                     mode="markers", row=1, col=2, showlegend=False,
                     marker=dict(symbol="line-ew-open", size=34, color="black", line=dict(width=3)),
                     text=[f"{c.paper.source}: {c.paper.macs_m} M ({_pct(c.macs_diff)})"
-                          for c in with_macs], hovertemplate="%{text}<extra></extra>")
+                          for _, c in with_macs], hovertemplate="%{text}<extra></extra>")
     fig.update_yaxes(title_text="millions of parameters", row=1, col=1)
     fig.update_yaxes(title_text="millions of multiply-adds", row=1, col=2)
-    fig.update_xaxes(title_text="network (paper's α and resolution)")
+    fig.update_xaxes(title_text="network, α = 1, input side²")
     return apply_theme(fig, "Engine counts vs the papers' tables (black tick = paper)", 460)
 
 
@@ -53,9 +53,9 @@ def block_compare_figure(rows: list[dict]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MACs", "Parameters"))
     kinds = [r["block"] for r in rows]
     fig.add_bar(x=kinds, y=[r["macs"] for r in rows], row=1, col=1, name="MACs",
-                marker_color=SEQUENCE[1], text=[f"{r['macs']:,}" for r in rows])
+                marker_color=SEQUENCE[1], texttemplate="%{y:.3s}", textposition="outside")
     fig.add_bar(x=kinds, y=[r["params"] for r in rows], row=1, col=2, name="params",
-                marker_color=SEQUENCE[0], text=[f"{r['params']:,}" for r in rows])
+                marker_color=SEQUENCE[0], texttemplate="%{y:.3s}", textposition="outside")
     fig.update_yaxes(type="log", title_text="multiply-adds (log)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="parameters (log)", row=1, col=2)
     fig.update_xaxes(title_text="block")
@@ -102,7 +102,8 @@ def time_breakdown_figure(rows: list[dict]) -> go.Figure:
                     marker=dict(size=10, symbol="diamond"), secondary_y=True)
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="roofline time (ms)", secondary_y=False)
-    fig.update_yaxes(title_text="millions of multiply-adds", secondary_y=True, rangemode="tozero")
+    fig.update_yaxes(title_text="millions of multiply-adds", secondary_y=True, rangemode="tozero",
+                     showgrid=False, tickmode="auto", nticks=6)
     fig.update_xaxes(title_text="network")
     return apply_theme(fig, "MACs are not latency: roofline time by layer kind", 460)
 
