@@ -128,7 +128,7 @@ def test_large_random_set_is_fast():
     bufs = [(64 + (k * 37) % 900, k, k + 1 + (k % 3)) for k in range(10_000)]
     t0 = time.perf_counter()
     offsets, arena = plan_memory(bufs, "greedy_by_size")
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 20.0  # blow-up guard (~0.1 s measured); timings in make bench
     check_plan(bufs, offsets)
 
 

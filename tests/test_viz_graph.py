@@ -148,7 +148,9 @@ def test_bad_direction_is_refused():
         layout_graph(engine.preset("mlp"), "BT")
 
 
-@pytest.mark.parametrize("n, limit", [(300, 0.2), (500, 0.35), (2000, 1.0)])
+# Guards against accidental quadratic blow-ups, not benchmarks (make bench has the real timings):
+# the limits are ~10x the medians measured on a quiet 2-core machine, so a shared CI box passes.
+@pytest.mark.parametrize("n, limit", [(300, 2.0), (500, 3.5), (2000, 10.0)])
 def test_layout_is_fast(n, limit):
     g = random_dag(n, seed=n)
     check_layout(g)
@@ -228,7 +230,7 @@ def test_cost_rows_accept_report_rows_and_mapping():
 
 def test_figure_for_2000_nodes_is_quick():
     g = random_dag(2000, seed=3)
-    assert _timed(lambda: graph_figure(g)) < 3.0
+    assert _timed(lambda: graph_figure(g)) < 15.0  # a blow-up guard; timings live in make bench
 
 
 # -- DOT and Mermaid ------------------------------------------------------------------------------
