@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import threading
+import warnings
 
 import numpy as np
 
@@ -53,7 +54,9 @@ def figure_bytes(fig, fmt: str = "png", width: int = 1280, height: int = 720, sc
     with _LOCK:
         _start_server()
         try:
-            return fig.to_image(format=fmt, width=width, height=height, scale=scale)
+            with warnings.catch_warnings():  # "kopts ignored with a server": size/scale still apply
+                warnings.simplefilter("ignore", UserWarning)
+                return fig.to_image(format=fmt, width=width, height=height, scale=scale)
         except Exception as exc:  # noqa: BLE001 - kaleido raises many kinds; report one
             raise ExportError(f"{fmt.upper()} export failed: {exc}") from exc
 
