@@ -32,6 +32,14 @@ from .trace import Event, Timeline
 #: bytes per weight for each dtype
 DTYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
 POLICIES = ("none", "static", "dynamic")
+#: why a batch started: a sentence for each reason code
+REASONS = {
+    "single": "no batching: the server takes the oldest request as soon as it is free",
+    "full": "the batch filled up to the maximum size",
+    "timeout": "the oldest request had waited the maximum queue delay τ",
+    "busy": "the GPU was still busy when the batch became ready; it takes whatever has arrived",
+    "flush": "the last request has arrived, so the batcher sends a partial batch",
+}
 
 
 def positive(name: str, value, allow_zero: bool = False) -> float:
@@ -121,6 +129,7 @@ class SimResult:
     start: tuple[float, ...]
     finish: tuple[float, ...]
     batches: tuple[tuple[float, float, int], ...]     # (start, end, size)
+    reasons: tuple[str, ...] = ()                     # why each batch started (see REASONS)
 
     @property
     def n(self) -> int:
@@ -192,7 +201,7 @@ def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dyn
     arrival = poisson_arrivals(rate, n, seed)
     rng = np.random.default_rng(seed + 1)
     times = [model.time(b) for b in range(1, max_batch + 1)]
-    start, finish, batches = np.empty(n), np.empty(n), []
+    start, finish, batches, reasons = np.empty(n), np.empty(n), [], []
     i, free = 0, 0.0
     while i < n:
         last = min(i + max_batch, n) - 1
@@ -207,9 +216,20 @@ def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dyn
             dur = float(rng.exponential(dur))
         start[i:j], finish[i:j] = begin, begin + dur
         batches.append((begin, begin + dur, size))
+        reasons.append(_reason(policy, free > ready, size == max_batch, ready == arrival[last]))
         i, free = j, begin + dur
     return SimResult(policy, float(rate), tuple(arrival), tuple(start), tuple(finish),
-                     tuple(batches))
+                     tuple(batches), tuple(reasons))
+
+
+def _reason(policy: str, server_late: bool, full: bool, last_arrived: bool) -> str:
+    if policy == "none":
+        return "single"
+    if server_late:
+        return "busy"
+    if full:
+        return "full"
+    return "flush" if policy == "static" and last_arrived else "timeout"
 
 
 def load_sweep(model: ServiceModel, loads, policies=POLICIES, n: int = 2000, max_batch: int = 8,
@@ -227,18 +247,32 @@ def load_sweep(model: ServiceModel, loads, policies=POLICIES, n: int = 2000, max
     return rows
 
 
-def batch_timeline(result: SimResult, limit: int = 60) -> Timeline:
+def batch_timeline(result: SimResult, limit: int = 60, current: int | None = None) -> Timeline:
     """Batches on the GPU lane; on the batcher lane, the time the GPU sat idle although a request
-    was queued (the batcher holding it back to fill a bigger batch)."""
-    events = []
+    was queued (the batcher holding it back to fill a bigger batch). Batch ``current`` is outlined."""
+    events, marked = [], ()
     k, prev_end = 0, -math.inf
     for b, (s, e, size) in enumerate(result.batches[:limit]):
         held = max(prev_end, result.arrival[k])
         if s > held + 1e-12:
             events.append(Event("batcher", held, s, "hold", "stall", (("held for", s - held),)))
+        if b == current:
+            marked = (len(events),)
         events.append(Event("GPU", s, e, f"b={size}", "compute", (("batch", b), ("size", size))))
         k, prev_end = k + size, e
-    return Timeline(tuple(events), ("GPU", "batcher"), "s")
+    return Timeline(tuple(events), ("GPU", "batcher"), "s", marked)
+
+
+def batch_log(result: SimResult, b: int) -> str:
+    """One sentence on batch ``b``: when it started, how big it was, and why it started then."""
+    if not 0 <= b < len(result.batches):
+        raise EngineError(f"batch {b} does not exist; this run has {len(result.batches)} batches")
+    first = sum(size for *_, size in result.batches[:b])
+    s, e, size = result.batches[b]
+    waited = s - result.arrival[first]
+    return (f"Batch {b}: starts at {s * 1e3:.2f} ms with {size} request(s) and runs "
+            f"{(e - s) * 1e3:.2f} ms; the oldest had waited {waited * 1e3:.2f} ms. "
+            f"Why now: {REASONS[result.reasons[b]]}.")
 
 
 # ---- closed forms (Kleinrock, Queueing Systems vol. 1, ch. 5) ---------------------------------

@@ -98,10 +98,14 @@ with ui.guard():
         st.caption(t_(f"λ = {rate:,.1f} requests/s. little_L is the time-average number in the system; "
                       "Little's law says it equals λ × mean latency.",
                       f"λ = {rate:,.1f} 请求/秒。little_L 为系统内平均请求数；Little 定律：它等于 λ × 平均时延。"))
-        ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], 40),
-                             t_("Dynamic batching: the first 40 batches", "动态批处理：前 40 个批次")),
-                       "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ.",
-                                      "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。"))
+        shown = min(40, len(runs["dynamic"].batches))
+        k = ui.stepper("sv_step", shown)
+        st.info(sv.batch_log(runs["dynamic"], k))
+        ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
+                             t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次")),
+                       "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ. "
+                                      "The outlined batch is the current step.",
+                                      "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。黑框为当前步骤的批次。"))
     elif part == "llm":
         per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
         model = llm.LLMModel(cfg.params, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,

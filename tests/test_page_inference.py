@@ -31,6 +31,9 @@ def test_serving_batching_default_interaction_and_bad_input():
     at.slider(key="sv_batch").set_value(32).run()
     assert not at.exception
     assert at.dataframe[0].value.set_index("policy").loc["dynamic", "mean_batch"] != before
+    assert "Batch 0" in at.info[0].value
+    at.slider(key="sv_step").set_value(3).run()
+    assert not at.exception and "Batch 2" in at.info[0].value     # the slider counts from 1
     at.number_input(key="sv_params_batching").set_value(0.0).run()
     assert at.error and "parameters = 0" in at.error[0].value
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import BudgetError, EngineError, hardware_presets
-from engine.serving import (ServiceModel, batch_timeline, load_sweep, md1_wait, mm1_wait, pk_wait,
+from engine.serving import (ServiceModel, batch_log, batch_timeline, load_sweep, md1_wait, mm1_wait, pk_wait,
                             poisson_arrivals, simulate)
 from engine.serving_kv import (capacity, fragmentation, kv_bytes_per_token, model_configs)
 from engine.serving_llm import LLMModel, draw_requests, simulate_llm, slot_timeline
@@ -222,3 +222,19 @@ def test_models_bigger_than_the_card_are_refused():
     with pytest.raises(EngineError, match="card"):
         LLMModel(70e9, "fp16", H100.peak_flops, H100.bandwidth, 1.0, memory=80 * 2**30)
     assert LLMModel(70e9, "int8", H100.peak_flops, H100.bandwidth, 1.0, memory=80 * 2**30)
+
+
+def test_every_batch_says_why_it_started():
+    light = simulate(MODEL, 0.05 * MODEL.capacity(8), 500, "dynamic", 8, 0.004, seed=1)
+    assert set(light.reasons) <= {"timeout", "full", "busy"} and "timeout" in light.reasons
+    # a timed-out batch started exactly τ after its oldest request arrived
+    first = 0
+    for (s, _, size), why in zip(light.batches, light.reasons):
+        if why == "timeout":
+            assert s == pytest.approx(light.arrival[first] + 0.004)
+        first += size
+    full = simulate(MODEL, 10.0, 64, "static", 8, seed=1)
+    assert set(full.reasons) == {"full"}
+    assert "filled up" in batch_log(full, 0)
+    with pytest.raises(EngineError, match="batch 99"):
+        batch_log(full, 99)
