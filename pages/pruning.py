@@ -1,6 +1,7 @@
 """Pruning & low rank: magnitude, structured, 2:4 and gradual pruning; SVD with a rank slider."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 import ui
@@ -60,9 +61,10 @@ with ui.guard():
                                  "pruning removes whole columns (output units / filters); 2:4 keeps two "
                                  "of every four consecutive inputs.",
                                  "灰色格子已被剪掉。幅值剪枝留下散点；结构化剪枝删掉整列（输出单元/卷积核）；2:4 在每四个连续输入中保留两个。"))
+    w_demo = np.random.default_rng(0).standard_normal((64, 32))
     ui.checkpoint("pr_ck_24", t_("A 64×32 dense layer gets 2:4 sparsity. How many weights are left?",
                                  "一个 64×32 的全连接层做 2:4 稀疏，还剩多少个权重？"),
-                  1024, t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values.",
+                  int(prune.n_m_mask(w_demo, 2, 4).sum()), t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values.",
                            "2048 的一半，而且每四个一组都各留两个：恰好 1024 个，与数值无关。"), rel_tol=0.0)
     rows = ui.cached(prune.sparsity_curve)(model, 0)
     ui.show_figure(vc.sparsity_figure(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",

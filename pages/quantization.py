@@ -40,8 +40,13 @@ NOTES_ZH = {"minmax": "取见到的最小值与最大值", "moving_average": "�
             "entropy": "取使量化后直方图与原直方图 KL 散度最小的阈值（TensorRT 校准）"}
 
 with ui.guard():
-    x, obs = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range, pct,
-                                            per_channel)
+    x, obs, refused = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range,
+                                                     pct, per_channel)
+    for name, why in refused.items():
+        st.warning(f"{name}: {why}")
+    if method not in obs:
+        method = next(iter(obs))
+        st.info(t_(f"Showing {method} instead.", f"改为展示 {method}。"))
     o = obs[method]
     if per_channel:
         ui.show_figure(vc.channel_ranges_figure(obs, method, t_(f"Per-channel ranges of {tensor}",

@@ -36,6 +36,10 @@ def test_quantization_page():
     assert at.error and "per-channel ranges are for weights" in at.error[0].value
     at.toggle(key="qz_pc").set_value(False).run()
     assert not at.error and any("lowest point wins" in c.value for c in at.caption)  # the KL curve
+    at.selectbox(key="qz_tensor_mlp").set_value("synthetic:zeros").run()   # degenerate tensor
+    assert not at.exception and not at.error
+    assert any("every value is 0" in w.value for w in at.warning)
+    assert _metric(at, "scale s") == "1.19209e-07"                      # float32 eps, as torch
     at.selectbox(key="qz_dtype").set_value("quint8").run()
     at.toggle(key="qz_rr").set_value(True).run()          # symmetric quint8 + reduce_range
     assert at.error and "reduce_range" in at.error[0].value

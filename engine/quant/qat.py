@@ -300,10 +300,22 @@ def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int 
 
 
 # -- tensors of the trained models, for the observer comparison -----------------------------------
+SYNTHETIC = ("synthetic:gaussian+outlier", "synthetic:constant", "synthetic:zeros")
+
+
 def tensor_names(model: str = "mlp") -> list[str]:
-    """'weights:<layer>' and 'activations:<layer>' (the input of that layer) for every layer."""
+    """'weights:<layer>' and 'activations:<layer>' (the input of that layer) for every layer, then
+    synthetic tensors: 10,000 N(0, 1) values plus one outlier at 12, a constant 0.7, all zeros."""
     spec = model_spec(model)
-    return [f"{kind}:{ly.name}" for ly in spec.weighted for kind in ("weights", "activations")]
+    return [f"{kind}:{ly.name}" for ly in spec.weighted
+            for kind in ("weights", "activations")] + list(SYNTHETIC)
+
+
+def _synthetic(name: str) -> np.ndarray:
+    if name == "synthetic:gaussian+outlier":
+        g = np.random.default_rng(0).standard_normal(10_000).astype(np.float32)
+        return np.concatenate([g, np.float32([12.0])]).reshape(-1, 1)
+    return np.full((1000, 1), 0.7 if name == "synthetic:constant" else 0.0, np.float32)
 
 
 def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
@@ -313,6 +325,8 @@ def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
     if name not in tensor_names(model):
         raise EngineError(f"{name!r} is not a tensor of {model!r}; choose one of: "
                           f"{', '.join(tensor_names(model))}")
+    if name in SYNTHETIC:
+        return _synthetic(name)
     kind, layer = name.split(":")
     trained = train_model(model, seed)
     if kind == "weights":
@@ -331,10 +345,13 @@ def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
 
 def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
                       dtype: str = "qint8", scheme: str = "symmetric", reduce_range: bool = False,
-                      percentile: float = 99.9, per_channel: bool = False) -> tuple[np.ndarray, dict]:
-    """(values, {method: Observation}) — every observer on the same tensor (the moving average
-    walks it in 8 chunks, as it would walk calibration batches). ``per_channel`` (weights only)
-    gives one range per output channel: axis 1 of a dense (in, out) weight, axis 0 of a conv."""
+                      percentile: float = 99.9, per_channel: bool = False
+                      ) -> tuple[np.ndarray, dict, dict]:
+    """(values, {method: Observation}, {method: why it refused}) — every observer on the same
+    tensor (the moving average walks it in 8 chunks, as it would walk calibration batches).
+    ``per_channel`` (weights only) gives one range per output channel: axis 1 of a dense
+    (in, out) weight, axis 0 of a conv. An observer that cannot handle the tensor (the entropy and
+    MSE observers on all zeros) is listed with its reason; if none can, the first reason is raised."""
     x = model_tensor(model, seed, name)
     axis = None
     if per_channel:
@@ -342,13 +359,18 @@ def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc
             raise EngineError("per-channel ranges are for weights; an activation tensor gets one "
                               "range per tensor (its channels change with every input)")
         axis = 0 if x.ndim == 4 else 1
-    out = {}
+    out, refused = {}, {}
     for method in ("minmax", "moving_average", "percentile", "mse", "entropy"):
         data = x if method != "moving_average" else _chunks(x, axis)
-        out[method] = observe(data, method, dtype, scheme, reduce_range,
-                              axis=None if axis is None else (0 if method == "moving_average" else axis),
-                              percentile=percentile)
-    return x, out
+        try:
+            out[method] = observe(data, method, dtype, scheme, reduce_range,
+                                  axis=None if axis is None else (0 if method == "moving_average" else axis),
+                                  percentile=percentile)
+        except EngineError as exc:
+            refused[method] = str(exc)
+    if not out:
+        raise EngineError(next(iter(refused.values())))
+    return x, out, refused
 
 
 def _chunks(x: np.ndarray, axis: int | None, n: int = 8) -> list[np.ndarray]:
