@@ -172,11 +172,11 @@ class SimResult:
 
     def summary(self) -> dict:
         lat = self.latency
-        return dict(policy=self.policy, rate=self.rate, throughput=self.throughput,
+        return dict(policy=self.policy, rate=self.rate, throughput=float(self.throughput),
                     mean_latency=float(lat.mean()), p50=self.percentile(50),
                     p95=self.percentile(95), p99=self.percentile(99),
-                    mean_wait=float(self.wait.mean()), busy=self.busy_fraction,
-                    mean_batch=self.mean_batch)
+                    mean_wait=float(self.wait.mean()), busy=float(self.busy_fraction),
+                    mean_batch=float(self.mean_batch))
 
 
 def poisson_arrivals(rate: float, n: int, seed: int = 0) -> np.ndarray:

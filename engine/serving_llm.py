@@ -132,7 +132,7 @@ class LLMResult:
                     tpot_mean=float(tpot.mean()) if len(tpot) else 0.0,
                     latency_p50=float(np.percentile(self.latency, 50)),
                     latency_p99=float(np.percentile(self.latency, 99)),
-                    busy=self.busy / self.makespan, iterations=self.iterations)
+                    busy=float(self.busy / self.makespan), iterations=int(self.iterations))
 
 
 def simulate_llm(model: LLMModel, requests: Requests, policy: str = "continuous",

@@ -123,6 +123,13 @@ with ui.guard():
             "Time to first token", "首 token 时延"), 1e3, log=True), "sv_llm_ttft",
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
+        busiest = {r["policy"]: r["tokens_per_s"] for r in rows if r["rate"] == rates[-1]}
+        ui.checkpoint("sv_orca", t_("Predict: at the highest rate, how many times the static tokens/s "
+                                    "does continuous batching reach?", "预测：在最高请求率下，连续批处理的 "
+                                    "tokens/s 是静态批处理的多少倍？"),
+                      round(busiest["continuous"] / busiest["static"], 2),
+                      t_("The gap grows with the spread of output lengths.", "输出长度越参差，差距越大。"),
+                      rel_tol=0.15)
         st.dataframe(rows, hide_index=True)
         longest = min(int(prompt) + 8 * int(mean_out), cfg.max_context)
         cap = kv.capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], longest, min(prompt + mean_out, longest), dtype)
@@ -154,6 +161,10 @@ with ui.guard():
             "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
                            "wastes at most one partly filled block per sequence.",
                            "连续预留会浪费序列没用到的全部空间；分页最多浪费每个序列最后一个未填满的块。"))
+        ui.checkpoint("sv_gqa", t_("Predict: how many KiB of fp16 KV cache does one token of Llama-2-70B "
+                                   "need (80 layers, 8 KV heads of 128)?", "预测：Llama-2-70B（80 层，8 个 128 维 KV 头）"
+                                   "每个 token 的 fp16 KV 缓存是多少 KiB？"),
+                      kv.kv_bytes_per_token(80, 8, 128) / 1024, "2 · 80 · 8 · 128 · 2 B = 320 KiB.")
         rows = kv.memory_rows(card, n_seqs, int(max_len), kv_dtype, dtype)
         ui.show_figure(vs.kv_memory(rows, card, t_(f"{n_seqs} sequences × {max_len} tokens on {hw_name}",
                                                    f"{hw_name} 上 {n_seqs} 条 × {max_len} token 的序列")),
