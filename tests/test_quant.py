@@ -234,3 +234,15 @@ def test_observers_pick_different_ranges_on_outliers():
         o = observe(x, m, "qint8", "symmetric")
         return np.mean((fake_quant(x, o.scale, o.zero_point, "qint8") - x) ** 2)
     assert err("mse") <= err("minmax")
+
+
+def test_moving_average_per_channel_matches_torch():
+    from torch.ao.quantization import MovingAveragePerChannelMinMaxObserver
+    batches = [_tensor(s, (6, 10)) for s in range(5)]
+    obs = MovingAveragePerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8,
+                                                qscheme=torch.per_channel_symmetric)
+    for b in batches:
+        obs(torch.from_numpy(b))
+    s, z = obs.calculate_qparams()
+    got = observe(batches, "moving_average", "qint8", "symmetric", axis=0)
+    _same(got.scale, got.zero_point, s.numpy(), z.numpy())
