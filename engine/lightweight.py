@@ -178,6 +178,9 @@ class Layers:
             return x
         if kind == "swish":  # x * sigmoid(x) (SiLU)
             return self.b.op("mul", x, self.b.op("sigmoid", x))
+        if kind == "hsigmoid":  # relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)
+            y = self.b.op("relu6", self.b.op("add", x, self.b.constant(3.0)))
+            return self.b.op("mul", y, self.b.constant(1.0 / 6.0))
         return self.b.op(kind, x)
 
     def cba(self, x: str, cout: int, k: int, stride: int = 1, groups: int = 1, act: str = "relu",
@@ -208,13 +211,15 @@ class Layers:
         return self.b.op("layernorm", x, self.b.param((d,)), self.b.param((d,)))
 
     def transformer(self, x: str, ffn: int, heads: int) -> str:
-        """Pre-norm layer on x (P, N, d): MHA then a SiLU FFN, each with a residual."""
+        """Pre-norm layer on x (P, N, d): MHA (softmax(q·kᵀ/√dh)·v) then a SiLU FFN, each with a
+        residual — torch's ``TransformerEncoderLayer(norm_first=True, activation=silu)``."""
         p, n, d = self.b.shape_of(x)
         dh = d // heads
         qkv = self.linear(self.layernorm(x), 3 * d, tag="qkv")
         q, k, v = (self.b.op("transpose", self.b.op("reshape", self.b.op(
             "split", qkv, parts=3, axis=2, index=i), shape=(p, n, heads, dh)), perm=(0, 2, 1, 3))
             for i in range(3))
+        q = self.b.op("mul", q, self.b.constant(1.0 / np.sqrt(dh)))   # scaled dot product
         kt = self.b.op("transpose", k, perm=(0, 1, 3, 2))
         att = self.b.op("softmax", self.b.op("matmul", q, kt, name=self.name("scores")), axis=-1)
         o = self.b.op("matmul", att, v, name=self.name("attend"))

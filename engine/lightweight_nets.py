@@ -14,6 +14,10 @@ Architectures (channels before α):
     channels rounded to a multiple of 8 as in the authors' code.
   * ShuffleNetV2 1.0x (Ma et al. 2018, Table 5): conv 24/2, maxpool, stages of 4/8/4 units with
     116/232/464 channels, 1x1 conv 1024.
+  * MobileNetV3-Large / Small (Howard et al. 2019, Tables 1 and 2): bnecks given as (kernel,
+    expanded width, output, SE, activation, stride); SE squeeze = expanded/4 rounded to 8 with a
+    hard-sigmoid gate; h-swish in the later layers; a 1x1 conv, pool, then a 1280- (1024-) wide
+    linear layer before the classifier.
   * EfficientNet-B0 (Tan & Le 2019, Table 1): MBConv stages with SE (squeeze = input/4) and swish.
   * MobileViT-S / XS (Mehta & Rastegari 2022, Table 4 in the appendix): MV2 blocks (t = 4) and
     MobileViT blocks with d = 144/192/240 (S), 2x2 patches. The paper evaluates at 256x256, but that
@@ -55,6 +59,9 @@ PAPER = {
                              "the paper's FLOPs are multiply-adds"),
     "EfficientNet-B0": PaperRow(5.3, 390, 224, "Tan & Le 2019, Table 2 (EfficientNet-B0)", 0.03,
                                 "0.39 B FLOPs = multiply-adds"),
+    "MobileNetV3-Large": PaperRow(5.4, 219, 224, "Howard et al. 2019, Table 3 (Large 1.0)", 0.03,
+                                  "torchvision's layout: 5,483,032 params"),
+    "MobileNetV3-Small": PaperRow(2.5, 56, 224, "Howard et al. 2019, Table 3 (Small 1.0)", 0.03),
     "MobileViT-S": PaperRow(5.6, None, 192, "Mehta & Rastegari 2022, Table 1 / Fig. 6 (MobileViT-S)",
                             0.02, "MACs not compared: the paper reports them in another convention"),
     "MobileViT-XS": PaperRow(2.3, None, 192, "Mehta & Rastegari 2022, Table 1 (MobileViT-XS)", 0.03),
@@ -144,6 +151,41 @@ def efficientnet_b0(L: Layers, alpha: float) -> str:
     return _classifier(L, L.cba(x, 1280, 1, act="swish", tag="head"))
 
 
+_V3 = {  # (kernel, expanded, out, SE, activation, stride) per bneck; last conv; hidden linear
+    "MobileNetV3-Large": ((
+        (3, 16, 16, 0, "relu", 1), (3, 64, 24, 0, "relu", 2), (3, 72, 24, 0, "relu", 1),
+        (5, 72, 40, 1, "relu", 2), (5, 120, 40, 1, "relu", 1), (5, 120, 40, 1, "relu", 1),
+        (3, 240, 80, 0, "hswish", 2), (3, 200, 80, 0, "hswish", 1), (3, 184, 80, 0, "hswish", 1),
+        (3, 184, 80, 0, "hswish", 1), (3, 480, 112, 1, "hswish", 1), (3, 672, 112, 1, "hswish", 1),
+        (5, 672, 160, 1, "hswish", 2), (5, 960, 160, 1, "hswish", 1),
+        (5, 960, 160, 1, "hswish", 1)), 960, 1280),
+    "MobileNetV3-Small": ((
+        (3, 16, 16, 1, "relu", 2), (3, 72, 24, 0, "relu", 2), (3, 88, 24, 0, "relu", 1),
+        (5, 96, 40, 1, "hswish", 2), (5, 240, 40, 1, "hswish", 1), (5, 240, 40, 1, "hswish", 1),
+        (5, 120, 48, 1, "hswish", 1), (5, 144, 48, 1, "hswish", 1), (5, 288, 96, 1, "hswish", 2),
+        (5, 576, 96, 1, "hswish", 1), (5, 576, 96, 1, "hswish", 1)), 576, 1024),
+}
+
+
+def mobilenet_v3(L: Layers, name: str) -> str:
+    plan, last, hidden = _V3[name]
+    x = L.cba(L.x, 16, 3, 2, act="hswish", tag="stem")
+    for k, e, c, se, act, s in plan:
+        cin = L.channels(x)
+        y = L.cba(x, e, 1, act=act, tag="expand") if e != cin else x
+        y = L.cba(y, e, k, s, groups=e, act=act, tag="dw")
+        if se:
+            y = L.se(y, _divisible(e / 4), act="relu", gate="hsigmoid")
+        y = L.bn(L.conv(y, c, 1, tag="project"))
+        x = L.b.op("add", x, y) if s == 1 and cin == c else y
+    x = L.cba(x, last, 1, act="hswish", tag="head")
+    y = L.b.op("reshape", L.b.op("global_avgpool", x), shape=(1, last))
+    y = L.act(L.b.op("gemm", y, L.b.param((hidden, last)), L.b.param((hidden,)), trans_b=1,
+                     name=L.name("hidden")), "hswish")
+    return L.b.op("gemm", y, L.b.param((1000, hidden)), L.b.param((1000,)), trans_b=1,
+                  name=L.name("classifier"))
+
+
 _MOBILEVIT = {  # stem, layer1..5 channels, transformer widths, last conv
     "MobileViT-S": ((16, 32, 64, 96, 128, 160), (144, 192, 240), 640),
     "MobileViT-XS": ((16, 32, 48, 64, 80, 96), (96, 120, 144), 384),
@@ -183,7 +225,10 @@ def build_network(name: str, alpha: float = 1.0, resolution: int | None = None) 
     L = Layers(f"{name} {alpha:g}-{r}", (1, 3, r, r))
     builders = {"MobileNetV1": mobilenet_v1, "MobileNetV2": mobilenet_v2,
                 "ShuffleNetV2": shufflenet_v2, "EfficientNet-B0": efficientnet_b0}
-    out = builders[name](L, alpha) if name in builders else mobilevit(L, name)
+    if name in builders:
+        out = builders[name](L, alpha)
+    else:
+        out = mobilenet_v3(L, name) if name in _V3 else mobilevit(L, name)
     return L.build(out)
 
 

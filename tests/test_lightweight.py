@@ -263,10 +263,30 @@ def test_param_counts_equal_torch_implementations():
 
 def test_published_torchvision_counts():
     """torchvision's model cards: mobilenet_v2 3,504,872; shufflenet_v2_x1_0 2,278,604;
-    efficientnet_b0 5,288,548 parameters."""
+    efficientnet_b0 5,288,548; mobilenet_v3_large 5,483,032; mobilenet_v3_small 2,542,856."""
     for name, n in (("MobileNetV2", 3_504_872), ("ShuffleNetV2", 2_278_604),
-                    ("EfficientNet-B0", 5_288_548)):
+                    ("EfficientNet-B0", 5_288_548), ("MobileNetV3-Large", 5_483_032),
+                    ("MobileNetV3-Small", 2_542_856)):
         assert cost(nets.build_network(name)).params == n
+
+
+@pytest.mark.parametrize("name", ["ShuffleNetV2", "EfficientNet-B0"])
+def test_forward_pass_equals_torch_with_the_same_weights(name):
+    """The graph computes what the torch model computes: torch's random weights, in registration
+    order, fed to the engine's param nodes (which must line up shape for shape)."""
+    import torch
+    torch.manual_seed(0)
+    model = _torch_build(name).eval()
+    graph = nets.build_network(name, resolution=64)
+    params = [n.name for n in graph.params]
+    tensors = list(model.parameters())
+    assert [graph.node(p).shape for p in params] == [tuple(t.shape) for t in tensors]
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    feeds = {p: t.detach().numpy() for p, t in zip(params, tensors)}
+    got = engine.run(graph, {"image": x, **feeds})[graph.outputs[0]]
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
 
 def test_macs_equal_torch_hook_count():
@@ -328,6 +348,39 @@ def test_unfold_groups_pixels_by_position_in_patch_and_fold_inverts_it():
     # sequence (i, j) holds the pixel at offset (i, j) of every 2x2 patch, patches row-major
     assert np.array_equal(s[1 * 2 + 0, 1 * 4 + 3], x[0, :, 1 * 2 + 1, 3 * 2 + 0])
     assert np.array_equal(values[graph.outputs[1]], x)
+
+
+def test_hard_sigmoid_and_swish_match_torch():
+    import torch
+    x = np.linspace(-6, 6, 49, dtype=np.float32).reshape(1, 1, 7, 7)
+    for kind, ref in (("hsigmoid", torch.nn.functional.hardsigmoid),
+                      ("swish", torch.nn.functional.silu), ("hswish", torch.nn.functional.hardswish)):
+        L = lw.Layers(kind, x.shape)
+        graph = L.build(L.act(L.x, kind))
+        got = engine.run(graph, {"image": x})[graph.outputs[0]]
+        np.testing.assert_allclose(got, ref(torch.from_numpy(x)).numpy(), atol=1e-6)
+
+
+def test_transformer_layer_equals_torch_encoder_layer():
+    import torch
+    torch.manual_seed(0)
+    p, n, d, ffn, heads = 4, 6, 16, 32, 4
+    layer = torch.nn.TransformerEncoderLayer(d, heads, ffn, dropout=0.0, activation=torch.nn.SiLU(),
+                                             batch_first=True, norm_first=True).eval()
+    L = lw.Layers("tr", (p, n, d))
+    graph = L.build(L.transformer(L.x, ffn, heads))
+    sd = {k: v.detach().numpy() for k, v in layer.state_dict().items()}
+    ordered = [sd["norm1.weight"], sd["norm1.bias"], sd["self_attn.in_proj_weight"].T,
+               sd["self_attn.in_proj_bias"], sd["self_attn.out_proj.weight"].T,
+               sd["self_attn.out_proj.bias"], sd["norm2.weight"], sd["norm2.bias"],
+               sd["linear1.weight"].T, sd["linear1.bias"], sd["linear2.weight"].T,
+               sd["linear2.bias"]]
+    feeds = {node.name: v for node, v in zip(graph.params, ordered)}
+    x = np.random.default_rng(1).standard_normal((p, n, d)).astype(np.float32)
+    got = engine.run(graph, {"image": x, **feeds})[graph.outputs[0]]
+    with torch.no_grad():
+        want = layer(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_small_network_runs():
