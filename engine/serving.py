@@ -201,24 +201,24 @@ def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dyn
     arrival = poisson_arrivals(rate, n, seed)
     rng = np.random.default_rng(seed + 1)
     times = [model.time(b) for b in range(1, max_batch + 1)]
-    start, finish, batches, reasons = np.empty(n), np.empty(n), [], []
+    durations = rng.exponential(1.0, n) if service == "exponential" else np.ones(n)
+    arr, scale = arrival.tolist(), durations.tolist()     # plain floats: fast scalar access
+    start, finish, batches, reasons = [0.0] * n, [0.0] * n, [], []
     i, free = 0, 0.0
     while i < n:
         last = min(i + max_batch, n) - 1
         # batch full, or the oldest timed out (static: delay = inf, so the tail batch is flushed
         # when the last request arrives)
-        ready = min(arrival[last], arrival[i] + delay)
-        begin = max(free, arrival[i], ready)
-        j = min(int(np.searchsorted(arrival, begin, side="right")), last + 1)
+        ready = min(arr[last], arr[i] + delay)
+        begin = max(free, ready)
+        j = i + 1 if max_batch == 1 else min(int(np.searchsorted(arrival, begin, side="right")), last + 1)
         size = j - i
-        dur = times[size - 1]
-        if service == "exponential":
-            dur = float(rng.exponential(dur))
-        start[i:j], finish[i:j] = begin, begin + dur
+        dur = times[size - 1] * scale[len(batches)]
+        start[i:j], finish[i:j] = [begin] * size, [begin + dur] * size
         batches.append((begin, begin + dur, size))
-        reasons.append(_reason(policy, free > ready, size == max_batch, ready == arrival[last]))
+        reasons.append(_reason(policy, free > ready, size == max_batch, ready == arr[last]))
         i, free = j, begin + dur
-    return SimResult(policy, float(rate), tuple(arrival), tuple(start), tuple(finish),
+    return SimResult(policy, float(rate), tuple(arr), tuple(start), tuple(finish),
                      tuple(batches), tuple(reasons))
 
 
