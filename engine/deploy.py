@@ -187,7 +187,10 @@ class _ChainBuilder:
 
 
 def _alexnet(b: _ChainBuilder):          # torchvision.models.alexnet (one-GPU variant)
-    b.conv(64, 11, 4, 2); b.pool(3, 2); b.conv(192, 5, 1, 2); b.pool(3, 2)  # noqa: E702
+    b.conv(64, 11, 4, 2)
+    b.pool(3, 2)
+    b.conv(192, 5, 1, 2)
+    b.pool(3, 2)
     for c in (384, 256, 256):
         b.conv(c, 3, 1, 1)
     b.pool(3, 2)
