@@ -20,7 +20,8 @@ t_ = ui.t
 TARGETS, NETS = dp.targets(), dp.networks()
 CLOUDS = ["A100 80GB SXM", "H100 SXM"]
 DEVICES = [n for n in TARGETS if n not in CLOUDS]
-MODELS = [*dp.ZOO, *[p for p in engine.preset_names() if p != "autodiff_example"], "custom"]
+RESNET = "resnet18 (torch → ONNX)"
+MODELS = [*dp.ZOO, RESNET, *[p for p in engine.preset_names() if p != "autodiff_example"], "custom"]
 ACT = {"fp32": 4, "fp16": 2, "int8": 1}
 
 with ui.controls():
@@ -66,6 +67,9 @@ def _time(seconds: float) -> str:
 def chain_for(name: str, act_bytes: int):
     if name in dp.ZOO:
         return dp.zoo_chain(name, act_bytes, float(act_bytes))
+    if name == RESNET:   # exported by torch, read back from ONNX: the real conversion path (slow once)
+        from engine.torch_zoo import zoo_graph
+        return dp.graph_chain(zoo_graph("resnet18"), "ResNet-18")
     return dp.graph_chain(engine.preset(name), name)
 
 
