@@ -3,12 +3,21 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import alpha_beta, loss_curves, loss_scale_plot, ring_state, underflow_hist
+from viz.parallel import ZH, adapt, alpha_beta, loss_curves, loss_scale_plot, ring_state, underflow_hist, zh_text
 from viz.timeline import gantt
 
 ui.setup("collectives", "Collectives & data parallel", "集合通信与数据并行",
          "All-reduce chunk by chunk, what it costs, and how data-parallel training hides it.",
          "逐块演示 All-Reduce、它的代价，以及数据并行训练如何把它藏起来。")
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+
+def say(text: str) -> str:
+    return zh_text(text) if ui.lang() == "zh" else text
+
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -16,6 +25,7 @@ with ui.controls():
     length = c2.slider(ui.t("Elements per device", "每卡元素数"), 2, 24, 8, key="co_len",
                        bind="query-params")
     algo = c3.radio(ui.t("Algorithm", "算法"), ["ring", "tree"], horizontal=True, key="co_algo",
+                    format_func=lambda a: ui.t(a, "环形 (ring)" if a == "ring" else "树形 (tree)"),
                     bind="query-params")
 
 with ui.guard():
@@ -24,13 +34,20 @@ with ui.guard():
     k = ui.stepper("co_step", len(run))
     step = run[k]
     chunks = step.data.get("chunks", (0, length))
-    ui.show_figure(ring_state(step.data["buffers"], chunks, step.data["sends"],
-                              f"{run.title}: {step.title}"), "co_ring",
-                   ui.t("Each arrow is one message. Ring: after N−1 reduce-scatter steps every device "
-                        "owns one finished chunk; N−1 all-gather steps hand them round.",
-                        "每个箭头是一条消息。Ring：N−1 步 reduce-scatter 后每卡各拥有一块完整的和，"
-                        "再经 N−1 步 all-gather 传遍所有卡。"), data=step.data["buffers"].tolist())
-    st.caption(step.log)
+    ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"],
+                                  say(f"{run.title}: {step.title}"))), "co_ring",
+                   ui.t("Red outline = the chunk a device just received (its sender is named on the left). "
+                        "Ring: after N−1 reduce-scatter steps every device owns one finished chunk; N−1 "
+                        "all-gather steps hand them round.",
+                        "红框 = 该卡本步刚收到的块（左侧标出发送方）。Ring：N−1 步 reduce-scatter 后每卡各拥有"
+                        "一块完整的和，再经 N−1 步 all-gather 传遍所有卡。"), data=step.data["buffers"].tolist())
+    st.caption(say(step.log))
+    if k == len(run) - 1:
+        if np.allclose(step.data["buffers"], data.sum(axis=0)):
+            st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0).",
+                            "✓ 现在每张卡都持有与 numpy 的 data.sum(axis=0) 相同的向量。"))
+        else:
+            st.error(ui.t("The buffers differ from numpy's sum.", "各卡结果与 numpy 的求和不一致。"))
 
 st.subheader(ui.t("α-β cost model", "α-β 代价模型"))
 with ui.guard():
@@ -39,12 +56,13 @@ with ui.guard():
               for name, link in par.LINKS.items()}
     ib = par.LINKS["InfiniBand HDR"]
     curves["InfiniBand HDR tree"] = (sizes, [par.allreduce_time(s, n, ib, "tree") for s in sizes])
-    ui.show_figure(alpha_beta(curves, ui.t(f"All-reduce time on {n} devices", f"{n} 卡 All-Reduce 时间")),
+    ui.show_figure(fit(alpha_beta(curves, ui.t(f"All-reduce time on {n} devices (α-β model)",
+                                               f"{n} 卡 All-Reduce 时间（α-β 模型）"))),
                    "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "
                                  "bandwidth, 2(N−1)/N · n/β (ring wins).",
                                  "小消息主要付每步延迟 α（树更好）；大消息主要付带宽 2(N−1)/N · n/β（环更好）。"))
-    st.dataframe([{"link": l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9, "source": l.source}
-                  for l in par.LINKS.values()], hide_index=True)
+    st.dataframe([{ui.t("link", "链路"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
+                   ui.t("source", "出处"): l.source} for l in par.LINKS.values()], hide_index=True)
 
 st.subheader(ui.t("DDP: gradient buckets overlap backward", "DDP：梯度桶与反向计算重叠"))
 with ui.guard():
@@ -54,7 +72,8 @@ with ui.guard():
     link_name = d2.selectbox(ui.t("Link", "链路"), list(par.LINKS), index=1, key="co_link",
                              bind="query-params")
     res = ui.cached(par.ddp_buckets)([8e6] * 24, [2e-3] * 24, bucket_mb * 1e6, n, par.LINKS[link_name])
-    ui.show_figure(gantt(res.timeline, ui.t("Backward and bucket all-reduces", "反向与分桶 All-Reduce")),
+    ui.show_figure(fit(gantt(res.timeline, ui.t(f"Backward and bucket all-reduces ({n} devices, {link_name})",
+                                                f"反向与分桶 All-Reduce（{n} 张卡，{link_name}）"))),
                    "co_ddp", ui.t(f"Overlapped step {res.overlapped * 1e3:.1f} ms vs "
                                   f"{res.serial * 1e3:.1f} ms if all-reduce waited for backward "
                                   f"(PyTorch's default bucket is 25 MB).",
@@ -66,9 +85,10 @@ with ui.guard():
     stale = st.slider(ui.t("Staleness (updates)", "梯度陈旧度（步）"), 0, 16, 4, key="co_stale",
                       bind="query-params")
     curves = ui.cached(par.sync_vs_async)(n, 80, stale, 0.1)
-    ui.show_figure(loss_curves({"sync": curves.sync, "async (stale)": curves.async_},
-                               ui.t("Linear regression, loss per update", "线性回归：每次更新后的损失"),
-                               curves.optimum), "co_sgd",
+    ui.show_figure(fit(loss_curves({"sync": curves.sync, "async (stale)": curves.async_},
+                                   ui.t(f"Linear regression on {n} workers, loss per update (staleness {stale})",
+                                        f"{n} 个 worker 上的线性回归：每次更新后的损失（陈旧度 {stale}）"),
+                                   curves.optimum)), "co_sgd",
                    ui.t("Stale gradients point where the weights used to be: with more staleness the "
                         "async curve slows, wobbles, and can diverge.",
                         "陈旧梯度指向权重过去的位置：陈旧度越大，异步曲线越慢、越抖，甚至发散。"))
@@ -81,14 +101,15 @@ with ui.guard():
     interval = m2.slider(ui.t("Growth interval (good steps)", "增长间隔（正常步数）"), 5, 200, 50,
                          key="co_interval", bind="query-params")
     under = ui.cached(par.underflow)(par.synthetic_gradients(), 2.0 ** log_scale)
-    ui.show_figure(underflow_hist(under, ui.t(f"Gradients vs the fp16 window, scale 2^{log_scale}",
-                                              f"梯度分布与 fp16 表示范围，缩放 2^{log_scale}")),
+    ui.show_figure(fit(underflow_hist(under, ui.t(f"Gradients vs the fp16 window, scale 2^{log_scale}",
+                                                  f"梯度分布与 fp16 表示范围，缩放 2^{log_scale}"))),
                    "co_under", ui.t(f"{under.zero_fraction:.1%} of the gradients become 0 in fp16, "
                                     f"{under.overflow_fraction:.1%} overflow.",
                                     f"{under.zero_fraction:.1%} 的梯度在 fp16 中变成 0，"
                                     f"{under.overflow_fraction:.1%} 溢出。"))
     hist = ui.cached(par.loss_scale_steps)(par.synthetic_grad_max(), 2.0 ** 16, interval)
-    ui.show_figure(loss_scale_plot(hist, ui.t("Dynamic loss scale over steps", "动态损失缩放随步数变化")),
+    ui.show_figure(fit(loss_scale_plot(hist, ui.t("Dynamic loss scale over steps (starts at 2^16)",
+                                                  "动态损失缩放随步数变化（初值 2^16）"))),
                    "co_lscale", ui.t("Halve and skip on overflow; double after a run of good steps.",
                                      "溢出则减半并跳过该步；连续若干步正常则翻倍。"))
 

@@ -2,11 +2,17 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import GiB, memory_bars, simple_bars
+from viz.parallel import STRATEGY_LABELS, ZH, GiB, MiB, adapt, memory_bars, simple_bars
 
 ui.setup("dist_memory", "Training memory & ZeRO", "训练显存与 ZeRO",
          "Where do the bytes of a training step live, and how much does each trick remove?",
          "训练一步的显存都花在哪里？每种技巧又能省掉多少？")
+RECOMPUTE = {"none": ui.t("none", "不重计算"), "selective": ui.t("selective", "选择性"), "full": ui.t("full", "完全")}
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -23,8 +29,8 @@ with ui.controls():
     mb = c5.slider(ui.t("Micro-batch b", "微批大小 b"), 1, 16, 1, key="dm_mb", bind="query-params")
     tp = c6.select_slider(ui.t("Tensor parallel t", "张量并行 t"), [1, 2, 3, 4, 8, 16], 1,
                           key="dm_tp", bind="query-params")
-    recompute = c7.selectbox(ui.t("Recomputation", "重计算"), ["none", "selective", "full"],
-                             key="dm_recompute", bind="query-params")
+    recompute = c7.selectbox(ui.t("Recomputation", "重计算"), list(RECOMPUTE),
+                             format_func=RECOMPUTE.get, key="dm_recompute", bind="query-params")
     c8, c9, c10, c11 = st.columns(4)
     hidden = c8.select_slider(ui.t("Hidden h", "隐藏维 h"), [1024, 2048, 4096, 6144, 8192, 12288],
                               4096, key="dm_hidden", bind="query-params")
@@ -38,14 +44,17 @@ with ui.guard():
                                                   heads, tp, sp, recompute)
     card_bytes = par.CARDS[card]
     ui.show_figure(
-        memory_bars(list(rows), card_bytes, ui.t("Memory per GPU by strategy", "各策略每卡显存"), card),
+        fit(memory_bars(list(rows), card_bytes, ui.t("Memory per GPU by strategy (dashed = card capacity)",
+                                                     "各策略每卡显存（虚线 = 显卡容量）"), card)),
         "dm_bars",
         ui.t("Each ZeRO stage removes one replicated block; activations are untouched by ZeRO — "
              "tensor/sequence parallelism and recomputation shrink them.",
              "ZeRO 每一级去掉一块冗余副本；激活不受 ZeRO 影响，要靠张量/序列并行与重计算来缩小。"),
         data=rows, rows=list(rows))
-    st.dataframe([{ui.t("strategy", "策略"): r["label"],
-                   "GiB": round(r["total"] / GiB, 2),
+    st.dataframe([{ui.t("strategy", "策略"): ui.t(STRATEGY_LABELS.get(r["label"], r["label"]),
+                                                 ZH.get(STRATEGY_LABELS.get(r["label"], ""),
+                                                        STRATEGY_LABELS.get(r["label"], r["label"]))),
+                   ui.t("on GPU (GiB)", "GPU 上 (GiB)"): round(r["total"] / GiB, 2),
                    ui.t("on CPU (GiB)", "放到 CPU (GiB)"): round(r["cpu"] / GiB, 2),
                    ui.t("fits?", "放得下？"): ui.t("yes", "是") if r["total"] <= card_bytes
                    else ui.t("no", "否")} for r in rows],
@@ -58,22 +67,30 @@ with ui.guard():
     configs = [("none", 1, False, "none"), ("TP", tp_c, False, "none"), ("TP+SP", tp_c, True, "none"),
                ("TP+selective", tp_c, False, "selective"), ("TP+SP+selective", tp_c, True, "selective"),
                ("full recompute", tp_c, False, "full")]
-    values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / GiB
+    values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / MiB
               for _, t, s_, r in configs]
+    names = [c[0].replace("selective", ui.t("selective", "选择性重计算")) if c[0] != "none"
+             else ui.t("no split", "不切分") for c in configs]
     ui.show_figure(
-        simple_bars([c[0] for c in configs], values,
-                    ui.t(f"Activations of one layer (t = {tp_c}, Korthikanti et al. Table 2)",
-                         f"单层激活（t = {tp_c}，Korthikanti 等人 表 2）"), "GiB per layer"),
+        fit(simple_bars(names, values,
+                        ui.t(f"Activations of one layer (s = {seq}, b = {mb}, h = {hidden}, a = {heads}, "
+                             f"t = {tp_c}; Korthikanti et al. Table 2)",
+                             f"单层激活（s = {seq}, b = {mb}, h = {hidden}, a = {heads}, t = {tp_c}；"
+                             f"Korthikanti 等人 表 2）"), "MiB per layer")),
         "dm_acts",
         ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
              "drops exactly that term.", "长序列下 5as/h 的注意力分数项占大头；选择性重计算恰好去掉这一项。"),
-        rows=[{"config": c[0], "GiB": v} for c, v in zip(configs, values)])
+        rows=[{"config": c[0], "MiB": v} for c, v in zip(configs, values)])
 
 st.subheader(ui.t("The papers' own examples", "论文中的例子"))
 fig1 = [par.zero_memory(7.5e9, 64, stage)["total"] / 1e9 for stage in range(4)]
 paper = [120.0, 31.4, 16.6, 1.9]
-st.dataframe([{ui.t("stage", "阶段"): name, "ours (GB)": round(v, 2), "paper (GB)": p,
-               "": f"matches ZeRO Fig. 1 (Δ {abs(round(v, 1) - p):.1f})"}
+st.caption(ui.t("ZeRO Fig. 1: Ψ = 7.5B, N_d = 64, K = 12 (GB = 10⁹ bytes, as in the paper).",
+                "ZeRO 论文图 1：Ψ = 7.5B、N_d = 64、K = 12（GB = 10⁹ 字节，与论文一致）。"))
+st.dataframe([{ui.t("stage", "阶段"): name, ui.t("engine (GB)", "引擎 (GB)"): round(v, 2),
+               ui.t("paper (GB)", "论文 (GB)"): p,
+               "": ui.t(f"✓ matches ZeRO Fig. 1 (Δ {abs(v - p):.2f} GB)",
+                        f"✓ 与 ZeRO 图 1 一致（相差 {abs(v - p):.2f} GB）")}
               for name, v, p in zip(["DP", "P_os", "P_os+g", "P_os+g+p"], fig1, paper)],
              hide_index=True)
 gpt3 = par.activation_memory(2048, 1, 12288, 96, 8, True, "selective") / \

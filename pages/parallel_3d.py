@@ -4,11 +4,20 @@ import streamlit as st
 import engine.parallel as par
 import ui
 from engine.parallel.real_run import run_real
-from viz.parallel import GiB, alpha_beta, cluster_map, step_breakdown
+from viz.parallel import ZH, GiB, adapt, alpha_beta, cluster_map, step_breakdown, zh_text
 
 ui.setup("parallel_3d", "3D parallel & auto-parallel", "3D 并行与自动并行",
          "Place DP × TP × PP on real nodes, search the configurations, and run a split for real.",
          "把 DP × TP × PP 放到真实节点上，搜索可行配置，再真实运行一次切分。")
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+
+def say(text: str) -> str:
+    return zh_text(text) if ui.lang() == "zh" else text
+
 
 with ui.controls():
     c1, c2, c3, c4 = st.columns(4)
@@ -27,9 +36,11 @@ with ui.guard():
     dp = par.dp_degree(cluster, tp, pp)
     rows = ui.cached(par.map_devices)(dp, tp, pp, cluster)
     shown = min(nodes, 8)
-    ui.show_figure(cluster_map([r for r in rows if r["node"] < shown], shown, 8,
-                               ui.t(f"dp={dp} × tp={tp} × pp={pp} on {nodes} nodes (first {shown} shown)",
-                                    f"dp={dp} × tp={tp} × pp={pp}，共 {nodes} 个节点（显示前 {shown} 个）")),
+    ui.show_figure(fit(cluster_map([r for r in rows if r["node"] < shown], shown, 8,
+                                   ui.t(f"dp={dp} × tp={tp} × pp={pp} on {nodes} nodes (first {shown} shown; "
+                                        "cell = d·t·p rank)",
+                                        f"dp={dp} × tp={tp} × pp={pp}，共 {nodes} 个节点（显示前 {shown} 个；"
+                                        "格内 = d·t·p 编号）"))),
                    "p3_map", ui.t("TP varies fastest, so each tensor-parallel group sits on one node's "
                                   "NVLink; data and pipeline groups cross the slower network.",
                                   "TP 编号变化最快，所以每个张量并行组都在同一节点的 NVLink 上；"
@@ -51,13 +62,18 @@ with ui.guard():
                   fits=ui.t("yes", "是") if f.fits else ui.t("no", "否"), step_s=round(f.step_s, 3),
                   bubble_s=round(f.bubble_s, 3), tp_comm_s=round(f.tp_comm_s, 3),
                   dp_comm_s=round(f.dp_comm_s, 3)) for f in found]
-    ui.show_figure(step_breakdown(found[:10], ui.t("Where the step time goes (top 10)",
-                                                   "单步时间花在哪里（前 10 名）")), "p3_steps",
+    ui.show_figure(fit(step_breakdown(found[:10], ui.t(f"Where the step time goes (top 10 of {len(found)}, "
+                                                       f"batch {batch})", f"单步时间花在哪里（{len(found)} 个配置"
+                                                       f"中的前 10 名，批大小 {batch}）"))), "p3_steps",
                    ui.t("More pipeline stages add bubble; more tensor parallelism adds per-layer "
                         "all-reduces; pure data parallelism pays one big gradient all-reduce.",
                         "流水线段数越多，气泡越大；张量并行越多，每层的 All-Reduce 越多；纯数据并行要付一次大的梯度 All-Reduce。"),
                    rows=table)
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, column_config={
+        "m": ui.t("micro-batches m", "微批数 m"), "GiB": ui.t("GiB per GPU", "每卡 GiB"),
+        "fits": ui.t("fits?", "放得下？"), "step_s": ui.t("step (s)", "单步（秒）"),
+        "bubble_s": ui.t("bubble (s)", "气泡（秒）"), "tp_comm_s": ui.t("TP comm (s)", "TP 通信（秒）"),
+        "dp_comm_s": ui.t("DP comm (s)", "DP 通信（秒）")})
     st.caption(ui.t("Ranked: configurations that fit first, then by estimated step time (A100 80 GB, "
                     "50 % of peak, NVLink in a node, HDR InfiniBand between nodes, ZeRO-1, SP + "
                     "selective recomputation).", "排序：先放得下的，再按估计单步时间（A100 80 GB、峰值 50%、"
@@ -73,13 +89,16 @@ with ui.guard():
     second = s2.selectbox(ui.t("MatMul 2 strategy", "MatMul 2 策略"), list(options), index=1,
                           key="p3_s2", bind="query-params")
     out = par.matmul_strategy(options[first], 4)
+    ok = "✓" if out["equal"] else "✗"
     st.write(ui.t(f"MatMul 1 output: {out['output_layout'].describe()}; its own collective: "
-                  f"{out['collective']}; equals X·W: {out['equal']}.",
-                  f"MatMul 1 的输出：{out['output_layout'].describe()}；自身需要的集合通信："
-                  f"{out['collective']}；与 X·W 相等：{out['equal']}。"))
+                  f"{out['collective']}; {ok} equals X·W on 4 simulated devices.",
+                  f"MatMul 1 的输出：{say(out['output_layout'].describe())}；自身需要的集合通信："
+                  f"{say(out['collective'])}；{ok} 在 4 张模拟卡上与 X·W 相等。"))
     red = par.strategy_transition(options[first], options[second], 4)
-    st.success(f"{red.collective}: {red.detail} — " + ui.t(f"verified on random data: {red.equal}",
-                                                           f"随机数据验证：{red.equal}"))
+    (st.success if red.equal else st.error)(
+        f"{red.collective}: {say(red.detail)} — " + ui.t(
+            "✓ verified on random data" if red.equal else "✗ differs on random data",
+            "✓ 已用随机数据验证" if red.equal else "✗ 随机数据验证不一致"))
 
 st.subheader(ui.t("Run it for real (torch.distributed, gloo)", "真实运行（torch.distributed，gloo）"))
 world = st.radio(ui.t("Processes", "进程数"), [2, 3, 4], horizontal=True, key="p3_world",
@@ -91,17 +110,19 @@ result = st.session_state.get("p3_result")
 if result is not None:
     st.dataframe([{ui.t("quantity", "量"): k, ui.t("max |real − simulated|", "max |真实 − 模拟|"): f"{v:.1e}"}
                   for k, v in result.max_abs_diff.items()], hide_index=True)
-    st.write(ui.t(f"{result.world_size} processes finished in {result.wall_s:.1f} s; "
-                  f"all equal to the simulation: {result.agrees}.",
-                  f"{result.world_size} 个进程用时 {result.wall_s:.1f} 秒；全部与模拟一致：{result.agrees}。"))
+    (st.success if result.agrees else st.error)(
+        ui.t(f"{'✓' if result.agrees else '✗'} {result.world_size} processes finished in {result.wall_s:.1f} s; "
+             f"{'every result equals' if result.agrees else 'some results differ from'} the simulation.",
+             f"{'✓' if result.agrees else '✗'} {result.world_size} 个进程用时 {result.wall_s:.1f} 秒；"
+             f"{'全部结果与模拟一致' if result.agrees else '部分结果与模拟不一致'}。"))
     sizes = np.logspace(np.log10(1024), np.log10(16 << 20), 30)
     fitted = par.Link("fitted", result.alpha, result.beta, "least squares on the measurements")
     curves = {ui.t("α-β fitted to gloo", "拟合 gloo 的 α-β"):
               (sizes, [par.allreduce_time(s, result.world_size, fitted) for s in sizes]),
-              "PCIe 4.0 x16 model": (sizes, [par.allreduce_time(s, result.world_size,
+              ui.t("PCIe 4.0 x16 model", "PCIe 4.0 x16 模型"): (sizes, [par.allreduce_time(s, result.world_size,
                                                                   par.LINKS["PCIe 4.0 x16"]) for s in sizes])}
-    ui.show_figure(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model",
-                                           "实测 gloo All-Reduce 与 α-β 模型"), result.timings),
+    ui.show_figure(fit(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model",
+                                               "实测 gloo All-Reduce 与 α-β 模型"), result.timings)),
                    "p3_measured", ui.t(f"Fitted α = {result.alpha * 1e6:.0f} µs, β = "
                                        f"{result.beta / 1e9:.2f} GB/s: processes on one CPU pay far more "
                                        f"latency than NVLink.", f"拟合 α = {result.alpha * 1e6:.0f} µs，"

@@ -4,12 +4,17 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import mlp_shards, simple_bars
+from viz.parallel import ZH, adapt, mlp_shards, simple_bars
 from viz.theme import apply_theme
 
 ui.setup("tensor_parallel", "Tensor parallel", "张量并行",
          "Split one layer's matrices over N devices and get exactly the unsplit answer.",
          "把一层的矩阵切到 N 张卡上，结果与不切分完全相同。")
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -24,13 +29,17 @@ x = rng.normal(size=(3, h))
 a_w, b_w = rng.normal(size=(h, 4 * h)), rng.normal(size=(4 * h, h))
 with ui.guard():
     mlp = ui.cached(par.megatron_mlp)(x, a_w, b_w, n)
-    ui.show_figure(mlp_shards(a_w, b_w, n, ui.t(f"Megatron MLP on {n} devices", f"{n} 卡上的 Megatron MLP")),
+    ui.show_figure(fit(mlp_shards(a_w, b_w, n, ui.t(f"Megatron MLP on {n} devices (colour = owning device)",
+                                                    f"{n} 卡上的 Megatron MLP（颜色 = 所在的卡）"))),
                    "tp_mlp", ui.t("A is cut by columns, so GeLU runs locally; B is cut by rows, so each "
                                   "device produces a full-size partial sum — one all-reduce adds them.",
                                   "A 按列切，GeLU 可在本地算；B 按行切，每卡得到完整形状的部分和，"
                                   "一次 All-Reduce 把它们加起来。"), data=mlp.output.tolist())
-    st.metric(ui.t("max |split − unsplit|", "max |切分 − 不切分|"),
-              f"{np.max(np.abs(mlp.output - mlp.reference)):.1e}")
+    err = float(np.max(np.abs(mlp.output - mlp.reference)))
+    (st.success if err < 1e-9 else st.error)(
+        ui.t(f"{'✓' if err < 1e-9 else '✗'} Split MLP output equals the unsplit GeLU(xA)B: max |split − unsplit| "
+             f"= {err:.1e}.", f"{'✓' if err < 1e-9 else '✗'} 切分后的 MLP 输出与不切分的 GeLU(xA)B 相同：max |切分 − 不切分| "
+             f"= {err:.1e}。"))
 
 st.subheader(ui.t("Attention split by heads", "按头切分注意力"))
 with ui.guard():
@@ -65,16 +74,18 @@ with ui.guard():
     k = ui.stepper("tp_ce_step", len(steps))
     st.markdown("**" + steps[k] + "**")
     if k in (2, 3) and n > 1:
-        st.dataframe({f"device {r}": np.round(s, 3) for r, s in enumerate(ce.local_sums)})
+        st.dataframe({ui.t(f"device {r}", f"第 {r} 张卡"): np.round(s, 3) for r, s in enumerate(ce.local_sums)})
     fig = simple_bars([f"token {i}" for i in range(len(ids))], list(ce.loss),
-                      ui.t("Per-token loss", "每个 token 的损失"), "loss (nats)", x_title="token",
+                      ui.t(f"Per-token loss, vocabulary split over {n} devices",
+                           f"每个 token 的损失（词表切到 {n} 张卡）"), ui.t("loss (nats)", "损失（nats）"),
+                      x_title="token",
                       name=ui.t("split: MAX, SUM, SUM (= torch)", "切分：MAX、SUM、SUM（= torch）"))
     fig.add_trace(go.Scatter(x=[f"token {i}" for i in range(len(ids))], y=ce.wrong_max_loss,
                              mode="markers", name=ui.t("MAX for the exp-sum (the book, wrong)",
                                                        "对指数和用 MAX（书中写法，错误）"),
                              marker=dict(size=12, symbol="x", color="black")))
     apply_theme(fig)
-    ui.show_figure(fig, "tp_ce", ui.t("Bars: the split loss (equal to torch's cross_entropy). Crosses: "
+    ui.show_figure(fit(fig), "tp_ce", ui.t("Bars: the split loss (equal to torch's cross_entropy). Crosses: "
                                       "reducing the exp-sums with MAX keeps one shard's mass and "
                                       "under-reports the loss.",
                                       "柱：切分计算的损失（与 torch 的 cross_entropy 相同）。叉：对指数和用 MAX "
