@@ -9,7 +9,7 @@ from engine import budget
 from engine.passes import optimize
 from engine.passes.fusion import analyse
 from engine.registry import KINDS, all_ops
-from viz.compiler import postdom_figure
+from viz.compiler import ZH, adapt, postdom_figure
 from viz.graph import graph_figure
 
 ui.setup("fusion", "Operator fusion", "算子融合",
@@ -29,6 +29,10 @@ z2 = conv2d(y, param([16, 16, 1, 1]))
 z3 = conv2d(y, param([16, 16, 3, 3]), pad=1)
 z = z2 + z3
 """
+
+
+def fit(fig):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words=False)
 
 
 def load(model: str, program: str, simplify_first: bool):
@@ -55,7 +59,8 @@ with ui.controls():
     simplify_first = c[1].toggle(t_("Simplify first (fold BN)", "先化简（折叠 BN）"), False,
                                  key="fu_simplify", bind="query-params")
     direction = c[2].radio(t_("Flow", "方向"), ["TB", "LR"], horizontal=True, key="fu_dir",
-                           bind="query-params")
+                           format_func=lambda d: t_("top → bottom", "从上到下") if d == "TB"
+                           else t_("left → right", "从左到右"), bind="query-params")
     program = ""
     if model == PROGRAM:
         program = st.text_area(t_("Program", "程序"), EXAMPLE, height=210, key="fu_program",
@@ -67,34 +72,42 @@ with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
 
 if result is not None:
     n_ops, n_kernels = len(result.kinds), len(result.groups)
-    ui.checkpoint(f"fu_ck_{model}_{simplify_first}_{hash(program)}",
-                  t_(f"This graph has {n_ops} ops. How many kernels will TVM's rules leave?",
-                     f"这张图有 {n_ops} 个算子。按 TVM 的规则会剩下多少个内核？"),
-                  n_kernels, t_("Each rectangle below is one kernel.", "下图中每个矩形就是一个内核。"),
-                  rel_tol=0.0)
+    ck = f"fu_ck_{model}_{simplify_first}_{hash(program)}"
+    shown = f"{ck}_done" in st.session_state
     m = st.columns(3)
     m[0].metric(t_("ops", "算子"), n_ops)
-    m[1].metric(t_("kernels after fusion", "融合后的内核"), n_kernels, n_kernels - n_ops)
+    m[1].metric(t_("kernels after fusion", "融合后的内核"), n_kernels if shown else "?",
+                n_kernels - n_ops if shown else None,
+                help=t_("Answer the checkpoint below to reveal it.", "先回答下方的预测题再揭晓。"))
     m[2].metric(t_("largest kernel (ops)", "最大内核（算子数）"), max(map(len, result.groups), default=0))
+    if ui.checkpoint(ck, t_(f"This graph has {n_ops} ops. How many kernels will TVM's rules leave?",
+                            f"这张图有 {n_ops} 个算子。按 TVM 的规则会剩下多少个内核？"),
+                     n_kernels, t_("Each rectangle below is one kernel; single ops are kernels too.",
+                                   "下图中每个矩形就是一个内核；没被融合的单个算子也各算一个内核。"),
+                     rel_tol=0.0) is not None and not shown:
+        st.rerun()                       # reveal the kernel count above
     left, right = st.columns(2)
     with left:
-        ui.show_figure(graph_figure(graph, groups=[list(g) for g in result.groups if len(g) > 1],
-                                    title=t_("Fused groups", "融合分组"), direction=direction),
+        ui.show_figure(fit(graph_figure(graph, groups=[list(g) for g in result.groups if len(g) > 1],
+                                        title=t_("Fused groups (shaded = one kernel)", "融合分组（阴影 = 一个内核）"),
+                                        direction=direction)),
                        "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind.",
                                        "阴影矩形是融合后的内核；颜色表示模式类别。"),
                        data=[list(g) for g in result.groups])
     with right:
-        ui.show_figure(postdom_figure(result, t_("Post-dominator tree", "后支配树")), "fu_postdom",
+        ui.show_figure(fit(postdom_figure(result, t_("Post-dominator tree", "后支配树"))), "fu_postdom",
                        t_("An op can only fuse into its post-dominator: every path from it to the "
                           "output passes there.", "算子只能融合进它的后支配节点：从它到输出的每条路径都经过那里。"))
-    rows = [{"kernel": k + 1, "ops": " + ".join(g), "kinds": " + ".join(result.kinds[n] for n in g)}
+    rows = [{t_("kernel", "内核"): k + 1, t_("ops", "算子"): " + ".join(g),
+             t_("pattern kinds", "模式类别"): " + ".join(result.kinds[n] for n in g)}
             for k, g in enumerate(result.groups)]
     st.dataframe(rows, hide_index=True, width="stretch")
     with st.expander(t_("Every fusion decision, in order", "每一次融合决策（按顺序）")):
         st.code("\n".join(result.log) or "—", language=None)
     with st.expander(t_("Pattern kind of every op (from the registry)", "各算子的模式类别（来自注册表）")):
         ops = all_ops()
-        st.dataframe([{"kind": k, "ops": ", ".join(sorted(n for n, o in ops.items() if o.kind == k))}
+        st.dataframe([{t_("pattern kind", "模式类别"): k,
+                       t_("ops", "算子"): ", ".join(sorted(n for n, o in ops.items() if o.kind == k))}
                       for k in KINDS], hide_index=True, width="stretch")
 
 ui.lesson("fusion")

@@ -7,7 +7,7 @@ import engine
 import ui
 from engine import budget
 from engine.passes import PASSES, pipeline_trace
-from viz.compiler import ledger_figure, ledger_rows, pass_figures
+from viz.compiler import ZH, adapt, ledger_figure, ledger_rows, pass_figures
 
 ui.setup("graph_passes", "Graph passes", "图优化 Pass",
          "Choose passes and their order, then step through the pipeline: what changed, why, and "
@@ -30,6 +30,21 @@ z = t + relu(n) * 1.0
 """
 DEFAULT = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]
 HW = engine.hardware_presets()
+
+
+LEDGER_ZH = {"step": "步骤", "pass": "Pass", "ops": "算子数", "Δops": "Δ算子", "kernels": "内核数",
+             "Δkernels": "Δ内核", "bytes moved": "访存字节", "Δbytes": "Δ字节", "peak bytes": "峰值字节",
+             "Δpeak": "Δ峰值", "time µs": "时间 µs", "Δtime µs": "Δ时间 µs"}
+ORT_ZH = {"side": "一方", "level": "优化级别", "nodes": "节点数", "fused": "融合出的算子"}
+
+
+def fit(fig, words: bool = True):
+    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words)
+
+
+def labels(table: dict[str, str]) -> dict[str, str] | None:
+    """Column headers in Chinese (st.dataframe column_config) when the page is in Chinese."""
+    return table if ui.lang() == "zh" else None
 
 
 def load(model: str, program: str | bytes = ""):
@@ -94,6 +109,23 @@ if steps:
     k = ui.stepper("gp_step", len(steps))
     step = steps[k]
     name = step.data["pass_name"]
+    st.subheader(f"{k}. {PASSES[name].title_en if name else t_('Input graph', '输入图')}"
+                 if ui.lang() == "en" else
+                 f"{k}. {PASSES[name].title_zh if name else '输入图'}")
+    left, right = st.columns(2)
+    fig_b, fig_a = pass_figures(step, t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
+                                t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
+    with left:
+        ui.show_figure(fit(fig_b, words=False), "gp_before",
+                       t_("The graph this pass receives; ringed nodes disappear.",
+                          "该 Pass 接收的图；加框的节点将被删除。"))
+    with right:
+        ui.show_figure(fit(fig_a, words=False), "gp_after",
+                       t_("The graph it returns; rectangles are fused kernels once fusion has run.",
+                          "该 Pass 输出的图；融合之后，矩形框表示融合后的内核。"),
+                       data=[n.name for n in step.graph.nodes])
+    st.markdown(t_("**The pass's own log**", "**Pass 自己的日志**"))
+    st.code(step.log or "—", language=None)
     if k + 1 < len(steps):       # predict the next step before seeing it
         nxt = steps[k + 1]
         family = PASSES[nxt.data["pass_name"]].family
@@ -106,28 +138,14 @@ if steps:
                          f"{'内核' if what == 'kernels' else '算子'}（现在是 "
                          f"{getattr(step.data['ledger'], what)}）？"),
                       value, t_("Press ▶| to see why.", "点 ▶| 查看原因。"), rel_tol=0.0)
-    st.subheader(f"{k}. {PASSES[name].title_en if name else t_('Input graph', '输入图')}"
-                 if ui.lang() == "en" else
-                 f"{k}. {PASSES[name].title_zh if name else '输入图'}")
-    left, right = st.columns(2)
-    fig_b, fig_a = pass_figures(step, t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
-                                t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
-    with left:
-        ui.show_figure(fig_b, "gp_before", t_("The graph this pass receives; ringed nodes disappear.",
-                                              "该 Pass 接收的图；加框的节点将被删除。"))
-    with right:
-        ui.show_figure(fig_a, "gp_after", t_("The graph it returns; rectangles are fused kernels once "
-                                             "fusion has run.", "该 Pass 输出的图；融合之后，矩形框表示融合后的内核。"),
-                       data=[n.name for n in step.graph.nodes])
-    st.markdown(t_("**The pass's own log**", "**Pass 自己的日志**"))
-    st.code(step.log or "—", language=None)
 
-    rows = ledger_rows(steps)
-    st.markdown(t_("**Cost ledger** (bytes in float32; time = Σ over kernels of max(FLOPs/peak, "
+    rows = ledger_rows(steps)[:k + 1]       # up to this step: the next row is the checkpoint's answer
+    st.markdown(t_(f"**Cost ledger, steps 0–{k}** (bytes in float32; time = Σ over kernels of max(FLOPs/peak, "
                    "bytes/bandwidth), the roofline)",
-                   "**代价账本**（字节按 float32；时间 = 各内核 max(FLOPs/峰值, 字节/带宽) 之和，即 Roofline）"))
-    st.dataframe(rows, hide_index=True, width="stretch")
-    ui.show_figure(ledger_figure(rows, t_("What each pass buys", "每个 Pass 带来的收益")), "gp_ledger",
+                   f"**代价账本，第 0–{k} 步**（字节按 float32；时间 = 各内核 max(FLOPs/峰值, 字节/带宽) 之和，即 Roofline）"))
+    st.dataframe(rows, hide_index=True, width="stretch", column_config=labels(LEDGER_ZH))
+    ui.show_figure(fit(ledger_figure(rows, t_(f"What each pass buys (on {hw}, % of the input graph)",
+                                              f"每个 Pass 带来的收益（{hw}，相对输入图的 %）"))), "gp_ledger",
                    t_("Fusion cuts kernels and bytes moved; folding and simplification cut ops; "
                       "layout adds conversions.", "融合减少内核数与访存字节；折叠与化简减少算子；布局转换会增加转换算子。"),
                    rows=rows)
@@ -135,7 +153,8 @@ if steps:
     with st.expander(t_("Side by side with onnxruntime (basic / extended)",
                         "与 onnxruntime 对照（basic / extended）"), expanded=True):
         with ui.guard(t_("onnxruntime comparison failed", "onnxruntime 对照失败")):
-            st.dataframe(ui.cached(ort_rows)(model, program), hide_index=True, width="stretch")
+            st.dataframe(ui.cached(ort_rows)(model, program), hide_index=True, width="stretch",
+                         column_config=labels(ORT_ZH))
             st.caption(t_("onnxruntime saved its optimised graph (SessionOptions."
                           "optimized_model_filepath) and we read it back with onnx: node counts and "
                           "the fused op types it created.",

@@ -17,10 +17,24 @@ import plotly.graph_objects as go
 from engine.trace import Event, Timeline
 
 from .graph import graph_figure
+from .hardware import adapt  # noqa: F401  (re-exported for the compiler pages)
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
 from .timeline import gantt
 
 MAX_LANES = 60        # lifetime chart: at most this many tensors (the largest ones) as lanes
+
+#: Chinese for the fixed words in this module's figures and in viz.graph's legend (whole strings
+#: only for graph figures: node labels are op names).
+ZH = {
+    "input": "输入", "param": "参数", "constant": "常量", "exit (graph outputs)": "出口（图的输出）",
+    "depth in the tree (0 = exit)": "树中深度（0 = 出口）", "tensor": "张量",
+    "time (op index; a tensor lives from its producer to its last reader)":
+    "时间（算子序号；张量从生产者一直存活到最后一个读者）", "time (op index)": "时间（算子序号）",
+    "offset in the arena (bytes)": "内存池中的偏移（字节）", "pipeline step": "流水线步骤",
+    "% of the input graph": "占输入图的 %", "kernels": "内核数", "bytes moved": "访存字节",
+    "peak bytes": "峰值字节", "time µs": "时间 µs", "compute": "计算", "before": "之前", "after": "之后",
+    "arena": "内存池", "lower bound": "下界",
+}
 
 
 def _themed(fig: go.Figure, title: str, height: int) -> go.Figure:

@@ -12,10 +12,11 @@ from engine.trace import Timeline
 from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 from .timeline import gantt
 
-def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = False) -> go.Figure:
+def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = False,
+          words: bool = True) -> go.Figure:
     """Ready a figure for the current view: Chinese words through ``table`` (see :func:`localize`),
     and larger type for presenter mode (a projector at 1280×720)."""
-    localize(fig, table)
+    localize(fig, table, words)
     if present:
         fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18)
     return fig
@@ -47,12 +48,13 @@ LIMIT_LABELS = {"warps": "warp slots", "blocks": "block slots", "registers": "re
                 "shared_memory": "shared memory"}
 
 
-def localize(fig: go.Figure, table: dict[str, str] | None) -> go.Figure:
+def localize(fig: go.Figure, table: dict[str, str] | None, words: bool = True) -> go.Figure:
     """Translate a figure's fixed English words (axis titles, tick labels, legend names, bar text,
     annotations, colour-bar titles) through ``table`` in place; titles come translated from the page.
 
     A whole string found in ``table`` is replaced; otherwise each key is replaced where it stands as
     a whole word (longest key first), so "24 cycles" becomes "24 个周期" with {"cycles": "个周期"}.
+    ``words=False`` replaces whole strings only (graph figures, whose node labels are op names).
     """
     if not table:
         return fig
@@ -62,7 +64,9 @@ def localize(fig: go.Figure, table: dict[str, str] | None) -> go.Figure:
     def tr(s):
         if not isinstance(s, str) or not s:
             return s
-        return table[s] if s in table else pattern.sub(lambda m: table[m.group(1)], s)
+        if s in table:
+            return table[s]
+        return pattern.sub(lambda m: table[m.group(1)], s) if words else s
 
     def tr_seq(v):
         if isinstance(v, str):
@@ -75,6 +79,8 @@ def localize(fig: go.Figure, table: dict[str, str] | None) -> go.Figure:
         ax.update(title_text=tr(ax.title.text))
         if ax.ticktext is not None:
             ax.update(ticktext=tr_seq(ax.ticktext))
+        if ax.categoryarray is not None:
+            ax.update(categoryarray=tr_seq(ax.categoryarray))
 
     fig.for_each_xaxis(axis)
     fig.for_each_yaxis(axis)
@@ -83,8 +89,10 @@ def localize(fig: go.Figure, table: dict[str, str] | None) -> go.Figure:
             trace.name = tr(trace.name)
         if isinstance(getattr(trace, "text", None), (str, tuple, list)):
             trace.text = tr_seq(trace.text)
-        if isinstance(getattr(trace, "x", None), tuple) and trace.x and isinstance(trace.x[0], str):
-            trace.x = tr_seq(trace.x)
+        for dim in ("x", "y"):               # category names (bars, gantt lanes, heatmap rows)
+            values = getattr(trace, dim, None)
+            if isinstance(values, tuple) and values and isinstance(values[0], str):
+                setattr(trace, dim, tr_seq(values))
         colorbar = getattr(trace, "colorbar", None)
         if colorbar is not None and colorbar.title.text:
             colorbar.title.text = tr(colorbar.title.text)
