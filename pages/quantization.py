@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from engine import quant
+from engine.quant import integer as QI
 from engine.quant import qat as Q
 from viz import compression as vc
 
@@ -141,7 +142,7 @@ with ui.guard():
 
 st.subheader(t_("Integer-only inference of one layer (Jacob et al. 2018)", "单层纯整数推理（Jacob 等，2018）"))
 with ui.guard():
-    il = ui.cached(Q.integer_layer)(model, 0, "fc1", 8)
+    il = ui.cached(QI.integer_layer)(model, 0, "fc1", 8)
     st.latex(rf"M = \frac{{s_1 s_2}}{{s_3}} = \frac{{{il.s1:.4g}\times{il.s2:.4g}}}{{{il.s3:.4g}}}"
              rf" = {il.multiplier:.6g} = {il.m0:.6f}\times 2^{{-{il.shift}}},\quad "
              rf"M_0 = {il.m0_q31} / 2^{{31}}")

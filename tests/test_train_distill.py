@@ -126,7 +126,7 @@ def test_ptq_and_qat_on_the_trained_mlp(mlp):
 
 
 def test_integer_only_layer_matches_torch_quantized_linear(mlp):
-    from engine.quant.qat import integer_layer, requant_multiplier
+    from engine.quant.integer import integer_layer, requant_multiplier
     il = integer_layer("mlp", 0, "fc1", 8)
     assert 0.5 <= il.m0 < 1 and il.m0 * 2.0 ** -il.shift == pytest.approx(il.multiplier, rel=1e-12)
     assert il.max_lsb_diff_float <= 1 and il.max_lsb_diff_reference <= 1

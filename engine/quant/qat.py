@@ -14,11 +14,9 @@ Stages:
      recomputed every epoch; the backward pass uses the straight-through estimator: the gradient
      passes unchanged where the weight lies inside the clip range and is zeroed outside
      (:func:`engine.quant.ste_mask`), as torch's FakeQuantize does;
-  4. integer-only inference of one dense layer (:func:`integer_layer`, Jacob et al. 2018 §2.2):
-       acc = sum_k (q1 - z1)(q2 - z2) + q_bias  (int32, q_bias = round(b / (s1 s2)))
-       M = s1 s2 / s3 = M0 * 2^-n with M0 in [0.5, 1) stored as the int32 Q31 number
-       round(M0 * 2^31);  q3 = z3 + round(acc * M0_q31 / 2^(31 + n)), clamped to the grid
-     and the result is compared with the float path round(acc * M) + z3 (within 1 LSB).
+  4. :func:`compare_observers` runs every observer on one tensor of a trained model (or a
+     synthetic one: outlier, constant, all zeros) for the page.
+Integer-only inference of a layer lives in :mod:`engine.quant.integer`.
 Not handled: activation fake-quant during QAT training (the engine has no rounding op to
 differentiate), per-channel activation scales, bias quantisation error.
 """
@@ -33,7 +31,7 @@ import numpy as np
 from ..compress_models import Layer, ModelSpec, accuracy, forward, model_spec
 from ..datasets import digits
 from ..errors import EngineError
-from .observers import fake_quant, observe, qparams, qparams_from_range, quantize, ste_mask
+from .observers import fake_quant, observe, qparams, qparams_from_range, ste_mask
 
 MODES = ("weights", "dynamic", "static")
 
@@ -214,89 +212,6 @@ def bitwidth_sweep(model: str = "mlp", seed: int = 0, observer: str = "minmax",
             rows.append({"bits": b, "mode": mode, "accuracy": r.accuracy,
                          "fp32_accuracy": r.fp32_accuracy, "weight_bytes": r.weight_bytes})
     return rows
-
-
-# -- integer-only inference --------------------------------------------------------------------
-@dataclass(frozen=True)
-class IntegerLayer:
-    s1: float
-    z1: int
-    s2: float
-    z2: int
-    s3: float
-    z3: int
-    multiplier: float              # M = s1 s2 / s3
-    m0: float                      # M = m0 * 2^-shift, m0 in [0.5, 1)
-    shift: int
-    m0_q31: int                    # round(m0 * 2^31)
-    q_in: np.ndarray               # (n, in) uint8 grid values
-    q_w: np.ndarray                # (in, out) int8
-    q_bias: np.ndarray             # (out,) int32
-    acc: np.ndarray                # (n, out) int32 accumulators
-    q_out_int: np.ndarray          # integer-only result
-    q_out_float: np.ndarray        # round(acc * M) + z3, clamped
-    q_out_reference: np.ndarray    # quantize(float layer output)
-    max_lsb_diff_float: int
-    max_lsb_diff_reference: int
-
-
-def requant_multiplier(m: float) -> tuple[float, int, int]:
-    """M = m0 * 2^-shift with m0 in [0.5, 1); returns (m0, shift, round(m0 * 2^31))."""
-    if not 0 < m < 1:
-        raise EngineError(f"the requantisation multiplier M = {m:g} must lie in (0, 1) "
-                          "(Jacob et al. 2018 observe it always does for real layers)")
-    m0, exp = math.frexp(m)
-    q = int(round(m0 * (1 << 31)))
-    if q == 1 << 31:            # m0 rounded up to 1.0: renormalise
-        q //= 2
-        exp += 1
-    return m0, -exp, q
-
-
-def rounding_shift(x: np.ndarray, shift: int) -> np.ndarray:
-    """round(x / 2^shift), ties away from zero, in int64 (what gemmlowp's RoundingDivideByPOT does)."""
-    x = np.asarray(x, np.int64)
-    half = np.int64(1) << np.int64(shift - 1)
-    return np.where(x >= 0, (x + half) >> shift, -((-x + half) >> shift))
-
-
-def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8) -> IntegerLayer:
-    """One dense layer evaluated with integers only (stage 4) on ``n`` test images."""
-    from ..train import train_model
-    spec, trained = model_spec(model), train_model(model, seed)
-    dense = {ly.name: i for i, ly in enumerate(spec.layers) if ly.kind == "dense"}
-    if layer not in dense:
-        raise EngineError(f"model {model!r} has no dense layer {layer!r} (dense: {', '.join(dense)})")
-    if not 1 <= n <= 512:
-        raise EngineError(f"n = {n} images must lie in 1 .. 512")
-    split = digits(seed)
-    idx = dense[layer]
-    inputs = {}
-
-    def grab(i, ly, h):
-        inputs[i] = h
-        return h
-    forward(spec, trained.params, split.x_train[:512], grab)
-    x_cal = inputs[idx]
-    w, b = trained.params[f"{layer}.w"], trained.params[f"{layer}.b"]
-    y_cal = x_cal @ w + b
-    s1, z1 = qparams(x_cal, "quint8", "affine")
-    s2, z2 = qparams(w, "qint8", "symmetric")
-    s3, z3 = qparams(y_cal, "quint8", "affine")
-    forward(spec, trained.params, split.x_test[:n], grab)
-    x = inputs[idx]
-    q_in, q_w = quantize(x, s1, z1, "quint8"), quantize(w, s2, z2, "qint8")
-    q_bias = np.rint(b / (np.float64(s1) * np.float64(s2))).astype(np.int64)
-    acc = (q_in - int(z1)) @ (q_w - int(z2)) + q_bias
-    m = float(s1) * float(s2) / float(s3)
-    m0, shift, m0_q31 = requant_multiplier(m)
-    q_int = np.clip(int(z3) + rounding_shift(acc * np.int64(m0_q31), 31 + shift), 0, 255)
-    q_flt = np.clip(np.rint(acc * m).astype(np.int64) + int(z3), 0, 255)
-    q_ref = quantize(x @ w + b, s3, z3, "quint8")
-    return IntegerLayer(float(s1), int(z1), float(s2), int(z2), float(s3), int(z3), m, m0, shift,
-                        m0_q31, q_in, q_w, q_bias.astype(np.int32), acc.astype(np.int32), q_int,
-                        q_flt, q_ref, int(np.abs(q_int - q_flt).max()),
-                        int(np.abs(q_int - q_ref).max()))
 
 
 # -- tensors of the trained models, for the observer comparison -----------------------------------
