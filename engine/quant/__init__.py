@@ -1,7 +1,8 @@
 """Quantisation: grids and qparams, observers (min-max, moving average, percentile, MSE, entropy),
 quantize / dequantize / fake quantisation, PTQ, QAT and integer-only inference.
 
-See :mod:`engine.quant.observers`, :mod:`engine.quant.entropy` and :mod:`engine.quant.qat`.
+See :mod:`engine.quant.observers`, :mod:`engine.quant.entropy`, :mod:`engine.quant.qat` (PTQ,
+QAT, observer comparison) and :mod:`engine.quant.integer` (integer-only inference).
 """
 from __future__ import annotations
 
