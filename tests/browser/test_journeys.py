@@ -68,3 +68,16 @@ def test_share_link_restores_state_in_a_fresh_context(server, browser, page):
 def test_chinese_from_the_link(server, page):
     _graph_builder(page, server, "?lang=zh")
     assert page.locator("h1").first.inner_text() == "计算图构建器"
+
+
+def test_presenter_mode_steps_with_the_keyboard(server, page):
+    page.goto(f"{server}/collectives?present=1")
+    wait_app(page)
+    assert not page.locator("[data-testid='stSidebar']").is_visible()
+    page.mouse.click(900, 600)                 # focus the page body, not an input
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('co_step=2')")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('co_step=3')")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => location.search.includes('co_step=2')")
