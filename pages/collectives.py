@@ -3,7 +3,8 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, adapt, alpha_beta, loss_curves, loss_scale_plot, ring_state, underflow_hist, zh_text
+from viz.parallel import (ZH, adapt, alpha_beta, figure_cache, loss_curves, loss_scale_plot, ring_state,
+                          underflow_hist, zh_text)
 from viz.timeline import gantt
 
 ui.setup("collectives", "Collectives & data parallel", "集合通信与数据并行",
@@ -13,6 +14,25 @@ ui.setup("collectives", "Collectives & data parallel", "集合通信与数据并
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+ring_state = shared(ring_state)
+alpha_beta = shared(alpha_beta)
+gantt = shared(gantt)
+loss_curves = shared(loss_curves)
+underflow_hist = shared(underflow_hist)
+loss_scale_plot = shared(loss_scale_plot)
+
+
+def model_curves(n: int) -> dict:
+    """α-β all-reduce time vs message size for every link preset (ring) and InfiniBand (tree)."""
+    sizes = np.logspace(2, 10, 40)
+    curves = {f"{name} ring": (sizes, [par.allreduce_time(s, n, link) for s in sizes])
+              for name, link in par.LINKS.items()}
+    ib = par.LINKS["InfiniBand HDR"]
+    curves["InfiniBand HDR tree"] = (sizes, [par.allreduce_time(s, n, ib, "tree") for s in sizes])
+    return curves
 
 
 def say(text: str) -> str:
@@ -51,11 +71,7 @@ with ui.guard():
 
 st.subheader(ui.t("α-β cost model", "α-β 代价模型"))
 with ui.guard():
-    sizes = np.logspace(2, 10, 40)
-    curves = {f"{name} ring": (sizes, [par.allreduce_time(s, n, link) for s in sizes])
-              for name, link in par.LINKS.items()}
-    ib = par.LINKS["InfiniBand HDR"]
-    curves["InfiniBand HDR tree"] = (sizes, [par.allreduce_time(s, n, ib, "tree") for s in sizes])
+    curves = ui.cached(model_curves)(n)
     ui.show_figure(fit(alpha_beta(curves, ui.t(f"All-reduce time on {n} devices (α-β model)",
                                                f"{n} 卡 All-Reduce 时间（α-β 模型）"))),
                    "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "

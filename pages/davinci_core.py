@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import cube_conv2d, cube_matmul
 from engine.hw.davinci import ASCEND910_BUFFERS
-from viz.hardware import ZH, adapt, davinci_diagram, davinci_gantt
+from viz.hardware import ZH, adapt, davinci_diagram, davinci_gantt, figure_cache
 
 ui.setup("davinci_core", "Ascend DaVinci AI Core", "昇腾达芬奇 AI Core",
          "A 16×16×16 Cube fed by a ladder of buffers: keep the Cube busy and the chip is fast.",
@@ -18,6 +18,11 @@ KB = 1024
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+davinci_diagram = shared(davinci_diagram)
+davinci_gantt = shared(davinci_gantt)
 
 
 def _fp16(x):

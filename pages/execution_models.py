@@ -7,7 +7,8 @@ import streamlit as st
 import ui
 from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
                        warp_addresses)
-from viz.hardware import ZH, adapt, bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
+from viz.hardware import (ZH, adapt, bank_picture, coalescing_chart, figure_cache, lanes_heatmap,
+                          utilization_bars)
 
 ui.setup("execution_models", "SIMD vs SIMT", "SIMD 与 SIMT",
          "c[i] = a[i] + b[i] if a[i] > 0 else a[i] − b[i] — run on one lane, on vector lanes, on warps.",
@@ -18,6 +19,13 @@ MODELS = {"SISD": sisd, "SIMD": simd, "SIMT": simt, "SPMD": spmd}
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+lanes_heatmap = shared(lanes_heatmap)
+utilization_bars = shared(utilization_bars)
+coalescing_chart = shared(coalescing_chart)
+bank_picture = shared(bank_picture)
 
 
 def run_all(n: int, positive: float, width: int, seed: int):

@@ -9,7 +9,7 @@ from engine import budget
 from engine.passes import optimize
 from engine.passes.fusion import analyse
 from engine.registry import KINDS, all_ops
-from viz.compiler import ZH, adapt, postdom_figure
+from viz.compiler import ZH, adapt, figure_cache, postdom_figure
 from viz.graph import graph_figure
 
 ui.setup("fusion", "Operator fusion", "算子融合",
@@ -33,6 +33,11 @@ z = z2 + z3
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words=False)
+
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+graph_figure, postdom_figure = shared(graph_figure, words=False), shared(postdom_figure, words=False)
 
 
 def load(model: str, program: str, simplify_first: bool):

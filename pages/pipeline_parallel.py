@@ -2,7 +2,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, adapt, grouped_lines, keep_lanes
+from viz.parallel import ZH, adapt, figure_cache, grouped_lines, keep_lanes
 from viz.timeline import gantt
 
 ui.setup("pipeline_parallel", "Pipeline parallel", "流水线并行",
@@ -13,6 +13,11 @@ SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+schedule_gantt = shared(gantt)
 
 
 with ui.controls():
@@ -27,7 +32,7 @@ v = v if schedule == "interleaved" else 1
 
 with ui.guard():
     tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
-    ui.show_figure(fit(gantt(tl, ui.t(f"{SCHEDULES[schedule]}: p = {p}, m = {m}, v = {v} (backward = 2 × forward)",
+    ui.show_figure(fit(schedule_gantt(tl, ui.t(f"{SCHEDULES[schedule]}: p = {p}, m = {m}, v = {v} (backward = 2 × forward)",
                                       f"{SCHEDULES[schedule]}：p = {p}，m = {m}，v = {v}（反向 = 2 × 前向）"))),
                    "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
                                     "to arrive or the last backward to come back.",

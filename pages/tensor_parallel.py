@@ -4,7 +4,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, adapt, mlp_shards, simple_bars
+from viz.parallel import ZH, adapt, figure_cache, mlp_shards, simple_bars
 from viz.theme import apply_theme
 
 ui.setup("tensor_parallel", "Tensor parallel", "张量并行",
@@ -14,6 +14,10 @@ ui.setup("tensor_parallel", "Tensor parallel", "张量并行",
 
 def fit(fig):
     return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
+
+shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
+                      lambda: (ui.lang() == "zh", ui.presenting()))
+mlp_shards = shared(mlp_shards)
 
 
 with ui.controls():

@@ -16,10 +16,37 @@ def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = F
           words: bool = True) -> go.Figure:
     """Ready a figure for the current view: Chinese words through ``table`` (see :func:`localize`),
     and larger type for presenter mode (a projector at 1280×720)."""
+    if getattr(fig, "_adapted", False):      # built by a figure_cache builder: already done
+        return fig
     localize(fig, table, words)
     if present:
         fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18)
     return fig
+
+
+def figure_cache(cache, table: dict[str, str] | None, view):
+    """Make figure builders build each figure once per (arguments, language, presenter mode).
+
+    ``cache`` is a memoising decorator that hashes arguments (a page passes
+    ``st.cache_resource(...)``: the figure object is shared, not copied, so building a plotly figure
+    — tens of milliseconds — is paid once); ``view()`` returns ``(zh, present)`` for the current
+    view. ``wrap(builder)`` returns a drop-in builder whose figures come back already
+    :func:`adapt`-ed and marked ``_adapted``; they must not be changed afterwards.
+    """
+    def wrap(fn, words: bool = True):
+        def build(*args, zh: bool = False, present: bool = False, **kwargs):
+            fig = adapt(fn(*args, **kwargs), table if zh else None, present, words)
+            fig._adapted = True
+            return fig
+        build.__name__ = fn.__name__
+        build.__qualname__ = f"figure_cache.{fn.__module__}.{fn.__qualname__}"
+        cached = cache(build)
+
+        def call(*args, **kwargs):
+            zh, present = view()
+            return cached(*args, zh=zh, present=present, **kwargs)
+        return call
+    return wrap
 
 
 #: Chinese for the fixed words in this module's figures.
