@@ -101,9 +101,11 @@ with ui.guard():
     m[3].metric(t_("Max |error| vs numpy", "与 numpy 的最大误差"), f"{err:.1e}",
                 help=t_(f"Compared with {ref} on the same fp16 operands; the Cube accumulates in fp32.",
                         f"与相同 fp16 操作数下{ref}的结果比较；Cube 以 fp32 累加。"))
+    run_key = (mode, M, K, N) if mode == "matmul" else (mode, cin, hw, cout, kk)
     ui.show_figure(fit(davinci_gantt(res.timeline, t_(f"Pipeline per engine — tile {'×'.join(map(str, res.tile))} "
                                                       f"(m×k×n)", f"各引擎流水线 —— 分块 "
-                                                      f"{'×'.join(map(str, res.tile))}（m×k×n）"))), "dv_gantt",
+                                                      f"{'×'.join(map(str, res.tile))}（m×k×n）"),
+                                     cache_key=(run_key, tuple(sorted(kw.items()))))), "dv_gantt",
                    t_("With double buffering the next tile's loads overlap the Cube's work on the current one; "
                       "turn it off and the engines take turns.", "开启双缓冲时，下一块的搬运与 Cube 对当前块的计算"
                       "重叠；关闭后各引擎只能轮流工作。"),

@@ -47,6 +47,17 @@ shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
 ledger_figure = shared(ledger_figure)
 
 
+def before_figure(step, title_before: str, title_after: str):
+    return pass_figures(step, title_before, title_after)[0]
+
+
+def after_figure(step, title_before: str, title_after: str):
+    return pass_figures(step, title_before, title_after)[1]
+
+
+before_figure, after_figure = shared(before_figure, words=False), shared(after_figure, words=False)
+
+
 def labels(table: dict[str, str]) -> dict[str, str] | None:
     """Column headers in Chinese (st.dataframe column_config) when the page is in Chinese."""
     return table if ui.lang() == "zh" else None
@@ -118,8 +129,10 @@ if steps:
                  if ui.lang() == "en" else
                  f"{k}. {PASSES[name].title_zh if name else '输入图'}")
     left, right = st.columns(2)
-    fig_b, fig_a = pass_figures(step, t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
-                                t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
+    titles = (t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
+              t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
+    key = (model, tuple(passes), hw, hash(program), k)      # the step, without hashing its graph
+    fig_b, fig_a = before_figure(step, *titles, cache_key=key), after_figure(step, *titles, cache_key=key)
     with left:
         ui.show_figure(fit(fig_b, words=False), "gp_before",
                        t_("The graph this pass receives; ringed nodes disappear.",

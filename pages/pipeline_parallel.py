@@ -20,6 +20,20 @@ shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
 schedule_gantt = shared(gantt)
 
 
+def so_far_figure(tl, now: float, title: str):
+    """The schedule up to time ``now``, every lane kept and the time axis fixed."""
+    return keep_lanes(gantt(par.pipeline.timeline_until(tl, now), title), tl.lanes, tl.makespan)
+
+
+def held_figure(tl, v: int, now: float, title: str, x_title: str, y_title: str):
+    fig = grouped_lines(par.activations_held(tl, v), title, x_title, y_title)
+    fig.add_vline(x=now, line_dash="dot")
+    return fig
+
+
+so_far_figure, held_figure = shared(so_far_figure), shared(held_figure)
+
+
 with ui.controls():
     c1, c2, c3, c4 = st.columns(4)
     schedule = c1.radio(ui.t("Schedule", "调度"), list(SCHEDULES), index=1,
@@ -58,20 +72,17 @@ with ui.guard():
     points = par.pipeline.time_points(tl)
     k = ui.stepper("pp_step", len(points))
     now = points[k]
-    so_far = gantt(par.pipeline.timeline_until(tl, now),
-                   ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"))
-    keep_lanes(so_far, tl.lanes, tl.makespan)
-    ui.show_figure(fit(so_far), "pp_so_far", ui.t("Only the work started so far is drawn.",
-                                             "只画出到此刻为止已开始的工作。"))
-    held = par.activations_held(tl, v)
-    fig = grouped_lines({lane: s for lane, s in held.items()},
-                        ui.t("Activations held per stage (dotted = now)", "各段持有的激活（点线 = 此刻）"),
-                        ui.t("time (time units)", "时间（时间单位）"),
-                        ui.t("micro-batches of activations", "激活（微批数）"))
-    fig.add_vline(x=now, line_dash="dot")
-    ui.show_figure(fit(fig), "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
-                                        "1F1B caps stage d at p − d.",
-                                        "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
+    key = (p, m, schedule, v, now)
+    ui.show_figure(fit(so_far_figure(tl, now, ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"),
+                                     cache_key=key)), "pp_so_far",
+                   ui.t("Only the work started so far is drawn.", "只画出到此刻为止已开始的工作。"))
+    ui.show_figure(fit(held_figure(tl, v, now, ui.t("Activations held per stage (dotted = now)",
+                                                   "各段持有的激活（点线 = 此刻）"),
+                                   ui.t("time (time units)", "时间（时间单位）"),
+                                   ui.t("micro-batches of activations", "激活（微批数）"), cache_key=key)),
+                   "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                   "1F1B caps stage d at p − d.",
+                                   "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
     now_held = par.pipeline.held_at(tl, now, v)
     st.dataframe([{ui.t("stage", "段"): ui.t(lane, lane.replace("stage", "段")),
                    ui.t("held now (micro-batches)", "此刻持有（微批）"): now_held[lane],

@@ -20,6 +20,18 @@ shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
 mlp_shards = shared(mlp_shards)
 
 
+def ce_figure(loss, wrong, title, y_title, name_split, name_wrong):
+    """Bars: the vocab-parallel loss per token; crosses: the loss with MAX for the exp-sum."""
+    tokens = [f"token {i}" for i in range(len(loss))]
+    fig = simple_bars(tokens, loss, title, y_title, x_title="token", name=name_split)
+    fig.add_trace(go.Scatter(x=tokens, y=wrong, mode="markers", name=name_wrong,
+                             marker=dict(size=12, symbol="x", color="black")))
+    return apply_theme(fig)
+
+
+ce_figure = shared(ce_figure)
+
+
 with ui.controls():
     c1, c2, c3 = st.columns(3)
     n = c1.select_slider(ui.t("Devices N", "设备数 N"), [1, 2, 3, 4, 8], 2, key="tp_n",
@@ -79,16 +91,11 @@ with ui.guard():
     st.markdown("**" + steps[k] + "**")
     if k in (2, 3) and n > 1:
         st.dataframe({ui.t(f"device {r}", f"第 {r} 张卡"): np.round(s, 3) for r, s in enumerate(ce.local_sums)})
-    fig = simple_bars([f"token {i}" for i in range(len(ids))], list(ce.loss),
-                      ui.t(f"Per-token loss, vocabulary split over {n} devices",
-                           f"每个 token 的损失（词表切到 {n} 张卡）"), ui.t("loss (nats)", "损失（nats）"),
-                      x_title="token",
-                      name=ui.t("split: MAX, SUM, SUM (= torch)", "切分：MAX、SUM、SUM（= torch）"))
-    fig.add_trace(go.Scatter(x=[f"token {i}" for i in range(len(ids))], y=ce.wrong_max_loss,
-                             mode="markers", name=ui.t("MAX for the exp-sum (the book, wrong)",
-                                                       "对指数和用 MAX（书中写法，错误）"),
-                             marker=dict(size=12, symbol="x", color="black")))
-    apply_theme(fig)
+    fig = ce_figure(list(ce.loss), list(ce.wrong_max_loss),
+                    ui.t(f"Per-token loss, vocabulary split over {n} devices",
+                         f"每个 token 的损失（词表切到 {n} 张卡）"), ui.t("loss (nats)", "损失（nats）"),
+                    ui.t("split: MAX, SUM, SUM (= torch)", "切分：MAX、SUM、SUM（= torch）"),
+                    ui.t("MAX for the exp-sum (the book, wrong)", "对指数和用 MAX（书中写法，错误）"))
     ui.show_figure(fit(fig), "tp_ce", ui.t("Bars: the split loss (equal to torch's cross_entropy). Crosses: "
                                       "reducing the exp-sums with MAX keeps one shard's mass and "
                                       "under-reports the loss.",

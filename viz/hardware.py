@@ -38,12 +38,20 @@ def figure_cache(cache, table: dict[str, str] | None, view):
             fig = adapt(fn(*args, **kwargs), table if zh else None, present, words)
             fig._adapted = True
             return fig
-        build.__name__ = fn.__name__
-        build.__qualname__ = f"figure_cache.{fn.__module__}.{fn.__qualname__}"
-        cached = cache(build)
 
-        def call(*args, **kwargs):
+        def build_keyed(key, _args, _kwargs, zh: bool = False, present: bool = False):
+            return build(*_args, zh=zh, present=present, **_kwargs)   # hashed: key, zh, present only
+
+        for f, suffix in ((build, ""), (build_keyed, ".keyed")):
+            f.__name__ = fn.__name__
+            f.__qualname__ = f"figure_cache.{fn.__module__}.{fn.__qualname__}{suffix}"
+        cached, cached_keyed = cache(build), cache(build_keyed)
+
+        def call(*args, cache_key=None, **kwargs):
+            """``cache_key``: a small hashable standing for big arguments (hashing them costs time)."""
             zh, present = view()
+            if cache_key is not None:
+                return cached_keyed(cache_key, args, kwargs, zh=zh, present=present)
             return cached(*args, zh=zh, present=present, **kwargs)
         return call
     return wrap
