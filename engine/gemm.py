@@ -3,8 +3,10 @@
 The algorithm never changes: ``C[i, j] += A[i, k] * B[k, j]`` over i < M, j < N, k < K (row-major
 fp32 matrices). A :class:`Schedule` only changes *the order* of the iterations:
   1. ``split(x, f)``: loop x becomes x_o (trip count ceil(E/f)) around x_i (trip count f); a guard
-     ``if x < E`` appears when f does not divide E (allowed for the original i, j, k loops only:
-     a loop that is already a split must be split evenly);
+     ``if x < E`` appears when f does not divide E (allowed for the outermost loop of an axis,
+     whose overshoot lies past the matrix edge; an inner piece must be split evenly, or it would
+     repeat iterations of the next tile); ``make_schedule`` picks, for page controls, the largest
+     legal factor not above the one asked for, so every combination of controls is a schedule;
   2. ``reorder(a, b, ...)``: the named loops swap places among the positions they occupy;
   3. ``tile(x, y, fx, fy)``: split x and y, then reorder to x_o, y_o, x_i, y_i;
   4. ``unroll(x)``: the loop body is copied x's trip count times (no branch per iteration);
@@ -63,14 +65,27 @@ class Schedule:
         if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
             raise ShapeError(f"split factor {factor!r} must be a positive whole number")
         factor = min(int(factor), loop.extent)
-        original = loop.name == loop.axis and loop.step == 1
-        if loop.extent % factor and not original:
-            # an uneven split of an already split loop would need a guard per level; keep one
+        if loop.extent % factor and not self.outermost(name):
+            # an inner piece overshooting would repeat iterations of the next tile; the outermost
+            # piece's overshoot lies past the matrix edge, where the guard ``axis < size`` drops it
             raise ShapeError(f"split {name} ({loop.extent} iterations) by {factor}: the factor must "
-                             f"divide the trip count of a loop that was already split")
+                             f"divide the trip count of a loop nested inside another {loop.axis} loop")
         outer = Loop(f"{name}_o", loop.axis, math.ceil(loop.extent / factor), loop.step * factor)
         inner = Loop(f"{name}_i", loop.axis, factor, loop.step)
         return replace(self, loops=self.loops[:pos] + (outer, inner) + self.loops[pos + 1:])
+
+    def outermost(self, name: str) -> bool:
+        """Whether loop ``name`` is the outermost piece (largest step) of its axis."""
+        loop = self.loops[self._find(name)]
+        return all(l.step <= loop.step for l in self.loops if l.axis == loop.axis)
+
+    def legal_factor(self, name: str, factor: int) -> int:
+        """``factor`` if ``split(name, factor)`` is legal, else the largest legal factor below it."""
+        extent = self.loops[self._find(name)].extent
+        factor = max(1, min(int(factor), extent))
+        if self.outermost(name):
+            return factor
+        return max(f for f in range(1, factor + 1) if extent % f == 0)
 
     def reorder(self, *names: str) -> "Schedule":
         positions = sorted(self._find(nm) for nm in names)
@@ -122,7 +137,10 @@ def gemm_schedule(m: int, n: int, k: int) -> Schedule:
 def make_schedule(m: int, n: int, k: int, order: str = "ijk", tile: int = 0, unroll: int = 1,
                   vector: int = 1) -> Schedule:
     """A schedule from page controls: a loop order, one square tile size (0 = no tiling), an
-    unroll factor and a vector width applied to the innermost loop."""
+    unroll factor and a vector width applied to the innermost loop.
+
+    Vector width and unroll factor are clamped to the largest legal factor (see ``split``); the
+    widths actually used are in the returned loops (:func:`applied_factors`)."""
     if order not in LOOP_ORDERS:
         raise ShapeError(f"loop order {order!r} is not one of {', '.join(LOOP_ORDERS)}")
     s = gemm_schedule(m, n, k)
@@ -134,13 +152,24 @@ def make_schedule(m: int, n: int, k: int, order: str = "ijk", tile: int = 0, unr
         s = s.reorder(*order)
     target = s.loops[-1].name
     if vector > 1:
-        s = s.split(target, vector)
+        s = s.split(target, s.legal_factor(target, vector))
         s = s.vectorize(f"{target}_i")
         target = f"{target}_o"
     if unroll > 1:
-        s = s.split(target, unroll)
+        s = s.split(target, s.legal_factor(target, unroll))
         s = s.unroll(f"{target}_i")
     return s
+
+
+def applied_factors(s: Schedule) -> dict[str, int]:
+    """Vector width and unroll factor that a schedule really uses (1 when absent)."""
+    out = {"vector": 1, "unroll": 1}
+    for loop in s.loops:
+        if loop.kind == "vectorize":
+            out["vector"] = loop.extent
+        elif loop.kind == "unroll":
+            out["unroll"] = loop.extent
+    return out
 
 
 def _axis_expr(s: Schedule, axis: str) -> str:

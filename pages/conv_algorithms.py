@@ -13,8 +13,10 @@ ui.setup("conv_algorithms", "Convolution algorithms", "卷积算法",
          "Three ways to compute the same convolution: they agree to the last digit and differ in "
          "multiplies and memory.", "同一个卷积的三种算法：结果一致，乘法次数与内存开销不同。")
 t_ = ui.t
-KINDS = {"standard": t_("standard", "普通卷积"), "depthwise": t_("depthwise (groups = C)", "深度卷积 (groups = C)"),
-         "pointwise": t_("pointwise (1×1)", "逐点卷积 (1×1)"), "grouped": t_("grouped (2 groups)", "分组卷积 (2 组)")}
+zh = ui.lang() == "zh"
+# one label in both languages: a bound selectbox keeps its label in the URL, so links survive a switch
+KINDS = {"standard": "standard · 普通卷积", "depthwise": "depthwise · 深度卷积 (groups = C)",
+         "pointwise": "pointwise · 逐点卷积 (1×1)", "grouped": "grouped · 分组卷积 (2 groups)"}
 
 with ui.controls():
     c = st.columns(6)
@@ -70,7 +72,8 @@ with ui.guard():
                   "input; Winograd's transforms add extra additions not counted as multiplies.",
                   "每种算法的输出都与 torch.nn.functional.conv2d 在同一随机输入上比较；Winograd "
                   "的变换还需额外的加法，未计入乘法。"))
-    ui.show_figure(vk.conv_cost_bars(costs, t_("Multiplies and workspace per algorithm", "各算法的乘法次数与工作区")), "ca_costs",
+    ui.show_figure(vk.conv_cost_bars(costs, t_("Multiplies and workspace per algorithm", "各算法的乘法次数与工作区"),
+                                     zh=zh), "ca_costs",
                    t_("im2col does the same multiplies as direct but needs a workspace ~KH·KW times "
                       "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers.",
                       "im2col 的乘法次数与直接卷积相同，但需要约 KH·KW 倍输入大小的工作区；Winograd "
@@ -80,7 +83,7 @@ with ui.guard():
     cols = conv.im2col(x[:, :cin // groups], ksize, ksize, stride, pad)[0]
     ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize, t_(
                        f"im2col: the unrolled input ({cols.shape[0]} × {cols.shape[1]})",
-                       f"im2col：展开后的输入（{cols.shape[0]} × {cols.shape[1]}）")), "ca_im2col",
+                       f"im2col：展开后的输入（{cols.shape[0]} × {cols.shape[1]}）"), zh=zh), "ca_im2col",
                    t_(f"Each column is one receptive field: {cols.shape[0]} rows × {cols.shape[1]} "
                       f"columns = {cols.size / x[:, :cin // groups].size:.2f}× the input (first group, "
                       "at most 256 columns shown). Neighbouring columns repeat the same pixels.",
@@ -97,7 +100,7 @@ with ui.guard():
     for col, (key, name, mat) in zip(m, (("bt", "Bᵀ", conv.WINOGRAD_BT), ("g", "G", conv.WINOGRAD_G),
                                          ("at", "Aᵀ", conv.WINOGRAD_AT))):
         with col:
-            ui.show_figure(vk.matrix_table_fig(mat, name), f"ca_{key}",
+            ui.show_figure(vk.matrix_table_fig(mat, name, zh=zh), f"ca_{key}",
                            t_(f"{name} from Lavin & Gray (2016).", f"{name}，取自 Lavin 与 Gray (2016)。"))
     st.caption(t_("A 4×4 input tile and the 3×3 filter are transformed to 4×4, multiplied element "
                   "by element (16 multiplies), and transformed back to a 2×2 output tile — direct "

@@ -15,6 +15,7 @@ ui.setup("flash_attention", "Flash attention", "Flash Attention",
          "Never write the N×N score matrix to HBM: stream K/V blocks through on-chip memory and fix "
          "the softmax up as you go.", "绝不把 N×N 的分数矩阵写回 HBM：让 K/V 分块流过片上内存，边算边修正 softmax。")
 t_ = ui.t
+zh = ui.lang() == "zh"
 MAX_STEPPER = 4096
 
 with ui.controls():
@@ -71,14 +72,14 @@ with ui.guard():
     a, b = st.columns(2)
     with a:
         ui.show_figure(vk.flash_block_grid(tr, tc, step, k, t_(
-                       "Blocks of S = QKᵀ computed on chip (red: this step)", "在片上计算的 S = QKᵀ 分块（红色：本步）")), "fa_blocks",
+                       "Blocks of S = QKᵀ computed on chip (red: this step)", "在片上计算的 S = QKᵀ 分块（红色：本步）"), zh=zh), "fa_blocks",
                        t_("The outer loop walks K/V blocks (columns); for each, every Q block (row) "
                           "visits. Only one Br×Bc block of S exists at a time.",
                           "外层循环遍历 K/V 块（列）；每一列里所有 Q 块（行）依次到访。任何时刻只有一个 "
                           "Br×Bc 的 S 块存在。"))
     with b:
         ui.show_figure(vk.flash_running_stats(step, t_(
-                       "Online softmax: running max and rescaling of this Q block", "在线 softmax：本 Q 块的运行最大值与修正")), "fa_stats",
+                       "Online softmax: running max and rescaling of this Q block", "在线 softmax：本 Q 块的运行最大值与修正"), zh=zh), "fa_stats",
                        t_("When a new block raises the running max, the old sum l and output O are "
                           "shrunk by e^(m_old − m_new) before the new block is added.",
                           "当新块抬高了运行最大值时，旧的和 l 与输出 O 先乘以 e^(m_old − m_new) 缩小，"
@@ -94,21 +95,24 @@ with ui.guard():  # the traffic charts do not depend on the stepper's sizes
     tab_n, tab_d, tab_m = st.tabs([t_("vs N", "随 N"), t_("vs d", "随 d"), t_("vs M", "随 M")])
     with tab_n:
         ui.show_figure(vk.hbm_traffic(by_n, "N", t_(f"HBM accesses vs N (d = {big_d}, M = {big_m:,})",
-                       f"HBM 访存量随 N 变化（d = {big_d}，M = {big_m:,}）")), "fa_vs_n",
+                       f"HBM 访存量随 N 变化（d = {big_d}，M = {big_m:,}）"), zh=zh,
+                       x_title=t_("sequence length N (tokens, log)", "序列长度 N（token，对数轴）")), "fa_vs_n",
                        t_("Both grow like N², but flash's constant is about 12·d²/M per N² — several "
                           "times smaller for realistic SRAM sizes.",
                           "两者都按 N² 增长，但 Flash 的系数约为 12·d²/M——在实际 SRAM 大小下小好几倍。"),
                        rows=by_n)
     with tab_d:
         ui.show_figure(vk.hbm_traffic(by_d, "d", t_(f"HBM accesses vs head dim d (N = 4096, M = {big_m:,})",
-                       f"HBM 访存量随头维度 d 变化（N = 4096，M = {big_m:,}）")), "fa_vs_d",
+                       f"HBM 访存量随头维度 d 变化（N = 4096，M = {big_m:,}）"), zh=zh,
+                       x_title=t_("head dimension d (elements, log)", "头维度 d（元素，对数轴）")), "fa_vs_d",
                        t_("Flash's traffic grows like d² (bigger rows mean fewer rows per block), "
                           "standard attention's only like d: at very large d the advantage shrinks.",
                           "Flash 的访存量按 d² 增长（行越宽，每块能放的行越少），标准实现只按 d 增长："
                           "d 很大时优势变小。"), rows=by_d)
     with tab_m:
         ui.show_figure(vk.hbm_traffic(by_m, "M", t_("HBM accesses vs on-chip memory M (N = 4096, d = 64)",
-                       "HBM 访存量随片上内存 M 变化（N = 4096，d = 64）")), "fa_vs_m",
+                       "HBM 访存量随片上内存 M 变化（N = 4096，d = 64）"), zh=zh,
+                       x_title=t_("on-chip memory M (elements, log)", "片上内存 M（元素，对数轴）")), "fa_vs_m",
                        t_("Doubling the on-chip memory halves flash's traffic (Θ(N²d²/M)); standard "
                           "attention does not care.", "片上内存翻倍，Flash 的访存量减半（Θ(N²d²/M)）；"
                           "标准实现不受影响。"), rows=by_m)

@@ -12,6 +12,7 @@ ui.setup("gemm_tiling", "GEMM optimisation", "GEMM 优化",
          "C += A·B never changes; the schedule only changes the order of the iterations — and the "
          "cache notices.", "C += A·B 本身不变；调度只改变迭代的顺序——而缓存会察觉到。")
 t_ = ui.t
+zh = ui.lang() == "zh"
 KIB = 1024
 
 with ui.controls():
@@ -20,7 +21,7 @@ with ui.controls():
     order = c[1].selectbox(t_("Loop order", "循环顺序"), gemm.LOOP_ORDERS, key="gt_order",
                            bind="query-params")
     tile = c[2].selectbox(t_("Tile", "分块"), [0, 4, 8, 16, 32], index=0, key="gt_tile",
-                          format_func=lambda v: t_("none", "不分块") if v == 0 else str(v),
+                          format_func=lambda v: "none · 不分块" if v == 0 else str(v),  # same in both languages: the URL keeps it
                           bind="query-params")
     unroll = c[3].selectbox(t_("Unroll", "展开"), [1, 2, 4, 8], key="gt_unroll", bind="query-params")
     vector = c[4].selectbox(t_("Vector width", "向量宽度"), [1, 4, 8], key="gt_vector",
@@ -42,6 +43,13 @@ with ui.guard():
     cache = CacheConfig(capacity * KIB, line, ways).validate()
     result = ui.cached(simulate)(size, order, tile, unroll, vector, cache)
     s = result.stats
+    used = gemm.applied_factors(result.schedule)
+    if (used["vector"], used["unroll"]) != (vector, unroll):
+        st.caption(t_(f"The loop left after tiling is too short for vector width {vector} × unroll "
+                      f"{unroll}: this schedule uses vector width {used['vector']} and unroll "
+                      f"{used['unroll']} (the largest factors that divide it).",
+                      f"分块后剩下的循环太短，放不下向量宽度 {vector} × 展开 {unroll}：本调度实际使用向量宽度 "
+                      f"{used['vector']}、展开 {used['unroll']}（能整除它的最大因子）。"))
     left, right = st.columns([3, 2])
     with left:
         st.markdown(t_("**Generated loop nest**", "**生成的循环嵌套**"))
@@ -58,7 +66,7 @@ with ui.guard():
                     delta_color="off")
         m[0].metric(t_("Loop iterations (branches)", "循环迭代（分支）"), f"{result.loop_iterations:,}")
         m[1].metric(t_("Cache sets", "缓存组数"), f"{cache.n_sets}")
-        ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses", "哪个矩阵在缺失")), "gt_arrays",
+        ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses", "哪个矩阵在缺失"), zh=zh), "gt_arrays",
                        t_("Misses per matrix: in ijk order B is walked down a column, one new line "
                           "per access.", "各矩阵的缺失：ijk 顺序下 B 按列遍历，每次访问都是新的缓存行。"))
 
@@ -68,14 +76,14 @@ with ui.guard():
     a, b = st.columns(2)
     with a:
         ui.show_figure(vk.misses_by_order(by_order, t_("Cache misses for each of the six loop orders",
-                                                        "六种循环顺序的缓存缺失")), "gt_orders",
+                                                        "六种循环顺序的缓存缺失"), zh=zh), "gt_orders",
                        t_("Orders whose innermost loop is j (ikj, kij) stream along rows of B and C: "
                           "far fewer misses than those that walk a column.",
                           "最内层循环为 j 的顺序（ikj、kij）沿 B 和 C 的行连续访问，缺失远少于按列遍历的顺序。"),
                        rows=by_order)
     with b:
         ui.show_figure(vk.misses_by_tile(by_tile, t_("Misses and arithmetic intensity vs tile size",
-                                                      "缺失次数与算术强度随分块大小的变化")), "gt_tiles",
+                                                      "缺失次数与算术强度随分块大小的变化"), zh=zh), "gt_tiles",
                        t_("Tiles that fit in the cache reuse each loaded line many times: misses fall "
                           "and the arithmetic intensity rises, until the tiles stop fitting.",
                           "能装进缓存的分块让每个缓存行被多次复用：缺失下降、算术强度上升，直到分块装不下为止。"),

@@ -13,6 +13,7 @@ ui.setup("layout_explorer", "Memory layouts", "内存布局",
          "The same tensor, many orders in memory: pick a shape and a layout and watch the addresses.",
          "同一个张量，内存里有多种排法：选一个形状和布局，看地址怎么走。")
 t_ = ui.t
+zh = ui.lang() == "zh"
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
 
@@ -43,14 +44,14 @@ with ui.guard():
         left, right = st.columns(2)
         with left:
             ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of each "
-                           "element", "逻辑网格：每个元素的地址")), "le_grid",
+                           "element", "逻辑网格：每个元素的地址"), zh=zh), "le_grid",
                            t_("Coloured cells are stored at addresses up to the current step; step "
                               "through to see which way the layout walks the tensor.",
                               "已着色的格子存放在当前步之前的地址；单步前进，看布局按什么方向遍历张量。"))
         with right:
             color_dim = 1 if len(shape) == 4 else -1
             ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address",
-                           "逐地址看内存"), color_dim), "le_strip",
+                           "逐地址看内存"), color_dim, zh=zh), "le_strip",
                            t_("Each slot holds one element (label = logical index, colour = channel "
                               "for 4-D shapes); grey slots are padding.",
                               "每个位置存一个元素（标签为逻辑下标，4 维时颜色表示通道）；灰色为填充。"))

@@ -15,6 +15,7 @@ ui.setup("roofline", "Roofline", "Roofline 模型",
          "Attainable FLOP/s = min(peak, intensity × bandwidth): where a kernel lands says what to "
          "optimise.", "可达 FLOP/s = min(峰值, 算术强度 × 带宽)：算子落在哪里，决定了该优化什么。")
 t_ = ui.t
+zh = ui.lang() == "zh"
 PRESETS = engine.hardware_presets()
 
 with ui.controls():
@@ -25,8 +26,8 @@ with ui.controls():
                                             t_("your own numbers: edit peak and bandwidth",
                                                "你自己的数字：修改峰值与带宽"))
     precision = c[1].radio(t_("Peak", "峰值"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
-                           bind="query-params", format_func=lambda p: t_("fp16 matrix", "fp16 矩阵")
-                           if p == "fp16" else t_("fp32 vector", "fp32 向量"))
+                           bind="query-params",   # one label in both languages: the URL keeps it
+                           format_func=lambda p: "fp16 · matrix 矩阵" if p == "fp16" else "fp32 · vector 向量")
     default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
     slug = "".join(ch for ch in hw_name.lower() if ch.isalnum()) + ("" if precision == "fp16" else "32")
     peak_t = c[2].number_input(t_("Peak TFLOP/s", "峰值 TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
@@ -55,6 +56,8 @@ def graph_points(name: str):
     return R.graph_points(engine.preset(name))
 
 
+BOUND = {"memory_bound": t_("memory-bound", "访存受限"), "compute_bound": t_("compute-bound", "计算受限")}
+
 with ui.guard():
     peak, bw = peak_t * 1e12, bw_g * 1e9
     ridge = R.ridge_point(peak, bw)
@@ -65,7 +68,7 @@ with ui.guard():
     if graph_name != "—":
         points += ui.cached(graph_points)(graph_name)
     ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
-                                       t_(f"Roofline: {hw_name}", f"Roofline：{hw_name}")), "rf_plot",
+                                       t_(f"Roofline: {hw_name}", f"Roofline：{hw_name}"), zh=zh), "rf_plot",
                    t_(f"Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
                       "right of it, for arithmetic (red). Decode attention and elementwise ops sit "
                       "far left; big GEMMs and long-prompt prefill sit right.",
@@ -80,7 +83,7 @@ with ui.guard():
                       t_("FLOP/B", "FLOP/B"): round(p.intensity, 3),
                       t_("attainable TFLOP/s", "可达 TFLOP/s"): attainable / 1e12,
                       t_("% of peak", "峰值占比"): f"{100 * attainable / peak:.1f} %",
-                      t_("bound", "瓶颈"): R.bound(p.intensity, peak, bw).replace("_", "-"),
+                      t_("bound", "瓶颈"): BOUND[R.bound(p.intensity, peak, bw)],
                       t_("time (µs)", "时间 (µs)"): 1e6 * p.flops / attainable})
     st.dataframe(table, hide_index=True)
     st.caption(t_("Bytes count each tensor moved once between memory and the chip (a perfect cache); "
@@ -90,8 +93,8 @@ with ui.guard():
     ui.checkpoint("rf_decode", t_("On an A100, is decoding one token (attention over a 4096-token KV "
                                   "cache) memory- or compute-bound?",
                                   "在 A100 上，解码一个 token（对 4096 长度的 KV 缓存做注意力）是访存受限还是计算受限？"),
-                  "memory-bound", t_("About 1 FLOP per byte against a ridge point near 200.",
-                                     "约 1 FLOP/B，而脊点约为 200。"),
-                  choices=["memory-bound", "compute-bound"])
+                  BOUND["memory_bound"], t_("About 1 FLOP per byte against a ridge point near 200.",
+                                            "约 1 FLOP/B，而脊点约为 200。"),
+                  choices=list(BOUND.values()))
 
 ui.lesson("roofline")

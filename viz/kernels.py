@@ -14,6 +14,11 @@ from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 PAD_COLOR = "#DDDDDD"
 
 
+def _t(zh: bool, en: str, cn: str) -> str:
+    """Figure text in the page's language (pages pass ``zh=ui.lang() == "zh"``)."""
+    return cn if zh else en
+
+
 # ---------------------------------------------------------------- layouts
 def _grid_2d(shape: tuple[int, ...]) -> tuple[int, int]:
     """Show any tensor as (product of leading dims) x (last dim)."""
@@ -21,7 +26,7 @@ def _grid_2d(shape: tuple[int, ...]) -> tuple[int, int]:
     return int(np.prod(shape[:-1])) if len(shape) > 1 else 1, cols
 
 
-def address_grid(shape, order: np.ndarray, upto: int, title: str):
+def address_grid(shape, order: np.ndarray, upto: int, title: str, zh: bool = False):
     """The logical tensor as a grid; each cell shows its address. Cells stored at addresses < upto
     are coloured by address, the rest grey: stepping ``upto`` animates the memory walk."""
     rows, cols = _grid_2d(shape)
@@ -32,19 +37,23 @@ def address_grid(shape, order: np.ndarray, upto: int, title: str):
     text = [[str(int(v)) for v in row] for row in grid]
     fig = go.Figure(go.Heatmap(z=np.ones_like(grid), showscale=False, text=text,
                                texttemplate="%{text}", colorscale=[[0, PAD_COLOR], [1, PAD_COLOR]],
-                               hovertemplate="row %{y}, col %{x}: address %{text}<extra></extra>"))
+                               hovertemplate=_t(zh, "row %{y}, col %{x}: address %{text}",
+                                                "行 %{y}，列 %{x}：地址 %{text}") + "<extra></extra>"))
     fig.add_trace(go.Heatmap(z=np.where(grid < upto, grid, np.nan), text=text,
                              texttemplate="%{text}", colorscale="Viridis", zmin=0,
-                             zmax=max(len(order) - 1, 1), colorbar=dict(title="address"),
+                             zmax=max(len(order) - 1, 1),
+                             colorbar=dict(title=_t(zh, "address (elements)", "地址（元素）")),
                              hoverongaps=False,
-                             hovertemplate="row %{y}, col %{x}: address %{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="leading index (flattened)")
-    fig.update_xaxes(title=f"last dimension (size {shape[-1]})")
+                             hovertemplate=_t(zh, "row %{y}, col %{x}: address %{text}",
+                                              "行 %{y}，列 %{x}：地址 %{text}") + "<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title=_t(zh, "leading index (flattened)", "前导维下标（展平）"))
+    fig.update_xaxes(title=_t(zh, f"last dimension index (size {shape[-1]})",
+                              f"最后一维下标（大小 {shape[-1]}）"))
     return apply_theme(fig, title, height=max(260, min(560, 40 * rows + 120)))
 
 
 def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int = -1,
-                 width: int = 16):
+                 width: int = 16, zh: bool = False):
     """Memory as rows of ``width`` slots; slots at addresses < upto are coloured by a logical
     dimension's index (e.g. the channel), padding light grey, later slots dark grey. Labels give
     the logical index."""
@@ -55,7 +64,7 @@ def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int
     labels = [""] * (rows * width)
     for a, k in enumerate(order):
         if k < 0:
-            z[a], labels[a] = -1, "pad"
+            z[a], labels[a] = -1, _t(zh, "pad", "填充")
             continue
         idx = np.unravel_index(int(k), shape)
         z[a] = idx[dim] if a < upto else -2
@@ -66,11 +75,15 @@ def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int
         z=z.reshape(rows, width), zmin=-2.5, zmax=zmax + 0.5,
         colorscale=_discrete_scale(zmax + 3, colors),
         text=np.array(labels).reshape(rows, width), texttemplate="%{text}" if n <= 512 else "",
-        textfont=dict(size=9), hovertemplate="address %{customdata}: %{text}<extra></extra>",
+        textfont=dict(size=9),
+        hovertemplate=_t(zh, "address %{customdata}: %{text}", "地址 %{customdata}：%{text}")
+        + "<extra></extra>",
         customdata=np.arange(rows * width).reshape(rows, width), showscale=False, hoverongaps=False,
         xgap=1, ygap=1))
-    fig.update_yaxes(autorange="reversed", title=f"address ÷ {width}")
-    fig.update_xaxes(title=f"address mod {width} (colour = index of dimension {dim})")
+    fig.update_yaxes(autorange="reversed", title=_t(zh, f"address ÷ {width} (elements)",
+                                                    f"地址 ÷ {width}（元素）"))
+    fig.update_xaxes(title=_t(zh, f"address mod {width} (colour = index of dimension {dim})",
+                              f"地址 mod {width}（颜色 = 第 {dim} 维的下标）"))
     return apply_theme(fig, title, height=max(220, min(560, 28 * rows + 140)))
 
 
@@ -83,75 +96,84 @@ def _discrete_scale(k: int, colors: list[str]) -> list:
 
 
 # ---------------------------------------------------------------- convolution
-def im2col_heatmap(cols: np.ndarray, kh: int, kw: int, title: str | None = None):
+def im2col_heatmap(cols: np.ndarray, kh: int, kw: int, title: str | None = None, zh: bool = False):
     fig = go.Figure(go.Heatmap(z=cols, colorscale="RdBu", zmid=0,
-                               colorbar=dict(title="value")))
-    fig.update_yaxes(autorange="reversed", title=f"row = (channel, kh, kw): C×{kh}×{kw} rows")
-    fig.update_xaxes(title="column = output pixel")
-    return apply_theme(fig, title or f"im2col: the unrolled input ({cols.shape[0]} × {cols.shape[1]})")
+                               colorbar=dict(title=_t(zh, "value", "值"))))
+    fig.update_yaxes(autorange="reversed", title=_t(zh, f"row = (channel, kh, kw): C×{kh}×{kw} rows",
+                                                    f"行 = (通道, kh, kw)：C×{kh}×{kw} 行"))
+    fig.update_xaxes(title=_t(zh, "column = output pixel", "列 = 输出像素"))
+    shape = f"{cols.shape[0]} × {cols.shape[1]}"
+    return apply_theme(fig, title or _t(zh, f"im2col: the unrolled input ({shape})",
+                                        f"im2col：展开后的输入（{shape}）"))
 
 
-def conv_cost_bars(rows: list, title: str = "Multiplies and workspace per algorithm"):
+def conv_cost_bars(rows: list, title: str = "Multiplies and workspace per algorithm", zh: bool = False):
     names = [r.algorithm for r in rows]
     fig = go.Figure()
-    fig.add_bar(x=names, y=[r.multiplies for r in rows], name="multiplies",
+    fig.add_bar(x=names, y=[r.multiplies for r in rows], name=_t(zh, "multiplies", "乘法次数"),
                 marker_color=MEANING["compute"])
-    fig.add_bar(x=names, y=[r.extra_bytes / 4 for r in rows], name="extra memory (elements)",
+    fig.add_bar(x=names, y=[r.extra_bytes / 4 for r in rows],
+                name=_t(zh, "extra memory (fp32 elements)", "额外内存（fp32 元素）"),
                 marker_color=MEANING["transfer"])
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="count")
-    fig.update_xaxes(title="algorithm")
+    fig.update_yaxes(title=_t(zh, "count (multiplies or elements)", "数量（乘法次数或元素个数）"))
+    fig.update_xaxes(title=_t(zh, "algorithm", "算法"))
     return apply_theme(fig, title)
 
 
-def matrix_table_fig(matrix: np.ndarray, title: str):
+def matrix_table_fig(matrix: np.ndarray, title: str, zh: bool = False):
     fig = go.Figure(go.Heatmap(z=matrix, text=matrix, texttemplate="%{text:.2g}",
                                colorscale="RdBu", zmid=0, showscale=False))
-    fig.update_yaxes(autorange="reversed", title="row")
-    fig.update_xaxes(title="column")
+    fig.update_yaxes(autorange="reversed", title=_t(zh, "row", "行"))
+    fig.update_xaxes(title=_t(zh, "column", "列"))
     return apply_theme(fig, title, height=260)
 
 
 # ---------------------------------------------------------------- GEMM + cache
-def misses_by_order(rows: list[dict], title: str = "Cache misses for each of the six loop orders"):
+def misses_by_order(rows: list[dict], title: str = "Cache misses for each of the six loop orders",
+                    zh: bool = False):
     fig = go.Figure(go.Bar(x=[r["order"] for r in rows], y=[r["misses"] for r in rows],
                            marker_color=[MEANING["highlight"] if r["misses"] == max(
                                x["misses"] for x in rows) else MEANING["compute"] for r in rows],
-                           text=[f"{r['hit_rate']:.1%} hits" for r in rows]))
-    fig.update_xaxes(title="loop order (outermost first)")
-    fig.update_yaxes(title="cache misses", type="log")
+                           text=[_t(zh, f"{r['hit_rate']:.1%} hits", f"命中 {r['hit_rate']:.1%}")
+                                 for r in rows]))
+    fig.update_xaxes(title=_t(zh, "loop order (outermost first)", "循环顺序（从外到内）"))
+    fig.update_yaxes(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"), type="log")
     return apply_theme(fig, title)
 
 
-def misses_by_tile(rows: list[dict], title: str = "Misses and arithmetic intensity vs tile size"):
-    xs = [str(r["tile"]) if r["tile"] else "none" for r in rows]
+def misses_by_tile(rows: list[dict], title: str = "Misses and arithmetic intensity vs tile size",
+                   zh: bool = False):
+    xs = [str(r["tile"]) if r["tile"] else _t(zh, "none", "不分块") for r in rows]
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=[r["misses"] for r in rows], mode="lines+markers", name="misses",
+    fig.add_scatter(x=xs, y=[r["misses"] for r in rows], mode="lines+markers", name=_t(zh, "misses", "缺失次数"),
                     marker_color=MEANING["compute"])
     fig.add_scatter(x=xs, y=[r["intensity"] for r in rows], mode="lines+markers",
-                    name="arithmetic intensity (FLOP/byte)", yaxis="y2",
+                    name=_t(zh, "arithmetic intensity (FLOP/B)", "算术强度 (FLOP/B)"), yaxis="y2",
                     marker_color=MEANING["memory_bound"])
-    fig.update_layout(yaxis=dict(title="cache misses", type="log"),
-                      yaxis2=dict(title="FLOP per byte of memory traffic", overlaying="y",
-                                  side="right", type="log"))
-    fig.update_xaxes(title="tile size (square tiles)", type="category")
+    fig.update_layout(yaxis=dict(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"),
+                                 type="log"),
+                      yaxis2=dict(title=_t(zh, "FLOP per byte of memory traffic", "每字节内存流量的 FLOP"),
+                                  overlaying="y", side="right", type="log"))
+    fig.update_xaxes(title=_t(zh, "tile size (elements per side, square tiles)", "分块边长（元素，方形分块）"),
+                     type="category")
     apply_theme(fig, title)
     fig.update_layout(margin=dict(t=90, r=70))
     return fig
 
 
-def misses_by_array(stats, title: str = "Which matrix misses"):
+def misses_by_array(stats, title: str = "Which matrix misses", zh: bool = False):
     names = [a for a, _ in stats.misses_by_array]
     fig = go.Figure(go.Bar(x=names, y=[m for _, m in stats.misses_by_array],
                            marker_color=SEQUENCE[:len(names)]))
-    fig.update_xaxes(title="matrix")
-    fig.update_yaxes(title="cache misses")
+    fig.update_xaxes(title=_t(zh, "matrix", "矩阵"))
+    fig.update_yaxes(title=_t(zh, "cache misses (count)", "缓存缺失（次）"))
     return apply_theme(fig, title, height=300)
 
 
 # ---------------------------------------------------------------- roofline
 def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
-                    title: str | None = None):
+                    title: str | None = None, zh: bool = False):
     """Log-log roofline: the slanted memory roof, the flat compute roof, the ridge point, and one
     marker per kernel coloured memory- or compute-bound."""
     ridge = peak / bandwidth
@@ -161,12 +183,13 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
     xs = np.logspace(math.log10(lo), math.log10(hi), 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e12, mode="lines",
-                    name=f"{hw_name} roof", line=dict(color="black", width=3))
+                    name=_t(zh, f"{hw_name} roof", f"{hw_name} 屋顶"), line=dict(color="black", width=3))
     # a scatter line, not add_vline: annotations on log axes take log10 coordinates
     y_lo = min(peak, lo * bandwidth) / 1e12
     fig.add_scatter(x=[ridge, ridge], y=[y_lo, peak / 1e12], mode="lines+text",
-                    text=["", f"ridge {ridge:.3g} FLOP/B"], textposition="top right",
-                    line=dict(dash="dash", color=OKABE_ITO["grey"]), name="ridge point")
+                    text=["", _t(zh, f"ridge {ridge:.3g} FLOP/B", f"拐点 {ridge:.3g} FLOP/B")],
+                    textposition="top right", line=dict(dash="dash", color=OKABE_ITO["grey"]),
+                    name=_t(zh, "ridge point", "拐点"))
     for kind, color in (("memory_bound", MEANING["memory_bound"]),
                         ("compute_bound", MEANING["compute_bound"])):
         sel = [p for p in points if (p.intensity >= ridge) == (kind == "compute_bound")]
@@ -174,18 +197,21 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
             continue
         fig.add_scatter(x=[p.intensity for p in sel],
                         y=[min(peak, p.intensity * bandwidth) / 1e12 for p in sel],
-                        mode="markers", name=kind.replace("_", "-"), text=[p.name for p in sel],
+                        mode="markers", text=[p.name for p in sel],
+                        name=_t(zh, kind.replace("_", "-"), "访存受限" if kind == "memory_bound" else "计算受限"),
                         marker=dict(color=color, size=11, line=dict(color="white", width=1)),
-                        hovertemplate="%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s"
-                                      "<extra></extra>")
-    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte of DRAM/HBM traffic)")
-    fig.update_yaxes(type="log", title="attainable TFLOP/s")
-    return apply_theme(fig, title or f"Roofline: {hw_name}", height=480)
+                        hovertemplate=_t(zh, "%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s",
+                                         "%{text}<br>算术强度 %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s")
+                                      + "<extra></extra>")
+    fig.update_xaxes(type="log", title=_t(zh, "arithmetic intensity (FLOP per byte of DRAM/HBM traffic)",
+                                          "算术强度（每字节 DRAM/HBM 流量的 FLOP）"))
+    fig.update_yaxes(type="log", title=_t(zh, "attainable TFLOP/s", "可达性能 (TFLOP/s)"))
+    return apply_theme(fig, title or _t(zh, f"Roofline: {hw_name}", f"Roofline 模型：{hw_name}"), height=480)
 
 
 # ---------------------------------------------------------------- flash attention
 def flash_block_grid(tr: int, tc: int, step, n_done: int,
-                     title: str = "Blocks of S = QKᵀ computed on chip (red: this step)"):
+                     title: str = "Blocks of S = QKᵀ computed on chip (red: this step)", zh: bool = False):
     """The Tr x Tc grid of S blocks: done, current, not yet."""
     z = np.zeros((tr, tc))
     flat = [(j, i) for j in range(tc) for i in range(tr)]
@@ -195,37 +221,43 @@ def flash_block_grid(tr: int, tc: int, step, n_done: int,
     fig = go.Figure(go.Heatmap(z=z, zmin=0, zmax=2, showscale=False, xgap=2, ygap=2,
                                colorscale=_discrete_scale(3, [PAD_COLOR, MEANING["compute"],
                                                               MEANING["highlight"]]),
-                               hovertemplate="Q block %{y}, K/V block %{x}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="Q block i (rows of S)")
-    fig.update_xaxes(title="K/V block j (outer loop)")
+                               hovertemplate=_t(zh, "Q block %{y}, K/V block %{x}",
+                                                "Q 块 %{y}，K/V 块 %{x}") + "<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title=_t(zh, "Q block i (rows of S)", "Q 块 i（S 的行）"))
+    fig.update_xaxes(title=_t(zh, "K/V block j (outer loop)", "K/V 块 j（外层循环）"))
     return apply_theme(fig, title, height=360)
 
 
-def flash_running_stats(step, title: str = "Online softmax: running max and rescaling of this Q block"):
+def flash_running_stats(step, title: str = "Online softmax: running max and rescaling of this Q block",
+                        zh: bool = False):
     rows = list(range(*step.q_rows))
     fig = go.Figure()
-    fig.add_bar(x=rows, y=step.m_old, name="m before", marker_color=PAD_COLOR)
-    fig.add_bar(x=rows, y=step.m_new, name="m after (running max)", marker_color=MEANING["compute"])
-    fig.add_scatter(x=rows, y=step.rescale, name="rescale e^(m_old − m_new)", mode="markers+lines",
-                    yaxis="y2", marker_color=MEANING["highlight"])
-    fig.update_layout(barmode="group", yaxis=dict(title="running max of scores"),
-                      yaxis2=dict(title="rescale factor", overlaying="y", side="right",
-                                  range=[0, 1.05]))
-    fig.update_xaxes(title="query row")
+    fig.add_bar(x=rows, y=step.m_old, name=_t(zh, "m before", "更新前的 m"), marker_color=PAD_COLOR)
+    fig.add_bar(x=rows, y=step.m_new, name=_t(zh, "m after (running max)", "更新后的 m（运行最大值）"),
+                marker_color=MEANING["compute"])
+    fig.add_scatter(x=rows, y=step.rescale, name=_t(zh, "rescale e^(m_old − m_new)", "缩放因子 e^(m_old − m_new)"),
+                    mode="markers+lines", yaxis="y2", marker_color=MEANING["highlight"])
+    fig.update_layout(barmode="group",
+                      yaxis=dict(title=_t(zh, "running max of scores (logit units)", "分数的运行最大值（logit）")),
+                      yaxis2=dict(title=_t(zh, "rescale factor (0–1)", "缩放因子（0–1）"), overlaying="y",
+                                  side="right", range=[0, 1.05]))
+    fig.update_xaxes(title=_t(zh, "query row (index)", "查询行（下标）"))
     apply_theme(fig, title, height=380)
     fig.update_layout(margin=dict(t=60, r=70, b=110), legend=dict(y=-0.3, yanchor="top"))
     return fig
 
 
-def hbm_traffic(rows: list[dict], x: str, title: str):
+def hbm_traffic(rows: list[dict], x: str, title: str, zh: bool = False, x_title: str | None = None):
     xs = [r[x] for r in rows]
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=[r["standard"] for r in rows], name="standard attention",
+    fig.add_scatter(x=xs, y=[r["standard"] for r in rows], name=_t(zh, "standard attention", "标准注意力"),
                     mode="lines+markers", marker_color=MEANING["memory_bound"])
-    fig.add_scatter(x=xs, y=[r["flash"] for r in rows], name="FlashAttention (Alg. 1)",
+    fig.add_scatter(x=xs, y=[r["flash"] for r in rows], name=_t(zh, "FlashAttention (Alg. 1)",
+                                                               "FlashAttention（算法 1）"),
                     mode="lines+markers", marker_color=MEANING["compute"])
-    fig.add_scatter(x=xs, y=[r["bound"] for r in rows], name="N²d²/M (paper's bound)",
+    fig.add_scatter(x=xs, y=[r["bound"] for r in rows], name=_t(zh, "N²d²/M (paper's bound)",
+                                                               "N²d²/M（论文中的界）"),
                     mode="lines", line=dict(dash="dot", color=OKABE_ITO["grey"]))
-    fig.update_xaxes(type="log", title=x)
-    fig.update_yaxes(type="log", title="HBM accesses (elements)")
+    fig.update_xaxes(type="log", title=x_title or x)
+    fig.update_yaxes(type="log", title=_t(zh, "HBM accesses (elements, log)", "HBM 访问量（元素，对数轴）"))
     return apply_theme(fig, title)
