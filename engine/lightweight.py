@@ -292,6 +292,21 @@ def block_cost(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int 
     return mobilevit_block_cost(c, d, layers, 2 * d, side, side)
 
 
+def compare_blocks(c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
+                   d: int = 96) -> list[tuple[str, BlockCost]]:
+    """Closed-form cost of every block that fits (c, n, k, side); the ShuffleNet unit and the
+    MobileViT block keep their input width, so they join only when c == n."""
+    out = []
+    for kind in BLOCKS:
+        if kind in ("shuffle_unit", "mobilevit") and c != n:
+            continue
+        try:
+            out.append((kind, block_cost(kind, c, n, k, side, t=t, s=s, d=d)))
+        except ShapeError:
+            continue    # e.g. a ghost ratio that does not divide n: that block is left out
+    return out
+
+
 def build_block(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
                 groups: int = 4, d: int = 96, layers: int = 2, bn: bool = False) -> Graph:
     """One block on a (1, c, side, side) input as a graph; ``n`` output channels (the

@@ -112,32 +112,29 @@ with ui.guard():
     left, right = st.columns([3, 2])
     with left:
         ui.show_figure(graph_figure(graph, costs=bcost, title=kind_label),
-                       "lw_block_graph", t_("Hover a node for its FLOPs, MACs, params and bytes.",
-                                            "悬停节点查看 FLOPs、MACs、参数与字节数。"))
+                       "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the engine's "
+                                            "counts are exactly the closed forms. Hover a node for its cost.",
+                                            "图中省略 BN（每通道 2 个参数、0 次乘加），引擎统计值与公式完全相同。"
+                                            "悬停节点查看代价。"))
     with right:
-        rows = [dict(node=r.name, op=r.op, shape=str(list(r.shape)), MACs=r.macs, params=r.params,
+        rows = [dict(node=r.name, MACs=r.macs, params=r.params,
                      **{"FLOP/B": round(r.arithmetic_intensity, 2)})
                 for r in bcost.nodes if r.macs or r.params]
         st.dataframe(rows, hide_index=True)
         st.metric(t_("engine MACs", "引擎统计乘加"), f"{bcost.macs:,}",
-                  t_(f"formula {formula.macs:,}", f"公式 {formula.macs:,}"), delta_color="off")
+                  t_(f"formula {formula.macs:,}", f"公式 {formula.macs:,}"), delta_color="off",
+                  delta_arrow="off")
         st.metric(t_("engine params", "引擎统计参数"), f"{bcost.params:,}",
-                  t_(f"formula {formula.params:,}", f"公式 {formula.params:,}"), delta_color="off")
+                  t_(f"formula {formula.params:,}", f"公式 {formula.params:,}"), delta_color="off",
+                  delta_arrow="off")
         std = lw.standard_conv_cost(cin, n_eff, ks, side, side)
         st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {std.macs:,} MACs: "
                       f"{std.macs / max(bcost.macs, 1):.2f}× this block.",
                       f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {std.macs:,} 次乘加，是该模块的 "
                       f"{std.macs / max(bcost.macs, 1):.2f} 倍。"))
 
-    compare = []
-    for k_ in BLOCKS:
-        if k_ in ("shuffle_unit", "mobilevit") and cin != cout:
-            continue
-        try:
-            bc = lw.block_cost(k_, cin, cout, ks, side, t=tt, s=ss, d=dd)
-        except engine.EngineError:
-            continue
-        compare.append(dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params))
+    compare = [dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params)
+               for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
     ui.show_figure(vl.block_compare_figure(compare), "lw_blocks",
                    t_("Closed-form costs at the same M, N, k and side (set M = N to add the "
                       "ShuffleNet unit and the MobileViT block).",

@@ -411,3 +411,9 @@ def test_bad_inputs_raise_engine_errors(call, words):
 def test_errors_are_shape_errors():
     with pytest.raises(ShapeError):
         lw.block_cost("standard", 0, 4, 3, 8)
+
+
+def test_compare_blocks_leaves_out_blocks_that_do_not_fit():
+    kinds = [k for k, _ in lw.compare_blocks(32, 64, 3, 14, s=3)]
+    assert kinds == ["standard", "depthwise_separable", "inverted_residual"]  # 64 % 3 != 0
+    assert [k for k, _ in lw.compare_blocks(64, 64, 3, 14)] == list(lw.BLOCKS)

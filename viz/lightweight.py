@@ -24,7 +24,7 @@ def _pct(x: float | None) -> str:
 def networks_figure(costs: list) -> go.Figure:
     """Params and MACs per network, engine bars beside the paper's numbers."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Parameters (M)", "MACs (M multiply-adds)"))
-    names = [f"{c.name}<br>{c.resolution}²" for c in costs]
+    names = [f"{c.name} @{c.resolution}" for c in costs]
     fig.add_bar(x=names, y=[c.params / 1e6 for c in costs], name="engine", row=1, col=1,
                 marker_color=SEQUENCE[0], text=[f"{c.params / 1e6:.2f}" for c in costs],
                 textposition="outside")
@@ -44,8 +44,10 @@ def networks_figure(costs: list) -> go.Figure:
                           for _, c in with_macs], hovertemplate="%{text}<extra></extra>")
     fig.update_yaxes(title_text="millions of parameters", row=1, col=1)
     fig.update_yaxes(title_text="millions of multiply-adds", row=1, col=2)
-    fig.update_xaxes(title_text="network, α = 1, input side²")
-    return apply_theme(fig, "Engine counts vs the papers' tables (black tick = paper)", 460)
+    fig.update_xaxes(title_text="network @ input side (α = 1)", tickangle=-40)
+    apply_theme(fig, "Engine counts (bars) vs the papers' tables (black ticks)", 500)
+    fig.update_layout(showlegend=False)
+    return fig
 
 
 def block_compare_figure(rows: list[dict]) -> go.Figure:
@@ -69,10 +71,10 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
     xs = np.logspace(math.log10(min(min(ais), ridge) / 3), math.log10(max(max(ais), ridge) * 3), 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e9, mode="lines",
-                    name=f"{hw_name} roof (fp32)", line=dict(color="black", width=3))
+                    name="fp32 roof", line=dict(color="black", width=3))
     fig.add_scatter(x=[ridge, ridge], y=[xs[0] * bandwidth / 1e9, peak / 1e9], mode="lines",
                     line=dict(dash="dash", color=OKABE_ITO["grey"]),
-                    name=f"ridge {ridge:.3g} FLOP/B")
+                    name=f"ridge {ridge:.3g}")
     for kind in KIND_COLOR:
         sel = [p for p in points if p.kind == kind]
         if not sel:
@@ -86,26 +88,28 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
                                       "<extra></extra>")
     fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte, fp32)")
     fig.update_yaxes(type="log", title="attainable GFLOP/s")
-    return apply_theme(fig, f"Every conv/matmul layer on the {hw_name} roofline", 480)
+    apply_theme(fig, f"Every conv/matmul layer on the {hw_name} roofline", 500)
+    fig.update_layout(margin=dict(t=110))
+    return fig
 
 
 def time_breakdown_figure(rows: list[dict]) -> go.Figure:
-    """Stacked roofline time per layer kind, with each network's MACs as a second axis."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    """Stacked roofline time per layer kind; each bar is labelled with the network's MACs."""
+    fig = go.Figure()
     names = [r["network"] for r in rows]
     kinds = [k for k in KIND_COLOR if any(k in r["times"] for r in rows)]
     for kind in kinds:
         fig.add_bar(x=names, y=[1e3 * r["times"].get(kind, 0.0) for r in rows], name=kind,
                     marker_color=KIND_COLOR[kind])
-    fig.add_scatter(x=names, y=[r["macs"] / 1e6 for r in rows], mode="markers+lines",
-                    name="MACs (right axis)", line=dict(color="black", dash="dot"),
-                    marker=dict(size=10, symbol="diamond"), secondary_y=True)
+    totals = [1e3 * sum(r["times"].values()) for r in rows]
+    fig.add_scatter(x=names, y=totals, mode="text", showlegend=False, textposition="top center",
+                    text=[f"{r['macs'] / 1e6:.0f} M MACs" for r in rows], hoverinfo="skip")
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="roofline time (ms)", secondary_y=False)
-    fig.update_yaxes(title_text="millions of multiply-adds", secondary_y=True, rangemode="tozero",
-                     showgrid=False, tickmode="auto", nticks=6)
-    fig.update_xaxes(title_text="network")
-    return apply_theme(fig, "MACs are not latency: roofline time by layer kind", 460)
+    fig.update_yaxes(title_text="roofline time (ms)", range=[0, 1.15 * max(totals)])
+    fig.update_xaxes(title_text="network", tickangle=-30)
+    apply_theme(fig, "MACs are not latency: roofline time by layer kind (labels: MACs)", 500)
+    fig.update_layout(margin=dict(t=110))
+    return fig
 
 
 def g1_figure(curve: list, bound: float, chosen: tuple[float, float] | None = None) -> go.Figure:
@@ -136,6 +140,6 @@ def sweep_figure(rows: list) -> go.Figure:
                     marker=dict(size=16, symbol="circle-open", color="black", line=dict(width=2)))
     fig.add_scatter(x=[0, 1], y=[0, rows[0].macs / 1e6], mode="lines", name="∝ α²ρ²",
                     line=dict(dash="dot", color=OKABE_ITO["grey"]))
-    fig.update_xaxes(title="α² ρ² (relative to 1.0-224)")
+    fig.update_xaxes(title="α² ρ² (relative to 1.0-224)", range=[-0.12, 1.08])
     fig.update_yaxes(title="millions of multiply-adds")
     return apply_theme(fig, "MobileNetV1 width and resolution multipliers (Tables 6 and 7)", 420)
