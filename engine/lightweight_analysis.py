@@ -12,7 +12,8 @@ Stages:
   4. :func:`g1_curve`: ShuffleNet V2 guideline G1 — for a 1x1 conv with fixed FLOPs B = hw·c1·c2,
      the memory access cost MAC = hw(c1 + c2) + c1·c2 is smallest at c1 = c2, where it equals the
      bound 2·sqrt(hw·B) + B/hw (Ma et al. 2018, eq. 1);
-  5. :func:`width_sweep`: MobileNetV1 at each (α, resolution) of the paper's Tables 6 and 7.
+  5. :func:`width_sweep`: MobileNetV1 at each (α, resolution) of the paper's Tables 6 and 7;
+  6. :func:`summarize` bundles 1-3 for one network (what the lab's first screen shows).
 Not handled: caches and fusion (a fused depthwise+pointwise kernel moves fewer bytes), int8.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .cost import cost
 from .errors import ShapeError
 from .ir import Graph
 from .lightweight import check_int, memory_access_cost
-from .lightweight_nets import MOBILENET_V1_SWEEP, network_cost
+from .lightweight_nets import MOBILENET_V1_SWEEP, NETWORKS, NetworkCost, build_network, network_cost
 from .roofline import Hardware, hardware_presets
 
 
@@ -172,3 +173,28 @@ def width_sweep() -> list[SweepRow]:
         c = network_cost("MobileNetV1", a, r)
         rows.append(SweepRow(a, r, c.params, c.macs, params_m, macs_m))
     return rows
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    cost: NetworkCost
+    points: tuple[LayerPoint, ...]
+    times: dict[str, float]          # roofline seconds by layer kind
+    parts: dict[str, int]            # parameters by role
+
+    @property
+    def time_s(self) -> float:
+        return sum(self.times.values())
+
+
+def summarize(name: str, hw_name: str, alpha: float = 1.0,
+              resolution: int | None = None) -> NetworkSummary:
+    """Counts, paper comparison, layer roofline and time of one network on one chip."""
+    graph = build_network(name, alpha, resolution)
+    return NetworkSummary(network_cost(name, alpha, resolution), tuple(layer_points(graph, hw_name)),
+                          roofline_time(graph, hw_name), param_breakdown(graph))
+
+
+def summarize_all(hw_name: str) -> list[NetworkSummary]:
+    """:func:`summarize` for every network at its paper's α and resolution."""
+    return [summarize(name, hw_name) for name in NETWORKS]

@@ -18,6 +18,10 @@ Architectures (channels before α):
     expanded width, output, SE, activation, stride); SE squeeze = expanded/4 rounded to 8 with a
     hard-sigmoid gate; h-swish in the later layers; a 1x1 conv, pool, then a 1280- (1024-) wide
     linear layer before the classifier.
+  * GhostNet 1.0x (Han et al. 2020, Table 1): Ghost bottlenecks = Ghost module (1x1 primary conv
+    to half the channels + 3x3 depthwise "cheap" conv for the other half), a stride-2 depthwise
+    conv where the map shrinks, SE (hard-sigmoid gate, squeeze = expanded/4 rounded to 4), a
+    second Ghost module without ReLU, and a depthwise+1x1 shortcut where the shape changes.
   * EfficientNet-B0 (Tan & Le 2019, Table 1): MBConv stages with SE (squeeze = input/4) and swish.
   * MobileViT-S / XS (Mehta & Rastegari 2022, Table 4 in the appendix): MV2 blocks (t = 4) and
     MobileViT blocks with d = 144/192/240 (S), 2x2 patches. The paper evaluates at 256x256, but that
@@ -62,6 +66,7 @@ PAPER = {
     "MobileNetV3-Large": PaperRow(5.4, 219, 224, "Howard et al. 2019, Table 3 (Large 1.0)", 0.03,
                                   "torchvision's layout: 5,483,032 params"),
     "MobileNetV3-Small": PaperRow(2.5, 56, 224, "Howard et al. 2019, Table 3 (Small 1.0)", 0.03),
+    "GhostNet": PaperRow(5.2, 141, 224, "Han et al. 2020, Table 7 (GhostNet 1.0x)", 0.03),
     "MobileViT-S": PaperRow(5.6, None, 192, "Mehta & Rastegari 2022, Table 1 / Fig. 6 (MobileViT-S)",
                             0.02, "MACs not compared: the paper reports them in another convention"),
     "MobileViT-XS": PaperRow(2.3, None, 192, "Mehta & Rastegari 2022, Table 1 (MobileViT-XS)", 0.03),
@@ -186,6 +191,43 @@ def mobilenet_v3(L: Layers, name: str) -> str:
                   name=L.name("classifier"))
 
 
+_GHOST = (  # (kernel, expanded, out, SE, stride) per Ghost bottleneck (Han et al. 2020, Table 1)
+    (3, 16, 16, 0, 1), (3, 48, 24, 0, 2), (3, 72, 24, 0, 1), (5, 72, 40, 1, 2), (5, 120, 40, 1, 1),
+    (3, 240, 80, 0, 2), (3, 200, 80, 0, 1), (3, 184, 80, 0, 1), (3, 184, 80, 0, 1),
+    (3, 480, 112, 1, 1), (3, 672, 112, 1, 1), (5, 672, 160, 1, 2), (5, 960, 160, 0, 1),
+    (5, 960, 160, 1, 1), (5, 960, 160, 0, 1), (5, 960, 160, 1, 1))
+
+
+def _ghost_module(L: Layers, x: str, out: int, relu: bool) -> str:
+    act = "relu" if relu else "none"
+    primary = L.cba(x, out // 2, 1, act=act, tag="ghost_primary")
+    cheap = L.cba(primary, out // 2, 3, groups=out // 2, act=act, tag="ghost_cheap")
+    return L.b.op("concat", primary, cheap, axis=1)
+
+
+def ghostnet(L: Layers, alpha: float) -> str:
+    x = L.cba(L.x, 16, 3, 2, tag="stem")
+    for k, e, c, se, s in _GHOST:
+        cin = L.channels(x)
+        y = _ghost_module(L, x, e, relu=True)
+        if s > 1:
+            y = L.cba(y, e, k, s, groups=e, act="none", tag="dw")
+        if se:
+            y = L.se(y, _divisible(e / 4, 4), act="relu", gate="hsigmoid")
+        y = _ghost_module(L, y, c, relu=False)
+        if s == 1 and cin == c:
+            short = x
+        else:
+            short = L.cba(L.cba(x, cin, k, s, groups=cin, act="none", tag="dw"), c, 1, act="none",
+                          tag="pw")
+        x = L.b.op("add", y, short)
+    x = L.b.op("global_avgpool", L.cba(x, 960, 1, tag="head"))
+    x = L.act(L.conv(x, 1280, 1, bias=True, tag="conv_head"), "relu")
+    x = L.b.op("reshape", x, shape=(1, 1280))
+    return L.b.op("gemm", x, L.b.param((1000, 1280)), L.b.param((1000,)), trans_b=1,
+                  name=L.name("classifier"))
+
+
 _MOBILEVIT = {  # stem, layer1..5 channels, transformer widths, last conv
     "MobileViT-S": ((16, 32, 64, 96, 128, 160), (144, 192, 240), 640),
     "MobileViT-XS": ((16, 32, 48, 64, 80, 96), (96, 120, 144), 384),
@@ -224,7 +266,8 @@ def build_network(name: str, alpha: float = 1.0, resolution: int | None = None) 
                          f"1/32-scale feature map); {r} is not")
     L = Layers(f"{name} {alpha:g}-{r}", (1, 3, r, r))
     builders = {"MobileNetV1": mobilenet_v1, "MobileNetV2": mobilenet_v2,
-                "ShuffleNetV2": shufflenet_v2, "EfficientNet-B0": efficientnet_b0}
+                "ShuffleNetV2": shufflenet_v2, "EfficientNet-B0": efficientnet_b0,
+                "GhostNet": ghostnet}
     if name in builders:
         out = builders[name](L, alpha)
     else:

@@ -23,20 +23,6 @@ BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "D
           "ghost": "Ghost module · Ghost 模块", "mobilevit": "MobileViT block · MobileViT 模块"}
 
 
-def net_summary(name: str, alpha: float, res: int, hw: str):
-    graph = nets.build_network(name, alpha, res)
-    return (nets.network_cost(name, alpha, res), la.layer_points(graph, hw),
-            la.roofline_time(graph, hw), la.param_breakdown(graph))
-
-
-def all_networks(hw: str):
-    out = []
-    for name in nets.NETWORKS:
-        c = nets.network_cost(name)
-        out.append((c, la.roofline_time(nets.build_network(name), hw)))
-    return out
-
-
 def block(kind: str, c: int, n: int, k: int, side: int, t: int, s: int, d: int):
     graph = lw.build_block(kind, c, n, k, side, t=t, s=s, d=d)
     return graph, graph_cost(graph), lw.block_cost(kind, c, n, k, side, t=t, s=s, d=d)
@@ -57,11 +43,12 @@ with ui.controls():
                         index=HW.index("Phone CPU (assumed)"), key="lw_hw", bind="query-params")
 
 with ui.guard():
-    cost, points, times, parts = ui.cached(net_summary)(name, float(alpha), int(res), hw)
+    summary = ui.cached(la.summarize)(name, hw, float(alpha), int(res))
+    cost, points, parts = summary.cost, list(summary.points), summary.parts
     m = st.columns(4)
     m[0].metric(t_("Parameters", "参数量"), f"{cost.params / 1e6:.2f} M")
     m[1].metric(t_("MACs", "乘加次数"), f"{cost.macs / 1e6:.0f} M")
-    m[2].metric(t_("Roofline time", "Roofline 时间"), f"{1e3 * sum(times.values()):.2f} ms")
+    m[2].metric(t_("Roofline time", "Roofline 时间"), f"{1e3 * summary.time_s:.2f} ms")
     m[3].metric(t_("Graph nodes", "图节点数"), f"{cost.nodes}")
     paper = cost.paper
     if alpha == 1.0 and res == paper.resolution:
@@ -150,15 +137,16 @@ with ui.guard():
 
 st.subheader(t_("Every network against its paper", "每个网络与论文对照"))
 with ui.guard():
-    rows = ui.cached(all_networks)(hw)
-    ui.show_figure(vl.networks_figure([r[0] for r in rows]), "lw_networks",
+    rows = ui.cached(la.summarize_all)(hw)
+    ui.show_figure(vl.networks_figure([r.cost for r in rows]), "lw_networks",
                    t_("Bars are the engine's counts of graphs built from the papers' tables; black "
                       "ticks are the numbers the papers print.",
                       "柱为按论文结构表搭建的计算图由引擎统计的数值；黑色短线为论文公布的数值。"),
                    rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
-                              params_diff=c.params_diff, macs_diff=c.macs_diff) for c, _ in rows])
-    ui.show_figure(vl.time_breakdown_figure([dict(network=c.name, macs=c.macs, times=t)
-                                             for c, t in rows]), "lw_time",
+                              params_diff=c.params_diff, macs_diff=c.macs_diff)
+                         for c in (r.cost for r in rows)])
+    ui.show_figure(vl.time_breakdown_figure([dict(network=r.cost.name, macs=r.cost.macs,
+                                                  times=r.times) for r in rows]), "lw_time",
                    t_(f"On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its "
                       "time: depthwise and elementwise layers pay for memory traffic, not MACs.",
                       f"在 {hw} 上，MobileNetV1 的乘加约为 MobileNetV2 的两倍，但时间并非两倍："
