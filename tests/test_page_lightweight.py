@@ -21,6 +21,11 @@ def test_lightweight_page():
     assert len(at.get("plotly_chart")) >= 6
     block_macs = m["engine MACs"]
 
+    # the checkpoint's answer is the engine's 1 / (1/256 + 1/9) = 8.69
+    at.number_input(key="lw_ckpt_g").set_value(8.7)
+    at.button[0].click().run()
+    assert any("8.69" in s.value for s in at.success)
+
     at.selectbox(key="lw_net").set_value("MobileNetV2").run()
     assert not at.exception
     assert _metrics(at)["MACs"] == "301 M"
