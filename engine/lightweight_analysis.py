@@ -191,8 +191,9 @@ def summarize(name: str, hw_name: str, alpha: float = 1.0,
               resolution: int | None = None) -> NetworkSummary:
     """Counts, paper comparison, layer roofline and time of one network on one chip."""
     graph = build_network(name, alpha, resolution)
-    return NetworkSummary(network_cost(name, alpha, resolution), tuple(layer_points(graph, hw_name)),
-                          roofline_time(graph, hw_name), param_breakdown(graph))
+    return NetworkSummary(network_cost(name, alpha, resolution),
+                          tuple(layer_points(graph, hw_name)), roofline_time(graph, hw_name),
+                          param_breakdown(graph))
 
 
 def summarize_all(hw_name: str) -> list[NetworkSummary]:

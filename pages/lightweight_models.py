@@ -1,4 +1,5 @@
-"""Lightweight models: why depthwise, group, inverted-residual, ghost and MobileViT blocks are cheap."""
+"""Lightweight models: why depthwise, group, inverted-residual, ghost and MobileViT blocks are
+cheap, and why MACs are still not latency."""
 from __future__ import annotations
 
 import streamlit as st
@@ -52,8 +53,9 @@ with ui.guard():
     m[3].metric(t_("Graph nodes", "图节点数"), f"{cost.nodes}")
     paper = cost.paper
     if alpha == 1.0 and res == paper.resolution:
-        text = (f"{paper.source}: {paper.params_m} M params ({vl._pct(cost.params_diff)})"
-                + ("" if paper.macs_m is None else f", {paper.macs_m} M MACs ({vl._pct(cost.macs_diff)})"))
+        text = f"{paper.source}: {paper.params_m} M params ({vl.pct(cost.params_diff)})"
+        if paper.macs_m is not None:
+            text += f", {paper.macs_m} M MACs ({vl.pct(cost.macs_diff)})"
         st.badge(t_("matches ", "吻合 ") + text if cost.matches else text,
                  color="green" if cost.matches else "orange", icon=":material/check:")
     else:

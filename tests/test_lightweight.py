@@ -353,8 +353,8 @@ def test_unfold_groups_pixels_by_position_in_patch_and_fold_inverts_it():
 def test_hard_sigmoid_and_swish_match_torch():
     import torch
     x = np.linspace(-6, 6, 49, dtype=np.float32).reshape(1, 1, 7, 7)
-    for kind, ref in (("hsigmoid", torch.nn.functional.hardsigmoid),
-                      ("swish", torch.nn.functional.silu), ("hswish", torch.nn.functional.hardswish)):
+    f = torch.nn.functional
+    for kind, ref in (("hsigmoid", f.hardsigmoid), ("swish", f.silu), ("hswish", f.hardswish)):
         L = lw.Layers(kind, x.shape)
         graph = L.build(L.act(L.x, kind))
         got = engine.run(graph, {"image": x})[graph.outputs[0]]
@@ -425,7 +425,8 @@ def test_figures_have_titles_and_axis_labels():
     summaries = la.summarize_all("Phone CPU (assumed)")
     h, w, b = 56, 56, 56 * 56 * 128 * 128
     figs = [vl.networks_figure([s.cost for s in summaries]),
-            vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth, hw.name),
+            vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth,
+                                     hw.name),
             vl.time_breakdown_figure([dict(network=s.cost.name, macs=s.cost.macs, times=s.times)
                                       for s in summaries]),
             vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b)),

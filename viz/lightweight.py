@@ -17,7 +17,7 @@ KIND_COLOR = {
 }
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:+.1f} %"
 
 
@@ -31,7 +31,7 @@ def networks_figure(costs: list) -> go.Figure:
     fig.add_scatter(x=names, y=[c.paper.params_m for c in costs], mode="markers", row=1, col=1,
                     name="paper", marker=dict(symbol="line-ew-open", size=34, color="black",
                                               line=dict(width=3)),
-                    text=[f"{c.paper.source}: {c.paper.params_m} M ({_pct(c.params_diff)})"
+                    text=[f"{c.paper.source}: {c.paper.params_m} M ({pct(c.params_diff)})"
                           for c in costs], hovertemplate="%{text}<extra></extra>")
     fig.add_bar(x=names, y=[c.macs / 1e6 for c in costs], name="engine MACs", row=1, col=2,
                 marker_color=SEQUENCE[1], text=[f"{c.macs / 1e6:.0f}" for c in costs],
@@ -40,7 +40,7 @@ def networks_figure(costs: list) -> go.Figure:
     fig.add_scatter(x=[n for n, _ in with_macs], y=[c.paper.macs_m for _, c in with_macs],
                     mode="markers", row=1, col=2, showlegend=False,
                     marker=dict(symbol="line-ew-open", size=34, color="black", line=dict(width=3)),
-                    text=[f"{c.paper.source}: {c.paper.macs_m} M ({_pct(c.macs_diff)})"
+                    text=[f"{c.paper.source}: {c.paper.macs_m} M ({pct(c.macs_diff)})"
                           for _, c in with_macs], hovertemplate="%{text}<extra></extra>")
     fig.update_yaxes(title_text="millions of parameters", row=1, col=1)
     fig.update_yaxes(title_text="millions of multiply-adds", row=1, col=2)
@@ -68,7 +68,8 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
     """One marker per conv/matmul layer on the roofline, coloured by layer kind."""
     ridge = peak / bandwidth
     ais = [p.intensity for p in points] or [ridge]
-    xs = np.logspace(math.log10(min(min(ais), ridge) / 3), math.log10(max(max(ais), ridge) * 3), 200)
+    lo, hi = min(min(ais), ridge) / 3, max(max(ais), ridge) * 3
+    xs = np.logspace(math.log10(lo), math.log10(hi), 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e9, mode="lines",
                     name="fp32 roof", line=dict(color="black", width=3))
