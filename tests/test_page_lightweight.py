@@ -41,3 +41,12 @@ def test_lightweight_page():
     at.selectbox(key="lw_net").set_value("ShuffleNetV2").run()
     assert any("separate models" in e.value for e in at.error)
     assert not at.exception and len(at.get("plotly_chart")) >= 4
+
+
+def test_lightweight_page_in_chinese():
+    at = AppTest.from_file(str(ROOT / "pages" / "lightweight_models.py"), default_timeout=120)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["参数量"] == "4.23 M"
+    assert any("模块实验台" in h.value for h in at.subheader)
