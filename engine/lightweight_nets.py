@@ -12,8 +12,9 @@ Architectures (channels before α):
   * MobileNetV2 (Sandler et al. 2018, Table 2): 3x3 conv 32/2, bottlenecks (t, c, n, s) =
     (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1), 1x1 conv 1280;
     channels rounded to a multiple of 8 as in the authors' code.
-  * ShuffleNetV2 1.0x (Ma et al. 2018, Table 5): conv 24/2, maxpool, stages of 4/8/4 units with
-    116/232/464 channels, 1x1 conv 1024.
+  * ShuffleNetV2 (Ma et al. 2018, Tables 5 and 8): conv 24/2, maxpool, stages of 4/8/4 units with
+    116/232/464 channels at 1x (48/96/192 at 0.5x, 176/352/704 at 1.5x, 244/488/976 at 2x), a 1x1
+    conv 1024 (2048 at 2x); α picks one of these four widths.
   * MobileNetV3-Large / Small (Howard et al. 2019, Tables 1 and 2): bnecks given as (kernel,
     expanded width, output, SE, activation, stride); SE squeeze = expanded/4 rounded to 8 with a
     hard-sigmoid gate; h-swish in the later layers; a 1x1 conv, pool, then a 1280- (1024-) wide
@@ -32,7 +33,7 @@ Conventions for comparing with the papers: the papers' "FLOPs"/"mult-adds" are m
 the engine's MACs (conv + matmul; BN, activations, SE gating and additions are not counted).
 Parameters count weights, BN's scale and shift, and biases (what ``torch`` counts); the papers'
 tables give one or two significant digits, so the tolerance is stated per row in :data:`PAPER`.
-Not handled: α for ShuffleNetV2/EfficientNet/MobileViT (their other widths are separate tables),
+Not handled: α for EfficientNet/MobileNetV3/GhostNet/MobileViT (other widths are separate models),
 depth scaling (EfficientNet-B1…B7), dropout and other training-only layers.
 """
 from __future__ import annotations
@@ -85,8 +86,13 @@ MOBILENET_V2_SLIM = {
     (1.0, 192): (221, 3.47), (1.0, 160): (154, 3.47), (1.0, 128): (99, 3.47), (1.0, 96): (56, 3.47),
     (0.75, 224): (209, 2.61), (0.5, 224): (97, 1.95), (0.35, 224): (59, 1.66),
 }
+#: ShuffleNet V2 Table 5: width -> (stage channels, last conv), (MFLOPs = MACs, params in M).
+SHUFFLENET_V2_WIDTHS = {
+    0.5: ((48, 96, 192), 1024, (41, 1.4)), 1.0: ((116, 232, 464), 1024, (146, 2.3)),
+    1.5: ((176, 352, 704), 1024, (299, 3.5)), 2.0: ((244, 488, 976), 2048, (591, 7.4)),
+}
 NETWORKS = tuple(PAPER)
-WIDTH_NETS = ("MobileNetV1", "MobileNetV2")   # the nets whose papers define α
+WIDTH_NETS = ("MobileNetV1", "MobileNetV2", "ShuffleNetV2")   # the nets whose papers define α
 
 
 def _divisible(v: float, divisor: int = 8) -> int:
@@ -139,12 +145,13 @@ def _shuffle_unit(L: Layers, x: str, cout: int, stride: int) -> str:
 
 
 def shufflenet_v2(L: Layers, alpha: float) -> str:
+    stages, last, _ = SHUFFLENET_V2_WIDTHS[alpha]
     x = L.cba(L.x, 24, 3, 2, tag="stem")
     x = L.b.op("maxpool", x, kernel=3, stride=2, pad=1)
-    for c, n in ((116, 4), (232, 8), (464, 4)):
+    for c, n in zip(stages, (4, 8, 4)):
         for i in range(n):
             x = _shuffle_unit(L, x, c, 2 if i == 0 else 1)
-    return _classifier(L, L.cba(x, 1024, 1, tag="head"))
+    return _classifier(L, L.cba(x, last, 1, tag="head"))
 
 
 def efficientnet_b0(L: Layers, alpha: float) -> str:
@@ -259,6 +266,9 @@ def build_network(name: str, alpha: float = 1.0, resolution: int | None = None) 
         raise ShapeError(f"width multiplier α = {alpha!r} is not a number") from None
     if not 0.1 <= alpha <= 2.0:
         raise ShapeError(f"width multiplier α = {alpha} must be between 0.1 and 2.0")
+    if name == "ShuffleNetV2" and alpha not in SHUFFLENET_V2_WIDTHS:
+        raise ShapeError(f"ShuffleNetV2's paper defines the widths 0.5x, 1x, 1.5x and 2x "
+                         f"(its Table 5), not α = {alpha}")
     if alpha != 1.0 and name not in WIDTH_NETS:
         raise ShapeError(f"{name}'s paper defines its widths as separate models, not by α; "
                          f"α = {alpha} applies only to {' and '.join(WIDTH_NETS)}")

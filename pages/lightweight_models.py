@@ -33,10 +33,12 @@ with ui.controls():
     c = st.columns([2, 1, 1, 2])
     name = c[0].selectbox(t_("Network", "网络"), nets.NETWORKS, key="lw_net", bind="query-params")
     alpha = c[1].select_slider(t_("Width multiplier α", "宽度乘子 α"),
-                               [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4], 1.0, key="lw_alpha",
+                               [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4, 1.5, 2.0], 1.0,
+                               key="lw_alpha",
                                bind="query-params",
-                               help=t_("Defined by the MobileNetV1/V2 papers only.",
-                                       "只有 MobileNetV1/V2 的论文定义了 α。"))
+                               help=t_("Defined by the MobileNetV1/V2 papers; ShuffleNetV2 has "
+                                       "0.5x, 1x, 1.5x and 2x.",
+                                       "MobileNetV1/V2 的论文定义了 α；ShuffleNetV2 只有 0.5x、1x、1.5x、2x。"))
     default_res = nets.PAPER[name].resolution
     res = c[2].number_input(t_("Resolution", "分辨率"), 32, 512, default_res, 32,
                             key=f"lw_res_{default_res}", bind="query-params")

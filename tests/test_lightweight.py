@@ -105,6 +105,15 @@ def test_mobilenet_v1_tables_6_and_7():
         assert round(row.params / 1e6, 1) == row.paper_params_m, row
 
 
+def test_shufflenet_v2_table_5_every_width():
+    """Ma et al. 2018, Table 5: 0.5x/1x/1.5x/2x — MFLOPs (multiply-adds) within 1.5 %, params
+    rounding to the printed tenth of a million."""
+    for alpha, (_, _, (macs_m, params_m)) in nets.SHUFFLENET_V2_WIDTHS.items():
+        c = nets.network_cost("ShuffleNetV2", alpha)
+        assert abs(c.macs / 1e6 / macs_m - 1) < 0.015, (alpha, c.macs)
+        assert round(c.params / 1e6, 1) == params_m, (alpha, c.params)
+
+
 def test_mobilenet_v2_weights_only_is_tf_slim_3_47m():
     """Without BN's scale+shift the count is the authors' TF-slim checkpoint table's 3.47 M (the
     paper's "3.4M" is that number truncated)."""
@@ -393,7 +402,8 @@ def test_small_network_runs():
 @pytest.mark.parametrize("call, words", [
     (lambda: nets.build_network("ResNet"), "unknown network"),
     (lambda: nets.build_network("MobileNetV1", alpha=3), "between 0.1 and 2.0"),
-    (lambda: nets.build_network("ShuffleNetV2", alpha=0.5), "separate models"),
+    (lambda: nets.build_network("EfficientNet-B0", alpha=0.5), "separate models"),
+    (lambda: nets.build_network("ShuffleNetV2", alpha=0.75), "0.5x, 1x, 1.5x and 2x"),
     (lambda: nets.build_network("MobileViT-S", resolution=224), "divisible by 64"),
     (lambda: nets.build_network("MobileNetV1", resolution=10_000), "resolution"),
     (lambda: lw.build_block("ghost", 16, 15, 3, 8, s=2), "divisible by"),

@@ -38,7 +38,7 @@ def test_lightweight_page():
     assert _metrics(at)["engine MACs"] != block_macs
 
     # bad input: α on a network whose paper does not define it -> an error, page still renders
-    at.selectbox(key="lw_net").set_value("ShuffleNetV2").run()
+    at.selectbox(key="lw_net").set_value("EfficientNet-B0").run()
     assert any("separate models" in e.value for e in at.error)
     assert not at.exception and len(at.get("plotly_chart")) >= 4
 
