@@ -22,6 +22,8 @@ limiter_bars = shared(limiter_bars)
 occupancy_curve_fig = shared(occupancy_curve_fig)
 
 
+#: CUDA C++ Best Practices Guide, "Calculating Occupancy": (cc, threads, registers, smem) -> occupancy %
+GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 100}
 LIMIT_NAMES = {"warps": t_("warp slots", "warp 槽位"), "blocks": t_("block slots", "线程块槽位"),
                "registers": t_("registers", "寄存器"), "shared_memory": t_("shared memory", "共享内存")}
 
@@ -44,13 +46,16 @@ with ui.guard():
     m[1].metric(t_("Blocks per SM", "每 SM 线程块数"), r["blocks_per_sm"])
     m[2].metric(t_("Active warps", "活跃 warp 数"), f"{r['active_warps']} / {r['max_warps_per_sm']}")
     m[3].metric(t_("Limited by", "受限于"), LIMIT_NAMES[r["limiter"]])
-    guide = ui.cached(occupancy)("7.0", 320, 37)["occupancy"]
-    st.caption(t_(f"✓ matches NVIDIA's CUDA C++ Best Practices Guide (occupancy calculator example: cc 7.0, "
-                  f"320 threads, 37 registers → 63 %): engine {100 * guide:.1f} %, difference "
-                  f"{abs(100 * guide - 63):.1f} points (the guide rounds).",
-                  f"✓ 与 NVIDIA《CUDA C++ 最佳实践指南》一致（占用率计算器示例：计算能力 7.0、每块 320 线程、"
-                  f"每线程 37 个寄存器 → 63 %）：引擎结果 {100 * guide:.1f} %，相差 {abs(100 * guide - 63):.1f} "
-                  f"个百分点（指南取整）。"))
+    guide = GUIDE.get((cc, int(threads), int(regs), smem))
+    if guide:
+        st.caption(t_(f"✓ matches NVIDIA's CUDA C++ Best Practices Guide (Calculating Occupancy): {guide} % there, "
+                      f"{100 * r['occupancy']:.1f} % here — difference {abs(100 * r['occupancy'] - guide):.1f} "
+                      "points (the guide rounds).",
+                      f"✓ 与 NVIDIA《CUDA C++ 最佳实践指南》（计算占用率一节）一致：指南 {guide} %，本页 "
+                      f"{100 * r['occupancy']:.1f} %，相差 {abs(100 * r['occupancy'] - guide):.1f} 个百分点（指南取整）。"))
+    else:
+        st.caption(t_("The Best Practices Guide's worked example: cc 7.0, 128 threads per block, 37 registers.",
+                      "《CUDA C++ 最佳实践指南》的示例：计算能力 7.0、每块 128 线程、每线程 37 个寄存器。"))
     ui.show_figure(fit(limiter_bars(r, t_("Blocks per SM allowed by each resource (outlined = binding)",
                                           "各资源允许的每 SM 线程块数（黑框 = 起决定作用的资源）"))),
                    "go_limits", t_(f"The smallest bar binds. Each warp gets {r['regs_per_warp']} registers "

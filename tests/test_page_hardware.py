@@ -32,6 +32,8 @@ def test_systolic_page():
 def test_gpu_occupancy_page():
     at = _app("gpu_occupancy")
     assert _metric(at, "Occupancy") == "75.0%"          # Best Practices Guide: cc 7.0, 128 thr, 37 regs
+    assert any("matches NVIDIA's CUDA C++ Best Practices Guide" in c.value and "difference 0.0" in c.value
+               for c in at.caption)
     at.number_input(key="go_threads").set_value(320).run()
     assert not at.exception and _metric(at, "Occupancy") == "62.5%"
     at.number_input(key="go_regs").set_value(256).run()

@@ -74,8 +74,7 @@ ZH = {
     "PEs doing a MAC (count)": "正在做乘加的 PE（个）", "cycles (stall-free)": "周期数（无停顿模型）",
     "dataflow": "数据流", "util": "利用率", "output stationary": "输出驻留", "weight stationary": "权重驻留",
     "input stationary": "输入驻留", "transfer": "搬运", "compute": "计算", "vector": "向量", "time (cycles)": "时间（周期）", "engine": "引擎",
-    "Unified Buffer": "统一缓冲 UB", "L1 Buffer": "L1 缓冲", "Vector": "Vector 向量单元",
-    "Scalar": "Scalar 标量单元",
+    "Unified Buffer": "统一缓冲 UB", "L1 Buffer": "L1 缓冲",
 }
 
 
@@ -184,7 +183,7 @@ def coalescing_chart(rows: list[dict], title: str) -> go.Figure:
     fig.update_xaxes(title="access pattern (stride in elements)")
     fig.update_layout(barmode="group", yaxis2=dict(title="efficiency (% of fetched bytes used)",
                                                    overlaying="y", side="right", range=[0, 105],
-                                                   showgrid=False))
+                                                   tickmode="linear", dtick=20, showgrid=False))
     fig = apply_theme(fig, title)
     fig.update_layout(margin=dict(r=70))
     return fig
@@ -202,7 +201,8 @@ def bank_picture(bank_of_lane, per_bank, title: str) -> go.Figure:
         hovertext=[f"bank {b}: lanes {', '.join(map(str, lanes_of[b])) or '-'}" for b in range(len(per_bank))],
         hoverinfo="text"))
     fig.update_xaxes(title="shared-memory bank (0–31)", dtick=4)
-    fig.update_yaxes(title="words served one after another (count)", rangemode="tozero")
+    fig.update_yaxes(title="words served one after another (count)", rangemode="tozero",
+                     dtick=max(1, int(worst) // 8))
     return apply_theme(fig, title, height=340)
 
 
