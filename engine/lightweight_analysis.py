@@ -79,7 +79,7 @@ class LayerPoint:
 
 
 def _peak(hw: Hardware) -> float:
-    return hw.peak_fp32 or hw.peak_flops     # the cost model moves fp32 bytes
+    return hw.peak_fp32 or hw.peak_flops     # fp32 bytes, so the fp32 peak where one is published
 
 
 def _hardware(hw_name: str) -> Hardware:

@@ -72,7 +72,7 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
     xs = np.logspace(math.log10(lo), math.log10(hi), 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e9, mode="lines",
-                    name="fp32 roof", line=dict(color="black", width=3))
+                    name="roof", line=dict(color="black", width=3))
     fig.add_scatter(x=[ridge, ridge], y=[xs[0] * bandwidth / 1e9, peak / 1e9], mode="lines",
                     line=dict(dash="dash", color=OKABE_ITO["grey"]),
                     name=f"ridge {ridge:.3g}")
