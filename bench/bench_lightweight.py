@@ -45,7 +45,7 @@ def _page_times() -> list[dict]:
     cold = time.perf_counter() - t0
     warm = median_time(at.run, repeat=3, warmup=0)
     return [dict(name="page first render", value=cold, unit="s", target="< 10 s",
-                 note="6 networks built, costed and placed on the roofline"),
+                 note="all 9 networks built, costed and placed on the roofline"),
             dict(name="page rerun (warm cache)", value=warm, unit="s", target="< 3 s", note="")]
 
 
