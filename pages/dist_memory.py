@@ -81,7 +81,7 @@ with ui.guard():
                         ui.t(f"Activations of one layer (s = {seq}, b = {mb}, h = {hidden}, a = {heads}, "
                              f"t = {tp_c}; Korthikanti et al. Table 2)",
                              f"单层激活（s = {seq}, b = {mb}, h = {hidden}, a = {heads}, t = {tp_c}；"
-                             f"Korthikanti 等人 表 2）"), "MiB per layer")),
+                             f"Korthikanti 等人 表 2）"), "activations per layer (MiB)")),
         "dm_acts",
         ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
              "drops exactly that term.", "长序列下 5as/h 的注意力分数项占大头；选择性重计算恰好去掉这一项。"),

@@ -20,7 +20,8 @@ def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = F
         return fig
     localize(fig, table, words)
     if present:
-        fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18)
+        fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18,
+                          height=int((fig.layout.height or 420) * 1.25))
     return fig
 
 

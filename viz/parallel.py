@@ -21,7 +21,7 @@ ZH = {
     "memory per device (GiB)": "每卡显存（GiB）", "strategy": "策略", "card memory": "显存容量",
     "plain DP": "普通数据并行", "ZeRO-2 + CPU offload": "ZeRO-2 + CPU 卸载", "configuration": "配置",
     "value": "数值", "element index (thick lines = chunk boundaries; red = just received)":
-    "元素下标（粗线 = 分块边界；红框 = 本步刚收到）", "device (← sender this step)": "设备（← 本步发送方）",
+    "元素下标（粗线 = 分块边界；红框 = 本步刚收到）", "device (← sender)": "设备（← 发送方）",
     "message size (bytes)": "消息大小（字节）", "all-reduce time (µs)": "All-Reduce 时间（µs）",
     "measured (gloo)": "实测（gloo）", "ring": "环形", "tree": "树形", "model": "模型",
     "least-squares optimum": "最小二乘最优值", "update (count)": "更新次数", "mean squared error": "均方误差",
@@ -37,7 +37,7 @@ ZH = {
     "配置（✗ = 放不下）", "estimated step time (s)": "估计单步时间（秒）", "backward": "反向", "forward": "前向",
     "communication": "通信", "all-reduce": "All-Reduce", "time (s)": "时间（秒）", "stage": "段",
     "time (time units)": "时间（时间单位）", "none": "无", "full recompute": "完全重计算",
-    "selective": "选择性重计算", "MiB per layer": "每层 MiB", "token": "token",
+    "selective": "选择性重计算", "activations per layer (MiB)": "每层激活（MiB）", "token": "token",
 }
 
 _ZH_PHRASES = [  # engine sentences shown on the distributed pages
@@ -110,7 +110,7 @@ def ring_state(buffers: np.ndarray, chunks, sends, title: str) -> go.Figure:
         fig.add_shape(type="rect", x0=lo - 0.5, x1=hi - 0.5, y0=dst - 0.45, y1=dst + 0.45,
                       line=dict(color=MEANING["highlight"], width=3))
     fig.update_xaxes(title="element index (thick lines = chunk boundaries; red = just received)")
-    fig.update_yaxes(title="device (← sender this step)", autorange="reversed",
+    fig.update_yaxes(title="device (← sender)", autorange="reversed",
                      tickvals=list(range(n)), ticktext=[f"D{i}{received.get(i, '')}" for i in range(n)])
     return apply_theme(fig, title, height=140 + 50 * n)
 
@@ -171,7 +171,8 @@ def loss_scale_plot(hist, title: str) -> go.Figure:
     fig.add_scatter(x=skipped, y=[np.log2(hist.scales[k]) for k in skipped], mode="markers",
                     name="overflow → step skipped", marker=dict(color=MEANING["highlight"], size=10))
     fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="log2 loss scale", dtick=1)
+    logs = np.log2(hist.scales)
+    fig.update_yaxes(title="log2 loss scale", dtick=1, range=[float(logs.min()) - 1, float(logs.max()) + 1])
     return apply_theme(fig, title)
 
 
