@@ -429,20 +429,22 @@ def test_compare_blocks_leaves_out_blocks_that_do_not_fit():
     assert [k for k, _ in lw.compare_blocks(64, 64, 3, 14)] == list(lw.BLOCKS)
 
 
-def test_figures_have_titles_and_axis_labels():
+@pytest.mark.parametrize("zh", [False, True])
+def test_figures_have_titles_and_axis_labels(zh):
     from viz import lightweight as vl
     hw = engine.hardware_presets()["Phone CPU (assumed)"]
     summaries = la.summarize_all("Phone CPU (assumed)")
     h, w, b = 56, 56, 56 * 56 * 128 * 128
-    figs = [vl.networks_figure([s.cost for s in summaries]),
+    figs = [vl.networks_figure([s.cost for s in summaries], zh=zh),
             vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth,
-                                     hw.name),
+                                     hw.name, zh=zh),
             vl.time_breakdown_figure([dict(network=s.cost.name, macs=s.cost.macs, times=s.times)
-                                      for s in summaries]),
-            vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b)),
-            vl.sweep_figure(la.width_sweep()),
+                                      for s in summaries], zh=zh),
+            vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b), zh=zh),
+            vl.sweep_figure(la.width_sweep(), zh=zh),
             vl.block_compare_figure([dict(block=k, macs=c.macs, params=c.params)
-                                     for k, c in lw.compare_blocks(64, 64, 3, 14)])]
+                                     for k, c in lw.compare_blocks(64, 64, 3, 14)], zh=zh)]
     for fig in figs:
-        assert fig.layout.title.text
-        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+        title = fig.layout.title.text
+        assert title and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in title) == zh, title
