@@ -19,6 +19,8 @@ ui.setup("lightweight_models", "Lightweight models", "轻量化模型",
 t_ = ui.t
 HW = list(engine.hardware_presets())
 ZH = ui.lang() == "zh"
+ROLE_ZH = {"conv/linear weights": "卷积/线性层权重", "biases": "偏置", "BN scale+shift": "BN 缩放与平移",
+           "LayerNorm": "LayerNorm"}
 # bound widgets store their option text in the URL, so options are the same in both languages
 BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "Depthwise-separable · 深度可分离",
           "inverted_residual": "Inverted residual · 倒残差", "shuffle_unit": "ShuffleNet unit · 分组+混洗",
@@ -65,7 +67,7 @@ with ui.guard():
         st.caption(t_(f"The paper's row is α = 1, {paper.resolution}×{paper.resolution}.",
                       f"论文表格对应 α = 1、{paper.resolution}×{paper.resolution}。"))
     st.caption(t_("Parameters by role: ", "参数构成：") +
-                ", ".join(f"{k} {v:,}" for k, v in parts.items() if v))
+                ", ".join(f"{ROLE_ZH[k] if ZH else k} {v:,}" for k, v in parts.items() if v))
     hwp = engine.hardware_presets()[hw]
     ui.show_figure(vl.layer_roofline_figure(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
                                             hw, zh=ZH), "lw_roofline",
