@@ -31,7 +31,7 @@ h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 1rem; }
 </style>
 """
-_HIDE_CONTROLS_CSS = "<style>.st-key-controls { display: none; }</style>"
+_HIDE_CONTROLS_CSS = '<style>[class*="st-key-controls"] { display: none; }</style>'
 
 
 def flag(name: str) -> bool:
@@ -89,9 +89,12 @@ def _language_picker() -> None:
         del st.query_params["lang"]
 
 
-def controls():
-    """Container for a page's controls; hidden by ``?present=1&controls=0``."""
-    return st.container(key="controls")
+def controls(name: str = ""):
+    """Container for a page's controls; hidden by ``?present=1&controls=0``.
+
+    A page with several control groups names the later ones: ``ui.controls("blocks")``.
+    """
+    return st.container(key=f"controls_{name}" if name else "controls")
 
 
 def lesson_text(page_id: str, section: str | None = None) -> str:

@@ -19,8 +19,10 @@ _KEYS_JS = """
   if (doc.__labKeys) { doc.__labKeys = '%s'; return; }
   doc.__labKeys = '%s';
   doc.addEventListener('keydown', function (e) {
-    const tag = (e.target && e.target.tagName) || '';
-    if (tag === 'INPUT' || tag === 'TEXTAREA') return;
+    const t = e.target;
+    const tag = (t && t.tagName) || '';
+    if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') return;
+    if (t && t.closest && t.closest('[role="slider"], [role="radiogroup"], [role="listbox"]')) return;
     const map = {ArrowRight: '_next', ArrowLeft: '_prev', ' ': '_play'};
     const suffix = map[e.key];
     if (!suffix) return;

@@ -73,11 +73,14 @@ def test_chinese_from_the_link(server, page):
 def test_presenter_mode_steps_with_the_keyboard(server, page):
     page.goto(f"{server}/collectives?present=1")
     wait_app(page)
-    assert not page.locator("[data-testid='stSidebar']").is_visible()
-    page.mouse.click(900, 600)                 # focus the page body, not an input
+    page.locator("[data-testid='stSidebar']").wait_for(state="hidden")
+    page.wait_for_function("() => document.__labKeys === 'co_step'")  # key handler installed
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => location.search.includes('co_step=2')")
+    wait_app(page)
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => location.search.includes('co_step=3')")
+    wait_app(page)
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => location.search.includes('co_step=2')")
