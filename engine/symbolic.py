@@ -387,3 +387,9 @@ def four_ways(graph: Graph, dtype: str = "float64", depth: int = 8) -> FourWays:
     rows = difference_sweep(expr, inputs[0], point, exact, dtype=dtype)
     return FourWays(inputs[0], point, to_text(simplify(deriv)), exact, rows, swell_table(depth),
                     len(graph.op_nodes), fallback)
+
+
+def four_ways_text(program: str, dtype: str = "float64", depth: int = 8) -> FourWays:
+    """:func:`four_ways` of a program given as text (what the lab page caches)."""
+    from .language import parse_program
+    return four_ways(parse_program(program, title="program"), dtype, depth)

@@ -229,7 +229,8 @@ def eager_graph(name: str, seed: int = 0) -> Capture:
     dag = Dag(tuple(nodes.values()), tuple(dict.fromkeys(edges)), "eager autograd graph (grad_fn)")
     return Capture("eager", True, dag, f"the result has grad_fn={type(out.grad_fn).__name__}; "
                    f"{len(nodes)} backward nodes were recorded while the code ran",
-                   {"value": float(out.detach())})
+                   {"value": float(out.detach()), "grad_fn": type(out.grad_fn).__name__,
+                    "nodes": len(nodes)})
 
 
 # -- 2. torch.fx symbolic trace -----------------------------------------------------------------
@@ -262,7 +263,7 @@ def fx_graph(name: str) -> Capture:
                                "Proxy needs a real True/False, which does not exist yet"})
     return Capture("fx", True, _fx_dag(gm.graph, "torch.fx symbolic trace"),
                    f"{sum(1 for n in gm.graph.nodes if n.op.startswith('call'))} calls recorded",
-                   {"code": gm.code})
+                   {"code": gm.code, "calls": sum(1 for n in gm.graph.nodes if n.op.startswith("call"))})
 
 
 # -- 3. torch.jit.trace -------------------------------------------------------------------------
@@ -377,13 +378,14 @@ def export_graph(name: str, seed: int = 0) -> Capture:
         x2, w2 = example_inputs(name, seed, other=True)
         try:
             ep.module()(x2, w2)
-            other = "the exported program also runs on the other input"
+            other, other_ok = "the exported program also runs on the other input", True
         except Exception as e:  # noqa: BLE001 - a guard failing on the other input
             other = (f"the exported program refuses the other input (a guard on what it "
                      f"specialised failed): {type(e).__name__}: "
                      f"{str(e).strip().splitlines()[0][:200]}")
+            other_ok = False
     return Capture("export", True, _fx_dag(ep.graph, "torch.export graph (ATen ops)"),
-                   f"one graph captured; {other}", {"other": other})
+                   f"one graph captured; {other}", {"other": other, "other_ok": other_ok})
 
 
 def capture_all(name: str, seed: int = 0) -> Captures:

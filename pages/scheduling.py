@@ -15,12 +15,13 @@ ui.setup("scheduling", "Graph scheduling", "计算图调度与执行",
          "Ready queues, streams, devices and the critical path on a timeline.",
          "就绪队列、多流、多设备与关键路径的时间线。")
 t_ = ui.t
+zh = ui.lang() == "zh"
 MODE_NAMES = {"op_by_op": ("op by op (eager)", "逐算子（动态图）"),
               "whole_graph": ("whole graph sunk to the device", "整图下沉到设备"),
               "split": ("graph split across devices", "图切分到多设备")}
-PLACE_NAMES = {"accel": ("all on the accelerator", "全部放在加速器"), "cpu": ("all on the CPU", "全部放在 CPU"),
-               "heavy_on_accel": ("heavy ops on the accelerator, light on the CPU", "重算子放加速器，轻算子放 CPU"),
-               "halves": ("first half accel0, second half accel1", "前一半 accel0，后一半 accel1")}
+PLACE_NAMES = {"accel": ("all on the accelerator", "全部在加速器"), "cpu": ("all on the CPU", "全部在 CPU"),
+               "heavy_on_accel": ("heavy → accel, light → CPU", "重算子→加速器，轻算子→CPU"),
+               "halves": ("halves on accel0 / accel1", "前后两半分到 accel0 / accel1")}
 
 
 def config(streams: int, accels: int, host_us: float, link_gbps: float) -> Config:
@@ -47,15 +48,15 @@ with ui.controls():
     name = c1.selectbox(t_("Graph", "计算图"), names, index=names.index("resnet_basic_block"),
                         key="sc_preset", bind="query-params")
     mode = c2.radio(t_("Execution mode", "执行模式"), MODES, index=1, key="sc_mode",
-                    bind="query-params", format_func=lambda m: t_(*MODE_NAMES[m]))
+                    bind="query-params", format_func=lambda m: " · ".join(MODE_NAMES[m]))  # same in both languages: the URL keeps it
     placement = c3.selectbox(t_("Placement (op by op / split)", "放置策略（逐算子 / 切分）"), PLACEMENTS,
                              index=2, key="sc_place", bind="query-params",
-                             format_func=lambda p: t_(*PLACE_NAMES[p]))
+                             format_func=lambda p: " · ".join(PLACE_NAMES[p]))
     d1, d2, d3, d4 = st.columns(4)
     streams = d1.slider(t_("Streams per device", "每个设备的流数"), 1, 4, 2, key="sc_streams",
                         bind="query-params")
     accels = d2.slider(t_("Accelerators", "加速器个数"), 1, 2, 1, key="sc_accels", bind="query-params")
-    host_us = d3.slider(t_("Host dispatch per op (us)", "每个算子的主机分发开销 (us)"), 0, 50, 10,
+    host_us = d3.slider(t_("Host dispatch per op (µs)", "每个算子的主机分发开销 (µs)"), 0, 50, 10,
                         key="sc_host", bind="query-params")
     link = d4.select_slider(t_("Link bandwidth (GB/s)", "链路带宽 (GB/s)"), [4, 8, 16, 25, 64, 300],
                             25, key="sc_link", bind="query-params")
@@ -64,34 +65,36 @@ with ui.guard(t_("Cannot schedule", "无法调度")):
     trace = ui.cached(run)(name, mode, placement, streams, accels, float(host_us), float(link))
     sched = trace.summary
     m = st.columns(4)
-    m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} us")
+    m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} µs")
     m[1].metric(t_("Host dispatches", "主机分发次数"), sched.dispatches)
-    m[2].metric(t_("Bytes over the link", "链路传输字节"), f"{sched.transfer_bytes:,}")
+    m[2].metric(t_("Data over the link", "链路传输量"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
     m[3].metric(t_("Critical path events", "关键路径事件数"), len(sched.timeline.critical))
     k = ui.stepper("sc_step", len(trace))
     step = trace[k]
-    st.info(step.log)
-    left, right = st.columns([2, 3])
-    with left:
-        ui.show_figure(graph_figure(presets.preset(name), highlight=step.highlight,
-                                    changed=step.data["scheduled"][:-1], title=step.title),
-                       "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
-                                      "orange: ops already scheduled.",
-                                      "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))
-    with right:
-        ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"])), "sc_gantt", t_(
-            "Bars appear as the scheduler places them; the black outline is the critical path "
-            "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
-            "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
-            rows=[e.__dict__ for e in sched.timeline.events])
+    title, log = vs.step_text(step, zh)
+    st.info(log)
+    # the timeline answers the controls: full width, first; then the graph being scheduled
+    ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), zh=zh), "sc_gantt", t_(
+        "Bars appear as the scheduler places them; the black outline is the critical path "
+        "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
+        "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
+        rows=[e.__dict__ for e in sched.timeline.events])
+    ui.show_figure(graph_figure(presets.preset(name), highlight=step.highlight,
+                                changed=step.data["scheduled"][:-1], title=title, direction="LR",
+                                height=340),
+                   "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
+                                  "orange: ops already scheduled.",
+                                  "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))
     u1, u2 = st.columns(2)
     with u1:
-        ui.show_figure(vs.utilization_figure(sched), "sc_util", t_(
+        ui.show_figure(vs.utilization_figure(sched, t_("Busy share of each lane", "各通道的忙碌占比"), zh=zh),
+                       "sc_util", t_(
             "Utilisation = busy time / total time. In eager mode the host is the busy lane.",
             "利用率 = 忙碌时间 / 总时间。逐算子执行时，主机才是最忙的那一条。"))
     with u2:
         tot = ui.cached(totals)(name, placement, streams, accels, float(host_us), float(link))
-        ui.show_figure(vs.modes_figure({t_(*MODE_NAMES[k_]): v for k_, v in tot.items()}), "sc_modes",
+        ui.show_figure(vs.modes_figure({t_(*MODE_NAMES[k_]): v for k_, v in tot.items()},
+                                       t_("Total time by execution mode", "各执行模式的总时间"), zh=zh), "sc_modes",
                        t_("The same graph in the three modes (whole graph always on the accelerator).",
                           "同一张图的三种执行模式（整图下沉时全部在加速器上）。"), rows=[tot])
     ui.checkpoint("sc_ck_eager", t_("With op-by-op execution, which lane is busiest for this small "
@@ -109,9 +112,12 @@ device = e3.radio(t_("Device", "设备"), ["cuda", "cpu"], horizontal=True, key=
 with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
     dk = ui.stepper("sc_dstep", len(dtrace))
-    ui.show_figure(vs.dispatch_figure(dtrace, dk), "sc_dispatch", t_(
+    call = dtrace.title.split(" of ", 1)[-1].split(" on ")[0]
+    ui.show_figure(vs.dispatch_figure(dtrace, dk, t_(dtrace.title, f"{call} 在 {device} 上的分发路径"), zh=zh),
+                   "sc_dispatch", t_(
         "The dispatcher picks the highest-priority key: Autograd first (records grad_fn), then the "
         "backend kernel.", "分发器选择优先级最高的键：先是 Autograd（记录 grad_fn），再是后端内核。"))
-    st.caption(dtrace[dk].log)
+    d = dtrace[dk].data
+    st.caption(t_(dtrace[dk].log, f"{d['what_zh']}（{d['why_zh']}）"))
 
 ui.lesson("scheduling")

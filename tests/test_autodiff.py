@@ -340,3 +340,31 @@ def test_survey_check_against_the_tables():
     assert table == 2 and got["y"] == pytest.approx(5.5)
     _, _, off = survey_check("forward", engine.forward_trace(graph, {"x2": 1.0}))
     assert off > 1     # the seed on x2 gives dy/dx2 = 1.716, not the table's 5.5
+
+
+def test_survey_rows_put_the_printed_tables_next_to_the_engine():
+    """The page's side-by-side table: the survey's printed numbers (this file's copies) vs ours."""
+    from engine.autodiff import program_traces, survey_rows
+    text = engine.presets.program_text("autodiff_example")
+    graph, trace = program_traces(text, "forward", "x1")
+    rows = {r["v"]: r for r in survey_rows("forward", graph, trace)}
+    names = {"v-1": "x1", "v0": "x2", "v5": "v5"}
+    for v, r in rows.items():
+        key = names.get(v, v)
+        assert r["source_value"] == TABLE2_PRIMAL[key] and r["source_tangent"] == TABLE2_TANGENT[key]
+        assert r["diff"] < 5e-4
+    assert len(rows) == 7
+    graph, trace = program_traces(text, "reverse", "y")
+    rows = {r["v"]: r for r in survey_rows("reverse", graph, trace)}
+    assert rows["v0"]["source_adjoint"] == TABLE3_ADJOINT["x2"] and rows["v0"]["diff"] < 5e-4
+    assert survey_rows("forward", *program_traces(text, "forward", "x2")) == []   # other seed
+    assert survey_rows("forward", *program_traces(engine.presets.program_text("mlp"), "forward", "x")) == []
+
+
+def test_jacobian_demo_counts_sweeps_and_refuses_bad_sizes():
+    from engine.autodiff import jacobian_demo
+    fwd, rev = jacobian_demo(8, 2)
+    assert (fwd.sweeps, rev.sweeps) == (8, 2)
+    np.testing.assert_allclose(fwd.matrix, rev.matrix, atol=1e-5)
+    with pytest.raises(EngineError, match="whole number"):
+        jacobian_demo(0, 2)

@@ -10,9 +10,27 @@ from .theme import MEANING, OKABE_ITO, apply_theme
 from .timeline import gantt
 
 COLORS = {"host": OKABE_ITO["grey"], "compute": MEANING["compute"], "transfer": MEANING["transfer"]}
+MODE_TEXT = {"op_by_op": ("op by op", "逐算子"), "whole_graph": ("whole graph", "整图下沉"),
+             "split": ("split", "图切分")}
 
 
-def schedule_gantt(schedule, upto_label: set[str] | None = None, title: str = "") -> go.Figure:
+def _t(zh: bool, en: str, cn: str) -> str:
+    return cn if zh else en
+
+
+def step_text(step, zh: bool = False) -> tuple[str, str]:
+    """(title, log) of one scheduler step in the page's language, from the step's data."""
+    d = step.data
+    if not zh:
+        return step.title, step.log.replace(" us", " µs")
+    newly = f"；新就绪：{', '.join(d['newly_ready'])}" if d["newly_ready"] else ""
+    return (step.title.replace("step", "第").replace(":", " 步：", 1),
+            f"就绪队列 {list(d['queue'])}：从队首取出 {d['chosen']}（{d['op']}），在 {d['lane']} 上从 "
+            f"{d['start']:.2f} µs 运行到 {d['end']:.2f} µs{newly}")
+
+
+def schedule_gantt(schedule, upto_label: set[str] | None = None, title: str = "",
+                   zh: bool = False) -> go.Figure:
     """Gantt of the schedule; with ``upto_label`` only those compute ops (and all else) are drawn."""
     tl = schedule.timeline
     if upto_label is not None:
@@ -20,36 +38,40 @@ def schedule_gantt(schedule, upto_label: set[str] | None = None, title: str = ""
         remap = {old: new for new, old in enumerate(keep)}
         tl = Timeline(tuple(tl.events[i] for i in keep), tl.units, tl.time_unit,
                       tuple(remap[i] for i in tl.critical if i in remap))
-    fig = gantt(tl, title or f"Schedule ({schedule.mode}): {schedule.total_us:.1f} us, critical "
-                "path outlined", colors=COLORS)
-    fig.update_yaxes(title="lane (host, device/stream, link)")
+    mode = _t(zh, *MODE_TEXT.get(schedule.mode, (schedule.mode, schedule.mode)))
+    fig = gantt(tl, title or _t(zh, f"Schedule ({mode}): {schedule.total_us:.1f} µs, critical path outlined",
+                                f"调度（{mode}）：{schedule.total_us:.1f} µs，黑框为关键路径"), colors=COLORS)
+    fig.update_yaxes(title=_t(zh, "lane (host, device/stream, link)", "通道（主机、设备/流、链路）"))
+    fig.update_xaxes(title=_t(zh, "time (µs)", "时间 (µs)"))
     if upto_label is not None:
         fig.update_xaxes(range=[0, schedule.total_us * 1.02])
     return fig
 
 
-def utilization_figure(schedule, title: str = "Busy share of each lane") -> go.Figure:
+def utilization_figure(schedule, title: str = "Busy share of each lane", zh: bool = False) -> go.Figure:
     lanes = list(schedule.utilization)
     vals = [100 * schedule.utilization[u] for u in lanes]
     fig = go.Figure(go.Bar(x=vals, y=lanes, orientation="h", text=[f"{v:.0f}%" for v in vals],
                            textposition="outside", marker_color=MEANING["compute"]))
-    fig.update_xaxes(title="utilisation (% of total time)", range=[0, 110])
-    fig.update_yaxes(title="lane", categoryorder="array", categoryarray=lanes[::-1])
+    fig.update_xaxes(title=_t(zh, "utilisation (% of total time)", "利用率（占总时间的 %）"), range=[0, 115])
+    fig.update_yaxes(title=_t(zh, "lane", "通道"), categoryorder="array", categoryarray=lanes[::-1])
     return apply_theme(fig, title, max(260, 60 + 34 * len(lanes)))
 
 
-def modes_figure(totals: dict[str, float], title: str = "Total time by execution mode") -> go.Figure:
+def modes_figure(totals: dict[str, float], title: str = "Total time by execution mode",
+                 zh: bool = False) -> go.Figure:
     names = list(totals)
     fig = go.Figure(go.Bar(x=names, y=[totals[n] for n in names],
-                           text=[f"{totals[n]:.1f} us" for n in names], textposition="outside",
+                           text=[f"{totals[n]:.1f} µs" for n in names], textposition="outside",
                            marker_color=[OKABE_ITO["vermillion"], OKABE_ITO["blue"],
                                          OKABE_ITO["green"]][:len(names)]))
-    fig.update_yaxes(title="total time (us)", rangemode="tozero")
-    fig.update_xaxes(title="execution mode")
+    fig.update_yaxes(title=_t(zh, "total time (µs)", "总时间 (µs)"), rangemode="tozero")
+    fig.update_yaxes(range=[0, max(totals.values(), default=1) * 1.2])   # room for the labels
+    fig.update_xaxes(title=_t(zh, "execution mode", "执行模式"))
     return apply_theme(fig, title, 360)
 
 
-def dispatch_figure(trace, step: int, title: str = "") -> go.Figure:
+def dispatch_figure(trace, step: int, title: str = "", zh: bool = False) -> go.Figure:
     """The layers of one PyTorch op call, top to bottom; the current one lit, the passed ones dim."""
     layers = [s.data["layer"] for s in trace.steps]
     fig = go.Figure()
@@ -58,9 +80,11 @@ def dispatch_figure(trace, step: int, title: str = "") -> go.Figure:
         y = len(layers) - k
         fig.add_shape(type="rect", x0=0, x1=10, y0=y - 0.42, y1=y + 0.42, fillcolor=color,
                       line=dict(color="black", width=2 if k == step else 1), layer="below")
-        fig.add_annotation(x=0.2, y=y, text=f"<b>{s.data['layer']}</b>", showarrow=False,
+        layer = s.data.get("layer_zh", s.data["layer"]) if zh else s.data["layer"]
+        what = s.data.get("what_zh", s.data["what"]) if zh else s.data["what"]
+        fig.add_annotation(x=0.2, y=y, text=f"<b>{layer}</b>", showarrow=False,
                            xanchor="left", font=dict(size=15, color="black"))
-        fig.add_annotation(x=2.6, y=y, text=_wrap(s.data["what"], 70), showarrow=False,
+        fig.add_annotation(x=2.6, y=y, text=_wrap(what, 40 if zh else 70), showarrow=False,
                            xanchor="left", align="left", font=dict(size=12, color="black"))
         if k < len(layers) - 1:
             fig.add_annotation(x=1.2, y=y - 0.58, ax=1.2, ay=y - 0.42, xref="x", yref="y",
@@ -71,7 +95,9 @@ def dispatch_figure(trace, step: int, title: str = "") -> go.Figure:
 
 
 def _wrap(text: str, width: int) -> str:
-    words, lines, cur = text.split(), [], ""
+    words, lines, cur = [], [], ""
+    for w in text.split():       # a long run without spaces (Chinese) is cut every ``width`` chars
+        words += [w[i:i + width] for i in range(0, len(w), width)] or [w]
     for w in words:
         if len(cur) + len(w) + 1 > width:
             lines.append(cur)
