@@ -57,13 +57,14 @@ with ui.guard():
     with right:
         m = st.columns(2)
         m[0].metric(t_("Accesses", "访存次数"), f"{s.accesses:,}")
-        m[1].metric(t_("Misses", "缺失次数"), f"{s.misses:,}", f"{1 - s.hit_rate:.2%}", delta_color="off")
+        m[1].metric(t_("Misses", "缺失次数"), f"{s.misses:,}", t_(f"miss rate {1 - s.hit_rate:.1%}",
+                    f"缺失率 {1 - s.hit_rate:.1%}"), delta_color="off", delta_arrow="off")
         traffic = s.traffic_bytes / KIB
         m[0].metric(t_("Memory traffic", "内存流量"),
                     f"{traffic / KIB:.1f} MiB" if traffic >= KIB else f"{traffic:.1f} KiB")
         m[1].metric(t_("Intensity (FLOP/B)", "算术强度 (FLOP/B)"), f"{result.arithmetic_intensity:.3g}",
                     t_(f"ideal {result.ideal_intensity:.1f}", f"理想 {result.ideal_intensity:.1f}"),
-                    delta_color="off")
+                    delta_color="off", delta_arrow="off")
         m[0].metric(t_("Loop iterations (branches)", "循环迭代（分支）"), f"{result.loop_iterations:,}")
         m[1].metric(t_("Cache sets", "缓存组数"), f"{cache.n_sets}")
         ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses", "哪个矩阵在缺失"), zh=zh), "gt_arrays",
@@ -97,8 +98,8 @@ with ui.guard():
                    f"分块 {best['tile'] or '无'} 时 {best['intensity']:.2f} FLOP/B**（理想情况，每个矩阵只搬一次："
                    f"{result.ideal_intensity:.1f}）。"))
     ui.checkpoint("gt_unroll", t_("Does unrolling the innermost loop by 4 change the number of cache "
-                                  "misses?", "把最内层循环展开 4 次，会改变缓存缺失次数吗？"), "no",
+                                  "misses?", "把最内层循环展开 4 次，会改变缓存缺失次数吗？"), t_("no", "不会"),
                   t_("Unrolling removes branches, not memory accesses: the address order is identical.",
-                     "展开减少的是分支，不是访存：地址顺序完全相同。"), choices=["yes", "no"])
+                     "展开减少的是分支，不是访存：地址顺序完全相同。"), choices=[t_("yes", "会"), t_("no", "不会")])
 
 ui.lesson("gemm_tiling")

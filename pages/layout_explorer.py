@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import streamlit as st
 
@@ -16,6 +17,16 @@ t_ = ui.t
 zh = ui.lang() == "zh"
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
+
+
+
+def why_zh(why: str) -> str:
+    """The engine's contiguity reason, said in Chinese."""
+    m = re.match(r"dimension (\d+) has stride (-?\d+) but row-major order needs (\d+)", why)
+    if m:
+        return f"第 {m[1]} 维的步长是 {m[2]}，而行主序要求 {m[3]}（其右侧各维大小之积）"
+    return "每个步长都等于其右侧各维大小之积"
+
 
 with ui.controls():
     c = st.columns([2, 2, 1, 1])
@@ -51,17 +62,18 @@ with ui.guard():
         with right:
             color_dim = 1 if len(shape) == 4 else -1
             ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address",
-                           "逐地址看内存"), color_dim, zh=zh), "le_strip",
-                           t_("Each slot holds one element (label = logical index, colour = channel "
-                              "for 4-D shapes); grey slots are padding.",
-                              "每个位置存一个元素（标签为逻辑下标，4 维时颜色表示通道）；灰色为填充。"))
+                           "逐地址看内存"), color_dim, width=8 if slots <= 128 else 16, zh=zh), "le_strip",
+                           t_("Each slot holds one element (label = logical index without size-1 "
+                              "dims, colour = channel for 4-D shapes); light grey slots are padding.",
+                              "每个位置存一个元素（标签为逻辑下标，省略大小为 1 的维度；4 维时颜色表示通道）；"
+                              "浅灰色为填充。"))
 
     st.subheader(t_("2. Strides, padding and alignment", "2. 步长、填充与对齐"))
-    rows = [{"dim": i, "size": s, "row-major stride": rs} for i, (s, rs) in
-            enumerate(zip(shape, L.strides(shape)))]
+    rows = [{t_("dim", "维度"): i, t_("size", "大小"): s, t_("row-major stride (elements)", "行主序步长（元素）"): rs}
+            for i, (s, rs) in enumerate(zip(shape, L.strides(shape)))]
     if layout in PLAIN and (layout != "NHWC" or len(shape) == 4):
         for r, s in zip(rows, L.strides(shape, layout)):
-            r[f"{layout} stride"] = s
+            r[t_(f"{layout} stride (elements)", f"{layout} 步长（元素）")] = s
     st.dataframe(rows, hide_index=True)
     nbytes = slots * L.DTYPE_BYTES[dtype]
     aligned, waste = L.align(nbytes, boundary)
@@ -70,7 +82,7 @@ with ui.guard():
     m[1].metric(t_("Stored slots", "存储位置"), f"{slots:,}")
     m[2].metric(t_("Padding waste", "填充浪费"), f"{L.padding_waste(shape, layout, c0):.1f} %")
     m[3].metric(t_(f"Bytes aligned to {boundary}", f"按 {boundary} 字节对齐后"), f"{aligned:,} B",
-                f"+{waste} B", delta_color="off")
+                f"+{waste} B" if waste else None, delta_color="off")
     if layout == "NC1HWC0":
         st.caption(t_(f"C0 = {c0} for {dtype} (32 bytes per C0 vector, as CANN uses); "
                       f"C1 = ceil(C / C0).", f"{dtype} 的 C0 = {c0}（每个 C0 向量 32 字节，与 CANN "
@@ -80,16 +92,17 @@ with ui.guard():
     with ui.guard():  # a huge shape may refuse the expanded view; the other sections go on
         base = L.contiguous_view(shape)
         ndim = len(shape)
-        views = {"transpose (reverse dims)": L.transpose_view(base, list(reversed(range(ndim)))),
-                 "slice dim 0, step 2": L.slice_view(base, 0, 0, shape[0], 2),
-                 "expand a new leading dim of 3": L.expand_view(base, (3, *shape))}
-        trans = views["transpose (reverse dims)"]
+        trans = L.transpose_view(base, list(reversed(range(ndim))))
+        views = {t_("transpose (reverse dims)", "转置（维度倒序）"): trans,
+                 t_("slice dim 0, step 2", "第 0 维切片，步长 2"): L.slice_view(base, 0, 0, shape[0], 2),
+                 t_("expand a new leading dim of 3", "在最前面扩展出大小为 3 的新维度"): L.expand_view(base, (3, *shape))}
         view_rows = []
         for name, v in views.items():
             ok, why = L.is_contiguous(v)
-            view_rows.append({"view": name, "shape": str(v.shape), "strides": str(v.strides),
-                              "offset": v.offset, "contiguous": ok, "why": why})
-        st.dataframe(view_rows, hide_index=True)
+            view_rows.append({t_("view", "视图"): name, t_("shape", "形状"): str(v.shape),
+                              t_("strides", "步长"): str(v.strides), t_("offset", "偏移"): v.offset,
+                              t_("contiguous", "连续"): ok, t_("why", "原因"): t_(why, why_zh(why))})
+        st.dataframe(view_rows, hide_index=True, column_config={t_("why", "原因"): st.column_config.TextColumn(width="large")})
         flat = L.reshape_view(trans, (numel,))
         st.markdown(t_(f"Flattening the transposed view to ({numel},) **{'is a free view' if flat else 'needs a copy'}**: "
                        "a reshape stays a view only when the dimensions it merges are contiguous with each other.",
@@ -101,7 +114,8 @@ with ui.guard():
     values_text = b[0].text_input(t_("Values", "数值"), "1.0, -2.5, 65504", key="le_values",
                                   bind="query-params")
     endian = b[1].radio(t_("Byte order", "字节序"), ["little", "big"], key="le_endian",
-                        bind="query-params", horizontal=True)
+                        bind="query-params", horizontal=True,
+                        format_func=lambda e: f"{e} · {'小端' if e == 'little' else '大端'}")
     try:
         values = [float(v) for v in values_text.split(",") if v.strip()][:16]
     except ValueError:
@@ -109,7 +123,7 @@ with ui.guard():
         st.error(t_("Values must be numbers separated by commas.", "数值须为逗号分隔的数字。"))
     if values:
         shown = values if dtype != "int8" else [max(-128, min(127, int(v))) for v in values]
-        st.dataframe([{"value": v, "bytes (address order)": " ".join(bs)} for v, bs in
+        st.dataframe([{t_("value", "数值"): v, t_("bytes (address order, hex)", "字节（按地址顺序，十六进制）"): " ".join(bs)} for v, bs in
                       zip(shown, L.byte_view(shown, dtype, endian))], hide_index=True)
 
     st.subheader(t_("5. Converting layouts", "5. 布局转换"))
@@ -117,8 +131,8 @@ with ui.guard():
         target = st.selectbox(t_("Convert NCHW to", "把 NCHW 转成"), ["NHWC", "NC1HWC0", "NC4HW4"],
                               key="le_target", bind="query-params")
         steps = L.conversion_steps(shape, "NCHW", target, dtype)
-        st.dataframe([{"op": s.op, "detail": s.detail, "shape after": str(s.shape),
-                       "bytes moved": s.bytes_moved} for s in steps], hide_index=True)
+        st.dataframe([{t_("op", "操作"): s.op, t_("detail", "说明"): s.detail, t_("shape after", "之后的形状"): str(s.shape),
+                       t_("bytes moved", "搬运字节"): s.bytes_moved} for s in steps], hide_index=True)
         st.caption(t_(f"Total bytes moved: {sum(s.bytes_moved for s in steps):,} (read + write); "
                       "a reshape of a contiguous array is free.",
                       f"总搬运字节：{sum(s.bytes_moved for s in steps):,}（读 + 写）；连续数组的 reshape 不花钱。"))

@@ -26,8 +26,9 @@ with ui.controls():
                                             t_("your own numbers: edit peak and bandwidth",
                                                "你自己的数字：修改峰值与带宽"))
     precision = c[1].radio(t_("Peak", "峰值"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
-                           bind="query-params",   # one label in both languages: the URL keeps it
-                           format_func=lambda p: "fp16 · matrix 矩阵" if p == "fp16" else "fp32 · vector 向量")
+                           bind="query-params",   # plain labels: the URL keeps them in both languages
+                           help=t_("fp16: the matrix (tensor core) peak; fp32: the vector peak.",
+                                   "fp16：矩阵单元（Tensor Core）峰值；fp32：向量单元峰值。"))
     default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
     slug = "".join(ch for ch in hw_name.lower() if ch.isalnum()) + ("" if precision == "fp16" else "32")
     peak_t = c[2].number_input(t_("Peak TFLOP/s", "峰值 TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
@@ -85,7 +86,11 @@ with ui.guard():
                       t_("% of peak", "峰值占比"): f"{100 * attainable / peak:.1f} %",
                       t_("bound", "瓶颈"): BOUND[R.bound(p.intensity, peak, bw)],
                       t_("time (µs)", "时间 (µs)"): 1e6 * p.flops / attainable})
-    st.dataframe(table, hide_index=True)
+    nc = st.column_config.NumberColumn
+    st.dataframe(table, hide_index=True, column_config={
+        "GFLOP": nc(format="%.3g"), "MB": nc(t_("MB (10⁶ B)", "MB (10⁶ 字节)"), format="%.1f"),
+        "FLOP/B": nc(format="%.3g"), t_("attainable TFLOP/s", "可达 TFLOP/s"): nc(format="%.3g"),
+        t_("time (µs)", "时间 (µs)"): nc(format="%.1f")})
     st.caption(t_("Bytes count each tensor moved once between memory and the chip (a perfect cache); "
                   "graph layers use the cost model's bytes read + written (fp32).",
                   "字节数按每个张量在内存与芯片间只搬运一次计算（理想缓存）；计算图各层采用代价模型的"

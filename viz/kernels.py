@@ -60,6 +60,7 @@ def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int
     n = len(order)
     rows = math.ceil(n / width)
     dim = color_dim % len(shape)
+    shown = [i for i, size in enumerate(shape) if size > 1] or [len(shape) - 1]   # size-1 dims say nothing
     z = np.full(rows * width, np.nan)
     labels = [""] * (rows * width)
     for a, k in enumerate(order):
@@ -68,7 +69,7 @@ def memory_strip(shape, order: np.ndarray, upto: int, title: str, color_dim: int
             continue
         idx = np.unravel_index(int(k), shape)
         z[a] = idx[dim] if a < upto else -2
-        labels[a] = ",".join(str(int(v)) for v in idx)
+        labels[a] = ",".join(str(int(idx[i])) for i in shown)
     zmax = max(shape[dim] - 1, 1)
     colors = [OKABE_ITO["grey"], PAD_COLOR] + [SEQUENCE[i % len(SEQUENCE)] for i in range(zmax + 1)]
     fig = go.Figure(go.Heatmap(
@@ -124,8 +125,8 @@ def conv_cost_bars(rows: list, title: str = "Multiplies and workspace per algori
 def matrix_table_fig(matrix: np.ndarray, title: str, zh: bool = False):
     fig = go.Figure(go.Heatmap(z=matrix, text=matrix, texttemplate="%{text:.2g}",
                                colorscale="RdBu", zmid=0, showscale=False))
-    fig.update_yaxes(autorange="reversed", title=_t(zh, "row", "行"))
-    fig.update_xaxes(title=_t(zh, "column", "列"))
+    fig.update_yaxes(autorange="reversed", title=_t(zh, "row", "行"), dtick=1)
+    fig.update_xaxes(title=_t(zh, "column", "列"), dtick=1)
     return apply_theme(fig, title, height=260)
 
 
@@ -135,10 +136,12 @@ def misses_by_order(rows: list[dict], title: str = "Cache misses for each of the
     fig = go.Figure(go.Bar(x=[r["order"] for r in rows], y=[r["misses"] for r in rows],
                            marker_color=[MEANING["highlight"] if r["misses"] == max(
                                x["misses"] for x in rows) else MEANING["compute"] for r in rows],
-                           text=[_t(zh, f"{r['hit_rate']:.1%} hits", f"命中 {r['hit_rate']:.1%}")
-                                 for r in rows]))
+                           text=[_t(zh, f"{r['hit_rate']:.0%} hits", f"命中 {r['hit_rate']:.0%}")
+                                 for r in rows], textposition="outside", textangle=0))
     fig.update_xaxes(title=_t(zh, "loop order (outermost first)", "循环顺序（从外到内）"))
-    fig.update_yaxes(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"), type="log")
+    top = max((r["misses"] for r in rows), default=1)
+    fig.update_yaxes(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"), type="log",
+                     dtick=1, range=[0, math.log10(max(top, 1)) + 0.4])   # decades only; room for the labels
     return apply_theme(fig, title)
 
 
@@ -152,9 +155,9 @@ def misses_by_tile(rows: list[dict], title: str = "Misses and arithmetic intensi
                     name=_t(zh, "arithmetic intensity (FLOP/B)", "算术强度 (FLOP/B)"), yaxis="y2",
                     marker_color=MEANING["memory_bound"])
     fig.update_layout(yaxis=dict(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"),
-                                 type="log"),
+                                 type="log", dtick=1),
                       yaxis2=dict(title=_t(zh, "FLOP per byte of memory traffic", "每字节内存流量的 FLOP"),
-                                  overlaying="y", side="right", type="log"))
+                                  overlaying="y", side="right", type="log", dtick=1, showgrid=False))
     fig.update_xaxes(title=_t(zh, "tile size (elements per side, square tiles)", "分块边长（元素，方形分块）"),
                      type="category")
     apply_theme(fig, title)
@@ -187,9 +190,9 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
     # a scatter line, not add_vline: annotations on log axes take log10 coordinates
     y_lo = min(peak, lo * bandwidth) / 1e12
     fig.add_scatter(x=[ridge, ridge], y=[y_lo, peak / 1e12], mode="lines+text",
-                    text=["", _t(zh, f"ridge {ridge:.3g} FLOP/B", f"拐点 {ridge:.3g} FLOP/B")],
+                    text=[_t(zh, f"ridge {ridge:.3g} FLOP/B", f"脊点 {ridge:.3g} FLOP/B"), ""],
                     textposition="top right", line=dict(dash="dash", color=OKABE_ITO["grey"]),
-                    name=_t(zh, "ridge point", "拐点"))
+                    name=_t(zh, "ridge point", "脊点"))
     for kind, color in (("memory_bound", MEANING["memory_bound"]),
                         ("compute_bound", MEANING["compute_bound"])):
         sel = [p for p in points if (p.intensity >= ridge) == (kind == "compute_bound")]
@@ -203,9 +206,9 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
                         hovertemplate=_t(zh, "%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s",
                                          "%{text}<br>算术强度 %{x:.3g} FLOP/B<br>%{y:.3g} TFLOP/s")
                                       + "<extra></extra>")
-    fig.update_xaxes(type="log", title=_t(zh, "arithmetic intensity (FLOP per byte of DRAM/HBM traffic)",
-                                          "算术强度（每字节 DRAM/HBM 流量的 FLOP）"))
-    fig.update_yaxes(type="log", title=_t(zh, "attainable TFLOP/s", "可达性能 (TFLOP/s)"))
+    fig.update_xaxes(type="log", dtick=1, title=_t(zh, "arithmetic intensity (FLOP per byte of DRAM/HBM traffic)",
+                                                   "算术强度（每字节 DRAM/HBM 流量的 FLOP）"))
+    fig.update_yaxes(type="log", dtick=1, title=_t(zh, "attainable TFLOP/s", "可达性能 (TFLOP/s)"))
     return apply_theme(fig, title or _t(zh, f"Roofline: {hw_name}", f"Roofline 模型：{hw_name}"), height=480)
 
 
@@ -240,7 +243,7 @@ def flash_running_stats(step, title: str = "Online softmax: running max and resc
     fig.update_layout(barmode="group",
                       yaxis=dict(title=_t(zh, "running max of scores (logit units)", "分数的运行最大值（logit）")),
                       yaxis2=dict(title=_t(zh, "rescale factor (0–1)", "缩放因子（0–1）"), overlaying="y",
-                                  side="right", range=[0, 1.05]))
+                                  side="right", range=[0, 1.05], dtick=0.25, showgrid=False))
     fig.update_xaxes(title=_t(zh, "query row (index)", "查询行（下标）"))
     apply_theme(fig, title, height=380)
     fig.update_layout(margin=dict(t=60, r=70, b=110), legend=dict(y=-0.3, yanchor="top"))
@@ -258,6 +261,6 @@ def hbm_traffic(rows: list[dict], x: str, title: str, zh: bool = False, x_title:
     fig.add_scatter(x=xs, y=[r["bound"] for r in rows], name=_t(zh, "N²d²/M (paper's bound)",
                                                                "N²d²/M（论文中的界）"),
                     mode="lines", line=dict(dash="dot", color=OKABE_ITO["grey"]))
-    fig.update_xaxes(type="log", title=x_title or x)
-    fig.update_yaxes(type="log", title=_t(zh, "HBM accesses (elements, log)", "HBM 访问量（元素，对数轴）"))
+    fig.update_xaxes(type="log", title=x_title or x, tickvals=xs, ticktext=[f"{v:,}" for v in xs])
+    fig.update_yaxes(type="log", dtick=1, title=_t(zh, "HBM accesses (elements, log)", "HBM 访问量（元素，对数轴）"))
     return apply_theme(fig, title)
