@@ -41,7 +41,7 @@ def _themed(fig: go.Figure, title: str, height: int) -> go.Figure:
     """apply_theme, with the title on its own line above the legend."""
     apply_theme(fig, title, height)
     fig.update_layout(margin=dict(t=90), title=dict(y=0.99, yanchor="top"),
-                      legend=dict(y=1.0, yanchor="bottom", x=0))
+                      legend=dict(y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 
 

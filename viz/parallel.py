@@ -128,7 +128,7 @@ def alpha_beta(curves: dict[str, tuple], title: str, measured=None) -> go.Figure
     fig.update_xaxes(type="log", title="message size (bytes)")
     fig.update_yaxes(type="log", title="all-reduce time (µs)")
     apply_theme(fig, title, height=480)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"),
                       margin=dict(b=120))
     return fig
 
