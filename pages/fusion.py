@@ -9,8 +9,7 @@ from engine import budget
 from engine.passes import optimize
 from engine.passes.fusion import analyse
 from engine.registry import KINDS, all_ops
-from viz.compiler import ZH, adapt, figure_cache, postdom_figure
-from viz.graph import graph_figure
+from viz.compiler import ZH, adapt, figure_cache, lab_graph_figure, postdom_figure
 
 ui.setup("fusion", "Operator fusion", "算子融合",
          "Every op has a pattern kind; every op hangs under its post-dominator. Together they decide "
@@ -37,7 +36,7 @@ def fit(fig):
 
 shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
                       lambda: (ui.lang() == "zh", ui.presenting()))
-graph_figure, postdom_figure = shared(graph_figure, words=False), shared(postdom_figure, words=False)
+graph_figure, postdom_figure = shared(lab_graph_figure, words=False), shared(postdom_figure, words=False)
 
 
 def load(model: str, program: str, simplify_first: bool):
@@ -68,8 +67,10 @@ with ui.controls():
                            else t_("left → right", "从左到右"), bind="query-params")
     program = ""
     if model == PROGRAM:
-        program = st.text_area(t_("Program", "程序"), EXAMPLE, height=210, key="fu_program",
-                               bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
+        with st.expander(t_("Program (TVM's own conv2d fusion test; edit me)",
+                            "程序（TVM 自带的 conv2d 融合测试；可编辑）")):
+            program = st.text_area(t_("Program", "程序"), EXAMPLE, height=210, key="fu_program",
+                                   bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
 
 result = None
 with ui.guard(t_("Cannot build the graph", "无法构建计算图")):
@@ -85,16 +86,11 @@ if result is not None:
                 n_kernels - n_ops if shown else None,
                 help=t_("Answer the checkpoint below to reveal it.", "先回答下方的预测题再揭晓。"))
     m[2].metric(t_("largest kernel (ops)", "最大内核（算子数）"), max(map(len, result.groups), default=0))
-    if ui.checkpoint(ck, t_(f"This graph has {n_ops} ops. How many kernels will TVM's rules leave?",
-                            f"这张图有 {n_ops} 个算子。按 TVM 的规则会剩下多少个内核？"),
-                     n_kernels, t_("Each rectangle below is one kernel; single ops are kernels too.",
-                                   "下图中每个矩形就是一个内核；没被融合的单个算子也各算一个内核。"),
-                     rel_tol=0.0) is not None and not shown:
-        st.rerun()                       # reveal the kernel count above
     left, right = st.columns(2)
     with left:
         ui.show_figure(fit(graph_figure(graph, groups=[list(g) for g in result.groups if len(g) > 1],
-                                        title=t_("Fused groups (shaded = one kernel)", "融合分组（阴影 = 一个内核）"),
+                                        title=t_("Fused groups (shaded = one kernel)",
+                                                 "融合分组（阴影 = 一个内核）"),
                                         direction=direction)),
                        "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind.",
                                        "阴影矩形是融合后的内核；颜色表示模式类别。"),
@@ -106,6 +102,13 @@ if result is not None:
     rows = [{t_("kernel", "内核"): k + 1, t_("ops", "算子"): " + ".join(g),
              t_("pattern kinds", "模式类别"): " + ".join(result.kinds[n] for n in g)}
             for k, g in enumerate(result.groups)]
+    if ui.checkpoint(ck, t_(f"This graph has {n_ops} ops. How many kernels will TVM's rules leave?",
+                            f"这张图有 {n_ops} 个算子。按 TVM 的规则会剩下多少个内核？"),
+                     n_kernels, t_("Each shaded rectangle above is one kernel; an op left alone is a "
+                                      "kernel too.", "上图中每个阴影矩形就是一个内核；没被融合的单个算子"
+                                      "也各算一个内核。"),
+                     rel_tol=0.0) is not None and not shown:
+        st.rerun()                       # reveal the kernel count above
     st.dataframe(rows, hide_index=True, width="stretch")
     with st.expander(t_("Every fusion decision, in order", "每一次融合决策（按顺序）")):
         st.code("\n".join(result.log) or "—", language=None)

@@ -45,16 +45,24 @@ def _themed(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
+def lab_graph_figure(graph, **kwargs) -> go.Figure:
+    """:func:`viz.graph.graph_figure` with its legend anchored at the left edge (the theme anchors
+    legends on the right; graph_figure moves it to x=0 only, which pushed it off the plot)."""
+    fig = graph_figure(graph, **kwargs)
+    fig.update_layout(legend_xanchor="left")
+    return fig
+
+
 def pass_figures(step, title_before: str = "before", title_after: str = "after",
                  direction: str = "TB") -> tuple[go.Figure, go.Figure]:
     """(before, after) graph figures of one pipeline step (``engine.passes.pipeline_trace``)."""
     data = step.data or {}
     before = data.get("before", step.graph)
     groups = data.get("groups")
-    fig_b = graph_figure(before, highlight=data.get("removed", ()), title=title_before,
-                         direction=direction)
-    fig_a = graph_figure(step.graph, changed=step.highlight, groups=groups, title=title_after,
-                         direction=direction)
+    fig_b = lab_graph_figure(before, highlight=data.get("removed", ()), title=title_before,
+                             direction=direction)
+    fig_a = lab_graph_figure(step.graph, changed=step.highlight, groups=groups, title=title_after,
+                             direction=direction)
     return fig_b, fig_a
 
 
