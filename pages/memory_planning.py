@@ -12,8 +12,8 @@ ui.setup("memory_planning", "Memory planning", "内存规划",
          "Each tensor needs its bytes only while it is live. Packing lifetimes into one arena is a "
          "2-D puzzle: time × bytes.", "张量只在存活期间需要内存。把生命周期装进同一块内存是一个“时间 × 字节”的二维拼图。")
 t_ = ui.t
-SOURCES = {"graph": "Graph · 计算图", "random": "Random intervals · 随机区间",
-           "custom": "Your intervals · 自定义区间"}
+SOURCES = {"graph": t_("Graph", "计算图"), "random": t_("Random intervals", "随机区间"),
+           "custom": t_("Your intervals", "自定义区间")}
 ZOO = "resnet18 (torch → ONNX)"
 # TFLite GPU delegate's memory_management_test.cc, ComplexRecords: size first last
 STRATEGY_NAMES = {"naive": t_("naive (no reuse)", "朴素（不复用）"),
@@ -95,7 +95,8 @@ if plan is not None:
         st.caption(t_(f"In place: {len(plan.merged)} elementwise outputs overwrite an input that dies "
                       "there.", f"原地复用：{len(plan.merged)} 个逐元素算子的输出覆盖了在此处死亡的输入。"))
     ui.show_figure(fit(arena_figure(plan, t_(f"Arena packing — {STRATEGY_NAMES.get(strategy, strategy)}",
-                                             f"内存池布局 —— {STRATEGY_NAMES.get(strategy, strategy)}"))),
+                                             f"内存池布局 —— {STRATEGY_NAMES.get(strategy, strategy)}"),
+                                    show_bound=revealed())),
                    "mp_arena",
                    t_("Each rectangle is a tensor: its width is its lifetime, its height its bytes; "
                       "rectangles may touch but never overlap.",

@@ -153,7 +153,7 @@ def lifetime_gantt(plan, title: str = "Tensor lifetimes") -> go.Figure:
     return fig
 
 
-def arena_figure(plan, title: str = "Arena packing", height: int = 460) -> go.Figure:
+def arena_figure(plan, title: str = "Arena packing", height: int = 460, show_bound: bool = True) -> go.Figure:
     """Each buffer a rectangle: x = its op interval, y = its bytes in the arena."""
     fig = go.Figure()
     buckets: dict[int, tuple[list, list]] = {}
@@ -175,9 +175,10 @@ def arena_figure(plan, title: str = "Arena packing", height: int = 460) -> go.Fi
     fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", hovertext=ht, hoverinfo="text",
                              marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False))
     end = max((l + 1 for l in plan.lasts), default=1)
-    for value, label, color in ((plan.arena, f"arena {plan.arena:,} B", MEANING["highlight"]),
-                                (plan.lower_bound, f"lower bound {plan.lower_bound:,} B",
-                                 MEANING["compute"])):
+    lines = [(plan.arena, f"arena {plan.arena:,} B", MEANING["highlight"])]
+    if show_bound:                  # hidden while a checkpoint asks for it
+        lines.append((plan.lower_bound, f"lower bound {plan.lower_bound:,} B", MEANING["compute"]))
+    for value, label, color in lines:
         fig.add_trace(go.Scatter(x=[0, end], y=[value, value], mode="lines", name=label,
                                  line=dict(color=color, width=2, dash="dash")))
     fig.update_xaxes(title="time (op index)")
