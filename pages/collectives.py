@@ -83,8 +83,8 @@ with ui.guard():
 st.subheader(ui.t("DDP: gradient buckets overlap backward", "DDP：梯度桶与反向计算重叠"))
 with ui.guard():
     d1, d2 = st.columns(2)
-    bucket_mb = d1.slider(ui.t("Bucket size (MB)", "桶大小 (MB)"), 1, 200, 25, key="co_bucket",
-                          bind="query-params")
+    bucket_mb = d1.slider(ui.t("Bucket size (MB = 10⁶ bytes)", "桶大小（MB，10⁶ 字节）"), 1, 200, 25,
+                          key="co_bucket", bind="query-params")
     link_name = d2.selectbox(ui.t("Link", "链路"), list(par.LINKS), index=1, key="co_link",
                              bind="query-params")
     res = ui.cached(par.ddp_buckets)([8e6] * 24, [2e-3] * 24, bucket_mb * 1e6, n, par.LINKS[link_name])

@@ -21,7 +21,8 @@ def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = F
     localize(fig, table, words)
     if present:
         fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18,
-                          height=int((fig.layout.height or 420) * 1.25))
+                          height=int((fig.layout.height or 420) * 1.25),
+                          margin_t=(fig.layout.margin.t or 70) + 40)   # room for the larger legend
     return fig
 
 
