@@ -14,8 +14,7 @@ ui.setup("autodiff", "Automatic differentiation", "自动微分",
          "在任意程序上单步执行前向模式与反向模式。")
 t_ = ui.t
 zh = ui.lang() == "zh"
-# bound widgets keep their label in the URL: one label in both languages keeps links working
-SOURCES = {"preset": "preset · 预设", "program": "edit · 编辑"}
+SOURCES = {"preset": "preset · 预设", "program": "edit · 编辑"}   # one label in both languages: URL-safe
 MODES = {"forward": "forward · 前向", "reverse": "reverse · 反向"}
 
 with ui.controls():
@@ -55,8 +54,9 @@ if graph is not None:
         title, log = vz.step_text(step, zh)
         left, right = st.columns([3, 2])
         with left:
-            ui.show_figure(graph_figure(graph, highlight=step.highlight, height=460,
-                                        node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title),
+            ui.show_figure(graph_figure(graph, highlight=step.highlight, height=420, direction="LR",
+                                        node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
+                           .update_layout(legend_xanchor="left"),   # legend inside: the graph keeps the width
                            "ad_graph", t_("The lit node is the current step; beside each node: its "
                                           "value, tangent (dot) or adjoint (bar) so far.",
                                           "高亮的是当前步骤的节点；节点旁是至今算出的值、切向量 (dot) 或伴随值 (bar)。"))

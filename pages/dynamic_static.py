@@ -84,6 +84,7 @@ def draw(cap, key: str) -> None:
         return
     groups = [list(m) for _, m in cap.dag.groups] or None
     fig = graph_figure(cap.dag.to_graph(), groups=groups, title=t_(*TITLES[cap.method]), height=400)
+    fig.update_layout(legend_xanchor="left")       # legend inside the plot: the graph keeps the width
     ui.show_figure(fig, key, say(cap), data=cap.dag)
 
 

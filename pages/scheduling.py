@@ -81,7 +81,7 @@ with ui.guard(t_("Cannot schedule", "无法调度")):
         rows=[e.__dict__ for e in sched.timeline.events])
     ui.show_figure(graph_figure(presets.preset(name), highlight=step.highlight,
                                 changed=step.data["scheduled"][:-1], title=title, direction="LR",
-                                height=340),
+                                height=340).update_layout(legend_xanchor="left"),   # legend inside the plot
                    "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
                                   "orange: ops already scheduled.",
                                   "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))

@@ -30,7 +30,7 @@ def localize(rows: list[dict], zh: bool) -> list[dict]:
     """Table rows with Chinese column headers when ``zh``."""
     if not zh:
         return rows
-    return [{HEADERS_ZH.get(k, k): v for k, v in r.items()} for r in rows]
+    return [{HEADERS_ZH.get(k, k): ("种子" if v == "seed" else v) for k, v in r.items()} for r in rows]
 
 
 def step_text(step, zh: bool = False) -> tuple[str, str]:
