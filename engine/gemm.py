@@ -288,15 +288,18 @@ def run_gemm(s: Schedule, cache: CacheConfig = CacheConfig()) -> GemmResult:
                       (m * k + k * n + 2 * m * n) * ELEM_BYTES, overhead)
 
 
+def summary_row(r: GemmResult, order: str, tile: int = 0) -> dict:
+    """One row of a sweep: loop order, tile, misses, traffic, hit rate, arithmetic intensity."""
+    return dict(order=order, tile=tile, misses=r.stats.misses, traffic_bytes=r.stats.traffic_bytes,
+                hit_rate=r.stats.hit_rate, intensity=r.arithmetic_intensity)
+
+
 def sweep_orders(m: int, n: int, k: int, tile: int = 0,
                  cache: CacheConfig = CacheConfig()) -> list[dict]:
     """Misses and traffic for each of the six loop orders."""
     rows = []
     for order in LOOP_ORDERS:
-        r = run_gemm(make_schedule(m, n, k, order, tile), cache)
-        rows.append(dict(order=order, tile=tile, misses=r.stats.misses,
-                         traffic_bytes=r.stats.traffic_bytes, hit_rate=r.stats.hit_rate,
-                         intensity=r.arithmetic_intensity))
+        rows.append(summary_row(run_gemm(make_schedule(m, n, k, order, tile), cache), order, tile))
     return rows
 
 
@@ -305,8 +308,5 @@ def sweep_tiles(m: int, n: int, k: int, order: str = "ijk", tiles=(0, 4, 8, 16, 
     """Misses and traffic as the (square) tile size grows; tile 0 = untiled."""
     rows = []
     for t in tiles:
-        r = run_gemm(make_schedule(m, n, k, order, t), cache)
-        rows.append(dict(order=order, tile=t, misses=r.stats.misses,
-                         traffic_bytes=r.stats.traffic_bytes, hit_rate=r.stats.hit_rate,
-                         intensity=r.arithmetic_intensity))
+        rows.append(summary_row(run_gemm(make_schedule(m, n, k, order, t), cache), order, t))
     return rows

@@ -140,8 +140,10 @@ def misses_by_order(rows: list[dict], title: str = "Cache misses for each of the
                                  for r in rows], textposition="outside", textangle=0))
     fig.update_xaxes(title=_t(zh, "loop order (outermost first)", "循环顺序（从外到内）"))
     top = max((r["misses"] for r in rows), default=1)
+    low = min((r["misses"] for r in rows), default=1)
     fig.update_yaxes(title=_t(zh, "cache misses (count, log)", "缓存缺失（次，对数轴）"), type="log",
-                     dtick=1, range=[0, math.log10(max(top, 1)) + 0.4])   # decades only; room for the labels
+                     dtick=1, range=[max(0.0, math.floor(math.log10(max(low, 1))) - 0.3),
+                                     math.log10(max(top, 1)) + 0.4])   # decades only; room for the labels
     return apply_theme(fig, title)
 
 
