@@ -94,15 +94,24 @@ class Network:
 
 
 def networks() -> dict[str, Network]:
-    huang = "Huang et al., MobiSys 2012 (4G LTE), power model table (alpha_u, alpha_d, beta)"
+    """The radio links, with where each number comes from.
+
+    Checked against the paper's own text (its abstract): LTE's median 6 Mbps up / 13 Mbps down
+    (4GTest). NOT checked: the power coefficients α_u, α_d, β (Table 4) and the tail power and
+    duration (Table 3) were entered from the published tables without the table text at hand;
+    they are marked "unverified" in every source string so the page says so.
+    """
+    huang = "Huang et al., MobiSys 2012"
+    coeff = "α_u, α_d, β as in its Table 4 (unverified transcription)"
     items = (
         Network("LTE", 6.0, 13.0, 0.070, 438.39, 51.97, 1288.04, 11.576, 1060.0,
-                f"{huang}; medians of 6 Mbps up / 13 Mbps down from its 4GTest data; RTT ~70 ms; "
-                "tail 11.576 s at 1060 mW"),
+                f"{huang}: median 6 Mbps up / 13 Mbps down (matches the paper's abstract); {coeff}; "
+                "tail 11.576 s at 1060 mW as in its Table 3 (unverified transcription); RTT 70 ms assumed"),
         Network("Wi-Fi", 20.0, 40.0, 0.020, 283.17, 137.01, 132.86, 0.238, 119.3,
-                f"{huang} (Wi-Fi row); throughputs and RTT are assumptions - edit them"),
+                f"{huang}, Wi-Fi row: {coeff}; tail 0.238 s at 119.3 mW (unverified); "
+                "throughputs and RTT assumed - edit them"),
         Network("3G", 1.0, 2.0, 0.150, 868.98, 122.12, 817.88, 0.0, 0.0,
-                f"{huang} (3G row); throughputs and RTT are assumptions; tail not modelled"),
+                f"{huang}, 3G row: {coeff}; throughputs and RTT assumed; 3G tail not modelled"),
         Network("5G mid-band (assumed)", 50.0, 300.0, 0.030, 438.39, 51.97, 1288.04, 0.0, 0.0,
                 "Assumed throughputs and RTT; power coefficients borrowed from LTE - not measured"),
     )

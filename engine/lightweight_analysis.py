@@ -13,7 +13,8 @@ Stages:
      the memory access cost MAC = hw(c1 + c2) + c1·c2 is smallest at c1 = c2, where it equals the
      bound 2·sqrt(hw·B) + B/hw (Ma et al. 2018, eq. 1);
   5. :func:`width_sweep`: MobileNetV1 at each (α, resolution) of the paper's Tables 6 and 7;
-  6. :func:`summarize` bundles 1-3 for one network (what the lab's first screen shows).
+  6. :func:`summarize` bundles 1-3 for one network (what the lab's first screen shows);
+  7. :func:`block_study`: one block of the explorer, counted by engine.cost and by its closed form.
 Not handled: caches and fusion (a fused depthwise+pointwise kernel moves fewer bytes), int8.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from .cost import cost
 from .errors import ShapeError
 from .ir import Graph
-from .lightweight import check_int, memory_access_cost
+from .lightweight import (BlockCost, block_cost, build_block, check_int, memory_access_cost,
+                          standard_conv_cost)
 from .lightweight_nets import MOBILENET_V1_SWEEP, NETWORKS, NetworkCost, build_network, network_cost
 from .roofline import Hardware, hardware_presets
 
@@ -199,3 +201,41 @@ def summarize(name: str, hw_name: str, alpha: float = 1.0,
 def summarize_all(hw_name: str) -> list[NetworkSummary]:
     """:func:`summarize` for every network at its paper's α and resolution."""
     return [summarize(name, hw_name) for name in NETWORKS]
+
+
+@dataclass(frozen=True)
+class BlockStudy:
+    """One block of the block explorer: its graph, the engine's count and the closed form."""
+    kind: str
+    n: int                           # output channels actually used (some blocks keep N = M)
+    graph: Graph
+    engine: object                   # engine.cost.GraphCost of the graph
+    formula: BlockCost               # the paper's closed form
+    standard: BlockCost              # a standard k x k conv with the same M, N
+
+    @property
+    def saving(self) -> float:
+        """How many times fewer MACs than the standard conv."""
+        return self.standard.macs / max(self.engine.macs, 1)
+
+    def rows(self) -> list[dict]:
+        """Per-node table: MACs, params and FLOP/byte of every node that has either."""
+        return [dict(node=r.name, MACs=r.macs, params=r.params,
+                     **{"FLOP/B": round(r.arithmetic_intensity, 2)})
+                for r in self.engine.nodes if r.macs or r.params]
+
+
+KEEPS_WIDTH = ("shuffle_unit", "mobilevit")
+
+
+def block_study(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
+                d: int = 96) -> BlockStudy:
+    """Build one block, count it with :func:`engine.cost` and with its closed form.
+
+    The ShuffleNet unit and the MobileViT block keep their input width, so ``n`` is replaced by
+    ``c`` for them (the study's ``n`` says which was used).
+    """
+    n = c if kind in KEEPS_WIDTH else n
+    graph = build_block(kind, c, n, k, side, t=t, s=s, d=d)
+    return BlockStudy(kind, n, graph, cost(graph), block_cost(kind, c, n, k, side, t=t, s=s, d=d),
+                      standard_conv_cost(c, n, k, side, side))

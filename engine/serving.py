@@ -294,3 +294,9 @@ def md1_wait(rate: float, service: float) -> float:
 def mm1_wait(rate: float, service: float) -> float:
     """M/M/1: E[S²] = 2 S², so W_q = ρ S / (1 − ρ)."""
     return pk_wait(rate, service, 2.0 * service * service)
+
+
+def policy_table(runs: dict[str, SimResult], tokens: int) -> list[dict]:
+    """One row per policy: its summary, output tokens/s and Little's L (time-average in system)."""
+    return [{**r.summary(), "tokens_per_s": r.throughput * tokens, "little_L": r.mean_in_system()}
+            for r in runs.values()]

@@ -225,3 +225,24 @@ def llm_sweep(model: LLMModel, rates, n: int = 300, prompt_len: int = 256, mean_
         for policy in LLM_POLICIES:
             rows.append({**simulate_llm(model, req, policy, max_batch).summary(), "rate": float(rate)})
     return rows
+
+
+def sweep_rates(model: LLMModel, max_seqs: int, prompt_len: int, mean_out: int,
+                fractions=(0.1, 0.3, 0.5, 0.7, 0.9, 1.1)) -> list[float]:
+    """Request rates as fractions of the rate a full batch of ``max_seqs`` decoders can sustain.
+
+    One full iteration decodes ``max_seqs`` tokens in ``step_time(0, max_seqs, kv)``; a request
+    needs ``mean_out`` of them, so the top rate is max_seqs / (mean_out · step).
+    """
+    max_seqs, prompt_len, mean_out = whole("max sequences", max_seqs), whole("prompt tokens", prompt_len), \
+        whole("mean output tokens", mean_out)
+    step = float(model.step_time(0, max_seqs, max_seqs * (prompt_len + mean_out)))
+    top = max_seqs / (mean_out * step)
+    return [round(top * f, 3) for f in fractions]
+
+
+def slot_timelines(model: LLMModel, rate: float, prompt_len: int, mean_out: int, dist: str,
+                   slots: int, n: int = 24) -> dict[str, Timeline]:
+    """The same ``n`` requests under each policy, as slot-by-slot timelines."""
+    req = draw_requests(rate, n, prompt_len, mean_out, dist, max(mean_out * 8, 1))
+    return {p: slot_timeline(simulate_llm(model, req, p, slots)) for p in LLM_POLICIES}

@@ -12,6 +12,7 @@ ui.setup("compression_pareto", "Compression Pareto view", "压缩帕累托视图
          "Quantised, pruned, factorised and distilled models on one chart: which ones are worth it?",
          "量化、剪枝、低秩分解与蒸馏后的模型画在同一张图上：哪些值得用？")
 t_ = ui.t
+ZH = ui.lang() == "zh"
 PRESETS = list(engine.hardware_presets())
 
 with ui.controls():
@@ -24,7 +25,7 @@ with ui.controls():
 with ui.guard():
     variants = ui.cached(lab_variants)(model, 0, hw)
     ui.show_figure(vc.pareto_figure(variants, t_(f"{model}: every compressed variant ({hw})",
-                                                 f"{model}：所有压缩变体（{hw}）")),
+                                                 f"{model}：所有压缩变体（{hw}）"), zh=ZH),
                    "cp_pareto", t_("Big outlined markers are Pareto-optimal: no other variant is at once "
                                    "as accurate, as small and as fast. Unstructured pruning shrinks size "
                                    "but not latency (dense kernels still do every multiply).",
@@ -34,7 +35,7 @@ with ui.guard():
                          for v in variants])
     st.dataframe([{t_("variant", "变体"): v.name, t_("accuracy", "精度"): f"{v.accuracy:.1%}",
                    t_("size (bytes)", "大小（字节）"): v.size_bytes,
-                   t_("latency (µs)", "时延（µs）"): round(v.latency_us, 4), "FLOPs": v.flops,
+                   t_("latency (µs)", "时延（µs）"): float(f"{v.latency_us:.3g}"), "FLOPs": v.flops,
                    "Pareto": "★" if v.pareto else "", t_("note", "说明"): v.note} for v in variants],
                  hide_index=True)
     fp32 = variants[0]

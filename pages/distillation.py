@@ -12,6 +12,7 @@ ui.setup("distillation", "Knowledge distillation", "知识蒸馏",
          "trained on them can learn more than from the labels alone.",
          "升高温度，教师模型的“错误答案”开始说话；用它们训练的小学生模型，可能比只看标签学得更多。")
 t_ = ui.t
+ZH = ui.lang() == "zh"
 
 with ui.controls():
     c = st.columns(4)
@@ -30,7 +31,7 @@ with ui.guard():
     with right:
         ui.show_figure(vc.softened_figure(soft["probs"], soft["label"],
                                           t_("The teacher's softmax(z / T) for this image",
-                                             "教师模型对这张图的 softmax(z / T)")),
+                                             "教师模型对这张图的 softmax(z / T)"), zh=ZH),
                        "kd_soft", t_("At T = 1 almost all mass sits on one digit; as T grows the "
                                      "runner-up digits (the ones that look alike) become visible — "
                                      "that is what the student learns from.",
@@ -41,7 +42,7 @@ with ui.guard():
              r"\mathrm{CE}\!\left(y,\,p_s^{1}\right)")
     rows = ui.cached(distill.kd_over_seeds)(tuple(range(int(n_seeds))), float(temp), float(alpha))
     ui.show_figure(vc.kd_seeds_figure(rows, t_(f"Teacher, student alone, student with KD (T = {temp:g}, α = {alpha:g})",
-                                               f"教师、单独训练的学生、蒸馏的学生（T = {temp:g}，α = {alpha:g}）")),
+                                               f"教师、单独训练的学生、蒸馏的学生（T = {temp:g}，α = {alpha:g}）"), zh=ZH),
                    "kd_seeds", t_("Each seed is a different split and initialisation; compare the mean "
                                   "gap, not one seed — 360 test images make ±1.5 pt noise.",
                                   "每个种子对应不同的数据划分与初始化；请比较平均差距而非单个种子——360 张测试图带来约 ±1.5 个百分点的噪声。"),

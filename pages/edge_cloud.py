@@ -17,6 +17,7 @@ ui.setup("edge_cloud", "Cloud vs edge", "云侧与端侧推理",
          "costs time and battery. Find the cheapest place to cut.",
          "每一层都可以在端侧或云端执行；两者之间隔着一条既耗时又耗电的无线链路。找到最划算的切分点。")
 t_ = ui.t
+ZH = ui.lang() == "zh"
 TARGETS, NETS = dp.targets(), dp.networks()
 CLOUDS = ["A100 80GB SXM", "H100 SXM"]
 DEVICES = [n for n in TARGETS if n not in CLOUDS]
@@ -43,8 +44,8 @@ with ui.controls():
                       key="ec_rho", bind="query-params")
     e = st.columns(4)
     objective = e[0].radio(t_("Minimise", "优化目标"), ["latency", "energy"], horizontal=True,
-                           key="ec_obj", bind="query-params",
-                           format_func=lambda o: t_("latency", "时延") if o == "latency" else t_("phone energy", "手机能耗"))
+                           key="ec_obj", bind="query-params",   # one label for both languages (URL)
+                           format_func={"latency": "latency · 时延", "energy": "energy · 能耗"}.get)
     act = e[1].selectbox(t_("Activations / weights", "激活与权重精度"), list(ACT), key="ec_act",
                          bind="query-params")
     jpeg = e[2].toggle(t_("Upload a 20 KB JPEG, not the tensor", "上传 20 KB 的 JPEG 而非张量"), False,
@@ -95,7 +96,7 @@ with ui.guard():
                 t_(f"device holds {device.memory_bytes / 2**30:.0f} GiB", f"设备可用 {device.memory_bytes / 2**30:.0f} GiB"),
                 delta_color="off")
     ui.show_figure(vs.split_latency(points, best.k if objective == "latency" else dp.best_split(points).k,
-                                    t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延")),
+                                    t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延"), zh=ZH),
                    "ec_latency", t_("Cutting early sends the big early activations; cutting late runs most "
                                     "of the network on the slow device. Hatched bars do not fit the device.",
                                     "切得早要上传很大的浅层激活；切得晚则大部分网络在慢速设备上运行。"
@@ -103,7 +104,7 @@ with ui.guard():
                    rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
                               sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
     ui.show_figure(vs.split_energy(points, dp.best_split(points, "energy").k,
-                                   t_("Phone energy of every split point", "各切分点的手机能耗")),
+                                   t_("Phone energy of every split point", "各切分点的手机能耗"), zh=ZH),
                    "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if counted); "
                                    "compute energy with the layers kept on the device.",
                                    "无线能耗随上传字节数增长（若计入还有 LTE 尾能耗）；计算能耗随留在端侧的层数增长。"))
@@ -118,14 +119,22 @@ with ui.guard():
     st.caption(t_("Sources: ", "来源：") + device.source + " · " + net.source +
                t_(f" · cloud queue: M/D/1 wait {queue * 1e3:.2f} ms at ρ = {rho}.",
                   f" · 云端排队：M/D/1 等待 {queue * 1e3:.2f} ms（ρ = {rho}）。"))
+    if net_name == "LTE":
+        st.badge(t_("LTE 6 / 13 Mbit/s up / down: matches Huang et al. 2012 (medians in its abstract), "
+                    "difference 0", "LTE 上行 6 / 下行 13 Mbit/s：吻合 Huang 等 2012（摘要中的中位数），差 0"),
+                 color="green", icon=":material/check:")
+    if net.alpha_up:
+        st.badge(t_("Radio power α_u, α_d, β and tail: transcribed from Huang et al. 2012 Tables 3-4, "
+                    "not re-checked against the paper's text", "无线功率 α_u、α_d、β 与尾能耗：转录自 Huang 等 "
+                    "2012 表 3-4，未能对照原文复核"), color="orange", icon=":material/warning:")
     dev_ms, cloud_ms = points[-1].latency * 1e3, points[0].latency * 1e3
     ui.checkpoint("ec_where", t_(f"With these settings, is {chain.name} faster all on the {dev_name} or "
                                  "all in the cloud?", f"在当前设置下，{chain.name} 全在 {dev_name} 上跑快，还是全在云端快？"),
-                  "device" if dev_ms <= cloud_ms else "cloud",
+                  t_("device", "端侧") if dev_ms <= cloud_ms else t_("cloud", "云端"),
                   t_(f"All on device {dev_ms:,.1f} ms vs all in the cloud {cloud_ms:,.1f} ms "
                      f"(of which upload {points[0].upload_s * 1e3:,.1f} ms).",
                      f"全在端侧 {dev_ms:,.1f} ms，全在云端 {cloud_ms:,.1f} ms（其中上传 {points[0].upload_s * 1e3:,.1f} ms）。"),
-                  choices=["device", "cloud"])
+                  choices=[t_("device", "端侧"), t_("cloud", "云端")])
 
 st.subheader(t_("From a trained model to a phone", "从训练好的模型到手机"))
 for name_en, name_zh, what_en, what_zh, page in dp.PIPELINE:

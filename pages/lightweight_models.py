@@ -9,7 +9,6 @@ import ui
 from engine import lightweight as lw
 from engine import lightweight_analysis as la
 from engine import lightweight_nets as nets
-from engine.cost import cost as graph_cost   # not engine.cost: the submodule can shadow it
 from viz import lightweight as vl
 from viz.graph import graph_figure
 
@@ -19,26 +18,17 @@ ui.setup("lightweight_models", "Lightweight models", "轻量化模型",
 t_ = ui.t
 HW = list(engine.hardware_presets())
 ZH = ui.lang() == "zh"
-ROLE_ZH = {"conv/linear weights": "卷积/线性层权重", "biases": "偏置", "BN scale+shift": "BN 缩放与平移",
-           "LayerNorm": "LayerNorm"}
 # bound widgets store their option text in the URL, so options are the same in both languages
 BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "Depthwise-separable · 深度可分离",
           "inverted_residual": "Inverted residual · 倒残差", "shuffle_unit": "ShuffleNet unit · 分组+混洗",
           "ghost": "Ghost module · Ghost 模块", "mobilevit": "MobileViT block · MobileViT 模块"}
-
-
-def block(kind: str, c: int, n: int, k: int, side: int, t: int, s: int, d: int):
-    graph = lw.build_block(kind, c, n, k, side, t=t, s=s, d=d)
-    return graph, graph_cost(graph), lw.block_cost(kind, c, n, k, side, t=t, s=s, d=d)
-
 
 with ui.controls():
     c = st.columns([2, 1, 1, 2])
     name = c[0].selectbox(t_("Network", "网络"), nets.NETWORKS, key="lw_net", bind="query-params")
     alpha = c[1].select_slider(t_("Width multiplier α", "宽度乘子 α"),
                                [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4, 1.5, 2.0], 1.0,
-                               key="lw_alpha",
-                               bind="query-params",
+                               key="lw_alpha", bind="query-params",
                                help=t_("Defined by the MobileNetV1/V2 papers; ShuffleNetV2 has "
                                        "0.5x, 1x, 1.5x and 2x.",
                                        "MobileNetV1/V2 的论文定义了 α；ShuffleNetV2 只有 0.5x、1x、1.5x、2x。"))
@@ -58,16 +48,12 @@ with ui.guard():
     m[3].metric(t_("Graph nodes", "图节点数"), f"{cost.nodes}")
     paper = cost.paper
     if alpha == 1.0 and res == paper.resolution:
-        text = f"{paper.source}: {paper.params_m} M params ({vl.pct(cost.params_diff)})"
-        if paper.macs_m is not None:
-            text += f", {paper.macs_m} M MACs ({vl.pct(cost.macs_diff)})"
-        st.badge(t_("matches ", "吻合 ") + text if cost.matches else text,
-                 color="green" if cost.matches else "orange", icon=":material/check:")
+        text, color = vl.paper_badge(cost, ZH)
+        st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
     else:
         st.caption(t_(f"The paper's row is α = 1, {paper.resolution}×{paper.resolution}.",
                       f"论文表格对应 α = 1、{paper.resolution}×{paper.resolution}。"))
-    st.caption(t_("Parameters by role: ", "参数构成：") +
-                ", ".join(f"{ROLE_ZH[k] if ZH else k} {v:,}" for k, v in parts.items() if v))
+    st.caption(vl.roles_text(parts, ZH))
     hwp = engine.hardware_presets()[hw]
     ui.show_figure(vl.layer_roofline_figure(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
                                             hw, zh=ZH), "lw_roofline",
@@ -77,7 +63,7 @@ with ui.guard():
                    rows=[p.__dict__ for p in points])
 
 st.subheader(t_("Block explorer", "模块实验台"))
-with st.container(key="lw_block_controls"):  # ui.controls() is the page's one top bar
+with ui.controls("blocks"):
     b = st.columns(4)
     kind_label = b[0].selectbox(t_("Block", "模块"), list(BLOCKS.values()), 1, key="lw_block",
                                 bind="query-params")
@@ -98,34 +84,27 @@ with st.container(key="lw_block_controls"):  # ui.controls() is the page's one t
                       bind="query-params")
 
 with ui.guard():
-    n_eff = cin if kind in ("shuffle_unit", "mobilevit") else cout
-    if n_eff != cout:
+    b = ui.cached_resource(la.block_study)(kind, cin, cout, ks, side, tt, ss, dd)
+    if b.n != cout:
         st.caption(t_(f"This block keeps its input width: N = M = {cin}.",
                       f"该模块输出通道与输入相同：N = M = {cin}。"))
-    graph, bcost, formula = ui.cached(block)(kind, cin, n_eff, ks, side, tt, ss, dd)
     left, right = st.columns([3, 2])
     with left:
-        ui.show_figure(graph_figure(graph, costs=bcost, title=kind_label),
+        ui.show_figure(graph_figure(b.graph, costs=b.engine, title=kind_label),
                        "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the engine's "
                                             "counts are exactly the closed forms. Hover a node for its cost.",
                                             "图中省略 BN（每通道 2 个参数、0 次乘加），引擎统计值与公式完全相同。"
                                             "悬停节点查看代价。"))
     with right:
-        rows = [dict(node=r.name, MACs=r.macs, params=r.params,
-                     **{"FLOP/B": round(r.arithmetic_intensity, 2)})
-                for r in bcost.nodes if r.macs or r.params]
-        st.dataframe(rows, hide_index=True)
-        st.metric(t_("engine MACs", "引擎统计乘加"), f"{bcost.macs:,}",
-                  t_(f"formula {formula.macs:,}", f"公式 {formula.macs:,}"), delta_color="off",
-                  delta_arrow="off")
-        st.metric(t_("engine params", "引擎统计参数"), f"{bcost.params:,}",
-                  t_(f"formula {formula.params:,}", f"公式 {formula.params:,}"), delta_color="off",
-                  delta_arrow="off")
-        std = lw.standard_conv_cost(cin, n_eff, ks, side, side)
-        st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {std.macs:,} MACs: "
-                      f"{std.macs / max(bcost.macs, 1):.2f}× this block.",
-                      f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {std.macs:,} 次乘加，是该模块的 "
-                      f"{std.macs / max(bcost.macs, 1):.2f} 倍。"))
+        st.dataframe(b.rows(), hide_index=True)
+        for label, got, want in ((t_("engine MACs", "引擎统计乘加"), b.engine.macs, b.formula.macs),
+                                 (t_("engine params", "引擎统计参数"), b.engine.params, b.formula.params)):
+            st.metric(label, f"{got:,}", t_(f"formula {want:,}", f"公式 {want:,}"), delta_color="off",
+                      delta_arrow="off")
+        st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {b.standard.macs:,} MACs: "
+                      f"{b.saving:.2f}× this block.",
+                      f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {b.standard.macs:,} 次乘加，是该模块的 "
+                      f"{b.saving:.2f} 倍。"))
 
     compare = [dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params)
                for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
@@ -164,7 +143,7 @@ with ui.guard():
                       "乘加随 α² 下降（1x1 卷积占大头），也随 ρ² 下降；参数量与分辨率无关。"))
 
 st.subheader(t_("G1: equal channel widths minimise memory access", "G1：输入输出通道相等时访存最少"))
-with st.container(key="lw_g1_controls"):
+with ui.controls("g1"):
     g = st.columns(3)
     c1 = g[0].slider("c1", 8, 1024, 128, 8, key="lw_c1", bind="query-params")
     c2 = g[1].slider("c2", 8, 1024, 128, 8, key="lw_c2", bind="query-params")

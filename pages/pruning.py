@@ -15,13 +15,13 @@ ui.setup("pruning", "Pruning & low-rank", "剪枝与低秩分解",
          "or replace a layer by two thin ones; then see what accuracy survives.",
          "把最不重要的权重置零——逐个、整通道，或每四个里留两个——或把一层换成两层细的，看精度还剩多少。")
 t_ = ui.t
-METHOD_LABELS = {"l1_unstructured": t_("magnitude, per layer", "按幅值，逐层"),
-                 "global_unstructured": t_("magnitude, global", "按幅值，全局"),
-                 "ln_structured": t_("structured (L2 channels)", "结构化（按 L2 剪通道）"),
-                 "2:4": t_("2:4 semi-structured", "2:4 半结构化")}
+ZH = ui.lang() == "zh"
+# bound widgets keep the shown label in the URL: one label for both languages keeps links working
+METHOD_LABELS = {k: f"{en} · {cn}" for k, (en, cn) in vc.METHOD_NAMES.items()}
+NAME = {k: names[ZH] for k, names in vc.METHOD_NAMES.items()}
 
 with ui.controls():
-    c = st.columns(4)
+    c = st.columns([1, 2, 1.5, 1.5])
     model = c[0].selectbox(t_("Model", "模型"), ["mlp", "cnn"], key="pr_model", bind="query-params")
     method = c[1].selectbox(t_("Method", "方法"), list(METHOD_LABELS), format_func=METHOD_LABELS.get,
                             key="pr_method", bind="query-params")
@@ -55,8 +55,8 @@ with ui.guard():
     if res.finetuned_accuracy is not None:
         m[2].metric(t_("after fine-tuning", "微调后"), f"{res.finetuned_accuracy:.1%}")
     m[3].metric(t_("dense fp32", "稠密 fp32"), f"{res.fp32_accuracy:.1%}")
-    ui.show_figure(vc.mask_heatmap(w, masks[f"{layer}.w"], t_(f"{layer} weights after {METHOD_LABELS[method]}",
-                                                             f"{layer} 权重：{METHOD_LABELS[method]}后")),
+    ui.show_figure(vc.mask_heatmap(w, masks[f"{layer}.w"], t_(f"{layer} weights after {NAME[method]}",
+                                                             f"{layer} 权重：{NAME[method]}后"), zh=ZH),
                    "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; structured "
                                  "pruning removes whole columns (output units / filters); 2:4 keeps two "
                                  "of every four consecutive inputs.",
@@ -68,7 +68,7 @@ with ui.guard():
                            "2048 的一半，而且每四个一组都各留两个：恰好 1024 个，与数值无关。"), rel_tol=0.0)
     rows = ui.cached(prune.sparsity_curve)(model, 0)
     ui.show_figure(vc.sparsity_figure(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",
-                                               f"{model}：精度随稀疏度变化（一次剪枝，无微调）")),
+                                               f"{model}：精度随稀疏度变化（一次剪枝，无微调）"), zh=ZH),
                    "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity (small "
                                   "layers are spared); removing whole channels hurts soonest.",
                                   "同等稀疏度下，全局幅值剪枝优于逐层剪枝（小层被保留）；整通道删除最先掉精度。"),
@@ -80,7 +80,7 @@ with ui.guard():
     g = ui.cached(prune.gradual_prune)(model, 0, final)
     ui.show_figure(vc.schedule_figure(g.schedule, g.accuracies, g.one_shot_accuracy,
                                       t_(f"Prune to {final:.0%} in 8 steps, fine-tuning in between",
-                                         f"分 8 步剪到 {final:.0%}，每步之间微调")),
+                                         f"分 8 步剪到 {final:.0%}，每步之间微调"), zh=ZH),
                    "pr_grad", t_(f"Gradual: {g.accuracy:.1%}; one shot to the same sparsity: "
                                  f"{g.one_shot_accuracy:.1%}. Prune fast while there is slack, slowly near the end.",
                                  f"渐进：{g.accuracy:.1%}；一次剪到同样稀疏度：{g.one_shot_accuracy:.1%}。冗余多时剪得快，接近终点时剪得慢。"))
@@ -88,7 +88,7 @@ with ui.guard():
     step, target = g.schedule[k]
     ui.show_figure(vc.mask_heatmap(w, g.masks[k][f"{layer}.w"],
                                    t_(f"{layer} after pruning step {step}: target {target:.1%} overall",
-                                      f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}")),
+                                      f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}"), zh=ZH),
                    "pr_grad_mask", t_(f"Test accuracy after this step's fine-tuning: {g.accuracies[k]:.1%}.",
                                       f"本步微调后的测试精度：{g.accuracies[k]:.1%}。"))
 
@@ -104,8 +104,8 @@ with ui.guard():
                 f"{row['layer_params'] - row['dense_layer_params']:+,}", delta_color="inverse")
     k[2].metric(t_("accuracy", "精度"), f"{row['accuracy']:.1%}",
                 f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
-    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy, params, FLOPs",
-                                                     f"{lr_layer}：秩与误差、精度、参数量、FLOPs")),
+    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy and parameters",
+                                                     f"{lr_layer}：秩与误差、精度、参数量"), zh=ZH),
                    "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; accuracy "
                                     "survives far lower ranks than the reconstruction error suggests.",
                                     "只有低于交点时，r·(in + out) 才比 in·out 少；精度能在比重建误差所暗示的低得多的秩上保持。"),

@@ -27,13 +27,14 @@ with ui.controls():
                            key="qz_dtype", bind="query-params")
     scheme = c[4].selectbox(t_("Scheme", "方案"), ["symmetric", "affine"], key="qz_scheme",
                             bind="query-params")
-    c2 = st.columns([1, 1, 2, 2, 2])
-    reduce_range = c2[0].toggle("reduce_range", False, key="qz_rr", bind="query-params")
+    c2 = st.columns([1, 1, 2])
+    reduce_range = c2[0].toggle("reduce_range", False, key="qz_rr", bind="query-params",
+                                help=t_("Use one bit less of the grid (x86 VPMADDUBSW overflow guard).",
+                                        "少用一位网格（避免 x86 VPMADDUBSW 溢出）。"))
     per_channel = c2[1].toggle(t_("per channel", "逐通道"), False, key="qz_pc", bind="query-params")
-    pct = c2[2].slider(t_("Percentile p", "百分位 p"), 90.0, 100.0, 99.9, 0.1, key="qz_pct",
-                       bind="query-params")
-    bits = c2[3].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
-    epochs = c2[4].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
+    pct = c2[2].slider(t_("Percentile p (percentile observer)", "百分位 p（百分位观察器）"), 90.0, 100.0,
+                       99.9, 0.1, key="qz_pct", bind="query-params")
+ZH = ui.lang() == "zh"
 
 NOTES_ZH = {"minmax": "取见到的最小值与最大值", "moving_average": "先取第一批的最值，之后每批向新最值移动 1%",
             "percentile": "取第 p 百分位：最罕见的那部分值被截断",
@@ -51,13 +52,13 @@ with ui.guard():
     o = obs[method]
     if per_channel:
         ui.show_figure(vc.channel_ranges_figure(obs, method, t_(f"Per-channel ranges of {tensor}",
-                                                                f"{tensor} 的逐通道范围")),
+                                                                f"{tensor} 的逐通道范围"), zh=ZH),
                        "qz_channels", t_("One range per output channel: a channel with small weights "
                                          "gets its own fine grid instead of sharing the widest one.",
                                          "每个输出通道一个范围：权重小的通道拥有自己的细网格，而不必共用最宽的那个。"))
     else:
         ui.show_figure(vc.observer_figure(x, obs, method, t_(f"Where each observer clips {tensor}",
-                                                             f"各观察器在 {tensor} 上的截断位置")),
+                                                             f"各观察器在 {tensor} 上的截断位置"), zh=ZH),
                        "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
                                      "the thick one is the observer you picked. Outliers pull min-max "
                                      "wide; percentile, MSE and entropy clip them.",
@@ -83,7 +84,7 @@ with ui.guard():
                                   float(np.ravel(o.min_val)[c]), float(np.ravel(o.max_val)[c]),
                                   t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)",
                                      "量化网格：x → q = round(x/s) + z → x^ = s (q − z)")
-                                  + (t_(f" (channel {c}, the widest)", f"（第 {c} 通道，范围最宽）") if per_channel else "")),
+                                  + (t_(f" (channel {c}, the widest)", f"（第 {c} 通道，范围最宽）") if per_channel else ""), zh=ZH),
                    "qz_grid", t_("Inside the green band the error stays within ±s/2 (dashed); "
                                  "outside it values saturate and the error grows linearly.",
                                  "绿色区间内误差不超过 ±s/2（虚线）；区间外数值饱和，误差线性增长。"))
@@ -93,7 +94,7 @@ with ui.guard():
         cand, div = ui.cached(quant.entropy_divergences)(hist, edges, int(dtype[-1]), unsigned)
         ui.show_figure(vc.kl_figure(edges, cand, div, float(o.max_val),
                                     t_("Entropy calibration: KL divergence of every candidate threshold",
-                                       "熵校准：每个候选阈值的 KL 散度")),
+                                       "熵校准：每个候选阈值的 KL 散度"), zh=ZH),
                        "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last bin "
                                    "and compares with its coarse quantised copy; the lowest point wins.",
                                    "每个点在 t 处截断 |x|，把截掉的部分并入最后一格，再与其粗量化版本比较；最低点胜出。"))
@@ -111,7 +112,7 @@ st.subheader(t_("Post-training quantisation: accuracy vs bit width",
 with ui.guard():
     rows = ui.cached(Q.bitwidth_sweep)(model, 0, method if method != "moving_average" else "minmax")
     ui.show_figure(vc.bitwidth_figure(rows, t_(f"{model}: PTQ accuracy, 8 → 2 bits ({method} calibration)",
-                                               f"{model}：PTQ 精度，8 → 2 位（{method} 校准）")),
+                                               f"{model}：PTQ 精度，8 → 2 位（{method} 校准）"), zh=ZH),
                    "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
                                  "per batch at run time; static: ranges fixed by calibration) costs more "
                                  "below 4 bits.",
@@ -120,6 +121,10 @@ with ui.guard():
 
 st.subheader(t_("Quantisation-aware training with the straight-through estimator",
                 "量化感知训练与直通估计器（STE）"))
+with ui.controls("qat"):
+    q = st.columns(2)
+    bits = q[0].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
+    epochs = q[1].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
 with ui.guard():
     r = ui.cached(Q.qat)(model, 0, bits, epochs)
     layer, clip = r.clips[0]
@@ -128,7 +133,7 @@ with ui.guard():
     ui.show_figure(vc.ste_figure(w, quant.fake_quant(w, s, z, f"qint{bits}"),
                                  quant.ste_mask(w, s, z, f"qint{bits}"), clip,
                                  t_(f"FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
-                                    f"{layer} 权重的伪量化（{bits} 位，截断 ±{clip:.3f}）")),
+                                    f"{layer} 权重的伪量化（{bits} 位，截断 ±{clip:.3f}）"), zh=ZH),
                    "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
                                 "everywhere, so the STE pretends it is the identity inside the clip "
                                 "range (mask 1) and blocks the gradient outside (mask 0).",
@@ -136,7 +141,7 @@ with ui.guard():
     ui.show_figure(vc.accuracy_bars(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
                                     [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
                                     t_("Fine-tuning through the quantiser recovers accuracy",
-                                       "带着量化器微调，精度得以恢复")),
+                                       "带着量化器微调，精度得以恢复"), zh=ZH),
                    "qz_qat", t_(f"{r.masked_fraction:.1%} of weight gradients were masked in the last epoch.",
                                 f"最后一轮中 {r.masked_fraction:.1%} 的权重梯度被掩掉。"))
 

@@ -16,9 +16,10 @@ ui.setup("serving", "Serving & batching", "推理服务与批处理",
          "requests — until the compute roof, and at the price of waiting.",
          "一块 GPU，一串请求：批处理让多个请求分摊一次权重读取——直到碰到算力上限，代价是排队等待。")
 t_ = ui.t
+ZH = ui.lang() == "zh"
 HW = {name: hw for name, hw in engine.hardware_presets().items() if name in kv.CARD_MEMORY_GIB}
-PARTS = {"batching": t_("Batching policies", "批处理策略"), "llm": t_("LLM decoding", "大模型解码"),
-         "kv": t_("KV-cache memory", "KV 缓存显存")}
+# bound widgets keep the shown label in the URL: one label for both languages keeps links working
+PARTS = {"batching": "Batching · 批处理策略", "llm": "LLM decoding · 大模型解码", "kv": "KV cache · KV 缓存显存"}
 
 with ui.controls():
     part = st.radio(t_("Part", "部分"), list(PARTS), format_func=PARTS.get, horizontal=True,
@@ -71,7 +72,7 @@ with ui.guard():
         model = sv.ServiceModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, int(tokens),
                                 overhead=overhead_ms / 1e3, memory=card_bytes)
         rate = load * model.capacity(batch)
-        ui.show_figure(vs.batch_cost(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小")),
+        ui.show_figure(vs.batch_cost(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小"), zh=ZH),
                        "sv_cost", t_(f"Left of the knee (≈{model.knee:.0f}) a pass costs the weight read "
                                      "whatever the batch, so throughput grows with B; right of it, compute "
                                      "grows with B and throughput flattens.",
@@ -83,18 +84,16 @@ with ui.guard():
                                                "拐点 = (权重字节/带宽) / (2·P·token 数/峰值)。"), rel_tol=0.2)
         loads = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
         rows = ui.cached(sv.load_sweep)(model, loads, sv.POLICIES, 2000, batch, delay_ms / 1e3)
-        ui.show_figure(vs.latency_vs_load(rows, t_("Latency vs offered load", "时延与负载")), "sv_knee",
+        ui.show_figure(vs.latency_vs_load(rows, t_("Latency vs offered load", "时延与负载"), zh=ZH), "sv_knee",
                        t_("No batching saturates at one request per pass; static batching waits for a "
                           "full batch (bad at light load); dynamic batching with a delay bound gets both.",
                           "不批处理时每次前向只服务一个请求，很快饱和；静态批处理要等满批（轻载时很糟）；"
                           "带延迟上限的动态批处理兼得二者。"), rows=rows)
-        ui.show_figure(vs.throughput_latency(rows, t_("Throughput–latency trade-off", "吞吐与时延的权衡")),
+        ui.show_figure(vs.throughput_latency(rows, t_("Throughput–latency trade-off", "吞吐与时延的权衡"), zh=ZH),
                        "sv_tradeoff", t_("Each point is one load; up and to the right is the price of "
                                          "throughput.", "每个点对应一个负载；越往右上，吞吐的代价越大。"))
         runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3) for p in sv.POLICIES}
-        table = [{**r.summary(), "tokens_per_s": r.throughput * tokens, "little_L": r.mean_in_system()}
-                 for r in runs.values()]
-        st.dataframe(table, hide_index=True)
+        st.dataframe(sv.policy_table(runs, int(tokens)), hide_index=True)
         st.caption(t_(f"λ = {rate:,.1f} requests/s. little_L is the time-average number in the system; "
                       "Little's law says it equals λ × mean latency.",
                       f"λ = {rate:,.1f} 请求/秒。little_L 为系统内平均请求数；Little 定律：它等于 λ × 平均时延。"))
@@ -110,17 +109,15 @@ with ui.guard():
         per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
         model = llm.LLMModel(cfg.params, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,
                              card_bytes)
-        step = float(model.step_time(0, batch, batch * (prompt + mean_out)))
-        top = batch / (mean_out * step)
-        rates = [round(top * f, 3) for f in (0.1, 0.3, 0.5, 0.7, 0.9, 1.1)]
+        rates = llm.sweep_rates(model, batch, int(prompt), int(mean_out))
         rows = ui.cached(llm.llm_sweep)(model, rates, 300, int(prompt), int(mean_out), dist, batch)
-        ui.show_figure(vs.llm_sweep(rows, "tokens_per_s", "output tokens/s", t_(
-            "Throughput: request-level vs iteration-level batching", "吞吐：请求级与迭代级批处理")),
+        ui.show_figure(vs.llm_sweep(rows, "tokens_per_s", t_("output tokens/s", "输出 token/秒"), t_(
+            "Throughput: request-level vs iteration-level batching", "吞吐：请求级与迭代级批处理"), zh=ZH),
             "sv_llm_tps", t_("Static batching decodes until the longest sequence ends; continuous "
                              "batching refills a slot the moment one frees.",
                              "静态批处理要解码到最长序列结束；连续批处理在有空位时立即补入新请求。"), rows=rows)
-        ui.show_figure(vs.llm_sweep(rows, "ttft_p99", "p99 time to first token (ms)", t_(
-            "Time to first token", "首 token 时延"), 1e3, log=True), "sv_llm_ttft",
+        ui.show_figure(vs.llm_sweep(rows, "ttft_p99", t_("p99 time to first token (ms)", "p99 首 token 时延（ms）"), t_(
+            "Time to first token", "首 token 时延"), 1e3, log=True, zh=ZH), "sv_llm_ttft",
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
         busiest = {r["policy"]: r["tokens_per_s"] for r in rows if r["rate"] == rates[-1]}
@@ -138,12 +135,12 @@ with ui.guard():
             f"about {cap.sequences_paged} with paging; this run keeps up to {batch} in flight.",
             f"KV 缓存：按每条 {longest} token 连续预留可放 {cap.sequences_contiguous} 条序列，分页约 "
             f"{cap.sequences_paged} 条；本次最多同时运行 {batch} 条。"))
-        req = llm.draw_requests(rates[3], 24, int(prompt), int(mean_out), dist, int(mean_out) * 8)
-        cols = st.columns(2)
-        for col, policy in zip(cols, llm.LLM_POLICIES):
+        slots = min(batch, 6)
+        timelines = ui.cached(llm.slot_timelines)(model, rates[3], int(prompt), int(mean_out), dist, slots)
+        for col, (policy, tl) in zip(st.columns(2), timelines.items()):
             with col:
-                tl = llm.slot_timeline(llm.simulate_llm(model, req, policy, min(batch, 6)))
-                ui.show_figure(gantt(tl, f"{policy}: 24 requests, {min(batch, 6)} slots"), f"sv_slots_{policy}",
+                ui.show_figure(gantt(tl, t_(f"{policy}: 24 requests, {slots} slots",
+                                            f"{policy}：24 个请求，{slots} 个槽位")), f"sv_slots_{policy}",
                                t_("Blue prefill, green decode, grey padding (the result is held back).",
                                   "蓝色预填充，绿色解码，灰色为填充（结果被扣着不返回）。"))
     else:
@@ -157,7 +154,7 @@ with ui.guard():
         st.caption(t_("Source: ", "来源：") + cfg.source + t_(". 256 prompt tokens assumed.", "。假设提示词 256 token。"))
         lengths = kv.sample_lengths(2000, 256, int(mean_out), int(max_len))
         ui.show_figure(vs.kv_waste(kv.waste_rows(lengths, int(max_len)), t_(
-            "Wasted KV memory: reserve max length vs allocate blocks", "KV 显存浪费：预留最大长度 vs 按块分配")),
+            "Wasted KV memory: reserve max length vs allocate blocks", "KV 显存浪费：预留最大长度 vs 按块分配"), zh=ZH),
             "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
                            "wastes at most one partly filled block per sequence.",
                            "连续预留会浪费序列没用到的全部空间；分页最多浪费每个序列最后一个未填满的块。"))
@@ -167,7 +164,7 @@ with ui.guard():
                       kv.kv_bytes_per_token(80, 8, 128) / 1024, "2 · 80 · 8 · 128 · 2 B = 320 KiB.")
         rows = kv.memory_rows(card, n_seqs, int(max_len), kv_dtype, dtype)
         ui.show_figure(vs.kv_memory(rows, card, t_(f"{n_seqs} sequences × {max_len} tokens on {hw_name}",
-                                                   f"{hw_name} 上 {n_seqs} 条 × {max_len} token 的序列")),
+                                                   f"{hw_name} 上 {n_seqs} 条 × {max_len} token 的序列"), zh=ZH),
                        "sv_kvmem", t_("GQA and MQA shrink the cache by the number of query heads per KV head.",
                                       "GQA 与 MQA 把缓存缩小为原来的（每个 KV 头对应的查询头数）分之一。"), rows=rows)
 

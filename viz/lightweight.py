@@ -79,12 +79,13 @@ def block_compare_figure(rows: list[dict], zh: bool = False) -> go.Figure:
                 marker_color=SEQUENCE[1], texttemplate="%{y:.3s}", textposition="outside")
     fig.add_bar(x=kinds, y=[r["params"] for r in rows], row=1, col=2, name=_t(zh, "params", "参数量"),
                 marker_color=SEQUENCE[0], texttemplate="%{y:.3s}", textposition="outside")
-    fig.update_yaxes(type="log", title_text=_t(zh, "multiply-adds (log)", "乘加次数（对数）"),
+    fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "multiply-adds (log)", "乘加次数（对数）"),
                      row=1, col=1)
-    fig.update_yaxes(type="log", title_text=_t(zh, "parameters (log)", "参数量（对数）"), row=1, col=2)
+    fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "parameters (log)", "参数量（对数）"), row=1, col=2)
     fig.update_xaxes(title_text=_t(zh, "block", "模块"))
-    return apply_theme(fig, _t(zh, "Same input and output, different blocks",
-                               "相同输入输出，不同模块"), 420)
+    apply_theme(fig, _t(zh, "Same input and output, different blocks", "相同输入输出，不同模块"), 440)
+    fig.update_layout(showlegend=False)   # the subplot titles already say which is which
+    return fig
 
 
 def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: str,
@@ -112,8 +113,8 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
                         hovertemplate="%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} GFLOP/s"
                                       "<extra></extra>")
     fig.update_xaxes(type="log", title=_t(zh, "arithmetic intensity (FLOP per byte, fp32)",
-                                          "算术强度（每字节 FLOP，fp32）"))
-    fig.update_yaxes(type="log", title=_t(zh, "attainable GFLOP/s", "可达 GFLOP/s"))
+                                          "算术强度（每字节 FLOP，fp32）"), dtick=1)
+    fig.update_yaxes(type="log", title=_t(zh, "attainable GFLOP/s", "可达 GFLOP/s"), dtick=1)
     apply_theme(fig, _t(zh, f"Every conv/matmul layer on the {hw_name} roofline",
                         f"每个卷积/矩阵乘层在 {hw_name} Roofline 上的位置"), 500)
     fig.update_layout(margin=dict(t=110))
@@ -182,3 +183,24 @@ def sweep_figure(rows: list, zh: bool = False) -> go.Figure:
     fig.update_yaxes(title=_t(zh, "millions of multiply-adds", "乘加次数（百万）"))
     return apply_theme(fig, _t(zh, "MobileNetV1 width and resolution multipliers (Tables 6 and 7)",
                                "MobileNetV1 宽度与分辨率乘子（论文表 6、表 7）"), 420)
+
+
+ROLE_ZH = {"conv/linear weights": "卷积/线性层权重", "biases": "偏置", "BN scale+shift": "BN 缩放与平移",
+           "LayerNorm": "LayerNorm"}
+
+
+def paper_badge(cost, zh: bool = False) -> tuple[str, str]:
+    """The "matches <source>" badge text (with the differences) and its colour for one network."""
+    paper = cost.paper
+    text = f"{paper.source}: {paper.params_m} M params ({pct(cost.params_diff)})"
+    if paper.macs_m is not None:
+        text += f", {paper.macs_m} M MACs ({pct(cost.macs_diff)})"
+    if cost.matches:
+        return _t(zh, "matches ", "吻合 ") + text, "green"
+    return _t(zh, "differs from ", "偏离 ") + text, "orange"
+
+
+def roles_text(parts: dict[str, int], zh: bool = False) -> str:
+    """"Parameters by role: ..." caption."""
+    return _t(zh, "Parameters by role: ", "参数构成：") + ", ".join(
+        f"{ROLE_ZH.get(k, k) if zh else k} {v:,}" for k, v in parts.items() if v)
