@@ -59,7 +59,9 @@ with ui.guard():
     m[0].metric("Bc = ⌈M/4d⌉", bc)
     m[1].metric("Br = min(Bc, d)", br)
     m[2].metric(t_("Steps Tc × Tr", "步数 Tc × Tr"), f"{tc} × {tr}")
-    m[3].metric(t_("max |flash − torch SDPA|", "与 torch SDPA 的最大差"), f"{diffs[1]:.1e}")
+    m[3].metric(t_("vs torch SDPA", "与 torch SDPA 之差"), f"{diffs[1]:.1e}",
+                help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the same Q, K, V",
+                        "同一组 Q、K、V 上 |flash − torch.nn.functional.scaled_dot_product_attention| 的最大值"))
     k = ui.stepper("fa_step", len(steps), delay=0.4)
     step = steps[k]
     st.markdown(t_(f"**Step {k + 1}:** K/V block {step.j} (rows {step.kv_rows[0]}–{step.kv_rows[1] - 1}) "

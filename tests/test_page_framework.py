@@ -93,3 +93,32 @@ def test_autodiff_page_shows_the_survey_badge_at_the_last_step():
     at.radio(key="ad_mode").set_value("reverse").run()
     at.slider(key="ad_step").set_value(13).run()
     assert any("Table 3" in s.value and "1.716" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("page,kind,key", [("autodiff", "radio", "ad_mode"), ("autodiff", "radio", "ad_source"),
+                                           ("scheduling", "radio", "sc_mode"),
+                                           ("scheduling", "selectbox", "sc_place")])
+def test_bound_choices_show_the_same_label_in_both_languages(page, kind, key):
+    """A bound radio/selectbox keeps its displayed label in the URL: a share link must survive a
+    language switch, so the label may not depend on the language. Chinese text is shown too."""
+    labels = {}
+    for code in ("en", "zh"):
+        at = _app(page)
+        at.query_params["lang"] = code
+        at.run()
+        assert not at.exception
+        labels[code] = list(getattr(at, kind)(key=key).options)
+    assert labels["en"] == labels["zh"]
+    assert any(ord(ch) > 0x3000 for label in labels["en"] for ch in label)
+
+
+def test_pages_speak_chinese_in_figures_and_step_logs():
+    at = _app("scheduling")
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert any("就绪队列" in i.value for i in at.info)          # the scheduler's step log
+    at = _app("autodiff")
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert any("源节点" in i.value for i in at.info)
