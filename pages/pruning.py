@@ -44,10 +44,10 @@ def masks_for(model: str, method: str, amount: float, norm: int) -> dict:
     return prune.model_masks(model, train_model(model, 0).params, method, amount, norm)
 
 
+w = train_model(model, 0).params[f"{layer}.w"]   # the later sections use it even if this one fails
 with ui.guard():
     res = ui.cached(prune.prune_model)(model, 0, method, amount, tune, norm)
     masks = ui.cached(masks_for)(model, method, amount, norm)
-    w = train_model(model, 0).params[f"{layer}.w"]
     m = st.columns(4)
     m[0].metric(t_("sparsity (all weights)", "稀疏度（全部权重）"), f"{res.sparsity:.1%}")
     m[1].metric(t_("accuracy, pruned", "剪枝后精度"), f"{res.accuracy:.1%}",
