@@ -10,7 +10,6 @@ from engine import lightweight as lw
 from engine import lightweight_analysis as la
 from engine import lightweight_nets as nets
 from viz import lightweight as vl
-from viz.graph import graph_figure
 
 ui.setup("lightweight_models", "Lightweight models", "轻量化模型",
          "Count what a block costs, then see where the cost goes: MACs, memory traffic, latency.",
@@ -64,7 +63,7 @@ with ui.guard():
 
 st.subheader(t_("Block explorer", "模块实验台"))
 with ui.controls("blocks"):
-    b = st.columns(4)
+    b = st.columns([1.6, 1, 1, 1])
     kind_label = b[0].selectbox(t_("Block", "模块"), list(BLOCKS.values()), 1, key="lw_block",
                                 bind="query-params")
     kind = next(k for k, v in BLOCKS.items() if v == kind_label)
@@ -84,27 +83,27 @@ with ui.controls("blocks"):
                       bind="query-params")
 
 with ui.guard():
-    b = ui.cached_resource(la.block_study)(kind, cin, cout, ks, side, tt, ss, dd)
-    if b.n != cout:
+    blk = ui.cached_resource(la.block_study)(kind, cin, cout, ks, side, tt, ss, dd)
+    if blk.n != cout:
         st.caption(t_(f"This block keeps its input width: N = M = {cin}.",
                       f"该模块输出通道与输入相同：N = M = {cin}。"))
     left, right = st.columns([3, 2])
     with left:
-        ui.show_figure(graph_figure(b.graph, costs=b.engine, title=kind_label),
+        ui.show_figure(vl.block_graph_figure(blk.graph, blk.engine, kind_label),
                        "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the engine's "
                                             "counts are exactly the closed forms. Hover a node for its cost.",
                                             "图中省略 BN（每通道 2 个参数、0 次乘加），引擎统计值与公式完全相同。"
                                             "悬停节点查看代价。"))
     with right:
-        st.dataframe(b.rows(), hide_index=True)
-        for label, got, want in ((t_("engine MACs", "引擎统计乘加"), b.engine.macs, b.formula.macs),
-                                 (t_("engine params", "引擎统计参数"), b.engine.params, b.formula.params)):
+        st.dataframe(blk.rows(), hide_index=True)
+        for label, got, want in ((t_("engine MACs", "引擎统计乘加"), blk.engine.macs, blk.formula.macs),
+                                 (t_("engine params", "引擎统计参数"), blk.engine.params, blk.formula.params)):
             st.metric(label, f"{got:,}", t_(f"formula {want:,}", f"公式 {want:,}"), delta_color="off",
                       delta_arrow="off")
-        st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {b.standard.macs:,} MACs: "
-                      f"{b.saving:.2f}× this block.",
-                      f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {b.standard.macs:,} 次乘加，是该模块的 "
-                      f"{b.saving:.2f} 倍。"))
+        st.caption(t_(f"A standard {ks}×{ks} conv with the same M, N needs {blk.standard.macs:,} MACs: "
+                      f"{blk.saving:.2f}× this block.",
+                      f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {blk.standard.macs:,} 次乘加，是该模块的 "
+                      f"{blk.saving:.2f} 倍。"))
 
     compare = [dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params)
                for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]

@@ -95,8 +95,9 @@ with ui.guard():
 st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)", "低秩：把一层拆成两层细的（截断 SVD）"))
 with ui.guard():
     sweep = ui.cached(lowrank.lowrank_sweep)(model, 0, lr_layer)
-    rank = st.slider(t_("Rank r", "秩 r"), 1, len(sweep), min(8, len(sweep)), key=f"pr_rank_{model}_{lr_layer}",
-                     bind="query-params")
+    with ui.controls("lowrank"):
+        rank = st.slider(t_("Rank r", "秩 r"), 1, len(sweep), min(8, len(sweep)),
+                         key=f"pr_rank_{model}_{lr_layer}", bind="query-params")
     row = sweep[rank - 1]
     k = st.columns(3)
     k[0].metric(t_("relative error ‖W − W_r‖/‖W‖", "相对误差 ‖W − W_r‖/‖W‖"), f"{row['rel_error']:.1%}")

@@ -69,7 +69,7 @@ def grid_figure(x: np.ndarray, xq: np.ndarray, scale: float, lo: float, hi: floa
     """The quantisation staircase x -> x^ and the error x^ - x per value."""
     order = np.argsort(np.ravel(x))
     xs, qs = np.ravel(x)[order], np.ravel(xq)[order]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         _t(zh, "dequantised value x^ vs x", "反量化值 x^ 与 x"),
         _t(zh, "error x^ − x (clipped values stand out)", "误差 x^ − x（被截断的值很显眼）")))
     fig.add_trace(go.Scatter(x=xs, y=xs, mode="lines", name=_t(zh, "x (ideal)", "x（理想）"),
@@ -110,7 +110,7 @@ def ste_figure(w: np.ndarray, wq: np.ndarray, mask: np.ndarray, clip: float, tit
     """Fake-quantised weight vs weight, and the straight-through gradient mask."""
     order = np.argsort(np.ravel(w))
     ws = np.ravel(w)[order]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         _t(zh, "forward: fake-quantised weight", "前向：伪量化后的权重"),
         _t(zh, "backward: STE gradient mask", "反向：STE 梯度掩码")))
     fig.add_trace(go.Scatter(x=ws, y=np.ravel(wq)[order], mode="lines", name="FakeQuant(w)",
@@ -195,7 +195,7 @@ def schedule_figure(schedule, accuracies, one_shot: float, title: str, zh: bool 
 
 
 def lowrank_figure(rows: list[dict], rank: int, title: str, zh: bool = False) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         _t(zh, "error and accuracy", "误差与精度"), _t(zh, "cost of this layer", "该层的代价")))
     r = [x["rank"] for x in rows]
     fig.add_trace(go.Scatter(x=r, y=[100 * x["rel_error"] for x in rows],
@@ -252,9 +252,8 @@ FAMILY_ZH = {"fp32": "fp32", "ptq": "训练后量化", "qat": "量化感知训�
 
 def pareto_figure(variants, title: str, zh: bool = False) -> go.Figure:
     """Accuracy vs size and vs latency; only Pareto-optimal variants are labelled (others: hover)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(_t(zh, "accuracy vs size", "精度与大小"),
-                                                        _t(zh, "accuracy vs latency", "精度与时延")),
-                        horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        _t(zh, "accuracy vs size", "精度与大小"), _t(zh, "accuracy vs latency", "精度与时延")))
     for k, fam in enumerate(dict.fromkeys(v.family for v in variants)):
         vs = [v for v in variants if v.family == fam]
         for col, xs in ((1, [v.size_bytes / 1024 for v in vs]), (2, [v.latency_us for v in vs])):
@@ -264,13 +263,14 @@ def pareto_figure(variants, title: str, zh: bool = False) -> go.Figure:
                 hovertext=[f"{v.name}: {100 * v.accuracy:.1f}%, {v.size_bytes / 1024:.2f} KiB, "
                            f"{v.latency_us:.3g} µs" for v in vs], hoverinfo="text",
                 name=_t(zh, fam, FAMILY_ZH.get(fam, fam)), legendgroup=fam, showlegend=col == 1,
+                cliponaxis=False,
                 marker=dict(symbol=FAMILY_SYMBOL.get(fam, "circle"), size=[16 if v.pareto else 10 for v in vs],
                             color=SEQUENCE[k % 8], line=dict(width=[3 if v.pareto else 0 for v in vs],
                                                              color=OKABE_ITO["black"]))), 1, col)
     fig.update_xaxes(title_text=_t(zh, "model size (KiB, log)", "模型大小（KiB，对数）"), type="log",
-                     row=1, col=1)
+                     dtick="D2", row=1, col=1)
     fig.update_xaxes(title_text=_t(zh, "estimated latency per image (µs, log)", "估计单张时延（µs，对数）"),
-                     type="log", row=1, col=2)
+                     type="log", dtick="D2", row=1, col=2)
     fig.update_yaxes(title_text=_t(zh, "test accuracy (%)", "测试精度（%）"))
     return _legend_below(apply_theme(fig, title), height=540)
 

@@ -204,3 +204,12 @@ def roles_text(parts: dict[str, int], zh: bool = False) -> str:
     """"Parameters by role: ..." caption."""
     return _t(zh, "Parameters by role: ", "参数构成：") + ", ".join(
         f"{ROLE_ZH.get(k, k) if zh else k} {v:,}" for k, v in parts.items() if v)
+
+
+def block_graph_figure(graph, costs, title: str) -> go.Figure:
+    """:func:`viz.graph.graph_figure` of one block, its legend moved under the drawing so the
+    title stays readable in a narrow column."""
+    from .graph import graph_figure
+    fig = graph_figure(graph, costs=costs, title=title)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0))
+    return fig
