@@ -40,6 +40,13 @@ REASONS = {
     "busy": "the GPU was still busy when the batch became ready; it takes whatever has arrived",
     "flush": "the last request has arrived, so the batcher sends a partial batch",
 }
+REASONS_ZH = {
+    "single": "不批处理：服务器一空闲就取最早的请求",
+    "full": "批次已攒满到最大批大小",
+    "timeout": "最早的请求已等满最大排队延迟 τ",
+    "busy": "批次就绪时 GPU 仍在忙；空出来后把已到达的请求全部带上",
+    "flush": "最后一个请求已到达，批处理器发出不满的批次",
+}
 
 
 def positive(name: str, value, allow_zero: bool = False) -> float:
@@ -263,13 +270,17 @@ def batch_timeline(result: SimResult, limit: int = 60, current: int | None = Non
     return Timeline(tuple(events), ("GPU", "batcher"), "s", marked)
 
 
-def batch_log(result: SimResult, b: int) -> str:
-    """One sentence on batch ``b``: when it started, how big it was, and why it started then."""
+def batch_log(result: SimResult, b: int, zh: bool = False) -> str:
+    """One sentence on batch ``b``: when it started, how big it was, and why it started then
+    (in Chinese when ``zh``)."""
     if not 0 <= b < len(result.batches):
         raise EngineError(f"batch {b} does not exist; this run has {len(result.batches)} batches")
     first = sum(size for *_, size in result.batches[:b])
     s, e, size = result.batches[b]
     waited = s - result.arrival[first]
+    if zh:
+        return (f"第 {b} 批：在 {s * 1e3:.2f} ms 开始，含 {size} 个请求，运行 {(e - s) * 1e3:.2f} ms；"
+                f"其中最早的请求已等待 {waited * 1e3:.2f} ms。为何此时开始：{REASONS_ZH[result.reasons[b]]}。")
     return (f"Batch {b}: starts at {s * 1e3:.2f} ms with {size} request(s) and runs "
             f"{(e - s) * 1e3:.2f} ms; the oldest had waited {waited * 1e3:.2f} ms. "
             f"Why now: {REASONS[result.reasons[b]]}.")
@@ -297,6 +308,16 @@ def mm1_wait(rate: float, service: float) -> float:
 
 
 def policy_table(runs: dict[str, SimResult], tokens: int) -> list[dict]:
-    """One row per policy: its summary, output tokens/s and Little's L (time-average in system)."""
-    return [{**r.summary(), "tokens_per_s": r.throughput * tokens, "little_L": r.mean_in_system()}
-            for r in runs.values()]
+    """One row per policy, with units in the column names and display precision: throughput,
+    latency percentiles (ms), mean wait (ms), GPU busy share, mean batch, output tokens/s and
+    Little's L (time-average number in the system)."""
+    rows = []
+    for r in runs.values():
+        s = r.summary()
+        rows.append({"policy": s["policy"], "offered λ (req/s)": round(s["rate"], 1),
+                     "requests/s": round(s["throughput"], 1),
+                     **{f"{k} (ms)": round(1e3 * s[k], 3) for k in ("mean_latency", "p50", "p95", "p99",
+                                                                     "mean_wait")},
+                     "GPU busy (%)": round(100 * s["busy"], 1), "mean batch": round(s["mean_batch"], 2),
+                     "tokens/s": round(r.throughput * tokens), "little_L": round(r.mean_in_system(), 3)})
+    return rows

@@ -246,3 +246,12 @@ def slot_timelines(model: LLMModel, rate: float, prompt_len: int, mean_out: int,
     """The same ``n`` requests under each policy, as slot-by-slot timelines."""
     req = draw_requests(rate, n, prompt_len, mean_out, dist, max(mean_out * 8, 1))
     return {p: slot_timeline(simulate_llm(model, req, p, slots)) for p in LLM_POLICIES}
+
+
+def sweep_table(rows: list[dict]) -> list[dict]:
+    """:func:`llm_sweep` rows for display: times in ms, rates and shares rounded, units in names."""
+    return [{"rate (req/s)": round(r["rate"], 2), "policy": r["policy"],
+             "requests/s": round(r["requests_per_s"], 2), "tokens/s": round(r["tokens_per_s"]),
+             **{f"{k} (ms)": round(1e3 * r[k], 1) for k in ("ttft_p50", "ttft_p99", "tpot_mean",
+                                                             "latency_p50", "latency_p99")},
+             "GPU busy (%)": round(100 * r["busy"], 1), "iterations": r["iterations"]} for r in rows]

@@ -99,7 +99,7 @@ with ui.guard():
                       f"λ = {rate:,.1f} 请求/秒。little_L 为系统内平均请求数；Little 定律：它等于 λ × 平均时延。"))
         shown = min(40, len(runs["dynamic"].batches))
         k = ui.stepper("sv_step", shown)
-        st.info(sv.batch_log(runs["dynamic"], k))
+        st.info(sv.batch_log(runs["dynamic"], k, ZH))
         ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
                              t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次")),
                        "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ. "
@@ -127,7 +127,7 @@ with ui.guard():
                       round(busiest["continuous"] / busiest["static"], 2),
                       t_("The gap grows with the spread of output lengths.", "输出长度越参差，差距越大。"),
                       rel_tol=0.15)
-        st.dataframe(rows, hide_index=True)
+        st.dataframe(llm.sweep_table(rows), hide_index=True)
         longest = min(int(prompt) + 8 * int(mean_out), cfg.max_context)
         cap = kv.capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], longest, min(prompt + mean_out, longest), dtype)
         (st.warning if batch > cap.sequences_paged else st.caption)(t_(

@@ -26,11 +26,11 @@ def test_serving_batching_default_interaction_and_bad_input():
     assert list(table["policy"]) == ["none", "static", "dynamic"]
     # Little's law on the page's own runs (the dynamic run is stable at the default load)
     dyn = table.set_index("policy").loc["dynamic"]
-    assert abs(dyn["little_L"] / (dyn["rate"] * dyn["mean_latency"]) - 1) < 0.1
-    before = dyn["mean_batch"]
+    assert abs(dyn["little_L"] / (dyn["offered λ (req/s)"] * dyn["mean_latency (ms)"] / 1e3) - 1) < 0.1
+    before = dyn["mean batch"]
     at.slider(key="sv_batch").set_value(32).run()
     assert not at.exception
-    assert at.dataframe[0].value.set_index("policy").loc["dynamic", "mean_batch"] != before
+    assert at.dataframe[0].value.set_index("policy").loc["dynamic", "mean batch"] != before
     assert "Batch 0" in at.info[0].value
     at.slider(key="sv_step").set_value(3).run()
     assert not at.exception and "Batch 2" in at.info[0].value     # the slider counts from 1
@@ -43,8 +43,8 @@ def test_serving_llm_and_kv_parts():
     at.radio(key="sv_part").set_value("llm").run()
     assert not at.exception and not at.error
     rows = at.dataframe[0].value
-    busiest = rows[rows["rate"] == rows["rate"].max()].set_index("policy")
-    assert busiest.loc["continuous", "tokens_per_s"] > busiest.loc["static", "tokens_per_s"]
+    busiest = rows[rows["rate (req/s)"] == rows["rate (req/s)"].max()].set_index("policy")
+    assert busiest.loc["continuous", "tokens/s"] > busiest.loc["static", "tokens/s"]
     at.radio(key="sv_part").set_value("kv").run()
     assert not at.exception
     assert _metric(at, "KV bytes per token") == "512 KiB"           # Llama-2-7B, fp16

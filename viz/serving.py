@@ -53,8 +53,8 @@ def batch_cost(model, max_batch: int, title: str, zh: bool = False) -> go.Figure
         fig.add_scatter(x=[x, x], y=[1e3 * model.time(1) / 3, top], mode="lines+text", name=name,
                         text=text, textposition=["bottom center", "top center"],
                         line=dict(color=color, dash="dash"), showlegend=False)
-    fig.update_xaxes(type="log", title=_l("batch size (requests per pass)", zh))
-    fig.update_yaxes(type="log", title=_l("time per pass (ms)", zh), secondary_y=False)
+    fig.update_xaxes(type="log", dtick=1, title=_l("batch size (requests per pass)", zh))
+    fig.update_yaxes(type="log", dtick=1, title=_l("time per pass (ms)", zh), secondary_y=False)
     fig.update_yaxes(title=_l("throughput (requests/s)", zh), rangemode="tozero", secondary_y=True,
                      showgrid=False)
     return apply_theme(fig, title)
@@ -71,7 +71,7 @@ def latency_vs_load(rows: list[dict], title: str, zh: bool = False) -> go.Figure
         fig.add_scatter(x=[r["rate"] for r in pts], y=[1e3 * r["p50"] for r in pts], name=f"{policy} p50",
                         line=dict(color=color, dash="dot"), mode="lines")
     fig.update_xaxes(title=_l("offered load λ (requests/s)", zh))
-    fig.update_yaxes(type="log", title=_l("latency (ms, log scale)", zh))
+    fig.update_yaxes(type="log", dtick=1, title=_l("latency (ms, log scale)", zh))
     return apply_theme(fig, title)
 
 
@@ -85,7 +85,7 @@ def throughput_latency(rows: list[dict], title: str, zh: bool = False) -> go.Fig
                         line=dict(color=POLICY_COLORS.get(policy, SEQUENCE[0]), width=3),
                         text=[f"load {r['load']:.2f}, mean batch {r['mean_batch']:.1f}" for r in pts])
     fig.update_xaxes(title=_l("achieved throughput (requests/s)", zh))
-    fig.update_yaxes(type="log", title=_l("p99 latency (ms, log scale)", zh))
+    fig.update_yaxes(type="log", dtick=1, title=_l("p99 latency (ms, log scale)", zh))
     return apply_theme(fig, title)
 
 
