@@ -8,12 +8,12 @@ from engine import autodiff as ad, budget, presets, symbolic
 from engine.language import parse_program
 from viz import autodiff as vz
 from viz.graph import graph_figure
+from viz.scheduling import localize_legend
 
 ui.setup("autodiff", "Automatic differentiation", "自动微分",
          "Step through forward and reverse mode on any program.",
          "在任意程序上单步执行前向模式与反向模式。")
-t_ = ui.t
-zh = ui.lang() == "zh"
+t_, zh = ui.t, ui.lang() == "zh"
 SOURCES = {"preset": "preset · 预设", "program": "edit · 编辑"}   # one label in both languages: URL-safe
 MODES = {"forward": "forward · 前向", "reverse": "reverse · 反向"}
 
@@ -54,12 +54,12 @@ if graph is not None:
         title, log = vz.step_text(step, zh)
         left, right = st.columns([3, 2])
         with left:
-            ui.show_figure(graph_figure(graph, highlight=step.highlight, height=420, direction="LR",
-                                        node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
-                           .update_layout(legend_xanchor="left"),   # legend inside: the graph keeps the width
-                           "ad_graph", t_("The lit node is the current step; beside each node: its "
-                                          "value, tangent (dot) or adjoint (bar) so far.",
-                                          "高亮的是当前步骤的节点；节点旁是至今算出的值、切向量 (dot) 或伴随值 (bar)。"))
+            fig = graph_figure(graph, highlight=step.highlight, height=420, direction="LR",
+                               node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
+            fig.update_layout(legend_xanchor="left")      # legend inside the plot: the graph keeps the width
+            ui.show_figure(localize_legend(fig, zh), "ad_graph", t_(
+                "The lit node is the current step; beside each node: its value, tangent (dot) or "
+                "adjoint (bar) so far.", "高亮的是当前步骤的节点；节点旁是至今算出的值、切向量 (dot) 或伴随值 (bar)。"))
         with right:
             st.markdown(f"**{title}**")
             st.info(log)

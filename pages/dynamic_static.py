@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 from engine import torch_graphs as tg
 from viz.graph import graph_figure
+from viz.scheduling import localize_legend
 
 ui.setup("dynamic_static", "Dynamic vs static graphs", "动态图与静态图",
          "What eager autograd, torch.fx, jit.trace and export see in the same code.",
@@ -85,6 +86,7 @@ def draw(cap, key: str) -> None:
     groups = [list(m) for _, m in cap.dag.groups] or None
     fig = graph_figure(cap.dag.to_graph(), groups=groups, title=t_(*TITLES[cap.method]), height=400)
     fig.update_layout(legend_xanchor="left")       # legend inside the plot: the graph keeps the width
+    localize_legend(fig, ui.lang() == "zh")
     ui.show_figure(fig, key, say(cap), data=cap.dag)
 
 

@@ -72,9 +72,11 @@ with ui.guard():
                                        t_(f"Roofline: {hw_name}", f"Roofline：{hw_name}"), zh=zh), "rf_plot",
                    t_(f"Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
                       "right of it, for arithmetic (red). Decode attention and elementwise ops sit "
-                      "far left; big GEMMs and long-prompt prefill sit right.",
+                      "far left; big GEMMs and long-prompt prefill sit right (hover a dot for its name; "
+                      "the table lists every kernel).",
                       f"在脊点（{ridge:.0f} FLOP/B）左侧，算子在等内存（蓝色）；右侧在等计算（红色）。"
-                      "解码阶段注意力与逐元素算子远在左侧；大 GEMM 与长提示词的预填充在右侧。"),
+                      "解码阶段注意力与逐元素算子远在左侧；大 GEMM 与长提示词的预填充在右侧（鼠标悬停看名称，"
+                      "下表列出全部算子）。"),
                    rows=[dict(kernel=p.name, flops=p.flops, bytes=p.bytes, intensity=p.intensity)
                          for p in points])
     table = []

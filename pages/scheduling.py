@@ -17,8 +17,8 @@ ui.setup("scheduling", "Graph scheduling", "计算图调度与执行",
 t_ = ui.t
 zh = ui.lang() == "zh"
 MODE_NAMES = {"op_by_op": ("op by op (eager)", "逐算子（动态图）"),
-              "whole_graph": ("whole graph sunk to the device", "整图下沉到设备"),
-              "split": ("graph split across devices", "图切分到多设备")}
+              "whole_graph": ("whole graph on the device", "整图下沉"),
+              "split": ("split across devices", "切分到多设备")}
 PLACE_NAMES = {"accel": ("all on the accelerator", "全部在加速器"), "cpu": ("all on the CPU", "全部在 CPU"),
                "heavy_on_accel": ("heavy → accel, light → CPU", "重算子→加速器，轻算子→CPU"),
                "halves": ("halves on accel0 / accel1", "前后两半分到 accel0 / accel1")}
@@ -79,9 +79,9 @@ with ui.guard(t_("Cannot schedule", "无法调度")):
         "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
         "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
         rows=[e.__dict__ for e in sched.timeline.events])
-    ui.show_figure(graph_figure(presets.preset(name), highlight=step.highlight,
+    ui.show_figure(vs.localize_legend(graph_figure(presets.preset(name), highlight=step.highlight,
                                 changed=step.data["scheduled"][:-1], title=title, direction="LR",
-                                height=340).update_layout(legend_xanchor="left"),   # legend inside the plot
+                                height=340).update_layout(legend_xanchor="left"), zh),  # legend inside the plot
                    "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
                                   "orange: ops already scheduled.",
                                   "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))

@@ -18,6 +18,30 @@ def _t(zh: bool, en: str, cn: str) -> str:
     return cn if zh else en
 
 
+LEGEND_ZH = {  # graph-figure node kinds (viz.graph) and timeline kinds, said in Chinese
+    "input": "输入", "param": "参数", "constant": "常量", "elemwise": "逐元素", "broadcast": "广播",
+    "injective": "单射", "reduce": "规约", "out_elemwise_fusable": "可融合后继逐元素", "opaque": "不透明",
+    "highlighted": "高亮", "changed": "已调度", "host": "主机", "transfer": "传输", "compute": "计算"}
+LABEL_ZH = (("launch graph on ", "整图下发到 "), ("dispatch ", "分发 "), ("copy ", "拷贝 "))
+
+
+def localize_legend(fig: go.Figure, zh: bool) -> go.Figure:
+    """Legend entries (and timeline bar labels) in Chinese when ``zh``; the figure otherwise unchanged."""
+    if not zh:
+        return fig
+
+    def one(tr):
+        if tr.name in LEGEND_ZH:
+            tr.name = LEGEND_ZH[tr.name]
+        if tr.type == "bar" and tr.text is not None:
+            texts = list(tr.text)
+            for en, cn in LABEL_ZH:
+                texts = [t.replace(en, cn, 1) if isinstance(t, str) and t.startswith(en) else t for t in texts]
+            tr.text = texts
+    fig.for_each_trace(one)
+    return fig
+
+
 def step_text(step, zh: bool = False) -> tuple[str, str]:
     """(title, log) of one scheduler step in the page's language, from the step's data."""
     d = step.data
@@ -41,7 +65,8 @@ def schedule_gantt(schedule, upto_label: set[str] | None = None, title: str = ""
     mode = _t(zh, *MODE_TEXT.get(schedule.mode, (schedule.mode, schedule.mode)))
     fig = gantt(tl, title or _t(zh, f"Schedule ({mode}): {schedule.total_us:.1f} µs, critical path outlined",
                                 f"调度（{mode}）：{schedule.total_us:.1f} µs，黑框为关键路径"), colors=COLORS)
-    fig.update_yaxes(title=_t(zh, "lane (host, device/stream, link)", "通道（主机、设备/流、链路）"))
+    localize_legend(fig, zh)
+    fig.update_yaxes(title=_t(zh, "lane (host, device/stream, link)", "通道（主机 / 流 / 链路）"))
     fig.update_xaxes(title=_t(zh, "time (µs)", "时间 (µs)"))
     if upto_label is not None:
         fig.update_xaxes(range=[0, schedule.total_us * 1.02])
