@@ -48,8 +48,9 @@ with ui.controls():
                            format_func={"latency": "latency · 时延", "energy": "energy · 能耗"}.get)
     act = e[1].selectbox(t_("Activations / weights", "激活与权重精度"), list(ACT), key="ec_act",
                          bind="query-params")
-    jpeg = e[2].toggle(t_("Upload a 20 KB JPEG, not the tensor", "上传 20 KB 的 JPEG 而非张量"), False,
-                       key="ec_jpeg", bind="query-params")
+    jpeg = e[2].toggle(t_("Send a 20 KB JPEG", "上传 20 KB JPEG"), False, key="ec_jpeg", bind="query-params",
+                       help=t_("All-cloud uploads a compressed image instead of the input tensor.",
+                               "全在云端时上传压缩后的图像，而非输入张量。"))
     tail = e[3].toggle(t_("Count the radio tail", "计入无线尾能耗"), False, key="ec_tail",
                        bind="query-params")
     if model_name == "custom":
@@ -59,6 +60,10 @@ with ui.controls():
         gflops = f[1].number_input("GFLOPs", 0.0, 1e7, 14.0, key="ec_gflops", bind="query-params")
         in_kb = f[2].number_input(t_("Input (KB)", "输入 (KB)"), 0.0, 1e6, 4.0, key="ec_in", bind="query-params")
         out_kb = f[3].number_input(t_("Output (KB)", "输出 (KB)"), 0.0, 1e6, 4.0, key="ec_out", bind="query-params")
+
+
+def _split(label: str) -> str:
+    return {"all device": t_("all device", "全在端侧"), "all cloud": t_("all cloud", "全在云端")}.get(label, label)
 
 
 def _time(seconds: float) -> str:
@@ -87,14 +92,14 @@ with ui.guard():
                              20e3 if jpeg else None)
     best = dp.best_split(points, objective)
     m = st.columns(4)
-    m[0].metric(t_("Best split", "最佳切分"), best.label)
+    m[0].metric(t_("Best split", "最佳切分"), _split(best.label))
     m[1].metric(t_("Latency", "时延"), _time(best.latency),
                 t_(f"all on device: {_time(points[-1].latency)}", f"全在端侧：{_time(points[-1].latency)}"),
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
     m[2].metric(t_("Phone energy", "手机能耗"), f"{best.energy * 1e3:,.3g} mJ")
     m[3].metric(t_("Weights", "权重"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
                 t_(f"device holds {device.memory_bytes / 2**30:.0f} GiB", f"设备可用 {device.memory_bytes / 2**30:.0f} GiB"),
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
     ui.show_figure(vs.split_latency(points, best.k if objective == "latency" else dp.best_split(points).k,
                                     t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延"), zh=ZH),
                    "ec_latency", t_("Cutting early sends the big early activations; cutting late runs most "
@@ -112,9 +117,9 @@ with ui.guard():
     for name in DEVICES:
         pts = dp.split_points(chain, TARGETS[name], cloud, net, dev_eff / 100, 0.5, queue, tail,
                               20e3 if jpeg else None)
-        rows.append({t_("device", "设备"): name, t_("all on device (ms)", "全在端侧 (ms)"): pts[-1].latency * 1e3,
-                     t_("fits", "放得下"): pts[-1].fits, t_("all in cloud (ms)", "全在云端 (ms)"): pts[0].latency * 1e3,
-                     t_("best split", "最佳切分"): dp.best_split(pts, objective).label})
+        rows.append({t_("device", "设备"): name, t_("all on device (ms)", "全在端侧 (ms)"): round(pts[-1].latency * 1e3, 1),
+                     t_("fits", "放得下"): pts[-1].fits, t_("all in cloud (ms)", "全在云端 (ms)"): round(pts[0].latency * 1e3, 1),
+                     t_("best split", "最佳切分"): _split(dp.best_split(pts, objective).label)})
     st.dataframe(rows, hide_index=True)
     st.caption(t_("Sources: ", "来源：") + device.source + " · " + net.source +
                t_(f" · cloud queue: M/D/1 wait {queue * 1e3:.2f} ms at ρ = {rho}.",
