@@ -99,6 +99,23 @@ def strides(shape, layout: str = "row_major") -> tuple[int, ...]:
                      f"or NHWC (blocked layouts are described by memory_order)")
 
 
+def numpy_strides(shape, layout: str = "row_major") -> tuple[int, ...] | None:
+    """The same strides as numpy reports them, for the page's "matches numpy" badge: a C- or
+    F-ordered int8 array (strides in bytes = elements), or an (N, H, W, C) array viewed as
+    (N, C, H, W). None for blocked layouts and for shapes over 2^20 elements (nothing allocated)."""
+    shape = check_shape(shape)
+    if budget.numel(shape) > 1 << 20:
+        return None
+    if layout in ("row_major", "NCHW", "col_major"):
+        arr = np.empty(shape, np.int8, order="F" if layout == "col_major" else "C")
+    elif layout == "NHWC" and len(shape) == 4:
+        n, c, h, w = shape
+        arr = np.empty((n, h, w, c), np.int8).transpose(0, 3, 1, 2)
+    else:
+        return None
+    return tuple(int(v) for v in arr.strides)
+
+
 def index_to_position(index: Sequence[int], strides_: Sequence[int], offset: int = 0) -> int:
     """Linear address of a logical index: offset + sum(index[i] * strides[i])."""
     return int(offset + sum(int(i) * int(s) for i, s in zip(index, strides_)))

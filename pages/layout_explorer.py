@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import streamlit as st
 
@@ -18,14 +17,6 @@ zh = ui.lang() == "zh"
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
 
-
-
-def why_zh(why: str) -> str:
-    """The engine's contiguity reason, said in Chinese."""
-    m = re.match(r"dimension (\d+) has stride (-?\d+) but row-major order needs (\d+)", why)
-    if m:
-        return f"第 {m[1]} 维的步长是 {m[2]}，而行主序要求 {m[3]}（其右侧各维大小之积）"
-    return "每个步长都等于其右侧各维大小之积"
 
 
 with ui.controls():
@@ -75,6 +66,12 @@ with ui.guard():
         for r, s in zip(rows, L.strides(shape, layout)):
             r[t_(f"{layout} stride (elements)", f"{layout} 步长（元素）")] = s
     st.dataframe(rows, hide_index=True)
+    ref = L.numpy_strides(shape, layout) if layout in PLAIN else None
+    if ref is not None:
+        ok = ref == L.strides(shape, layout)
+        (st.success if ok else st.error)(t_(f"Matches numpy: an int8 array in this layout reports strides {ref} "
+                                            f"(difference {'none' if ok else 'see above'}).",
+                                            f"与 numpy 一致：该布局的 int8 数组报告的步长为 {ref}（{'无差异' if ok else '见上表'}）。"))
     nbytes = slots * L.DTYPE_BYTES[dtype]
     aligned, waste = L.align(nbytes, boundary)
     m = st.columns(4)
@@ -101,8 +98,10 @@ with ui.guard():
             ok, why = L.is_contiguous(v)
             view_rows.append({t_("view", "视图"): name, t_("shape", "形状"): str(v.shape),
                               t_("strides", "步长"): str(v.strides), t_("offset", "偏移"): v.offset,
-                              t_("contiguous", "连续"): ok, t_("why", "原因"): t_(why, why_zh(why))})
+                              t_("contiguous", "连续"): ok, t_("why", "原因"): t_(why.split(" (")[0], vk.contiguity_reason_zh(why))})
         st.dataframe(view_rows, hide_index=True, column_config={t_("why", "原因"): st.column_config.TextColumn(width="large")})
+        st.caption(t_("Row-major order needs every stride to equal the product of the sizes to its right.",
+                      "行主序要求每个步长都等于其右侧各维大小之积。"))
         flat = L.reshape_view(trans, (numel,))
         st.markdown(t_(f"Flattening the transposed view to ({numel},) **{'is a free view' if flat else 'needs a copy'}**: "
                        "a reshape stays a view only when the dimensions it merges are contiguous with each other.",
@@ -131,7 +130,8 @@ with ui.guard():
         target = st.selectbox(t_("Convert NCHW to", "把 NCHW 转成"), ["NHWC", "NC1HWC0", "NC4HW4"],
                               key="le_target", bind="query-params")
         steps = L.conversion_steps(shape, "NCHW", target, dtype)
-        st.dataframe([{t_("op", "操作"): s.op, t_("detail", "说明"): s.detail, t_("shape after", "之后的形状"): str(s.shape),
+        st.dataframe([{t_("op", "操作"): s.op, t_("detail", "说明"): t_(s.detail, vk.conversion_detail_zh(s.detail)),
+                       t_("shape after", "之后的形状"): str(s.shape),
                        t_("bytes moved", "搬运字节"): s.bytes_moved} for s in steps], hide_index=True)
         st.caption(t_(f"Total bytes moved: {sum(s.bytes_moved for s in steps):,} (read + write); "
                       "a reshape of a contiguous array is free.",

@@ -259,3 +259,12 @@ def test_conversion_steps_reproduce_the_layouts(shape, dtype):
     nhwc = _apply(L.conversion_steps(shape, "NCHW", "NHWC", dtype), x)
     assert np.array_equal(nhwc, x.transpose(0, 2, 3, 1))
     assert np.array_equal(_apply(L.conversion_steps(shape, "NHWC", "NCHW", dtype), nhwc), x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=4, max_size=4), st.sampled_from(["row_major", "col_major", "NHWC"]))
+def test_numpy_badge_strides_equal_ours(shape, layout):
+    """The page's "matches numpy" badge: numpy's strides of an int8 array stored that way."""
+    assert L.numpy_strides(shape, layout) == L.strides(shape, layout)
+    assert L.numpy_strides(shape, "NC1HWC0") is None
+    assert L.numpy_strides([1 << 11, 1 << 10], "row_major") is None      # too big to allocate

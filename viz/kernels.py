@@ -5,6 +5,7 @@ Every function takes engine data and returns a plotly Figure with a title and la
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -94,6 +95,17 @@ def _discrete_scale(k: int, colors: list[str]) -> list:
     for i, c in enumerate(colors[:k]):
         out += [[i / k, c], [(i + 1) / k, c]]
     return out
+
+
+def contiguity_reason_zh(why: str) -> str:
+    """engine.layout.is_contiguous's reason, said in Chinese (short, for a table cell)."""
+    m = re.match(r"dimension (\d+) has stride (-?\d+) but row-major order needs (\d+)", why)
+    return f"第 {m[1]} 维步长为 {m[2]}，行主序应为 {m[3]}" if m else "每个步长都等于其右侧各维大小之积"
+
+
+def conversion_detail_zh(detail: str) -> str:
+    """A layout-conversion step's detail in Chinese (the engine writes formulas plus a few words)."""
+    return detail.replace(" with zeros", "，补零").replace("split C into", "把 C 拆成").replace("perm", "维度置换")
 
 
 # ---------------------------------------------------------------- convolution
