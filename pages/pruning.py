@@ -99,14 +99,16 @@ with ui.guard():
         rank = st.slider(t_("Rank r", "秩 r"), 1, len(sweep), min(8, len(sweep)),
                          key=f"pr_rank_{model}_{lr_layer}", bind="query-params")
     row = sweep[rank - 1]
-    k = st.columns(3)
+    k = st.columns(4)
     k[0].metric(t_("relative error ‖W − W_r‖/‖W‖", "相对误差 ‖W − W_r‖/‖W‖"), f"{row['rel_error']:.1%}")
     k[1].metric(t_("layer params", "该层参数"), f"{row['layer_params']:,}",
                 f"{row['layer_params'] - row['dense_layer_params']:+,}", delta_color="inverse")
-    k[2].metric(t_("accuracy", "精度"), f"{row['accuracy']:.1%}",
+    k[2].metric(t_("model FLOPs per image", "模型每张图 FLOPs"), f"{row['flops']:,}",
+                f"{row['flops'] - row['dense_flops']:+,}", delta_color="inverse")
+    k[3].metric(t_("accuracy", "精度"), f"{row['accuracy']:.1%}",
                 f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
-    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy and parameters",
-                                                     f"{lr_layer}：秩与误差、精度、参数量"), zh=ZH),
+    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy, params and FLOPs",
+                                                     f"{lr_layer}：秩与误差、精度、参数量、FLOPs"), zh=ZH),
                    "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; accuracy "
                                     "survives far lower ranks than the reconstruction error suggests.",
                                     "只有低于交点时，r·(in + out) 才比 in·out 少；精度能在比重建误差所暗示的低得多的秩上保持。"),

@@ -196,7 +196,7 @@ def schedule_figure(schedule, accuracies, one_shot: float, title: str, zh: bool 
 
 def lowrank_figure(rows: list[dict], rank: int, title: str, zh: bool = False) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
-        _t(zh, "error and accuracy", "误差与精度"), _t(zh, "cost of this layer", "该层的代价")))
+        _t(zh, "error and accuracy", "误差与精度"), _t(zh, "cost: layer params, model FLOPs", "代价：该层参数、模型 FLOPs")))
     r = [x["rank"] for x in rows]
     fig.add_trace(go.Scatter(x=r, y=[100 * x["rel_error"] for x in rows],
                              name=_t(zh, "‖W − W_r‖/‖W‖ (%)", "‖W − W_r‖/‖W‖（%）"),
@@ -210,11 +210,17 @@ def lowrank_figure(rows: list[dict], rank: int, title: str, zh: bool = False) ->
     fig.add_trace(go.Scatter(x=r, y=[x["dense_layer_params"] for x in rows],
                              name=_t(zh, "params in·out (dense)", "参数 in·out（稠密）"),
                              line=dict(color=OKABE_ITO["grey"], dash="dot")), 1, 2)
+    fig.add_trace(go.Scatter(x=r, y=[x["flops"] for x in rows],
+                             name=_t(zh, "model FLOPs per image", "整个模型每张图的 FLOPs"),
+                             line=dict(color=OKABE_ITO["orange"])), 1, 2)
+    fig.add_trace(go.Scatter(x=r, y=[x["dense_flops"] for x in rows],
+                             name=_t(zh, "model FLOPs, dense", "整个模型 FLOPs（稠密）"),
+                             line=dict(color=OKABE_ITO["orange"], dash="dot")), 1, 2)
     for ax in ("", "2"):
         _line(fig, "x", rank, f"x{ax}", f"y{ax}", color=OKABE_ITO["black"], dash="dash")
     fig.update_xaxes(title_text=_t(zh, "rank r", "秩 r"))
     fig.update_yaxes(title_text=_t(zh, "percent (%)", "百分比（%）"), row=1, col=1)
-    fig.update_yaxes(title_text=_t(zh, "parameters (count)", "参数量（个）"), row=1, col=2)
+    fig.update_yaxes(title_text=_t(zh, "count (parameters or FLOPs)", "个数（参数或 FLOPs）"), row=1, col=2)
     return _legend_below(apply_theme(fig, title))
 
 
