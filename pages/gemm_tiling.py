@@ -43,6 +43,7 @@ with ui.guard():
     cache = CacheConfig(capacity * KIB, line, ways).validate()
     result = ui.cached(simulate)(size, order, tile, unroll, vector, cache)
     s = result.stats
+    worst = max(s.misses_by_array, key=lambda kv: kv[1])[0]
     used = gemm.applied_factors(result.schedule)
     if (used["vector"], used["unroll"]) != (vector, unroll):
         st.caption(t_(f"The loop left after tiling is too short for vector width {vector} × unroll "
@@ -68,8 +69,10 @@ with ui.guard():
         m[0].metric(t_("Loop iterations (branches)", "循环迭代（分支）"), f"{result.loop_iterations:,}")
         m[1].metric(t_("Cache sets", "缓存组数"), f"{cache.n_sets}")
         ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses", "哪个矩阵在缺失"), zh=zh), "gt_arrays",
-                       t_("Misses per matrix: in ijk order B is walked down a column, one new line "
-                          "per access.", "各矩阵的缺失：ijk 顺序下 B 按列遍历，每次访问都是新的缓存行。"))
+                       t_(f"In order {order}, {worst} misses most ({dict(s.misses_by_array)[worst]:,}): a matrix "
+                          "walked down a column (innermost loop over its row index) needs a new line per access.",
+                          f"{order} 顺序下 {worst} 缺失最多（{dict(s.misses_by_array)[worst]:,} 次）：按列遍历的矩阵"
+                          "（最内层循环走它的行下标）每次访问都要一个新的缓存行。"))
 
     st.subheader(t_("Loop order and tile size", "循环顺序与分块大小"))
     # sweeps from the same cached runs (unroll 1, vector 1): moving one control recomputes only new runs
