@@ -36,11 +36,6 @@ with ui.controls():
                        99.9, 0.1, key="qz_pct", bind="query-params")
 ZH = ui.lang() == "zh"
 
-NOTES_ZH = {"minmax": "取见到的最小值与最大值", "moving_average": "先取第一批的最值，之后每批向新最值移动 1%",
-            "percentile": "取第 p 百分位：最罕见的那部分值被截断",
-            "mse": "在全范围的 1%..100% 之间找量化-反量化误差最小的截断值",
-            "entropy": "取使量化后直方图与原直方图 KL 散度最小的阈值（TensorRT 校准）"}
-
 with ui.guard():
     x, obs, refused = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range,
                                                      pct, per_channel)
@@ -77,7 +72,7 @@ with ui.guard():
     m[2].metric(t_("grid", "网格"), f"[{o.qmin}, {o.qmax}]")
     xq = quant.fake_quant(x, o.scale, o.zero_point, dtype, axis=axis, reduce_range=reduce_range)
     m[3].metric(t_("RMS error", "均方根误差"), f"{float(np.sqrt(np.mean((xq - x) ** 2))):.3g}")
-    st.caption(t_(f"{method}: {o.note}.", f"{method}：{NOTES_ZH[method]}。"))
+    st.caption(t_(f"{method}: {o.note}.", f"{method}：{vc.OBSERVER_NOTES_ZH[method]}。"))
     c = int(np.argmax(np.ravel(o.max_val) - np.ravel(o.min_val))) if per_channel else 0
     pick = (lambda a: np.take(a, c, axis=axis)) if per_channel else (lambda a: a)
     ui.show_figure(vc.grid_figure(pick(x), pick(xq), float(scales[c if per_channel else 0]),
@@ -157,9 +152,6 @@ with ui.guard():
     k[0].metric(t_("max |integer − float requant| (LSB)", "整数与浮点重量化最大差 (LSB)"), il.max_lsb_diff_float)
     k[1].metric(t_("max |integer − quantised float layer| (LSB)", "与浮点层量化结果最大差 (LSB)"),
                 il.max_lsb_diff_reference)
-    st.dataframe([{"acc (int32)": int(a), "q3 integer": int(qi), "q3 float M": int(qf),
-                   "q3 from float layer": int(qr)}
-                  for a, qi, qf, qr in zip(il.acc[0][:8], il.q_out_int[0][:8], il.q_out_float[0][:8],
-                                           il.q_out_reference[0][:8])], hide_index=True)
+    st.dataframe(il.rows(), hide_index=True)
 
 ui.lesson("quantization")

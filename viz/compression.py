@@ -42,6 +42,12 @@ def _legend_below(fig: go.Figure, height: int = 460) -> go.Figure:
 
 LOG_TICKS = dict(dtick=1, minor=dict(ticks="outside", ticklen=3, showgrid=False))
 
+#: Chinese one-line notes on each observer (the engine's ``note`` is English).
+OBSERVER_NOTES_ZH = {"minmax": "取见到的最小值与最大值", "moving_average": "先取第一批的最值，之后每批向新最值移动 1%",
+                     "percentile": "取第 p 百分位：最罕见的那部分值被截断",
+                     "mse": "在全范围的 1%..100% 之间找量化-反量化误差最小的截断值",
+                     "entropy": "取使量化后直方图与原直方图 KL 散度最小的阈值（TensorRT 校准）"}
+
 METHOD_COLORS = {"minmax": OKABE_ITO["blue"], "moving_average": OKABE_ITO["sky"],
                  "percentile": OKABE_ITO["orange"], "mse": OKABE_ITO["green"],
                  "entropy": OKABE_ITO["purple"]}

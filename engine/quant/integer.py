@@ -49,6 +49,13 @@ class IntegerLayer:
     max_lsb_diff_float: int
     max_lsb_diff_reference: int
 
+    def rows(self, image: int = 0, n: int = 8) -> list[dict]:
+        """The first ``n`` outputs of one image: accumulator and the three requantised results."""
+        return [{"acc (int32)": int(a), "q3 integer": int(qi), "q3 float M": int(qf),
+                 "q3 from float layer": int(qr)}
+                for a, qi, qf, qr in zip(self.acc[image][:n], self.q_out_int[image][:n],
+                                         self.q_out_float[image][:n], self.q_out_reference[image][:n])]
+
 
 def requant_multiplier(m: float) -> tuple[float, int, int]:
     """M = m0 * 2^-shift with m0 in [0.5, 1); returns (m0, shift, round(m0 * 2^31))."""
