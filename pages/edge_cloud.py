@@ -48,11 +48,12 @@ with ui.controls():
                            format_func={"latency": "latency · 时延", "energy": "energy · 能耗"}.get)
     act = e[1].selectbox(t_("Activations / weights", "激活与权重精度"), list(ACT), key="ec_act",
                          bind="query-params")
-    jpeg = e[2].toggle(t_("Send a 20 KB JPEG", "上传 20 KB JPEG"), False, key="ec_jpeg", bind="query-params",
-                       help=t_("All-cloud uploads a compressed image instead of the input tensor.",
-                               "全在云端时上传压缩后的图像，而非输入张量。"))
-    tail = e[3].toggle(t_("Count the radio tail", "计入无线尾能耗"), False, key="ec_tail",
-                       bind="query-params")
+    jpeg = e[2].toggle(t_("JPEG upload", "上传 JPEG"), False, key="ec_jpeg", bind="query-params",
+                       help=t_("All-cloud uploads a 20 KB JPEG instead of the input tensor.",
+                               "全在云端时上传 20 KB 的 JPEG，而非输入张量。"))
+    tail = e[3].toggle(t_("Radio tail", "无线尾能耗"), False, key="ec_tail", bind="query-params",
+                       help=t_("Count the energy of the radio staying in high power after a transfer "
+                               "(LTE: about 11.6 s).", "计入传输结束后无线模块仍停留在高功耗状态的能耗（LTE 约 11.6 s）。"))
     if model_name == "custom":
         f = st.columns(4)
         params_m = f[0].number_input(t_("Parameters (M)", "参数量 (M)"), 0.0, 1e6, 7000.0, key="ec_params",
