@@ -33,7 +33,11 @@ with ui.controls():
 with ui.guard():
     shape = L.parse_shape(text)
     c0 = L.C0_FOR_DTYPE[dtype] if layout != "FRACTAL_NZ" else 16
-    slots = L.stored_slots(shape, layout, c0)
+    try:
+        slots = L.stored_slots(shape, layout, c0)
+    except L.ShapeError as exc:       # e.g. NHWC asked of a 2-D shape: say so, show row-major instead
+        st.warning(t_(f"{exc} — showing row-major instead.", f"{exc}——改为显示行主序。"))
+        layout, slots = "row_major", L.stored_slots(shape, "row_major", c0)
     numel = math.prod(shape)
     st.subheader(t_("1. Walk the memory", "1. 沿内存地址走一遍"))
     if slots > DRAW_LIMIT:
