@@ -160,7 +160,7 @@ def swell_figure(rows, title: str = "Expression swell: size vs nesting depth", z
                         name=name, line=dict(color=color))
     fig.update_xaxes(title=_t(zh, "nesting depth n of the logistic map l_(n+1) = 4 l_n (1 - l_n)",
                               "logistic 映射 l_(n+1) = 4 l_n (1 - l_n) 的嵌套深度 n"), dtick=1)
-    fig.update_yaxes(type="log", title=_t(zh, "size (nodes, log scale)", "规模（节点数，对数轴）"))
+    fig.update_yaxes(type="log", dtick=1, title=_t(zh, "size (nodes, log scale)", "规模（节点数，对数轴）"))
     return apply_theme(fig, title, 420)
 
 
