@@ -56,7 +56,7 @@ def batch_cost(model, max_batch: int, title: str, zh: bool = False) -> go.Figure
     fig.update_xaxes(type="log", dtick=1, title=_l("batch size (requests per pass)", zh))
     fig.update_yaxes(type="log", dtick=1, title=_l("time per pass (ms)", zh), secondary_y=False)
     fig.update_yaxes(title=_l("throughput (requests/s)", zh), rangemode="tozero", secondary_y=True,
-                     showgrid=False)
+                     showgrid=False, tickmode="auto", tickformat="~s")
     return apply_theme(fig, title)
 
 
