@@ -20,7 +20,7 @@ PRESETS = engine.hardware_presets()
 
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1])
-    hw_name = c[0].selectbox(t_("Hardware", "硬件"), [*PRESETS, "Custom"], index=1, key="rf_hw",
+    hw_name = c[0].selectbox(t_("Hardware", "硬件"), [*PRESETS, "Custom · 自定义"], index=1, key="rf_hw",
                              bind="query-params")
     hw = PRESETS.get(hw_name) or R.Hardware("Custom", 100e12, 1000e9, None,
                                             t_("your own numbers: edit peak and bandwidth",
@@ -82,7 +82,7 @@ with ui.guard():
     table = []
     for p in points:
         attainable = engine.roofline(p.intensity, peak, bw)
-        table.append({t_("kernel", "算子"): p.name, "GFLOP": p.flops / 1e9, "MB": p.bytes / 1e6,
+        table.append({t_("kernel", "算子"): vk.kernel_name(p.name, zh), "GFLOP": p.flops / 1e9, "MB": p.bytes / 1e6,
                       t_("FLOP/B", "FLOP/B"): round(p.intensity, 3),
                       t_("attainable TFLOP/s", "可达 TFLOP/s"): attainable / 1e12,
                       t_("% of peak", "峰值占比"): f"{100 * attainable / peak:.1f} %",

@@ -89,7 +89,7 @@ def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts():
 
 def test_roofline_custom_chip_moves_the_ridge():
     at = _page("roofline")
-    at.selectbox(key="rf_hw").set_value("Custom").run()
+    at.selectbox(key="rf_hw").set_value("Custom · 自定义").run()
     at.number_input(key="rf_bw_custom").set_value(100.0).run()       # 100 TFLOP/s over 100 GB/s
     assert not at.exception
     assert any("1000 FLOP/B" in c.value for c in at.caption)

@@ -226,6 +226,14 @@ def roofline_figure(peak: float, bandwidth: float, points: list, hw_name: str,
     return apply_theme(fig, title or _t(zh, f"Roofline: {hw_name}", f"Roofline 模型：{hw_name}"), height=480)
 
 
+def kernel_name(name: str, zh: bool = False) -> str:
+    """A roofline kernel's name in the page's language."""
+    if not zh:
+        return name
+    return (name.replace("attention prefill", "注意力预填充").replace("attention decode (KV ", "注意力解码（KV ")
+            .replace(")", "）") if name.startswith("attention") else name)
+
+
 # ---------------------------------------------------------------- flash attention
 def flash_block_grid(tr: int, tc: int, step, n_done: int,
                      title: str = "Blocks of S = QKᵀ computed on chip (red: this step)", zh: bool = False):
