@@ -152,12 +152,13 @@ def mask_heatmap(w: np.ndarray, mask: np.ndarray, title: str, zh: bool = False) 
     lim = float(np.nanmax(np.abs(w2))) if w2.size and np.any(w2) else 1.0
     fig = go.Figure(go.Heatmap(z=shown, zmin=-lim, zmax=lim, colorscale="RdBu", zmid=0,
                                colorbar=dict(title=_t(zh, "weight", "权重"))))
-    fig.update_layout(plot_bgcolor="#DDDDDD")
     fig.update_xaxes(title_text=_t(zh, "column: output unit (dense) or flattened kernel (conv)",
-                                   "列：输出单元（全连接）或展平的卷积核（卷积）"))
+                                   "列：输出单元（全连接）或展平的卷积核（卷积）"), showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=_t(zh, "row: input unit / filter", "行：输入单元 / 卷积核"),
-                     autorange="reversed")
-    return apply_theme(fig, title)
+                     autorange="reversed", showgrid=False, zeroline=False)
+    apply_theme(fig, title)
+    fig.update_layout(plot_bgcolor="#BBBBBB")      # after the theme: pruned (NaN) cells show grey
+    return fig
 
 
 METHOD_NAMES = {"l1_unstructured": ("magnitude, per layer", "按幅值，逐层"),
