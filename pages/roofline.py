@@ -30,7 +30,7 @@ with ui.controls():
                            help=t_("fp16: the matrix (tensor core) peak; fp32: the vector peak.",
                                    "fp16：矩阵单元（Tensor Core）峰值；fp32：向量单元峰值。"))
     default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
-    slug = "".join(ch for ch in hw_name.lower() if ch.isalnum()) + ("" if precision == "fp16" else "32")
+    slug = "".join(ch for ch in hw_name.lower() if ch.isascii() and ch.isalnum()) + ("" if precision == "fp16" else "32")
     peak_t = c[2].number_input(t_("Peak TFLOP/s", "峰值 TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
                                key=f"rf_peak_{slug}", bind="query-params",
                                help=t_("Edit it to model another chip.", "可修改以模拟其他芯片。"))
