@@ -8,6 +8,7 @@ from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 
 #: Chinese labels of the figures (pages pass ``zh=ui.lang() == "zh"``).
 _ZH = {
+    "none": "不批处理", "static": "静态批处理", "dynamic": "动态批处理", "continuous": "连续批处理",
     "read weights + acts": "读权重与激活", "compute": "计算", "time per pass": "单次前向耗时", "requests/s": "请求/秒",
     "batch size (requests per pass)": "批大小（每次前向的请求数）", "time per pass (ms)": "单次前向耗时（ms）",
     "throughput (requests/s)": "吞吐（请求/秒）", "offered load λ (requests/s)": "负载 λ（请求/秒）",
@@ -66,9 +67,9 @@ def latency_vs_load(rows: list[dict], title: str, zh: bool = False) -> go.Figure
     for policy in dict.fromkeys(r["policy"] for r in rows):
         pts = [r for r in rows if r["policy"] == policy]
         color = POLICY_COLORS.get(policy, SEQUENCE[0])
-        fig.add_scatter(x=[r["rate"] for r in pts], y=[1e3 * r["p99"] for r in pts], name=f"{policy} p99",
+        fig.add_scatter(x=[r["rate"] for r in pts], y=[1e3 * r["p99"] for r in pts], name=f"{_l(policy, zh)} p99",
                         line=dict(color=color, width=3), mode="lines+markers")
-        fig.add_scatter(x=[r["rate"] for r in pts], y=[1e3 * r["p50"] for r in pts], name=f"{policy} p50",
+        fig.add_scatter(x=[r["rate"] for r in pts], y=[1e3 * r["p50"] for r in pts], name=f"{_l(policy, zh)} p50",
                         line=dict(color=color, dash="dot"), mode="lines")
     fig.update_xaxes(title=_l("offered load λ (requests/s)", zh))
     fig.update_yaxes(type="log", dtick=1, title=_l("latency (ms, log scale)", zh))
@@ -81,7 +82,7 @@ def throughput_latency(rows: list[dict], title: str, zh: bool = False) -> go.Fig
     for policy in dict.fromkeys(r["policy"] for r in rows):
         pts = [r for r in rows if r["policy"] == policy]
         fig.add_scatter(x=[r["throughput"] for r in pts], y=[1e3 * r["p99"] for r in pts],
-                        name=policy, mode="lines+markers",
+                        name=_l(policy, zh), mode="lines+markers",
                         line=dict(color=POLICY_COLORS.get(policy, SEQUENCE[0]), width=3),
                         text=[f"load {r['load']:.2f}, mean batch {r['mean_batch']:.1f}" for r in pts])
     fig.update_xaxes(title=_l("achieved throughput (requests/s)", zh))
@@ -94,7 +95,7 @@ def llm_sweep(rows: list[dict], metric: str, y_title: str, title: str, scale: fl
     fig = go.Figure()
     for policy in dict.fromkeys(r["policy"] for r in rows):
         pts = [r for r in rows if r["policy"] == policy]
-        fig.add_scatter(x=[r["rate"] for r in pts], y=[scale * r[metric] for r in pts], name=policy,
+        fig.add_scatter(x=[r["rate"] for r in pts], y=[scale * r[metric] for r in pts], name=_l(policy, zh),
                         mode="lines+markers", line=dict(color=POLICY_COLORS.get(policy), width=3))
     fig.update_xaxes(title=_l("request rate λ (requests/s)", zh))
     fig.update_yaxes(title=y_title, type="log" if log else "linear")
