@@ -105,7 +105,7 @@ with ui.guard():
                       f"同样 M、N 的标准 {ks}×{ks} 卷积需要 {blk.standard.macs:,} 次乘加，是该模块的 "
                       f"{blk.saving:.2f} 倍。"))
 
-    compare = [dict(block=BLOCKS[k_].split(" · ")[0], macs=bc.macs, params=bc.params)
+    compare = [dict(block=BLOCKS[k_].split(" · ")[int(ZH)], macs=bc.macs, params=bc.params)
                for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
     ui.show_figure(vl.block_compare_figure(compare, zh=ZH), "lw_blocks",
                    t_("Closed-form costs at the same M, N, k and side (set M = N to add the "

@@ -82,6 +82,9 @@ def block_compare_figure(rows: list[dict], zh: bool = False) -> go.Figure:
     fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "multiply-adds (log)", "乘加次数（对数）"),
                      row=1, col=1)
     fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "parameters (log)", "参数量（对数）"), row=1, col=2)
+    for col, key in ((1, "macs"), (2, "params")):   # headroom above the tallest bar for its label
+        vals = [r[key] for r in rows if r[key] > 0] or [1]
+        fig.update_yaxes(range=[math.log10(min(vals)) - 0.3, math.log10(max(vals)) + 0.5], row=1, col=col)
     fig.update_xaxes(title_text=_t(zh, "block", "模块"))
     apply_theme(fig, _t(zh, "Same input and output, different blocks", "相同输入输出，不同模块"), 440)
     fig.update_layout(showlegend=False)   # the subplot titles already say which is which
