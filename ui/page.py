@@ -26,7 +26,9 @@ _PRESENTER_CSS = """
 <style>
 html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.25rem; }
-h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; }
+h1 { font-size: 2.6rem !important; }
+[data-testid="stMetricValue"] { font-size: 2.4rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.1rem !important; } h2 { font-size: 2.0rem !important; }
 [data-testid="stSidebar"] { display: none; }
 [data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 1rem; }
 </style>

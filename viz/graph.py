@@ -269,7 +269,7 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     apply_theme(fig, title or graph.title or "Computation graph", height)
     # title on its own line above the legend of kinds
     fig.update_layout(margin=dict(t=90, l=10, r=10, b=10), title=dict(y=0.99, yanchor="top"),
-                      legend=dict(y=1.0, yanchor="bottom", x=0))
+                      legend=dict(y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 
 
@@ -279,7 +279,7 @@ def _pad_axes(fig: go.Figure, lay: GraphLayout) -> None:
         return
     xs = [p[0] for p in lay.positions.values()]
     ys = [p[1] for p in lay.positions.values()]
-    left, top = (1.6, 0.6) if lay.direction == "TB" else (1.2, 1.0)
+    left, top = (2.4, 0.6) if lay.direction == "TB" else (1.2, 1.0)
     fig.update_xaxes(range=[min(xs) - left, max(xs) + 1.2])
     fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + top])
 
