@@ -290,12 +290,12 @@ class GraphBuilder:
             taken.add(var)
         for var, refs in self._bindings.items():
             for k, ref in enumerate(refs[:-1], start=1):
-                names[ref] = _fresh(f"{var}#{k}", taken)
+                names[ref] = fresh_name(f"{var}#{k}", taken)
         counter: dict[str, int] = {}
         for n in self._nodes:
             if n.name not in names:
                 counter[n.op] = counter.get(n.op, 0) + 1
-                names[n.name] = _fresh(f"{n.op}#{counter[n.op]}", taken)
+                names[n.name] = fresh_name(f"{n.op}#{counter[n.op]}", taken)
         return names
 
     def build(self, outputs: Iterable[str] | None = None) -> Graph:
@@ -313,7 +313,8 @@ class GraphBuilder:
         return self._final_names()[ref]
 
 
-def _fresh(base: str, taken: set[str]) -> str:
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base.2``, ``base.3``... — the first name not in ``taken`` (which it joins)."""
     name, k = base, 1
     while name in taken:
         k += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Graph, Node, rebuild
+from ..ir import Graph, Node, fresh_name, rebuild
 
 
 class Rewriter:
@@ -49,12 +49,7 @@ class Rewriter:
             self.nodes.pop(name, None)
 
     def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            k += 1
-            name = f"{base}.{k}"
-        self.taken.add(name)
-        return name
+        return fresh_name(base, self.taken)
 
     def finish(self) -> Graph:
         outputs = self.graph.outputs

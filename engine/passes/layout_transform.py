@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .. import budget
 from ..errors import EngineError
-from ..ir import Graph, Node, rebuild
+from ..ir import Graph, Node, fresh_name, rebuild
 from ..registry import get_op
 
 LAYOUTS = ("NCHW", "NHWC", "NC1HWC0")
@@ -55,12 +55,7 @@ class _Layout:
         self.sensitive: list[str] = []
 
     def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            k += 1
-            name = f"{base}.{k}"
-        self.taken.add(name)
-        return name
+        return fresh_name(base, self.taken)
 
     def emit(self, node: Node) -> str:
         self.nodes.append(node)
