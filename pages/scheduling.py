@@ -64,21 +64,21 @@ with ui.controls():
 with ui.guard(t_("Cannot schedule", "无法调度")):
     trace = ui.cached(run)(name, mode, placement, streams, accels, float(host_us), float(link))
     sched = trace.summary
-    m = st.columns(4)
-    m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} µs")
-    m[1].metric(t_("Host dispatches", "主机分发次数"), sched.dispatches)
-    m[2].metric(t_("Data over the link", "链路传输量"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
-    m[3].metric(t_("Critical path events", "关键路径事件数"), len(sched.timeline.critical))
     k = ui.stepper("sc_step", len(trace))
     step = trace[k]
     title, log = vs.step_text(step, zh)
-    st.info(log)
-    # the timeline answers the controls: full width, first; then the graph being scheduled
+    # the timeline answers the controls: right under the stepper; then totals, the step, the graph
     ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), zh=zh), "sc_gantt", t_(
         "Bars appear as the scheduler places them; the black outline is the critical path "
         "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
         "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
         rows=[e.__dict__ for e in sched.timeline.events])
+    m = st.columns(4)
+    m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} µs")
+    m[1].metric(t_("Host dispatches", "主机分发次数"), sched.dispatches)
+    m[2].metric(t_("Data over the link", "链路传输量"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
+    m[3].metric(t_("Critical path events", "关键路径事件数"), len(sched.timeline.critical))
+    st.info(log)
     ui.show_figure(vs.localize_legend(graph_figure(presets.preset(name), highlight=step.highlight,
                                 changed=step.data["scheduled"][:-1], title=title, direction="LR",
                                 height=340).update_layout(legend_xanchor="left"), zh),  # legend inside the plot
