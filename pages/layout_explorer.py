@@ -12,8 +12,7 @@ from viz import kernels as vk
 ui.setup("layout_explorer", "Memory layouts", "内存布局",
          "The same tensor, many orders in memory: pick a shape and a layout and watch the addresses.",
          "同一个张量，内存里有多种排法：选一个形状和布局，看地址怎么走。")
-t_ = ui.t
-zh = ui.lang() == "zh"
+t_, zh = ui.t, ui.lang() == "zh"
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
 
@@ -73,9 +72,7 @@ with ui.guard():
     ref = L.numpy_strides(shape, layout) if layout in PLAIN else None
     if ref is not None:
         ok = ref == L.strides(shape, layout)
-        (st.success if ok else st.error)(t_(f"Matches numpy: an int8 array in this layout reports strides {ref} "
-                                            f"(difference {'none' if ok else 'see above'}).",
-                                            f"与 numpy 一致：该布局的 int8 数组报告的步长为 {ref}（{'无差异' if ok else '见上表'}）。"))
+        (st.success if ok else st.error)(vk.numpy_badge(ref, ok, zh))
     nbytes = slots * L.DTYPE_BYTES[dtype]
     aligned, waste = L.align(nbytes, boundary)
     m = st.columns(4)
@@ -89,6 +86,12 @@ with ui.guard():
                       f"C1 = ceil(C / C0).", f"{dtype} 的 C0 = {c0}（每个 C0 向量 32 字节，与 CANN "
                       "一致）；C1 = ceil(C / C0)。"))
 
+    ui.checkpoint("le_pad", t_("An RGB image (1, 3, 4, 4) in fp16 stored as NC1HWC0 (C0 = 16): what "
+                               "percentage of the stored slots is padding?",
+                               "一张 RGB 图像 (1, 3, 4, 4) 以 fp16 的 NC1HWC0（C0 = 16）存放：存储位置中有百分之几是填充？"),
+                  L.padding_waste((1, 3, 4, 4), "NC1HWC0", 16),
+                  t_("C1 = ceil(3 / 16) = 1, so each pixel keeps 16 channel slots for 3 real channels: 13/16.",
+                     "C1 = ceil(3 / 16) = 1，每个像素为 3 个真实通道留了 16 个通道位置：13/16。"))
     st.subheader(t_("3. Views share storage, copies do not", "3. 视图共享存储，拷贝不共享"))
     with ui.guard():  # a huge shape may refuse the expanded view; the other sections go on
         base = L.contiguous_view(shape)

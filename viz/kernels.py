@@ -103,6 +103,14 @@ def contiguity_reason_zh(why: str) -> str:
     return f"第 {m[1]} 维步长为 {m[2]}，行主序应为 {m[3]}" if m else "每个步长都等于其右侧各维大小之积"
 
 
+def numpy_badge(ref: tuple, ok: bool, zh: bool = False) -> str:
+    """The layout page's 'matches numpy' line (``ok``: our strides equal numpy's ``ref``)."""
+    if ok:
+        return _t(zh, f"Matches numpy: an int8 array stored this way reports strides {ref} (difference: none).",
+                  f"与 numpy 一致：这样存放的 int8 数组报告的步长为 {ref}（无差异）。")
+    return _t(zh, f"Differs from numpy, which reports strides {ref}.", f"与 numpy 不一致：numpy 报告的步长为 {ref}。")
+
+
 def conversion_detail_zh(detail: str) -> str:
     """A layout-conversion step's detail in Chinese (the engine writes formulas plus a few words)."""
     return detail.replace(" with zeros", "，补零").replace("split C into", "把 C 拆成").replace("perm", "维度置换")
