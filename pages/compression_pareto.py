@@ -13,6 +13,7 @@ ui.setup("compression_pareto", "Compression Pareto view", "压缩帕累托视图
          "量化、剪枝、低秩分解与蒸馏后的模型画在同一张图上：哪些值得用？")
 t_ = ui.t
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 PRESETS = list(engine.hardware_presets())
 
 with ui.controls():
@@ -24,7 +25,7 @@ with ui.controls():
 
 with ui.guard():
     variants = ui.cached(lab_variants)(model, 0, hw)
-    ui.show_figure(vc.pareto_figure(variants, t_(f"{model}: every compressed variant ({hw})",
+    ui.show_figure(fig(vc.pareto_figure)(variants, t_(f"{model}: every compressed variant ({hw})",
                                                  f"{model}：所有压缩变体（{hw}）"), zh=ZH),
                    "cp_pareto", t_("Big outlined markers are Pareto-optimal: no other variant is at once "
                                    "as accurate, as small and as fast. Unstructured pruning shrinks size "

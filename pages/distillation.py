@@ -13,6 +13,7 @@ ui.setup("distillation", "Knowledge distillation", "知识蒸馏",
          "升高温度，教师模型的“错误答案”开始说话；用它们训练的小学生模型，可能比只看标签学得更多。")
 t_ = ui.t
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.controls():
     c = st.columns(4)
@@ -29,7 +30,7 @@ with ui.guard():
     left.image(soft["image"], caption=t_(f"label {soft['label']}", f"标签 {soft['label']}"),
                width=160, clamp=True)
     with right:
-        ui.show_figure(vc.softened_figure(soft["probs"], soft["label"],
+        ui.show_figure(fig(vc.softened_figure)(soft["probs"], soft["label"],
                                           t_("The teacher's softmax(z / T) for this image",
                                              "教师模型对这张图的 softmax(z / T)"), zh=ZH),
                        "kd_soft", t_("At T = 1 almost all mass sits on one digit; as T grows the "
@@ -41,7 +42,7 @@ with ui.guard():
     st.latex(r"L = \alpha\,T^2\,\mathrm{KL}\!\left(p_t^{T}\,\|\,p_s^{T}\right) + (1-\alpha)\,"
              r"\mathrm{CE}\!\left(y,\,p_s^{1}\right)")
     rows = ui.cached(distill.kd_over_seeds)(tuple(range(int(n_seeds))), float(temp), float(alpha))
-    ui.show_figure(vc.kd_seeds_figure(rows, t_(f"Teacher, student alone, student with KD (T = {temp:g}, α = {alpha:g})",
+    ui.show_figure(fig(vc.kd_seeds_figure)(rows, t_(f"Teacher, student alone, student with KD (T = {temp:g}, α = {alpha:g})",
                                                f"教师、单独训练的学生、蒸馏的学生（T = {temp:g}，α = {alpha:g}）"), zh=ZH),
                    "kd_seeds", t_("Each seed is a different split and initialisation; compare the mean "
                                   "gap, not one seed — 360 test images make ±1.5 pt noise.",

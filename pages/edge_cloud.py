@@ -18,6 +18,7 @@ ui.setup("edge_cloud", "Cloud vs edge", "云侧与端侧推理",
          "每一层都可以在端侧或云端执行；两者之间隔着一条既耗时又耗电的无线链路。找到最划算的切分点。")
 t_ = ui.t
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 TARGETS, NETS = dp.targets(), dp.networks()
 CLOUDS = ["A100 80GB SXM", "H100 SXM"]
 DEVICES = [n for n in TARGETS if n not in CLOUDS]
@@ -101,7 +102,7 @@ with ui.guard():
     m[3].metric(t_("Weights", "权重"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
                 t_(f"device holds {device.memory_bytes / 2**30:.0f} GiB", f"设备可用 {device.memory_bytes / 2**30:.0f} GiB"),
                 delta_color="off", delta_arrow="off")
-    ui.show_figure(vs.split_latency(points, best.k if objective == "latency" else dp.best_split(points).k,
+    ui.show_figure(fig(vs.split_latency)(points, best.k if objective == "latency" else dp.best_split(points).k,
                                     t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延"), zh=ZH),
                    "ec_latency", t_("Cutting early sends the big early activations; cutting late runs most "
                                     "of the network on the slow device. Hatched bars do not fit the device.",
@@ -109,7 +110,7 @@ with ui.guard():
                                     "带斜线的柱表示设备内存放不下。"),
                    rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
                               sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
-    ui.show_figure(vs.split_energy(points, dp.best_split(points, "energy").k,
+    ui.show_figure(fig(vs.split_energy)(points, dp.best_split(points, "energy").k,
                                    t_("Phone energy of every split point", "各切分点的手机能耗"), zh=ZH),
                    "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if counted); "
                                    "compute energy with the layers kept on the device.",

@@ -17,6 +17,7 @@ ui.setup("lightweight_models", "Lightweight models", "轻量化模型",
 t_ = ui.t
 HW = list(engine.hardware_presets())
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 # bound widgets store their option text in the URL, so options are the same in both languages
 BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "Depthwise-separable · 深度可分离",
           "inverted_residual": "Inverted residual · 倒残差", "shuffle_unit": "ShuffleNet unit · 分组+混洗",
@@ -54,7 +55,7 @@ with ui.guard():
                       f"论文表格对应 α = 1、{paper.resolution}×{paper.resolution}。"))
     st.caption(vl.roles_text(parts, ZH))
     hwp = engine.hardware_presets()[hw]
-    ui.show_figure(vl.layer_roofline_figure(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
+    ui.show_figure(fig(vl.layer_roofline_figure)(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
                                             hw, zh=ZH), "lw_roofline",
                    t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
                       "memory roof; pointwise 1x1 layers (red) reach the flat compute roof.",
@@ -89,7 +90,7 @@ with ui.guard():
                       f"该模块输出通道与输入相同：N = M = {cin}。"))
     left, right = st.columns([3, 2])
     with left:
-        ui.show_figure(vl.block_graph_figure(blk.graph, blk.engine, kind_label),
+        ui.show_figure(fig(vl.block_graph_figure)(blk.graph, blk.engine, kind_label),
                        "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the engine's "
                                             "counts are exactly the closed forms. Hover a node for its cost.",
                                             "图中省略 BN（每通道 2 个参数、0 次乘加），引擎统计值与公式完全相同。"
@@ -107,7 +108,7 @@ with ui.guard():
 
     compare = [dict(block=BLOCKS[k_].split(" · ")[int(ZH)], macs=bc.macs, params=bc.params)
                for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
-    ui.show_figure(vl.block_compare_figure(compare, zh=ZH), "lw_blocks",
+    ui.show_figure(fig(vl.block_compare_figure)(compare, zh=ZH), "lw_blocks",
                    t_("Closed-form costs at the same M, N, k and side (set M = N to add the "
                       "ShuffleNet unit and the MobileViT block).",
                       "相同 M、N、k、边长下的公式代价（令 M = N 可加入 ShuffleNet 单元与 MobileViT 模块）。"),
@@ -123,20 +124,20 @@ with ui.guard():
 st.subheader(t_("Every network against its paper", "每个网络与论文对照"))
 with ui.guard():
     rows = ui.cached(la.summarize_all)(hw)
-    ui.show_figure(vl.networks_figure([r.cost for r in rows], zh=ZH), "lw_networks",
+    ui.show_figure(fig(vl.networks_figure)([r.cost for r in rows], zh=ZH), "lw_networks",
                    t_("Bars are the engine's counts of graphs built from the papers' tables; black "
                       "ticks are the numbers the papers print.",
                       "柱为按论文结构表搭建的计算图由引擎统计的数值；黑色短线为论文公布的数值。"),
                    rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
                               params_diff=c.params_diff, macs_diff=c.macs_diff)
                          for c in (r.cost for r in rows)])
-    ui.show_figure(vl.time_breakdown_figure([dict(network=r.cost.name, macs=r.cost.macs,
+    ui.show_figure(fig(vl.time_breakdown_figure)([dict(network=r.cost.name, macs=r.cost.macs,
                                                   times=r.times) for r in rows], zh=ZH), "lw_time",
                    t_(f"On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its "
                       "time: depthwise and elementwise layers pay for memory traffic, not MACs.",
                       f"在 {hw} 上，MobileNetV1 的乘加约为 MobileNetV2 的两倍，但时间并非两倍："
                       "深度卷积与逐元素层付出的是访存，而不是乘加。"))
-    ui.show_figure(vl.sweep_figure(ui.cached(la.width_sweep)(), zh=ZH), "lw_sweep",
+    ui.show_figure(fig(vl.sweep_figure)(ui.cached(la.width_sweep)(), zh=ZH), "lw_sweep",
                    t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not "
                       "depend on the resolution.",
                       "乘加随 α² 下降（1x1 卷积占大头），也随 ρ² 下降；参数量与分辨率无关。"))
@@ -151,7 +152,7 @@ with ui.controls("g1"):
 with ui.guard():
     mac, bound = la.g1_check(hg, hg, c1, c2)
     curve = la.g1_curve(hg, hg, hg * hg * c1 * c2)
-    ui.show_figure(vl.g1_figure(curve, bound, (c1 / c2, mac), zh=ZH), "lw_g1",
+    ui.show_figure(fig(vl.g1_figure)(curve, bound, (c1 / c2, mac), zh=ZH), "lw_g1",
                    t_(f"At the same FLOPs, your 1x1 conv moves {mac:,} elements, "
                       f"{100 * (mac / bound - 1):.1f} % above the minimum reached at c1 = c2.",
                       f"在相同 FLOPs 下，你的 1x1 卷积搬运 {mac:,} 个元素，比 c1 = c2 时的最小值高 "

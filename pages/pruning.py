@@ -16,6 +16,7 @@ ui.setup("pruning", "Pruning & low-rank", "剪枝与低秩分解",
          "把最不重要的权重置零——逐个、整通道，或每四个里留两个——或把一层换成两层细的，看精度还剩多少。")
 t_ = ui.t
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 # bound widgets keep the shown label in the URL: one label for both languages keeps links working
 METHOD_LABELS = {k: f"{en} · {cn}" for k, (en, cn) in vc.METHOD_NAMES.items()}
 NAME = {k: names[ZH] for k, names in vc.METHOD_NAMES.items()}
@@ -55,7 +56,7 @@ with ui.guard():
     if res.finetuned_accuracy is not None:
         m[2].metric(t_("after fine-tuning", "微调后"), f"{res.finetuned_accuracy:.1%}")
     m[3].metric(t_("dense fp32", "稠密 fp32"), f"{res.fp32_accuracy:.1%}")
-    ui.show_figure(vc.mask_heatmap(w, masks[f"{layer}.w"], t_(f"{layer} weights after {NAME[method]}",
+    ui.show_figure(fig(vc.mask_heatmap)(w, masks[f"{layer}.w"], t_(f"{layer} weights after {NAME[method]}",
                                                              f"{layer} 权重：{NAME[method]}后"), zh=ZH),
                    "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; structured "
                                  "pruning removes whole columns (output units / filters); 2:4 keeps two "
@@ -67,7 +68,7 @@ with ui.guard():
                   int(prune.n_m_mask(w_demo, 2, 4).sum()), t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values.",
                            "2048 的一半，而且每四个一组都各留两个：恰好 1024 个，与数值无关。"), rel_tol=0.0)
     rows = ui.cached(prune.sparsity_curve)(model, 0)
-    ui.show_figure(vc.sparsity_figure(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",
+    ui.show_figure(fig(vc.sparsity_figure)(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",
                                                f"{model}：精度随稀疏度变化（一次剪枝，无微调）"), zh=ZH),
                    "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity (small "
                                   "layers are spared); removing whole channels hurts soonest.",
@@ -78,7 +79,7 @@ st.subheader(t_("Gradual pruning (Zhu & Gupta 2017)", "渐进剪枝（Zhu & Gupt
 st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3")
 with ui.guard():
     g = ui.cached(prune.gradual_prune)(model, 0, final)
-    ui.show_figure(vc.schedule_figure(g.schedule, g.accuracies, g.one_shot_accuracy,
+    ui.show_figure(fig(vc.schedule_figure)(g.schedule, g.accuracies, g.one_shot_accuracy,
                                       t_(f"Prune to {final:.0%} in 8 steps, fine-tuning in between",
                                          f"分 8 步剪到 {final:.0%}，每步之间微调"), zh=ZH),
                    "pr_grad", t_(f"Gradual: {g.accuracy:.1%}; one shot to the same sparsity: "
@@ -86,7 +87,7 @@ with ui.guard():
                                  f"渐进：{g.accuracy:.1%}；一次剪到同样稀疏度：{g.one_shot_accuracy:.1%}。冗余多时剪得快，接近终点时剪得慢。"))
     k = ui.stepper("pr_step", len(g.schedule))
     step, target = g.schedule[k]
-    ui.show_figure(vc.mask_heatmap(w, g.masks[k][f"{layer}.w"],
+    ui.show_figure(fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
                                    t_(f"{layer} after pruning step {step}: target {target:.1%} overall",
                                       f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}"), zh=ZH),
                    "pr_grad_mask", t_(f"Test accuracy after this step's fine-tuning: {g.accuracies[k]:.1%}.",
@@ -107,7 +108,7 @@ with ui.guard():
                 f"{row['flops'] - row['dense_flops']:+,}", delta_color="inverse")
     k[3].metric(t_("accuracy", "精度"), f"{row['accuracy']:.1%}",
                 f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
-    ui.show_figure(vc.lowrank_figure(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy, params and FLOPs",
+    ui.show_figure(fig(vc.lowrank_figure)(sweep, rank, t_(f"{lr_layer}: rank vs error, accuracy, params and FLOPs",
                                                      f"{lr_layer}：秩与误差、精度、参数量、FLOPs"), zh=ZH),
                    "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; accuracy "
                                     "survives far lower ranks than the reconstruction error suggests.",

@@ -35,6 +35,7 @@ with ui.controls():
     pct = c2[2].slider(t_("Percentile p (percentile observer)", "百分位 p（百分位观察器）"), 90.0, 100.0,
                        99.9, 0.1, key="qz_pct", bind="query-params")
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.guard():
     x, obs, refused = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range,
@@ -46,13 +47,13 @@ with ui.guard():
         st.info(t_(f"Showing {method} instead.", f"改为展示 {method}。"))
     o = obs[method]
     if per_channel:
-        ui.show_figure(vc.channel_ranges_figure(obs, method, t_(f"Per-channel ranges of {tensor}",
+        ui.show_figure(fig(vc.channel_ranges_figure)(obs, method, t_(f"Per-channel ranges of {tensor}",
                                                                 f"{tensor} 的逐通道范围"), zh=ZH),
                        "qz_channels", t_("One range per output channel: a channel with small weights "
                                          "gets its own fine grid instead of sharing the widest one.",
                                          "每个输出通道一个范围：权重小的通道拥有自己的细网格，而不必共用最宽的那个。"))
     else:
-        ui.show_figure(vc.observer_figure(x, obs, method, t_(f"Where each observer clips {tensor}",
+        ui.show_figure(fig(vc.observer_figure)(x, obs, method, t_(f"Where each observer clips {tensor}",
                                                              f"各观察器在 {tensor} 上的截断位置"), zh=ZH),
                        "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
                                      "the thick one is the observer you picked. Outliers pull min-max "
@@ -75,7 +76,7 @@ with ui.guard():
     st.caption(t_(f"{method}: {o.note}.", f"{method}：{vc.OBSERVER_NOTES_ZH[method]}。"))
     c = int(np.argmax(np.ravel(o.max_val) - np.ravel(o.min_val))) if per_channel else 0
     pick = (lambda a: np.take(a, c, axis=axis)) if per_channel else (lambda a: a)
-    ui.show_figure(vc.grid_figure(pick(x), pick(xq), float(scales[c if per_channel else 0]),
+    ui.show_figure(fig(vc.grid_figure)(pick(x), pick(xq), float(scales[c if per_channel else 0]),
                                   float(np.ravel(o.min_val)[c]), float(np.ravel(o.max_val)[c]),
                                   t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)",
                                      "量化网格：x → q = round(x/s) + z → x^ = s (q − z)")
@@ -87,7 +88,7 @@ with ui.guard():
         hist, edges = quant.abs_histogram(x)
         unsigned = dtype.startswith("quint") and scheme == "affine" and float(x.min()) >= 0
         cand, div = ui.cached(quant.entropy_divergences)(hist, edges, int(dtype[-1]), unsigned)
-        ui.show_figure(vc.kl_figure(edges, cand, div, float(o.max_val),
+        ui.show_figure(fig(vc.kl_figure)(edges, cand, div, float(o.max_val),
                                     t_("Entropy calibration: KL divergence of every candidate threshold",
                                        "熵校准：每个候选阈值的 KL 散度"), zh=ZH),
                        "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last bin "
@@ -106,7 +107,7 @@ st.subheader(t_("Post-training quantisation: accuracy vs bit width",
                 "训练后量化：精度随位宽变化"))
 with ui.guard():
     rows = ui.cached(Q.bitwidth_sweep)(model, 0, method if method != "moving_average" else "minmax")
-    ui.show_figure(vc.bitwidth_figure(rows, t_(f"{model}: PTQ accuracy, 8 → 2 bits ({method} calibration)",
+    ui.show_figure(fig(vc.bitwidth_figure)(rows, t_(f"{model}: PTQ accuracy, 8 → 2 bits ({method} calibration)",
                                                f"{model}：PTQ 精度，8 → 2 位（{method} 校准）"), zh=ZH),
                    "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
                                  "per batch at run time; static: ranges fixed by calibration) costs more "
@@ -125,7 +126,7 @@ with ui.guard():
     layer, clip = r.clips[0]
     w = Q.model_tensor(model, 0, f"weights:{layer}")
     s, z = quant.qparams_from_range(-np.float32(clip), np.float32(clip), f"qint{bits}", "symmetric")
-    ui.show_figure(vc.ste_figure(w, quant.fake_quant(w, s, z, f"qint{bits}"),
+    ui.show_figure(fig(vc.ste_figure)(w, quant.fake_quant(w, s, z, f"qint{bits}"),
                                  quant.ste_mask(w, s, z, f"qint{bits}"), clip,
                                  t_(f"FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
                                     f"{layer} 权重的伪量化（{bits} 位，截断 ±{clip:.3f}）"), zh=ZH),
@@ -133,7 +134,7 @@ with ui.guard():
                                 "everywhere, so the STE pretends it is the identity inside the clip "
                                 "range (mask 1) and blocks the gradient outside (mask 0).",
                                 "前向是阶梯；反向时 round() 几乎处处梯度为 0，STE 在截断范围内把它当作恒等映射（掩码 1），范围外截断梯度（掩码 0）。"))
-    ui.show_figure(vc.accuracy_bars(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
+    ui.show_figure(fig(vc.accuracy_bars)(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
                                     [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
                                     t_("Fine-tuning through the quantiser recovers accuracy",
                                        "带着量化器微调，精度得以恢复"), zh=ZH),

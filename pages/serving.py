@@ -17,6 +17,7 @@ ui.setup("serving", "Serving & batching", "推理服务与批处理",
          "一块 GPU，一串请求：批处理让多个请求分摊一次权重读取——直到碰到算力上限，代价是排队等待。")
 t_ = ui.t
 ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 HW = {name: hw for name, hw in engine.hardware_presets().items() if name in kv.CARD_MEMORY_GIB}
 # bound widgets keep the shown label in the URL: one label for both languages keeps links working
 PARTS = {"batching": "Batching · 批处理策略", "llm": "LLM decoding · 大模型解码", "kv": "KV cache · KV 缓存显存"}
@@ -72,7 +73,7 @@ with ui.guard():
         model = sv.ServiceModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, int(tokens),
                                 overhead=overhead_ms / 1e3, memory=card_bytes)
         rate = load * model.capacity(batch)
-        ui.show_figure(vs.batch_cost(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小"), zh=ZH),
+        ui.show_figure(fig(vs.batch_cost)(model, batch, t_("Cost of one pass vs batch size", "单次前向代价与批大小"), zh=ZH),
                        "sv_cost", t_(f"Left of the knee (≈{model.knee:.0f}) a pass costs the weight read "
                                      "whatever the batch, so throughput grows with B; right of it, compute "
                                      "grows with B and throughput flattens.",
@@ -84,12 +85,12 @@ with ui.guard():
                                                "拐点 = (权重字节/带宽) / (2·P·token 数/峰值)。"), rel_tol=0.2)
         loads = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
         rows = ui.cached(sv.load_sweep)(model, loads, sv.POLICIES, 2000, batch, delay_ms / 1e3)
-        ui.show_figure(vs.latency_vs_load(rows, t_("Latency vs offered load", "时延与负载"), zh=ZH), "sv_knee",
+        ui.show_figure(fig(vs.latency_vs_load)(rows, t_("Latency vs offered load", "时延与负载"), zh=ZH), "sv_knee",
                        t_("No batching saturates at one request per pass; static batching waits for a "
                           "full batch (bad at light load); dynamic batching with a delay bound gets both.",
                           "不批处理时每次前向只服务一个请求，很快饱和；静态批处理要等满批（轻载时很糟）；"
                           "带延迟上限的动态批处理兼得二者。"), rows=rows)
-        ui.show_figure(vs.throughput_latency(rows, t_("Throughput–latency trade-off", "吞吐与时延的权衡"), zh=ZH),
+        ui.show_figure(fig(vs.throughput_latency)(rows, t_("Throughput–latency trade-off", "吞吐与时延的权衡"), zh=ZH),
                        "sv_tradeoff", t_("Each point is one load; up and to the right is the price of "
                                          "throughput.", "每个点对应一个负载；越往右上，吞吐的代价越大。"))
         runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3) for p in sv.POLICIES}
@@ -111,12 +112,12 @@ with ui.guard():
                              card_bytes)
         rates = llm.sweep_rates(model, batch, int(prompt), int(mean_out))
         rows = ui.cached(llm.llm_sweep)(model, rates, 300, int(prompt), int(mean_out), dist, batch)
-        ui.show_figure(vs.llm_sweep(rows, "tokens_per_s", t_("output tokens/s", "输出 token/秒"), t_(
+        ui.show_figure(fig(vs.llm_sweep)(rows, "tokens_per_s", t_("output tokens/s", "输出 token/秒"), t_(
             "Throughput: request-level vs iteration-level batching", "吞吐：请求级与迭代级批处理"), zh=ZH),
             "sv_llm_tps", t_("Static batching decodes until the longest sequence ends; continuous "
                              "batching refills a slot the moment one frees.",
                              "静态批处理要解码到最长序列结束；连续批处理在有空位时立即补入新请求。"), rows=rows)
-        ui.show_figure(vs.llm_sweep(rows, "ttft_p99", t_("p99 time to first token (ms)", "p99 首 token 时延（ms）"), t_(
+        ui.show_figure(fig(vs.llm_sweep)(rows, "ttft_p99", t_("p99 time to first token (ms)", "p99 首 token 时延（ms）"), t_(
             "Time to first token", "首 token 时延"), 1e3, log=True, zh=ZH), "sv_llm_ttft",
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
@@ -153,7 +154,7 @@ with ui.guard():
         m[3].metric(t_("Sequences (paged)", "并发序列（分页）"), f"{cap.sequences_paged:,}")
         st.caption(t_("Source: ", "来源：") + cfg.source + t_(". 256 prompt tokens assumed.", "。假设提示词 256 token。"))
         lengths = kv.sample_lengths(2000, 256, int(mean_out), int(max_len))
-        ui.show_figure(vs.kv_waste(kv.waste_rows(lengths, int(max_len)), t_(
+        ui.show_figure(fig(vs.kv_waste)(kv.waste_rows(lengths, int(max_len)), t_(
             "Wasted KV memory: reserve max length vs allocate blocks", "KV 显存浪费：预留最大长度 vs 按块分配"), zh=ZH),
             "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
                            "wastes at most one partly filled block per sequence.",
@@ -163,7 +164,7 @@ with ui.guard():
                                    "每个 token 的 fp16 KV 缓存是多少 KiB？"),
                       kv.kv_bytes_per_token(80, 8, 128) / 1024, "2 · 80 · 8 · 128 · 2 B = 320 KiB.")
         rows = kv.memory_rows(card, n_seqs, int(max_len), kv_dtype, dtype)
-        ui.show_figure(vs.kv_memory(rows, card, t_(f"{n_seqs} sequences × {max_len} tokens on {hw_name}",
+        ui.show_figure(fig(vs.kv_memory)(rows, card, t_(f"{n_seqs} sequences × {max_len} tokens on {hw_name}",
                                                    f"{hw_name} 上 {n_seqs} 条 × {max_len} token 的序列"), zh=ZH),
                        "sv_kvmem", t_("GQA and MQA shrink the cache by the number of query heads per KV head.",
                                       "GQA 与 MQA 把缓存缩小为原来的（每个 KV 头对应的查询头数）分之一。"), rows=rows)
