@@ -30,7 +30,7 @@ h1 { font-size: 2.6rem !important; }
 [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.1rem !important; } h2 { font-size: 2.0rem !important; }
 [data-testid="stSidebar"] { display: none; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 1rem; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 4rem; }
 </style>
 """
 _HIDE_CONTROLS_CSS = '<style>[class*="st-key-controls"] { display: none; }</style>'
