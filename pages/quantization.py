@@ -131,9 +131,12 @@ with ui.guard():
                                  t_(f"FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
                                     f"{layer} 权重的伪量化（{bits} 位，截断 ±{clip:.3f}）"), zh=ZH),
                    "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
-                                "everywhere, so the STE pretends it is the identity inside the clip "
-                                "range (mask 1) and blocks the gradient outside (mask 0).",
-                                "前向是阶梯；反向时 round() 几乎处处梯度为 0，STE 在截断范围内把它当作恒等映射（掩码 1），范围外截断梯度（掩码 0）。"))
+                                "everywhere, so the STE pretends it is the identity inside the grid "
+                                "(between the dashed lines, mask 1) and blocks the gradient outside "
+                                "(mask 0). A symmetric int grid has one more level below zero, so the "
+                                "lower edge sits further out.",
+                                "前向是阶梯；反向时 round() 几乎处处梯度为 0，STE 在网格范围内（虚线之间，掩码 1）把它当作恒等映射，"
+                                "范围外截断梯度（掩码 0）。对称整数网格在零以下多一个级别，所以下边界更靠外。"))
     ui.show_figure(fig(vc.accuracy_bars)(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
                                     [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
                                     t_("Fine-tuning through the quantiser recovers accuracy",

@@ -124,9 +124,10 @@ def ste_figure(w: np.ndarray, wq: np.ndarray, mask: np.ndarray, clip: float, tit
     fig.add_trace(go.Scatter(x=ws, y=np.ravel(mask)[order], mode="lines",
                              name=_t(zh, "dL/dw passes (1) or not (0)", "dL/dw 通过 (1) 或被挡 (0)"),
                              line=dict(color=MEANING["backward"], shape="hv", width=3)), 1, 2)
+    passing = ws[np.ravel(mask)[order] > 0]      # where the mask switches (the grid's ends ± s/2)
     for ax in ("", "2"):
-        for v in (-clip, clip):
-            _line(fig, "x", v, f"x{ax}", f"y{ax}", color=OKABE_ITO["grey"], dash="dash")
+        for v in ((passing.min(), passing.max()) if passing.size else (-clip, clip)):
+            _line(fig, "x", float(v), f"x{ax}", f"y{ax}", color=OKABE_ITO["grey"], dash="dash")
     fig.update_xaxes(title_text=_t(zh, "weight w", "权重 w"))
     fig.update_yaxes(title_text=_t(zh, "value used forward", "前向使用的值"), row=1, col=1)
     fig.update_yaxes(title_text=_t(zh, "gradient multiplier", "梯度乘数"), row=1, col=2)
