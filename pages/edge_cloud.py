@@ -102,6 +102,14 @@ with ui.guard():
     m[3].metric(t_("Weights", "权重"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
                 t_(f"device holds {device.memory_bytes / 2**30:.0f} GiB", f"设备可用 {device.memory_bytes / 2**30:.0f} GiB"),
                 delta_color="off", delta_arrow="off")
+    if net_name == "LTE" and up == NETS["LTE"].up_mbps:
+        st.badge(t_("LTE 6 / 13 Mbit/s up / down: matches Huang et al. 2012 (medians in its abstract), "
+                    "difference 0", "LTE 上行 6 / 下行 13 Mbit/s：吻合 Huang 等 2012（摘要中的中位数），差 0"),
+                 color="green", icon=":material/check:")
+    if net.alpha_up:
+        st.badge(t_("Radio power α_u, α_d, β and tail: transcribed from Huang et al. 2012 Tables 3-4, "
+                    "not re-checked against the paper's text", "无线功率 α_u、α_d、β 与尾能耗：转录自 Huang 等 "
+                    "2012 表 3-4，未能对照原文复核"), color="orange", icon=":material/warning:")
     ui.show_figure(fig(vs.split_latency)(points, best.k if objective == "latency" else dp.best_split(points).k,
                                     t_(f"{chain.name}: latency of every split point", f"{chain.name}：各切分点的时延"), zh=ZH),
                    "ec_latency", t_("Cutting early sends the big early activations; cutting late runs most "
@@ -126,14 +134,6 @@ with ui.guard():
     st.caption(t_("Sources: ", "来源：") + device.source + " · " + net.source +
                t_(f" · cloud queue: M/D/1 wait {queue * 1e3:.2f} ms at ρ = {rho}.",
                   f" · 云端排队：M/D/1 等待 {queue * 1e3:.2f} ms（ρ = {rho}）。"))
-    if net_name == "LTE":
-        st.badge(t_("LTE 6 / 13 Mbit/s up / down: matches Huang et al. 2012 (medians in its abstract), "
-                    "difference 0", "LTE 上行 6 / 下行 13 Mbit/s：吻合 Huang 等 2012（摘要中的中位数），差 0"),
-                 color="green", icon=":material/check:")
-    if net.alpha_up:
-        st.badge(t_("Radio power α_u, α_d, β and tail: transcribed from Huang et al. 2012 Tables 3-4, "
-                    "not re-checked against the paper's text", "无线功率 α_u、α_d、β 与尾能耗：转录自 Huang 等 "
-                    "2012 表 3-4，未能对照原文复核"), color="orange", icon=":material/warning:")
     dev_ms, cloud_ms = points[-1].latency * 1e3, points[0].latency * 1e3
     ui.checkpoint("ec_where", t_(f"With these settings, is {chain.name} faster all on the {dev_name} or "
                                  "all in the cloud?", f"在当前设置下，{chain.name} 全在 {dev_name} 上跑快，还是全在云端快？"),
