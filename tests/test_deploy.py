@@ -187,3 +187,13 @@ def test_graph_chain_cuts_equal_the_live_tensors(graph):
         before = {n.name for n in graph.inputs} | set(ops[:k])
         later = {src for name in ops[k:] for src in nodes[name].inputs} | set(graph.outputs)
         assert chain.cut_bytes[k] == sum(sizes[s] for s in before & later if s in sizes)
+
+
+def test_radio_sources_say_what_is_checked():
+    """LTE's 6 / 13 Mbit/s medians are in Huang et al. 2012's abstract; the power coefficients and the
+    tail were transcribed from its tables without the text to re-check, and must say so."""
+    from engine.deploy import networks
+    nets = networks()
+    assert (nets["LTE"].up_mbps, nets["LTE"].down_mbps) == (6.0, 13.0)
+    for name in ("LTE", "Wi-Fi", "3G"):
+        assert "unverified" in nets[name].source
