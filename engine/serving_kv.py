@@ -181,3 +181,11 @@ def sample_lengths(n: int, prompt: int, mean_out: int, max_len: int, seed: int =
         raise EngineError(f"prompt length {prompt} leaves no room under the max length {max_len}")
     out = np.random.default_rng(seed).geometric(1.0 / mean_out, n)
     return np.minimum(prompt + out, max_len)
+
+
+def in_flight_capacity(config: ModelConfig, card_gib: float, prompt: int, mean_out: int,
+                       dtype: str = "fp16") -> tuple[int, "Capacity"]:
+    """How many sequences fit when each may grow to prompt + 8 × mean output (capped by the
+    model's context): returns (that longest length, :func:`capacity`)."""
+    longest = min(int(prompt) + 8 * int(mean_out), config.max_context)
+    return longest, capacity(config, card_gib, longest, min(int(prompt) + int(mean_out), longest), dtype)

@@ -255,3 +255,18 @@ def sweep_table(rows: list[dict]) -> list[dict]:
              **{f"{k} (ms)": round(1e3 * r[k], 1) for k in ("ttft_p50", "ttft_p99", "tpot_mean",
                                                              "latency_p50", "latency_p99")},
              "GPU busy (%)": round(100 * r["busy"], 1), "iterations": r["iterations"]} for r in rows]
+
+
+def model_for(config, dtype: str, peak_flops: float, bandwidth: float, overhead: float = 0.0,
+              memory: float = 0.0) -> LLMModel:
+    """An :class:`LLMModel` for one :class:`engine.serving_kv.ModelConfig` (fp16 KV cache)."""
+    from .serving_kv import kv_bytes_per_token
+    per_token = kv_bytes_per_token(config.layers, config.kv_heads, config.head_dim)
+    return LLMModel(config.params, dtype, peak_flops, bandwidth, per_token, overhead, memory)
+
+
+def continuous_gain(rows: list[dict]) -> float:
+    """Continuous over static output tokens/s at the highest rate of an :func:`llm_sweep`."""
+    top = max(r["rate"] for r in rows)
+    busiest = {r["policy"]: r["tokens_per_s"] for r in rows if r["rate"] == top}
+    return busiest["continuous"] / busiest["static"]

@@ -107,9 +107,7 @@ with ui.guard():
                                       "The outlined batch is the current step.",
                                       "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。黑框为当前步骤的批次。"))
     elif part == "llm":
-        per_tok = kv.kv_bytes_per_token(cfg.layers, cfg.kv_heads, cfg.head_dim)
-        model = llm.LLMModel(cfg.params, dtype, hw.peak_flops, hw.bandwidth, per_tok, overhead_ms / 1e3,
-                             card_bytes)
+        model = llm.model_for(cfg, dtype, hw.peak_flops, hw.bandwidth, overhead_ms / 1e3, card_bytes)
         rates = llm.sweep_rates(model, batch, int(prompt), int(mean_out))
         rows = ui.cached(llm.llm_sweep)(model, rates, 300, int(prompt), int(mean_out), dist, batch)
         ui.show_figure(fig(vs.llm_sweep)(rows, "tokens_per_s", t_("output tokens/s", "输出 token/秒"), t_(
@@ -121,16 +119,14 @@ with ui.guard():
             "Time to first token", "首 token 时延"), 1e3, log=True, zh=ZH), "sv_llm_ttft",
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching.", "新请求在静态批处理下要等整批结束，在连续批处理下只需等一次迭代。"))
-        busiest = {r["policy"]: r["tokens_per_s"] for r in rows if r["rate"] == rates[-1]}
         ui.checkpoint("sv_orca", t_("Predict: at the highest rate, how many times the static tokens/s "
                                     "does continuous batching reach?", "预测：在最高请求率下，连续批处理的 "
                                     "tokens/s 是静态批处理的多少倍？"),
-                      round(busiest["continuous"] / busiest["static"], 2),
+                      round(llm.continuous_gain(rows), 2),
                       t_("The gap grows with the spread of output lengths.", "输出长度越参差，差距越大。"),
                       rel_tol=0.15)
         st.dataframe(llm.sweep_table(rows), hide_index=True)
-        longest = min(int(prompt) + 8 * int(mean_out), cfg.max_context)
-        cap = kv.capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], longest, min(prompt + mean_out, longest), dtype)
+        longest, cap = kv.in_flight_capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], prompt, mean_out, dtype)
         (st.warning if batch > cap.sequences_paged else st.caption)(t_(
             f"KV cache: {cap.sequences_contiguous} sequences fit at {longest} tokens each (contiguous), "
             f"about {cap.sequences_paged} with paging; this run keeps up to {batch} in flight.",

@@ -238,3 +238,27 @@ def test_every_batch_says_why_it_started():
     assert "filled up" in batch_log(full, 0)
     with pytest.raises(EngineError, match="batch 99"):
         batch_log(full, 99)
+
+
+def test_page_helpers_sweep_rates_capacity_and_policy_table():
+    from engine import serving_kv as kv
+    from engine import serving_llm as llm
+    from engine.serving import policy_table, simulate
+    hw = hardware_presets()["A100 80GB SXM"]
+    cfg = kv.model_configs()["Llama-2-7B"]
+    model = llm.model_for(cfg, "fp16", hw.peak_flops, hw.bandwidth)
+    # 32 layers x 32 KV heads x 128 dims x 2 (K and V) x 2 bytes = 512 KiB per token
+    assert model.kv_bytes_per_token == 2 * 32 * 32 * 128 * 2
+    rates = llm.sweep_rates(model, 16, 256, 64, fractions=(0.5, 1.0))
+    step = float(model.step_time(0, 16, 16 * (256 + 64)))
+    assert rates[1] == pytest.approx(16 / (64 * step), rel=1e-3) and rates[0] == pytest.approx(rates[1] / 2, rel=1e-2)
+    longest, cap = kv.in_flight_capacity(cfg, 80, 256, 10_000)
+    assert longest == cfg.max_context                                     # 256 + 8 x 10,000 is capped
+    assert cap.sequences_paged >= cap.sequences_contiguous >= 1
+    svc = ServiceModel(1e9, "fp16", hw.peak_flops, hw.bandwidth, 16)
+    runs = {p: simulate(svc, 0.5 * svc.capacity(8), 2000, p, 8, 2e-3) for p in ("none", "dynamic")}
+    rows = policy_table(runs, 16)
+    dyn = rows[1]
+    # Little's law L = λW holds for the simulated queue (a check independent of how L is computed)
+    assert dyn["little_L"] == pytest.approx(dyn["requests/s"] * dyn["mean_latency (ms)"] / 1e3, rel=0.05)
+    assert dyn["tokens/s"] == pytest.approx(16 * dyn["requests/s"], rel=1e-2)
