@@ -448,3 +448,13 @@ def test_figures_have_titles_and_axis_labels(zh):
         title = fig.layout.title.text
         assert title and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
         assert any("\u4e00" <= ch <= "\u9fff" for ch in title) == zh, title
+
+
+def test_block_study_engine_count_equals_closed_form_and_keeps_width():
+    from engine import lightweight_analysis as la
+    b = la.block_study("depthwise_separable", 64, 128, 3, 28)
+    # Howard et al. 2017 eq. 4: D_K² M D_F² + M N D_F² multiply-adds
+    assert b.engine.macs == b.formula.macs == 9 * 64 * 28 * 28 + 64 * 128 * 28 * 28
+    assert b.saving == pytest.approx(1 / (1 / 128 + 1 / 9), rel=1e-9)
+    assert {r["node"] for r in b.rows()} and all(r["MACs"] or r["params"] for r in b.rows())
+    assert la.block_study("mobilevit", 64, 32, 3, 28).n == 64          # keeps its input width
