@@ -18,6 +18,8 @@ or [0, amax] for unsigned data).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import budget
@@ -72,6 +74,16 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sum(p[mass] * np.log(p[mass] / q[mass])))
 
 
+@functools.lru_cache(maxsize=8192)
+def _levels(i: int, levels: int) -> np.ndarray:
+    """Which of ``levels`` quantisation levels each of the first ``i`` bins merges into (the same
+    digitize-on-linspace as the reference loop; cached because every histogram of a per-channel
+    calibration asks for the same candidates). Read-only."""
+    level = np.digitize(np.arange(i), np.linspace(0, i, levels + 1)) - 1
+    level.setflags(write=False)
+    return level
+
+
 def entropy_divergences(hist: np.ndarray, bin_edges: np.ndarray, num_bits: int = 8,
                         unsigned: bool = False, start_bin: int = 128
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +96,7 @@ def entropy_divergences(hist: np.ndarray, bin_edges: np.ndarray, num_bits: int =
     divergences = np.empty(len(candidates))
     for k, i in enumerate(candidates):
         kept = bins[:i]
-        level = np.digitize(np.arange(i), np.linspace(0, i, levels + 1)) - 1
+        level = _levels(int(i), levels)
         filled = kept != 0
         totals = np.bincount(level[filled], weights=kept[filled], minlength=levels)
         members = np.bincount(level[filled], minlength=levels)
