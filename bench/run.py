@@ -28,7 +28,16 @@ def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
     return times[len(times) // 2]
 
 
+def _quiet_streamlit() -> None:
+    """Engine calls wrapped in st.cache_* warn 'missing ScriptRunContext' outside a server."""
+    import logging
+
+    import streamlit.runtime.scriptrunner_utils.script_run_context as ctx
+    logging.getLogger(ctx.__name__).disabled = True
+
+
 def main(selected: list[str]) -> int:
+    _quiet_streamlit()
     modules = sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
     if selected:
         modules = [m for m in modules if any(s in m for s in selected)]
