@@ -102,7 +102,7 @@ with ui.guard():
         k = ui.stepper("sv_step", shown)
         st.info(sv.batch_log(runs["dynamic"], k, ZH))
         ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
-                             t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次")),
+                             t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次"), zh=ZH),
                        "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ. "
                                       "The outlined batch is the current step.",
                                       "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。黑框为当前步骤的批次。"))
@@ -137,7 +137,7 @@ with ui.guard():
         for col, (policy, tl) in zip(st.columns(2), timelines.items()):
             with col:
                 ui.show_figure(gantt(tl, t_(f"{policy}: 24 requests, {slots} slots",
-                                            f"{policy}：24 个请求，{slots} 个槽位")), f"sv_slots_{policy}",
+                                            f"{policy}：24 个请求，{slots} 个槽位"), zh=ZH), f"sv_slots_{policy}",
                                t_("Blue prefill, green decode, grey padding (the result is held back).",
                                   "蓝色预填充，绿色解码，灰色为填充（结果被扣着不返回）。"))
     else:
