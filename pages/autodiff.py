@@ -54,7 +54,7 @@ if graph is not None:
         title, log = vz.step_text(step, zh)
         left, right = st.columns([3, 2])
         with left:
-            fig = graph_figure(graph, highlight=step.highlight, height=420, direction="LR",
+            fig = graph_figure(graph, zh=ui.lang() == "zh", highlight=step.highlight, height=420, direction="LR",
                                node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
             fig.update_layout(legend_xanchor="left")      # legend inside the plot: the graph keeps the width
             ui.show_figure(localize_legend(fig, zh), "ad_graph", t_(

@@ -84,7 +84,7 @@ def draw(cap, key: str) -> None:
             st.caption(t_("Why: ", "原因：") + t_(cap.details["why"], WHY_ZH.get(cap.method, cap.details["why"])))
         return
     groups = [list(m) for _, m in cap.dag.groups] or None
-    fig = graph_figure(cap.dag.to_graph(), groups=groups, title=t_(*TITLES[cap.method]), height=400)
+    fig = graph_figure(cap.dag.to_graph(), groups=groups, zh=ui.lang() == "zh", title=t_(*TITLES[cap.method]), height=400)
     fig.update_layout(legend_xanchor="left")       # legend inside the plot: the graph keeps the width
     localize_legend(fig, ui.lang() == "zh")
     ui.show_figure(fig, key, say(cap), data=cap.dag)

@@ -51,7 +51,7 @@ def onnx_bytes_of(kind, payload, title) -> bytes:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def graph_fig(kind, payload, title, direction, fold, lang):
     graph, cost = ui.cached(build)(kind, payload, title)
-    return graph_figure(graph, costs=cost, title=graph.title or ("计算图" if lang == "zh" else
+    return graph_figure(graph, zh=lang == "zh", costs=cost, title=graph.title or ("计算图" if lang == "zh" else
                                                                  "Computation graph"),
                         direction=direction, fold=fold)
 

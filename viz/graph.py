@@ -231,11 +231,18 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
     return traces
 
 
+LEGEND_ZH = {"elemwise": "逐元素", "broadcast": "广播", "injective": "单射", "reduce": "规约",
+             "out_elemwise_fusable": "可融合输出", "opaque": "不透明", "input": "输入", "param": "参数",
+             "constant": "常量", "changed": "已改动", "highlighted": "当前"}
+
+
 def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = (),
                  groups: list[list[str]] | None = None, node_text: Mapping[str, str] | None = None,
                  costs: Any = None, title: str = "", height: int | None = None, fold: bool = False,
-                 direction: str = "TB") -> go.Figure:
+                 direction: str = "TB", zh: bool = False) -> go.Figure:
     """Draw ``graph`` as a layered DAG (see the module docstring for every argument's meaning).
+
+    ``zh``: legend entries (fusion kinds, sources, highlight rings) in Chinese.
 
     ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
     ``costs``: an engine.cost report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
@@ -270,6 +277,9 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     # title on its own line above the legend of kinds
     fig.update_layout(margin=dict(t=90, l=10, r=10, b=10), title=dict(y=0.99, yanchor="top"),
                       legend=dict(y=1.0, yanchor="bottom", x=0, xanchor="left"))
+    if zh:
+        for trace in fig.data:
+            trace.name = LEGEND_ZH.get(trace.name, trace.name)
     return fig
 
 
