@@ -116,8 +116,10 @@ def run() -> list[dict]:
     sys.path.insert(0, str(ROOT))
     from ui.catalog import LABS
     rows = []
-    total, note = cold_start()
-    rows.append(dict(name="cold start to first page", value=total, unit="s", target="≤ 3 s", note=note))
+    starts = sorted(cold_start() for _ in range(3))
+    total, note = starts[1]
+    rows.append(dict(name="cold start to first page (median of 3)", value=total, unit="s",
+                     target="≤ 3 s", note=f"{note}; range {starts[0][0]:.2f}–{starts[2][0]:.2f} s"))
     for lab in LABS:
         if not (ROOT / "pages" / f"{lab.page}.py").exists():
             continue
