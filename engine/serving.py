@@ -71,6 +71,17 @@ def whole(name: str, value, lo: int = 1, hi: int = 1 << 20) -> int:
     return int(value)
 
 
+def check_device_model(model) -> None:
+    """The checks every model-on-a-device shares: parameters, dtype, peak, bandwidth, overhead, fit."""
+    positive("parameters", model.params)
+    if model.dtype not in DTYPE_BYTES:
+        raise EngineError(f"dtype {model.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
+    positive("peak FLOP/s", model.peak_flops)
+    positive("memory bandwidth", model.bandwidth)
+    positive("fixed overhead", model.overhead, allow_zero=True)
+    check_fits(model.params * DTYPE_BYTES[model.dtype], model.memory, model.dtype)
+
+
 def check_fits(weight_bytes: float, memory: float, dtype: str) -> None:
     """Refuse weights larger than the card (``memory`` = 0 means unknown, not checked)."""
     if positive("device memory", memory, allow_zero=True) and weight_bytes > memory:
@@ -92,15 +103,9 @@ class ServiceModel:
     memory: float = 0.0        # device memory in bytes (0: not checked)
 
     def __post_init__(self):
-        positive("parameters", self.params)
-        if self.dtype not in DTYPE_BYTES:
-            raise EngineError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-        positive("peak FLOP/s", self.peak_flops)
-        positive("memory bandwidth", self.bandwidth)
+        check_device_model(self)
         whole("tokens per request", self.tokens)
         positive("activation bytes", self.act_bytes, allow_zero=True)
-        positive("fixed overhead", self.overhead, allow_zero=True)
-        check_fits(self.weight_bytes, self.memory, self.dtype)
 
     @property
     def weight_bytes(self) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .budget import check_steps
 from .errors import EngineError
-from .serving import DTYPE_BYTES, check_fits, poisson_arrivals, positive, whole
+from .serving import DTYPE_BYTES, check_device_model, poisson_arrivals, positive, whole
 from .trace import Event, Timeline
 
 LLM_POLICIES = ("static", "continuous")
@@ -45,14 +45,8 @@ class LLMModel:
     memory: float = 0.0        # device memory in bytes (0: not checked)
 
     def __post_init__(self):
-        positive("parameters", self.params)
-        if self.dtype not in DTYPE_BYTES:
-            raise EngineError(f"dtype {self.dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-        positive("peak FLOP/s", self.peak_flops)
-        positive("memory bandwidth", self.bandwidth)
+        check_device_model(self)
         positive("KV bytes per token", self.kv_bytes_per_token, allow_zero=True)
-        positive("fixed overhead", self.overhead, allow_zero=True)
-        check_fits(self.weight_bytes, self.memory, self.dtype)
 
     @property
     def weight_bytes(self) -> float:
