@@ -174,3 +174,16 @@ def zoo_graph(name: str, batch: int = 1) -> Graph:
     _check(name, batch)
     graph = from_onnx(zoo_onnx(name, batch))
     return Graph(graph.nodes, graph.outputs, name)
+
+
+def torch_param_counts(name: str) -> tuple[int, int]:
+    """(parameters as torch counts them, BatchNorm channels) of zoo model ``name``.
+
+    The oracle for the imported graph's parameter count: the ONNX export folds each BatchNorm into
+    its conv, so the graph holds ``2 × channels`` fewer numbers when the model has BatchNorm (γ, β
+    become one bias beside the running statistics that are folded away).
+    """
+    import torch
+    module = zoo_module(name)
+    bn = sum(m.num_features for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    return sum(p.numel() for p in module.parameters()), bn

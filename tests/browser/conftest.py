@@ -85,7 +85,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     pg = context.new_page()
-    pg.set_default_timeout(45_000)
+    pg.set_default_timeout(90_000)
     yield pg
     context.close()
 
@@ -98,4 +98,4 @@ def wait_app(page, text: str | None = None) -> None:
         page.get_by_text(text, exact=False).first.wait_for(state="visible")
     # wait for the script to finish running (the status widget disappears)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)

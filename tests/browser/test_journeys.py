@@ -56,7 +56,7 @@ def test_share_link_restores_state_in_a_fresh_context(server, browser, page):
     assert "gb_program=" in link
     fresh = browser.new_context(viewport={"width": 1280, "height": 900})
     other = fresh.new_page()
-    other.set_default_timeout(45_000)
+    other.set_default_timeout(90_000)
     other.goto(link)
     wait_app(other, "Graph Builder")
     assert other.locator(".st-key-gb_seed input").input_value() == "7"

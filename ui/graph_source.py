@@ -1,0 +1,127 @@
+"""Where a lab's graph comes from — preset, program text, ONNX upload or torch zoo model — and the
+cached engine calls on it. The Graph Builder uses it; any lab that takes "a graph" can too.
+
+A source is ``(kind, payload, title)``: kind "program" (payload = program text; presets are shown
+as their program), "onnx" (payload = file bytes) or "zoo" (payload = model name).
+Large results (every intermediate value, ONNX bytes, figures) are cached with ``cache_resource``:
+they are shared, not copied per rerun — a ResNet-18's values are 70 MB.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+import engine
+from engine import budget, presets
+from engine.cost import cost as graph_cost
+from engine.language import format_program
+from engine.torch_zoo import torch_param_counts, zoo_graph, zoo_names
+from viz.graph import graph_figure, value_figure
+from viz.graph_text import graph_json, to_dot, to_mermaid
+
+from .i18n import lang, t
+
+# a bound widget stores its *label* in the URL, so these labels are the same in both languages
+SOURCES = {"preset": "Preset · 预设", "program": "Program · 程序", "onnx": "ONNX",
+           "zoo": "torch zoo · 模型库"}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def build(kind: str, payload, title: str):
+    """(graph, cost report) of a source."""
+    if kind == "onnx":
+        graph = engine.from_onnx(payload)
+    else:
+        graph = zoo_graph(payload) if kind == "zoo" else engine.parse_program(payload, title=title)
+    return graph, graph_cost(graph)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def graph_values(kind, payload, title, seed: int):
+    return engine.run(build(kind, payload, title)[0], seed=seed)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def onnx_bytes_of(kind, payload, title) -> bytes:
+    return engine.to_onnx(build(kind, payload, title)[0])
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def graph_fig(kind, payload, title, direction, fold, code):
+    graph, cost = build(kind, payload, title)
+    name = graph.title or ("计算图" if code == "zh" else "Computation graph")
+    return graph_figure(graph, zh=code == "zh", costs=cost, title=name, direction=direction, fold=fold)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def node_value_fig(kind, payload, title, seed: int, node: str):
+    return value_figure(node, graph_values(kind, payload, title, seed)[node])
+
+
+torch_counts = st.cache_data(torch_param_counts, show_spinner=False)
+
+
+def pick_source(preset_name: str, radio_slot=st) -> tuple[str, object, str]:
+    """The source controls (call inside the page's controls); returns (kind, payload, title).
+
+    ``radio_slot``: where the source radio goes (e.g. a column); the editor or uploader goes below.
+    """
+    kind = radio_slot.radio(t("Source", "来源"), list(SOURCES), format_func=SOURCES.get,
+                    horizontal=True, key="gb_source", bind="query-params")
+    payload = presets.program_text(preset_name)
+    if kind == "program":
+        st.button(t(f"Load the {preset_name} preset into the editor", f"把预设 {preset_name} 载入编辑器"),
+                  key="gb_load", on_click=st.session_state.__setitem__, args=("gb_program", payload))
+        st.session_state.setdefault("gb_program", payload)   # the URL's program, if any, wins
+        payload = st.text_area(t("Program (one op per line; the link carries it)",
+                                 "程序（每行一个运算；分享链接会带上它）"), height=220,
+                               key="gb_program", bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
+    elif kind == "onnx":
+        payload = _uploaded_onnx()
+    elif kind == "zoo":
+        payload = st.selectbox(t("Model (exported through ONNX)", "模型（经 ONNX 导出）"),
+                               zoo_names(), key="gb_zoo", bind="query-params")
+    if kind != "program":
+        with st.expander(t("Program text", "程序文本")):
+            st.code(payload if kind == "preset" else t("(not a program)", "（不是程序）"), "python")
+    if payload is None:
+        kind, payload = "preset", presets.program_text(preset_name)
+    title = preset_name if kind == "preset" else ""
+    return ("program" if kind == "preset" else kind), payload, title
+
+
+def _uploaded_onnx() -> bytes | None:
+    up = st.file_uploader(t("ONNX model", "ONNX 模型"), type=["onnx"], key="gb_upload")
+    payload = up.getvalue() if up is not None else None
+    if payload is None:
+        st.info(t("Upload an .onnx file; until then the preset is shown.",
+                  "请上传 .onnx 文件；在此之前显示所选预设。"))
+    elif len(payload) > budget.MAX_ONNX_BYTES:
+        st.error(t(f"The file is {len(payload) >> 20} MiB; the limit is "
+                   f"{budget.MAX_ONNX_BYTES >> 20} MiB.", "文件超过大小上限。"))
+        payload = None
+    return payload
+
+
+def export_buttons(graph, kind: str, payload, title: str) -> None:
+    """DOT, Mermaid, JSON, program text and ONNX downloads, and Netron on the ONNX."""
+    e = st.columns(5)
+    e[0].download_button("DOT", to_dot(graph), "graph.dot", key="gb_dl_dot", on_click="ignore")
+    e[1].download_button("Mermaid", to_mermaid(graph), "graph.mmd", key="gb_dl_mmd", on_click="ignore")
+    e[2].download_button("JSON", graph_json(graph), "graph.json", key="gb_dl_json", on_click="ignore")
+    program = payload if kind == "program" else format_program(graph)
+    e[3].download_button(t("Program", "程序"), program, "graph.txt", key="gb_dl_prog", on_click="ignore")
+    try:
+        onnx_bytes = onnx_bytes_of(kind, payload, title)
+    except (ImportError, engine.EngineError) as exc:
+        e[4].caption(t(f"ONNX export unavailable: {exc}", f"无法导出 ONNX：{exc}"))
+        return
+    e[4].download_button("ONNX", lambda: onnx_bytes, "graph.onnx", key="gb_dl_onnx",
+                         on_click="ignore", mime="application/octet-stream")
+    with st.expander(t("Open in Netron", "用 Netron 查看")):
+        if st.toggle(t("Show Netron here", "在此显示 Netron"), key="gb_netron_on", bind="query-params"):
+            from .netron import netron_view
+            netron_view(onnx_bytes, key="gb_netron")
+
+
+def figure_of(kind, payload, title, direction, fold):
+    return graph_fig(kind, payload, title, direction, fold, lang())
