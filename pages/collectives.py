@@ -3,7 +3,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import (ZH, adapt, alpha_beta, figure_cache, loss_curves, loss_scale_plot, ring_state,
+from viz.parallel import (ZH, alpha_beta, loss_curves, loss_scale_plot, ring_state,
                           underflow_hist, zh_text)
 from viz.timeline import gantt
 
@@ -12,11 +12,7 @@ ui.setup("collectives", "Collectives & data parallel", "集合通信与数据并
          "逐块演示 All-Reduce、它的代价，以及数据并行训练如何把它藏起来。")
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 ring_state = shared(ring_state)
 alpha_beta = shared(alpha_beta)
 gantt = shared(gantt)

@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import cube_conv2d, cube_matmul
 from engine.hw.davinci import ASCEND910_BUFFERS
-from viz.hardware import ZH, adapt, davinci_diagram, davinci_gantt, figure_cache
+from viz.hardware import ZH, davinci_diagram, davinci_gantt
 
 ui.setup("davinci_core", "Ascend DaVinci AI Core", "昇腾达芬奇 AI Core",
          "A 16×16×16 Cube fed by a ladder of buffers: keep the Cube busy and the chip is fast.",
@@ -16,11 +16,7 @@ t_ = ui.t
 KB = 1024
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 davinci_diagram = shared(davinci_diagram)
 davinci_gantt = shared(davinci_gantt)
 

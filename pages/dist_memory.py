@@ -2,7 +2,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import STRATEGY_LABELS, ZH, adapt, figure_cache, GiB, memory_bars, MiB, simple_bars
+from viz.parallel import STRATEGY_LABELS, ZH, GiB, memory_bars, MiB, simple_bars
 
 ui.setup("dist_memory", "Training memory & ZeRO", "训练显存与 ZeRO",
          "Where do the bytes of a training step live, and how much does each trick remove?",
@@ -10,11 +10,7 @@ ui.setup("dist_memory", "Training memory & ZeRO", "训练显存与 ZeRO",
 RECOMPUTE = {"none": ui.t("none", "不重计算"), "selective": ui.t("selective", "选择性"), "full": ui.t("full", "完全")}
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 memory_bars = shared(memory_bars)
 simple_bars = shared(simple_bars)
 

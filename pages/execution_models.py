@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
                        warp_addresses)
-from viz.hardware import (ZH, adapt, bank_picture, coalescing_chart, figure_cache, lanes_heatmap,
+from viz.hardware import (ZH, bank_picture, coalescing_chart, lanes_heatmap,
                           utilization_bars)
 
 ui.setup("execution_models", "SIMD vs SIMT", "SIMD 与 SIMT",
@@ -17,11 +17,7 @@ t_ = ui.t
 MODELS = {"SISD": sisd, "SIMD": simd, "SIMT": simt, "SPMD": spmd}
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 lanes_heatmap = shared(lanes_heatmap)
 utilization_bars = shared(utilization_bars)
 coalescing_chart = shared(coalescing_chart)

@@ -9,7 +9,7 @@ from engine import budget
 from engine.passes import optimize
 from engine.passes.fusion import analyse
 from engine.registry import KINDS, all_ops
-from viz.compiler import ZH, adapt, figure_cache, lab_graph_figure, postdom_figure
+from viz.compiler import ZH, lab_graph_figure, postdom_figure
 
 ui.setup("fusion", "Operator fusion", "算子融合",
          "Every op has a pattern kind; every op hangs under its post-dominator. Together they decide "
@@ -30,12 +30,7 @@ z = z2 + z3
 """
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words=False)
-
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH, words=False)
 graph_figure, postdom_figure = shared(lab_graph_figure, words=False), shared(postdom_figure, words=False)
 
 

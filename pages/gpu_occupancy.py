@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
-from viz.hardware import ZH, adapt, figure_cache, limiter_bars, occupancy_curve_fig
+from viz.hardware import ZH, limiter_bars, occupancy_curve_fig
 
 ui.setup("gpu_occupancy", "GPU occupancy", "GPU 占用率",
          "Registers, shared memory and block size decide how many warps hide each other's latency.",
@@ -13,11 +13,7 @@ ui.setup("gpu_occupancy", "GPU occupancy", "GPU 占用率",
 t_ = ui.t
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 limiter_bars = shared(limiter_bars)
 occupancy_curve_fig = shared(occupancy_curve_fig)
 

@@ -7,7 +7,7 @@ import engine
 import ui
 from engine import budget
 from engine.passes import PASSES, pipeline_trace
-from viz.compiler import ZH, adapt, figure_cache, ledger_figure, ledger_rows, pass_figures
+from viz.compiler import ZH, ledger_figure, ledger_rows, pass_figures
 
 ui.setup("graph_passes", "Graph passes", "图优化 Pass",
          "Choose passes and their order, then step through the pipeline: what changed, why, and "
@@ -38,12 +38,7 @@ LEDGER_ZH = {"step": "步骤", "pass": "Pass", "ops": "算子数", "Δops": "Δ�
 ORT_ZH = {"side": "一方", "level": "优化级别", "nodes": "节点数", "fused": "融合出的算子"}
 
 
-def fit(fig, words: bool = True):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words)
-
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 ledger_figure = shared(ledger_figure)
 
 

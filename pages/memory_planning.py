@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine import memory_plan as mp
-from viz.compiler import ZH, adapt, arena_figure, figure_cache, lifetime_gantt
+from viz.compiler import ZH, arena_figure, lifetime_gantt
 
 ui.setup("memory_planning", "Memory planning", "内存规划",
          "Each tensor needs its bytes only while it is live. Packing lifetimes into one arena is a "
@@ -22,11 +22,7 @@ STRATEGY_NAMES = {"naive": t_("naive (no reuse)", "朴素（不复用）"),
 TFLITE = "32 0 1\n32 1 4\n8 2 5\n16 3 5\n8 4 5\n64 5 7\n8 6 8\n8 7 8\n16 8 9\n"
 
 
-def fit(fig, words: bool = True):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting(), words)
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 arena_figure = shared(arena_figure)
 lifetime_gantt = shared(lifetime_gantt, words=False)
 

@@ -4,18 +4,14 @@ import streamlit as st
 import engine.parallel as par
 import ui
 from engine.parallel.real_run import run_real
-from viz.parallel import ZH, adapt, alpha_beta, cluster_map, figure_cache, GiB, step_breakdown, zh_text
+from viz.parallel import ZH, alpha_beta, cluster_map, GiB, step_breakdown, zh_text
 
 ui.setup("parallel_3d", "3D parallel & auto-parallel", "3D 并行与自动并行",
          "Place DP × TP × PP on real nodes, search the configurations, and run a split for real.",
          "把 DP × TP × PP 放到真实节点上，搜索可行配置，再真实运行一次切分。")
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 cluster_map = shared(cluster_map)
 step_breakdown = shared(step_breakdown)
 alpha_beta = shared(alpha_beta)

@@ -2,7 +2,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, adapt, figure_cache, grouped_lines, keep_lanes
+from viz.parallel import ZH, grouped_lines, keep_lanes
 from viz.timeline import gantt
 
 ui.setup("pipeline_parallel", "Pipeline parallel", "流水线并行",
@@ -11,12 +11,7 @@ ui.setup("pipeline_parallel", "Pipeline parallel", "流水线并行",
 SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 1F1B", "交错式 1F1B")}
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 schedule_gantt = shared(gantt)
 
 

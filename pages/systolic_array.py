@@ -6,7 +6,7 @@ import streamlit as st
 
 import ui
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
-from viz.hardware import ZH, active_pes_chart, adapt, dataflow_compare, figure_cache, pe_heatmap
+from viz.hardware import ZH, active_pes_chart, dataflow_compare, pe_heatmap
 
 ui.setup("systolic_array", "Systolic arrays", "脉动阵列",
          "A grid of multiply-accumulate cells; operands pulse through it like a heartbeat.",
@@ -22,11 +22,7 @@ GOLDEN = {(256, 128, 256, 32, 32, "os"): ("GEMM_mnk, os", 80.50314465408806),
           (3025, 96, 363, 32, 32, "ws"): ("AlexNet conv1, ws", 90.78000992063485)}
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 dataflow_compare = shared(dataflow_compare)
 pe_heatmap = shared(pe_heatmap)
 active_pes_chart = shared(active_pes_chart)

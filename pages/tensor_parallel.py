@@ -4,7 +4,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, adapt, figure_cache, mlp_shards, simple_bars
+from viz.parallel import ZH, mlp_shards, simple_bars
 from viz.theme import apply_theme
 
 ui.setup("tensor_parallel", "Tensor parallel", "张量并行",
@@ -12,11 +12,7 @@ ui.setup("tensor_parallel", "Tensor parallel", "张量并行",
          "把一层的矩阵切到 N 张卡上，结果与不切分完全相同。")
 
 
-def fit(fig):
-    return adapt(fig, ZH if ui.lang() == "zh" else None, ui.presenting())
-
-shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), ZH,
-                      lambda: (ui.lang() == "zh", ui.presenting()))
+fit, shared = ui.figure_view(ZH)
 mlp_shards = shared(mlp_shards)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import streamlit as st
 
 from .checkpoint import checkpoint
-from .figures import show_figure
+from .figures import figure_view, show_figure
 from .i18n import lang, t
 from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
 from .stepper import stepper
@@ -38,5 +38,5 @@ def cached_resource(fn, max_entries: int = 16):
     return st.cache_resource(fn, max_entries=max_entries, show_spinner=False)
 
 
-__all__ = ["cached", "cached_resource", "checkpoint", "controls", "flag", "guard", "lang", "lesson", "lesson_text",
+__all__ = ["cached", "cached_resource", "checkpoint", "controls", "figure_view", "flag", "guard", "lang", "lesson", "lesson_text",
            "presenting", "setup", "show_figure", "stepper", "t"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from viz.export import ExportError, figure_bytes, to_csv, to_json
+from viz.view import adapt, figure_cache
 
-from .i18n import t
+from .i18n import lang, t
+from .page import presenting
 
 _PLOTLY_CONFIG = {
     "displaylogo": False,
@@ -43,3 +45,18 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
     if rows:
         cols[3].download_button("CSV", to_csv(rows), file_name=f"{key}.csv", mime="text/csv",
                                 key=f"dl_{key}_csv", on_click="ignore")
+
+
+def figure_view(table: dict[str, str] | None, words: bool = True):
+    """``(fit, shared)`` for a lab whose figure words translate through ``table`` (English → 中文).
+
+    ``fit(fig)`` readies one figure for the current view (language, presenter mode);
+    ``shared(builder)`` wraps a figure builder so each figure is built once per arguments and view
+    and shared between sessions (see :func:`viz.hardware.figure_cache`).
+    """
+    def fit(fig, words: bool = words):
+        return adapt(fig, table if lang() == "zh" else None, presenting(), words)
+
+    shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), table,
+                          lambda: (lang() == "zh", presenting()))
+    return fit, shared

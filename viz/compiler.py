@@ -17,7 +17,6 @@ import plotly.graph_objects as go
 from engine.trace import Event, Timeline
 
 from .graph import graph_figure
-from .hardware import adapt, figure_cache  # noqa: F401  (re-exported for the pages)
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
 from .timeline import gantt
 

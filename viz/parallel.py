@@ -7,7 +7,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .hardware import adapt, figure_cache, localize  # noqa: F401  (re-exported for the pages)
 from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 
 GiB = float(1 << 30)
