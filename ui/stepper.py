@@ -26,7 +26,10 @@ _KEYS_JS = """
     const map = {ArrowRight: '_next', ArrowLeft: '_prev', ' ': '_play'};
     const suffix = map[e.key];
     if (!suffix) return;
-    const btn = doc.querySelector('.st-key-' + doc.__labKeys + suffix + ' button');
+    // during a rerun Streamlit keeps the previous run's elements (marked stale) beside the new ones
+    const all = Array.from(doc.querySelectorAll('.st-key-' + doc.__labKeys + suffix + ' button'));
+    const live = all.filter(b => !b.closest('[data-stale="true"]'));
+    const btn = (live.length ? live : all).pop();
     if (btn) { e.preventDefault(); btn.click(); }
   });
 })();

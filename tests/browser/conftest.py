@@ -44,7 +44,7 @@ def server():
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -96,6 +96,9 @@ def wait_app(page, text: str | None = None) -> None:
     page.wait_for_selector("h1", state="visible")
     if text:
         page.get_by_text(text, exact=False).first.wait_for(state="visible")
-    # wait for the script to finish running (the status widget disappears)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
+    # wait for the script to finish running: the status widget is gone and stays gone (a fresh
+    # server's first deep link reruns once through app.py, so one glimpse is not enough)
+    for _ in range(2):
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
+        page.wait_for_timeout(500)

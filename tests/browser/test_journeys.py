@@ -75,6 +75,7 @@ def test_presenter_mode_steps_with_the_keyboard(server, page):
     wait_app(page)
     page.locator("[data-testid='stSidebar']").wait_for(state="hidden")
     page.wait_for_function("() => document.__labKeys === 'co_step'")  # key handler installed
+    page.locator(".st-key-co_step_next button").last.wait_for(state="attached")
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => location.search.includes('co_step=2')")
