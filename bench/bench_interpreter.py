@@ -1,8 +1,10 @@
 """Interpreter speed: engine.run on ResNet-18 (batch 1, 224x224) against onnxruntime on the same ONNX.
 
-Rows: the two medians (5 repeats each, after a warm-up), their ratio (target <= 3x), and the time to
-parse the largest preset program. Both runtimes are limited to the same thread count as numpy's BLAS
-would use by default (onnxruntime's default); the machine is shared, so compare the ratio.
+Rows: the two medians (5 repeats each, after a warm-up), their ratio (target <= 3x), the time to
+parse the largest preset program, and from_onnx on chains of 1k and 10k two-output Relu nodes with
+their growth ratio (~10 when the import is linear; it was quadratic, issue 11). Both runtimes are
+limited to the same thread count as numpy's BLAS would use by default (onnxruntime's default); the
+machine is shared, so compare the ratio.
 """
 from __future__ import annotations
 
@@ -65,7 +67,31 @@ def run() -> list[dict]:
              target="", note="first call; cached afterwards"),
         dict(name=f"parse_program({name})", value=parse * 1e3, unit="ms", target="",
              note=f"{len(PROGRAMS[name].splitlines())} lines, largest preset"),
+        *onnx_chain_rows(),
     ]
+
+
+def _relu_chain(n: int) -> bytes:
+    """n chained Relu nodes, each declaring an unused second output."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Relu", [f"v{k}"], [f"v{k + 1}", f"aux{k}"]) for k in range(n)]
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("v0", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info(f"v{n}", TensorProto.FLOAT, [4])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def onnx_chain_rows() -> list[dict]:
+    import engine
+    times = {}
+    for n in (1_000, 10_000):
+        data = _relu_chain(n)
+        times[n] = median_time(lambda: engine.from_onnx(data), repeat=3)
+    growth = times[10_000] / times[1_000]
+    return [
+        dict(name=f"from_onnx {n // 1000}k-node two-output Relu chain (median of 3)", value=t * 1e3,
+             unit="ms", target="", note="") for n, t in times.items()] + [
+        dict(name="from_onnx 10k / 1k chain", value=growth, unit="x", target="~10 (linear)",
+             note="OK" if growth < 20 else "superlinear: look for per-node scans in from_onnx")]
 
 
 if __name__ == "__main__":

@@ -8,22 +8,30 @@
      erf form, ``relu6`` -> ``Clip(0, 6)``, ``square`` -> ``Mul(x, x)``;
   3. the model passes ``onnx.checker.check_model(full_check=True)``.
 
-:func:`from_onnx`, in stages:
-  1. size check (:data:`engine.budget.MAX_ONNX_BYTES`) and parse; garbage is a clear EngineError;
-  2. one pass over the node types: every op we cannot map is listed in ONE error;
+:func:`from_onnx` treats its input as hostile (anonymous students upload it), in stages:
+  1. size check (:data:`engine.budget.MAX_ONNX_BYTES`); a wire-format scan counts the protobuf
+     messages the bytes would decode into and refuses a "decompression bomb" before protobuf
+     allocates them; then protobuf alone parses (no onnx loader: nothing reads external data);
+  2. guards on the decoded model: every tensor anywhere (initializers, attributes, subgraphs,
+     functions) must hold its data in the file — external data is refused before any file is
+     touched; a default-domain opset in 7..newest; no model-local functions; no value defined twice;
+     one pass over the node types: every op we cannot map is listed in ONE error;
   3. constants (initializers, ``Constant`` nodes, and small integer sub-graphs such as
      ``Shape -> Gather -> Unsqueeze -> Concat``) are folded with numpy, so ``Reshape`` targets and
      ``Slice`` bounds become attributes;
   4. every other node is added through :class:`~engine.ir.GraphBuilder` (shape inference checks it);
      float initializers that feed computations become ``param`` nodes *with their values*, so
      running the graph gives the model's real outputs. Names are sanitised and made unique.
-Symbolic dimensions (a dynamic batch) are read as 1. :func:`from_torch` exports a module with
-``torch.onnx.export(..., dynamo=False)`` into memory and reads it back.
+Every failure is an EngineError; tensors are size-checked before numpy allocates them, and the
+constants folded at import together stay under 64 MiB. Symbolic dimensions (a dynamic batch) are
+read as 1. :func:`from_torch` exports a module with ``torch.onnx.export(..., dynamo=False)`` into
+memory and reads it back.
 Not handled: control flow (If/Loop), asymmetric pads, ``auto_pad``, ``ceil_mode``, 1-D/3-D
 convolutions, training-mode BatchNormalization, integer tensors in the computation.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -198,6 +206,19 @@ _OTHER = {"Conv", "Gemm", "Clip", "Gelu", "LeakyRelu", "BatchNormalization", "Ma
 SUPPORTED_ONNX_OPS = sorted({*_UNARY, *_BINARY, *_OTHER})
 
 
+_MIN_OPSET = 7  # before opset 7 binary ops broadcast only with broadcast=1: we would misread them
+_WIRE_MAX_FIELDS = 800_000     # protobuf fields scanned before decoding (40 a node at MAX_NODES)
+_WIRE_MAX_MESSAGES = 200_000   # 10 a node; ~200 bytes each once decoded however small on disk
+_WIRE_MAX_PACKED = 8_000_000   # packed varints (a 1-byte varint decodes into 8 bytes): 64 MiB
+_WIRE_MAX_DEPTH = 64           # nested messages (protobuf gives up at 100 with a vaguer error)
+_FOLDED_BYTES = budget.MAX_TENSOR_ELEMENTS * 4  # constants computed at import, all together (64 MiB)
+
+
+def _not_onnx() -> EngineError:
+    return EngineError("from_onnx: these bytes are not an ONNX model (the file could not be "
+                       "decoded; is it really a .onnx file?)")
+
+
 def _load_model(model: Any):
     import onnx
     if isinstance(model, onnx.ModelProto):
@@ -213,11 +234,13 @@ def _load_model(model: Any):
     if not isinstance(model, (bytes, bytearray, memoryview)):
         raise EngineError(f"from_onnx() needs ONNX bytes or a file path, got {type(model).__name__}")
     _check_size(len(model))
-    try:
-        proto = onnx.load_model_from_string(bytes(model))
+    data = bytes(model)
+    _check_wire(data)
+    proto = onnx.ModelProto()
+    try:  # protobuf only: onnx.load* would also resolve external data against the server's disk
+        proto.ParseFromString(data)
     except Exception:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise EngineError("from_onnx: these bytes are not an ONNX model (the file could not be "
-                          "decoded; is it really a .onnx file?)") from None
+        raise _not_onnx() from None
     if not proto.graph.node and not proto.graph.output:
         raise EngineError("from_onnx: the file decodes to an empty model (no nodes, no outputs); "
                           "it is probably not an ONNX model")
@@ -230,35 +253,283 @@ def _check_size(size: int) -> None:
                           f"{budget.MAX_ONNX_BYTES / 2**20:,.0f} MiB")
 
 
-def _attrs(node) -> dict[str, Any]:
-    from onnx import helper
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+# -- wire-format scan: 20 MiB of empty NodeProtos decode into ~1.5 GiB, so count them first -----
+@functools.lru_cache(maxsize=None)
+def _wire_fields(descriptor) -> dict[int, tuple[str, Any]]:
+    """field number -> ("message", its descriptor) or ("varints", None) for repeated varints."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+    varint_types = {F.TYPE_INT32, F.TYPE_INT64, F.TYPE_UINT32, F.TYPE_UINT64, F.TYPE_SINT32,
+                    F.TYPE_SINT64, F.TYPE_BOOL, F.TYPE_ENUM}
+    out: dict[int, tuple[str, Any]] = {}
+    for f in descriptor.fields:
+        if f.type == F.TYPE_MESSAGE:
+            out[f.number] = ("message", f.message_type)
+        elif f.type in varint_types:
+            out[f.number] = ("varints", None)
+    return out
+
+
+def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < end and shift < 70:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+    raise _not_onnx()
+
+
+def _check_wire(data: bytes) -> None:
+    """Walk the protobuf wire format of a ModelProto, counting fields, sub-messages, nodes (in all
+    graphs and functions) and packed varints; refuse the bytes once a count passes its cap (the
+    walk stops there too, so a flood costs at most one cap's worth of work)."""
+    import onnx
+    fields = messages = packed = nodes = 0
+    node_desc = onnx.NodeProto.DESCRIPTOR
+    stack = [(0, len(data), onnx.ModelProto.DESCRIPTOR, 1)]
+    while stack:
+        pos, end, desc, depth = stack.pop()
+        if depth > _WIRE_MAX_DEPTH:
+            raise EngineError(f"from_onnx: the model nests messages (sub-graphs, types) over "
+                              f"{_WIRE_MAX_DEPTH} levels deep; the limit is {_WIRE_MAX_DEPTH}")
+        known = _wire_fields(desc)
+        while pos < end:
+            tag = data[pos]
+            pos += 1
+            if tag >= 0x80:   # most tags are one byte; the rest take the slow path
+                tag, pos = _varint(data, pos - 1, end)
+            fields += 1
+            wire = tag & 7
+            if wire == 2:
+                size, pos = _varint(data, pos, end)
+                kind, child = known.get(tag >> 3, (None, None))
+                if kind == "message" and pos + size <= end:
+                    stack.append((pos, pos + size, child, depth + 1))
+                    messages += 1
+                    nodes += child is node_desc
+                elif kind == "varints" and pos + size <= end:  # a packed run: count its last bytes
+                    packed += int(np.count_nonzero(np.frombuffer(data, np.uint8, size, pos) < 0x80))
+                pos += size
+            elif wire == 0:
+                pos = _varint(data, pos, end)[1]
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            else:  # groups (3, 4) and wire types 6, 7 never occur in an ONNX file
+                raise _not_onnx()
+            if pos > end:
+                raise _not_onnx()
+            if nodes > budget.MAX_NODES:
+                raise budget.BudgetError(f"from_onnx: the model has over {budget.MAX_NODES:,} nodes "
+                                         f"(in all its graphs); the limit is {budget.MAX_NODES:,}")
+            if fields > _WIRE_MAX_FIELDS or messages > _WIRE_MAX_MESSAGES or packed > _WIRE_MAX_PACKED:
+                raise _wire_bomb(fields, messages)
+
+
+def _wire_bomb(fields: int, messages: int) -> budget.BudgetError:
+    kind, cap = (("fields", _WIRE_MAX_FIELDS) if fields > _WIRE_MAX_FIELDS else
+                 ("sub-messages", _WIRE_MAX_MESSAGES) if messages > _WIRE_MAX_MESSAGES else
+                 ("packed integers", _WIRE_MAX_PACKED))
+    return budget.BudgetError(f"from_onnx: the model holds over {cap:,} protobuf {kind}, the limit "
+                              f"(a model of {budget.MAX_NODES:,} nodes needs far fewer); it would "
+                              "take too much memory to decode")
+
+
+# -- guards on the decoded model -------------------------------------------------------------------
+def _check_upload(proto) -> None:
+    """Refuse what the reader must never see: see stage 2 of the module docstring."""
+    g = proto.graph
+    budget.check_nodes(len(g.node), "the ONNX model")
+    _refuse_external_data(proto)
+    if g.sparse_initializer:
+        raise EngineError(f"from_onnx: the sparse initializer {g.sparse_initializer[0].values.name!r}"
+                          " is not supported; store it as a dense initializer")
+    _check_opset(proto)
+    local = {(f.domain, f.name) for f in proto.functions}
+    calls = sorted({f"{n.domain}::{n.op_type}" for n in g.node if (n.domain, n.op_type) in local})
+    if calls:
+        raise EngineError("from_onnx: the model calls functions it defines itself (" + ", ".join(calls)
+                          + "), which are not supported; export with functions inlined")
+
+
+def _tensor_homes(proto):
+    """(tensor, where) for every TensorProto of the model: initializers, sparse initializers, and
+    the tensor attributes of every node, in every subgraph, training graph and local function."""
+    stack = [(proto.graph, "the graph")]
+    stack += [(t.initialization, "a training graph") for t in proto.training_info]
+    stack += [(t.algorithm, "a training graph") for t in proto.training_info]
+    stack += [(f, f"the function {f.name!r}") for f in proto.functions]
+    while stack:
+        owner, where = stack.pop()
+        attrs = [(a, f"the default of attribute {a.name!r} in {where}")
+                 for a in getattr(owner, "attribute_proto", ())]      # a FunctionProto's defaults
+        for t in getattr(owner, "initializer", ()):                   # a GraphProto's
+            yield t, f"the initializer {t.name!r} in {where}"
+        for s in getattr(owner, "sparse_initializer", ()):
+            yield s.values, f"the sparse initializer {s.values.name!r} in {where}"
+            yield s.indices, f"the indices of sparse initializer {s.values.name!r} in {where}"
+        for node in owner.node:
+            label = f"node {node.name or node.op_type!r}"
+            attrs += [(a, f"the attribute {a.name!r} of {label} in {where}") for a in node.attribute]
+        for a, what in attrs:
+            sparse = [a.sparse_tensor] if a.HasField("sparse_tensor") else []
+            tensors = ([a.t] if a.HasField("t") else []) + list(a.tensors)
+            tensors += [x for s in [*sparse, *a.sparse_tensors] for x in (s.values, s.indices)]
+            yield from ((t, f"{what} (tensor {t.name!r})") for t in tensors)
+            graphs = ([a.g] if a.HasField("g") else []) + list(a.graphs)
+            stack += [(sub, f"a subgraph of {what}") for sub in graphs]
+
+
+def _refuse_external_data(proto) -> None:
+    """Refuse any tensor whose bytes live in another file: resolving its ``location`` would read
+    files of the server (``.git/config``, ``/etc/passwd``...) and hand them back as tensor values."""
+    from onnx import TensorProto
+    for t, where in _tensor_homes(proto):
+        if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+            loc = next((e.value for e in t.external_data if e.key == "location"), "?")
+            raise EngineError(f"from_onnx: {where} keeps its data in an external file "
+                              f"({loc[:80]!r}); upload a model that holds every tensor inside the "
+                              ".onnx file (onnx.save(..., save_as_external_data=False))")
+
+
+def _check_opset(proto) -> None:
+    import onnx
+    newest = onnx.defs.onnx_opset_version()
+    versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise EngineError("from_onnx: the model declares no opset for the standard ONNX operators "
+                          f"(opset_import is missing); re-export it with an opset {_MIN_OPSET} to "
+                          f"{newest}")
+    if len(versions) > 1 or not _MIN_OPSET <= versions[0] <= newest:
+        raise EngineError(f"from_onnx: the model declares ONNX opset {', '.join(map(str, versions))}"
+                          f"; we read one opset from {_MIN_OPSET} to {newest}")
+
+
+def _index_values(g) -> set[str]:
+    """One pass over the graph: refuse a value defined twice (ONNX graphs are single-assignment)
+    and return the names something consumes (node inputs and graph outputs)."""
+    from .errors import GraphError
+    inits = [t.name for t in g.initializer]
+    defined = set(inits)
+    if len(defined) != len(inits):
+        raise GraphError(f"from_onnx: two initializers are named {_first_repeat(inits)!r}")
+    inputs = [vi.name for vi in g.input]
+    if len(set(inputs)) != len(inputs):
+        raise GraphError(f"from_onnx: two graph inputs are named {_first_repeat(inputs)!r}")
+    defined.update(inputs)   # an input may repeat an initializer (older exporters list both)
+    consumed = {o.name for o in g.output}
+    for node in g.node:
+        consumed.update(node.input)
+        for o in node.output:
+            if o in defined:
+                raise GraphError(f"from_onnx: the value {o!r} is defined twice (again by node "
+                                 f"{node.name or node.op_type!r}); ONNX values have one producer")
+            if o:
+                defined.add(o)
+    return consumed
+
+
+def _first_repeat(names: list[str]) -> str:
+    seen: set[str] = set()
+    return next(n for n in names if n in seen or seen.add(n))
+
+
+def _tensor_array(t, what: str) -> np.ndarray:
+    """numpy value of an in-file TensorProto, after checking its dims and data size (so numpy never
+    allocates a declared-but-absent giant, and a short raw_data is named, not a reshape error)."""
+    from onnx import TensorProto, helper, numpy_helper
+    if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+        raise EngineError(f"from_onnx: {what} keeps its data in an external file")  # never read it
+    dims = [int(d) for d in t.dims]
+    if any(d < 0 for d in dims):
+        raise EngineError(f"from_onnx: {what} has a negative dimension in its shape {dims}")
+    budget.check_tensor(dims, what)
+    if t.data_type == TensorProto.STRING or t.data_type not in helper.get_all_tensor_dtypes():
+        raise EngineError(f"from_onnx: {what} has data type {t.data_type}, which is not a number type")
+    count = budget.numel(dims)
+    if t.HasField("raw_data"):
+        itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        packed4 = t.data_type in {getattr(TensorProto, k, -1) for k in ("INT4", "UINT4", "FLOAT4E2M1")}
+        want = (count + 1) // 2 if packed4 else count * itemsize
+        if len(t.raw_data) != want:
+            raise EngineError(f"from_onnx: {what} declares shape {dims} ({want:,} bytes) but its "
+                              f"raw_data holds {len(t.raw_data):,} bytes")
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as exc:  # noqa: BLE001 - onnx raises ValueError/TypeError/... on bad tensors
+        raise EngineError(f"from_onnx: {what} cannot be decoded ({str(exc)[:160]})") from None
+
+
+def _attrs(node, opset: int) -> dict[str, Any]:
+    """A node's attributes, each of the type the ONNX schema gives it (``strides="22"`` would
+    otherwise be read as the byte values [50, 50])."""
+    from onnx import AttributeProto, helper
+    types = _attr_types(node.op_type, opset)
+    out = {}
+    for a in node.attribute:
+        want = types.get(a.name, a.type) if types is not None else a.type
+        if want != a.type:
+            names = AttributeProto.AttributeType
+            got = names.Name(a.type) if a.type in names.values() else str(a.type)
+            raise EngineError(f"from_onnx: the attribute {a.name!r} of {node.op_type} node "
+                              f"{node.name!r} is {got}; ONNX defines it as {names.Name(want)}")
+        out[a.name] = helper.get_attribute_value(a)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _attr_types(op_type: str, opset: int) -> dict[str, int] | None:
+    """attribute name -> AttributeProto type for ``op_type`` at ``opset``; None if no schema."""
+    import onnx
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, "")
+    except Exception:  # noqa: BLE001 - SchemaError: not defined at this opset; the reader decides
+        return None
+    return {name: int(a.type) for name, a in schema.attributes.items()}
 
 
 class _Reader:
     """Holds the builder, the folded constants and the name map while reading one model."""
 
     def __init__(self, proto):
-        from onnx import numpy_helper
         self.b = GraphBuilder(_safe_title(proto.graph.name))
         self.refs: dict[str, str] = {}           # onnx value name -> builder ref
         self.consts: dict[str, np.ndarray] = {}  # folded constant values
+        self.folded_bytes = 0                    # size of those computed here (not in the file)
         self.is_init: set[str] = set()
         self.taken: set[str] = set()
+        self.suffix: dict[str, int] = {}         # base name -> last suffix tried (keeps naming linear)
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                           OPSET)
         for t in proto.graph.initializer:
-            self.consts[t.name] = numpy_helper.to_array(t)
+            what = f"the initializer {t.name!r}"
+            self.consts[t.name] = _tensor_array(t, what)   # in the file: bounded by its size
             self.is_init.add(t.name)
+
+    def keep_folded(self, onnx_name: str, value: np.ndarray, what: str, inputs: list) -> None:
+        """Record a folded constant; tiny inputs can fold into giants, so the arrays a fold
+        allocates share one budget (views and pass-throughs such as Identity allocate nothing)."""
+        value = np.asarray(value)
+        if value.base is None and not any(value is x for x in inputs):
+            self.folded_bytes += value.nbytes
+        if self.folded_bytes > _FOLDED_BYTES:
+            raise budget.BudgetError(f"from_onnx: with {what} the constants folded at import hold "
+                                     f"{self.folded_bytes / 2**20:,.1f} MiB; the limit is "
+                                     f"{_FOLDED_BYTES / 2**20:,.0f} MiB")
+        self.consts[onnx_name] = value
 
     def name(self, onnx_name: str) -> str:
         base = re.sub(r"_output_0$", "", onnx_name.strip("/")).replace("/", ".")
         base = re.sub(r"[^0-9A-Za-z_.]", "_", base).strip("._") or "v"
         base = base.replace("#", "_")
-        out, k = base, 1
+        out, k = base, self.suffix.get(base, 1)
+        if k > 1:
+            out = f"{base}_{k}"
         while out in self.taken:
             k += 1
             out = f"{base}_{k}"
+        self.suffix[base] = k
         self.taken.add(out)
         return out
 
@@ -319,11 +590,12 @@ def _fold(r: _Reader, node, at: dict) -> bool:
     """Evaluate ``node`` with numpy if all its inputs are known constants; True when folded."""
     op, ins = node.op_type, [i for i in node.input]
     if op == "Constant":
-        from onnx import numpy_helper
-        if "value" not in at:
+        from onnx import TensorProto
+        if "value" not in at or not isinstance(at["value"], TensorProto):
             raise EngineError(f"from_onnx: Constant {node.output[0]!r} uses an attribute other "
                               "than 'value', which is not supported")
-        r.consts[node.output[0]] = numpy_helper.to_array(at["value"])
+        what = f"the value of Constant {node.output[0]!r}"
+        r.consts[node.output[0]] = _tensor_array(at["value"], what)  # in the file
         return True
     if op == "Shape" and ins[0] not in r.consts:
         r.consts[node.output[0]] = np.array(r.shape(ins[0]), np.int64)
@@ -331,6 +603,7 @@ def _fold(r: _Reader, node, at: dict) -> bool:
     if op not in _FOLDABLE or not all(i in r.consts for i in ins if i):
         return False
     v = [r.consts[i] if i else None for i in ins]
+    _check_fold_size(op, v, at)
     if op == "Shape":
         out = np.array(v[0].shape, np.int64)
     elif op == "Gather":
@@ -365,11 +638,17 @@ def _fold(r: _Reader, node, at: dict) -> bool:
         budget.check_tensor([max(0, math.ceil((limit - start) / delta))], "Range")
         out = np.arange(v[0], v[1], v[2]).astype(v[0].dtype)
     elif op == "ConstantOfShape":
-        budget.check_tensor(v[0].tolist(), "ConstantOfShape")
+        dims = [int(d) for d in np.asarray(v[0]).reshape(-1)]
+        budget.check_tensor(dims, "ConstantOfShape")
         fill = at.get("value")
-        from onnx import numpy_helper
-        fill = numpy_helper.to_array(fill).reshape(-1)[0] if fill is not None else np.float32(0)
-        out = np.full([int(d) for d in v[0]], fill)
+        fill = (_tensor_array(fill, "the ConstantOfShape value").reshape(-1)[0] if fill is not None
+                else np.float32(0))
+        nbytes = budget.numel(dims) * np.asarray(fill).itemsize
+        if nbytes > _FOLDED_BYTES:   # a wide fill type (complex128) would pass the element check
+            raise budget.BudgetError(f"from_onnx: ConstantOfShape {dims} of {np.asarray(fill).dtype}"
+                                     f" takes {nbytes / 2**20:,.0f} MiB; the limit is "
+                                     f"{_FOLDED_BYTES / 2**20:,.0f} MiB")
+        out = np.full(dims, fill)
     else:  # Slice
         axes = [int(x) for x in v[3]] if len(v) > 3 and v[3] is not None else range(len(v[1]))
         steps = [int(x) for x in v[4]] if len(v) > 4 and v[4] is not None else [1] * len(v[1])
@@ -379,8 +658,24 @@ def _fold(r: _Reader, node, at: dict) -> bool:
         out = v[0][tuple(sl)]
     if np.asarray(out).size > budget.MAX_TENSOR_ELEMENTS:
         raise EngineError(f"from_onnx: folding {op} makes a constant over the size limit")
-    r.consts[node.output[0]] = np.asarray(out)
+    r.keep_folded(node.output[0], out, f"the folded {op} {node.output[0]!r}", v)
     return True
+
+
+def _check_fold_size(op: str, v: list, at: dict) -> None:
+    """Refuse a fold whose result would pass the tensor budget before numpy allocates it: tiny
+    constants can broadcast ([N, 1] + [1, N]), gather or concatenate into giants."""
+    if op in ("Add", "Sub", "Mul", "Div"):
+        shape = np.broadcast_shapes(np.shape(v[0]), np.shape(v[1]))
+    elif op == "Gather":
+        src = np.shape(v[0])
+        ax = int(at.get("axis", 0)) % max(len(src), 1)
+        shape = (*src[:ax], *np.shape(v[1]), *src[ax + 1:])
+    elif op == "Concat":
+        shape = (sum(np.size(x) for x in v),)
+    else:
+        return
+    budget.check_tensor(shape, f"folding {op}")
 
 
 def _convert(r: _Reader, node, at: dict) -> None:
@@ -511,12 +806,14 @@ def _split(r: _Reader, node, at: dict) -> None:
 
 def from_onnx(model: Any) -> Graph:
     """Read an ONNX model (bytes, a file path or a ModelProto) into a :class:`Graph`."""
-    proto = _load_model(model)
     try:
+        proto = _load_model(model)
+        _check_upload(proto)
         return _read(proto)
     except EngineError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+    except Exception as exc:  # noqa: BLE001 - onnx, protobuf and numpy raise many types on a hostile
+        # model (onnx.checker.ValidationError, DecodeError, MemoryError, RecursionError...)
         raise EngineError(f"from_onnx: the model is malformed and cannot be read "
                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
@@ -527,9 +824,7 @@ def _read(proto) -> Graph:
                           or n.op_type not in SUPPORTED_ONNX_OPS})
     if unsupported:
         raise EngineError("this model uses ops we don't support yet: " + ", ".join(unsupported))
-    budget.check_nodes(len(g.node), "the ONNX model")
-    for t in g.initializer:
-        budget.check_tensor(tuple(t.dims), f"the initializer {t.name!r}")
+    consumed = _index_values(g)
     r = _Reader(proto)
     for vi in g.input:
         if vi.name in r.consts:
@@ -539,8 +834,8 @@ def _read(proto) -> Graph:
         budget.check_tensor(dims, f"the model input {vi.name!r}")
         r.put(vi.name, r.b.input(dims))
     for node in g.node:
-        at = _attrs(node)
-        used = [o for o in node.output[1:] if o and _is_used(g, o)]
+        at = _attrs(node, r.opset)
+        used = [o for o in node.output[1:] if o and o in consumed]
         if used and node.op_type != "Split":
             raise EngineError(f"from_onnx: {node.op_type} node {node.name!r} uses its extra output "
                               f"{used[0]!r}, which is not supported")
@@ -550,17 +845,13 @@ def _read(proto) -> Graph:
             _convert(r, node, at)
         except EngineError as exc:
             raise type(exc)(f"{exc} (in ONNX node {node.name or node.op_type!r})") from None
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
             raise EngineError(f"from_onnx: cannot read {node.op_type} node {node.name!r}: "
-                              f"{exc}") from None
+                              f"{str(exc)[:200]}") from None
     if not g.output:
         raise EngineError("from_onnx: the model declares no outputs")
     outputs = [r.tensor(o.name) for o in g.output]
     return r.b.build(outputs)
-
-
-def _is_used(g, name: str) -> bool:
-    return any(name in n.input for n in g.node) or any(o.name == name for o in g.output)
 
 
 # == from_torch ====================================================================================
