@@ -125,21 +125,82 @@ def test_ptq_and_qat_on_the_trained_mlp(mlp):
         ptq("mlp", 0, 1)
 
 
-def test_integer_only_layer_matches_torch_quantized_linear(mlp):
+def _torch_quantized_linear(il, bias: np.ndarray, engine: str) -> np.ndarray:
+    """torch.ops.quantized.linear on exactly the integers the engine used, on one pinned engine."""
+    if engine not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"torch has no {engine} quantized engine on this machine")
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        qx = torch._make_per_tensor_quantized_tensor(torch.from_numpy(il.q_in.astype(np.uint8)),
+                                                     il.s1, il.z1)
+        qw = torch._make_per_tensor_quantized_tensor(
+            torch.from_numpy(np.ascontiguousarray(il.q_w.T.astype(np.int8))), il.s2, il.z2)
+        packed = torch.ops.quantized.linear_prepack(qw, torch.from_numpy(np.array(bias)))
+        out = torch.ops.quantized.linear(qx, packed, il.s3, il.z3)
+    finally:
+        torch.backends.quantized.engine = before
+    return out.int_repr().numpy().astype(np.int64)
+
+
+def _vpmaddubsw_result(il) -> np.ndarray:
+    """What fbgemm's non-VNNI kernels compute: u8 x s8 products added in pairs with int16 saturation."""
+    prod = il.q_in.astype(np.int64)[:, :, None] * il.q_w.astype(np.int64)[None]
+    pairs = np.clip(prod[:, 0::2] + prod[:, 1::2], -32768, 32767)
+    acc = pairs.sum(1) - il.z1 * il.q_w.sum(0) + il.q_bias          # z2 = 0 (symmetric weights)
+    return np.clip(np.rint(acc * il.multiplier).astype(np.int64) + il.z3, 0, 255)
+
+
+# qnnpack widens to int16 before multiplying (exact on every CPU); fbgemm / x86 are exact only on
+# 7-bit activations (torch's reduce_range) unless the CPU has VNNI -- see engine/quant/integer.py.
+@pytest.mark.parametrize("engine, reduce_range", [("qnnpack", False), ("fbgemm", True), ("x86", True)])
+def test_integer_only_layer_matches_torch_quantized_linear(mlp, engine, reduce_range):
     from engine.quant.integer import integer_layer, requant_multiplier
-    il = integer_layer("mlp", 0, "fc1", 8)
+    il = integer_layer("mlp", 0, "fc1", 8, reduce_range)
     assert 0.5 <= il.m0 < 1 and il.m0 * 2.0 ** -il.shift == pytest.approx(il.multiplier, rel=1e-12)
     assert il.max_lsb_diff_float <= 1 and il.max_lsb_diff_reference <= 1
-    b = mlp.params["fc1.b"]
-    qx = torch._make_per_tensor_quantized_tensor(torch.from_numpy(il.q_in.astype(np.uint8)), il.s1, il.z1)
-    qw = torch._make_per_tensor_quantized_tensor(
-        torch.from_numpy(np.ascontiguousarray(il.q_w.T.astype(np.int8))), il.s2, il.z2)
-    out = torch.ops.quantized.linear(qx, torch.ops.quantized.linear_prepack(qw, torch.from_numpy(b)),
-                                     il.s3, il.z3)
-    assert np.abs(out.int_repr().numpy().astype(np.int64) - il.q_out_int).max() <= 1
+    assert il.q_in.max() <= (127 if reduce_range else 255) and il.q_in.max() >= 100   # the grid is used
+    out = _torch_quantized_linear(il, mlp.params["fc1.b"], engine)
+    assert np.abs(out - il.q_out_int).max() <= 1
+    if reduce_range:                                    # no pair can saturate on the 7-bit grid
+        np.testing.assert_array_equal(_vpmaddubsw_result(il), il.q_out_int)
     assert requant_multiplier(0.75)[:2] == (0.75, 0) and requant_multiplier(0.1)[1] == 3
     with pytest.raises(EngineError, match="multiplier"):
         requant_multiplier(1.5)
+
+
+_NO_VNNI_CHECK = """
+import numpy as np, sys
+sys.path.insert(0, "tests")
+import test_train_distill as t
+from engine.quant.integer import integer_layer
+from engine.train import train_model
+b = train_model("mlp", 0).params["fc1.b"]
+full, seven = integer_layer("mlp", 0, "fc1", 8), integer_layer("mlp", 0, "fc1", 8, True)
+np.testing.assert_array_equal(t._torch_quantized_linear(full, b, "fbgemm"), t._vpmaddubsw_result(full))
+for engine in ("fbgemm", "x86"):
+    assert np.abs(t._torch_quantized_linear(seven, b, engine) - seven.q_out_int).max() <= 1, engine
+assert np.abs(t._torch_quantized_linear(full, b, "qnnpack") - full.q_out_int).max() <= 1
+"""
+
+
+@pytest.mark.slow
+def test_oracle_holds_on_a_cpu_without_vnni():
+    """fbgemm told to use AVX2 only (a CPU without VNNI): full-range 8-bit inputs give exactly the
+    saturating vpmaddubsw result (the fresh-machine failure), 7-bit inputs and qnnpack stay within 1 LSB."""
+    import os
+    import platform
+    import subprocess
+    import sys
+    from pathlib import Path
+    if platform.machine().lower() not in ("x86_64", "amd64") or \
+            "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("fbgemm's x86 kernels are not available here")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", _NO_VNNI_CHECK], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_distillation_runs_and_validates():

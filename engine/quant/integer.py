@@ -10,6 +10,10 @@ Stages of :func:`integer_layer`:
      clamped to 0..255;
   4. compare with the float path round(acc * M) + z3 and with quantize(float layer output): both
      within 1 LSB (a test also checks torch.ops.quantized.linear gives the same integers).
+``reduce_range=True`` calibrates both activations on the 7-bit grid 0..127, as torch's default
+fbgemm / x86 qconfig does: fbgemm's AVX2 / AVX-512 kernels without VNNI multiply with vpmaddubsw,
+which adds two u8 x s8 products in int16 *with saturation* (255 * 127 * 2 = 64770 > 32767), so a
+full-range input silently clips there; with q1 <= 127 a pair is at most 32258 and never clips.
 Not handled: gemmlowp's saturating doubling high multiply (int64 here makes saturation moot),
 per-channel weight scales, fused ReLU clamping.
 """
@@ -77,7 +81,8 @@ def rounding_shift(x: np.ndarray, shift: int) -> np.ndarray:
     return np.where(x >= 0, (x + half) >> shift, -((-x + half) >> shift))
 
 
-def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8) -> IntegerLayer:
+def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8,
+                  reduce_range: bool = False) -> IntegerLayer:
     """One dense layer evaluated with integers only (stage 4) on ``n`` test images."""
     from ..train import train_model
     spec, trained = model_spec(model), train_model(model, seed)
@@ -97,12 +102,13 @@ def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int 
     x_cal = inputs[idx]
     w, b = trained.params[f"{layer}.w"], trained.params[f"{layer}.b"]
     y_cal = x_cal @ w + b
-    s1, z1 = qparams(x_cal, "quint8", "affine")
+    s1, z1 = qparams(x_cal, "quint8", "affine", reduce_range)
     s2, z2 = qparams(w, "qint8", "symmetric")
-    s3, z3 = qparams(y_cal, "quint8", "affine")
+    s3, z3 = qparams(y_cal, "quint8", "affine", reduce_range)
     forward(spec, trained.params, split.x_test[:n], grab)
     x = inputs[idx]
-    q_in, q_w = quantize(x, s1, z1, "quint8"), quantize(w, s2, z2, "qint8")
+    # clamp test inputs to the calibrated grid too: a value past it would bring back the saturation
+    q_in, q_w = quantize(x, s1, z1, "quint8", reduce_range=reduce_range), quantize(w, s2, z2, "qint8")
     q_bias = np.rint(b / (np.float64(s1) * np.float64(s2))).astype(np.int64)
     acc = (q_in - int(z1)) @ (q_w - int(z2)) + q_bias
     m = float(s1) * float(s2) / float(s3)
