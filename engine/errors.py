@@ -31,3 +31,17 @@ class BudgetError(EngineError):
 
 class GraphError(EngineError):
     """A malformed graph: dangling input, cycle, duplicate name, unknown op."""
+
+
+class BusyError(EngineError):
+    """Heavy work refused for now: every server-wide slot is taken, or this session started too many.
+
+    ``running`` is how many heavy runs are going, ``retry_s`` about how long until a retry may succeed,
+    ``reason`` is ``"slots"`` (server busy) or ``"rate"`` (this session's starts per minute).
+    """
+
+    def __init__(self, message: str, running: int = 0, retry_s: float = 0.0, reason: str = "slots"):
+        self.running = running
+        self.retry_s = retry_s
+        self.reason = reason
+        super().__init__(message)
