@@ -49,52 +49,54 @@ if graph is not None:
             total = p2.toggle(t_("Differentiate the sum of a vector output", "对向量输出先求和再求导"),
                               True, key="ad_sum", bind="query-params")
         graph, trace = ui.cached(ad.program_traces)(program, mode, pick, total)
-        k = ui.stepper("ad_step", len(trace))
-        step = trace[k]
-        title, log = vz.step_text(step, zh)
-        left, right = st.columns([3, 2])
-        with left:
-            fig = graph_figure(graph, zh=ui.lang() == "zh", highlight=step.highlight, height=420, direction="LR",
-                               node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
-            fig.update_layout(legend_xanchor="left")      # legend inside the plot: the graph keeps the width
-            ui.show_figure(localize_legend(fig, zh), "ad_graph", t_(
-                "The lit node is the current step; beside each node: its value, tangent (dot) or "
-                "adjoint (bar) so far.", "高亮的是当前步骤的节点；节点旁是至今算出的值、切向量 (dot) 或伴随值 (bar)。"))
-        with right:
-            st.markdown(f"**{title}**")
-            st.info(log)
+        def show_step(k: int) -> None:
+            step = trace[k]
+            title, log = vz.step_text(step, zh)
+            left, right = st.columns([3, 2])
+            with left:
+                fig = graph_figure(graph, zh=ui.lang() == "zh", highlight=step.highlight, height=420, direction="LR",
+                                   node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
+                fig.update_layout(legend_xanchor="left")  # legend inside the plot: the graph keeps the width
+                ui.show_figure(localize_legend(fig, zh), "ad_graph", t_(
+                    "The lit node is the current step; beside each node: its value, tangent (dot) or "
+                    "adjoint (bar) so far.", "高亮的是当前步骤的节点；节点旁是至今算出的值、切向量 (dot) 或伴随值 (bar)。"))
+            with right:
+                st.markdown(f"**{title}**")
+                st.info(log)
+                if mode == "reverse":
+                    st.caption(t_(f"Values kept for the backward sweep: {trace.summary['saved_bytes']:,} B "
+                                  "(reverse mode trades memory for speed).",
+                                  f"为反向扫描保存的中间值：{trace.summary['saved_bytes']:,} 字节（反向模式以内存换速度）。"))
+                nxt = trace[k + 1].data if k + 1 < len(trace) else {}
+                if mode == "forward" and isinstance(nxt.get("tangent"), float):
+                    ui.checkpoint(f"ad_ckf_{pick}_{k}", t_(
+                        f"Before you step: what tangent (d{nxt['node']}/d{pick}) will {nxt['node']} get?",
+                        f"下一步之前先预测：{nxt['node']} 的切向量 (d{nxt['node']}/d{pick}) 是多少？"),
+                        nxt["tangent"], t_(f"Rule: {nxt['rule']}, times the inputs' tangents.",
+                                           f"规则：{nxt['rule']}，再乘以输入的切向量。"))
+                if mode == "reverse" and len(sources) > 1:
+                    last, y_name = sources[-1], graph.outputs[0]
+                    ui.checkpoint("ad_ck_" + last, t_(
+                        f"When the backward sweep ends, what is d{y_name}/d{last} (summed over its "
+                        "elements if it is a tensor)?",
+                        f"反向扫描结束时，d{y_name}/d{last}（若为张量则对各元素求和）是多少？"),
+                        float(trace.summary["gradients"][last].sum()),
+                        t_("Add every consumer's contribution to the adjoint.", "把每个使用者的贡献加到伴随值上。"))
+            st.markdown(t_("**Evaluation trace** (Baydin et al., Table 2 style), filled in step by step",
+                           "**求值轨迹**（Baydin 等综述表 2 的形式），逐步填写"))
+            cols = st.columns(2) if mode == "reverse" else [st.container()]
+            cols[0].dataframe(vz.localize(vz.forward_rows(trace, min(k, len(graph.nodes) - 1)), zh),
+                              hide_index=True, key="ad_table")
             if mode == "reverse":
-                st.caption(t_(f"Values kept for the backward sweep: {trace.summary['saved_bytes']:,} B "
-                              "(reverse mode trades memory for speed).",
-                              f"为反向扫描保存的中间值：{trace.summary['saved_bytes']:,} 字节（反向模式以内存换速度）。"))
-            nxt = trace[k + 1].data if k + 1 < len(trace) else {}
-            if mode == "forward" and isinstance(nxt.get("tangent"), float):
-                ui.checkpoint(f"ad_ckf_{pick}_{k}", t_(
-                    f"Before you step: what tangent (d{nxt['node']}/d{pick}) will {nxt['node']} get?",
-                    f"下一步之前先预测：{nxt['node']} 的切向量 (d{nxt['node']}/d{pick}) 是多少？"),
-                    nxt["tangent"], t_(f"Rule: {nxt['rule']}, times the inputs' tangents.",
-                                       f"规则：{nxt['rule']}，再乘以输入的切向量。"))
-            if mode == "reverse" and len(sources) > 1:
-                last, y_name = sources[-1], graph.outputs[0]
-                ui.checkpoint("ad_ck_" + last, t_(
-                    f"When the backward sweep ends, what is d{y_name}/d{last} (summed over its "
-                    "elements if it is a tensor)?",
-                    f"反向扫描结束时，d{y_name}/d{last}（若为张量则对各元素求和）是多少？"),
-                    float(trace.summary["gradients"][last].sum()),
-                    t_("Add every consumer's contribution to the adjoint.", "把每个使用者的贡献加到伴随值上。"))
-        st.markdown(t_("**Evaluation trace** (Baydin et al., Table 2 style), filled in step by step",
-                       "**求值轨迹**（Baydin 等综述表 2 的形式），逐步填写"))
-        cols = st.columns(2) if mode == "reverse" else [st.container()]
-        cols[0].dataframe(vz.localize(vz.forward_rows(trace, min(k, len(graph.nodes) - 1)), zh),
-                          hide_index=True, key="ad_table")
-        if mode == "reverse":
-            cols[1].dataframe(vz.localize(vz.reverse_rows(trace, k), zh), hide_index=True, key="ad_rtable")
-        survey = ad.survey_rows(mode, graph, trace)
-        if survey:
-            table = 2 if mode == "forward" else 3
-            st.success(vz.survey_badge(survey, table, zh))
-            with st.expander(t_(f"Table {table} of the survey next to ours", f"论文表 {table} 与本引擎逐行对照")):
-                st.dataframe(vz.survey_table(survey, zh), hide_index=True)
+                cols[1].dataframe(vz.localize(vz.reverse_rows(trace, k), zh), hide_index=True,
+                                  key="ad_rtable")
+            survey = ad.survey_rows(mode, graph, trace)
+            if survey:
+                table = 2 if mode == "forward" else 3
+                st.success(vz.survey_badge(survey, table, zh))
+                with st.expander(t_(f"Table {table} of the survey next to ours", f"论文表 {table} 与本引擎逐行对照")):
+                    st.dataframe(vz.survey_table(survey, zh), hide_index=True)
+        ui.stepper("ad_step", len(trace), render=show_step)
 
 tab_jac, tab_ways = st.tabs([t_("Jacobian cost", "雅可比矩阵的代价"),
                              t_("Four ways to differentiate", "四种求导方法")])

@@ -47,23 +47,24 @@ with ui.controls():
 with ui.guard():
     data = np.random.default_rng(0).integers(0, 10, size=(n, length)).astype(float)
     run = ui.cached(par.ring_allreduce if algo == "ring" else par.tree_allreduce)(data)
-    k = ui.stepper("co_step", len(run))
-    step = run[k]
-    chunks = step.data.get("chunks", (0, length))
-    ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"],
-                                  say(f"{run.title}: {step.title}"))), "co_ring",
-                   ui.t("Red outline = the chunk a device just received (its sender is named on the left). "
-                        "Ring: after N−1 reduce-scatter steps every device owns one finished chunk; N−1 "
-                        "all-gather steps hand them round.",
-                        "红框 = 该卡本步刚收到的块（左侧标出发送方）。Ring：N−1 步 reduce-scatter 后每卡各拥有"
-                        "一块完整的和，再经 N−1 步 all-gather 传遍所有卡。"), data=step.data["buffers"].tolist())
-    st.caption(say(step.log))
-    if k == len(run) - 1:
-        if np.allclose(step.data["buffers"], data.sum(axis=0)):
-            st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0).",
-                            "✓ 现在每张卡都持有与 numpy 的 data.sum(axis=0) 相同的向量。"))
-        else:
-            st.error(ui.t("The buffers differ from numpy's sum.", "各卡结果与 numpy 的求和不一致。"))
+    def show_step(k: int) -> None:
+        step = run[k]
+        chunks = step.data.get("chunks", (0, length))
+        ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"],
+                                      say(f"{run.title}: {step.title}"))), "co_ring",
+                       ui.t("Red outline = the chunk a device just received (its sender is named on the "
+                            "left). Ring: after N−1 reduce-scatter steps every device owns one finished "
+                            "chunk; N−1 all-gather steps hand them round.",
+                            "红框 = 该卡本步刚收到的块（左侧标出发送方）。Ring：N−1 步 reduce-scatter 后每卡各拥有"
+                            "一块完整的和，再经 N−1 步 all-gather 传遍所有卡。"), data=step.data["buffers"].tolist())
+        st.caption(say(step.log))
+        if k == len(run) - 1:
+            if np.allclose(step.data["buffers"], data.sum(axis=0)):
+                st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0).",
+                                "✓ 现在每张卡都持有与 numpy 的 data.sum(axis=0) 相同的向量。"))
+            else:
+                st.error(ui.t("The buffers differ from numpy's sum.", "各卡结果与 numpy 的求和不一致。"))
+    ui.stepper("co_step", len(run), render=show_step)
 
 st.subheader(ui.t("α-β cost model", "α-β 代价模型"))
 with ui.guard():

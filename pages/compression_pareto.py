@@ -5,6 +5,7 @@ import streamlit as st
 
 import engine
 import ui
+from ui.heavy import cached_heavy
 from engine.compress_models import lab_variants
 from viz import compression as vc
 
@@ -24,7 +25,7 @@ with ui.controls():
                         key="cp_hw", bind="query-params")
 
 with ui.guard():
-    variants = ui.cached(lab_variants)(model, 0, hw)
+    variants = cached_heavy(lab_variants, "train")(model, 0, hw)
     ui.show_figure(fig(vc.pareto_figure)(variants, t_(f"{model}: every compressed variant ({hw})",
                                                  f"{model}：所有压缩变体（{hw}）"), zh=ZH),
                    "cp_pareto", t_("Big outlined markers are Pareto-optimal: no other variant is at once "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui.heavy import cached_heavy
 from engine import distill
 from viz import compression as vc
 
@@ -25,7 +26,7 @@ with ui.controls():
 
 with ui.guard():
     temps = tuple(sorted({1.0, 2.0, float(temp), 8.0}))
-    soft = ui.cached(distill.softened)(0, int(index), temps)
+    soft = cached_heavy(distill.softened, "train")(0, int(index), temps)
     left, right = st.columns([1, 3])
     left.image(soft["image"], caption=t_(f"label {soft['label']}", f"标签 {soft['label']}"),
                width=160, clamp=True)
@@ -41,7 +42,7 @@ with ui.guard():
                              for t, p in soft["probs"].items()])
     st.latex(r"L = \alpha\,T^2\,\mathrm{KL}\!\left(p_t^{T}\,\|\,p_s^{T}\right) + (1-\alpha)\,"
              r"\mathrm{CE}\!\left(y,\,p_s^{1}\right)")
-    rows = ui.cached(distill.kd_over_seeds)(tuple(range(int(n_seeds))), float(temp), float(alpha))
+    rows = cached_heavy(distill.kd_over_seeds, "train")(tuple(range(int(n_seeds))), float(temp), float(alpha))
     ui.show_figure(fig(vc.kd_seeds_figure)(rows, t_(f"Teacher, student alone, student with KD (T = {temp:g}, α = {alpha:g})",
                                                f"教师、单独训练的学生、蒸馏的学生（T = {temp:g}，α = {alpha:g}）"), zh=ZH),
                    "kd_seeds", t_("Each seed is a different split and initialisation; compare the mean "

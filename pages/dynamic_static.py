@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui.heavy import cached_heavy
 from engine import torch_graphs as tg
 from viz.graph import graph_figure
 from viz.scheduling import localize_legend
@@ -99,7 +100,7 @@ with ui.controls():
 with ui.guard(t_("Capture failed", "捕获失败")), st.spinner(t_("Tracing with torch (the first "
                                                            "compile takes a few seconds)...",
                                                            "正在用 torch 追踪（首次编译需要几秒）...")):
-    caps = ui.cached(captures)(name)
+    caps = cached_heavy(captures, "torch")(name)
     st.dataframe([{t_("capture", "捕获方式"): t_(*TITLES[c.method]), t_("result", "结果"): verdict(c)}
                   for c in caps.all()], hide_index=True)
     tabs = st.tabs([t_(*TITLES[m]).split(" (")[0].split("（")[0] for m in ("eager", "fx", "jit", "dynamo", "export")])

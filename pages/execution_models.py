@@ -44,18 +44,21 @@ with ui.controls():
 with ui.guard():
     a, b, runs = ui.cached(run_all)(n, pos, width, 0)
     run = runs[list(MODELS).index(model)]
-    step = ui.stepper("em_step", run.cycles)
-    if run.cycles:
-        st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
-                    + t_("lanes active", "个通道活跃"))
-    ui.show_figure(fit(lanes_heatmap(run, t_(f"{run.model}: lanes busy per cycle (step {step + 1} outlined)",
-                                             f"{run.model}：每周期忙碌的通道（黑框 = 第 {step + 1} 步）"),
-                                     current=step)),
-                   "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. Under SIMT a "
-                                  "warp whose lanes disagree runs both paths one after the other.",
-                                  "绿色 = 通道在做有用功，灰色 = 被屏蔽或空闲。SIMT 下一个 warp 内的线程若走向不同"
-                                  "分支，两条路径会先后各执行一遍。"),
-                   rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization} for r in runs])
+    def show_cycle(step: int) -> None:
+        if run.cycles:
+            st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
+                        + t_("lanes active", "个通道活跃"))
+        ui.show_figure(fit(lanes_heatmap(run, t_(f"{run.model}: lanes busy per cycle "
+                                                 f"(step {step + 1} outlined)",
+                                                 f"{run.model}：每周期忙碌的通道（黑框 = 第 {step + 1} 步）"),
+                                         current=step)),
+                       "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. Under SIMT a "
+                                      "warp whose lanes disagree runs both paths one after the other.",
+                                      "绿色 = 通道在做有用功，灰色 = 被屏蔽或空闲。SIMT 下一个 warp 内的线程若走向不同"
+                                      "分支，两条路径会先后各执行一遍。"),
+                       rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization}
+                             for r in runs])
+    ui.stepper("em_step", run.cycles, render=show_cycle)
     ui.show_figure(fit(utilization_bars(runs, t_("Lane utilisation per model", "各模型的通道利用率"))), "em_util",
                    t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a warp "
                       "diverges.", "SIMD 每一组都要为分支两侧付出代价；SIMT 只在 warp 发生分化时才付出。"))

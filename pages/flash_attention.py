@@ -64,30 +64,31 @@ with ui.guard():
         m[3].metric(t_("vs torch SDPA", "与 torch SDPA 之差"), f"{diffs[1]:.1e}",
                     help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the same Q, K, V",
                             "同一组 Q、K、V 上 |flash − torch.nn.functional.scaled_dot_product_attention| 的最大值"))
-        k = ui.stepper("fa_step", len(steps), delay=0.4)
-        step = steps[k]
-        st.markdown(t_(f"**Step {k + 1}:** K/V block {step.j} (rows {step.kv_rows[0]}–{step.kv_rows[1] - 1}) "
-                       f"is on chip; Q block {step.i} (rows {step.q_rows[0]}–{step.q_rows[1] - 1}) is loaded "
-                       f"with its O, l, m. HBM so far: {step.hbm_reads:,} element reads, "
-                       f"{step.hbm_writes:,} writes.",
-                       f"**第 {k + 1} 步：** K/V 第 {step.j} 块（第 {step.kv_rows[0]}–{step.kv_rows[1] - 1} 行）"
-                       f"在片上；载入 Q 第 {step.i} 块（第 {step.q_rows[0]}–{step.q_rows[1] - 1} 行）及其 O、l、m。"
-                       f"目前 HBM 读 {step.hbm_reads:,} 个元素，写 {step.hbm_writes:,} 个。"))
-        a, b = st.columns(2)
-        with a:
-            ui.show_figure(vk.flash_block_grid(tr, tc, step, k, t_(
-                           "Blocks of S = QKᵀ computed on chip (red: this step)", "在片上计算的 S = QKᵀ 分块（红色：本步）"), zh=zh), "fa_blocks",
-                           t_("The outer loop walks K/V blocks (columns); for each, every Q block (row) "
-                              "visits. Only one Br×Bc block of S exists at a time.",
-                              "外层循环遍历 K/V 块（列）；每一列里所有 Q 块（行）依次到访。任何时刻只有一个 "
-                              "Br×Bc 的 S 块存在。"))
-        with b:
-            ui.show_figure(vk.flash_running_stats(step, t_(
-                           "Online softmax: running max and rescaling of this Q block", "在线 softmax：本 Q 块的运行最大值与修正"), zh=zh), "fa_stats",
-                           t_("When a new block raises the running max, the old sum l and output O are "
-                              "shrunk by e^(m_old − m_new) before the new block is added.",
-                              "当新块抬高了运行最大值时，旧的和 l 与输出 O 先乘以 e^(m_old − m_new) 缩小，"
-                              "再加上新块的贡献。"))
+        def show_block(k: int) -> None:
+            step = steps[k]
+            st.markdown(t_(f"**Step {k + 1}:** K/V block {step.j} (rows {step.kv_rows[0]}–"
+                           f"{step.kv_rows[1] - 1}) is on chip; Q block {step.i} (rows {step.q_rows[0]}–"
+                           f"{step.q_rows[1] - 1}) is loaded with its O, l, m. HBM so far: "
+                           f"{step.hbm_reads:,} element reads, {step.hbm_writes:,} writes.",
+                           f"**第 {k + 1} 步：** K/V 第 {step.j} 块（第 {step.kv_rows[0]}–{step.kv_rows[1] - 1} 行）"
+                           f"在片上；载入 Q 第 {step.i} 块（第 {step.q_rows[0]}–{step.q_rows[1] - 1} 行）及其 O、l、m。"
+                           f"目前 HBM 读 {step.hbm_reads:,} 个元素，写 {step.hbm_writes:,} 个。"))
+            a, b = st.columns(2)
+            with a:
+                ui.show_figure(vk.flash_block_grid(tr, tc, step, k, t_(
+                               "Blocks of S = QKᵀ computed on chip (red: this step)", "在片上计算的 S = QKᵀ 分块（红色：本步）"), zh=zh), "fa_blocks",
+                               t_("The outer loop walks K/V blocks (columns); for each, every Q block (row) "
+                                  "visits. Only one Br×Bc block of S exists at a time.",
+                                  "外层循环遍历 K/V 块（列）；每一列里所有 Q 块（行）依次到访。任何时刻只有一个 "
+                                  "Br×Bc 的 S 块存在。"))
+            with b:
+                ui.show_figure(vk.flash_running_stats(step, t_(
+                               "Online softmax: running max and rescaling of this Q block", "在线 softmax：本 Q 块的运行最大值与修正"), zh=zh), "fa_stats",
+                               t_("When a new block raises the running max, the old sum l and output O are "
+                                  "shrunk by e^(m_old − m_new) before the new block is added.",
+                                  "当新块抬高了运行最大值时，旧的和 l 与输出 O 先乘以 e^(m_old − m_new) 缩小，"
+                                  "再加上新块的贡献。"))
+        ui.stepper("fa_step", len(steps), delay=0.4, render=show_block)
 
 
 with ui.guard():  # the traffic charts do not depend on the stepper's sizes

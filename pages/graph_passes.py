@@ -117,51 +117,52 @@ with ui.guard(t_("Cannot run the pipeline", "无法运行流水线")):
         steps = trace(model, tuple(passes), hw, program)
 
 if steps:
-    k = ui.stepper("gp_step", len(steps))
-    step = steps[k]
-    name = step.data["pass_name"]
-    st.subheader(f"{k}. {PASSES[name].title_en if name else t_('Input graph', '输入图')}"
-                 if ui.lang() == "en" else
-                 f"{k}. {PASSES[name].title_zh if name else '输入图'}")
-    left, right = st.columns(2)
-    titles = (t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
-              t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
-    key = (model, tuple(passes), hw, hash(program), k)      # the step, without hashing its graph
-    fig_b, fig_a = before_figure(step, *titles, cache_key=key), after_figure(step, *titles, cache_key=key)
-    with left:
-        ui.show_figure(fit(fig_b, words=False), "gp_before",
-                       t_("The graph this pass receives; ringed nodes disappear.",
-                          "该 Pass 接收的图；加框的节点将被删除。"))
-    with right:
-        ui.show_figure(fit(fig_a, words=False), "gp_after",
-                       t_("The graph it returns; rectangles are fused kernels once fusion has run.",
-                          "该 Pass 输出的图；融合之后，矩形框表示融合后的内核。"),
-                       data=[n.name for n in step.graph.nodes])
-    st.markdown(t_("**The pass's own log**", "**Pass 自己的日志**"))
-    st.code(step.log or "—", language=None)
-    if k + 1 < len(steps):       # predict the next step before seeing it
-        nxt = steps[k + 1]
-        family = PASSES[nxt.data["pass_name"]].family
-        what, value = (("kernels", nxt.data["ledger"].kernels) if family == "fusion"
-                       else ("ops", nxt.data["ledger"].ops))
-        ui.checkpoint(f"gp_ck_{family}_{model}_{k}",
-                      t_(f"Next pass: **{nxt.data['pass_name']}**. How many {what} will the graph "
-                         f"have after it (now {getattr(step.data['ledger'], what)})?",
-                         f"下一个 Pass：**{nxt.data['pass_name']}**。执行后图中有多少个"
-                         f"{'内核' if what == 'kernels' else '算子'}（现在是 "
-                         f"{getattr(step.data['ledger'], what)}）？"),
-                      value, t_("Press ▶| to see why.", "点 ▶| 查看原因。"), rel_tol=0.0)
+    def show_pass(k: int) -> None:
+        step = steps[k]
+        name = step.data["pass_name"]
+        st.subheader(f"{k}. {PASSES[name].title_en if name else t_('Input graph', '输入图')}"
+                     if ui.lang() == "en" else
+                     f"{k}. {PASSES[name].title_zh if name else '输入图'}")
+        left, right = st.columns(2)
+        titles = (t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
+                  t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))
+        key = (model, tuple(passes), hw, hash(program), k)      # the step, without hashing its graph
+        fig_b, fig_a = before_figure(step, *titles, cache_key=key), after_figure(step, *titles, cache_key=key)
+        with left:
+            ui.show_figure(fit(fig_b, words=False), "gp_before",
+                           t_("The graph this pass receives; ringed nodes disappear.",
+                              "该 Pass 接收的图；加框的节点将被删除。"))
+        with right:
+            ui.show_figure(fit(fig_a, words=False), "gp_after",
+                           t_("The graph it returns; rectangles are fused kernels once fusion has run.",
+                              "该 Pass 输出的图；融合之后，矩形框表示融合后的内核。"),
+                           data=[n.name for n in step.graph.nodes])
+        st.markdown(t_("**The pass's own log**", "**Pass 自己的日志**"))
+        st.code(step.log or "—", language=None)
+        if k + 1 < len(steps):       # predict the next step before seeing it
+            nxt = steps[k + 1]
+            family = PASSES[nxt.data["pass_name"]].family
+            what, value = (("kernels", nxt.data["ledger"].kernels) if family == "fusion"
+                           else ("ops", nxt.data["ledger"].ops))
+            ui.checkpoint(f"gp_ck_{family}_{model}_{k}",
+                          t_(f"Next pass: **{nxt.data['pass_name']}**. How many {what} will the graph "
+                             f"have after it (now {getattr(step.data['ledger'], what)})?",
+                             f"下一个 Pass：**{nxt.data['pass_name']}**。执行后图中有多少个"
+                             f"{'内核' if what == 'kernels' else '算子'}（现在是 "
+                             f"{getattr(step.data['ledger'], what)}）？"),
+                          value, t_("Step on (→) to see why.", "点下一步 (→) 查看原因。"), rel_tol=0.0)
 
-    rows = ledger_rows(steps)[:k + 1]       # up to this step: the next row is the checkpoint's answer
-    st.markdown(t_(f"**Cost ledger, steps 0–{k}** (bytes in float32; time = Σ over kernels of max(FLOPs/peak, "
-                   "bytes/bandwidth), the roofline)",
-                   f"**代价账本，第 0–{k} 步**（字节按 float32；时间 = 各内核 max(FLOPs/峰值, 字节/带宽) 之和，即 Roofline）"))
-    st.dataframe(rows, hide_index=True, width="stretch", column_config=labels(LEDGER_ZH))
-    ui.show_figure(fit(ledger_figure(rows, t_(f"What each pass buys (on {hw}, % of the input graph)",
-                                              f"每个 Pass 带来的收益（{hw}，相对输入图的 %）"))), "gp_ledger",
-                   t_("Fusion cuts kernels and bytes moved; folding and simplification cut ops; "
-                      "layout adds conversions.", "融合减少内核数与访存字节；折叠与化简减少算子；布局转换会增加转换算子。"),
-                   rows=rows)
+        rows = ledger_rows(steps)[:k + 1]       # up to this step: the next row is the checkpoint's answer
+        st.markdown(t_(f"**Cost ledger, steps 0–{k}** (bytes in float32; time = Σ over kernels of max(FLOPs/peak, "
+                       "bytes/bandwidth), the roofline)",
+                       f"**代价账本，第 0–{k} 步**（字节按 float32；时间 = 各内核 max(FLOPs/峰值, 字节/带宽) 之和，即 Roofline）"))
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=labels(LEDGER_ZH))
+        ui.show_figure(fit(ledger_figure(rows, t_(f"What each pass buys (on {hw}, % of the input graph)",
+                                                  f"每个 Pass 带来的收益（{hw}，相对输入图的 %）"))), "gp_ledger",
+                       t_("Fusion cuts kernels and bytes moved; folding and simplification cut ops; "
+                          "layout adds conversions.", "融合减少内核数与访存字节；折叠与化简减少算子；布局转换会增加转换算子。"),
+                       rows=rows)
+    ui.stepper("gp_step", len(steps), render=show_pass)
 
     with st.expander(t_("Side by side with onnxruntime (basic / extended)",
                         "与 onnxruntime 对照（basic / extended）"), expanded=True):

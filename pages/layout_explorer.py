@@ -45,22 +45,23 @@ with ui.guard():
                    "下面的数字依然有效。"))
     else:
         order = ui.cached(L.memory_order)(shape, layout, c0)
-        step = ui.stepper("le_step", int(order.size), delay=0.3)
-        left, right = st.columns(2)
-        with left:
-            ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of each "
-                           "element", "逻辑网格：每个元素的地址"), zh=zh), "le_grid",
-                           t_("Coloured cells are stored at addresses up to the current step; step "
-                              "through to see which way the layout walks the tensor.",
-                              "已着色的格子存放在当前步之前的地址；单步前进，看布局按什么方向遍历张量。"))
-        with right:
-            color_dim = 1 if len(shape) == 4 else -1
-            ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address",
-                           "逐地址看内存"), color_dim, width=8 if slots <= 128 else 16, zh=zh), "le_strip",
-                           t_("Each slot holds one element (label = logical index without size-1 "
-                              "dims, colour = channel for 4-D shapes); light grey slots are padding.",
-                              "每个位置存一个元素（标签为逻辑下标，省略大小为 1 的维度；4 维时颜色表示通道）；"
-                              "浅灰色为填充。"))
+        def walk(step: int) -> None:
+            left, right = st.columns(2)
+            with left:
+                ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of each "
+                               "element", "逻辑网格：每个元素的地址"), zh=zh), "le_grid",
+                               t_("Coloured cells are stored at addresses up to the current step; step "
+                                  "through to see which way the layout walks the tensor.",
+                                  "已着色的格子存放在当前步之前的地址；单步前进，看布局按什么方向遍历张量。"))
+            with right:
+                color_dim = 1 if len(shape) == 4 else -1
+                ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address",
+                               "逐地址看内存"), color_dim, width=8 if slots <= 128 else 16, zh=zh), "le_strip",
+                               t_("Each slot holds one element (label = logical index without size-1 "
+                                  "dims, colour = channel for 4-D shapes); light grey slots are padding.",
+                                  "每个位置存一个元素（标签为逻辑下标，省略大小为 1 的维度；4 维时颜色表示通道）；"
+                                  "浅灰色为填充。"))
+        ui.stepper("le_step", int(order.size), delay=0.3, render=walk)
 
     st.subheader(t_("2. Strides, padding and alignment", "2. 步长、填充与对齐"))
     rows = [{t_("dim", "维度"): i, t_("size", "大小"): s, t_("row-major stride (elements)", "行主序步长（元素）"): rs}

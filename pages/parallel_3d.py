@@ -3,6 +3,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
+from ui.heavy import cached_heavy
 from engine.parallel.real_run import run_real
 from viz.parallel import ZH, alpha_beta, cluster_map, GiB, step_breakdown, zh_text
 
@@ -107,7 +108,7 @@ world = st.radio(ui.t("Processes", "进程数"), [2, 3, 4], horizontal=True, key
                  bind="query-params")
 if st.button(ui.t("Run it for real", "真实运行"), key="p3_run"):
     with ui.guard(), st.spinner(ui.t("Starting gloo workers (≤ 60 s)…", "启动 gloo 进程（≤ 60 秒）…")):
-        st.session_state["p3_result"] = ui.cached(run_real, max_entries=4)(world, 60.0)
+        st.session_state["p3_result"] = cached_heavy(run_real, "gloo", max_entries=4)(world, 60.0)
 result = st.session_state.get("p3_result")
 if result is not None:
     st.dataframe([{ui.t("quantity", "量"): k, ui.t("max |real − simulated|", "max |真实 − 模拟|"): f"{v:.1e}"}

@@ -65,24 +65,25 @@ with ui.guard():
 st.subheader(ui.t("Step through the schedule", "逐步查看调度"))
 with ui.guard():
     points = par.pipeline.time_points(tl)
-    k = ui.stepper("pp_step", len(points))
-    now = points[k]
-    key = (p, m, schedule, v, now)
-    ui.show_figure(fit(so_far_figure(tl, now, ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"),
-                                     cache_key=key)), "pp_so_far",
-                   ui.t("Only the work started so far is drawn.", "只画出到此刻为止已开始的工作。"))
-    ui.show_figure(fit(held_figure(tl, v, now, ui.t("Activations held per stage (dotted = now)",
-                                                   "各段持有的激活（点线 = 此刻）"),
-                                   ui.t("time (time units)", "时间（时间单位）"),
-                                   ui.t("micro-batches of activations", "激活（微批数）"), cache_key=key)),
-                   "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
-                                   "1F1B caps stage d at p − d.",
-                                   "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
-    now_held = par.pipeline.held_at(tl, now, v)
-    st.dataframe([{ui.t("stage", "段"): ui.t(lane, lane.replace("stage", "段")),
-                   ui.t("held now (micro-batches)", "此刻持有（微批）"): now_held[lane],
-                   ui.t("peak", "峰值"): peak} for lane, peak in par.peak_activations(tl, v).items()],
-                 hide_index=True)
+    def show_time(k: int) -> None:
+        now = points[k]
+        key = (p, m, schedule, v, now)
+        ui.show_figure(fit(so_far_figure(tl, now, ui.t(f"Schedule at time {now:g}", f"时刻 {now:g} 的调度"),
+                                         cache_key=key)), "pp_so_far",
+                       ui.t("Only the work started so far is drawn.", "只画出到此刻为止已开始的工作。"))
+        ui.show_figure(fit(held_figure(tl, v, now, ui.t("Activations held per stage (dotted = now)",
+                                                       "各段持有的激活（点线 = 此刻）"),
+                                       ui.t("time (time units)", "时间（时间单位）"),
+                                       ui.t("micro-batches of activations", "激活（微批数）"), cache_key=key)),
+                       "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                       "1F1B caps stage d at p − d.",
+                                       "GPipe 要一直保存全部 m 个微批的激活；1F1B 让第 d 段最多保存 p − d 个。"))
+        now_held = par.pipeline.held_at(tl, now, v)
+        st.dataframe([{ui.t("stage", "段"): ui.t(lane, lane.replace("stage", "段")),
+                       ui.t("held now (micro-batches)", "此刻持有（微批）"): now_held[lane],
+                       ui.t("peak", "峰值"): peak} for lane, peak in par.peak_activations(tl, v).items()],
+                     hide_index=True)
+    ui.stepper("pp_step", len(points), render=show_time)
 
 ui.checkpoint("pp_ck", ui.t("1F1B with p = 4 and m = 12: what share of the total time is bubble?",
                             "1F1B，p = 4、m = 12：气泡占总时间的比例是多少？"),

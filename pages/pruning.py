@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+from ui.heavy import cached_heavy, cached_heavy_or_stop
 from engine import lowrank, prune
 from engine.compress_models import model_spec
 from engine.train import train_model
@@ -45,10 +46,11 @@ def masks_for(model: str, method: str, amount: float, norm: int) -> dict:
     return prune.model_masks(model, train_model(model, 0).params, method, amount, norm)
 
 
-w = train_model(model, 0).params[f"{layer}.w"]   # the later sections use it even if this one fails
+# the later sections use it even if this one fails; busy -> nothing below can draw, so it stops
+w = cached_heavy_or_stop(train_model, "train", model, 0).params[f"{layer}.w"]
 with ui.guard():
-    res = ui.cached(prune.prune_model)(model, 0, method, amount, tune, norm)
-    masks = ui.cached(masks_for)(model, method, amount, norm)
+    res = cached_heavy(prune.prune_model, "train")(model, 0, method, amount, tune, norm)
+    masks = cached_heavy(masks_for, "train")(model, method, amount, norm)
     m = st.columns(4)
     m[0].metric(t_("sparsity (all weights)", "稀疏度（全部权重）"), f"{res.sparsity:.1%}")
     m[1].metric(t_("accuracy, pruned", "剪枝后精度"), f"{res.accuracy:.1%}",
@@ -67,7 +69,7 @@ with ui.guard():
                                  "一个 64×32 的全连接层做 2:4 稀疏，还剩多少个权重？"),
                   int(prune.n_m_mask(w_demo, 2, 4).sum()), t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values.",
                            "2048 的一半，而且每四个一组都各留两个：恰好 1024 个，与数值无关。"), rel_tol=0.0)
-    rows = ui.cached(prune.sparsity_curve)(model, 0)
+    rows = cached_heavy(prune.sparsity_curve, "train")(model, 0)
     ui.show_figure(fig(vc.sparsity_figure)(rows, t_(f"{model}: accuracy vs sparsity, one shot, no fine-tuning",
                                                f"{model}：精度随稀疏度变化（一次剪枝，无微调）"), zh=ZH),
                    "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity (small "
@@ -78,24 +80,26 @@ with ui.guard():
 st.subheader(t_("Gradual pruning (Zhu & Gupta 2017)", "渐进剪枝（Zhu & Gupta，2017）"))
 st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3")
 with ui.guard():
-    g = ui.cached(prune.gradual_prune)(model, 0, final)
+    g = cached_heavy(prune.gradual_prune, "train")(model, 0, final)
     ui.show_figure(fig(vc.schedule_figure)(g.schedule, g.accuracies, g.one_shot_accuracy,
                                       t_(f"Prune to {final:.0%} in 8 steps, fine-tuning in between",
                                          f"分 8 步剪到 {final:.0%}，每步之间微调"), zh=ZH),
                    "pr_grad", t_(f"Gradual: {g.accuracy:.1%}; one shot to the same sparsity: "
                                  f"{g.one_shot_accuracy:.1%}. Prune fast while there is slack, slowly near the end.",
                                  f"渐进：{g.accuracy:.1%}；一次剪到同样稀疏度：{g.one_shot_accuracy:.1%}。冗余多时剪得快，接近终点时剪得慢。"))
-    k = ui.stepper("pr_step", len(g.schedule))
-    step, target = g.schedule[k]
-    ui.show_figure(fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
-                                   t_(f"{layer} after pruning step {step}: target {target:.1%} overall",
-                                      f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}"), zh=ZH),
-                   "pr_grad_mask", t_(f"Test accuracy after this step's fine-tuning: {g.accuracies[k]:.1%}.",
-                                      f"本步微调后的测试精度：{g.accuracies[k]:.1%}。"))
+    def show_mask(k: int) -> None:
+        step, target = g.schedule[k]
+        ui.show_figure(fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
+                                       t_(f"{layer} after pruning step {step}: target {target:.1%} overall",
+                                          f"第 {step} 步剪枝后的 {layer}：整体目标 {target:.1%}"), zh=ZH),
+                       "pr_grad_mask", t_("Test accuracy after this step's fine-tuning: "
+                                          f"{g.accuracies[k]:.1%}.",
+                                          f"本步微调后的测试精度：{g.accuracies[k]:.1%}。"))
+    ui.stepper("pr_step", len(g.schedule), render=show_mask)
 
 st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)", "低秩：把一层拆成两层细的（截断 SVD）"))
 with ui.guard():
-    sweep = ui.cached(lowrank.lowrank_sweep)(model, 0, lr_layer)
+    sweep = cached_heavy(lowrank.lowrank_sweep, "train")(model, 0, lr_layer)
     with ui.controls("lowrank"):
         rank = st.slider(t_("Rank r", "秩 r"), 1, len(sweep), min(8, len(sweep)),
                          key=f"pr_rank_{model}_{lr_layer}", bind="query-params")

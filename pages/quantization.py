@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+from ui.heavy import cached_heavy
 from engine import quant
 from engine.quant import integer as QI
 from engine.quant import qat as Q
@@ -38,8 +39,8 @@ ZH = ui.lang() == "zh"
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.guard():
-    x, obs, refused = ui.cached(Q.compare_observers)(model, 0, tensor, dtype, scheme, reduce_range,
-                                                     pct, per_channel)
+    x, obs, refused = cached_heavy(Q.compare_observers, "train")(model, 0, tensor, dtype, scheme,
+                                                                 reduce_range, pct, per_channel)
     for name, why in refused.items():
         st.warning(f"{name}: {why}")
     if method not in obs:
@@ -106,7 +107,8 @@ with ui.guard():
 st.subheader(t_("Post-training quantisation: accuracy vs bit width",
                 "训练后量化：精度随位宽变化"))
 with ui.guard():
-    rows = ui.cached(Q.bitwidth_sweep)(model, 0, method if method != "moving_average" else "minmax")
+    rows = cached_heavy(Q.bitwidth_sweep, "train")(model, 0,
+                                                   method if method != "moving_average" else "minmax")
     ui.show_figure(fig(vc.bitwidth_figure)(rows, t_(f"{model}: PTQ accuracy, 8 → 2 bits ({method} calibration)",
                                                f"{model}：PTQ 精度，8 → 2 位（{method} 校准）"), zh=ZH),
                    "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
@@ -122,7 +124,7 @@ with ui.controls("qat"):
     bits = q[0].slider(t_("QAT bit width", "QAT 位宽"), 2, 8, 3, key="qz_qbits", bind="query-params")
     epochs = q[1].slider(t_("QAT epochs", "QAT 微调轮数"), 1, 6, 3, key="qz_qep", bind="query-params")
 with ui.guard():
-    r = ui.cached(Q.qat)(model, 0, bits, epochs)
+    r = cached_heavy(Q.qat, "train")(model, 0, bits, epochs)
     layer, clip = r.clips[0]
     w = Q.model_tensor(model, 0, f"weights:{layer}")
     s, z = quant.qparams_from_range(-np.float32(clip), np.float32(clip), f"qint{bits}", "symmetric")
@@ -146,7 +148,7 @@ with ui.guard():
 
 st.subheader(t_("Integer-only inference of one layer (Jacob et al. 2018)", "单层纯整数推理（Jacob 等，2018）"))
 with ui.guard():
-    il = ui.cached(QI.integer_layer)(model, 0, "fc1", 8)
+    il = cached_heavy(QI.integer_layer, "train")(model, 0, "fc1", 8)
     st.latex(rf"M = \frac{{s_1 s_2}}{{s_3}} = \frac{{{il.s1:.4g}\times{il.s2:.4g}}}{{{il.s3:.4g}}}"
              rf" = {il.multiplier:.6g} = {il.m0:.6f}\times 2^{{-{il.shift}}},\quad "
              rf"M_0 = {il.m0_q31} / 2^{{31}}")

@@ -64,27 +64,28 @@ with ui.controls():
 with ui.guard(t_("Cannot schedule", "无法调度")):
     trace = ui.cached(run)(name, mode, placement, streams, accels, float(host_us), float(link))
     sched = trace.summary
-    k = ui.stepper("sc_step", len(trace))
-    step = trace[k]
-    title, log = vs.step_text(step, zh)
-    # the timeline answers the controls: right under the stepper; then totals, the step, the graph
-    ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), zh=zh), "sc_gantt", t_(
-        "Bars appear as the scheduler places them; the black outline is the critical path "
-        "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
-        "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
-        rows=[e.__dict__ for e in sched.timeline.events])
-    m = st.columns(4)
-    m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} µs")
-    m[1].metric(t_("Host dispatches", "主机分发次数"), sched.dispatches)
-    m[2].metric(t_("Data over the link", "链路传输量"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
-    m[3].metric(t_("Critical path events", "关键路径事件数"), len(sched.timeline.critical))
-    st.info(log)
-    ui.show_figure(vs.localize_legend(graph_figure(presets.preset(name), highlight=step.highlight,
-                                changed=step.data["scheduled"][:-1], title=title, direction="LR",
-                                height=340).update_layout(legend_xanchor="left"), zh),  # legend inside the plot
-                   "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
-                                  "orange: ops already scheduled.",
-                                  "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))
+    def show_step(k: int) -> None:
+        step = trace[k]
+        title, log = vs.step_text(step, zh)
+        # the timeline answers the controls: right under the stepper; then totals, the step, the graph
+        ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), zh=zh), "sc_gantt", t_(
+            "Bars appear as the scheduler places them; the black outline is the critical path "
+            "(each start fixed by the bar before it). Grey = host, yellow = transfers.",
+            "条形随调度逐步出现；黑框是关键路径（每个开始时刻由前一个条形决定）。灰色=主机，黄色=传输。"),
+            rows=[e.__dict__ for e in sched.timeline.events])
+        m = st.columns(4)
+        m[0].metric(t_("Total time", "总时间"), f"{sched.total_us:.1f} µs")
+        m[1].metric(t_("Host dispatches", "主机分发次数"), sched.dispatches)
+        m[2].metric(t_("Data over the link", "链路传输量"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
+        m[3].metric(t_("Critical path events", "关键路径事件数"), len(sched.timeline.critical))
+        st.info(log)
+        ui.show_figure(vs.localize_legend(graph_figure(presets.preset(name), highlight=step.highlight,
+                                    changed=step.data["scheduled"][:-1], title=title, direction="LR",
+                                    height=340).update_layout(legend_xanchor="left"), zh),  # legend inside the plot
+                       "sc_graph", t_("Lit: the op taken from the head of the ready queue; "
+                                      "orange: ops already scheduled.",
+                                      "高亮：从就绪队列队首取出的算子；橙色：已调度的算子。"))
+    ui.stepper("sc_step", len(trace), render=show_step)
     u1, u2 = st.columns(2)
     with u1:
         ui.show_figure(vs.utilization_figure(sched, t_("Busy share of each lane", "各通道的忙碌占比"), zh=zh),
@@ -111,13 +112,14 @@ device = e3.radio(t_("Device", "设备"), ["cuda", "cpu"], horizontal=True, key=
                   bind="query-params")
 with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
-    dk = ui.stepper("sc_dstep", len(dtrace))
-    call = dtrace.title.split(" of ", 1)[-1].split(" on ")[0]
-    ui.show_figure(vs.dispatch_figure(dtrace, dk, t_(dtrace.title, f"{call} 在 {device} 上的分发路径"), zh=zh),
-                   "sc_dispatch", t_(
-        "The dispatcher picks the highest-priority key: Autograd first (records grad_fn), then the "
-        "backend kernel.", "分发器选择优先级最高的键：先是 Autograd（记录 grad_fn），再是后端内核。"))
-    d = dtrace[dk].data
-    st.caption(t_(dtrace[dk].log, f"{d['what_zh']}（{d['why_zh']}）"))
+    def show_dispatch(dk: int) -> None:
+        call = dtrace.title.split(" of ", 1)[-1].split(" on ")[0]
+        ui.show_figure(vs.dispatch_figure(dtrace, dk, t_(dtrace.title, f"{call} 在 {device} 上的分发路径"), zh=zh),
+                       "sc_dispatch", t_(
+            "The dispatcher picks the highest-priority key: Autograd first (records grad_fn), then the "
+            "backend kernel.", "分发器选择优先级最高的键：先是 Autograd（记录 grad_fn），再是后端内核。"))
+        d = dtrace[dk].data
+        st.caption(t_(dtrace[dk].log, f"{d['what_zh']}（{d['why_zh']}）"))
+    ui.stepper("sc_dstep", len(dtrace), render=show_dispatch, main=False)
 
 ui.lesson("scheduling")

@@ -99,13 +99,14 @@ with ui.guard():
                       "Little's law says it equals λ × mean latency.",
                       f"λ = {rate:,.1f} 请求/秒。little_L 为系统内平均请求数；Little 定律：它等于 λ × 平均时延。"))
         shown = min(40, len(runs["dynamic"].batches))
-        k = ui.stepper("sv_step", shown)
-        st.info(sv.batch_log(runs["dynamic"], k, ZH))
-        ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
-                             t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次"), zh=ZH),
-                       "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, at most τ. "
-                                      "The outlined batch is the current step.",
-                                      "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。黑框为当前步骤的批次。"))
+        def show_batch(k: int) -> None:
+            st.info(sv.batch_log(runs["dynamic"], k, ZH))
+            ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
+                                 t_(f"Dynamic batching: the first {shown} batches", f"动态批处理：前 {shown} 个批次"), zh=ZH),
+                           "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, "
+                                          "at most τ. The outlined batch is the current step.",
+                                          "灰色：批处理器让 GPU 空等，好让批次攒满，最多 τ。黑框为当前步骤的批次。"))
+        ui.stepper("sv_step", shown, render=show_batch)
     elif part == "llm":
         model = llm.model_for(cfg, dtype, hw.peak_flops, hw.bandwidth, overhead_ms / 1e3, card_bytes)
         rates = llm.sweep_rates(model, batch, int(prompt), int(mean_out))

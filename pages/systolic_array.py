@@ -102,22 +102,23 @@ sr = w[3].slider("R", 1, 8, 4, key="sa_sr", bind="query-params")
 sc = w[4].slider("C", 1, 8, 4, key="sa_sc", bind="query-params")
 with ui.guard():
     A, B, product, states = ui.cached(wave)(sm, sk, sn, sr, sc, df)
-    step = ui.stepper("sa_step", len(states))
-    s = states[step]
-    what = t_("accumulator", "累加值") if df == "os" else t_("partial sum leaving the PE", "流出的部分和")
-    phase = t_("preloading", "预载") if s.phase == "load" else t_("computing", "计算")
-    ui.show_figure(fit(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {phase}",
-                                        f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{phase}"),
-                                  zmax=float(np.abs(product).max(initial=1.0)))),
-                   "sa_pe", t_(f"Colour = {what}; text = the two operands meeting in each PE. The active "
-                               "cells form a diagonal wavefront because inputs enter skewed by one cycle per "
-                               "row/column.", f"颜色 = {what}；文字 = 在该 PE 相遇的两个操作数。由于输入按行/列"
-                               "错开一拍进入，活跃单元形成一条对角波前。"))
-    ui.show_figure(fit(active_pes_chart([int(x.active.sum()) for x in states], sr * sc, step,
-                                        t_("PEs busy per cycle (dotted = all R×C PEs)",
-                                           "每拍忙碌的 PE 数（点线 = 全部 R×C 个 PE）"))), "sa_active",
-                   t_("The ramps at each fold's start and end are the fill and drain time that makes small "
-                      "GEMMs inefficient.", "每次折叠开头和结尾的斜坡就是填充与排空时间，它让小矩阵乘效率偏低。"))
+    def show_cycle(step: int) -> None:
+        s = states[step]
+        what = t_("accumulator", "累加值") if df == "os" else t_("partial sum leaving the PE", "流出的部分和")
+        phase = t_("preloading", "预载") if s.phase == "load" else t_("computing", "计算")
+        ui.show_figure(fit(pe_heatmap(s, t_(f"Cycle {s.cycle} — fold {s.fold}, {phase}",
+                                            f"第 {s.cycle} 拍 — 第 {s.fold} 次折叠，{phase}"),
+                                      zmax=float(np.abs(product).max(initial=1.0)))),
+                       "sa_pe", t_(f"Colour = {what}; text = the two operands meeting in each PE. The "
+                                   "active cells form a diagonal wavefront because inputs enter skewed by "
+                                   "one cycle per row/column.", f"颜色 = {what}；文字 = 在该 PE 相遇的两个操作数。由于输入按行/列"
+                                   "错开一拍进入，活跃单元形成一条对角波前。"))
+        ui.show_figure(fit(active_pes_chart([int(x.active.sum()) for x in states], sr * sc, step,
+                                            t_("PEs busy per cycle (dotted = all R×C PEs)",
+                                               "每拍忙碌的 PE 数（点线 = 全部 R×C 个 PE）"))), "sa_active",
+                       t_("The ramps at each fold's start and end are the fill and drain time that makes "
+                          "small GEMMs inefficient.", "每次折叠开头和结尾的斜坡就是填充与排空时间，它让小矩阵乘效率偏低。"))
+    ui.stepper("sa_step", len(states), render=show_cycle)
     if np.array_equal(product, A @ B):
         st.success(t_("✓ The array's result equals numpy's A @ B exactly.", "✓ 阵列算出的结果与 numpy 的 A @ B 完全相同。"))
     else:

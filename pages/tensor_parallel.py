@@ -83,10 +83,12 @@ with ui.guard():
              ui.t("4. all-reduce SUM → softmax denominator (not MAX!)", "4. All-Reduce SUM → 分母（不是 MAX！）"),
              ui.t("5. all-reduce SUM of the target logit (only its owner adds it)", "5. 目标 logit 的 SUM All-Reduce"),
              ui.t("6. loss = log Σ − (z_target − max)", "6. 损失 = log Σ − (z_target − max)")]
-    k = ui.stepper("tp_ce_step", len(steps))
-    st.markdown("**" + steps[k] + "**")
-    if k in (2, 3) and n > 1:
-        st.dataframe({ui.t(f"device {r}", f"第 {r} 张卡"): np.round(s, 3) for r, s in enumerate(ce.local_sums)})
+    def show_step(k: int) -> None:
+        st.markdown("**" + steps[k] + "**")
+        if k in (2, 3) and n > 1:
+            st.dataframe({ui.t(f"device {r}", f"第 {r} 张卡"): np.round(s, 3)
+                          for r, s in enumerate(ce.local_sums)})
+    ui.stepper("tp_ce_step", len(steps), render=show_step)
     fig = ce_figure(list(ce.loss), list(ce.wrong_max_loss),
                     ui.t(f"Per-token loss, vocabulary split over {n} devices",
                          f"每个 token 的损失（词表切到 {n} 张卡）"), ui.t("loss (nats)", "损失（nats）"),
