@@ -12,15 +12,23 @@ URL flags (all restored by a share link):
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from engine.errors import EngineError
 
 from .i18n import LANGS, lang, set_lang, t
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
+_ALWAYS_ESCAPED = frozenset("\\`*[]<>$~|&#")
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@")     # where GFM autolinks start
+_LINE_START_MARK = re.compile(r"(?m)^([ \t]*)([-+=>])")  # list, setext rule, quote
+_ORDERED_ITEM = re.compile(r"(?m)^([ \t]*\d+)([.)])")    # "1." or "1)" opens an ordered list
 
 _PRESENTER_CSS = """
 <style>
@@ -45,6 +53,34 @@ def presenting() -> bool:
     return flag("present")
 
 
+def _drop_infinite_url_values() -> None:
+    """Remove URL values that read as an infinite number (``inf``, ``1e309``, 400 nines), then rerun.
+
+    Streamlit 1.67 seeds a bound *integer* ``number_input`` with ``int(float(url_value))``;
+    ``int(inf)`` raises OverflowError, which its URL seeding does not catch (it catches ValueError),
+    so ``?go_m=inf`` would crash the page inside ``st.number_input``. No widget here takes an
+    infinite value (float inputs and sliders refuse one themselves), so dropping it shows the
+    widget's default, as Streamlit does for any other value it cannot use. Seeding reads the run's
+    query string, not ``st.query_params``, hence the rerun. A key already bound to a widget (a
+    later run of the session) is not seeded from the URL again, so it is left alone.
+    """
+    dropped = False
+    for key in list(st.query_params):
+        if any(_is_infinite(value) for value in st.query_params.get_all(key)):
+            with contextlib.suppress(StreamlitAPIException):   # bound: not seeded again
+                del st.query_params[key]
+                dropped = True
+    if dropped:
+        st.rerun()
+
+
+def _is_infinite(text: str) -> bool:
+    try:
+        return math.isinf(float(text))
+    except ValueError:
+        return False
+
+
 def _leave_pages_directory_mode() -> None:
     """Make a fresh server's first deep link go through ``app.py``'s navigation.
 
@@ -62,6 +98,7 @@ def _leave_pages_directory_mode() -> None:
 
 def setup(page_id: str, title_en: str, title_zh: str, intro_en: str = "", intro_zh: str = "") -> None:
     """Title, language picker, presenter mode and share-link hint for one page."""
+    _drop_infinite_url_values()
     _leave_pages_directory_mode()
     st.session_state["current_page"] = page_id
     _language_picker()
@@ -142,4 +179,26 @@ def guard(what_en: str = "", what_zh: str = ""):
         yield
     except EngineError as exc:
         prefix = t(what_en, what_zh)
-        st.error(f"{prefix}: {exc}" if prefix else str(exc))
+        st.error(f"{prefix}: {plain(str(exc))}" if prefix else plain(str(exc)))
+
+
+def plain(text: str) -> str:
+    """``text`` (which may echo what a user typed) escaped so markdown shows it exactly as typed.
+
+    A backslash escapes ASCII punctuation in CommonMark. Escaped: what opens inline markup anywhere
+    (code, emphasis, links, HTML, ``$latex$``, strikethrough, Streamlit's ``:icon:`` and
+    ``:red[...]``), a ``_`` not inside a word, and block markers at a line's start. Left alone, so
+    messages read as written: ``=``, ``-``, ``.`` mid-line and ``snake_case``. GFM's autolinks
+    (``http://``, ``www.``, ``a@b.c``) are found after escapes are read, so an invisible word
+    joiner breaks their pattern instead.
+    """
+    text = _AUTOLINK.sub("\\g<0>" + WORD_JOINER, text)
+    out = []
+    for i, ch in enumerate(text):
+        before, after = text[i - 1:i], text[i + 1:i + 2]
+        if (ch in _ALWAYS_ESCAPED or (ch == ":" and after.strip())
+                or (ch == "_" and not (before.isalnum() and after.isalnum()))):
+            out.append("\\")
+        out.append(ch)
+    escaped = _LINE_START_MARK.sub(r"\g<1>\\\g<2>", "".join(out))
+    return _ORDERED_ITEM.sub(r"\g<1>\\\g<2>", escaped)
