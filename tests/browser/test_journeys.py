@@ -1,6 +1,8 @@
 """Key journeys in a real browser: type a program, export SVG, share a link, switch language."""
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from conftest import wait_app
 
 
@@ -59,7 +61,8 @@ def test_share_link_restores_state_in_a_fresh_context(server, browser, page):
     other.set_default_timeout(90_000)
     other.goto(link)
     wait_app(other, "Graph Builder")
-    assert other.locator(".st-key-gb_seed input").input_value() == "7"
+    # a fresh server's first deep link reruns once: wait for the restored value, not a fixed time
+    expect(other.locator(".st-key-gb_seed input")).to_have_value("7", timeout=60_000)
     assert "zebra" in other.locator(".st-key-gb_program textarea").input_value()
     other.locator(".st-key-fig_gb_graph").get_by_text("zebra").first.wait_for(state="attached")
     fresh.close()
