@@ -15,6 +15,10 @@ Conventions: every widget has a key prefixed by the page's short id and ``bind="
 """
 from __future__ import annotations
 
+# pandas first, whole: Streamlit imports it lazily (st.dataframe) while another session's thread
+# builds a plotly figure, and plotly then finds a half-imported pandas ("no attribute 'Series'").
+# Importing it here, under the module import lock every page passes through, closes that race.
+import pandas  # noqa: F401
 import streamlit as st
 
 from .checkpoint import checkpoint
