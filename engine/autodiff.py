@@ -16,6 +16,11 @@ Reverse mode (:func:`reverse_trace`), Baydin et al. (2018) Table 3:
 Gradients: :func:`grad` with ``mode="reverse"`` is one backward sweep; ``mode="forward"`` runs one
 JVP sweep per element of the ``wrt`` tensors (bounded by the step budget). :func:`jacobian` does
 either for a non-scalar output and counts the sweeps and rule applications.
+Budget: before any sweep, :func:`engine.cost.check_run` checks the graph's FLOPs times the sweeps
+(a JVP or VJP sweep costs about two primal sweeps: ``1 + 2 * sweeps``) and its memory times
+:data:`AD_MEMORY_SCALE` (primal values, tangents or adjoints, and a rule's temporaries, which are
+about its kernel's; the injective rules' int64 index arrays fit in the same allowance). A
+``MemoryError`` inside a kernel or rule becomes a BudgetError naming the node.
 Not handled: higher derivatives, in-place ops, control flow (the graph is already straight-line).
 """
 from __future__ import annotations
@@ -26,14 +31,16 @@ from typing import Any, Generator, Mapping
 import numpy as np
 
 from . import budget
+from .cost import check_run
 from .autodiff_rules import DifferentiationError, kink_note, rule_for
 from .errors import EngineError, GraphError, ShapeError
-from .interpreter import run, source_value
+from .interpreter import out_of_memory, run, source_value
 from .ir import Graph, Node
 from .registry import get_op
 from .trace import Step, Trace
 
 DIFFERENTIABLE_SOURCES = ("input", "param")
+AD_MEMORY_SCALE = 3          # primal values + tangents/adjoints + rule temporaries
 
 
 #: Baydin et al. (2018), JMLR 18(153), Tables 2 and 3, for f = ln x1 + x1 x2 - sin x2 at (2, 5),
@@ -110,7 +117,14 @@ def _check_graph(graph: Any) -> Graph:
         raise GraphError(f"autodiff needs a Graph, got {type(graph).__name__}")
     budget.check_nodes(len(graph.nodes))
     budget.check_steps(2 * len(graph.nodes), "the trace")
+    _check_work(graph, 1)
     return graph
+
+
+def _check_work(graph: Graph, sweeps: int) -> None:
+    """Refuse differentiating ``graph`` with ``sweeps`` JVP/VJP sweeps over the budget."""
+    check_run(graph, f"differentiating the graph ({sweeps:,} sweep{'s' if sweeps > 1 else ''})",
+              flops_scale=1 + 2 * sweeps, memory_scale=AD_MEMORY_SCALE)
 
 
 def _check_output(graph: Graph, output: Any, scalar: bool) -> Node:
@@ -168,12 +182,14 @@ def _expression(node: Node) -> str:
     return f"{node.name} = {node.op}({args})"
 
 
-def _apply(node: Node, fn, *args):
+def _apply(node: Node, fn, xs, *args):
     """Call a kernel or rule; a non-differentiable point is re-raised with the node's name."""
     try:
-        return fn(*args)
+        return fn(xs, *args)
     except DifferentiationError as e:
         raise DifferentiationError(f"node {node.name!r} ({_expression(node)}): {e}") from None
+    except MemoryError:
+        raise out_of_memory(node, xs) from None
 
 
 def baydin_labels(graph: Graph) -> dict[str, str]:
@@ -216,7 +232,7 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
             attrs = {**op.attrs, **node.attr_dict}
             xs = [vals[i] for i in node.inputs]
             if node.name not in vals:
-                vals[node.name] = op.kernel(xs, attrs)
+                vals[node.name] = _apply(node, op.kernel, xs, attrs)
             y = vals[node.name]
             in_dots = [dots.get(i) for i in node.inputs]
             dot = None
@@ -389,6 +405,8 @@ def grad(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
     graph = _check_graph(graph)
     _check_output(graph, output, scalar=True)
     wrt = _check_wrt(graph, wrt)
+    if mode == "forward":
+        _forward_sweeps(graph, wrt)
     sources = _sources(graph, inputs, seed)
     if mode == "reverse":
         _, (vals, adj) = _drain(_reverse(graph, output, sources, wrt, record=False))
@@ -399,10 +417,25 @@ def grad(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
     raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
 
 
-def _forward_columns(graph: Graph, output: str, sources: dict, wrt: list[str]):
-    """One JVP sweep per element of the wrt tensors; returns ({w: (m, size_w)}, sweeps, rule calls)."""
+def _forward_sweeps(graph: Graph, wrt: list[str]) -> int:
+    """One JVP sweep per element of the wrt tensors, refused over budget before any runs."""
     sweeps = sum(budget.numel(graph.node(w).shape) for w in wrt)
     budget.check_steps(sweeps * len(graph.nodes), f"forward mode ({sweeps} sweeps)")
+    _check_work(graph, sweeps)
+    return sweeps
+
+
+def _reverse_sweeps(graph: Graph, output: str) -> int:
+    """One VJP sweep per element of the output (a Jacobian by rows), refused over budget."""
+    m = budget.numel(graph.node(output).shape)
+    budget.check_steps(m * len(graph.nodes), f"reverse mode ({m} sweeps)")
+    _check_work(graph, m)
+    return m
+
+
+def _forward_columns(graph: Graph, output: str, sources: dict, wrt: list[str]):
+    """One JVP sweep per element of the wrt tensors; returns ({w: (m, size_w)}, sweeps, rule calls)."""
+    sweeps = _forward_sweeps(graph, wrt)
     _, (vals, _) = _drain(_jvp_sweep(graph, sources, {}, record=False))
     calls = 0
     columns = {}
@@ -428,6 +461,10 @@ def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int =
     graph = _check_graph(graph)
     out = _check_output(graph, output, scalar=False)
     wrt = _check_wrt(graph, wrt)
+    if mode == "forward":
+        _forward_sweeps(graph, wrt)
+    else:
+        _reverse_sweeps(graph, output)
     sources = _sources(graph, inputs, seed)
     primal = sum(1 for n in graph.nodes if not n.is_source)
     if mode == "forward":
@@ -437,7 +474,6 @@ def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int =
     if mode != "reverse":
         raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
     m = budget.numel(out.shape)
-    budget.check_steps(m * len(graph.nodes), f"reverse mode ({m} sweeps)")
     _, (vals, _) = _drain(_jvp_sweep(graph, sources, {}, record=False))
     need = _needs_grad(graph, wrt)
     rows, counter = [], [0]

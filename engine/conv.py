@@ -11,6 +11,9 @@ All compute the same cross-correlation as ``torch.nn.functional.conv2d`` (NCHW i
      instead of 36. Stride 1 and 3x3 only;
   4. groups: channels split into ``groups`` independent convolutions (groups = C: depthwise;
      a 1x1 kernel: pointwise).
+Budget: :func:`conv2d` checks, before computing, its multiply-adds (einsum in float64, ~1 GMAC/s:
+:data:`engine.budget.MAX_WORK`), the float64 buffers of the chosen algorithm (padded input, column
+matrix or Winograd tiles) and its Python loops (one per group and kernel tap).
 Not handled: dilation, asymmetric padding, Winograd for other tile sizes (F(4x4, 3x3)).
 """
 from __future__ import annotations
@@ -66,6 +69,22 @@ def _check(x: np.ndarray, w: np.ndarray, stride, pad, groups) -> tuple[int, int,
     budget.check_tensor((n, k, oh, ow), "conv output")
     budget.check_tensor((n, c * kh * kw, oh * ow), "im2col matrix")
     return stride, pad, groups
+
+
+def _check_work(x_shape, w_shape, stride: int, pad: int, groups: int, algorithm: str) -> None:
+    """Refuse a call whose multiply-adds, float64 buffers or Python loops are over budget."""
+    n, c, h, wd = x_shape
+    k, cg, kh, kw = w_shape
+    oh, ow = output_size(h, kh, stride, pad), output_size(wd, kw, stride, pad)
+    what = f"conv2d ({algorithm}) of x {list(x_shape)} with w {list(w_shape)}"
+    budget.check_work(n * k * oh * ow * cg * kh * kw, what)
+    padded, out = n * c * (h + 2 * pad) * (wd + 2 * pad), n * k * oh * ow
+    buffers = {"direct": padded + 2 * out,                      # output + one einsum term
+               "im2col": padded + n * c * kh * kw * oh * ow + out,
+               "winograd": 10 * (padded + out)}[algorithm]      # tiles, B^T d B, m, y: 4x each
+    budget.check_memory(2 * (n * c * h * wd + buffers), what)   # float64: 2 fp32 elements
+    taps = 16 if algorithm == "winograd" else kh * kw
+    budget.check_loops(groups * taps, 0, what)
 
 
 def _pad(x: np.ndarray, pad: int) -> np.ndarray:
@@ -153,6 +172,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     stride, pad, groups = _check(x, w, stride, pad, groups)
+    _check_work(x.shape, w.shape, stride, pad, groups, algorithm)
     kernel = _KERNELS[algorithm]
     if groups == 1:
         return kernel(x, w, stride, pad)

@@ -15,6 +15,14 @@ Stages of :func:`cost`:
      several nodes read it (weight sharing).
 Not handled: memory reuse, fusion (a fused graph's cost is computed on the fused graph itself),
 integer ops costing less than float ones.
+
+:func:`run_needs` is the same walk for the *budget* (:mod:`engine.budget`), before anything runs:
+  1. FLOPs as above, and the node that needs the most;
+  2. memory: the interpreter keeps every value it computes (it returns them all), so at node k the
+     live tensors are all the values up to k; add the temporaries k's kernel declares
+     (:class:`~engine.registry.Workspace`) and take the worst node, in fp32 elements;
+  3. the Python-level loop iterations of the kernels and the elements those loops stream.
+:func:`check_run` refuses a graph over any of these budgets, naming the worst node.
 """
 from __future__ import annotations
 
@@ -24,8 +32,8 @@ import numpy as np
 
 from . import budget
 from .errors import GraphError
-from .ir import Graph
-from .registry import get_op
+from .ir import Graph, Node
+from .registry import Workspace, get_op
 
 
 @dataclass(frozen=True)
@@ -98,3 +106,91 @@ def cost(graph: Graph) -> CostReport:
     return CostReport(tuple(rows), sum(r.flops for r in rows), sum(r.macs for r in rows),
                       total_params, sum(r.bytes_read for r in rows),
                       sum(r.bytes_written for r in rows))
+
+
+@dataclass(frozen=True)
+class RunNeeds:
+    """What running a graph once (keeping every value) needs, for :mod:`engine.budget`."""
+
+    flops: int
+    top_flops_node: str          # the node with the most FLOPs ("" for no op node)
+    peak_elements: int           # fp32 elements alive at the worst node: values so far + temporaries
+    peak_node: str
+    peak_temp: int               # the temporaries of that node's kernel
+    values: int                  # fp32 elements of all values together
+    loops: int
+    streamed: int
+
+
+def fp32_elements(shape, dtype: str = "float32") -> int:
+    """Size of a tensor in fp32 elements (an int64 constant counts double)."""
+    return -(-_nbytes(shape, dtype) // 4)
+
+
+def _workspace(node, by_name) -> tuple[int, Workspace]:
+    """(FLOPs, declared workspace) of one op node."""
+    op = get_op(node.op)
+    try:
+        ins = [by_name[i] for i in node.inputs]
+    except KeyError as e:
+        raise GraphError(f"node {node.name!r} reads {e.args[0]!r}, which is not in the graph") \
+            from None
+    shapes, attrs = [i.shape for i in ins], {**op.attrs, **node.attr_dict}
+    flops, _ = op.flops(shapes, node.shape, attrs)
+    return int(flops), op.workspace(shapes, node.shape, attrs)
+
+
+def run_needs(graph: Graph) -> RunNeeds:
+    """FLOPs, peak memory, loops and streamed elements of one run (module docstring, last part)."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"run_needs() needs a Graph, got {type(graph).__name__}")
+    budget.check_nodes(len(graph.nodes))
+    by_name = graph.by_name
+    flops = loops = streamed = live = 0
+    top, peak = ("", -1), ("", 0, 0)
+    for n in graph.nodes:
+        live += fp32_elements(n.shape, n.dtype)
+        if n.is_source:
+            peak = max(peak, (n.name, live, 0), key=lambda p: p[1])
+            continue
+        f, ws = _workspace(n, by_name)
+        flops, loops, streamed = flops + f, loops + ws.loops, streamed + ws.streamed
+        top = max(top, (n.name, f), key=lambda p: p[1])
+        peak = max(peak, (n.name, live + ws.temp, ws.temp), key=lambda p: p[1])
+    return RunNeeds(flops, top[0], peak[1], peak[0], peak[2], live, loops, streamed)
+
+
+def _describe(graph: Graph, name: str) -> str:
+    return f"node {name!r} ({graph.node(name).op})" if name else "the graph"
+
+
+def check_run(graph: Graph, what: str = "running the graph", flops_scale: int = 1,
+              memory_scale: int = 1, needs: RunNeeds | None = None) -> RunNeeds:
+    """Refuse ``graph`` if a run is over a budget; ``*_scale`` count repeated sweeps (autodiff).
+
+    ``memory_scale`` multiplies the values (tangents or adjoints are kept beside the primals) and
+    the temporaries (a VJP rule holds about as much as its kernel).
+    """
+    needs = run_needs(graph) if needs is None else needs
+    budget.check_flops(needs.flops * flops_scale, what,
+                       f" (the most at {_describe(graph, needs.top_flops_node)})")
+    peak = needs.peak_elements + (memory_scale - 1) * (needs.values + needs.peak_temp)
+    budget.check_memory(peak, what, f" (at {_describe(graph, needs.peak_node)}, whose kernel "
+                                    f"needs {needs.peak_temp:,} temporary elements)")
+    budget.check_loops(needs.loops * flops_scale, needs.streamed * flops_scale, what)
+    return needs
+
+
+def check_node(graph_node: Node, in_shapes, in_dtypes=None, what: str = "") -> None:
+    """Refuse one op call (e.g. a constant fold) whose FLOPs, memory or loops are over budget."""
+    op = get_op(graph_node.op)
+    attrs = {**op.attrs, **graph_node.attr_dict}
+    flops, _ = op.flops(list(in_shapes), graph_node.shape, attrs)
+    ws = op.workspace(list(in_shapes), graph_node.shape, attrs)
+    dtypes = in_dtypes or ["float32"] * len(in_shapes)
+    held = sum(fp32_elements(s, d) for s, d in zip(in_shapes, dtypes))
+    held += fp32_elements(graph_node.shape, graph_node.dtype) + ws.temp
+    what = what or f"node {graph_node.name!r} ({graph_node.op})"
+    budget.check_flops(int(flops), what)
+    budget.check_memory(held, what)
+    budget.check_loops(ws.loops, ws.streamed, what)

@@ -77,6 +77,9 @@ def _check_qkv(q, k, v) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                          f"{list(k.shape)}, {list(v.shape)}")
     if q.shape[0] > MAX_N:
         raise ShapeError(f"N = {q.shape[0]} rows is over this lab's limit of {MAX_N}")
+    n, d = q.shape
+    budget.check_tensor((n, n), "the N x N score matrix")
+    budget.check_flops(4 * n * n * d, f"attention over N = {n} rows of d = {d}")
     return q, k, v
 
 

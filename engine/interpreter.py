@@ -3,7 +3,10 @@
 Stages of :func:`run`:
   1. **plan** (once per graph, cached beside it, keyed by the graph object's identity): for every node
      its kernel, its input names and its full attribute dict (defaults merged) — so the per-node loop
-     is only a call;
+     is only a call; and the **budget**: the graph's FLOPs, its peak memory (every value kept, plus
+     the largest kernel temporary) and its kernels' loops, from :func:`engine.cost.run_needs`, are
+     checked before anything is allocated (an over-budget graph is never planned, so every call
+     refuses it again). A ``MemoryError`` inside a kernel still becomes a BudgetError naming the node;
   2. **sources**: every ``input``/``param`` takes, in order of preference, the array passed in
      ``inputs``, its own ``value`` attribute, or a deterministic random draw seeded by
      ``(seed, crc32(node name))`` — adding a node never changes the values of the others. Inputs are
@@ -31,7 +34,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import budget
-from .errors import EngineError, GraphError, ShapeError
+from .cost import check_node, check_run
+from .errors import BudgetError, EngineError, GraphError, ShapeError
 from .ir import Graph, Node, Tensor
 from .registry import get_op
 
@@ -77,6 +81,7 @@ def _make_plan(graph: Graph) -> tuple[_Step, ...]:
             op = get_op(n.op)
             steps.append(_Step(n, op.kernel, {**op.attrs, **n.attr_dict}, n.inputs))
         seen.add(n.name)
+    check_run(graph)
     return tuple(steps)
 
 
@@ -140,8 +145,16 @@ def source_value(node: Node, seed: int = 0) -> np.ndarray:
 
 
 def apply_op(node: Node, arrays: list[np.ndarray]) -> np.ndarray:
-    """Run one op node's kernel on the given input arrays (shapes are checked by the kernel)."""
+    """Run one op node's kernel on the given input arrays, within the budget of one node."""
     op = get_op(node.op)
+    try:
+        check_node(node, [a.shape for a in arrays], [a.dtype for a in arrays])
+    except EngineError:
+        raise
+    except (ValueError, TypeError, IndexError) as e:
+        shapes = ", ".join(str(list(a.shape)) for a in arrays)
+        raise ShapeError(f"node {node.name!r} ({node.op}) cannot take inputs of shapes {shapes}: "
+                         f"{e}") from None
     return _call(node, op.kernel, {**op.attrs, **node.attr_dict}, arrays)
 
 
@@ -154,12 +167,21 @@ def _call(node: Node, kernel, attrs: dict, arrays: list[np.ndarray]) -> np.ndarr
         shapes = ", ".join(str(list(a.shape)) for a in arrays)
         raise ShapeError(f"node {node.name!r} ({node.op}) failed on inputs of shapes {shapes}: "
                          f"{e}") from None
+    except MemoryError:
+        raise out_of_memory(node, arrays) from None
     if type(out) is not np.ndarray or out.dtype != node.dtype:   # numpy scalars from 0-d math
         out = np.asarray(out, dtype=node.dtype)
     if out.shape != node.shape:
         raise ShapeError(f"node {node.name!r} ({node.op}) produced shape {list(out.shape)} but the "
                          f"graph says {list(node.shape)}")
     return out
+
+
+def out_of_memory(node: Node, arrays: list[np.ndarray]) -> BudgetError:
+    """The error for a kernel the server could not find memory for (never a traceback)."""
+    shapes = ", ".join(str(list(a.shape)) for a in arrays)
+    return BudgetError(f"node {node.name!r} ({node.op}) ran out of memory on inputs of shapes "
+                       f"{shapes}; the server is shared, so try smaller tensors")
 
 
 def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,

@@ -76,6 +76,9 @@ def _check(buffers) -> list[tuple[int, int, int]]:
             raise EngineError(f"buffer {k} = (size={size}, first_op={first}, last_op={last}): sizes "
                               "and op indices must be >= 0 and first_op <= last_op")
         out.append((size, first, last))
+    # the planners walk every op of every lifetime (breadth, time buckets): bound that walk
+    budget.check_steps(sum(last - first + 1 for _, first, last in out),
+                       "planning these lifetimes (op steps summed over the buffers)")
     return out
 
 

@@ -14,6 +14,9 @@ Kernels, in stages:
   * pools loop over the KH*KW window offsets, each a strided slice of the padded input; ``avgpool``
     divides by the number of *real* (non-pad) elements in each window (ONNX ``count_include_pad=0``).
 
+Workspace (what a kernel holds besides inputs and output, checked before a run): conv2d's column
+buffer (N*C*KH*KW*Ho*Wo) or, depthwise, a padded copy; pools a padded copy; KH*KW loop iterations.
+
 Cost conventions (``flops`` returns (FLOPs, MACs)):
   * matmul/gemm/conv2d: MACs = multiply-accumulates of the product; FLOPs = 2*MACs, plus 1 FLOP per
     output element for an added bias (conv ``b``, gemm ``c``); gemm's alpha/beta scalings are not counted.
@@ -30,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ShapeError
 from .ops_elementwise import broadcast_shape, integer, number, numel
-from .registry import OpDef, register
+from .registry import OpDef, Workspace, register
 
 F32 = "float32"
 
@@ -218,6 +221,22 @@ def _conv_kernel(xs, at):
     return out
 
 
+def _conv_workspace(in_shapes, out_shape, attrs) -> Workspace:
+    """The path :func:`_conv_kernel` takes: depthwise, pointwise or im2col, and what it holds."""
+    x, w = tuple(in_shapes[0]), tuple(in_shapes[1])
+    _, stride, pad, dil, g = _conv_geometry(in_shapes, attrs)
+    n, c, h, wd = x
+    out = numel(out_shape)
+    taps = w[2] * w[3]
+    if g == c and w[0] == c:            # padded copy + one product temporary per tap
+        padded = n * c * (h + 2 * pad[0]) * (wd + 2 * pad[1])
+        return Workspace(temp=padded + 2 * out, loops=taps, streamed=3 * taps * out + padded)
+    if (w[2], w[3], *stride, *pad) == (1, 1, 1, 1, 0, 0):
+        return Workspace(temp=numel(x) + out)    # reshaping a non-contiguous x copies it
+    cols = n * c * taps * out_shape[2] * out_shape[3]
+    return Workspace(temp=cols + out, loops=taps, streamed=2 * cols)
+
+
 def _conv_flops(in_shapes, out_shape, attrs):
     cg, kh, kw = in_shapes[1][1:]
     macs = numel(out_shape) * cg * kh * kw
@@ -228,7 +247,7 @@ register(OpDef("conv2d", "out_elemwise_fusable", 2, 3,
                lambda s, d, a: (_conv_geometry(s, a)[0], F32), _conv_kernel, _conv_flops,
                attrs={"stride": 1, "pad": 0, "dilation": 1, "groups": 1},
                doc="2-D convolution, NCHW, w (Cout, Cin/groups, KH, KW), symmetric pads",
-               onnx="Conv"))
+               onnx="Conv", workspace=_conv_workspace))
 
 
 # -- batchnorm -----------------------------------------------------------------------------------
@@ -250,7 +269,9 @@ def _batchnorm_kernel(xs, at):
     a = scale / np.sqrt(var + np.float32(at["epsilon"]))
     b = bias - mean * a
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return x * a.reshape(shape) + b.reshape(shape)
+    y = x * a.reshape(shape)
+    y += b.reshape(shape)        # in place: no second output-sized temporary
+    return y
 
 
 register(OpDef("batchnorm", "broadcast", 5, 5, _infer_batchnorm, _batchnorm_kernel,
@@ -307,6 +328,21 @@ def _avgpool_kernel(xs, at):
     return acc / count
 
 
+def _pool_workspace(op):
+    def workspace(in_shapes, out_shape, attrs) -> Workspace:
+        _, k, _, p = _pool_geometry(op, in_shapes[0], attrs)
+        n, c, h, w = in_shapes[0]
+        plane = (h + 2 * p[0]) * (w + 2 * p[1])
+        taps, out = k[0] * k[1], numel(out_shape)
+        if op == "maxpool":      # padded copy; the accumulator is the output
+            return Workspace(temp=n * c * plane + out, loops=taps, streamed=2 * taps * out)
+        # padded copy, padded ones, count, accumulator; the division writes the output
+        spatial = out_shape[2] * out_shape[3]
+        return Workspace(temp=n * c * plane + plane + spatial + 2 * out, loops=taps,
+                         streamed=2 * taps * (out + spatial))
+    return workspace
+
+
 def _pool_flops(op):
     def flops(in_shapes, out_shape, attrs):
         _, k, _, _ = _pool_geometry(op, in_shapes[0], attrs)
@@ -320,7 +356,7 @@ for _name, _kernel, _onnx in (("maxpool", _maxpool_kernel, "MaxPool"),
                    lambda s, d, a, _n=_name: (_pool_geometry(_n, s[0], a)[0], F32), _kernel,
                    _pool_flops(_name), attrs={"kernel": 2, "stride": 0, "pad": 0},
                    doc=f"{_name[:3]} over kernel windows (stride 0 means stride = kernel)",
-                   onnx=_onnx))
+                   onnx=_onnx, workspace=_pool_workspace(_name)))
 
 
 def _infer_global_avgpool(in_shapes, in_dtypes, attrs):
@@ -359,9 +395,14 @@ def _infer_softmax(in_shapes, in_dtypes, attrs):
     return x, F32
 
 
-register(OpDef("softmax", "opaque", 1, 1, _infer_softmax, _softmax_kernel, lambda s, o, a: (5 * numel(o), 0), attrs={"axis": -1},
+def _two_temporaries(in_shapes, out_shape, attrs) -> Workspace:
+    return Workspace(temp=2 * numel(out_shape))
+
+
+register(OpDef("softmax", "opaque", 1, 1, _infer_softmax, _softmax_kernel,
+               lambda s, o, a: (5 * numel(o), 0), attrs={"axis": -1},
                doc="exp(x - max) / sum exp(x - max) along axis (numerically stable)",
-               onnx="Softmax"))
+               onnx="Softmax", workspace=_two_temporaries))
 
 
 def _raise_scalar(op: str, shape):
@@ -387,13 +428,13 @@ def _infer_layernorm(in_shapes, in_dtypes, attrs):
 def _layernorm_kernel(xs, at):
     x = xs[0]
     axes = tuple(range(_norm_axis("layernorm", at["axis"], x.ndim), x.ndim))
-    centred = x - x.mean(axis=axes, keepdims=True)
-    var = np.mean(centred * centred, axis=axes, keepdims=True)
-    y = centred / np.sqrt(var + np.float32(at["epsilon"]))
+    y = x - x.mean(axis=axes, keepdims=True)          # the output, updated in place from here
+    var = np.mean(y * y, axis=axes, keepdims=True)    # the one output-sized temporary
+    y /= np.sqrt(var + np.float32(at["epsilon"]))
     if len(xs) > 1:
-        y = y * xs[1]
+        y *= xs[1]
     if len(xs) > 2:
-        y = y + xs[2]
+        y += xs[2]
     return y
 
 
@@ -401,5 +442,5 @@ register(OpDef("layernorm", "opaque", 1, 3, _infer_layernorm, _layernorm_kernel,
                lambda s, o, a: ((5 + len(s) - 1) * numel(o), 0),
                attrs={"axis": -1, "epsilon": 1e-5},
                doc="(x - mean) / sqrt(var + eps) * scale + bias over axes [axis..last]",
-               onnx="LayerNormalization"))
+               onnx="LayerNormalization", workspace=_two_temporaries))
 

@@ -19,11 +19,16 @@ import numpy as np
 
 from .errors import ShapeError
 from .ops_elementwise import integer, numel
-from .registry import OpDef, register
+from .registry import OpDef, Workspace, register
 
 
 def _zero_flops(in_shapes, out_shape, attrs) -> tuple[int, int]:
     return 0, 0
+
+
+def _no_temporary(in_shapes, out_shape, attrs) -> Workspace:
+    """A view of the input, or a copy that is the output itself: nothing else is allocated."""
+    return Workspace()
 
 
 def _axis(op: str, axis, rank: int, *, allow_end: bool = False) -> int:
@@ -47,7 +52,8 @@ def _ints(op: str, name: str, value) -> tuple[int, ...]:
 # -- identity -------------------------------------------------------------------------------------
 register(OpDef("identity", "injective", 1, 1, lambda s, d, a: (tuple(s[0]), d[0]),
                lambda xs, a: xs[0].copy(), _zero_flops,
-               doc="a copy of x (used when a program variable is aliased)", onnx="Identity"))
+               doc="a copy of x (used when a program variable is aliased)", onnx="Identity",
+               workspace=_no_temporary))
 
 
 # -- reshape / flatten ----------------------------------------------------------------------------
@@ -89,10 +95,10 @@ def _flatten_kernel(xs, attrs):
 
 register(OpDef("reshape", "injective", 1, 1, _infer_reshape, _reshape_kernel, _zero_flops,
                attrs={"shape": None}, doc="same data, new shape (one -1 is inferred)",
-               onnx="Reshape"))
+               onnx="Reshape", workspace=_no_temporary))
 register(OpDef("flatten", "injective", 1, 1, _infer_flatten, _flatten_kernel, _zero_flops,
                attrs={"axis": 1}, doc="2-D view: (prod dims[:axis], prod dims[axis:])",
-               onnx="Flatten"))
+               onnx="Flatten", workspace=_no_temporary))
 
 
 # -- transpose -------------------------------------------------------------------------------------
@@ -115,7 +121,7 @@ def _infer_transpose(in_shapes, in_dtypes, attrs):
 register(OpDef("transpose", "injective", 1, 1, _infer_transpose,
                lambda xs, a: np.transpose(xs[0], _perm(xs[0].shape, a)), _zero_flops,
                attrs={"perm": None}, doc="permute axes (default: reverse them)",
-               onnx="Transpose"))
+               onnx="Transpose", workspace=_no_temporary))
 
 
 # -- concat / split --------------------------------------------------------------------------------
@@ -168,10 +174,12 @@ def _split_kernel(xs, attrs):
 
 register(OpDef("concat", "injective", 1, 64, _infer_concat,
                lambda xs, a: np.concatenate(xs, axis=int(a["axis"])), _zero_flops,
-               attrs={"axis": 0}, doc="join tensors along an axis", onnx="Concat"))
+               attrs={"axis": 0}, doc="join tensors along an axis", onnx="Concat",
+               workspace=_no_temporary))
 register(OpDef("split", "injective", 1, 1, _infer_split, _split_kernel, _zero_flops,
                attrs={"parts": 2, "axis": 0, "index": 0},
-               doc="piece `index` of `parts` equal pieces along `axis`", onnx="Split"))
+               doc="piece `index` of `parts` equal pieces along `axis`", onnx="Split",
+               workspace=_no_temporary))
 
 
 # -- slice ---------------------------------------------------------------------------------------
@@ -214,7 +222,8 @@ def _infer_slice(in_shapes, in_dtypes, attrs):
 register(OpDef("slice", "injective", 1, 1, _infer_slice,
                lambda xs, a: xs[0][_slices(xs[0].shape, a)], _zero_flops,
                attrs={"starts": None, "ends": None, "axes": None, "steps": None},
-               doc="x[starts:ends:steps] on the given axes (ONNX clamping)", onnx="Slice"))
+               doc="x[starts:ends:steps] on the given axes (ONNX clamping)", onnx="Slice",
+               workspace=_no_temporary))
 
 
 # -- reductions ----------------------------------------------------------------------------------

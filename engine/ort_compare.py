@@ -100,9 +100,13 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
     """Our pass pipeline and onnxruntime's basic/extended levels on the same model."""
     from .interop import from_onnx, to_onnx
     from .passes import optimize
+    from .passes.constant_folding import check_static_part
     from .passes.fusion import analyse
 
+    # onnxruntime's basic level folds constant subgraphs in C++: bound that work first (for a
+    # Graph before exporting it, which draws every weight)
     if isinstance(model, Graph):
+        check_static_part(model)
         graph, data = model, to_onnx(model)
     elif isinstance(model, (bytes, bytearray)):
         if len(model) > budget.MAX_ONNX_BYTES:
@@ -110,6 +114,7 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
                               f"{budget.MAX_ONNX_BYTES:,}")
         data = bytes(model)
         graph = from_onnx(data)
+        check_static_part(graph)
     else:
         raise EngineError(f"compare_with_ort() needs a Graph or ONNX bytes, got {type(model).__name__}")
     levels = []

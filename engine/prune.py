@@ -221,13 +221,17 @@ class GradualResult:
 def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9,
                   n_steps: int = 8, epochs_per_step: int = 1) -> GradualResult:
     """Zhu & Gupta: raise global magnitude sparsity 0 -> final over ``n_steps``, fine-tuning between."""
-    from .train import fit, train_model
+    from .train import check_epochs, fit, train_model
     if not 0 < final_sparsity < 1:
         raise EngineError(f"final sparsity {final_sparsity} must lie strictly between 0 and 1")
     if not 1 <= n_steps <= 20:
         raise EngineError(f"n_steps = {n_steps} must lie in 1 .. 20")
-    trained = train_model(model, seed)
     spec, split = model_spec(model), digits(seed)
+    if isinstance(epochs_per_step, bool) or not isinstance(epochs_per_step, int) or epochs_per_step < 0:
+        raise EngineError(f"epochs_per_step = {epochs_per_step!r} must be a whole number >= 0")
+    check_epochs(n_steps * epochs_per_step, split,
+                 f"gradual pruning ({n_steps} steps x {epochs_per_step} epochs)")
+    trained = train_model(model, seed)
     params = dict(trained.params)
     schedule, accs, history = [], [], []
     for k in range(1, n_steps + 1):

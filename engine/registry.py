@@ -4,7 +4,12 @@ An op declares
   1. its fusion pattern kind (TVM's OpPatternKind, see :data:`KINDS`),
   2. shape/dtype inference ``infer(in_shapes, in_dtypes, attrs) -> (shape, dtype)``,
   3. a numpy reference kernel ``kernel(arrays, attrs) -> ndarray``,
-  4. its arithmetic cost ``flops(in_shapes, out_shape, attrs) -> (flops, macs)``.
+  4. its arithmetic cost ``flops(in_shapes, out_shape, attrs) -> (flops, macs)``;
+  5. what its kernel needs besides its inputs and output, ``workspace(in_shapes, out_shape, attrs)
+     -> Workspace``: the peak temporary fp32 elements (im2col columns, padded copies, ufunc
+     temporaries), Python-level loop iterations and the elements those loops stream. The
+     interpreter checks these against :mod:`engine.budget` before it runs anything; the default is
+     one output-sized temporary and no loop.
 Parameters and bytes read/written are derived generically in :mod:`engine.cost` from shapes.
 Autodiff rules (VJP/JVP) live in :mod:`engine.autodiff_rules`, keyed by the same op names.
 
@@ -12,6 +17,8 @@ Adding an op = one :func:`register` call in one of the ``ops_*.py`` modules.
 """
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +29,20 @@ KINDS = ("elemwise", "broadcast", "injective", "reduce", "out_elemwise_fusable",
 
 #: Ops that are graph sources rather than computations.
 SOURCE_OPS = ("input", "param", "constant")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What one kernel call needs beyond its inputs and output (fp32 elements, loop iterations)."""
+
+    temp: int = 0          # peak temporary elements alive at once inside the kernel
+    loops: int = 0         # Python-level loop iterations
+    streamed: int = 0      # elements those loops read or write (numpy passes outside BLAS)
+
+
+def one_temporary(in_shapes, out_shape, attrs) -> Workspace:
+    """The default: at most one output-sized temporary, no Python loop."""
+    return Workspace(temp=math.prod(out_shape))
 
 
 @dataclass(frozen=True)
@@ -36,10 +57,13 @@ class OpDef:
     attrs: dict = field(default_factory=dict)   # attribute name -> default value
     doc: str = ""
     onnx: str = ""                               # ONNX op type it maps to ("" if none)
+    workspace: Callable[..., Workspace] = one_temporary
 
 
 _REGISTRY: dict[str, OpDef] = {}
 _LOADED = False
+_LOADING = False
+_LOAD_LOCK = threading.RLock()
 
 
 def register(op: OpDef) -> OpDef:
@@ -52,10 +76,20 @@ def register(op: OpDef) -> OpDef:
 
 
 def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from . import ops_elementwise, ops_nn, ops_shape  # noqa: F401  (they call register)
+    """Import the op modules once. Concurrent first users (a class arriving at once) wait on the lock;
+    the importing thread itself re-enters through the ops' own registry calls and must not wait."""
+    global _LOADED, _LOADING
+    if _LOADED:
+        return
+    with _LOAD_LOCK:
+        if _LOADED or _LOADING:
+            return
+        _LOADING = True
+        try:
+            from . import ops_elementwise, ops_nn, ops_shape  # noqa: F401  (they call register)
+            _LOADED = True
+        finally:
+            _LOADING = False
 
 
 def get_op(name: str) -> OpDef:

@@ -213,6 +213,7 @@ def slot_timeline(result: LLMResult, limit: int = 24) -> Timeline:
 def llm_sweep(model: LLMModel, rates, n: int = 300, prompt_len: int = 256, mean_out: int = 64,
               dist: str = "geometric", max_batch: int = 16, seed: int = 0) -> list[dict]:
     """Both policies at each request rate (same requests for both policies at a given rate)."""
+    check_steps(n * len(rates) * len(LLM_POLICIES), "LLM load sweep (requests)")
     rows = []
     for rate in rates:
         req = draw_requests(rate, n, prompt_len, mean_out, dist, max(mean_out * 8, 1), seed)

@@ -31,6 +31,7 @@ from .ir import Graph, GraphBuilder
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh")
 BINARY = ("add", "sub", "mul", "div", "pow")
+MAX_SYMBOLIC_OPS = 200   # expression depth stays far below Python's recursion limit
 MAX_DEPTH = 40
 
 
@@ -237,6 +238,9 @@ def _local(op: str, a: tuple[Expr, ...]) -> Expr:
 def expr_from_graph(graph: Graph, output: str | None = None) -> Expr:
     """Inline a scalar graph into one expression tree (inputs/params become variables)."""
     output = output or graph.outputs[0]
+    if len(graph.op_nodes) > MAX_SYMBOLIC_OPS:     # the tree walks below recurse once per level
+        raise EngineError(f"symbolic differentiation here takes programs of at most "
+                          f"{MAX_SYMBOLIC_OPS} ops; this one has {len(graph.op_nodes)}")
     env: dict[str, Expr] = {}
     for node in graph.nodes:
         if node.shape not in ((), (1,)):

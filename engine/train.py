@@ -13,6 +13,8 @@ Stages of :func:`fit`:
      of it (the straight-through estimator's clip mask), Adam (Kingma & Ba 2015; b1 0.9, b2 0.999,
      eps 1e-8) updates the float weights, and ``after_step`` may project them (pruning masks);
   4. :func:`train_model` caches a trained model per (model, seed, epochs) with ``lru_cache``.
+Budget: one request trains at most :data:`engine.budget.MAX_TRAIN_STEPS` steps, checked before
+the first one (:func:`check_epochs` for callers that fit epoch by epoch).
 Not handled: weight decay, learning-rate schedules, batchnorm statistics.
 """
 from __future__ import annotations
@@ -138,7 +140,7 @@ def _fit(spec, params, split, epochs, lr, seed, batch, teacher_logits, temperatu
     x_all = split.x_train.reshape((-1, *spec.input_shape))
     n = len(x_all)
     steps_per_epoch = n // batch
-    budget.check_steps(epochs * steps_per_epoch, "training")
+    budget.check_train_steps(epochs * steps_per_epoch, f"training {spec.name} for {epochs} epochs")
     kd = teacher_logits is not None
     graph = loss_graph(spec, batch, "kd" if kd else "ce", float(temperature), float(alpha))
     y_all = one_hot(split.y_train)
@@ -178,6 +180,18 @@ def _loss_value(graph: Graph, feed: dict) -> float:
 
 
 DEFAULT_EPOCHS = {"mlp": 15, "cnn": 10, "teacher": 15, "student": 15}
+
+
+def steps_per_epoch(split: Split, batch: int = 64) -> int:
+    """Optimiser steps of one epoch (the last partial batch is dropped)."""
+    return len(split.x_train) // batch
+
+
+def check_epochs(epochs: int, split: Split, what: str) -> None:
+    """Refuse ``epochs`` epochs of training (spread over several fits) over the step budget."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise EngineError(f"epochs = {epochs!r} must be a whole number >= 0")
+    budget.check_train_steps(epochs * steps_per_epoch(split), what)
 
 
 @functools.lru_cache(maxsize=32)

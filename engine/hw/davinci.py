@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..budget import check_steps, check_tensor
+from ..budget import check_flops, check_steps, check_tensor
 from ..errors import EngineError, ShapeError
 from ..trace import Event, Timeline
 
@@ -139,8 +139,9 @@ def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = 
     for k, v in {**sizes, **rates}.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise EngineError(f"{k} must be a positive number, got {v!r}")
-    A, B = _operands(M, K, N, A, B, seed)
     Mp, Kp, Np = (-(-d // FRACTAL) * FRACTAL for d in (M, K, N))
+    check_flops(2 * Mp * Kp * Np, f"the Cube's {M}x{K}x{N} product")     # before drawing A and B
+    A, B = _operands(M, K, N, A, B, seed)
     tm, tk, tn = _tile("M", tile_m, Mp, 128), _tile("K", tile_k, Kp, 128), _tile("N", tile_n, Np, 128)
     nbuf = 2 if double_buffer else 1
     use = _buffer_use(tm, tk, tn, nbuf, sizes)
@@ -238,10 +239,13 @@ class _Scheduler:
 def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> tuple[np.ndarray, int, int]:
     """(OH·OW) × (Cin·KH·KW) patch matrix of x (Cin, H, W), columns ordered (c, i, j)."""
     c, h, w = x.shape
-    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
     oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
     if oh < 1 or ow < 1:
         raise ShapeError(f"a {kh}×{kw} kernel does not fit the {h}×{w} input with padding {pad}")
+    check_tensor((c, h + 2 * pad, w + 2 * pad), "the padded input")
+    check_tensor((oh * ow, c * kh * kw), "the img2col matrix")
+    check_steps(oh * ow, "img2col (one step per output pixel)")
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
     cols = np.empty((oh * ow, c * kh * kw), dtype=x.dtype)
     for i in range(oh):
         for j in range(ow):

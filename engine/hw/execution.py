@@ -161,6 +161,8 @@ def warp_addresses(pattern: str, stride: int = 1, elem_bytes: int = 4, offset: i
         raise EngineError(f"element size {elem_bytes} bytes is not a CUDA load width; use 1, 2, 4, 8 or 16")
     if not isinstance(stride, int) or not 0 <= stride <= 4096:
         raise EngineError(f"stride {stride!r} is out of range; use 0 to 4096 elements")
+    if isinstance(warp, bool) or not isinstance(warp, (int, np.integer)) or not 1 <= warp <= 1024:
+        raise EngineError(f"warp = {warp!r} lanes is out of range; use 1 to 1024")
     lanes = np.arange(warp)
     if pattern == "strided":
         return offset + lanes * stride * elem_bytes
@@ -175,6 +177,9 @@ def coalescing(addresses, elem_bytes: int = 4) -> dict:
     addr = np.asarray(addresses, dtype=np.int64)
     if addr.ndim != 1 or addr.size == 0 or (addr < 0).any():
         raise EngineError("addresses must be a non-empty list of non-negative byte addresses")
+    if elem_bytes not in (1, 2, 4, 8, 16):
+        raise EngineError(f"element size {elem_bytes} bytes is not a CUDA load width; use 1, 2, 4, 8 or 16")
+    check_tensor(addr.shape, "the address list")
     touched = np.unique(np.concatenate([(addr + k) // SECTOR for k in range(elem_bytes)]))
     lines = np.unique(touched * SECTOR // LINE)
     useful = np.unique(np.concatenate([addr + k for k in range(elem_bytes)])).size
@@ -191,6 +196,9 @@ def bank_conflicts(word_indices, banks: int = BANKS) -> dict:
     words = np.asarray(word_indices, dtype=np.int64)
     if words.ndim != 1 or words.size == 0 or (words < 0).any():
         raise EngineError("word indices must be a non-empty list of non-negative integers")
+    if isinstance(banks, bool) or not isinstance(banks, (int, np.integer)) or not 1 <= banks <= 1024:
+        raise EngineError(f"banks = {banks!r} is out of range; use 1 to 1024 banks")
+    check_tensor(words.shape, "the word list")
     distinct = np.unique(words)
     per_bank = np.bincount(distinct % banks, minlength=banks)
     return {"degree": int(per_bank.max()), "per_bank": per_bank, "bank_of_lane": words % banks,

@@ -114,6 +114,8 @@ def run_real(world_size: int = 2, timeout: float = 60.0, sizes=DEFAULT_SIZES,
         raise EngineError(f"the real run uses 2, 3 or 4 local processes, got {world_size}")
     if not 1 <= timeout <= 120:
         raise EngineError(f"timeout must be between 1 and 120 seconds, got {timeout}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 50:
+        raise EngineError(f"repeats = {repeats!r} must be a whole number from 1 to 50")
     sizes = tuple(int(s) for s in sizes)
     if not sizes or min(sizes) < 4 or max(sizes) > 16 << 20:
         raise EngineError("all-reduce sizes must be between 4 bytes and 16 MiB")

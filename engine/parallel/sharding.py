@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..budget import check_tensor
 from ..errors import EngineError
 
 
@@ -57,6 +58,8 @@ def matmul_strategy(strategy, n: int, shape=(8, 8, 8), seed: int = 0) -> dict:
     if a * b * d != n:
         raise EngineError(f"strategy {strategy} uses a·b·d = {a * b * d} devices but there are {n}")
     m, k, cols = shape
+    check_tensor((m, k), "X")
+    check_tensor((k, cols), "W")
     if m % a or k % b or cols % d:
         raise EngineError(f"shape M×K×N = {m}×{k}×{cols} is not divisible by the cuts {a}, {b}, {d}")
     rng = np.random.default_rng(seed)
@@ -106,6 +109,7 @@ def redistribute(src: Layout, dst: Layout, n: int, shape=(8, 8), seed: int = 0) 
     _check_layout(dst, n)
     if dst.partial and not src.partial:
         raise EngineError("no collective produces partial sums from complete values")
+    check_tensor(shape, "the tensor")
     rng = np.random.default_rng(seed)
     t = rng.normal(size=shape)
     have = _shards(t, src, n, rng)

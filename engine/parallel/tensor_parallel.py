@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_tensor
+from ..budget import check_flops, check_tensor
 from ..errors import EngineError, ShapeError
 
 
@@ -107,7 +107,10 @@ class AttentionSplit:
 def attention_by_heads(x, wq, wk, wv, wo, heads: int, n: int) -> AttentionSplit:
     """Self-attention with heads split over ``n`` devices; one all-reduce after W_O."""
     x, wq, wk, wv, wo = (np.asarray(t, dtype=float) for t in (x, wq, wk, wv, wo))
+    for name, t in (("x", x), ("W_Q", wq), ("W_K", wk), ("W_V", wv), ("W_O", wo)):
+        check_tensor(t.shape, name)
     s, h = x.shape
+    check_flops(2 * (8 * s * h * h + 4 * s * s * h), "attention split by heads (run twice)")
     if heads < 1 or h % heads:
         raise ShapeError(f"hidden size {h} is not divisible by {heads} heads")
     if not isinstance(n, (int, np.integer)) or n < 1 or heads % n:
@@ -188,6 +191,9 @@ def mesh_matmul(x, w, rows: int, cols: int) -> dict:
     x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
         raise ShapeError(f"X{list(x.shape)} @ W{list(w.shape)}: inner sizes differ")
+    check_tensor(x.shape, "X")
+    check_tensor(w.shape, "W")
+    check_flops(4 * x.shape[0] * x.shape[1] * w.shape[1], "the mesh matmul (and its reference)")
     _split_count(rows, x.shape[0], "rows of X (mesh axis 0)")
     _split_count(cols, w.shape[1], "columns of W (mesh axis 1)")
     xs, ws = np.split(x, rows, axis=0), np.split(w, cols, axis=1)

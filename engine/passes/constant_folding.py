@@ -8,6 +8,8 @@ Stages (one forward sweep):
   3. replace it by a source node of the same name holding the result: a ``constant`` if only
      constants fed it, else a ``param`` with that value (still counted as weights);
   4. inputs that lost their last user are swept; the log names what was folded.
+Before stage 2 the static part is checked against the run budget (:func:`engine.cost.check_run`:
+its FLOPs, and its values held twice, as arrays and as stored tensors).
 After this pass the folded weights are frozen at their values: run the new graph with seed 0 (the
 default) or with the same parameter values. Not handled: folding through graph inputs (their values
 are only known at run time), shape-only folding (shapes are static in this IR already).
@@ -16,13 +18,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cost import check_run
 from ..interpreter import apply_op, source_value
 from ..ir import Graph, Tensor
 from .common import Rewriter, names_preview
 
 
+def check_static_part(graph: Graph) -> None:
+    """Refuse folding a static part over the run budget, before evaluating any of it."""
+    static: list = []
+    known: set[str] = set()
+    for node in graph.nodes:
+        if node.op in ("param", "constant") or (
+                not node.is_source and node.inputs and all(i in known for i in node.inputs)):
+            static.append(node)
+            known.add(node.name)
+    if any(not n.is_source for n in static):
+        part = Graph(tuple(static), (static[-1].name,), graph.title)
+        check_run(part, "constant folding", memory_scale=2)
+
+
 def constant_folding(graph: Graph) -> tuple[Graph, list[str]]:
     """``graph`` with every all-static op replaced by its value, and a log."""
+    check_static_part(graph)
     rw = Rewriter(graph)
     values: dict[str, np.ndarray] = {}
     has_param: dict[str, bool] = {}

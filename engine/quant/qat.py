@@ -95,16 +95,22 @@ def _act_hook(spec: ModelSpec, bits: int, mode: str, ranges: dict | None):
     return hook
 
 
+def _check_batches(batches) -> None:
+    if isinstance(batches, bool) or not isinstance(batches, int) or not 1 <= batches <= 256:
+        raise EngineError(f"calibration batches = {batches!r} must be a whole number 1 .. 256")
+
+
 def calibrate(spec: ModelSpec, params: dict, x: np.ndarray, observer: str = "minmax",
               bits: int = 8, batches: int = 8, batch: int = 64) -> dict[int, tuple[float, float]]:
     """Observed range of the input of every weighted layer, over ``batches`` calibration batches."""
     seen: dict[int, list[np.ndarray]] = {}
+    _check_batches(batches)
 
     def record(i, ly, h):
         if ly.kind in ("dense", "conv"):
             seen.setdefault(i, []).append(np.array(h))
         return h
-    for k in range(max(1, batches)):
+    for k in range(batches):
         chunk = x[k * batch:(k + 1) * batch]
         if len(chunk):
             forward(spec, params, chunk, record)
@@ -137,6 +143,7 @@ def ptq(model: str = "mlp", seed: int = 0, bits: int = 8, mode: str = "static",
     bits = _bits(bits)
     if mode not in MODES:
         raise EngineError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    _check_batches(calib_batches)
     spec, trained = model_spec(model), train_model(model, seed)
     split = digits(seed)
     qw = quantize_weights(spec, trained.params, bits, per_channel)
@@ -169,12 +176,14 @@ def _clips(spec: ModelSpec, params: dict, pct: float) -> dict[str, float]:
 def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
         clip_percentile: float = 99.0, lr: float = 0.001) -> QATResult:
     """Fine-tune the trained model with fake-quantised weights and the STE (stage 3)."""
-    from ..train import fit, train_model
+    from ..train import check_epochs, fit, train_model
     bits = _bits(bits)
     if not 50 < clip_percentile <= 100:
         raise EngineError(f"clip percentile {clip_percentile} must lie in (50, 100]")
-    spec, trained = model_spec(model), train_model(model, seed)
+    spec = model_spec(model)
     split = digits(seed)
+    check_epochs(epochs, split, f"QAT of {model} for {epochs} epochs")
+    trained = train_model(model, seed)
     dtype = f"qint{bits}"
     params = {k: np.array(v) for k, v in trained.params.items()}
     clips = _clips(spec, params, clip_percentile)
