@@ -49,9 +49,9 @@ with ui.controls():
                     t_("Convolution (img2col)", "卷积 (img2col)"), bind="query-params")
     d = st.columns(4)
     if mode == "matmul":
-        M = d[0].number_input("M", 0, 4096, 512, step=16, key="dv_m", bind="query-params")
-        K = d[1].number_input("K", 0, 4096, 512, step=16, key="dv_k", bind="query-params")
-        N = d[2].number_input("N", 0, 4096, 512, step=16, key="dv_n", bind="query-params")
+        M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")
+        K = d[1].number_input("K", 0, 1536, 512, step=16, key="dv_k", bind="query-params")
+        N = d[2].number_input("N", 0, 1536, 512, step=16, key="dv_n", bind="query-params")
     else:
         cin = d[0].number_input("Cin", 1, 256, 16, key="dv_cin", bind="query-params")
         hw = d[1].number_input("H = W", 3, 128, 32, key="dv_hw", bind="query-params")
