@@ -4,9 +4,9 @@ from __future__ import annotations
 
 
 from bench.run import median_time
-from engine.autodiff import grad
-from engine.interpreter import run as run_graph
-from engine.ir import GraphBuilder
+from engine.framework.autodiff import grad
+from engine.core.interpreter import run as run_graph
+from engine.core.ir import GraphBuilder
 
 OPS = ("sin", "tanh", "sigmoid", "cos")
 

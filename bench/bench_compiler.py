@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from bench.run import median_time
-from engine.ir import GraphBuilder
-from engine.memory_plan import plan_graph, plan_memory, random_buffers
-from engine.passes import PASSES, optimize
+from engine.core.ir import GraphBuilder
+from engine.compiler.memory_plan import plan_graph, plan_memory, random_buffers
+from engine.compiler.passes import PASSES, optimize
 
 PIPELINE = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]
 

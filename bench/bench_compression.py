@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from bench.run import median_time
-from engine.compress_models import init_params, model_spec
-from engine.datasets import digits
-from engine.quant import abs_histogram, entropy_amax, observe
-from engine.train import DEFAULT_EPOCHS, fit
+from engine.compression.models import init_params, model_spec
+from engine.compression.datasets import digits
+from engine.compression.quant import abs_histogram, entropy_amax, observe
+from engine.compression.training import DEFAULT_EPOCHS, fit
 
 
 def _train_time(name: str, seed: int) -> float:

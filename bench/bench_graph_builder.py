@@ -13,7 +13,7 @@ PAGE = str(ROOT / "pages" / "graph_builder.py")
 
 
 def _random_dag(n: int, seed: int = 0):
-    from engine.ir import Graph, Node
+    from engine.core.ir import Graph, Node
     rnd = random.Random(seed)
     nodes = [Node("in0", "input", (), (), (2,))]
     for i in range(1, n):

@@ -19,9 +19,9 @@ def run() -> list[dict]:
     import onnxruntime as ort
 
     import engine
-    from engine.language import parse_program
-    from engine.presets import PROGRAMS
-    from engine.torch_zoo import example_input, zoo_graph, zoo_onnx
+    from engine.core.language import parse_program
+    from engine.core.presets import PROGRAMS
+    from engine.interop.torch_zoo import example_input, zoo_graph, zoo_onnx
 
     t0 = time.perf_counter()
     graph = zoo_graph("resnet18", 1)

@@ -9,9 +9,9 @@ from bench.run import median_time
 def run() -> list[dict]:
     import torch
 
-    from engine import conv, gemm
-    from engine import flash_attention as fa
-    from engine.cache_sim import CacheConfig, simulate
+    from engine.kernels import conv, gemm
+    from engine.kernels import flash_attention as fa
+    from engine.kernels.cache_sim import CacheConfig, simulate
 
     rows = []
     sched = gemm.make_schedule(64, 64, 64, "ijk")

@@ -5,10 +5,10 @@ from bench.run import median_time
 
 
 def run() -> list[dict]:
-    from engine import lightweight as lw
-    from engine import lightweight_analysis as la
-    from engine import lightweight_nets as nets
-    from engine.cost import cost
+    from engine.models import blocks as lw
+    from engine.models import analysis as la
+    from engine.models import networks as nets
+    from engine.core.cost_model import cost
 
     rows = []
     for name in nets.NETWORKS:
@@ -20,7 +20,7 @@ def run() -> list[dict]:
     graph = nets.build_network("MobileNetV2")
     t = median_time(lambda: la.layer_points(graph, "Phone CPU (assumed)"), repeat=5)
     rows.append(dict(name="layer roofline MobileNetV2", value=t * 1e3, unit="ms", target="< 100 ms",
-                     note="engine.cost + classification of 53 conv/linear layers"))
+                     note="engine.core.cost_model + classification of 53 conv/linear layers"))
     t = median_time(lambda: la.width_sweep(), repeat=3)
     rows.append(dict(name="MobileNetV1 Tables 6/7 sweep", value=t * 1e3, unit="ms",
                      target="< 1000 ms", note="7 networks built and costed"))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from bench.run import median_time
 from engine import hardware_presets
-from engine.deploy import best_split, networks, split_points, targets, zoo_chain
-from engine.serving import POLICIES, ServiceModel, simulate
-from engine.serving_llm import LLM_POLICIES, LLMModel, draw_requests, simulate_llm
+from engine.inference.edge_cloud import best_split, networks, split_points, targets, zoo_chain
+from engine.inference.serving import POLICIES, ServiceModel, simulate
+from engine.inference.llm_serving import LLM_POLICIES, LLMModel, draw_requests, simulate_llm
 
 
 def run() -> list[dict]:

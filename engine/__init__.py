@@ -1,50 +1,60 @@
 """AI System Lab engine: numpy + stdlib only (torch/onnx imported lazily inside interop code).
 
-The public API is re-exported here lazily, so ``import engine`` stays fast and a page that needs only
-the layout math does not pay for the compiler passes.
+The engine is laid out like the book. ``core`` is what every chapter stands on and imports nothing
+outside itself; each chapter package imports ``core`` and, where a lab really builds on another
+chapter, that chapter (see tests/test_architecture.py and docs/house.md for the picture):
 
-Labs and their modules:
-  house        ir, registry, ops_*, interpreter, language, presets, cost, interop
-  framework    autodiff, autodiff_rules, symbolic, torch_graphs, scheduling
-  compiler     passes/ (one file per pass), memory_plan
-  kernels      layout, conv, gemm, cache_sim, roofline, flash_attention
-  compression  quant/, prune, distill, lowrank, train, datasets
-  hardware     hw/ (simd, occupancy, davinci, systolic)
-  distributed  parallel/ (memory, collectives, tensor_parallel, pipeline, auto, real_run)
+  core         ir, registry + ops/, interpreter, cost_model, language (parser) and program_format
+               (printer), presets, budget, errors, trace, limits
+  framework    autodiff (+ autodiff_rules), four_ways (manual/numeric/symbolic/automatic),
+               graph_capture (dynamic vs static in PyTorch), scheduling, lab (page glue)
+  compiler     passes/ (one file per pass), memory_plan, layouts, lab (cost ledger, buffer text)
+  kernels      gemm, conv, cache_sim, roofline_model, flash_attention
+  compression  models, training, datasets, quant/, prune, distill, lowrank, lab (the Pareto view)
+  models       blocks (lightweight block algebra), networks (whole networks), analysis
+  hw           simd/simt execution, occupancy, davinci, systolic
+  parallel     memory, collectives, data_parallel, tensor_parallel, pipeline, sharding, auto,
+               mixed_precision, real_run (real gloo processes)
+  inference    serving, kv_cache, llm_serving, edge_cloud
+  interop      ONNX export and import, torch import, the torch zoo, onnxruntime comparison
+
+The public API below is re-exported lazily, so ``import engine`` stays fast and a page that needs only
+the layout math does not pay for the compiler passes.
 """
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
-from .errors import BudgetError, EngineError, GraphError, ProgramError, ShapeError
+from .core.errors import BudgetError, EngineError, GraphError, ProgramError, ShapeError
 
 # public name -> (module, attribute); attribute None means the module itself
 _LAZY = {
-    # house
-    "Graph": ("ir", "Graph"), "Node": ("ir", "Node"), "GraphBuilder": ("ir", "GraphBuilder"),
-    "Tensor": ("ir", "Tensor"), "validate": ("ir", "validate"), "format_graph": ("ir", "format_graph"),
-    "get_op": ("registry", "get_op"), "op_names": ("registry", "op_names"),
-    "run": ("interpreter", "run"),
-    "parse_program": ("language", "parse_program"),
-    "presets": ("presets", None), "preset": ("presets", "preset"),
-    "preset_names": ("presets", "preset_names"),
-    "cost": ("cost", "cost"),
-    "from_onnx": ("interop", "from_onnx"), "to_onnx": ("interop", "to_onnx"),
-    "from_torch": ("interop", "from_torch"),
-    # framework core
-    "grad": ("autodiff", "grad"), "forward_trace": ("autodiff", "forward_trace"),
-    "reverse_trace": ("autodiff", "reverse_trace"),
+    # core
+    "Graph": ("core.ir", "Graph"), "Node": ("core.ir", "Node"),
+    "GraphBuilder": ("core.ir", "GraphBuilder"), "Tensor": ("core.ir", "Tensor"),
+    "validate": ("core.ir", "validate"), "format_graph": ("core.ir", "format_graph"),
+    "get_op": ("core.registry", "get_op"), "op_names": ("core.registry", "op_names"),
+    "run": ("core.interpreter", "run"),
+    "parse_program": ("core.language", "parse_program"),
+    "presets": ("core.presets", None), "preset": ("core.presets", "preset"),
+    "preset_names": ("core.presets", "preset_names"),
+    "cost": ("core.cost_model", "cost"),
+    # interop
+    "from_onnx": ("interop.onnx_import", "from_onnx"), "to_onnx": ("interop.onnx_export", "to_onnx"),
+    "from_torch": ("interop.torch_import", "from_torch"),
+    # framework
+    "grad": ("framework.autodiff", "grad"), "forward_trace": ("framework.autodiff", "forward_trace"),
+    "reverse_trace": ("framework.autodiff", "reverse_trace"),
     # compiler
-    "plan_memory": ("memory_plan", "plan_memory"),
-    "fuse": ("passes.fusion", "fuse"), "optimize": ("passes", "optimize"),
-    "passes": ("passes", None),
+    "plan_memory": ("compiler.memory_plan", "plan_memory"),
+    "fuse": ("compiler.passes.fusion", "fuse"), "optimize": ("compiler.passes", "optimize"),
+    "passes": ("compiler.passes", None), "layout": ("compiler.layouts", None),
     # kernels
-    "layout": ("layout", None), "roofline": ("roofline", "roofline"),
-    "hardware_presets": ("roofline", "hardware_presets"), "conv2d": ("conv", "conv2d"),
+    "roofline": ("kernels.roofline_model", "roofline"),
+    "hardware_presets": ("kernels.roofline_model", "hardware_presets"),
+    "conv2d": ("kernels.conv", "conv2d"),
     # compression, hardware, distributed
-    "quant": ("quant", None), "hw": ("hw", None), "parallel": ("parallel", None),
+    "quant": ("compression.quant", None), "hw": ("hw", None), "parallel": ("parallel", None),
 }
 
 __all__ = sorted([*_LAZY, "EngineError", "ProgramError", "ShapeError", "BudgetError",
@@ -64,20 +74,3 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
-
-
-# Public functions named like the module that defines them (``engine.cost`` is cost.cost,
-# ``engine.roofline`` is roofline.roofline). Importing such a submodule makes Python bind the module
-# to the package attribute, which would shadow the function; the package keeps the function instead
-# (the module stays reachable through sys.modules / importlib.import_module).
-_FUNCTIONS_NAMED_LIKE_MODULES = {name for name, (mod, attr) in _LAZY.items() if mod == attr == name}
-
-
-class _EnginePackage(types.ModuleType):
-    def __setattr__(self, name, value):
-        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _EnginePackage

@@ -4,8 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from engine import autodiff as ad, budget, presets, symbolic
-from engine.language import parse_program
+from engine.framework import autodiff as ad, four_ways
+from engine.core import budget
+from engine import presets
+from engine.core.language import parse_program
 from viz import autodiff as vz
 from viz.graph import graph_figure
 from viz.scheduling import localize_legend
@@ -119,11 +121,11 @@ with tab_ways, ui.guard():
                      key="ad_dtype", bind="query-params")
     depth = w2.slider(t_("Nesting depth for swell", "表达式膨胀的嵌套深度"), 2, 12, 8, key="ad_depth",
                       bind="query-params")
-    ways = ui.cached(symbolic.four_ways_text)(program, dtype, depth)
+    ways = ui.cached(four_ways.four_ways_text)(program, dtype, depth)
     if ways.fallback:
         st.caption(t_("This program is not a scalar elementwise one: the survey's example is used.",
                       "当前程序不是标量逐元素程序：这里改用综述中的例子。"))
-    best, swell = symbolic.best_step(ways.differences), ways.swell
+    best, swell = four_ways.best_step(ways.differences), ways.swell
     a, b, c, d = st.columns(4)
     a.metric(t_("Manual / symbolic", "手工 / 符号"), f"{ways.exact:.6g}")
     b.metric(t_("Best central difference", "最佳中心差分"), f"{best.central:.6g}",

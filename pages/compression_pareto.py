@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from ui.heavy import cached_heavy
-from engine.compress_models import lab_variants
+from engine.compression.models import lab_variants
 from viz import compression as vc
 
 ui.setup("compression_pareto", "Compression Pareto view", "压缩帕累托视图",
@@ -50,9 +50,9 @@ with ui.guard():
                      "略小于 4：权重从 4 字节变成 1 字节，但偏置仍是 fp32，且每个输出通道还要存一个 4 字节的缩放因子。"),
                   rel_tol=0.1)
     st.caption(t_("Latency: sum over graph nodes of max(FLOPs / peak, bytes / bandwidth) for one image "
-                  "(engine.cost + engine.roofline); int8 compute assumed 4x the fp32 rate. A lower "
+                  "(engine.core.cost_model + engine.roofline); int8 compute assumed 4x the fp32 rate. A lower "
                   "bound for comparing variants, not a wall-clock prediction.",
-                  "时延：单张图像下，对计算图每个节点取 max(FLOPs / 峰值, 字节 / 带宽) 再求和（engine.cost + engine.roofline）；"
+                  "时延：单张图像下，对计算图每个节点取 max(FLOPs / 峰值, 字节 / 带宽) 再求和（engine.core.cost_model + engine.roofline）；"
                   "假设 int8 计算速率为 fp32 的 4 倍。这是用于比较变体的下界，而非实际耗时预测。"))
 
 ui.lesson("compression_pareto")

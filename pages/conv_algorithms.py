@@ -6,7 +6,7 @@ import streamlit as st
 
 import engine
 import ui
-from engine import conv
+from engine.kernels import conv
 from viz import kernels as vk
 
 ui.setup("conv_algorithms", "Convolution algorithms", "卷积算法",

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from ui.heavy import cached_heavy
-from engine import distill
+from engine.compression import distill
 from viz import compression as vc
 
 ui.setup("distillation", "Knowledge distillation", "知识蒸馏",

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from ui.heavy import cached_heavy
-from engine import torch_graphs as tg
+from engine.framework import graph_capture as tg
 from viz.graph import graph_figure
 from viz.scheduling import localize_legend
 

@@ -8,8 +8,8 @@ from streamlit.errors import StreamlitAPIException
 
 import engine
 import ui
-from engine import deploy as dp
-from engine.serving import md1_wait
+from engine.inference import edge_cloud as dp
+from engine.inference.serving import md1_wait
 from viz import serving as vs
 
 ui.setup("edge_cloud", "Cloud vs edge", "云侧与端侧推理",
@@ -76,7 +76,7 @@ def chain_for(name: str, act_bytes: int):
     if name in dp.ZOO:
         return dp.zoo_chain(name, act_bytes, float(act_bytes))
     if name == RESNET:   # exported by torch, read back from ONNX: the real conversion path (slow once)
-        from engine.torch_zoo import zoo_graph
+        from engine.interop.torch_zoo import zoo_graph
         return dp.graph_chain(zoo_graph("resnet18"), "ResNet-18")
     return dp.graph_chain(engine.preset(name), name)
 

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine import flash_attention as fa
+from engine.kernels import flash_attention as fa
 from viz import kernels as vk
 
 ui.setup("flash_attention", "Flash attention", "Flash Attention",

@@ -5,10 +5,10 @@ import streamlit as st
 
 import engine
 import ui
-from engine import budget
-from engine.passes import optimize
-from engine.passes.fusion import analyse
-from engine.registry import KINDS, all_ops
+from engine.core import budget
+from engine.compiler.passes import optimize
+from engine.compiler.passes.fusion import analyse
+from engine.core.registry import KINDS, all_ops
 from viz.compiler import ZH, lab_graph_figure, postdom_figure
 
 ui.setup("fusion", "Operator fusion", "算子融合",
@@ -38,7 +38,7 @@ def load(model: str, program: str, simplify_first: bool):
     if model == PROGRAM:
         graph = engine.parse_program(program, title="program")
     elif model == ZOO:
-        from engine.torch_zoo import zoo_graph
+        from engine.interop.torch_zoo import zoo_graph
         graph = zoo_graph("resnet18")
     else:
         graph = engine.preset(model)

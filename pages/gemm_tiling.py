@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from engine import gemm
-from engine.cache_sim import CacheConfig
+from engine.kernels import gemm
+from engine.kernels.cache_sim import CacheConfig
 from viz import kernels as vk
 
 ui.setup("gemm_tiling", "GEMM optimisation", "GEMM 优化",

@@ -14,6 +14,9 @@ from ui import graph_source as src
 from viz.export import to_csv
 from viz.graph_text import cost_table, flops_formula, to_mermaid
 
+SOURCES = {"language": "engine.core.language", "interpreter": "engine.core.interpreter",
+           "cost": "engine.core.cost_model"}   # the engine code shown beside the graph
+
 ui.setup("graph_builder", "Graph Builder", "计算图构建器",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.",
          "用几行代码写出模型，查看计算图、运行它并统计 FLOPs。")
@@ -104,8 +107,8 @@ if graph is not None:
         st.code(to_mermaid(graph), "text")
     with tab_text:
         st.code(str(graph), "text")
-        module = st.radio(t_("Engine code", "引擎源码"), ["language", "interpreter", "cost"],
-                          horizontal=True, key="gb_code", bind="query-params")
-        st.code(inspect.getsource(importlib.import_module(f"engine.{module}")), "python")
+        module = st.radio(t_("Engine code", "引擎源码"), list(SOURCES), horizontal=True, key="gb_code",
+                          bind="query-params")
+        st.code(inspect.getsource(importlib.import_module(SOURCES[module])), "python")
 
 ui.lesson("graph_builder")

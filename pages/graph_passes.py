@@ -5,8 +5,8 @@ import streamlit as st
 
 import engine
 import ui
-from engine import budget
-from engine.passes import PASSES, pipeline_trace
+from engine.core import budget
+from engine.compiler.passes import PASSES, pipeline_trace
 from viz.compiler import ZH, ledger_figure, ledger_rows, pass_figures
 
 ui.setup("graph_passes", "Graph passes", "图优化 Pass",
@@ -64,7 +64,7 @@ def load(model: str, program: str | bytes = ""):
     if model == PROGRAM:
         return engine.parse_program(program, title="program")
     if model == ZOO:
-        from engine.torch_zoo import zoo_graph
+        from engine.interop.torch_zoo import zoo_graph
         return zoo_graph("resnet18")
     return engine.preset(model)
 
@@ -77,13 +77,13 @@ def trace(model: str, passes: tuple[str, ...], hw: str, program: str | bytes = "
 
 
 def ort_rows(model: str, program: str | bytes = "") -> list[dict]:
-    from engine.ort_compare import compare_with_ort
+    from engine.interop.ort_compare import compare_with_ort
     if model == UPLOAD:
         return compare_with_ort(program).rows()
     if model == PROGRAM:
         return compare_with_ort(load(model, program)).rows()
     if model == ZOO:
-        from engine.torch_zoo import zoo_onnx
+        from engine.interop.torch_zoo import zoo_onnx
         return compare_with_ort(zoo_onnx("resnet18")).rows()
     return compare_with_ort(engine.preset(model)).rows()
 

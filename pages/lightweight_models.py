@@ -6,9 +6,9 @@ import streamlit as st
 
 import engine
 import ui
-from engine import lightweight as lw
-from engine import lightweight_analysis as la
-from engine import lightweight_nets as nets
+from engine.models import blocks as lw
+from engine.models import analysis as la
+from engine.models import networks as nets
 from viz import lightweight as vl
 
 ui.setup("lightweight_models", "Lightweight models", "轻量化模型",

@@ -5,7 +5,7 @@ import streamlit as st
 
 import engine
 import ui
-from engine import memory_plan as mp
+from engine.compiler import memory_plan as mp
 from viz.compiler import ZH, arena_figure, lifetime_gantt
 
 ui.setup("memory_planning", "Memory planning", "内存规划",
@@ -29,7 +29,7 @@ lifetime_gantt = shared(lifetime_gantt, words=False)
 
 def graph_plan(model: str, strategy: str, inplace: bool):
     if model == ZOO:
-        from engine.torch_zoo import zoo_graph
+        from engine.interop.torch_zoo import zoo_graph
         graph = zoo_graph("resnet18")
     else:
         graph = engine.preset(model)

@@ -6,9 +6,9 @@ import streamlit as st
 
 import ui
 from ui.heavy import cached_heavy, cached_heavy_or_stop
-from engine import lowrank, prune
-from engine.compress_models import model_spec
-from engine.train import train_model
+from engine.compression import lowrank, prune
+from engine.compression.models import model_spec
+from engine.compression.training import train_model
 from viz import compression as vc
 
 ui.setup("pruning", "Pruning & low-rank", "剪枝与低秩分解",

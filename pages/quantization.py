@@ -7,8 +7,8 @@ import streamlit as st
 import ui
 from ui.heavy import cached_heavy
 from engine import quant
-from engine.quant import integer as QI
-from engine.quant import qat as Q
+from engine.compression.quant import integer as QI
+from engine.compression.quant import qat as Q
 from viz import compression as vc
 
 ui.setup("quantization", "Quantization", "量化",

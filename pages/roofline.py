@@ -1,7 +1,6 @@
 """Roofline: is this kernel memory-bound or compute-bound on that chip?"""
 from __future__ import annotations
 
-import importlib
 
 import streamlit as st
 
@@ -9,7 +8,7 @@ import engine
 import ui
 from viz import kernels as vk
 
-R = importlib.import_module("engine.roofline")  # the module (engine.roofline is also the function)
+from engine.kernels import roofline_model as R
 
 ui.setup("roofline", "Roofline", "Roofline 模型",
          "Attainable FLOP/s = min(peak, intensity × bandwidth): where a kernel lands says what to "

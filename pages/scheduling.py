@@ -7,7 +7,7 @@ import streamlit as st
 
 import ui
 from engine import presets
-from engine.scheduling import MODES, PLACEMENTS, Config, dispatch_steps, schedule_trace, simulate
+from engine.framework.scheduling import MODES, PLACEMENTS, Config, dispatch_steps, schedule_trace, simulate
 from viz import scheduling as vs
 from viz.graph import graph_figure
 

@@ -1,7 +1,7 @@
 """Hypothesis strategies for property tests over the engine's IR.
 
-``random_graphs(max_nodes=8)`` draws a small, valid :class:`engine.ir.Graph` built with
-:class:`engine.ir.GraphBuilder` from a mix of ops: unary elementwise (relu, tanh, sigmoid, gelu,
+``random_graphs(max_nodes=8)`` draws a small, valid :class:`engine.core.ir.Graph` built with
+:class:`engine.core.ir.GraphBuilder` from a mix of ops: unary elementwise (relu, tanh, sigmoid, gelu,
 hswish, ...), broadcasting binary ops (add, sub, mul, div, max, min, pow) against other values or
 broadcastable params, matmul against a param, reshape, flatten, transpose, reduce_sum/mean/max,
 softmax, concat, split and slice.
@@ -11,7 +11,7 @@ Guarantees, so that a property test can compare values with a tolerance:
   * values stay finite: ``log`` only sees ``sigmoid`` outputs, ``exp`` only ``tanh`` outputs,
     ``div`` divides by ``exp(tanh(.))`` (in [0.37, 2.72]) and ``pow`` raises a ``sigmoid`` output to
     an exponent in [0.5, 3];
-  * every graph passes :func:`engine.ir.validate`; its outputs are the last node plus, sometimes, an
+  * every graph passes :func:`engine.core.ir.validate`; its outputs are the last node plus, sometimes, an
     earlier one; some values are bound to program variables ``v0``, ``v1``, ... (and some are
     rebound, so ``v0#1``-style names occur).
 
@@ -34,9 +34,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine.errors import ShapeError
-from engine.ir import Graph, GraphBuilder
-from engine.ops_elementwise import broadcast_shape
+from engine.core.errors import ShapeError
+from engine.core.ir import Graph, GraphBuilder
+from engine.core.ops.elementwise import broadcast_shape
 
 UNARY = ("relu", "tanh", "sigmoid", "neg", "sin", "cos", "gelu", "hswish", "relu6", "abs",
          "identity")

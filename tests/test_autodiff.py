@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.autodiff import baydin_labels, jacobian
-from engine.autodiff_rules import DifferentiationError
-from engine.errors import EngineError, GraphError, ShapeError
-from engine.interpreter import run
-from engine.ir import GraphBuilder
+from engine.framework.autodiff import baydin_labels, jacobian
+from engine.framework.autodiff_rules import DifferentiationError
+from engine.core.errors import EngineError, GraphError, ShapeError
+from engine.core.interpreter import run
+from engine.core.ir import GraphBuilder
 
 try:
     from strategies import random_graphs
@@ -181,14 +181,14 @@ def test_non_differentiable_point_names_the_node():
 
 
 def test_op_without_rule(monkeypatch):
-    from engine import autodiff_rules
+    from engine.framework import autodiff_rules
     monkeypatch.delitem(autodiff_rules.RULES, "sin")
     with pytest.raises(DifferentiationError, match="'sin' has no derivative rule"):
         engine.grad(baydin_graph(), "v5", ["x2"])
 
 
 def test_forward_mode_budget():
-    from engine.errors import BudgetError
+    from engine.core.errors import BudgetError
     b = GraphBuilder()
     x = b.input((512, 512), name="x")
     b.op("reduce_sum", b.op("tanh", x), name="y")
@@ -200,7 +200,7 @@ def test_forward_mode_budget():
                                   "mobilenetv2_inverted_residual", "shufflenetv2_unit"])
 def test_presets_forward_tangent_equals_reverse_gradient_along_a_direction(name):
     """sum(J v) from one forward sweep == <grad of sum(y), v> from one backward sweep."""
-    from engine.ir import Node, rebuild
+    from engine.core.ir import Node, rebuild
     graph = engine.preset(name)
     out = graph.outputs[0]
     scalar = rebuild(list(graph.nodes) + [Node("loss", "reduce_sum", (out,), (), ())], ("loss",))
@@ -218,7 +218,7 @@ def test_presets_forward_tangent_equals_reverse_gradient_along_a_direction(name)
 def _torch_eval(graph, values, torch):
     """Evaluate ``graph`` with torch ops (float64), sources from ``values`` (requires_grad)."""
     F = torch.nn.functional
-    from engine.registry import get_op
+    from engine.core.registry import get_op
     unary = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "neg": torch.neg,
              "sin": torch.sin, "cos": torch.cos, "gelu": F.gelu, "hswish": F.hardswish,
              "relu6": F.relu6, "abs": torch.abs, "exp": torch.exp, "log": torch.log,
@@ -276,7 +276,7 @@ def _torch_eval(graph, values, torch):
 
 def _check_against_torch(graph, seed):
     torch = pytest.importorskip("torch")
-    from engine.ir import Node, Tensor, rebuild
+    from engine.core.ir import Node, Tensor, rebuild
     out = graph.outputs[-1]
     values = run(graph, seed=seed)
     u = np.random.default_rng(seed).standard_normal(values[out].shape).astype(np.float32)
@@ -319,7 +319,7 @@ def test_random_cnn_gradients_match_torch_autograd(graph, seed):
 
 
 def test_scalarize_and_saved_bytes():
-    from engine.autodiff import scalarize
+    from engine.framework.autodiff import scalarize
     graph = _mlp()
     g2, name = scalarize(graph, "x")
     assert name == "sum(x)" and g2.node(name).op == "reduce_sum"
@@ -332,7 +332,7 @@ def test_scalarize_and_saved_bytes():
 
 
 def test_survey_check_against_the_tables():
-    from engine.autodiff import survey_check
+    from engine.framework.autodiff import survey_check
     table, got, diff = survey_check("reverse", engine.reverse_trace(baydin_graph(), "v5"))
     assert table == 3 and diff < 5e-4 and round(got["x2"], 3) == 1.716
     graph = engine.preset("autodiff_example")
@@ -344,8 +344,8 @@ def test_survey_check_against_the_tables():
 
 def test_survey_rows_put_the_printed_tables_next_to_the_engine():
     """The page's side-by-side table: the survey's printed numbers (this file's copies) vs ours."""
-    from engine.autodiff import program_traces, survey_rows
-    text = engine.presets.program_text("autodiff_example")
+    from engine.framework.autodiff import program_traces, survey_rows
+    text = engine.core.presets.program_text("autodiff_example")
     graph, trace = program_traces(text, "forward", "x1")
     rows = {r["v"]: r for r in survey_rows("forward", graph, trace)}
     names = {"v-1": "x1", "v0": "x2", "v5": "v5"}
@@ -358,11 +358,11 @@ def test_survey_rows_put_the_printed_tables_next_to_the_engine():
     rows = {r["v"]: r for r in survey_rows("reverse", graph, trace)}
     assert rows["v0"]["source_adjoint"] == TABLE3_ADJOINT["x2"] and rows["v0"]["diff"] < 5e-4
     assert survey_rows("forward", *program_traces(text, "forward", "x2")) == []   # other seed
-    assert survey_rows("forward", *program_traces(engine.presets.program_text("mlp"), "forward", "x")) == []
+    assert survey_rows("forward", *program_traces(engine.core.presets.program_text("mlp"), "forward", "x")) == []
 
 
 def test_jacobian_demo_counts_sweeps_and_refuses_bad_sizes():
-    from engine.autodiff import jacobian_demo
+    from engine.framework.autodiff import jacobian_demo
     fwd, rev = jacobian_demo(8, 2)
     assert (fwd.sweeps, rev.sweeps) == (8, 2)
     np.testing.assert_allclose(fwd.matrix, rev.matrix, atol=1e-5)

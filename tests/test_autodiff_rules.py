@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.autodiff_rules import RULES, DifferentiationError, missing_rules, rule_for
-from engine.registry import get_op
+from engine.framework.autodiff_rules import RULES, DifferentiationError, missing_rules, rule_for
+from engine.core.registry import get_op
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -99,7 +99,7 @@ CASES = {
 
 def test_every_registered_op_has_a_rule_and_a_test_case():
     assert missing_rules() == []
-    from engine.registry import op_names
+    from engine.core.registry import op_names
     assert sorted(set(op_names()) - set(CASES)) == []
 
 
@@ -197,7 +197,7 @@ def test_kinks_use_pytorch_one_sided_values():
 
 
 def test_kink_note_names_the_one_sided_value():
-    from engine.autodiff_rules import kink_note
+    from engine.framework.autodiff_rules import kink_note
     assert "one-sided value 0 is used" in kink_note("relu", np.array([0.0, 2.0]))
     assert kink_note("relu", np.array([1.0])) == ""
     assert "x = 6" in kink_note("relu6", np.array([6.0]))

@@ -2,7 +2,7 @@
 
 Oracles: tracemalloc (numpy's array allocations are traced) for memory, the wall clock for work,
 and the cost model's own counts. Each refusal must come *before* the work: fast and allocating
-little, far below the graph budget (:data:`engine.budget.MAX_GRAPH_ELEMENTS` fp32 = 256 MiB).
+little, far below the graph budget (:data:`engine.core.budget.MAX_GRAPH_ELEMENTS` fp32 = 256 MiB).
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import engine
-from engine import budget, registry
-from engine.cost import check_run, run_needs
-from engine.errors import BudgetError, EngineError
+from engine.core import budget, registry
+from engine.core.cost_model import check_run, run_needs
+from engine.core.errors import BudgetError, EngineError
 
 WALL_S = 2.0                  # generous: every refusal below takes milliseconds
 PEAK_BYTES = 16 << 20         # traced allocations of a refusal; the graph budget is 256 MiB
@@ -147,7 +147,7 @@ def test_declared_workspace_bounds_the_traced_peak(case):
 
 def test_chunked_erf_matches_the_unchunked_formula():
     x = np.linspace(-6, 6, (1 << 16) * 3 + 5).astype(np.float32)
-    from engine.ops_elementwise import _erf64, erf
+    from engine.core.ops.elementwise import _erf64, erf
     assert np.array_equal(erf(x), _erf64(x).astype(np.float32))
     sample = x[::97]
     exact = np.array([math.erf(float(v)) for v in sample])        # the stdlib's erf as oracle
@@ -171,7 +171,7 @@ def test_forward_mode_sweeps_count_against_the_flops():
                                  "h = matmul(W, x)\ny = reduce_sum(h)\n")
     check_run(graph)
     assert "4,096 sweeps" in refuses_fast(lambda: engine.grad(graph, "y", ["x"], mode="forward"))
-    from engine.autodiff import jacobian
+    from engine.framework.autodiff import jacobian
     assert "1,024 sweeps" in refuses_fast(lambda: jacobian(graph, "h", ["W"]))
 
 
@@ -185,11 +185,11 @@ HEAVY_STATIC = "W = param([4096, 4096])\ny = matmul(W, W)\n"     # 137 GFLOPs of
 
 
 def _train_cases():
-    from engine.compress_models import init_params, model_spec
-    from engine.datasets import digits
-    from engine.prune import gradual_prune
-    from engine.quant.qat import ptq, qat
-    from engine.train import fit
+    from engine.compression.models import init_params, model_spec
+    from engine.compression.datasets import digits
+    from engine.compression.prune import gradual_prune
+    from engine.compression.quant.qat import ptq, qat
+    from engine.compression.training import fit
     spec = model_spec("mlp")
     return [
         ("train.fit", lambda: fit(spec, init_params(spec), digits(0), 200), BudgetError),
@@ -200,7 +200,9 @@ def _train_cases():
 
 
 def _kernel_lab_cases():
-    from engine import conv, flash_attention as fa, gemm, layout, memory_plan as mp
+    from engine.kernels import conv, flash_attention as fa, gemm
+    from engine import layout
+    from engine.compiler import memory_plan as mp
     return [
         ("conv.conv2d", lambda: conv.conv2d(_big((1, 64, 64, 64)), _big((256, 64, 7, 7))),
          BudgetError),
@@ -216,7 +218,8 @@ def _kernel_lab_cases():
 
 
 def _simulator_cases():
-    from engine import hw, serving as sv
+    from engine import hw
+    from engine.inference import serving as sv
     from engine.parallel import auto, sharding
     big_cluster = auto.Cluster(nodes=2, gpus_per_node=65536)
     return [
@@ -235,7 +238,7 @@ def _simulator_cases():
 
 
 def _graph_cases():
-    from engine.ort_compare import compare_with_ort
+    from engine.interop.ort_compare import compare_with_ort
     static = engine.parse_program(HEAVY_STATIC)
     return [
         ("passes.optimize", lambda: engine.optimize(static, ["constant_folding"]), BudgetError),
@@ -257,22 +260,22 @@ def test_entry_point_refuses_before_working(name):
 
 def test_conv_lab_page_maximum_is_within_the_budget():
     """pages/conv_algorithms.py allows C = K = H = W = 64, a 5x5 kernel and pad 2."""
-    from engine import conv
+    from engine.kernels import conv
     for algorithm in ("direct", "im2col"):
         conv._check_work((1, 64, 64, 64), (64, 64, 5, 5), 1, 2, 1, algorithm)
     conv._check_work((1, 64, 64, 64), (64, 64, 3, 3), 1, 1, 1, "winograd")
 
 
 def test_symbolic_deep_program_falls_back_instead_of_recursing():
-    from engine import symbolic
+    from engine.framework import four_ways
     program = "x = input(0.5)\n" + "x = sin(x)\n" * 3000
-    ways = symbolic.four_ways_text(program)
+    ways = four_ways.four_ways_text(program)
     assert ways.fallback
 
 
 # -- the budget leaves every shipped graph room to run ---------------------------------------------
 def test_presets_and_lightweight_networks_fit_with_headroom():
-    from engine.lightweight_nets import NETWORKS, build_network
+    from engine.models.networks import NETWORKS, build_network
     graphs = [engine.preset(p) for p in engine.preset_names()]
     graphs += [build_network(n) for n in NETWORKS]
     for g in graphs:
@@ -283,7 +286,7 @@ def test_presets_and_lightweight_networks_fit_with_headroom():
 
 @pytest.mark.slow
 def test_resnet18_fits_with_headroom_and_runs():
-    from engine.torch_zoo import zoo_graph
+    from engine.interop.torch_zoo import zoo_graph
     graph = zoo_graph("resnet18")
     needs = check_run(graph)
     assert 3.6e9 < needs.flops < budget.MAX_GRAPH_FLOPS / 2      # 1.8 GMACs (He et al. 2016)

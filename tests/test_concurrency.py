@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _REGISTRY = """
 import threading
-from engine import registry
+from engine.core import registry
 errs = []
 def use():
     try:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import conv
-from engine.errors import EngineError, ShapeError
+from engine.kernels import conv
+from engine.core.errors import EngineError, ShapeError
 
 
 def _torch_conv(x, w, stride, pad, groups=1):

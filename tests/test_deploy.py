@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 import engine
 from engine import EngineError
-from engine.budget import numel
-from engine.deploy import (Chain, Layer, best_split, custom_chain, graph_chain, layer_times,
-                           networks, radio_energy, split_points, targets, zoo_chain)
+from engine.core.budget import numel
+from engine.inference.edge_cloud import (
+    Chain, Layer, best_split, custom_chain, graph_chain, layer_times, networks, radio_energy, split_points,
+    targets, zoo_chain,
+)
 from tests.strategies import random_graphs
 
 T, N = targets(), networks()
@@ -141,7 +143,7 @@ def test_best_split_property(layers, inp, up, rtt, objective):
 def test_graph_chain_cuts_carry_the_residual():
     graph = engine.preset("resnet_basic_block")
     chain = graph_chain(graph)
-    from engine.cost import cost
+    from engine.core.cost_model import cost
     report = cost(graph)
     assert sum(x.flops for x in chain.layers) == report.flops
     x_bytes = 16 * 16 * 16 * 4
@@ -177,7 +179,7 @@ def test_deploy_refuses_nonsense():
 def test_graph_chain_cuts_equal_the_live_tensors(graph):
     """Brute force: a cut before op k carries each non-param tensor made before k and read at or
     after k (or a graph output)."""
-    from engine.cost import cost
+    from engine.core.cost_model import cost
     chain = graph_chain(graph)
     ops = [n.name for n in cost(graph).nodes]
     nodes = graph.by_name
@@ -192,7 +194,7 @@ def test_graph_chain_cuts_equal_the_live_tensors(graph):
 def test_radio_sources_say_what_is_checked():
     """LTE's 6 / 13 Mbit/s medians are in Huang et al. 2012's abstract; the power coefficients and the
     tail were transcribed from its tables without the text to re-check, and must say so."""
-    from engine.deploy import networks
+    from engine.inference.edge_cloud import networks
     nets = networks()
     assert (nets["LTE"].up_mbps, nets["LTE"].down_mbps) == (6.0, 13.0)
     for name in ("LTE", "Wi-Fi", "3G"):

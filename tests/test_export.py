@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.trace import Event, Timeline
+from engine.core.trace import Event, Timeline
 from viz.export import ExportError, figure_bytes, to_csv, to_json
 from viz.timeline import gantt
 

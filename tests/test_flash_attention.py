@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import flash_attention as F
-from engine.errors import EngineError
+from engine.kernels import flash_attention as F
+from engine.core.errors import EngineError
 
 
 @settings(max_examples=25, deadline=None)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import gemm
-from engine.cache_sim import CacheConfig, simulate
-from engine.errors import EngineError, ShapeError
+from engine.kernels import gemm
+from engine.kernels.cache_sim import CacheConfig, simulate
+from engine.core.errors import EngineError, ShapeError
 
 
 def reference_lru(addresses, writes, capacity, line, ways):

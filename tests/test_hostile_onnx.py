@@ -3,7 +3,7 @@
 The app is hosted for anonymous students, and anyone may upload an ONNX file. Each case of the
 table is generated here (no fixture files); each must raise an :class:`engine.EngineError` (never
 another type) within 2 s of CPU time, with a traced memory peak well under the graph budget
-(:data:`engine.budget.MAX_GRAPH_ELEMENTS` fp32 = 256 MiB). protobuf decodes in C, where tracemalloc
+(:data:`engine.core.budget.MAX_GRAPH_ELEMENTS` fp32 = 256 MiB). protobuf decodes in C, where tracemalloc
 cannot see, so the decompression-bomb case measures the process's peak RSS in a subprocess.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import budget
-from engine.interop import from_onnx, to_onnx
+from engine.core import budget
+from engine import from_onnx, to_onnx
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import EngineError, ShapeError
+from engine.core.errors import EngineError, ShapeError
 from engine.hw import cube_conv2d, cube_matmul
 from engine.hw.davinci import ASCEND910_BUFFERS, LANES, from_nz, to_nz, to_zn, to_zz
 

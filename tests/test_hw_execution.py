@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from engine.errors import EngineError, ShapeError
+from engine.core.errors import EngineError, ShapeError
 from engine.hw import (bank_conflicts, coalescing, divergence_utilization, kernel_reference, simd,
                        simt, sisd, spmd, stride_conflict_degree, warp_addresses)
 

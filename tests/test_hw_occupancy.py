@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
 
 

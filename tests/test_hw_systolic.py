@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import EngineError, ShapeError
+from engine.core.errors import EngineError, ShapeError
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
 
 

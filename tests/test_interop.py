@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import budget
-from engine.interop import from_onnx, from_torch, to_onnx
-from engine.interpreter import source_value
-from engine.language import parse_program
+from engine.core import budget
+from engine import from_onnx, from_torch, to_onnx
+from engine.core.interpreter import source_value
+from engine.core.language import parse_program
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -139,13 +139,13 @@ def test_initializers_become_params_with_values_and_names_are_sanitised():
 
 # -- the torch zoo --------------------------------------------------------------------------------
 def test_resnet18_parameter_count_is_published_value():
-    from engine.torch_zoo import RESNET18_PARAMS, resnet18
+    from engine.interop.torch_zoo import RESNET18_PARAMS, resnet18
     assert RESNET18_PARAMS == 11_689_512          # torchvision resnet18, He et al. 2016
     assert sum(p.numel() for p in resnet18().parameters()) == RESNET18_PARAMS
 
 
 def test_resnet18_graph_matches_torch():
-    from engine.torch_zoo import example_input, zoo_graph, zoo_module
+    from engine.interop.torch_zoo import example_input, zoo_graph, zoo_module
     graph = zoo_graph("resnet18")
     x = example_input("resnet18")
     with torch.no_grad():
@@ -158,7 +158,7 @@ def test_resnet18_graph_matches_torch():
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "mlp", "mobilenetv2_block"])
 def test_small_zoo_models_match_torch(name):
-    from engine.torch_zoo import example_input, zoo_graph, zoo_module
+    from engine.interop.torch_zoo import example_input, zoo_graph, zoo_module
     graph = zoo_graph(name, batch=2)
     x = example_input(name, 2)
     with torch.no_grad():

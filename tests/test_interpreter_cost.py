@@ -1,4 +1,4 @@
-"""The reference interpreter (engine.interpreter) and the cost model (engine.cost).
+"""The reference interpreter (engine.core.interpreter) and the cost model (engine.cost).
 
 Oracles: torch.nn.functional for a whole small CNN run end to end; published numbers for cost —
 the MACs of a 3x3 convolution (Cout*Ho*Wo*Cin*K*K, He et al. 2016, Table 1 counting convention),
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from engine.cost import CostReport, cost
-from engine.errors import GraphError, ShapeError
-from engine.interpreter import evaluate, run
-from engine.ir import GraphBuilder, rebuild, validate
+from engine.core.cost_model import CostReport, cost
+from engine.core.errors import GraphError, ShapeError
+from engine.core.interpreter import evaluate, run
+from engine.core.ir import GraphBuilder, rebuild, validate
 from strategies import random_cnn_graphs, random_graphs
 
 
@@ -285,7 +285,7 @@ def test_a_graph_that_was_run_still_pickles_and_caches_are_freed():
     import gc
     import pickle
 
-    from engine import interpreter
+    from engine.core import interpreter
     g = resnet18(size=32)
     first = run(g)["logits"]
     again = pickle.loads(pickle.dumps(g))       # st.cache_data pickles graphs
@@ -299,8 +299,8 @@ def test_a_graph_that_was_run_still_pickles_and_caches_are_freed():
 
 
 def test_oversized_source_is_refused_before_allocating():
-    from engine.errors import BudgetError
-    from engine.ir import Node
+    from engine.core.errors import BudgetError
+    from engine.core.ir import Node
     huge = rebuild([Node("x", "input", shape=(1 << 13, 1 << 13))], ["x"])
     with pytest.raises(BudgetError, match="input 'x'.*limit"):
         run(huge)

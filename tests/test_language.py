@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import budget
-from engine.errors import ProgramError
-from engine.language import format_program, parse_program, program_for_preset
+from engine.core import budget
+from engine.core.errors import ProgramError
+from engine.core.language import format_program, parse_program, program_for_preset
 
 
 def run_out(text: str) -> np.ndarray:
@@ -201,7 +201,7 @@ def test_format_program_round_trips_presets(name):
     a, b = engine.run(g), engine.run(g2)
     for o1, o2 in zip(g.outputs, g2.outputs):
         np.testing.assert_allclose(a[o1], b[o2], rtol=1e-6)
-    assert program_for_preset(name) == engine.presets.PROGRAMS[name]
+    assert program_for_preset(name) == engine.core.presets.PROGRAMS[name]
 
 
 # -- hostile fuzzing: only ProgramError may escape ------------------------------------------------
@@ -314,7 +314,7 @@ def test_format_program_keeps_operator_precedence(expr):
 
 def test_format_program_of_imported_model_parses_with_same_shapes():
     pytest.importorskip("torch")
-    from engine.torch_zoo import zoo_graph
+    from engine.interop.torch_zoo import zoo_graph
     g = zoo_graph("tiny_cnn")
     text = format_program(g)
     assert "pad=1" in text and "stride=2)" in text and "# the model's trained values" in text

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import layout as L
-from engine.errors import BudgetError, EngineError, ShapeError
+from engine.core.errors import BudgetError, EngineError, ShapeError
 
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=5).map(tuple)
 shapes4 = st.tuples(*[st.integers(1, 5)] * 4)

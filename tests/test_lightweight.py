@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.cost import cost  # not engine.cost: once imported, the submodule shadows the function
-from engine import lightweight as lw
-from engine import lightweight_analysis as la
-from engine import lightweight_nets as nets
-from engine.errors import EngineError, ShapeError
+from engine.core.cost_model import cost  # not engine.cost: once imported, the submodule shadows the function
+from engine.models import blocks as lw
+from engine.models import analysis as la
+from engine.models import networks as nets
+from engine.core.errors import EngineError, ShapeError
 
 
 def _cost(graph):
@@ -21,7 +21,7 @@ def _cost(graph):
     return report.params, report.macs
 
 
-# -- block formulas vs engine.cost on GraphBuilder blocks ---------------------------------------
+# -- block formulas vs engine.core.cost_model on GraphBuilder blocks ---------------------------------------
 @settings(max_examples=30, deadline=None)
 @given(c=st.integers(1, 64), n=st.integers(1, 64), k=st.sampled_from([1, 3, 5, 7]),
        side=st.integers(3, 20))
@@ -451,7 +451,7 @@ def test_figures_have_titles_and_axis_labels(zh):
 
 
 def test_block_study_engine_count_equals_closed_form_and_keeps_width():
-    from engine import lightweight_analysis as la
+    from engine.models import analysis as la
     b = la.block_study("depthwise_separable", 64, 128, 3, 28)
     # Howard et al. 2017 eq. 4: D_K² M D_F² + M N D_F² multiply-adds
     assert b.engine.macs == b.formula.macs == 9 * 64 * 28 * 28 + 64 * 128 * 28 * 28

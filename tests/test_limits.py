@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import BusyError, EngineError
+from engine.core.errors import BusyError, EngineError
 from engine.limits import HeavyLimiter, TokenBucket, default_limiter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +165,7 @@ def test_a_cache_hit_never_takes_a_slot():
 
 def test_a_heavy_page_shows_busy_as_an_error_while_slots_are_held():
     from streamlit.testing.v1 import AppTest
-    from engine import distill
+    from engine.compression import distill
     from ui.heavy import cached_heavy
     for fn in (distill.softened, distill.kd_over_seeds):   # make sure the page must really work
         cached_heavy(fn, "train").clear()
@@ -180,7 +180,7 @@ def test_a_heavy_page_shows_busy_as_an_error_while_slots_are_held():
 
 def test_a_page_that_needs_a_refused_result_stops_with_the_message():
     from streamlit.testing.v1 import AppTest
-    from engine.train import train_model
+    from engine.compression.training import train_model
     from ui.heavy import cached_heavy
     cached_heavy(train_model, "train").clear()
     at = AppTest.from_file(str(ROOT / "pages" / "pruning.py"), default_timeout=60)

@@ -1,6 +1,6 @@
 """Every registered op against an independent oracle: torch for the NN ops, numpy for the rest.
 
-Each case builds a one-op graph with engine.ir.GraphBuilder (so shape inference is exercised),
+Each case builds a one-op graph with engine.core.ir.GraphBuilder (so shape inference is exercised),
 runs it with the reference interpreter and compares with the oracle; shape errors must be ShapeError.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from engine.errors import GraphError, ShapeError
-from engine.interpreter import run
-from engine.ir import GraphBuilder, validate
-from engine.registry import KINDS, all_ops, get_op
+from engine.core.errors import GraphError, ShapeError
+from engine.core.interpreter import run
+from engine.core.ir import GraphBuilder, validate
+from engine.core.registry import KINDS, all_ops, get_op
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

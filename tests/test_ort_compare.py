@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import engine
-from engine.errors import EngineError
-from engine.ort_compare import compare_with_ort, ort_optimized
+from engine.core.errors import EngineError
+from engine.interop.ort_compare import compare_with_ort, ort_optimized
 
 
 @pytest.mark.parametrize("name", ["conv_bn_relu", "resnet_basic_block", "mobilenetv2_inverted_residual",
@@ -34,7 +34,7 @@ def test_mlp_fused_gemm_relu():
 
 
 def test_zoo_resnet18_from_onnx_bytes():
-    from engine.torch_zoo import zoo_onnx
+    from engine.interop.torch_zoo import zoo_onnx
 
     c = compare_with_ort(zoo_onnx("resnet18"))
     # torch's exporter already folded BN into the convs: 49 ONNX nodes, no basic-level change

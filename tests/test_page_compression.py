@@ -79,7 +79,7 @@ def test_distillation_page():
 
 def test_distillation_page_bad_image_index():
     at = AppTest.from_string(
-        "import streamlit as st, ui\nfrom engine import distill\n"
+        "import streamlit as st, ui\nfrom engine.compression import distill\n"
         "with ui.guard():\n    distill.softened(0, 9999)\n", default_timeout=60)
     at.run()
     assert at.error and "image index 9999" in at.error[0].value

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine
-from engine.cost import cost as graph_cost
+from engine.core.cost_model import cost as graph_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "graph_builder.py")
@@ -104,7 +104,7 @@ def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered():
 
 
 def test_a_torch_zoo_model_counts_the_same_parameters_as_torch():
-    from engine.torch_zoo import zoo_module
+    from engine.interop.torch_zoo import zoo_module
     at = _app(gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
     assert not at.exception and not at.error
     expected = sum(p.numel() for p in zoo_module("tiny_cnn").parameters())
@@ -131,11 +131,11 @@ def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN():
 
 def test_load_button_puts_the_chosen_preset_into_the_editor():
     at = _app(gb_source="Program · 程序")
-    assert at.text_area(key="gb_program").value == engine.presets.program_text("mlp")
+    assert at.text_area(key="gb_program").value == engine.core.presets.program_text("mlp")
     at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
     at.button(key="gb_load").click().run()
     assert not at.exception
-    assert at.text_area(key="gb_program").value == engine.presets.program_text("conv_bn_relu")
+    assert at.text_area(key="gb_program").value == engine.core.presets.program_text("conv_bn_relu")
     assert _metric(at, "MACs") == graph_cost(engine.preset("conv_bn_relu")).macs
 
 
@@ -154,7 +154,7 @@ def test_resnet18_parameters_differ_from_torch_by_the_folded_batchnorms():
 
 def _torch_macs(name: str) -> int:
     import torch
-    from engine.torch_zoo import example_input, zoo_module
+    from engine.interop.torch_zoo import example_input, zoo_module
     module, total = zoo_module(name), []
 
     def hook(layer, inputs, output):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel import (MODELS, Cluster, Layout, activation_memory, estimate, map_devices,
                              matmul_strategy, redistribute, search, strategy_transition,
                              zero_memory)

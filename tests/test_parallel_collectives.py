@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel import (LINKS, Link, allreduce_time, ddp_buckets, loss_scale_steps,
                              ring_allreduce, ring_bytes_per_device, sync_vs_async,
                              synthetic_gradients, tree_allreduce, underflow)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel import activation_memory, state_memory, zero_memory
 
 GB = 1e9

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel import (activations_held, bubble_formula, bubble_fraction, peak_activations,
                              pipeline_schedule)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel.real_run import RealRunError, fit_alpha_beta, run_real
 
 

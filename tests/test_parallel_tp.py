@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.parallel import (attention_by_heads, comm_volume_per_layer, megatron_mlp,
                              mesh_matmul, mlp_grads, vocab_parallel_cross_entropy,
                              vocab_parallel_embedding)

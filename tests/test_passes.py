@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 
 import engine
-from engine.errors import EngineError
-from engine.interpreter import source_value
-from engine.ir import GraphBuilder, validate
-from engine.passes import PASSES, ledger, optimize, pipeline_trace
-from engine.passes.constant_folding import constant_folding
-from engine.passes.cse import common_subexpression_elimination
-from engine.passes.dce import dead_code_elimination
-from engine.passes.fusion import analyse, fuse
-from engine.passes.layout_transform import layout_transform
-from engine.passes.simplify import simplify
+from engine.core.errors import EngineError
+from engine.core.interpreter import source_value
+from engine.core.ir import GraphBuilder, validate
+from engine.compiler.passes import PASSES, ledger, optimize, pipeline_trace
+from engine.compiler.passes.constant_folding import constant_folding
+from engine.compiler.passes.cse import common_subexpression_elimination
+from engine.compiler.passes.dce import dead_code_elimination
+from engine.compiler.passes.fusion import analyse, fuse
+from engine.compiler.passes.layout_transform import layout_transform
+from engine.compiler.passes.simplify import simplify
 
 
 def ops_of(graph):
@@ -359,7 +359,7 @@ def test_simplify_matmul_add_becomes_gemm():
 def test_layout_kernel_views_count_inside_the_op_kernel():
     g = engine.preset("conv_bn_relu")
     steps = list(pipeline_trace(g, ["simplify", "layout"]))
-    views = __import__("engine.passes.layout_transform", fromlist=["kernel_views"]).kernel_views(
+    views = __import__("engine.compiler.passes.layout_transform", fromlist=["kernel_views"]).kernel_views(
         steps[2].graph)
     assert set(views.values()) == {"c.kernel"} and len(views) == 2
     # conv (with its two views) + relu in NHWC + two boundary conversions (x in, y out) = 4 kernels

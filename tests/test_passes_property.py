@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.ir import validate
-from engine.passes import PASSES, optimize
+from engine.core.ir import validate
+from engine.compiler.passes import PASSES, optimize
 from strategies import random_graphs
 
 PIPELINES = [[p] for p in PASSES] + [list(PASSES), ["simplify", "cse", "dce", "fusion", "layout"],
@@ -43,7 +43,7 @@ def test_random_graphs_keep_their_values(graph, pipeline):
 @st.composite
 def cnn_graphs(draw):
     """Small random CNNs: conv/BN/activations/pools/residual adds, plus x*1, x+0 and transposes."""
-    from engine.ir import GraphBuilder
+    from engine.core.ir import GraphBuilder
 
     b = GraphBuilder("random cnn")
     c = draw(st.integers(1, 6))
@@ -89,6 +89,6 @@ def test_presets_keep_their_values(name):
 
 
 def test_zoo_resnet18_keeps_its_values():
-    from engine.torch_zoo import zoo_graph
+    from engine.interop.torch_zoo import zoo_graph
 
     check_all(zoo_graph("resnet18"), "resnet18")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.presets import PROGRAMS, preset, preset_info, preset_names
+from engine.core.presets import PROGRAMS, preset, preset_info, preset_names
 
 EXPECTED_SHAPES = {
     "autodiff_example": (), "mlp": (4, 10), "conv_bn_relu": (1, 16, 32, 32),

@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
-from engine.lowrank import factorise, lowrank_sweep
-from engine.prune import (global_unstructured, gradual_prune, l1_unstructured, ln_structured,
-                          model_masks, n_m_mask, n_to_prune, polynomial_sparsity, prune_model)
+from engine.core.errors import EngineError
+from engine.compression.lowrank import factorise, lowrank_sweep
+from engine.compression.prune import (
+    global_unstructured, gradual_prune, l1_unstructured, ln_structured, model_masks, n_m_mask, n_to_prune,
+    polynomial_sparsity, prune_model,
+)
 
 torch = pytest.importorskip("torch")
 from torch.nn.utils import prune as tprune  # noqa: E402
@@ -89,7 +91,7 @@ def test_polynomial_schedule_zhu_gupta():
 
 
 def test_degenerate_pruning_requests():
-    from engine.train import train_model
+    from engine.compression.training import train_model
     params = train_model("mlp", 0).params
     with pytest.raises(EngineError, match="leaves none"):
         model_masks("mlp", params, "global_unstructured", 1.0)

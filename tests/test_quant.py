@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
-from engine.quant import (dequantize, entropy_amax, entropy_divergences, fake_quant, observe,
-                          qparams, qrange, quantize, ste_mask)
+from engine.core.errors import EngineError
+from engine.compression.quant import (
+    dequantize, entropy_amax, entropy_divergences, fake_quant, observe, qparams, qrange, quantize, ste_mask,
+)
 
 torch = pytest.importorskip("torch")
 warnings.filterwarnings("ignore", category=UserWarning)

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.cost import cost
-from engine.errors import EngineError
-from engine.ir import GraphBuilder
-from engine.scheduling import (MODES, Config, dispatch_steps, op_time_us, schedule_trace, simulate)
+from engine.core.cost_model import cost
+from engine.core.errors import EngineError
+from engine.core.ir import GraphBuilder
+from engine.framework.scheduling import MODES, Config, dispatch_steps, op_time_us, schedule_trace, simulate
 
 try:
     from strategies import random_graphs

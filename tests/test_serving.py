@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import BudgetError, EngineError, hardware_presets
-from engine.serving import (ServiceModel, batch_log, batch_timeline, load_sweep, md1_wait, mm1_wait, pk_wait,
-                            poisson_arrivals, simulate)
-from engine.serving_kv import (capacity, fragmentation, kv_bytes_per_token, model_configs)
-from engine.serving_llm import LLMModel, draw_requests, simulate_llm, slot_timeline
+from engine.inference.serving import (
+    ServiceModel, batch_log, batch_timeline, load_sweep, md1_wait, mm1_wait, pk_wait, poisson_arrivals,
+    simulate,
+)
+from engine.inference.kv_cache import capacity, fragmentation, kv_bytes_per_token, model_configs
+from engine.inference.llm_serving import LLMModel, draw_requests, simulate_llm, slot_timeline
 
 H100 = hardware_presets()["H100 SXM"]
 MODEL = ServiceModel(7e9, "fp16", H100.peak_flops, H100.bandwidth)
@@ -241,9 +243,9 @@ def test_every_batch_says_why_it_started():
 
 
 def test_page_helpers_sweep_rates_capacity_and_policy_table():
-    from engine import serving_kv as kv
-    from engine import serving_llm as llm
-    from engine.serving import policy_table, simulate
+    from engine.inference import kv_cache as kv
+    from engine.inference import llm_serving as llm
+    from engine.inference.serving import policy_table, simulate
     hw = hardware_presets()["A100 80GB SXM"]
     cfg = kv.model_configs()["Llama-2-7B"]
     model = llm.model_for(cfg, "fp16", hw.peak_flops, hw.bandwidth)

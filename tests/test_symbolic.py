@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 import engine
-from engine.errors import EngineError
-from engine.symbolic import (best_step, dag_size, diff, difference_sweep, evaluate, expr_from_graph,
-                             logistic_expr, logistic_graph, simplify, swell_table, to_text, tree_size)
+from engine.core.errors import EngineError
+from engine.framework.four_ways import (
+    best_step, dag_size, diff, difference_sweep, evaluate, expr_from_graph, logistic_expr, logistic_graph,
+    simplify, swell_table, to_text, tree_size,
+)
 
 
 def test_symbolic_derivative_of_the_survey_example_is_the_closed_form():
@@ -83,7 +85,7 @@ def test_bad_inputs():
 
 
 def test_four_ways_on_the_example_and_the_fallback():
-    from engine.symbolic import four_ways
+    from engine.framework.four_ways import four_ways
     ways = four_ways(engine.preset("autodiff_example"))
     assert (ways.var, ways.derivative, ways.exact, ways.trace_ops) == ("x1", "((1 / x1) + x2)", 5.5, 5)
     assert not ways.fallback

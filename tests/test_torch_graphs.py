@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import EngineError
-from engine.ir import Graph
+from engine.core.errors import EngineError
+from engine.core.ir import Graph
 
 torch = pytest.importorskip("torch")
-tg = pytest.importorskip("engine.torch_graphs")
+tg = pytest.importorskip("engine.framework.graph_capture")
 
 
 def _labels(dag):

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from engine import grad, run
-from engine.compress_models import (build_graph, estimate_latency, forward, init_params,
-                                    lab_variants, mark_pareto, model_spec, Variant)
-from engine.datasets import digits, one_hot
-from engine.errors import EngineError
-from engine.train import loss_graph, soft_targets, train_model
+from engine.compression.models import (
+    build_graph, estimate_latency, forward, init_params, lab_variants, mark_pareto, model_spec, Variant,
+)
+from engine.compression.datasets import digits, one_hot
+from engine.core.errors import EngineError
+from engine.compression.training import loss_graph, soft_targets, train_model
 
 torch = pytest.importorskip("torch")
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -115,7 +116,7 @@ def test_training_learns(mlp):
 
 
 def test_ptq_and_qat_on_the_trained_mlp(mlp):
-    from engine.quant.qat import ptq, qat
+    from engine.compression.quant.qat import ptq, qat
     assert ptq("mlp", 0, 8, "static").accuracy >= mlp.test_accuracy - 0.01
     low = ptq("mlp", 0, 2, "static")
     assert low.accuracy < mlp.test_accuracy - 0.05      # 2 bits hurt ...
@@ -152,10 +153,10 @@ def _vpmaddubsw_result(il) -> np.ndarray:
 
 
 # qnnpack widens to int16 before multiplying (exact on every CPU); fbgemm / x86 are exact only on
-# 7-bit activations (torch's reduce_range) unless the CPU has VNNI -- see engine/quant/integer.py.
+# 7-bit activations (torch's reduce_range) unless the CPU has VNNI -- see engine/compression/quant/integer.py.
 @pytest.mark.parametrize("engine, reduce_range", [("qnnpack", False), ("fbgemm", True), ("x86", True)])
 def test_integer_only_layer_matches_torch_quantized_linear(mlp, engine, reduce_range):
-    from engine.quant.integer import integer_layer, requant_multiplier
+    from engine.compression.quant.integer import integer_layer, requant_multiplier
     il = integer_layer("mlp", 0, "fc1", 8, reduce_range)
     assert 0.5 <= il.m0 < 1 and il.m0 * 2.0 ** -il.shift == pytest.approx(il.multiplier, rel=1e-12)
     assert il.max_lsb_diff_float <= 1 and il.max_lsb_diff_reference <= 1
@@ -173,8 +174,8 @@ _NO_VNNI_CHECK = """
 import numpy as np, sys
 sys.path.insert(0, "tests")
 import test_train_distill as t
-from engine.quant.integer import integer_layer
-from engine.train import train_model
+from engine.compression.quant.integer import integer_layer
+from engine.compression.training import train_model
 b = train_model("mlp", 0).params["fc1.b"]
 full, seven = integer_layer("mlp", 0, "fc1", 8), integer_layer("mlp", 0, "fc1", 8, True)
 np.testing.assert_array_equal(t._torch_quantized_linear(full, b, "fbgemm"), t._vpmaddubsw_result(full))
@@ -204,7 +205,7 @@ def test_oracle_holds_on_a_cpu_without_vnni():
 
 
 def test_distillation_runs_and_validates():
-    from engine.distill import distill, softened
+    from engine.compression.distill import distill, softened
     r = distill(0, 4.0, 0.7)
     assert r.student_params < r.teacher_params / 8
     assert r.student_kd_accuracy > 0.8 and r.teacher_accuracy > r.student_alone_accuracy

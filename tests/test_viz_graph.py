@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.cost import cost as graph_cost
-from engine.ir import Graph, Node
+from engine.core.cost_model import cost as graph_cost
+from engine.core.ir import Graph, Node
 from viz.graph import cost_rows_by_node, graph_figure, node_kind
 from viz.graph_layout import compute_layout, layout_graph
 from viz.graph_text import mermaid_ids, to_dot, to_mermaid
@@ -175,7 +175,7 @@ def test_figure_colours_nodes_by_registry_kind_and_shows_costs():
     mm = by_name["out_elemwise_fusable"]
     assert mm.marker.color == KIND_COLORS["out_elemwise_fusable"]
     hover = " ".join(mm.hovertext)
-    # 4x16 @ 16x32: 2048 MACs, 4096 FLOPs -- the same numbers engine.cost reports
+    # 4x16 @ 16x32: 2048 MACs, 4096 FLOPs -- the same numbers engine.core.cost_model reports
     assert costs.by_name("matmul#1").macs == 4 * 16 * 32
     assert "MACs 2.05k" in hover and "FLOPs 4.1k" in hover
     assert {"input", "param", "broadcast", "elemwise"} <= set(by_name)
@@ -281,7 +281,7 @@ def test_mermaid_ids_are_unique_words_and_every_edge_is_present(name):
 def test_graph_json_keeps_structure_and_summarises_large_weights():
     import json
     import numpy as np
-    from engine.ir import GraphBuilder
+    from engine.core.ir import GraphBuilder
     from viz.graph_text import graph_json
     b = GraphBuilder("t")
     x = b.input((2, 3), name="x")
@@ -324,7 +324,7 @@ def test_fold_collapses_back_to_back_repeats_into_one_node():
 
 
 def test_flops_formula_explains_the_bias_term():
-    from engine.ir import GraphBuilder
+    from engine.core.ir import GraphBuilder
     from viz.graph_text import flops_formula
     b = GraphBuilder()
     a, w, c = b.input((4, 8)), b.param((8, 3)), b.param((3,))

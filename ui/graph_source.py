@@ -11,10 +11,11 @@ from __future__ import annotations
 import streamlit as st
 
 import engine
-from engine import budget, presets
-from engine.cost import cost as graph_cost
-from engine.language import format_program
-from engine.torch_zoo import torch_param_counts, zoo_graph, zoo_names
+from engine.core import budget
+from engine import presets
+from engine.core.cost_model import cost as graph_cost
+from engine.core.language import format_program
+from engine.interop.torch_zoo import torch_param_counts, zoo_graph, zoo_names
 from viz.graph import graph_figure, value_figure
 from viz.graph_text import graph_json, to_dot, to_mermaid
 

@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 
 import streamlit as st
 
-from engine.errors import BusyError
+from engine.core.errors import BusyError
 from engine.limits import heavy_slot
 
 from .i18n import t

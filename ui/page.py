@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 
 from .i18n import LANGS, lang, set_lang, t
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.trace import Event, Timeline
+from engine.core.trace import Event, Timeline
 
 from .graph import graph_figure
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
@@ -54,7 +54,7 @@ def lab_graph_figure(graph, **kwargs) -> go.Figure:
 
 def pass_figures(step, title_before: str = "before", title_after: str = "after",
                  direction: str = "TB") -> tuple[go.Figure, go.Figure]:
-    """(before, after) graph figures of one pipeline step (``engine.passes.pipeline_trace``)."""
+    """(before, after) graph figures of one pipeline step (``engine.compiler.passes.pipeline_trace``)."""
     data = step.data or {}
     before = data.get("before", step.graph)
     groups = data.get("groups")
@@ -98,7 +98,7 @@ def _tree_positions(parent: dict, order: list[str]) -> tuple[dict, dict]:
 
 
 def postdom_figure(result, title: str = "Post-dominator tree", height: int | None = None) -> go.Figure:
-    """The post-dominator tree of an ``engine.passes.fusion.FusionResult``."""
+    """The post-dominator tree of an ``engine.compiler.passes.fusion.FusionResult``."""
     order = list(result.kinds)
     xs, depth = _tree_positions(result.postdom, order)
     exit_x = sum(xs[r] for r in order if result.postdom[r] is None) / max(
@@ -134,7 +134,7 @@ def postdom_figure(result, title: str = "Post-dominator tree", height: int | Non
 
 
 def lifetime_timeline(plan) -> Timeline:
-    """Tensor lifetimes of an ``engine.memory_plan.MemoryPlan`` as a Timeline (ops as time)."""
+    """Tensor lifetimes of an ``engine.compiler.memory_plan.MemoryPlan`` as a Timeline (ops as time)."""
     idx = sorted(range(len(plan.names)), key=lambda i: -plan.sizes[i])[:MAX_LANES]
     idx.sort(key=lambda i: (plan.firsts[i], i))
     events = tuple(Event(plan.names[i], plan.firsts[i], plan.lasts[i] + 1,

@@ -49,7 +49,7 @@ def node_kind(node, _cache: dict | None = None) -> str:
     if _cache is not None and node.op in _cache:
         return _cache[node.op]
     try:
-        from engine.registry import get_op
+        from engine.core.registry import get_op
         kind = get_op(node.op).kind
     except Exception:  # noqa: BLE001 - an unregistered op still draws
         kind = "opaque"
@@ -62,7 +62,7 @@ def cost_rows_by_node(costs: Any) -> dict[str, dict]:
     """Node name -> a dict of cost fields, from an engine CostReport (or rows, or a mapping)."""
     if costs is None:
         return {}
-    rows = getattr(costs, "nodes", None)       # engine.cost.CostReport.nodes: NodeCost rows
+    rows = getattr(costs, "nodes", None)       # engine.core.cost_model.CostReport.nodes: NodeCost rows
     if rows is None:
         rows = getattr(costs, "rows", costs)
         rows = rows() if callable(rows) else rows
@@ -245,7 +245,7 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     ``zh``: legend entries (fusion kinds, sources, highlight rings) in Chinese.
 
     ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
-    ``costs``: an engine.cost report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
+    ``costs``: an engine.core.cost_model report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
     """
     if fold:
         graph = fold_repeats(graph)[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.ir import Graph, Node
+from engine.core.ir import Graph, Node
 
 FOLDED_OP = "folded"
 _MAX_PERIOD = 300

@@ -98,7 +98,7 @@ def _discrete_scale(k: int, colors: list[str]) -> list:
 
 
 def contiguity_reason_zh(why: str) -> str:
-    """engine.layout.is_contiguous's reason, said in Chinese (short, for a table cell)."""
+    """engine.compiler.layouts.is_contiguous's reason, said in Chinese (short, for a table cell)."""
     m = re.match(r"dimension (\d+) has stride (-?\d+) but row-major order needs (\d+)", why)
     return f"第 {m[1]} 维步长为 {m[2]}，行主序应为 {m[3]}" if m else "每个步长都等于其右侧各维大小之积"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.trace import Timeline
+from engine.core.trace import Timeline
 
 from .theme import MEANING, OKABE_ITO, apply_theme
 from .timeline import gantt

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.trace import Timeline
+from engine.core.trace import Timeline
 
 from .theme import MEANING, SEQUENCE, apply_theme
 

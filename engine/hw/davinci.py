@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..budget import check_flops, check_steps, check_tensor
-from ..errors import EngineError, ShapeError
-from ..trace import Event, Timeline
+from ..core.budget import check_flops, check_steps, check_tensor
+from ..core.errors import EngineError, ShapeError
+from ..core.trace import Event, Timeline
 
 KB = 1024
 FRACTAL = 16

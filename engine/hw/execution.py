@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_steps, check_tensor
-from ..errors import EngineError, ShapeError
+from ..core.budget import check_steps, check_tensor
+from ..core.errors import EngineError, ShapeError
 
 WARP = 32
 SECTOR = 32        # bytes

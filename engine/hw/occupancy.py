@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 
 KB = 1024
 WARP = 32

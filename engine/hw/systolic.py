@@ -28,8 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..budget import check_steps, check_tensor
-from ..errors import EngineError, ShapeError
+from ..core.budget import check_steps, check_tensor
+from ..core.errors import EngineError, ShapeError
 
 DATAFLOWS = ("os", "ws", "is")
 MAX_DIM = 10_000_000

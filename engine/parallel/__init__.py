@@ -9,19 +9,24 @@ Everything is numpy on simulated devices; ``real_run`` imports torch only inside
 from __future__ import annotations
 
 from .auto import MODELS, Cluster, ModelSpec, dp_degree, estimate, map_devices, search
-from .collectives import (LINKS, Link, allreduce_time, get_link, ring_allreduce,
-                          ring_allreduce_steps, ring_bytes_per_device, tree_allreduce,
-                          tree_allreduce_steps)
+from .collectives import (
+    LINKS, Link, allreduce_time, get_link, ring_allreduce, ring_allreduce_steps, ring_bytes_per_device,
+    tree_allreduce, tree_allreduce_steps,
+)
 from .data_parallel import ddp_buckets, sync_vs_async
 from .memory import CARDS, STRATEGIES, activation_memory, state_memory, zero_memory
-from .mixed_precision import (FP16_MAX, FP16_MIN_NORMAL, FP16_MIN_SUBNORMAL, loss_scale_steps,
-                              synthetic_grad_max, synthetic_gradients, underflow)
-from .pipeline import (activations_held, bubble_formula, bubble_fraction, measured_bubble,
-                       peak_activations, pipeline_schedule)
+from .mixed_precision import (
+    FP16_MAX, FP16_MIN_NORMAL, FP16_MIN_SUBNORMAL, loss_scale_steps, synthetic_grad_max, synthetic_gradients,
+    underflow,
+)
+from .pipeline import (
+    activations_held, bubble_formula, bubble_fraction, measured_bubble, peak_activations, pipeline_schedule,
+)
 from .sharding import Layout, matmul_strategy, redistribute, strategy_transition
-from .tensor_parallel import (attention_by_heads, comm_volume_per_layer, megatron_mlp,
-                              mesh_matmul, mlp_grads, vocab_parallel_cross_entropy,
-                              vocab_parallel_embedding)
+from .tensor_parallel import (
+    attention_by_heads, comm_volume_per_layer, megatron_mlp, mesh_matmul, mlp_grads,
+    vocab_parallel_cross_entropy, vocab_parallel_embedding,
+)
 
 __all__ = [
     "CARDS", "FP16_MAX", "FP16_MIN_NORMAL", "FP16_MIN_SUBNORMAL", "LINKS", "MODELS", "STRATEGIES",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 from .collectives import LINKS, Link, allreduce_time
 from .memory import GiB, activation_memory, zero_memory
 

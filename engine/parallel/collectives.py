@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_steps, check_tensor
-from ..errors import EngineError
-from ..trace import Step, Trace
+from ..core.budget import check_steps, check_tensor
+from ..core.errors import EngineError
+from ..core.trace import Step, Trace
 
 
 @dataclass(frozen=True)

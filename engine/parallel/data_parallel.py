@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_steps
-from ..errors import EngineError
-from ..trace import Event, Timeline
+from ..core.budget import check_steps
+from ..core.errors import EngineError
+from ..core.trace import Event, Timeline
 from .collectives import Link, allreduce_time
 
 

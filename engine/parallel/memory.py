@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 
 GB = 1e9          # the ZeRO paper reports decimal gigabytes
 GiB = 1 << 30

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_steps, check_tensor
-from ..errors import EngineError
+from ..core.budget import check_steps, check_tensor
+from ..core.errors import EngineError
 
 FP16_MAX = 65504.0
 FP16_MIN_NORMAL = 2.0 ** -14

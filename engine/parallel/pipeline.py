@@ -19,9 +19,9 @@ Not handled: unequal stages, communication time between stages, zero-bubble sche
 """
 from __future__ import annotations
 
-from ..budget import check_steps
-from ..errors import EngineError
-from ..trace import Event, Timeline
+from ..core.budget import check_steps
+from ..core.errors import EngineError
+from ..core.trace import Event, Timeline
 
 SCHEDULES = ("gpipe", "1f1b", "interleaved")
 

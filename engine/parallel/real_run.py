@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 from .collectives import ring_allreduce
 from .tensor_parallel import megatron_mlp, mlp_grads
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_tensor
-from ..errors import EngineError
+from ..core.budget import check_tensor
+from ..core.errors import EngineError
 
 
 @dataclass(frozen=True)

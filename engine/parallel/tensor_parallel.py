@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..budget import check_flops, check_tensor
-from ..errors import EngineError, ShapeError
+from ..core.budget import check_flops, check_tensor
+from ..core.errors import EngineError, ShapeError
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import ROOT, _free_port, wait_app
 
-from engine import budget
+from engine.core import budget
 from ui.catalog import LABS
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
