@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit import config as st_config
 
-from engine import budget
+from engine.core import budget
 from ui.catalog import LABS, SECTIONS
 from ui.i18n import lang
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from bench.run import median_time
 from engine.core.ir import GraphBuilder
-from engine.compiler.memory_plan import plan_graph, plan_memory, random_buffers
+from engine.compiler.lab import random_buffers
+from engine.compiler.memory_plan import plan_graph, plan_memory
 from engine.compiler.passes import PASSES, optimize
 
 PIPELINE = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]

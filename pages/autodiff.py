@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from engine.framework import autodiff as ad, four_ways
+from engine.framework import autodiff as ad, four_ways, lab
 from engine.core import budget
 from engine import presets
 from engine.core.language import parse_program
@@ -50,7 +50,7 @@ if graph is not None:
                                 [n.name for n in graph.op_nodes][::-1], key="ad_out", bind="query-params")
             total = p2.toggle(t_("Differentiate the sum of a vector output", "对向量输出先求和再求导"),
                               True, key="ad_sum", bind="query-params")
-        graph, trace = ui.cached(ad.program_traces)(program, mode, pick, total)
+        graph, trace = ui.cached(lab.program_traces)(program, mode, pick, total)
         def show_step(k: int) -> None:
             step = trace[k]
             title, log = vz.step_text(step, zh)
@@ -92,7 +92,7 @@ if graph is not None:
             if mode == "reverse":
                 cols[1].dataframe(vz.localize(vz.reverse_rows(trace, k), zh), hide_index=True,
                                   key="ad_rtable")
-            survey = ad.survey_rows(mode, graph, trace)
+            survey = lab.survey_rows(mode, graph, trace)
             if survey:
                 table = 2 if mode == "forward" else 3
                 st.success(vz.survey_badge(survey, table, zh))
@@ -106,7 +106,7 @@ with tab_jac, ui.guard():
     j1, j2 = st.columns(2)
     n = j1.slider(t_("inputs n", "输入维度 n"), 1, 32, 8, key="ad_n", bind="query-params")
     m = j2.slider(t_("outputs m", "输出维度 m"), 1, 32, 2, key="ad_m", bind="query-params")
-    fwd, rev = ui.cached(ad.jacobian_demo)(n, m)
+    fwd, rev = ui.cached(lab.jacobian_demo)(n, m)
     ui.show_figure(vz.jacobian_cost_figure(fwd, rev, t_("Cost of the full Jacobian", "完整雅可比矩阵的代价"),
                                            zh=zh), "ad_jac", t_(
         f"f(x) = tanh(W x), W is {m}×{n}: forward mode needs n = {fwd.sweeps} sweeps (one per "

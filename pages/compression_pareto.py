@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from ui.heavy import cached_heavy
-from engine.compression.models import lab_variants
+from engine.compression.lab import lab_variants
 from viz import compression as vc
 
 ui.setup("compression_pareto", "Compression Pareto view", "压缩帕累托视图",

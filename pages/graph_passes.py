@@ -6,7 +6,8 @@ import streamlit as st
 import engine
 import ui
 from engine.core import budget
-from engine.compiler.passes import PASSES, pipeline_trace
+from engine.compiler.lab import pass_trace
+from engine.compiler.passes import PASSES
 from viz.compiler import ZH, ledger_figure, ledger_rows, pass_figures
 
 ui.setup("graph_passes", "Graph passes", "图优化 Pass",
@@ -73,7 +74,7 @@ def load(model: str, program: str | bytes = ""):
 def trace(model: str, passes: tuple[str, ...], hw: str, program: str | bytes = ""):
     spec = HW[hw]
     device = (spec.peak_fp32 or spec.peak_flops, spec.bandwidth)
-    return tuple(pipeline_trace(load(model, program), list(passes), device))
+    return tuple(pass_trace(load(model, program), list(passes), device))
 
 
 def ort_rows(model: str, program: str | bytes = "") -> list[dict]:
@@ -120,9 +121,8 @@ if steps:
     def show_pass(k: int) -> None:
         step = steps[k]
         name = step.data["pass_name"]
-        st.subheader(f"{k}. {PASSES[name].title_en if name else t_('Input graph', '输入图')}"
-                     if ui.lang() == "en" else
-                     f"{k}. {PASSES[name].title_zh if name else '输入图'}")
+        title = PASSES[name].title if name else "Input graph"
+        st.subheader(f"{k}. {t_(title, ZH.get(title, '输入图'))}")
         left, right = st.columns(2)
         titles = (t_("Before (removed nodes ringed)", "之前（将被删除的节点加框）"),
                   t_("After (new or changed nodes ringed)", "之后（新增或改变的节点加框）"))

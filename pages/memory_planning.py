@@ -5,7 +5,7 @@ import streamlit as st
 
 import engine
 import ui
-from engine.compiler import memory_plan as mp
+from engine.compiler import lab, memory_plan as mp
 from viz.compiler import ZH, arena_figure, lifetime_gantt
 
 ui.setup("memory_planning", "Memory planning", "内存规划",
@@ -37,7 +37,7 @@ def graph_plan(model: str, strategy: str, inplace: bool):
 
 
 def buffers_of(source: str, count: int, seed: int, text: str):
-    return mp.random_buffers(count, seed) if source == "random" else mp.parse_buffers(text)
+    return lab.random_buffers(count, seed) if source == "random" else lab.parse_buffers(text)
 
 
 def interval_plan(source: str, count: int, seed: int, text: str, strategy: str):

@@ -9,7 +9,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # Every AppTest session has the same id, so the suite would share one student's heavy-start budget
-# (engine/limits.py) and fail by timing; tests/test_limits.py checks the limit with its own limiter.
+# (engine/core/limits.py) and fail by timing; tests/test_limits.py checks the limit with its own limiter.
 __import__("os").environ.setdefault("AISL_HEAVY_PER_MINUTE", "1000000")
 
 # The served app shows only an uncaught error's type (.streamlit/config.toml, for a hosted class);

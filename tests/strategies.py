@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from engine.core.errors import ShapeError
 from engine.core.ir import Graph, GraphBuilder
-from engine.core.ops.elementwise import broadcast_shape
+from engine.core.ops.common import broadcast_shape
 
 UNARY = ("relu", "tanh", "sigmoid", "neg", "sin", "cos", "gelu", "hswish", "relu6", "abs",
          "identity")

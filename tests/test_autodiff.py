@@ -332,7 +332,7 @@ def test_scalarize_and_saved_bytes():
 
 
 def test_survey_check_against_the_tables():
-    from engine.framework.autodiff import survey_check
+    from engine.framework.lab import survey_check
     table, got, diff = survey_check("reverse", engine.reverse_trace(baydin_graph(), "v5"))
     assert table == 3 and diff < 5e-4 and round(got["x2"], 3) == 1.716
     graph = engine.preset("autodiff_example")
@@ -344,7 +344,7 @@ def test_survey_check_against_the_tables():
 
 def test_survey_rows_put_the_printed_tables_next_to_the_engine():
     """The page's side-by-side table: the survey's printed numbers (this file's copies) vs ours."""
-    from engine.framework.autodiff import program_traces, survey_rows
+    from engine.framework.lab import program_traces, survey_rows
     text = engine.core.presets.program_text("autodiff_example")
     graph, trace = program_traces(text, "forward", "x1")
     rows = {r["v"]: r for r in survey_rows("forward", graph, trace)}
@@ -362,7 +362,7 @@ def test_survey_rows_put_the_printed_tables_next_to_the_engine():
 
 
 def test_jacobian_demo_counts_sweeps_and_refuses_bad_sizes():
-    from engine.framework.autodiff import jacobian_demo
+    from engine.framework.lab import jacobian_demo
     fwd, rev = jacobian_demo(8, 2)
     assert (fwd.sweeps, rev.sweeps) == (8, 2)
     np.testing.assert_allclose(fwd.matrix, rev.matrix, atol=1e-5)

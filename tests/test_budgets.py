@@ -202,7 +202,7 @@ def _train_cases():
 def _kernel_lab_cases():
     from engine.kernels import conv, flash_attention as fa, gemm
     from engine import layout
-    from engine.compiler import memory_plan as mp
+    from engine.compiler import lab, memory_plan as mp
     return [
         ("conv.conv2d", lambda: conv.conv2d(_big((1, 64, 64, 64)), _big((256, 64, 7, 7))),
          BudgetError),
@@ -212,7 +212,7 @@ def _kernel_lab_cases():
          BudgetError),
         ("gemm.make_schedule", lambda: gemm.make_schedule(256, 256, 256), EngineError),
         ("layout.to_nc1hwc0", lambda: layout.to_nc1hwc0(_big((1, 4097, 64, 64)), 16), BudgetError),
-        ("memory_plan.parse_buffers", lambda: mp.plan_buffers(mp.parse_buffers("8 0 99999999")),
+        ("memory_plan.parse_buffers", lambda: mp.plan_buffers(lab.parse_buffers("8 0 99999999")),
          BudgetError),
     ]
 

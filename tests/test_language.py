@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 import engine
 from engine.core import budget
 from engine.core.errors import ProgramError
-from engine.core.language import format_program, parse_program, program_for_preset
+from engine.core.language import parse_program
+from engine.core.presets import program_text
+from engine.core.program_format import format_program
 
 
 def run_out(text: str) -> np.ndarray:
@@ -201,7 +203,7 @@ def test_format_program_round_trips_presets(name):
     a, b = engine.run(g), engine.run(g2)
     for o1, o2 in zip(g.outputs, g2.outputs):
         np.testing.assert_allclose(a[o1], b[o2], rtol=1e-6)
-    assert program_for_preset(name) == engine.core.presets.PROGRAMS[name]
+    assert program_text(name) == engine.core.presets.PROGRAMS[name]
 
 
 # -- hostile fuzzing: only ProgramError may escape ------------------------------------------------

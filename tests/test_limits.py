@@ -1,4 +1,4 @@
-"""The heavy-work limiter (engine/limits.py) and its Streamlit adapter (ui/heavy.py).
+"""The heavy-work limiter (engine/core/limits.py) and its Streamlit adapter (ui/heavy.py).
 
 Threads race for slots (the losers must be refused, not queued), slots survive exceptions, the
 per-session token bucket trips and refills on an injected clock (no sleeping), a cache hit never
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.core.errors import BusyError, EngineError
-from engine.limits import HeavyLimiter, TokenBucket, default_limiter
+from engine.core.limits import HeavyLimiter, TokenBucket, default_limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 import engine
 from engine.core.errors import EngineError
-from engine.compiler.memory_plan import STRATEGIES, check_plan, lower_bound, plan_memory, random_buffers
+from engine.compiler.lab import random_buffers
+from engine.compiler.memory_plan import STRATEGIES, check_plan, lower_bound, plan_memory
 
 # TensorFlow Lite GPU delegate, common/memory_management_test.cc (the planner of Pisarchyk & Lee's
 # paper): usage records (size, first_task, last_task) and the GREEDY_BY_SIZE offsets it expects.
@@ -133,7 +134,8 @@ def test_large_random_set_is_fast():
 
 
 def test_parse_and_plan_buffers():
-    from engine.compiler.memory_plan import parse_buffers, plan_buffers
+    from engine.compiler.lab import parse_buffers
+    from engine.compiler.memory_plan import plan_buffers
     bufs = parse_buffers("# TFLite chain\n16 0 1\n8, 1, 2\n64 2 3\n32 3 4\n8 4 5\n")
     assert bufs == TFLITE_CHAIN
     plan = plan_buffers(bufs)

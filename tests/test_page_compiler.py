@@ -70,7 +70,8 @@ def test_memory_planning_strategies_and_bad_intervals():
 
 
 def test_arena_figure_draws_each_buffer_at_its_offset():
-    from engine.compiler.memory_plan import parse_buffers, plan_buffers
+    from engine.compiler.lab import parse_buffers
+    from engine.compiler.memory_plan import plan_buffers
     from viz.compiler import arena_figure, lifetime_timeline
 
     plan = plan_buffers(parse_buffers("32 0 1\n32 1 4\n8 2 5\n16 3 5\n8 4 5\n64 5 7\n8 6 8\n8 7 8\n16 8 9"))
@@ -88,7 +89,7 @@ def test_uploaded_onnx_model_goes_through_the_pipeline():
     import numpy as np
 
     import engine
-    from engine.compiler.passes import pipeline_trace
+    from engine.compiler.lab import pass_trace as pipeline_trace
     data = engine.to_onnx(engine.preset("conv_bn_relu"))
     g = engine.from_onnx(data)
     steps = list(pipeline_trace(g, ["simplify", "fusion"]))

@@ -8,7 +8,8 @@ import engine
 from engine.core.errors import EngineError
 from engine.core.interpreter import source_value
 from engine.core.ir import GraphBuilder, validate
-from engine.compiler.passes import PASSES, ledger, optimize, pipeline_trace
+from engine.compiler.lab import ledger, pass_trace as pipeline_trace
+from engine.compiler.passes import PASSES, optimize
 from engine.compiler.passes.constant_folding import constant_folding
 from engine.compiler.passes.cse import common_subexpression_elimination
 from engine.compiler.passes.dce import dead_code_elimination

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from engine import grad, run
-from engine.compression.models import (
-    build_graph, estimate_latency, forward, init_params, lab_variants, mark_pareto, model_spec, Variant,
-)
+from engine.compression.lab import Variant, estimate_latency, lab_variants, mark_pareto
+from engine.compression.models import build_graph, forward, init_params, model_spec
 from engine.compression.datasets import digits, one_hot
 from engine.core.errors import EngineError
 from engine.compression.training import loss_graph, soft_targets, train_model

@@ -14,7 +14,7 @@ import engine
 from engine.core import budget
 from engine import presets
 from engine.core.cost_model import cost as graph_cost
-from engine.core.language import format_program
+from engine.core.program_format import format_program
 from engine.interop.torch_zoo import torch_param_counts, zoo_graph, zoo_names
 from viz.graph import graph_figure, value_figure
 from viz.graph_text import graph_json, to_dot, to_mermaid

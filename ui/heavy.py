@@ -1,4 +1,4 @@
-"""Heavy work behind the server-wide limiter (engine/limits.py), cached like ``ui.cached``.
+"""Heavy work behind the server-wide limiter (engine/core/limits.py), cached like ``ui.cached``.
 
 ``cached_heavy(fn, kind)`` is ``st.cache_data`` around a wrapper that takes a slot only inside the
 function the cache calls, so a cache hit (most requests in a class: everyone shares the cache)
@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 import streamlit as st
 
 from engine.core.errors import BusyError
-from engine.limits import heavy_slot
+from engine.core.limits import heavy_slot
 
 from .i18n import t
 

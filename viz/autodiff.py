@@ -65,7 +65,7 @@ def survey_badge(rows: list[dict], table: int, zh: bool = False) -> str:
 
 
 def survey_table(rows: list[dict], zh: bool = False) -> list[dict]:
-    """engine.framework.autodiff.survey_rows as display rows: the survey's number, ours, the difference."""
+    """engine.framework.lab.survey_rows as display rows: the survey's number, ours, the difference."""
     out = []
     for r in rows:
         if "tangent" in r:

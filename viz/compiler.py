@@ -33,6 +33,10 @@ ZH = {
     "% of the input graph": "占输入图的 %", "kernels": "内核数", "bytes moved": "访存字节",
     "peak bytes": "峰值字节", "time µs": "时间 µs", "compute": "计算", "before": "之前", "after": "之后",
     "arena": "内存池", "lower bound": "下界",
+    "Constant folding": "常量折叠", "Algebraic simplification": "代数化简",
+    "Common-subexpression elimination": "公共子表达式消除", "Dead-code elimination": "死代码消除",
+    "Operator fusion (TVM FuseOps)": "算子融合", "Layout transform to NHWC": "布局转换为 NHWC",
+    "Layout transform to NC1HWC0": "布局转换为 NC1HWC0",
 }
 
 

@@ -61,7 +61,7 @@ class MemoryPlan:
     merged: tuple[tuple[str, str], ...] = ()   # in-place pairs (input, output) sharing a buffer
 
 
-def _check(buffers) -> list[tuple[int, int, int]]:
+def check_buffers(buffers) -> list[tuple[int, int, int]]:
     if not isinstance(buffers, (list, tuple)):
         raise EngineError("buffers must be a list of (size, first_op, last_op), got "
                           f"{type(buffers).__name__}")
@@ -85,7 +85,7 @@ def _check(buffers) -> list[tuple[int, int, int]]:
 def lower_bound(buffers: list[tuple[int, int, int]]) -> int:
     """The most bytes live at any one op (no arena can be smaller)."""
     events: list[tuple[int, int]] = []
-    for size, first, last in _check(buffers):
+    for size, first, last in check_buffers(buffers):
         events.append((first, size))
         events.append((last + 1, -size))
     events.sort(key=lambda e: (e[0], e[1]))   # frees before allocations at the same op
@@ -158,7 +158,7 @@ def _breadth_order(recs) -> list[int]:
 def plan_memory(buffers: list[tuple[int, int, int]],
                 strategy: str = "greedy_by_size") -> tuple[list[int], int]:
     """Offsets of each ``(size, first_op, last_op)`` buffer in one arena, and the arena size."""
-    recs = _check(buffers)
+    recs = check_buffers(buffers)
     if strategy not in STRATEGIES:
         raise EngineError(f"unknown memory strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if strategy == "naive":
@@ -207,7 +207,7 @@ def _two_colour_plan(recs, bound: int) -> list[int] | None:
 
 def check_plan(buffers: list[tuple[int, int, int]], offsets: list[int]) -> None:
     """Raise if two buffers live at the same op share a byte (a planner bug, not user input)."""
-    recs = _check(buffers)
+    recs = check_buffers(buffers)
     order = sorted(range(len(recs)), key=lambda i: recs[i][1])
     active: list[int] = []
     for i in order:
@@ -286,46 +286,9 @@ def plan_graph(graph, strategy: str = "greedy_by_size", inplace: bool = False) -
 def plan_buffers(buffers: list[tuple[int, int, int]], strategy: str = "greedy_by_size",
                  names: list[str] | None = None) -> MemoryPlan:
     """:func:`plan_memory` on a plain buffer list, as a :class:`MemoryPlan` (for the figures)."""
-    recs = _check(buffers)
+    recs = check_buffers(buffers)
     offsets, arena = plan_memory(recs, strategy)
     names = list(names) if names is not None else [f"t{k}" for k in range(len(recs))]
     return MemoryPlan(tuple(names), tuple(r[0] for r in recs), tuple(r[1] for r in recs),
                       tuple(r[2] for r in recs), tuple(offsets), arena, lower_bound(recs),
                       sum(r[0] for r in recs), strategy)
-
-
-def parse_buffers(text: str) -> list[tuple[int, int, int]]:
-    """Buffers from text, one ``size first last`` per line (commas allowed; ``#`` comments)."""
-    if len(text) > budget.MAX_PROGRAM_CHARS:
-        raise EngineError(f"the buffer list has {len(text):,} characters; the limit is "
-                          f"{budget.MAX_PROGRAM_CHARS:,}")
-    out = []
-    for k, line in enumerate(text.splitlines(), start=1):
-        line = line.split("#", 1)[0].replace(",", " ").strip()
-        if not line:
-            continue
-        parts = line.split()
-        try:
-            size, first, last = (int(v) for v in parts)
-        except ValueError:
-            raise EngineError(f"line {k}: expected three whole numbers 'size first_op last_op', "
-                              f"got {line!r}") from None
-        out.append((size, first, last))
-    return _check(out)
-
-
-def random_buffers(count: int, seed: int = 0, ops: int | None = None,
-                   max_size: int = 64, max_life: int = 8) -> list[tuple[int, int, int]]:
-    """A reproducible random interval set (for the lab and the property tests)."""
-    import numpy as np
-
-    budget.check_nodes(count, "the random buffer set")
-    if count < 0 or max_size < 1 or max_life < 1:
-        raise EngineError(f"count={count}, max_size={max_size}, max_life={max_life}: need count >= 0 "
-                          "and sizes/lifetimes >= 1")
-    rng = np.random.default_rng(seed)
-    horizon = ops or max(count, 1)
-    firsts = rng.integers(0, horizon, count)
-    lives = rng.integers(0, max_life, count)
-    sizes = rng.integers(1, max_size + 1, count)
-    return [(int(s), int(f), int(f + life)) for s, f, life in zip(sizes, firsts, lives)]

@@ -9,17 +9,11 @@ Stages:
   3. :func:`forward` runs the same layers with the registry's own kernels, one layer at a time,
      with a hook between layers — that is where observers watch activations and fake quantisation
      is inserted (a test checks it equals ``engine.run`` of the graph);
-  4. :func:`lowrank_spec` replaces one dense layer by two thinner ones (for SVD compression);
-  5. the Pareto view (:func:`lab_variants`): every compressed variant with its test accuracy, its
-     size in bytes (weights at their bit width + per-channel scales; sparse: kept values + 1 bit
-     per weight of index) and a latency estimate (:func:`estimate_latency`: a roofline per graph
-     node on a hardware preset of engine.roofline), then :func:`mark_pareto` flags the
-     non-dominated ones.
+  4. :func:`lowrank_spec` replaces one dense layer by two thinner ones (for SVD compression).
+The Pareto view of every compressed variant is in :mod:`engine.compression.lab`.
 Layout: dense weights are (in, out) and compute ``x @ W + b``; conv weights are (Cout, Cin, 3, 3)
 with padding 1 (NCHW).
-Not handled: batchnorm, residual connections, anything but a straight chain of layers; the latency
-model ignores caches, kernel launch and framework overhead (it is a lower bound, for comparing
-variants, not a prediction of wall time).
+Not handled: batchnorm, residual connections, anything but a straight chain of layers.
 """
 from __future__ import annotations
 
@@ -219,117 +213,3 @@ def lowrank_spec(spec: ModelSpec, layer: str, rank: int) -> ModelSpec:
         names = ", ".join(ly.name for ly in spec.weighted if ly.kind == "dense")
         raise EngineError(f"model {spec.name!r} has no dense layer {layer!r} (dense layers: {names})")
     return ModelSpec(f"{spec.name}-{layer}-r{rank}", spec.input_shape, tuple(layers))
-
-
-# -- size, latency and the Pareto view ---------------------------------------------------------
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    family: str            # fp32 | ptq | qat | pruned | 2:4 | lowrank | kd
-    accuracy: float
-    size_bytes: int
-    latency_us: float
-    flops: int
-    note: str = ""
-    pareto: bool = False
-
-
-#: int8 MACs per cycle relative to fp32 on the assumed phone CPU: one Arm SDOT instruction does
-#: 16 int8 MACs where one fp32 FMA on the same 128-bit register does 4 (an assumption: 4x).
-INT_SPEEDUP = 4.0
-
-
-def estimate_latency(spec: ModelSpec, hardware: str = "Phone CPU (assumed)", bits: int = 32,
-                     flop_fraction: float = 1.0, weight_fraction: float = 1.0) -> tuple[float, int]:
-    """(microseconds, FLOPs) for one image: sum over graph nodes of the roofline time.
-
-    Each node of :func:`build_graph` (batch 1) takes max(FLOPs / peak, bytes / bandwidth) on the
-    preset (engine.roofline): peak is the preset's fp32 FLOP/s (x INT_SPEEDUP below 16 bits),
-    bytes are engine.cost's reads + writes scaled by bits/32; ``flop_fraction`` and
-    ``weight_fraction`` scale the matmul work and weight bytes (2:4 sparsity: 0.5).
-    """
-    from ..core.cost_model import cost
-    from ..kernels.roofline_model import hardware_presets
-    presets = hardware_presets()
-    if hardware not in presets:
-        raise EngineError(f"unknown hardware {hardware!r}; choose one of: {', '.join(presets)}")
-    hw = presets[hardware]
-    peak = (hw.peak_fp32 or hw.peak_flops / 2) * (INT_SPEEDUP if bits < 16 else 1.0)
-    report = cost(build_graph(spec, 1))
-    total, flops = 0.0, 0
-    for n in report.nodes:
-        heavy = n.op in ("matmul", "conv2d")
-        f = n.flops * (flop_fraction if heavy else 1.0)
-        weight_bytes = 4 * n.params * (weight_fraction if heavy else 1.0)
-        moved = (n.bytes_read - 4 * n.params + weight_bytes + n.bytes_written) * bits / 32
-        total += max(f / peak, moved / hw.bandwidth)
-        flops += int(f)
-    return total * 1e6, flops
-
-
-def mark_pareto(variants: list[Variant]) -> list[Variant]:
-    """Flag the variants no other variant beats on accuracy, size and latency at once."""
-    out = []
-    for v in variants:
-        dominated = any(o is not v and o.accuracy >= v.accuracy and o.size_bytes <= v.size_bytes
-                        and o.latency_us <= v.latency_us and (o.accuracy, o.size_bytes, o.latency_us)
-                        != (v.accuracy, v.size_bytes, v.latency_us) for o in variants)
-        out.append(replace(v, pareto=not dominated))
-    return out
-
-
-def _sparse_bytes(spec: ModelSpec, density: float) -> int:
-    """Unstructured sparse storage: kept weights (fp32) + a 1-bit-per-weight bitmap + biases."""
-    total = 0
-    for key, shape in spec.param_shapes().items():
-        n = int(np.prod(shape))
-        total += int(4 * n * density + (n + 7) // 8) if key.endswith(".w") else 4 * n
-    return total
-
-
-def lab_variants(model: str = "mlp", seed: int = 0,
-                 hardware: str = "Phone CPU (assumed)") -> list[Variant]:
-    """Every variant the compression lab produces for ``model``, with accuracy, bytes and latency."""
-    from .distill import distill
-    from .lowrank import lowrank_sweep
-    from .prune import prune_model
-    from .quant.qat import ptq, qat, weight_bytes
-    from .training import train_model
-    spec = model_spec(model)
-    base = train_model(model, seed)
-    lat32, fl32 = estimate_latency(spec, hardware)
-    out = [Variant("fp32", "fp32", base.test_accuracy, weight_bytes(spec), lat32, fl32)]
-    for bits in (8, 4):
-        r = ptq(model, seed, bits, "static", "minmax")
-        lat, fl = estimate_latency(spec, hardware, bits)
-        out.append(Variant(f"PTQ int{bits}", "ptq", r.accuracy, r.weight_bytes, lat, fl,
-                           "static, min-max calibration, per-channel weights"))
-    for bits in (4, 2):
-        q = qat(model, seed, bits)
-        lat, fl = estimate_latency(spec, hardware, bits)
-        out.append(Variant(f"QAT int{bits}", "qat", q.qat_accuracy, weight_bytes(spec, bits), lat,
-                           fl, f"{q.epochs} epochs of fine-tuning with the STE"))
-    for amount in (0.5, 0.7, 0.9):
-        p = prune_model(model, seed, "global_unstructured", amount, 2)
-        out.append(Variant(f"pruned {int(amount * 100)}%", "pruned", p.finetuned_accuracy,
-                           _sparse_bytes(spec, 1 - p.sparsity), lat32, fl32,
-                           "unstructured: no speed-up without sparse kernels (latency as fp32)"))
-    p = prune_model(model, seed, "2:4", 0.5, 2)
-    lat, fl = estimate_latency(spec, hardware, 32, 1 - p.sparsity, 1 - p.sparsity * 0.875)
-    out.append(Variant("2:4 sparse", "2:4", p.finetuned_accuracy,
-                       _sparse_bytes(spec, 1 - p.sparsity), lat, fl,
-                       "2 of every 4 weights kept + 2-bit index each (sparse tensor cores: half the MACs)"))
-    dense = [ly.name for ly in spec.weighted if ly.kind == "dense"][0]
-    for row in lowrank_sweep(model, seed, dense):
-        if row["rank"] in (2, 4, 8, 16):
-            lspec = lowrank_spec(spec, dense, row["rank"])
-            lat, fl = estimate_latency(lspec, hardware)
-            out.append(Variant(f"low-rank {dense} r={row['rank']}", "lowrank", row["accuracy"],
-                               4 * lspec.n_params(), lat, fl, "truncated SVD, no fine-tuning"))
-    if model == "mlp":
-        kd = distill(seed)
-        sspec = model_spec("student")
-        lat, fl = estimate_latency(sspec, hardware)
-        out.append(Variant("KD student 64-8-10", "kd", kd.student_kd_accuracy, 4 * sspec.n_params(),
-                           lat, fl, "distilled from the 64-128-10 teacher (T = 4, alpha = 0.7)"))
-    return mark_pareto(out)

@@ -43,65 +43,6 @@ DIFFERENTIABLE_SOURCES = ("input", "param")
 AD_MEMORY_SCALE = 3          # primal values + tangents/adjoints + rule temporaries
 
 
-#: Baydin et al. (2018), JMLR 18(153), Tables 2 and 3, for f = ln x1 + x1 x2 - sin x2 at (2, 5),
-#: as printed (3 decimals): the forward tangent of y with x1_dot = 1, and the reverse adjoints.
-SURVEY_TABLES = {"forward_y_dot": 5.5, "adjoints": {"x1": 5.5, "x2": 1.716}}
-#: The full tables, by the survey's v labels: Table 2 (primal, tangent with x1_dot = 1) and
-#: Table 3 (each adjoint once the backward sweep is done).
-SURVEY_TABLE2 = {"v-1": (2.0, 1.0), "v0": (5.0, 0.0), "v1": (0.693, 0.5), "v2": (10.0, 5.0),
-                 "v3": (-0.959, 0.0), "v4": (10.693, 5.5), "v5": (11.652, 5.5)}
-SURVEY_TABLE3 = {"v5": 1.0, "v4": 1.0, "v3": -1.0, "v2": 1.0, "v1": 1.0, "v0": 1.716, "v-1": 5.5}
-
-
-def survey_rows(mode: str, graph: Graph, trace: Trace) -> list[dict]:
-    """The survey's table next to ours, row by row: (v, source value, engine value, |difference|).
-
-    Forward mode compares Table 2 (primal and tangent, for the seed x1_dot = 1); reverse mode
-    Table 3 (final adjoints). Empty when ``graph`` is not the survey's example (7 nodes, v-1..v5).
-    """
-    labels = baydin_labels(graph)
-    if sorted(labels.values()) != sorted(SURVEY_TABLE2) or len(graph.nodes) != 7:
-        return []
-    rows = []
-    if mode == "forward":
-        got = {labels[s.data["node"]]: (s.data["value"], s.data.get("tangent")) for s in trace.steps}
-        if got.get("v-1", (0, 0))[1] != 1 or got.get("v0", (0, 1))[1] != 0:
-            return []          # the survey seeds x1_dot = 1, x2_dot = 0
-        for v, (primal, tangent) in SURVEY_TABLE2.items():
-            value, dot = got.get(v, (None, None))
-            if value is None or dot is None:
-                return []
-            rows.append(dict(v=v, source_value=primal, value=float(value), source_tangent=tangent,
-                             tangent=float(dot), diff=max(abs(primal - value), abs(tangent - dot))))
-    else:
-        adj = {labels[k]: float(np.asarray(a).ravel()[0]) for k, a in
-               ((trace.summary or {}).get("adjoints") or {}).items() if k in labels}
-        for v, want in SURVEY_TABLE3.items():
-            if v not in adj:
-                return []
-            rows.append(dict(v=v, source_adjoint=want, adjoint=adj[v], diff=abs(want - adj[v])))
-    return rows
-
-
-def survey_check(mode: str, trace: Trace) -> tuple[int, dict, float] | None:
-    """(table number, engine values, largest difference) against :data:`SURVEY_TABLES`, for a
-    trace of the survey's example (None when the trace has no comparable value)."""
-    summary = trace.summary or {}
-    if mode == "forward":
-        dot = (summary.get("outputs") or {}).get("y")
-        if dot is None:
-            return None
-        got, want, table = {"y": float(np.asarray(dot).ravel()[0])}, {"y": SURVEY_TABLES[
-            "forward_y_dot"]}, 2
-    else:
-        grads = summary.get("gradients") or {}
-        if not all(k in grads for k in SURVEY_TABLES["adjoints"]):
-            return None
-        want, table = SURVEY_TABLES["adjoints"], 3
-        got = {k: float(np.asarray(grads[k]).ravel()[0]) for k in want}
-    return table, got, max(abs(got[k] - want[k]) for k in want)
-
-
 @dataclass(frozen=True)
 class JacobianResult:
     matrix: np.ndarray          # (m, n): rows = output elements, columns = wrt elements
@@ -484,32 +425,3 @@ def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int =
         rows.append(np.concatenate([np.asarray(adj.get(w, np.zeros_like(vals[w])), np.float64)
                                     .ravel() for w in wrt]))
     return JacobianResult(np.stack(rows), mode, m, counter[0], primal)
-
-
-# -- the lab page's computations, keyed by program text so a page can cache them -----------------
-def program_traces(program: str, mode: str, pick: str, total: bool = True) -> tuple[Graph, Trace]:
-    """Parse ``program`` and trace it: forward mode seeded on source ``pick``, or reverse mode from
-    output ``pick`` (a vector output is summed first when ``total``). Returns the traced graph."""
-    from ..core.language import parse_program
-    graph = parse_program(program, title="program")
-    if mode == "forward":
-        return graph, forward_trace(graph, {pick: 1.0})
-    if mode != "reverse":
-        raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
-    if total:
-        graph, pick = scalarize(graph, pick)
-    return graph, reverse_trace(graph, pick)
-
-
-def jacobian_demo(n: int, m: int) -> tuple[JacobianResult, JacobianResult]:
-    """f(x) = tanh(W x) with W of shape (m, n): the full Jacobian by forward and by reverse mode."""
-    from ..core.ir import GraphBuilder
-    for name, v in (("n", n), ("m", m)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 256:
-            raise ShapeError(f"{name} = {v!r} must be a whole number from 1 to 256")
-    b = GraphBuilder(f"f: R^{n} -> R^{m}")
-    x = b.input((n,), name="x")
-    w = b.param((m, n), name="W")
-    b.op("tanh", b.op("matmul", w, x), name="y")
-    g = b.build()
-    return jacobian(g, "y", ["x"], mode="forward"), jacobian(g, "y", ["x"], mode="reverse")

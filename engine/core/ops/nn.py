@@ -32,10 +32,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ShapeError
-from .elementwise import broadcast_shape, integer, number, numel
-from ..registry import OpDef, Workspace, register
+from .common import broadcast_shape, integer, number, numel
+from ..opdef import OpDef, OpTable, Workspace
 
 F32 = "float32"
+
+OPS = OpTable()          # this module's ops, in order; engine.core.registry collects them
+register = OPS.register
 
 
 def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:

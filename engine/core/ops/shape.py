@@ -18,8 +18,11 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ShapeError
-from .elementwise import integer, numel
-from ..registry import OpDef, Workspace, register
+from .common import integer, numel
+from ..opdef import OpDef, OpTable, Workspace
+
+OPS = OpTable()          # this module's ops, in order; engine.core.registry collects them
+register = OPS.register
 
 
 def _zero_flops(in_shapes, out_shape, attrs) -> tuple[int, int]:

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from .core.errors import BusyError, EngineError
+from .errors import BusyError, EngineError
 
 Clock = Callable[[], float]
 DEFAULT_RUN_S = 10.0            # the guess for a kind never seen finishing
