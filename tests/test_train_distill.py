@@ -31,10 +31,19 @@ def test_digits_split_is_stratified_and_fixed():
     counts_all = counts_test + np.bincount(a.y_train, minlength=10)
     np.testing.assert_array_equal(counts_test, np.round(0.2 * counts_all))
     assert not np.array_equal(digits(1).y_test, a.y_test) or not np.array_equal(digits(1).x_test, a.x_test)
-    from sklearn.datasets import load_digits                 # the same bundled file
+
+
+def test_shipped_digits_equal_sklearn_load_digits():
+    """Oracle: the copy in engine/compression/data is exactly scikit-learn's digits (sklearn: dev only)."""
+    from sklearn.datasets import load_digits
+    from engine.compression.datasets import _raw
     ref = load_digits()
-    assert ref.data.shape == (1797, 64) and np.allclose(np.sort(ref.data.sum(1)),
-                                                        np.sort(np.concatenate([a.x_train, a.x_test]).sum(1)) * 16)
+    x, y = _raw()
+    np.testing.assert_array_equal(x * 16, ref.data)          # every pixel, row order kept
+    np.testing.assert_array_equal(y, ref.target)
+    split = digits(0)                                        # the split is a partition of those rows
+    ours = np.concatenate([split.x_train, split.x_test]) * 16
+    np.testing.assert_array_equal(ours[np.lexsort(ours.T)], ref.data[np.lexsort(ref.data.T)])
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])

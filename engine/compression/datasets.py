@@ -1,9 +1,9 @@
-"""The data set of the compression lab: scikit-learn's bundled 8x8 handwritten digits.
+"""The data set of the compression lab: the 8x8 handwritten digits (UCI, as shipped by scikit-learn).
 
 Stages of :func:`digits`:
-  1. read ``digits.csv.gz`` straight from the installed scikit-learn package (1,797 images, 64
-     pixel values 0..16 and a label per row) — nothing is downloaded, and scikit-learn itself is
-     not imported (its data file is only located);
+  1. read ``data/digits.csv.gz``, a copy kept in this package (1,797 images, 64 pixel values 0..16
+     and a label per row; source and licence in ``data/README.md``) — nothing is downloaded and
+     scikit-learn is not needed; the path is fixed, never taken from a request;
   2. scale pixels to [0, 1] (divide by 16) as float32;
   3. a stratified split fixed by ``seed``: every class is shuffled with its own generator draw and
      its first ``round(test_fraction * count)`` images go to the test set, so each class keeps its
@@ -13,7 +13,7 @@ Not handled: augmentation, any other data set.
 from __future__ import annotations
 
 import functools
-import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,19 +38,21 @@ class Split:
         return x.reshape(-1, 1, 8, 8)
 
 
-def _digits_file() -> Path:
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineError("the digits data ships with scikit-learn, which is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
-    if not path.exists():
-        raise EngineError(f"scikit-learn's digits file is missing at {path}")
-    return path
+DIGITS_FILE = Path(__file__).resolve().parent / "data" / "digits.csv.gz"
+_DIGITS_SHAPE = (1797, 65)
 
 
 @functools.lru_cache(maxsize=1)
 def _raw() -> tuple[np.ndarray, np.ndarray]:
-    data = np.loadtxt(_digits_file(), delimiter=",", dtype=np.float32)
+    try:
+        with warnings.catch_warnings():        # an empty file: numpy warns, the shape check below refuses it
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.float32, ndmin=2)
+    except (OSError, EOFError, ValueError) as exc:
+        raise EngineError(f"the digits data file {DIGITS_FILE.name} is missing or damaged "
+                          f"({type(exc).__name__})") from None
+    if data.shape != _DIGITS_SHAPE:
+        raise EngineError(f"the digits data file has shape {data.shape}, expected {_DIGITS_SHAPE}")
     return data[:, :-1] / np.float32(16.0), data[:, -1].astype(np.int64)
 
 
