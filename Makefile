@@ -1,13 +1,15 @@
 # AI System Lab — two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install the pinned requirements, start the app on localhost:8501
 #   make test   the same plus dev requirements, then the whole suite (browser tests included)
+#   make help   every target with one line on what it does
+# Plain `make` only creates .venv (the first rule below); it starts nothing.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench lint clean static
+.PHONY: help run test test-fast bench lint clean static
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,25 +24,30 @@ $(VENV)/.dev-stamp: requirements.txt requirements-dev.txt $(VENV)/.req-stamp
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
-static: $(VENV)/.req-stamp
+static: $(VENV)/.req-stamp  ## copy Netron's web assets into static/ (done by run and test)
 	$(PY) -m ui.netron_assets
 
-run: $(VENV)/.req-stamp static
+run: $(VENV)/.req-stamp static  ## install the runtime requirements, start the app on localhost:8501
 	$(PY) -m streamlit run app.py --server.address localhost --server.port 8501
 
-# Engine, pages (AppTest) and lint in parallel on both cores; then the real-browser tests alone.
-test: $(VENV)/.dev-stamp static
+# Engine, labs (AppTest) and lint in parallel on both cores; then the real-browser tests alone.
+test: $(VENV)/.dev-stamp static  ## the whole suite: engine, labs (AppTest), lint, then the browser tests
 	$(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/browser $(PYTEST_ARGS) tests
 	$(PY) -m pytest -q -p no:xdist $(PYTEST_ARGS) tests/browser
 
-test-fast: $(VENV)/.dev-stamp static
+# Leaves out what tests/slow_tests.txt lists (marked slow by tests/conftest.py) and the browser tests.
+test-fast: $(VENV)/.dev-stamp static  ## the suite without slow and browser tests (under a minute)
 	$(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/browser -m "not slow" tests
 
-bench: $(VENV)/.dev-stamp static
+bench: $(VENV)/.dev-stamp static  ## the benchmarks (bench/run.py)
 	$(PY) -m bench.run
 
-lint: $(VENV)/.dev-stamp
+lint: $(VENV)/.dev-stamp  ## hadolint on the Dockerfile
 	$(VENV)/bin/hadolint Dockerfile
 
-clean:
+clean:  ## remove .venv, the copied Netron assets and test caches
 	rm -rf $(VENV) static/netron .pytest_cache .hypothesis
+
+help:  ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' \
+	    $(firstword $(MAKEFILE_LIST))

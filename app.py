@@ -1,7 +1,7 @@
 """AI System Lab: entry point. Page config and navigation by curriculum section.
 
 Stages, on every run of every session:
-  1. the server's upload cap follows the engine's ONNX budget (one number: engine/budget.py);
+  1. the server's upload cap follows the engine's ONNX budget (one number: engine/core/budget.py);
   2. page config, with a favicon from our own files (nothing is fetched off the machine);
   3. the navigation, one section per curriculum chapter, and a hidden ``/home`` that opens ``/``.
 """
@@ -14,7 +14,7 @@ from streamlit import config as st_config
 
 from engine.core import budget
 from ui.catalog import LABS, SECTIONS
-from ui.i18n import lang
+from ui.i18n import t
 
 ROOT = Path(__file__).resolve().parent
 FAVICON = ROOT / "static" / "favicon.png"
@@ -30,24 +30,24 @@ def apply_upload_cap() -> None:
     the browser's message alike. ``st.set_option`` refuses server options, hence ``config``.
     """
     if st_config.get_option("server.maxUploadSize") != UPLOAD_CAP_MB:
-        st_config.set_option("server.maxUploadSize", UPLOAD_CAP_MB, "engine/budget.py MAX_ONNX_BYTES")
+        st_config.set_option("server.maxUploadSize", UPLOAD_CAP_MB, "engine/core/budget.py MAX_ONNX_BYTES")
 
 
-def build_sections(zh: bool) -> tuple[dict[str, list], st.Page | None]:
+def build_sections() -> tuple[dict[str, list], st.Page | None]:
     """The navigation's sections and the home page (the default page, served at ``/``)."""
     sections: dict[str, list] = {}
     home = None
     for lab in LABS:
-        path = ROOT / "pages" / f"{lab.page}.py"
+        path = ROOT / "labs" / f"{lab.page}.py"
         if not path.exists():  # a lab still being built is left out of the menu
             continue
-        title = lab.title_zh if zh else lab.title_en
+        title = t(lab.title)
         if lab.page == "home":  # served at "/"; its own pathname would reserve "/home" unserved
             page = st.Page(str(path), title=title, icon=lab.icon, default=True, url_path=HOME_RESERVED)
         else:
             page = st.Page(str(path), title=title, icon=lab.icon)
         home = page if lab.page == "home" else home
-        heading = SECTIONS[lab.section][1 if zh else 0]
+        heading = t(SECTIONS[lab.section])
         sections.setdefault(heading, []).append(page)
     return sections, home
 
@@ -59,7 +59,7 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto",
 )
-sections, home = build_sections(lang() == "zh")
+sections, home = build_sections()
 if home is not None:
     # the default page lives at "/"; "/home" (typed, or the file stem) opens it too, query string kept
     alias = st.Page(lambda: st.switch_page(home, query_params=st.query_params.to_dict()),

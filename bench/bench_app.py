@@ -50,7 +50,7 @@ def _interaction(at):
 def page_times(page: str, repeat: int = 3) -> tuple[float, float, float | None]:
     """(cold first render, median warm default render, median interaction) in seconds."""
     from streamlit.testing.v1 import AppTest
-    path = str(ROOT / "pages" / f"{page}.py")
+    path = str(ROOT / "labs" / f"{page}.py")
     renders = []
     at = None
     for _ in range(repeat + 1):
@@ -121,7 +121,7 @@ def run() -> list[dict]:
     rows.append(dict(name="cold start to first page (median of 3)", value=total, unit="s",
                      target="≤ 3 s", note=f"{note}; range {starts[0][0]:.2f}–{starts[2][0]:.2f} s"))
     for lab in LABS:
-        if not (ROOT / "pages" / f"{lab.page}.py").exists():
+        if not (ROOT / "labs" / f"{lab.page}.py").exists():
             continue
         try:
             cold, warm, inter = page_times(lab.page)

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.run import median_time
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "graph_builder.py")
+PAGE = str(ROOT / "labs" / "graph_builder.py")
 
 
 def _random_dag(n: int, seed: int = 0):

@@ -38,7 +38,7 @@ def _page_times() -> list[dict]:
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
-    page = str(Path(__file__).resolve().parent.parent / "pages" / "lightweight_models.py")
+    page = str(Path(__file__).resolve().parent.parent / "labs" / "lightweight_models.py")
     at = AppTest.from_file(page, default_timeout=120)
     t0 = time.perf_counter()
     at.run()

@@ -77,7 +77,7 @@ def pages_for(count: int, first: tuple[str, ...] = ()) -> list[str]:
     """``count`` labs round-robin over the catalogue, ``first`` (the browsers' labs) leading, so a
     protocol client works on each browser's lab too and the two can be compared like for like."""
     from ui.catalog import LABS
-    labs = [lab.page for lab in LABS if (ROOT / "pages" / f"{lab.page}.py").exists()]
+    labs = [lab.page for lab in LABS if (ROOT / "labs" / f"{lab.page}.py").exists()]
     labs = [*first, *(lab for lab in labs if lab not in first)]
     return [labs[i % len(labs)] for i in range(count)]
 

@@ -259,7 +259,7 @@ def test_entry_point_refuses_before_working(name):
 
 
 def test_conv_lab_page_maximum_is_within_the_budget():
-    """pages/conv_algorithms.py allows C = K = H = W = 64, a 5x5 kernel and pad 2."""
+    """labs/conv_algorithms.py allows C = K = H = W = 64, a 5x5 kernel and pad 2."""
     from engine.kernels import conv
     for algorithm in ("direct", "im2col"):
         conv._check_work((1, 64, 64, 64), (64, 64, 5, 5), 1, 2, 1, algorithm)

@@ -169,7 +169,7 @@ def test_a_heavy_page_shows_busy_as_an_error_while_slots_are_held():
     from ui.heavy import cached_heavy
     for fn in (distill.softened, distill.kd_over_seeds):   # make sure the page must really work
         cached_heavy(fn, "train").clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "distillation.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "labs" / "distillation.py"), default_timeout=60)
     with all_slots_held() as lim:
         at.run()
         assert lim.running() == lim.slots
@@ -183,7 +183,7 @@ def test_a_page_that_needs_a_refused_result_stops_with_the_message():
     from engine.compression.training import train_model
     from ui.heavy import cached_heavy
     cached_heavy(train_model, "train").clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "pruning.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "labs" / "pruning.py"), default_timeout=60)
     with all_slots_held():
         at.run()
     assert not at.exception                        # no NameError from the sections below

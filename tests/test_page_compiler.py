@@ -1,26 +1,14 @@
 """AppTests of the compiler lab pages: graph_passes, fusion, memory_planning."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
-def test_graph_passes_steps_and_pipeline_choice():
-    at = page("graph_passes")
+def test_graph_passes_steps_and_pipeline_choice(lab):
+    at = lab("graph_passes")
     assert len(at.get("plotly_chart")) >= 3
     first_log = at.code[0].value
     at.button(key="gp_step_next").click().run()
@@ -32,16 +20,16 @@ def test_graph_passes_steps_and_pipeline_choice():
     assert "fusion:" in at.code[0].value
 
 
-def test_graph_passes_bad_program_shows_error():
-    at = page("graph_passes")
+def test_graph_passes_bad_program_shows_error(lab):
+    at = lab("graph_passes")
     at.selectbox(key="gp_model").set_value("program · 程序").run()
     assert not at.exception and not at.error
     at.text_area(key="gp_program").set_value("x = input([2, 3])\ny = relu(x, z)").run()
     assert not at.exception and at.error
 
 
-def test_fusion_page_counts_kernels_of_tvm_example():
-    at = page("fusion")
+def test_fusion_page_counts_kernels_of_tvm_example(lab):
+    at = lab("fusion")
     assert metrics(at)["kernels after fusion"] == "?"       # hidden until the checkpoint is answered
     assert len(at.dataframe[0].value) == 4                   # TVM's expected four segments
     at.selectbox(key="fu_model").set_value("conv_bn_relu").run()
@@ -54,8 +42,8 @@ def test_fusion_page_counts_kernels_of_tvm_example():
     assert at.error
 
 
-def test_memory_planning_strategies_and_bad_intervals():
-    at = page("memory_planning")
+def test_memory_planning_strategies_and_bad_intervals(lab):
+    at = lab("memory_planning")
     m = metrics(at)
     assert m["lower bound (bytes)"] == "?"                  # hidden until the checkpoint is answered
     ratios = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["arena / lower bound"]))

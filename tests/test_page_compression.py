@@ -1,26 +1,15 @@
 """AppTests for the four compression-lab pages: smoke, one interaction, one bad input."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
 
 def _metric(at, label_part: str) -> str:
     return next(m.value for m in at.metric if label_part in m.label)
 
 
-def test_quantization_page():
-    at = _app("quantization")
+def test_quantization_page(lab):
+    at = lab("quantization")
     assert _metric(at, "grid") == "[-128, 127]"
     assert int(_metric(at, "integer − float requant")) <= 1
     before = _metric(at, "scale s")
@@ -45,8 +34,8 @@ def test_quantization_page():
     assert at.error and "reduce_range" in at.error[0].value
 
 
-def test_pruning_page():
-    at = _app("pruning")
+def test_pruning_page(lab):
+    at = lab("pruning")
     assert _metric(at, "sparsity") == "50.0%"
     at.slider(key="pr_amount").set_value(0.8).run()
     assert not at.exception and _metric(at, "sparsity") == "80.0%"
@@ -66,8 +55,8 @@ def test_pruning_page():
     assert not at.exception          # the gradual and low-rank sections still draw
 
 
-def test_distillation_page():
-    at = _app("distillation")
+def test_distillation_page(lab):
+    at = lab("distillation")
     before = _metric(at, "student with KD")
     at.slider(key="kd_t").set_value(1.0).run()
     assert not at.exception and _metric(at, "student with KD") != before
@@ -85,8 +74,8 @@ def test_distillation_page_bad_image_index():
     assert at.error and "image index 9999" in at.error[0].value
 
 
-def test_compression_pareto_page():
-    at = _app("compression_pareto")
+def test_compression_pareto_page(lab):
+    at = lab("compression_pareto")
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) >= 12
     before = at.dataframe[0].value.iloc[0, 3]
     at.selectbox(key="cp_hw").set_value("A100 40GB SXM").run()

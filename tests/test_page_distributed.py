@@ -1,23 +1,10 @@
 """AppTests of the five distributed-training pages: smoke, one interaction, one bad input."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _page(page_id: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page_id}.py"), default_timeout=90)
-    at.run()
-    assert not at.exception
-    assert not at.error
-    return at
-
-
-def test_dist_memory():
-    at = _page("dist_memory")
+def test_dist_memory(lab):
+    at = lab("dist_memory", strict=True)
     before = at.dataframe[0].value.to_dict()
     at.select_slider(key="dm_dp").set_value(8).run()
     assert not at.exception and at.dataframe[0].value.to_dict() != before
@@ -29,8 +16,8 @@ def test_dist_memory():
     assert any("divide" in e.value for e in at.error)
 
 
-def test_collectives():
-    at = _page("collectives")
+def test_collectives(lab):
+    at = lab("collectives", strict=True)
     first = [c.value for c in at.caption]
     at.slider(key="co_step").set_value(3).run()
     assert not at.exception and [c.value for c in at.caption] != first
@@ -40,8 +27,8 @@ def test_collectives():
     assert any("one element per device" in e.value for e in at.error)
 
 
-def test_tensor_parallel():
-    at = _page("tensor_parallel")
+def test_tensor_parallel(lab):
+    at = lab("tensor_parallel", strict=True)
     text = [m.value for m in at.markdown]
     at.select_slider(key="tp_n").set_value(4).run()
     assert not at.exception and not at.error and [m.value for m in at.markdown] != text
@@ -49,8 +36,8 @@ def test_tensor_parallel():
     assert any("not divisible by 3" in e.value for e in at.error)
 
 
-def test_pipeline_parallel():
-    at = _page("pipeline_parallel")
+def test_pipeline_parallel(lab):
+    at = lab("pipeline_parallel", strict=True)
     assert at.metric[0].value == at.metric[1].value == f"{100 * 3 / 11:.2f} %"
     assert any("matches the formula" in s.value for s in at.success)
     held = at.dataframe[0].value.to_dict()
@@ -62,8 +49,8 @@ def test_pipeline_parallel():
     assert any("multiple of 4" in e.value for e in at.error)
 
 
-def test_parallel_3d_and_real_run():
-    at = _page("parallel_3d")
+def test_parallel_3d_and_real_run(lab):
+    at = lab("parallel_3d", strict=True)
     mem = at.metric[0].value
     at.select_slider(key="p3_tp").set_value(8).run()
     assert not at.exception and at.metric[0].value != mem

@@ -1,24 +1,15 @@
 """AppTests for the framework-core labs: autodiff, dynamic_static, scheduling."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _app(page: str, timeout: int = 60) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=timeout)
-
 
 def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def test_autodiff_page_steps_and_switches_mode():
-    at = _app("autodiff")
+def test_autodiff_page_steps_and_switches_mode(lab):
+    at = lab("autodiff", run=False)
     at.run()
     assert not at.exception
     assert _metrics(at)["Manual / symbolic"] == "5.5"           # d f / d x1 at (2, 5)
@@ -33,16 +24,16 @@ def test_autodiff_page_steps_and_switches_mode():
     assert "x1_bar += v1_bar" in at.info[0].value               # the last fan-out accumulation
 
 
-def test_autodiff_page_jacobian_sliders_change_the_counts():
-    at = _app("autodiff")
+def test_autodiff_page_jacobian_sliders_change_the_counts(lab):
+    at = lab("autodiff", run=False)
     at.run()
     at.slider(key="ad_n").set_value(20).run()
     assert not at.exception
     assert "n = 20 sweeps" in " ".join(c.value for c in at.caption)
 
 
-def test_autodiff_page_reverse_on_a_vector_output_is_an_error():
-    at = _app("autodiff")
+def test_autodiff_page_reverse_on_a_vector_output_is_an_error(lab):
+    at = lab("autodiff", run=False)
     at.run()
     at.selectbox(key="ad_preset").set_value("mlp").run()
     at.radio(key="ad_mode").set_value("reverse").run()
@@ -52,8 +43,8 @@ def test_autodiff_page_reverse_on_a_vector_output_is_an_error():
     assert any("scalar" in e.value for e in at.error)
 
 
-def test_autodiff_page_reads_a_graph_builder_program_link():
-    at = _app("autodiff")
+def test_autodiff_page_reads_a_graph_builder_program_link(lab):
+    at = lab("autodiff", run=False)
     at.query_params["gb_program"] = "x = input(3.0)\ny = x * x\n"
     at.run()
     assert not at.exception
@@ -61,8 +52,8 @@ def test_autodiff_page_reads_a_graph_builder_program_link():
     assert not at.error
 
 
-def test_scheduling_page_modes_and_bad_placement():
-    at = _app("scheduling")
+def test_scheduling_page_modes_and_bad_placement(lab):
+    at = lab("scheduling", run=False)
     at.run()
     assert not at.exception
     graph_total = _metrics(at)["Total time"]
@@ -74,9 +65,9 @@ def test_scheduling_page_modes_and_bad_placement():
     assert not at.error and not at.exception
 
 
-def test_dynamic_static_page_draws_the_captures():
+def test_dynamic_static_page_draws_the_captures(lab):
     pytest.importorskip("torch")
-    at = _app("dynamic_static", timeout=180)
+    at = lab("dynamic_static", timeout=180, run=False)
     at.run()
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
@@ -85,8 +76,8 @@ def test_dynamic_static_page_draws_the_captures():
     assert not at.exception and not at.warning                  # straight-line code: all captures work
 
 
-def test_autodiff_page_shows_the_survey_badge_at_the_last_step():
-    at = _app("autodiff")
+def test_autodiff_page_shows_the_survey_badge_at_the_last_step(lab):
+    at = lab("autodiff", run=False)
     at.run()
     at.slider(key="ad_step").set_value(7).run()
     assert any("Table 2" in s.value and "5.500" in s.value for s in at.success)
@@ -98,12 +89,12 @@ def test_autodiff_page_shows_the_survey_badge_at_the_last_step():
 @pytest.mark.parametrize("page,kind,key", [("autodiff", "radio", "ad_mode"), ("autodiff", "radio", "ad_source"),
                                            ("scheduling", "radio", "sc_mode"),
                                            ("scheduling", "selectbox", "sc_place")])
-def test_bound_choices_show_the_same_label_in_both_languages(page, kind, key):
+def test_bound_choices_show_the_same_label_in_both_languages(page, kind, key, lab):
     """A bound radio/selectbox keeps its displayed label in the URL: a share link must survive a
     language switch, so the label may not depend on the language. Chinese text is shown too."""
     labels = {}
     for code in ("en", "zh"):
-        at = _app(page)
+        at = lab(page, run=False)
         at.query_params["lang"] = code
         at.run()
         assert not at.exception
@@ -112,13 +103,13 @@ def test_bound_choices_show_the_same_label_in_both_languages(page, kind, key):
     assert any(ord(ch) > 0x3000 for label in labels["en"] for ch in label)
 
 
-def test_pages_speak_chinese_in_figures_and_step_logs():
-    at = _app("scheduling")
+def test_pages_speak_chinese_in_figures_and_step_logs(lab):
+    at = lab("scheduling", run=False)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception
     assert any("就绪队列" in i.value for i in at.info)          # the scheduler's step log
-    at = _app("autodiff")
+    at = lab("autodiff", run=False)
     at.query_params["lang"] = "zh"
     at.run()
     assert any("源节点" in i.value for i in at.info)

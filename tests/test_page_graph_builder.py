@@ -5,20 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import engine
 from engine.core.cost_model import cost as graph_cost
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages" / "graph_builder.py")
-
-
-def _app(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+PAGE = str(ROOT / "labs" / "graph_builder.py")
 
 
 def _metric(at, label: str) -> int:
@@ -34,8 +26,8 @@ def _values_table(at) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def default_app():
-    return _app()
+def default_app(lab):
+    return lab("graph_builder")
 
 
 def test_default_render_shows_the_mlp_with_engine_costs(default_app):
@@ -52,8 +44,8 @@ def test_default_render_shows_the_mlp_with_engine_costs(default_app):
     assert any("FLOPs" in m.value for m in at.markdown)    # the predict-then-reveal question
 
 
-def test_changing_the_preset_changes_the_table_and_totals(default_app):
-    at = _app()
+def test_changing_the_preset_changes_the_table_and_totals(default_app, lab):
+    at = lab("graph_builder")
     before = _cost_table(at)
     at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
     assert not at.exception
@@ -63,8 +55,8 @@ def test_changing_the_preset_changes_the_table_and_totals(default_app):
     assert _metric(at, "FLOPs") == graph_cost(engine.preset("conv_bn_relu")).flops
 
 
-def test_a_bad_program_shows_its_line_and_the_page_keeps_working():
-    at = _app(gb_source="Program · 程序")
+def test_a_bad_program_shows_its_line_and_the_page_keeps_working(lab):
+    at = lab("graph_builder", gb_source="Program · 程序")
     at.text_area(key="gb_program").input("x = input([2, 3])\ny = relu(x)\nz = y @ y\n").run()
     assert not at.exception
     assert len(at.error) == 1 and "line 3" in at.error[0].value
@@ -76,8 +68,8 @@ def test_a_bad_program_shows_its_line_and_the_page_keeps_working():
     assert not at.error and _metric(at, "FLOPs") == 6
 
 
-def test_changing_the_seed_changes_the_values_not_the_cost():
-    at = _app()
+def test_changing_the_seed_changes_the_values_not_the_cost(lab):
+    at = lab("graph_builder")
     values0 = _values_table(at)
     flops0 = _metric(at, "FLOPs")
     at.number_input(key="gb_seed").set_value(7).run()
@@ -89,38 +81,38 @@ def test_changing_the_seed_changes_the_values_not_the_cost():
     assert _metric(at, "FLOPs") == flops0
 
 
-def test_a_share_link_carries_the_program():
+def test_a_share_link_carries_the_program(lab):
     program = "a = input([3, 5])\nW = param([5, 2])\nb = a @ W\n"
-    at = _app(gb_source="Program · 程序", gb_program=program)
+    at = lab("graph_builder", gb_source="Program · 程序", gb_program=program)
     assert not at.exception and not at.error
     assert _metric(at, "MACs") == 3 * 5 * 2
 
 
-def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered():
-    at = _app(gb_preset="conv_bn_relu")
+def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered(lab):
+    at = lab("graph_builder", gb_preset="conv_bn_relu")
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 2          # the graph and the value heatmap
     assert not any("ONNX export unavailable" in c.value for c in at.caption)
 
 
-def test_a_torch_zoo_model_counts_the_same_parameters_as_torch():
+def test_a_torch_zoo_model_counts_the_same_parameters_as_torch(lab):
     from engine.interop.torch_zoo import zoo_module
-    at = _app(gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
+    at = lab("graph_builder", gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
     assert not at.exception and not at.error
     expected = sum(p.numel() for p in zoo_module("tiny_cnn").parameters())
     assert _metric(at, "Parameters") == expected
 
 
-def test_chinese_and_onnx_without_a_file_fall_back_to_the_preset():
-    at = _app(lang="zh", gb_source="ONNX")
+def test_chinese_and_onnx_without_a_file_fall_back_to_the_preset(lab):
+    at = lab("graph_builder", lang="zh", gb_source="ONNX")
     assert not at.exception and not at.error
     assert at.title[0].value == "计算图构建器"
     assert any("上传" in i.value for i in at.info)
     assert _metric(at, "参数量") == 874                      # the mlp preset is shown meanwhile
 
 
-def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN():
-    at = _app()
+def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN(lab):
+    at = lab("graph_builder")
     # the largest node of the mlp is x @ W1: [4, 16] @ [16, 32] -> 2 * 4 * 16 * 32 FLOPs
     at.number_input(key="gb_ck_matmul_1_g").set_value(2 * 4 * 16 * 32)
     next(b for b in at.button if b.label == "Check").click().run()
@@ -129,8 +121,8 @@ def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN():
     assert any("FLOPs = 2 × MACs" in c.value for c in at.caption)
 
 
-def test_load_button_puts_the_chosen_preset_into_the_editor():
-    at = _app(gb_source="Program · 程序")
+def test_load_button_puts_the_chosen_preset_into_the_editor(lab):
+    at = lab("graph_builder", gb_source="Program · 程序")
     assert at.text_area(key="gb_program").value == engine.core.presets.program_text("mlp")
     at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
     at.button(key="gb_load").click().run()
@@ -139,8 +131,8 @@ def test_load_button_puts_the_chosen_preset_into_the_editor():
     assert _metric(at, "MACs") == graph_cost(engine.preset("conv_bn_relu")).macs
 
 
-def test_resnet18_parameters_differ_from_torch_by_the_folded_batchnorms():
-    at = _app(gb_source="torch zoo · 模型库", gb_zoo="resnet18")
+def test_resnet18_parameters_differ_from_torch_by_the_folded_batchnorms(lab):
+    at = lab("graph_builder", gb_source="torch zoo · 模型库", gb_zoo="resnet18")
     assert not at.exception and not at.error
     # torchvision's ResNet-18 has 11,689,512 parameters; folding BN (γ, β -> a conv bias) removes
     # one number per BN channel: 64 + 4·64 + 4·128 + 4·256 + 4·512 + (128 + 256 + 512) = 4,800

@@ -1,26 +1,14 @@
 """AppTests for the four hardware-lab pages: smoke, one interaction, one bad input."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metric(at, label_part: str) -> str:
     return next(m.value for m in at.metric if label_part in m.label)
 
 
-def test_systolic_page():
-    at = _app("systolic_array")
+def test_systolic_page(lab):
+    at = lab("systolic_array")
     before = _metric(at, "Cycles")
     at.slider(key="sa_rows").set_value(8).run()
     assert not at.exception and _metric(at, "Cycles") != before
@@ -29,8 +17,8 @@ def test_systolic_page():
     assert at.error and "K = 0" in at.error[0].value
 
 
-def test_gpu_occupancy_page():
-    at = _app("gpu_occupancy")
+def test_gpu_occupancy_page(lab):
+    at = lab("gpu_occupancy")
     assert _metric(at, "Occupancy") == "75.0%"          # Best Practices Guide: cc 7.0, 128 thr, 37 regs
     assert any("matches NVIDIA's CUDA C++ Best Practices Guide" in c.value and "difference 0.0" in c.value
                for c in at.caption)
@@ -40,8 +28,8 @@ def test_gpu_occupancy_page():
     assert at.error and "255" in at.error[0].value
 
 
-def test_davinci_page():
-    at = _app("davinci_core")
+def test_davinci_page(lab):
+    at = lab("davinci_core")
     assert float(_metric(at, "vs numpy")) < 1e-3          # fp32 accumulation of fp16 operands
     before = _metric(at, "Cube utilisation")
     at.toggle(key="dv_db").set_value(False).run()
@@ -51,8 +39,8 @@ def test_davinci_page():
     assert at.error and "L0A" in at.error[0].value
 
 
-def test_execution_models_page():
-    at = _app("execution_models")
+def test_execution_models_page(lab):
+    at = lab("execution_models")
     label = lambda: next(m.value for m in at.markdown if "lanes active" in m.value)
     before = label()
     at.radio(key="em_model").set_value("SIMD").run()
@@ -60,13 +48,13 @@ def test_execution_models_page():
     assert any("same c as numpy" in s.value for s in at.success)
 
 
-def test_execution_models_empty_vector_is_refused():
-    at = _app("execution_models")
+def test_execution_models_empty_vector_is_refused(lab):
+    at = lab("execution_models")
     at.slider(key="em_n").set_value(0).run()
     assert not at.exception and at.error and "empty" in at.error[0].value
 
 
-def test_systolic_page_shows_the_scalesim_golden_badge():
-    at = _app("systolic_array")                          # default: GEMM_mnk 256×128×256 on 32×32, os
+def test_systolic_page_shows_the_scalesim_golden_badge(lab):
+    at = lab("systolic_array")                          # default: GEMM_mnk 256×128×256 on 32×32, os
     badge = next(c.value for c in at.caption if "golden report" in c.value)
     assert "80.5031" in badge and "matches" in badge

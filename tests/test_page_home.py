@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _existing_labs() -> set[str]:
-    return {lab.page for lab in LABS if (ROOT / "pages" / f"{lab.page}.py").exists()} - {"home"}
+    return {lab.page for lab in LABS if (ROOT / "labs" / f"{lab.page}.py").exists()} - {"home"}
 
 
 def test_home_through_the_app_links_every_existing_lab():
@@ -24,7 +24,7 @@ def test_home_through_the_app_links_every_existing_lab():
     cards = {k.removeprefix("home_card_") for k in _keys(at) if k.startswith("home_card_")}
     assert cards == {lab.page for lab in LABS} - {"home"}
     headings = {h.value for h in at.subheader}
-    assert {SECTIONS[lab.section][0] for lab in LABS if lab.page != "home"} <= headings
+    assert {SECTIONS[lab.section] for lab in LABS if lab.page != "home"} <= headings
 
 
 def _keys(at) -> set[str]:
@@ -39,7 +39,7 @@ def _keys(at) -> set[str]:
 
 
 def test_home_in_chinese_and_standalone_falls_back_to_plain_links():
-    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "labs" / "home.py"), default_timeout=60)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception

@@ -8,19 +8,12 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=90)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _metric(at, label_part: str) -> str:
     return next(m.value for m in at.metric if label_part in m.label)
 
 
-def test_serving_batching_default_interaction_and_bad_input():
-    at = _app("serving")
+def test_serving_batching_default_interaction_and_bad_input(lab):
+    at = lab("serving")
     assert len(at.get("plotly_chart")) == 4 and not at.error
     table = at.dataframe[0].value
     assert list(table["policy"]) == ["none", "static", "dynamic"]
@@ -38,8 +31,8 @@ def test_serving_batching_default_interaction_and_bad_input():
     assert at.error and "parameters = 0" in at.error[0].value
 
 
-def test_serving_llm_and_kv_parts():
-    at = _app("serving")
+def test_serving_llm_and_kv_parts(lab):
+    at = lab("serving")
     at.radio(key="sv_part").set_value("llm").run()
     assert not at.exception and not at.error
     rows = at.dataframe[0].value
@@ -56,8 +49,8 @@ def test_serving_llm_and_kv_parts():
     assert _metric(at, "Sequences (contiguous)") != before
 
 
-def test_edge_cloud_default_interaction_and_bad_input():
-    at = _app("edge_cloud")
+def test_edge_cloud_default_interaction_and_bad_input(lab):
+    at = lab("edge_cloud")
     assert len(at.get("plotly_chart")) == 2 and not at.error
     assert _metric(at, "Best split") == "all device"                # AlexNet, phone CPU, LTE
     at.selectbox(key="ec_net").set_value("Wi-Fi").run()
@@ -74,7 +67,7 @@ def test_edge_cloud_default_interaction_and_bad_input():
 def test_edge_cloud_pipeline_links_through_the_app():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.run()
-    at.switch_page("pages/edge_cloud.py").run()
+    at.switch_page("labs/edge_cloud.py").run()
     assert not at.exception
     linked = [p.proto.page for p in at.get("page_link")]
     assert {"graph_builder", "graph_passes", "quantization"} <= set(linked)

@@ -8,16 +8,8 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _page(page_id: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page_id}.py"), default_timeout=120)
-    at.run()
-    assert not at.exception
-    assert not at.error
-    return at
-
-
-def test_layout_explorer():
-    at = _page("layout_explorer")
+def test_layout_explorer(lab):
+    at = lab("layout_explorer", strict=True)
     assert len(at.get("plotly_chart")) == 2          # grid + memory strip on the first screen
     at.text_input(key="le_shape").set_value("2,20,3,3").run()
     at.selectbox(key="le_layout").set_value("NC1HWC0").run()
@@ -28,8 +20,8 @@ def test_layout_explorer():
     assert any("must be positive" in e.value for e in at.error)
 
 
-def test_conv_algorithms():
-    at = _page("conv_algorithms")
+def test_conv_algorithms(lab):
+    at = lab("conv_algorithms", strict=True)
     table = at.dataframe[0].value
     assert list(table["algorithm"]) == ["direct", "im2col", "winograd"]
     assert all(float(v) < 1e-9 for v in table["max |diff| vs torch"])
@@ -41,8 +33,8 @@ def test_conv_algorithms():
     assert any("even C and K" in e.value for e in at.error)
 
 
-def test_gemm_tiling():
-    at = _page("gemm_tiling")
+def test_gemm_tiling(lab):
+    at = lab("gemm_tiling", strict=True)
     misses = lambda: {m.label: m.value for m in at.metric}["Misses"]  # noqa: E731
     before = misses()
     at.selectbox(key="gt_order").set_value("ikj").run()
@@ -54,8 +46,8 @@ def test_gemm_tiling():
     assert any("cannot hold" in e.value for e in at.error)
 
 
-def test_roofline():
-    at = _page("roofline")
+def test_roofline(lab):
+    at = lab("roofline", strict=True)
     table = at.dataframe[0].value
     bound = dict(zip(table["kernel"], table["bound"]))
     assert bound["attention decode (KV 4096)"] == "memory-bound"
@@ -66,8 +58,8 @@ def test_roofline():
     assert any("must be a positive" in e.value for e in at.error)
 
 
-def test_flash_attention():
-    at = _page("flash_attention")
+def test_flash_attention(lab):
+    at = lab("flash_attention", strict=True)
     first = at.markdown[0].value
     at.slider(key="fa_step").set_value(5).run()
     assert not at.exception and at.markdown[0].value != first
@@ -78,8 +70,8 @@ def test_flash_attention():
     assert any("must hold at least one row" in e.value for e in at.error)
 
 
-def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts():
-    at = _page("flash_attention")
+def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts(lab):
+    at = lab("flash_attention", strict=True)
     at.select_slider(key="fa_d").set_value(4).run()
     at.select_slider(key="fa_m").set_value(16).run()
     at.select_slider(key="fa_n").set_value(256).run()
@@ -87,17 +79,17 @@ def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts():
     assert len(at.get("plotly_chart")) >= 3          # the HBM traffic tabs still render
 
 
-def test_roofline_custom_chip_moves_the_ridge():
-    at = _page("roofline")
+def test_roofline_custom_chip_moves_the_ridge(lab):
+    at = lab("roofline", strict=True)
     at.selectbox(key="rf_hw").set_value("Custom · 自定义").run()
     at.number_input(key="rf_bw_custom").set_value(100.0).run()       # 100 TFLOP/s over 100 GB/s
     assert not at.exception
     assert any("1000 FLOP/B" in c.value for c in at.caption)
 
 
-def test_gemm_controls_never_error():
+def test_gemm_controls_never_error(lab):
     """Every control combination is a legal schedule (tails are guarded, inner factors shrink)."""
-    at = _page("gemm_tiling")
+    at = lab("gemm_tiling", strict=True)
     for key, value in (("gt_size", 48), ("gt_unroll", 4), ("gt_vector", 8), ("gt_tile", 32), ("gt_tile", 4)):
         at.selectbox(key=key).set_value(value).run()
         assert not at.exception and not at.error, (key, value)
@@ -107,15 +99,15 @@ def test_gemm_controls_never_error():
 def test_conv_kind_label_is_language_neutral():
     labels = {}
     for code in ("en", "zh"):
-        at = AppTest.from_file(str(ROOT / "pages" / "conv_algorithms.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "labs" / "conv_algorithms.py"), default_timeout=120)
         at.query_params["lang"] = code
         at.run()
         labels[code] = list(at.selectbox(key="ca_kind").options)
     assert labels["en"] == labels["zh"]
 
 
-def test_layout_for_another_rank_falls_back_to_row_major():
-    at = _page("layout_explorer")
+def test_layout_for_another_rank_falls_back_to_row_major(lab):
+    at = lab("layout_explorer", strict=True)
     at.text_input(key="le_shape").set_value("2,3").run()
     at.selectbox(key="le_layout").set_value("NHWC").run()
     assert not at.exception and not at.error

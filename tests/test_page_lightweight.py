@@ -13,7 +13,7 @@ def _metrics(at) -> dict[str, str]:
 
 
 def test_lightweight_page():
-    at = AppTest.from_file(str(ROOT / "pages" / "lightweight_models.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "labs" / "lightweight_models.py"), default_timeout=120)
     at.run()
     assert not at.exception and not at.error
     m = _metrics(at)
@@ -44,7 +44,7 @@ def test_lightweight_page():
 
 
 def test_lightweight_page_in_chinese():
-    at = AppTest.from_file(str(ROOT / "pages" / "lightweight_models.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "labs" / "lightweight_models.py"), default_timeout=120)
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception and not at.error

@@ -1,4 +1,4 @@
-"""Every page keeps the house contract, checked statically over pages/*.py:
+"""Every page keeps the house contract, checked statically over labs/*.py:
 
 * every stateful widget has a ``key`` and ``bind="query-params"`` (that is what makes a share link
   restore the exact view) — buttons, uploaders and download buttons cannot be bound and are exempt;
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "pages").glob("*.py"))
+PAGES = sorted((ROOT / "labs").glob("*.py"))
 BINDABLE = {"slider", "select_slider", "selectbox", "radio", "multiselect", "number_input",
             "text_input", "text_area", "checkbox", "toggle", "segmented_control", "pills",
             "color_picker", "date_input", "time_input"}
 # Widgets inside st.form are bound too; ui.checkpoint's guess input is deliberately not (a guess is
-# not part of the shared view), and it lives in ui/, not in pages/.
+# not part of the shared view), and it lives in ui/, not in labs/.
 
 
 def _widget_calls(tree: ast.AST):

@@ -44,8 +44,7 @@ def test_preset_parses_validates_runs_finite(name):
     out = env[g.outputs[0]]
     assert out.shape == EXPECTED_SHAPES[name]
     assert np.all(np.isfinite(out))
-    en, zh = preset_info(name)
-    assert en and zh and en != zh
+    assert preset_info(name).endswith(".")     # its Chinese is checked in tests/test_i18n.py
     assert g.title == name and PROGRAMS[name].startswith("#")
 
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from ui.stepper import advance, frame_action
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "pages").glob("*.py"))
+PAGES = sorted((ROOT / "labs").glob("*.py"))
 
 SCRIPT = """
 import streamlit as st
@@ -154,7 +154,7 @@ def test_a_shorter_run_clamps_the_step_and_one_step_still_renders():
 
 
 def test_a_page_stepper_plays_and_steps():
-    at = AppTest.from_file(str(ROOT / "pages" / "collectives.py"), default_timeout=90)
+    at = AppTest.from_file(str(ROOT / "labs" / "collectives.py"), default_timeout=90)
     at.run()
     first = [c.value for c in at.caption]
     at.button(key="co_step_next").click().run()

@@ -32,7 +32,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+PAGES = sorted(p.stem for p in (ROOT / "labs").glob("*.py"))
 TIMEOUT = 60   # seconds per run: far above a page's cold run here, so only a hang trips it
 MARKUP = "<img src=x onerror=alert(1)>"
 LONG = "9" * 100_000
@@ -69,7 +69,7 @@ KIND_OF_PROTO = {"NumberInput": "number", "Selectbox": "option", "Radio": "optio
 
 def run_page(page: str, params: dict) -> AppTest:
     assert len(urlencode(params, doseq=True)) < QUERY_LIMIT, "this run would test nothing"
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "labs" / f"{page}.py"), default_timeout=TIMEOUT)
     for key, value in params.items():
         at.query_params[key] = value
     at.run()
@@ -206,7 +206,7 @@ def tamper(page: str, rounds: range) -> None:
 # -- 1. discovery reaches every bound key the page names ----------------------------------------------
 def _static_keys(page: str) -> set[str]:
     """Bound keys the page source names as constants, or the prefix of an f-string key + '*'."""
-    tree = ast.parse((ROOT / "pages" / f"{page}.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "labs" / f"{page}.py").read_text(encoding="utf-8"))
     keys = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \

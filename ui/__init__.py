@@ -1,4 +1,4 @@
-"""Shared streamlit helpers: the only streamlit code besides pages.
+"""Shared streamlit helpers: the only streamlit code besides the labs.
 
 A page uses::
 
@@ -23,7 +23,7 @@ import streamlit as st
 
 from .checkpoint import checkpoint
 from .figures import figure_view, show_figure
-from .i18n import lang, t
+from .i18n import both, lang, t, t_message, translator
 from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
 from .stepper import stepper
 

@@ -19,16 +19,16 @@ def checkpoint(key: str, question: str, answer: float | str, explanation: str = 
     Numeric answers accept guesses within ``rel_tol``; ``choices`` makes it multiple choice.
     """
     with st.container(border=True, key=f"ckpt_{key}"):
-        st.markdown(f"**{t('Predict, then reveal', '先预测，再揭晓')}** — {question}")
+        st.markdown(f"**{t('Predict, then reveal')}** — {question}")
         with st.form(key=f"{key}_form", border=False):
             if choices:
-                guess = st.radio(t("Your answer", "你的答案"), choices, index=None, key=f"{key}_g")
+                guess = st.radio(t("Your answer"), choices, index=None, key=f"{key}_g")
             else:
-                guess = st.number_input(t("Your guess", "你的估计"), value=None, key=f"{key}_g",
+                guess = st.number_input(t("Your guess"), value=None, key=f"{key}_g",
                                         format="%g")
-            submitted = st.form_submit_button(t("Check", "揭晓"))
+            submitted = st.form_submit_button(t("Check"))
         if submitted and guess is None:
-            st.warning(t("Commit a guess first.", "请先给出你的预测。"))
+            st.warning(t("Commit a guess first."))
             return None
         if submitted:
             st.session_state[f"{key}_done"] = guess
@@ -38,10 +38,9 @@ def checkpoint(key: str, question: str, answer: float | str, explanation: str = 
         correct = _is_correct(guess, answer, rel_tol)
         shown = f"{answer:,.6g}" if isinstance(answer, (int, float)) else str(answer)
         if correct:
-            st.success(t(f"Right: {shown}.", f"正确：{shown}。"))
+            st.success(t("Right: {shown}.", shown=shown))
         else:
-            st.error(t(f"Not quite: the answer is {shown} (you said {guess}).",
-                       f"不太对：答案是 {shown}（你的答案是 {guess}）。"))
+            st.error(t("Not quite: the answer is {shown} (you said {guess}).", shown=shown, guess=guess))
         if explanation:
             st.caption(explanation)
         return correct

@@ -35,10 +35,10 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
     cols = st.columns(4)
     cols[0].download_button("PNG", _render(fig, "png"), file_name=f"{key}.png", mime="image/png",
                             key=f"dl_{key}_png", on_click="ignore",
-                            help=t("Server-side PNG, 1280×720", "服务端导出 PNG，1280×720"))
+                            help=t("Server-side PNG, 1280×720"))
     cols[1].download_button("SVG", _render(fig, "svg"), file_name=f"{key}.svg",
                             mime="image/svg+xml", key=f"dl_{key}_svg", on_click="ignore",
-                            help=t("Vector SVG for slides", "矢量 SVG，适合幻灯片"))
+                            help=t("Vector SVG for slides"))
     if data is not None:
         cols[2].download_button("JSON", to_json(data), file_name=f"{key}.json",
                                 mime="application/json", key=f"dl_{key}_json", on_click="ignore")

@@ -66,24 +66,23 @@ def pick_source(preset_name: str, radio_slot=st) -> tuple[str, object, str]:
 
     ``radio_slot``: where the source radio goes (e.g. a column); the editor or uploader goes below.
     """
-    kind = radio_slot.radio(t("Source", "来源"), list(SOURCES), format_func=SOURCES.get,
+    kind = radio_slot.radio(t("Source"), list(SOURCES), format_func=SOURCES.get,
                     horizontal=True, key="gb_source", bind="query-params")
     payload = presets.program_text(preset_name)
     if kind == "program":
-        st.button(t(f"Load the {preset_name} preset into the editor", f"把预设 {preset_name} 载入编辑器"),
+        st.button(t("Load the {preset_name} preset into the editor", preset_name=preset_name),
                   key="gb_load", on_click=st.session_state.__setitem__, args=("gb_program", payload))
         st.session_state.setdefault("gb_program", payload)   # the URL's program, if any, wins
-        payload = st.text_area(t("Program (one op per line; the link carries it)",
-                                 "程序（每行一个运算；分享链接会带上它）"), height=220,
+        payload = st.text_area(t("Program (one op per line; the link carries it)"), height=220,
                                key="gb_program", bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
     elif kind == "onnx":
         payload = _uploaded_onnx()
     elif kind == "zoo":
-        payload = st.selectbox(t("Model (exported through ONNX)", "模型（经 ONNX 导出）"),
+        payload = st.selectbox(t("Model (exported through ONNX)"),
                                zoo_names(), key="gb_zoo", bind="query-params")
     if kind != "program":
-        with st.expander(t("Program text", "程序文本")):
-            st.code(payload if kind == "preset" else t("(not a program)", "（不是程序）"), "python")
+        with st.expander(t("Program text")):
+            st.code(payload if kind == "preset" else t("(not a program)"), "python")
     if payload is None:
         kind, payload = "preset", presets.program_text(preset_name)
     title = preset_name if kind == "preset" else ""
@@ -91,14 +90,13 @@ def pick_source(preset_name: str, radio_slot=st) -> tuple[str, object, str]:
 
 
 def _uploaded_onnx() -> bytes | None:
-    up = st.file_uploader(t("ONNX model", "ONNX 模型"), type=["onnx"], key="gb_upload")
+    up = st.file_uploader(t("ONNX model"), type=["onnx"], key="gb_upload")
     payload = up.getvalue() if up is not None else None
     if payload is None:
-        st.info(t("Upload an .onnx file; until then the preset is shown.",
-                  "请上传 .onnx 文件；在此之前显示所选预设。"))
+        st.info(t("Upload an .onnx file; until then the preset is shown."))
     elif len(payload) > budget.MAX_ONNX_BYTES:
-        st.error(t(f"The file is {len(payload) >> 20} MiB; the limit is "
-                   f"{budget.MAX_ONNX_BYTES >> 20} MiB.", "文件超过大小上限。"))
+        st.error(t("The file is {size} MiB; the limit is {limit} MiB.",
+                   size=len(payload) >> 20, limit=budget.MAX_ONNX_BYTES >> 20))
         payload = None
     return payload
 
@@ -110,16 +108,16 @@ def export_buttons(graph, kind: str, payload, title: str) -> None:
     e[1].download_button("Mermaid", to_mermaid(graph), "graph.mmd", key="gb_dl_mmd", on_click="ignore")
     e[2].download_button("JSON", graph_json(graph), "graph.json", key="gb_dl_json", on_click="ignore")
     program = payload if kind == "program" else format_program(graph)
-    e[3].download_button(t("Program", "程序"), program, "graph.txt", key="gb_dl_prog", on_click="ignore")
+    e[3].download_button(t("Program"), program, "graph.txt", key="gb_dl_prog", on_click="ignore")
     try:
         onnx_bytes = onnx_bytes_of(kind, payload, title)
     except (ImportError, engine.EngineError) as exc:
-        e[4].caption(t(f"ONNX export unavailable: {exc}", f"无法导出 ONNX：{exc}"))
+        e[4].caption(t("ONNX export unavailable: {exc}", exc=exc))
         return
     e[4].download_button("ONNX", lambda: onnx_bytes, "graph.onnx", key="gb_dl_onnx",
                          on_click="ignore", mime="application/octet-stream")
-    with st.expander(t("Open in Netron", "用 Netron 查看")):
-        if st.toggle(t("Show Netron here", "在此显示 Netron"), key="gb_netron_on", bind="query-params"):
+    with st.expander(t("Open in Netron")):
+        if st.toggle(t("Show Netron here"), key="gb_netron_on", bind="query-params"):
             from .netron import netron_view
             netron_view(onnx_bytes, key="gb_netron")
 

@@ -33,11 +33,10 @@ def busy_message(err: BusyError) -> str:
     """The refusal in the page's language (the engine speaks English)."""
     s = max(1, round(err.retry_s))
     if err.reason == "rate":
-        return t(f"You started many heavy runs in the last minute; try again in ~{s} s.",
-                 f"你在过去一分钟内启动了太多次重计算；请约 {s} 秒后再试。")
+        return t("You started many heavy runs in the last minute; try again in ~{s} s.", s=s)
     runs = "run" if err.running == 1 else "runs"
-    return t(f"The server is busy with {err.running} other heavy {runs}; try again in ~{s} s.",
-             f"服务器正忙于其他 {err.running} 个重计算任务；请约 {s} 秒后再试。")
+    return t("The server is busy with {running} other heavy {runs}; try again in ~{s} s.",
+             running=err.running, runs=runs, s=s)
 
 
 def run_heavy(fn: F, kind: str) -> F:

@@ -44,7 +44,7 @@ def netron_view(onnx_bytes: bytes, key: str, height: int = 640) -> None:
     try:
         url = netron_url(onnx_bytes)
     except (ValueError, OSError) as exc:
-        st.error(t(f"Cannot open Netron: {exc}", f"无法打开 Netron：{exc}"))
+        st.error(t("Cannot open Netron: {exc}", exc=exc))
         return
-    st.link_button(t("Open Netron in a new tab", "在新标签页中打开 Netron"), url)
+    st.link_button(t("Open Netron in a new tab"), url)
     st.iframe(url, height=height)

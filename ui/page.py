@@ -1,6 +1,6 @@
 """Page scaffolding every lab uses: title, language, presenter mode, lesson text, error guard.
 
-A page starts with ``ui.setup("page_id", "Title", "标题")`` and keeps its controls inside
+A page starts with ``ui.setup("page_id", "Title", "one-line intro")`` (English; see ui/i18n.py) and keeps its controls inside
 ``with ui.controls():`` so presenter mode can hide them (``?controls=0``) while their values, bound
 to the URL, still drive the page.
 
@@ -21,7 +21,7 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.core.errors import EngineError
 
-from .i18n import LANGS, lang, set_lang, t
+from .i18n import LANGS, lang, set_lang, t, t_message
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 _ALWAYS_ESCAPED = frozenset("\\`*[]<>$~|&#")
@@ -81,34 +81,19 @@ def _is_infinite(text: str) -> bool:
         return False
 
 
-def _leave_pages_directory_mode() -> None:
-    """Make a fresh server's first deep link go through ``app.py``'s navigation.
-
-    Until some session has run ``st.navigation``, Streamlit treats a ``pages/`` folder the legacy
-    (v1) way: a deep link such as ``/graph_builder`` runs that page alone, without ``app.py`` — so
-    the sidebar lists raw file names and the page config is lost for that session. The flag is
-    process-wide; clearing it and rerunning sends this run through ``app.py`` (same page, same
-    query string).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-def setup(page_id: str, title_en: str, title_zh: str, intro_en: str = "", intro_zh: str = "") -> None:
-    """Title, language picker, presenter mode and share-link hint for one page."""
+def setup(page_id: str, title: str, intro: str = "") -> None:
+    """Title, language picker, presenter mode and share-link hint for one page (English text,
+    translated through the catalog)."""
     _drop_infinite_url_values()
-    _leave_pages_directory_mode()
     st.session_state["current_page"] = page_id
     _language_picker()
     if presenting():
         st.html(_PRESENTER_CSS)
         if st.query_params.get("controls") == "0":
             st.html(_HIDE_CONTROLS_CSS)
-    st.title(t(title_en, title_zh))
-    if intro_en:
-        st.caption(t(intro_en, intro_zh))
+    st.title(t(title))
+    if intro:
+        st.caption(t(intro))
 
 
 def _language_picker() -> None:
@@ -116,9 +101,8 @@ def _language_picker() -> None:
     with st.sidebar:
         choice = st.radio("Language / 语言", list(LANGS), index=list(LANGS).index(current),
                           format_func=LANGS.get, horizontal=True, key="ui_lang_picker")
-        st.caption(t("Every control is in the URL: copy it to share this exact view. "
-                     "Add `present=1` for presenter mode.",
-                     "所有控件的取值都在网址里：复制网址即可分享当前画面。加上 `present=1` 进入演示模式。"))
+        st.caption(t("Every control is in the URL: copy it to share this exact view. Add `present=1` "
+                     "for presenter mode."))
     if choice != current:
         set_lang(choice)
         st.rerun()
@@ -161,25 +145,27 @@ def lesson(page_id: str, section: str | None = None, expanded: bool = False) -> 
     """Render lesson text (or one section of it) in an expander."""
     text = lesson_text(page_id, section)
     if text:
-        with st.expander(t("Lesson", "讲解"), expanded=expanded or presenting()):
+        with st.expander(t("Lesson"), expanded=expanded or presenting()):
             st.markdown(text)
 
 
 @contextlib.contextmanager
-def guard(what_en: str = "", what_zh: str = ""):
+def guard(what: str = ""):
     """Show an engine error as ``st.error`` and let the rest of the page keep working.
 
     Usage::
 
         with ui.guard():
             graph = engine.parse_program(text)
-    Only :class:`EngineError` (bad input) is shown as a message; a bug still raises so tests see it.
+    Only :class:`EngineError` (bad input) is shown as a message, translated (``what`` through the
+    catalog, the engine's message through its templates); a bug still raises so tests see it.
     """
     try:
         yield
     except EngineError as exc:
-        prefix = t(what_en, what_zh)
-        st.error(f"{prefix}: {plain(str(exc))}" if prefix else plain(str(exc)))
+        prefix = t(what) if what else ""
+        message = plain(t_message(str(exc)))
+        st.error(f"{prefix}: {message}" if prefix else message)
 
 
 def plain(text: str) -> str:

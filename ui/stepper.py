@@ -134,16 +134,16 @@ def _controls(key: str, n: int, main: bool) -> int:
     box = st.container(key=(_MAIN if main else _OTHER) + key)
     c_prev, c_play, c_next, c_slider = box.columns([1, 1, 1, 6], vertical_alignment="bottom")
     c_prev.button("", icon=":material/navigate_before:", key=key + "_prev", on_click=_shift,
-                  args=(key, -1, n), help=t("Previous step (←)", "上一步 (←)"))
+                  args=(key, -1, n), help=t("Previous step (←)"))
     drawn = st.session_state.get(key + "_drawn", 0)      # a new button (key) after each press
     c_play.container(key=key + "_play").button(
         "", icon=":material/pause:" if playing else ":material/play_arrow:", key=f"{key}_play{drawn}",
         on_click=_toggle_play, args=(key, n, drawn),
-        help=t("Pause (space)", "暂停 (空格)") if playing else t("Play (space)", "播放 (空格)"))
+        help=t("Pause (space)") if playing else t("Play (space)"))
     c_next.button("", icon=":material/navigate_next:", key=key + "_next", on_click=_shift,
-                  args=(key, 1, n), help=t("Next step (→)", "下一步 (→)"))
-    fmt = t(f"step %d of {n}", f"第 %d 步，共 {n} 步")
-    return c_slider.slider(t("Step", "步骤"), 1, n, key=key, bind="query-params", on_change=_touch,
+                  args=(key, 1, n), help=t("Next step (→)"))
+    fmt = t("step %d of {n}", n=n)
+    return c_slider.slider(t("Step"), 1, n, key=key, bind="query-params", on_change=_touch,
                            args=(key,), format=fmt)
 
 
@@ -168,10 +168,10 @@ def stepper(key: str, n: int, delay: float = 0.8, render: Callable[[int], None] 
     presenter mode (the first main one on the page).
     """
     if n <= 0:
-        st.info(t("Nothing to step through.", "没有可单步执行的内容。"))
+        st.info(t("Nothing to step through."))
         return 0
     if n == 1:
-        st.caption(t("Step 1 of 1", "第 1 步，共 1 步"))
+        st.caption(t("Step 1 of 1"))
         if render is not None:
             render(0)
         return 0

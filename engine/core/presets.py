@@ -149,21 +149,14 @@ PROGRAMS: dict[str, str] = {
     "shufflenetv2_unit": _SHUFFLENET,
 }
 
-_INFO: dict[str, tuple[str, str]] = {
-    "autodiff_example": ("The worked autodiff example f(x1, x2) = ln x1 + x1·x2 − sin x2 at (2, 5).",
-                         "自动微分经典算例：f(x1, x2) = ln x1 + x1·x2 − sin x2，取 (2, 5)。"),
-    "mlp": ("A two-layer perceptron with ReLU and a softmax over 10 classes.",
-            "两层感知机：ReLU 隐藏层，最后对 10 个类别做 softmax。"),
-    "conv_bn_relu": ("A 3×3 convolution followed by batch normalisation and ReLU.",
-                     "3×3 卷积 + 批归一化 + ReLU，卷积网络里最常见的组合。"),
-    "resnet_basic_block": ("ResNet's basic block: two conv-BN layers plus an identity shortcut.",
-                           "ResNet 基本残差块：两层卷积-BN，再加上恒等捷径。"),
-    "self_attention": ("Single-head self-attention over 8 tokens of width 16.",
-                       "单头自注意力：8 个 token，每个宽 16。"),
-    "mobilenetv2_inverted_residual": ("MobileNetV2's inverted residual: expand, depthwise, project.",
-                                      "MobileNetV2 倒残差块：先升维，再逐通道卷积，最后降维。"),
-    "shufflenetv2_unit": ("ShuffleNetV2's unit: channel split, one branch, concat, channel shuffle.",
-                          "ShuffleNetV2 单元：通道拆分、单支变换、拼接，再做通道重排。"),
+_INFO: dict[str, str] = {
+    "autodiff_example": "The worked autodiff example f(x1, x2) = ln x1 + x1·x2 − sin x2 at (2, 5).",
+    "mlp": "A two-layer perceptron with ReLU and a softmax over 10 classes.",
+    "conv_bn_relu": "A 3×3 convolution followed by batch normalisation and ReLU.",
+    "resnet_basic_block": "ResNet's basic block: two conv-BN layers plus an identity shortcut.",
+    "self_attention": "Single-head self-attention over 8 tokens of width 16.",
+    "mobilenetv2_inverted_residual": "MobileNetV2's inverted residual: expand, depthwise, project.",
+    "shufflenetv2_unit": "ShuffleNetV2's unit: channel split, one branch, concat, channel shuffle.",
 }
 
 
@@ -195,6 +188,6 @@ def preset(name: str) -> Graph:
     return _build(_check(name))
 
 
-def preset_info(name: str) -> tuple[str, str]:
-    """A one-line description of preset ``name``: (English, Chinese)."""
+def preset_info(name: str) -> str:
+    """A one-line description of preset ``name`` (English; the ui translates it)."""
     return _INFO[_check(name)]

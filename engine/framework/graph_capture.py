@@ -77,21 +77,15 @@ def shape_branch(x, w):
 class MenuItem:
     fn: Callable
     en: str
-    zh: str
     other: str          # how the "other" input is made: negate, scale, short
 
 
 MENU: dict[str, MenuItem] = {
-    "mlp_layer": MenuItem(mlp_layer, "straight-line code: one layer and a sum",
-                          "直线型代码：一层网络再求和", "negate"),
-    "branch_on_value": MenuItem(branch_on_value, "an if on a tensor's value",
-                                "依赖张量数值的 if 分支", "negate"),
-    "loop_until": MenuItem(loop_until, "a while loop whose trip count depends on the data",
-                           "循环次数依赖数据的 while 循环", "scale"),
-    "fixed_loop": MenuItem(fixed_loop, "a Python for loop with a fixed count",
-                           "固定次数的 Python for 循环", "negate"),
-    "shape_branch": MenuItem(shape_branch, "an if on a tensor's shape", "依赖张量形状的 if 分支",
-                             "short"),
+    "mlp_layer": MenuItem(mlp_layer, "straight-line code: one layer and a sum", "negate"),
+    "branch_on_value": MenuItem(branch_on_value, "an if on a tensor's value", "negate"),
+    "loop_until": MenuItem(loop_until, "a while loop whose trip count depends on the data", "scale"),
+    "fixed_loop": MenuItem(fixed_loop, "a Python for loop with a fixed count", "negate"),
+    "shape_branch": MenuItem(shape_branch, "an if on a tensor's shape", "short"),
 }
 
 

@@ -310,42 +310,29 @@ def dispatch_steps(op: str = "add", requires_grad: bool = True, device: str = "c
     node = {"add": "AddBackward0", "mul": "MulBackward0", "matmul": "MmBackward0",
             "relu": "ReluBackward0"}[op]
     call = f"torch.{op}(a)" if op == "relu" else f"torch.{op}(a, b)"
-    # (layer, what, why) in English, then the same in Chinese (the page picks one)
+    # (layer, what, why), in English: ui/locales/zh/engine.toml translates them
     rows = [
-        ("Python", f"{call} is called from Python", "the Python function is a thin binding",
-         "Python 层", f"从 Python 调用 {call}", "Python 函数只是一层薄薄的绑定"),
+        ("Python", f"{call} is called from Python", "the Python function is a thin binding"),
         ("C++ binding", "the generated binding parses the arguments into at::Tensor",
-         "argument parsing and the GIL are part of the per-op host overhead",
-         "C++ 绑定", "自动生成的绑定把参数解析成 at::Tensor", "参数解析与 GIL 都算在每个算子的主机开销里"),
+         "argument parsing and the GIL are part of the per-op host overhead"),
         ("Dispatcher", f"dispatch key set of the inputs: {{{', '.join(keys)}}}; the highest "
-         f"priority key is {keys[0]}", "the dispatcher is a table: (op, key) -> kernel",
-         "分发器", f"输入的分发键集合：{{{', '.join(keys)}}}；优先级最高的键是 {keys[0]}",
-         "分发器就是一张表：(算子, 键) -> 内核"),
+         f"priority key is {keys[0]}", "the dispatcher is a table: (op, key) -> kernel"),
     ]
     if requires_grad:
         rows.append(("Autograd key", f"the Autograd kernel saves what backward needs, creates "
                      f"{node} as the result's grad_fn, linked to the inputs' grad_fns, then "
                      f"re-dispatches with the autograd key excluded", "this is how the dynamic "
-                     "graph is recorded as the code runs (define-by-run)",
-                     "Autograd 键", f"Autograd 内核保存反向所需的值，创建 {node} 作为结果的 grad_fn 并连到"
-                     "输入的 grad_fn，然后去掉 autograd 键再分发一次", "动态图就是这样在代码运行时被记录下来的（边运行边定义）"))
+                     "graph is recorded as the code runs (define-by-run)"))
     else:
         rows.append(("Autograd key", "no input requires grad: the autograd key is not in the set, "
-                     "nothing is recorded", "torch.no_grad() / inference mode skip this layer",
-                     "Autograd 键", "没有输入需要梯度：键集合里没有 autograd 键，什么也不记录",
-                     "torch.no_grad() / 推理模式会跳过这一层"))
+                     "nothing is recorded", "torch.no_grad() / inference mode skip this layer"))
     launch = ("the CUDA kernel is queued on the current stream and the call returns at once "
               "(asynchronous)") if device == "cuda" else "the CPU kernel runs to completion"
-    launch_zh = "CUDA 内核被放进当前流的队列，调用立即返回（异步）" if device == "cuda" else "CPU 内核一直运行到结束"
-    rows.append(("Backend key", f"{backend} kernel for {op}: {launch}", "the real arithmetic",
-                 "后端键", f"{op} 的 {backend} 内核：{launch_zh}", "真正的算术在这里"))
+    rows.append(("Backend key", f"{backend} kernel for {op}: {launch}", "the real arithmetic"))
     rows.append(("Result", f"a new tensor{' with grad_fn=<' + node + '>' if requires_grad else ''}"
-                 " is returned to Python", "the next op starts the same path again",
-                 "结果", f"一个新张量{'（grad_fn=<' + node + '>）' if requires_grad else ''}返回给 Python",
-                 "下一个算子再从头走一遍同样的路径"))
+                 " is returned to Python", "the next op starts the same path again"))
     steps = tuple(Step(f"{k + 1}. {layer}", (layer,), f"{what} ({why})",
-                       data=dict(layer=layer, what=what, why=why, layers=DISPATCH_LAYERS,
-                                 layer_zh=layer_zh, what_zh=what_zh, why_zh=why_zh))
-                  for k, (layer, what, why, layer_zh, what_zh, why_zh) in enumerate(rows))
+                       data=dict(layer=layer, what=what, why=why, layers=DISPATCH_LAYERS))
+                  for k, (layer, what, why) in enumerate(rows))
     return Trace(steps, f"Dispatch of {call} on {device}", dict(keys=keys, grad_fn=node
                                                                 if requires_grad else None))

@@ -365,22 +365,18 @@ def best_split(points: list[SplitPoint], objective: str = "latency") -> SplitPoi
     return min(feasible, key=lambda p: (getattr(p, objective), p.k))
 
 
-#: torch → ONNX → optimise → quantise → on-device runtime, and which lab shows each step
+#: torch → ONNX → optimise → quantise → on-device runtime: (step, what happens, the lab that shows it)
 PIPELINE = (
-    ("Export", "导出", "torch.onnx.export traces the model into an ONNX graph: Python control flow is "
-     "frozen, weights become initializers.", "torch.onnx.export 把模型追踪成 ONNX 计算图：Python 控制流被"
-     "固化，权重成为 initializer。", "graph_builder"),
-    ("Optimise", "图优化", "Constant folding, dead-code elimination, Conv+BN folding and operator "
-     "fusion: same outputs, fewer nodes and memory trips.", "常量折叠、死代码消除、Conv+BN 折叠与算子融合："
-     "输出不变，节点和访存更少。", "graph_passes"),
-    ("Fuse", "算子融合", "Elementwise tails join the producer kernel, so intermediates never reach DRAM.",
-     "逐元素尾巴并入生产者 kernel，中间结果不再写回显存。", "fusion"),
-    ("Quantise", "量化", "fp32 weights (and activations) become int8 with a scale and zero point: "
-     "4x smaller, integer kernels, a small accuracy cost.", "fp32 权重（与激活）变成带 scale 与 zero point 的 "
-     "int8：体积缩小 4 倍，可用整数 kernel，精度略有损失。", "quantization"),
-    ("Lay out", "数据排布", "Tensors are re-laid for the target (NHWC for mobile CPUs, NC1HWC0 for Ascend).",
-     "按目标硬件重排张量（移动端 CPU 用 NHWC，昇腾用 NC1HWC0）。", "layout_explorer"),
-    ("Runtime", "端侧运行时", "A runtime (ONNX Runtime Mobile, TFLite, MNN, TensorRT) plans memory once "
-     "and runs the kernels on the CPU, GPU or NPU.", "运行时（ONNX Runtime Mobile、TFLite、MNN、TensorRT）"
-     "一次规划内存，再在 CPU、GPU 或 NPU 上执行 kernel。", "memory_planning"),
+    ("Export", "torch.onnx.export traces the model into an ONNX graph: Python control flow is frozen, weights become initializers.",
+     "graph_builder"),
+    ("Optimise", "Constant folding, dead-code elimination, Conv+BN folding and operator fusion: same outputs, fewer nodes and memory trips.",
+     "graph_passes"),
+    ("Fuse", "Elementwise tails join the producer kernel, so intermediates never reach DRAM.",
+     "fusion"),
+    ("Quantise", "fp32 weights (and activations) become int8 with a scale and zero point: 4x smaller, integer kernels, a small accuracy cost.",
+     "quantization"),
+    ("Lay out", "Tensors are re-laid for the target (NHWC for mobile CPUs, NC1HWC0 for Ascend).",
+     "layout_explorer"),
+    ("Runtime", "A runtime (ONNX Runtime Mobile, TFLite, MNN, TensorRT) plans memory once and runs the kernels on the CPU, GPU or NPU.",
+     "memory_planning"),
 )

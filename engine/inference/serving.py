@@ -40,13 +40,6 @@ REASONS = {
     "busy": "the GPU was still busy when the batch became ready; it takes whatever has arrived",
     "flush": "the last request has arrived, so the batcher sends a partial batch",
 }
-REASONS_ZH = {
-    "single": "不批处理：服务器一空闲就取最早的请求",
-    "full": "批次已攒满到最大批大小",
-    "timeout": "最早的请求已等满最大排队延迟 τ",
-    "busy": "批次就绪时 GPU 仍在忙；空出来后把已到达的请求全部带上",
-    "flush": "最后一个请求已到达，批处理器发出不满的批次",
-}
 
 
 def positive(name: str, value, allow_zero: bool = False) -> float:
@@ -275,17 +268,13 @@ def batch_timeline(result: SimResult, limit: int = 60, current: int | None = Non
     return Timeline(tuple(events), ("GPU", "batcher"), "s", marked)
 
 
-def batch_log(result: SimResult, b: int, zh: bool = False) -> str:
-    """One sentence on batch ``b``: when it started, how big it was, and why it started then
-    (in Chinese when ``zh``)."""
+def batch_log(result: SimResult, b: int) -> str:
+    """One sentence on batch ``b``: when it started, how big it was, and why it started then."""
     if not 0 <= b < len(result.batches):
         raise EngineError(f"batch {b} does not exist; this run has {len(result.batches)} batches")
     first = sum(size for *_, size in result.batches[:b])
     s, e, size = result.batches[b]
     waited = s - result.arrival[first]
-    if zh:
-        return (f"第 {b} 批：在 {s * 1e3:.2f} ms 开始，含 {size} 个请求，运行 {(e - s) * 1e3:.2f} ms；"
-                f"其中最早的请求已等待 {waited * 1e3:.2f} ms。为何此时开始：{REASONS_ZH[result.reasons[b]]}。")
     return (f"Batch {b}: starts at {s * 1e3:.2f} ms with {size} request(s) and runs "
             f"{(e - s) * 1e3:.2f} ms; the oldest had waited {waited * 1e3:.2f} ms. "
             f"Why now: {REASONS[result.reasons[b]]}.")

@@ -166,7 +166,7 @@ def test_uncaught_error_shows_its_type_but_no_message_trace_or_path(browser, boo
         assert leak not in text, f"{leak!r} shown to the browser:\n{text}"
 
 
-# ---- one upload cap: engine/budget.py ----------------------------------------------------------
+# ---- one upload cap: engine/core/budget.py ----------------------------------------------------------
 
 def test_upload_over_the_engine_budget_is_refused_with_the_cap(tab, server, tmp_path):
     cap_mb = -(-budget.MAX_ONNX_BYTES // 2**20)

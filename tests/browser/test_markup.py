@@ -1,6 +1,6 @@
 """Markup typed by a user (or carried by a share link) renders as text, never as HTML or markdown.
 
-1. Every free-text box in the app (grep ``text_input``/``text_area`` in pages/ and ui/) gets a
+1. Every free-text box in the app (grep ``text_input``/``text_area`` in labs/ and ui/) gets a
    payload of HTML, a ``javascript:`` link, a script, markdown emphasis, LaTeX, a Streamlit colour
    directive and autolinks; typed and submitted, or — for the boxes whose error echoes the text —
    also arriving in the URL, as a shared link would bring it.

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import wait_app
 
-# (page, stepper key): every ui.stepper call site in pages/
+# (page, stepper key): every ui.stepper call site in labs/
 STEPPERS = [("layout_explorer", "le_step"), ("execution_models", "em_step"), ("collectives", "co_step"),
             ("serving", "sv_step"), ("flash_attention", "fa_step"), ("autodiff", "ad_step"),
             ("scheduling", "sc_step"), ("scheduling", "sc_dstep"), ("tensor_parallel", "tp_ce_step"),

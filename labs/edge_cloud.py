@@ -1,0 +1,150 @@
+"""Cloud vs edge: run on the phone, send to the cloud, or split the network in between?"""
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+import engine
+import ui
+from engine.inference import edge_cloud as dp
+from engine.inference.serving import md1_wait
+from viz import serving as vs
+
+ui.setup("edge_cloud",
+         "Cloud vs edge",
+         "Every layer can run on the device or in the cloud; between them sits a radio link that costs "
+         "time and battery. Find the cheapest place to cut.")
+t_ = ui.t
+ZH = ui.lang() == "zh"
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
+TARGETS, NETS = dp.targets(), dp.networks()
+CLOUDS = ["A100 80GB SXM", "H100 SXM"]
+DEVICES = [n for n in TARGETS if n not in CLOUDS]
+RESNET = "resnet18 (torch → ONNX)"
+MODELS = [*dp.ZOO, RESNET, *[p for p in engine.preset_names() if p != "autodiff_example"], "custom"]
+ACT = {"fp32": 4, "fp16": 2, "int8": 1}
+
+with ui.controls():
+    c = st.columns(4)
+    model_name = c[0].selectbox(t_("Model"), MODELS, key="ec_model", bind="query-params")
+    dev_name = c[1].selectbox(t_("Device"), DEVICES, key="ec_device", bind="query-params")
+    cloud_name = c[2].selectbox(t_("Cloud GPU"), CLOUDS, key="ec_cloud", bind="query-params")
+    net_name = c[3].selectbox(t_("Network"), list(NETS), key="ec_net", bind="query-params")
+    net = NETS[net_name]
+    slug = "".join(ch for ch in net_name.lower() if ch.isalnum())
+    d = st.columns(4)
+    up = d[0].number_input(t_("Uplink (Mbit/s)"), -1e4, 1e5, net.up_mbps,
+                           key=f"ec_up_{slug}", bind="query-params")
+    rtt_ms = d[1].number_input(t_("Round trip (ms)"), 0.0, 5000.0, net.rtt_s * 1e3,
+                               key=f"ec_rtt_{slug}", bind="query-params")
+    dev_eff = d[2].slider(t_("Device efficiency (% of peak)"), 1, 100, 20,
+                          key="ec_deveff", bind="query-params")
+    rho = d[3].slider(t_("Cloud GPU utilisation ρ"), 0.0, 0.95, 0.5,
+                      key="ec_rho", bind="query-params")
+    e = st.columns(4)
+    objective = e[0].radio(t_("Minimise"), ["latency", "energy"], horizontal=True,
+                           key="ec_obj", bind="query-params",   # one label for both languages (URL)
+                           format_func={"latency": "latency · 时延", "energy": "energy · 能耗"}.get)
+    act = e[1].selectbox(t_("Activations / weights"), list(ACT), key="ec_act",
+                         bind="query-params")
+    jpeg = e[2].toggle(t_("JPEG upload"), False, key="ec_jpeg", bind="query-params",
+                       help=t_("All-cloud uploads a 20 KB JPEG instead of the input tensor."))
+    tail = e[3].toggle(t_("Radio tail"), False, key="ec_tail", bind="query-params",
+                       help=t_("Count the energy of the radio staying in high power after a transfer "
+                               "(LTE: about 11.6 s)."))
+    if model_name == "custom":
+        f = st.columns(4)
+        params_m = f[0].number_input(t_("Parameters (M)"), 0.0, 1e6, 7000.0, key="ec_params",
+                                     bind="query-params")
+        gflops = f[1].number_input("GFLOPs", 0.0, 1e7, 14.0, key="ec_gflops", bind="query-params")
+        in_kb = f[2].number_input(t_("Input (KB)"), 0.0, 1e6, 4.0, key="ec_in", bind="query-params")
+        out_kb = f[3].number_input(t_("Output (KB)"), 0.0, 1e6, 4.0, key="ec_out", bind="query-params")
+
+
+def _split(label: str) -> str:
+    return {"all device": t_("all device"), "all cloud": t_("all cloud")}.get(label, label)
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
+
+
+def chain_for(name: str, act_bytes: int):
+    if name in dp.ZOO:
+        return dp.zoo_chain(name, act_bytes, float(act_bytes))
+    if name == RESNET:   # exported by torch, read back from ONNX: the real conversion path (slow once)
+        from engine.interop.torch_zoo import zoo_graph
+        return dp.graph_chain(zoo_graph("resnet18"), "ResNet-18")
+    return dp.graph_chain(engine.preset(name), name)
+
+
+with ui.guard():
+    net = dataclasses.replace(net, up_mbps=up, rtt_s=rtt_ms / 1e3)
+    if model_name == "custom":
+        chain = dp.custom_chain(params_m * 1e6, gflops * 1e9, in_kb * 1e3, out_kb * 1e3, float(ACT[act]))
+    else:
+        chain = ui.cached(chain_for)(model_name, ACT[act])
+    device, cloud = TARGETS[dev_name], TARGETS[cloud_name]
+    service = sum(dp.layer_times(chain, cloud, 0.5))
+    queue = md1_wait(rho / service, service) if rho > 0 else 0.0
+    points = dp.split_points(chain, device, cloud, net, dev_eff / 100, 0.5, queue, tail,
+                             20e3 if jpeg else None)
+    best = dp.best_split(points, objective)
+    m = st.columns(4)
+    m[0].metric(t_("Best split"), _split(best.label))
+    m[1].metric(t_("Latency"), _time(best.latency),
+                t_("all on device: {_time}", _time=_time(points[-1].latency)),
+                delta_color="off", delta_arrow="off")
+    m[2].metric(t_("Phone energy"), f"{best.energy * 1e3:,.3g} mJ")
+    m[3].metric(t_("Weights"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
+                t_("device holds {v2:.0f} GiB", v2=device.memory_bytes / 2**30),
+                delta_color="off", delta_arrow="off")
+    if net_name == "LTE" and up == NETS["LTE"].up_mbps:
+        st.badge(t_("LTE 6 / 13 Mbit/s up / down: matches Huang et al. 2012 (medians in its abstract), "
+                    "difference 0"),
+                 color="green", icon=":material/check:")
+    if net.alpha_up:
+        st.badge(t_("Radio power α_u, α_d, β and tail: transcribed from Huang et al. 2012 Tables 3-4, "
+                    "not re-checked against the paper's text"), color="orange", icon=":material/warning:")
+    ui.show_figure(fig(vs.split_latency)(points, best.k if objective == "latency" else dp.best_split(points).k,
+                                    t_("{name}: latency of every split point", name=chain.name), zh=ZH),
+                   "ec_latency", t_("Cutting early sends the big early activations; cutting late runs "
+                                    "most of the network on the slow device. Hatched bars do not fit "
+                                    "the device."),
+                   rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
+                              sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
+    ui.show_figure(fig(vs.split_energy)(points, dp.best_split(points, "energy").k,
+                                   t_("Phone energy of every split point"), zh=ZH),
+                   "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if "
+                                   "counted); compute energy with the layers kept on the device."))
+    rows = []
+    for name in DEVICES:
+        pts = dp.split_points(chain, TARGETS[name], cloud, net, dev_eff / 100, 0.5, queue, tail,
+                              20e3 if jpeg else None)
+        rows.append({t_("device"): name, t_("all on device (ms)"): round(pts[-1].latency * 1e3, 1),
+                     t_("fits"): pts[-1].fits, t_("all in cloud (ms)"): round(pts[0].latency * 1e3, 1),
+                     t_("best split"): _split(dp.best_split(pts, objective).label)})
+    st.dataframe(rows, hide_index=True)
+    st.caption(t_("Sources: ") + device.source + " · " + net.source +
+               t_(" · cloud queue: M/D/1 wait {v2:.2f} ms at ρ = {rho}.", v2=queue * 1e3, rho=rho))
+    dev_ms, cloud_ms = points[-1].latency * 1e3, points[0].latency * 1e3
+    ui.checkpoint("ec_where", t_("With these settings, is {name} faster all on the {dev_name} or all "
+                                 "in the cloud?", name=chain.name, dev_name=dev_name),
+                  t_("device") if dev_ms <= cloud_ms else t_("cloud"),
+                  t_("All on device {dev_ms:,.1f} ms vs all in the cloud {cloud_ms:,.1f} ms (of which "
+                     "upload {v2:,.1f} ms).",
+                     dev_ms=dev_ms, cloud_ms=cloud_ms, v2=points[0].upload_s * 1e3),
+                  choices=[t_("device"), t_("cloud")])
+
+st.subheader(t_("From a trained model to a phone"))
+for name, what, page in dp.PIPELINE:
+    cols = st.columns([1, 3])
+    try:
+        cols[0].page_link(f"labs/{page}.py", label=t_(name))
+    except StreamlitAPIException:   # page run on its own (tests) or not built yet
+        cols[0].markdown(f"**{t_(name)}**")
+    cols[1].markdown(t_(what))
+
+ui.lesson("edge_cloud")

@@ -1,0 +1,93 @@
+"""GPU occupancy: how many warps an SM keeps resident, and which resource runs out first."""
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
+from viz.hardware import ZH, limiter_bars, occupancy_curve_fig
+
+ui.setup("gpu_occupancy",
+         "GPU occupancy",
+         "Registers, shared memory and block size decide how many warps hide each other's latency.")
+t_ = ui.t
+
+
+fit, shared = ui.figure_view(ZH)
+limiter_bars = shared(limiter_bars)
+occupancy_curve_fig = shared(occupancy_curve_fig)
+
+
+#: CUDA C++ Best Practices Guide, "Calculating Occupancy": (cc, threads, registers, smem) -> occupancy %
+GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 100}
+LIMIT_NAMES = {"warps": t_("warp slots"), "blocks": t_("block slots"),
+               "registers": t_("registers"), "shared_memory": t_("shared memory")}
+
+with ui.controls():
+    c = st.columns(4)
+    cc = c[0].selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
+                        format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
+    threads = c[1].number_input(t_("Threads per block"), 0, 2048, 128, step=32,
+                                key="go_threads", bind="query-params")
+    regs = c[2].number_input(t_("Registers per thread"), 1, 300, 37, key="go_regs",
+                             bind="query-params")
+    smem_kb = c[3].number_input(t_("Shared memory per block (KB)"), 0.0, 256.0, 0.0,
+                                step=1.0, format="%.1f", key="go_smem", bind="query-params")
+smem = int(smem_kb * 1024)
+
+with ui.guard():
+    r = ui.cached(occupancy)(cc, int(threads), int(regs), smem)
+    m = st.columns(4)
+    m[0].metric(t_("Occupancy"), f"{100 * r['occupancy']:.1f}%")
+    m[1].metric(t_("Blocks per SM"), r["blocks_per_sm"])
+    m[2].metric(t_("Active warps"), f"{r['active_warps']} / {r['max_warps_per_sm']}")
+    m[3].metric(t_("Limited by"), LIMIT_NAMES[r["limiter"]])
+    guide = GUIDE.get((cc, int(threads), int(regs), smem))
+    if guide:
+        st.caption(t_("✓ matches NVIDIA's CUDA C++ Best Practices Guide (Calculating Occupancy): "
+                      "{guide} % there, {v2:.1f} % here — difference {v3:.1f} points (the guide "
+                      "rounds).",
+                      guide=guide, v2=100 * r['occupancy'], v3=abs(100 * r['occupancy'] - guide)))
+    else:
+        st.caption(t_("The Best Practices Guide's worked example: cc 7.0, 128 threads per block, 37 "
+                      "registers."))
+    ui.show_figure(fit(limiter_bars(r, t_("Blocks per SM allowed by each resource (outlined = binding)"))),
+                   "go_limits", t_("The smallest bar binds. Each warp gets {regs_per_warp} registers "
+                                   "({regs}×32 rounded up to 256); each block reserves "
+                                   "{smem_allocated_per_block:,} B of shared memory.",
+                                   regs_per_warp=r['regs_per_warp'], regs=regs, smem_allocated_per_block=r['smem_allocated_per_block']),
+                   data=r)
+    tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")])
+    with tab1:
+        rows_t = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
+        ui.show_figure(fit(occupancy_curve_fig(rows_t, "threads", t_("Occupancy vs threads per block "
+                                                                     "(dashed = your block size)"),
+                                               int(threads))),
+                       "go_curve_t", t_("Saw-teeth appear where a block size leaves warp slots or "
+                                        "registers that no whole block can use."), rows=rows_t)
+    with tab2:
+        rows_r = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
+        ui.show_figure(fit(occupancy_curve_fig(rows_r, "regs", t_("Occupancy vs registers per thread "
+                                                                  "(dashed = your count)"),
+                                               int(regs))),
+                       "go_curve_r", t_("Occupancy falls in steps: registers are handed out per warp "
+                                        "in units of 256."),
+                       rows=rows_r)
+
+st.subheader(t_("Tensor Cores vs SIMT FMAs"))
+g = st.columns(3)
+gm = g[0].number_input("M", 1, 16384, 4096, key="go_m", bind="query-params")
+gn = g[1].number_input("N", 1, 16384, 4096, key="go_n", bind="query-params")
+gk = g[2].number_input("K", 1, 16384, 4096, key="go_k", bind="query-params")
+with ui.guard():
+    ins = ui.cached(mma_vs_fma)(int(gm), int(gn), int(gk))
+    st.markdown(t_("**{macs:,}** MACs = **{mma_instructions:,}** warp-level `mma.sync.{mma_shape}` "
+                   "instructions ({macs_per_mma} MACs each) or **{fma_instructions:,}** SIMT FMA warp "
+                   "instructions (32 MACs each): **{ratio:.0f}×** fewer instructions to issue.",
+                   macs=ins['macs'], mma_instructions=ins['mma_instructions'], mma_shape=ins['mma_shape'], macs_per_mma=ins['macs_per_mma'], fma_instructions=ins['fma_instructions'], ratio=ins['ratio']))
+
+ui.checkpoint("go_ck", t_("cc 7.0, 320 threads per block, 37 registers per thread: what occupancy (%)?"),
+              100 * occupancy("7.0", 320, 37)["occupancy"],
+              t_("37×32 = 1184 → 1280 registers per warp; 16384 // 1280 = 12 warps per quarter-SM → 48 "
+                 "warps; 48 // 10 warps = 4 blocks = 40 warps of 64 (the Best Practices Guide's 63 %)."))
+ui.lesson("gpu_occupancy")

@@ -1,0 +1,138 @@
+"""Graph Builder: write (or pick, or upload) a model, see its graph, run it, count its cost."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import numpy as np
+import streamlit as st
+
+import ui
+from engine import presets
+from ui import graph_source as src
+from viz.export import to_csv
+from viz.graph_text import cost_table, flops_formula, to_mermaid
+
+SOURCES = {"language": "engine.core.language", "interpreter": "engine.core.interpreter",
+           "cost": "engine.core.cost_model"}   # the engine code shown beside the graph
+
+ui.setup("graph_builder",
+         "Graph Builder",
+         "Write a model in a few lines, see its graph, run it, count its FLOPs.")
+t_ = ui.t
+
+# -- controls ---------------------------------------------------------------------------------------
+with ui.controls():
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+    name = c2.selectbox(t_("Preset"), presets.preset_names(), index=1, key="gb_preset",
+                        bind="query-params")
+    c2.caption(t_(presets.preset_info(name)))
+    seed = c3.number_input(t_("Seed"), 0, 2**31 - 1, 0, key="gb_seed", bind="query-params")
+    direction = c4.radio(t_("Flow"), ["TB", "LR"], key="gb_dir", bind="query-params",
+                         horizontal=True, help=t_("top→bottom or left→right"))
+    fold = c4.checkbox(t_("Fold repeats"), key="gb_fold", bind="query-params",
+                       help=t_("draw back-to-back identical blocks once, plus an 'N× block' node"))
+    kind, payload, title = src.pick_source(name, radio_slot=c1)
+
+graph = cost = None
+with ui.guard("Cannot build the graph"):
+    graph, cost = src.build(kind, payload, title)
+
+if graph is not None:
+    ui.show_figure(src.figure_of(kind, payload, title, direction, fold), "gb_graph", t_("{n_op_nodes} "
+                                                                                        "ops, "
+                                                                                        "{n_params} "
+                                                                                        "params; "
+                                                                                        "colour = "
+                                                                                        "fusion kind, "
+                                                                                        "edge labels = "
+                                                                                        "tensor "
+                                                                                        "shapes. Hover "
+                                                                                        "a node for "
+                                                                                        "its FLOPs and "
+                                                                                        "bytes; scroll "
+                                                                                        "to zoom.",
+                                                                                        n_op_nodes=len(graph.op_nodes), n_params=len(graph.params)))
+    top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
+    if top is not None:
+        node = graph.node(top.name)
+        ui.checkpoint(
+            "gb_ck_" + re.sub(r"\W", "_", top.name),
+            t_("How many FLOPs does node **{name}** (`{op}`, output {list}) perform?",
+               name=top.name, op=node.op, list=list(node.shape)),
+            top.flops, flops_formula(node.op, [graph.node(i).shape for i in node.inputs],
+                                     node.shape, top.flops, top.macs)[ui.lang() == "zh"])  # viz: to tr
+    m = st.columns(4)
+    m[0].metric("FLOPs", f"{cost.flops:,}")
+    m[1].metric("MACs", f"{cost.macs:,}")
+    m[2].metric(t_("Parameters"), f"{cost.params:,}")
+    if kind == "zoo":
+        want, bn = src.torch_counts(payload)
+        if want == cost.params:
+            m[2].caption(t_("✓ matches torch ({want:,})", want=want))
+        else:
+            m[2].caption(t_("torch counts {want:,}: the ONNX export folds each BatchNorm into its conv "
+                            "(γ, β → one bias), {bn:,} fewer numbers", want=want, bn=bn))
+    m[3].metric(t_("Bytes moved"), f"{cost.bytes:,}",
+                help=t_("every input read once, every output written once (no fusion, no cache)"))
+
+    tab_run, tab_cost, tab_export, tab_text = st.tabs(
+        [t_("Run: every value"), t_("Cost per node"),
+         t_("Export"), t_("Printout & code")])
+    with tab_run, ui.guard("Cannot run the graph"):
+        values = src.graph_values(kind, payload, title, int(seed))
+        names = [n.name for n in graph.nodes]
+        pick = st.selectbox(t_("Node"), names, index=names.index(graph.outputs[0]),
+                            key="gb_node", bind="query-params")
+        arr = np.asarray(values[pick])
+        st.markdown(f"**{pick}** · `{graph.node(pick).op}` · shape `{list(arr.shape)}` · {arr.dtype}")
+        s = st.columns(4)
+        for col, (label, fn) in zip(s, (("min", np.min), ("max", np.max), ("mean", np.mean),
+                                         ("std", np.std))):
+            col.metric(label, f"{float(fn(arr)):.4g}")
+        if arr.size <= 64:
+            st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
+                         key="gb_values_table")
+        else:
+            ui.show_figure(src.node_value_fig(kind, payload, title, int(seed), pick), "gb_value", t_("Left: "
+                                                                                                     "the "
+                                                                                                     "tensor "
+                                                                                                     "as "
+                                                                                                     "a "
+                                                                                                     "matrix "
+                                                                                                     "(red "
+                                                                                                     "positive, "
+                                                                                                     "blue "
+                                                                                                     "negative); "
+                                                                                                     "right: "
+                                                                                                     "how "
+                                                                                                     "its "
+                                                                                                     "values "
+                                                                                                     "are "
+                                                                                                     "spread. "
+                                                                                                     "Change "
+                                                                                                     "the "
+                                                                                                     "seed "
+                                                                                                     "to "
+                                                                                                     "draw "
+                                                                                                     "new "
+                                                                                                     "weights "
+                                                                                                     "and "
+                                                                                                     "inputs."))
+    with tab_cost:
+        rows = cost_table(cost, t_("TOTAL"))
+        st.dataframe(rows, key="gb_cost_table", hide_index=True)
+        st.download_button("CSV", to_csv(rows), "graph_cost.csv", "text/csv", key="gb_cost_csv",
+                           on_click="ignore")
+        st.caption(t_("Arithmetic intensity = FLOPs / bytes moved (read + written)."))
+    with tab_export:
+        src.export_buttons(graph, kind, payload, title)
+        st.code(to_mermaid(graph), "text")
+    with tab_text:
+        st.code(str(graph), "text")
+        module = st.radio(t_("Engine code"), list(SOURCES), horizontal=True, key="gb_code",
+                          bind="query-params")
+        st.code(inspect.getsource(importlib.import_module(SOURCES[module])), "python")
+
+ui.lesson("graph_builder")

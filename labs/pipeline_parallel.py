@@ -1,0 +1,89 @@
+import streamlit as st
+
+import engine.parallel as par
+import ui
+from viz.parallel import ZH, grouped_lines, keep_lanes
+from viz.timeline import gantt
+
+ui.setup("pipeline_parallel",
+         "Pipeline parallel",
+         "Cut the model into stages, feed micro-batches, and watch the bubble shrink.")
+SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 1F1B")}
+
+
+fit, shared = ui.figure_view(ZH)
+schedule_gantt = shared(gantt)
+
+
+def so_far_figure(tl, now: float, title: str):
+    """The schedule up to time ``now``, every lane kept and the time axis fixed."""
+    return keep_lanes(gantt(par.pipeline.timeline_until(tl, now), title), tl.lanes, tl.makespan)
+
+
+def held_figure(tl, v: int, now: float, title: str, x_title: str, y_title: str):
+    fig = grouped_lines(par.activations_held(tl, v), title, x_title, y_title)
+    fig.add_vline(x=now, line_dash="dot")
+    return fig
+
+
+so_far_figure, held_figure = shared(so_far_figure), shared(held_figure)
+
+
+with ui.controls():
+    c1, c2, c3, c4 = st.columns(4)
+    schedule = c1.radio(ui.t("Schedule"), list(SCHEDULES), index=1,
+                        format_func=SCHEDULES.get, key="pp_schedule", bind="query-params")
+    p = c2.slider(ui.t("Stages p"), 1, 8, 4, key="pp_p", bind="query-params")
+    m = c3.slider(ui.t("Micro-batches m"), 1, 32, 8, key="pp_m", bind="query-params")
+    v = c4.slider(ui.t("Chunks per device v"), 1, 4, 2, key="pp_v",
+                  bind="query-params", disabled=schedule != "interleaved")
+v = v if schedule == "interleaved" else 1
+
+with ui.guard():
+    tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
+    ui.show_figure(fit(schedule_gantt(tl, ui.t("{v2}: p = {p}, m = {m}, v = {v3} (backward = 2 × "
+                                               "forward)",
+                                               v2=SCHEDULES[schedule], p=p, m=m, v3=v))),
+                   "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
+                                    "to arrive or the last backward to come back."),
+                   rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label) for e in tl.events])
+    measured = ui.cached(par.bubble_fraction)(p, m, schedule, v)
+    formula = par.bubble_formula(p, m, schedule, v)
+    work = "v·m" if schedule == "interleaved" else "m"
+    c1, c2, c3 = st.columns(3)
+    c1.metric(ui.t("Bubble, measured on the timeline"), f"{100 * measured:.2f} %")
+    c2.metric(f"(p−1)/({work}+p−1)", f"{100 * formula['of_total']:.2f} %",
+              help=ui.t("Idle share of the total time"))
+    c3.metric(f"(p−1)/{work} " + ui.t("(papers: relative to ideal)"),
+              f"{100 * formula['of_ideal']:.2f} %")
+    gap = abs(measured - formula["of_total"])
+    (st.success if gap < 1e-9 else st.warning)(
+        ui.t("{v2} The timeline's idle share matches the formula (p−1)/({work}+p−1): difference "
+             "{gap:.1e}.", v2='✓' if gap < 1e-9 else '✗', work=work, gap=gap))
+
+st.subheader(ui.t("Step through the schedule"))
+with ui.guard():
+    points = par.pipeline.time_points(tl)
+    def show_time(k: int) -> None:
+        now = points[k]
+        key = (p, m, schedule, v, now)
+        ui.show_figure(fit(so_far_figure(tl, now, ui.t("Schedule at time {now:g}", now=now),
+                                         cache_key=key)), "pp_so_far",
+                       ui.t("Only the work started so far is drawn."))
+        ui.show_figure(fit(held_figure(tl, v, now, ui.t("Activations held per stage (dotted = now)"),
+                                       ui.t("time (time units)"),
+                                       ui.t("micro-batches of activations"), cache_key=key)),
+                       "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                       "1F1B caps stage d at p − d."))
+        now_held = par.pipeline.held_at(tl, now, v)
+        st.dataframe([{ui.t("stage"): ui.t_message(lane),
+                       ui.t("held now (micro-batches)"): now_held[lane],
+                       ui.t("peak"): peak} for lane, peak in par.peak_activations(tl, v).items()],
+                     hide_index=True)
+    ui.stepper("pp_step", len(points), render=show_time)
+
+ui.checkpoint("pp_ck", ui.t("1F1B with p = 4 and m = 12: what share of the total time is bubble?"),
+              round(par.bubble_fraction(4, 12, "1f1b"), 4),
+              ui.t("(p−1)/(m+p−1) = 3/15 = 0.2 — the papers' (p−1)/m = 0.25 counts it against the "
+                   "ideal time instead."))
+ui.lesson("pipeline_parallel")

@@ -1,0 +1,99 @@
+"""Roofline: is this kernel memory-bound or compute-bound on that chip?"""
+from __future__ import annotations
+
+
+import streamlit as st
+
+import engine
+import ui
+from viz import kernels as vk
+
+from engine.kernels import roofline_model as R
+
+ui.setup("roofline",
+         "Roofline",
+         "Attainable FLOP/s = min(peak, intensity × bandwidth): where a kernel lands says what to "
+         "optimise.")
+t_ = ui.t
+zh = ui.lang() == "zh"
+PRESETS = engine.hardware_presets()
+
+with ui.controls():
+    c = st.columns([2, 1, 1, 1, 1])
+    hw_name = c[0].selectbox(t_("Hardware"), [*PRESETS, "Custom · 自定义"], index=1, key="rf_hw",
+                             bind="query-params")
+    hw = PRESETS.get(hw_name) or R.Hardware("Custom", 100e12, 1000e9, None,
+                                            t_("your own numbers: edit peak and bandwidth"))
+    precision = c[1].radio(t_("Peak"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
+                           bind="query-params",   # plain labels: the URL keeps them in both languages
+                           help=t_("fp16: the matrix (tensor core) peak; fp32: the vector peak."))
+    default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
+    slug = "".join(ch for ch in hw_name.lower() if ch.isascii() and ch.isalnum()) + ("" if precision == "fp16" else "32")
+    peak_t = c[2].number_input(t_("Peak TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
+                               key=f"rf_peak_{slug}", bind="query-params",
+                               help=t_("Edit it to model another chip."))
+    bw_g = c[3].number_input(t_("Bandwidth GB/s"), 0.0, 1e5, hw.bandwidth / 1e9,
+                             key=f"rf_bw_{slug}", bind="query-params")
+    dtype_bytes = c[4].selectbox(t_("Bytes per element"), [2, 4, 1], key="rf_bytes",
+                                 bind="query-params")
+    st.caption(t_("Source: ") + hw.source +
+               (t_(" · fp32 peak {v2:g} TFLOP/s", v2=hw.peak_fp32 / 1e12)
+                if hw.peak_fp32 else ""))
+    k = st.columns(6)
+    m = k[0].number_input("GEMM M", 1, 1 << 20, 4096, key="rf_m", bind="query-params")
+    n = k[1].number_input("GEMM N", 1, 1 << 20, 4096, key="rf_n", bind="query-params")
+    kk = k[2].number_input("GEMM K", 1, 1 << 20, 4096, key="rf_k", bind="query-params")
+    seq = k[3].number_input(t_("Sequence length"), 1, 1 << 20, 4096, key="rf_seq",
+                            bind="query-params")
+    head = k[4].number_input(t_("Head dim"), 1, 1024, 128, key="rf_head", bind="query-params")
+    graph_name = k[5].selectbox(t_("Graph layers"), ["—", *engine.preset_names()],
+                                key="rf_graph", bind="query-params")
+    show_elem = st.toggle(t_("Elementwise ops"), True, key="rf_elem", bind="query-params")
+
+
+def graph_points(name: str):
+    return R.graph_points(engine.preset(name))
+
+
+BOUND = {"memory_bound": t_("memory-bound"), "compute_bound": t_("compute-bound")}
+
+with ui.guard():
+    peak, bw = peak_t * 1e12, bw_g * 1e9
+    ridge = R.ridge_point(peak, bw)
+    points = [R.gemm_point(int(m), int(n), int(kk), dtype_bytes),
+              *R.attention_points(int(seq), int(head), 32, 1, dtype_bytes)]
+    if show_elem:
+        points += R.elementwise_points(1 << 24, dtype_bytes)
+    if graph_name != "—":
+        points += ui.cached(graph_points)(graph_name)
+    ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
+                                       t_("Roofline: {hw_name}", hw_name=hw_name), zh=zh), "rf_plot",
+                   t_("Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
+                      "right of it, for arithmetic (red). Decode attention and elementwise ops sit far "
+                      "left; big GEMMs and long-prompt prefill sit right (hover a dot for its name; "
+                      "the table lists every kernel).",
+                      ridge=ridge),
+                   rows=[dict(kernel=p.name, flops=p.flops, bytes=p.bytes, intensity=p.intensity)
+                         for p in points])
+    table = []
+    for p in points:
+        attainable = engine.roofline(p.intensity, peak, bw)
+        table.append({t_("kernel"): vk.kernel_name(p.name, zh), "GFLOP": p.flops / 1e9, "MB": p.bytes / 1e6,
+                      t_("FLOP/B"): round(p.intensity, 3),
+                      t_("attainable TFLOP/s"): attainable / 1e12,
+                      t_("% of peak"): f"{100 * attainable / peak:.1f} %",
+                      t_("bound"): BOUND[R.bound(p.intensity, peak, bw)],
+                      t_("time (µs)"): 1e6 * p.flops / attainable})
+    nc = st.column_config.NumberColumn
+    st.dataframe(table, hide_index=True, column_config={
+        "GFLOP": nc(format="%.3g"), "MB": nc(t_("MB (10⁶ B)"), format="%.1f"),
+        "FLOP/B": nc(format="%.3g"), t_("attainable TFLOP/s"): nc(format="%.3g"),
+        t_("time (µs)"): nc(format="%.1f")})
+    st.caption(t_("Bytes count each tensor moved once between memory and the chip (a perfect cache); "
+                  "graph layers use the cost model's bytes read + written (fp32)."))
+    ui.checkpoint("rf_decode", t_("On an A100, is decoding one token (attention over a 4096-token KV "
+                                  "cache) memory- or compute-bound?"),
+                  BOUND["memory_bound"], t_("About 1 FLOP per byte against a ridge point near 200."),
+                  choices=list(BOUND.values()))
+
+ui.lesson("roofline")
