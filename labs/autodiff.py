@@ -1,4 +1,5 @@
-"""Autodiff lab: forward and reverse mode stepped on any program, Jacobian cost, four ways to differentiate."""
+"""Autodiff lab: forward and reverse mode stepped on any program, Jacobian cost, four ways to
+differentiate."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,14 +11,13 @@ from engine import presets
 from engine.core.language import parse_program
 from viz import autodiff as vz
 from viz.graph import graph_figure
-from viz.scheduling import localize_legend
 
 ui.setup("autodiff",
          "Automatic differentiation",
          "Step through forward and reverse mode on any program.")
-t_, zh = ui.t, ui.lang() == "zh"
-SOURCES = {"preset": "preset · 预设", "program": "edit · 编辑"}   # one label in both languages: URL-safe
-MODES = {"forward": "forward · 前向", "reverse": "reverse · 反向"}
+t_, tr = ui.t, ui.translator()
+SOURCES = {"preset": ui.both("preset"), "program": ui.both("edit")}   # one label in both languages: URL-safe
+MODES = {"forward": ui.both("forward"), "reverse": ui.both("reverse")}
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
@@ -53,16 +53,14 @@ if graph is not None:
         graph, trace = ui.cached(lab.program_traces)(program, mode, pick, total)
         def show_step(k: int) -> None:
             step = trace[k]
-            title, log = vz.step_text(step, zh)
+            title, log = vz.step_text(step, ui.t_message)
             left, right = st.columns([3, 2])
             with left:
-                fig = graph_figure(graph, zh=ui.lang() == "zh", highlight=step.highlight, height=420, direction="LR",
+                fig = graph_figure(graph, tr=tr, highlight=step.highlight, height=420, direction="LR",
                                    node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
                 fig.update_layout(legend_xanchor="left")  # legend inside the plot: the graph keeps the width
-                ui.show_figure(localize_legend(fig, zh), "ad_graph", t_("The lit node is the current "
-                                                                        "step; beside each node: its "
-                                                                        "value, tangent (dot) or "
-                                                                        "adjoint (bar) so far."))
+                ui.show_figure(fig, "ad_graph", t_("The lit node is the current step; beside each node: "
+                                                   "its value, tangent (dot) or adjoint (bar) so far."))
             with right:
                 st.markdown(f"**{title}**")
                 st.info(log)
@@ -86,17 +84,16 @@ if graph is not None:
                         t_("Add every consumer's contribution to the adjoint."))
             st.markdown(t_("**Evaluation trace** (Baydin et al., Table 2 style), filled in step by step"))
             cols = st.columns(2) if mode == "reverse" else [st.container()]
-            cols[0].dataframe(vz.localize(vz.forward_rows(trace, min(k, len(graph.nodes) - 1)), zh),
+            cols[0].dataframe(vz.forward_rows(trace, min(k, len(graph.nodes) - 1), tr),
                               hide_index=True, key="ad_table")
             if mode == "reverse":
-                cols[1].dataframe(vz.localize(vz.reverse_rows(trace, k), zh), hide_index=True,
-                                  key="ad_rtable")
+                cols[1].dataframe(vz.reverse_rows(trace, k, tr), hide_index=True, key="ad_rtable")
             survey = lab.survey_rows(mode, graph, trace)
             if survey:
                 table = 2 if mode == "forward" else 3
-                st.success(vz.survey_badge(survey, table, zh))
+                st.success(vz.survey_badge(survey, table, tr))
                 with st.expander(t_("Table {table} of the survey next to ours", table=table)):
-                    st.dataframe(vz.survey_table(survey, zh), hide_index=True)
+                    st.dataframe(vz.survey_table(survey, tr), hide_index=True)
         ui.stepper("ad_step", len(trace), render=show_step)
 
 tab_jac, tab_ways = st.tabs([t_("Jacobian cost"),
@@ -106,14 +103,11 @@ with tab_jac, ui.guard():
     n = j1.slider(t_("inputs n"), 1, 32, 8, key="ad_n", bind="query-params")
     m = j2.slider(t_("outputs m"), 1, 32, 2, key="ad_m", bind="query-params")
     fwd, rev = ui.cached(lab.jacobian_demo)(n, m)
-    ui.show_figure(vz.jacobian_cost_figure(fwd, rev, t_("Cost of the full Jacobian"),
-                                           zh=zh), "ad_jac", t_("f(x) = tanh(W x), W is {m}×{n}: "
-                                                                "forward mode needs n = {sweeps} "
-                                                                "sweeps (one per column), reverse mode "
-                                                                "m = {sweeps2} (one per row). Make m = "
-                                                                "1 (a loss): reverse wins.",
-                                                                m=m, n=n, sweeps=fwd.sweeps, sweeps2=rev.sweeps),
-        rows=[dict(mode=r.mode, sweeps=r.sweeps, rule_calls=r.rule_calls) for r in (fwd, rev)])
+    ui.show_figure(vz.jacobian_cost_figure(fwd, rev, t_("Cost of the full Jacobian"), tr=tr), "ad_jac",
+                   t_("f(x) = tanh(W x), W is {m}×{n}: forward mode needs n = {sweeps} sweeps (one per "
+                      "column), reverse mode m = {sweeps2} (one per row). Make m = 1 (a loss): reverse "
+                      "wins.", m=m, n=n, sweeps=fwd.sweeps, sweeps2=rev.sweeps),
+                   rows=[dict(mode=r.mode, sweeps=r.sweeps, rule_calls=r.rule_calls) for r in (fwd, rev)])
 
 with tab_ways, ui.guard():
     w1, w2 = st.columns(2)
@@ -136,44 +130,14 @@ with tab_ways, ui.guard():
     st.caption(t_("AD on this program: {trace_ops} ops in the forward sweep, at most {trace_ops} VJPs "
                   "in the backward sweep — the trace grows with the program, not with the size of the "
                   "derivative's formula.", trace_ops=ways.trace_ops))
-    ui.show_figure(vz.error_vs_h_figure(ways.differences, t_("Finite-difference error vs step h"), zh=zh), "ad_h", t_("Left "
-                                                                                                    "to "
-                                                                                                    "right, "
-                                                                                                    "h "
-                                                                                                    "shrinks: "
-                                                                                                    "the "
-                                                                                                    "error "
-                                                                                                    "first "
-                                                                                                    "falls "
-                                                                                                    "(truncation, "
-                                                                                                    "slope "
-                                                                                                    "1 "
-                                                                                                    "forward, "
-                                                                                                    "2 "
-                                                                                                    "central) "
-                                                                                                    "then "
-                                                                                                    "rises "
-                                                                                                    "again "
-                                                                                                    "(round-off "
-                                                                                                    "~ "
-                                                                                                    "eps/h). "
-                                                                                                    "Switch "
-                                                                                                    "to "
-                                                                                                    "float32 "
-                                                                                                    "to "
-                                                                                                    "see "
-                                                                                                    "the "
-                                                                                                    "bottom "
-                                                                                                    "move "
-                                                                                                    "up."), rows=[r.__dict__ for r in ways.differences])
-    ui.show_figure(vz.swell_figure(swell, t_("Expression swell: size vs nesting depth"), zh=zh), "ad_swell", t_("The symbolic "
-                                                                                         "derivative's "
-                                                                                         "tree roughly "
-                                                                                         "doubles per "
-                                                                                         "level; the "
-                                                                                         "AD trace "
-                                                                                         "grows by 3 "
-                                                                                         "ops."),
-        rows=[r.__dict__ for r in swell])
+    ui.show_figure(vz.error_vs_h_figure(ways.differences, t_("Finite-difference error vs step h"), tr=tr),
+                   "ad_h", t_("Left to right, h shrinks: the error first falls (truncation, slope 1 "
+                              "forward, 2 central) then rises again (round-off ~ eps/h). Switch to "
+                              "float32 to see the bottom move up."),
+                   rows=[r.__dict__ for r in ways.differences])
+    ui.show_figure(vz.swell_figure(swell, t_("Expression swell: size vs nesting depth"), tr=tr), "ad_swell",
+                   t_("The symbolic derivative's tree roughly doubles per level; the AD trace grows by "
+                      "3 ops."),
+                   rows=[r.__dict__ for r in swell])
 
 ui.lesson("autodiff")

@@ -3,18 +3,16 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import (ZH, alpha_beta, loss_curves, loss_scale_plot, ring_state,
-                          underflow_hist, zh_text)
+from viz.parallel import (alpha_beta, loss_curves, loss_scale_plot, named_lanes, ring_state,
+                          underflow_hist)
 from viz.timeline import gantt
-
-ALGORITHMS = {"ring": "ring", "tree": "tree"}   # translated as 环形 (ring) / 树形 (tree)
 
 ui.setup("collectives",
          "Collectives & data parallel",
          "All-reduce chunk by chunk, what it costs, and how data-parallel training hides it.")
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 ring_state = shared(ring_state)
 alpha_beta = shared(alpha_beta)
 gantt = shared(gantt)
@@ -23,18 +21,22 @@ underflow_hist = shared(underflow_hist)
 loss_scale_plot = shared(loss_scale_plot)
 
 
-def model_curves(n: int) -> dict:
-    """α-β all-reduce time vs message size for every link preset (ring) and InfiniBand (tree)."""
+def model_curves(n: int, ring: str, tree: str) -> dict:
+    """α-β all-reduce time vs message size for every link preset (ring) and InfiniBand (tree);
+    ``ring``/``tree``: the curve names as ``{link}`` templates in the view's language."""
     sizes = np.logspace(2, 10, 40)
-    curves = {f"{name} ring": (sizes, [par.allreduce_time(s, n, link) for s in sizes])
+    curves = {ring.format(link=name): (sizes, [par.allreduce_time(s, n, link) for s in sizes])
               for name, link in par.LINKS.items()}
     ib = par.LINKS["InfiniBand HDR"]
-    curves["InfiniBand HDR tree"] = (sizes, [par.allreduce_time(s, n, ib, "tree") for s in sizes])
+    curves[tree.format(link=ib.name)] = (sizes, [par.allreduce_time(s, n, ib, "tree") for s in sizes])
     return curves
 
 
-def say(text: str) -> str:
-    return zh_text(text) if ui.lang() == "zh" else text
+def step_log(step) -> str:
+    """A step's engine log in the view's language: a sentence whole, a list of sends one by one."""
+    if not step.data["sends"]:
+        return ui.t_message(step.log)
+    return ", ".join(ui.t_message(send) for send in step.log.split(", "))
 
 
 with ui.controls():
@@ -43,7 +45,7 @@ with ui.controls():
     length = c2.slider(ui.t("Elements per device"), 2, 24, 8, key="co_len",
                        bind="query-params")
     algo = c3.radio(ui.t("Algorithm"), ["ring", "tree"], horizontal=True, key="co_algo",
-                    format_func=lambda a: ui.t(ALGORITHMS[a]),
+                    format_func=ui.t,
                     bind="query-params")
 
 with ui.guard():
@@ -52,12 +54,13 @@ with ui.guard():
     def show_step(k: int) -> None:
         step = run[k]
         chunks = step.data.get("chunks", (0, length))
-        ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"],
-                                      say(f"{run.title}: {step.title}"))), "co_ring",
+        title = f"{ui.t_message(run.title)}: {ui.t_message(step.title)}"
+        ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"], title)), "co_ring",
                        ui.t("Red outline = the chunk a device just received (its sender is named on "
                             "the left). Ring: after N−1 reduce-scatter steps every device owns one "
-                            "finished chunk; N−1 all-gather steps hand them round."), data=step.data["buffers"].tolist())
-        st.caption(say(step.log))
+                            "finished chunk; N−1 all-gather steps hand them round."),
+                       data=step.data["buffers"].tolist())
+        st.caption(step_log(step))
         if k == len(run) - 1:
             if np.allclose(step.data["buffers"], data.sum(axis=0)):
                 st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0)."))
@@ -67,7 +70,7 @@ with ui.guard():
 
 st.subheader(ui.t("α-β cost model"))
 with ui.guard():
-    curves = ui.cached(model_curves)(n)
+    curves = ui.cached(model_curves)(n, ui.t("{link} ring"), ui.t("{link} tree"))
     ui.show_figure(fit(alpha_beta(curves, ui.t("All-reduce time on {n} devices (α-β model)", n=n))),
                    "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "
                                  "bandwidth, 2(N−1)/N · n/β (ring wins)."))
@@ -82,9 +85,9 @@ with ui.guard():
     link_name = d2.selectbox(ui.t("Link"), list(par.LINKS), index=1, key="co_link",
                              bind="query-params")
     res = ui.cached(par.ddp_buckets)([8e6] * 24, [2e-3] * 24, bucket_mb * 1e6, n, par.LINKS[link_name])
-    ui.show_figure(fit(gantt(res.timeline, ui.t("Backward and bucket all-reduces ({n} devices, "
-                                                "{link_name})",
-                                                n=n, link_name=link_name))),
+    ui.show_figure(fit(gantt(named_lanes(res.timeline, ui.t_message),
+                             ui.t("Backward and bucket all-reduces ({n} devices, {link_name})",
+                                  n=n, link_name=link_name))),
                    "co_ddp", ui.t("Overlapped step {v2:.1f} ms vs {v3:.1f} ms if all-reduce waited for "
                                   "backward (PyTorch's default bucket is 25 MB).",
                                   v2=res.overlapped * 1e3, v3=res.serial * 1e3))
@@ -94,7 +97,7 @@ with ui.guard():
     stale = st.slider(ui.t("Staleness (updates)"), 0, 16, 4, key="co_stale",
                       bind="query-params")
     curves = ui.cached(par.sync_vs_async)(n, 80, stale, 0.1)
-    ui.show_figure(fit(loss_curves({"sync": curves.sync, "async (stale)": curves.async_},
+    ui.show_figure(fit(loss_curves({ui.t("sync"): curves.sync, ui.t("async (stale)"): curves.async_},
                                    ui.t("Linear regression on {n} workers, loss per update (staleness "
                                         "{stale})", n=n, stale=stale),
                                    curves.optimum)), "co_sgd",
@@ -113,7 +116,8 @@ with ui.guard():
                                                   log_scale=log_scale))),
                    "co_under", ui.t("{zero_fraction:.1%} of the gradients become 0 in fp16, "
                                     "{overflow_fraction:.1%} overflow.",
-                                    zero_fraction=under.zero_fraction, overflow_fraction=under.overflow_fraction))
+                                    zero_fraction=under.zero_fraction,
+                                    overflow_fraction=under.overflow_fraction))
     hist = ui.cached(par.loss_scale_steps)(par.synthetic_grad_max(), 2.0 ** 16, interval)
     ui.show_figure(fit(loss_scale_plot(hist, ui.t("Dynamic loss scale over steps (starts at 2^16)"))),
                    "co_lscale", ui.t("Halve and skip on overflow; double after a run of good steps."))

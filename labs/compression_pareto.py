@@ -13,7 +13,7 @@ ui.setup("compression_pareto",
          "Compression Pareto view",
          "Quantised, pruned, factorised and distilled models on one chart: which ones are worth it?")
 t_ = ui.t
-ZH = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 PRESETS = list(engine.hardware_presets())
 
@@ -26,7 +26,8 @@ with ui.controls():
 
 with ui.guard():
     variants = cached_heavy(lab_variants, "train")(model, 0, hw)
-    ui.show_figure(fig(vc.pareto_figure)(variants, t_("{model}: every compressed variant ({hw})", model=model, hw=hw), zh=ZH),
+    ui.show_figure(fig(vc.pareto_figure)(variants, t_("{model}: every compressed variant ({hw})",
+                                                      model=model, hw=hw), tr=TR),
                    "cp_pareto", t_("Big outlined markers are Pareto-optimal: no other variant is at "
                                    "once as accurate, as small and as fast. Unstructured pruning "
                                    "shrinks size but not latency (dense kernels still do every "
@@ -37,7 +38,7 @@ with ui.guard():
     st.dataframe([{t_("variant"): v.name, t_("accuracy"): f"{v.accuracy:.1%}",
                    t_("size (bytes)"): v.size_bytes,
                    t_("latency (µs)"): float(f"{v.latency_us:.3g}"), "FLOPs": v.flops,
-                   "Pareto": "★" if v.pareto else "", t_("note"): v.note} for v in variants],
+                   "Pareto": "★" if v.pareto else "", t_("note"): ui.t_message(v.note)} for v in variants],
                  hide_index=True)
     fp32 = variants[0]
     int8 = next(v for v in variants if v.name == "PTQ int8")

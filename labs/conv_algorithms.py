@@ -14,10 +14,9 @@ ui.setup("conv_algorithms",
          "Three ways to compute the same convolution: they agree to the last digit and differ in "
          "multiplies and memory.")
 t_ = ui.t
-zh = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 # one label in both languages: a bound selectbox keeps its label in the URL, so links survive a switch
-KINDS = {"standard": "standard · 普通卷积", "depthwise": "depthwise · 深度卷积 (groups = C)",
-         "pointwise": "pointwise · 逐点卷积 (1×1)", "grouped": "grouped · 分组卷积 (2 groups)"}
+KINDS = {kind: ui.both(kind) for kind in ("standard", "depthwise", "pointwise", "grouped")}
 
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1, 1])
@@ -81,16 +80,13 @@ with ui.guard():
                       ratio=ratio, v2=abs(ratio - 2.25)))
     st.caption(t_("Each output is compared with torch.nn.functional.conv2d on the same random input; "
                   "Winograd's transforms add extra additions not counted as multiplies."))
-    ui.show_figure(vk.conv_cost_bars(costs, t_("Multiplies and workspace per algorithm"),
-                                     zh=zh), "ca_costs",
+    ui.show_figure(vk.conv_cost_bars(costs, tr=TR), "ca_costs",
                    t_("im2col does the same multiplies as direct but needs a workspace ~KH·KW times "
                       "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers."), rows=rows)
 
     st.subheader(t_("The unrolled matrix of im2col"))
     cols = conv.im2col(x[:, :cin // groups], ksize, ksize, stride, pad)[0]
-    ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize, t_("im2col: the unrolled input ({v2} "
-                                                                     "× {v3})",
-                                                                     v2=cols.shape[0], v3=cols.shape[1]), zh=zh), "ca_im2col",
+    ui.show_figure(vk.im2col_heatmap(cols[:, :256], ksize, ksize, tr=TR), "ca_im2col",
                    t_("Each column is one receptive field: {v2} rows × {v3} columns = {v4:.2f}× the "
                       "input (first group, at most 256 columns shown). Neighbouring columns repeat the "
                       "same pixels.",
@@ -104,7 +100,7 @@ with ui.guard():
     for col, (key, name, mat) in zip(m, (("bt", "Bᵀ", conv.WINOGRAD_BT), ("g", "G", conv.WINOGRAD_G),
                                          ("at", "Aᵀ", conv.WINOGRAD_AT))):
         with col:
-            ui.show_figure(vk.matrix_table_fig(mat, name, zh=zh), f"ca_{key}",
+            ui.show_figure(vk.matrix_table_fig(mat, name, tr=TR), f"ca_{key}",
                            t_("{name} from Lavin & Gray (2016).", name=name))
     st.caption(t_("A 4×4 input tile and the 3×3 filter are transformed to 4×4, multiplied element by "
                   "element (16 multiplies), and transformed back to a 2×2 output tile — direct "

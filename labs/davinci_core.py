@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import cube_conv2d, cube_matmul
 from engine.hw.davinci import ASCEND910_BUFFERS
-from viz.hardware import ZH, davinci_diagram, davinci_gantt
+from viz.hardware import davinci_diagram, davinci_gantt
 
 ui.setup("davinci_core",
          "Ascend DaVinci AI Core",
@@ -16,7 +16,7 @@ t_ = ui.t
 KB = 1024
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 davinci_diagram = shared(davinci_diagram)
 davinci_gantt = shared(davinci_gantt)
 
@@ -73,8 +73,8 @@ with ui.controls():
                                                           key="dv_gm", bind="query-params"),
                  "l1_bytes_per_cycle": r3[1].number_input(t_("L1→L0 bytes/cycle"), 1, 4096,
                                                           256, key="dv_l1bw", bind="query-params"),
-                 "vector_elems_per_cycle": r3[2].number_input(t_("FixPipe elems/cycle"),
-                                                              1, 4096, 128, key="dv_vec", bind="query-params")}
+                 "vector_elems_per_cycle": r3[2].number_input(t_("FixPipe elems/cycle"), 1, 4096,
+                                                              128, key="dv_vec", bind="query-params")}
 
 with ui.guard():
     kw = dict(tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, **sizes, **rates)
@@ -93,7 +93,8 @@ with ui.guard():
                         v2=100 * res.mac_utilization))
     m[2].metric(t_("Cube stalls (cycles)"), f"{res.stalls['Cube']:,.0f}")
     m[3].metric(t_("Max |error| vs numpy"), f"{err:.1e}",
-                help=t_("Compared with {ref} on the same fp16 operands; the Cube accumulates in fp32.", ref=ref))
+                help=t_("Compared with {ref} on the same fp16 operands; the Cube accumulates in fp32.",
+                        ref=ref))
     run_key = (mode, M, K, N) if mode == "matmul" else (mode, cin, hw, cout, kk)
     ui.show_figure(fit(davinci_gantt(res.timeline, t_("Pipeline per engine — tile {join} (m×k×n)",
                                                       join='×'.join(map(str, res.tile))),
@@ -111,6 +112,6 @@ ui.show_figure(fit(davinci_diagram(t_("One AI Core"), "Cube 16×16×16", sizes))
                t_("Operands travel GM → L1 → L0A/L0B → Cube → L0C → UB → GM; each arrow is a separate "
                   "engine that can run at the same time as the others."))
 
-ui.checkpoint("dv_ck", t_("How many cycles does the Cube need for one 128×128×128 fp16 tile?"), (128 // 16) ** 3,
-              t_("(128/16)³ = 512 fractal products, one per cycle."))
+ui.checkpoint("dv_ck", t_("How many cycles does the Cube need for one 128×128×128 fp16 tile?"),
+              (128 // 16) ** 3, t_("(128/16)³ = 512 fractal products, one per cycle."))
 ui.lesson("davinci_core")

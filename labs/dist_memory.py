@@ -2,15 +2,15 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import STRATEGY_LABELS, ZH, GiB, memory_bars, MiB, simple_bars
+from viz.parallel import STRATEGY_LABELS, GiB, memory_bars, MiB, simple_bars
 
 ui.setup("dist_memory",
          "Training memory & ZeRO",
          "Where do the bytes of a training step live, and how much does each trick remove?")
-RECOMPUTE = {"none": ui.t("none"), "selective": ui.t("selective"), "full": ui.t("full")}
+RECOMPUTE = {"none": ui.t("no recompute"), "selective": ui.t("selective"), "full": ui.t("full")}
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 memory_bars = shared(memory_bars)
 simple_bars = shared(simple_bars)
 
@@ -67,13 +67,14 @@ with ui.guard():
                ("full recompute", tp_c, False, "full")]
     values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / MiB
               for _, t, s_, r in configs]
-    names = [c[0].replace("selective", ui.t("selective")) if c[0] != "none"
-             else ui.t("no split") for c in configs]
+    sel = ui.t("selective")
+    names = [ui.t("no split"), "TP", "TP+SP", f"TP+{sel}", f"TP+SP+{sel}", ui.t("full recompute")]
     ui.show_figure(
         fit(simple_bars(names, values,
                         ui.t("Activations of one layer (s = {seq}, b = {mb}, h = {hidden}, a = "
                              "{heads}, t = {tp_c}; Korthikanti et al. Table 2)",
-                             seq=seq, mb=mb, hidden=hidden, heads=heads, tp_c=tp_c), "activations per layer (MiB)")),
+                             seq=seq, mb=mb, hidden=hidden, heads=heads, tp_c=tp_c),
+                        ui.t("activations per layer (MiB)"))),
         "dm_acts",
         ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
              "drops exactly that term."),

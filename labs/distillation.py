@@ -13,7 +13,7 @@ ui.setup("distillation",
          "Raise the temperature and the teacher's wrong answers start to speak; a small student "
          "trained on them can learn more than from the labels alone.")
 t_ = ui.t
-ZH = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.controls():
@@ -32,7 +32,7 @@ with ui.guard():
                width=160, clamp=True)
     with right:
         ui.show_figure(fig(vc.softened_figure)(soft["probs"], soft["label"],
-                                          t_("The teacher's softmax(z / T) for this image"), zh=ZH),
+                                          t_("The teacher's softmax(z / T) for this image"), tr=TR),
                        "kd_soft", t_("At T = 1 almost all mass sits on one digit; as T grows the "
                                      "runner-up digits (the ones that look alike) become visible — "
                                      "that is what the student learns from."),
@@ -43,7 +43,7 @@ with ui.guard():
     rows = cached_heavy(distill.kd_over_seeds, "train")(tuple(range(int(n_seeds))), float(temp), float(alpha))
     ui.show_figure(fig(vc.kd_seeds_figure)(rows, t_("Teacher, student alone, student with KD (T = "
                                                     "{temp:g}, α = {alpha:g})",
-                                                    temp=temp, alpha=alpha), zh=ZH),
+                                                    temp=temp, alpha=alpha), tr=TR),
                    "kd_seeds", t_("Each seed is a different split and initialisation; compare the mean "
                                   "gap, not one seed — 360 test images make ±1.5 pt noise."),
                    rows=rows)

@@ -1,4 +1,5 @@
-"""Dynamic vs static graphs: what eager autograd, torch.fx, jit.trace and dynamo/export see in one function."""
+"""Dynamic vs static graphs: what eager autograd, torch.fx, jit.trace and dynamo/export see in one
+function."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,7 +8,6 @@ import ui
 from ui.heavy import cached_heavy
 from engine.framework import graph_capture as tg
 from viz.graph import graph_figure
-from viz.scheduling import localize_legend
 
 ui.setup("dynamic_static",
          "Dynamic vs static graphs",
@@ -72,9 +72,9 @@ def draw(cap, key: str) -> None:
             st.caption(t_("Why: ") + t_(cap.details["why"]))
         return
     groups = [list(m) for _, m in cap.dag.groups] or None
-    fig = graph_figure(cap.dag.to_graph(), groups=groups, zh=ui.lang() == "zh", title=t_(TITLES[cap.method]), height=400)
+    fig = graph_figure(cap.dag.to_graph(), groups=groups, tr=ui.translator(), title=t_(TITLES[cap.method]),
+                       height=400)
     fig.update_layout(legend_xanchor="left")       # legend inside the plot: the graph keeps the width
-    localize_legend(fig, ui.lang() == "zh")
     ui.show_figure(fig, key, say(cap), data=cap.dag)
 
 
@@ -89,7 +89,7 @@ with ui.guard("Capture failed"), st.spinner(t_("Tracing with torch (the first co
     caps = cached_heavy(captures, "torch")(name)
     st.dataframe([{t_("capture"): t_(TITLES[c.method]), t_("result"): verdict(c)}
                   for c in caps.all()], hide_index=True)
-    tabs = st.tabs([t_(TITLES[m]).split(" (")[0].split("（")[0] for m in ("eager", "fx", "jit", "dynamo", "export")])
+    tabs = st.tabs([t_(title).split(" (")[0].split("\uff08")[0] for title in TITLES.values()])  # no bracket
     for tab, cap in zip(tabs, caps.all()):
         with tab:
             draw(cap, f"ds_{cap.method}")

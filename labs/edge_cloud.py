@@ -17,7 +17,7 @@ ui.setup("edge_cloud",
          "Every layer can run on the device or in the cloud; between them sits a radio link that costs "
          "time and battery. Find the cheapest place to cut.")
 t_ = ui.t
-ZH = ui.lang() == "zh"
+TR = ui.translator()
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 TARGETS, NETS = dp.targets(), dp.networks()
 CLOUDS = ["A100 80GB SXM", "H100 SXM"]
@@ -46,7 +46,7 @@ with ui.controls():
     e = st.columns(4)
     objective = e[0].radio(t_("Minimise"), ["latency", "energy"], horizontal=True,
                            key="ec_obj", bind="query-params",   # one label for both languages (URL)
-                           format_func={"latency": "latency · 时延", "energy": "energy · 能耗"}.get)
+                           format_func=ui.both)
     act = e[1].selectbox(t_("Activations / weights"), list(ACT), key="ec_act",
                          bind="query-params")
     jpeg = e[2].toggle(t_("JPEG upload"), False, key="ec_jpeg", bind="query-params",
@@ -61,10 +61,6 @@ with ui.controls():
         gflops = f[1].number_input("GFLOPs", 0.0, 1e7, 14.0, key="ec_gflops", bind="query-params")
         in_kb = f[2].number_input(t_("Input (KB)"), 0.0, 1e6, 4.0, key="ec_in", bind="query-params")
         out_kb = f[3].number_input(t_("Output (KB)"), 0.0, 1e6, 4.0, key="ec_out", bind="query-params")
-
-
-def _split(label: str) -> str:
-    return {"all device": t_("all device"), "all cloud": t_("all cloud")}.get(label, label)
 
 
 def _time(seconds: float) -> str:
@@ -93,7 +89,7 @@ with ui.guard():
                              20e3 if jpeg else None)
     best = dp.best_split(points, objective)
     m = st.columns(4)
-    m[0].metric(t_("Best split"), _split(best.label))
+    m[0].metric(t_("Best split"), vs.split_label(best.label, TR))
     m[1].metric(t_("Latency"), _time(best.latency),
                 t_("all on device: {_time}", _time=_time(points[-1].latency)),
                 delta_color="off", delta_arrow="off")
@@ -108,15 +104,17 @@ with ui.guard():
     if net.alpha_up:
         st.badge(t_("Radio power α_u, α_d, β and tail: transcribed from Huang et al. 2012 Tables 3-4, "
                     "not re-checked against the paper's text"), color="orange", icon=":material/warning:")
-    ui.show_figure(fig(vs.split_latency)(points, best.k if objective == "latency" else dp.best_split(points).k,
-                                    t_("{name}: latency of every split point", name=chain.name), zh=ZH),
+    fastest = best.k if objective == "latency" else dp.best_split(points).k
+    ui.show_figure(fig(vs.split_latency)(points, fastest,
+                                         t_("{name}: latency of every split point", name=chain.name),
+                                         tr=TR),
                    "ec_latency", t_("Cutting early sends the big early activations; cutting late runs "
                                     "most of the network on the slow device. Hatched bars do not fit "
                                     "the device."),
                    rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
                               sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
     ui.show_figure(fig(vs.split_energy)(points, dp.best_split(points, "energy").k,
-                                   t_("Phone energy of every split point"), zh=ZH),
+                                        t_("Phone energy of every split point"), tr=TR),
                    "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if "
                                    "counted); compute energy with the layers kept on the device."))
     rows = []
@@ -125,7 +123,7 @@ with ui.guard():
                               20e3 if jpeg else None)
         rows.append({t_("device"): name, t_("all on device (ms)"): round(pts[-1].latency * 1e3, 1),
                      t_("fits"): pts[-1].fits, t_("all in cloud (ms)"): round(pts[0].latency * 1e3, 1),
-                     t_("best split"): _split(dp.best_split(pts, objective).label)})
+                     t_("best split"): vs.split_label(dp.best_split(pts, objective).label, TR)})
     st.dataframe(rows, hide_index=True)
     st.caption(t_("Sources: ") + device.source + " · " + net.source +
                t_(" · cloud queue: M/D/1 wait {v2:.2f} ms at ρ = {rho}.", v2=queue * 1e3, rho=rho))

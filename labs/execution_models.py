@@ -7,8 +7,7 @@ import streamlit as st
 import ui
 from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
                        warp_addresses)
-from viz.hardware import (ZH, bank_picture, coalescing_chart, lanes_heatmap,
-                          utilization_bars)
+from viz.hardware import bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
 
 ui.setup("execution_models",
          "SIMD vs SIMT",
@@ -17,7 +16,7 @@ t_ = ui.t
 MODELS = {"SISD": sisd, "SIMD": simd, "SIMT": simt, "SPMD": spmd}
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 lanes_heatmap = shared(lanes_heatmap)
 utilization_bars = shared(utilization_bars)
 coalescing_chart = shared(coalescing_chart)
@@ -62,7 +61,7 @@ with ui.guard():
                       "warp diverges."))
     if run.stack_log:
         with st.expander(t_("Reconvergence stack log")):
-            st.code("\n".join(run.stack_log[:40]))
+            st.code("\n".join(ui.t_message(line) for line in run.stack_log[:40]))
     if all(np.array_equal(r.result, runs[0].result) for r in runs) and np.array_equal(
             runs[0].result, np.where(a > 0, a + b, a - b)):
         st.success(t_("✓ All four models give the same c as numpy's np.where."))
@@ -80,13 +79,15 @@ bstride = m[2].slider(t_("Shared-memory stride (words)"), 0, 64, 2, key="em_bank
 with ui.guard():
     rows = []
     for s in (1, 2, 4, 8, 16, 32):
-        rows.append({"pattern": f"stride {s}", **coalescing(warp_addresses("strided", s, elem, offset), elem)})
+        rows.append({"pattern": f"stride {s}",
+                     **coalescing(warp_addresses("strided", s, elem, offset), elem)})
     rows.append({"pattern": "random", **coalescing(warp_addresses("random", 1, elem, offset), elem)})
     ui.show_figure(fit(coalescing_chart(rows, t_("Transactions for one warp-wide load"))),
                    "em_coalesce", t_("32 neighbouring {elem}-byte loads fill {sectors} 32-byte "
                                      "sector(s); spread them out and every lane needs its own sector, "
                                      "so efficiency drops to {v2:.0f}%.",
-                                     elem=elem, sectors=rows[0]['sectors'], v2=100 * rows[-1]['efficiency']), rows=rows)
+                                     elem=elem, sectors=rows[0]['sectors'],
+                                     v2=100 * rows[-1]['efficiency']), rows=rows)
     bc = bank_conflicts(np.arange(32) * bstride)
     ui.show_figure(fit(bank_picture(bc["bank_of_lane"], bc["per_bank"],
                                 t_("s[lane × {bstride}]: {degree}-way bank conflict",

@@ -15,7 +15,7 @@ ui.setup("flash_attention",
          "Never write the N×N score matrix to HBM: stream K/V blocks through on-chip memory and fix "
          "the softmax up as you go.")
 t_ = ui.t
-zh = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 MAX_STEPPER = 4096
 
 with ui.controls():
@@ -69,16 +69,16 @@ with ui.guard():
             st.markdown(t_("**Step {v2}:** K/V block {j} (rows {v3}–{v4}) is on chip; Q block {i} "
                            "(rows {v5}–{v6}) is loaded with its O, l, m. HBM so far: {hbm_reads:,} "
                            "element reads, {hbm_writes:,} writes.",
-                           v2=k + 1, j=step.j, v3=step.kv_rows[0], v4=step.kv_rows[1] - 1, i=step.i, v5=step.q_rows[0], v6=step.q_rows[1] - 1, hbm_reads=step.hbm_reads, hbm_writes=step.hbm_writes))
+                           v2=k + 1, j=step.j, v3=step.kv_rows[0], v4=step.kv_rows[1] - 1, i=step.i,
+                           v5=step.q_rows[0], v6=step.q_rows[1] - 1, hbm_reads=step.hbm_reads,
+                           hbm_writes=step.hbm_writes))
             a, b = st.columns(2)
             with a:
-                ui.show_figure(vk.flash_block_grid(tr, tc, step, k, t_("Blocks of S = QKᵀ computed on "
-                                                                       "chip (red: this step)"), zh=zh), "fa_blocks",
+                ui.show_figure(vk.flash_block_grid(tr, tc, step, k, tr=TR), "fa_blocks",
                                t_("The outer loop walks K/V blocks (columns); for each, every Q block "
                                   "(row) visits. Only one Br×Bc block of S exists at a time."))
             with b:
-                ui.show_figure(vk.flash_running_stats(step, t_("Online softmax: running max and "
-                                                               "rescaling of this Q block"), zh=zh), "fa_stats",
+                ui.show_figure(vk.flash_running_stats(step, tr=TR), "fa_stats",
                                t_("When a new block raises the running max, the old sum l and output O "
                                   "are shrunk by e^(m_old − m_new) before the new block is added."))
         ui.stepper("fa_step", len(steps), delay=0.4, render=show_block)
@@ -93,7 +93,7 @@ with ui.guard():  # the traffic charts do not depend on the stepper's sizes
     tab_n, tab_d, tab_m = st.tabs([t_("vs N"), t_("vs d"), t_("vs M")])
     with tab_n:
         ui.show_figure(vk.hbm_traffic(by_n, "N", t_("HBM accesses vs N (d = {big_d}, M = {big_m:,})",
-                                                    big_d=big_d, big_m=big_m), zh=zh,
+                                                    big_d=big_d, big_m=big_m), tr=TR,
                        x_title=t_("sequence length N (tokens, log)")), "fa_vs_n",
                        t_("Both grow like N², but flash's constant is about 12·d²/M per N² — several "
                           "times smaller for realistic SRAM sizes."),
@@ -101,13 +101,14 @@ with ui.guard():  # the traffic charts do not depend on the stepper's sizes
     with tab_d:
         ui.show_figure(vk.hbm_traffic(by_d, "d", t_("HBM accesses vs head dim d (N = 4096, M = "
                                                     "{big_m:,})",
-                                                    big_m=big_m), zh=zh,
+                                                    big_m=big_m), tr=TR,
                        x_title=t_("head dimension d (elements, log)")), "fa_vs_d",
                        t_("Flash's traffic grows like d² (bigger rows mean fewer rows per block), "
-                          "standard attention's only like d: at very large d the advantage shrinks."), rows=by_d)
+                          "standard attention's only like d: at very large d the advantage shrinks."),
+                       rows=by_d)
     with tab_m:
         ui.show_figure(vk.hbm_traffic(by_m, "M", t_("HBM accesses vs on-chip memory M (N = 4096, d = "
-                                                    "64)"), zh=zh,
+                                                    "64)"), tr=TR,
                        x_title=t_("on-chip memory M (elements, log)")), "fa_vs_m",
                        t_("Doubling the on-chip memory halves flash's traffic (Θ(N²d²/M)); standard "
                           "attention does not care."), rows=by_m)

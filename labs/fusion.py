@@ -9,7 +9,7 @@ from engine.core import budget
 from engine.compiler.passes import optimize
 from engine.compiler.passes.fusion import analyse
 from engine.core.registry import KINDS, all_ops
-from viz.compiler import ZH, lab_graph_figure, postdom_figure
+from viz.compiler import lab_graph_figure, postdom_figure
 
 ui.setup("fusion",
          "Operator fusion",
@@ -17,7 +17,7 @@ ui.setup("fusion",
          "which ops become one kernel.")
 t_ = ui.t
 ZOO = "resnet18 (torch → ONNX)"
-PROGRAM = "program · 程序"
+PROGRAM = ui.both("program")   # one label in both languages: the URL keeps it
 EXAMPLE = """# TVM's own test (test_pass_fuse_ops.py::test_conv2d_fuse)
 x = input([1, 16, 8, 8])
 x1 = x + 1.0
@@ -30,8 +30,8 @@ z = z2 + z3
 """
 
 
-fit, shared = ui.figure_view(ZH, words=False)
-graph_figure, postdom_figure = shared(lab_graph_figure, words=False), shared(postdom_figure, words=False)
+fit, shared = ui.figure_view()
+graph_figure, postdom_figure = shared(lab_graph_figure), shared(postdom_figure)
 
 
 def load(model: str, program: str, simplify_first: bool):
@@ -94,14 +94,14 @@ if result is not None:
     rows = [{t_("kernel"): k + 1, t_("ops"): " + ".join(g),
              t_("pattern kinds"): " + ".join(result.kinds[n] for n in g)}
             for k, g in enumerate(result.groups)]
-    if ui.checkpoint(ck, t_("This graph has {n_ops} ops. How many kernels will TVM's rules leave?", n_ops=n_ops),
-                     n_kernels, t_("Each shaded rectangle above is one kernel; an op left alone is a "
-                                   "kernel too."),
+    question = t_("This graph has {n_ops} ops. How many kernels will TVM's rules leave?", n_ops=n_ops)
+    if ui.checkpoint(ck, question, n_kernels,
+                     t_("Each shaded rectangle above is one kernel; an op left alone is a kernel too."),
                      rel_tol=0.0) is not None and not shown:
         st.rerun()                       # reveal the kernel count above
     st.dataframe(rows, hide_index=True, width="stretch")
     with st.expander(t_("Every fusion decision, in order")):
-        st.code("\n".join(result.log) or "—", language=None)
+        st.code("\n".join(map(ui.t_message, result.log)) or "—", language=None)
     with st.expander(t_("Pattern kind of every op (from the registry)")):
         ops = all_ops()
         st.dataframe([{t_("pattern kind"): k,

@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 from engine.kernels import gemm
 from engine.kernels.cache_sim import CacheConfig
+from ui.i18n import Translator
 from viz import kernels as vk
 
 ui.setup("gemm_tiling",
@@ -13,8 +14,10 @@ ui.setup("gemm_tiling",
          "C += A·B never changes; the schedule only changes the order of the iterations — and the "
          "cache notices.")
 t_ = ui.t
-zh = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 KIB = 1024
+# tile 0 keeps its old label "none · 不分块" (in both languages: the URL keeps it)
+UNTILED = "none · " + Translator("zh")("untiled")
 
 with ui.controls():
     c = st.columns(5)
@@ -22,7 +25,7 @@ with ui.controls():
     order = c[1].selectbox(t_("Loop order"), gemm.LOOP_ORDERS, key="gt_order",
                            bind="query-params")
     tile = c[2].selectbox(t_("Tile"), [0, 4, 8, 16, 32], index=0, key="gt_tile",
-                          format_func=lambda v: "none · 不分块" if v == 0 else str(v),  # same in both languages: the URL keeps it
+                          format_func=lambda v: UNTILED if v == 0 else str(v),  # the URL keeps it
                           bind="query-params")
     unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], key="gt_unroll", bind="query-params")
     vector = c[4].selectbox(t_("Vector width"), [1, 4, 8], key="gt_vector",
@@ -58,7 +61,8 @@ with ui.guard():
     with right:
         m = st.columns(2)
         m[0].metric(t_("Accesses"), f"{s.accesses:,}")
-        m[1].metric(t_("Misses"), f"{s.misses:,}", t_("miss rate {v2:.1%}", v2=1 - s.hit_rate), delta_color="off", delta_arrow="off")
+        m[1].metric(t_("Misses"), f"{s.misses:,}", t_("miss rate {v2:.1%}", v2=1 - s.hit_rate),
+                    delta_color="off", delta_arrow="off")
         traffic = s.traffic_bytes / KIB
         m[0].metric(t_("Memory traffic"),
                     f"{traffic / KIB:.1f} MiB" if traffic >= KIB else f"{traffic:.1f} KiB")
@@ -67,7 +71,7 @@ with ui.guard():
                     delta_color="off", delta_arrow="off")
         m[0].metric(t_("Loop iterations (branches)"), f"{result.loop_iterations:,}")
         m[1].metric(t_("Cache sets"), f"{cache.n_sets}")
-        ui.show_figure(vk.misses_by_array(s, t_("Which matrix misses"), zh=zh), "gt_arrays",
+        ui.show_figure(vk.misses_by_array(s, tr=TR), "gt_arrays",
                        t_("In order {order}, {worst} misses most ({v2:,}): a matrix walked down a "
                           "column (innermost loop over its row index) needs a new line per access.",
                           order=order, worst=worst, v2=dict(s.misses_by_array)[worst]))
@@ -80,12 +84,12 @@ with ui.guard():
                for t in (0, 4, 8, 16, 32)]
     a, b = st.columns(2)
     with a:
-        ui.show_figure(vk.misses_by_order(by_order, t_("Cache misses for each of the six loop orders"), zh=zh), "gt_orders",
+        ui.show_figure(vk.misses_by_order(by_order, tr=TR), "gt_orders",
                        t_("Orders whose innermost loop is j (ikj, kij) stream along rows of B and C: "
                           "far fewer misses than those that walk a column."),
                        rows=by_order)
     with b:
-        ui.show_figure(vk.misses_by_tile(by_tile, t_("Misses and arithmetic intensity vs tile size"), zh=zh), "gt_tiles",
+        ui.show_figure(vk.misses_by_tile(by_tile, tr=TR), "gt_tiles",
                        t_("Tiles that fit in the cache reuse each loaded line many times: misses fall "
                           "and the arithmetic intensity rises, until the tiles stop fitting."),
                        rows=by_tile)
@@ -94,10 +98,12 @@ with ui.guard():
     st.markdown(t_("Arithmetic intensity of this GEMM in order {order}: **{intensity:.2f} FLOP/B "
                    "untiled → {intensity2:.2f} FLOP/B with {tile} tiles** (ideal, each matrix moved "
                    "once: {ideal_intensity:.1f}).",
-                   order=order, intensity=untiled['intensity'], intensity2=best['intensity'], tile=best['tile'] or t_("no"),
+                   order=order, intensity=untiled['intensity'], intensity2=best['intensity'],
+                   tile=best['tile'] or t_("no"),
                    ideal_intensity=result.ideal_intensity))
     ui.checkpoint("gt_unroll", t_("Does unrolling the innermost loop by 4 change the number of cache "
                                   "misses?"), t_("no"),
-                  t_("Unrolling removes branches, not memory accesses: the address order is identical."), choices=[t_("yes"), t_("no")])
+                  t_("Unrolling removes branches, not memory accesses: the address order is identical."),
+                  choices=[t_("yes"), t_("no")])
 
 ui.lesson("gemm_tiling")

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
-from viz.hardware import ZH, limiter_bars, occupancy_curve_fig
+from viz.hardware import limit_labels, limiter_bars, occupancy_curve_fig
 
 ui.setup("gpu_occupancy",
          "GPU occupancy",
@@ -13,15 +13,14 @@ ui.setup("gpu_occupancy",
 t_ = ui.t
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 limiter_bars = shared(limiter_bars)
 occupancy_curve_fig = shared(occupancy_curve_fig)
 
 
 #: CUDA C++ Best Practices Guide, "Calculating Occupancy": (cc, threads, registers, smem) -> occupancy %
 GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 100}
-LIMIT_NAMES = {"warps": t_("warp slots"), "blocks": t_("block slots"),
-               "registers": t_("registers"), "shared_memory": t_("shared memory")}
+LIMIT_NAMES = limit_labels(ui.translator())
 
 with ui.controls():
     c = st.columns(4)
@@ -55,7 +54,8 @@ with ui.guard():
                    "go_limits", t_("The smallest bar binds. Each warp gets {regs_per_warp} registers "
                                    "({regs}×32 rounded up to 256); each block reserves "
                                    "{smem_allocated_per_block:,} B of shared memory.",
-                                   regs_per_warp=r['regs_per_warp'], regs=regs, smem_allocated_per_block=r['smem_allocated_per_block']),
+                                   regs_per_warp=r['regs_per_warp'], regs=regs,
+                                   smem_allocated_per_block=r['smem_allocated_per_block']),
                    data=r)
     tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")])
     with tab1:
@@ -84,7 +84,9 @@ with ui.guard():
     st.markdown(t_("**{macs:,}** MACs = **{mma_instructions:,}** warp-level `mma.sync.{mma_shape}` "
                    "instructions ({macs_per_mma} MACs each) or **{fma_instructions:,}** SIMT FMA warp "
                    "instructions (32 MACs each): **{ratio:.0f}×** fewer instructions to issue.",
-                   macs=ins['macs'], mma_instructions=ins['mma_instructions'], mma_shape=ins['mma_shape'], macs_per_mma=ins['macs_per_mma'], fma_instructions=ins['fma_instructions'], ratio=ins['ratio']))
+                   macs=ins['macs'], mma_instructions=ins['mma_instructions'],
+                   mma_shape=ins['mma_shape'], macs_per_mma=ins['macs_per_mma'],
+                   fma_instructions=ins['fma_instructions'], ratio=ins['ratio']))
 
 ui.checkpoint("go_ck", t_("cc 7.0, 320 threads per block, 37 registers per thread: what occupancy (%)?"),
               100 * occupancy("7.0", 320, 37)["occupancy"],

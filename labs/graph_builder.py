@@ -40,20 +40,10 @@ with ui.guard("Cannot build the graph"):
     graph, cost = src.build(kind, payload, title)
 
 if graph is not None:
-    ui.show_figure(src.figure_of(kind, payload, title, direction, fold), "gb_graph", t_("{n_op_nodes} "
-                                                                                        "ops, "
-                                                                                        "{n_params} "
-                                                                                        "params; "
-                                                                                        "colour = "
-                                                                                        "fusion kind, "
-                                                                                        "edge labels = "
-                                                                                        "tensor "
-                                                                                        "shapes. Hover "
-                                                                                        "a node for "
-                                                                                        "its FLOPs and "
-                                                                                        "bytes; scroll "
-                                                                                        "to zoom.",
-                                                                                        n_op_nodes=len(graph.op_nodes), n_params=len(graph.params)))
+    caption = t_("{n_op_nodes} ops, {n_params} params; colour = fusion kind, edge labels = tensor "
+                 "shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
+                 n_op_nodes=len(graph.op_nodes), n_params=len(graph.params))
+    ui.show_figure(src.figure_of(kind, payload, title, direction, fold), "gb_graph", caption)
     top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
     if top is not None:
         node = graph.node(top.name)
@@ -62,7 +52,7 @@ if graph is not None:
             t_("How many FLOPs does node **{name}** (`{op}`, output {list}) perform?",
                name=top.name, op=node.op, list=list(node.shape)),
             top.flops, flops_formula(node.op, [graph.node(i).shape for i in node.inputs],
-                                     node.shape, top.flops, top.macs)[ui.lang() == "zh"])  # viz: to tr
+                                     node.shape, top.flops, top.macs, tr=ui.translator()))
     m = st.columns(4)
     m[0].metric("FLOPs", f"{cost.flops:,}")
     m[1].metric("MACs", f"{cost.macs:,}")
@@ -95,31 +85,9 @@ if graph is not None:
             st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
                          key="gb_values_table")
         else:
-            ui.show_figure(src.node_value_fig(kind, payload, title, int(seed), pick), "gb_value", t_("Left: "
-                                                                                                     "the "
-                                                                                                     "tensor "
-                                                                                                     "as "
-                                                                                                     "a "
-                                                                                                     "matrix "
-                                                                                                     "(red "
-                                                                                                     "positive, "
-                                                                                                     "blue "
-                                                                                                     "negative); "
-                                                                                                     "right: "
-                                                                                                     "how "
-                                                                                                     "its "
-                                                                                                     "values "
-                                                                                                     "are "
-                                                                                                     "spread. "
-                                                                                                     "Change "
-                                                                                                     "the "
-                                                                                                     "seed "
-                                                                                                     "to "
-                                                                                                     "draw "
-                                                                                                     "new "
-                                                                                                     "weights "
-                                                                                                     "and "
-                                                                                                     "inputs."))
+            ui.show_figure(src.node_value_fig(kind, payload, title, int(seed), pick), "gb_value",
+                           t_("Left: the tensor as a matrix (red positive, blue negative); right: how its "
+                              "values are spread. Change the seed to draw new weights and inputs."))
     with tab_cost:
         rows = cost_table(cost, t_("TOTAL"))
         st.dataframe(rows, key="gb_cost_table", hide_index=True)

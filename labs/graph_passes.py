@@ -8,7 +8,7 @@ import ui
 from engine.core import budget
 from engine.compiler.lab import pass_trace
 from engine.compiler.passes import PASSES
-from viz.compiler import ZH, ledger_figure, ledger_rows, pass_figures
+from viz.compiler import ledger_figure, ledger_rows, pass_figure
 
 ui.setup("graph_passes",
          "Graph passes",
@@ -16,8 +16,8 @@ ui.setup("graph_passes",
          "it bought.")
 t_ = ui.t
 ZOO = "resnet18 (torch → ONNX)"
-PROGRAM = "program · 程序"
-UPLOAD = "ONNX upload · 上传"
+PROGRAM = ui.both("program")       # one label in both languages: the URL keeps it
+UPLOAD = ui.both("ONNX upload")
 EXAMPLE = """x = input([1, 8, 16, 16])
 W = param([8, 8, 3, 3])
 g = param([8], init="uniform")
@@ -34,30 +34,13 @@ DEFAULT = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]
 HW = engine.hardware_presets()
 
 
-LEDGER_ZH = {"step": "步骤", "pass": "Pass", "ops": "算子数", "Δops": "Δ算子", "kernels": "内核数",
-             "Δkernels": "Δ内核", "bytes moved": "访存字节", "Δbytes": "Δ字节", "peak bytes": "峰值字节",
-             "Δpeak": "Δ峰值", "time µs": "时间 µs", "Δtime µs": "Δ时间 µs"}
-ORT_ZH = {"side": "一方", "level": "优化级别", "nodes": "节点数", "fused": "融合出的算子"}
+fit, shared = ui.figure_view()
+ledger_figure, pass_figure = shared(ledger_figure), shared(pass_figure)
 
 
-fit, shared = ui.figure_view(ZH)
-ledger_figure = shared(ledger_figure)
-
-
-def before_figure(step, title_before: str, title_after: str):
-    return pass_figures(step, title_before, title_after)[0]
-
-
-def after_figure(step, title_before: str, title_after: str):
-    return pass_figures(step, title_before, title_after)[1]
-
-
-before_figure, after_figure = shared(before_figure, words=False), shared(after_figure, words=False)
-
-
-def labels(table: dict[str, str]) -> dict[str, str] | None:
-    """Column headers in Chinese (st.dataframe column_config) when the page is in Chinese."""
-    return table if ui.lang() == "zh" else None
+def headers(rows: list[dict]) -> dict[str, str]:
+    """Column headers in the page's language (st.dataframe column_config); the data stays English."""
+    return {column: t_(column) for column in (rows[0] if rows else ())}
 
 
 def load(model: str, program: str | bytes = ""):
@@ -102,8 +85,8 @@ with ui.controls():
                         key="gp_hw", bind="query-params")
     program = ""
     if model == PROGRAM:
-        program = st.text_area(t_("Program (try x * 1, double transposes, repeated expressions)"), EXAMPLE, height=230,
-                               key="gp_program", bind="query-params",
+        program = st.text_area(t_("Program (try x * 1, double transposes, repeated expressions)"),
+                               EXAMPLE, height=230, key="gp_program", bind="query-params",
                                max_chars=budget.MAX_PROGRAM_CHARS)
     elif model == UPLOAD:
         up = st.file_uploader(t_("ONNX model"), type=["onnx"], key="gp_upload")
@@ -120,22 +103,22 @@ if steps:
     def show_pass(k: int) -> None:
         step = steps[k]
         name = step.data["pass_name"]
-        title = PASSES[name].title if name else "Input graph"
-        st.subheader(f"{k}. {t_(title)}")
+        st.subheader(f"{k}. {ui.t_message(PASSES[name].title) if name else t_('Input graph')}")
         left, right = st.columns(2)
         titles = (t_("Before (removed nodes ringed)"),
                   t_("After (new or changed nodes ringed)"))
         key = (model, tuple(passes), hw, hash(program), k)      # the step, without hashing its graph
-        fig_b, fig_a = before_figure(step, *titles, cache_key=key), after_figure(step, *titles, cache_key=key)
+        fig_b, fig_a = (pass_figure(step, side, title, cache_key=(*key, side))
+                        for side, title in zip(("before", "after"), titles))
         with left:
-            ui.show_figure(fit(fig_b, words=False), "gp_before",
+            ui.show_figure(fit(fig_b), "gp_before",
                            t_("The graph this pass receives; ringed nodes disappear."))
         with right:
-            ui.show_figure(fit(fig_a, words=False), "gp_after",
+            ui.show_figure(fit(fig_a), "gp_after",
                            t_("The graph it returns; rectangles are fused kernels once fusion has run."),
                            data=[n.name for n in step.graph.nodes])
         st.markdown(t_("**The pass's own log**"))
-        st.code(step.log or "—", language=None)
+        st.code("\n".join(map(ui.t_message, step.log.split("\n"))) if step.log else "—", language=None)
         if k + 1 < len(steps):       # predict the next step before seeing it
             nxt = steps[k + 1]
             family = PASSES[nxt.data["pass_name"]].family
@@ -144,14 +127,16 @@ if steps:
             ui.checkpoint(f"gp_ck_{family}_{model}_{k}",
                           t_("Next pass: **{pass_name}**. How many {what} will the graph have after it "
                              "(now {now})?",
-                             pass_name=nxt.data['pass_name'], what=t_(what), now=getattr(step.data['ledger'], what)),
+                             pass_name=nxt.data['pass_name'], what=t_(what),
+                             now=getattr(step.data['ledger'], what)),
                           value, t_("Step on (→) to see why."), rel_tol=0.0)
 
         rows = ledger_rows(steps)[:k + 1]       # up to this step: the next row is the checkpoint's answer
         st.markdown(t_("**Cost ledger, steps 0–{k}** (bytes in float32; time = Σ over kernels of "
                        "max(FLOPs/peak, bytes/bandwidth), the roofline)", k=k))
-        st.dataframe(rows, hide_index=True, width="stretch", column_config=labels(LEDGER_ZH))
-        ui.show_figure(fit(ledger_figure(rows, t_("What each pass buys (on {hw}, % of the input graph)", hw=hw))), "gp_ledger",
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=headers(rows))
+        title = t_("What each pass buys (on {hw}, % of the input graph)", hw=hw)
+        ui.show_figure(fit(ledger_figure(rows, title)), "gp_ledger",
                        t_("Fusion cuts kernels and bytes moved; folding and simplification cut ops; "
                           "layout adds conversions."),
                        rows=rows)
@@ -159,8 +144,8 @@ if steps:
 
     with st.expander(t_("Side by side with onnxruntime (basic / extended)"), expanded=True):
         with ui.guard("onnxruntime comparison failed"):
-            st.dataframe(ui.cached(ort_rows)(model, program), hide_index=True, width="stretch",
-                         column_config=labels(ORT_ZH))
+            ort = ui.cached(ort_rows)(model, program)
+            st.dataframe(ort, hide_index=True, width="stretch", column_config=headers(ort))
             st.caption(t_("onnxruntime saved its optimised graph "
                           "(SessionOptions.optimized_model_filepath) and we read it back with onnx: "
                           "node counts and the fused op types it created."))

@@ -12,7 +12,8 @@ from viz import kernels as vk
 ui.setup("layout_explorer",
          "Memory layouts",
          "The same tensor, many orders in memory: pick a shape and a layout and watch the addresses.")
-t_, zh = ui.t, ui.lang() == "zh"
+t_ = ui.t
+TR = ui.translator()   # figures draw their words in the view's language
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
 
@@ -48,12 +49,13 @@ with ui.guard():
             left, right = st.columns(2)
             with left:
                 ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of "
-                                                                          "each element"), zh=zh), "le_grid",
+                                                                          "each element"), tr=TR), "le_grid",
                                t_("Coloured cells are stored at addresses up to the current step; step "
                                   "through to see which way the layout walks the tensor."))
             with right:
                 color_dim = 1 if len(shape) == 4 else -1
-                ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address"), color_dim, width=8 if slots <= 128 else 16, zh=zh), "le_strip",
+                ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address"),
+                                               color_dim, width=8 if slots <= 128 else 16, tr=TR), "le_strip",
                                t_("Each slot holds one element (label = logical index without size-1 "
                                   "dims, colour = channel for 4-D shapes); light grey slots are "
                                   "padding."))
@@ -69,7 +71,7 @@ with ui.guard():
     ref = L.numpy_strides(shape, layout) if layout in PLAIN else None
     if ref is not None:
         ok = ref == L.strides(shape, layout)
-        (st.success if ok else st.error)(vk.numpy_badge(ref, ok, zh))
+        (st.success if ok else st.error)(vk.numpy_badge(ref, ok, TR))
     nbytes = slots * L.DTYPE_BYTES[dtype]
     aligned, waste = L.align(nbytes, boundary)
     m = st.columns(4)
@@ -101,7 +103,8 @@ with ui.guard():
             view_rows.append({t_("view"): name, t_("shape"): str(v.shape),
                               t_("strides"): str(v.strides), t_("offset"): v.offset,
                               t_("contiguous"): ok, t_("why"): ui.t_message(why)})
-        st.dataframe(view_rows, hide_index=True, column_config={t_("why"): st.column_config.TextColumn(width="large")})
+        st.dataframe(view_rows, hide_index=True,
+                     column_config={t_("why"): st.column_config.TextColumn(width="large")})
         st.caption(t_("Row-major order needs every stride to equal the product of the sizes to its "
                       "right."))
         flat = L.reshape_view(trans, (numel,))
@@ -115,7 +118,7 @@ with ui.guard():
                                   bind="query-params")
     endian = b[1].radio(t_("Byte order"), ["little", "big"], key="le_endian",
                         bind="query-params", horizontal=True,
-                        format_func=lambda e: f"{e} · {'小端' if e == 'little' else '大端'}")
+                        format_func=ui.both)   # one label in both languages: the URL keeps it
     try:
         values = [float(v) for v in values_text.split(",") if v.strip()][:16]
     except ValueError:

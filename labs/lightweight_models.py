@@ -16,12 +16,13 @@ ui.setup("lightweight_models",
          "Count what a block costs, then see where the cost goes: MACs, memory traffic, latency.")
 t_ = ui.t
 HW = list(engine.hardware_presets())
-ZH = ui.lang() == "zh"
+TR = ui.translator()
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
+NAMES = {"standard": "Standard conv", "depthwise_separable": "Depthwise-separable",
+         "inverted_residual": "Inverted residual", "shuffle_unit": "ShuffleNet unit",
+         "ghost": "Ghost module", "mobilevit": "MobileViT block"}
 # bound widgets store their option text in the URL, so options are the same in both languages
-BLOCKS = {"standard": "Standard conv · 标准卷积", "depthwise_separable": "Depthwise-separable · 深度可分离",
-          "inverted_residual": "Inverted residual · 倒残差", "shuffle_unit": "ShuffleNet unit · 分组+混洗",
-          "ghost": "Ghost module · Ghost 模块", "mobilevit": "MobileViT block · MobileViT 模块"}
+BLOCKS = {k: ui.both(name) for k, name in NAMES.items()}
 
 with ui.controls():
     c = st.columns([2, 1, 1, 2])
@@ -47,14 +48,14 @@ with ui.guard():
     m[3].metric(t_("Graph nodes"), f"{cost.nodes}")
     paper = cost.paper
     if alpha == 1.0 and res == paper.resolution:
-        text, color = vl.paper_badge(cost, ZH)
+        text, color = vl.paper_badge(cost, TR)
         st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
     else:
         st.caption(t_("The paper's row is α = 1, {resolution}×{resolution}.", resolution=paper.resolution))
-    st.caption(vl.roles_text(parts, ZH))
+    st.caption(vl.roles_text(parts, TR))
     hwp = engine.hardware_presets()[hw]
     ui.show_figure(fig(vl.layer_roofline_figure)(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
-                                            hw, zh=ZH), "lw_roofline",
+                                                 hw, tr=TR), "lw_roofline",
                    t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
                       "memory roof; pointwise 1x1 layers (red) reach the flat compute roof."),
                    rows=[p.__dict__ for p in points])
@@ -86,7 +87,7 @@ with ui.guard():
         st.caption(t_("This block keeps its input width: N = M = {cin}.", cin=cin))
     left, right = st.columns([3, 2])
     with left:
-        ui.show_figure(fig(vl.block_graph_figure)(blk.graph, blk.engine, kind_label),
+        ui.show_figure(fig(vl.block_graph_figure)(blk.graph, blk.engine, kind_label, tr=TR),
                        "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the "
                                             "engine's counts are exactly the closed forms. Hover a "
                                             "node for its cost."))
@@ -99,9 +100,9 @@ with ui.guard():
         st.caption(t_("A standard {ks}×{ks} conv with the same M, N needs {macs:,} MACs: {saving:.2f}× "
                       "this block.", ks=ks, macs=blk.standard.macs, saving=blk.saving))
 
-    compare = [dict(block=BLOCKS[k_].split(" · ")[int(ZH)], macs=bc.macs, params=bc.params)
+    compare = [dict(block=NAMES[k_], macs=bc.macs, params=bc.params)
                for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
-    ui.show_figure(fig(vl.block_compare_figure)(compare, zh=ZH), "lw_blocks",
+    ui.show_figure(fig(vl.block_compare_figure)(compare, tr=TR), "lw_blocks",
                    t_("Closed-form costs at the same M, N, k and side (set M = N to add the ShuffleNet "
                       "unit and the MobileViT block)."),
                    rows=compare)
@@ -114,17 +115,17 @@ with ui.guard():
 st.subheader(t_("Every network against its paper"))
 with ui.guard():
     rows = ui.cached(la.summarize_all)(hw)
-    ui.show_figure(fig(vl.networks_figure)([r.cost for r in rows], zh=ZH), "lw_networks",
+    ui.show_figure(fig(vl.networks_figure)([r.cost for r in rows], tr=TR), "lw_networks",
                    t_("Bars are the engine's counts of graphs built from the papers' tables; black "
                       "ticks are the numbers the papers print."),
                    rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
                               params_diff=c.params_diff, macs_diff=c.macs_diff)
                          for c in (r.cost for r in rows)])
     ui.show_figure(fig(vl.time_breakdown_figure)([dict(network=r.cost.name, macs=r.cost.macs,
-                                                  times=r.times) for r in rows], zh=ZH), "lw_time",
+                                                  times=r.times) for r in rows], tr=TR), "lw_time",
                    t_("On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its time: "
                       "depthwise and elementwise layers pay for memory traffic, not MACs.", hw=hw))
-    ui.show_figure(fig(vl.sweep_figure)(ui.cached(la.width_sweep)(), zh=ZH), "lw_sweep",
+    ui.show_figure(fig(vl.sweep_figure)(ui.cached(la.width_sweep)(), tr=TR), "lw_sweep",
                    t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not depend on "
                       "the resolution."))
 
@@ -138,8 +139,9 @@ with ui.controls("g1"):
 with ui.guard():
     mac, bound = la.g1_check(hg, hg, c1, c2)
     curve = la.g1_curve(hg, hg, hg * hg * c1 * c2)
-    ui.show_figure(fig(vl.g1_figure)(curve, bound, (c1 / c2, mac), zh=ZH), "lw_g1",
+    ui.show_figure(fig(vl.g1_figure)(curve, bound, (c1 / c2, mac), tr=TR), "lw_g1",
                    t_("At the same FLOPs, your 1x1 conv moves {mac:,} elements, {v2:.1f} % above the "
-                      "minimum reached at c1 = c2.", mac=mac, v2=100 * (mac / bound - 1)), rows=[p.__dict__ for p in curve])
+                      "minimum reached at c1 = c2.", mac=mac, v2=100 * (mac / bound - 1)),
+                   rows=[p.__dict__ for p in curve])
 
 ui.lesson("lightweight_models")

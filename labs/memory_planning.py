@@ -6,7 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine.compiler import lab, memory_plan as mp
-from viz.compiler import ZH, arena_figure, lifetime_gantt
+from viz.compiler import arena_figure, lifetime_gantt
 
 ui.setup("memory_planning",
          "Memory planning",
@@ -23,9 +23,8 @@ STRATEGY_NAMES = {"naive": t_("naive (no reuse)"),
 TFLITE = "32 0 1\n32 1 4\n8 2 5\n16 3 5\n8 4 5\n64 5 7\n8 6 8\n8 7 8\n16 8 9\n"
 
 
-fit, shared = ui.figure_view(ZH)
-arena_figure = shared(arena_figure)
-lifetime_gantt = shared(lifetime_gantt, words=False)
+fit, shared = ui.figure_view()
+arena_figure, lifetime_gantt = shared(arena_figure), shared(lifetime_gantt)
 
 
 def graph_plan(model: str, strategy: str, inplace: bool):
@@ -50,7 +49,8 @@ with ui.controls():
     source = c[0].radio(t_("Tensors from"), list(SOURCES), format_func=SOURCES.get,
                         key="mp_source", bind="query-params")
     strategy = c[1].selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
-                              format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy", bind="query-params")
+                              format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
+                              bind="query-params")
     model, inplace, count, seed, text = "resnet_basic_block", False, 40, 0, TFLITE
     if source == "graph":
         model = c[2].selectbox(t_("Model"), [*engine.preset_names(), ZOO], index=3,
@@ -90,16 +90,15 @@ if plan is not None:
     if plan.merged:
         st.caption(t_("In place: {n_merged} elementwise outputs overwrite an input that dies there.",
                       n_merged=len(plan.merged)))
-    ui.show_figure(fit(arena_figure(plan, t_("Arena packing — {get}", get=STRATEGY_NAMES.get(strategy, strategy)),
-                                    show_bound=revealed())),
+    title = t_("Arena packing — {get}", get=STRATEGY_NAMES.get(strategy, strategy))
+    ui.show_figure(fit(arena_figure(plan, title, show_bound=revealed())),
                    "mp_arena",
                    t_("Each rectangle is a tensor: its width is its lifetime, its height its bytes; "
                       "rectangles may touch but never overlap."),
                    data=plan, rows=[{"name": n, "size": s, "first": f, "last": la, "offset": o}
                                     for n, s, f, la, o in zip(plan.names, plan.sizes, plan.firsts,
                                                               plan.lasts, plan.offsets)])
-    ui.show_figure(fit(lifetime_gantt(plan, t_("Tensor lifetimes (bar text = bytes)")),
-                       words=False), "mp_life",
+    ui.show_figure(fit(lifetime_gantt(plan, t_("Tensor lifetimes (bar text = bytes)"))), "mp_life",
                    t_("The lower bound is the tallest stack of bars at one op."))
     shown = revealed()
     answer = ui.checkpoint(CK, t_("What is the lower bound: the most bytes live at the same op?"),

@@ -5,21 +5,22 @@ import engine.parallel as par
 import ui
 from ui.heavy import cached_heavy
 from engine.parallel.real_run import run_real
-from viz.parallel import ZH, alpha_beta, cluster_map, GiB, step_breakdown, zh_text
+from viz.parallel import alpha_beta, cluster_map, GiB, step_breakdown
 
 ui.setup("parallel_3d",
          "3D parallel & auto-parallel",
          "Place DP × TP × PP on real nodes, search the configurations, and run a split for real.")
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 cluster_map = shared(cluster_map)
 step_breakdown = shared(step_breakdown)
 alpha_beta = shared(alpha_beta)
 
 
 def say(text: str) -> str:
-    return zh_text(text) if ui.lang() == "zh" else text
+    """An engine sharding phrase in the view's language; its "none" means no collective is needed."""
+    return ui.t("none needed") if text == "none" else ui.t_message(text)
 
 
 with ui.controls():
@@ -44,11 +45,13 @@ with ui.guard():
                                         "shown; cell = d·t·p rank)",
                                         dp=dp, tp=tp, pp=pp, nodes=nodes, shown=shown))),
                    "p3_map", ui.t("TP varies fastest, so each tensor-parallel group sits on one node's "
-                                  "NVLink; data and pipeline groups cross the slower network."), rows=list(rows[:512]))
+                                  "NVLink; data and pipeline groups cross the slower network."),
+                   rows=list(rows[:512]))
     e = ui.cached(par.estimate)(model, cluster, dp, tp, pp, 8 * cluster.gpus)
     c1, c2, c3 = st.columns(3)
     c1.metric(ui.t("Memory per GPU"), f"{e.memory_bytes / GiB:.1f} GiB",
-              ui.t("fits 80 GiB") if e.fits else ui.t("does not fit"), delta_color="normal" if e.fits else "inverse")
+              ui.t("fits 80 GiB") if e.fits else ui.t("does not fit"),
+              delta_color="normal" if e.fits else "inverse")
     c2.metric(ui.t("Estimated step"), f"{e.step_s:.2f} s")
     c3.metric(ui.t("Micro-batches m"), e.micro_batches)
 
@@ -93,7 +96,7 @@ with ui.guard():
                   describe=say(out['output_layout'].describe()), collective=say(out['collective']), ok=ok))
     red = par.strategy_transition(options[first], options[second], 4)
     (st.success if red.equal else st.error)(
-        f"{red.collective}: {say(red.detail)} — " + (
+        f"{say(red.collective)}: {say(red.detail)} — " + (
             ui.t("✓ verified on random data") if red.equal else ui.t("✗ differs on random data")))
 
 st.subheader(ui.t("Run it for real (torch.distributed, gloo)"))
@@ -109,7 +112,8 @@ if result is not None:
     (st.success if result.agrees else st.error)(
         ui.t("✓ {world_size} processes finished in {wall_s:.1f} s; every result equals the simulation."
              if result.agrees else
-             "✗ {world_size} processes finished in {wall_s:.1f} s; some results differ from the simulation.",
+             "✗ {world_size} processes finished in {wall_s:.1f} s; some results differ from the "
+             "simulation.",
              world_size=result.world_size, wall_s=result.wall_s))
     sizes = np.logspace(np.log10(1024), np.log10(16 << 20), 30)
     fitted = par.Link("fitted", result.alpha, result.beta, "least squares on the measurements")
@@ -117,7 +121,8 @@ if result is not None:
               (sizes, [par.allreduce_time(s, result.world_size, fitted) for s in sizes]),
               ui.t("PCIe 4.0 x16 model"): (sizes, [par.allreduce_time(s, result.world_size,
                                                                   par.LINKS["PCIe 4.0 x16"]) for s in sizes])}
-    ui.show_figure(fit(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model"), result.timings)),
+    ui.show_figure(fit(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model"),
+                                  result.timings)),
                    "p3_measured", ui.t("Fitted α = {v2:.0f} µs, β = {v3:.2f} GB/s: processes on one "
                                        "CPU pay far more latency than NVLink.",
                                        v2=result.alpha * 1e6, v3=result.beta / 1e9))

@@ -2,8 +2,9 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, grouped_lines, keep_lanes
+from viz.parallel import grouped_lines, keep_lanes, named_lanes
 from viz.timeline import gantt
+from viz.words import same
 
 ui.setup("pipeline_parallel",
          "Pipeline parallel",
@@ -11,13 +12,13 @@ ui.setup("pipeline_parallel",
 SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 1F1B")}
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 schedule_gantt = shared(gantt)
 
 
-def so_far_figure(tl, now: float, title: str):
+def so_far_figure(tl, now: float, title: str, tr=same):
     """The schedule up to time ``now``, every lane kept and the time axis fixed."""
-    return keep_lanes(gantt(par.pipeline.timeline_until(tl, now), title), tl.lanes, tl.makespan)
+    return keep_lanes(gantt(par.pipeline.timeline_until(tl, now), title, tr=tr), tl.lanes, tl.makespan)
 
 
 def held_figure(tl, v: int, now: float, title: str, x_title: str, y_title: str):
@@ -41,7 +42,8 @@ v = v if schedule == "interleaved" else 1
 
 with ui.guard():
     tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
-    ui.show_figure(fit(schedule_gantt(tl, ui.t("{v2}: p = {p}, m = {m}, v = {v3} (backward = 2 × "
+    shown = named_lanes(tl, ui.t_message)             # "stage 0" and the time unit as the view reads them
+    ui.show_figure(fit(schedule_gantt(shown, ui.t("{v2}: p = {p}, m = {m}, v = {v3} (backward = 2 × "
                                                "forward)",
                                                v2=SCHEDULES[schedule], p=p, m=m, v3=v))),
                    "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
@@ -67,10 +69,10 @@ with ui.guard():
     def show_time(k: int) -> None:
         now = points[k]
         key = (p, m, schedule, v, now)
-        ui.show_figure(fit(so_far_figure(tl, now, ui.t("Schedule at time {now:g}", now=now),
+        ui.show_figure(fit(so_far_figure(shown, now, ui.t("Schedule at time {now:g}", now=now),
                                          cache_key=key)), "pp_so_far",
                        ui.t("Only the work started so far is drawn."))
-        ui.show_figure(fit(held_figure(tl, v, now, ui.t("Activations held per stage (dotted = now)"),
+        ui.show_figure(fit(held_figure(shown, v, now, ui.t("Activations held per stage (dotted = now)"),
                                        ui.t("time (time units)"),
                                        ui.t("micro-batches of activations"), cache_key=key)),
                        "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "

@@ -16,11 +16,10 @@ ui.setup("pruning",
          "Zero the weights that matter least — one by one, whole channels, or two of every four — or "
          "replace a layer by two thin ones; then see what accuracy survives.")
 t_ = ui.t
-ZH = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 # bound widgets keep the shown label in the URL: one label for both languages keeps links working
-METHOD_LABELS = {k: f"{en} · {cn}" for k, (en, cn) in vc.METHOD_NAMES.items()}
-NAME = {k: names[ZH] for k, names in vc.METHOD_NAMES.items()}
+METHOD_LABELS = {k: ui.both(name) for k, name in vc.METHOD_NAMES.items()}
 
 with ui.controls():
     c = st.columns([1, 2, 1.5, 1.5])
@@ -58,19 +57,21 @@ with ui.guard():
     if res.finetuned_accuracy is not None:
         m[2].metric(t_("after fine-tuning"), f"{res.finetuned_accuracy:.1%}")
     m[3].metric(t_("dense fp32"), f"{res.fp32_accuracy:.1%}")
-    ui.show_figure(fig(vc.mask_heatmap)(w, masks[f"{layer}.w"], t_("{layer} weights after {v2}",
-                                                                   layer=layer, v2=NAME[method]), zh=ZH),
+    ui.show_figure(fig(vc.mask_heatmap)(w, masks[f"{layer}.w"],
+                                        t_("{layer} weights after {v2}", layer=layer,
+                                           v2=t_(vc.METHOD_NAMES[method])), tr=TR),
                    "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; "
                                  "structured pruning removes whole columns (output units / filters); "
                                  "2:4 keeps two of every four consecutive inputs."))
     w_demo = np.random.default_rng(0).standard_normal((64, 32))
     ui.checkpoint("pr_ck_24", t_("A 64×32 dense layer gets 2:4 sparsity. How many weights are left?"),
-                  int(prune.n_m_mask(w_demo, 2, 4).sum()), t_("Half of 2,048, in every group of four: "
-                                                              "exactly 1,024, whatever the values."), rel_tol=0.0)
+                  int(prune.n_m_mask(w_demo, 2, 4).sum()),
+                  t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values."),
+                  rel_tol=0.0)
     rows = cached_heavy(prune.sparsity_curve, "train")(model, 0)
     ui.show_figure(fig(vc.sparsity_figure)(rows, t_("{model}: accuracy vs sparsity, one shot, no "
                                                     "fine-tuning",
-                                                    model=model), zh=ZH),
+                                                    model=model), tr=TR),
                    "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity "
                                   "(small layers are spared); removing whole channels hurts soonest."),
                    rows=rows)
@@ -80,7 +81,8 @@ st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3
 with ui.guard():
     g = cached_heavy(prune.gradual_prune, "train")(model, 0, final)
     ui.show_figure(fig(vc.schedule_figure)(g.schedule, g.accuracies, g.one_shot_accuracy,
-                                      t_("Prune to {final:.0%} in 8 steps, fine-tuning in between", final=final), zh=ZH),
+                                           t_("Prune to {final:.0%} in 8 steps, fine-tuning in between",
+                                              final=final), tr=TR),
                    "pr_grad", t_("Gradual: {accuracy:.1%}; one shot to the same sparsity: "
                                  "{one_shot_accuracy:.1%}. Prune fast while there is slack, slowly "
                                  "near the end.",
@@ -90,7 +92,7 @@ with ui.guard():
         ui.show_figure(fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
                                        t_("{layer} after pruning step {step}: target {target:.1%} "
                                           "overall",
-                                          layer=layer, step=step, target=target), zh=ZH),
+                                          layer=layer, step=step, target=target), tr=TR),
                        "pr_grad_mask", t_("Test accuracy after this step's fine-tuning: {v2:.1%}.",
                                           v2=g.accuracies[k]))
     ui.stepper("pr_step", len(g.schedule), render=show_mask)
@@ -112,7 +114,7 @@ with ui.guard():
                 f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
     ui.show_figure(fig(vc.lowrank_figure)(sweep, rank, t_("{lr_layer}: rank vs error, accuracy, params "
                                                           "and FLOPs",
-                                                          lr_layer=lr_layer), zh=ZH),
+                                                          lr_layer=lr_layer), tr=TR),
                    "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; "
                                     "accuracy survives far lower ranks than the reconstruction error "
                                     "suggests."),

@@ -34,24 +34,26 @@ with ui.controls():
     per_channel = c2[1].toggle(t_("per channel"), False, key="qz_pc", bind="query-params")
     pct = c2[2].slider(t_("Percentile p (percentile observer)"), 90.0, 100.0,
                        99.9, 0.1, key="qz_pct", bind="query-params")
-ZH = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.guard():
     x, obs, refused = cached_heavy(Q.compare_observers, "train")(model, 0, tensor, dtype, scheme,
                                                                  reduce_range, pct, per_channel)
     for name, why in refused.items():
-        st.warning(f"{name}: {why}")
+        st.warning(f"{name}: {ui.t_message(why)}")
     if method not in obs:
         method = next(iter(obs))
         st.info(t_("Showing {method} instead.", method=method))
     o = obs[method]
     if per_channel:
-        ui.show_figure(fig(vc.channel_ranges_figure)(obs, method, t_("Per-channel ranges of {tensor}", tensor=tensor), zh=ZH),
+        ui.show_figure(fig(vc.channel_ranges_figure)(obs, method, t_("Per-channel ranges of {tensor}",
+                                                                     tensor=tensor), tr=TR),
                        "qz_channels", t_("One range per output channel: a channel with small weights "
                                          "gets its own fine grid instead of sharing the widest one."))
     else:
-        ui.show_figure(fig(vc.observer_figure)(x, obs, method, t_("Where each observer clips {tensor}", tensor=tensor), zh=ZH),
+        ui.show_figure(fig(vc.observer_figure)(x, obs, method, t_("Where each observer clips {tensor}",
+                                                                  tensor=tensor), tr=TR),
                        "qz_hist", t_("Grey: the values (log count). Lines: each observer's [min, max]; "
                                      "the thick one is the observer you picked. Outliers pull min-max "
                                      "wide; percentile, MSE and entropy clip them."),
@@ -74,7 +76,8 @@ with ui.guard():
     ui.show_figure(fig(vc.grid_figure)(pick(x), pick(xq), float(scales[c if per_channel else 0]),
                                   float(np.ravel(o.min_val)[c]), float(np.ravel(o.max_val)[c]),
                                   t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)")
-                                  + (t_(" (channel {c}, the widest)", c=c) if per_channel else ""), zh=ZH),
+                                  + (t_(" (channel {c}, the widest)", c=c) if per_channel else ""),
+                                  tr=TR),
                    "qz_grid", t_("Inside the green band the error stays within ±s/2 (dashed); outside "
                                  "it values saturate and the error grows linearly."))
     if method == "entropy" and not per_channel:
@@ -82,7 +85,8 @@ with ui.guard():
         unsigned = dtype.startswith("quint") and scheme == "affine" and float(x.min()) >= 0
         cand, div = ui.cached(quant.entropy_divergences)(hist, edges, int(dtype[-1]), unsigned)
         ui.show_figure(fig(vc.kl_figure)(edges, cand, div, float(o.max_val),
-                                    t_("Entropy calibration: KL divergence of every candidate threshold"), zh=ZH),
+                                    t_("Entropy calibration: KL divergence of every candidate "
+                                       "threshold"), tr=TR),
                        "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last "
                                    "bin and compares with its coarse quantised copy; the lowest point "
                                    "wins."))
@@ -100,7 +104,7 @@ with ui.guard():
                                                    method if method != "moving_average" else "minmax")
     ui.show_figure(fig(vc.bitwidth_figure)(rows, t_("{model}: PTQ accuracy, 8 → 2 bits ({method} "
                                                     "calibration)",
-                                                    model=model, method=method), zh=ZH),
+                                                    model=model, method=method), tr=TR),
                    "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
                                  "per batch at run time; static: ranges fixed by calibration) costs "
                                  "more below 4 bits."),
@@ -119,7 +123,7 @@ with ui.guard():
     ui.show_figure(fig(vc.ste_figure)(w, quant.fake_quant(w, s, z, f"qint{bits}"),
                                  quant.ste_mask(w, s, z, f"qint{bits}"), clip,
                                  t_("FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
-                                    layer=layer, bits=bits, clip=clip), zh=ZH),
+                                    layer=layer, bits=bits, clip=clip), tr=TR),
                    "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
                                 "everywhere, so the STE pretends it is the identity inside the grid "
                                 "(between the dashed lines, mask 1) and blocks the gradient outside "
@@ -127,7 +131,7 @@ with ui.guard():
                                 "lower edge sits further out."))
     ui.show_figure(fig(vc.accuracy_bars)(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
                                     [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
-                                    t_("Fine-tuning through the quantiser recovers accuracy"), zh=ZH),
+                                    t_("Fine-tuning through the quantiser recovers accuracy"), tr=TR),
                    "qz_qat", t_("{masked_fraction:.1%} of weight gradients were masked in the last "
                                 "epoch.", masked_fraction=r.masked_fraction))
 

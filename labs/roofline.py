@@ -15,12 +15,12 @@ ui.setup("roofline",
          "Attainable FLOP/s = min(peak, intensity × bandwidth): where a kernel lands says what to "
          "optimise.")
 t_ = ui.t
-zh = ui.lang() == "zh"
+TR = ui.translator()   # figures draw their words in the view's language
 PRESETS = engine.hardware_presets()
 
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1])
-    hw_name = c[0].selectbox(t_("Hardware"), [*PRESETS, "Custom · 自定义"], index=1, key="rf_hw",
+    hw_name = c[0].selectbox(t_("Hardware"), [*PRESETS, ui.both("Custom")], index=1, key="rf_hw",
                              bind="query-params")
     hw = PRESETS.get(hw_name) or R.Hardware("Custom", 100e12, 1000e9, None,
                                             t_("your own numbers: edit peak and bandwidth"))
@@ -28,7 +28,8 @@ with ui.controls():
                            bind="query-params",   # plain labels: the URL keeps them in both languages
                            help=t_("fp16: the matrix (tensor core) peak; fp32: the vector peak."))
     default_peak = hw.peak_flops if precision == "fp16" or not hw.peak_fp32 else hw.peak_fp32
-    slug = "".join(ch for ch in hw_name.lower() if ch.isascii() and ch.isalnum()) + ("" if precision == "fp16" else "32")
+    slug = ("".join(ch for ch in hw_name.lower() if ch.isascii() and ch.isalnum())
+            + ("" if precision == "fp16" else "32"))
     peak_t = c[2].number_input(t_("Peak TFLOP/s"), 0.0, 1e5, default_peak / 1e12,
                                key=f"rf_peak_{slug}", bind="query-params",
                                help=t_("Edit it to model another chip."))
@@ -67,7 +68,7 @@ with ui.guard():
     if graph_name != "—":
         points += ui.cached(graph_points)(graph_name)
     ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
-                                       t_("Roofline: {hw_name}", hw_name=hw_name), zh=zh), "rf_plot",
+                                       t_("Roofline: {hw_name}", hw_name=hw_name), tr=TR), "rf_plot",
                    t_("Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
                       "right of it, for arithmetic (red). Decode attention and elementwise ops sit far "
                       "left; big GEMMs and long-prompt prefill sit right (hover a dot for its name; "
@@ -78,7 +79,8 @@ with ui.guard():
     table = []
     for p in points:
         attainable = engine.roofline(p.intensity, peak, bw)
-        table.append({t_("kernel"): vk.kernel_name(p.name, zh), "GFLOP": p.flops / 1e9, "MB": p.bytes / 1e6,
+        name = ui.t_message(p.name) if p.kind == "attention" else p.name    # the others are op names
+        table.append({t_("kernel"): name, "GFLOP": p.flops / 1e9, "MB": p.bytes / 1e6,
                       t_("FLOP/B"): round(p.intensity, 3),
                       t_("attainable TFLOP/s"): attainable / 1e12,
                       t_("% of peak"): f"{100 * attainable / peak:.1f} %",

@@ -9,13 +9,11 @@ import ui
 from engine import presets
 from engine.framework.scheduling import MODES, PLACEMENTS, Config, dispatch_steps, schedule_trace, simulate
 from viz import scheduling as vs
-from viz.graph import graph_figure
 
 ui.setup("scheduling",
          "Graph scheduling",
          "Ready queues, streams, devices and the critical path on a timeline.")
-t_ = ui.t
-zh = ui.lang() == "zh"
+t_, tr = ui.t, ui.translator()
 MODE_NAMES = {"op_by_op": "op by op (eager)",
               "whole_graph": "whole graph on the device",
               "split": "split across devices"}
@@ -48,7 +46,8 @@ with ui.controls():
     name = c1.selectbox(t_("Graph"), names, index=names.index("resnet_basic_block"),
                         key="sc_preset", bind="query-params")
     mode = c2.radio(t_("Execution mode"), MODES, index=1, key="sc_mode",
-                    bind="query-params", format_func=lambda m: ui.both(MODE_NAMES[m]))  # same in both languages: the URL keeps it
+                    bind="query-params",   # same in both languages: the URL keeps it
+                    format_func=lambda m: ui.both(MODE_NAMES[m]))
     placement = c3.selectbox(t_("Placement (op by op / split)"), PLACEMENTS,
                              index=2, key="sc_place", bind="query-params",
                              format_func=lambda p: ui.both(PLACE_NAMES[p]))
@@ -66,59 +65,34 @@ with ui.guard("Cannot schedule"):
     sched = trace.summary
     def show_step(k: int) -> None:
         step = trace[k]
-        title, log = vs.step_text(step, zh)
+        title, log = vs.step_text(step, ui.t_message)
         # the timeline answers the controls: right under the stepper; then totals, the step, the graph
-        ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), zh=zh), "sc_gantt", t_("Bars "
-                                                                                                    "appear "
-                                                                                                    "as "
-                                                                                                    "the "
-                                                                                                    "scheduler "
-                                                                                                    "places "
-                                                                                                    "them; "
-                                                                                                    "the "
-                                                                                                    "black "
-                                                                                                    "outline "
-                                                                                                    "is "
-                                                                                                    "the "
-                                                                                                    "critical "
-                                                                                                    "path "
-                                                                                                    "(each "
-                                                                                                    "start "
-                                                                                                    "fixed "
-                                                                                                    "by "
-                                                                                                    "the "
-                                                                                                    "bar "
-                                                                                                    "before "
-                                                                                                    "it). "
-                                                                                                    "Grey "
-                                                                                                    "= "
-                                                                                                    "host, "
-                                                                                                    "yellow "
-                                                                                                    "= "
-                                                                                                    "transfers."),
-            rows=[e.__dict__ for e in sched.timeline.events])
+        ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), tr=tr), "sc_gantt",
+                       t_("Bars appear as the scheduler places them; the black outline is the critical "
+                          "path (each start fixed by the bar before it). Grey = host, yellow = transfers."),
+                       rows=[e.__dict__ for e in sched.timeline.events])
         m = st.columns(4)
         m[0].metric(t_("Total time"), f"{sched.total_us:.1f} µs")
         m[1].metric(t_("Host dispatches"), sched.dispatches)
         m[2].metric(t_("Data over the link"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
         m[3].metric(t_("Critical path events"), len(sched.timeline.critical))
         st.info(log)
-        ui.show_figure(vs.localize_legend(graph_figure(presets.preset(name), highlight=step.highlight,
-                                    changed=step.data["scheduled"][:-1], title=title, direction="LR",
-                                    height=340).update_layout(legend_xanchor="left"), zh),  # legend inside the plot
+        ui.show_figure(vs.scheduled_graph(presets.preset(name), step.highlight, step.data["scheduled"][:-1],
+                                          title, tr=tr),
                        "sc_graph", t_("Lit: the op taken from the head of the ready queue; orange: ops "
                                       "already scheduled."))
     ui.stepper("sc_step", len(trace), render=show_step)
     u1, u2 = st.columns(2)
     with u1:
-        ui.show_figure(vs.utilization_figure(sched, t_("Busy share of each lane"), zh=zh),
+        ui.show_figure(vs.utilization_figure(sched, t_("Busy share of each lane"), tr=tr),
                        "sc_util", t_("Utilisation = busy time / total time. In eager mode the host is "
                                      "the busy lane."))
     with u2:
         tot = ui.cached(totals)(name, placement, streams, accels, float(host_us), float(link))
         ui.show_figure(vs.modes_figure({t_(MODE_NAMES[k_]): v for k_, v in tot.items()},
-                                       t_("Total time by execution mode"), zh=zh), "sc_modes",
-                       t_("The same graph in the three modes (whole graph always on the accelerator)."), rows=[tot])
+                                       t_("Total time by execution mode"), tr=tr), "sc_modes",
+                       t_("The same graph in the three modes (whole graph always on the accelerator)."),
+                       rows=[tot])
     ui.checkpoint("sc_ck_eager", t_("With op-by-op execution, which lane is busiest for this small "
                                     "graph?"),
                   "host", t_("Each op pays the host dispatch before its kernel can start."),
@@ -134,7 +108,7 @@ with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
     def show_dispatch(dk: int) -> None:
         call = dtrace.title.split(" of ", 1)[-1].split(" on ")[0]
-        ui.show_figure(vs.dispatch_figure(dtrace, dk, ui.t_message(dtrace.title), zh=zh),
+        ui.show_figure(vs.dispatch_figure(dtrace, dk, ui.t_message(dtrace.title), tr=tr, say=ui.t_message),
                        "sc_dispatch", t_("The dispatcher picks the highest-priority key: Autograd "
                                          "first (records grad_fn), then the backend kernel."))
         d = dtrace[dk].data

@@ -16,11 +16,11 @@ ui.setup("serving",
          "One GPU, a stream of requests: batching shares each read of the weights among many requests "
          "— until the compute roof, and at the price of waiting.")
 t_ = ui.t
-ZH = ui.lang() == "zh"
+TR = ui.translator()
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 HW = {name: hw for name, hw in engine.hardware_presets().items() if name in kv.CARD_MEMORY_GIB}
 # bound widgets keep the shown label in the URL: one label for both languages keeps links working
-PARTS = {"batching": "Batching · 批处理策略", "llm": "LLM decoding · 大模型解码", "kv": "KV cache · KV 缓存显存"}
+PARTS = {"batching": ui.both("Batching"), "llm": ui.both("LLM decoding"), "kv": ui.both("KV cache")}
 
 with ui.controls():
     part = st.radio(t_("Part"), list(PARTS), format_func=PARTS.get, horizontal=True,
@@ -73,7 +73,7 @@ with ui.guard():
         model = sv.ServiceModel(params_b * 1e9, dtype, hw.peak_flops, hw.bandwidth, int(tokens),
                                 overhead=overhead_ms / 1e3, memory=card_bytes)
         rate = load * model.capacity(batch)
-        ui.show_figure(fig(vs.batch_cost)(model, batch, t_("Cost of one pass vs batch size"), zh=ZH),
+        ui.show_figure(fig(vs.batch_cost)(model, batch, t_("Cost of one pass vs batch size"), tr=TR),
                        "sv_cost", t_("Left of the knee (≈{knee:.0f}) a pass costs the weight read "
                                      "whatever the batch, so throughput grows with B; right of it, "
                                      "compute grows with B and throughput flattens.",
@@ -84,14 +84,15 @@ with ui.guard():
                                                "peak)."), rel_tol=0.2)
         loads = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
         rows = ui.cached(sv.load_sweep)(model, loads, sv.POLICIES, 2000, batch, delay_ms / 1e3)
-        ui.show_figure(fig(vs.latency_vs_load)(rows, t_("Latency vs offered load"), zh=ZH), "sv_knee",
+        ui.show_figure(fig(vs.latency_vs_load)(rows, t_("Latency vs offered load"), tr=TR), "sv_knee",
                        t_("No batching saturates at one request per pass; static batching waits for a "
                           "full batch (bad at light load); dynamic batching with a delay bound gets "
                           "both."), rows=rows)
-        ui.show_figure(fig(vs.throughput_latency)(rows, t_("Throughput–latency trade-off"), zh=ZH),
+        ui.show_figure(fig(vs.throughput_latency)(rows, t_("Throughput–latency trade-off"), tr=TR),
                        "sv_tradeoff", t_("Each point is one load; up and to the right is the price of "
                                          "throughput."))
-        runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3) for p in sv.POLICIES}
+        runs = {p: ui.cached(sv.simulate)(model, rate, 2000, p, batch, delay_ms / 1e3)
+                for p in sv.POLICIES}
         st.dataframe(sv.policy_table(runs, int(tokens)), hide_index=True)
         st.caption(t_("λ = {rate:,.1f} requests/s. little_L is the time-average number in the system; "
                       "Little's law says it equals λ × mean latency.", rate=rate))
@@ -99,7 +100,8 @@ with ui.guard():
         def show_batch(k: int) -> None:
             st.info(ui.t_message(sv.batch_log(runs["dynamic"], k)))
             ui.show_figure(gantt(sv.batch_timeline(runs["dynamic"], shown, k),
-                                 t_("Dynamic batching: the first {shown} batches", shown=shown), zh=ZH),
+                                 t_("Dynamic batching: the first {shown} batches", shown=shown),
+                                 tr=TR),
                            "sv_gantt", t_("Grey: the batcher holds an idle GPU to let the batch fill, "
                                           "at most τ. The outlined batch is the current step."))
         ui.stepper("sv_step", shown, render=show_batch)
@@ -107,17 +109,13 @@ with ui.guard():
         model = llm.model_for(cfg, dtype, hw.peak_flops, hw.bandwidth, overhead_ms / 1e3, card_bytes)
         rates = llm.sweep_rates(model, batch, int(prompt), int(mean_out))
         rows = ui.cached(llm.llm_sweep)(model, rates, 300, int(prompt), int(mean_out), dist, batch)
-        ui.show_figure(fig(vs.llm_sweep)(rows, "tokens_per_s", t_("output tokens/s"), t_("Throughput: "
-                                                                                                       "request-level "
-                                                                                                       "vs "
-                                                                                                       "iteration-level "
-                                                                                                       "batching"), zh=ZH),
+        ui.show_figure(fig(vs.llm_sweep)(rows, "tokens_per_s", t_("output tokens/s"),
+                                         t_("Throughput: request-level vs iteration-level batching"),
+                                         tr=TR),
             "sv_llm_tps", t_("Static batching decodes until the longest sequence ends; continuous "
                              "batching refills a slot the moment one frees."), rows=rows)
-        ui.show_figure(fig(vs.llm_sweep)(rows, "ttft_p99", t_("p99 time to first token (ms)"), t_("Time "
-                                                                                                                        "to "
-                                                                                                                        "first "
-                                                                                                                        "token"), 1e3, log=True, zh=ZH), "sv_llm_ttft",
+        ui.show_figure(fig(vs.llm_sweep)(rows, "ttft_p99", t_("p99 time to first token (ms)"),
+                                         t_("Time to first token"), 1e3, log=True, tr=TR), "sv_llm_ttft",
             t_("A new request waits for a whole static batch, but only one iteration under continuous "
                "batching."))
         ui.checkpoint("sv_orca", t_("Predict: at the highest rate, how many times the static tokens/s "
@@ -127,23 +125,23 @@ with ui.guard():
                       rel_tol=0.15)
         st.dataframe(llm.sweep_table(rows), hide_index=True)
         longest, cap = kv.in_flight_capacity(cfg, kv.CARD_MEMORY_GIB[hw_name], prompt, mean_out, dtype)
-        (st.warning if batch > cap.sequences_paged else st.caption)(t_("KV cache: "
-                                                                       "{sequences_contiguous} "
-                                                                       "sequences fit at {longest} "
-                                                                       "tokens each (contiguous), "
-                                                                       "about {sequences_paged} with "
-                                                                       "paging; this run keeps up to "
-                                                                       "{batch} in flight.",
-                                                                       sequences_contiguous=cap.sequences_contiguous, longest=longest, sequences_paged=cap.sequences_paged, batch=batch))
+        (st.warning if batch > cap.sequences_paged else st.caption)(
+            t_("KV cache: {sequences_contiguous} sequences fit at {longest} tokens each (contiguous), "
+               "about {sequences_paged} with paging; this run keeps up to {batch} in flight.",
+               sequences_contiguous=cap.sequences_contiguous, longest=longest,
+               sequences_paged=cap.sequences_paged, batch=batch))
         slots = min(batch, 6)
         timelines = ui.cached(llm.slot_timelines)(model, rates[3], int(prompt), int(mean_out), dist, slots)
         for col, (policy, tl) in zip(st.columns(2), timelines.items()):
             with col:
-                ui.show_figure(gantt(tl, t_("{policy}: 24 requests, {slots} slots", policy=policy, slots=slots), zh=ZH), f"sv_slots_{policy}",
+                title = t_("{policy}: 24 requests, {slots} slots", policy=vs.policy_name(policy, TR),
+                           slots=slots)
+                ui.show_figure(gantt(tl, title, tr=TR), f"sv_slots_{policy}",
                                t_("Blue prefill, green decode, grey padding (the result is held back)."))
     else:
         card = kv.CARD_MEMORY_GIB[hw_name]
-        cap = kv.capacity(cfg, card, int(max_len), min(int(mean_out) + 256, int(max_len)), dtype, kv_dtype)
+        cap = kv.capacity(cfg, card, int(max_len), min(int(mean_out) + 256, int(max_len)), dtype,
+                          kv_dtype)
         m = st.columns(4)
         m[0].metric(t_("KV bytes per token"), f"{cap.kv_per_token / 1024:,.0f} KiB")
         m[1].metric(t_("Attention"), cfg.attention)
@@ -151,18 +149,18 @@ with ui.guard():
         m[3].metric(t_("Sequences (paged)"), f"{cap.sequences_paged:,}")
         st.caption(t_("Source: ") + cfg.source + t_(". 256 prompt tokens assumed."))
         lengths = kv.sample_lengths(2000, 256, int(mean_out), int(max_len))
-        ui.show_figure(fig(vs.kv_waste)(kv.waste_rows(lengths, int(max_len)), t_("Wasted KV memory: "
-                                                                                 "reserve max length "
-                                                                                 "vs allocate blocks"), zh=ZH),
+        ui.show_figure(fig(vs.kv_waste)(kv.waste_rows(lengths, int(max_len)),
+                                        t_("Wasted KV memory: reserve max length vs allocate blocks"),
+                                        tr=TR),
             "sv_waste", t_("Contiguous reservation wastes everything a sequence never reaches; paging "
                            "wastes at most one partly filled block per sequence."))
         ui.checkpoint("sv_gqa", t_("Predict: how many KiB of fp16 KV cache does one token of "
                                    "Llama-2-70B need (80 layers, 8 KV heads of 128)?"),
                       kv.kv_bytes_per_token(80, 8, 128) / 1024, "2 · 80 · 8 · 128 · 2 B = 320 KiB.")
         rows = kv.memory_rows(card, n_seqs, int(max_len), kv_dtype, dtype)
-        ui.show_figure(fig(vs.kv_memory)(rows, card, t_("{n_seqs} sequences × {max_len} tokens on "
-                                                        "{hw_name}",
-                                                        n_seqs=n_seqs, max_len=max_len, hw_name=hw_name), zh=ZH),
+        ui.show_figure(fig(vs.kv_memory)(rows, card, t_("{n_seqs} sequences × {max_len} tokens on {hw_name}",
+                                                        n_seqs=n_seqs, max_len=max_len, hw_name=hw_name),
+                                         tr=TR),
                        "sv_kvmem", t_("GQA and MQA shrink the cache by the number of query heads per "
                                       "KV head."), rows=rows)
 

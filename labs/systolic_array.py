@@ -6,23 +6,23 @@ import streamlit as st
 
 import ui
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
-from viz.hardware import ZH, active_pes_chart, dataflow_compare, pe_heatmap
+from viz.hardware import active_pes_chart, dataflow_compare, dataflow_names, pe_heatmap
 
 ui.setup("systolic_array",
          "Systolic arrays",
          "A grid of multiply-accumulate cells; operands pulse through it like a heartbeat.")
 t_ = ui.t
-DATAFLOWS = {"os": t_("output stationary"), "ws": t_("weight stationary"),
-             "is": t_("input stationary")}
+DATAFLOWS = dataflow_names(ui.translator())
 
-#: SCALE-Sim v2 golden reports (see tests/test_hw_systolic.py): (M, N, K, R, C, dataflow) -> (run, Compute Util %)
+#: SCALE-Sim v2 golden reports (see tests/test_hw_systolic.py):
+#: (M, N, K, R, C, dataflow) -> (run, Compute Util %)
 GOLDEN = {(256, 128, 256, 32, 32, "os"): ("GEMM_mnk, os", 80.50314465408806),
           (256, 128, 256, 32, 32, "ws"): ("GEMM_mnk, ws", 67.19160104986877),
           (256, 128, 256, 32, 32, "is"): ("GEMM_mnk, is", 50.59288537549407),
           (3025, 96, 363, 32, 32, "ws"): ("AlexNet conv1, ws", 90.78000992063485)}
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 dataflow_compare = shared(dataflow_compare)
 pe_heatmap = shared(pe_heatmap)
 active_pes_chart = shared(active_pes_chart)
@@ -81,12 +81,14 @@ with ui.guard():
     if gold:
         st.caption(t_("✓ matches SCALE-Sim v2's golden report ({v2}): Compute Util {v3:.4f} % there, "
                       "{compute_util:.4f} % here — difference {v4:.1e} points.",
-                      v2=gold[0], v3=gold[1], compute_util=sc_['compute_util'], v4=abs(gold[1] - sc_['compute_util'])))
+                      v2=gold[0], v3=gold[1], compute_util=sc_['compute_util'],
+                      v4=abs(gold[1] - sc_['compute_util'])))
     else:
         st.caption(t_("In SCALE-Sim v2's report format: Total Cycles {total_cycles:,}, Compute Util "
                       "{compute_util:.2f} %, OFMAP writes {ofmap_writes:,}. Try M=256, N=128, K=256 on "
                       "32×32 to compare with its golden reports.",
-                      total_cycles=sc_['total_cycles'], compute_util=sc_['compute_util'], ofmap_writes=sc_['ofmap_writes']))
+                      total_cycles=sc_['total_cycles'], compute_util=sc_['compute_util'],
+                      ofmap_writes=sc_['ofmap_writes']))
 
 st.subheader(t_("Watch the waves (small sizes)"))
 w = st.columns(5)

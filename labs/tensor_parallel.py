@@ -4,7 +4,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import ZH, mlp_shards, simple_bars
+from viz.parallel import mlp_shards, simple_bars
 from viz.theme import apply_theme
 
 ui.setup("tensor_parallel",
@@ -12,7 +12,7 @@ ui.setup("tensor_parallel",
          "Split one layer's matrices over N devices and get exactly the unsplit answer.")
 
 
-fit, shared = ui.figure_view(ZH)
+fit, shared = ui.figure_view()
 mlp_shards = shared(mlp_shards)
 
 
@@ -59,7 +59,8 @@ with ui.guard():
     att = ui.cached(par.attention_by_heads)(xs, *ws, heads, n)
     st.write(ui.t("{heads} heads on {n} devices: {heads_per_device} heads each; max |split − unsplit| "
                   "= {v2:.1e}.",
-                  heads=heads, n=n, heads_per_device=att.heads_per_device, v2=np.max(np.abs(att.output - att.reference))))
+                  heads=heads, n=n, heads_per_device=att.heads_per_device,
+                  v2=np.max(np.abs(att.output - att.reference))))
 
 st.subheader(ui.t("Vocab-parallel embedding and cross-entropy"))
 with ui.guard():
@@ -104,9 +105,11 @@ with ui.guard():
     vol = par.comm_volume_per_layer(2048, 1, 12288, max(n, 1))
     st.write(ui.t("GPT-3 layer (s=2048, h=12288), t={n}: {allreduces} all-reduces of {v2:.0f} MiB; "
                   "each device sends {v3:.0f} MiB per layer per micro-batch.",
-                  n=n, allreduces=vol['allreduces'], v2=vol['message_bytes'] / 2**20, v3=vol['sent_per_device_bytes'] / 2**20))
+                  n=n, allreduces=vol['allreduces'], v2=vol['message_bytes'] / 2**20,
+                  v3=vol['sent_per_device_bytes'] / 2**20))
 
 ui.checkpoint("tp_ck", ui.t("How many all-reduces does one Megatron transformer layer need per "
                             "micro-batch (forward + backward)?"), 4,
-              ui.t("Forward: one after attention, one after the MLP (g). Backward: the two f operators."), rel_tol=0)
+              ui.t("Forward: one after attention, one after the MLP (g). Backward: the two f operators."),
+              rel_tol=0)
 ui.lesson("tensor_parallel")

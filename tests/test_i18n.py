@@ -14,7 +14,8 @@ from ui.catalog import LABS, SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SOURCES = sorted((ROOT / "labs").glob("*.py")) + sorted((ROOT / "ui").glob("*.py")) + [ROOT / "app.py"]
+SOURCES = (sorted((ROOT / "labs").glob("*.py")) + sorted((ROOT / "ui").glob("*.py")) + [ROOT / "app.py"]
+           + sorted((ROOT / "viz").glob("*.py")))
 ZH = i18n.load_catalog("zh")
 
 
@@ -23,14 +24,15 @@ def _fields(text: str) -> set[str]:
 
 
 def _t_calls(path: Path):
-    """(line, English literal, keyword names) of every t(...), t_(...), ui.t(...) call with a literal."""
+    """(line, English literal, keyword names) of every t(...), t_(...), ui.t(...) call with a literal, and
+    of every tr("...") a viz builder draws (keyword names from a ``.format(...)`` right after it)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
             continue
         f = node.func
         name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-        if name in ("t", "t_") and isinstance(node.args[0], ast.Constant):
+        if name in ("t", "t_", "tr") and isinstance(node.args[0], ast.Constant):
             yield node.lineno, node.args[0].value, {k.arg for k in node.keywords}
             for arg in node.args[1:]:
                 if isinstance(arg, ast.Constant):        # t_(a if x else b) keeps both in args[0] only
@@ -62,7 +64,7 @@ def test_curriculum_titles_pitches_and_sections_are_translated():
 
 
 def test_engine_and_viz_speak_no_chinese():
-    found = [f"{p.relative_to(ROOT)}:{i}" for layer in ("engine",) for p in (ROOT / layer).rglob("*.py")
+    found = [f"{p.relative_to(ROOT)}:{i}" for layer in ("engine", "viz") for p in (ROOT / layer).rglob("*.py")
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if CJK.search(line)]
     assert found == []
 

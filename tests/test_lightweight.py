@@ -431,19 +431,21 @@ def test_compare_blocks_leaves_out_blocks_that_do_not_fit():
 
 @pytest.mark.parametrize("zh", [False, True])
 def test_figures_have_titles_and_axis_labels(zh):
+    from ui.i18n import Translator
     from viz import lightweight as vl
+    tr = Translator("zh" if zh else "en")
     hw = engine.hardware_presets()["Phone CPU (assumed)"]
     summaries = la.summarize_all("Phone CPU (assumed)")
     h, w, b = 56, 56, 56 * 56 * 128 * 128
-    figs = [vl.networks_figure([s.cost for s in summaries], zh=zh),
+    figs = [vl.networks_figure([s.cost for s in summaries], tr=tr),
             vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth,
-                                     hw.name, zh=zh),
+                                     hw.name, tr=tr),
             vl.time_breakdown_figure([dict(network=s.cost.name, macs=s.cost.macs, times=s.times)
-                                      for s in summaries], zh=zh),
-            vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b), zh=zh),
-            vl.sweep_figure(la.width_sweep(), zh=zh),
+                                      for s in summaries], tr=tr),
+            vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b), tr=tr),
+            vl.sweep_figure(la.width_sweep(), tr=tr),
             vl.block_compare_figure([dict(block=k, macs=c.macs, params=c.params)
-                                     for k, c in lw.compare_blocks(64, 64, 3, 14)], zh=zh)]
+                                     for k, c in lw.compare_blocks(64, 64, 3, 14)], tr=tr)]
     for fig in figs:
         title = fig.layout.title.text
         assert title and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text

@@ -85,3 +85,15 @@ def test_uploaded_onnx_model_goes_through_the_pipeline():
     before, after = engine.run(g), engine.run(steps[-1].graph)
     for o in g.outputs:
         np.testing.assert_allclose(after[o], before[o], rtol=1e-4, atol=1e-5)
+
+
+def test_arena_figure_draws_its_words_in_the_view_language():
+    from engine.compiler.lab import parse_buffers
+    from engine.compiler.memory_plan import plan_buffers
+    from ui.i18n import Translator
+    from viz.compiler import arena_figure
+
+    plan = plan_buffers(parse_buffers("32 0 1\n64 1 2"))
+    fig = arena_figure(plan, tr=Translator("zh"))
+    assert [tr.name for tr in fig.data if tr.name] == ["内存池 96 B", "下界 96 B"]
+    assert fig.layout.yaxis.title.text == "内存池中的偏移（字节）"

@@ -1,6 +1,10 @@
-"""AppTests for the four hardware-lab pages: smoke, one interaction, one bad input."""
+"""AppTests for the four hardware-lab pages: smoke, one interaction, one bad input; and the hardware
+figures drawn in Chinese."""
 from __future__ import annotations
 
+import numpy as np
+
+from ui.i18n import Translator
 
 
 def _metric(at, label_part: str) -> str:
@@ -58,3 +62,22 @@ def test_systolic_page_shows_the_scalesim_golden_badge(lab):
     at = lab("systolic_array")                          # default: GEMM_mnk 256×128×256 on 32×32, os
     badge = next(c.value for c in at.caption if "golden report" in c.value)
     assert "80.5031" in badge and "matches" in badge
+
+
+def test_hardware_figures_draw_their_words_in_the_view_language():
+    from engine.hw import simd, systolic
+    from viz import hardware as hw
+    zh = Translator("zh")
+    a, b = np.array([1.0, -2.0, 3.0, -4.0]), np.ones(4)
+    bars = hw.utilization_bars([simd(a, b, 4)], "t", tr=zh)
+    assert bars.layout.yaxis.title.text == "通道利用率（%）" and bars.data[0].text[0].endswith(" 个周期")
+    rows = [{"pattern": "stride 2", "sectors": 2, "lines": 1, "efficiency": 0.5},
+            {"pattern": "random", "sectors": 32, "lines": 32, "efficiency": 0.03}]
+    assert list(hw.coalescing_chart(rows, "t", tr=zh).data[0].x) == ["步长 2", "随机"]
+    compare = [systolic(64, 64, 64, 8, 8, f) for f in ("os", "ws", "is")]
+    fig = hw.dataflow_compare(compare, "t", tr=zh)
+    assert fig.data[0].x[0] == "输出驻留 (os)" and fig.data[0].text[0].endswith("% 利用率")
+    english = hw.dataflow_compare(compare, "t")
+    assert english.data[0].x[0] == "output stationary (os)" and english.layout.xaxis.title.text == "dataflow"
+    diagram = hw.davinci_diagram("t", sizes={"ub": 256 * 1024}, tr=zh)
+    assert any(a.text == "统一缓冲 UB<br>256 KB" for a in diagram.layout.annotations)

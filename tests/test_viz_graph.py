@@ -331,10 +331,13 @@ def test_flops_formula_explains_the_bias_term():
     b.op("gemm", a, w, c)
     row = graph_cost(b.build()).nodes[0]
     assert (row.macs, row.flops) == (4 * 8 * 3, 2 * 4 * 8 * 3 + 4 * 3)   # ONNX Gemm: A·B + C
-    en, zh = flops_formula("gemm", [(4, 8), (8, 3), (3,)], (4, 3), row.flops, row.macs)
+    from ui.i18n import Translator
+    shapes = [(4, 8), (8, 3), (3,)]
+    en = flops_formula("gemm", shapes, (4, 3), row.flops, row.macs)
+    zh = flops_formula("gemm", shapes, (4, 3), row.flops, row.macs, tr=Translator("zh"))
     assert "gemm(4×8, 8×3, 3) → 4×3" in en and "+ 12 (one add per output" in en and "= 204" in en
-    assert "MAC 数 = 96" in zh
-    en, _ = flops_formula("relu", [(4, 32)], (4, 32), 128, 0)
+    assert "MAC 数 = 96" in zh and "+ 12（偏置" in zh and "= 204。" in zh
+    en = flops_formula("relu", [(4, 32)], (4, 32), 128, 0)
     assert "no multiply-accumulates: 128 FLOPs" in en
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 from viz.export import ExportError, figure_bytes, to_csv, to_json
 from viz.view import adapt, figure_cache
 
-from .i18n import lang, t
+from .i18n import t, translator
 from .page import presenting
 
 _PLOTLY_CONFIG = {
@@ -47,16 +47,17 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
                                 key=f"dl_{key}_csv", on_click="ignore")
 
 
-def figure_view(table: dict[str, str] | None, words: bool = True):
-    """``(fit, shared)`` for a lab whose figure words translate through ``table`` (English → 中文).
+def figure_view():
+    """``(fit, shared)`` for a lab's figures in the current view (language, presenter mode).
 
-    ``fit(fig)`` readies one figure for the current view (language, presenter mode);
-    ``shared(builder)`` wraps a figure builder so each figure is built once per arguments and view
-    and shared between sessions (see :func:`viz.hardware.figure_cache`).
+    ``fit(fig)`` readies one figure built by the lab for presenter mode (its words came translated:
+    the lab passed ``tr=ui.translator()``); ``shared(builder)`` wraps a figure builder so each figure
+    is built once per arguments and view, in the view's language, and shared between sessions (see
+    :func:`viz.view.figure_cache`).
     """
-    def fit(fig, words: bool = words):
-        return adapt(fig, table if lang() == "zh" else None, presenting(), words)
+    def fit(fig):
+        return adapt(fig, presenting())
 
-    shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False), table,
-                          lambda: (lang() == "zh", presenting()))
+    shared = figure_cache(st.cache_resource(max_entries=64, show_spinner=False),
+                          lambda: (translator(), presenting()))
     return fit, shared

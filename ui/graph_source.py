@@ -19,7 +19,7 @@ from engine.interop.torch_zoo import torch_param_counts, zoo_graph, zoo_names
 from viz.graph import graph_figure, value_figure
 from viz.graph_text import graph_json, to_dot, to_mermaid
 
-from .i18n import lang, t
+from .i18n import Translator, lang, t
 
 # a bound widget stores its *label* in the URL, so these labels are the same in both languages
 SOURCES = {"preset": "Preset · 预设", "program": "Program · 程序", "onnx": "ONNX",
@@ -49,8 +49,8 @@ def onnx_bytes_of(kind, payload, title) -> bytes:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def graph_fig(kind, payload, title, direction, fold, code):
     graph, cost = build(kind, payload, title)
-    name = graph.title or ("计算图" if code == "zh" else "Computation graph")
-    return graph_figure(graph, zh=code == "zh", costs=cost, title=name, direction=direction, fold=fold)
+    return graph_figure(graph, tr=Translator(code), costs=cost, title=graph.title, direction=direction,
+                        fold=fold)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -19,12 +19,12 @@ session so it survives navigation between pages.
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 import string
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 import streamlit as st
 
 LANGS = {"en": "English", "zh": "简体中文"}
@@ -50,11 +50,34 @@ class Catalog:
     def __init__(self, strings: dict[str, str], messages: dict[str, str]):
         self.strings = strings
         self.messages = messages
-        self._patterns = [(_template_regex(en), zh) for en, zh in
-                          sorted(messages.items(), key=lambda kv: -len(kv[0]))]
+        ordered = sorted(messages.items(), key=lambda kv: -len(kv[0]))
+        self._patterns = [(_template_regex(en), zh) for en, zh in ordered]
+        # Index for message(): each template under the first (up to) 3 characters of the literal
+        # text it starts with ("" for a template that starts with a field), as
+        # (rank, leading literal, trailing literal, inner literals, shortest match, regex, zh).
+        self._by_lead: dict[str, list[tuple]] = {}
+        for rank, ((en, _), (pattern, zh)) in enumerate(zip(ordered, self._patterns)):
+            pieces = list(string.Formatter().parse(en)) or [("", None, None, None)]
+            literals = [lit for lit, _, _, _ in pieces]
+            tail = literals[-1] if pieces[-1][1] is None else ""
+            inner = tuple(lit for lit in literals[1:len(literals) - (tail != "")] if lit)
+            shortest = sum(map(len, literals)) + sum(f is not None for _, f, _, _ in pieces)
+            self._by_lead.setdefault(literals[0][:3], []).append(
+                (rank, literals[0], tail, inner, shortest, pattern, zh))
 
     def text(self, en: str) -> str:
         return self.strings.get(en, en)
+
+    def _candidates(self, text: str):
+        """The templates that can match ``text``, in the order of ``_patterns`` (longest first): its
+        leading and trailing literals sit at the ends of ``text`` and every other literal is in it
+        (necessary for a match, and cheap to test), so only these are tried as regexes."""
+        lists = [self._by_lead[k] for k in {text[:n] for n in range(4)} if k in self._by_lead]
+        merged = heapq.merge(*lists) if len(lists) > 1 else lists[0] if lists else ()
+        for _, lead, tail, inner, shortest, pattern, zh in merged:
+            if (len(text) >= shortest and text.startswith(lead) and text.endswith(tail)
+                    and all(lit in text for lit in inner)):
+                yield pattern, zh
 
     def message(self, text: str, depth: int = 0) -> str:
         """Translate an engine message: an exact string, else the first (longest) matching template,
@@ -63,7 +86,7 @@ class Catalog:
             return self.strings[text]
         if depth > 3:
             return text
-        for pattern, zh in self._patterns:
+        for pattern, zh in self._candidates(text):
             m = pattern.fullmatch(text)
             if m:
                 parts = {k: self.message(v, depth + 1) for k, v in m.groupdict().items()}
@@ -108,20 +131,30 @@ def t(en: str, /, **params) -> str:
     return text.format(**params) if params else text
 
 
-def translator() -> Callable[[str], str]:
-    """The current language's ``str -> str`` for viz builders (identity for English)."""
-    cat = catalog(lang())
-    return cat.text if cat else _same
+@dataclass(frozen=True)
+class Translator:
+    """One language's ``str -> str`` for viz builders (identity for English).
+
+    A small frozen value rather than a bound method, so that figure caches hash it cheaply and key
+    their entries on the language: ``builder(..., tr=ui.translator())``.
+    """
+
+    code: str = "en"
+
+    def __call__(self, text: str) -> str:
+        cat = catalog(self.code)
+        return cat.text(text) if cat else text
+
+
+def translator() -> Translator:
+    """The current view's translator (see :mod:`viz.words`)."""
+    return Translator(lang())
 
 
 def t_message(text: str) -> str:
     """An engine message or pass log line in the current language (English when not catalogued)."""
     cat = catalog(lang())
     return cat.message(text) if cat else text
-
-
-def _same(text: str) -> str:
-    return text
 
 
 def both(en: str) -> str:

@@ -1,5 +1,8 @@
 """Figures and table rows for the autodiff lab: the evaluation trace, error vs h, expression swell,
-Jacobian sweep cost. Engine data in, plotly figures (or plain rows) out; never streamlit."""
+Jacobian sweep cost. Engine data in, plotly figures (or plain rows) out; never streamlit.
+
+Words are drawn through ``tr`` (see :mod:`viz.words`); the engine's step sentences through ``say``
+(a page passes ``ui.t_message``, which also reads the catalog's message templates)."""
 from __future__ import annotations
 
 import math
@@ -8,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from .theme import MEANING, OKABE_ITO, apply_theme
+from .words import Translate, same
 
 
 def _num(v: Any) -> str:
@@ -16,94 +20,70 @@ def _num(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _t(zh: bool, en: str, cn: str) -> str:
-    return cn if zh else en
+def step_text(step, say: Translate = same) -> tuple[str, str]:
+    """(title, log) of one autodiff step in the view's language.
+
+    A backward step's log is one sentence per adjoint contribution joined by "; "; each is said on
+    its own (a template matches one contribution, whatever the fan-out).
+    """
+    if (step.data or {}).get("contributions"):
+        log = say("; ").join(say(part) for part in step.log.split("; "))
+    else:
+        log = say(step.log or step.title)
+    return say(step.title), log
 
 
-HEADERS_ZH = {"node": "节点", "expression": "表达式", "value": "值", "tangent": "切向量 (dot)",
-              "rule": "求导规则", "from (consumer)": "来自（使用者）", "to (adjoint)": "流向（伴随值）",
-              "contribution": "贡献", "accumulate": "累加", "adjoint now": "当前伴随值",
-              "source": "论文", "engine": "本引擎", "|difference|": "|差|"}
-
-
-def localize(rows: list[dict], zh: bool) -> list[dict]:
-    """Table rows with Chinese column headers when ``zh``."""
-    if not zh:
-        return rows
-    return [{HEADERS_ZH.get(k, k): ("种子" if v == "seed" else v) for k, v in r.items()} for r in rows]
-
-
-def step_text(step, zh: bool = False) -> tuple[str, str]:
-    """(title, log) of one autodiff step in the page's language, rebuilt from the step's data."""
-    if not zh:
-        return step.title, step.log or step.title
-    d = step.data or {}
-    if "value" in d:                                   # a primal (and tangent) evaluation
-        dot = f"，切向量 {_num(d['tangent'])}" if d.get("tangent") is not None else ""
-        if d.get("rule") == "seed":
-            return step.title, f"{d['node']} 是源节点：值 {_num(d['value'])}{dot}"
-        return step.title, f"{d['expression']} → 值 {_num(d['value'])}{dot}"
-    contributions = d.get("contributions") or []
-    if not contributions and "adjoint" in d:            # the seed of the backward sweep
-        return f"设定 {d['node']}_bar = 1", "输出对自身的伴随值 dy/dy = 1"
-    parts = [f"{c['to']}_bar {'+=' if c['accumulated'] else '='} {c['source']}_bar × "
-             f"d{c['source']}/d{c['to']} = {_num(c['contribution'])}" for c in contributions]
-    title = step.title.replace("back through", "反向经过")
-    return title, ("；".join(parts) or "没有需要求导的输入") + "（扇出时累加）" * any(
-        c["accumulated"] for c in contributions)
-
-
-def survey_badge(rows: list[dict], table: int, zh: bool = False) -> str:
+def survey_badge(rows: list[dict], table: int, tr: Translate = same) -> str:
     """'Matches Baydin et al. Table n' with the key numbers and the largest difference."""
     diff = max(r["diff"] for r in rows)
     got = {r["v"]: r.get("tangent", r.get("adjoint")) for r in rows}
     key = (f"y_dot = {got['v5']:.3f}" if table == 2
            else f"x1_bar = {got['v-1']:.3f}, x2_bar = {got['v0']:.3f}")
-    return _t(zh, f"Matches Baydin et al. (2018) Table {table}: {key}; every row within {diff:.1e} "
-                  "(the survey prints 3 decimals).",
-              f"与 Baydin 等 (2018) 表 {table} 一致：{key}；每一行的差都不超过 {diff:.1e}（论文保留 3 位小数）。")
+    return tr("Matches Baydin et al. (2018) Table {table}: {key}; every row within {diff:.1e} "
+              "(the survey prints 3 decimals).").format(table=table, key=key, diff=diff)
 
 
-def survey_table(rows: list[dict], zh: bool = False) -> list[dict]:
+def survey_table(rows: list[dict], tr: Translate = same) -> list[dict]:
     """engine.framework.lab.survey_rows as display rows: the survey's number, ours, the difference."""
     out = []
     for r in rows:
         if "tangent" in r:
-            out.append({"v": r["v"], _t(zh, "value (survey)", "值（论文）"): r["source_value"],
-                        _t(zh, "value (engine)", "值（本引擎）"): f"{r['value']:.4f}",
-                        _t(zh, "tangent (survey)", "切向量（论文）"): r["source_tangent"],
-                        _t(zh, "tangent (engine)", "切向量（本引擎）"): f"{r['tangent']:.4f}",
-                        _t(zh, "|difference|", "|差|"): f"{r['diff']:.1e}"})
+            out.append({"v": r["v"], tr("value (survey)"): r["source_value"],
+                        tr("value (engine)"): f"{r['value']:.4f}",
+                        tr("tangent (survey)"): r["source_tangent"],
+                        tr("tangent (engine)"): f"{r['tangent']:.4f}",
+                        tr("|difference|"): f"{r['diff']:.1e}"})
         else:
-            out.append({"v": r["v"], _t(zh, "adjoint (survey)", "伴随值（论文）"): r["source_adjoint"],
-                        _t(zh, "adjoint (engine)", "伴随值（本引擎）"): f"{r['adjoint']:.4f}",
-                        _t(zh, "|difference|", "|差|"): f"{r['diff']:.1e}"})
+            out.append({"v": r["v"], tr("adjoint (survey)"): r["source_adjoint"],
+                        tr("adjoint (engine)"): f"{r['adjoint']:.4f}",
+                        tr("|difference|"): f"{r['diff']:.1e}"})
     return out
 
 
-def forward_rows(trace, upto: int) -> list[dict]:
+def forward_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     """The forward evaluation-trace table (Baydin Table 2) filled in up to step ``upto``."""
     rows = []
-    for k, step in enumerate(trace.steps[:upto + 1]):
+    for step in trace.steps[:upto + 1]:
         d = step.data
-        row = {"v": d.get("v", ""), "node": d["node"], "expression": d["expression"],
-               "value": _num(d["value"])}
+        row = {"v": d.get("v", ""), tr("node"): d["node"], tr("expression"): d["expression"],
+               tr("value"): _num(d["value"])}
         if d.get("tangent") is not None:
-            row["tangent"] = _num(d["tangent"])
-            row["rule"] = d.get("rule", "")
+            row[tr("tangent")] = _num(d["tangent"])
+            rule = d.get("rule", "")
+            row[tr("rule")] = tr("seed") if rule == "seed" else rule
         rows.append(row)
     return rows
 
 
-def reverse_rows(trace, upto: int) -> list[dict]:
+def reverse_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     """Adjoint contributions (Baydin Table 3) up to step ``upto`` of a reverse trace."""
     rows = []
     for step in trace.steps[:upto + 1]:
         for c in (step.data or {}).get("contributions", ()) or ():
-            rows.append({"from (consumer)": c["source"], "to (adjoint)": f"{c['to']}_bar",
-                         "contribution": _num(c["contribution"]),
-                         "accumulate": "+=" if c["accumulated"] else "=",
-                         "adjoint now": _num(c["adjoint"])})
+            rows.append({tr("from (consumer)"): c["source"], tr("to (adjoint)"): f"{c['to']}_bar",
+                         tr("contribution"): _num(c["contribution"]),
+                         tr("accumulate"): "+=" if c["accumulated"] else "=",
+                         tr("adjoint now"): _num(c["adjoint"])})
     return rows
 
 
@@ -128,56 +108,58 @@ def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[st
     return text
 
 
-def error_vs_h_figure(rows, title: str = "Finite-difference error vs step h", zh: bool = False) -> go.Figure:
+def error_vs_h_figure(rows, title: str = "Finite-difference error vs step h",
+                      tr: Translate = same) -> go.Figure:
     """Log-log: forward and central difference error against h, the truncation/round-off U."""
     fig = go.Figure()
-    for attr, name, color in (("forward_error", _t(zh, "forward", "前向差分") + " (f(x+h)-f(x))/h",
-                               OKABE_ITO["blue"]),
-                              ("central_error", _t(zh, "central", "中心差分") + " (f(x+h)-f(x-h))/2h",
+    for attr, name, color in (("forward_error", tr("forward (f(x+h)-f(x))/h"), OKABE_ITO["blue"]),
+                              ("central_error", tr("central (f(x+h)-f(x-h))/2h"),
                                OKABE_ITO["vermillion"])):
         pts = [(r.h, getattr(r, attr)) for r in rows
                if math.isfinite(getattr(r, attr)) and getattr(r, attr) > 0]
         fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                         name=name, line=dict(color=color))
-    fig.update_xaxes(type="log", title=_t(zh, "step h (log, shrinking to the right)", "步长 h（对数轴，向右变小）"),
+    fig.update_xaxes(type="log", title=tr("step h (log, shrinking to the right)"),
                      autorange="reversed", exponentformat="power")
-    fig.update_yaxes(type="log", title=_t(zh, "absolute error of the derivative (log)", "导数的绝对误差（对数轴）"),
+    fig.update_yaxes(type="log", title=tr("absolute error of the derivative (log)"),
                      exponentformat="power")
     return apply_theme(fig, title, 420)
 
 
-def swell_figure(rows, title: str = "Expression swell: size vs nesting depth", zh: bool = False) -> go.Figure:
+def swell_figure(rows, title: str = "Expression swell: size vs nesting depth",
+                 tr: Translate = same) -> go.Figure:
     """Log-scale sizes: l_n, its symbolic derivative (naive, simplified), the AD trace."""
     ns = [r.n for r in rows]
     fig = go.Figure()
-    for attr, name, color in (("f_size", _t(zh, "l_n itself (tree nodes)", "l_n 本身（树节点）"), OKABE_ITO["grey"]),
-                              ("naive_size", _t(zh, "symbolic d/dx, textbook rules", "符号 d/dx，教科书规则"),
+    for attr, name, color in (("f_size", tr("l_n itself (tree nodes)"), OKABE_ITO["grey"]),
+                              ("naive_size", tr("symbolic d/dx, textbook rules"),
                                OKABE_ITO["vermillion"]),
-                              ("simplified_size", _t(zh, "symbolic d/dx, simplified", "符号 d/dx，化简后"),
+                              ("simplified_size", tr("symbolic d/dx, simplified"),
                                OKABE_ITO["orange"]),
-                              ("ad_trace", _t(zh, "AD evaluation trace (ops)", "AD 求值轨迹（运算数）"), OKABE_ITO["blue"])):
+                              ("ad_trace", tr("AD evaluation trace (ops)"), OKABE_ITO["blue"])):
         fig.add_scatter(x=ns, y=[max(1, getattr(r, attr)) for r in rows], mode="lines+markers",
                         name=name, line=dict(color=color))
-    fig.update_xaxes(title=_t(zh, "nesting depth n of the logistic map l_(n+1) = 4 l_n (1 - l_n)",
-                              "logistic 映射 l_(n+1) = 4 l_n (1 - l_n) 的嵌套深度 n"), dtick=1)
-    fig.update_yaxes(type="log", dtick=1, title=_t(zh, "size (nodes, log scale)", "规模（节点数，对数轴）"))
+    fig.update_xaxes(title=tr("nesting depth n of the logistic map l_(n+1) = 4 l_n (1 - l_n)"),
+                     dtick=1)
+    fig.update_yaxes(type="log", dtick=1, title=tr("size (nodes, log scale)"))
     return apply_theme(fig, title, 420)
 
 
-def jacobian_cost_figure(fwd, rev, title: str = "Cost of the full Jacobian", zh: bool = False) -> go.Figure:
+def jacobian_cost_figure(fwd, rev, title: str = "Cost of the full Jacobian",
+                         tr: Translate = same) -> go.Figure:
     """Sweeps and measured rule applications for forward vs reverse mode."""
     fig = go.Figure()
-    modes = [_t(zh, "forward mode (JVP)", "前向模式 (JVP)"), _t(zh, "reverse mode (VJP)", "反向模式 (VJP)")]
-    fig.add_bar(x=modes, y=[fwd.sweeps, rev.sweeps], name=_t(zh, "sweeps", "扫描次数"),
+    modes = [tr("forward mode (JVP)"), tr("reverse mode (VJP)")]
+    fig.add_bar(x=modes, y=[fwd.sweeps, rev.sweeps], name=tr("sweeps"),
                 marker_color=[MEANING["forward"], MEANING["backward"]],
                 text=[fwd.sweeps, rev.sweeps], textposition="outside")
     fig.add_scatter(x=modes, y=[fwd.rule_calls, rev.rule_calls],
-                    name=_t(zh, "rule applications (measured)", "求导规则调用次数（实测）"),
+                    name=tr("rule applications (measured)"),
                     mode="markers+text", text=[fwd.rule_calls, rev.rule_calls],
                     textposition="top right", marker=dict(size=14, color=OKABE_ITO["black"],
                                                           symbol="diamond"))
     top = max(fwd.sweeps, rev.sweeps, fwd.rule_calls, rev.rule_calls)
-    fig.update_yaxes(title=_t(zh, "count (sweeps / rule applications)", "次数（扫描 / 规则调用）"),
+    fig.update_yaxes(title=tr("count (sweeps / rule applications)"),
                      range=[0, top * 1.2 + 1])     # room for the labels above the tallest mark
-    fig.update_xaxes(title=_t(zh, "mode", "模式"))
+    fig.update_xaxes(title=tr("mode"))
     return apply_theme(fig, title, 380)

@@ -32,6 +32,7 @@ import plotly.graph_objects as go
 from .graph_fold import FOLDED_OP, fold_repeats
 from .graph_layout import GraphLayout, compute_layout, layout_graph
 from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
+from .words import Translate, same
 
 __all__ = ["graph_figure", "layout_graph", "compute_layout", "node_kind", "cost_rows_by_node",
            "value_figure", "flow_figure"]
@@ -108,15 +109,15 @@ _COST_FIELDS = (("flops", "FLOPs"), ("macs", "MACs"), ("params", "params"),
                 ("bytes_read", "bytes read"), ("bytes_written", "bytes written"))
 
 
-def _hover(node, kind: str, cost: dict, extra: str | None) -> str:
-    lines = [f"<b>{node.name}</b> = {node.op}", f"kind: {kind}",
-             f"shape: {_shape_text(node.shape)} ({node.dtype})"]
+def _hover(node, kind: str, cost: dict, extra: str | None, tr: Translate = same) -> str:
+    lines = [f"<b>{node.name}</b> = {node.op}", f"{tr('kind')}: {tr(kind)}",
+             f"{tr('shape')}: {_shape_text(node.shape)} ({node.dtype})"]
     attrs = [(k, v) for k, v in node.attrs if k not in ("value",)]
     if attrs:
-        lines.append("attrs: " + ", ".join(f"{k}={_short(v, 24)}" for k, v in attrs[:6]))
+        lines.append(f"{tr('attrs')}: " + ", ".join(f"{k}={_short(v, 24)}" for k, v in attrs[:6]))
     if node.inputs:
-        lines.append("inputs: " + _short(", ".join(node.inputs), 60))
-    parts = [f"{label} {_fmt_count(cost[key])}" for key, label in _COST_FIELDS
+        lines.append(f"{tr('inputs')}: " + _short(", ".join(node.inputs), 60))
+    parts = [f"{tr(label)} {_fmt_count(cost[key])}" for key, label in _COST_FIELDS
              if cost.get(key) not in (None, 0)]
     if parts:
         lines.append(" · ".join(parts))
@@ -201,7 +202,8 @@ def _ring(names, lay, color: str, label: str, size: int) -> go.Scatter | None:
                                   line=dict(color=color, width=4)))
 
 
-def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.Scatter]:
+def _node_traces(graph, lay, costs, node_text, big: bool, size: int,
+                 tr: Translate = same) -> list[go.Scatter]:
     cache: dict = {}
     by_kind: dict[str, list] = {}
     for n in graph.nodes:
@@ -216,12 +218,12 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
         show_text = not big or node_text
         traces.append(go.Scatter(
             x=[lay.positions[n.name][0] for n in nodes], y=[lay.positions[n.name][1] for n in nodes],
-            mode="markers+text" if show_text else "markers", name=kind,
+            mode="markers+text" if show_text else "markers", name=tr(kind),
             text=[_label(n, e) if not side else _side_label(n, lay.direction, size < 22)
                   for n, e in zip(nodes, extra)],
             textposition="middle right" if side else text_pos,
             textfont=dict(size=9 if side else 12),
-            hovertext=[_hover(n, kind, costs.get(n.name, {}), e) for n, e in zip(nodes, extra)],
+            hovertext=[_hover(n, kind, costs.get(n.name, {}), e, tr) for n, e in zip(nodes, extra)],
             hoverinfo="text",
             marker=dict(symbol="diamond" if side else ("circle" if kind == "input" else "square"),
                         size=max(6, size // 2) if side else size,
@@ -231,18 +233,13 @@ def _node_traces(graph, lay, costs, node_text, big: bool, size: int) -> list[go.
     return traces
 
 
-LEGEND_ZH = {"elemwise": "逐元素", "broadcast": "广播", "injective": "单射", "reduce": "规约",
-             "out_elemwise_fusable": "可融合输出", "opaque": "不透明", "input": "输入", "param": "参数",
-             "constant": "常量", "changed": "已改动", "highlighted": "当前"}
-
-
 def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = (),
                  groups: list[list[str]] | None = None, node_text: Mapping[str, str] | None = None,
                  costs: Any = None, title: str = "", height: int | None = None, fold: bool = False,
-                 direction: str = "TB", zh: bool = False) -> go.Figure:
+                 direction: str = "TB", tr: Translate = same) -> go.Figure:
     """Draw ``graph`` as a layered DAG (see the module docstring for every argument's meaning).
 
-    ``zh``: legend entries (fusion kinds, sources, highlight rings) in Chinese.
+    ``tr``: the legend's words (fusion kinds, sources, highlight rings) in the view's language.
 
     ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
     ``costs``: an engine.core.cost_model report (or rows with a ``name``) adds FLOPs/MACs/params/bytes to hover.
@@ -256,12 +253,12 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     rows = cost_rows_by_node(costs)
     fig = go.Figure()
     crowded = len(lay.edge_paths) > _EDGE_LABEL_LIMIT or (direction == "LR" and lay.n_layers > 8)
-    for tr in _edge_traces(graph, lay, big or crowded):
-        fig.add_trace(tr)
-    for tr in _node_traces(graph, lay, rows, node_text, big, size):
-        fig.add_trace(tr)
+    for trace in _edge_traces(graph, lay, big or crowded):
+        fig.add_trace(trace)
+    for trace in _node_traces(graph, lay, rows, node_text, big, size, tr):
+        fig.add_trace(trace)
     for names, key, label in ((changed, "changed", "changed"), (highlight, "highlight", "highlighted")):
-        ring = _ring(list(names), lay, MEANING[key], label, size)
+        ring = _ring(list(names), lay, MEANING[key], tr(label), size)
         if ring is not None:
             fig.add_trace(ring)
     fig.update_layout(shapes=_group_shapes(groups, lay), hovermode="closest", dragmode="pan",
@@ -273,13 +270,10 @@ def graph_figure(graph, highlight: Iterable[str] = (), changed: Iterable[str] = 
     if height is None:
         span = lay.n_layers if direction == "TB" else lay.width + 1
         height = int(min(2400, max(360, 130 + 60 * span)))
-    apply_theme(fig, title or graph.title or "Computation graph", height)
+    apply_theme(fig, title or graph.title or tr("Computation graph"), height)
     # title on its own line above the legend of kinds
     fig.update_layout(margin=dict(t=90, l=10, r=10, b=10), title=dict(y=0.99, yanchor="top"),
                       legend=dict(y=1.0, yanchor="bottom", x=0, xanchor="left"))
-    if zh:
-        for trace in fig.data:
-            trace.name = LEGEND_ZH.get(trace.name, trace.name)
     return fig
 
 

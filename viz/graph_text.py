@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .graph import node_kind
 from .theme import KIND_COLORS
+from .words import Translate, same
 
 _SOURCES = ("input", "param", "constant")
 
@@ -98,19 +99,18 @@ def graph_json(graph) -> str:
     return json.dumps(data, indent=1, ensure_ascii=False, default=str)
 
 
-def flops_formula(op: str, in_shapes, out_shape, flops: int, macs: int) -> tuple[str, str]:
-    """How a node's FLOPs follow from its MACs, in words: (English, Chinese)."""
+def flops_formula(op: str, in_shapes, out_shape, flops: int, macs: int, tr: Translate = same) -> str:
+    """How a node's FLOPs follow from its MACs, in words (in the view's language through ``tr``)."""
     def shape(s) -> str:
-        return "×".join(map(str, s)) or "scalar"
+        return "×".join(map(str, s)) or tr("scalar")
     head = f"{op}({', '.join(shape(s) for s in in_shapes)}) → {shape(out_shape)}: "
     if macs:
         extra = flops - 2 * macs
-        en_tail = f" + {extra:,} (one add per output for the bias)" if extra else ""
-        zh_tail = f" + {extra:,}（偏置：每个输出加一次）" if extra else ""
-        return (head + f"MACs = {macs:,}; FLOPs = 2 × MACs{en_tail} = {flops:,}.",
-                head + f"MAC 数 = {macs:,}；FLOPs = 2 × MAC{zh_tail} = {flops:,}。")
-    return (head + f"no multiply-accumulates: {flops:,} FLOPs (1 per element touched).",
-            head + f"没有乘加：{flops:,} 次浮点运算（每个元素 1 次）。")
+        tail = tr(" + {extra} (one add per output for the bias)").format(extra=f"{extra:,}") if extra else ""
+        return head + tr("MACs = {macs}; FLOPs = 2 × MACs{tail} = {flops}.").format(
+            macs=f"{macs:,}", tail=tail, flops=f"{flops:,}")
+    return head + tr("no multiply-accumulates: {flops} FLOPs (1 per element touched).").format(
+        flops=f"{flops:,}")
 
 
 def cost_table(report, total_label: str = "TOTAL") -> list[dict]:

@@ -1,7 +1,8 @@
 """Figures for the hardware lab: lanes per cycle, coalescing, bank conflicts, occupancy curves, the
-DaVinci block diagram and pipeline, and the systolic array's data waves."""
-from __future__ import annotations
+DaVinci block diagram and pipeline, and the systolic array's data waves.
 
+Every builder takes ``tr`` (see :mod:`viz.words`) and draws its fixed words through it."""
+from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,37 +11,21 @@ from engine.core.trace import Timeline
 
 from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
 from .timeline import gantt
-
-#: Chinese for the fixed words in this module's figures.
-ZH = {
-    "cycle": "周期", "cycles": "个周期", "lane (index)": "通道（编号）", "lane utilisation (%)": "通道利用率（%）",
-    "execution model": "执行模型", "32-byte sectors": "32 字节扇区", "128-byte lines": "128 字节缓存行",
-    "efficiency (%)": "效率（%）", "efficiency (% of fetched bytes used)": "效率（取回字节中被用到的 %）",
-    "transactions per warp (count)": "每个 warp 的事务数（个）",
-    "access pattern (stride in elements)": "访问模式（步长，单位：元素）", "stride": "步长", "random": "随机",
-    "distinct words in bank": "该 bank 中不同的字", "shared-memory bank (0–31)": "共享内存 bank（0–31）",
-    "words served one after another (count)": "依次服务的字数（个）",
-    "warp slots": "warp 槽位", "block slots": "线程块槽位", "registers": "寄存器", "shared memory": "共享内存",
-    "limited by": "受限于", "blocks per SM allowed (count)": "资源允许的每 SM 线程块数（个）", "resource": "资源",
-    "occupancy (% of max warps per SM)": "占用率（占每 SM 最大 warp 数的 %）",
-    "threads per block": "每块线程数", "registers per thread": "每线程寄存器数",
-    "PE row": "PE 行", "PE column": "PE 列", "partial sum": "部分和", "active PEs": "活跃 PE",
-    "PEs doing a MAC (count)": "正在做乘加的 PE（个）", "cycles (stall-free)": "周期数（无停顿模型）",
-    "dataflow": "数据流", "util": "利用率", "output stationary": "输出驻留", "weight stationary": "权重驻留",
-    "input stationary": "输入驻留", "transfer": "搬运", "compute": "计算", "vector": "向量", "time (cycles)": "时间（周期）", "engine": "引擎",
-    "Unified Buffer": "统一缓冲 UB", "L1 Buffer": "L1 缓冲",
-}
+from .words import Translate, same
 
 
-LIMIT_LABELS = {"warps": "warp slots", "blocks": "block slots", "registers": "registers",
-                "shared_memory": "shared memory"}
+def limit_labels(tr: Translate = same) -> dict[str, str]:
+    """The resource each occupancy limiter stands for, in the view's language."""
+    return {"warps": tr("warp slots"), "blocks": tr("block slots"), "registers": tr("registers"),
+            "shared_memory": tr("shared memory")}
 
 
 LIMIT_COLORS = {"warps": OKABE_ITO["blue"], "blocks": OKABE_ITO["orange"],
                 "registers": OKABE_ITO["vermillion"], "shared_memory": OKABE_ITO["green"]}
 
 
-def lanes_heatmap(run, title: str, max_cycles: int = 120, current: int | None = None) -> go.Figure:
+def lanes_heatmap(run, title: str, max_cycles: int = 120, current: int | None = None,
+                  tr: Translate = same) -> go.Figure:
     """Cycles (rows) × lanes (columns): busy lanes coloured, idle (masked) lanes grey; the stepper's
     ``current`` cycle is outlined."""
     lanes = run.lanes[:max_cycles]
@@ -49,41 +34,52 @@ def lanes_heatmap(run, title: str, max_cycles: int = 120, current: int | None = 
         z=lanes, x=list(range(run.width)), y=list(range(lanes.shape[0])),
         colorscale=[[0, MEANING["idle"]], [1, MEANING["compute"]]], zmin=0, zmax=1, showscale=False,
         xgap=1, ygap=1, customdata=np.array(labels)[:, None].repeat(run.width, axis=1),
-        hovertemplate="cycle %{y}, lane %{x}<br>%{customdata}<extra></extra>"))
+        hovertemplate=tr("cycle {cycle}, lane {lane}").format(cycle="%{y}", lane="%{x}")
+        + "<br>%{customdata}<extra></extra>"))
     if current is not None and 0 <= current < lanes.shape[0]:
         fig.add_shape(type="rect", x0=-0.5, x1=run.width - 0.5, y0=current - 0.5, y1=current + 0.5,
                       line=dict(color="black", width=3))
-    fig.update_yaxes(title="cycle", autorange="reversed")
-    fig.update_xaxes(title="lane (index)")
+    fig.update_yaxes(title=tr("cycle"), autorange="reversed")
+    fig.update_xaxes(title=tr("lane (index)"))
     return apply_theme(fig, title, height=min(700, 200 + 8 * lanes.shape[0]))
 
 
-def utilization_bars(runs, title: str) -> go.Figure:
+def utilization_bars(runs, title: str, tr: Translate = same) -> go.Figure:
     """Cycles and lane utilisation of each execution model."""
     names = [r.model for r in runs]
     fig = go.Figure()
-    fig.add_bar(x=names, y=[100 * r.utilization for r in runs], name="lane utilisation (%)",
-                marker_color=MEANING["compute"], text=[f"{r.cycles} cycles" for r in runs],
-                textposition="outside")
-    fig.update_yaxes(title="lane utilisation (%)", range=[0, 115])
-    fig.update_xaxes(title="execution model")
+    fig.add_bar(x=names, y=[100 * r.utilization for r in runs], name=tr("lane utilisation (%)"),
+                marker_color=MEANING["compute"],
+                text=[tr("{n} cycles").format(n=r.cycles) for r in runs], textposition="outside")
+    fig.update_yaxes(title=tr("lane utilisation (%)"), range=[0, 115])
+    fig.update_xaxes(title=tr("execution model"))
     return apply_theme(fig, title)
 
 
-def coalescing_chart(rows: list[dict], title: str) -> go.Figure:
+def _pattern(pattern: str, tr: Translate) -> str:
+    """An access pattern's name ("stride 4", "random") in the view's language."""
+    if pattern == "random":
+        return tr("random")
+    kind, _, n = pattern.partition(" ")
+    return tr("stride {n}").format(n=n) if kind == "stride" else pattern
+
+
+def coalescing_chart(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
     """32-byte sectors and 128-byte lines per warp load, per access pattern; efficiency on the right."""
-    x = [r["pattern"] for r in rows]
+    x = [_pattern(r["pattern"], tr) for r in rows]
     fig = go.Figure()
-    fig.add_bar(x=x, y=[r["sectors"] for r in rows], name="32-byte sectors",
+    fig.add_bar(x=x, y=[r["sectors"] for r in rows], name=tr("32-byte sectors"),
                 marker_color=MEANING["memory_bound"])
-    fig.add_bar(x=x, y=[r["lines"] for r in rows], name="128-byte lines", marker_color=OKABE_ITO["orange"])
-    fig.add_scatter(x=x, y=[100 * r["efficiency"] for r in rows], mode="lines+markers", name="efficiency (%)",
-                    yaxis="y2", line=dict(color="black", dash="dot"),
+    fig.add_bar(x=x, y=[r["lines"] for r in rows], name=tr("128-byte lines"),
+                marker_color=OKABE_ITO["orange"])
+    fig.add_scatter(x=x, y=[100 * r["efficiency"] for r in rows], mode="lines+markers",
+                    name=tr("efficiency (%)"), yaxis="y2", line=dict(color="black", dash="dot"),
                     marker=dict(color="black", symbol="diamond", size=9),
-                    hovertemplate="%{y:.1f}% of fetched bytes used<extra></extra>")
-    fig.update_yaxes(title="transactions per warp (count)")
-    fig.update_xaxes(title="access pattern (stride in elements)")
-    fig.update_layout(barmode="group", yaxis2=dict(title="efficiency (% of fetched bytes used)",
+                    hovertemplate=tr("{pct}% of fetched bytes used").format(pct="%{y:.1f}")
+                    + "<extra></extra>")
+    fig.update_yaxes(title=tr("transactions per warp (count)"))
+    fig.update_xaxes(title=tr("access pattern (stride in elements)"))
+    fig.update_layout(barmode="group", yaxis2=dict(title=tr("efficiency (% of fetched bytes used)"),
                                                    overlaying="y", side="right", range=[0, 105],
                                                    tickmode="linear", dtick=20, showgrid=False))
     fig = apply_theme(fig, title)
@@ -91,25 +87,28 @@ def coalescing_chart(rows: list[dict], title: str) -> go.Figure:
     return fig
 
 
-def bank_picture(bank_of_lane, per_bank, title: str) -> go.Figure:
+def bank_picture(bank_of_lane, per_bank, title: str, tr: Translate = same) -> go.Figure:
     """How many distinct words queue on each of the 32 banks (hover: which lanes hit it)."""
     lanes_of = {b: [] for b in range(len(per_bank))}
     for lane, bank in enumerate(bank_of_lane):
         lanes_of[int(bank)].append(lane)
     worst = max(per_bank)
     fig = go.Figure(go.Bar(
-        x=list(range(len(per_bank))), y=per_bank, name="distinct words in bank",
+        x=list(range(len(per_bank))), y=per_bank, name=tr("distinct words in bank"),
         marker_color=[MEANING["highlight"] if v == worst and v > 1 else MEANING["compute"] for v in per_bank],
-        hovertext=[f"bank {b}: lanes {', '.join(map(str, lanes_of[b])) or '-'}" for b in range(len(per_bank))],
+        hovertext=[tr("bank {bank}: lanes {lanes}").format(bank=b, lanes=", ".join(map(str, lanes)) or "-")
+                   for b, lanes in lanes_of.items()],
         hoverinfo="text"))
-    fig.update_xaxes(title="shared-memory bank (0–31)", dtick=4)
-    fig.update_yaxes(title="words served one after another (count)", rangemode="tozero",
+    fig.update_xaxes(title=tr("shared-memory bank (0–31)"), dtick=4)
+    fig.update_yaxes(title=tr("words served one after another (count)"), rangemode="tozero",
                      dtick=max(1, int(worst) // 8))
     return apply_theme(fig, title, height=340)
 
 
-def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None) -> go.Figure:
+def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None,
+                        tr: Translate = same) -> go.Figure:
     """Occupancy vs block size or registers per thread; markers coloured by the binding limit."""
+    labels = limit_labels(tr)
     xs = [r[x] for r in rows]
     fig = go.Figure(go.Scatter(x=xs, y=[100 * r["occupancy"] for r in rows], mode="lines",
                                line=dict(color=OKABE_ITO["grey"]), showlegend=False))
@@ -117,25 +116,27 @@ def occupancy_curve_fig(rows: list[dict], x: str, title: str, marker_x=None) -> 
         pts = [r for r in rows if r["limiter"] == lim]
         if pts:
             fig.add_scatter(x=[r[x] for r in pts], y=[100 * r["occupancy"] for r in pts], mode="markers",
-                            name=f"limited by {LIMIT_LABELS[lim]}", marker=dict(color=color, size=7))
+                            name=tr("limited by {resource}").format(resource=labels[lim]),
+                            marker=dict(color=color, size=7))
     if marker_x is not None:
         fig.add_vline(x=marker_x, line=dict(color="black", dash="dash"))
-    fig.update_yaxes(title="occupancy (% of max warps per SM)", range=[0, 105])
-    fig.update_xaxes(title="threads per block" if x == "threads" else "registers per thread")
+    fig.update_yaxes(title=tr("occupancy (% of max warps per SM)"), range=[0, 105])
+    fig.update_xaxes(title=tr("threads per block") if x == "threads" else tr("registers per thread"))
     return apply_theme(fig, title)
 
 
-def limiter_bars(result: dict, title: str) -> go.Figure:
+def limiter_bars(result: dict, title: str, tr: Translate = same) -> go.Figure:
     """Blocks per SM each resource would allow; the smallest one binds."""
     keys = ["warps", "blocks", "registers", "shared_memory"]
     vals = [result[f"blocks_by_{k}"] for k in keys]
-    fig = go.Figure(go.Bar(x=[LIMIT_LABELS[k] for k in keys], y=vals,
+    labels = limit_labels(tr)
+    fig = go.Figure(go.Bar(x=[labels[k] for k in keys], y=vals,
                            marker_color=[LIMIT_COLORS[k] for k in keys],
                            marker_line=dict(color=["black" if k == result["limiter"] else "white"
                                                    for k in keys], width=3),
                            text=vals, textposition="outside"))
-    fig.update_yaxes(title="blocks per SM allowed (count)", range=[0, max(vals) * 1.2 + 1])
-    fig.update_xaxes(title="resource")
+    fig.update_yaxes(title=tr("blocks per SM allowed (count)"), range=[0, max(vals) * 1.2 + 1])
+    fig.update_xaxes(title=tr("resource"))
     return apply_theme(fig, title, height=360)
 
 
@@ -152,13 +153,17 @@ _ARROWS = [((1.4, 4.5), (2.2, 4.5), "MTE2"), ((4.0, 5.0), (5.0, 5.0), "MTE1"),
            ((7.0, 1.4), (7.8, 1.4), ""), ((5.0, 1.0), (1.4, 1.0), "MTE3"), ((1.4, 1.8), (5.0, 1.8), "MTE2")]
 
 
-def davinci_diagram(title: str, highlight: str = "", sizes: dict | None = None) -> go.Figure:
-    """Block diagram of one AI Core: buffers, compute units, and the engines that move data."""
+def davinci_diagram(title: str, highlight: str = "", sizes: dict | None = None,
+                    tr: Translate = same) -> go.Figure:
+    """Block diagram of one AI Core: buffers, compute units, and the engines that move data.
+
+    ``highlight`` is a box's English name; unit names (L0A, Cube, MTE2 …) are drawn as they are."""
     fig = go.Figure()
     sizes = sizes or {}
+    shown = {"L1 Buffer": tr("L1 Buffer"), "Unified Buffer": tr("Unified Buffer")}
     for name, (x0, y0, x1, y1, color) in _BOXES.items():
         key = {"L1 Buffer": "l1", "L0A": "l0a", "L0B": "l0b", "L0C": "l0c", "Unified Buffer": "ub"}.get(name)
-        label = name + (f"<br>{sizes[key] // 1024} KB" if key in sizes else "")
+        label = shown.get(name, name) + (f"<br>{sizes[key] // 1024} KB" if key in sizes else "")
         fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=OKABE_ITO[color], opacity=0.35,
                       line=dict(color="black", width=3 if name == highlight else 1))
         fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=label, showarrow=False)
@@ -173,14 +178,19 @@ def davinci_diagram(title: str, highlight: str = "", sizes: dict | None = None) 
     return apply_theme(fig, title, height=380)
 
 
-def davinci_gantt(timeline: Timeline, title: str, max_events: int = 600) -> go.Figure:
+def davinci_gantt(timeline: Timeline, title: str, max_events: int = 600,
+                  tr: Translate = same) -> go.Figure:
     """Per-engine pipeline (MTE2 → MTE1 → Cube → FixPipe → MTE3) as a Gantt chart."""
     if len(timeline.events) > max_events:
         timeline = Timeline(timeline.events[:max_events], timeline.units, timeline.time_unit)
-    return gantt(timeline, title, colors={"vector": OKABE_ITO["purple"]})
+    fig = gantt(timeline, title, colors={"vector": OKABE_ITO["purple"]}, tr=tr)
+    if timeline.time_unit == "cycles":        # the unit as a word, not the engine's unit name
+        fig.update_xaxes(title=tr("time (cycles)"))
+    return fig
 
 
-def pe_heatmap(state, title: str, show: str = "acc", zmax: float | None = None) -> go.Figure:
+def pe_heatmap(state, title: str, show: str = "acc", zmax: float | None = None,
+               tr: Translate = same) -> go.Figure:
     """The array in one cycle: grey = idle PE, colour = accumulator / partial sum, text = operands."""
     values = state.acc
     rows, cols = values.shape
@@ -198,34 +208,40 @@ def pe_heatmap(state, title: str, show: str = "acc", zmax: float | None = None) 
                                showscale=False, xgap=2, ygap=2, hoverinfo="skip"))
     active = np.where(state.active, values, np.nan)
     top = zmax if zmax is not None else float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
-    fig.add_heatmap(z=active, x=xs, y=ys, text=text, texttemplate="%{text}", colorscale="Blues", xgap=2, ygap=2,
-                    zmin=0, zmax=max(top, 1e-9), colorbar=dict(title="partial sum"),
+    fig.add_heatmap(z=active, x=xs, y=ys, text=text, texttemplate="%{text}", colorscale="Blues",
+                    xgap=2, ygap=2, zmin=0, zmax=max(top, 1e-9), colorbar=dict(title=tr("partial sum")),
                     hovertemplate="PE (%{y}, %{x}): %{z}<extra></extra>")
-    fig.update_yaxes(title="PE row", autorange="reversed", dtick=1)
-    fig.update_xaxes(title="PE column", dtick=1)
+    fig.update_yaxes(title=tr("PE row"), autorange="reversed", dtick=1)
+    fig.update_xaxes(title=tr("PE column"), dtick=1)
     return apply_theme(fig, title, height=max(320, 60 + 40 * rows))
 
 
-def active_pes_chart(active_counts, total_pes: int, current: int, title: str) -> go.Figure:
+def active_pes_chart(active_counts, total_pes: int, current: int, title: str,
+                     tr: Translate = same) -> go.Figure:
     """How many PEs do a MAC in each cycle: the fill and drain ramps of the wavefront."""
     fig = go.Figure(go.Scatter(y=active_counts, mode="lines", line=dict(color=MEANING["compute"]),
-                               fill="tozeroy", name="active PEs"))
+                               fill="tozeroy", name=tr("active PEs")))
     fig.add_hline(y=total_pes, line=dict(dash="dot", color="black"))
     fig.add_vline(x=current, line=dict(color=MEANING["highlight"]))
-    fig.update_xaxes(title="cycle")
-    fig.update_yaxes(title="PEs doing a MAC (count)")
+    fig.update_xaxes(title=tr("cycle"))
+    fig.update_yaxes(title=tr("PEs doing a MAC (count)"))
     return apply_theme(fig, title, height=300)
 
 
-DATAFLOW_LABELS = {"os": "output stationary", "ws": "weight stationary", "is": "input stationary"}
+def dataflow_names(tr: Translate = same) -> dict[str, str]:
+    """The three dataflows' names in the view's language."""
+    return {"os": tr("output stationary"), "ws": tr("weight stationary"), "is": tr("input stationary")}
 
 
-def dataflow_compare(rows: list[dict], title: str) -> go.Figure:
+def dataflow_compare(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
     """Cycles and utilisation of os / ws / is for one GEMM."""
+    names = dataflow_names(tr)
     fig = go.Figure()
-    fig.add_bar(x=[f"{DATAFLOW_LABELS.get(r['dataflow'], r['dataflow'])} ({r['dataflow']})" for r in rows],
-                y=[r["cycles"] for r in rows], name="cycles", marker_color=SEQUENCE[:len(rows)],
-                text=[f"{r['utilization']:.1f}% util" for r in rows], textposition="outside")
-    fig.update_yaxes(title="cycles (stall-free)", range=[0, 1.15 * max([r["cycles"] for r in rows] + [1])])
-    fig.update_xaxes(title="dataflow")
+    fig.add_bar(x=[f"{names.get(r['dataflow'], r['dataflow'])} ({r['dataflow']})" for r in rows],
+                y=[r["cycles"] for r in rows], name=tr("cycles"), marker_color=SEQUENCE[:len(rows)],
+                text=[tr("{pct}% util").format(pct=f"{r['utilization']:.1f}") for r in rows],
+                textposition="outside")
+    fig.update_yaxes(title=tr("cycles (stall-free)"),
+                     range=[0, 1.15 * max([r["cycles"] for r in rows] + [1])])
+    fig.update_xaxes(title=tr("dataflow"))
     return apply_theme(fig, title, height=360)

@@ -1,6 +1,6 @@
 """Figures of the lightweight-models lab: engine data -> plotly Figure (never st.*).
 
-Every function takes ``zh`` (pages pass ``zh=ui.lang() == "zh"``) for Chinese titles, axes and legends.
+Every function that draws words takes ``tr`` (see :mod:`viz.words`; pages pass ``tr=ui.translator()``).
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .theme import MEANING, OKABE_ITO, SEQUENCE, apply_theme
+from .words import Translate, each, same
 
 #: One colour per layer kind, fixed across the lab's figures.
 KIND_COLOR = {
@@ -20,38 +21,34 @@ KIND_COLOR = {
 }
 
 
-KIND_ZH = {"depthwise": "逐通道卷积", "pointwise": "逐点 1x1 卷积", "standard": "标准卷积",
-           "group": "分组卷积", "linear": "全连接/线性层", "attention": "注意力矩阵乘",
-           "elementwise & other": "逐元素及其他"}
+#: The legend name of each layer kind (the engine's short kinds are words other labs translate too).
+KIND_NAME = {"depthwise": "depthwise conv", "pointwise": "pointwise 1x1 conv", "standard": "standard conv",
+             "group": "group conv", "linear": "fully connected / linear", "attention": "attention matmul",
+             "elementwise & other": "elementwise & other"}
 
 
-def _t(zh: bool, en: str, cn: str) -> str:
-    return cn if zh else en
-
-
-def _kind(kind: str, zh: bool) -> str:
-    return KIND_ZH.get(kind, kind) if zh else kind
+def _kind(kind: str, tr: Translate) -> str:
+    return tr(KIND_NAME.get(kind, kind))
 
 
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:+.1f} %"
 
 
-def networks_figure(costs: list, zh: bool = False) -> go.Figure:
+def networks_figure(costs: list, tr: Translate = same) -> go.Figure:
     """Params and MACs per network, engine bars beside the paper's numbers."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        _t(zh, "Parameters (M)", "参数量（百万）"), _t(zh, "MACs (M multiply-adds)", "乘加次数（百万）")))
+    fig = make_subplots(rows=1, cols=2,
+                        subplot_titles=(tr("Parameters (M)"), tr("MACs (M multiply-adds)")))
     names = [f"{c.name} @{c.resolution}" for c in costs]
-    fig.add_bar(x=names, y=[c.params / 1e6 for c in costs], name=_t(zh, "engine", "引擎"), row=1, col=1,
+    fig.add_bar(x=names, y=[c.params / 1e6 for c in costs], name=tr("engine"), row=1, col=1,
                 marker_color=SEQUENCE[0], text=[f"{c.params / 1e6:.2f}" for c in costs],
                 textposition="outside")
     fig.add_scatter(x=names, y=[c.paper.params_m for c in costs], mode="markers", row=1, col=1,
-                    name=_t(zh, "paper", "论文"), marker=dict(symbol="line-ew-open", size=34,
-                                                              color="black",
-                                              line=dict(width=3)),
+                    name=tr("paper"),
+                    marker=dict(symbol="line-ew-open", size=34, color="black", line=dict(width=3)),
                     text=[f"{c.paper.source}: {c.paper.params_m} M ({pct(c.params_diff)})"
                           for c in costs], hovertemplate="%{text}<extra></extra>")
-    fig.add_bar(x=names, y=[c.macs / 1e6 for c in costs], name="engine MACs", row=1, col=2,
+    fig.add_bar(x=names, y=[c.macs / 1e6 for c in costs], name=tr("engine MACs"), row=1, col=2,
                 marker_color=SEQUENCE[1], text=[f"{c.macs / 1e6:.0f}" for c in costs],
                 textposition="outside", showlegend=False)
     with_macs = [(n, c) for n, c in zip(names, costs) if c.paper.macs_m is not None]
@@ -60,39 +57,35 @@ def networks_figure(costs: list, zh: bool = False) -> go.Figure:
                     marker=dict(symbol="line-ew-open", size=34, color="black", line=dict(width=3)),
                     text=[f"{c.paper.source}: {c.paper.macs_m} M ({pct(c.macs_diff)})"
                           for _, c in with_macs], hovertemplate="%{text}<extra></extra>")
-    fig.update_yaxes(title_text=_t(zh, "millions of parameters", "参数量（百万）"), row=1, col=1)
-    fig.update_yaxes(title_text=_t(zh, "millions of multiply-adds", "乘加次数（百万）"), row=1, col=2)
-    fig.update_xaxes(title_text=_t(zh, "network @ input side (α = 1)", "网络 @ 输入边长（α = 1）"),
-                     tickangle=-40)
-    apply_theme(fig, _t(zh, "Engine counts (bars) vs the papers' tables (black ticks)",
-                        "引擎统计（柱）与论文表格（黑色短线）对照"), 500)
+    fig.update_yaxes(title_text=tr("millions of parameters"), row=1, col=1)
+    fig.update_yaxes(title_text=tr("millions of multiply-adds"), row=1, col=2)
+    fig.update_xaxes(title_text=tr("network @ input side (α = 1)"), tickangle=-40)
+    apply_theme(fig, tr("Engine counts (bars) vs the papers' tables (black ticks)"), 500)
     fig.update_layout(showlegend=False)
     return fig
 
 
-def block_compare_figure(rows: list[dict], zh: bool = False) -> go.Figure:
+def block_compare_figure(rows: list[dict], tr: Translate = same) -> go.Figure:
     """MACs and params of every block kind at the same channels/kernel/side (log scale)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(_t(zh, "MACs", "乘加次数"),
-                                                        _t(zh, "Parameters", "参数量")))
-    kinds = [r["block"] for r in rows]
-    fig.add_bar(x=kinds, y=[r["macs"] for r in rows], row=1, col=1, name=_t(zh, "MACs", "乘加次数"),
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(tr("MACs"), tr("Parameters")))
+    kinds = each(tr, [r["block"] for r in rows])
+    fig.add_bar(x=kinds, y=[r["macs"] for r in rows], row=1, col=1, name=tr("MACs"),
                 marker_color=SEQUENCE[1], texttemplate="%{y:.3s}", textposition="outside")
-    fig.add_bar(x=kinds, y=[r["params"] for r in rows], row=1, col=2, name=_t(zh, "params", "参数量"),
+    fig.add_bar(x=kinds, y=[r["params"] for r in rows], row=1, col=2, name=tr("Parameters"),
                 marker_color=SEQUENCE[0], texttemplate="%{y:.3s}", textposition="outside")
-    fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "multiply-adds (log)", "乘加次数（对数）"),
-                     row=1, col=1)
-    fig.update_yaxes(type="log", dtick=1, title_text=_t(zh, "parameters (log)", "参数量（对数）"), row=1, col=2)
+    fig.update_yaxes(type="log", dtick=1, title_text=tr("multiply-adds (log)"), row=1, col=1)
+    fig.update_yaxes(type="log", dtick=1, title_text=tr("parameters (log)"), row=1, col=2)
     for col, key in ((1, "macs"), (2, "params")):   # headroom above the tallest bar for its label
         vals = [r[key] for r in rows if r[key] > 0] or [1]
         fig.update_yaxes(range=[math.log10(min(vals)) - 0.3, math.log10(max(vals)) + 0.5], row=1, col=col)
-    fig.update_xaxes(title_text=_t(zh, "block", "模块"))
-    apply_theme(fig, _t(zh, "Same input and output, different blocks", "相同输入输出，不同模块"), 440)
+    fig.update_xaxes(title_text=tr("block"))
+    apply_theme(fig, tr("Same input and output, different blocks"), 440)
     fig.update_layout(showlegend=False)   # the subplot titles already say which is which
     return fig
 
 
 def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: str,
-                          zh: bool = False) -> go.Figure:
+                          tr: Translate = same) -> go.Figure:
     """One marker per conv/matmul layer on the roofline, coloured by layer kind."""
     ridge = peak / bandwidth
     ais = [p.intensity for p in points] or [ridge]
@@ -100,55 +93,51 @@ def layer_roofline_figure(points: list, peak: float, bandwidth: float, hw_name: 
     xs = np.logspace(math.log10(lo), math.log10(hi), 200)
     fig = go.Figure()
     fig.add_scatter(x=xs, y=np.minimum(peak, xs * bandwidth) / 1e9, mode="lines",
-                    name=_t(zh, "roof", "屋顶"), line=dict(color="black", width=3))
+                    name=tr("roof"), line=dict(color="black", width=3))
     fig.add_scatter(x=[ridge, ridge], y=[xs[0] * bandwidth / 1e9, peak / 1e9], mode="lines",
                     line=dict(dash="dash", color=OKABE_ITO["grey"]),
-                    name=_t(zh, f"ridge {ridge:.3g}", f"脊点 {ridge:.3g}"))
+                    name=tr("ridge {ridge:.3g}").format(ridge=ridge))
     for kind in KIND_COLOR:
         sel = [p for p in points if p.kind == kind]
         if not sel:
             continue
         fig.add_scatter(x=[p.intensity for p in sel], y=[p.attainable / 1e9 for p in sel],
-                        mode="markers", name=_kind(kind, zh), text=[p.name for p in sel],
+                        mode="markers", name=_kind(kind, tr), text=[p.name for p in sel],
                         marker=dict(color=KIND_COLOR[kind], size=[6 + 10 * math.sqrt(
                             p.flops / max(q.flops for q in points)) for p in sel],
                             line=dict(color="white", width=1)),
                         hovertemplate="%{text}<br>AI %{x:.3g} FLOP/B<br>%{y:.3g} GFLOP/s"
                                       "<extra></extra>")
-    fig.update_xaxes(type="log", title=_t(zh, "arithmetic intensity (FLOP per byte, fp32)",
-                                          "算术强度（每字节 FLOP，fp32）"), dtick=1)
-    fig.update_yaxes(type="log", title=_t(zh, "attainable GFLOP/s", "可达 GFLOP/s"), dtick=1)
-    apply_theme(fig, _t(zh, f"Every conv/matmul layer on the {hw_name} roofline",
-                        f"每个卷积/矩阵乘层在 {hw_name} Roofline 上的位置"), 500)
+    fig.update_xaxes(type="log", title=tr("arithmetic intensity (FLOP per byte, fp32)"), dtick=1)
+    fig.update_yaxes(type="log", title=tr("attainable GFLOP/s"), dtick=1)
+    apply_theme(fig, tr("Every conv/matmul layer on the {hw_name} roofline").format(hw_name=hw_name),
+                500)
     fig.update_layout(margin=dict(t=110))
     return fig
 
 
-def time_breakdown_figure(rows: list[dict], zh: bool = False) -> go.Figure:
+def time_breakdown_figure(rows: list[dict], tr: Translate = same) -> go.Figure:
     """Stacked roofline time per layer kind; each bar is labelled with the network's MACs."""
     fig = go.Figure()
     names = [r["network"] for r in rows]
     kinds = [k for k in KIND_COLOR if any(k in r["times"] for r in rows)]
     for kind in kinds:
         fig.add_bar(x=names, y=[1e3 * r["times"].get(kind, 0.0) for r in rows],
-                    name=_kind(kind, zh),
-                    marker_color=KIND_COLOR[kind])
+                    name=_kind(kind, tr), marker_color=KIND_COLOR[kind])
     totals = [1e3 * sum(r["times"].values()) for r in rows]
     fig.add_scatter(x=names, y=totals, mode="text", showlegend=False, textposition="top center",
-                    text=[_t(zh, f"{r['macs'] / 1e6:.0f} M MACs", f"{r['macs'] / 1e6:.0f} M 乘加")
-                          for r in rows], hoverinfo="skip")
+                    text=[tr("{macs:.0f} M MACs").format(macs=r["macs"] / 1e6) for r in rows],
+                    hoverinfo="skip")
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text=_t(zh, "roofline time (ms)", "Roofline 时间（ms）"),
-                     range=[0, 1.15 * max(totals)])
-    fig.update_xaxes(title_text=_t(zh, "network", "网络"), tickangle=-30)
-    apply_theme(fig, _t(zh, "MACs are not latency: roofline time by layer kind (labels: MACs)",
-                        "乘加次数不等于时延：按层类型分解的 Roofline 时间（标注为乘加次数）"), 500)
+    fig.update_yaxes(title_text=tr("roofline time (ms)"), range=[0, 1.15 * max(totals)])
+    fig.update_xaxes(title_text=tr("network"), tickangle=-30)
+    apply_theme(fig, tr("MACs are not latency: roofline time by layer kind (labels: MACs)"), 500)
     fig.update_layout(margin=dict(t=110))
     return fig
 
 
 def g1_figure(curve: list, bound: float, chosen: tuple[float, float] | None = None,
-              zh: bool = False) -> go.Figure:
+              tr: Translate = same) -> go.Figure:
     """ShuffleNet V2 G1: memory access cost vs c1/c2 at fixed FLOPs; minimum at c1 = c2."""
     fig = go.Figure()
     fig.add_scatter(x=[p.ratio for p in curve], y=[p.mac / 1e6 for p in curve], mode="lines",
@@ -156,63 +145,55 @@ def g1_figure(curve: list, bound: float, chosen: tuple[float, float] | None = No
                     text=[f"c1={p.c1:.0f}, c2={p.c2:.0f}" for p in curve],
                     hovertemplate="c1/c2 = %{x:.3g}<br>%{text}<br>%{y:.3g} M<extra></extra>")
     fig.add_scatter(x=[curve[0].ratio, curve[-1].ratio], y=[bound / 1e6] * 2, mode="lines",
-                    name=_t(zh, "bound 2√(hwB) + B/hw", "下界 2√(hwB) + B/hw"),
+                    name=tr("bound 2√(hwB) + B/hw"),
                     line=dict(color=OKABE_ITO["grey"], dash="dash"))
     if chosen is not None:
         fig.add_scatter(x=[chosen[0]], y=[chosen[1] / 1e6], mode="markers",
-                        name=_t(zh, "your layer", "你的层"),
+                        name=tr("your layer"),
                         marker=dict(color=MEANING["highlight"], size=14, symbol="x"))
-    fig.update_xaxes(type="log", title=_t(zh, "c1 / c2 (input / output channels, log)",
-                                          "c1 / c2（输入/输出通道，对数）"))
-    fig.update_yaxes(title=_t(zh, "memory access cost (M elements)", "访存量（百万元素）"))
-    return apply_theme(fig, _t(zh, "G1: equal channel widths minimise memory access (FLOPs fixed)",
-                               "G1：FLOPs 固定时，输入输出通道相等访存最少"), 420)
+    fig.update_xaxes(type="log", title=tr("c1 / c2 (input / output channels, log)"))
+    fig.update_yaxes(title=tr("memory access cost (M elements)"))
+    return apply_theme(fig, tr("G1: equal channel widths minimise memory access (FLOPs fixed)"), 420)
 
 
-def sweep_figure(rows: list, zh: bool = False) -> go.Figure:
+def sweep_figure(rows: list, tr: Translate = same) -> go.Figure:
     """MobileNetV1 Tables 6/7: engine MACs vs the paper, against α²ρ²."""
     x = [r.alpha ** 2 * (r.resolution / 224) ** 2 for r in rows]
     label = [f"α={r.alpha:g}, {r.resolution}" for r in rows]
     fig = go.Figure()
-    fig.add_scatter(x=x, y=[r.macs / 1e6 for r in rows], mode="markers+text", name=_t(zh, "engine", "引擎"),
+    fig.add_scatter(x=x, y=[r.macs / 1e6 for r in rows], mode="markers+text", name=tr("engine"),
                     text=label, textposition="top left", marker=dict(size=12, color=SEQUENCE[0]))
     fig.add_scatter(x=x, y=[r.paper_macs_m for r in rows], mode="markers",
-                    name=_t(zh, "paper", "论文"),
+                    name=tr("paper"),
                     marker=dict(size=16, symbol="circle-open", color="black", line=dict(width=2)))
     fig.add_scatter(x=[0, 1], y=[0, rows[0].macs / 1e6], mode="lines", name="∝ α²ρ²",
                     line=dict(dash="dot", color=OKABE_ITO["grey"]))
-    fig.update_xaxes(title=_t(zh, "α² ρ² (relative to 1.0-224)", "α² ρ²（相对 1.0-224）"),
-                     range=[-0.12, 1.08])
-    fig.update_yaxes(title=_t(zh, "millions of multiply-adds", "乘加次数（百万）"))
-    return apply_theme(fig, _t(zh, "MobileNetV1 width and resolution multipliers (Tables 6 and 7)",
-                               "MobileNetV1 宽度与分辨率乘子（论文表 6、表 7）"), 420)
+    fig.update_xaxes(title=tr("α² ρ² (relative to 1.0-224)"), range=[-0.12, 1.08])
+    fig.update_yaxes(title=tr("millions of multiply-adds"))
+    return apply_theme(fig, tr("MobileNetV1 width and resolution multipliers (Tables 6 and 7)"), 420)
 
 
-ROLE_ZH = {"conv/linear weights": "卷积/线性层权重", "biases": "偏置", "BN scale+shift": "BN 缩放与平移",
-           "LayerNorm": "LayerNorm"}
-
-
-def paper_badge(cost, zh: bool = False) -> tuple[str, str]:
+def paper_badge(cost, tr: Translate = same) -> tuple[str, str]:
     """The "matches <source>" badge text (with the differences) and its colour for one network."""
     paper = cost.paper
     text = f"{paper.source}: {paper.params_m} M params ({pct(cost.params_diff)})"
     if paper.macs_m is not None:
         text += f", {paper.macs_m} M MACs ({pct(cost.macs_diff)})"
     if cost.matches:
-        return _t(zh, "matches ", "吻合 ") + text, "green"
-    return _t(zh, "differs from ", "偏离 ") + text, "orange"
+        return tr("matches {paper}").format(paper=text), "green"
+    return tr("differs from {paper}").format(paper=text), "orange"
 
 
-def roles_text(parts: dict[str, int], zh: bool = False) -> str:
+def roles_text(parts: dict[str, int], tr: Translate = same) -> str:
     """"Parameters by role: ..." caption."""
-    return _t(zh, "Parameters by role: ", "参数构成：") + ", ".join(
-        f"{ROLE_ZH.get(k, k) if zh else k} {v:,}" for k, v in parts.items() if v)
+    return tr("Parameters by role: {parts}").format(
+        parts=", ".join(f"{tr(k)} {v:,}" for k, v in parts.items() if v))
 
 
-def block_graph_figure(graph, costs, title: str) -> go.Figure:
+def block_graph_figure(graph, costs, title: str, tr: Translate = same) -> go.Figure:
     """:func:`viz.graph.graph_figure` of one block, its legend moved under the drawing so the
     title stays readable in a narrow column."""
     from .graph import graph_figure
-    fig = graph_figure(graph, costs=costs, title=title)
+    fig = graph_figure(graph, costs=costs, title=title, tr=tr)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0))
     return fig

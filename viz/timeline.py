@@ -6,18 +6,14 @@ import plotly.graph_objects as go
 from engine.core.trace import Timeline
 
 from .theme import MEANING, SEQUENCE, apply_theme
-
-
-KIND_ZH = {"compute": "计算", "communication": "通信", "forward": "前向", "backward": "反向",
-           "transfer": "搬运", "stall": "停顿", "idle": "空闲", "memory": "访存", "vector": "向量",
-           "prefill": "预填充", "decode": "解码", "batch": "批次", "queue": "排队"}
+from .words import Translate, same
 
 
 def gantt(timeline: Timeline, title: str, highlight_critical: bool = True, height: int | None = None,
-          colors: dict[str, str] | None = None, zh: bool = False) -> go.Figure:
+          colors: dict[str, str] | None = None, tr: Translate = same) -> go.Figure:
     """Horizontal bars per lane; the critical path (if any) outlined in black.
 
-    ``zh`` labels the time axis and the legend of event kinds in Chinese.
+    ``tr`` draws the time axis and the legend of event kinds in the view's language.
     """
     palette = {**MEANING, **(colors or {})}
     lanes = list(timeline.lanes)
@@ -29,14 +25,16 @@ def gantt(timeline: Timeline, title: str, highlight_critical: bool = True, heigh
         evs = [timeline.events[i] for i in idx]
         fig.add_bar(
             y=[e.unit for e in evs], x=[e.duration for e in evs], base=[e.start for e in evs],
-            orientation="h", name=KIND_ZH.get(kind, kind) if zh else kind, text=[e.label for e in evs], textposition="inside",
+            orientation="h", name=tr(kind), text=[e.label for e in evs], textposition="inside",
             insidetextanchor="middle",
             marker=dict(color=palette.get(kind, SEQUENCE[k % len(SEQUENCE)]),
                         line=dict(color=["black" if i in critical else "white" for i in idx],
                                   width=[3 if i in critical else 1 for i in idx])),
-            hovertemplate="%{text}<br>%{base} → %{x:+}<extra>" + kind + "</extra>",
+            hovertemplate="%{text}<br>%{base} → %{x:+}<extra>" + tr(kind) + "</extra>",
         )
     fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], title=None)
-    fig.update_xaxes(title=f"时间（{timeline.time_unit}）" if zh else f"time ({timeline.time_unit})")
+    unit = timeline.time_unit
+    axis = tr(f"time ({unit})")                     # a whole phrase the catalog knows, e.g. "time (cycles)"
+    fig.update_xaxes(title=axis if axis != f"time ({unit})" else tr("time ({unit})").format(unit=unit))
     fig.update_layout(barmode="overlay", bargap=0.25)
     return apply_theme(fig, title, height or max(260, 60 + 36 * len(lanes)))

@@ -1,20 +1,21 @@
-"""Figures ready for the current view: Chinese words through a lab's table, presenter-mode type,
-and a per-view figure cache. Shared by every lab; no streamlit here (the cache decorator is passed in).
+"""Figures ready for the current view: presenter-mode type, and a per-view figure cache.
+
+Words are not handled here: builders draw them already translated (see :mod:`viz.words`). Shared by
+every lab; no streamlit here (the cache decorator is passed in).
 """
 from __future__ import annotations
 
-import re
+import inspect
 
 import plotly.graph_objects as go
 
+from .words import same
 
-def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = False,
-          words: bool = True) -> go.Figure:
-    """Ready a figure for the current view: Chinese words through ``table`` (see :func:`localize`),
-    and larger type for presenter mode (a projector at 1280×720)."""
+
+def adapt(fig: go.Figure, present: bool = False) -> go.Figure:
+    """Ready a figure for the current view: larger type for presenter mode (a projector at 1280×720)."""
     if getattr(fig, "_adapted", False):      # built by a figure_cache builder: already done
         return fig
-    localize(fig, table, words)
     if present:
         fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18,
                           height=int((fig.layout.height or 420) * 1.25),
@@ -22,23 +23,34 @@ def adapt(fig: go.Figure, table: dict[str, str] | None = None, present: bool = F
     return fig
 
 
-def figure_cache(cache, table: dict[str, str] | None, view):
+def takes_tr(fn) -> bool:
+    """Whether a figure builder draws words (has a ``tr`` parameter)."""
+    try:
+        return "tr" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def figure_cache(cache, view):
     """Make figure builders build each figure once per (arguments, language, presenter mode).
 
     ``cache`` is a memoising decorator that hashes arguments (a page passes
     ``st.cache_resource(...)``: the figure object is shared, not copied, so building a plotly figure
-    — tens of milliseconds — is paid once); ``view()`` returns ``(zh, present)`` for the current
-    view. ``wrap(builder)`` returns a drop-in builder whose figures come back already
-    :func:`adapt`-ed and marked ``_adapted``; they must not be changed afterwards.
+    — tens of milliseconds — is paid once); ``view()`` returns ``(tr, present)`` for the current
+    view, where ``tr`` is a hashable translator (ui.i18n.Translator). ``wrap(builder)`` returns a
+    drop-in builder whose figures come back drawn in the view's language (``tr=`` passed to builders
+    that take it), :func:`adapt`-ed and marked ``_adapted``; they must not be changed afterwards.
     """
-    def wrap(fn, words: bool = True):
-        def build(*args, zh: bool = False, present: bool = False, **kwargs):
-            fig = adapt(fn(*args, **kwargs), table if zh else None, present, words)
+    def wrap(fn):
+        words = takes_tr(fn)
+
+        def build(*args, tr=same, present: bool = False, **kwargs):
+            fig = adapt(fn(*args, tr=tr, **kwargs) if words else fn(*args, **kwargs), present)
             fig._adapted = True
             return fig
 
-        def build_keyed(key, _args, _kwargs, zh: bool = False, present: bool = False):
-            return build(*_args, zh=zh, present=present, **_kwargs)   # hashed: key, zh, present only
+        def build_keyed(key, _args, _kwargs, tr=same, present: bool = False):
+            return build(*_args, tr=tr, present=present, **_kwargs)   # hashed: key, tr, present only
 
         for f, suffix in ((build, ""), (build_keyed, ".keyed")):
             f.__name__ = fn.__name__
@@ -47,61 +59,9 @@ def figure_cache(cache, table: dict[str, str] | None, view):
 
         def call(*args, cache_key=None, **kwargs):
             """``cache_key``: a small hashable standing for big arguments (hashing them costs time)."""
-            zh, present = view()
+            tr, present = view()
             if cache_key is not None:
-                return cached_keyed(cache_key, args, kwargs, zh=zh, present=present)
-            return cached(*args, zh=zh, present=present, **kwargs)
+                return cached_keyed(cache_key, args, kwargs, tr=tr, present=present)
+            return cached(*args, tr=tr, present=present, **kwargs)
         return call
     return wrap
-
-
-def localize(fig: go.Figure, table: dict[str, str] | None, words: bool = True) -> go.Figure:
-    """Translate a figure's fixed English words (axis titles, tick labels, legend names, bar text,
-    annotations, colour-bar titles) through ``table`` in place; titles come translated from the page.
-
-    A whole string found in ``table`` is replaced; otherwise each key is replaced where it stands as
-    a whole word (longest key first), so "24 cycles" becomes "24 个周期" with {"cycles": "个周期"}.
-    ``words=False`` replaces whole strings only (graph figures, whose node labels are op names).
-    """
-    if not table:
-        return fig
-    keys = sorted(table, key=len, reverse=True)
-    pattern = re.compile(r"(?<![A-Za-z])(" + "|".join(re.escape(k) for k in keys) + r")(?![A-Za-z])")
-
-    def tr(s):
-        if not isinstance(s, str) or not s:
-            return s
-        if s in table:
-            return table[s]
-        return pattern.sub(lambda m: table[m.group(1)], s) if words else s
-
-    def tr_seq(v):
-        if isinstance(v, str):
-            return tr(v)
-        if isinstance(v, (list, tuple)):
-            return [tr_seq(x) for x in v]
-        return v
-
-    def axis(ax):
-        ax.update(title_text=tr(ax.title.text))
-        if ax.ticktext is not None:
-            ax.update(ticktext=tr_seq(ax.ticktext))
-        if ax.categoryarray is not None:
-            ax.update(categoryarray=tr_seq(ax.categoryarray))
-
-    fig.for_each_xaxis(axis)
-    fig.for_each_yaxis(axis)
-    for trace in fig.data:
-        if trace.name:
-            trace.name = tr(trace.name)
-        if isinstance(getattr(trace, "text", None), (str, tuple, list)):
-            trace.text = tr_seq(trace.text)
-        for dim in ("x", "y"):               # category names (bars, gantt lanes, heatmap rows)
-            values = getattr(trace, dim, None)
-            if isinstance(values, tuple) and values and isinstance(values[0], str):
-                setattr(trace, dim, tr_seq(values))
-        colorbar = getattr(trace, "colorbar", None)
-        if colorbar is not None and colorbar.title.text:
-            colorbar.title.text = tr(colorbar.title.text)
-    fig.for_each_annotation(lambda a: a.update(text=tr(a.text)))
-    return fig
