@@ -49,12 +49,24 @@ _LAZY = {
     "plan_memory": ("compiler.memory_plan", "plan_memory"),
     "fuse": ("compiler.passes.fusion", "fuse"), "optimize": ("compiler.passes", "optimize"),
     "passes": ("compiler.passes", None), "layout": ("compiler.layouts", None),
+    "graph_layouts": ("compiler.layouts", "graph_layouts"),
     # kernels
     "roofline": ("kernels.roofline_model", "roofline"),
     "hardware_presets": ("kernels.roofline_model", "hardware_presets"),
     "conv2d": ("kernels.conv", "conv2d"),
     # compression, hardware, distributed
     "quant": ("compression.quant", None), "hw": ("hw", None), "parallel": ("parallel", None),
+    "pipeline_split": ("parallel.graph_split", "pipeline_split"),
+    "tensor_split": ("parallel.graph_split", "tensor_split"),
+    "quantize": ("compression.graph_quant", "quantize"),
+    "quant_report": ("compression.graph_quant", "quant_report"),
+    # inference lenses on the student's graph
+    "model_from_graph": ("inference.graph_serving", "model_from_graph"),
+    "batch_cost_curve": ("inference.graph_serving", "batch_cost_curve"),
+    "graph_edge_report": ("inference.graph_serving", "graph_edge_report"),
+    "simulate": ("hw.graph_sim", "simulate"),
+    "prune": ("compression.graph_prune", "prune"),
+    "prune_report": ("compression.graph_prune", "prune_report"),
 }
 
 __all__ = sorted([*_LAZY, "EngineError", "ProgramError", "ShapeError", "BudgetError",

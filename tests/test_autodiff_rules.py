@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 POS = "pos"      # inputs drawn from (0.5, 2): log, sqrt, pow base, divisor
+INT = "int"      # whole numbers in [-4, 4]: quantised values and zero points
 
 
 def _gemm(a, b, c=None, alpha=1.0, beta=1.0, trans_a=0, trans_b=0):
@@ -30,6 +31,33 @@ def _bn(x, s, b, m, v, epsilon=1e-5):
 
 def _slice(x):
     return x[1:3, ::2]
+
+
+def _ste_quantize(qmin, qmax, axis=None):
+    """QuantizeLinear with the straight-through estimator, written in torch (scale and zero point
+    are not learned: detached)."""
+    def fn(x, s, z=None):
+        shape = [1] * x.dim()
+        if axis is not None:
+            shape[axis] = -1
+        s = s.detach().reshape(shape) if axis is not None else s.detach()
+        t = x / s
+        q = t + (torch.round(t) - t).detach()          # torch.round is round half to even
+        if z is not None:
+            q = q + (z.detach().reshape(shape) if axis is not None else z.detach())
+        return torch.clamp(q, qmin, qmax)
+    return fn
+
+
+def _dequantize(axis=None):
+    def fn(q, s, z=None):
+        shape = [1] * q.dim()
+        if axis is not None:
+            shape[axis] = -1
+        s = s.reshape(shape) if axis is not None else s
+        z = 0 if z is None else z.reshape(shape) if axis is not None else z
+        return (q - z) * s
+    return fn
 
 
 # op -> list of (input shapes, domains per input, attrs, torch function of the inputs)
@@ -94,7 +122,16 @@ CASES = {
                      lambda x: x.mean(-1, keepdim=True))],
     "reduce_max": [([(2, 3, 4)], [None], {"axes": (1,), "keepdims": 0},
                     lambda x: torch.amax(x, 1))],
+    "quantize_linear": [([(3, 4), ()], [None, POS], {"dtype": "int8"}, _ste_quantize(-128, 127)),
+                        ([(2, 3, 4), (3,), (3,)], ["wide", POS, INT],
+                         {"axis": 1, "dtype": "int8", "qmin": -8, "qmax": 7},
+                         _ste_quantize(-8, 7, axis=1))],
+    "dequantize_linear": [([(3, 4), (), ()], [INT, POS, INT], {}, _dequantize()),
+                          ([(2, 3, 4), (3,)], [INT, POS], {"axis": -2}, _dequantize(axis=1))],
 }
+#: ops whose rule is a surrogate gradient, not the derivative of their kernel (a step function):
+#: checked against torch's own straight-through estimator instead of central differences
+SURROGATE = {"quantize_linear"}
 
 
 def test_every_registered_op_has_a_rule_and_a_test_case():
@@ -113,6 +150,8 @@ def _draw(rng, shape, domain):
         return rng.uniform(0.5, 2.0, shape)
     if domain == "wide":
         return rng.uniform(-8, 8, shape)
+    if domain == INT:
+        return rng.integers(-4, 5, shape).astype(np.float64)
     return rng.standard_normal(shape)
 
 
@@ -162,7 +201,7 @@ def test_jvp_matches_torch_forward_ad_and_vjp(op, k, seed):
     assert math.isclose(lhs, rhs, rel_tol=1e-5, abs_tol=1e-7)
 
 
-@pytest.mark.parametrize("op,k", ALL)
+@pytest.mark.parametrize("op,k", [(op, k) for op, k in ALL if op not in SURROGATE])
 def test_jvp_matches_central_differences_of_our_kernel(op, k):
     """The rule agrees with *our* kernel (same attribute semantics), in the kernel's float32."""
     rng, xs, full, _, _, y, _ = _setup(op, CASES[op][k], 3)  # no input within h of a kink
@@ -201,3 +240,28 @@ def test_kink_note_names_the_one_sided_value():
     assert "one-sided value 0 is used" in kink_note("relu", np.array([0.0, 2.0]))
     assert kink_note("relu", np.array([1.0])) == ""
     assert "x = 6" in kink_note("relu6", np.array([6.0]))
+
+
+@pytest.mark.parametrize("axis", [None, 1])
+def test_quantize_then_dequantize_gradient_is_torch_fake_quantize(axis):
+    """The chained rules of quantize_linear -> dequantize_linear give torch's fake_quantize gradient
+    (torch's own straight-through estimator: g where the value lies inside the grid, else 0)."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-3, 3, (4, 3, 5)).astype(np.float32)
+    scale = np.float32(0.02) if axis is None else np.array([0.01, 0.02, 0.05], np.float32)
+    zero = np.int64(3) if axis is None else np.array([0, 3, -2], np.int64)
+    at = {"axis": 1, "dtype": "int8", "qmin": -128, "qmax": 127}
+    xs = [x.astype(np.float64), np.asarray(scale, np.float64), np.asarray(zero, np.float64)]
+    q = get_op("quantize_linear").kernel(xs, at)
+    g = rng.standard_normal(x.shape)
+    (gq, _, _) = RULES["dequantize_linear"].vjp([q, *xs[1:]], None, g, at, (True, False, False))
+    (gx, _, _) = RULES["quantize_linear"].vjp(xs, q, gq, at, (True, False, False))
+    xt = torch.tensor(x, requires_grad=True)
+    if axis is None:
+        y = torch.fake_quantize_per_tensor_affine(xt, float(scale), int(zero), -128, 127)
+    else:
+        y = torch.fake_quantize_per_channel_affine(xt, torch.tensor(scale), torch.tensor(zero,
+                                                   dtype=torch.int32), axis, -128, 127)
+    y.backward(torch.tensor(g, dtype=torch.float32))
+    assert 0 < np.count_nonzero(gx == 0) < gx.size          # some values saturate, most do not
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-5, atol=1e-6)

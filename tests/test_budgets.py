@@ -121,6 +121,9 @@ OP_CASES.update({
     "concat": ([S, S], {}), "split": ([S], {}), "slice": ([S], {"starts": (0, 0), "ends": (2, 32)}),
     "reduce_sum": ([S], {"axes": (1,)}), "reduce_mean": ([S], {"axes": (1, 2)}),
     "reduce_max": ([S], {"axes": (0, 3)}),
+    "quantize_linear": ([S, (64,), (64,)], {"dtype": "int8"}),
+    "quantize_linear/per-tensor": ([S, (), ()], {}),
+    "dequantize_linear": ([S, (64,), (64,)], {}),
 })
 
 

@@ -10,7 +10,9 @@ Stages, as a student meets them:
   4. blocked layouts for accelerators: NC1HWC0 (CANN, C0 = 16 for fp16 / 32 for int8), NC4HW4 (MNN,
      C0 = 4), FRACTAL_Z (conv weights) and FRACTAL_NZ (matrices), each with zero padding;
   5. ``memory_order`` / ``address_order``: which logical element sits at each address (-1 / None =
-     padding), padding waste, alignment, byte views, and conversions as transpose/reshape steps.
+     padding), padding waste, alignment, byte views, and conversions as transpose/reshape steps;
+  6. ``graph_layouts``: every tensor of a graph in NCHW, NHWC, NC1HWC0 and FRACTAL_NZ, and the padding
+     each layout costs the whole graph (how each rank is read: see the function).
 
 Not handled: tiled layouts with arbitrary block shapes, sub-byte dtypes, strides in bytes (all strides
 here are in elements).
@@ -497,3 +499,118 @@ def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
                                     (n, c1, h, w, c0), 2 * padded * nbytes, (0, 1, 3, 4, 2)))
         return steps
     raise ShapeError(f"unknown target layout {dst!r}; choose NCHW, NHWC, NC1HWC0 or NC4HW4")
+
+
+# ---------------------------------------------------------------- a whole graph, every layout
+GRAPH_LAYOUTS = ("NCHW", "NHWC", "NC1HWC0", "FRACTAL_NZ")
+NZ_FRACTAL = 16   # FRACTAL_NZ cuts the last two dims into 16 x 16 fractals (the Cube unit's fp16 tile)
+
+
+@dataclass(frozen=True)
+class TensorLayouts:
+    """One tensor of a graph stored in each of :data:`GRAPH_LAYOUTS` (tuples in that order)."""
+
+    name: str
+    role: str                    # input, param, constant or activation (an op's output)
+    shape: tuple[int, ...]
+    dtype: str
+    itemsize: int                # bytes per element
+    rule: str                    # how this rank was mapped onto the layouts
+    applies: tuple[bool, ...]    # False: the layout does not apply, the tensor stays dense (ND)
+    slots: tuple[int, ...]       # stored elements, padding included
+    waste_pct: tuple[float, ...]  # share of the slots that are padding (padding_waste)
+
+    @property
+    def elements(self) -> int:
+        return budget.numel(self.shape)
+
+    @property
+    def overhead_bytes(self) -> tuple[int, ...]:
+        return tuple((s - self.elements) * self.itemsize for s in self.slots)
+
+
+@dataclass(frozen=True)
+class GraphLayouts:
+    c0: int
+    layouts: tuple[str, ...]
+    tensors: tuple[TensorLayouts, ...]
+    logical_bytes: int                 # every tensor once, no padding
+    overhead_bytes: tuple[int, ...]    # padding bytes over the graph, per layout
+
+    def overhead(self, layout: str) -> int:
+        """Padding bytes of the whole graph in ``layout``."""
+        if layout not in self.layouts:
+            raise ShapeError(f"layout {layout!r} is not one of {', '.join(self.layouts)}")
+        return self.overhead_bytes[self.layouts.index(layout)]
+
+    def rows(self) -> list[dict]:
+        """One dict per tensor for a table: shape, rule, and slots / padding % per layout."""
+        rows = []
+        for t in self.tensors:
+            row = {"tensor": t.name, "role": t.role, "shape": "×".join(map(str, t.shape)) or "scalar",
+                   "dtype": t.dtype, "elements": t.elements}
+            for lay, slots, pct in zip(self.layouts, t.slots, t.waste_pct):
+                row[f"{lay} slots"], row[f"{lay} padding (%)"] = slots, round(pct, 2)
+            rows.append({**row, "rule": t.rule})
+        return rows
+
+
+def _rank_rule(rank: int) -> tuple[str, tuple[bool, ...]]:
+    """Which layouts apply to a tensor of this rank, and the sentence that says how it is read."""
+    if rank == 4:
+        return "4-D, read as (N, C, H, W)", (True, True, True, True)
+    if rank == 2:
+        return "2-D (M, N), read as (M, N, 1, 1) for NCHW/NHWC/NC1HWC0", (True, True, True, True)
+    if 3 <= rank <= MAX_DIMS:
+        rule = f"{rank}-D: FRACTAL_NZ on the last two dims, other layouts dense (ND)"
+        return rule, (False, False, False, True)
+    return f"{rank}-D: stays dense (ND) in every layout", (False, False, False, False)
+
+
+def _tensor_layouts(node, c0: int) -> TensorLayouts:
+    shape = tuple(int(d) for d in node.shape)
+    try:
+        itemsize = np.dtype(node.dtype).itemsize
+    except TypeError:
+        raise ShapeError(f"tensor {node.name!r} has dtype {node.dtype!r}, which has no size in bytes") \
+            from None
+    rule, applies = _rank_rule(len(shape))
+    if budget.numel(shape) == 0:
+        rule, applies = "empty: nothing stored", (False, False, False, False)
+    as4 = shape + (1, 1) if len(shape) == 2 else shape
+    slots, waste = [], []
+    for layout, ok in zip(GRAPH_LAYOUTS, applies):
+        if not ok:
+            slots.append(budget.numel(shape))
+            waste.append(0.0)
+            continue
+        dims, block = (shape, NZ_FRACTAL) if layout == "FRACTAL_NZ" else (as4, c0)
+        slots.append(stored_slots(dims, layout, block))
+        waste.append(padding_waste(dims, layout, block))
+    role = {"input": "input", "param": "param", "constant": "constant"}.get(node.op, "activation")
+    return TensorLayouts(node.name, role, shape, str(node.dtype), itemsize, rule, applies,
+                         tuple(slots), tuple(waste))
+
+
+def graph_layouts(graph, c0: int = 16) -> GraphLayouts:
+    """Every tensor of ``graph`` (one per node) in NCHW, NHWC, NC1HWC0 (C0 = ``c0``) and FRACTAL_NZ.
+
+    Stages: (1) refuse non-graphs and graphs over the node budget, check C0; (2) per tensor, map its
+    rank (4-D as N, C, H, W; 2-D (M, N) as (M, N, 1, 1), so C = N for NC1HWC0; FRACTAL_NZ on the last
+    two dims of any tensor with two or more, leading dims kept as a batch; vectors, scalars and
+    empty tensors stay dense); (3) :func:`stored_slots` and :func:`padding_waste` per layout;
+    (4) padding bytes at each tensor's own dtype, summed over the graph per layout.
+    """
+    from ..core.errors import GraphError
+    from ..core.ir import Graph
+    if not isinstance(graph, Graph):
+        raise GraphError(f"graph_layouts() needs a Graph, got {type(graph).__name__}")
+    budget.check_nodes(len(graph.nodes), "the graph for the layout lens")
+    c0 = _check_block("C0", c0)
+    if not any(len(n.shape) >= 2 and budget.numel(n.shape) for n in graph.nodes):
+        raise ShapeError("this graph has no tensor with two or more dimensions, so every layout stores "
+                         "it densely and there is nothing to compare; try the conv_bn_relu preset")
+    tensors = tuple(_tensor_layouts(n, c0) for n in graph.nodes)
+    overhead = tuple(sum(t.overhead_bytes[i] for t in tensors) for i in range(len(GRAPH_LAYOUTS)))
+    logical = sum(t.elements * t.itemsize for t in tensors)
+    return GraphLayouts(c0, GRAPH_LAYOUTS, tensors, logical, overhead)

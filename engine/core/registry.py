@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from .errors import GraphError
 from .opdef import KINDS, SOURCE_OPS, OpDef, Workspace, one_temporary
-from .ops import elementwise, nn, shape
+from .ops import elementwise, nn, quant, shape
 
 
 def _collect() -> dict[str, OpDef]:
     table: dict[str, OpDef] = {}
-    for module in (elementwise, nn, shape):
+    for module in (elementwise, nn, shape, quant):
         for op in module.OPS.ops:
             if op.kind not in KINDS:
                 raise ValueError(f"op {op.name!r}: unknown pattern kind {op.kind!r}")

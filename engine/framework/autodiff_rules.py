@@ -12,7 +12,8 @@ Rules are written once per *family*:
   3. injective ops (reshape, transpose, slice, concat ...): every output element *is* one input
      element, so the JVP is the op applied to the tangent and the VJP scatters ``g`` back by running
      the op on an array of element indices (one generic rule for all of them);
-  4. the rest (matmul, gemm, conv2d, pools, norms, softmax, reductions) by hand.
+  4. the rest (matmul, gemm, conv2d, pools, norms, softmax, reductions) by hand;
+  5. quantize_linear by the straight-through estimator (its rounding has no useful derivative).
 
 Non-differentiable points: a singularity (log/sqrt at x <= 0, division by zero, pow's base < 0 for
 the exponent's derivative) raises :class:`DifferentiationError`. At a kink (relu, abs, clip, max at a
@@ -31,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.errors import EngineError
 from ..core.ops.elementwise import erf
+from ..core.ops.quant import RANGES, along, channel_axis, grid
 from ..core.registry import get_op, op_names
 
 
@@ -512,6 +514,69 @@ def _gap_vjp(xs, y, g, at, needs):
     return (np.broadcast_to(g / math.prod(x.shape[2:]), x.shape).astype(g.dtype),)
 
 
+# quantisation: quantize_linear's rounding has derivative 0 almost everywhere, so it uses the
+# straight-through estimator (dq/dx = 1/scale inside the grid, 0 where it saturates; scale and zero
+# point get 0: they are not learned); dequantize_linear is linear and gets its true derivative.
+def _qdq_parts(op, xs, at):
+    x = xs[0]
+    axis = channel_axis(op, x.shape, np.shape(xs[1]), at)
+    s = along(np.asarray(xs[1], np.float64), x.ndim, axis)
+    z = along(np.asarray(xs[2], np.float64), x.ndim, axis) if len(xs) > 2 else np.float64(0)
+    return axis, s, z
+
+
+def _ste_slope(xs, at):
+    _, s, z = _qdq_parts("quantize_linear", xs, at)
+    typed = [np.asarray(v).dtype.name for v in xs[2:3] if np.asarray(v).dtype.name in RANGES]
+    qmin, qmax = grid("quantize_linear", at.get("dtype") or (typed or ["uint8"])[0], at)
+    q = np.rint(np.asarray(xs[0], np.float64) / s) + z
+    return ((q >= qmin) & (q <= qmax)) / s
+
+
+def _quantize_vjp(xs, y, g, at, needs):
+    gx = (g * _ste_slope(xs, at)).astype(g.dtype) if needs[0] else None
+    rest = [np.zeros(np.shape(x), g.dtype) if need else None for x, need in zip(xs[1:], needs[1:])]
+    return (gx, *rest)
+
+
+def _quantize_jvp(xs, y, dxs, at):
+    if dxs[0] is None:
+        return np.zeros(np.shape(y))
+    return dxs[0] * _ste_slope(xs, at)
+
+
+def _per_channel_sum(v, axis, shape):
+    """Sum ``v`` down to a per-tensor scalar (axis None) or a per-channel vector along ``axis``."""
+    if axis is None:
+        return np.asarray(v.sum()).reshape(shape)
+    return v.sum(axis=tuple(k for k in range(v.ndim) if k != axis)).reshape(shape)
+
+
+def _dequantize_vjp(xs, y, g, at, needs):
+    axis, s, z = _qdq_parts("dequantize_linear", xs, at)
+    q = np.asarray(xs[0], np.float64)
+    grads = [(g * s).astype(g.dtype) if needs[0] else None,
+             _per_channel_sum(g * (q - z), axis, np.shape(xs[1])).astype(g.dtype)
+             if needs[1] else None]
+    if len(xs) > 2:
+        grads.append(_per_channel_sum(-g * s, axis, np.shape(xs[2])).astype(g.dtype)
+                     if needs[2] else None)
+    return tuple(grads)
+
+
+def _dequantize_jvp(xs, y, dxs, at):
+    axis, s, z = _qdq_parts("dequantize_linear", xs, at)
+    q = np.asarray(xs[0], np.float64)
+    out = np.zeros(q.shape)
+    if dxs[0] is not None:
+        out = out + dxs[0] * s
+    if dxs[1] is not None:
+        out = out + (q - z) * _qdq_parts("dequantize_linear", [q, dxs[1]], at)[1]
+    if len(xs) > 2 and dxs[2] is not None:
+        out = out - s * _qdq_parts("dequantize_linear", [q, xs[1], dxs[2]], at)[2]
+    return out
+
+
 # -- the table: one row per op ---------------------------------------------------------------------
 RULES: dict[str, Rule] = {
     **{name: _unary_rule(d, text) for name, (d, text) in UNARY.items() if name != "identity"},
@@ -530,6 +595,9 @@ RULES: dict[str, Rule] = {
     "global_avgpool": Rule(_gap_vjp, _linear_jvp("global_avgpool"), "1/(H W) to every element"),
     "softmax": Rule(_softmax_vjp, _softmax_jvp, "y (g - sum g y)"),
     "layernorm": Rule(_layernorm_vjp, _layernorm_jvp, "(g - mean g - x^ mean(g x^)) / sigma"),
+    "quantize_linear": Rule(_quantize_vjp, _quantize_jvp,
+                            "straight-through: 1/scale inside the grid, 0 where it saturates"),
+    "dequantize_linear": Rule(_dequantize_vjp, _dequantize_jvp, "dx/dq = scale, dx/dscale = q - z"),
 }
 
 

@@ -18,6 +18,10 @@ Stages of :func:`cube_matmul`:
    engine is free, its input is ready and its buffer slot (ping or pong) has been released.
 4. Cube utilisation = Cube busy cycles / makespan; stalls = cycles an engine sat idle waiting.
 
+:func:`cube_timing` runs stages 1-3 on the sizes alone (no operands, no product): the schedule does not
+depend on the values, so it equals :func:`cube_matmul`'s timeline and lets whole layers (any size
+whose pipeline fits the step budget) be timed without multiplying them.
+
 Transfer rates (bytes or elements per cycle) are teaching assumptions, not published per-core figures;
 buffer sizes default to the Ascend 910 figures and are all user-editable. Not handled: L1 reuse of a
 panel across several output tiles, bank conflicts, int8 mode (16×32×16), Scalar-unit overheads.
@@ -39,13 +43,14 @@ LANES = ("MTE2", "MTE1", "Cube", "FixPipe/Vector", "MTE3")
 #: Ascend 910 AI Core buffer sizes in bytes (Liao et al., HPCA 2021; Hot Chips 2019).
 ASCEND910_BUFFERS = {"l1": 1024 * KB, "l0a": 64 * KB, "l0b": 64 * KB, "l0c": 256 * KB, "ub": 256 * KB}
 DEFAULT_RATES = {"gm_bytes_per_cycle": 128, "l1_bytes_per_cycle": 256, "vector_elems_per_cycle": 128}
-MAX_DIM = 4096
+MAX_DIM = 4096                 # cube_matmul: the operands are really drawn and multiplied
+MODEL_MAX_DIM = 10_000_000     # cube_timing: sizes only; the step budget bounds the work
 
 
 @dataclass(frozen=True)
 class CubeResult:
     timeline: Timeline
-    product: np.ndarray                 # M×N float32
+    product: np.ndarray | None          # M×N float32 (None from cube_timing: sizes only)
     cycles: float
     cube_utilization: float             # Cube busy / makespan
     mac_utilization: float              # useful MACs / (makespan × 4096)
@@ -90,12 +95,12 @@ def from_nz(f: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ the model
 
-def _check_dims(M, K, N) -> None:
+def _check_dims(M, K, N, limit: int = MAX_DIM) -> None:
     for name, v in (("M", M), ("K", K), ("N", N)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise EngineError(f"{name} must be a whole number, got {v!r}")
-        if not 1 <= v <= MAX_DIM:
-            raise ShapeError(f"{name} = {v} is out of range: the matrices must have 1 to {MAX_DIM} "
+        if not 1 <= v <= limit:
+            raise ShapeError(f"{name} = {v} is out of range: the matrices must have 1 to {limit} "
                              f"rows/columns (a zero-sized matrix has nothing to multiply)")
 
 
@@ -121,15 +126,28 @@ def _buffer_use(tm, tk, tn, nbuf, buffers) -> dict:
     return {k: (need[k], buffers[k]) for k in need}
 
 
-def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = None,
-                tile_k: int | None = None, tile_n: int | None = None, double_buffer: bool = True,
-                seed: int = 0, **buffers) -> CubeResult:
-    """Simulate C = A·B (A: M×K, B: K×N, fp16 in, fp32 accumulate) on one DaVinci AI Core.
+@dataclass(frozen=True)
+class CubePlan:
+    """Everything the schedule needs, fixed before any work: sizes, tile, tile grid, buffers, rates."""
 
-    ``buffers`` may override sizes in bytes (``l1``, ``l0a``, ``l0b``, ``l0c``, ``ub``) and the rates
-    ``gm_bytes_per_cycle``, ``l1_bytes_per_cycle``, ``vector_elems_per_cycle``.
-    """
-    _check_dims(M, K, N)
+    padded: tuple[int, int, int]              # (M, K, N) rounded up to 16
+    tile: tuple[int, int, int]                # (tm, tk, tn)
+    grid: tuple[int, int, int]                # tiles along M, K, N
+    nbuf: int                                 # 2 with double buffering
+    rates: tuple[tuple[str, float], ...]
+    buffer_use: tuple[tuple[str, tuple[int, int]], ...]
+
+    @property
+    def steps(self) -> int:
+        """Events the schedule will record (three per k-step, two per output tile)."""
+        mt, kt, nt = self.grid
+        return mt * kt * nt * 3 + mt * nt * 2
+
+
+def plan_cube(M: int, K: int, N: int, *, tile_m: int | None = None, tile_k: int | None = None,
+              tile_n: int | None = None, double_buffer: bool = True, **buffers) -> CubePlan:
+    """Stages 1-2 on the sizes alone: padding, tile choice and the buffer check (refused if too big)."""
+    _check_dims(M, K, N, MODEL_MAX_DIM)
     unknown = set(buffers) - set(ASCEND910_BUFFERS) - set(DEFAULT_RATES)
     if unknown:
         raise EngineError(f"unknown setting(s) {sorted(unknown)}; buffers are "
@@ -140,35 +158,69 @@ def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = 
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise EngineError(f"{k} must be a positive number, got {v!r}")
     Mp, Kp, Np = (-(-d // FRACTAL) * FRACTAL for d in (M, K, N))
-    check_flops(2 * Mp * Kp * Np, f"the Cube's {M}x{K}x{N} product")     # before drawing A and B
-    A, B = _operands(M, K, N, A, B, seed)
     tm, tk, tn = _tile("M", tile_m, Mp, 128), _tile("K", tile_k, Kp, 128), _tile("N", tile_n, Np, 128)
     nbuf = 2 if double_buffer else 1
     use = _buffer_use(tm, tk, tn, nbuf, sizes)
-    mt, kt, nt = -(-Mp // tm), -(-Kp // tk), -(-Np // tn)
-    check_steps(mt * kt * nt * 3 + mt * nt * 2, "DaVinci pipeline")
+    return CubePlan((Mp, Kp, Np), (tm, tk, tn), (-(-Mp // tm), -(-Kp // tk), -(-Np // tn)), nbuf,
+                    tuple(rates.items()), tuple(use.items()))
+
+
+def cube_timing(M: int, K: int, N: int, **settings) -> CubeResult:
+    """The timeline of :func:`cube_matmul` from the sizes alone (``product`` is None); same settings."""
+    plan = plan_cube(M, K, N, **settings)
+    return _result(plan, _schedule(plan), None, M * K * N)
+
+
+def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = None,
+                tile_k: int | None = None, tile_n: int | None = None, double_buffer: bool = True,
+                seed: int = 0, **buffers) -> CubeResult:
+    """Simulate C = A·B (A: M×K, B: K×N, fp16 in, fp32 accumulate) on one DaVinci AI Core.
+
+    ``buffers`` may override sizes in bytes (``l1``, ``l0a``, ``l0b``, ``l0c``, ``ub``) and the rates
+    ``gm_bytes_per_cycle``, ``l1_bytes_per_cycle``, ``vector_elems_per_cycle``.
+    """
+    _check_dims(M, K, N)
+    plan = plan_cube(M, K, N, tile_m=tile_m, tile_k=tile_k, tile_n=tile_n,
+                     double_buffer=double_buffer, **buffers)
+    (Mp, Kp, Np), (tm, _, tn), (mt, _, nt) = plan.padded, plan.tile, plan.grid
+    check_flops(2 * Mp * Kp * Np, f"the Cube's {M}x{K}x{N} product")     # before drawing A and B
+    A, B = _operands(M, K, N, A, B, seed)
+    sched = _schedule(plan)
     a_frac, b_frac = to_zz(A), to_zn(B)                 # the formats L0A/L0B hold
     c_frac = np.zeros((Np // FRACTAL, Mp // FRACTAL, FRACTAL, FRACTAL), dtype=np.float32)  # nZ
-    sched = _Scheduler(nbuf)
     for mi in range(mt):
         for ni in range(nt):
-            rows, cols = slice(mi * tm // 16, min(Mp, (mi + 1) * tm) // 16), \
-                slice(ni * tn // 16, min(Np, (ni + 1) * tn) // 16)
-            m_len, n_len = (rows.stop - rows.start) * 16, (cols.stop - cols.start) * 16
-            for ki in range(kt):
-                k_len = min(Kp, (ki + 1) * tk) - ki * tk
-                sched.k_step(mi, ni, ki, kt, m_len, k_len, n_len, rates)
+            rows = slice(mi * tm // 16, min(Mp, (mi + 1) * tm) // 16)
+            cols = slice(ni * tn // 16, min(Np, (ni + 1) * tn) // 16)
             # The Cube's k-steps accumulate C[n-block, m-block] += A[m, k] · B[k, n] in L0C; all k-steps
             # of one output tile are summed in one tensordot over (k-block, inner k): [i, a, j, c] -> nZ
             fa, fb = a_frac[rows], b_frac[:, cols]
             c_frac[cols, rows] += np.tensordot(fa, fb, axes=([1, 3], [0, 3])).transpose(2, 0, 1, 3)
+    return _result(plan, sched, from_nz(c_frac, M, N), M * K * N)
+
+
+def _schedule(plan: CubePlan) -> "_Scheduler":
+    """Stage 3: every k-step and drain of every output tile through the engine queues."""
+    check_steps(plan.steps, "DaVinci pipeline")
+    (Mp, Kp, Np), (tm, tk, tn), (mt, kt, nt) = plan.padded, plan.tile, plan.grid
+    rates = dict(plan.rates)
+    sched = _Scheduler(plan.nbuf)
+    for mi in range(mt):
+        for ni in range(nt):
+            m_len, n_len = min(Mp, (mi + 1) * tm) - mi * tm, min(Np, (ni + 1) * tn) - ni * tn
+            for ki in range(kt):
+                k_len = min(Kp, (ki + 1) * tk) - ki * tk
+                sched.k_step(mi, ni, ki, kt, m_len, k_len, n_len, rates)
             sched.drain(mi, ni, m_len, n_len, rates)
-    product = from_nz(c_frac, M, N)
+    return sched
+
+
+def _result(plan: CubePlan, sched: "_Scheduler", product, macs: int) -> CubeResult:
     timeline = Timeline(tuple(sched.events), LANES, "cycles")
     span = timeline.makespan
     busy = timeline.busy("Cube")
-    return CubeResult(timeline, product, span, busy / span, M * K * N / (span * CUBE_MACS),
-                      sched.stalls, (tm, tk, tn), (Mp, Kp, Np), use, len(sched.events))
+    return CubeResult(timeline, product, span, busy / span, macs / (span * CUBE_MACS), sched.stalls,
+                      plan.tile, plan.padded, dict(plan.buffer_use), len(sched.events))
 
 
 def _operands(M, K, N, A, B, seed):

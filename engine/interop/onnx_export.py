@@ -5,7 +5,9 @@
      the value the interpreter uses (:func:`engine.core.interpreter.source_value`, seed 0) unless
      ``values`` overrides it — so onnxruntime and :func:`engine.run` see the same numbers;
   2. each op node becomes one or a few ONNX nodes (opset 17): ``split`` -> ``Slice``, ``gelu`` -> its
-     erf form, ``relu6`` -> ``Clip(0, 6)``, ``square`` -> ``Mul(x, x)``;
+     erf form, ``relu6`` -> ``Clip(0, 6)``, ``square`` -> ``Mul(x, x)``; ``quantize_linear`` /
+     ``dequantize_linear`` -> ``QuantizeLinear`` / ``DequantizeLinear`` with integer initializers
+     (:mod:`engine.interop.onnx_qdq`);
   3. the model passes ``onnx.checker.check_model(full_check=True)``.
 """
 from __future__ import annotations
@@ -138,23 +140,27 @@ def to_onnx(graph: Graph, values: Mapping[str, Any] | None = None, seed: int = 0
     from onnx import TensorProto, helper, numpy_helper
 
     from ..core.interpreter import source_value
+    from . import onnx_qdq
     if not isinstance(graph, Graph):
         raise EngineError(f"to_onnx() needs a Graph, got {type(graph).__name__}")
     budget.check_nodes(len(graph.nodes))
     values = dict(values or {})
     w = _OnnxWriter(helper, numpy_helper)
     shapes = {n.name: n.shape for n in graph.nodes}
+    types = onnx_qdq.value_types(graph)      # int8/uint8 for quantised values and zero points
     inputs = []
     for n in graph.nodes:
         if n.op == "input":
             inputs.append(helper.make_tensor_value_info(n.name, TensorProto.FLOAT, list(n.shape)))
         elif n.is_source:
             arr = np.asarray(values[n.name] if n.name in values else source_value(n, seed))
-            w.inits.append(numpy_helper.from_array(arr.astype(np.float32), n.name))
+            w.inits.append(numpy_helper.from_array(onnx_qdq.initializer_array(n, arr, types), n.name))
+        elif n.op in onnx_qdq.OPS:
+            onnx_qdq.emit(w, n, graph, types)
         else:
-            _emit(w, n, shapes)
-    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, list(graph.node(o).shape))
-               for o in graph.outputs]
+            _emit(w, onnx_qdq.float_inputs(w, n, types), shapes)
+    outputs = [helper.make_tensor_value_info(o, onnx_qdq.tensor_type(types[o]),
+                                             list(graph.node(o).shape)) for o in graph.outputs]
     g = helper.make_graph(w.nodes, _safe_title(graph.title), inputs, outputs, w.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="ai-system-lab")

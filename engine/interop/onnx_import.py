@@ -29,6 +29,7 @@ from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph, GraphBuilder
 from .onnx_export import OPSET, _safe_title
+from . import onnx_qdq
 from .onnx_guard import _check_upload, _load_model
 
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log",
@@ -42,7 +43,7 @@ _FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Ident
 _OTHER = {"Conv", "Gemm", "Clip", "Gelu", "LeakyRelu", "BatchNormalization", "MaxPool",
           "AveragePool", "Reshape", "Flatten", "Transpose", "Concat", "Split", "Slice", "Softmax",
           "LayerNormalization", "ReduceSum", "ReduceMean", "ReduceMax", "Constant", "Squeeze",
-          "Unsqueeze", "Shape", "Cast", "Gather", "ConstantOfShape", "Range"}
+          "Unsqueeze", "Shape", "Cast", "Gather", "ConstantOfShape", "Range", *onnx_qdq.ONNX_OPS}
 SUPPORTED_ONNX_OPS = sorted({*_UNARY, *_BINARY, *_OTHER})
 
 
@@ -407,6 +408,8 @@ def _convert(r: _Reader, node, at: dict) -> None:
                         keepdims=int(at.get("keepdims", 1))))
     elif op == "Cast":
         r.put(out, b.op("identity", T(ins[0])))
+    elif op in onnx_qdq.ONNX_OPS:
+        onnx_qdq.convert(r, node, at)
     else:
         raise EngineError(f"from_onnx: {op} with inputs computed at run time is not supported")
 

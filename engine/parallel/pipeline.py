@@ -10,14 +10,20 @@ Stages:
        Interleaved 1F1B (Narayanan et al. 2021, §2.2.2): v chunks per device, Megatron-LM's order
              (warm-up (p−d−1)·2 + (v−1)·p, micro-batches in groups of p); needs m divisible by p.
   2. Every op starts as soon as its device is free and its dependency has finished (chunk ops
-     take t_f/v and t_b/v).
+     take t_f/v and t_b/v; or, with ``stage_times``, virtual stage s takes stage_times[s] forward
+     and backward_times[s] — default 2 × forward — backward, e.g. the measured stage costs of
+     :func:`engine.parallel.graph_split.pipeline_split`).
   3. The bubble fraction is *measured* on the timeline: idle device-time / total device-time
      = 1 − Σ busy / (p · makespan). With uniform stages it equals (p−1)/(m+p−1) for GPipe and 1F1B
      and (p−1)/(v·m+p−1) for interleaved — the papers' (p−1)/m and (p−1)/(v·m) are the same bubble
-     measured relative to the ideal time m(t_f+t_b) instead of the total.
-Not handled: unequal stages, communication time between stages, zero-bubble schedules.
+     measured relative to the ideal time m(t_f+t_b) instead of the total. With unequal stages
+     f_s, b_s the slowest stage paces the pipe: GPipe's makespan is Σf + (m−1)·max f + Σb +
+     (m−1)·max b (each phase is a flow shop of m identical jobs), so the bubble grows.
+Not handled: communication time between stages, zero-bubble schedules.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 from ..core.budget import check_steps
 from ..core.errors import EngineError
@@ -67,12 +73,42 @@ def _order(d: int, p: int, m: int, schedule: str, v: int) -> list[tuple[str, int
     return ops
 
 
+def _durations(p: int, v: int, t_f: float, t_b: float, stage_times, backward_times):
+    """Forward and backward time of every virtual stage."""
+    if stage_times is None:
+        if backward_times is not None:
+            raise EngineError("backward_times needs stage_times (one forward time per stage)")
+        return [t_f / v] * (p * v), [t_b / v] * (p * v)
+    try:
+        fwd = [float(t) for t in stage_times]
+        bwd = [2 * t for t in fwd] if backward_times is None else [float(t) for t in backward_times]
+    except (TypeError, ValueError):
+        raise EngineError(f"stage times must be sequences of numbers, got {stage_times!r} and "
+                          f"{backward_times!r}") from None
+    for name, times in (("stage_times", fwd), ("backward_times", bwd)):
+        if len(times) != p * v:
+            raise EngineError(f"{name} needs one time per stage ({p * v} = {p} stages × {v} chunks), "
+                              f"got {len(times)}")
+        bad = [(s, t) for s, t in enumerate(times) if not 0 < t < float("inf")]
+        if bad:
+            raise EngineError(f"{name}: stage {bad[0][0]} takes {bad[0][1]}; every stage time must be "
+                              f"positive (a stage of shape ops only costs 0 FLOPs)")
+    return fwd, bwd
+
+
 def pipeline_schedule(p: int, m: int, schedule: str = "1f1b", v: int = 1, t_f: float = 1.0,
-                      t_b: float = 2.0, layers: int | None = None) -> Timeline:
-    """Simulate the schedule; lanes "stage 0".."stage p−1", events of kind forward/backward."""
+                      t_b: float = 2.0, layers: int | None = None,
+                      stage_times: Sequence[float] | None = None,
+                      backward_times: Sequence[float] | None = None) -> Timeline:
+    """Simulate the schedule; lanes "stage 0".."stage p−1", events of kind forward/backward.
+
+    ``stage_times`` (one forward time per virtual stage, c·p + device) replaces the uniform
+    t_f/v; ``backward_times`` defaults to twice it.
+    """
     _validate(p, m, schedule, v, layers)
     if t_f <= 0 or t_b <= 0:
         raise EngineError(f"forward and backward times must be positive, got {t_f}, {t_b}")
+    fwd, bwd = _durations(p, v, t_f, t_b, stage_times, backward_times)
     orders = [_order(d, p, m, schedule, v) for d in range(p)]
     done: dict[tuple[str, int, int], float] = {}      # (kind, micro-batch, virtual stage) -> end
     nxt, free = [0] * p, [0.0] * p
@@ -92,7 +128,7 @@ def pipeline_schedule(p: int, m: int, schedule: str = "1f1b", v: int = 1, t_f: f
                 if dep is not None and dep not in done:
                     break
                 start = max(free[d], done[dep] if dep else 0.0)
-                end = start + (t_f if kind == "F" else t_b) / v
+                end = start + (fwd[vs] if kind == "F" else bwd[vs])
                 done[(kind, j, vs)] = end
                 free[d] = end
                 label = f"{kind}{j}" + (f".{c}" if v > 1 else "")
