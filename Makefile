@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-fast bench lint clean static
+.PHONY: help run test test-fast bench lint format clean static
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,17 @@ test-fast: $(VENV)/.dev-stamp static  ## the suite without slow and browser test
 bench: $(VENV)/.dev-stamp static  ## the benchmarks (bench/run.py)
 	$(PY) -m bench.run
 
-lint: $(VENV)/.dev-stamp  ## hadolint on the Dockerfile
+lint: $(VENV)/.dev-stamp  ## ruff (lint + format check) and hadolint on the Dockerfile
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint Dockerfile
 
+format: $(VENV)/.dev-stamp  ## apply ruff's fixes and formatter (ruff.toml)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 clean:  ## remove .venv, the copied Netron assets and test caches
-	rm -rf $(VENV) static/netron .pytest_cache .hypothesis
+	rm -rf $(VENV) static/netron .pytest_cache .hypothesis .ruff_cache
 
 help:  ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' \

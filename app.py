@@ -5,6 +5,7 @@ Stages, on every run of every session:
   2. page config, with a favicon from our own files (nothing is fetched off the machine);
   3. the navigation, one section per curriculum chapter, and a hidden ``/home`` that opens ``/``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,8 @@ from ui.i18n import t
 
 ROOT = Path(__file__).resolve().parent
 FAVICON = ROOT / "static" / "favicon.png"
-HOME_RESERVED = "curriculum"   # the default page's internal pathname, never linked
-UPLOAD_CAP_MB = -(-budget.MAX_ONNX_BYTES // 2**20)   # Streamlit's "MB" is MiB; round up
+HOME_RESERVED = "curriculum"  # the default page's internal pathname, never linked
+UPLOAD_CAP_MB = -(-budget.MAX_ONNX_BYTES // 2**20)  # Streamlit's "MB" is MiB; round up
 
 
 def apply_upload_cap() -> None:
@@ -62,7 +63,11 @@ st.set_page_config(
 sections, home = build_sections()
 if home is not None:
     # the default page lives at "/"; "/home" (typed, or the file stem) opens it too, query string kept
-    alias = st.Page(lambda: st.switch_page(home, query_params=st.query_params.to_dict()),
-                    title=home.title, url_path="home", visibility="hidden")
+    alias = st.Page(
+        lambda: st.switch_page(home, query_params=st.query_params.to_dict()),
+        title=home.title,
+        url_path="home",
+        visibility="hidden",
+    )
     sections[next(iter(sections))].append(alias)
 st.navigation(sections, expanded=True).run()

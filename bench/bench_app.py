@@ -4,6 +4,7 @@ render and of one interaction (medians), measured with Streamlit's AppTest.
 The interaction is generic: the page's first slider (else number input, else select box) is moved to
 a value not seen before, so the measured rerun includes the engine work, not only a cache hit.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,6 +51,7 @@ def _interaction(at):
 def page_times(page: str, repeat: int = 3) -> tuple[float, float, float | None]:
     """(cold first render, median warm default render, median interaction) in seconds."""
     from streamlit.testing.v1 import AppTest
+
     path = str(ROOT / "labs" / f"{page}.py")
     renders = []
     at = None
@@ -78,10 +80,23 @@ def cold_start() -> tuple[float, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         while True:
@@ -97,6 +112,7 @@ def cold_start() -> tuple[float, str]:
         if exe is None:
             return server_ready, "health endpoint only (no chromium)"
         from playwright.sync_api import sync_playwright
+
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, args=["--headless=new", "--no-sandbox"])
             page = browser.new_page()
@@ -105,8 +121,10 @@ def cold_start() -> tuple[float, str]:
             page.wait_for_selector("h1", timeout=60_000)
             first_page = time.perf_counter() - t1
             browser.close()
-        return server_ready + first_page, (f"server up {server_ready:.2f} s + first page title "
-                                           f"{first_page:.2f} s (browser launch not counted)")
+        return server_ready + first_page, (
+            f"server up {server_ready:.2f} s + first page title "
+            f"{first_page:.2f} s (browser launch not counted)"
+        )
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=10)
@@ -115,25 +133,55 @@ def cold_start() -> tuple[float, str]:
 def run() -> list[dict]:
     sys.path.insert(0, str(ROOT))
     from ui.catalog import LABS
+
     rows = []
     starts = sorted(cold_start() for _ in range(3))
     total, note = starts[1]
-    rows.append(dict(name="cold start to first page (median of 3)", value=total, unit="s",
-                     target="≤ 3 s", note=f"{note}; range {starts[0][0]:.2f}–{starts[2][0]:.2f} s"))
+    rows.append(
+        dict(
+            name="cold start to first page (median of 3)",
+            value=total,
+            unit="s",
+            target="≤ 3 s",
+            note=f"{note}; range {starts[0][0]:.2f}–{starts[2][0]:.2f} s",
+        )
+    )
     for lab in LABS:
         if not (ROOT / "labs" / f"{lab.page}.py").exists():
             continue
         try:
             cold, warm, inter = page_times(lab.page)
         except Exception as exc:  # noqa: BLE001 - one broken page must not hide the others
-            rows.append(dict(name=f"{lab.page}: FAILED", value=float("nan"), unit="", target="",
-                             note=repr(exc)[:120]))
+            rows.append(
+                dict(name=f"{lab.page}: FAILED", value=float("nan"), unit="", target="", note=repr(exc)[:120])
+            )
             continue
-        rows.append(dict(name=f"{lab.page}: first render (cold)", value=cold * 1e3, unit="ms",
-                         target="", note="includes imports and cache misses"))
-        rows.append(dict(name=f"{lab.page}: default render (median)", value=warm * 1e3, unit="ms",
-                         target="", note="new session, warm caches"))
+        rows.append(
+            dict(
+                name=f"{lab.page}: first render (cold)",
+                value=cold * 1e3,
+                unit="ms",
+                target="",
+                note="includes imports and cache misses",
+            )
+        )
+        rows.append(
+            dict(
+                name=f"{lab.page}: default render (median)",
+                value=warm * 1e3,
+                unit="ms",
+                target="",
+                note="new session, warm caches",
+            )
+        )
         if inter is not None:
-            rows.append(dict(name=f"{lab.page}: one interaction (median)", value=inter * 1e3,
-                             unit="ms", target="≤ 150 ms", note="first control moved to new values"))
+            rows.append(
+                dict(
+                    name=f"{lab.page}: one interaction (median)",
+                    value=inter * 1e3,
+                    unit="ms",
+                    target="≤ 150 ms",
+                    note="first control moved to new values",
+                )
+            )
     return rows

@@ -1,12 +1,12 @@
 """Autodiff benchmarks: reverse-mode gradient of a 4-layer MLP vs torch.autograd (CPU), and the
 gradient of a 10,000-node scalar graph (interpreter overhead per node)."""
+
 from __future__ import annotations
 
-
 from bench.run import median_time
-from engine.framework.autodiff import grad
 from engine.core.interpreter import run as run_graph
 from engine.core.ir import GraphBuilder
+from engine.framework.autodiff import grad
 
 OPS = ("sin", "tanh", "sigmoid", "cos")
 
@@ -38,6 +38,7 @@ def scalar_chain(nodes: int = 10_000):
 
 def _torch_mlp_grad(values, layers):
     import torch
+
     t = {k: torch.tensor(v, requires_grad=k != "x") for k, v in values.items()}
     h = t["x"]
     for k in range(layers):
@@ -50,31 +51,42 @@ def _one_blas_thread():
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - numpy then uses its default thread count
         import contextlib
+
         return contextlib.nullcontext()
     return threadpool_limits(1)
 
 
 def run() -> list[dict]:
     import torch
+
     torch.set_num_threads(1)
     graph = mlp_graph()
     wrt = [n.name for n in graph.params]
     values = {k: v for k, v in run_graph(graph).items() if k == "x" or k in wrt}
-    with _one_blas_thread():   # the same single thread for numpy's BLAS and torch
+    with _one_blas_thread():  # the same single thread for numpy's BLAS and torch
         ours = median_time(lambda: grad(graph, "loss", wrt, inputs=values), repeat=7)
         theirs = median_time(lambda: _torch_mlp_grad(values, 4), repeat=7)
     chain = scalar_chain()
     t_chain = median_time(lambda: grad(chain, "y", ["x"]), repeat=3)
     return [
-        dict(name="MLP 4x512, batch 64: reverse-mode grad / torch.autograd", value=ours / theirs,
-             unit="x", target="<= 2", note=f"ours {ours * 1e3:.1f} ms, torch {theirs * 1e3:.1f} ms "
-                                           "(forward + backward, float32, 1 thread)"),
-        dict(name=f"grad of a {len(chain.nodes):,}-node scalar graph", value=t_chain, unit="s",
-             target="< 1", note="forward + backward sweep, median of 3"),
+        dict(
+            name="MLP 4x512, batch 64: reverse-mode grad / torch.autograd",
+            value=ours / theirs,
+            unit="x",
+            target="<= 2",
+            note=f"ours {ours * 1e3:.1f} ms, torch {theirs * 1e3:.1f} ms "
+            "(forward + backward, float32, 1 thread)",
+        ),
+        dict(
+            name=f"grad of a {len(chain.nodes):,}-node scalar graph",
+            value=t_chain,
+            unit="s",
+            target="< 1",
+            note="forward + backward sweep, median of 3",
+        ),
     ]
 
 
 if __name__ == "__main__":
     for row in run():
         print(row)
-

@@ -4,15 +4,16 @@ The graph repeats a residual block with something for every pass to do (a consta
 ``x*1``, a double transpose, a duplicate expression, a dead branch, fusable chains), so a 10k-node
 graph exercises every pass. Growth is reported as time(10k) / time(1k): ~10 means linear.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from bench.run import median_time
-from engine.core.ir import GraphBuilder
 from engine.compiler.lab import random_buffers
 from engine.compiler.memory_plan import plan_graph, plan_memory
 from engine.compiler.passes import PASSES, optimize
+from engine.core.ir import GraphBuilder
 
 PIPELINE = ["constant_folding", "simplify", "cse", "dce", "fusion", "layout"]
 
@@ -27,10 +28,10 @@ def synthetic_graph(n_nodes: int):
         bn = b.op("batchnorm", conv, *[b.param((4,), init="uniform") for _ in range(4)])
         c = b.op("mul", b.constant(np.full(4, 2.0)), b.constant(np.full(4, 0.5)))  # folds
         a = b.op("matmul", b.op("relu", bn), b.param((4, 4)))
-        a = b.op("mul", b.op("add", a, c), one)                                    # x*1
-        t = b.op("transpose", b.op("transpose", a))                                  # cancels
-        r1, r2 = b.op("relu", t), b.op("relu", t)                                    # duplicate
-        b.op("exp", r1)                                                              # dead
+        a = b.op("mul", b.op("add", a, c), one)  # x*1
+        t = b.op("transpose", b.op("transpose", a))  # cancels
+        r1, r2 = b.op("relu", t), b.op("relu", t)  # duplicate
+        b.op("exp", r1)  # dead
         h = b.op("add", b.op("add", r1, r2), h)
     return b.build([h])
 
@@ -50,10 +51,20 @@ def run() -> list[dict]:
     tb = median_time(lambda: plan_memory(bufs, "greedy_by_breadth"), repeat=5)
     return [
         dict(name="pipeline+planning, 1k nodes", value=t1, unit="s", target="", note=str(PIPELINE)),
-        dict(name="pipeline+planning, 10k nodes", value=t10, unit="s", target="< 1 s",
-             note=f"{len(g10k)} nodes"),
-        dict(name="growth time(10k)/time(1k)", value=t10 / t1, unit="x", target="~10 (linear)",
-             note="no O(N^2) loops"),
+        dict(
+            name="pipeline+planning, 10k nodes",
+            value=t10,
+            unit="s",
+            target="< 1 s",
+            note=f"{len(g10k)} nodes",
+        ),
+        dict(
+            name="growth time(10k)/time(1k)",
+            value=t10 / t1,
+            unit="x",
+            target="~10 (linear)",
+            note="no O(N^2) loops",
+        ),
         dict(name="greedy_by_size, 10k random buffers", value=tp, unit="s", target="", note=""),
         dict(name="greedy_by_breadth, 10k random buffers", value=tb, unit="s", target="", note=""),
     ]

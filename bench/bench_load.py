@@ -18,6 +18,7 @@ browser sent to the script_finished it received (DevTools timestamps).
 Not modelled: network latency, reconnects, static assets (the protocol clients fetch no JS/CSS; the
 browsers do).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,11 +38,11 @@ import numpy as np
 from bench.load_report import heavy_row, meets_target, rows_for, table
 from bench.st_client import ROOT, ProtocolClient, Server
 
-TIMEOUT_S = 60.0         # an action still unsettled after this counts as an error
+TIMEOUT_S = 60.0  # an action still unsettled after this counts as an error
 FIRST_PAGE_TIMEOUT_S = 120.0
-BROWSER_PAGES = ("collectives", "pipeline_parallel", "execution_models")   # a slider in the main area
+BROWSER_PAGES = ("collectives", "pipeline_parallel", "execution_models")  # a slider in the main area
 GENERATOR_CORE = 1
-MEAN_THINK_S = 4.5       # students move a control every 3–6 s
+MEAN_THINK_S = 4.5  # students move a control every 3–6 s
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Scenario:
     seconds: float
     browsers: int = 2
     servers: int = 1
-    server_cores: str = "0"     # comma list; server k is pinned to core k % len
+    server_cores: str = "0"  # comma list; server k is pinned to core k % len
     heavy: bool = False
     seed: int = 0
 
@@ -58,12 +59,13 @@ class Scenario:
 @dataclass
 class Tally:
     """What one group of students (protocol, browser, heavy) saw."""
+
     first_page: list[float] = field(default_factory=list)
     actions: list[float] = field(default_factory=list)
-    sent_to_finished: list[float] = field(default_factory=list)   # browsers: rerun sent → finished
+    sent_to_finished: list[float] = field(default_factory=list)  # browsers: rerun sent → finished
     errors: list[str] = field(default_factory=list)
     error_alerts: int = 0
-    by_page: dict[str, list[float]] = field(default_factory=dict)   # action times per lab
+    by_page: dict[str, list[float]] = field(default_factory=dict)  # action times per lab
 
     def record(self, result, first: bool = False, page: str = "") -> None:
         (self.first_page if first else self.actions).append(result.seconds)
@@ -77,13 +79,15 @@ def pages_for(count: int, first: tuple[str, ...] = ()) -> list[str]:
     """``count`` labs round-robin over the catalogue, ``first`` (the browsers' labs) leading, so a
     protocol client works on each browser's lab too and the two can be compared like for like."""
     from ui.catalog import LABS
+
     labs = [lab.page for lab in LABS if (ROOT / "labs" / f"{lab.page}.py").exists()]
     labs = [*first, *(lab for lab in labs if lab not in first)]
     return [labs[i % len(labs)] for i in range(count)]
 
 
-async def protocol_student(port: int, page: str, rng: random.Random, start: float, end: float,
-                           tally: Tally) -> None:
+async def protocol_student(
+    port: int, page: str, rng: random.Random, start: float, end: float, tally: Tally
+) -> None:
     await asyncio.sleep(max(0.0, start - time.perf_counter()))
     client = ProtocolClient(port, page)
     try:
@@ -140,7 +144,7 @@ def core_busy(cores: set[int]) -> tuple[int, int]:
         if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
             values = [int(t) for t in ticks]
             total += sum(values[:8])
-            busy += sum(values[:8]) - values[3] - values[4]   # minus idle and iowait
+            busy += sum(values[:8]) - values[3] - values[4]  # minus idle and iowait
     return busy, total
 
 
@@ -149,7 +153,7 @@ async def sample_rss(servers: list[Server], stop: asyncio.Event, out: list[float
         out.append(sum(s.rss_mib() for s in servers))
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -157,8 +161,12 @@ def quantiles(values: list[float]) -> dict:
     if not values:
         return {"n": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
     arr = np.asarray(values)
-    return {"n": len(values), "p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "max": float(arr.max())}
+    return {
+        "n": len(values),
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "max": float(arr.max()),
+    }
 
 
 def start_servers(sc: Scenario) -> list[Server]:
@@ -172,6 +180,7 @@ def start_servers(sc: Scenario) -> list[Server]:
 async def drive(sc: Scenario, servers: list[Server]) -> dict:
     """Run every student of the scenario to the end of its window; return the tallies."""
     from bench import load_browser
+
     rng = random.Random(sc.seed)
     tallies = {"protocol": Tally(), "browser": Tally(), "heavy": Tally()}
     t0 = time.perf_counter()
@@ -180,14 +189,20 @@ async def drive(sc: Scenario, servers: list[Server]) -> dict:
     tasks = []
     for i, page in enumerate(pages_for(sc.sessions - n_browsers, BROWSER_PAGES[:n_browsers])):
         port = servers[i % len(servers)].port
-        tasks.append(protocol_student(port, page, random.Random(rng.random()), t0 + rng.uniform(0, 2),
-                                      end, tallies["protocol"]))
+        tasks.append(
+            protocol_student(
+                port, page, random.Random(rng.random()), t0 + rng.uniform(0, 2), end, tallies["protocol"]
+            )
+        )
     if sc.heavy:
         tasks.append(heavy_student(servers[-1].port, sc.seed, end, tallies["heavy"]))
     browser_ports = [servers[(sc.sessions - n_browsers + j) % len(servers)].port for j in range(n_browsers)]
     if n_browsers:
-        tasks.append(load_browser.students(browser_ports, BROWSER_PAGES[:n_browsers], rng.random(), end,
-                                           tallies["browser"]))
+        tasks.append(
+            load_browser.students(
+                browser_ports, BROWSER_PAGES[:n_browsers], rng.random(), end, tallies["browser"]
+            )
+        )
     await asyncio.gather(*tasks)
     return tallies
 
@@ -200,7 +215,7 @@ async def scenario_async(sc: Scenario, servers: list[Server]) -> dict:
     cores = {int(c) for c in sc.server_cores.split(",")}
     busy0 = core_busy(cores)
     gen0, wall0 = time.process_time(), time.perf_counter()
-    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)   # chromium and its driver, once reaped
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # chromium and its driver, once reaped
     tallies = await drive(sc, servers)
     wall = time.perf_counter() - wall0
     cpu = sum(s.cpu_seconds() - c for s, c in zip(servers, cpu0))
@@ -208,32 +223,45 @@ async def scenario_async(sc: Scenario, servers: list[Server]) -> dict:
     core_pct = 100 * len(cores) * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     browser_cpu = kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime
-    await asyncio.sleep(3.0)            # let the server drop the closed sessions before "end"
+    await asyncio.sleep(3.0)  # let the server drop the closed sessions before "end"
     stop.set()
     await sampler
-    return {"scenario": sc.__dict__, "wall_s": wall, "server_cpu_pct": 100 * cpu / wall,
-            "server_cores_busy_pct": core_pct, "server_cpu_s": cpu,
-            "runs": sum(len(t.first_page) + len(t.actions) for t in tallies.values()),
-            "generator_cpu_pct": 100 * (time.process_time() - gen0) / wall,
-            "browser_cpu_pct": 100 * browser_cpu / wall,
-            "rss_mib": {"start": rss[0], "peak": max(rss), "end": rss[-1]},
-            "protocol_on_browser_labs": quantiles(
-                [x for lab in tallies["browser"].by_page for x in tallies["protocol"].by_page.get(lab, [])]),
-            **{name: summarise(t) for name, t in tallies.items()}}
+    return {
+        "scenario": sc.__dict__,
+        "wall_s": wall,
+        "server_cpu_pct": 100 * cpu / wall,
+        "server_cores_busy_pct": core_pct,
+        "server_cpu_s": cpu,
+        "runs": sum(len(t.first_page) + len(t.actions) for t in tallies.values()),
+        "generator_cpu_pct": 100 * (time.process_time() - gen0) / wall,
+        "browser_cpu_pct": 100 * browser_cpu / wall,
+        "rss_mib": {"start": rss[0], "peak": max(rss), "end": rss[-1]},
+        "protocol_on_browser_labs": quantiles(
+            [x for lab in tallies["browser"].by_page for x in tallies["protocol"].by_page.get(lab, [])]
+        ),
+        **{name: summarise(t) for name, t in tallies.items()},
+    }
 
 
 def summarise(t: Tally) -> dict:
-    return {"first_page": quantiles(t.first_page), "actions": quantiles(t.actions),
-            "sent_to_finished": quantiles(t.sent_to_finished), "errors": len(t.errors),
-            "error_list": t.errors[:10], "error_alerts": t.error_alerts}
+    return {
+        "first_page": quantiles(t.first_page),
+        "actions": quantiles(t.actions),
+        "sent_to_finished": quantiles(t.sent_to_finished),
+        "errors": len(t.errors),
+        "error_list": t.errors[:10],
+        "error_alerts": t.error_alerts,
+    }
 
 
 def log_errors(log: str) -> dict:
     """How many tracebacks the servers logged, and their distinct final lines (most frequent first)."""
     finals = [line for line in log.splitlines() if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
     counts = sorted(((finals.count(f), f) for f in set(finals)), reverse=True)
-    return {"server_tracebacks": log.count("Traceback (most recent call last)"),
-            "server_errors": [f"{n}× {line[:160]}" for n, line in counts[:3]]}
+    return {
+        "server_tracebacks": log.count("Traceback (most recent call last)"),
+        "server_errors": [f"{n}× {line[:160]}" for n, line in counts[:3]],
+    }
 
 
 def run_scenario(sc: Scenario) -> dict:
@@ -251,11 +279,19 @@ def run_scenario(sc: Scenario) -> dict:
             server.stop()
 
 
-def measure(sessions: list[int], seconds: float, browsers: int = 2, servers: int = 1,
-            server_cores: str = "0", heavy: bool = True, seed: int = 0) -> tuple[list[dict], list[dict]]:
+def measure(
+    sessions: list[int],
+    seconds: float,
+    browsers: int = 2,
+    servers: int = 1,
+    server_cores: str = "0",
+    heavy: bool = True,
+    seed: int = 0,
+) -> tuple[list[dict], list[dict]]:
     """Every N, then the heavy user beside the largest N that met the target (else the smallest N)."""
-    results = [run_scenario(Scenario(n, seconds, browsers, servers, server_cores, seed=seed))
-               for n in sessions]
+    results = [
+        run_scenario(Scenario(n, seconds, browsers, servers, server_cores, seed=seed)) for n in sessions
+    ]
     rows = [row for r in results for row in rows_for(r, GENERATOR_CORE, MEAN_THINK_S)]
     if heavy and results:
         ok = [r for r in results if meets_target(r)]
@@ -274,9 +310,13 @@ def _env_sessions(default: str) -> list[int]:
 def run() -> list[dict]:
     """``make bench``: N = 10, 20, 30 for 30 s each (LOAD_SESSIONS, LOAD_SECONDS, LOAD_BROWSERS,
     LOAD_SERVERS, LOAD_SERVER_CORES override it; the full measurement is 90 s)."""
-    rows, _ = measure(_env_sessions("10,20,30"), float(os.environ.get("LOAD_SECONDS", "30")),
-                      int(os.environ.get("LOAD_BROWSERS", "2")), int(os.environ.get("LOAD_SERVERS", "1")),
-                      os.environ.get("LOAD_SERVER_CORES", "0"))
+    rows, _ = measure(
+        _env_sessions("10,20,30"),
+        float(os.environ.get("LOAD_SECONDS", "30")),
+        int(os.environ.get("LOAD_BROWSERS", "2")),
+        int(os.environ.get("LOAD_SERVERS", "1")),
+        os.environ.get("LOAD_SERVER_CORES", "0"),
+    )
     return rows
 
 
@@ -293,8 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.sessions, args.seconds, args.browsers = "2,4", 12.0, 1
-    rows, results = measure([int(n) for n in args.sessions.split(",")], args.seconds, args.browsers,
-                            args.servers, args.server_cores, not args.no_heavy)
+    rows, results = measure(
+        [int(n) for n in args.sessions.split(",")],
+        args.seconds,
+        args.browsers,
+        args.servers,
+        args.server_cores,
+        not args.no_heavy,
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

@@ -12,6 +12,7 @@ is inherited from this process):
      (comparable with the protocol client, immune to how late events reach this process).
 An exception element in any received frame is an error.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,17 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]   # as tests/browser/conftest.py
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]  # as tests/browser/conftest.py
 NO_STATUS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 SLIDER = "[data-testid='stMain'] [data-testid='stSlider'] input[type='range']"
 ACTION_TIMEOUT_MS = 60_000
@@ -38,8 +47,8 @@ class Frames:
 
     def __init__(self, errors: list[str]) -> None:
         self.finished = 0
-        self.sent_at = 0.0          # browser clock (s) of the last rerun_script sent
-        self.finished_at = 0.0      # browser clock (s) of the last FINISHED_SUCCESSFULLY received
+        self.sent_at = 0.0  # browser clock (s) of the last rerun_script sent
+        self.finished_at = 0.0  # browser clock (s) of the last FINISHED_SUCCESSFULLY received
         self.errors = errors
         self.changed = asyncio.Event()
 
@@ -130,9 +139,14 @@ async def _act(page, lab: str, frames: Frames, rng: random.Random, tally) -> Non
 async def students(ports: list[int], labs: tuple[str, ...], seed: float, end: float, tally) -> None:
     """One chromium, one student per port, each on the next lab of ``labs``."""
     from playwright.async_api import async_playwright
+
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         rng = random.Random(seed)
-        await asyncio.gather(*(student(browser, port, labs[i % len(labs)], random.Random(rng.random()),
-                                       end, tally) for i, port in enumerate(ports)))
+        await asyncio.gather(
+            *(
+                student(browser, port, labs[i % len(labs)], random.Random(rng.random()), end, tally)
+                for i, port in enumerate(ports)
+            )
+        )
         await browser.close()

@@ -4,6 +4,7 @@ Each module's ``run()`` returns a list of dict rows: name, value, unit, target (
 and note. Timings are medians of several repeats; the machine is shared and noisy, so compare
 ratios rather than absolute times.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -33,6 +34,7 @@ def _quiet_streamlit() -> None:
     import logging
 
     import streamlit.runtime.scriptrunner_utils.script_run_context as ctx
+
     logging.getLogger(ctx.__name__).disabled = True
 
 
@@ -56,8 +58,10 @@ def main(selected: list[str]) -> int:
     for r in rows:
         v = r["value"]
         shown = f"{v:.4g}" if isinstance(v, float) else str(v)
-        print(f"| {r['module']} | {r['name']} | {shown} | {r.get('unit', '')} | "
-              f"{r.get('target', '')} | {r.get('note', '')} |")
+        print(
+            f"| {r['module']} | {r['name']} | {shown} | {r.get('unit', '')} | "
+            f"{r.get('target', '')} | {r.get('note', '')} |"
+        )
     return 0
 
 

@@ -19,6 +19,7 @@ The client sends no ``cached_message_hashes``, so the server always sends whole 
 work than a returning browser causes). Browsers send no websocket pings, so neither does this client.
 Not handled: forms, uploads, range/date sliders, fragments.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,7 +44,7 @@ from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 MOVABLE = ("slider", "selectbox", "number_input")
-ERROR_ALERT = 1   # Alert.Format.ERROR: what ui.guard() shows for an EngineError
+ERROR_ALERT = 1  # Alert.Format.ERROR: what ui.guard() shows for an EngineError
 
 
 class ProtocolError(RuntimeError):
@@ -53,9 +54,10 @@ class ProtocolError(RuntimeError):
 @dataclass(frozen=True)
 class Widget:
     """What a client needs to move one control to a legal value."""
+
     id: str
-    kind: str                   # slider | select_slider | selectbox | number_input
-    path: tuple[int, ...]       # delta path; path[0] == 0 is the main area, 1 the sidebar
+    kind: str  # slider | select_slider | selectbox | number_input
+    path: tuple[int, ...]  # delta path; path[0] == 0 is the main area, 1 the sidebar
     default: float | str | None
     options: tuple[str, ...] = ()
     lo: float = 0.0
@@ -67,13 +69,14 @@ class Widget:
 @dataclass
 class RunResult:
     """One rerun, from sending the BackMsg to the first script_finished FINISHED_SUCCESSFULLY."""
+
     seconds: float
-    exceptions: list[str] = field(default_factory=list)   # "Type: message" of exception elements
+    exceptions: list[str] = field(default_factory=list)  # "Type: message" of exception elements
     error_alerts: int = 0
     widgets: list[Widget] = field(default_factory=list)
     messages: int = 0
     nbytes: int = 0
-    digest: str = ""            # sha1 of every element the run drew, in order: what the page showed
+    digest: str = ""  # sha1 of every element the run drew, in order: what the page showed
 
 
 def widget_from_element(element, path: tuple[int, ...]) -> Widget | None:
@@ -93,15 +96,16 @@ def widget_from_element(element, path: tuple[int, ...]) -> Widget | None:
         hi = w.max if w.has_max else 1e300
         integer = w.data_type == NumberInputProto.INT
         return Widget(w.id, kind, path, w.default, (), lo, hi, w.step or 1.0, integer)
-    if len(w.default) != 1:   # range slider
+    if len(w.default) != 1:  # range slider
         return None
     if w.type == SliderProto.SELECT_SLIDER:
         options = tuple(w.options)
         return Widget(w.id, "select_slider", path, options[int(w.default[0])], options)
     if w.data_type not in (SliderProto.INT, SliderProto.FLOAT):
         return None
-    return Widget(w.id, kind, path, w.default[0], (), w.min, w.max, w.step or 1.0,
-                  w.data_type == SliderProto.INT)
+    return Widget(
+        w.id, kind, path, w.default[0], (), w.min, w.max, w.step or 1.0, w.data_type == SliderProto.INT
+    )
 
 
 def new_value(widget: Widget, current, rng: random.Random):
@@ -109,7 +113,7 @@ def new_value(widget: Widget, current, rng: random.Random):
     if widget.options:
         others = [o for o in widget.options if o != current]
         return rng.choice(others) if others else None
-    if widget.kind == "number_input":   # a few steps either way, inside the bounds
+    if widget.kind == "number_input":  # a few steps either way, inside the bounds
         steps = [k for k in (-3, -2, -1, 1, 2, 3) if widget.lo <= current + k * widget.step <= widget.hi]
         value = current + rng.choice(steps) * widget.step if steps else None
         return value if value is None or not widget.integer else int(round(value))
@@ -142,24 +146,35 @@ class ProtocolClient:
         self.page = "" if page == "home" else page
         self.query_string = query_string
         self.page_hash = ""
-        self.values: dict[str, tuple[Widget, object]] = {}   # what this student has set
+        self.values: dict[str, tuple[Widget, object]] = {}  # what this student has set
         self.widgets: list[Widget] = []
         self._ws = None
 
     async def connect(self, timeout: float = 60.0) -> None:
         self._ws = await asyncio.wait_for(
-            connect(self.url, subprotocols=["streamlit"], max_size=None, ping_interval=None,
-                    open_timeout=timeout, close_timeout=2), timeout)
+            connect(
+                self.url,
+                subprotocols=["streamlit"],
+                max_size=None,
+                ping_interval=None,
+                open_timeout=timeout,
+                close_timeout=2,
+            ),
+            timeout,
+        )
 
     async def rerun(self, timeout: float = 60.0) -> RunResult:
         """Send the current state; wait for the run to finish; remember the page's widgets."""
         msg = BackMsg()
         state = msg.rerun_script
         state.query_string, state.page_name, state.page_script_hash = (
-            self.query_string, self.page, self.page_hash)
+            self.query_string,
+            self.page,
+            self.page_hash,
+        )
         live = {w.id for w in self.widgets}
         for wid, (widget, value) in self.values.items():
-            if not self.widgets or wid in live:   # a browser sends only widgets on the page
+            if not self.widgets or wid in live:  # a browser sends only widgets on the page
                 state.widget_states.widgets.append(widget_state(widget, value))
         t0 = time.perf_counter()
         await self._ws.send(msg.SerializeToString())
@@ -178,7 +193,7 @@ class ProtocolClient:
             result.messages += 1
             result.nbytes += len(data)
             kind = fwd.WhichOneof("type")
-            if kind == "new_session":   # a run (re)starts: what an aborted run drew is replaced
+            if kind == "new_session":  # a run (re)starts: what an aborted run drew is replaced
                 shown = hashlib.sha1()
             elif kind == "navigation":
                 self.page_hash = fwd.navigation.page_script_hash
@@ -204,8 +219,9 @@ class ProtocolClient:
     def current(self, widget: Widget):
         return self.values.get(widget.id, (widget, widget.default))[1]
 
-    async def move(self, rng: random.Random, widget: Widget | None = None,
-                   timeout: float = 60.0) -> RunResult:
+    async def move(
+        self, rng: random.Random, widget: Widget | None = None, timeout: float = 60.0
+    ) -> RunResult:
         """Move ``widget`` (default: the first control) to a new legal value and rerun."""
         widget = widget or self.first_widget()
         value = new_value(widget, self.current(widget), rng) if widget else None
@@ -243,6 +259,7 @@ def _comparable(delta) -> bytes:
 
 # ---- the server under test -------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -256,13 +273,30 @@ class Server:
     def __init__(self, cores: str = "0", app: Path = ROOT / "app.py") -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile("w+b", prefix="st_load_", suffix=".log", delete=False)
-        cmd = ["taskset", "-c", cores, sys.executable, "-m", "streamlit", "run", str(app),
-               "--server.port", str(self.port), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+        cmd = [
+            "taskset",
+            "-c",
+            cores,
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ]
         # taskset execs the interpreter, so this pid is the server's own
-        self.proc = subprocess.Popen(cmd, cwd=app.parent, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=app.parent, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.time() + timeout
@@ -286,7 +320,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """utime + stime of the server process (all its threads), from /proc/<pid>/stat."""
         stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def log_text(self) -> str:

@@ -21,41 +21,53 @@ chapter, that chapter (see tests/test_architecture.py and docs/house.md for the 
 The public API below is re-exported lazily, so ``import engine`` stays fast and a page that needs only
 the layout math does not pay for the compiler passes.
 """
+
 from __future__ import annotations
 
 import importlib
 
-from .core.errors import BudgetError, EngineError, GraphError, ProgramError, ShapeError
+from .core.errors import BudgetError, EngineError, GraphError, ProgramError, ShapeError  # noqa: F401 (re-exported)
 
 # public name -> (module, attribute); attribute None means the module itself
 _LAZY = {
     # core
-    "Graph": ("core.ir", "Graph"), "Node": ("core.ir", "Node"),
-    "GraphBuilder": ("core.ir", "GraphBuilder"), "Tensor": ("core.ir", "Tensor"),
-    "validate": ("core.ir", "validate"), "format_graph": ("core.ir", "format_graph"),
-    "get_op": ("core.registry", "get_op"), "op_names": ("core.registry", "op_names"),
+    "Graph": ("core.ir", "Graph"),
+    "Node": ("core.ir", "Node"),
+    "GraphBuilder": ("core.ir", "GraphBuilder"),
+    "Tensor": ("core.ir", "Tensor"),
+    "validate": ("core.ir", "validate"),
+    "format_graph": ("core.ir", "format_graph"),
+    "get_op": ("core.registry", "get_op"),
+    "op_names": ("core.registry", "op_names"),
     "run": ("core.interpreter", "run"),
     "parse_program": ("core.language", "parse_program"),
-    "presets": ("core.presets", None), "preset": ("core.presets", "preset"),
+    "presets": ("core.presets", None),
+    "preset": ("core.presets", "preset"),
     "preset_names": ("core.presets", "preset_names"),
     "cost": ("core.cost_model", "cost"),
     # interop
-    "from_onnx": ("interop.onnx_import", "from_onnx"), "to_onnx": ("interop.onnx_export", "to_onnx"),
+    "from_onnx": ("interop.onnx_import", "from_onnx"),
+    "to_onnx": ("interop.onnx_export", "to_onnx"),
     "from_torch": ("interop.torch_import", "from_torch"),
     # framework
-    "grad": ("framework.autodiff", "grad"), "forward_trace": ("framework.autodiff", "forward_trace"),
+    "grad": ("framework.autodiff", "grad"),
+    "forward_trace": ("framework.autodiff", "forward_trace"),
     "reverse_trace": ("framework.autodiff", "reverse_trace"),
     # compiler
     "plan_memory": ("compiler.memory_plan", "plan_memory"),
-    "fuse": ("compiler.passes.fusion", "fuse"), "optimize": ("compiler.passes", "optimize"),
-    "passes": ("compiler.passes", None), "layout": ("compiler.layouts", None),
+    "fuse": ("compiler.passes.fusion", "fuse"),
+    "optimize": ("compiler.passes", "optimize"),
+    "passes": ("compiler.passes", None),
+    "layout": ("compiler.layouts", None),
     "graph_layouts": ("compiler.layouts", "graph_layouts"),
     # kernels
     "roofline": ("kernels.roofline_model", "roofline"),
     "hardware_presets": ("kernels.roofline_model", "hardware_presets"),
     "conv2d": ("kernels.conv", "conv2d"),
     # compression, hardware, distributed
-    "quant": ("compression.quant", None), "hw": ("hw", None), "parallel": ("parallel", None),
+    "quant": ("compression.quant", None),
+    "hw": ("hw", None),
+    "parallel": ("parallel", None),
     "pipeline_split": ("parallel.graph_split", "pipeline_split"),
     "tensor_split": ("parallel.graph_split", "tensor_split"),
     "quantize": ("compression.graph_quant", "quantize"),
@@ -69,8 +81,7 @@ _LAZY = {
     "prune_report": ("compression.graph_prune", "prune_report"),
 }
 
-__all__ = sorted([*_LAZY, "EngineError", "ProgramError", "ShapeError", "BudgetError",
-                  "GraphError"])
+__all__ = sorted([*_LAZY, "EngineError", "ProgramError", "ShapeError", "BudgetError", "GraphError"])
 
 
 def __getattr__(name: str):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from engine.framework import autodiff as ad, four_ways, lab
-from engine.core import budget
 from engine import presets
+from engine.core import budget
 from engine.core.language import parse_program
+from engine.framework import autodiff as ad
+from engine.framework import four_ways, lab
 from viz import autodiff as vz
 from viz.graph import graph_figure
 

@@ -3,8 +3,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import (alpha_beta, loss_curves, loss_scale_plot, named_lanes, ring_state,
-                          underflow_hist)
+from viz.parallel import alpha_beta, loss_curves, loss_scale_plot, named_lanes, ring_state, underflow_hist
 from viz.timeline import gantt
 
 ui.setup("collectives",

@@ -5,8 +5,8 @@ import streamlit as st
 
 import engine
 import ui
-from ui.heavy import cached_heavy
 from engine.compression.lab import lab_variants
+from ui.heavy import cached_heavy
 from viz import compression as vc
 
 ui.setup("compression_pareto",

@@ -2,7 +2,7 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import STRATEGY_LABELS, GiB, memory_bars, MiB, simple_bars
+from viz.parallel import STRATEGY_LABELS, GiB, MiB, memory_bars, simple_bars
 
 ui.setup("dist_memory",
          "Training memory & ZeRO",

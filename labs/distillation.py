@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from ui.heavy import cached_heavy
 from engine.compression import distill
+from ui.heavy import cached_heavy
 from viz import compression as vc
 
 ui.setup("distillation",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from ui.heavy import cached_heavy
 from engine.framework import graph_capture as tg
+from ui.heavy import cached_heavy
 from viz.graph import graph_figure
 
 ui.setup("dynamic_static",

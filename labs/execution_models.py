@@ -5,8 +5,16 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine.hw import (bank_conflicts, coalescing, divergence_utilization, simd, simt, sisd, spmd,
-                       warp_addresses)
+from engine.hw import (
+    bank_conflicts,
+    coalescing,
+    divergence_utilization,
+    simd,
+    simt,
+    sisd,
+    spmd,
+    warp_addresses,
+)
 from viz.hardware import bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
 
 ui.setup("execution_models",

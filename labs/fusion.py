@@ -5,9 +5,9 @@ import streamlit as st
 
 import engine
 import ui
-from engine.core import budget
 from engine.compiler.passes import optimize
 from engine.compiler.passes.fusion import analyse
+from engine.core import budget
 from engine.core.registry import KINDS, all_ops
 from viz.compiler import lab_graph_figure, postdom_figure
 

@@ -16,7 +16,7 @@ ui.setup("gemm_tiling",
 t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 KIB = 1024
-# tile 0 keeps its old label "none · 不分块" (in both languages: the URL keeps it)
+# tile 0 keeps its old label, none + the Chinese for untiled, in both languages (the URL keeps it)
 UNTILED = "none · " + Translator("zh")("untiled")
 
 with ui.controls():

@@ -5,9 +5,9 @@ import streamlit as st
 
 import engine
 import ui
-from engine.core import budget
 from engine.compiler.lab import pass_trace
 from engine.compiler.passes import PASSES
+from engine.core import budget
 from viz.compiler import ledger_figure, ledger_rows, pass_figure
 
 ui.setup("graph_passes",

@@ -38,7 +38,8 @@ ui.setup("home",
 st.markdown(ui.lesson_text("home", "what"))
 
 labs_by_section = {key: [lab for lab in LABS if lab.section == key] for key in SECTIONS}
-stages = [(t_(SECTIONS[key]), t_("{n} of {n_labs} labs open", n=sum(ready(l.page) for l in labs), n_labs=len(labs)))
+stages = [(t_(SECTIONS[key]), t_("{n} of {n_labs} labs open", n=sum(ready(lab.page) for lab in labs),
+                                 n_labs=len(labs)))
           for key, labs in labs_by_section.items() if key != "start"]
 ui.show_figure(flow_figure(stages, t_("The curriculum as one flow")), "home_flow",
                t_("Each stage is a section of the course; the same graph you build in the Graph "

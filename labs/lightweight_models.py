@@ -6,8 +6,8 @@ import streamlit as st
 
 import engine
 import ui
-from engine.models import blocks as lw
 from engine.models import analysis as la
+from engine.models import blocks as lw
 from engine.models import networks as nets
 from viz import lightweight as vl
 

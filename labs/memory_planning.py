@@ -5,7 +5,8 @@ import streamlit as st
 
 import engine
 import ui
-from engine.compiler import lab, memory_plan as mp
+from engine.compiler import lab
+from engine.compiler import memory_plan as mp
 from viz.compiler import arena_figure, lifetime_gantt
 
 ui.setup("memory_planning",

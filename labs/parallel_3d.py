@@ -3,9 +3,9 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from ui.heavy import cached_heavy
 from engine.parallel.real_run import run_real
-from viz.parallel import alpha_beta, cluster_map, GiB, step_breakdown
+from ui.heavy import cached_heavy
+from viz.parallel import GiB, alpha_beta, cluster_map, step_breakdown
 
 ui.setup("parallel_3d",
          "3D parallel & auto-parallel",

@@ -5,10 +5,10 @@ import numpy as np
 import streamlit as st
 
 import ui
-from ui.heavy import cached_heavy, cached_heavy_or_stop
 from engine.compression import lowrank, prune
 from engine.compression.models import model_spec
 from engine.compression.training import train_model
+from ui.heavy import cached_heavy, cached_heavy_or_stop
 from viz import compression as vc
 
 ui.setup("pruning",

@@ -5,10 +5,10 @@ import numpy as np
 import streamlit as st
 
 import ui
-from ui.heavy import cached_heavy
 from engine import quant
 from engine.compression.quant import integer as QI
 from engine.compression.quant import qat as Q
+from ui.heavy import cached_heavy
 from viz import compression as vc
 
 ui.setup("quantization",

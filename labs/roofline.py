@@ -1,14 +1,12 @@
 """Roofline: is this kernel memory-bound or compute-bound on that chip?"""
 from __future__ import annotations
 
-
 import streamlit as st
 
 import engine
 import ui
-from viz import kernels as vk
-
 from engine.kernels import roofline_model as R
+from viz import kernels as vk
 
 ui.setup("roofline",
          "Roofline",

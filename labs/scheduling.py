@@ -107,11 +107,9 @@ device = e3.radio(t_("Device"), ["cuda", "cpu"], horizontal=True, key="sc_dev",
 with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
     def show_dispatch(dk: int) -> None:
-        call = dtrace.title.split(" of ", 1)[-1].split(" on ")[0]
         ui.show_figure(vs.dispatch_figure(dtrace, dk, ui.t_message(dtrace.title), tr=tr, say=ui.t_message),
                        "sc_dispatch", t_("The dispatcher picks the highest-priority key: Autograd "
                                          "first (records grad_fn), then the backend kernel."))
-        d = dtrace[dk].data
         st.caption(ui.t_message(dtrace[dk].log))
     ui.stepper("sc_dstep", len(dtrace), render=show_dispatch, main=False)
 

@@ -5,9 +5,9 @@ import streamlit as st
 
 import engine
 import ui
-from engine.inference import serving as sv
 from engine.inference import kv_cache as kv
 from engine.inference import llm_serving as llm
+from engine.inference import serving as sv
 from viz import serving as vs
 from viz.timeline import gantt
 

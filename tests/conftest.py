@@ -1,4 +1,5 @@
 """Test set-up: the repository root on sys.path, and shared helpers."""
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,9 @@ import pytest  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 
-def open_lab(page: str, *, timeout: int = 120, run: bool = True, strict: bool = False,
-             **query: str) -> AppTest:
+def open_lab(
+    page: str, *, timeout: int = 120, run: bool = True, strict: bool = False, **query: str
+) -> AppTest:
     """One lab (``labs/<page>.py``; ``"app"`` is the whole app through its navigation) in AppTest.
 
     ``query`` becomes the URL's query string. With ``run`` the page runs once and must raise nothing

@@ -30,6 +30,7 @@ Usage::
 
 (``tests/`` is on ``sys.path`` via conftest, so ``from strategies import random_graphs`` also works.)
 """
+
 from __future__ import annotations
 
 from hypothesis import strategies as st
@@ -38,11 +39,25 @@ from engine.core.errors import ShapeError
 from engine.core.ir import Graph, GraphBuilder
 from engine.core.ops.common import broadcast_shape
 
-UNARY = ("relu", "tanh", "sigmoid", "neg", "sin", "cos", "gelu", "hswish", "relu6", "abs",
-         "identity")
+UNARY = ("relu", "tanh", "sigmoid", "neg", "sin", "cos", "gelu", "hswish", "relu6", "abs", "identity")
 BINARY = ("add", "sub", "mul", "max", "min")
-FAMILIES = ("unary", "binary", "exp", "log", "div", "pow", "matmul", "reshape", "flatten",
-            "transpose", "reduce", "softmax", "concat", "split", "slice")
+FAMILIES = (
+    "unary",
+    "binary",
+    "exp",
+    "log",
+    "div",
+    "pow",
+    "matmul",
+    "reshape",
+    "flatten",
+    "transpose",
+    "reduce",
+    "softmax",
+    "concat",
+    "split",
+    "slice",
+)
 
 
 def _broadcasts(a, b) -> bool:
@@ -81,9 +96,11 @@ class _Maker:
 
     def add(self, family: str, a: str) -> str:
         b, d, shape = self.b, self.draw, self.shape(a)
-        if family == "unary" or (not shape and family in ("matmul", "reshape", "flatten",
-                                                          "transpose", "reduce", "softmax",
-                                                          "concat", "split", "slice")):
+        if family == "unary" or (
+            not shape
+            and family
+            in ("matmul", "reshape", "flatten", "transpose", "reduce", "softmax", "concat", "split", "slice")
+        ):
             return b.op(d(st.sampled_from(UNARY)), a)
         if family == "binary":
             other = self.other_for(a)
@@ -127,8 +144,14 @@ class _Maker:
         n = shape[axis]
         if d(st.booleans()):
             start = d(st.integers(0, n - 1))
-            return b.op("slice", a, starts=(start,), ends=(d(st.integers(start + 1, n + 2)),),
-                        axes=(axis,), steps=(d(st.integers(1, 2)),))
+            return b.op(
+                "slice",
+                a,
+                starts=(start,),
+                ends=(d(st.integers(start + 1, n + 2)),),
+                axes=(axis,),
+                steps=(d(st.integers(1, 2)),),
+            )
         return b.op("slice", a, starts=(-1,), ends=(-n - 5,), axes=(axis,), steps=(-1,))
 
 
@@ -143,7 +166,7 @@ def random_graphs(draw, max_nodes: int = 8, max_dim: int = 4) -> Graph:
     if draw(st.booleans()):
         maker.pool.append(b.input(shape, name="y"))
     refs = []
-    for k in range(draw(st.integers(1, max(1, max_nodes)))):
+    for _ in range(draw(st.integers(1, max(1, max_nodes)))):
         src = draw(st.sampled_from(maker.pool[-4:]))
         family = draw(st.sampled_from(FAMILIES))
         ref = maker.add(family, src)
@@ -172,8 +195,10 @@ def _cnn_step(draw, b: GraphBuilder, pool: list[str], k: int) -> str:
         args = [x, wt] + ([b.param((cout,), name=f"conv{k}.b")] if draw(st.booleans()) else [])
         return b.op("conv2d", *args, stride=stride, pad=pad, groups=groups)
     if choice == "bn":
-        stats = [b.param((c,), name=f"bn{k}.{s}", init="uniform" if s == "var" else "normal")
-                 for s in ("scale", "bias", "mean", "var")]
+        stats = [
+            b.param((c,), name=f"bn{k}.{s}", init="uniform" if s == "var" else "normal")
+            for s in ("scale", "bias", "mean", "var")
+        ]
         return b.op("batchnorm", x, *stats)
     if choice == "pool" and min(h, w) >= 2:
         return b.op(draw(st.sampled_from(("maxpool", "avgpool"))), x, kernel=2)
@@ -188,8 +213,12 @@ def _cnn_step(draw, b: GraphBuilder, pool: list[str], k: int) -> str:
 def random_cnn_graphs(draw, max_nodes: int = 6) -> Graph:
     """A random small valid NCHW network of 1..``max_nodes`` layers (see the module docstring)."""
     b = GraphBuilder("random cnn")
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(4, 8)),
-             draw(st.integers(4, 8)))
+    shape = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, 4)),
+        draw(st.integers(4, 8)),
+        draw(st.integers(4, 8)),
+    )
     pool = [b.input(shape, name="x")]
     for k in range(draw(st.integers(1, max(1, max_nodes)))):
         pool.append(_cnn_step(draw, b, pool, k))

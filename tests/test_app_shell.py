@@ -1,4 +1,5 @@
 """The house: navigation, catalog, language, presenter mode, page toolkit, container lint."""
+
 from __future__ import annotations
 
 import ast
@@ -58,8 +59,9 @@ def test_engine_imports_no_torch_at_module_level():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 for mod in mods:
-                    assert mod.split(".")[0] not in {"torch", "onnx", "onnxruntime"}, \
+                    assert mod.split(".")[0] not in {"torch", "onnx", "onnxruntime"}, (
                         f"{path.relative_to(ROOT)} imports {mod} at module level"
+                    )
 
 
 def test_no_eval_or_exec_anywhere():
@@ -68,8 +70,9 @@ def test_no_eval_or_exec_anywhere():
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                    assert node.func.id not in {"eval", "exec", "compile"}, \
+                    assert node.func.id not in {"eval", "exec", "compile"}, (
                         f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()"
+                    )
 
 
 def _app(**query) -> AppTest:
@@ -109,8 +112,9 @@ def test_presenter_mode_flag_renders():
 def test_dockerfile_passes_hadolint():
     hadolint = ROOT / ".venv" / "bin" / "hadolint"
     exe = str(hadolint) if hadolint.exists() else "hadolint"
-    result = subprocess.run([exe, str(ROOT / "Dockerfile")], capture_output=True, text=True,
-                            cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [exe, str(ROOT / "Dockerfile")], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     text = (ROOT / "Dockerfile").read_text()
     assert "python:3.11-slim" in text and "HEALTHCHECK" in text and "torch==2.13.0" in text
@@ -126,6 +130,9 @@ def test_requirements_pin_torch_exactly():
 def test_ui_translation_helper(code):
     at = AppTest.from_string(
         "import ui\nimport streamlit as st\nst.session_state['app_lang'] = "
-        f"{code!r}\nst.write(ui.t('Model'))\nst.write(ui.t('{{n}} of {{n_labs}} labs open', n=3, n_labs=9))")
+        f"{code!r}\nst.write(ui.t('Model'))\nst.write(ui.t('{{n}} of {{n_labs}} labs open', n=3, n_labs=9))"
+    )
     at.run()
-    assert [m.value for m in at.markdown] == (["模型", "已开放 3 / 9 个实验"] if code == "zh" else ["Model", "3 of 9 labs open"])
+    assert [m.value for m in at.markdown] == (
+        ["模型", "已开放 3 / 9 个实验"] if code == "zh" else ["Model", "3 of 9 labs open"]
+    )

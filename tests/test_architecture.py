@@ -1,4 +1,5 @@
 """The house by chapter (docs/house.md): no import circles, core stands alone, the picture is current."""
+
 from __future__ import annotations
 
 from tools import house
@@ -10,8 +11,13 @@ def test_engine_has_no_import_circle():
 
 def test_core_imports_nothing_outside_core():
     edges = house.import_edges()
-    outside = {(src, dst) for src, targets in edges.items() if house.chapter(src) == "core"
-               for dst in targets if house.chapter(dst) not in ("core", "engine")}
+    outside = {
+        (src, dst)
+        for src, targets in edges.items()
+        if house.chapter(src) == "core"
+        for dst in targets
+        if house.chapter(dst) not in ("core", "engine")
+    }
     assert outside == set()
 
 
@@ -28,9 +34,9 @@ def test_the_circle_detector_finds_a_circle():
 
 def test_relative_imports_resolve_like_python():
     edges = house.import_edges()
-    assert "engine.core.errors" in edges["engine.core.registry"]          # from .errors import ...
+    assert "engine.core.errors" in edges["engine.core.registry"]  # from .errors import ...
     assert "engine.core.ops.elementwise" in edges["engine.core.registry"]  # from .ops import elementwise
-    assert "engine.core.ir" in edges["engine.compiler.passes.fusion"]     # from ...core.ir import ...
+    assert "engine.core.ir" in edges["engine.compiler.passes.fusion"]  # from ...core.ir import ...
 
 
 def test_house_picture_is_current():

@@ -1,5 +1,6 @@
 """Whole-graph autodiff: Baydin et al. (2018) Tables 2 and 3, forward == reverse on random graphs,
 gradients against torch.autograd, and clear errors for bad requests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.framework.autodiff import baydin_labels, jacobian
-from engine.framework.autodiff_rules import DifferentiationError
 from engine.core.errors import EngineError, GraphError, ShapeError
 from engine.core.interpreter import run
 from engine.core.ir import GraphBuilder
+from engine.framework.autodiff import baydin_labels, jacobian
+from engine.framework.autodiff_rules import DifferentiationError
 
 try:
     from strategies import random_graphs
@@ -35,8 +36,7 @@ def baydin_graph():
 
 # Baydin, Pearlmutter, Radul, Siskind (2018), JMLR 18(153), Table 2 (forward, x1_dot = 1) and
 # Table 3 (reverse): the printed values, to the 3 decimals the survey gives.
-TABLE2_PRIMAL = {"x1": 2.0, "x2": 5.0, "v1": 0.693, "v2": 10.0, "v3": -0.959, "v4": 10.693,
-                 "v5": 11.652}
+TABLE2_PRIMAL = {"x1": 2.0, "x2": 5.0, "v1": 0.693, "v2": 10.0, "v3": -0.959, "v4": 10.693, "v5": 11.652}
 TABLE2_TANGENT = {"x1": 1.0, "x2": 0.0, "v1": 0.5, "v2": 5.0, "v3": 0.0, "v4": 5.5, "v5": 5.5}
 TABLE3_ADJOINT = {"v5": 1.0, "v4": 1.0, "v3": -1.0, "v1": 1.0, "v2": 1.0, "x2": 1.716, "x1": 5.5}
 
@@ -112,8 +112,7 @@ def test_mlp_gradient_matches_torch_autograd():
 
 @pytest.mark.skipif(random_graphs is None, reason="tests/strategies.py not present")
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(graph=random_graphs(max_nodes=8) if random_graphs else st.none(),
-       seed=st.integers(0, 1000))
+@given(graph=random_graphs(max_nodes=8) if random_graphs else st.none(), seed=st.integers(0, 1000))
 def test_forward_and_reverse_agree_on_random_graphs(graph, seed):
     """u^T J v both ways: reverse mode with seed u == u . (forward mode with direction v)."""
     b_out = graph.outputs[0]
@@ -123,7 +122,7 @@ def test_forward_and_reverse_agree_on_random_graphs(graph, seed):
     direction = {s: rng.standard_normal(vals[s].shape) for s in sources}
     fwd = engine.forward_trace(graph, direction, seed=seed)
     jv = np.asarray(fwd.summary["tangents"].get(b_out, np.zeros(vals[b_out].shape)), np.float64)
-    res = jacobian(graph, b_out, sources, seed=seed, mode="reverse")   # m backward sweeps
+    res = jacobian(graph, b_out, sources, seed=seed, mode="reverse")  # m backward sweeps
     fres = jacobian(graph, b_out, sources, seed=seed, mode="forward")  # n forward sweeps
     np.testing.assert_allclose(res.matrix, fres.matrix, rtol=2e-3, atol=2e-4)
     v = np.concatenate([direction[s].ravel() for s in sources])
@@ -182,6 +181,7 @@ def test_non_differentiable_point_names_the_node():
 
 def test_op_without_rule(monkeypatch):
     from engine.framework import autodiff_rules
+
     monkeypatch.delitem(autodiff_rules.RULES, "sin")
     with pytest.raises(DifferentiationError, match="'sin' has no derivative rule"):
         engine.grad(baydin_graph(), "v5", ["x2"])
@@ -189,6 +189,7 @@ def test_op_without_rule(monkeypatch):
 
 def test_forward_mode_budget():
     from engine.core.errors import BudgetError
+
     b = GraphBuilder()
     x = b.input((512, 512), name="x")
     b.op("reduce_sum", b.op("tanh", x), name="y")
@@ -196,11 +197,20 @@ def test_forward_mode_budget():
         engine.grad(b.build(), "y", ["x"], mode="forward")
 
 
-@pytest.mark.parametrize("name", ["conv_bn_relu", "resnet_basic_block", "self_attention",
-                                  "mobilenetv2_inverted_residual", "shufflenetv2_unit"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "conv_bn_relu",
+        "resnet_basic_block",
+        "self_attention",
+        "mobilenetv2_inverted_residual",
+        "shufflenetv2_unit",
+    ],
+)
 def test_presets_forward_tangent_equals_reverse_gradient_along_a_direction(name):
     """sum(J v) from one forward sweep == <grad of sum(y), v> from one backward sweep."""
     from engine.core.ir import Node, rebuild
+
     graph = engine.preset(name)
     out = graph.outputs[0]
     scalar = rebuild(list(graph.nodes) + [Node("loss", "reduce_sum", (out,), (), ())], ("loss",))
@@ -219,17 +229,38 @@ def _torch_eval(graph, values, torch):
     """Evaluate ``graph`` with torch ops (float64), sources from ``values`` (requires_grad)."""
     F = torch.nn.functional
     from engine.core.registry import get_op
-    unary = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "neg": torch.neg,
-             "sin": torch.sin, "cos": torch.cos, "gelu": F.gelu, "hswish": F.hardswish,
-             "relu6": F.relu6, "abs": torch.abs, "exp": torch.exp, "log": torch.log,
-             "identity": lambda x: x * 1}
-    binary = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
-              "pow": torch.pow, "max": torch.maximum, "min": torch.minimum, "matmul": torch.matmul}
+
+    unary = {
+        "relu": torch.relu,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "neg": torch.neg,
+        "sin": torch.sin,
+        "cos": torch.cos,
+        "gelu": F.gelu,
+        "hswish": F.hardswish,
+        "relu6": F.relu6,
+        "abs": torch.abs,
+        "exp": torch.exp,
+        "log": torch.log,
+        "identity": lambda x: x * 1,
+    }
+    binary = {
+        "add": torch.add,
+        "sub": torch.sub,
+        "mul": torch.mul,
+        "div": torch.div,
+        "pow": torch.pow,
+        "max": torch.maximum,
+        "min": torch.minimum,
+        "matmul": torch.matmul,
+    }
     env = {}
     for n in graph.nodes:
         if n.is_source:
-            env[n.name] = torch.tensor(np.asarray(values[n.name], np.float64),
-                                       requires_grad=n.op != "constant")
+            env[n.name] = torch.tensor(
+                np.asarray(values[n.name], np.float64), requires_grad=n.op != "constant"
+            )
             continue
         at = {**get_op(n.op).attrs, **n.attr_dict}
         xs = [env[i] for i in n.inputs]
@@ -252,16 +283,27 @@ def _torch_eval(graph, values, torch):
         elif n.op == "softmax":
             y = torch.softmax(xs[0], int(at["axis"]))
         elif n.op == "conv2d":
-            y = F.conv2d(xs[0], xs[1], xs[2] if len(xs) > 2 else None, at["stride"], at["pad"],
-                         at["dilation"], at["groups"])
+            y = F.conv2d(
+                xs[0],
+                xs[1],
+                xs[2] if len(xs) > 2 else None,
+                at["stride"],
+                at["pad"],
+                at["dilation"],
+                at["groups"],
+            )
         elif n.op == "batchnorm":
             sh = (1, -1) + (1,) * (xs[0].dim() - 2)
-            y = ((xs[0] - xs[3].reshape(sh)) / torch.sqrt(xs[4].reshape(sh) + at["epsilon"])
-                 * xs[1].reshape(sh) + xs[2].reshape(sh))
+            y = (xs[0] - xs[3].reshape(sh)) / torch.sqrt(xs[4].reshape(sh) + at["epsilon"]) * xs[1].reshape(
+                sh
+            ) + xs[2].reshape(sh)
         elif n.op in ("maxpool", "avgpool"):
             stride = at["stride"] or at["kernel"]
-            y = (F.max_pool2d(xs[0], at["kernel"], stride, at["pad"]) if n.op == "maxpool" else
-                 F.avg_pool2d(xs[0], at["kernel"], stride, at["pad"], count_include_pad=False))
+            y = (
+                F.max_pool2d(xs[0], at["kernel"], stride, at["pad"])
+                if n.op == "maxpool"
+                else F.avg_pool2d(xs[0], at["kernel"], stride, at["pad"], count_include_pad=False)
+            )
         elif n.op == "global_avgpool":
             y = xs[0].mean(dim=tuple(range(2, xs[0].dim())), keepdim=True)
         elif n.op == "gemm":
@@ -277,19 +319,21 @@ def _torch_eval(graph, values, torch):
 def _check_against_torch(graph, seed):
     torch = pytest.importorskip("torch")
     from engine.core.ir import Node, Tensor, rebuild
+
     out = graph.outputs[-1]
     values = run(graph, seed=seed)
     u = np.random.default_rng(seed).standard_normal(values[out].shape).astype(np.float32)
-    extra = [Node("u", "constant", (), (("value", Tensor(u)),), tuple(u.shape)),
-             Node("uy", "mul", (out, "u"), (), tuple(u.shape)),
-             Node("loss", "reduce_sum", ("uy",), (), ())]
+    extra = [
+        Node("u", "constant", (), (("value", Tensor(u)),), tuple(u.shape)),
+        Node("uy", "mul", (out, "u"), (), tuple(u.shape)),
+        Node("loss", "reduce_sum", ("uy",), (), ()),
+    ]
     scalar = rebuild(list(graph.nodes) + extra, ("loss",))
     sources = [n.name for n in graph.nodes if n.op in ("input", "param")]
     ours = engine.grad(scalar, "loss", sources, seed=seed)
     env = _torch_eval(graph, values, torch)
     leaves = [env[s] for s in sources]
-    theirs = torch.autograd.grad(env[out], leaves, torch.tensor(u, dtype=torch.float64),
-                                 allow_unused=True)
+    theirs = torch.autograd.grad(env[out], leaves, torch.tensor(u, dtype=torch.float64), allow_unused=True)
     for s, ref in zip(sources, theirs):
         ref = np.zeros(values[s].shape) if ref is None else ref.numpy()
         scale = max(1.0, float(np.abs(ref).max(initial=0)))
@@ -298,8 +342,7 @@ def _check_against_torch(graph, seed):
 
 @pytest.mark.skipif(random_graphs is None, reason="tests/strategies.py not present")
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-@given(graph=random_graphs(max_nodes=8) if random_graphs else st.none(),
-       seed=st.integers(0, 1000))
+@given(graph=random_graphs(max_nodes=8) if random_graphs else st.none(), seed=st.integers(0, 1000))
 def test_random_graph_gradients_match_torch_autograd(graph, seed):
     _check_against_torch(graph, seed)
 
@@ -312,19 +355,19 @@ except ImportError:  # pragma: no cover
 
 @pytest.mark.skipif(random_cnn_graphs is None, reason="tests/strategies.py has no CNN graphs")
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(graph=random_cnn_graphs(max_nodes=5) if random_cnn_graphs else st.none(),
-       seed=st.integers(0, 1000))
+@given(graph=random_cnn_graphs(max_nodes=5) if random_cnn_graphs else st.none(), seed=st.integers(0, 1000))
 def test_random_cnn_gradients_match_torch_autograd(graph, seed):
     _check_against_torch(graph, seed)
 
 
 def test_scalarize_and_saved_bytes():
     from engine.framework.autodiff import scalarize
+
     graph = _mlp()
     g2, name = scalarize(graph, "x")
     assert name == "sum(x)" and g2.node(name).op == "reduce_sum"
     grads = engine.grad(g2, name, ["x"])
-    np.testing.assert_array_equal(grads["x"], np.ones((4, 8), np.float32))   # d sum(x) / dx = 1
+    np.testing.assert_array_equal(grads["x"], np.ones((4, 8), np.float32))  # d sum(x) / dx = 1
     trace = engine.reverse_trace(graph, "loss")
     # every op's inputs and output are kept: x, 2x(W, b, matmul, add, tanh), mul, loss
     names = {i for n in graph.op_nodes for i in n.inputs} | {n.name for n in graph.op_nodes}
@@ -333,18 +376,20 @@ def test_scalarize_and_saved_bytes():
 
 def test_survey_check_against_the_tables():
     from engine.framework.lab import survey_check
+
     table, got, diff = survey_check("reverse", engine.reverse_trace(baydin_graph(), "v5"))
     assert table == 3 and diff < 5e-4 and round(got["x2"], 3) == 1.716
     graph = engine.preset("autodiff_example")
     table, got, diff = survey_check("forward", engine.forward_trace(graph, {"x1": 1.0}))
     assert table == 2 and got["y"] == pytest.approx(5.5)
     _, _, off = survey_check("forward", engine.forward_trace(graph, {"x2": 1.0}))
-    assert off > 1     # the seed on x2 gives dy/dx2 = 1.716, not the table's 5.5
+    assert off > 1  # the seed on x2 gives dy/dx2 = 1.716, not the table's 5.5
 
 
 def test_survey_rows_put_the_printed_tables_next_to_the_engine():
     """The page's side-by-side table: the survey's printed numbers (this file's copies) vs ours."""
     from engine.framework.lab import program_traces, survey_rows
+
     text = engine.core.presets.program_text("autodiff_example")
     graph, trace = program_traces(text, "forward", "x1")
     rows = {r["v"]: r for r in survey_rows("forward", graph, trace)}
@@ -357,12 +402,15 @@ def test_survey_rows_put_the_printed_tables_next_to_the_engine():
     graph, trace = program_traces(text, "reverse", "y")
     rows = {r["v"]: r for r in survey_rows("reverse", graph, trace)}
     assert rows["v0"]["source_adjoint"] == TABLE3_ADJOINT["x2"] and rows["v0"]["diff"] < 5e-4
-    assert survey_rows("forward", *program_traces(text, "forward", "x2")) == []   # other seed
-    assert survey_rows("forward", *program_traces(engine.core.presets.program_text("mlp"), "forward", "x")) == []
+    assert survey_rows("forward", *program_traces(text, "forward", "x2")) == []  # other seed
+    assert (
+        survey_rows("forward", *program_traces(engine.core.presets.program_text("mlp"), "forward", "x")) == []
+    )
 
 
 def test_jacobian_demo_counts_sweeps_and_refuses_bad_sizes():
     from engine.framework.lab import jacobian_demo
+
     fwd, rev = jacobian_demo(8, 2)
     assert (fwd.sweeps, rev.sweeps) == (8, 2)
     np.testing.assert_allclose(fwd.matrix, rev.matrix, atol=1e-5)

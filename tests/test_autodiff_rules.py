@@ -1,5 +1,6 @@
 """Every op's VJP and JVP rule against torch.autograd / torch.func.jvp (float64 oracle), against
 central differences of our own kernel, and against each other (u^T (J v) == (J^T u)^T v)."""
+
 from __future__ import annotations
 
 import math
@@ -9,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.framework.autodiff_rules import RULES, DifferentiationError, missing_rules, rule_for
 from engine.core.registry import get_op
+from engine.framework.autodiff_rules import RULES, DifferentiationError, missing_rules, rule_for
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-POS = "pos"      # inputs drawn from (0.5, 2): log, sqrt, pow base, divisor
-INT = "int"      # whole numbers in [-4, 4]: quantised values and zero points
+POS = "pos"  # inputs drawn from (0.5, 2): log, sqrt, pow base, divisor
+INT = "int"  # whole numbers in [-4, 4]: quantised values and zero points
 
 
 def _gemm(a, b, c=None, alpha=1.0, beta=1.0, trans_a=0, trans_b=0):
@@ -36,16 +37,18 @@ def _slice(x):
 def _ste_quantize(qmin, qmax, axis=None):
     """QuantizeLinear with the straight-through estimator, written in torch (scale and zero point
     are not learned: detached)."""
+
     def fn(x, s, z=None):
         shape = [1] * x.dim()
         if axis is not None:
             shape[axis] = -1
         s = s.detach().reshape(shape) if axis is not None else s.detach()
         t = x / s
-        q = t + (torch.round(t) - t).detach()          # torch.round is round half to even
+        q = t + (torch.round(t) - t).detach()  # torch.round is round half to even
         if z is not None:
             q = q + (z.detach().reshape(shape) if axis is not None else z.detach())
         return torch.clamp(q, qmin, qmax)
+
     return fn
 
 
@@ -57,6 +60,7 @@ def _dequantize(axis=None):
         s = s.reshape(shape) if axis is not None else s
         z = 0 if z is None else z.reshape(shape) if axis is not None else z
         return (q - z) * s
+
     return fn
 
 
@@ -87,47 +91,87 @@ CASES = {
     "pow": [([(3, 4), (3, 4)], [POS, None], {}, torch.pow), ([(3,), ()], [POS, None], {}, torch.pow)],
     "max": [([(3, 4), (4,)], [None, None], {}, torch.maximum)],
     "min": [([(3, 4), (3, 4)], [None, None], {}, torch.minimum)],
-    "matmul": [([(3, 4), (4, 5)], [None, None], {}, torch.matmul),
-               ([(2, 3, 4), (4,)], [None, None], {}, torch.matmul),
-               ([(4,), (2, 4, 3)], [None, None], {}, torch.matmul)],
-    "gemm": [([(4, 3), (5, 4), (5,)], [None] * 3,
-              {"alpha": 0.5, "beta": 2.0, "trans_a": 1, "trans_b": 1},
-              lambda a, b, c: _gemm(a, b, c, 0.5, 2.0, 1, 1)),
-             ([(3, 4), (4, 2)], [None] * 2, {}, _gemm)],
-    "conv2d": [([(2, 4, 7, 6), (6, 2, 3, 2), (6,)], [None] * 3,
-                {"stride": (2, 1), "pad": 1, "dilation": (1, 2), "groups": 2},
-                lambda x, w, b: F.conv2d(x, w, b, (2, 1), 1, (1, 2), 2)),
-               ([(1, 3, 5, 5), (3, 1, 3, 3)], [None] * 2, {"groups": 3, "pad": 1},
-                lambda x, w: F.conv2d(x, w, None, 1, 1, 1, 3))],
-    "batchnorm": [([(2, 3, 4, 4), (3,), (3,), (3,), (3,)], [None, None, None, None, POS],
-                   {"epsilon": 1e-3}, lambda *a: _bn(*a, epsilon=1e-3))],
-    "maxpool": [([(2, 3, 6, 5)], [None], {"kernel": 3, "stride": 2, "pad": 1},
-                 lambda x: F.max_pool2d(x, 3, 2, 1))],
-    "avgpool": [([(2, 3, 6, 5)], [None], {"kernel": (3, 2), "stride": 1, "pad": 1},
-                 lambda x: F.avg_pool2d(x, (3, 2), 1, 1, count_include_pad=False))],
+    "matmul": [
+        ([(3, 4), (4, 5)], [None, None], {}, torch.matmul),
+        ([(2, 3, 4), (4,)], [None, None], {}, torch.matmul),
+        ([(4,), (2, 4, 3)], [None, None], {}, torch.matmul),
+    ],
+    "gemm": [
+        (
+            [(4, 3), (5, 4), (5,)],
+            [None] * 3,
+            {"alpha": 0.5, "beta": 2.0, "trans_a": 1, "trans_b": 1},
+            lambda a, b, c: _gemm(a, b, c, 0.5, 2.0, 1, 1),
+        ),
+        ([(3, 4), (4, 2)], [None] * 2, {}, _gemm),
+    ],
+    "conv2d": [
+        (
+            [(2, 4, 7, 6), (6, 2, 3, 2), (6,)],
+            [None] * 3,
+            {"stride": (2, 1), "pad": 1, "dilation": (1, 2), "groups": 2},
+            lambda x, w, b: F.conv2d(x, w, b, (2, 1), 1, (1, 2), 2),
+        ),
+        (
+            [(1, 3, 5, 5), (3, 1, 3, 3)],
+            [None] * 2,
+            {"groups": 3, "pad": 1},
+            lambda x, w: F.conv2d(x, w, None, 1, 1, 1, 3),
+        ),
+    ],
+    "batchnorm": [
+        (
+            [(2, 3, 4, 4), (3,), (3,), (3,), (3,)],
+            [None, None, None, None, POS],
+            {"epsilon": 1e-3},
+            lambda *a: _bn(*a, epsilon=1e-3),
+        )
+    ],
+    "maxpool": [
+        ([(2, 3, 6, 5)], [None], {"kernel": 3, "stride": 2, "pad": 1}, lambda x: F.max_pool2d(x, 3, 2, 1))
+    ],
+    "avgpool": [
+        (
+            [(2, 3, 6, 5)],
+            [None],
+            {"kernel": (3, 2), "stride": 1, "pad": 1},
+            lambda x: F.avg_pool2d(x, (3, 2), 1, 1, count_include_pad=False),
+        )
+    ],
     "global_avgpool": [([(2, 3, 4, 5)], [None], {}, lambda x: x.mean((2, 3), keepdim=True))],
     "reshape": [([(2, 6)], [None], {"shape": (3, -1)}, lambda x: x.reshape(3, 4))],
     "flatten": [([(2, 3, 4)], [None], {"axis": 2}, lambda x: x.reshape(6, 4))],
     "transpose": [([(2, 3, 4)], [None], {"perm": (2, 0, 1)}, lambda x: x.permute(2, 0, 1))],
     "concat": [([(2, 3), (4, 3), (1, 3)], [None] * 3, {"axis": 0}, lambda *xs: torch.cat(xs, 0))],
-    "split": [([(2, 6)], [None], {"parts": 3, "axis": 1, "index": 1},
-               lambda x: torch.chunk(x, 3, 1)[1])],
+    "split": [([(2, 6)], [None], {"parts": 3, "axis": 1, "index": 1}, lambda x: torch.chunk(x, 3, 1)[1])],
     "slice": [([(4, 5)], [None], {"starts": (1, 0), "ends": (3, 5), "steps": (1, 2)}, _slice)],
     "softmax": [([(3, 5)], [None], {"axis": 0}, lambda x: torch.softmax(x, 0))],
-    "layernorm": [([(2, 3, 4), (3, 4), (3, 4)], [None] * 3, {"axis": 1, "epsilon": 1e-5},
-                   lambda x, s, b: F.layer_norm(x, (3, 4), s, b, 1e-5))],
-    "reduce_sum": [([(2, 3, 4)], [None], {"axes": (0, 2), "keepdims": 0},
-                    lambda x: x.sum((0, 2)))],
-    "reduce_mean": [([(2, 3, 4)], [None], {"axes": (-1,), "keepdims": 1},
-                     lambda x: x.mean(-1, keepdim=True))],
-    "reduce_max": [([(2, 3, 4)], [None], {"axes": (1,), "keepdims": 0},
-                    lambda x: torch.amax(x, 1))],
-    "quantize_linear": [([(3, 4), ()], [None, POS], {"dtype": "int8"}, _ste_quantize(-128, 127)),
-                        ([(2, 3, 4), (3,), (3,)], ["wide", POS, INT],
-                         {"axis": 1, "dtype": "int8", "qmin": -8, "qmax": 7},
-                         _ste_quantize(-8, 7, axis=1))],
-    "dequantize_linear": [([(3, 4), (), ()], [INT, POS, INT], {}, _dequantize()),
-                          ([(2, 3, 4), (3,)], [INT, POS], {"axis": -2}, _dequantize(axis=1))],
+    "layernorm": [
+        (
+            [(2, 3, 4), (3, 4), (3, 4)],
+            [None] * 3,
+            {"axis": 1, "epsilon": 1e-5},
+            lambda x, s, b: F.layer_norm(x, (3, 4), s, b, 1e-5),
+        )
+    ],
+    "reduce_sum": [([(2, 3, 4)], [None], {"axes": (0, 2), "keepdims": 0}, lambda x: x.sum((0, 2)))],
+    "reduce_mean": [
+        ([(2, 3, 4)], [None], {"axes": (-1,), "keepdims": 1}, lambda x: x.mean(-1, keepdim=True))
+    ],
+    "reduce_max": [([(2, 3, 4)], [None], {"axes": (1,), "keepdims": 0}, lambda x: torch.amax(x, 1))],
+    "quantize_linear": [
+        ([(3, 4), ()], [None, POS], {"dtype": "int8"}, _ste_quantize(-128, 127)),
+        (
+            [(2, 3, 4), (3,), (3,)],
+            ["wide", POS, INT],
+            {"axis": 1, "dtype": "int8", "qmin": -8, "qmax": 7},
+            _ste_quantize(-8, 7, axis=1),
+        ),
+    ],
+    "dequantize_linear": [
+        ([(3, 4), (), ()], [INT, POS, INT], {}, _dequantize()),
+        ([(2, 3, 4), (3,)], [INT, POS], {"axis": -2}, _dequantize(axis=1)),
+    ],
 }
 #: ops whose rule is a surrogate gradient, not the derivative of their kernel (a step function):
 #: checked against torch's own straight-through estimator instead of central differences
@@ -137,6 +181,7 @@ SURROGATE = {"quantize_linear"}
 def test_every_registered_op_has_a_rule_and_a_test_case():
     assert missing_rules() == []
     from engine.core.registry import op_names
+
     assert sorted(set(op_names()) - set(CASES)) == []
 
 
@@ -190,8 +235,7 @@ def test_jvp_matches_torch_forward_ad_and_vjp(op, k, seed):
     rng, xs, full, xt, yt, y, fn = _setup(op, CASES[op][k], seed)
     dxs = [rng.standard_normal(x.shape) for x in xs]
     ours = np.asarray(RULES[op].jvp(xs, y, dxs, full), np.float64)
-    _, ref = torch.func.jvp(fn, tuple(torch.tensor(x) for x in xs),
-                            tuple(torch.tensor(d) for d in dxs))
+    _, ref = torch.func.jvp(fn, tuple(torch.tensor(x) for x in xs), tuple(torch.tensor(d) for d in dxs))
     np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-5, atol=1e-6)
     # u^T (J v) == (J^T u)^T v: forward and reverse mode agree
     u = rng.standard_normal(y.shape)
@@ -213,7 +257,7 @@ def test_jvp_matches_central_differences_of_our_kernel(op, k):
     minus = kernel([(x - h * d).astype(np.float32) for x, d in zip(xs, dxs)], full)
     numeric = (plus.astype(np.float64) - minus) / (2 * h)
     y32 = kernel(xs32, full).astype(np.float64)
-    np.testing.assert_allclose(y32, y, rtol=1e-4, atol=1e-5)   # our kernel computes torch's function
+    np.testing.assert_allclose(y32, y, rtol=1e-4, atol=1e-5)  # our kernel computes torch's function
     ours = RULES[op].jvp(xs, y, dxs, full)
     np.testing.assert_allclose(ours, numeric, rtol=2e-2, atol=2e-3)
 
@@ -222,8 +266,7 @@ def test_singularities_raise_clear_errors():
     with pytest.raises(DifferentiationError, match="log is not differentiable at x = -1"):
         RULES["log"].vjp([np.array([2.0, -1.0])], None, np.ones(2), {}, (True,))
     with pytest.raises(DifferentiationError, match="divisor b = 0"):
-        RULES["div"].vjp([np.ones(2), np.array([1.0, 0.0])], np.ones(2), np.ones(2), {},
-                         (True, True))
+        RULES["div"].vjp([np.ones(2), np.array([1.0, 0.0])], np.ones(2), np.ones(2), {}, (True, True))
     with pytest.raises(DifferentiationError, match="sqrt is not differentiable"):
         RULES["sqrt"].jvp([np.array([0.0])], np.array([0.0]), [np.ones(1)], {})
 
@@ -237,6 +280,7 @@ def test_kinks_use_pytorch_one_sided_values():
 
 def test_kink_note_names_the_one_sided_value():
     from engine.framework.autodiff_rules import kink_note
+
     assert "one-sided value 0 is used" in kink_note("relu", np.array([0.0, 2.0]))
     assert kink_note("relu", np.array([1.0])) == ""
     assert "x = 6" in kink_note("relu6", np.array([6.0]))
@@ -260,8 +304,9 @@ def test_quantize_then_dequantize_gradient_is_torch_fake_quantize(axis):
     if axis is None:
         y = torch.fake_quantize_per_tensor_affine(xt, float(scale), int(zero), -128, 127)
     else:
-        y = torch.fake_quantize_per_channel_affine(xt, torch.tensor(scale), torch.tensor(zero,
-                                                   dtype=torch.int32), axis, -128, 127)
+        y = torch.fake_quantize_per_channel_affine(
+            xt, torch.tensor(scale), torch.tensor(zero, dtype=torch.int32), axis, -128, 127
+        )
     y.backward(torch.tensor(g, dtype=torch.float32))
-    assert 0 < np.count_nonzero(gx == 0) < gx.size          # some values saturate, most do not
+    assert 0 < np.count_nonzero(gx == 0) < gx.size  # some values saturate, most do not
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -3,6 +3,7 @@
 Each check runs in a fresh interpreter (the races only exist on first import) and repeats a few
 times; before the fixes each failed on every run (op registry: 7 of 8 threads; pandas: every run).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -47,8 +48,9 @@ print(len(errs), errs[:1])
 
 
 def _errors(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.strip()
     return out
 
 

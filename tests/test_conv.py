@@ -1,4 +1,5 @@
 """Every convolution algorithm against torch.nn.functional.conv2d, plus the cost table."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,39 +8,60 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.kernels import conv
 from engine.core.errors import EngineError, ShapeError
+from engine.kernels import conv
 
 
 def _torch_conv(x, w, stride, pad, groups=1):
     import torch
-    return torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), stride=stride,
-                                      padding=pad, groups=groups).numpy()
+
+    return torch.nn.functional.conv2d(
+        torch.tensor(x), torch.tensor(w), stride=stride, padding=pad, groups=groups
+    ).numpy()
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 2), g=st.integers(1, 3), cg=st.integers(1, 3), kg=st.integers(1, 3),
-       h=st.integers(3, 9), w=st.integers(3, 9), kh=st.integers(1, 3), kw=st.integers(1, 3),
-       stride=st.integers(1, 3), pad=st.integers(0, 2), seed=st.integers(0, 99))
+@given(
+    n=st.integers(1, 2),
+    g=st.integers(1, 3),
+    cg=st.integers(1, 3),
+    kg=st.integers(1, 3),
+    h=st.integers(3, 9),
+    w=st.integers(3, 9),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 99),
+)
 def test_direct_and_im2col_match_torch(n, g, cg, kg, h, w, kh, kw, stride, pad, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, g * cg, h, w))
     wt = rng.standard_normal((g * kg, cg, kh, kw))
     ref = _torch_conv(x, wt, stride, pad, g)
     for alg in ("direct", "im2col"):
-        np.testing.assert_allclose(engine.conv2d(x, wt, stride, pad, alg, groups=g), ref,
-                                   rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(
+            engine.conv2d(x, wt, stride, pad, alg, groups=g), ref, rtol=1e-10, atol=1e-10
+        )
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 2), c=st.integers(1, 4), k=st.integers(1, 4), h=st.integers(3, 10),
-       w=st.integers(3, 10), pad=st.integers(0, 2), seed=st.integers(0, 99))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 4),
+    k=st.integers(1, 4),
+    h=st.integers(3, 10),
+    w=st.integers(3, 10),
+    pad=st.integers(0, 2),
+    seed=st.integers(0, 99),
+)
 def test_winograd_matches_torch(n, c, k, h, w, pad, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((k, c, 3, 3))
-    np.testing.assert_allclose(engine.conv2d(x, wt, 1, pad, "winograd"), _torch_conv(x, wt, 1, pad),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        engine.conv2d(x, wt, 1, pad, "winograd"), _torch_conv(x, wt, 1, pad), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_depthwise_and_pointwise_match_torch():
@@ -48,10 +70,10 @@ def test_depthwise_and_pointwise_match_torch():
     dw = rng.standard_normal((6, 1, 3, 3))
     pw = rng.standard_normal((4, 6, 1, 1))
     for alg in conv.ALGORITHMS:
-        np.testing.assert_allclose(engine.conv2d(x, dw, 1, 1, alg, groups=6),
-                                   _torch_conv(x, dw, 1, 1, 6), atol=1e-10)
-    np.testing.assert_allclose(engine.conv2d(x, pw, algorithm="im2col"), _torch_conv(x, pw, 1, 0),
-                               atol=1e-10)
+        np.testing.assert_allclose(
+            engine.conv2d(x, dw, 1, 1, alg, groups=6), _torch_conv(x, dw, 1, 1, 6), atol=1e-10
+        )
+    np.testing.assert_allclose(engine.conv2d(x, pw, algorithm="im2col"), _torch_conv(x, pw, 1, 0), atol=1e-10)
 
 
 def test_winograd_matrices_are_lavin_gray():
@@ -109,10 +131,12 @@ def test_depthwise_and_pointwise_helpers():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 5, 6, 6))
     dw = rng.standard_normal((5, 1, 3, 3))
-    np.testing.assert_allclose(conv.depthwise_conv2d(x, dw, 1, 1, "winograd"),
-                               _torch_conv(x, dw, 1, 1, 5), atol=1e-10)
+    np.testing.assert_allclose(
+        conv.depthwise_conv2d(x, dw, 1, 1, "winograd"), _torch_conv(x, dw, 1, 1, 5), atol=1e-10
+    )
     pw = rng.standard_normal((3, 5, 1, 1))
-    np.testing.assert_allclose(conv.pointwise_conv2d(x, pw), np.einsum("kc,nchw->nkhw", pw[:, :, 0, 0], x),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        conv.pointwise_conv2d(x, pw), np.einsum("kc,nchw->nkhw", pw[:, :, 0, 0], x), atol=1e-12
+    )
     with pytest.raises(ShapeError, match="1, 1"):
         conv.pointwise_conv2d(x, dw)

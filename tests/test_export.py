@@ -1,4 +1,5 @@
 """Server-side export: PNG/SVG/PDF through kaleido and the system chromium; data as JSON/CSV."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ def fig():
         if os.environ.get("CI"):
             pytest.fail("chromium is required for server-side export in CI")
         pytest.skip("no chromium")
-    tl = Timeline((Event("Cube", 0, 4, "mm 0"), Event("MTE2", 0, 2, "load 0", "transfer")),
-                  time_unit="cycles")
+    tl = Timeline(
+        (Event("Cube", 0, 4, "mm 0"), Event("MTE2", 0, 2, "load 0", "transfer")), time_unit="cycles"
+    )
     f = gantt(tl, "计算与搬运 / compute and transfer")
     return f
 

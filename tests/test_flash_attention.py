@@ -1,4 +1,5 @@
 """FlashAttention Algorithm 1 against plain attention and torch SDPA; HBM counts vs the bounds."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.kernels import flash_attention as F
 from engine.core.errors import EngineError
+from engine.kernels import flash_attention as F
 
 
 @settings(max_examples=25, deadline=None)
@@ -23,10 +24,12 @@ def test_flash_equals_plain_softmax_attention(n, d, mult, seed):
 
 def test_flash_equals_torch_sdpa():
     import torch
+
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((128, 32)) for _ in range(3))
-    ref = torch.nn.functional.scaled_dot_product_attention(
-        *(torch.tensor(a)[None, None] for a in (q, k, v)))[0, 0].numpy()
+    ref = torch.nn.functional.scaled_dot_product_attention(*(torch.tensor(a)[None, None] for a in (q, k, v)))[
+        0, 0
+    ].numpy()
     np.testing.assert_allclose(F.flash_attention(q, k, v, sram=512), ref, atol=1e-12)
 
 
@@ -46,7 +49,7 @@ def test_steps_tally_equals_closed_form_and_running_stats_are_final():
     assert last.hbm_reads + last.hbm_writes == F.flash_hbm_accesses(n, d, sram)
     s = q @ k.T / math.sqrt(d)
     # after the last K/V block, the running max and sum of each Q block are the true row stats
-    for step in steps[-math.ceil(n / br):]:
+    for step in steps[-math.ceil(n / br) :]:
         r0, r1 = step.q_rows
         np.testing.assert_allclose(step.m_new, s[r0:r1].max(axis=1))
         np.testing.assert_allclose(step.l_new, np.exp(s[r0:r1] - s[r0:r1].max(1, keepdims=True)).sum(1))
@@ -56,10 +59,10 @@ def test_steps_tally_equals_closed_form_and_running_stats_are_final():
 def test_hbm_counts_follow_the_papers_bounds():
     d, sram = 64, 100_000
     ratios = [F.flash_hbm_accesses(n, d, sram) / (n * n * d * d / sram) for n in (4096, 16384, 65536)]
-    assert all(10 < r < 16 for r in ratios)             # Theta(N^2 d^2 / M), constant -> 12
+    assert all(10 < r < 16 for r in ratios)  # Theta(N^2 d^2 / M), constant -> 12
     assert ratios[-1] == pytest.approx(12, rel=0.05)
     std = [F.standard_hbm_accesses(n, d) / (n * d + n * n) for n in (1024, 65536)]
-    assert all(3.9 < r <= 4 for r in std)               # Theta(Nd + N^2)
+    assert all(3.9 < r <= 4 for r in std)  # Theta(Nd + N^2)
     # more SRAM -> fewer accesses (roughly inversely)
     a1, a2 = F.flash_hbm_accesses(16384, 64, 50_000), F.flash_hbm_accesses(16384, 64, 100_000)
     assert 1.8 < a1 / a2 < 2.1

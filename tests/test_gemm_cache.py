@@ -1,4 +1,5 @@
 """Cache simulator against hand-checkable cases and an independent LRU reference; GEMM schedules."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -8,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.core.errors import EngineError, ShapeError
 from engine.kernels import gemm
 from engine.kernels.cache_sim import CacheConfig, simulate
-from engine.core.errors import EngineError, ShapeError
 
 
 def reference_lru(addresses, writes, capacity, line, ways):
@@ -36,7 +37,7 @@ def reference_lru(addresses, writes, capacity, line, ways):
 
 def test_sequential_scan_misses_equal_bytes_over_line_size():
     cfg = CacheConfig(capacity=4096, line_size=64, associativity=4)
-    addr = np.arange(0, 1 << 16, 4)                    # 64 KiB of fp32, read once
+    addr = np.arange(0, 1 << 16, 4)  # 64 KiB of fp32, read once
     st_ = simulate(addr, cfg)
     assert st_.misses == (1 << 16) // 64
     assert st_.hits == addr.size - st_.misses
@@ -45,8 +46,8 @@ def test_sequential_scan_misses_equal_bytes_over_line_size():
 
 def test_lru_thrash_pattern():
     """Cycling over ways+1 lines of one set misses every time under LRU; ways lines always hit."""
-    cfg = CacheConfig(capacity=1024, line_size=64, associativity=4)   # 4 sets
-    stride = cfg.n_sets * cfg.line_size                               # same set every time
+    cfg = CacheConfig(capacity=1024, line_size=64, associativity=4)  # 4 sets
+    stride = cfg.n_sets * cfg.line_size  # same set every time
     five = np.tile(np.arange(5) * stride, 20)
     assert simulate(five, cfg).misses == 100
     four = np.tile(np.arange(4) * stride, 20)
@@ -54,14 +55,16 @@ def test_lru_thrash_pattern():
 
 
 def test_write_back_counts_dirty_evictions():
-    cfg = CacheConfig(capacity=128, line_size=64, associativity=1)    # 2 sets, direct mapped
+    cfg = CacheConfig(capacity=128, line_size=64, associativity=1)  # 2 sets, direct mapped
     st_ = simulate([0, 128, 0], cfg, writes=[True, False, False])
     assert st_.misses == 3 and st_.writebacks == 1
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4095), st.booleans()), min_size=1, max_size=400),
-       st.sampled_from([(256, 16, 1), (512, 32, 2), (1024, 64, 4), (512, 16, 32)]))
+@given(
+    st.lists(st.tuples(st.integers(0, 4095), st.booleans()), min_size=1, max_size=400),
+    st.sampled_from([(256, 16, 1), (512, 32, 2), (1024, 64, 4), (512, 16, 32)]),
+)
 def test_simulator_matches_reference_lru(trace, cfg):
     capacity, line, ways = cfg
     addr = [a for a, _ in trace]
@@ -72,13 +75,15 @@ def test_simulator_matches_reference_lru(trace, cfg):
 
 
 def test_gemm_trace_covers_every_iteration_once():
-    for s in (gemm.make_schedule(6, 5, 7, "kji", tile=4, unroll=2, vector=2),
-              gemm.make_schedule(8, 8, 8, "ijk")):
+    for s in (
+        gemm.make_schedule(6, 5, 7, "kji", tile=4, unroll=2, vector=2),
+        gemm.make_schedule(8, 8, 8, "ijk"),
+    ):
         addr, writes, ids = gemm.address_trace(s)
         base = gemm.array_bases(s.m, s.n, s.k)
         c_elems = (addr[ids == 2] - base["C"]) // 4
         counts = np.bincount(c_elems, minlength=s.m * s.n)
-        assert np.all(counts == s.k)          # each C[i, j] updated K times
+        assert np.all(counts == s.k)  # each C[i, j] updated K times
         a_elems = (addr[ids == 0] - base["A"]) // 4
         assert np.all(np.bincount(a_elems, minlength=s.m * s.k) == s.n)
         assert writes.sum() == s.m * s.n * s.k
@@ -87,7 +92,7 @@ def test_gemm_trace_covers_every_iteration_once():
 def test_gemm_trace_order_follows_loop_order():
     addr, _, ids = gemm.address_trace(gemm.make_schedule(4, 4, 4, "ikj"))
     c = (addr[ids == 2] - gemm.array_bases(4, 4, 4)["C"]) // 4
-    assert list(c[:8]) == [0, 1, 2, 3, 0, 1, 2, 3]      # j innermost, then k
+    assert list(c[:8]) == [0, 1, 2, 3, 0, 1, 2, 3]  # j innermost, then k
 
 
 def test_gemm_cache_results_are_the_reference_lru():
@@ -102,13 +107,13 @@ def test_tiling_and_loop_order_cut_misses_on_64_cubed():
     cfg = CacheConfig(8192, 64, 8)
     naive = gemm.run_gemm(gemm.make_schedule(64, 64, 64, "ijk"), cfg)
     # ijk walks B down a column: every B access touches a new line, 64^3 misses for B alone
-    assert dict(naive.stats.misses_by_array)["B"] == 64 ** 3
+    assert dict(naive.stats.misses_by_array)["B"] == 64**3
     ikj = gemm.run_gemm(gemm.make_schedule(64, 64, 64, "ikj"), cfg)
     tiled = gemm.run_gemm(gemm.make_schedule(64, 64, 64, "ijk", tile=16), cfg)
     assert ikj.stats.misses < naive.stats.misses / 10
     assert tiled.stats.misses < naive.stats.misses / 50
     assert tiled.arithmetic_intensity > 20 * naive.arithmetic_intensity
-    assert naive.ideal_intensity == pytest.approx(2 * 64 ** 3 / (4 * 4 * 64 * 64))
+    assert naive.ideal_intensity == pytest.approx(2 * 64**3 / (4 * 4 * 64 * 64))
 
 
 def test_unroll_does_not_change_the_address_order():
@@ -145,16 +150,25 @@ def test_bad_cache_configs():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.sampled_from(gemm.LOOP_ORDERS),
-       st.sampled_from([0, 2, 4, 5]), st.sampled_from([1, 2, 3]), st.sampled_from([1, 2, 4]))
+@given(
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.sampled_from(gemm.LOOP_ORDERS),
+    st.sampled_from([0, 2, 4, 5]),
+    st.sampled_from([1, 2, 3]),
+    st.sampled_from([1, 2, 4]),
+)
 def test_generated_loop_nest_computes_the_matrix_product(m, n, k, order, tile, unroll, vector):
     """The printed loop nest is a real program: running it gives A @ B for every schedule."""
-    s = gemm.make_schedule(m, n, k, order, tile, unroll, vector)   # every control combination is legal
+    s = gemm.make_schedule(m, n, k, order, tile, unroll, vector)  # every control combination is legal
     _check_loop_nest(s, m, n, k)
 
 
-@pytest.mark.parametrize("size,order,tile,unroll,vector", [
-    (48, "ijk", 0, 4, 8), (48, "kij", 32, 8, 8), (48, "jki", 16, 8, 4), (12, "ikj", 5, 3, 4)])
+@pytest.mark.parametrize(
+    "size,order,tile,unroll,vector",
+    [(48, "ijk", 0, 4, 8), (48, "kij", 32, 8, 8), (48, "jki", 16, 8, 4), (12, "ikj", 5, 3, 4)],
+)
 def test_uneven_nested_splits_are_guarded_not_refused(size, order, tile, unroll, vector):
     """Page combinations that once raised "uneven nested split": now a guard on the outermost piece
     (or a smaller legal factor on an inner piece) — still exactly A @ B."""
@@ -167,15 +181,15 @@ def test_uneven_nested_splits_are_guarded_not_refused(size, order, tile, unroll,
 def test_inner_uneven_split_is_still_refused():
     s = gemm.make_schedule(10, 10, 10, "ijk", 5)
     with pytest.raises(ShapeError, match="must divide"):
-        s.split("k_i", 2)      # k_i (5 iterations) sits inside k_o: would repeat the next tile's k
+        s.split("k_i", 2)  # k_i (5 iterations) sits inside k_o: would repeat the next tile's k
 
 
 def _check_loop_nest(s, m, n, k):
     addr, writes, ids = gemm.address_trace(s)
     c_elems = (addr[ids == 2] - gemm.array_bases(m, n, k)["C"]) // 4
-    assert np.all(np.bincount(c_elems, minlength=m * n) == k)     # each C[i, j] updated K times
+    assert np.all(np.bincount(c_elems, minlength=m * n) == k)  # each C[i, j] updated K times
     rng = np.random.default_rng(m * 100 + n * 10 + k)
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     env = {"A": a, "B": b, "C": np.zeros((m, n))}
-    exec(gemm.loop_nest_text(s), env)   # our own generated code, never user text
+    exec(gemm.loop_nest_text(s), env)  # our own generated code, never user text
     np.testing.assert_allclose(env["C"], a @ b, atol=1e-12)

@@ -5,6 +5,7 @@ with ``to_nc1hwc0`` / ``fractal_nz`` (-1 as the pad value), or transposed to NHW
 array's size is the stored slot count and its -1 entries are the padding. The graph totals are a
 brute-force sum of those arrays' padding bytes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,7 +56,7 @@ def _check_against_converters(graph, c0: int = 16) -> None:
             arr = _converted(tuple(node.shape), layout, c0, rng)
             pads = int((arr == -1).sum())
             assert t.slots[i] == arr.size, (node.name, node.shape, layout)
-            assert arr.size - pads == int(np.prod(node.shape))       # every element stored once
+            assert arr.size - pads == int(np.prod(node.shape))  # every element stored once
             assert t.waste_pct[i] == pytest.approx(100.0 * pads / arr.size if arr.size else 0.0)
             brute[i] += pads * itemsize
             assert t.overhead_bytes[i] == pads * itemsize
@@ -93,19 +94,20 @@ def test_dtype_widths_and_ranks_beyond_two_and_four():
     b = GraphBuilder("mixed")
     x = b.input((3, 5, 7, 9), dtype="float16")
     b.op("relu", x)
-    b.input((2, 17, 18), dtype="float64")   # 3-D: FRACTAL_NZ only, leading dim as a batch
-    b.input((5,), dtype="int8")             # 1-D: dense everywhere
-    b.input((), dtype="int64")              # a scalar
+    b.input((2, 17, 18), dtype="float64")  # 3-D: FRACTAL_NZ only, leading dim as a batch
+    b.input((5,), dtype="int8")  # 1-D: dense everywhere
+    b.input((), dtype="int64")  # a scalar
     graph = b.build()
     _check_against_converters(graph)
     t3 = L.graph_layouts(graph).tensors[2]
     assert t3.applies == (False, False, False, True) and t3.itemsize == 8
-    assert t3.slots[3] == 2 * 32 * 32                        # ceil(17/16)*16 x ceil(18/16)*16 per item
+    assert t3.slots[3] == 2 * 32 * 32  # ceil(17/16)*16 x ceil(18/16)*16 per item
 
 
 @pytest.fixture(scope="module")
 def resnet18():
     from engine.interop.torch_zoo import zoo_graph
+
     return zoo_graph("resnet18")
 
 

@@ -1,5 +1,6 @@
 """Serving and edge lenses on a student's graph, against the serving lab's own model, datasheet
 arithmetic done here from cost() numbers, queueing closed forms and a brute-force split search."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,35 +19,45 @@ from tests.strategies import random_cnn_graphs, random_graphs
 
 GIB = float(1 << 30)
 # datasheet values typed in from the sources (not read from the presets under test)
-A100_80 = dict(peak=312e12, bw=2039e9, mem=80 * GIB)     # NVIDIA A100 datasheet, fp16 tensor dense
-H100 = dict(peak=989.4e12, bw=3.35e12, mem=80 * GIB)     # NVIDIA H100 SXM datasheet
-PHONE = dict(peak=384e9, bw=51.2e9, power=5.0)           # the edge lab's assumed phone CPU
+A100_80 = dict(peak=312e12, bw=2039e9, mem=80 * GIB)  # NVIDIA A100 datasheet, fp16 tensor dense
+H100 = dict(peak=989.4e12, bw=3.35e12, mem=80 * GIB)  # NVIDIA H100 SXM datasheet
+PHONE = dict(peak=384e9, bw=51.2e9, power=5.0)  # the edge lab's assumed phone CPU
 GRAPH_PRESETS = [p for p in engine.preset_names() if p != "autodiff_example"]
 
 
 def _tokens_graph(params_k: int, params_n: int, tokens: int) -> Graph:
     """x (tokens, K) @ W (K, N): P = K*N parameters and 2*P*tokens FLOPs, exactly the serving lab's
     per-request model. Built from nodes (no values are ever allocated), so it may hold 1e9 weights."""
-    return Graph((Node("x", "input", shape=(tokens, params_k)),
-                  Node("W", "param", shape=(params_k, params_n)),
-                  Node("y", "matmul", ("x", "W"), shape=(tokens, params_n))), ("y",), "tokens")
+    return Graph(
+        (
+            Node("x", "input", shape=(tokens, params_k)),
+            Node("W", "param", shape=(params_k, params_n)),
+            Node("y", "matmul", ("x", "W"), shape=(tokens, params_n)),
+        ),
+        ("y",),
+        "tokens",
+    )
 
 
 @pytest.fixture(scope="module")
 def resnet18():
     from engine.interop.torch_zoo import zoo_graph
+
     return zoo_graph("resnet18")
 
 
 # ---- the serving model ---------------------------------------------------------------------------
 
+
 def test_the_labs_default_preset_is_reproduced_exactly():
     # labs/serving.py's batching part by default: 1 B parameters, fp16, 16 tokens per request,
     # A100 80GB, 0.2 ms per pass, the card's 80 GiB checked; no activation traffic
-    page = ServiceModel(1.0 * 1e9, "fp16", A100_80["peak"], A100_80["bw"], 16, overhead=0.2 / 1e3,
-                        memory=A100_80["mem"])
-    ours = gs.model_from_graph(_tokens_graph(25_000, 40_000, 16), "A100 80GB SXM", "fp16",
-                               overhead=0.2 / 1e3, activations=False)
+    page = ServiceModel(
+        1.0 * 1e9, "fp16", A100_80["peak"], A100_80["bw"], 16, overhead=0.2 / 1e3, memory=A100_80["mem"]
+    )
+    ours = gs.model_from_graph(
+        _tokens_graph(25_000, 40_000, 16), "A100 80GB SXM", "fp16", overhead=0.2 / 1e3, activations=False
+    )
     assert ours.params == page.params and ours.memory == page.memory
     assert ours.knee == pytest.approx(page.knee, rel=1e-12)
     for b in range(1, 65):
@@ -66,8 +77,9 @@ def test_activation_traffic_is_the_input_read_and_output_written(act_dtype, widt
     b = GraphBuilder("one layer")
     y = b.op("matmul", b.input((16, 1024)), b.param((1024, 512)))
     ours = gs.model_from_graph(b.build([y]), "H100 SXM", "fp16", act_dtype=act_dtype)
-    page = ServiceModel(1024 * 512, "fp16", H100["peak"], H100["bw"], 16,
-                        act_bytes=(16 * 1024 + 16 * 512) * width)
+    page = ServiceModel(
+        1024 * 512, "fp16", H100["peak"], H100["bw"], 16, act_bytes=(16 * 1024 + 16 * 512) * width
+    )
     for batch in (1, 7, 300, 4096):
         assert ours.time(batch) == pytest.approx(page.time(batch), rel=1e-12)
     assert ours.knee == pytest.approx(page.knee, rel=1e-12)
@@ -75,8 +87,12 @@ def test_activation_traffic_is_the_input_read_and_output_written(act_dtype, widt
 
 def _weights_read(graph) -> int:
     by_name = graph.by_name
-    return sum(budget.numel(by_name[i].shape) for n in graph.op_nodes for i in n.inputs
-               if by_name[i].op in ("param", "constant"))
+    return sum(
+        budget.numel(by_name[i].shape)
+        for n in graph.op_nodes
+        for i in n.inputs
+        if by_name[i].op in ("param", "constant")
+    )
 
 
 def _check_curve(graph, hw_name: str, sheet: dict, dtype: str = "fp16") -> None:
@@ -111,6 +127,7 @@ def test_batch_cost_on_random_cnns(graph):
 
 def test_resnet18_served(resnet18):
     from engine.interop.torch_zoo import torch_param_counts
+
     model = gs.model_from_graph(resnet18, "A100 80GB SXM")
     params, bn_channels = torch_param_counts("resnet18")
     # the ONNX export folds each BatchNorm into its conv: γ and β (2 per channel, counted by torch)
@@ -123,8 +140,7 @@ def test_resnet18_served(resnet18):
 
 def test_simulated_wait_on_a_graph_matches_m_d_1():
     # the simulator on the student's graph: no batching, deterministic service = M/D/1 (Kleinrock)
-    model = gs.model_from_graph(engine.preset("resnet_basic_block"), "A100 80GB SXM",
-                                overhead=1e-4)
+    model = gs.model_from_graph(engine.preset("resnet_basic_block"), "A100 80GB SXM", overhead=1e-4)
     s = model.time(1)
     run = simulate(model, 0.5 / s, 100_000, "none", seed=3)
     assert run.wait.mean() == pytest.approx(md1_wait(0.5 / s, s), rel=0.03)
@@ -155,6 +171,7 @@ def test_serving_refusals_say_why(monkeypatch):
 
 
 # ---- the edge report -----------------------------------------------------------------------------
+
 
 def _check_edge(graph, objective: str = "latency") -> None:
     report = gs.graph_edge_report(graph, None, "A100 80GB SXM", "LTE", objective=objective)
@@ -192,14 +209,18 @@ def test_on_device_and_cloud_only_from_datasheet_numbers():
     rep = gs.graph_edge_report(graph, "Phone CPU (assumed)")
     (option,) = rep.options
     layers = cost(graph).nodes
-    on_device = sum(max(n.flops / (PHONE["peak"] * 0.2), (n.bytes_read + n.bytes_written)
-                        / (PHONE["bw"] * 0.2)) for n in layers)
+    on_device = sum(
+        max(n.flops / (PHONE["peak"] * 0.2), (n.bytes_read + n.bytes_written) / (PHONE["bw"] * 0.2))
+        for n in layers
+    )
     assert option.on_device.latency == pytest.approx(on_device, rel=1e-12)
     assert option.on_device.energy == pytest.approx(on_device * PHONE["power"], rel=1e-12)
     # all cloud: upload the fp32 input over LTE's 6 Mbit/s, 70 ms round trip, run at half the A100's
     # peaks, download the output at 13 Mbit/s
-    cloud = sum(max(n.flops / (A100_80["peak"] * 0.5), (n.bytes_read + n.bytes_written)
-                    / (A100_80["bw"] * 0.5)) for n in layers)
+    cloud = sum(
+        max(n.flops / (A100_80["peak"] * 0.5), (n.bytes_read + n.bytes_written) / (A100_80["bw"] * 0.5))
+        for n in layers
+    )
     up = 1 * 3 * 32 * 32 * 4 * 8 / 6e6
     down = layers[-1].bytes_written * 8 / 13e6
     assert option.cloud_only.latency == pytest.approx(up + 0.070 + cloud + down, rel=1e-12)
@@ -208,9 +229,13 @@ def test_on_device_and_cloud_only_from_datasheet_numbers():
 
 def test_edge_refusals_say_why(monkeypatch):
     g = engine.preset("mlp")
-    for kwargs, words in ((dict(device="Toaster"), "device 'Toaster'"), (dict(cloud="TPU"), "cloud 'TPU'"),
-                          (dict(network="6G"), "network '6G'"), (dict(objective="cost"), "objective"),
-                          (dict(device=[]), "at least one device")):
+    for kwargs, words in (
+        (dict(device="Toaster"), "device 'Toaster'"),
+        (dict(cloud="TPU"), "cloud 'TPU'"),
+        (dict(network="6G"), "network '6G'"),
+        (dict(objective="cost"), "objective"),
+        (dict(device=[]), "at least one device"),
+    ):
         with pytest.raises(EngineError, match=words):
             gs.graph_edge_report(g, **kwargs)
     with pytest.raises(EngineError, match="no operations"):

@@ -10,25 +10,34 @@ Oracles, not our own arithmetic:
 * the roofline lab's graph_points and roofline(), the occupancy calculator, and datasheet sums;
 * the cost model's MACs, and torchvision's published 1.814 GMACs for ResNet-18.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import random_cnn_graphs, random_graphs
 
 import engine
 from engine.core.cost_model import cost
 from engine.core.errors import BudgetError, EngineError, ShapeError
 from engine.core.ir import GraphBuilder, validate
-from engine.hw import conv_to_gemm, cube_conv2d, cube_matmul, occupancy, simulate_systolic, systolic
-from engine.hw import graph_sim
+from engine.hw import (
+    conv_to_gemm,
+    cube_conv2d,
+    cube_matmul,
+    graph_sim,
+    occupancy,
+    simulate_systolic,
+    systolic,
+)
 from engine.hw.davinci import cube_timing
 from engine.hw.graph_sim import layer_gemms, simulate
 from engine.kernels.conv import im2col
 from engine.kernels.roofline_model import graph_points, hardware_presets, roofline
-from strategies import random_cnn_graphs, random_graphs
 
 MAPPED = ("conv2d", "matmul", "gemm")
 
@@ -47,12 +56,13 @@ def _gemm_macs(graph) -> int:
 
 # ------------------------------------------------------------------ systolic: SCALE-Sim golden
 
+
 def _assert_alexnet_conv1(graph):
     r = simulate(graph, "systolic", rows=32, cols=32, dataflow="ws")
     (layer,) = r.layers
     assert (layer.gemm.M, layer.gemm.K, layer.gemm.N, layer.gemm.count) == (3025, 363, 96, 1)
     s = dict(layer.scalesim)
-    assert s["total_cycles"] == 112283                      # COMPUTE_REPORT.csv, Total Cycles
+    assert s["total_cycles"] == 112283  # COMPUTE_REPORT.csv, Total Cycles
     assert s["overall_util"] == pytest.approx(91.68309650614964, rel=1e-12)
     assert layer.mapping_efficiency == pytest.approx(94.53125, rel=1e-12)
     assert layer.compute_utilization == pytest.approx(90.78000992063485, rel=1e-12)
@@ -70,8 +80,9 @@ def test_alexnet_conv1_graph_matches_scalesim_golden_report():
 
 
 def test_alexnet_conv1_as_a_program():
-    graph = engine.parse_program("x = input([1, 3, 227, 227])\nW = param([96, 3, 11, 11])\n"
-                                 "y = relu(conv2d(x, W, stride=4))\n")
+    graph = engine.parse_program(
+        "x = input([1, 3, 227, 227])\nW = param([96, 3, 11, 11])\ny = relu(conv2d(x, W, stride=4))\n"
+    )
     _assert_alexnet_conv1(graph)
 
 
@@ -88,7 +99,8 @@ def test_every_layer_uses_the_scalesim_closed_forms(df):
     assert r.total("macs") == _gemm_macs(graph)
     weights = [x.gemm.macs for x in r.layers]
     assert r.total("mac_weighted_utilization") == pytest.approx(
-        np.average([x.utilization for x in r.layers], weights=weights))
+        np.average([x.utilization for x in r.layers], weights=weights)
+    )
 
 
 def test_register_level_simulation_computes_the_graphs_layer():
@@ -96,24 +108,34 @@ def test_register_level_simulation_computes_the_graphs_layer():
     graph = _conv_graph((1, 2, 6, 5), (3, 2, 3, 2), stride=(2, 1), pad=1)
     values = engine.run(graph, seed=3)
     x, w = values["x"].astype(np.float64), values["w"].astype(np.float64)
-    A = im2col(x, 3, 2, stride=1, pad=1)                    # patch matrix (stride applied below)
+    A = im2col(x, 3, 2, stride=1, pad=1)  # patch matrix (stride applied below)
     cols = torch.nn.functional.unfold(torch.tensor(x), (3, 2), padding=1, stride=(2, 1))[0].numpy()
     for df in ("os", "ws", "is"):
         (layer,) = simulate(graph, "systolic", rows=4, cols=3, dataflow=df).layers
         assert (layer.gemm.M, layer.gemm.K, layer.gemm.N) == (cols.shape[1], cols.shape[0], 3)
         product, cycles = simulate_systolic(cols.T, w.reshape(3, -1).T, 4, 3, df)
         assert cycles == layer.cycles
-        np.testing.assert_allclose(product.T.reshape(values["y"].shape[1:]), values["y"][0], rtol=1e-5,
-                                   atol=1e-5)
-    assert A.shape[1] == cols.shape[0]                      # engine/kernels/conv.py: same K rows
+        np.testing.assert_allclose(
+            product.T.reshape(values["y"].shape[1:]), values["y"][0], rtol=1e-5, atol=1e-5
+        )
+    assert A.shape[1] == cols.shape[0]  # engine/kernels/conv.py: same K rows
 
 
 # ------------------------------------------------------------------ conv mapping = im2col (brute force)
 
+
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 2), cg=st.integers(1, 3), g=st.sampled_from([1, 2, 3]), og=st.integers(1, 3),
-       hw=st.tuples(st.integers(3, 9), st.integers(3, 9)), k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       stride=st.integers(1, 3), pad=st.integers(0, 2), dil=st.integers(1, 2))
+@given(
+    n=st.integers(1, 2),
+    cg=st.integers(1, 3),
+    g=st.sampled_from([1, 2, 3]),
+    og=st.integers(1, 3),
+    hw=st.tuples(st.integers(3, 9), st.integers(3, 9)),
+    k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    dil=st.integers(1, 2),
+)
 def test_conv_gemm_dims_equal_im2col_and_unfold(n, cg, g, og, hw, k, stride, pad, dil):
     torch = pytest.importorskip("torch")
     c, cout = cg * g, og * g
@@ -125,28 +147,32 @@ def test_conv_gemm_dims_equal_im2col_and_unfold(n, cg, g, og, hw, k, stride, pad
     values = engine.run(graph, seed=n + c)
     x, w = torch.tensor(values["x"], dtype=torch.float64), torch.tensor(values["w"], dtype=torch.float64)
     assert gemm.count == g
-    for grp in range(g):        # one GEMM per group: its patch matrix times its filters is its output
-        xg = x[:, grp * cg:(grp + 1) * cg]
+    for grp in range(g):  # one GEMM per group: its patch matrix times its filters is its output
+        xg = x[:, grp * cg : (grp + 1) * cg]
         cols = torch.nn.functional.unfold(xg, k, dilation=dil, padding=pad, stride=stride)
         assert (n * cols.shape[2], cols.shape[1]) == (gemm.M, gemm.K) and gemm.N == og
         if dil == 1:
             assert im2col(xg.numpy(), *k, stride=stride, pad=pad).shape == tuple(cols.shape)
-        A = cols.transpose(1, 2).reshape(gemm.M, gemm.K)                  # (N·Ho·Wo) × K
-        B = w[grp * og:(grp + 1) * og].reshape(og, -1).T                  # K × Cout/g
+        A = cols.transpose(1, 2).reshape(gemm.M, gemm.K)  # (N·Ho·Wo) × K
+        B = w[grp * og : (grp + 1) * og].reshape(og, -1).T  # K × Cout/g
         y = (A @ B).reshape(n, -1, og).transpose(1, 2).numpy()
-        ref = values["y"][:, grp * og:(grp + 1) * og].reshape(n, og, -1)
+        ref = values["y"][:, grp * og : (grp + 1) * og].reshape(n, og, -1)
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
     if g == 1 and pad == 0 and dil == 1 and n == 1 and all((s - q) % stride == 0 for s, q in zip(hw, k)):
-        ref = conv_to_gemm(*hw, *k, c, cout, stride=stride)      # SCALE-Sim's convention, where it agrees
+        ref = conv_to_gemm(*hw, *k, c, cout, stride=stride)  # SCALE-Sim's convention, where it agrees
         assert (ref["M"], ref["K"], ref["N"]) == (gemm.M, gemm.K, gemm.N)
 
 
-@pytest.mark.parametrize("a, b, want", [
-    ((2, 3, 4, 5), (5, 6), (24, 6, 5, 1)),          # shared weight: batch folds into M
-    ((4, 5), (3, 5, 6), (4, 18, 5, 1)),             # shared left operand: batch folds into N
-    ((2, 4, 8), (2, 8, 4), (4, 4, 8, 2)),           # both batched (attention per head): 2 GEMMs
-    ((5,), (5, 3), (1, 3, 5, 1)), ((3, 5), (5,), (3, 1, 5, 1)),
-])
+@pytest.mark.parametrize(
+    "a, b, want",
+    [
+        ((2, 3, 4, 5), (5, 6), (24, 6, 5, 1)),  # shared weight: batch folds into M
+        ((4, 5), (3, 5, 6), (4, 18, 5, 1)),  # shared left operand: batch folds into N
+        ((2, 4, 8), (2, 8, 4), (4, 4, 8, 2)),  # both batched (attention per head): 2 GEMMs
+        ((5,), (5, 3), (1, 3, 5, 1)),
+        ((3, 5), (5,), (3, 1, 5, 1)),
+    ],
+)
 def test_batched_matmul_mapping_computes_the_product(a, b, want):
     builder = GraphBuilder()
     builder.op("matmul", builder.input(a, name="a"), builder.param(b, name="b"), name="y")
@@ -158,7 +184,7 @@ def test_batched_matmul_mapping_computes_the_product(a, b, want):
     if "into M" in gemm.mapping:
         got = A.reshape(gemm.M, gemm.K) @ B
     elif "into N" in gemm.mapping:
-        got = A @ np.concatenate(list(B), axis=1)      # [B1 B2 ...]: K × batch·N
+        got = A @ np.concatenate(list(B), axis=1)  # [B1 B2 ...]: K × batch·N
         got = got.reshape(gemm.M, -1, B.shape[-1]).transpose(1, 0, 2)
     elif gemm.count > 1:
         got = np.stack([A[i] @ B[i] for i in range(gemm.count)])
@@ -170,9 +196,17 @@ def test_batched_matmul_mapping_computes_the_product(a, b, want):
 
 # ------------------------------------------------------------------ davinci
 
-@pytest.mark.parametrize("M,K,N,kw", [(70, 50, 33, dict(tile_m=32, tile_k=16, tile_n=16)),
-                                      (300, 200, 100, {}), (512, 512, 512, dict(double_buffer=False)),
-                                      (1, 1, 1, {}), (130, 70, 40, dict(gm_bytes_per_cycle=16))])
+
+@pytest.mark.parametrize(
+    "M,K,N,kw",
+    [
+        (70, 50, 33, dict(tile_m=32, tile_k=16, tile_n=16)),
+        (300, 200, 100, {}),
+        (512, 512, 512, dict(double_buffer=False)),
+        (1, 1, 1, {}),
+        (130, 70, 40, dict(gm_bytes_per_cycle=16)),
+    ],
+)
 def test_model_only_timing_equals_cube_matmul_on_real_data(M, K, N, kw):
     real = cube_matmul(M, K, N, seed=1, **kw)
     model = cube_timing(M, K, N, **kw)
@@ -188,8 +222,9 @@ def test_davinci_layer_equals_cube_conv2d_on_the_graphs_data():
     y, res = cube_conv2d(values["x"][0], values["W"], stride=1, pad=1)
     x16 = torch.tensor(values["x"].astype(np.float16).astype(np.float32))
     w16 = torch.tensor(values["W"].astype(np.float16).astype(np.float32))
-    np.testing.assert_allclose(y, torch.nn.functional.conv2d(x16, w16, padding=1)[0].numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        y, torch.nn.functional.conv2d(x16, w16, padding=1)[0].numpy(), rtol=1e-4, atol=1e-4
+    )
     r = simulate(graph, "davinci")
     (layer,) = r.layers
     assert layer.padded == res.padded == (1024, 32, 16)
@@ -199,13 +234,13 @@ def test_davinci_layer_equals_cube_conv2d_on_the_graphs_data():
 
 
 def test_davinci_large_layer_is_timed_without_its_data():
-    graph = _conv_graph((1, 3, 224, 224), (64, 3, 7, 7), stride=2, pad=3)      # ResNet conv1
+    graph = _conv_graph((1, 3, 224, 224), (64, 3, 7, 7), stride=2, pad=3)  # ResNet conv1
     (layer,) = simulate(graph, "davinci").layers
     assert (layer.gemm.M, layer.gemm.K, layer.gemm.N) == (12544, 147, 64)
     assert layer.padded == (12544, 160, 64)
-    assert layer.fractals == layer.cube_cycles == 784 * 10 * 4                # one fractal per cycle
+    assert layer.fractals == layer.cube_cycles == 784 * 10 * 4  # one fractal per cycle
     with pytest.raises(ShapeError, match="out of range"):
-        cube_matmul(12544, 147, 64)                 # the data path refuses it; the model does not need it
+        cube_matmul(12544, 147, 64)  # the data path refuses it; the model does not need it
     assert layer.timeline == cube_timing(12544, 147, 64).timeline
 
 
@@ -215,7 +250,7 @@ def test_davinci_graph_timeline_concatenates_layers_and_groups():
     r.timeline.check_no_overlap()
     assert r.timeline.makespan == pytest.approx(r.total("cycles"))
     assert len(r.timeline.events) == sum(len(x.timeline.events) for x in r.layers)
-    dw = r.layer("conv2d#2")                            # depthwise: 96 GEMMs back to back
+    dw = r.layer("conv2d#2")  # depthwise: 96 GEMMs back to back
     one = cube_timing(dw.gemm.M, dw.gemm.K, dw.gemm.N, tile_m=64, double_buffer=False)
     assert dw.gemm.count == 96 and dw.cycles == pytest.approx(96 * one.cycles)
     assert r.total("cube_cycles") == r.total("fractals")
@@ -224,6 +259,7 @@ def test_davinci_graph_timeline_concatenates_layers_and_groups():
 
 # ------------------------------------------------------------------ gpu
 
+
 def test_gpu_layers_equal_the_roofline_labs_points_and_roofline():
     graph = engine.preset("resnet_basic_block")
     hw = hardware_presets()["V100 SXM2"]
@@ -231,7 +267,7 @@ def test_gpu_layers_equal_the_roofline_labs_points_and_roofline():
     points = {p.name: p for p in graph_points(graph)}
     for layer in r.layers:
         p = points[f"{layer.gemm.node} ({layer.gemm.op})"]
-        assert (layer.flops, layer.bytes) == (p.flops, p.bytes)       # fp32: the cost model's bytes
+        assert (layer.flops, layer.bytes) == (p.flops, p.bytes)  # fp32: the cost model's bytes
         assert layer.attainable == roofline(p.intensity, hw.peak_fp32, hw.bandwidth)
         assert layer.time_s == pytest.approx(p.flops / layer.attainable)
     assert r.total("time_s") == pytest.approx(sum(x.time_s for x in r.layers))
@@ -242,16 +278,16 @@ def test_gpu_datasheet_arithmetic_and_occupancy():
     w = b.param((2048, 2048), name="w")
     big = b.op("matmul", b.input((2048, 2048), name="a"), w, name="big")
     gemv = b.op("matmul", b.input((1, 2048), name="v"), w, name="gemv")
-    r = simulate(b.build([big, gemv]), "gpu")       # A100 40GB: 312 TFLOP/s fp16, 1,555 GB/s
+    r = simulate(b.build([big, gemv]), "gpu")  # A100 40GB: 312 TFLOP/s fp16, 1,555 GB/s
     big, gemv = r.layer("big"), r.layer("gemv")
     # fp16: 2 bytes per element; AI 683 FLOP/B > ridge 200 for big, 1 FLOP/B for the vector product
-    assert big.bound == "compute_bound" and big.time_s == pytest.approx(2 * 2048 ** 3 / 312e12)
+    assert big.bound == "compute_bound" and big.time_s == pytest.approx(2 * 2048**3 / 312e12)
     assert gemv.bound == "memory_bound"
-    assert gemv.time_s == pytest.approx(2 * (2048 + 2048 ** 2 + 2048) / 1555e9)
-    occ = occupancy("8.0", 256, 128, 32 * 1024)        # 128 regs x 32 = 4096 per warp: 16 warps of 64
+    assert gemv.time_s == pytest.approx(2 * (2048 + 2048**2 + 2048) / 1555e9)
+    occ = occupancy("8.0", 256, 128, 32 * 1024)  # 128 regs x 32 = 4096 per warp: 16 warps of 64
     assert occ["occupancy"] == 0.25 and r.total("occupancy") == 0.25
     assert r.total("occupancy_limiter") == "registers"
-    assert big.blocks == 16 * 16 and big.waves == math.ceil(256 / (108 * 2)) == 2   # 108 SMs on A100
+    assert big.blocks == 16 * 16 and big.waves == math.ceil(256 / (108 * 2)) == 2  # 108 SMs on A100
     assert r.total("compute_bound_layers") == 1
 
 
@@ -267,6 +303,7 @@ def test_gpu_settings_are_checked():
 
 
 # ------------------------------------------------------------------ whole networks and properties
+
 
 def _resnet18_graph():
     """ResNet-18's layers (He et al. 2016) with the GraphBuilder: 20 convs and the fc gemm."""
@@ -293,7 +330,7 @@ def test_resnet18_through_every_target():
     for target in ("systolic", "davinci", "gpu"):
         r = simulate(graph, target)
         assert len(r.layers) == 21
-        assert sum(x.gemm.macs for x in r.layers) == 1_814_073_344   # torchvision: 1.814 GMACs
+        assert sum(x.gemm.macs for x in r.layers) == 1_814_073_344  # torchvision: 1.814 GMACs
     assert r.layer("fc").gemm.mapping.startswith("one GEMM") and r.layer("fc").gemm.K == 512
 
 
@@ -302,8 +339,11 @@ def test_resnet18_through_every_target():
 def test_every_preset_maps_or_says_why(name, target):
     graph = engine.preset(name)
     if not any(n.op in MAPPED for n in graph.op_nodes):
-        with pytest.raises(EngineError, match=r"^this graph has no conv2d, matmul or gemm layer .*"
-                                              r"try the conv_bn_relu preset$"):
+        with pytest.raises(
+            EngineError,
+            match=r"^this graph has no conv2d, matmul or gemm layer .*"
+            r"try the conv_bn_relu preset$",
+        ):
             simulate(graph, target)
         return
     r = simulate(graph, target)
@@ -313,8 +353,10 @@ def test_every_preset_maps_or_says_why(name, target):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(graph=st.one_of(random_cnn_graphs(max_nodes=5), random_graphs(max_nodes=6)),
-       target=st.sampled_from(["systolic", "davinci", "gpu"]))
+@given(
+    graph=st.one_of(random_cnn_graphs(max_nodes=5), random_graphs(max_nodes=6)),
+    target=st.sampled_from(["systolic", "davinci", "gpu"]),
+)
 def test_property_random_graphs_map_every_mac_or_say_why(graph, target):
     try:
         r = simulate(graph, target)
@@ -337,6 +379,7 @@ def test_simulate_is_deterministic_and_registered():
 
 
 # ------------------------------------------------------------------ errors and budgets
+
 
 def test_bad_requests_are_one_clear_sentence():
     graph = engine.preset("conv_bn_relu")
@@ -361,7 +404,7 @@ def test_layer_budget_is_checked_before_any_work(monkeypatch):
 
 def test_davinci_step_budget_is_checked_before_any_schedule(monkeypatch):
     monkeypatch.setattr(graph_sim, "cube_timing", lambda *a, **k: pytest.fail("work started"))
-    graph = _conv_graph((64, 64, 56, 56), (64, 64, 3, 3), pad=1)          # M = 200,704
+    graph = _conv_graph((64, 64, 56, 56), (64, 64, 3, 3), pad=1)  # M = 200,704
     with pytest.raises(BudgetError, match="the graph's DaVinci pipelines needs 2"):
         simulate(graph, "davinci", tile_m=16)
 

@@ -8,16 +8,18 @@ Tensor: executing the plan with numpy shards (slices of the real weights, sums f
 concatenations for all-gathers) reproduces engine.run and torch; the shards equal megatron_mlp's;
 the memory the plan reports equals the bytes the shard execution actually held.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import random_cnn_graphs, random_graphs
 
 import engine
 from engine.core.cost_model import cost
@@ -28,7 +30,6 @@ from engine.kernels.roofline_model import hardware_presets
 from engine.parallel import comm_volume_per_layer, measured_bubble, megatron_mlp, pipeline_schedule
 from engine.parallel.graph_split import linear_partition, pipeline_split, tensor_split
 from engine.parallel.pipeline import _order
-from strategies import random_cnn_graphs, random_graphs
 
 PRESETS = list(engine.preset_names())
 
@@ -47,8 +48,10 @@ def _close(got, want):
 def brute_bottleneck(costs, parts):
     """The smallest possible largest stage, trying every set of parts − 1 cut positions."""
     n = len(costs)
-    return min(max(sum(costs[a:b]) for a, b in zip((0, *cuts), (*cuts, n)))
-               for cuts in itertools.combinations(range(1, n), parts - 1))
+    return min(
+        max(sum(costs[a:b]) for a, b in zip((0, *cuts), (*cuts, n)))
+        for cuts in itertools.combinations(range(1, n), parts - 1)
+    )
 
 
 def _check_split(graph, parts, measure="flops", hardware="A100 80GB SXM"):
@@ -57,11 +60,10 @@ def _check_split(graph, parts, measure="flops", hardware="A100 80GB SXM"):
         costs = [r.flops for r in rows]
     else:
         hw = hardware_presets()[hardware]
-        costs = [max(r.flops / hw.peak_fp32, (r.bytes_read + r.bytes_written) / hw.bandwidth)
-                 for r in rows]
+        costs = [max(r.flops / hw.peak_fp32, (r.bytes_read + r.bytes_written) / hw.bandwidth) for r in rows]
     split = pipeline_split(graph, parts, measure, hardware)
     names = [n for s in split.stages for n in s.nodes]
-    assert names == [n.name for n in graph.op_nodes]                 # contiguous, in order, all
+    assert names == [n.name for n in graph.op_nodes]  # contiguous, in order, all
     assert all(s.nodes for s in split.stages) and len(split.stages) == parts
     at = {n.name: c for n, c in zip(graph.op_nodes, costs)}
     for s in split.stages:
@@ -81,8 +83,11 @@ def test_presets_match_brute_force_and_run_stage_by_stage(name):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(graph=st.one_of(random_graphs(max_nodes=8), random_cnn_graphs(max_nodes=5)),
-       parts=st.integers(1, 4), measure=st.sampled_from(["flops", "time"]))
+@given(
+    graph=st.one_of(random_graphs(max_nodes=8), random_cnn_graphs(max_nodes=5)),
+    parts=st.integers(1, 4),
+    measure=st.sampled_from(["flops", "time"]),
+)
 def test_random_graphs_match_brute_force(graph, parts, measure):
     assume(parts <= len(graph.op_nodes))
     split = _check_split(graph, parts, measure, "RTX 4090")
@@ -104,8 +109,10 @@ def run_stages(graph, split, seed=0):
     0 only) and what the previous stage sent. A tensor missing from a send is a KeyError."""
     ref = engine.run(graph, seed=seed)
     received: dict = {}
-    later_reads = [{i for s in split.stages[k + 1:] for n in s.nodes for i in graph.node(n).inputs}
-                   for k in range(len(split.stages))]
+    later_reads = [
+        {i for s in split.stages[k + 1 :] for n in s.nodes for i in graph.node(n).inputs}
+        for k in range(len(split.stages))
+    ]
     for stage in split.stages:
         env = dict(received)
         if stage.index == 0:
@@ -127,7 +134,7 @@ def run_stages(graph, split, seed=0):
         assert stage.param_bytes == sum(a.nbytes for a in weights.values())
         received = {v: env[v] for v in stage.sends}
         assert stage.send_bytes == sum(a.nbytes for a in received.values())
-        assert set(stage.sends) <= later_reads[stage.index]          # nothing sent needlessly
+        assert set(stage.sends) <= later_reads[stage.index]  # nothing sent needlessly
     assert split.stages[-1].sends == ()
 
 
@@ -139,18 +146,21 @@ def test_skip_connection_crosses_every_cut_it_spans():
         h = b.op("relu", b.op("matmul", h, b.param((8, 8), name=f"W{k}")), name=f"h{k}")
     graph = b.build([b.op("add", h, x, name="y")])
     split = pipeline_split(graph, 4)
-    assert split.bottleneck == 2 * 2 * 8 * 8 + 2 * 8 + 2 * 8          # matmul, relu and the add
+    assert split.bottleneck == 2 * 2 * 8 * 8 + 2 * 8 + 2 * 8  # matmul, relu and the add
     assert all("x" in s.sends and s.send_bytes >= 2 * 2 * 8 * 4 for s in split.stages[:-1])
     run_stages(graph, split)
 
 
-@pytest.mark.parametrize("graph_args, fragment", [
-    (("only inputs",), "no op node"),
-    (("mlp", 9), "at most 6 stages"),
-    (("mlp", 0), "whole number"),
-    (("mlp", 2, "watts"), "measure"),
-    (("mlp", 2, "time", "TPU v9"), "unknown hardware"),
-])
+@pytest.mark.parametrize(
+    "graph_args, fragment",
+    [
+        (("only inputs",), "no op node"),
+        (("mlp", 9), "at most 6 stages"),
+        (("mlp", 0), "whole number"),
+        (("mlp", 2, "watts"), "measure"),
+        (("mlp", 2, "time", "TPU v9"), "unknown hardware"),
+    ],
+)
 def test_pipeline_split_errors(graph_args, fragment):
     if graph_args[0] == "only inputs":
         b = GraphBuilder()
@@ -170,13 +180,17 @@ def longest_path(stages, orders, fwd, bwd):
     the dependency DAG. ``orders``: per device, its ops in order."""
     before = {op: (order[k - 1] if k else None) for order in orders for k, op in enumerate(order)}
 
-    @lru_cache(maxsize=None)
+    @cache
     def end(op):
         kind, j, s = op
-        dep = ((kind, j, s - 1) if s > 0 else None) if kind == "F" else \
-            ((kind, j, s + 1) if s < stages - 1 else ("F", j, s))
+        dep = (
+            ((kind, j, s - 1) if s > 0 else None)
+            if kind == "F"
+            else ((kind, j, s + 1) if s < stages - 1 else ("F", j, s))
+        )
         start = max([end(o) for o in (before[op], dep) if o is not None], default=0.0)
         return start + (fwd[s] if kind == "F" else bwd[s])
+
     return {op: (end(op) - (fwd[op[2]] if op[0] == "F" else bwd[op[2]]), end(op)) for op in before}
 
 
@@ -204,8 +218,12 @@ times = st.lists(st.floats(0.1, 5.0), min_size=1, max_size=6)
 
 
 @settings(max_examples=60, deadline=None)
-@given(fwd=times, m=st.integers(1, 10), scale=st.lists(st.floats(0.5, 3.0), min_size=6, max_size=6),
-       schedule=st.sampled_from(["gpipe", "1f1b"]))
+@given(
+    fwd=times,
+    m=st.integers(1, 10),
+    scale=st.lists(st.floats(0.5, 3.0), min_size=6, max_size=6),
+    schedule=st.sampled_from(["gpipe", "1f1b"]),
+)
 def test_unequal_stages_match_longest_path_and_gpipe_formula(fwd, m, scale, schedule):
     p = len(fwd)
     bwd = [f * s for f, s in zip(fwd, scale)]
@@ -228,11 +246,12 @@ def test_unequal_stages_match_longest_path_and_gpipe_formula(fwd, m, scale, sche
 
 
 @settings(max_examples=20, deadline=None)
-@given(p=st.integers(2, 4), groups=st.integers(1, 3), fwd=st.lists(st.floats(0.1, 3.0), min_size=8,
-                                                                      max_size=8))
+@given(
+    p=st.integers(2, 4), groups=st.integers(1, 3), fwd=st.lists(st.floats(0.1, 3.0), min_size=8, max_size=8)
+)
 def test_interleaved_unequal_chunks_match_longest_path(p, groups, fwd):
     v, m = 2, p * groups
-    fwd = fwd[:p * v]
+    fwd = fwd[: p * v]
     tl = pipeline_schedule(p, m, "interleaved", v, stage_times=fwd)
     orders = [[(k, j, c * p + d) for k, j, c in _order(d, p, m, "interleaved", v)] for d in range(p)]
     want = longest_path(p * v, orders, fwd, [2 * f for f in fwd])
@@ -243,8 +262,12 @@ def test_interleaved_unequal_chunks_match_longest_path(p, groups, fwd):
 
 
 @settings(max_examples=30, deadline=None)
-@given(p=st.integers(1, 6), m=st.integers(1, 16), t=st.floats(0.25, 4.0),
-       schedule=st.sampled_from(["gpipe", "1f1b"]))
+@given(
+    p=st.integers(1, 6),
+    m=st.integers(1, 16),
+    t=st.floats(0.25, 4.0),
+    schedule=st.sampled_from(["gpipe", "1f1b"]),
+)
 def test_equal_stage_times_keep_the_closed_form(p, m, t, schedule):
     tl = pipeline_schedule(p, m, schedule, stage_times=(t,) * p)
     assert tl.events == pipeline_schedule(p, m, schedule, t_f=t, t_b=2 * t).events
@@ -258,16 +281,19 @@ def test_measured_split_shows_the_bubble():
     tl = split.timeline(8, "gpipe")
     span = 3 * (sum(f) + 7 * max(f))
     assert tl.makespan == pytest.approx(span)
-    assert measured_bubble(tl) > (3 - 1) / (8 + 3 - 1)                 # worse than equal stages
+    assert measured_bubble(tl) > (3 - 1) / (8 + 3 - 1)  # worse than equal stages
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(stage_times=(1.0, 2.0)), "one time per stage"),
-    (dict(stage_times=(1.0, 0.0, 1.0)), "stage 1 takes 0.0"),
-    (dict(backward_times=(1.0, 1.0, 1.0)), "needs stage_times"),
-    (dict(stage_times=(1, 1, 1), backward_times=(1, 1)), "backward_times needs one time"),
-    (dict(stage_times="fast"), "sequences of numbers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(stage_times=(1.0, 2.0)), "one time per stage"),
+        (dict(stage_times=(1.0, 0.0, 1.0)), "stage 1 takes 0.0"),
+        (dict(backward_times=(1.0, 1.0, 1.0)), "needs stage_times"),
+        (dict(stage_times=(1, 1, 1), backward_times=(1, 1)), "backward_times needs one time"),
+        (dict(stage_times="fast"), "sequences of numbers"),
+    ],
+)
 def test_stage_time_errors(kwargs, fragment):
     with pytest.raises(EngineError, match=fragment):
         pipeline_schedule(3, 4, "gpipe", **kwargs)
@@ -284,7 +310,7 @@ def run_sharded(graph, split, seed=0, inputs=None):
     layer = {lay.node: lay for lay in split.layers}
     chain = {c: lay for lay in split.layers for c in lay.chain}
     env = [{} for _ in range(n)]
-    cuts = [{} for _ in range(n)]                  # param -> slices of it a device used
+    cuts = [{} for _ in range(n)]  # param -> slices of it a device used
     held = [0] * n
 
     def value(d, name, cut=None):
@@ -312,16 +338,15 @@ def run_sharded(graph, split, seed=0, inputs=None):
             else:
                 args = [value(d, node.inputs[0]), value(d, lay.weight, (lay.weight_axis, lo, hi))]
                 if lay.kind != "row":
-                    args += [value(d, c, (-1, lo, hi) if c in lay.sliced else None)
-                             for c in node.inputs[2:]]
+                    args += [value(d, c, (-1, lo, hi) if c in lay.sliced else None) for c in node.inputs[2:]]
             outs.append(_kernel(node, args))
             assert node.name in chain or outs[-1].shape == lay.output_shards[d]
-        if lay.kind == "row":                     # all-reduce, then gemm's C once
+        if lay.kind == "row":  # all-reduce, then gemm's C once
             total = np.sum(outs, axis=0, dtype=np.float32)
             if len(node.inputs) > 2:
                 total = total + np.float32(node.attr("beta", 1.0)) * value(0, node.inputs[2])
             outs = [total] * n
-        elif lay.kind == "column_gather":          # all-gather along the last axis
+        elif lay.kind == "column_gather":  # all-gather along the last axis
             full = np.concatenate(outs, axis=-1)
             held = [h + o.nbytes for h, o in zip(held, outs)]
             outs = [full] * n
@@ -333,8 +358,9 @@ def run_sharded(graph, split, seed=0, inputs=None):
         if node.name not in sharded:
             for d in range(n):
                 _close(env[d][node.name], ref[node.name])
-    params = [sum(_needed_bytes(ref[p.name], cuts[d].get(p.name, {"full"})) for p in graph.params)
-              for d in range(n)]
+    params = [
+        sum(_needed_bytes(ref[p.name], cuts[d].get(p.name, {"full"})) for p in graph.params) for d in range(n)
+    ]
     return env, params, held
 
 
@@ -378,13 +404,19 @@ def test_mlp_preset_runs_on_shards(n):
 def test_attention_projections_gather(n):
     split, _ = _check_tensor_split(engine.preset("self_attention"), n)
     assert [(lay.node, lay.kind) for lay in split.layers] == [
-        ("q", "column_gather"), ("k", "column_gather"), ("v", "column_gather"), ("y", "column_gather")]
+        ("q", "column_gather"),
+        ("k", "column_gather"),
+        ("v", "column_gather"),
+        ("y", "column_gather"),
+    ]
     assert all(c.kind == "all-gather" and c.message_bytes == 8 * 16 * 4 for c in split.collectives)
 
 
 def test_shards_equal_megatron_mlp():
-    graph = engine.parse_program("x = input([6, 8])\nA = param([8, 16])\na = param([16])\n"
-                                 "B = param([16, 8])\nb = param([8])\ny = gelu(x @ A + a) @ B + b\n")
+    graph = engine.parse_program(
+        "x = input([6, 8])\nA = param([8, 16])\na = param([16])\n"
+        "B = param([16, 8])\nb = param([8])\ny = gelu(x @ A + a) @ B + b\n"
+    )
     split = tensor_split(graph, 4)
     vals = engine.run(graph)
     ref = megatron_mlp(vals["x"], vals["A"], vals["B"], 4, vals["a"], vals["b"])
@@ -399,10 +431,11 @@ def test_shards_equal_megatron_mlp():
 def test_torch_zoo_mlp_on_shards_equals_torch():
     torch = pytest.importorskip("torch")
     from engine.interop.torch_zoo import example_input, zoo_graph, zoo_module
+
     graph = zoo_graph("mlp")
     split = tensor_split(graph, 4)
     assert [lay.kind for lay in split.layers] == ["column", "row", "column_gather"]
-    assert split.layers[0].weight_axis == 0 and split.layers[1].weight_axis == 1   # trans_b = 1
+    assert split.layers[0].weight_axis == 0 and split.layers[1].weight_axis == 1  # trans_b = 1
     x = example_input("mlp")
     env, _, _ = run_sharded(graph, split, inputs={"x": x.numpy()})
     with torch.no_grad():
@@ -417,8 +450,11 @@ def mlp_programs(draw):
     lines, h, outputs = [f"x = input([{draw(st.integers(1, 4))}, {widths[0]}])"], "x", []
     for k, (a, b) in enumerate(zip(widths, widths[1:])):
         if draw(st.booleans()):
-            lines += [f"W{k} = param([{b}, {a}])", f"c{k} = param([{b}])",
-                      f"z{k} = gemm({h}, W{k}, c{k}, trans_b=1, alpha=0.5)"]
+            lines += [
+                f"W{k} = param([{b}, {a}])",
+                f"c{k} = param([{b}])",
+                f"z{k} = gemm({h}, W{k}, c{k}, trans_b=1, alpha=0.5)",
+            ]
         else:
             lines += [f"W{k} = param([{a}, {b}])", f"z{k} = {h} @ W{k}"]
             if draw(st.booleans()):
@@ -427,7 +463,7 @@ def mlp_programs(draw):
         if act:
             lines.append(f"z{k} = {act}(z{k}, axis=-1)" if act == "softmax" else f"z{k} = {act}(z{k})")
         if a == b and draw(st.booleans()):
-            lines.append(f"z{k} = z{k} + {h}")                           # residual
+            lines.append(f"z{k} = z{k} + {h}")  # residual
         if draw(st.integers(0, 4)) == 0:
             lines.append(f"s{k} = param([1, 1])")
             lines.append(f"z{k} = z{k} * s{k}")
@@ -453,24 +489,30 @@ def test_random_graphs_run_on_shards(graph, n):
         tensor_split(graph, n)
     except EngineError as e:
         assert "no matmul or gemm layer" in str(e)
-        assert not any(x.op in ("matmul", "gemm") and graph.node(x.inputs[1]).op == "param"
-                       for x in graph.op_nodes)
+        assert not any(
+            x.op in ("matmul", "gemm") and graph.node(x.inputs[1]).op == "param" for x in graph.op_nodes
+        )
         return
     _check_tensor_split(graph, n)
 
 
 def test_split_kinds_on_small_programs():
-    three = engine.parse_program("x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\n"
-                                 "C = param([8, 4])\ny = relu(relu(x @ A) @ B) @ C\n")
+    three = engine.parse_program(
+        "x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\n"
+        "C = param([8, 4])\ny = relu(relu(x @ A) @ B) @ C\n"
+    )
     assert [lay.kind for lay in tensor_split(three, 2).layers] == ["column", "row", "column_gather"]
-    residual = engine.parse_program("x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\n"
-                                    "h = relu(x @ A)\ny = (h + x) @ B + h\n")
+    residual = engine.parse_program(
+        "x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\nh = relu(x @ A)\ny = (h + x) @ B + h\n"
+    )
     assert [lay.kind for lay in tensor_split(residual, 2).layers] == ["column_gather"] * 2
     narrow = engine.parse_program("x = input([2, 8])\nA = param([8, 2])\ny = x @ A\n")
     (lay,) = tensor_split(narrow, 4).layers
     assert lay.kind == "replicated" and lay.collective is None
-    shared = engine.parse_program("x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\n"
-                                  "b = param([8])\ny = relu(x @ A + b) @ B + b\nz = relu(y) @ A\n")
+    shared = engine.parse_program(
+        "x = input([2, 8])\nA = param([8, 8])\nB = param([8, 8])\n"
+        "b = param([8])\ny = relu(x @ A + b) @ B + b\nz = relu(y) @ A\n"
+    )
     assert [lay.kind for lay in tensor_split(shared, 2).layers] == ["column", "row", "column_gather"]
     for graph in (three, residual, narrow, shared):
         _check_tensor_split(graph, 2)

@@ -1,10 +1,12 @@
 """DaVinci AI Core model: numpy agreement (fp16 in, fp32 accumulate), fractal formats, buffer checks,
 timeline sanity (never two events on one engine at once) and img2col convolution against torch."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core.errors import EngineError, ShapeError
 from engine.hw import cube_conv2d, cube_matmul
@@ -15,8 +17,15 @@ def _ref(A, B):
     return A.astype(np.float16).astype(np.float32) @ B.astype(np.float16).astype(np.float32)
 
 
-@pytest.mark.parametrize("M,K,N,t", [(70, 50, 33, (32, 16, 16)), (16, 16, 16, (16, 16, 16)),
-                                     (200, 130, 90, (64, 64, 32)), (1, 1, 1, (None, None, None))])
+@pytest.mark.parametrize(
+    "M,K,N,t",
+    [
+        (70, 50, 33, (32, 16, 16)),
+        (16, 16, 16, (16, 16, 16)),
+        (200, 130, 90, (64, 64, 32)),
+        (1, 1, 1, (None, None, None)),
+    ],
+)
 def test_product_equals_numpy(M, K, N, t):
     rng = np.random.default_rng(M)
     A, B = rng.standard_normal((M, K)), rng.standard_normal((K, N))
@@ -31,16 +40,17 @@ def test_fractal_formats_pad_and_order():
     zz, zn, nz = to_zz(x), to_zn(x), to_nz(x)
     assert zz.shape == (2, 3, 16, 16) and nz.shape == (3, 2, 16, 16)
     assert zz[0, 1, 0, 0] == x[0, 16] and zz[1, 0, 3, 2] == x[19, 2]
-    assert zn[0, 1, 2, 0] == x[0, 18]                 # column-major inside the fractal
-    assert zz[1, 2, 4, 8] == 0                        # padding rows/cols are zero
+    assert zn[0, 1, 2, 0] == x[0, 18]  # column-major inside the fractal
+    assert zz[1, 2, 4, 8] == 0  # padding rows/cols are zero
     np.testing.assert_array_equal(from_nz(nz, 20, 40), x)
 
 
 def test_slot_check_catches_a_third_tile_in_flight():
-    r = cube_matmul(256, 256, 256, tile_m=64, tile_k=64, tile_n=64, gm_bytes_per_cycle=4096,
-                    l1_bytes_per_cycle=4096)
+    r = cube_matmul(
+        256, 256, 256, tile_m=64, tile_k=64, tile_n=64, gm_bytes_per_cycle=4096, l1_bytes_per_cycle=4096
+    )
     _check_dependencies_and_slots(r.timeline, 2)
-    with pytest.raises(AssertionError):           # two tiles really are in flight when Cube-bound
+    with pytest.raises(AssertionError):  # two tiles really are in flight when Cube-bound
         _check_dependencies_and_slots(r.timeline, 1)
 
 
@@ -59,16 +69,39 @@ def test_tile_too_big_names_the_sizes():
 
 
 def test_buffer_defaults_are_ascend910():
-    assert ASCEND910_BUFFERS == {"l1": 1 << 20, "l0a": 64 << 10, "l0b": 64 << 10, "l0c": 256 << 10,
-                                 "ub": 256 << 10}
+    assert ASCEND910_BUFFERS == {
+        "l1": 1 << 20,
+        "l0a": 64 << 10,
+        "l0b": 64 << 10,
+        "l0c": 256 << 10,
+        "ub": 256 << 10,
+    }
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 80), st.integers(1, 80), st.integers(1, 80), st.sampled_from([16, 32, 48]),
-       st.sampled_from([16, 32]), st.sampled_from([16, 64]), st.booleans(), st.sampled_from([32, 4096]))
+@given(
+    st.integers(1, 80),
+    st.integers(1, 80),
+    st.integers(1, 80),
+    st.sampled_from([16, 32, 48]),
+    st.sampled_from([16, 32]),
+    st.sampled_from([16, 64]),
+    st.booleans(),
+    st.sampled_from([32, 4096]),
+)
 def test_property_timeline_never_overlaps_and_product_is_right(M, K, N, tm, tk, tn, db, bw):
-    r = cube_matmul(M, K, N, tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, seed=M + K + N,
-                    gm_bytes_per_cycle=bw, l1_bytes_per_cycle=bw)
+    r = cube_matmul(
+        M,
+        K,
+        N,
+        tile_m=tm,
+        tile_k=tk,
+        tile_n=tn,
+        double_buffer=db,
+        seed=M + K + N,
+        gm_bytes_per_cycle=bw,
+        l1_bytes_per_cycle=bw,
+    )
     r.timeline.check_no_overlap()
     rng = np.random.default_rng(M + K + N)
     A, B = rng.standard_normal((M, K)), rng.standard_normal((K, N))
@@ -89,7 +122,10 @@ def _check_dependencies_and_slots(timeline, nbuf):
         if stage == "mmad":
             assert by[("L1→L0", tag)].end <= e.start
         if stage == "L0C→UB":
-            assert max(x.end for (st_, t), x in by.items() if st_ == "mmad" and t.startswith(tag + " ")) <= e.start
+            assert (
+                max(x.end for (st_, t), x in by.items() if st_ == "mmad" and t.startswith(tag + " "))
+                <= e.start
+            )
         if stage == "UB→GM":
             assert by[("L0C→UB", tag)].end <= e.start
     # an L0A/L0B slot is held from the MTE1 copy's start until the Cube has used it
@@ -107,7 +143,7 @@ def test_conv_through_img2col_matches_torch():
     w16 = torch.tensor(w.astype(np.float16).astype(np.float32))
     ref = torch.nn.functional.conv2d(x16, w16, stride=2, padding=1)[0].numpy()
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
-    assert res.padded == (48, 32, 16)              # 36 output pixels, K = 27, N = 8 padded to 16
+    assert res.padded == (48, 32, 16)  # 36 output pixels, K = 27, N = 8 padded to 16
 
 
 def test_bad_inputs():

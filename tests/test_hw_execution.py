@@ -1,18 +1,30 @@
 """Execution models agree with numpy; divergence, coalescing and bank-conflict numbers follow the
 CUDA C++ Programming Guide / Best Practices Guide rules (32-byte sectors and 128-byte lines per warp
 request; 32 banks of 4 bytes, same-word reads broadcast; stride s gives a gcd(s, 32)-way conflict)."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from engine.core.errors import EngineError, ShapeError
-from engine.hw import (bank_conflicts, coalescing, divergence_utilization, kernel_reference, simd,
-                       simt, sisd, spmd, stride_conflict_degree, warp_addresses)
+from engine.hw import (
+    bank_conflicts,
+    coalescing,
+    divergence_utilization,
+    kernel_reference,
+    simd,
+    simt,
+    sisd,
+    spmd,
+    stride_conflict_degree,
+    warp_addresses,
+)
 
 floats = st.floats(-100, 100, allow_nan=False, width=32)
 
@@ -31,7 +43,7 @@ def test_every_model_computes_the_kernel(a, width):
 
 def test_uniform_warp_does_not_diverge_and_mixed_warp_does():
     a = np.ones(32)
-    assert simt(a, a).cycles == 2                 # setp + add
+    assert simt(a, a).cycles == 2  # setp + add
     a[::2] = -1
     run = simt(a, np.ones(32))
     assert run.cycles == 3 and run.utilization == pytest.approx(64 / 96)
@@ -49,8 +61,9 @@ def test_divergence_utilization():
     assert divergence_utilization(0.5)["utilization"] == 0.5
 
 
-@pytest.mark.parametrize("stride, sectors, lines", [(1, 4, 1), (2, 8, 2), (4, 16, 4), (8, 32, 8),
-                                                    (32, 32, 32)])
+@pytest.mark.parametrize(
+    "stride, sectors, lines", [(1, 4, 1), (2, 8, 2), (4, 16, 4), (8, 32, 8), (32, 32, 32)]
+)
 def test_coalescing_strided_float_loads(stride, sectors, lines):
     # Best Practices Guide: 32 consecutive 4-byte words = 128 bytes = four 32-byte sectors
     r = coalescing(warp_addresses("strided", stride))
@@ -75,7 +88,7 @@ def test_bank_conflict_degree_is_gcd(stride):
 
 def test_broadcast_same_word_is_conflict_free():
     assert bank_conflicts(np.zeros(32, dtype=int))["degree"] == 1
-    assert bank_conflicts(np.array([0, 32] * 16))["degree"] == 2      # two distinct words, bank 0
+    assert bank_conflicts(np.array([0, 32] * 16))["degree"] == 2  # two distinct words, bank 0
 
 
 def test_bad_inputs():
@@ -90,5 +103,4 @@ def test_bad_inputs():
 
 
 def test_kernel_reference():
-    np.testing.assert_array_equal(kernel_reference(np.array([1.0, -1.0]), np.array([2.0, 2.0])),
-                                  [3.0, -3.0])
+    np.testing.assert_array_equal(kernel_reference(np.array([1.0, -1.0]), np.array([2.0, 2.0])), [3.0, -3.0])

@@ -12,13 +12,15 @@ Golden numbers are from the scalesim-project/scale-sim-v2 repository:
   is 50.59288537549407; SRAM reads/writes os 262144/262144/34816, ws 262144/32768/262144,
   is 65536/262144/262144. (Total cycles there include memory stalls, so they are not compared.)
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core.errors import EngineError, ShapeError
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
@@ -36,11 +38,14 @@ def test_alexnet_conv1_ws_matches_scalesim_golden_compute_report():
     assert (r["ifmap_reads"], r["filter_reads"], s["ofmap_writes"]) == (3294225, 34848, 3484800)
 
 
-@pytest.mark.parametrize("df, util, reads", [
-    ("os", 80.50314465408806, (262144, 262144, 34816)),
-    ("ws", 67.19160104986877, (262144, 32768, 262144)),
-    ("is", 50.59288537549407, (65536, 262144, 262144)),
-])
+@pytest.mark.parametrize(
+    "df, util, reads",
+    [
+        ("os", 80.50314465408806, (262144, 262144, 34816)),
+        ("ws", 67.19160104986877, (262144, 32768, 262144)),
+        ("is", 50.59288537549407, (65536, 262144, 262144)),
+    ],
+)
 def test_gemm_mnk_matches_scalesim_golden(df, util, reads):
     r = systolic(256, 128, 256, 32, 32, df)
     assert r["mapping_efficiency"] == pytest.approx(100.0)
@@ -57,8 +62,9 @@ def _scalesim_fold_rows(Sr, Sc, T, R, C, df):
     return (R + T + C - 1) + (R - 1)
 
 
-@pytest.mark.parametrize("M,N,K,R,C", [(100, 37, 19, 8, 16), (7, 7, 7, 4, 4), (64, 64, 64, 16, 8),
-                                       (1, 500, 3, 32, 32)])
+@pytest.mark.parametrize(
+    "M,N,K,R,C", [(100, 37, 19, 8, 16), (7, 7, 7, 4, 4), (64, 64, 64, 16, 8), (1, 500, 3, 32, 32)]
+)
 @pytest.mark.parametrize("df", ["os", "ws", "is"])
 def test_cycles_and_mapping_follow_scalesim_formulas(M, N, K, R, C, df):
     Sr, Sc, T = {"os": (M, N, K), "ws": (K, N, M), "is": (K, M, N)}[df]
@@ -66,8 +72,11 @@ def test_cycles_and_mapping_follow_scalesim_formulas(M, N, K, R, C, df):
     r = systolic(M, N, K, R, C, df)
     assert r["cycles"] == folds * _scalesim_fold_rows(Sr, Sc, T, R, C, df)
     # mapping efficiency: per-fold used PEs / (R*C), averaged (get_avg_mapping_efficiency)
-    used = [min(R, Sr - i * R) * min(C, Sc - j * C)
-            for j in range(math.ceil(Sc / C)) for i in range(math.ceil(Sr / R))]
+    used = [
+        min(R, Sr - i * R) * min(C, Sc - j * C)
+        for j in range(math.ceil(Sc / C))
+        for i in range(math.ceil(Sr / R))
+    ]
     assert r["mapping_efficiency"] == pytest.approx(100 * np.mean(used) / (R * C))
     assert 0 < r["utilization"] <= 100
 
@@ -88,8 +97,14 @@ def test_register_simulation_equals_numpy_and_cycle_model(df, M, K, N, R, C):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9), st.integers(1, 5), st.integers(1, 5),
-       st.sampled_from(["os", "ws", "is"]))
+@given(
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.sampled_from(["os", "ws", "is"]),
+)
 def test_property_simulation_matches_numpy(M, K, N, R, C, df):
     rng = np.random.default_rng(0)
     A, B = rng.integers(-3, 4, (M, K)).astype(float), rng.integers(-3, 4, (K, N)).astype(float)
@@ -101,8 +116,8 @@ def test_property_simulation_matches_numpy(M, K, N, R, C, df):
 def test_trace_states_show_the_skewed_wavefront():
     A, B = np.ones((4, 3)), np.ones((3, 4))
     states = list(systolic_trace(A, B, 4, 4, "os"))
-    assert states[0].active.sum() == 1 and states[0].active[0, 0]      # only the corner PE at cycle 0
-    assert states[1].active.sum() == 3                                  # the anti-diagonal grows
+    assert states[0].active.sum() == 1 and states[0].active[0, 0]  # only the corner PE at cycle 0
+    assert states[1].active.sum() == 3  # the anti-diagonal grows
     np.testing.assert_array_equal(states[-1].acc, A @ B)
 
 

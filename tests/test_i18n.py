@@ -1,5 +1,6 @@
 """One way to translate (ui/i18n.py): every string the app shows is English at its source and has a
 catalog entry in ui/locales/zh/; the engine speaks English only."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,12 @@ from ui.catalog import LABS, SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SOURCES = (sorted((ROOT / "labs").glob("*.py")) + sorted((ROOT / "ui").glob("*.py")) + [ROOT / "app.py"]
-           + sorted((ROOT / "viz").glob("*.py")))
+SOURCES = (
+    sorted((ROOT / "labs").glob("*.py"))
+    + sorted((ROOT / "ui").glob("*.py"))
+    + [ROOT / "app.py"]
+    + sorted((ROOT / "viz").glob("*.py"))
+)
 ZH = i18n.load_catalog("zh")
 
 
@@ -35,13 +40,17 @@ def _t_calls(path: Path):
         if name in ("t", "t_", "tr") and isinstance(node.args[0], ast.Constant):
             yield node.lineno, node.args[0].value, {k.arg for k in node.keywords}
             for arg in node.args[1:]:
-                if isinstance(arg, ast.Constant):        # t_(a if x else b) keeps both in args[0] only
+                if isinstance(arg, ast.Constant):  # t_(a if x else b) keeps both in args[0] only
                     yield node.lineno, arg.value, {k.arg for k in node.keywords}
 
 
 def test_every_literal_the_labs_show_has_a_chinese_entry():
-    missing = [f"{p.relative_to(ROOT)}:{line}: {en!r}" for p in SOURCES for line, en, _ in _t_calls(p)
-               if en not in ZH.strings and CJK.search(en) is None]
+    missing = [
+        f"{p.relative_to(ROOT)}:{line}: {en!r}"
+        for p in SOURCES
+        for line, en, _ in _t_calls(p)
+        if en not in ZH.strings and CJK.search(en) is None
+    ]
     assert missing == []
 
 
@@ -50,10 +59,12 @@ def test_placeholders_match_the_call_and_the_translation():
     for p in SOURCES:
         for line, en, kwargs in _t_calls(p):
             if kwargs and _fields(en) != kwargs:
-                bad.append(f"{p.relative_to(ROOT)}:{line}: template {sorted(_fields(en))} vs call {sorted(kwargs)}")
+                bad.append(
+                    f"{p.relative_to(ROOT)}:{line}: template {sorted(_fields(en))} vs call {sorted(kwargs)}"
+                )
     for table in (ZH.strings, ZH.messages):
         for en, zh in table.items():
-            if not _fields(zh) <= _fields(en):      # Chinese may drop a plural-only value, never invent one
+            if not _fields(zh) <= _fields(en):  # Chinese may drop a plural-only value, never invent one
                 bad.append(f"catalog {en!r}: {sorted(_fields(zh))} not within {sorted(_fields(en))}")
     assert bad == []
 
@@ -64,8 +75,27 @@ def test_curriculum_titles_pitches_and_sections_are_translated():
 
 
 def test_engine_and_viz_speak_no_chinese():
-    found = [f"{p.relative_to(ROOT)}:{i}" for layer in ("engine", "viz") for p in (ROOT / layer).rglob("*.py")
-             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if CJK.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for layer in ("engine", "viz")
+        for p in (ROOT / layer).rglob("*.py")
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if CJK.search(line)
+    ]
+    assert found == []
+
+
+def test_labs_and_ui_write_english_only():
+    """Chinese lives in ui/locales only; the language picker's own label and names are the exception."""
+    allowed = {"ui/i18n.py", "ui/page.py"}
+    files = [*(ROOT / "labs").glob("*.py"), *(ROOT / "ui").glob("*.py"), ROOT / "app.py"]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in files
+        if str(p.relative_to(ROOT)) not in allowed
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if CJK.search(line)
+    ]
     assert found == []
 
 
@@ -80,6 +110,7 @@ def test_a_translated_key_twice_is_refused(tmp_path):
 def test_message_templates_translate_engine_text_with_its_values():
     from engine.framework.scheduling import dispatch_steps
     from engine.inference import serving as sv
+
     trace = dispatch_steps("matmul", requires_grad=True, device="cpu")
     logs = [ZH.message(step.log) for step in trace.steps]
     assert logs[0] == "从 Python 调用 torch.matmul(a, b)（Python 函数只是一层薄薄的绑定）"
@@ -101,4 +132,5 @@ def test_unknown_text_falls_back_to_english():
 @pytest.mark.parametrize("name", __import__("engine").preset_names())
 def test_every_preset_description_is_translated(name):
     from engine.core.presets import preset_info
+
     assert CJK.search(ZH.text(preset_info(name)))

@@ -20,6 +20,7 @@ on purpose in their Chinese (code, op, option and layout names). A new message w
 fails here. Then concrete messages from real engine calls, the shape of the catalog, and the speed
 of :meth:`ui.i18n.Catalog.message`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,7 +51,7 @@ class Field:
     expr: ast.AST
     conversion: int
     spec: str
-    func: ast.AST | None      # the enclosing function, to resolve names
+    func: ast.AST | None  # the enclosing function, to resolve names
     path: Path
 
 
@@ -58,7 +59,7 @@ class Field:
 class Site:
     path: Path
     line: int
-    variants: list            # each a list of literal str / Field
+    variants: list  # each a list of literal str / Field
 
 
 # -- building templates -----------------------------------------------------------------------------
@@ -80,8 +81,26 @@ def _field_name(e: ast.AST) -> str:
         inner = _field_name(e.args[0]) if e.args else fn
         if fn == "len":
             return "n_" + inner.lstrip("_")
-        if fn in ("str", "repr", "_short", "_describe", "list", "tuple", "int", "float", "round", "abs",
-                  "sorted", "names_preview", "join", "type") and e.args:
+        if (
+            fn
+            in (
+                "str",
+                "repr",
+                "_short",
+                "_describe",
+                "list",
+                "tuple",
+                "int",
+                "float",
+                "round",
+                "abs",
+                "sorted",
+                "names_preview",
+                "join",
+                "type",
+            )
+            and e.args
+        ):
             return inner
         return fn or "value"
     if isinstance(e, ast.BinOp):
@@ -104,6 +123,7 @@ def variants(expr: ast.AST, func=None, path: Path = ENGINE, known=None, depth: i
     not a string built in place. ``known(expr, func, path, depth)`` gives the texts a ``{name}`` or
     ``{helper(...)}`` is known to hold (a local ``hint = ...``, a helper returning strings), which
     are then written out in place of the field."""
+
     def more(e):
         return variants(e, func, path, known, depth)
 
@@ -128,8 +148,11 @@ def variants(expr: ast.AST, func=None, path: Path = ENGINE, known=None, depth: i
             else:
                 spec = ast.unparse(v.format_spec)[2:-1] if v.format_spec is not None else ""
                 texts = field(v.value, v.conversion, spec)
-                out = [o + t for o in out for t in texts] if len(out) * len(texts) <= 64 else \
-                    [o + [Field(v.value, v.conversion, spec, func, path)] for o in out]
+                out = (
+                    [o + t for o in out for t in texts]
+                    if len(out) * len(texts) <= 64
+                    else [o + [Field(v.value, v.conversion, spec, func, path)] for o in out]
+                )
         return out
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
         left, right = more(expr.left), more(expr.right)
@@ -208,6 +231,7 @@ def _enclosing(tree) -> dict:
         for child in ast.iter_child_nodes(node):
             out[child] = func
             visit(child, child if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func)
+
     visit(tree, None)
     return out
 
@@ -219,8 +243,11 @@ def _params(func) -> list[str]:
 
 
 def _arg(call: ast.Call, index: int | None, name: str):
-    if index is not None and index < len(call.args) and not any(
-            isinstance(a, ast.Starred) for a in call.args[:index + 1]):
+    if (
+        index is not None
+        and index < len(call.args)
+        and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1])
+    ):
         return call.args[index]
     return next((k.value for k in call.keywords if k.arg == name), None)
 
@@ -228,7 +255,7 @@ def _arg(call: ast.Call, index: int | None, name: str):
 def _default(func, name: str):
     a = func.args
     pos = a.posonlyargs + a.args
-    for arg, d in zip(pos[len(pos) - len(a.defaults):], a.defaults):
+    for arg, d in zip(pos[len(pos) - len(a.defaults) :], a.defaults):
         if arg.arg == name:
             return d
     for arg, d in zip(a.kwonlyargs, a.kw_defaults):
@@ -243,14 +270,15 @@ class Walk:
     def __init__(self):
         self.trees = _trees()
         self.nodes = {p: list(ast.walk(t)) for p, t in self.trees.items()}
-        self.errors = _error_classes([n for ns in self.nodes.values() for n in ns
-                                      if isinstance(n, ast.ClassDef)])
+        self.errors = _error_classes(
+            [n for ns in self.nodes.values() for n in ns if isinstance(n, ast.ClassDef)]
+        )
         self.parent = {p: _enclosing(t) for p, t in self.trees.items()}
-        self.funcs: dict[str, list] = {}          # function name -> [(path, def)]
-        self.calls: dict[str, list] = {}          # called name -> [(path, call, enclosing def)]
-        self.assigns: dict[int, dict] = {}        # id(def) -> {name: [assigned values]}
-        self.returns: dict[int, list] = {}        # id(def) -> [returned values]
-        self.module_level: dict[Path, dict] = {p: {} for p in self.trees}   # NAME = ... at the top
+        self.funcs: dict[str, list] = {}  # function name -> [(path, def)]
+        self.calls: dict[str, list] = {}  # called name -> [(path, call, enclosing def)]
+        self.assigns: dict[int, dict] = {}  # id(def) -> {name: [assigned values]}
+        self.returns: dict[int, list] = {}  # id(def) -> [returned values]
+        self.module_level: dict[Path, dict] = {p: {} for p in self.trees}  # NAME = ... at the top
         for path, tree in self.trees.items():
             for node in tree.body:
                 if isinstance(node, ast.Assign):
@@ -284,7 +312,7 @@ class Walk:
         for path in self.trees:
             parent = self.parent[path]
             calls = [c for c in self.nodes[path] if isinstance(c, ast.Call)]
-            helpers: dict[str, int] = {}       # a function passing its parameter on as a message
+            helpers: dict[str, int] = {}  # a function passing its parameter on as a message
             for c in calls:
                 f = parent.get(c)
                 if f is not None and _dotted(c.func) in self.errors:
@@ -295,40 +323,48 @@ class Walk:
                 name, func = _dotted(call.func), parent.get(call)
                 if name in self.errors:
                     m = _arg(call, 0, "message")
-                    if isinstance(m, ast.Name) and func is not None and func.name in helpers \
-                            and m.id in _params(func):
-                        continue                # collected at the helper's callers
+                    if (
+                        isinstance(m, ast.Name)
+                        and func is not None
+                        and func.name in helpers
+                        and m.id in _params(func)
+                    ):
+                        continue  # collected at the helper's callers
                 elif name in helpers:
                     m = _arg(call, helpers[name], "message")
                 elif isinstance(call.func, ast.Call) and _dotted(call.func.func) == "type":
-                    m = _arg(call, 0, "message")    # type(exc)(f"{exc} (in ...)"): the same error
+                    m = _arg(call, 0, "message")  # type(exc)(f"{exc} (in ...)"): the same error
                 else:
                     continue
                 if m is None:
                     continue
                 found = variants(m, func, path, self.known)
                 if not found and isinstance(m, ast.Name) and func is not None:
-                    for value in self.assigned(func, m.id):   # msg = f"..." earlier on
+                    for value in self.assigned(func, m.id):  # msg = f"..." earlier on
                         found += variants(value, func, path, self.known)
                 if found:
                     self.messages.append(Site(path, call.lineno, found))
-                else:       # str(exc) of an engine error caught and raised again: already covered
+                else:  # str(exc) of an engine error caught and raised again: already covered
                     self.unresolved.append(f"{path.relative_to(ROOT)}:{call.lineno}: {ast.unparse(m)}")
 
     # stage 2
     def _collect_logs(self):
-        paths = [p for p in self.trees if p.parent.name in ("compiler", "passes")
-                 and "compiler" in p.parts]
+        paths = [p for p in self.trees if p.parent.name in ("compiler", "passes") and "compiler" in p.parts]
         for path in paths:
             parent = self.parent[path]
             exprs = []
             for node in self.nodes[path]:
                 if isinstance(node, ast.Assign) and any("log" in _dotted(t) for t in node.targets):
                     v = node.value
-                    exprs += v.elts if isinstance(v, ast.List) else [v.elt] if isinstance(
-                        v, ast.ListComp) else []
-                elif isinstance(node, ast.Call) and _dotted(node.func) == "append" \
-                        and "log" in _dotted(node.func.value) and node.args:
+                    exprs += (
+                        v.elts if isinstance(v, ast.List) else [v.elt] if isinstance(v, ast.ListComp) else []
+                    )
+                elif (
+                    isinstance(node, ast.Call)
+                    and _dotted(node.func) == "append"
+                    and "log" in _dotted(node.func.value)
+                    and node.args
+                ):
                     exprs.append(node.args[0])
                 elif isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
                     exprs += [x for e in node.value.elts if isinstance(e, ast.List) for x in e.elts]
@@ -344,9 +380,10 @@ class Walk:
 
     # stage 3
     def _collect_fragments(self):
-        sinks: set[tuple[str, int, str]] = set()     # (function name, parameter index, parameter)
-        todo: list[Field] = [p for s in self.messages + self.logs for v in s.variants
-                             for p in v if _describes(p)]
+        sinks: set[tuple[str, int, str]] = set()  # (function name, parameter index, parameter)
+        todo: list[Field] = [
+            p for s in self.messages + self.logs for v in s.variants for p in v if _describes(p)
+        ]
         seen_fields: set[int] = set()
         seen_sinks: set[tuple[str, int, str]] = set()
         while todo or sinks - seen_sinks:
@@ -364,7 +401,7 @@ class Walk:
                     continue
                 if e.id in _params(func):
                     sinks.add((func.name, _params(func).index(e.id), e.id))
-                for value in self.assigned(func, e.id):   # what = "..." / f"..." / {...}[k]
+                for value in self.assigned(func, e.id):  # what = "..." / f"..." / {...}[k]
                     self._fragment(value, func, fld.path, todo)
             for sink in sorted(sinks - seen_sinks):
                 seen_sinks.add(sink)
@@ -427,6 +464,7 @@ def walk() -> Walk:
 def _extra_fragments() -> list[str]:
     """Words the engine puts into messages through tables rather than literals at the call."""
     from engine.core import language
+
     return sorted(set(language._NODE_NAMES.values())) + ["fields", "sub-messages", "packed integers"]
 
 
@@ -434,6 +472,7 @@ def _kept_words() -> set[str]:
     """English words the engine catalogs keep on purpose in their Chinese (op and option names,
     code, units, proper names): whole tokens of messages.toml and engine.toml, ``{fields}`` aside."""
     import tomllib
+
     out = set()
     for name in ("messages", "engine"):
         data = tomllib.loads((ROOT / "ui" / "locales" / "zh" / f"{name}.toml").read_text(encoding="utf-8"))
@@ -455,7 +494,7 @@ def _renders(site: Site) -> list[tuple[str, str]]:
     alone left empty."""
     out = []
     for parts in site.variants:
-        words = "".join(p if isinstance(p, str) else "0" for p in parts)   # "conv{n}": a name
+        words = "".join(p if isinstance(p, str) else "0" for p in parts)  # "conv{n}": a name
         out += [(render(parts, s), words) for s in SAMPLES]
         for k, p in enumerate(parts):
             if _describes(p) and _maybe_empty(p):
@@ -471,9 +510,11 @@ def _maybe_empty(f: Field) -> bool:
         return False
     d = _default(f.func, e.id)
     return (isinstance(d, ast.Constant) and d.value == "") or any(
-        isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == e.id for t in n.targets)
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == e.id for t in n.targets)
         and any(isinstance(c, ast.Constant) and c.value == "" for c in ast.walk(n.value))
-        for n in ast.walk(f.func))
+        for n in ast.walk(f.func)
+    )
 
 
 # -- the tests ------------------------------------------------------------------------------------
@@ -514,13 +555,18 @@ def test_every_compiler_pass_log_has_a_chinese_template(walk):
 def test_every_fragment_put_into_a_message_is_translated(walk):
     """A fragment of one word may stay as it is: it is an op, attribute or option name (``maxpool``,
     ``dilation``, ``unroll``) or a Python keyword; single descriptive words are catalogued anyway."""
+
     def one_word(site):
-        return all(re.fullmatch(r"\s*\w+\s*", "".join(p for p in v if isinstance(p, str)))
-                   for v in site.variants)
-    sites = [s for s in walk.fragments if not one_word(s)
-             and any(_english_left(t) for t, _ in _renders(s))]
-    extra = [f"{w!r} -> {ZH.message(w)!r}" for w in _extra_fragments()
-             if not keyword.iskeyword(w) and _english_left(ZH.message(w))]
+        return all(
+            re.fullmatch(r"\s*\w+\s*", "".join(p for p in v if isinstance(p, str))) for v in site.variants
+        )
+
+    sites = [s for s in walk.fragments if not one_word(s) and any(_english_left(t) for t, _ in _renders(s))]
+    extra = [
+        f"{w!r} -> {ZH.message(w)!r}"
+        for w in _extra_fragments()
+        if not keyword.iskeyword(w) and _english_left(ZH.message(w))
+    ]
     assert _untranslated(sites, need_chinese=False) + extra == []
 
 
@@ -532,6 +578,7 @@ def test_the_message_catalog_is_well_formed():
     ProgramError wraps the message, and that prefix must stay in front."""
     import string
     import tomllib
+
     data = tomllib.loads((ROOT / "ui" / "locales" / "zh" / "messages.toml").read_text(encoding="utf-8"))
     fields = lambda t: {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}  # noqa: E731
     messages = data["messages"]
@@ -539,8 +586,9 @@ def test_the_message_catalog_is_well_formed():
     assert [en for en in messages if not fields(en)] == []
     assert [en for en in messages if re.search(r"(?<!\{)\{\w+\}\{\w+\}", en)] == []
     assert [en for en, zh in data["strings"].items() if not CJK.search(zh)] == []
-    assert [en for en, zh in messages.items()
-            if (m := re.match(r"\{\w+\}", en)) and not zh.startswith(m.group(0))] == []
+    assert [
+        en for en, zh in messages.items() if (m := re.match(r"\{\w+\}", en)) and not zh.startswith(m.group(0))
+    ] == []
 
 
 # -- concrete messages from real engine calls --------------------------------------------------------
@@ -554,6 +602,7 @@ def _fully_chinese(text: str) -> str:
 def test_a_program_error_is_translated():
     import engine
     from engine.core.errors import ProgramError
+
     with pytest.raises(ProgramError) as e:
         engine.parse_program("x = input([2, 3])\ny = relu(z)\noutput(y)")
     zh = _fully_chinese(str(e.value))
@@ -564,7 +613,7 @@ def test_a_program_error_is_translated():
     with pytest.raises(ProgramError) as e:
         engine.parse_program("x = input([2, 3])\ny = rellu(x)\noutput(y)")
     assert "relu" in _fully_chinese(str(e.value))
-    with pytest.raises(ProgramError) as e:      # "{node} is not part ..." is longer than "line ..."
+    with pytest.raises(ProgramError) as e:  # "{node} is not part ..." is longer than "line ..."
         engine.parse_program("x = input([2, 3])\ny = x.shape\noutput(y)")
     assert _fully_chinese(str(e.value)).startswith("第 2 行第 5 列：属性访问")
 
@@ -572,12 +621,13 @@ def test_a_program_error_is_translated():
 def test_a_budget_error_is_translated():
     import engine
     from engine.core.errors import BudgetError, EngineError
+
     g = engine.parse_program("x = input([2048, 2048])\nw = param([2048, 2048])\ny = x @ w\noutput(y)")
     with pytest.raises(BudgetError) as e:
         engine.run(g)
     zh = _fully_chinese(str(e.value))
     assert "FLOPs" in zh or "MiB" in zh
-    with pytest.raises(EngineError) as e:          # a BudgetError, located in the program
+    with pytest.raises(EngineError) as e:  # a BudgetError, located in the program
         engine.parse_program("x = input([100000, 100000])\ny = relu(x)\noutput(y)")
     zh = _fully_chinese(str(e.value))
     assert zh.startswith("第 1 行第 11 列：一个张量（形状 [100000, 100000]）")
@@ -587,24 +637,28 @@ def test_a_shape_error_is_translated():
     import engine
     from engine.compiler.layouts import conversion_steps
     from engine.core.errors import EngineError, ShapeError
+
     with pytest.raises(ShapeError) as e:
         conversion_steps((2, 3), "NCHW", "NHWC")
     assert _fully_chinese(str(e.value)) == "布局转换只适用于 4 维 (N, C, H, W) 形状；实际是 [2, 3]"
-    with pytest.raises(EngineError) as e:       # the op's ShapeError, located in the program
+    with pytest.raises(EngineError) as e:  # the op's ShapeError, located in the program
         engine.parse_program("a = input([2, 3])\nb = input([4, 5])\nc = a @ b\noutput(c)")
-    assert _fully_chinese(str(e.value)) == ("第 3 行第 5 列：matmul：无法将 [2, 3] 与 [4, 5] 相乘：内侧维度 "
-                                            "3 和 4 不相等")
+    assert _fully_chinese(str(e.value)) == (
+        "第 3 行第 5 列：matmul：无法将 [2, 3] 与 [4, 5] 相乘：内侧维度 3 和 4 不相等"
+    )
 
 
 def test_pass_logs_are_translated():
     import engine
     from engine.compiler.lab import pass_trace
     from engine.compiler.passes import PASSES
+
     g = engine.parse_program(
         "x = input([1, 3, 8, 8])\nw = param([4, 3, 3, 3])\nc = conv2d(x, w, pad=1)\n"
         "b = batchnorm(c, param([4]), param([4]), param([4]), param([4]))\n"
         "r = relu(b)\ni = identity(r)\nu = relu(c)\nk = constant(2.0)\nm = k * k\n"
-        "y = i * m\ny2 = i * m\nz = y + y2\noutput(z)")
+        "y = i * m\ny2 = i * m\nz = y + y2\noutput(z)"
+    )
     steps = list(pass_trace(g, list(PASSES)))
     lines = [line for s in steps for line in s.log.split("\n") if line]
     assert len(lines) > 8
@@ -617,10 +671,11 @@ def test_pass_logs_are_translated():
 def test_optional_parts_left_empty_and_default_words_are_translated():
     from engine.core import budget
     from engine.core.errors import BudgetError
-    with pytest.raises(BudgetError) as e:     # no detail after "FLOPs"
+
+    with pytest.raises(BudgetError) as e:  # no detail after "FLOPs"
         budget.check_flops(10**13, "the mesh matmul (and its reference)")
     assert _fully_chinese(str(e.value)).startswith("网格上的 matmul（及其参考计算）需要 10,000.00 GFLOPs；")
-    with pytest.raises(BudgetError) as e:     # what="graph" by default
+    with pytest.raises(BudgetError) as e:  # what="graph" by default
         budget.check_nodes(10**6)
     assert _fully_chinese(str(e.value)).startswith("图有 1,000,000 个节点；")
 

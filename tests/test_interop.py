@@ -1,4 +1,5 @@
 """ONNX/torch interop checked against onnxruntime and torch as oracles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.core import budget
 from engine import from_onnx, from_torch, to_onnx
+from engine.core import budget
 from engine.core.interpreter import source_value
 from engine.core.language import parse_program
 
@@ -37,7 +38,7 @@ def assert_onnx_matches_engine(graph, atol=1e-4):
 def test_every_preset_exports_and_onnxruntime_agrees(name):
     graph = engine.preset(name)
     data, env = assert_onnx_matches_engine(graph)
-    back = from_onnx(data)                         # and reading it back gives the same numbers
+    back = from_onnx(data)  # and reading it back gives the same numbers
     env2 = engine.run(back, {n.name: env[n.name] for n in back.inputs})
     np.testing.assert_allclose(env2[back.outputs[0]], env[graph.outputs[0]], atol=1e-5)
     assert [n.shape for n in back.inputs] == [n.shape for n in graph.inputs]
@@ -77,9 +78,16 @@ def test_op_tour_through_onnxruntime():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.sampled_from(["relu", "tanh", "sigmoid", "neg", "exp", "sin", "gelu", "hswish",
-                                 "relu6", "add", "mul", "sub"]), min_size=1, max_size=6),
-       st.lists(st.integers(1, 4), min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.sampled_from(
+            ["relu", "tanh", "sigmoid", "neg", "exp", "sin", "gelu", "hswish", "relu6", "add", "mul", "sub"]
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.integers(1, 4), min_size=1, max_size=3),
+)
 def test_random_elementwise_chains_agree_with_onnxruntime(chain, shape):
     lines = [f"x = input({shape})", f"w = param({shape[-1:]})", "h = x"]
     for op in chain:
@@ -100,11 +108,11 @@ class _Mixed(torch.nn.Module):
 
     def forward(self, x):
         h = torch.nn.functional.hardswish(self.bn(self.conv(x)))
-        h = self.pool(h)                                  # (N, 8, 4, 4)
+        h = self.pool(h)  # (N, 8, 4, 4)
         a, b = torch.chunk(h, 2, dim=1)
         h = torch.cat([torch.relu(a), torch.nn.functional.gelu(b)], dim=1)
-        h = h.reshape(h.shape[0], h.shape[1], -1)         # (N, 8, 16) via Shape folding
-        h = self.ln(h)[:, 1:7]                            # Slice
+        h = h.reshape(h.shape[0], h.shape[1], -1)  # (N, 8, 16) via Shape folding
+        h = self.ln(h)[:, 1:7]  # Slice
         h = torch.softmax(self.fc(h), dim=-1).mean(dim=1, keepdim=True)
         return torch.clamp(h.squeeze(1) * 3.0, 0.0, 6.0).unsqueeze(0)
 
@@ -130,8 +138,7 @@ def test_initializers_become_params_with_values_and_names_are_sanitised():
     graph = from_torch(model, torch.randn(1, 4))
     params = graph.params
     assert len(params) == 2 and all(p.attr("value") is not None for p in params)
-    np.testing.assert_array_equal(
-        sorted(p.attr("value").array.size for p in params), [3, 12])
+    np.testing.assert_array_equal(sorted(p.attr("value").array.size for p in params), [3, 12])
     for n in graph.nodes:
         assert n.name and all(ch.isalnum() or ch in "_." for ch in n.name)
     assert len({n.name for n in graph.nodes}) == len(graph.nodes)
@@ -140,12 +147,14 @@ def test_initializers_become_params_with_values_and_names_are_sanitised():
 # -- the torch zoo --------------------------------------------------------------------------------
 def test_resnet18_parameter_count_is_published_value():
     from engine.interop.torch_zoo import RESNET18_PARAMS, resnet18
-    assert RESNET18_PARAMS == 11_689_512          # torchvision resnet18, He et al. 2016
+
+    assert RESNET18_PARAMS == 11_689_512  # torchvision resnet18, He et al. 2016
     assert sum(p.numel() for p in resnet18().parameters()) == RESNET18_PARAMS
 
 
 def test_resnet18_graph_matches_torch():
     from engine.interop.torch_zoo import example_input, zoo_graph, zoo_module
+
     graph = zoo_graph("resnet18")
     x = example_input("resnet18")
     with torch.no_grad():
@@ -153,12 +162,13 @@ def test_resnet18_graph_matches_torch():
     out = engine.run(graph, {graph.inputs[0].name: x.numpy()})[graph.outputs[0]]
     assert out.shape == (1, 1000)
     np.testing.assert_allclose(out, ref, atol=1e-3 * float(np.abs(ref).max()), rtol=1e-3)
-    assert sum(n.op == "conv2d" for n in graph.nodes) == 20   # 1 stem + 16 block + 3 downsample
+    assert sum(n.op == "conv2d" for n in graph.nodes) == 20  # 1 stem + 16 block + 3 downsample
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "mlp", "mobilenetv2_block"])
 def test_small_zoo_models_match_torch(name):
     from engine.interop.torch_zoo import example_input, zoo_graph, zoo_module
+
     graph = zoo_graph(name, batch=2)
     x = example_input(name, 2)
     with torch.no_grad():
@@ -170,9 +180,14 @@ def test_small_zoo_models_match_torch(name):
 # -- errors ---------------------------------------------------------------------------------------
 def _model_with(op_types):
     from onnx import TensorProto, helper
+
     nodes = [helper.make_node(t, ["x"], [f"y{k}"]) for k, t in enumerate(op_types)]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                          [helper.make_tensor_value_info("y0", TensorProto.FLOAT, [1])])
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y0", TensorProto.FLOAT, [1])],
+    )
     return helper.make_model(g).SerializeToString()
 
 
@@ -213,7 +228,7 @@ def test_garbage_oversize_and_wrong_types_are_clear_errors(tmp_path, monkeypatch
 def test_corrupted_models_only_raise_engine_errors(data):
     model = bytearray(_SMALL_MODEL)
     if data.draw(st.booleans()):
-        model = model[:data.draw(st.integers(0, len(model) - 1))]
+        model = model[: data.draw(st.integers(0, len(model) - 1))]
     else:
         for _ in range(data.draw(st.integers(1, 8))):
             model[data.draw(st.integers(0, len(model) - 1))] = data.draw(st.integers(0, 255))

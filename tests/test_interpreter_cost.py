@@ -5,17 +5,18 @@ the MACs of a 3x3 convolution (Cout*Ho*Wo*Cin*K*K, He et al. 2016, Table 1 count
 ResNet-18's parameter count 11,689,512 and 1.81 GFLOPS (multiply-adds) from the torchvision model
 documentation (He et al. 2016, Table 1: 1.8e9), and torch's own parameter numel for single layers.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from strategies import random_cnn_graphs, random_graphs
 
 from engine.core.cost_model import CostReport, cost
 from engine.core.errors import GraphError, ShapeError
 from engine.core.interpreter import evaluate, run
 from engine.core.ir import GraphBuilder, rebuild, validate
-from strategies import random_cnn_graphs, random_graphs
 
 
 def small_program():
@@ -23,7 +24,7 @@ def small_program():
     x = b.input((4, 8), name="x")
     w = b.param((8, 16), name="w")
     h = b.op("matmul", x, w, name="h")
-    b.op("relu", h, name="h")               # rebinding: the first h becomes h#1
+    b.op("relu", h, name="h")  # rebinding: the first h becomes h#1
     y = b.op("reduce_sum", b.variable("h"), axes=(1,), name="y")
     return b.build([y])
 
@@ -44,7 +45,7 @@ def test_sources_are_seeded_per_name():
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["x"], run(g, seed=1)["x"])
     bigger = GraphBuilder()
-    bigger.input((3,), name="extra")        # a new node before x must not change x
+    bigger.input((3,), name="extra")  # a new node before x must not change x
     bigger.input((4, 8), name="x")
     assert np.array_equal(run(bigger.build())["x"], a["x"])
 
@@ -55,8 +56,8 @@ def test_param_inits():
         b.param((256, 4, 4, 4), init=init, name=init)
     b.param((5000,), name="vec")
     v = run(b.build())
-    assert abs(v["normal"].std() - 1 / 8) < 0.005          # 1/sqrt(fan_in = 64)
-    assert abs(v["vec"].std() - 1.0) < 0.05                  # fan_in of a 1-D param is 1
+    assert abs(v["normal"].std() - 1 / 8) < 0.005  # 1/sqrt(fan_in = 64)
+    assert abs(v["vec"].std() - 1.0) < 0.05  # fan_in of a 1-D param is 1
     assert (v["ones"] == 1).all() and (v["zeros"] == 0).all()
     assert 0.5 <= v["uniform"].min() and v["uniform"].max() <= 1.5
     bad = GraphBuilder()
@@ -127,8 +128,9 @@ def resnet18(batch=1, size=224):
             name = f"layer{stage}.{block}"
             h = b.op("relu", conv_bn(b, y, cin, cout, 3, stride, 1, f"{name}.conv1"))
             h = conv_bn(b, h, cout, cout, 3, 1, 1, f"{name}.conv2")
-            skip = y if stride == 1 and cin == cout else conv_bn(
-                b, y, cin, cout, 1, stride, 0, f"{name}.down")
+            skip = (
+                y if stride == 1 and cin == cout else conv_bn(b, y, cin, cout, 1, stride, 0, f"{name}.down")
+            )
             y = b.op("relu", b.op("add", h, skip))
             cin = cout
     y = b.op("flatten", b.op("global_avgpool", y))
@@ -155,8 +157,15 @@ def test_small_cnn_matches_torch_functional():
     consts = [t[n.name] for n in g.nodes if n.op == "constant"]
 
     def bn(z, k, name):
-        return F.batch_norm(z, consts[2 * k], consts[2 * k + 1], t[f"{name}.scale"],
-                            t[f"{name}.bias"], training=False, eps=1e-5)
+        return F.batch_norm(
+            z,
+            consts[2 * k],
+            consts[2 * k + 1],
+            t[f"{name}.scale"],
+            t[f"{name}.bias"],
+            training=False,
+            eps=1e-5,
+        )
 
     r = F.relu(bn(F.conv2d(t["x"], t["c1.w"], padding=1), 0, "c1"))
     r = F.max_pool2d(r, 2)
@@ -183,6 +192,7 @@ def test_random_graphs_validate_and_run(graph):
 def torch_eval(graph, values):
     """Evaluate a CNN graph node by node with torch.nn.functional (the oracle)."""
     import torch
+
     F = torch.nn.functional
     env = {}
     for n in graph.nodes:
@@ -191,8 +201,13 @@ def torch_eval(graph, values):
         if n.is_source:
             env[n.name] = torch.tensor(values[n.name])
         elif n.op == "conv2d":
-            env[n.name] = F.conv2d(*xs[:2], xs[2] if len(xs) > 2 else None, stride=a.get("stride", 1),
-                                   padding=a.get("pad", 0), groups=a.get("groups", 1))
+            env[n.name] = F.conv2d(
+                *xs[:2],
+                xs[2] if len(xs) > 2 else None,
+                stride=a.get("stride", 1),
+                padding=a.get("pad", 0),
+                groups=a.get("groups", 1),
+            )
         elif n.op == "batchnorm":
             x, scale, bias, mean, var = xs
             env[n.name] = F.batch_norm(x, mean, var, scale, bias, training=False, eps=1e-5)
@@ -202,9 +217,14 @@ def torch_eval(graph, values):
         elif n.op == "gemm":
             env[n.name] = xs[0] @ xs[1].T
         else:
-            fn = {"relu": F.relu, "hswish": F.hardswish, "sigmoid": torch.sigmoid,
-                  "add": torch.add, "flatten": lambda x: x.flatten(1),
-                  "global_avgpool": lambda x: x.mean(dim=(2, 3), keepdim=True)}[n.op]
+            fn = {
+                "relu": F.relu,
+                "hswish": F.hardswish,
+                "sigmoid": torch.sigmoid,
+                "add": torch.add,
+                "flatten": lambda x: x.flatten(1),
+                "global_avgpool": lambda x: x.mean(dim=(2, 3), keepdim=True),
+            }[n.op]
             env[n.name] = fn(*xs)
     return env
 
@@ -230,15 +250,14 @@ def test_conv_cost_matches_published_formula_and_torch_numel():
     b.op("conv2d", x, w, bias, pad=1, name="y")
     report = cost(b.build())
     node = report.by_name("y")
-    macs = 64 * 56 * 56 * 64 * 3 * 3          # Cout * Ho * Wo * Cin * K * K = 115,605,504
+    macs = 64 * 56 * 56 * 64 * 3 * 3  # Cout * Ho * Wo * Cin * K * K = 115,605,504
     assert node.macs == macs == 115_605_504
-    assert node.flops == 2 * macs + 64 * 56 * 56          # + one add per output for the bias
+    assert node.flops == 2 * macs + 64 * 56 * 56  # + one add per output for the bias
     layer = torch.nn.Conv2d(64, 64, 3, padding=1)
     assert node.params == sum(p.numel() for p in layer.parameters()) == 36_928
     assert node.bytes_read == 4 * (64 * 56 * 56 + 36_928)
     assert node.bytes_written == 4 * 64 * 56 * 56
-    assert node.arithmetic_intensity == pytest.approx(node.flops / (node.bytes_read
-                                                                    + node.bytes_written))
+    assert node.arithmetic_intensity == pytest.approx(node.flops / (node.bytes_read + node.bytes_written))
     assert report.bytes == report.bytes_read + report.bytes_written
 
 
@@ -249,21 +268,29 @@ def test_linear_layer_params_vs_torch_and_shared_params_counted_once():
     w = b.param((128, 10), name="w")
     bias = b.param((10,), name="b")
     y1 = b.op("gemm", x, w, bias)
-    y2 = b.op("gemm", x, w, bias)             # the same weights read twice
+    y2 = b.op("gemm", x, w, bias)  # the same weights read twice
     report = cost(b.build([b.op("add", y1, y2)]))
     linear = sum(p.numel() for p in torch.nn.Linear(128, 10).parameters())
     assert [n.params for n in report.nodes] == [linear, linear, 0]
     assert report.params == linear == 1290
     assert report.nodes[0].macs == 2 * 128 * 10
     assert isinstance(report, CostReport) and set(report.rows()[0]) >= {
-        "name", "op", "kind", "flops", "macs", "params", "bytes_read", "bytes_written",
-        "arithmetic_intensity"}
+        "name",
+        "op",
+        "kind",
+        "flops",
+        "macs",
+        "params",
+        "bytes_read",
+        "bytes_written",
+        "arithmetic_intensity",
+    }
 
 
 def test_resnet18_totals_match_torchvision_docs():
     report = cost(resnet18())
-    assert report.params == 11_689_512                  # torchvision resnet18 "num_params"
-    assert round(report.macs / 1e9, 2) == 1.81          # torchvision "GFLOPS" (multiply-adds)
+    assert report.params == 11_689_512  # torchvision resnet18 "num_params"
+    assert round(report.macs / 1e9, 2) == 1.81  # torchvision "GFLOPS" (multiply-adds)
 
 
 def test_resnet18_runs():
@@ -286,10 +313,11 @@ def test_a_graph_that_was_run_still_pickles_and_caches_are_freed():
     import pickle
 
     from engine.core import interpreter
+
     g = resnet18(size=32)
     first = run(g)["logits"]
-    again = pickle.loads(pickle.dumps(g))       # st.cache_data pickles graphs
-    assert len(pickle.dumps(g)) < 100_000       # no kernels, no 11.7 M drawn weights inside
+    again = pickle.loads(pickle.dumps(g))  # st.cache_data pickles graphs
+    assert len(pickle.dumps(g)) < 100_000  # no kernels, no 11.7 M drawn weights inside
     np.testing.assert_array_equal(run(again)["logits"], first)
     key = id(g)
     assert key in interpreter._CACHES
@@ -301,6 +329,7 @@ def test_a_graph_that_was_run_still_pickles_and_caches_are_freed():
 def test_oversized_source_is_refused_before_allocating():
     from engine.core.errors import BudgetError
     from engine.core.ir import Node
+
     huge = rebuild([Node("x", "input", shape=(1 << 13, 1 << 13))], ["x"])
     with pytest.raises(BudgetError, match="input 'x'.*limit"):
         run(huge)

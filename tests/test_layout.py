@@ -1,4 +1,5 @@
 """Layout math against numpy and torch strides, CANN format definitions, and view properties."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,7 @@ def test_row_and_col_major_strides_match_numpy(shape):
 @given(shapes4)
 def test_channels_last_strides_match_torch(shape):
     import torch
+
     t = torch.empty(shape).to(memory_format=torch.channels_last)
     ours = L.strides(shape, "NHWC")
     # torch may pick any stride for a size-1 dim; compare only where the size is > 1
@@ -34,8 +36,12 @@ def test_channels_last_strides_match_torch(shape):
 
 def test_channels_last_exact_example():
     import torch
-    assert L.strides((2, 3, 4, 5), "NHWC") == torch.empty(2, 3, 4, 5).to(
-        memory_format=torch.channels_last).stride() == (60, 1, 15, 3)
+
+    assert (
+        L.strides((2, 3, 4, 5), "NHWC")
+        == torch.empty(2, 3, 4, 5).to(memory_format=torch.channels_last).stride()
+        == (60, 1, 15, 3)
+    )
 
 
 @given(shapes, st.data())
@@ -48,8 +54,9 @@ def test_index_position_round_trip(shape, data):
 
 def _numpy_view(base: np.ndarray, view: L.View) -> np.ndarray:
     item = base.itemsize
-    return np.lib.stride_tricks.as_strided(base[view.offset:], view.shape,
-                                           tuple(s * item for s in view.strides))
+    return np.lib.stride_tricks.as_strided(
+        base[view.offset :], view.shape, tuple(s * item for s in view.strides)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -92,7 +99,7 @@ def test_reshape_view_rule_agrees_with_numpy(shape, data):
     ours = L.reshape_view(v, new_shape)
     probe = arr.view()
     try:
-        probe.shape = new_shape          # numpy refuses when a copy would be needed
+        probe.shape = new_shape  # numpy refuses when a copy would be needed
         numpy_can_view = True
     except AttributeError:
         numpy_can_view = False
@@ -130,7 +137,7 @@ def test_nc1hwc0_definition_and_round_trip(shape, c0):
     # CANN definition: element (n, c, h, w) goes to (n, c // C0, h, w, c % C0); the rest is zero
     for cc in range(c):
         assert np.array_equal(y[:, cc // c0, :, :, cc % c0], x[:, cc])
-    assert np.count_nonzero(y) == np.count_nonzero(x)   # padding slots are zero
+    assert np.count_nonzero(y) == np.count_nonzero(x)  # padding slots are zero
     assert np.array_equal(L.from_nc1hwc0(y, c), x)
 
 
@@ -181,8 +188,7 @@ def test_alignment_bytes_and_endianness():
     assert L.byte_view([1.0], "fp32", "big") == [["3F", "80", "00", "00"]]
     assert L.byte_view([1.0], "fp16", "big") == [["3C", "00"]]
     assert L.byte_view([-1], "int8") == [["FF"]]
-    assert bytes.fromhex("".join(L.byte_view([3.5], "fp32", "little")[0])) == \
-        np.array([3.5], "<f4").tobytes()
+    assert bytes.fromhex("".join(L.byte_view([3.5], "fp32", "little")[0])) == np.array([3.5], "<f4").tobytes()
 
 
 def test_conversion_steps_bytes():
@@ -226,7 +232,7 @@ def test_fractal_z_memory_order_matches_the_array():
 def test_stored_slots_agree_with_memory_order(shape, layout, c0):
     order = L.memory_order(shape, layout, c0)
     assert L.stored_slots(shape, layout, c0) == order.size
-    assert sorted(order[order >= 0]) == list(range(int(np.prod(shape))))   # every element once
+    assert sorted(order[order >= 0]) == list(range(int(np.prod(shape))))  # every element once
     assert L.padding_waste(shape, layout, c0) == pytest.approx(100 * np.mean(order < 0))
 
 
@@ -252,19 +258,21 @@ def _apply(steps, x):
 @given(shapes4, st.sampled_from(["fp16", "int8", "fp32"]))
 def test_conversion_steps_reproduce_the_layouts(shape, dtype):
     x = np.random.default_rng(0).standard_normal(shape)
-    assert np.array_equal(_apply(L.conversion_steps(shape, "NCHW", "NC1HWC0", dtype), x),
-                          L.to_nc1hwc0(x, L.C0_FOR_DTYPE[dtype]))
-    assert np.array_equal(_apply(L.conversion_steps(shape, "NCHW", "NC4HW4", dtype), x),
-                          L.to_nc4hw4(x))
+    assert np.array_equal(
+        _apply(L.conversion_steps(shape, "NCHW", "NC1HWC0", dtype), x), L.to_nc1hwc0(x, L.C0_FOR_DTYPE[dtype])
+    )
+    assert np.array_equal(_apply(L.conversion_steps(shape, "NCHW", "NC4HW4", dtype), x), L.to_nc4hw4(x))
     nhwc = _apply(L.conversion_steps(shape, "NCHW", "NHWC", dtype), x)
     assert np.array_equal(nhwc, x.transpose(0, 2, 3, 1))
     assert np.array_equal(_apply(L.conversion_steps(shape, "NHWC", "NCHW", dtype), nhwc), x)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 6), min_size=4, max_size=4), st.sampled_from(["row_major", "col_major", "NHWC"]))
+@given(
+    st.lists(st.integers(1, 6), min_size=4, max_size=4), st.sampled_from(["row_major", "col_major", "NHWC"])
+)
 def test_numpy_badge_strides_equal_ours(shape, layout):
     """The page's "matches numpy" badge: numpy's strides of an int8 array stored that way."""
     assert L.numpy_strides(shape, layout) == L.strides(shape, layout)
     assert L.numpy_strides(shape, "NC1HWC0") is None
-    assert L.numpy_strides([1 << 11, 1 << 10], "row_major") is None      # too big to allocate
+    assert L.numpy_strides([1 << 11, 1 << 10], "row_major") is None  # too big to allocate

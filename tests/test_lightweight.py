@@ -1,4 +1,5 @@
 """Lightweight models: block algebra vs engine.cost, networks vs the papers' tables and torch."""
+
 from __future__ import annotations
 
 import math
@@ -10,10 +11,10 @@ from hypothesis import strategies as st
 
 import engine
 from engine.core.cost_model import cost  # not engine.cost: once imported, the submodule shadows the function
-from engine.models import blocks as lw
-from engine.models import analysis as la
-from engine.models import networks as nets
 from engine.core.errors import EngineError, ShapeError
+from engine.models import analysis as la
+from engine.models import blocks as lw
+from engine.models import networks as nets
 
 
 def _cost(graph):
@@ -23,8 +24,7 @@ def _cost(graph):
 
 # -- block formulas vs engine.core.cost_model on GraphBuilder blocks ---------------------------------------
 @settings(max_examples=30, deadline=None)
-@given(c=st.integers(1, 64), n=st.integers(1, 64), k=st.sampled_from([1, 3, 5, 7]),
-       side=st.integers(3, 20))
+@given(c=st.integers(1, 64), n=st.integers(1, 64), k=st.sampled_from([1, 3, 5, 7]), side=st.integers(3, 20))
 def test_standard_and_separable_blocks_match_closed_forms(c, n, k, side):
     for kind in ("standard", "depthwise_separable"):
         got = _cost(lw.build_block(kind, c, n, k, side))
@@ -33,22 +33,30 @@ def test_standard_and_separable_blocks_match_closed_forms(c, n, k, side):
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 512), k=st.sampled_from([3, 5, 7]), c=st.integers(1, 32),
-       side=st.integers(2, 12))
+@given(n=st.integers(1, 512), k=st.sampled_from([3, 5, 7]), c=st.integers(1, 32), side=st.integers(2, 12))
 def test_separable_ratio_is_one_over_n_plus_one_over_k2(n, k, c, side):
     """Howard et al. 2017, eq. 5, checked on the engine's own counts of two real graphs."""
     sep = cost(lw.build_block("depthwise_separable", c, n, k, side)).macs
     std = cost(lw.build_block("standard", c, n, k, side)).macs
-    assert math.isclose(sep / std, 1 / n + 1 / k ** 2, rel_tol=1e-12)
+    assert math.isclose(sep / std, 1 / n + 1 / k**2, rel_tol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
-@given(g=st.sampled_from([1, 2, 3, 4, 8]), mult=st.integers(1, 6), side=st.integers(2, 16),
-       t=st.integers(1, 8), k=st.sampled_from([3, 5]), s=st.integers(2, 4))
+@given(
+    g=st.sampled_from([1, 2, 3, 4, 8]),
+    mult=st.integers(1, 6),
+    side=st.integers(2, 16),
+    t=st.integers(1, 8),
+    k=st.sampled_from([3, 5]),
+    s=st.integers(2, 4),
+)
 def test_shuffle_inverted_ghost_blocks_match_closed_forms(g, mult, side, t, k, s):
     c = 4 * g * mult
-    for kind, kw in (("shuffle_unit", dict(groups=g)), ("inverted_residual", dict(t=t)),
-                     ("ghost", dict(s=s))):
+    for kind, kw in (
+        ("shuffle_unit", dict(groups=g)),
+        ("inverted_residual", dict(t=t)),
+        ("ghost", dict(s=s)),
+    ):
         n = c if kind == "shuffle_unit" else s * mult * 4
         got = _cost(lw.build_block(kind, c, n, k, side, **kw))
         want = lw.block_cost(kind, c, n, k, side, **kw)
@@ -56,8 +64,9 @@ def test_shuffle_inverted_ghost_blocks_match_closed_forms(g, mult, side, t, k, s
 
 
 @settings(max_examples=10, deadline=None)
-@given(c=st.integers(4, 48), d=st.sampled_from([8, 16, 32, 64]), layers=st.integers(1, 3),
-       half=st.integers(1, 6))
+@given(
+    c=st.integers(4, 48), d=st.sampled_from([8, 16, 32, 64]), layers=st.integers(1, 3), half=st.integers(1, 6)
+)
 def test_mobilevit_block_matches_closed_form(c, d, layers, half):
     got = _cost(lw.build_block("mobilevit", c, c, 3, 2 * half, d=d, layers=layers))
     want = lw.block_cost("mobilevit", c, c, 3, 2 * half, d=d, layers=layers)
@@ -135,19 +144,21 @@ def test_mobilenet_v2_checkpoint_table_every_width_and_resolution():
 
 def test_scaling_laws_width_and_resolution():
     """Pointwise MACs ∝ α², depthwise MACs ∝ α, all conv MACs ∝ ρ², params independent of ρ."""
+
     def by_kind(alpha, res):
         g = nets.build_network("MobileNetV1", alpha, res)
         out: dict[str, int] = {}
         for p in la.layer_points(g, "Phone CPU (assumed)"):
             out[p.kind] = out.get(p.kind, 0) + p.flops
         return out, cost(g).params
+
     full, p_full = by_kind(1.0, 224)
     half, _ = by_kind(0.5, 224)
     small, p_small = by_kind(1.0, 128)
     assert half["pointwise"] * 4 == full["pointwise"]
     assert half["depthwise"] * 2 == full["depthwise"]
     for kind in ("pointwise", "depthwise", "standard"):
-        assert small[kind] * 224 ** 2 == full[kind] * 128 ** 2
+        assert small[kind] * 224**2 == full[kind] * 128**2
     assert p_small == p_full
 
 
@@ -177,8 +188,9 @@ def _torch_build(name: str):
     class SE(nn.Module):
         def __init__(self, c, sq):
             super().__init__()
-            self.f = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, sq, 1), nn.SiLU(),
-                                   nn.Conv2d(sq, c, 1), nn.Sigmoid())
+            self.f = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, sq, 1), nn.SiLU(), nn.Conv2d(sq, c, 1), nn.Sigmoid()
+            )
 
         def forward(self, x):
             return x * self.f(x)
@@ -187,10 +199,10 @@ def _torch_build(name: str):
         def __init__(self, cin, cout, s):
             super().__init__()
             h, self.s = cout // 2, s
-            self.b1 = nn.Sequential(cba(cin, cin, 3, 2, cin, None), cba(cin, h, 1)) if s == 2 \
-                else nn.Identity()
-            self.b2 = nn.Sequential(cba(cin if s == 2 else h, h, 1), cba(h, h, 3, s, h, None),
-                                    cba(h, h, 1))
+            self.b1 = (
+                nn.Sequential(cba(cin, cin, 3, 2, cin, None), cba(cin, h, 1)) if s == 2 else nn.Identity()
+            )
+            self.b2 = nn.Sequential(cba(cin if s == 2 else h, h, 1), cba(h, h, 3, s, h, None), cba(h, h, 1))
 
         def forward(self, x):
             if self.s == 1:
@@ -206,8 +218,15 @@ def _torch_build(name: str):
 
     if name == "MobileNetV2":
         mods, cin = [cba(3, 32, 3, 2, act=nn.ReLU6)], 32
-        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                           (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+        for t, c, n, s in (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ):
             for i in range(n):
                 mods.append(InvRes(cin, c, t, 3, s if i == 0 else 1, nn.ReLU6))
                 cin = c
@@ -221,21 +240,29 @@ def _torch_build(name: str):
         return nn.Sequential(*mods, cba(464, 1024, 1), *head(1024))
     if name == "EfficientNet-B0":
         mods, cin = [cba(3, 32, 3, 2, act=nn.SiLU)], 32
-        for t, k, s, c, n in ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
-                              (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
-                              (6, 3, 1, 320, 1)):
+        for t, k, s, c, n in (
+            (1, 3, 1, 16, 1),
+            (6, 3, 2, 24, 2),
+            (6, 5, 2, 40, 2),
+            (6, 3, 2, 80, 3),
+            (6, 5, 1, 112, 3),
+            (6, 5, 2, 192, 4),
+            (6, 3, 1, 320, 1),
+        ):
             for i in range(n):
                 mods.append(InvRes(cin, c, t, k, s if i == 0 else 1, nn.SiLU, se=cin // 4))
                 cin = c
         return nn.Sequential(*mods, cba(320, 1280, 1, act=nn.SiLU), *head(1280))
     # MobileViT-S (parameters only: the attention layers are nn.TransformerEncoderLayer)
     mods = [cba(3, 16, 3, 2, act=nn.SiLU), InvRes(16, 32, 4, 3, 1, nn.SiLU)]
-    mods += [InvRes(32, 64, 4, 3, 2, nn.SiLU), InvRes(64, 64, 4, 3, 1, nn.SiLU),
-             InvRes(64, 64, 4, 3, 1, nn.SiLU)]
+    mods += [
+        InvRes(32, 64, 4, 3, 2, nn.SiLU),
+        InvRes(64, 64, 4, 3, 1, nn.SiLU),
+        InvRes(64, 64, 4, 3, 1, nn.SiLU),
+    ]
     cin = 64
     for c, d, layers in ((96, 144, 2), (128, 192, 4), (160, 240, 3)):
-        mods += [InvRes(cin, c, 4, 3, 2, nn.SiLU), cba(c, c, 3, act=nn.SiLU),
-                 nn.Conv2d(c, d, 1, bias=False)]
+        mods += [InvRes(cin, c, 4, 3, 2, nn.SiLU), cba(c, c, 3, act=nn.SiLU), nn.Conv2d(c, d, 1, bias=False)]
         mods += [nn.TransformerEncoderLayer(d, 4, 2 * d, norm_first=True) for _ in range(layers)]
         mods += [nn.LayerNorm(d), cba(d, c, 1, act=nn.SiLU), cba(2 * c, c, 3, act=nn.SiLU)]
         cin = c
@@ -246,6 +273,7 @@ def _torch_macs(model, res: int) -> int:
     """Multiply-accumulates of every Conv2d and Linear, counted by forward hooks."""
     import torch
     from torch import nn
+
     total = 0
 
     def hook(mod, inputs, out):
@@ -255,8 +283,10 @@ def _torch_macs(model, res: int) -> int:
             total += out.numel() * mod.in_channels // mod.groups * kh * kw
         else:
             total += out.numel() * mod.in_features
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     with torch.no_grad():
         model.eval()(torch.zeros(1, 3, res, res))
     for h in handles:
@@ -273,9 +303,13 @@ def test_param_counts_equal_torch_implementations():
 def test_published_torchvision_counts():
     """torchvision's model cards: mobilenet_v2 3,504,872; shufflenet_v2_x1_0 2,278,604;
     efficientnet_b0 5,288,548; mobilenet_v3_large 5,483,032; mobilenet_v3_small 2,542,856."""
-    for name, n in (("MobileNetV2", 3_504_872), ("ShuffleNetV2", 2_278_604),
-                    ("EfficientNet-B0", 5_288_548), ("MobileNetV3-Large", 5_483_032),
-                    ("MobileNetV3-Small", 2_542_856)):
+    for name, n in (
+        ("MobileNetV2", 3_504_872),
+        ("ShuffleNetV2", 2_278_604),
+        ("EfficientNet-B0", 5_288_548),
+        ("MobileNetV3-Large", 5_483_032),
+        ("MobileNetV3-Small", 2_542_856),
+    ):
         assert cost(nets.build_network(name)).params == n
 
 
@@ -284,6 +318,7 @@ def test_forward_pass_equals_torch_with_the_same_weights(name):
     """The graph computes what the torch model computes: torch's random weights, in registration
     order, fed to the engine's param nodes (which must line up shape for shape)."""
     import torch
+
     torch.manual_seed(0)
     model = _torch_build(name).eval()
     graph = nets.build_network(name, resolution=64)
@@ -301,8 +336,7 @@ def test_forward_pass_equals_torch_with_the_same_weights(name):
 def test_macs_equal_torch_hook_count():
     """An independent MAC count: torch forward hooks on every Conv2d/Linear at 224x224."""
     for name in ("MobileNetV2", "ShuffleNetV2", "EfficientNet-B0"):
-        assert _torch_macs(_torch_build(name), 224) == \
-            cost(nets.build_network(name)).macs, name
+        assert _torch_macs(_torch_build(name), 224) == cost(nets.build_network(name)).macs, name
 
 
 # -- analysis --------------------------------------------------------------------------------
@@ -312,7 +346,7 @@ def test_depthwise_memory_bound_pointwise_compute_bound_on_phone():
     assert {p.bound for p in pts if p.kind == "pointwise"} == {"compute_bound"}
     dw = max(p.intensity for p in pts if p.kind == "depthwise")
     pw = min(p.intensity for p in pts if p.kind == "pointwise")
-    assert dw < 2.5 and pw > 10   # the ridge point is 384/2 / 51.2 = 3.75 FLOP/B
+    assert dw < 2.5 and pw > 10  # the ridge point is 384/2 / 51.2 = 3.75 FLOP/B
 
 
 def test_roofline_time_charges_memory_traffic():
@@ -361,6 +395,7 @@ def test_unfold_groups_pixels_by_position_in_patch_and_fold_inverts_it():
 
 def test_hard_sigmoid_and_swish_match_torch():
     import torch
+
     x = np.linspace(-6, 6, 49, dtype=np.float32).reshape(1, 1, 7, 7)
     f = torch.nn.functional
     for kind, ref in (("hsigmoid", f.hardsigmoid), ("swish", f.silu), ("hswish", f.hardswish)):
@@ -372,18 +407,29 @@ def test_hard_sigmoid_and_swish_match_torch():
 
 def test_transformer_layer_equals_torch_encoder_layer():
     import torch
+
     torch.manual_seed(0)
     p, n, d, ffn, heads = 4, 6, 16, 32, 4
-    layer = torch.nn.TransformerEncoderLayer(d, heads, ffn, dropout=0.0, activation=torch.nn.SiLU(),
-                                             batch_first=True, norm_first=True).eval()
+    layer = torch.nn.TransformerEncoderLayer(
+        d, heads, ffn, dropout=0.0, activation=torch.nn.SiLU(), batch_first=True, norm_first=True
+    ).eval()
     L = lw.Layers("tr", (p, n, d))
     graph = L.build(L.transformer(L.x, ffn, heads))
     sd = {k: v.detach().numpy() for k, v in layer.state_dict().items()}
-    ordered = [sd["norm1.weight"], sd["norm1.bias"], sd["self_attn.in_proj_weight"].T,
-               sd["self_attn.in_proj_bias"], sd["self_attn.out_proj.weight"].T,
-               sd["self_attn.out_proj.bias"], sd["norm2.weight"], sd["norm2.bias"],
-               sd["linear1.weight"].T, sd["linear1.bias"], sd["linear2.weight"].T,
-               sd["linear2.bias"]]
+    ordered = [
+        sd["norm1.weight"],
+        sd["norm1.bias"],
+        sd["self_attn.in_proj_weight"].T,
+        sd["self_attn.in_proj_bias"],
+        sd["self_attn.out_proj.weight"].T,
+        sd["self_attn.out_proj.bias"],
+        sd["norm2.weight"],
+        sd["norm2.bias"],
+        sd["linear1.weight"].T,
+        sd["linear1.bias"],
+        sd["linear2.weight"].T,
+        sd["linear2.bias"],
+    ]
     feeds = {node.name: v for node, v in zip(graph.params, ordered)}
     x = np.random.default_rng(1).standard_normal((p, n, d)).astype(np.float32)
     got = engine.run(graph, {"image": x, **feeds})[graph.outputs[0]]
@@ -399,20 +445,23 @@ def test_small_network_runs():
 
 
 # -- input validation ------------------------------------------------------------------------
-@pytest.mark.parametrize("call, words", [
-    (lambda: nets.build_network("ResNet"), "unknown network"),
-    (lambda: nets.build_network("MobileNetV1", alpha=3), "between 0.1 and 2.0"),
-    (lambda: nets.build_network("EfficientNet-B0", alpha=0.5), "separate models"),
-    (lambda: nets.build_network("ShuffleNetV2", alpha=0.75), "0.5x, 1x, 1.5x and 2x"),
-    (lambda: nets.build_network("MobileViT-S", resolution=224), "divisible by 64"),
-    (lambda: nets.build_network("MobileNetV1", resolution=10_000), "resolution"),
-    (lambda: lw.build_block("ghost", 16, 15, 3, 8, s=2), "divisible by"),
-    (lambda: lw.build_block("standard", 16, 16, 4, 8), "odd"),
-    (lambda: lw.build_block("shuffle_unit", 16, 32, 3, 8), "must equal"),
-    (lambda: lw.build_block("nope", 16, 16, 3, 8), "unknown block"),
-    (lambda: la.layer_points(nets.build_network("MobileNetV1"), "TPU"), "unknown hardware"),
-    (lambda: la.g1_curve(0, 4, 100), "feature-map height"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: nets.build_network("ResNet"), "unknown network"),
+        (lambda: nets.build_network("MobileNetV1", alpha=3), "between 0.1 and 2.0"),
+        (lambda: nets.build_network("EfficientNet-B0", alpha=0.5), "separate models"),
+        (lambda: nets.build_network("ShuffleNetV2", alpha=0.75), "0.5x, 1x, 1.5x and 2x"),
+        (lambda: nets.build_network("MobileViT-S", resolution=224), "divisible by 64"),
+        (lambda: nets.build_network("MobileNetV1", resolution=10_000), "resolution"),
+        (lambda: lw.build_block("ghost", 16, 15, 3, 8, s=2), "divisible by"),
+        (lambda: lw.build_block("standard", 16, 16, 4, 8), "odd"),
+        (lambda: lw.build_block("shuffle_unit", 16, 32, 3, 8), "must equal"),
+        (lambda: lw.build_block("nope", 16, 16, 3, 8), "unknown block"),
+        (lambda: la.layer_points(nets.build_network("MobileNetV1"), "TPU"), "unknown hardware"),
+        (lambda: la.g1_curve(0, 4, 100), "feature-map height"),
+    ],
+)
 def test_bad_inputs_raise_engine_errors(call, words):
     with pytest.raises(EngineError, match=words):
         call()
@@ -433,19 +482,23 @@ def test_compare_blocks_leaves_out_blocks_that_do_not_fit():
 def test_figures_have_titles_and_axis_labels(zh):
     from ui.i18n import Translator
     from viz import lightweight as vl
+
     tr = Translator("zh" if zh else "en")
     hw = engine.hardware_presets()["Phone CPU (assumed)"]
     summaries = la.summarize_all("Phone CPU (assumed)")
     h, w, b = 56, 56, 56 * 56 * 128 * 128
-    figs = [vl.networks_figure([s.cost for s in summaries], tr=tr),
-            vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth,
-                                     hw.name, tr=tr),
-            vl.time_breakdown_figure([dict(network=s.cost.name, macs=s.cost.macs, times=s.times)
-                                      for s in summaries], tr=tr),
-            vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b), tr=tr),
-            vl.sweep_figure(la.width_sweep(), tr=tr),
-            vl.block_compare_figure([dict(block=k, macs=c.macs, params=c.params)
-                                     for k, c in lw.compare_blocks(64, 64, 3, 14)], tr=tr)]
+    figs = [
+        vl.networks_figure([s.cost for s in summaries], tr=tr),
+        vl.layer_roofline_figure(list(summaries[0].points), hw.peak_fp32, hw.bandwidth, hw.name, tr=tr),
+        vl.time_breakdown_figure(
+            [dict(network=s.cost.name, macs=s.cost.macs, times=s.times) for s in summaries], tr=tr
+        ),
+        vl.g1_figure(la.g1_curve(h, w, b), la.g1_bound(h, w, b), tr=tr),
+        vl.sweep_figure(la.width_sweep(), tr=tr),
+        vl.block_compare_figure(
+            [dict(block=k, macs=c.macs, params=c.params) for k, c in lw.compare_blocks(64, 64, 3, 14)], tr=tr
+        ),
+    ]
     for fig in figs:
         title = fig.layout.title.text
         assert title and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
@@ -454,9 +507,10 @@ def test_figures_have_titles_and_axis_labels(zh):
 
 def test_block_study_engine_count_equals_closed_form_and_keeps_width():
     from engine.models import analysis as la
+
     b = la.block_study("depthwise_separable", 64, 128, 3, 28)
     # Howard et al. 2017 eq. 4: D_K² M D_F² + M N D_F² multiply-adds
     assert b.engine.macs == b.formula.macs == 9 * 64 * 28 * 28 + 64 * 128 * 28 * 28
     assert b.saving == pytest.approx(1 / (1 / 128 + 1 / 9), rel=1e-9)
     assert {r["node"] for r in b.rows()} and all(r["MACs"] or r["params"] for r in b.rows())
-    assert la.block_study("mobilevit", 64, 32, 3, 28).n == 64          # keeps its input width
+    assert la.block_study("mobilevit", 64, 32, 3, 28).n == 64  # keeps its input width

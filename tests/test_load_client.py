@@ -5,6 +5,7 @@ must settle with no exception element, the page must show something else (the se
 widget state the client sent), moving back must show exactly the first page again, and the other
 session must be untouched. Without a server: every value the client picks is legal and new.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from bench.st_client import ProtocolClient, Server, Widget, new_value, widget_state  # noqa: E402
 
-LAB = "collectives"     # light, and its first control is a slider
+LAB = "collectives"  # light, and its first control is a slider
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,15 @@ async def _journey(port: int) -> dict:
     again_b = await b.rerun()
     await a.close()
     await b.close()
-    return dict(first_a=first_a, first_b=first_b, control=control, value=value, moved=moved, back=back,
-                again_b=again_b)
+    return dict(
+        first_a=first_a,
+        first_b=first_b,
+        control=control,
+        value=value,
+        moved=moved,
+        back=back,
+        again_b=again_b,
+    )
 
 
 def test_two_clients_move_a_control_and_settle(port):
@@ -62,19 +70,27 @@ def test_two_clients_move_a_control_and_settle(port):
     control = got["control"]
     assert control.kind == "slider" and control.lo <= got["value"] <= control.hi
     assert got["value"] != control.default
-    assert got["first_a"].digest == got["first_b"].digest        # same lab, same defaults
-    assert got["moved"].digest != got["first_a"].digest          # the widget state was applied
-    assert got["back"].digest == got["first_a"].digest           # ... and only it
-    assert got["again_b"].digest == got["first_a"].digest        # sessions are separate
+    assert got["first_a"].digest == got["first_b"].digest  # same lab, same defaults
+    assert got["moved"].digest != got["first_a"].digest  # the widget state was applied
+    assert got["back"].digest == got["first_a"].digest  # ... and only it
+    assert got["again_b"].digest == got["first_a"].digest  # sessions are separate
 
 
 _sliders = st.builds(
     lambda lo, n, step, integer: Widget("s", "slider", (0,), lo, (), lo, lo + n * step, step, integer),
-    st.integers(-50, 50), st.integers(1, 40), st.sampled_from([1, 2, 5]), st.booleans())
+    st.integers(-50, 50),
+    st.integers(1, 40),
+    st.sampled_from([1, 2, 5]),
+    st.booleans(),
+)
 _selects = st.lists(st.text(min_size=1, max_size=5), min_size=2, max_size=6, unique=True).map(
-    lambda opts: Widget("b", "selectbox", (0,), opts[0], tuple(opts)))
-_numbers = st.builds(lambda lo, span: Widget("n", "number_input", (0,), lo, (), lo, lo + span, 1.0, True),
-                     st.integers(-100, 100), st.integers(1, 10))
+    lambda opts: Widget("b", "selectbox", (0,), opts[0], tuple(opts))
+)
+_numbers = st.builds(
+    lambda lo, span: Widget("n", "number_input", (0,), lo, (), lo, lo + span, 1.0, True),
+    st.integers(-100, 100),
+    st.integers(1, 10),
+)
 
 
 @given(st.one_of(_sliders, _selects, _numbers), st.integers(0, 2**32 - 1))

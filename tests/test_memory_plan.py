@@ -1,4 +1,5 @@
 """Memory planner: TFLite's reference results, no overlap of live buffers, the lower bound on chains."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,16 +7,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.core.errors import EngineError
 from engine.compiler.lab import random_buffers
 from engine.compiler.memory_plan import STRATEGIES, check_plan, lower_bound, plan_memory
+from engine.core.errors import EngineError
 
 # TensorFlow Lite GPU delegate, common/memory_management_test.cc (the planner of Pisarchyk & Lee's
 # paper): usage records (size, first_task, last_task) and the GREEDY_BY_SIZE offsets it expects.
 TFLITE_CHAIN = [(16, 0, 1), (8, 1, 2), (64, 2, 3), (32, 3, 4), (8, 4, 5)]
 TFLITE_CHAIN_OFFSETS = [0, 64, 0, 64, 0]
-TFLITE_COMPLEX = [(32, 0, 1), (32, 1, 4), (8, 2, 5), (16, 3, 5), (8, 4, 5), (64, 5, 7), (8, 6, 8),
-                  (8, 7, 8), (16, 8, 9)]
+TFLITE_COMPLEX = [
+    (32, 0, 1),
+    (32, 1, 4),
+    (8, 2, 5),
+    (16, 3, 5),
+    (8, 4, 5),
+    (64, 5, 7),
+    (8, 6, 8),
+    (8, 7, 8),
+    (16, 8, 9),
+]
 TFLITE_COMPLEX_OFFSETS = [0, 32, 80, 64, 88, 0, 64, 72, 0]
 
 
@@ -39,14 +49,15 @@ def test_naive_is_running_sum():
 def test_lower_bound_by_hand():
     # ops 3: 64 + 32 live together; nothing else exceeds 96.
     assert lower_bound(TFLITE_CHAIN) == 96
-    assert lower_bound([(10, 0, 0), (5, 1, 1)]) == 10          # disjoint lifetimes
-    assert lower_bound([(10, 0, 2), (5, 2, 3)]) == 15          # inclusive end: both live at op 2
+    assert lower_bound([(10, 0, 0), (5, 1, 1)]) == 10  # disjoint lifetimes
+    assert lower_bound([(10, 0, 2), (5, 2, 3)]) == 15  # inclusive end: both live at op 2
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 100), st.integers(0, 40), st.integers(0, 12)),
-                min_size=0, max_size=60),
-       st.sampled_from(STRATEGIES))
+@given(
+    st.lists(st.tuples(st.integers(0, 100), st.integers(0, 40), st.integers(0, 12)), min_size=0, max_size=60),
+    st.sampled_from(STRATEGIES),
+)
 def test_never_overlaps_live_buffers(raw, strategy):
     bufs = [(s, f, f + life) for s, f, life in raw]
     offsets, arena = plan_memory(bufs, strategy)
@@ -68,7 +79,7 @@ def test_equal_size_chain_reaches_lower_bound(size, length, strategy):
     bufs = [(size, k, k + 1) for k in range(length)]
     offsets, arena = plan_memory(bufs, strategy)
     assert arena == lower_bound(bufs) == (2 * size if length > 1 else size)
-    assert set(offsets) <= {0, size}     # ping-pong between two slots
+    assert set(offsets) <= {0, size}  # ping-pong between two slots
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES[1:])
@@ -126,6 +137,7 @@ def test_unknown_strategy_names_the_choices():
 
 def test_large_random_set_is_fast():
     import time
+
     bufs = [(64 + (k * 37) % 900, k, k + 1 + (k % 3)) for k in range(10_000)]
     t0 = time.perf_counter()
     offsets, arena = plan_memory(bufs, "greedy_by_size")
@@ -136,6 +148,7 @@ def test_large_random_set_is_fast():
 def test_parse_and_plan_buffers():
     from engine.compiler.lab import parse_buffers
     from engine.compiler.memory_plan import plan_buffers
+
     bufs = parse_buffers("# TFLite chain\n16 0 1\n8, 1, 2\n64 2 3\n32 3 4\n8 4 5\n")
     assert bufs == TFLITE_CHAIN
     plan = plan_buffers(bufs)
@@ -148,10 +161,11 @@ def test_parse_and_plan_buffers():
 
 
 def test_graph_liveness_and_inplace():
-    from engine.core.ir import GraphBuilder
     from engine.compiler.memory_plan import graph_buffers, plan_graph
+    from engine.core.ir import GraphBuilder
+
     b = GraphBuilder()
-    x = b.input((4, 4), name="x")                    # 64 bytes
+    x = b.input((4, 4), name="x")  # 64 bytes
     r = b.op("relu", b.op("matmul", x, b.param((4, 4)), name="m"), name="r")
     b.op("tanh", r, name="y")
     g = b.build()
@@ -161,4 +175,4 @@ def test_graph_liveness_and_inplace():
     assert plan_graph(g).arena == 128
     names, bufs, merged = graph_buffers(g, inplace=True)
     assert merged == [("m", "r"), ("r", "y")] and bufs == [(64, 0, 0), (64, 0, 2)]
-    assert plan_graph(g, inplace=True).arena == 128      # x and m overlap at op 0
+    assert plan_graph(g, inplace=True).arena == 128  # x and m overlap at op 0

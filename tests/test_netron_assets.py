@@ -1,4 +1,5 @@
 """Our copy of Netron's web assets is patched: no telemetry, no consent/ip lookup, no update lock."""
+
 from __future__ import annotations
 
 import re

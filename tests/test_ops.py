@@ -3,6 +3,7 @@
 Each case builds a one-op graph with engine.core.ir.GraphBuilder (so shape inference is exercised),
 runs it with the reference interpreter and compares with the oracle; shape errors must be ShapeError.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,11 +58,11 @@ layernorm reduce_sum reduce_mean reduce_max identity""".split()
 EXPECTED_KIND = {
     **{op: "elemwise" for op in "neg exp log sin cos tanh sigmoid relu relu6 gelu hswish".split()},
     **{op: "broadcast" for op in "add sub mul div pow batchnorm".split()},
-    **{op: "out_elemwise_fusable" for op in
-       "matmul gemm conv2d maxpool avgpool global_avgpool".split()},
+    **{op: "out_elemwise_fusable" for op in "matmul gemm conv2d maxpool avgpool global_avgpool".split()},
     **{op: "injective" for op in "reshape flatten transpose concat split slice identity".split()},
     **{op: "reduce" for op in "reduce_sum reduce_mean reduce_max".split()},
-    "softmax": "opaque", "layernorm": "opaque",
+    "softmax": "opaque",
+    "layernorm": "opaque",
 }
 
 
@@ -76,15 +77,18 @@ def test_required_ops_registered_with_tvm_kinds():
         get_op("nope")
 
 
-@pytest.mark.parametrize("op,args,attrs,message", [
-    ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"stride": 1.5}, "stride must be a whole number"),
-    ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"pad": (1, 1, 1)}, "pair"),
-    ("reshape", ((2, 3),), {"shape": ("a", 3)}, "shape must be a whole number"),
-    ("batchnorm", ((1, 2), (2,), (2,), (2,), (2,)), {"epsilon": "small"}, "epsilon must be a number"),
-    ("leaky_relu", ((3,),), {"alpha": None}, "alpha must be a number"),
-    ("gemm", ((2, 3), (3, 4)), {"alpha": "x"}, "alpha must be a number"),
-    ("split", ((4,),), {"parts": 2.5}, "parts must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "op,args,attrs,message",
+    [
+        ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"stride": 1.5}, "stride must be a whole number"),
+        ("conv2d", ((1, 2, 5, 5), (3, 2, 3, 3)), {"pad": (1, 1, 1)}, "pair"),
+        ("reshape", ((2, 3),), {"shape": ("a", 3)}, "shape must be a whole number"),
+        ("batchnorm", ((1, 2), (2,), (2,), (2,), (2,)), {"epsilon": "small"}, "epsilon must be a number"),
+        ("leaky_relu", ((3,),), {"alpha": None}, "alpha must be a number"),
+        ("gemm", ((2, 3), (3, 4)), {"alpha": "x"}, "alpha must be a number"),
+        ("split", ((4,),), {"parts": 2.5}, "parts must be a whole number"),
+    ],
+)
 def test_bad_attribute_types_are_shape_errors(op, args, attrs, message):
     b = GraphBuilder()
     refs = [b.input(s) for s in args]
@@ -109,13 +113,23 @@ def test_builder_rejects_unknown_attr_and_wrong_arity():
 
 # -- elementwise ----------------------------------------------------------------------------------
 UNARY_NUMPY = {
-    "neg": np.negative, "exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
-    "relu": lambda x: np.maximum(x, 0), "abs": np.abs, "square": np.square,
+    "neg": np.negative,
+    "exp": np.exp,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "abs": np.abs,
+    "square": np.square,
     "identity": lambda x: x,
 }
 UNARY_TORCH = {
-    "sigmoid": torch.sigmoid, "relu6": F.relu6, "gelu": F.gelu, "hswish": F.hardswish,
-    "erf": torch.erf, "leaky_relu": F.leaky_relu,
+    "sigmoid": torch.sigmoid,
+    "relu6": F.relu6,
+    "gelu": F.gelu,
+    "hswish": F.hardswish,
+    "erf": torch.erf,
+    "leaky_relu": F.leaky_relu,
 }
 
 
@@ -151,11 +165,18 @@ def test_sigmoid_saturates_without_overflow():
     close(apply("sigmoid", x), np.array([0.0, 1.0]))
 
 
-@pytest.mark.parametrize("name,oracle", [
-    ("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("div", np.divide),
-    ("max", np.maximum), ("min", np.minimum)])
-@pytest.mark.parametrize("sa,sb", [((2, 1, 4), (3, 1)), ((4,), (2, 3, 4)), ((), (2, 2)),
-                                   ((5, 1), (1, 6))])
+@pytest.mark.parametrize(
+    "name,oracle",
+    [
+        ("add", np.add),
+        ("sub", np.subtract),
+        ("mul", np.multiply),
+        ("div", np.divide),
+        ("max", np.maximum),
+        ("min", np.minimum),
+    ],
+)
+@pytest.mark.parametrize("sa,sb", [((2, 1, 4), (3, 1)), ((4,), (2, 3, 4)), ((), (2, 2)), ((5, 1), (1, 6))])
 def test_binary_broadcast_vs_numpy(name, oracle, sa, sb):
     a, b = rand(*sa), rand(*sb) + (3.0 if name == "div" else 0.0)
     close(apply(name, a, b), oracle(a, b))
@@ -172,24 +193,43 @@ def test_broadcast_error_names_both_shapes():
 
 
 # -- matmul / gemm --------------------------------------------------------------------------------
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 5)),
-                                   ((3, 4), (4,)), ((4,), (4,)), ((2, 1, 3, 4), (5, 4, 6))])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((2, 3, 4), (4, 5)),
+        ((4,), (4, 5)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 1, 3, 4), (5, 4, 6)),
+    ],
+)
 def test_matmul_vs_torch(sa, sb):
     a, b = rand(*sa), rand(*sb)
     close(apply("matmul", a, b), torch.matmul(T(a), T(b)))
 
 
 def test_matmul_errors():
-    with pytest.raises(ShapeError, match=r"cannot multiply \[4, 8\] by \[7, 16\]: inner sizes 8 "
-                                         r"and 7 differ"):
+    with pytest.raises(
+        ShapeError,
+        match=r"cannot multiply \[4, 8\] by \[7, 16\]: inner sizes 8 "
+        r"and 7 differ",
+    ):
         apply("matmul", rand(4, 8), rand(7, 16))
     with pytest.raises(ShapeError, match="batch"):
         apply("matmul", rand(2, 3, 4), rand(3, 4, 5))
 
 
-@pytest.mark.parametrize("ta,tb,alpha,beta,cshape", [
-    (0, 0, 1.0, 1.0, None), (1, 0, 0.5, 2.0, (5,)), (0, 1, 1.0, 0.3, (3, 5)),
-    (1, 1, 2.0, 1.0, (1, 5)), (0, 0, 1.0, 1.0, (3, 1))])
+@pytest.mark.parametrize(
+    "ta,tb,alpha,beta,cshape",
+    [
+        (0, 0, 1.0, 1.0, None),
+        (1, 0, 0.5, 2.0, (5,)),
+        (0, 1, 1.0, 0.3, (3, 5)),
+        (1, 1, 2.0, 1.0, (1, 5)),
+        (0, 0, 1.0, 1.0, (3, 1)),
+    ],
+)
 def test_gemm_vs_torch(ta, tb, alpha, beta, cshape):
     a = rand(4, 3) if ta else rand(3, 4)
     b = rand(5, 4) if tb else rand(4, 5)
@@ -213,13 +253,13 @@ CONV_CASES = [  # cin, cout, groups, kernel, stride, pad, dilation, bias, hw
     (3, 8, 1, 3, 1, 1, 1, True, (9, 9)),
     (4, 6, 1, 3, 2, 0, 1, False, (10, 11)),
     (4, 6, 2, 3, 1, 2, 2, True, (9, 10)),
-    (6, 6, 6, 3, 1, 1, 1, True, (8, 8)),          # depthwise
-    (4, 8, 4, 3, 2, 1, 1, False, (9, 9)),          # grouped, channel multiplier 2
+    (6, 6, 6, 3, 1, 1, 1, True, (8, 8)),  # depthwise
+    (4, 8, 4, 3, 2, 1, 1, False, (9, 9)),  # grouped, channel multiplier 2
     (3, 5, 1, (3, 2), (2, 1), (1, 0), (1, 2), True, (9, 10)),
-    (8, 4, 1, 1, 1, 0, 1, False, (5, 5)),          # pointwise
-    (3, 4, 1, 7, 2, 3, 1, True, (16, 16)),         # ResNet stem-like
-    (5, 5, 5, 3, 2, 2, 2, False, (9, 8)),          # depthwise, strided and dilated
-    (2, 3, 1, 3, (1, 3), 4, 1, True, (4, 5)),      # pad wider than the kernel: empty spans
+    (8, 4, 1, 1, 1, 0, 1, False, (5, 5)),  # pointwise
+    (3, 4, 1, 7, 2, 3, 1, True, (16, 16)),  # ResNet stem-like
+    (5, 5, 5, 3, 2, 2, 2, False, (9, 8)),  # depthwise, strided and dilated
+    (2, 3, 1, 3, (1, 3), 4, 1, True, (4, 5)),  # pad wider than the kernel: empty spans
 ]
 
 
@@ -230,8 +270,9 @@ def test_conv2d_vs_torch(cin, cout, groups, k, stride, pad, dil, bias, hw):
     w = rand(cout, cin // groups, kh, kw)
     args = [x, w] + ([rand(cout)] if bias else [])
     y = apply("conv2d", *args, stride=stride, pad=pad, dilation=dil, groups=groups)
-    ref = F.conv2d(T(x), T(w), T(args[2]) if bias else None, stride=stride, padding=pad,
-                   dilation=dil, groups=groups)
+    ref = F.conv2d(
+        T(x), T(w), T(args[2]) if bias else None, stride=stride, padding=pad, dilation=dil, groups=groups
+    )
     close(y, ref, tol=2e-5)
 
 
@@ -259,8 +300,13 @@ def test_batchnorm_vs_torch():
         apply("batchnorm", x, scale, bias, mean, rand(4, positive=True))
 
 
-POOL_CASES = [(2, 0, 0, (8, 8)), (3, 2, 1, (9, 10)), ((3, 2), (2, 1), (1, 1), (7, 9)),
-              (3, 1, 1, (5, 5)), (2, 2, 1, (7, 7))]
+POOL_CASES = [
+    (2, 0, 0, (8, 8)),
+    (3, 2, 1, (9, 10)),
+    ((3, 2), (2, 1), (1, 1), (7, 9)),
+    (3, 1, 1, (5, 5)),
+    (2, 2, 1, (7, 7)),
+]
 
 
 @pytest.mark.parametrize("k,s,p,hw", POOL_CASES)
@@ -277,7 +323,7 @@ def test_avgpool_differs_from_count_include_pad():
     x = rand(1, 1, 4, 4, positive=True)
     ours = apply("avgpool", x, kernel=3, stride=1, pad=1)
     incl = F.avg_pool2d(T(x), 3, 1, 1, count_include_pad=True).numpy()
-    assert not np.allclose(ours, incl)          # corners average 4 real values, not 9
+    assert not np.allclose(ours, incl)  # corners average 4 real values, not 9
 
 
 def test_global_avgpool_vs_torch():
@@ -357,25 +403,28 @@ def test_concat_split_vs_numpy():
         close(apply("split", x, parts=3, axis=0, index=k), piece)
 
 
-@pytest.mark.parametrize("starts,ends,axes,steps,expect", [
-    ((1,), (3,), None, None, lambda x: x[1:3]),
-    ((-3, 0), (100, -1), (0, 1), None, lambda x: x[-3:100, 0:-1]),
-    ((4,), (-100,), (1,), (-2,), lambda x: x[:, 4::-2]),
-    ((-1,), (-1000,), (0,), (-1,), lambda x: x[::-1]),
-    ((0, 1), (5, 5), (-1, 0), (2, 3), lambda x: x[1:5:3, 0:5:2]),
-])
+@pytest.mark.parametrize(
+    "starts,ends,axes,steps,expect",
+    [
+        ((1,), (3,), None, None, lambda x: x[1:3]),
+        ((-3, 0), (100, -1), (0, 1), None, lambda x: x[-3:100, 0:-1]),
+        ((4,), (-100,), (1,), (-2,), lambda x: x[:, 4::-2]),
+        ((-1,), (-1000,), (0,), (-1,), lambda x: x[::-1]),
+        ((0, 1), (5, 5), (-1, 0), (2, 3), lambda x: x[1:5:3, 0:5:2]),
+    ],
+)
 def test_slice_vs_numpy(starts, ends, axes, steps, expect):
     x = rand(5, 6)
     close(apply("slice", x, starts=starts, ends=ends, axes=axes, steps=steps), expect(x))
 
 
-@pytest.mark.parametrize("name,oracle", [("reduce_sum", np.sum), ("reduce_mean", np.mean),
-                                         ("reduce_max", np.max)])
+@pytest.mark.parametrize(
+    "name,oracle", [("reduce_sum", np.sum), ("reduce_mean", np.mean), ("reduce_max", np.max)]
+)
 @pytest.mark.parametrize("axes,keep", [(None, 0), ((1,), 1), ((0, -1), 0), ((2,), 0)])
 def test_reductions_vs_numpy(name, oracle, axes, keep):
     x = rand(2, 3, 4)
-    close(apply(name, x, axes=axes, keepdims=keep),
-          oracle(x, axis=axes, keepdims=bool(keep)), tol=1e-5)
+    close(apply(name, x, axes=axes, keepdims=keep), oracle(x, axis=axes, keepdims=bool(keep)), tol=1e-5)
 
 
 def test_reduction_axis_error():
@@ -389,8 +438,7 @@ def test_flops_conventions():
     assert mm == (2 * 2 * 3 * 4 * 5, 2 * 3 * 4 * 5)
     conv = get_op("conv2d")
     at = {**conv.attrs, "pad": 1}
-    assert conv.flops([(1, 64, 56, 56), (64, 64, 3, 3)], (1, 64, 56, 56), at)[1] == \
-        64 * 56 * 56 * 64 * 3 * 3
+    assert conv.flops([(1, 64, 56, 56), (64, 64, 3, 3)], (1, 64, 56, 56), at)[1] == 64 * 56 * 56 * 64 * 3 * 3
     assert get_op("relu").flops([(3, 4)], (3, 4), {}) == (12, 0)
     assert get_op("reshape").flops([(3, 4)], (12,), {"shape": (12,)}) == (0, 0)
     assert get_op("reduce_sum").flops([(3, 4)], (), {"axes": None, "keepdims": 0}) == (12, 0)

@@ -1,4 +1,5 @@
 """Our passes vs onnxruntime's own optimised graphs (saved with optimized_model_filepath)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,9 @@ from engine.core.errors import EngineError
 from engine.interop.ort_compare import compare_with_ort, ort_optimized
 
 
-@pytest.mark.parametrize("name", ["conv_bn_relu", "resnet_basic_block", "mobilenetv2_inverted_residual",
-                                  "mlp"])
+@pytest.mark.parametrize(
+    "name", ["conv_bn_relu", "resnet_basic_block", "mobilenetv2_inverted_residual", "mlp"]
+)
 def test_basic_level_node_count_matches_ours(name):
     # onnxruntime's basic level folds constants, Conv+BN and MatMul+Add: our basic pipeline must
     # reach the same number of ops on these models.

@@ -1,6 +1,7 @@
 """Packaging: every third-party import is declared in the right requirements file, the declared pins are
 the installed versions, the digits data ships inside the engine, and tests/slow_tests.txt has no stale
 entries (it drives ``make test-fast``)."""
+
 from __future__ import annotations
 
 import ast
@@ -19,11 +20,12 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
-RUNTIME = ("engine", "ui", "viz", "labs", "app.py")     # what the served app imports
-DEV = ("bench", "tools", "tests")                       # make test / make bench only
+RUNTIME = ("engine", "ui", "viz", "labs", "app.py")  # what the served app imports
+DEV = ("bench", "tools", "tests")  # make test / make bench only
 # Our own top-level modules: the repository's folders and scripts, and the helpers tests import by name.
-LOCAL = ({p.stem for p in ROOT.iterdir() if p.suffix == ".py" or (p.is_dir() and not p.name.startswith("."))}
-         | {p.stem for p in (ROOT / "tests").rglob("*.py")})
+LOCAL = {
+    p.stem for p in ROOT.iterdir() if p.suffix == ".py" or (p.is_dir() and not p.name.startswith("."))
+} | {p.stem for p in (ROOT / "tests").rglob("*.py")}
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +67,17 @@ def imports(targets: tuple[str, ...]) -> dict[str, set[str]]:
 
 
 def undeclared(targets: tuple[str, ...], allowed: set[str]) -> list[str]:
-    dists = packages_distributions()          # import name -> installed distributions providing it
+    dists = packages_distributions()  # import name -> installed distributions providing it
     problems = []
     for module, files in sorted(imports(targets).items()):
         if module in sys.stdlib_module_names or module in LOCAL:
             continue
         providers = {canonicalize_name(d) for d in dists.get(module, [])}
         if not providers & allowed:
-            problems.append(f"{module} (distribution {sorted(providers) or 'not installed'}) "
-                            f"imported by {sorted(files)[:3]}")
+            problems.append(
+                f"{module} (distribution {sorted(providers) or 'not installed'}) "
+                f"imported by {sorted(files)[:3]}"
+            )
     return problems
 
 
@@ -88,8 +92,8 @@ def test_dev_imports_are_declared_in_one_of_the_requirements_files():
 
 def test_the_import_scan_sees_lazy_and_from_imports():
     found = imports(RUNTIME)
-    assert "engine/interop/ort_compare.py" in found["onnxruntime"]      # imported inside a function
-    assert "google" in found and "threadpoolctl" in found               # from-import, engine-internal
+    assert "engine/interop/ort_compare.py" in found["onnxruntime"]  # imported inside a function
+    assert "google" in found and "threadpoolctl" in found  # from-import, engine-internal
 
 
 def test_runtime_and_dev_requirements_do_not_overlap_and_test_tools_stay_dev_only():
@@ -115,6 +119,7 @@ def test_every_pin_is_the_installed_version(name):
 
 def test_digits_data_ships_with_its_source_and_licence_note():
     from engine.compression.datasets import DIGITS_FILE
+
     assert DIGITS_FILE.is_relative_to(ROOT / "engine") and DIGITS_FILE.is_file()
     with gzip.open(DIGITS_FILE, "rt") as f:
         rows = f.read().splitlines()
@@ -125,14 +130,18 @@ def test_digits_data_ships_with_its_source_and_licence_note():
     assert "engine/compression/data" not in (ROOT / ".dockerignore").read_text(encoding="utf-8")
 
 
-WRONG_SHAPE = gzip.compress(b"1,2,3\n4,5,6\n", mtime=0)     # mtime fixed: xdist workers need equal ids
+WRONG_SHAPE = gzip.compress(b"1,2,3\n4,5,6\n", mtime=0)  # mtime fixed: xdist workers need equal ids
 
 
-@pytest.mark.parametrize("content", [None, b"", b"not gzip at all", WRONG_SHAPE],
-                         ids=["missing", "empty", "not-gzip", "wrong-shape"])
+@pytest.mark.parametrize(
+    "content",
+    [None, b"", b"not gzip at all", WRONG_SHAPE],
+    ids=["missing", "empty", "not-gzip", "wrong-shape"],
+)
 def test_a_missing_or_damaged_digits_file_is_an_engine_error(tmp_path, monkeypatch, content):
     from engine.compression import datasets
     from engine.core.errors import EngineError
+
     path = tmp_path / "digits.csv.gz"
     if content is not None:
         path.write_bytes(content)
@@ -144,15 +153,18 @@ def test_a_missing_or_damaged_digits_file_is_an_engine_error(tmp_path, monkeypat
     finally:
         monkeypatch.undo()
         datasets._raw.cache_clear()
-    assert datasets._raw()[0].shape == (1797, 64)       # the shipped file again
+    assert datasets._raw()[0].shape == (1797, 64)  # the shipped file again
 
 
 def test_every_slow_list_entry_names_an_existing_test_file(conftest):
     prefixes = conftest.slow_prefixes()
     assert prefixes, "tests/slow_tests.txt lists nothing: make test-fast would run everything"
     files = [Path(p.split("::", 1)[0]) for p in prefixes]
-    stale = [str(f) for f in files
-             if not (f.parts[0] == "tests" and f.name.startswith("test_") and (ROOT / f).is_file())]
+    stale = [
+        str(f)
+        for f in files
+        if not (f.parts[0] == "tests" and f.name.startswith("test_") and (ROOT / f).is_file())
+    ]
     assert stale == []
     assert len(prefixes) == len(set(prefixes)), "a duplicated line in tests/slow_tests.txt"
 

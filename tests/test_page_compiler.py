@@ -1,6 +1,6 @@
 """AppTests of the compiler lab pages: graph_passes, fusion, memory_planning."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 def metrics(at) -> dict:
@@ -30,8 +30,8 @@ def test_graph_passes_bad_program_shows_error(lab):
 
 def test_fusion_page_counts_kernels_of_tvm_example(lab):
     at = lab("fusion")
-    assert metrics(at)["kernels after fusion"] == "?"       # hidden until the checkpoint is answered
-    assert len(at.dataframe[0].value) == 4                   # TVM's expected four segments
+    assert metrics(at)["kernels after fusion"] == "?"  # hidden until the checkpoint is answered
+    assert len(at.dataframe[0].value) == 4  # TVM's expected four segments
     at.selectbox(key="fu_model").set_value("conv_bn_relu").run()
     before = len(at.dataframe[0].value)
     at.toggle(key="fu_simplify").set_value(True).run()
@@ -45,14 +45,14 @@ def test_fusion_page_counts_kernels_of_tvm_example(lab):
 def test_memory_planning_strategies_and_bad_intervals(lab):
     at = lab("memory_planning")
     m = metrics(at)
-    assert m["lower bound (bytes)"] == "?"                  # hidden until the checkpoint is answered
+    assert m["lower bound (bytes)"] == "?"  # hidden until the checkpoint is answered
     ratios = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["arena / lower bound"]))
     assert ratios["greedy by size (Pisarchyk & Lee)"] == 1.0
     at.selectbox(key="mp_strategy").set_value("naive").run()
     assert metrics(at)["arena (bytes)"] == metrics(at)["naive: no reuse (bytes)"]
     at.radio(key="mp_source").set_value("custom").run()
     at.selectbox(key="mp_strategy").set_value("greedy_by_size").run()
-    assert metrics(at)["arena (bytes)"] == "96"               # TFLite's ComplexRecords total
+    assert metrics(at)["arena (bytes)"] == "96"  # TFLite's ComplexRecords total
     at.text_area(key="mp_text").set_value("8 0 1\n8 5 2").run()
     assert not at.exception and at.error
 
@@ -69,7 +69,7 @@ def test_arena_figure_draws_each_buffer_at_its_offset():
         assert off in ys and off + size in ys
     assert max(ys) == plan.arena == 96
     tl = lifetime_timeline(plan)
-    assert [(e.start, e.end) for e in tl.events][:2] == [(0, 2), (1, 5)]   # inclusive last op -> end+1
+    assert [(e.start, e.end) for e in tl.events][:2] == [(0, 2), (1, 5)]  # inclusive last op -> end+1
 
 
 def test_uploaded_onnx_model_goes_through_the_pipeline():
@@ -78,6 +78,7 @@ def test_uploaded_onnx_model_goes_through_the_pipeline():
 
     import engine
     from engine.compiler.lab import pass_trace as pipeline_trace
+
     data = engine.to_onnx(engine.preset("conv_bn_relu"))
     g = engine.from_onnx(data)
     steps = list(pipeline_trace(g, ["simplify", "fusion"]))

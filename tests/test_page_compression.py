@@ -1,8 +1,9 @@
 """AppTests for the four compression-lab pages: smoke, one interaction, one bad input."""
+
 from __future__ import annotations
 
-
 from streamlit.testing.v1 import AppTest
+
 
 def _metric(at, label_part: str) -> str:
     return next(m.value for m in at.metric if label_part in m.label)
@@ -17,7 +18,7 @@ def test_quantization_page(lab):
     assert not at.exception and _metric(at, "scale s") != before
     at.selectbox(key="qz_dtype").set_value("quint4").run()
     assert not at.exception and _metric(at, "grid") == "[0, 15]"
-    at.toggle(key="qz_pc").set_value(True).run()             # fc1 weights: 32 output channels
+    at.toggle(key="qz_pc").set_value(True).run()  # fc1 weights: 32 output channels
     assert not at.exception and "…" in _metric(at, "scale s")
     at.selectbox(key="qz_obs").set_value("entropy").run()
     assert not at.exception
@@ -25,12 +26,12 @@ def test_quantization_page(lab):
     assert at.error and "per-channel ranges are for weights" in at.error[0].value
     at.toggle(key="qz_pc").set_value(False).run()
     assert not at.error and any("lowest point wins" in c.value for c in at.caption)  # the KL curve
-    at.selectbox(key="qz_tensor_mlp").set_value("synthetic:zeros").run()   # degenerate tensor
+    at.selectbox(key="qz_tensor_mlp").set_value("synthetic:zeros").run()  # degenerate tensor
     assert not at.exception and not at.error
     assert any("every value is 0" in w.value for w in at.warning)
-    assert _metric(at, "scale s") == "1.19209e-07"                      # float32 eps, as torch
+    assert _metric(at, "scale s") == "1.19209e-07"  # float32 eps, as torch
     at.selectbox(key="qz_dtype").set_value("quint8").run()
-    at.toggle(key="qz_rr").set_value(True).run()          # symmetric quint8 + reduce_range
+    at.toggle(key="qz_rr").set_value(True).run()  # symmetric quint8 + reduce_range
     assert at.error and "reduce_range" in at.error[0].value
 
 
@@ -52,7 +53,7 @@ def test_pruning_page(lab):
     assert not at.exception and _metric(at, "sparsity") == "70.3%"
     at.slider(key="pr_amount").set_value(1.0).run()
     assert at.error and "leaves none" in at.error[0].value
-    assert not at.exception          # the gradual and low-rank sections still draw
+    assert not at.exception  # the gradual and low-rank sections still draw
 
 
 def test_distillation_page(lab):
@@ -69,7 +70,9 @@ def test_distillation_page(lab):
 def test_distillation_page_bad_image_index():
     at = AppTest.from_string(
         "import streamlit as st, ui\nfrom engine.compression import distill\n"
-        "with ui.guard():\n    distill.softened(0, 9999)\n", default_timeout=60)
+        "with ui.guard():\n    distill.softened(0, 9999)\n",
+        default_timeout=60,
+    )
     at.run()
     assert at.error and "image index 9999" in at.error[0].value
 

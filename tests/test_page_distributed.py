@@ -1,6 +1,6 @@
 """AppTests of the five distributed-training pages: smoke, one interaction, one bad input."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 def test_dist_memory(lab):
@@ -21,7 +21,7 @@ def test_collectives(lab):
     first = [c.value for c in at.caption]
     at.slider(key="co_step").set_value(3).run()
     assert not at.exception and [c.value for c in at.caption] != first
-    at.slider(key="co_step").set_value(7).run()          # last step of the ring on 4 devices
+    at.slider(key="co_step").set_value(7).run()  # last step of the ring on 4 devices
     assert any("data.sum(axis=0)" in s.value for s in at.success)
     at.slider(key="co_len").set_value(2).run()
     assert any("one element per device" in e.value for e in at.error)

@@ -1,8 +1,9 @@
 """AppTests for the framework-core labs: autodiff, dynamic_static, scheduling."""
+
 from __future__ import annotations
 
-
 import pytest
+
 
 def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
@@ -12,16 +13,16 @@ def test_autodiff_page_steps_and_switches_mode(lab):
     at = lab("autodiff", run=False)
     at.run()
     assert not at.exception
-    assert _metrics(at)["Manual / symbolic"] == "5.5"           # d f / d x1 at (2, 5)
+    assert _metrics(at)["Manual / symbolic"] == "5.5"  # d f / d x1 at (2, 5)
     first = at.info[0].value
     at.slider(key="ad_step").set_value(7).run()
     assert not at.exception and at.info[0].value != first
-    assert "11.65" in at.info[0].value                          # the survey's v5 = 11.652
+    assert "11.65" in at.info[0].value  # the survey's v5 = 11.652
     at.radio(key="ad_mode").set_value("reverse").run()
     assert not at.exception
-    at.slider(key="ad_step").set_value(13).run()             # 7 forward + seed + 5 backward steps
+    at.slider(key="ad_step").set_value(13).run()  # 7 forward + seed + 5 backward steps
     assert not at.exception
-    assert "x1_bar += v1_bar" in at.info[0].value               # the last fan-out accumulation
+    assert "x1_bar += v1_bar" in at.info[0].value  # the last fan-out accumulation
 
 
 def test_autodiff_page_jacobian_sliders_change_the_counts(lab):
@@ -37,7 +38,7 @@ def test_autodiff_page_reverse_on_a_vector_output_is_an_error(lab):
     at.run()
     at.selectbox(key="ad_preset").set_value("mlp").run()
     at.radio(key="ad_mode").set_value("reverse").run()
-    assert not at.exception and not at.error                     # sum(probs) by default
+    assert not at.exception and not at.error  # sum(probs) by default
     at.toggle(key="ad_sum").set_value(False).run()
     assert not at.exception
     assert any("scalar" in e.value for e in at.error)
@@ -71,9 +72,9 @@ def test_dynamic_static_page_draws_the_captures(lab):
     at.run()
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "TraceError" in warnings                             # fx on a data-dependent branch
+    assert "TraceError" in warnings  # fx on a data-dependent branch
     at.selectbox(key="ds_fn").set_value("mlp_layer").run()
-    assert not at.exception and not at.warning                  # straight-line code: all captures work
+    assert not at.exception and not at.warning  # straight-line code: all captures work
 
 
 def test_autodiff_page_shows_the_survey_badge_at_the_last_step(lab):
@@ -86,9 +87,15 @@ def test_autodiff_page_shows_the_survey_badge_at_the_last_step(lab):
     assert any("Table 3" in s.value and "1.716" in s.value for s in at.success)
 
 
-@pytest.mark.parametrize("page,kind,key", [("autodiff", "radio", "ad_mode"), ("autodiff", "radio", "ad_source"),
-                                           ("scheduling", "radio", "sc_mode"),
-                                           ("scheduling", "selectbox", "sc_place")])
+@pytest.mark.parametrize(
+    "page,kind,key",
+    [
+        ("autodiff", "radio", "ad_mode"),
+        ("autodiff", "radio", "ad_source"),
+        ("scheduling", "radio", "sc_mode"),
+        ("scheduling", "selectbox", "sc_place"),
+    ],
+)
 def test_bound_choices_show_the_same_label_in_both_languages(page, kind, key, lab):
     """A bound radio/selectbox keeps its displayed label in the URL: a share link must survive a
     language switch, so the label may not depend on the language. Chinese text is shown too."""
@@ -108,7 +115,7 @@ def test_pages_speak_chinese_in_figures_and_step_logs(lab):
     at.query_params["lang"] = "zh"
     at.run()
     assert not at.exception
-    assert any("就绪队列" in i.value for i in at.info)          # the scheduler's step log
+    assert any("就绪队列" in i.value for i in at.info)  # the scheduler's step log
     at = lab("autodiff", run=False)
     at.query_params["lang"] = "zh"
     at.run()

@@ -1,5 +1,6 @@
 """AppTests for the four hardware-lab pages: smoke, one interaction, one bad input; and the hardware
 figures drawn in Chinese."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,9 +24,11 @@ def test_systolic_page(lab):
 
 def test_gpu_occupancy_page(lab):
     at = lab("gpu_occupancy")
-    assert _metric(at, "Occupancy") == "75.0%"          # Best Practices Guide: cc 7.0, 128 thr, 37 regs
-    assert any("matches NVIDIA's CUDA C++ Best Practices Guide" in c.value and "difference 0.0" in c.value
-               for c in at.caption)
+    assert _metric(at, "Occupancy") == "75.0%"  # Best Practices Guide: cc 7.0, 128 thr, 37 regs
+    assert any(
+        "matches NVIDIA's CUDA C++ Best Practices Guide" in c.value and "difference 0.0" in c.value
+        for c in at.caption
+    )
     at.number_input(key="go_threads").set_value(320).run()
     assert not at.exception and _metric(at, "Occupancy") == "62.5%"
     at.number_input(key="go_regs").set_value(256).run()
@@ -34,7 +37,7 @@ def test_gpu_occupancy_page(lab):
 
 def test_davinci_page(lab):
     at = lab("davinci_core")
-    assert float(_metric(at, "vs numpy")) < 1e-3          # fp32 accumulation of fp16 operands
+    assert float(_metric(at, "vs numpy")) < 1e-3  # fp32 accumulation of fp16 operands
     before = _metric(at, "Cube utilisation")
     at.toggle(key="dv_db").set_value(False).run()
     assert not at.exception and _metric(at, "Cube utilisation") != before
@@ -59,7 +62,7 @@ def test_execution_models_empty_vector_is_refused(lab):
 
 
 def test_systolic_page_shows_the_scalesim_golden_badge(lab):
-    at = lab("systolic_array")                          # default: GEMM_mnk 256×128×256 on 32×32, os
+    at = lab("systolic_array")  # default: GEMM_mnk 256×128×256 on 32×32, os
     badge = next(c.value for c in at.caption if "golden report" in c.value)
     assert "80.5031" in badge and "matches" in badge
 
@@ -67,12 +70,15 @@ def test_systolic_page_shows_the_scalesim_golden_badge(lab):
 def test_hardware_figures_draw_their_words_in_the_view_language():
     from engine.hw import simd, systolic
     from viz import hardware as hw
+
     zh = Translator("zh")
     a, b = np.array([1.0, -2.0, 3.0, -4.0]), np.ones(4)
     bars = hw.utilization_bars([simd(a, b, 4)], "t", tr=zh)
     assert bars.layout.yaxis.title.text == "通道利用率（%）" and bars.data[0].text[0].endswith(" 个周期")
-    rows = [{"pattern": "stride 2", "sectors": 2, "lines": 1, "efficiency": 0.5},
-            {"pattern": "random", "sectors": 32, "lines": 32, "efficiency": 0.03}]
+    rows = [
+        {"pattern": "stride 2", "sectors": 2, "lines": 1, "efficiency": 0.5},
+        {"pattern": "random", "sectors": 32, "lines": 32, "efficiency": 0.03},
+    ]
     assert list(hw.coalescing_chart(rows, "t", tr=zh).data[0].x) == ["步长 2", "随机"]
     compare = [systolic(64, 64, 64, 8, 8, f) for f in ("os", "ws", "is")]
     fig = hw.dataflow_compare(compare, "t", tr=zh)

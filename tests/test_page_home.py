@@ -1,4 +1,5 @@
 """Home page: the curriculum map is built from the catalog and links every existing lab."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """AppTests for the inference-systems labs: serving & batching, cloud vs edge."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ def test_serving_batching_default_interaction_and_bad_input(lab):
     assert at.dataframe[0].value.set_index("policy").loc["dynamic", "mean batch"] != before
     assert "Batch 0" in at.info[0].value
     at.slider(key="sv_step").set_value(3).run()
-    assert not at.exception and "Batch 2" in at.info[0].value     # the slider counts from 1
+    assert not at.exception and "Batch 2" in at.info[0].value  # the slider counts from 1
     at.number_input(key="sv_params_batching").set_value(0.0).run()
     assert at.error and "parameters = 0" in at.error[0].value
 
@@ -40,24 +41,24 @@ def test_serving_llm_and_kv_parts(lab):
     assert busiest.loc["continuous", "tokens/s"] > busiest.loc["static", "tokens/s"]
     at.radio(key="sv_part").set_value("kv").run()
     assert not at.exception
-    assert _metric(at, "KV bytes per token") == "512 KiB"           # Llama-2-7B, fp16
+    assert _metric(at, "KV bytes per token") == "512 KiB"  # Llama-2-7B, fp16
     before = _metric(at, "Sequences (contiguous)")
     at.selectbox(key="sv_model").set_value("Llama-2-70B").run()
-    assert at.error and "GiB" in at.error[0].value                  # 138 GB of fp16 weights
+    assert at.error and "GiB" in at.error[0].value  # 138 GB of fp16 weights
     at.selectbox(key="sv_model").set_value("Mistral-7B").run()
-    assert _metric(at, "KV bytes per token") == "128 KiB"           # GQA: 8 KV heads
+    assert _metric(at, "KV bytes per token") == "128 KiB"  # GQA: 8 KV heads
     assert _metric(at, "Sequences (contiguous)") != before
 
 
 def test_edge_cloud_default_interaction_and_bad_input(lab):
     at = lab("edge_cloud")
     assert len(at.get("plotly_chart")) == 2 and not at.error
-    assert _metric(at, "Best split") == "all device"                # AlexNet, phone CPU, LTE
+    assert _metric(at, "Best split") == "all device"  # AlexNet, phone CPU, LTE
     at.selectbox(key="ec_net").set_value("Wi-Fi").run()
     at.toggle(key="ec_jpeg").set_value(True).run()
     assert not at.exception and _metric(at, "Best split") == "all cloud"
     at.selectbox(key="ec_model").set_value("custom").run()
-    at.number_input(key="ec_params").set_value(1e6).run()           # a trillion parameters
+    at.number_input(key="ec_params").set_value(1e6).run()  # a trillion parameters
     assert at.error and "no card" in at.error[0].value
     at.selectbox(key="ec_model").set_value("AlexNet").run()
     at.number_input(key="ec_up_wifi").set_value(-5.0).run()

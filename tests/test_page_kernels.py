@@ -1,4 +1,5 @@
 """AppTests of the five kernels-lab pages: smoke, one interaction, one bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_layout_explorer(lab):
     at = lab("layout_explorer", strict=True)
-    assert len(at.get("plotly_chart")) == 2          # grid + memory strip on the first screen
+    assert len(at.get("plotly_chart")) == 2  # grid + memory strip on the first screen
     at.text_input(key="le_shape").set_value("2,20,3,3").run()
     at.selectbox(key="le_layout").set_value("NC1HWC0").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Padding waste"] == "37.5 %"      # 20 channels padded to 32 (C0 = 16 for fp16)
+    assert metrics["Padding waste"] == "37.5 %"  # 20 channels padded to 32 (C0 = 16 for fp16)
     at.text_input(key="le_shape").set_value("2,-3").run()
     assert any("must be positive" in e.value for e in at.error)
 
@@ -76,13 +77,13 @@ def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts(lab):
     at.select_slider(key="fa_m").set_value(16).run()
     at.select_slider(key="fa_n").set_value(256).run()
     assert any("too many to step through" in e.value for e in at.info) and not at.error
-    assert len(at.get("plotly_chart")) >= 3          # the HBM traffic tabs still render
+    assert len(at.get("plotly_chart")) >= 3  # the HBM traffic tabs still render
 
 
 def test_roofline_custom_chip_moves_the_ridge(lab):
     at = lab("roofline", strict=True)
     at.selectbox(key="rf_hw").set_value("Custom · 自定义").run()
-    at.number_input(key="rf_bw_custom").set_value(100.0).run()       # 100 TFLOP/s over 100 GB/s
+    at.number_input(key="rf_bw_custom").set_value(100.0).run()  # 100 TFLOP/s over 100 GB/s
     assert not at.exception
     assert any("1000 FLOP/B" in c.value for c in at.caption)
 
@@ -93,7 +94,7 @@ def test_gemm_controls_never_error(lab):
     for key, value in (("gt_size", 48), ("gt_unroll", 4), ("gt_vector", 8), ("gt_tile", 32), ("gt_tile", 4)):
         at.selectbox(key=key).set_value(value).run()
         assert not at.exception and not at.error, (key, value)
-    assert any("vector width 4" in c.value for c in at.caption)      # tile 4 leaves room for 4 lanes
+    assert any("vector width 4" in c.value for c in at.caption)  # tile 4 leaves room for 4 lanes
 
 
 def test_conv_kind_label_is_language_neutral():
@@ -112,4 +113,4 @@ def test_layout_for_another_rank_falls_back_to_row_major(lab):
     at.selectbox(key="le_layout").set_value("NHWC").run()
     assert not at.exception and not at.error
     assert any("row-major instead" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) == 2                  # the address walk still draws
+    assert len(at.get("plotly_chart")) == 2  # the address walk still draws

@@ -1,4 +1,5 @@
 """AppTest of the lightweight-models lab: default render, interactions, bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,7 @@ def test_lightweight_page():
     at.run()
     assert not at.exception and not at.error
     m = _metrics(at)
-    assert m["Parameters"] == "4.23 M" and m["MACs"] == "569 M"     # MobileNetV1 1.0-224
+    assert m["Parameters"] == "4.23 M" and m["MACs"] == "569 M"  # MobileNetV1 1.0-224
     assert len(at.get("plotly_chart")) >= 6
     block_macs = m["engine MACs"]
 
@@ -31,7 +32,7 @@ def test_lightweight_page():
     assert _metrics(at)["MACs"] == "301 M"
 
     at.select_slider(key="lw_alpha").set_value(0.5).run()
-    assert _metrics(at)["Parameters"] == "1.97 M"                   # TF-slim table: 1.95 M + BN
+    assert _metrics(at)["Parameters"] == "1.97 M"  # TF-slim table: 1.95 M + BN
 
     at.selectbox(key="lw_block").set_value("Standard conv · 标准卷积").run()
     assert not at.exception

@@ -1,4 +1,5 @@
 """Ring/tree all-reduce, the α-β model, DDP buckets, sync vs async SGD, mixed precision."""
+
 from __future__ import annotations
 
 import math
@@ -9,9 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.errors import EngineError
-from engine.parallel import (LINKS, Link, allreduce_time, ddp_buckets, loss_scale_steps,
-                             ring_allreduce, ring_bytes_per_device, sync_vs_async,
-                             synthetic_gradients, tree_allreduce, underflow)
+from engine.parallel import (
+    LINKS,
+    Link,
+    allreduce_time,
+    ddp_buckets,
+    loss_scale_steps,
+    ring_allreduce,
+    ring_bytes_per_device,
+    sync_vs_async,
+    synthetic_gradients,
+    tree_allreduce,
+    underflow,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -35,11 +46,11 @@ def test_tree_allreduce_sums_everywhere(n, seed):
 def test_reduce_scatter_leaves_one_finished_chunk_per_device():
     n, data = 4, np.arange(4 * 8, dtype=float).reshape(4, 8)
     trace = ring_allreduce(data)
-    after_rs = trace[n - 1].data["buffers"]          # end of reduce-scatter
+    after_rs = trace[n - 1].data["buffers"]  # end of reduce-scatter
     total = data.sum(axis=0)
     for dev in range(n):
         c = (dev + 1) % n
-        np.testing.assert_allclose(after_rs[dev, 2 * c:2 * c + 2], total[2 * c:2 * c + 2])
+        np.testing.assert_allclose(after_rs[dev, 2 * c : 2 * c + 2], total[2 * c : 2 * c + 2])
 
 
 def test_every_step_sends_one_chunk_per_device_and_volume_matches():
@@ -89,7 +100,7 @@ def test_ddp_buckets_overlap_backward():
     res = ddp_buckets(sizes, [1e-3] * 12, 10e6, 8, LINKS["PCIe 4.0 x16"])
     res.timeline.check_no_overlap()
     assert sorted(i for b in res.buckets for i in b) == list(range(12))
-    assert res.buckets[0][0] == 11                       # the last layer's gradient is ready first
+    assert res.buckets[0][0] == 11  # the last layer's gradient is ready first
     assert res.overlapped < res.serial
     one = ddp_buckets(sizes, [1e-3] * 12, 1e12, 8, LINKS["PCIe 4.0 x16"])
     assert len(one.buckets) == 1 and one.overlapped == pytest.approx(one.serial)
@@ -107,22 +118,24 @@ def test_sync_vs_async():
 
 def test_fp16_underflow_matches_torch_half():
     import torch
+
     g = synthetic_gradients(5000, seed=1)
-    for scale in (1.0, 2.0 ** 8, 2.0 ** 16):
+    for scale in (1.0, 2.0**8, 2.0**16):
         ours = underflow(g, scale)
         half = torch.tensor(g * scale, dtype=torch.float64).half()
         assert ours.zero_fraction == pytest.approx(float((half == 0).double().mean()))
         assert ours.overflow_fraction == pytest.approx(float(torch.isinf(half).double().mean()))
-    assert underflow(g, 2.0 ** 16).zero_fraction < underflow(g, 1.0).zero_fraction
+    assert underflow(g, 2.0**16).zero_fraction < underflow(g, 1.0).zero_fraction
 
 
 def test_loss_scaling_matches_torch_update_rule():
     import torch
+
     rng = np.random.default_rng(3)
     gmax = 2.0 ** rng.uniform(-10, 1, size=200)
     gmax[[20, 21, 90]] = np.inf
-    ours = loss_scale_steps(gmax, init_scale=2.0 ** 14, interval=7)
-    scale = torch.tensor([2.0 ** 14])
+    ours = loss_scale_steps(gmax, init_scale=2.0**14, interval=7)
+    scale = torch.tensor([2.0**14])
     tracker = torch.tensor([0], dtype=torch.int32)
     for k, g in enumerate(gmax):
         assert ours.scales[k] == float(scale)
@@ -146,9 +159,10 @@ def test_bucket_assignment_matches_torch(sizes, cap):
     # torch's own DDP bucketing (gradients in the order they become ready = reversed layers).
     import torch
     import torch.distributed as dist
+
     ready = [torch.empty(n, dtype=torch.float32) for n in sizes]
     want, _ = dist._compute_bucket_assignment_by_size(ready, [cap])
-    layers = list(reversed(sizes))                  # layer i's gradient is ready (L-1-i)-th
+    layers = list(reversed(sizes))  # layer i's gradient is ready (L-1-i)-th
     res = ddp_buckets([4.0 * n for n in layers], [1e-3] * len(layers), cap, 2, LINKS["PCIe 4.0 x16"])
     got = [[len(layers) - 1 - i for i in b] for b in res.buckets]
     assert got == [list(b) for b in want]

@@ -1,4 +1,5 @@
 """Model-state and activation memory against the ZeRO paper and Korthikanti et al. 2022."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,7 +36,7 @@ def test_zero_table1(psi, nd, stage, expected):
     got = zero_memory(psi, nd, stage)["total"] / GB
     assert round(got, 1) == expected
     if expected < 32:
-        assert got * GB <= 32e9      # "fits into a cluster of 32GB V100 GPUs"
+        assert got * GB <= 32e9  # "fits into a cluster of 32GB V100 GPUs"
 
 
 def test_zero_components_and_fsdp_offload():
@@ -58,15 +59,17 @@ def test_zero_stages_never_increase_memory(psi, nd, k):
 def _per_tensor_accounting(s, b, h, a, t):
     """Korthikanti et al. §4.1, tensor by tensor (bytes), with tensor parallel size t, no SP."""
     sbh = s * b * h
-    attention = (2 * sbh            # QKV input (replicated)
-                 + 4 * sbh / t      # Q and K for QK^T
-                 + 2 * a * s * s * b / t   # softmax output
-                 + a * s * s * b / t       # softmax dropout mask (1 byte)
-                 + 2 * a * s * s * b / t   # dropout output (attention over V)
-                 + 2 * sbh / t      # V
-                 + 2 * sbh / t      # output projection input
-                 + sbh)             # attention dropout mask (replicated)
-    mlp = 2 * sbh + 8 * sbh / t + 8 * sbh / t + sbh   # fc1 in, GeLU in, fc2 in, dropout mask
+    attention = (
+        2 * sbh  # QKV input (replicated)
+        + 4 * sbh / t  # Q and K for QK^T
+        + 2 * a * s * s * b / t  # softmax output
+        + a * s * s * b / t  # softmax dropout mask (1 byte)
+        + 2 * a * s * s * b / t  # dropout output (attention over V)
+        + 2 * sbh / t  # V
+        + 2 * sbh / t  # output projection input
+        + sbh
+    )  # attention dropout mask (replicated)
+    mlp = 2 * sbh + 8 * sbh / t + 8 * sbh / t + sbh  # fc1 in, GeLU in, fc2 in, dropout mask
     norms = 4 * sbh
     return attention + mlp + norms
 
@@ -100,18 +103,22 @@ def test_paper_worked_numbers(h, a, ratio, saving):
     assert 1 - sel / full == pytest.approx(saving, abs=0.005)
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(s=2048, b=1, h=12288, a=96, tp=5), "divide"),
-    (dict(s=2048, b=1, h=12288, a=96, recompute="some"), "recompute"),
-    (dict(s=0, b=1, h=12288, a=96), "sequence"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(s=2048, b=1, h=12288, a=96, tp=5), "divide"),
+        (dict(s=2048, b=1, h=12288, a=96, recompute="some"), "recompute"),
+        (dict(s=0, b=1, h=12288, a=96), "sequence"),
+    ],
+)
 def test_activation_errors(kwargs, fragment):
     with pytest.raises(EngineError, match=fragment):
         activation_memory(**kwargs)
 
 
-@pytest.mark.parametrize("args, fragment", [((7.5e9, 0, 1), "devices"), ((7.5e9, 8, 4), "stage"),
-                                            ((-1.0, 8, 1), "parameter")])
+@pytest.mark.parametrize(
+    "args, fragment", [((7.5e9, 0, 1), "devices"), ((7.5e9, 8, 4), "stage"), ((-1.0, 8, 1), "parameter")]
+)
 def test_zero_errors(args, fragment):
     with pytest.raises(EngineError, match=fragment):
         zero_memory(*args)
@@ -135,26 +142,36 @@ def _torch_saved_bytes(s, b, h, a, t):
         return torch.randn(*shape, dtype=dt, requires_grad=True)
 
     def dropout(v):
-        mask = torch.rand(v.shape) > 0.1           # bool: 1 byte per element
+        mask = torch.rand(v.shape) > 0.1  # bool: 1 byte per element
         return v * mask / 0.9
 
     saved = {}
 
     def pack(x):
-        if x.numel() != s * b:                     # skip LayerNorm statistics
+        if x.numel() != s * b:  # skip LayerNorm statistics
             saved[x.untyped_storage().data_ptr()] = x.untyped_storage().nbytes()
         return x
 
-    params = [w(h), w(h), w(al * d, h), w(al * d, h), w(al * d, h), w(h, al * d), w(h), w(h),
-              w(4 * h // t, h), w(h, 4 * h // t)]
+    params = [
+        w(h),
+        w(h),
+        w(al * d, h),
+        w(al * d, h),
+        w(al * d, h),
+        w(h, al * d),
+        w(h),
+        w(h),
+        w(4 * h // t, h),
+        w(h, 4 * h // t),
+    ]
     ln1w, ln1b, wq, wk, wv, wo, ln2w, ln2b, w1, w2 = params
     x = torch.randn(s, b, h, dtype=dt, requires_grad=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
         y = F.layer_norm(x, (h,), ln1w, ln1b)
         q, k, v = ((y @ m.t()).view(s, b * al, d).transpose(0, 1) for m in (wq, wk, wv))
-        p = dropout(F.softmax(torch.bmm(q, k.transpose(1, 2)) * d ** -0.5, dim=-1))
+        p = dropout(F.softmax(torch.bmm(q, k.transpose(1, 2)) * d**-0.5, dim=-1))
         ctx = torch.bmm(p, v).transpose(0, 1).reshape(s, b, al * d)
-        x2 = x + dropout(ctx @ wo.t())             # row-parallel output after the all-reduce
+        x2 = x + dropout(ctx @ wo.t())  # row-parallel output after the all-reduce
         z = F.gelu(F.layer_norm(x2, (h,), ln2w, ln2b) @ w1.t())
         (x2 + dropout(z @ w2.t())).sum()
     ptrs = {m.untyped_storage().data_ptr() for m in params}

@@ -1,4 +1,5 @@
 """Pipeline schedules: bubble fraction measured on the timeline vs the papers' closed forms."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.errors import EngineError
-from engine.parallel import (activations_held, bubble_formula, bubble_fraction, peak_activations,
-                             pipeline_schedule)
+from engine.parallel import (
+    activations_held,
+    bubble_formula,
+    bubble_fraction,
+    peak_activations,
+    pipeline_schedule,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -32,8 +38,12 @@ def test_interleaved_bubble_equals_closed_form(p, groups, v):
 
 
 @settings(max_examples=25, deadline=None)
-@given(p=st.integers(1, 6), m=st.integers(1, 12),
-       schedule=st.sampled_from(["gpipe", "1f1b", "interleaved"]), v=st.integers(1, 3))
+@given(
+    p=st.integers(1, 6),
+    m=st.integers(1, 12),
+    schedule=st.sampled_from(["gpipe", "1f1b", "interleaved"]),
+    v=st.integers(1, 3),
+)
 def test_schedule_is_valid(p, m, schedule, v):
     if schedule == "interleaved":
         m = p * max(1, m // p)
@@ -50,7 +60,7 @@ def test_schedule_is_valid(p, m, schedule, v):
         ends[key] = (e.start, e.end)
     assert len(ends) == 2 * p * m * v
     last = p * v - 1
-    for (kind, j, vs), (start, _) in ends.items():   # dependencies are respected
+    for (kind, j, vs), (start, _) in ends.items():  # dependencies are respected
         if kind == "forward" and vs > 0:
             assert start >= ends[("forward", j, vs - 1)][1] - 1e-9
         if kind == "backward":
@@ -72,13 +82,16 @@ def test_gpipe_makespan_and_activation_peaks():
     assert series[-1][1] == 0
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (dict(p=4, m=6, schedule="interleaved", v=2), "multiple of 4"),
-    (dict(p=4, m=8, schedule="gpipe", v=2), "v must be 1"),
-    (dict(p=0, m=8, schedule="1f1b"), "stages"),
-    (dict(p=4, m=8, schedule="zigzag"), "schedule"),
-    (dict(p=8, m=8, schedule="1f1b", layers=4), "only 4 layers"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (dict(p=4, m=6, schedule="interleaved", v=2), "multiple of 4"),
+        (dict(p=4, m=8, schedule="gpipe", v=2), "v must be 1"),
+        (dict(p=0, m=8, schedule="1f1b"), "stages"),
+        (dict(p=4, m=8, schedule="zigzag"), "schedule"),
+        (dict(p=8, m=8, schedule="1f1b", layers=4), "only 4 layers"),
+    ],
+)
 def test_schedule_errors(args, fragment):
     with pytest.raises(EngineError, match=fragment):
         pipeline_schedule(**args)
@@ -86,6 +99,7 @@ def test_schedule_errors(args, fragment):
 
 def test_stepping_through_time():
     from engine.parallel.pipeline import held_at, time_points, timeline_until
+
     tl = pipeline_schedule(4, 8, "gpipe")
     points = time_points(tl)
     assert points[-1] == tl.makespan and len(points) == len(set(points))

@@ -1,4 +1,5 @@
 """The real torch.distributed (gloo) run equals the simulation, and leaves no process behind."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def test_gloo_two_processes_equal_simulation():
 def test_timeout_kills_every_worker():
     before = set(_children())
     with pytest.raises(RealRunError, match="did not finish within 1 s"):
-        run_real(2, timeout=1)          # importing torch alone takes longer than 1 s
+        run_real(2, timeout=1)  # importing torch alone takes longer than 1 s
     assert set(_children()) <= before
 
 
@@ -60,8 +61,17 @@ def test_real_run_bad_input():
 def test_engine_parallel_does_not_import_torch():
     import subprocess
     import sys
+
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", "import sys, engine.parallel, engine.parallel.real_run; "
-                          "print('torch' in sys.modules)"], cwd=root, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, engine.parallel, engine.parallel.real_run; print('torch' in sys.modules)",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "False", out.stderr

@@ -1,4 +1,5 @@
 """Megatron tensor parallelism on simulated devices vs unsplit numpy and torch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,14 +8,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.errors import EngineError
-from engine.parallel import (attention_by_heads, comm_volume_per_layer, megatron_mlp,
-                             mesh_matmul, mlp_grads, vocab_parallel_cross_entropy,
-                             vocab_parallel_embedding)
+from engine.parallel import (
+    attention_by_heads,
+    comm_volume_per_layer,
+    megatron_mlp,
+    mesh_matmul,
+    mlp_grads,
+    vocab_parallel_cross_entropy,
+    vocab_parallel_embedding,
+)
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.sampled_from([1, 2, 3, 4, 8]), rows=st.integers(1, 6), h=st.integers(1, 6),
-       mult=st.integers(1, 3), seed=st.integers(0, 999))
+@given(
+    n=st.sampled_from([1, 2, 3, 4, 8]),
+    rows=st.integers(1, 6),
+    h=st.integers(1, 6),
+    mult=st.integers(1, 3),
+    seed=st.integers(0, 999),
+)
 def test_mlp_split_equals_unsplit(n, rows, h, mult, seed):
     rng = np.random.default_rng(seed)
     f = n * mult
@@ -27,6 +39,7 @@ def test_mlp_split_equals_unsplit(n, rows, h, mult, seed):
 
 def test_mlp_matches_torch_and_gradients_match_autograd():
     import torch
+
     rng = np.random.default_rng(0)
     x, a, b, dy = (rng.normal(size=s) for s in [(5, 6), (6, 24), (24, 6), (5, 6)])
     tx, ta, tb = (torch.tensor(v, requires_grad=True) for v in (x, a, b))
@@ -43,6 +56,7 @@ def test_mlp_matches_torch_and_gradients_match_autograd():
 @pytest.mark.parametrize("heads, n", [(4, 1), (4, 2), (4, 4), (6, 3), (8, 2)])
 def test_attention_by_heads_matches_torch(heads, n):
     import torch
+
     rng = np.random.default_rng(heads * 10 + n)
     s, h = 7, 2 * heads
     x, wq, wk, wv, wo = (rng.normal(size=sh) for sh in [(s, h), (h, h), (h, h), (h, h), (h, h)])
@@ -71,12 +85,14 @@ def test_vocab_embedding(n, per, seed):
 @given(n=st.sampled_from([1, 2, 4, 8]), per=st.integers(1, 4), seed=st.integers(0, 999))
 def test_vocab_parallel_cross_entropy_matches_torch(n, per, seed):
     import torch
+
     rng = np.random.default_rng(seed)
     logits = rng.normal(scale=3, size=(6, n * per))
     targets = rng.integers(0, n * per, size=6)
     res = vocab_parallel_cross_entropy(logits, targets, n)
-    want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(targets),
-                                             reduction="none").numpy()
+    want = torch.nn.functional.cross_entropy(
+        torch.tensor(logits), torch.tensor(targets), reduction="none"
+    ).numpy()
     np.testing.assert_allclose(res.loss, want, atol=1e-10)
     np.testing.assert_allclose(res.reference, want, atol=1e-10)
 

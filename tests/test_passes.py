@@ -1,14 +1,13 @@
 """Before/expected tests for every graph pass, plus oracles: TVM's fusion tests, torch's Conv+BN fold."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import engine
-from engine.core.errors import EngineError
-from engine.core.interpreter import source_value
-from engine.core.ir import GraphBuilder, validate
-from engine.compiler.lab import ledger, pass_trace as pipeline_trace
+from engine.compiler.lab import ledger
+from engine.compiler.lab import pass_trace as pipeline_trace
 from engine.compiler.passes import PASSES, optimize
 from engine.compiler.passes.constant_folding import constant_folding
 from engine.compiler.passes.cse import common_subexpression_elimination
@@ -16,6 +15,9 @@ from engine.compiler.passes.dce import dead_code_elimination
 from engine.compiler.passes.fusion import analyse, fuse
 from engine.compiler.passes.layout_transform import layout_transform
 from engine.compiler.passes.simplify import simplify
+from engine.core.errors import EngineError
+from engine.core.interpreter import source_value
+from engine.core.ir import GraphBuilder, validate
 
 
 def ops_of(graph):
@@ -63,9 +65,18 @@ def test_constant_folding_leaves_input_dependent_ops():
 
 
 # -- simplify -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("op,const,left", [("mul", 1.0, False), ("mul", 1.0, True), ("add", 0.0, False),
-                                           ("add", 0.0, True), ("sub", 0.0, False), ("div", 1.0, False),
-                                           ("pow", 1.0, False)])
+@pytest.mark.parametrize(
+    "op,const,left",
+    [
+        ("mul", 1.0, False),
+        ("mul", 1.0, True),
+        ("add", 0.0, False),
+        ("add", 0.0, True),
+        ("sub", 0.0, False),
+        ("div", 1.0, False),
+        ("pow", 1.0, False),
+    ],
+)
 def test_simplify_neutral_elements(op, const, left):
     b = GraphBuilder()
     x = b.input((2, 3), name="x")
@@ -101,8 +112,8 @@ def test_simplify_transposes():
     b = GraphBuilder()
     x = b.input((2, 3, 4), name="x")
     t1 = b.op("transpose", x, perm=(1, 0, 2))
-    t2 = b.op("transpose", t1, perm=(0, 2, 1))   # composed: (1, 2, 0)
-    t3 = b.op("transpose", t2, perm=(0, 1, 2))   # identity perm
+    t2 = b.op("transpose", t1, perm=(0, 2, 1))  # composed: (1, 2, 0)
+    t3 = b.op("transpose", t2, perm=(0, 1, 2))  # identity perm
     b.op("relu", t3, name="y")
     before = b.build()
     after, _ = simplify(before)
@@ -136,8 +147,12 @@ def _conv_bn(bias: bool):
     w = b.param((4, 3, 3, 3), name="w", value=rng.standard_normal((4, 3, 3, 3)))
     args = [x, w] + ([b.param((4,), name="cb", value=rng.standard_normal(4))] if bias else [])
     c = b.op("conv2d", *args, pad=1, name="c")
-    stats = dict(gamma=rng.uniform(0.5, 1.5, 4), beta=rng.standard_normal(4),
-                 mean=rng.standard_normal(4), var=rng.uniform(0.5, 1.5, 4))
+    stats = dict(
+        gamma=rng.uniform(0.5, 1.5, 4),
+        beta=rng.standard_normal(4),
+        mean=rng.standard_normal(4),
+        var=rng.uniform(0.5, 1.5, 4),
+    )
     refs = [b.param((4,), name=k, value=v) for k, v in stats.items()]
     b.op("batchnorm", c, *refs, epsilon=1e-3, name="y")
     return b.build(), stats
@@ -157,10 +172,12 @@ def test_conv_bn_folding_matches_torch(bias):
     t = {k: torch.tensor(v, dtype=torch.float32) for k, v in st.items()}
     fw, fb = fuse_conv_bn_weights(w, cb, t["mean"], t["var"], 1e-3, t["gamma"], t["beta"])
     conv = after.node("y")
-    np.testing.assert_allclose(after.node(conv.inputs[1]).attr("value").array, fw.detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(after.node(conv.inputs[2]).attr("value").array, fb.detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        after.node(conv.inputs[1]).attr("value").array, fw.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        after.node(conv.inputs[2]).attr("value").array, fb.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
     same_outputs(before, after, rtol=1e-4)
 
 
@@ -169,7 +186,7 @@ def test_book_formula_without_conv_bias_is_wrong_when_bias_present():
     after, _ = simplify(before)
     b_ours = after.node(after.node("y").inputs[2]).attr("value").array
     scale = st["gamma"] / np.sqrt(st["var"] + 1e-3)
-    b_book = st["beta"] - st["mean"] * scale            # drops the conv bias
+    b_book = st["beta"] - st["mean"] * scale  # drops the conv bias
     assert not np.allclose(b_ours, b_book, atol=1e-3)
 
 
@@ -330,8 +347,8 @@ def test_trace_ledger_on_conv_bn_relu_preset():
     assert len(steps) == 4
     first, simp, fus = steps[0].data["ledger"], steps[1].data["ledger"], steps[3].data["ledger"]
     assert (first.ops, first.kernels) == (3, 3)
-    assert (simp.ops, simp.kernels) == (2, 2)          # BN folded into the conv
-    assert fus.kernels == 1                              # conv + relu in one kernel
+    assert (simp.ops, simp.kernels) == (2, 2)  # BN folded into the conv
+    assert fus.kernels == 1  # conv + relu in one kernel
     # one kernel: reads x (1x3x32x32) + weights, writes y (1x16x32x32) once, in float32 bytes
     expected = 4 * (3 * 32 * 32 + 16 * 3 * 3 * 3 + 16 + 16 * 32 * 32)
     assert fus.bytes_moved == expected < simp.bytes_moved
@@ -361,7 +378,8 @@ def test_layout_kernel_views_count_inside_the_op_kernel():
     g = engine.preset("conv_bn_relu")
     steps = list(pipeline_trace(g, ["simplify", "layout"]))
     views = __import__("engine.compiler.passes.layout_transform", fromlist=["kernel_views"]).kernel_views(
-        steps[2].graph)
+        steps[2].graph
+    )
     assert set(views.values()) == {"c.kernel"} and len(views) == 2
     # conv (with its two views) + relu in NHWC + two boundary conversions (x in, y out) = 4 kernels
     assert steps[2].data["ledger"].kernels == 4

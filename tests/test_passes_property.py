@@ -1,20 +1,24 @@
 """Every pass in the PASSES registry keeps semantics: interpreter(before) ≈ interpreter(after), and
 the result validates, keeps the input and output names — on random graphs, every preset and the zoo
 ResNet-18 (torch -> ONNX -> our IR). New passes are covered by registering them."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import engine
-from engine.core.ir import validate
-from engine.compiler.passes import PASSES, optimize
 from strategies import random_graphs
 
-PIPELINES = [[p] for p in PASSES] + [list(PASSES), ["simplify", "cse", "dce", "fusion", "layout"],
-                                     ["layout", "simplify", "constant_folding", "cse", "dce"]]
+import engine
+from engine.compiler.passes import PASSES, optimize
+from engine.core.ir import validate
+
+PIPELINES = [[p] for p in PASSES] + [
+    list(PASSES),
+    ["simplify", "cse", "dce", "fusion", "layout"],
+    ["layout", "simplify", "constant_folding", "cse", "dce"],
+]
 
 
 def assert_same(before, after, label):
@@ -58,8 +62,14 @@ def cnn_graphs(draw):
             args = [h, b.param((cout, c, 3, 3))] + ([b.param((cout,))] if draw(st.booleans()) else [])
             h = b.op("conv2d", *args, pad=1)
         elif step == "bn":
-            h = b.op("batchnorm", h, b.param((c,), init="uniform"), b.param((c,)), b.param((c,)),
-                     b.param((c,), init="uniform"))
+            h = b.op(
+                "batchnorm",
+                h,
+                b.param((c,), init="uniform"),
+                b.param((c,)),
+                b.param((c,)),
+                b.param((c,), init="uniform"),
+            )
         elif step == "act":
             h = b.op(draw(st.sampled_from(["relu", "relu6", "sigmoid", "hswish"])), h)
         elif step == "pool" and size >= 4:
@@ -67,8 +77,9 @@ def cnn_graphs(draw):
         elif step == "res":
             h = b.op("add", h, b.op("relu", h))
         elif step == "neutral":
-            h = b.op(draw(st.sampled_from(["mul", "add"])), h, b.constant(1.0 if draw(st.booleans())
-                                                                         else 0.0))
+            h = b.op(
+                draw(st.sampled_from(["mul", "add"])), h, b.constant(1.0 if draw(st.booleans()) else 0.0)
+            )
         else:
             h = b.op("transpose", b.op("transpose", h, perm=(0, 2, 3, 1)), perm=(0, 3, 1, 2))
     if draw(st.booleans()):

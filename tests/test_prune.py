@@ -1,4 +1,5 @@
 """Pruning masks against torch.nn.utils.prune; N:M, the Zhu & Gupta schedule, SVD low rank."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core.errors import EngineError
 from engine.compression.lowrank import factorise, lowrank_sweep
 from engine.compression.prune import (
-    global_unstructured, gradual_prune, l1_unstructured, ln_structured, model_masks, n_m_mask, n_to_prune,
-    polynomial_sparsity, prune_model,
+    global_unstructured,
+    gradual_prune,
+    l1_unstructured,
+    ln_structured,
+    model_masks,
+    n_m_mask,
+    n_to_prune,
+    polynomial_sparsity,
+    prune_model,
 )
+from engine.core.errors import EngineError
 
 torch = pytest.importorskip("torch")
 from torch.nn.utils import prune as tprune  # noqa: E402
@@ -30,8 +38,11 @@ def _module(w: np.ndarray):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), amount=st.one_of(st.floats(0.0, 1.0), st.integers(0, 24)),
-       shape=st.sampled_from([(4, 6), (8, 3, 3, 2), (24,)]))
+@given(
+    seed=st.integers(0, 10_000),
+    amount=st.one_of(st.floats(0.0, 1.0), st.integers(0, 24)),
+    shape=st.sampled_from([(4, 6), (8, 3, 3, 2), (24,)]),
+)
 def test_l1_unstructured_matches_torch(seed, amount, shape):
     w = _weights(seed, shape)
     m = _module(w)
@@ -44,16 +55,21 @@ def test_l1_unstructured_matches_torch(seed, amount, shape):
 def test_global_unstructured_matches_torch(seed, amount):
     ws = {"a": _weights(seed, (5, 7)), "b": _weights(seed + 1, (3, 3, 2)), "c": _weights(seed + 2, (11,))}
     mods = {k: _module(v) for k, v in ws.items()}
-    tprune.global_unstructured([(mods[k], "weight") for k in ws], pruning_method=tprune.L1Unstructured,
-                               amount=amount)
+    tprune.global_unstructured(
+        [(mods[k], "weight") for k in ws], pruning_method=tprune.L1Unstructured, amount=amount
+    )
     ours = global_unstructured(ws, amount)
     for k in ws:
         np.testing.assert_array_equal(ours[k], mods[k].weight_mask.numpy())
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), amount=st.floats(0.0, 1.0), n=st.sampled_from([1, 2]),
-       dim=st.sampled_from([0, 1, -1]))
+@given(
+    seed=st.integers(0, 10_000),
+    amount=st.floats(0.0, 1.0),
+    n=st.sampled_from([1, 2]),
+    dim=st.sampled_from([0, 1, -1]),
+)
 def test_ln_structured_matches_torch(seed, amount, n, dim):
     w = _weights(seed, (6, 5, 3, 3))
     m = _module(w)
@@ -70,7 +86,7 @@ def test_amount_rounding_is_pythons():
 
 
 def test_two_four_keeps_two_largest_in_every_group():
-    w = np.array([[0.1, -3.0, 2.0, 0.5, 7.0, 0.0, -0.2, 1.0]], np.float32).T   # one column, axis 0
+    w = np.array([[0.1, -3.0, 2.0, 0.5, 7.0, 0.0, -0.2, 1.0]], np.float32).T  # one column, axis 0
     assert n_m_mask(w, 2, 4, axis=0).ravel().tolist() == [0, 1, 1, 0, 1, 0, 0, 1]
     big = _weights(0, (64, 32))
     mask = n_m_mask(big, 2, 4, axis=0)
@@ -83,20 +99,21 @@ def test_two_four_keeps_two_largest_in_every_group():
 def test_polynomial_schedule_zhu_gupta():
     assert polynomial_sparsity(0, 0.0, 0.9, 0, 10) == 0.0
     assert polynomial_sparsity(10, 0.0, 0.9, 0, 10) == pytest.approx(0.9)
-    assert polynomial_sparsity(5, 0.0, 0.8, 0, 10) == pytest.approx(0.8 - 0.8 * 0.5 ** 3)
-    assert polynomial_sparsity(99, 0.0, 0.8, 0, 10) == pytest.approx(0.8)    # held after the end
+    assert polynomial_sparsity(5, 0.0, 0.8, 0, 10) == pytest.approx(0.8 - 0.8 * 0.5**3)
+    assert polynomial_sparsity(99, 0.0, 0.8, 0, 10) == pytest.approx(0.8)  # held after the end
     steps = [polynomial_sparsity(t, 0.0, 0.9, 0, 10) for t in range(11)]
     gains = np.diff(steps)
-    assert np.all(gains > 0) and np.all(np.diff(gains) < 0)                  # fast first, slow last
+    assert np.all(gains > 0) and np.all(np.diff(gains) < 0)  # fast first, slow last
 
 
 def test_degenerate_pruning_requests():
     from engine.compression.training import train_model
+
     params = train_model("mlp", 0).params
     with pytest.raises(EngineError, match="leaves none"):
         model_masks("mlp", params, "global_unstructured", 1.0)
     zero = np.zeros((4, 4), np.float32)
-    assert l1_unstructured(zero, 0.5).sum() == 8             # all-zero weights: still a valid mask
+    assert l1_unstructured(zero, 0.5).sum() == 8  # all-zero weights: still a valid mask
     with pytest.raises(EngineError, match="finite"):
         l1_unstructured(np.array([np.nan, 1.0]), 0.5)
 
@@ -109,7 +126,7 @@ def test_pruning_on_the_trained_mlp():
     assert heavy.accuracy < one_shot.accuracy
     g = gradual_prune("mlp", 0, 0.9, n_steps=4)
     assert g.schedule[-1][1] == pytest.approx(0.9)
-    assert g.accuracy > g.one_shot_accuracy + 0.1            # fine-tuning between steps pays
+    assert g.accuracy > g.one_shot_accuracy + 0.1  # fine-tuning between steps pays
 
 
 def test_svd_factorisation_is_eckart_young():

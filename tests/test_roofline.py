@@ -1,12 +1,12 @@
 """Roofline: the min() law, ridge points from the datasheets, kernel intensities."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
 import engine
-from engine.kernels import roofline_model as R
 from engine.core.errors import EngineError
+from engine.kernels import roofline_model as R
 
 
 def test_roofline_is_min_of_two_roofs():
@@ -16,9 +16,17 @@ def test_roofline_is_min_of_two_roofs():
     assert engine.roofline(100.0, 100e12, 1e12) == pytest.approx(100e12)  # exactly the ridge
 
 
-@pytest.mark.parametrize("name, peak_tflops, bw_gbs", [
-    ("V100 SXM2", 125, 900), ("A100 40GB SXM", 312, 1555), ("A100 80GB SXM", 312, 2039),
-    ("H100 SXM", 989.4, 3350), ("RTX 4090", 165.2, 1008), ("Ascend 910 (editable)", 256, 1200)])
+@pytest.mark.parametrize(
+    "name, peak_tflops, bw_gbs",
+    [
+        ("V100 SXM2", 125, 900),
+        ("A100 40GB SXM", 312, 1555),
+        ("A100 80GB SXM", 312, 2039),
+        ("H100 SXM", 989.4, 3350),
+        ("RTX 4090", 165.2, 1008),
+        ("Ascend 910 (editable)", 256, 1200),
+    ],
+)
 def test_presets_carry_datasheet_figures_and_ridge_points(name, peak_tflops, bw_gbs):
     hw = engine.hardware_presets()[name]
     assert hw.peak_flops == pytest.approx(peak_tflops * 1e12)
@@ -38,7 +46,7 @@ def test_known_ridge_points():
 
 def test_gemm_and_attention_intensity():
     g = R.gemm_point(4096, 4096, 4096, dtype_bytes=2)
-    assert g.intensity == pytest.approx(2 * 4096 ** 3 / (2 * 3 * 4096 ** 2))   # = 4096/3
+    assert g.intensity == pytest.approx(2 * 4096**3 / (2 * 3 * 4096**2))  # = 4096/3
     pre, dec = R.attention_points(4096, 128, 32, 1)
     assert pre.intensity > 100 * dec.intensity
     assert dec.intensity == pytest.approx(4 * 4096 * 128 / (2 * (2 * 4096 * 128 + 256)))
@@ -55,8 +63,7 @@ def test_elementwise_ops_are_memory_bound_everywhere():
     assert add.intensity == pytest.approx(1 / 6)
 
 
-@pytest.mark.parametrize("args", [(-1, 1e12, 1e9), (1, 0, 1e9), (1, 1e12, float("nan")),
-                                  ("x", 1, 1)])
+@pytest.mark.parametrize("args", [(-1, 1e12, 1e9), (1, 0, 1e9), (1, 1e12, float("nan")), ("x", 1, 1)])
 def test_bad_roofline_inputs(args):
     with pytest.raises(EngineError):
         engine.roofline(*args)

@@ -1,6 +1,7 @@
 """The simulated runtime: closed-form totals on tiny graphs, stream concurrency, FIFO order,
 dependency and lane invariants on random graphs, the critical path, and the dispatch story
 checked against torch's own dispatch keys and grad_fn names."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,11 +79,11 @@ def test_fifo_ready_queue_order():
     trace = schedule_trace(g, "whole_graph", "accel", Config(streams=1))
     chosen = [s.data["chosen"] for s in trace.steps]
     first = [n.name for n in g.op_nodes if set(n.inputs) == {"x"}]
-    assert chosen[:2] == first              # both consumers of x are ready first, in graph order
+    assert chosen[:2] == first  # both consumers of x are ready first, in graph order
     assert trace.steps[0].data["queue"] == tuple(first)
     assert chosen[-1] == "y"
     for s in trace.steps:
-        assert s.data["chosen"] == s.data["queue"][0]      # always the head of the queue
+        assert s.data["chosen"] == s.data["queue"][0]  # always the head of the queue
 
 
 def _check_invariants(g, sched):
@@ -103,10 +104,12 @@ def _check_invariants(g, sched):
 
 @pytest.mark.skipif(random_graphs is None, reason="tests/strategies.py not present")
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(graph=random_graphs(max_nodes=10) if random_graphs else st.none(),
-       mode=st.sampled_from(MODES), placement=st.sampled_from(["accel", "cpu", "heavy_on_accel",
-                                                                "halves"]),
-       streams=st.integers(1, 3))
+@given(
+    graph=random_graphs(max_nodes=10) if random_graphs else st.none(),
+    mode=st.sampled_from(MODES),
+    placement=st.sampled_from(["accel", "cpu", "heavy_on_accel", "halves"]),
+    streams=st.integers(1, 3),
+)
 def test_schedule_invariants_on_random_graphs(graph, mode, placement, streams):
     cfg = Config(streams=streams, accel_count=2, heavy_flops=50)
     _check_invariants(graph, simulate(graph, mode, placement, cfg))

@@ -1,4 +1,5 @@
 """Serving engine: closed forms of queueing theory, published KV-cache sizes, policy behaviour."""
+
 from __future__ import annotations
 
 import math
@@ -9,12 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import BudgetError, EngineError, hardware_presets
-from engine.inference.serving import (
-    ServiceModel, batch_log, batch_timeline, load_sweep, md1_wait, mm1_wait, pk_wait, poisson_arrivals,
-    simulate,
-)
 from engine.inference.kv_cache import capacity, fragmentation, kv_bytes_per_token, model_configs
 from engine.inference.llm_serving import LLMModel, draw_requests, simulate_llm, slot_timeline
+from engine.inference.serving import (
+    ServiceModel,
+    batch_log,
+    batch_timeline,
+    load_sweep,
+    md1_wait,
+    mm1_wait,
+    pk_wait,
+    poisson_arrivals,
+    simulate,
+)
 
 H100 = hardware_presets()["H100 SXM"]
 MODEL = ServiceModel(7e9, "fp16", H100.peak_flops, H100.bandwidth)
@@ -22,6 +30,7 @@ MiB = 1 << 20
 
 
 # ---- the service-time model ---------------------------------------------------------------------
+
 
 def test_service_time_is_the_roofline_of_a_forward_pass():
     # 7e9 fp16 weights = 14 GB read at 3.35 TB/s; 2 FLOPs per weight per request at 989.4 TFLOP/s
@@ -33,10 +42,15 @@ def test_service_time_is_the_roofline_of_a_forward_pass():
     assert MODEL.capacity(64) == pytest.approx(64 * MODEL.capacity(1))
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(params=0), "parameters"), (dict(bandwidth=-1.0), "bandwidth"),
-    (dict(dtype="fp12"), "fp12"), (dict(peak_flops=math.nan), "peak"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(params=0), "parameters"),
+        (dict(bandwidth=-1.0), "bandwidth"),
+        (dict(dtype="fp12"), "fp12"),
+        (dict(peak_flops=math.nan), "peak"),
+    ],
+)
 def test_service_model_refuses_nonsense(kwargs, words):
     base = dict(params=1e9, dtype="fp16", peak_flops=1e12, bandwidth=1e12)
     with pytest.raises(EngineError, match=words):
@@ -58,6 +72,7 @@ def test_simulator_refuses_bad_rates_batches_and_budgets():
 
 # ---- queueing theory: the simulator against closed forms -----------------------------------------
 
+
 def _unbatched(service: str, rho: float, n: int = 200_000):
     s = MODEL.time(1)
     return simulate(MODEL, rho / s, n, "none", seed=3, service=service), rho / s, s
@@ -78,7 +93,7 @@ def test_pk_formula_special_cases():
 
 @pytest.mark.parametrize("policy", ["none", "static", "dynamic"])
 def test_littles_law_holds_on_every_policy(policy):
-    cap = MODEL.capacity(1 if policy == "none" else 8)     # a stable load for this policy
+    cap = MODEL.capacity(1 if policy == "none" else 8)  # a stable load for this policy
     r = simulate(MODEL, 0.6 * cap, 20_000, policy, 8, 0.002, seed=5)
     lam_observed = r.n / (max(r.finish) - min(r.arrival))
     # time-average number in system (an event sweep) = observed rate × mean sojourn time
@@ -91,23 +106,24 @@ def test_poisson_arrivals_have_the_asked_rate():
     a = poisson_arrivals(250.0, 100_000, seed=1)
     assert len(a) / a[-1] == pytest.approx(250.0, rel=0.01)
     gaps = np.diff(a)
-    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.02)   # exponential: CV = 1
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.02)  # exponential: CV = 1
 
 
 # ---- batching policies --------------------------------------------------------------------------
 
+
 def test_batching_beats_no_batching_beyond_one_request_capacity():
-    rate = 3 * MODEL.capacity(1)              # three times what one-at-a-time can serve
+    rate = 3 * MODEL.capacity(1)  # three times what one-at-a-time can serve
     none = simulate(MODEL, rate, 3000, "none", seed=1)
     dyn = simulate(MODEL, rate, 3000, "dynamic", 8, 0.0, seed=1)
-    assert none.throughput == pytest.approx(MODEL.capacity(1), rel=0.02)   # saturated
+    assert none.throughput == pytest.approx(MODEL.capacity(1), rel=0.02)  # saturated
     assert dyn.throughput == pytest.approx(rate, rel=0.05)
     assert dyn.percentile(99) < none.percentile(99) / 10
 
 
 def test_static_batches_are_full_and_dynamic_respects_the_delay():
     st_ = simulate(MODEL, 100.0, 1000, "static", 8, seed=2)
-    assert all(size == 8 for *_, size in st_.batches)         # 1000 = 125 full batches
+    assert all(size == 8 for *_, size in st_.batches)  # 1000 = 125 full batches
     dyn = simulate(MODEL, 100.0, 1000, "dynamic", 8, 0.004, seed=2)
     # at light load nobody waits longer than the delay (+ one pass the server may still be busy)
     assert dyn.wait.max() <= 0.004 + MODEL.time(8) + 1e-12
@@ -116,14 +132,19 @@ def test_static_batches_are_full_and_dynamic_respects_the_delay():
 
 
 @settings(max_examples=25, deadline=None)
-@given(rate=st.floats(10, 5000), batch=st.integers(1, 16), delay=st.floats(0, 0.01),
-       policy=st.sampled_from(["none", "static", "dynamic"]), seed=st.integers(0, 99))
+@given(
+    rate=st.floats(10, 5000),
+    batch=st.integers(1, 16),
+    delay=st.floats(0, 0.01),
+    policy=st.sampled_from(["none", "static", "dynamic"]),
+    seed=st.integers(0, 99),
+)
 def test_simulation_invariants(rate, batch, delay, policy, seed):
     r = simulate(MODEL, rate, 300, policy, batch, delay, seed)
     start, finish, arrival = map(np.asarray, (r.start, r.finish, r.arrival))
     assert (start >= arrival - 1e-12).all() and (finish > start).all()
     assert sum(size for *_, size in r.batches) == r.n
-    batch_timeline(r).check_no_overlap()                     # one GPU: passes never overlap
+    batch_timeline(r).check_no_overlap()  # one GPU: passes never overlap
     assert 0 < r.busy_fraction <= 1 + 1e-9
 
 
@@ -178,13 +199,14 @@ def test_llm_refuses_nonsense():
 
 # ---- KV cache -----------------------------------------------------------------------------------
 
+
 def test_kv_bytes_match_published_figures():
     cfg = model_configs()
     per_token = {n: kv_bytes_per_token(c.layers, c.kv_heads, c.head_dim) for n, c in cfg.items()}
     # vLLM paper (Kwon et al. 2023) §3: "800 KB" per token for OPT-13B = 2·5120·40·2 bytes
     assert per_token["OPT-13B"] == 2 * 5120 * 40 * 2
-    assert per_token["Llama-2-7B"] == 0.5 * MiB                  # 2·32·4096·2
-    assert per_token["Llama-2-70B"] == 2 * 80 * 8 * 128 * 2      # GQA: 8 KV heads, not 64
+    assert per_token["Llama-2-7B"] == 0.5 * MiB  # 2·32·4096·2
+    assert per_token["Llama-2-70B"] == 2 * 80 * 8 * 128 * 2  # GQA: 8 KV heads, not 64
     assert per_token["Llama-2-70B"] / (2 * 80 * 8192 * 2) == pytest.approx(1 / 8)
     assert per_token["Falcon-7B (MQA)"] == 2 * 32 * 64 * 2
     assert kv_bytes_per_token(32, 32, 128, "int8") == 0.25 * MiB
@@ -196,18 +218,20 @@ def test_capacity_and_out_of_memory():
     expected_tokens = int((80 * 0.9 * (1 << 30) - 6.74e9 * 2) // (0.5 * MiB))
     assert cap.tokens == expected_tokens
     assert cap.sequences_contiguous == expected_tokens // 4096
-    assert cap.sequences_paged == expected_tokens // 1008       # 1000 rounded up to 16-token blocks
+    assert cap.sequences_paged == expected_tokens // 1008  # 1000 rounded up to 16-token blocks
     with pytest.raises(EngineError, match="GiB"):
-        capacity(cfg["Llama-2-70B"], 80, 4096, 1000)             # 138 GB of fp16 weights
+        capacity(cfg["Llama-2-70B"], 80, 4096, 1000)  # 138 GB of fp16 weights
 
 
 @settings(max_examples=30, deadline=None)
-@given(block=st.sampled_from([1, 2, 4, 8, 16, 32, 64]),
-       lengths=st.lists(st.integers(1, 2048), min_size=1, max_size=50))
+@given(
+    block=st.sampled_from([1, 2, 4, 8, 16, 32, 64]),
+    lengths=st.lists(st.integers(1, 2048), min_size=1, max_size=50),
+)
 def test_paged_waste_is_below_one_block_per_sequence(block, lengths):
     w = fragmentation(lengths, 2048, block)
     assert 0 <= w.reserved_paged - w.used_tokens <= len(lengths) * (block - 1)
-    assert w.waste_paged <= w.waste_contiguous + 1e-12      # blocks dividing max_len never lose
+    assert w.waste_paged <= w.waste_contiguous + 1e-12  # blocks dividing max_len never lose
 
 
 def test_paged_waste_closed_form_for_uniform_lengths():
@@ -246,6 +270,7 @@ def test_page_helpers_sweep_rates_capacity_and_policy_table():
     from engine.inference import kv_cache as kv
     from engine.inference import llm_serving as llm
     from engine.inference.serving import policy_table, simulate
+
     hw = hardware_presets()["A100 80GB SXM"]
     cfg = kv.model_configs()["Llama-2-7B"]
     model = llm.model_for(cfg, "fp16", hw.peak_flops, hw.bandwidth)
@@ -253,9 +278,11 @@ def test_page_helpers_sweep_rates_capacity_and_policy_table():
     assert model.kv_bytes_per_token == 2 * 32 * 32 * 128 * 2
     rates = llm.sweep_rates(model, 16, 256, 64, fractions=(0.5, 1.0))
     step = float(model.step_time(0, 16, 16 * (256 + 64)))
-    assert rates[1] == pytest.approx(16 / (64 * step), rel=1e-3) and rates[0] == pytest.approx(rates[1] / 2, rel=1e-2)
+    assert rates[1] == pytest.approx(16 / (64 * step), rel=1e-3) and rates[0] == pytest.approx(
+        rates[1] / 2, rel=1e-2
+    )
     longest, cap = kv.in_flight_capacity(cfg, 80, 256, 10_000)
-    assert longest == cfg.max_context                                     # 256 + 8 x 10,000 is capped
+    assert longest == cfg.max_context  # 256 + 8 x 10,000 is capped
     assert cap.sequences_paged >= cap.sequences_contiguous >= 1
     svc = ServiceModel(1e9, "fp16", hw.peak_flops, hw.bandwidth, 16)
     runs = {p: simulate(svc, 0.5 * svc.capacity(8), 2000, p, 8, 2e-3) for p in ("none", "dynamic")}

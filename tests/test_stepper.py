@@ -3,6 +3,7 @@
 The timer ticks themselves (fragment reruns from the browser) are exercised in
 tests/browser/test_stepper_play.py; AppTest runs whole scripts only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,6 +51,7 @@ def _shown(at: AppTest) -> list[str]:
 
 # frame logic on a plain dict (what st.session_state is to it) ------------------------------------
 
+
 def test_a_full_run_draws_without_stepping_and_forgets_the_press_mark():
     state = {"s": 2, "s_playing": True, "s_touched": True}
     assert frame_action(state, "s", 5, first=True, was_playing=True, plain=False) == "draw"
@@ -69,7 +71,7 @@ def test_the_tick_onto_the_last_step_stops_and_reruns_the_app_to_drop_the_timer(
 
 
 def test_a_press_while_playing_is_not_a_tick():
-    state = {"s": 2, "s_playing": True, "s_touched": True}      # e.g. Next pressed: already 2 -> 3
+    state = {"s": 2, "s_playing": True, "s_touched": True}  # e.g. Next pressed: already 2 -> 3
     assert frame_action(state, "s", 5, first=False, was_playing=True, plain=False) == "draw"
     assert state == {"s": 2, "s_playing": True}
 
@@ -82,7 +84,7 @@ def test_play_and_pause_rerun_the_app_so_the_timer_is_registered_or_dropped():
 
 
 def test_paused_reruns_never_step_and_a_plain_stepper_always_reruns_the_app():
-    state = {"s": 2}                                   # a widget inside render, while paused
+    state = {"s": 2}  # a widget inside render, while paused
     assert frame_action(state, "s", 5, first=False, was_playing=False, plain=False) == "draw"
     assert frame_action(state, "s", 5, first=False, was_playing=False, plain=True) == "rerun"
     assert state == {"s": 2}
@@ -99,6 +101,7 @@ def test_advance_never_passes_the_last_step():
 
 # the controls in an AppTest ------------------------------------------------------------------------
 
+
 def test_prev_next_and_the_slider_move_the_step_and_the_url():
     at = _app()
     assert _shown(at) == ["showing step 0", "page sees 0"]
@@ -109,7 +112,7 @@ def test_prev_next_and_the_slider_move_the_step_and_the_url():
     at.button(key="x_step_prev").click().run()
     assert _shown(at)[0] == "showing step 1"
     at.slider(key="x_step").set_value(5).run()
-    at.button(key="x_step_next").click().run()                # clamped at the last step
+    at.button(key="x_step_next").click().run()  # clamped at the last step
     assert not at.exception and _shown(at)[0] == "showing step 4"
 
 
@@ -119,7 +122,7 @@ def test_play_then_pause_toggles_the_icon_without_an_exception():
     _play(at).click().run()
     assert not at.exception and at.session_state["x_step_playing"]
     assert _play(at).proto.icon == ":material/pause:"
-    assert _shown(at)[0] == "showing step 0"                 # pressing Play does not step by itself
+    assert _shown(at)[0] == "showing step 0"  # pressing Play does not step by itself
     _play(at).click().run()
     assert not at.exception and not at.session_state["x_step_playing"]
     assert _play(at).proto.icon == ":material/play_arrow:"
@@ -130,7 +133,7 @@ def test_a_press_replayed_on_the_replaced_button_is_ignored():
     first = _play(at)
     first.click().run()
     assert at.session_state["x_step_playing"]
-    first.click().run()          # the same press sent again (the browser's timer carried it too)
+    first.click().run()  # the same press sent again (the browser's timer carried it too)
     assert not at.exception and at.session_state["x_step_playing"]
 
 
@@ -165,9 +168,16 @@ def test_a_page_stepper_plays_and_steps():
 
 # how pages call it ---------------------------------------------------------------------------------
 
+
 def _stepper_calls(tree: ast.Module) -> list[ast.Call]:
-    return [c for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-            and c.func.attr == "stepper" and getattr(c.func.value, "id", "") == "ui"]
+    return [
+        c
+        for c in ast.walk(tree)
+        if isinstance(c, ast.Call)
+        and isinstance(c.func, ast.Attribute)
+        and c.func.attr == "stepper"
+        and getattr(c.func.value, "id", "") == "ui"
+    ]
 
 
 def _module_stores_after(tree: ast.Module, line: int) -> set[str]:
@@ -176,8 +186,18 @@ def _module_stores_after(tree: ast.Module, line: int) -> set[str]:
     todo = list(tree.body)
     while todo:
         node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp,
-                             ast.DictComp, ast.GeneratorExp)):
+        if isinstance(
+            node,
+            (
+                ast.FunctionDef,
+                ast.Lambda,
+                ast.ClassDef,
+                ast.ListComp,
+                ast.SetComp,
+                ast.DictComp,
+                ast.GeneratorExp,
+            ),
+        ):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.lineno > line:
                 names.add(node.name)
             continue
@@ -213,9 +233,11 @@ def test_every_page_stepper_draws_its_step_in_the_fragment_and_reads_no_later_na
 def test_one_main_stepper_per_page_and_no_sleeping_script_thread():
     for path in PAGES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        mains = [c for c in _stepper_calls(tree)
-                 if not any(kw.arg == "main" and getattr(kw.value, "value", True) is False
-                            for kw in c.keywords)]
+        mains = [
+            c
+            for c in _stepper_calls(tree)
+            if not any(kw.arg == "main" and getattr(kw.value, "value", True) is False for kw in c.keywords)
+        ]
         assert len(mains) <= 1, f"{path.name} has {len(mains)} main steppers"
     for path in [*PAGES, *(ROOT / "ui").glob("*.py")]:
         assert "time.sleep" not in path.read_text(encoding="utf-8"), path.name

@@ -1,5 +1,6 @@
 """Manual / numeric / symbolic / automatic differentiation agree where they should, and the
 numeric and symbolic ways fail the way the theory says (U-shaped error, expression swell)."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,18 @@ import pytest
 import engine
 from engine.core.errors import EngineError
 from engine.framework.four_ways import (
-    best_step, dag_size, diff, difference_sweep, evaluate, expr_from_graph, logistic_expr, logistic_graph,
-    simplify, swell_table, to_text, tree_size,
+    best_step,
+    dag_size,
+    diff,
+    difference_sweep,
+    evaluate,
+    expr_from_graph,
+    logistic_expr,
+    logistic_graph,
+    simplify,
+    swell_table,
+    to_text,
+    tree_size,
 )
 
 
@@ -20,9 +31,9 @@ def test_symbolic_derivative_of_the_survey_example_is_the_closed_form():
     d1, d2 = simplify(diff(e, "x1")), simplify(diff(e, "x2"))
     assert to_text(d1) == "((1 / x1) + x2)"
     point = {"x1": 2.0, "x2": 5.0}
-    assert evaluate(d1, point) == pytest.approx(1 / 2 + 5)               # manual: 1/x1 + x2
-    assert evaluate(d2, point) == pytest.approx(2 - math.cos(5.0))       # manual: x1 - cos x2
-    assert round(evaluate(d2, point), 3) == 1.716                       # Baydin Table 3
+    assert evaluate(d1, point) == pytest.approx(1 / 2 + 5)  # manual: 1/x1 + x2
+    assert evaluate(d2, point) == pytest.approx(2 - math.cos(5.0))  # manual: x1 - cos x2
+    assert round(evaluate(d2, point), 3) == 1.716  # Baydin Table 3
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 6])
@@ -31,9 +42,10 @@ def test_logistic_map_derivative_matches_table_1_and_ad(n):
     - 64x(1-x)(1-2x); autodiff on the graph gives the same number."""
     x = 0.3
     d = diff(logistic_expr(n), "x")
-    closed = {2: 4 - 8 * x,
-              3: 16 * (1 - x) * (1 - 2 * x) ** 2 - 16 * x * (1 - 2 * x) ** 2
-              - 64 * x * (1 - x) * (1 - 2 * x)}
+    closed = {
+        2: 4 - 8 * x,
+        3: 16 * (1 - x) * (1 - 2 * x) ** 2 - 16 * x * (1 - 2 * x) ** 2 - 64 * x * (1 - x) * (1 - 2 * x),
+    }
     if n in closed:
         assert evaluate(d, {"x": x}) == pytest.approx(closed[n], rel=1e-12)
     graph = logistic_graph(n)
@@ -44,8 +56,8 @@ def test_logistic_map_derivative_matches_table_1_and_ad(n):
 def test_expression_swell_grows_faster_than_the_ad_trace():
     rows = swell_table(8)
     naive = [r.naive_size for r in rows]
-    assert all(b > 2 * a for a, b in zip(naive[2:], naive[3:]))          # roughly doubling
-    assert [r.ad_trace for r in rows] == [3 * (r.n - 1) for r in rows]   # linear
+    assert all(b > 2 * a for a, b in zip(naive[2:], naive[3:]))  # roughly doubling
+    assert [r.ad_trace for r in rows] == [3 * (r.n - 1) for r in rows]  # linear
     assert all(r.simplified_size <= r.naive_size for r in rows)
     assert rows[-1].naive_size > 100 * rows[-1].ad_trace
     # the swell is in the *printed tree*: as a DAG the derivative stays small
@@ -61,9 +73,9 @@ def test_difference_errors_have_the_textbook_u_shape():
     assert 1e-9 <= fwd.h <= 1e-6 and 1e-7 <= cen.h <= 1e-3
     assert cen.central_error < fwd.forward_error
     big = rows[0]
-    assert big.forward_error > 100 * fwd.forward_error                   # truncation side
+    assert big.forward_error > 100 * fwd.forward_error  # truncation side
     tiny = [r for r in rows if r.h == pytest.approx(1e-14)][0]
-    assert tiny.forward_error > 100 * fwd.forward_error                  # round-off side
+    assert tiny.forward_error > 100 * fwd.forward_error  # round-off side
     # truncation orders: forward O(h), central O(h^2) (h from 1e-1 to 1e-2)
     a, b = [r for r in rows if math.isclose(r.h, 0.1)][0], [r for r in rows if math.isclose(r.h, 0.01)][0]
     assert 8 < a.forward_error / b.forward_error < 12
@@ -86,6 +98,7 @@ def test_bad_inputs():
 
 def test_four_ways_on_the_example_and_the_fallback():
     from engine.framework.four_ways import four_ways
+
     ways = four_ways(engine.preset("autodiff_example"))
     assert (ways.var, ways.derivative, ways.exact, ways.trace_ops) == ("x1", "((1 / x1) + x2)", 5.5, 5)
     assert not ways.fallback

@@ -1,4 +1,5 @@
 """The four captures of the same Python function, checked against what torch itself computes."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,13 @@ def _labels(dag):
 
 def test_eager_graph_is_the_grad_fn_chain():
     cap = tg.eager_graph("mlp_layer")
-    assert _labels(cap.dag) == ["MmBackward0", "ReluBackward0", "SumBackward0",
-                                "w: AccumulateGrad", "x: AccumulateGrad"]
+    assert _labels(cap.dag) == [
+        "MmBackward0",
+        "ReluBackward0",
+        "SumBackward0",
+        "w: AccumulateGrad",
+        "x: AccumulateGrad",
+    ]
     ids = {n.label: n.id for n in cap.dag.nodes}
     assert (ids["x: AccumulateGrad"], ids["MmBackward0"]) in cap.dag.edges
     assert (ids["ReluBackward0"], ids["SumBackward0"]) in cap.dag.edges
@@ -55,7 +61,7 @@ def test_jit_trace_freezes_the_branch_and_gives_the_wrong_answer():
     cap = tg.jit_graph("branch_on_value")
     x2, w2 = tg.example_inputs("branch_on_value", other=True)
     h2 = x2 @ w2
-    assert float(h2.sum()) <= 0                       # the other input takes the cos branch
+    assert float(h2.sum()) <= 0  # the other input takes the cos branch
     assert cap.details["frozen"]
     assert cap.details["eager_other"] == pytest.approx(float(torch.cos(h2).sum() * 2), rel=1e-5)
     assert cap.details["traced_other"] == pytest.approx(float(torch.sin(h2).sum()), rel=1e-5)

@@ -1,5 +1,6 @@
 """Training with engine.grad (loss graphs vs torch autograd), the digits split, PTQ/QAT on trained
 models, distillation, integer-only inference vs torch's quantized linear, the Pareto records."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 
 from engine import grad, run
+from engine.compression.datasets import digits, one_hot
 from engine.compression.lab import Variant, estimate_latency, lab_variants, mark_pareto
 from engine.compression.models import build_graph, forward, init_params, model_spec
-from engine.compression.datasets import digits, one_hot
-from engine.core.errors import EngineError
 from engine.compression.training import loss_graph, soft_targets, train_model
+from engine.core.errors import EngineError
 
 torch = pytest.importorskip("torch")
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -36,12 +37,14 @@ def test_digits_split_is_stratified_and_fixed():
 def test_shipped_digits_equal_sklearn_load_digits():
     """Oracle: the copy in engine/compression/data is exactly scikit-learn's digits (sklearn: dev only)."""
     from sklearn.datasets import load_digits
+
     from engine.compression.datasets import _raw
+
     ref = load_digits()
     x, y = _raw()
-    np.testing.assert_array_equal(x * 16, ref.data)          # every pixel, row order kept
+    np.testing.assert_array_equal(x * 16, ref.data)  # every pixel, row order kept
     np.testing.assert_array_equal(y, ref.target)
-    split = digits(0)                                        # the split is a partition of those rows
+    split = digits(0)  # the split is a partition of those rows
     ours = np.concatenate([split.x_train, split.x_test]) * 16
     np.testing.assert_array_equal(ours[np.lexsort(ours.T)], ref.data[np.lexsort(ref.data.T)])
 
@@ -73,6 +76,7 @@ def _torch_model(spec, params):
             else:
                 h = h.flatten(1)
         return h
+
     return tp, f
 
 
@@ -102,14 +106,20 @@ def test_distillation_loss_matches_torch_kl_div():
     z_t = np.random.default_rng(0).standard_normal((8, 10)).astype(np.float32) * 3
     pt = soft_targets(z_t, T).astype(np.float32)
     g = loss_graph(spec, 8, "kd", T, alpha)
-    feed = {"x": x, "y": one_hot(y), "p_t": pt, "h_t": np.float32(np.mean(np.sum(pt * np.log(pt), 1))),
-            **params}
+    feed = {
+        "x": x,
+        "y": one_hot(y),
+        "p_t": pt,
+        "h_t": np.float32(np.mean(np.sum(pt * np.log(pt), 1))),
+        **params,
+    }
     ours = grad(g, g.outputs[0], list(params), inputs=feed)
     tp, f = _torch_model(spec, params)
     zs = f(torch.from_numpy(np.array(x)))
     F = torch.nn.functional
-    loss = alpha * T * T * F.kl_div(F.log_softmax(zs / T, 1), torch.from_numpy(pt), reduction="batchmean") \
-        + (1 - alpha) * F.cross_entropy(zs, torch.from_numpy(y))
+    loss = alpha * T * T * F.kl_div(F.log_softmax(zs / T, 1), torch.from_numpy(pt), reduction="batchmean") + (
+        1 - alpha
+    ) * F.cross_entropy(zs, torch.from_numpy(y))
     loss.backward()
     assert float(run(g, inputs=feed)[g.outputs[0]]) == pytest.approx(loss.item(), rel=1e-4)
     for k in params:
@@ -118,18 +128,19 @@ def test_distillation_loss_matches_torch_kl_div():
 
 def test_training_learns(mlp):
     assert mlp.losses[-1] < 0.3 * mlp.losses[0]
-    assert mlp.test_accuracy > 0.9                     # chance is 0.1
+    assert mlp.test_accuracy > 0.9  # chance is 0.1
     cnn = train_model("cnn", 0)
     assert cnn.test_accuracy > 0.85 and cnn.losses[-1] < cnn.losses[0]
 
 
 def test_ptq_and_qat_on_the_trained_mlp(mlp):
     from engine.compression.quant.qat import ptq, qat
+
     assert ptq("mlp", 0, 8, "static").accuracy >= mlp.test_accuracy - 0.01
     low = ptq("mlp", 0, 2, "static")
-    assert low.accuracy < mlp.test_accuracy - 0.05      # 2 bits hurt ...
+    assert low.accuracy < mlp.test_accuracy - 0.05  # 2 bits hurt ...
     q = qat("mlp", 0, 2, 3)
-    assert q.qat_accuracy > q.ptq_accuracy + 0.02       # ... and fine-tuning through the STE helps
+    assert q.qat_accuracy > q.ptq_accuracy + 0.02  # ... and fine-tuning through the STE helps
     with pytest.raises(EngineError, match="bit width"):
         ptq("mlp", 0, 1)
 
@@ -141,10 +152,10 @@ def _torch_quantized_linear(il, bias: np.ndarray, engine: str) -> np.ndarray:
     before = torch.backends.quantized.engine
     torch.backends.quantized.engine = engine
     try:
-        qx = torch._make_per_tensor_quantized_tensor(torch.from_numpy(il.q_in.astype(np.uint8)),
-                                                     il.s1, il.z1)
+        qx = torch._make_per_tensor_quantized_tensor(torch.from_numpy(il.q_in.astype(np.uint8)), il.s1, il.z1)
         qw = torch._make_per_tensor_quantized_tensor(
-            torch.from_numpy(np.ascontiguousarray(il.q_w.T.astype(np.int8))), il.s2, il.z2)
+            torch.from_numpy(np.ascontiguousarray(il.q_w.T.astype(np.int8))), il.s2, il.z2
+        )
         packed = torch.ops.quantized.linear_prepack(qw, torch.from_numpy(np.array(bias)))
         out = torch.ops.quantized.linear(qx, packed, il.s3, il.z3)
     finally:
@@ -156,7 +167,7 @@ def _vpmaddubsw_result(il) -> np.ndarray:
     """What fbgemm's non-VNNI kernels compute: u8 x s8 products added in pairs with int16 saturation."""
     prod = il.q_in.astype(np.int64)[:, :, None] * il.q_w.astype(np.int64)[None]
     pairs = np.clip(prod[:, 0::2] + prod[:, 1::2], -32768, 32767)
-    acc = pairs.sum(1) - il.z1 * il.q_w.sum(0) + il.q_bias          # z2 = 0 (symmetric weights)
+    acc = pairs.sum(1) - il.z1 * il.q_w.sum(0) + il.q_bias  # z2 = 0 (symmetric weights)
     return np.clip(np.rint(acc * il.multiplier).astype(np.int64) + il.z3, 0, 255)
 
 
@@ -165,13 +176,14 @@ def _vpmaddubsw_result(il) -> np.ndarray:
 @pytest.mark.parametrize("engine, reduce_range", [("qnnpack", False), ("fbgemm", True), ("x86", True)])
 def test_integer_only_layer_matches_torch_quantized_linear(mlp, engine, reduce_range):
     from engine.compression.quant.integer import integer_layer, requant_multiplier
+
     il = integer_layer("mlp", 0, "fc1", 8, reduce_range)
-    assert 0.5 <= il.m0 < 1 and il.m0 * 2.0 ** -il.shift == pytest.approx(il.multiplier, rel=1e-12)
+    assert 0.5 <= il.m0 < 1 and il.m0 * 2.0**-il.shift == pytest.approx(il.multiplier, rel=1e-12)
     assert il.max_lsb_diff_float <= 1 and il.max_lsb_diff_reference <= 1
-    assert il.q_in.max() <= (127 if reduce_range else 255) and il.q_in.max() >= 100   # the grid is used
+    assert il.q_in.max() <= (127 if reduce_range else 255) and il.q_in.max() >= 100  # the grid is used
     out = _torch_quantized_linear(il, mlp.params["fc1.b"], engine)
     assert np.abs(out - il.q_out_int).max() <= 1
-    if reduce_range:                                    # no pair can saturate on the 7-bit grid
+    if reduce_range:  # no pair can saturate on the 7-bit grid
         np.testing.assert_array_equal(_vpmaddubsw_result(il), il.q_out_int)
     assert requant_multiplier(0.75)[:2] == (0.75, 0) and requant_multiplier(0.1)[1] == 3
     with pytest.raises(EngineError, match="multiplier"):
@@ -202,18 +214,28 @@ def test_oracle_holds_on_a_cpu_without_vnni():
     import subprocess
     import sys
     from pathlib import Path
-    if platform.machine().lower() not in ("x86_64", "amd64") or \
-            "fbgemm" not in torch.backends.quantized.supported_engines:
+
+    if (
+        platform.machine().lower() not in ("x86_64", "amd64")
+        or "fbgemm" not in torch.backends.quantized.supported_engines
+    ):
         pytest.skip("fbgemm's x86 kernels are not available here")
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2", "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", _NO_VNNI_CHECK], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _NO_VNNI_CHECK],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_distillation_runs_and_validates():
     from engine.compression.distill import distill, softened
+
     r = distill(0, 4.0, 0.7)
     assert r.student_params < r.teacher_params / 8
     assert r.student_kd_accuracy > 0.8 and r.teacher_accuracy > r.student_alone_accuracy
@@ -228,7 +250,7 @@ def test_latency_model_and_pareto():
     spec = model_spec("mlp")
     t32, f = estimate_latency(spec)
     t8, _ = estimate_latency(spec, bits=8)
-    assert f == 2 * (64 * 32 + 32 * 10) + 32 + 10 + 32        # matmuls + bias adds + relu
+    assert f == 2 * (64 * 32 + 32 * 10) + 32 + 10 + 32  # matmuls + bias adds + relu
     assert t8 < t32
     a = Variant("a", "x", 0.9, 100, 1.0, 1)
     b = Variant("b", "x", 0.8, 200, 2.0, 1)

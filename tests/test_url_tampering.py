@@ -20,6 +20,7 @@ What a tampered link reaches, and how this test drives it:
 Found this way: ``?key=inf`` crashed every integer number_input (Streamlit 1.67), fixed in ui.setup.
 Not covered: uploads (not in the URL) and multi-step sessions (a URL seeds only a session's first run).
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,21 +34,46 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.stem for p in (ROOT / "labs").glob("*.py"))
-TIMEOUT = 60   # seconds per run: far above a page's cold run here, so only a hang trips it
+TIMEOUT = 60  # seconds per run: far above a page's cold run here, so only a hang trips it
 MARKUP = "<img src=x onerror=alert(1)>"
 LONG = "9" * 100_000
 HOSTILE = {
-    "number": ("1e300", "-1e300", "-1", "0", "1000000000", "nan", "inf", "-inf", "abc", LONG, "",
-               ["1", "2"], MARKUP, "0x10", "1_000"),
+    "number": (
+        "1e300",
+        "-1e300",
+        "-1",
+        "0",
+        "1000000000",
+        "nan",
+        "inf",
+        "-inf",
+        "abc",
+        LONG,
+        "",
+        ["1", "2"],
+        MARKUP,
+        "0x10",
+        "1_000",
+    ),
     "option": ("no such option", "", LONG, ["a", "b"], MARKUP, "-1", "nan", "0"),
     "bool": ("abc", "", "2", ["true", "false"], MARKUP, "-1"),
-    "text": (LONG, MARKUP, "", ["a", "b"], "x = input([99999, 99999, 99999])\ny = relu(x)",
-             "99999, 99999, 99999", "-1, 0", "\x00\u202e😀 " + MARKUP, "1e300", "x = relu(x)"),
+    "text": (
+        LONG,
+        MARKUP,
+        "",
+        ["a", "b"],
+        "x = input([99999, 99999, 99999])\ny = relu(x)",
+        "99999, 99999, 99999",
+        "-1, 0",
+        "\x00\u202e😀 " + MARKUP,
+        "1e300",
+        "x = relu(x)",
+    ),
 }
 ROUNDS_SHORT = 3
 ROUNDS_ALL = max(len(v) for v in HOSTILE.values())
 EXTRA_KEYS = {"zz_not_a_key": "x" * 1000, MARKUP: MARKUP, "": "1"}
-QUERY_LIMIT = 512 * 1024   # Streamlit ignores a longer query string whole: keep every run under it
+QUERY_LIMIT = 512 * 1024  # Streamlit ignores a longer query string whole: keep every run under it
 # URL values that open a conditional section, so its widgets are tampered too (labels, as in the URL)
 MODES = {
     "autodiff": [{"ad_source": "edit · 编辑"}, {"ad_mode": "reverse · 反向"}],
@@ -60,11 +86,30 @@ MODES = {
     "serving": [{"sv_part": "LLM decoding · 大模型解码"}, {"sv_part": "KV cache · KV 缓存显存"}],
     "systolic_array": [{"sa_mode": "Conv layer (im2col)"}],
 }
-BINDABLE = {"slider", "select_slider", "selectbox", "radio", "multiselect", "number_input",
-            "text_input", "text_area", "checkbox", "toggle", "segmented_control", "pills"}
-KIND_OF_PROTO = {"NumberInput": "number", "Selectbox": "option", "Radio": "option",
-                 "MultiSelect": "option", "ButtonGroup": "option", "Checkbox": "bool",
-                 "TextArea": "text", "TextInput": "text"}
+BINDABLE = {
+    "slider",
+    "select_slider",
+    "selectbox",
+    "radio",
+    "multiselect",
+    "number_input",
+    "text_input",
+    "text_area",
+    "checkbox",
+    "toggle",
+    "segmented_control",
+    "pills",
+}
+KIND_OF_PROTO = {
+    "NumberInput": "number",
+    "Selectbox": "option",
+    "Radio": "option",
+    "MultiSelect": "option",
+    "ButtonGroup": "option",
+    "Checkbox": "bool",
+    "TextArea": "text",
+    "TextInput": "text",
+}
 
 
 def run_page(page: str, params: dict) -> AppTest:
@@ -97,8 +142,11 @@ def bound_widgets(at: AppTest) -> dict[str, object]:
     found = {}
     for node in _nodes(at):
         proto = getattr(node, "proto", None)
-        if proto is not None and "query_param_key" in proto.DESCRIPTOR.fields_by_name \
-                and proto.HasField("query_param_key"):
+        if (
+            proto is not None
+            and "query_param_key" in proto.DESCRIPTOR.fields_by_name
+            and proto.HasField("query_param_key")
+        ):
             found[proto.query_param_key] = node
     return found
 
@@ -112,8 +160,10 @@ def _edges(widget) -> tuple | None:
     kind, proto = _kind(widget.proto), widget.proto
     if kind == "number":
         lo, hi = getattr(widget, "min", None), getattr(widget, "max", None)
-        return (str(-10**18) if lo is None else _url_number(lo),
-                str(10**18) if hi is None else _url_number(hi))
+        return (
+            str(-(10**18)) if lo is None else _url_number(lo),
+            str(10**18) if hi is None else _url_number(hi),
+        )
     if kind == "bool":
         return "false", "true"
     if kind == "option" and type(proto).__name__ == "MultiSelect":
@@ -144,12 +194,13 @@ def _in_domain(widget) -> str:
         values = value if isinstance(value, (list, tuple)) else [value]
         lo, hi = getattr(widget, "min", None), getattr(widget, "max", None)
         for v in values:
-            if v is not None and (not math.isfinite(v) or (lo is not None and v < lo)
-                                  or (hi is not None and v > hi)):
+            if v is not None and (
+                not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi)
+            ):
                 return f"{v!r} outside [{lo}, {hi}]"
     elif type(widget.proto).__name__ in ("Selectbox", "Radio"):
         try:
-            widget.index
+            _ = widget.index
         except ValueError:
             return f"{value!r} is not an option"
     elif type(widget.proto).__name__ == "MultiSelect":
@@ -163,8 +214,11 @@ def _in_domain(widget) -> str:
 def _raw_html(at: AppTest) -> list[str]:
     """Everything the page sent as HTML the browser will not escape."""
     out = [h.proto.body for h in at.get("html")]
-    out += [m.value for m in _nodes(at) if type(getattr(m, "proto", None)).__name__ == "Markdown"
-            and m.proto.allow_html]
+    out += [
+        m.value
+        for m in _nodes(at)
+        if type(getattr(m, "proto", None)).__name__ == "Markdown" and m.proto.allow_html
+    ]
     return out
 
 
@@ -209,8 +263,7 @@ def _static_keys(page: str) -> set[str]:
     tree = ast.parse((ROOT / "labs" / f"{page}.py").read_text(encoding="utf-8"))
     keys = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in BINDABLE:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in BINDABLE:
             key = {k.arg: k.value for k in node.keywords if k.arg}.get("key")
             if isinstance(key, ast.Constant):
                 keys.add(key.value)
@@ -222,8 +275,11 @@ def _static_keys(page: str) -> set[str]:
 @pytest.mark.parametrize("page", PAGES)
 def test_discovery_reaches_every_bound_key_of_the_page(page):
     seen = set().union(*(keys for _, keys, _ in discovered(page)))
-    missing = {k for k in _static_keys(page)
-               if not (any(s.startswith(k[:-1]) for s in seen) if k.endswith("*") else k in seen)}
+    missing = {
+        k
+        for k in _static_keys(page)
+        if not (any(s.startswith(k[:-1]) for s in seen) if k.endswith("*") else k in seen)
+    }
     assert not missing, f"{page}: bound keys never drawn in any MODES run: {sorted(missing)}"
 
 
@@ -252,7 +308,7 @@ def test_every_control_at_its_end_at_once(page, end):
 def test_apptest_seeds_bound_widgets_from_the_url():
     """The premise of this file: a URL value reaches a bound widget here as it does in a browser."""
     assert run_page("collectives", {"co_n": "7"}).slider(key="co_n").value == 7
-    assert run_page("collectives", {"co_n": "700"}).slider(key="co_n").value == 4   # out of range
+    assert run_page("collectives", {"co_n": "700"}).slider(key="co_n").value == 4  # out of range
 
 
 @pytest.mark.parametrize("value", ["inf", "-Infinity", "1e309", "9" * 400, ["3", "inf"]])
@@ -273,12 +329,14 @@ def test_step_keys_at_zero_and_far_past_the_end(page):
             _run_and_check(page, dict.fromkeys(steps, value), "steps")
 
 
-FLAGS = [({"lang": "xx", "present": "2", "controls": "abc"}, False),
-         ({"lang": ["zh", "en"], "present": ["0", "1"], "controls": ["1", "0"]}, True),
-         ({"lang": MARKUP, "present": LONG, "controls": ""}, False),
-         ({"lang": "", "present": "inf", "controls": "nan"}, False),
-         ({"lang": "ZH", "present": "TRUE", "controls": MARKUP}, False),
-         ({"present": "yes", "controls": "0"}, True)]
+FLAGS = [
+    ({"lang": "xx", "present": "2", "controls": "abc"}, False),
+    ({"lang": ["zh", "en"], "present": ["0", "1"], "controls": ["1", "0"]}, True),
+    ({"lang": MARKUP, "present": LONG, "controls": ""}, False),
+    ({"lang": "", "present": "inf", "controls": "nan"}, False),
+    ({"lang": "ZH", "present": "TRUE", "controls": MARKUP}, False),
+    ({"present": "yes", "controls": "0"}, True),
+]
 
 
 def _presenting(at: AppTest) -> bool:
@@ -292,7 +350,7 @@ def test_app_wide_flags_through_the_app(flags, presenting):
         at.query_params[key] = value
     at.run()
     check(at, f"app.py {flags.keys()}")
-    assert at.title[0].value == "AI System Lab"          # only lang=zh is Chinese
+    assert at.title[0].value == "AI System Lab"  # only lang=zh is Chinese
     assert _presenting(at) is presenting
 
 

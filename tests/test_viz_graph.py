@@ -1,4 +1,5 @@
 """The graph figure: layout properties, drawing options, DOT/Mermaid text."""
+
 from __future__ import annotations
 
 import math
@@ -13,12 +14,11 @@ from hypothesis import strategies as st
 import engine
 from engine.core.cost_model import cost as graph_cost
 from engine.core.ir import Graph, Node
+from tests.strategies import random_graphs
 from viz.graph import cost_rows_by_node, graph_figure, node_kind
 from viz.graph_layout import compute_layout, layout_graph
 from viz.graph_text import mermaid_ids, to_dot, to_mermaid
 from viz.theme import KIND_COLORS, MEANING
-
-from tests.strategies import random_graphs
 
 
 def random_dag(n: int, seed: int = 0) -> Graph:
@@ -42,11 +42,14 @@ def residual_chain(blocks: int) -> Graph:
     nodes = [Node("x", "input", (), (), (4, 8))]
     prev = "x"
     for b in range(blocks):
-        nodes += [Node(f"W{b}", "param", (), (), (8, 8)), Node(f"b{b}", "param", (), (), (8,)),
-                  Node(f"mm{b}", "matmul", (prev, f"W{b}"), (), (4, 8)),
-                  Node(f"add{b}", "add", (f"mm{b}", f"b{b}"), (), (4, 8)),
-                  Node(f"relu{b}", "relu", (f"add{b}",), (), (4, 8)),
-                  Node(f"res{b}", "add", (f"relu{b}", prev), (), (4, 8))]
+        nodes += [
+            Node(f"W{b}", "param", (), (), (8, 8)),
+            Node(f"b{b}", "param", (), (), (8,)),
+            Node(f"mm{b}", "matmul", (prev, f"W{b}"), (), (4, 8)),
+            Node(f"add{b}", "add", (f"mm{b}", f"b{b}"), (), (4, 8)),
+            Node(f"relu{b}", "relu", (f"add{b}",), (), (4, 8)),
+            Node(f"res{b}", "add", (f"relu{b}", prev), (), (4, 8)),
+        ]
         prev = f"res{b}"
     return Graph(tuple(nodes), (prev,))
 
@@ -60,10 +63,10 @@ def check_layout(graph, direction="TB"):
     assert set(pos) == {n.name for n in graph.nodes}
     rounded = {(round(x, 6), round(y, 6)) for x, y in pos.values()}
     assert len(rounded) == len(pos), "two nodes share a position"
-    if len(pos) <= 200:   # no two markers overlap: side nodes are the closest, 0.3 units apart
+    if len(pos) <= 200:  # no two markers overlap: side nodes are the closest, 0.3 units apart
         pts = sorted(pos.values())
         for k, (x0, y0) in enumerate(pts):
-            for x1, y1 in pts[k + 1:]:
+            for x1, y1 in pts[k + 1 :]:
                 if x1 - x0 >= 0.29:
                     break
                 assert math.hypot(x1 - x0, y1 - y0) >= 0.29, "two nodes overlap"
@@ -102,17 +105,22 @@ def test_params_sit_beside_their_consumer_not_on_a_layer():
     for p in g.params:
         consumer = g.users[p.name][0]
         (px, py), (cx, cy) = lay.positions[p.name], lay.positions[consumer]
-        assert 0 < px - cx < 1.5          # to the right of its consumer, closer than a node gap
-        assert 0 < py - cy < 0.5          # slightly before it along the flow
+        assert 0 < px - cx < 1.5  # to the right of its consumer, closer than a node gap
+        assert 0 < py - cy < 0.5  # slightly before it along the flow
     # the ops are a single chain: matmul, add, relu, matmul, add, softmax on 6 consecutive layers
     ops = [n.name for n in g.op_nodes]
     assert [lay.layers[o] for o in ops] == list(range(1, 7))
 
 
 def test_late_input_is_pulled_next_to_its_consumer():
-    nodes = (Node("x", "input", (), (), (2,)), Node("a", "relu", ("x",), (), (2,)),
-             Node("b", "relu", ("a",), (), (2,)), Node("c", "relu", ("b",), (), (2,)),
-             Node("label", "input", (), (), (2,)), Node("loss", "sub", ("c", "label"), (), (2,)))
+    nodes = (
+        Node("x", "input", (), (), (2,)),
+        Node("a", "relu", ("x",), (), (2,)),
+        Node("b", "relu", ("a",), (), (2,)),
+        Node("c", "relu", ("b",), (), (2,)),
+        Node("label", "input", (), (), (2,)),
+        Node("loss", "sub", ("c", "label"), (), (2,)),
+    )
     lay = compute_layout(Graph(nodes, ("loss",)))
     assert lay.layers["label"] == lay.layers["loss"] - 1 == 3
 
@@ -130,14 +138,24 @@ def test_long_edges_are_routed_through_bend_points():
 
 
 def test_a_chain_is_drawn_straight_and_a_diamond_without_crossing():
-    chain = Graph(tuple([Node("x", "input", (), (), (2,))] +
-                        [Node(f"r{k}", "relu", (f"r{k-1}" if k else "x",), (), (2,))
-                         for k in range(6)]), ("r5",))
+    chain = Graph(
+        tuple(
+            [Node("x", "input", (), (), (2,))]
+            + [Node(f"r{k}", "relu", (f"r{k - 1}" if k else "x",), (), (2,)) for k in range(6)]
+        ),
+        ("r5",),
+    )
     xs = {round(x, 6) for x, _ in layout_graph(chain).values()}
     assert len(xs) == 1
-    diamond = Graph((Node("x", "input", (), (), (2,)), Node("a", "relu", ("x",), (), (2,)),
-                     Node("b", "exp", ("x",), (), (2,)), Node("c", "add", ("a", "b"), (), (2,))),
-                    ("c",))
+    diamond = Graph(
+        (
+            Node("x", "input", (), (), (2,)),
+            Node("a", "relu", ("x",), (), (2,)),
+            Node("b", "exp", ("x",), (), (2,)),
+            Node("c", "add", ("a", "b"), (), (2,)),
+        ),
+        ("c",),
+    )
     pos = layout_graph(diamond)
     assert pos["a"][1] == pos["b"][1] and abs(pos["a"][0] - pos["b"][0]) >= 2.0
     assert min(pos["a"][0], pos["b"][0]) < pos["c"][0] < max(pos["a"][0], pos["b"][0])
@@ -183,8 +201,13 @@ def test_figure_colours_nodes_by_registry_kind_and_shows_costs():
 
 def test_highlight_changed_groups_and_node_text():
     g = engine.preset("mlp")
-    fig = graph_figure(g, highlight=["h"], changed=["logits"], groups=[["matmul#1", "add#1", "h"]],
-                       node_text={"h": "value 0.5"})
+    fig = graph_figure(
+        g,
+        highlight=["h"],
+        changed=["logits"],
+        groups=[["matmul#1", "add#1", "h"]],
+        node_text={"h": "value 0.5"},
+    )
     by_name = {tr.name: tr for tr in fig.data}
     ring = by_name["highlighted"]
     assert ring.marker.line.color == MEANING["highlight"] and ring.marker.line.width >= 3
@@ -196,8 +219,9 @@ def test_highlight_changed_groups_and_node_text():
     for name in ("matmul#1", "add#1", "h"):
         x, y = pos[name]
         assert rect.x0 < x < rect.x1 and rect.y0 < y < rect.y1
-    assert any("value 0.5" in t for tr in fig.data if tr.text is not None for t in tr.text
-               if isinstance(t, str))
+    assert any(
+        "value 0.5" in t for tr in fig.data if tr.text is not None for t in tr.text if isinstance(t, str)
+    )
 
 
 def test_edge_labels_carry_shapes_and_big_graphs_hide_labels():
@@ -225,7 +249,7 @@ def test_cost_rows_accept_report_rows_and_mapping():
     a = cost_rows_by_node(costs)
     b = cost_rows_by_node(costs.rows())
     c = cost_rows_by_node({"h": {"flops": 128}})
-    assert a["h"]["flops"] == b["h"]["flops"] == c["h"]["flops"] == 128   # relu on 4x32
+    assert a["h"]["flops"] == b["h"]["flops"] == c["h"]["flops"] == 128  # relu on 4x32
 
 
 def test_figure_for_2000_nodes_is_quick():
@@ -249,15 +273,17 @@ def test_dot_lists_every_node_and_edge_once(name):
     assert text.startswith("digraph") and text.rstrip().endswith("}")
     assert text.count("{") == text.count("}") == 1
     nodes = [_unquote(m.group(1)) for line in text.splitlines() if (m := _DOT_NODE.match(line))]
-    edges = [(_unquote(m.group(1)), _unquote(m.group(2)))
-             for line in text.splitlines() if (m := _DOT_EDGE.match(line))]
+    edges = [
+        (_unquote(m.group(1)), _unquote(m.group(2)))
+        for line in text.splitlines()
+        if (m := _DOT_EDGE.match(line))
+    ]
     assert nodes == [n.name for n in g.nodes]
     assert sorted(edges) == sorted(_edges(g))
 
 
 def test_dot_quotes_awkward_names():
-    g = Graph((Node('a "b"\\', "input", (), (), (2,)), Node("c#1", "relu", ('a "b"\\',), (), (2,))),
-              ("c#1",))
+    g = Graph((Node('a "b"\\', "input", (), (), (2,)), Node("c#1", "relu", ('a "b"\\',), (), (2,))), ("c#1",))
     text = to_dot(g)
     edge = next(m for line in text.splitlines() if (m := _DOT_EDGE.match(line)))
     assert _unquote(edge.group(1)) == 'a "b"\\' and _unquote(edge.group(2)) == "c#1"
@@ -275,14 +301,17 @@ def test_mermaid_ids_are_unique_words_and_every_edge_is_present(name):
     assert sorted(edges) == sorted((ids[a], ids[b]) for a, b in _edges(g))
     declared = re.findall(r'^\s*(n\d+)[\[(]"', text, flags=re.M)
     assert declared == list(ids.values())
-    assert '"' not in "".join(re.findall(r'\["(.*)"\]', text))   # quotes inside labels escaped
+    assert '"' not in "".join(re.findall(r'\["(.*)"\]', text))  # quotes inside labels escaped
 
 
 def test_graph_json_keeps_structure_and_summarises_large_weights():
     import json
+
     import numpy as np
+
     from engine.core.ir import GraphBuilder
     from viz.graph_text import graph_json
+
     b = GraphBuilder("t")
     x = b.input((2, 3), name="x")
     w = b.param((3, 100), value=np.ones((3, 100)), name="W")
@@ -294,8 +323,7 @@ def test_graph_json_keeps_structure_and_summarises_large_weights():
 
 
 def test_partial_and_empty_graphs_still_draw():
-    partial = Graph((Node("y", "relu", ("missing",), (), (2,)), Node("z", "exp", ("y",), (), (2,))),
-                    ("z",))
+    partial = Graph((Node("y", "relu", ("missing",), (), (2,)), Node("z", "exp", ("y",), (), (2,))), ("z",))
     pos = check_layout(partial)
     assert set(pos) == {"y", "z"}
     assert len(graph_figure(partial, highlight=["z", "not-a-node"]).data) > 0
@@ -306,14 +334,14 @@ def test_partial_and_empty_graphs_still_draw():
 
 def test_fold_collapses_back_to_back_repeats_into_one_node():
     from viz.graph_fold import FOLDED_OP, fold_repeats
+
     g = residual_chain(6)
     folded, info = fold_repeats(g)
-    assert (info.period, info.copies) == (4, 5)              # matmul, add, relu, add; 5 more copies
+    assert (info.period, info.copies) == (4, 5)  # matmul, add, relu, add; 5 more copies
     summary = folded.node(info.name)
     assert summary.op == FOLDED_OP and summary.inputs == ("res0",)
     assert folded.outputs == (info.name,)
-    assert [n.name for n in folded.nodes] == ["x", "W0", "b0", "mm0", "add0", "relu0", "res0",
-                                              info.name]
+    assert [n.name for n in folded.nodes] == ["x", "W0", "b0", "mm0", "add0", "relu0", "res0", info.name]
     assert set(info.hidden) == {n.name for n in g.nodes} - {n.name for n in folded.nodes}
     check_layout(folded)
     fig = graph_figure(g, fold=True)
@@ -326,12 +354,14 @@ def test_fold_collapses_back_to_back_repeats_into_one_node():
 def test_flops_formula_explains_the_bias_term():
     from engine.core.ir import GraphBuilder
     from viz.graph_text import flops_formula
+
     b = GraphBuilder()
     a, w, c = b.input((4, 8)), b.param((8, 3)), b.param((3,))
     b.op("gemm", a, w, c)
     row = graph_cost(b.build()).nodes[0]
-    assert (row.macs, row.flops) == (4 * 8 * 3, 2 * 4 * 8 * 3 + 4 * 3)   # ONNX Gemm: A·B + C
+    assert (row.macs, row.flops) == (4 * 8 * 3, 2 * 4 * 8 * 3 + 4 * 3)  # ONNX Gemm: A·B + C
     from ui.i18n import Translator
+
     shapes = [(4, 8), (8, 3), (3,)]
     en = flops_formula("gemm", shapes, (4, 3), row.flops, row.macs)
     zh = flops_formula("gemm", shapes, (4, 3), row.flops, row.macs, tr=Translator("zh"))
@@ -343,6 +373,7 @@ def test_flops_formula_explains_the_bias_term():
 
 def test_cost_table_has_a_totals_row_matching_the_sum_of_nodes():
     from viz.graph_text import cost_table
+
     report = graph_cost(engine.preset("conv_bn_relu"))
     rows = cost_table(report)
     *nodes, total = rows

@@ -7,6 +7,7 @@ Every ``import`` / ``from ... import`` in ``engine/**.py`` is read with :mod:`as
 functions count too: a lazy import is still an arrow). ``tests/test_architecture.py`` asserts the rules:
 no import circle between modules, no arrow from ``core`` to a chapter.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,18 @@ ENGINE = ROOT / "engine"
 DOC = ROOT / "docs" / "house.md"
 
 #: Chapter order as in ui/catalog.py's sections (core first: everything stands on it).
-CHAPTERS = ("core", "framework", "compiler", "kernels", "compression", "models", "hw", "parallel",
-            "inference", "interop")
+CHAPTERS = (
+    "core",
+    "framework",
+    "compiler",
+    "kernels",
+    "compression",
+    "models",
+    "hw",
+    "parallel",
+    "inference",
+    "interop",
+)
 
 
 def module_name(path: Path) -> str:
@@ -55,8 +66,10 @@ def import_edges() -> dict[str, set[str]]:
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(name, is_package, node)
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                    for alias in node.names
+                ]
             for target in targets:
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
@@ -139,13 +152,15 @@ def render() -> str:
     for name in CHAPTERS:
         n = sum(1 for m in modules if chapter(m) == name)
         lines.append(f'  {name}["{name} ({n} modules)"]')
-    for (a, b), n in sorted(counts.items(), key=lambda kv: (CHAPTERS.index(kv[0][0]),
-                                                             CHAPTERS.index(kv[0][1]))):
+    for (a, b), n in sorted(
+        counts.items(), key=lambda kv: (CHAPTERS.index(kv[0][0]), CHAPTERS.index(kv[0][1]))
+    ):
         lines.append(f"  {a} -->|{n}| {b}")
     lines += ["```", "", "## Modules by chapter", ""]
     for name in CHAPTERS:
-        members = sorted(m.split(".", 2)[2] if m.count(".") >= 2 else "(package)"
-                         for m in modules if chapter(m) == name)
+        members = sorted(
+            m.split(".", 2)[2] if m.count(".") >= 2 else "(package)" for m in modules if chapter(m) == name
+        )
         lines.append(f"- **{name}**: " + ", ".join(f"`{m}`" for m in members))
     return "\n".join(lines) + "\n"
 

@@ -3,16 +3,18 @@
 A page uses::
 
     import ui
-    ui.setup("graph_builder", "Graph Builder", "计算图构建器")
+    ui.setup("graph_builder", "Graph Builder", "Write a model in a few lines, see its graph.")
     with ui.controls():
-        n = st.slider(ui.t("Width", "宽度"), 1, 64, 8, key="gb_width", bind="query-params")
+        n = st.slider(ui.t("Width"), 1, 64, 8, key="gb_width", bind="query-params")
     with ui.guard():
         result = ui.cached(engine_function)(n)
-        ui.show_figure(fig, "gb_graph", caption)
+        ui.show_figure(builder(result, tr=ui.translator()), "gb_graph", ui.t("What to notice."))
 
 Conventions: every widget has a key prefixed by the page's short id and ``bind="query-params"``
-(that is the share link); labels are ``ui.t(en, zh)``.
+(that is the share link); text is English, looked up by ``ui.t`` in ui/locales/<lang>/*.toml (engine
+sentences by ``ui.t_message``); figure builders draw their words with ``tr=ui.translator()``.
 """
+
 from __future__ import annotations
 
 # pandas first, whole: Streamlit imports it lazily (st.dataframe) while another session's thread
@@ -42,5 +44,23 @@ def cached_resource(fn, max_entries: int = 16):
     return st.cache_resource(fn, max_entries=max_entries, show_spinner=False)
 
 
-__all__ = ["cached", "cached_resource", "checkpoint", "controls", "figure_view", "flag", "guard", "lang", "lesson", "lesson_text",
-           "presenting", "setup", "show_figure", "stepper", "t"]
+__all__ = [
+    "both",
+    "cached",
+    "cached_resource",
+    "checkpoint",
+    "controls",
+    "figure_view",
+    "flag",
+    "guard",
+    "lang",
+    "lesson",
+    "lesson_text",
+    "presenting",
+    "setup",
+    "show_figure",
+    "stepper",
+    "t",
+    "t_message",
+    "translator",
+]

@@ -3,6 +3,7 @@
 Every checkpoint looks the same: a question, an input, "Check", then the answer with how far the
 guess was and a one-line why.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,14 @@ import streamlit as st
 from .i18n import t
 
 
-def checkpoint(key: str, question: str, answer: float | str, explanation: str = "",
-               choices: list[str] | None = None, rel_tol: float = 0.05) -> bool | None:
+def checkpoint(
+    key: str,
+    question: str,
+    answer: float | str,
+    explanation: str = "",
+    choices: list[str] | None = None,
+    rel_tol: float = 0.05,
+) -> bool | None:
     """Ask ``question``; returns True/False once the student has checked, None before.
 
     Numeric answers accept guesses within ``rel_tol``; ``choices`` makes it multiple choice.
@@ -24,8 +31,7 @@ def checkpoint(key: str, question: str, answer: float | str, explanation: str = 
             if choices:
                 guess = st.radio(t("Your answer"), choices, index=None, key=f"{key}_g")
             else:
-                guess = st.number_input(t("Your guess"), value=None, key=f"{key}_g",
-                                        format="%g")
+                guess = st.number_input(t("Your guess"), value=None, key=f"{key}_g", format="%g")
             submitted = st.form_submit_button(t("Check"))
         if submitted and guess is None:
             st.warning(t("Commit a guess first."))

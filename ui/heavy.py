@@ -7,10 +7,12 @@ session id; outside a script run (plain Python, a worker thread) there is no ses
 server-wide slots apply. A refusal is re-raised as a BusyError in the page's language, which
 ``ui.guard()`` shows as ``st.error``; a refused call caches nothing, so a retry runs for real.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
 
@@ -25,6 +27,7 @@ F = TypeVar("F", bound=Callable)
 def session_key() -> str | None:
     """The Streamlit session id of the running script, or None outside one."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
+
     ctx = get_script_run_ctx(suppress_warning=True)
     return None if ctx is None else ctx.session_id
 
@@ -35,19 +38,25 @@ def busy_message(err: BusyError) -> str:
     if err.reason == "rate":
         return t("You started many heavy runs in the last minute; try again in ~{s} s.", s=s)
     runs = "run" if err.running == 1 else "runs"
-    return t("The server is busy with {running} other heavy {runs}; try again in ~{s} s.",
-             running=err.running, runs=runs, s=s)
+    return t(
+        "The server is busy with {running} other heavy {runs}; try again in ~{s} s.",
+        running=err.running,
+        runs=runs,
+        s=s,
+    )
 
 
 def run_heavy(fn: F, kind: str) -> F:
     """``fn`` run inside a heavy slot for the current session (no caching)."""
-    @functools.wraps(fn)        # keeps fn's name and source: st.cache_data keys its cache on them
+
+    @functools.wraps(fn)  # keeps fn's name and source: st.cache_data keys its cache on them
     def limited(*args, **kwargs):
         try:
             with heavy_slot(kind, session_key()):
                 return fn(*args, **kwargs)
         except BusyError as err:
             raise BusyError(busy_message(err), err.running, err.retry_s, err.reason) from None
+
     return limited  # type: ignore[return-value]
 
 

@@ -16,6 +16,7 @@ covers every value the engine fills in.
 The choice of language lives in the URL (``?lang=zh``) so a share link restores it, and in the
 session so it survives navigation between pages.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,6 +26,7 @@ import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
 import streamlit as st
 
 LANGS = {"en": "English", "zh": "简体中文"}
@@ -60,10 +62,11 @@ class Catalog:
             pieces = list(string.Formatter().parse(en)) or [("", None, None, None)]
             literals = [lit for lit, _, _, _ in pieces]
             tail = literals[-1] if pieces[-1][1] is None else ""
-            inner = tuple(lit for lit in literals[1:len(literals) - (tail != "")] if lit)
+            inner = tuple(lit for lit in literals[1 : len(literals) - (tail != "")] if lit)
             shortest = sum(map(len, literals)) + sum(f is not None for _, f, _, _ in pieces)
             self._by_lead.setdefault(literals[0][:3], []).append(
-                (rank, literals[0], tail, inner, shortest, pattern, zh))
+                (rank, literals[0], tail, inner, shortest, pattern, zh)
+            )
 
     def text(self, en: str) -> str:
         return self.strings.get(en, en)
@@ -75,8 +78,12 @@ class Catalog:
         lists = [self._by_lead[k] for k in {text[:n] for n in range(4)} if k in self._by_lead]
         merged = heapq.merge(*lists) if len(lists) > 1 else lists[0] if lists else ()
         for _, lead, tail, inner, shortest, pattern, zh in merged:
-            if (len(text) >= shortest and text.startswith(lead) and text.endswith(tail)
-                    and all(lit in text for lit in inner)):
+            if (
+                len(text) >= shortest
+                and text.startswith(lead)
+                and text.endswith(tail)
+                and all(lit in text for lit in inner)
+            ):
                 yield pattern, zh
 
     def message(self, text: str, depth: int = 0) -> str:
@@ -113,8 +120,7 @@ def load_catalog(code: str, root: Path = LOCALES) -> Catalog:
         for table, target in (("strings", strings), ("messages", messages)):
             for en, zh in data.get(table, {}).items():
                 if en in target and target[en] != zh:
-                    raise ValueError(f"{path.name}: {en!r} is translated twice "
-                                     f"({target[en]!r} and {zh!r})")
+                    raise ValueError(f"{path.name}: {en!r} is translated twice ({target[en]!r} and {zh!r})")
                 target[en] = zh
     return Catalog(strings, messages)
 

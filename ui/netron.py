@@ -4,6 +4,7 @@ The model is written once per content hash to ``static/netron/models/`` (the fol
 shared classroom server does not fill its disk) and Netron opens it with ``index.html?url=...``.
 Nothing leaves the machine: see :mod:`ui.netron_assets` for what is patched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,9 @@ MAX_BYTES = 50 << 20
 def publish_model(onnx_bytes: bytes) -> str:
     """Write the model into the static folder; return its URL path under /app/static."""
     if len(onnx_bytes) > MAX_BYTES:
-        raise ValueError(f"the model is {len(onnx_bytes) >> 20} MiB; Netron view is limited to "
-                         f"{MAX_BYTES >> 20} MiB")
+        raise ValueError(
+            f"the model is {len(onnx_bytes) >> 20} MiB; Netron view is limited to {MAX_BYTES >> 20} MiB"
+        )
     ensure_netron()
     models = TARGET / "models"
     digest = hashlib.sha256(onnx_bytes).hexdigest()[:20]

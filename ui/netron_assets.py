@@ -13,6 +13,7 @@ Stages:
   3. write a stamp with the netron version so the copy is redone after an upgrade.
 No streamlit here: ``make run`` calls this as a script, the page helper calls :func:`ensure_netron`.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,13 +27,17 @@ SUFFIXES = {".html", ".js", ".css", ".json", ".png", ".ico"}
 PATCHES = {
     "index.html": [
         ('<meta name="version" content="{version}">', '<meta name="version" content="0.0.0">'),
-        ("script-src 'self'; frame-src 'none'",
-         "script-src 'self'; frame-src 'none'; connect-src 'self' data: blob:"),
+        (
+            "script-src 'self'; frame-src 'none'",
+            "script-src 'self'; frame-src 'none'; connect-src 'self' data: blob:",
+        ),
     ],
     "browser.js": [
         ("if (days > 180) {", "if (false && days > 180) { // AI System Lab: no update lock"),
-        ("if (this._getCookie('consent') || this._getCookie('_ga')) {",
-         "if (true) { // AI System Lab: no consent dialog, no ip lookup"),
+        (
+            "if (this._getCookie('consent') || this._getCookie('_ga')) {",
+            "if (true) { // AI System Lab: no consent dialog, no ip lookup",
+        ),
         ("'https://ipinfo.io/json'", "'about:blank'"),
         ("if (this._environment.packaged) {", "if (false) { // AI System Lab: no telemetry"),
     ],
@@ -45,6 +50,7 @@ class NetronAssetsError(RuntimeError):
 
 def _source_dir() -> Path:
     import netron  # the pip package; only its files are used
+
     return Path(netron.__file__).resolve().parent
 
 

@@ -1,14 +1,15 @@
 """Page scaffolding every lab uses: title, language, presenter mode, lesson text, error guard.
 
-A page starts with ``ui.setup("page_id", "Title", "one-line intro")`` (English; see ui/i18n.py) and keeps its controls inside
-``with ui.controls():`` so presenter mode can hide them (``?controls=0``) while their values, bound
-to the URL, still drive the page.
+A page starts with ``ui.setup("page_id", "Title", "one-line intro")`` (English; see ui/i18n.py) and
+keeps its controls inside ``with ui.controls():`` so presenter mode can hide them (``?controls=0``)
+while their values, bound to the URL, still drive the page.
 
 URL flags (all restored by a share link):
   lang=zh        Chinese text
   present=1      presenter mode: large type, sidebar collapsed, keyboard stepping
   controls=0     hide the controls (presenter mode only)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,9 @@ from .i18n import LANGS, lang, set_lang, t, t_message
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 _ALWAYS_ESCAPED = frozenset("\\`*[]<>$~|&#")
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@")     # where GFM autolinks start
+_AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@")  # where GFM autolinks start
 _LINE_START_MARK = re.compile(r"(?m)^([ \t]*)([-+=>])")  # list, setext rule, quote
-_ORDERED_ITEM = re.compile(r"(?m)^([ \t]*\d+)([.)])")    # "1." or "1)" opens an ordered list
+_ORDERED_ITEM = re.compile(r"(?m)^([ \t]*\d+)([.)])")  # "1." or "1)" opens an ordered list
 
 _PRESENTER_CSS = """
 <style>
@@ -67,7 +68,7 @@ def _drop_infinite_url_values() -> None:
     dropped = False
     for key in list(st.query_params):
         if any(_is_infinite(value) for value in st.query_params.get_all(key)):
-            with contextlib.suppress(StreamlitAPIException):   # bound: not seeded again
+            with contextlib.suppress(StreamlitAPIException):  # bound: not seeded again
                 del st.query_params[key]
                 dropped = True
     if dropped:
@@ -99,10 +100,20 @@ def setup(page_id: str, title: str, intro: str = "") -> None:
 def _language_picker() -> None:
     current = lang()
     with st.sidebar:
-        choice = st.radio("Language / 语言", list(LANGS), index=list(LANGS).index(current),
-                          format_func=LANGS.get, horizontal=True, key="ui_lang_picker")
-        st.caption(t("Every control is in the URL: copy it to share this exact view. Add `present=1` "
-                     "for presenter mode."))
+        choice = st.radio(
+            "Language / 语言",
+            list(LANGS),
+            index=list(LANGS).index(current),
+            format_func=LANGS.get,
+            horizontal=True,
+            key="ui_lang_picker",
+        )
+        st.caption(
+            t(
+                "Every control is in the URL: copy it to share this exact view. Add `present=1` "
+                "for presenter mode."
+            )
+        )
     if choice != current:
         set_lang(choice)
         st.rerun()
@@ -181,9 +192,12 @@ def plain(text: str) -> str:
     text = _AUTOLINK.sub("\\g<0>" + WORD_JOINER, text)
     out = []
     for i, ch in enumerate(text):
-        before, after = text[i - 1:i], text[i + 1:i + 2]
-        if (ch in _ALWAYS_ESCAPED or (ch == ":" and after.strip())
-                or (ch == "_" and not (before.isalnum() and after.isalnum()))):
+        before, after = text[i - 1 : i], text[i + 1 : i + 2]
+        if (
+            ch in _ALWAYS_ESCAPED
+            or (ch == ":" and after.strip())
+            or (ch == "_" and not (before.isalnum() and after.isalnum()))
+        ):
             out.append("\\")
         out.append(ch)
     escaped = _LINE_START_MARK.sub(r"\g<1>\\\g<2>", "".join(out))

@@ -24,6 +24,7 @@ The step lives in the URL (bound slider), so a share link reopens the same step.
 Not handled: a widget drawn by ``render`` (a checkpoint's input) rerunning the fragment while it
 plays counts as a tick; anything drawn outside ``render`` shows the step of the last full run.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
@@ -34,13 +35,13 @@ import streamlit as st
 from .i18n import t
 from .page import guard, presenting
 
-_MAIN, _OTHER = "stepper_main_", "stepper_"      # container key prefixes; the keyboard reads _MAIN
+_MAIN, _OTHER = "stepper_main_", "stepper_"  # container key prefixes; the keyboard reads _MAIN
 
 _KEYS_JS = """
 <script>
 (function () {
   const doc = window.parent ? window.parent.document : document;
-  const PREFIX = 'st-key-%s';
+  const PREFIX = 'st-key-__MAIN__';
   // during a rerun Streamlit keeps the previous run's elements (marked stale) beside the new ones
   const live = (sel) => {
     const all = Array.from(doc.querySelectorAll(sel));
@@ -76,7 +77,7 @@ _KEYS_JS = """
   });
 })();
 </script>
-""" % _MAIN
+""".replace("__MAIN__", _MAIN)
 
 
 def _touch(key: str) -> None:
@@ -100,7 +101,7 @@ def _toggle_play(key: str, n: int, drawn: int) -> None:
         return
     state[key + "_drawn"] = drawn + 1
     playing = not state.get(key + "_playing", False)
-    if playing and state.get(key, 1) >= n:      # Play at the last step starts again from the first
+    if playing and state.get(key, 1) >= n:  # Play at the last step starts again from the first
         state[key] = 1
     state[key + "_playing"] = playing
     _touch(key)
@@ -113,8 +114,9 @@ def advance(state: MutableMapping[str, Any], key: str, n: int) -> None:
         state[key + "_playing"] = False
 
 
-def frame_action(state: MutableMapping[str, Any], key: str, n: int, first: bool,
-                 was_playing: bool, plain: bool) -> str:
+def frame_action(
+    state: MutableMapping[str, Any], key: str, n: int, first: bool, was_playing: bool, plain: bool
+) -> str:
     """Decide one run of the stepper's fragment: ``"draw"`` it, or ``"rerun"`` the app.
 
     ``first``: this is the page's full run; ``was_playing``: the timer that full run registered;
@@ -133,35 +135,54 @@ def _controls(key: str, n: int, main: bool) -> int:
     playing = st.session_state.get(key + "_playing", False)
     box = st.container(key=(_MAIN if main else _OTHER) + key)
     c_prev, c_play, c_next, c_slider = box.columns([1, 1, 1, 6], vertical_alignment="bottom")
-    c_prev.button("", icon=":material/navigate_before:", key=key + "_prev", on_click=_shift,
-                  args=(key, -1, n), help=t("Previous step (←)"))
-    drawn = st.session_state.get(key + "_drawn", 0)      # a new button (key) after each press
+    c_prev.button(
+        "",
+        icon=":material/navigate_before:",
+        key=key + "_prev",
+        on_click=_shift,
+        args=(key, -1, n),
+        help=t("Previous step (←)"),
+    )
+    drawn = st.session_state.get(key + "_drawn", 0)  # a new button (key) after each press
     c_play.container(key=key + "_play").button(
-        "", icon=":material/pause:" if playing else ":material/play_arrow:", key=f"{key}_play{drawn}",
-        on_click=_toggle_play, args=(key, n, drawn),
-        help=t("Pause (space)") if playing else t("Play (space)"))
-    c_next.button("", icon=":material/navigate_next:", key=key + "_next", on_click=_shift,
-                  args=(key, 1, n), help=t("Next step (→)"))
+        "",
+        icon=":material/pause:" if playing else ":material/play_arrow:",
+        key=f"{key}_play{drawn}",
+        on_click=_toggle_play,
+        args=(key, n, drawn),
+        help=t("Pause (space)") if playing else t("Play (space)"),
+    )
+    c_next.button(
+        "",
+        icon=":material/navigate_next:",
+        key=key + "_next",
+        on_click=_shift,
+        args=(key, 1, n),
+        help=t("Next step (→)"),
+    )
     fmt = t("step %d of {n}", n=n)
-    return c_slider.slider(t("Step"), 1, n, key=key, bind="query-params", on_change=_touch,
-                           args=(key,), format=fmt)
+    return c_slider.slider(
+        t("Step"), 1, n, key=key, bind="query-params", on_change=_touch, args=(key,), format=fmt
+    )
 
 
-def _frame(key: str, n: int, render: Callable[[int], None] | None, main: bool, was_playing: bool,
-           cell: dict) -> int:
+def _frame(
+    key: str, n: int, render: Callable[[int], None] | None, main: bool, was_playing: bool, cell: dict
+) -> int:
     """The fragment's body: settle the step, draw the controls, then the page's view of the step."""
-    first = cell.pop("first", False)       # the cell is fresh in each full run, reused by reruns
+    first = cell.pop("first", False)  # the cell is fresh in each full run, reused by reruns
     if frame_action(st.session_state, key, n, first, was_playing, render is None) == "rerun":
         st.rerun(scope="app")
     k = _controls(key, n, main) - 1
     if render is not None:
-        with guard():                      # the page's guard is not around a fragment's rerun
+        with guard():  # the page's guard is not around a fragment's rerun
             render(k)
     return k
 
 
-def stepper(key: str, n: int, delay: float = 0.8, render: Callable[[int], None] | None = None,
-            main: bool = True) -> int:
+def stepper(
+    key: str, n: int, delay: float = 0.8, render: Callable[[int], None] | None = None, main: bool = True
+) -> int:
     """Draw the stepper for ``n`` steps (and ``render(k)`` of the current one); return k (0-based).
 
     ``delay``: seconds per frame while playing; ``main``: the keyboard drives this stepper in
@@ -182,4 +203,4 @@ def stepper(key: str, n: int, delay: float = 0.8, render: Callable[[int], None] 
     k = body(key, n, render, main, playing, {"first": True})
     if presenting() and main:
         st.html(_KEYS_JS, unsafe_allow_javascript=True)
-    return k if k is not None else 0      # None only outside a script run (bare mode)
+    return k if k is not None else 0  # None only outside a script run (bare mode)

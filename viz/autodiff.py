@@ -3,6 +3,7 @@ Jacobian sweep cost. Engine data in, plotly figures (or plain rows) out; never s
 
 Words are drawn through ``tr`` (see :mod:`viz.words`); the engine's step sentences through ``say``
 (a page passes ``ui.t_message``, which also reads the catalog's message templates)."""
+
 from __future__ import annotations
 
 import math
@@ -37,10 +38,11 @@ def survey_badge(rows: list[dict], table: int, tr: Translate = same) -> str:
     """'Matches Baydin et al. Table n' with the key numbers and the largest difference."""
     diff = max(r["diff"] for r in rows)
     got = {r["v"]: r.get("tangent", r.get("adjoint")) for r in rows}
-    key = (f"y_dot = {got['v5']:.3f}" if table == 2
-           else f"x1_bar = {got['v-1']:.3f}, x2_bar = {got['v0']:.3f}")
-    return tr("Matches Baydin et al. (2018) Table {table}: {key}; every row within {diff:.1e} "
-              "(the survey prints 3 decimals).").format(table=table, key=key, diff=diff)
+    key = f"y_dot = {got['v5']:.3f}" if table == 2 else f"x1_bar = {got['v-1']:.3f}, x2_bar = {got['v0']:.3f}"
+    return tr(
+        "Matches Baydin et al. (2018) Table {table}: {key}; every row within {diff:.1e} "
+        "(the survey prints 3 decimals)."
+    ).format(table=table, key=key, diff=diff)
 
 
 def survey_table(rows: list[dict], tr: Translate = same) -> list[dict]:
@@ -48,25 +50,39 @@ def survey_table(rows: list[dict], tr: Translate = same) -> list[dict]:
     out = []
     for r in rows:
         if "tangent" in r:
-            out.append({"v": r["v"], tr("value (survey)"): r["source_value"],
-                        tr("value (engine)"): f"{r['value']:.4f}",
-                        tr("tangent (survey)"): r["source_tangent"],
-                        tr("tangent (engine)"): f"{r['tangent']:.4f}",
-                        tr("|difference|"): f"{r['diff']:.1e}"})
+            out.append(
+                {
+                    "v": r["v"],
+                    tr("value (survey)"): r["source_value"],
+                    tr("value (engine)"): f"{r['value']:.4f}",
+                    tr("tangent (survey)"): r["source_tangent"],
+                    tr("tangent (engine)"): f"{r['tangent']:.4f}",
+                    tr("|difference|"): f"{r['diff']:.1e}",
+                }
+            )
         else:
-            out.append({"v": r["v"], tr("adjoint (survey)"): r["source_adjoint"],
-                        tr("adjoint (engine)"): f"{r['adjoint']:.4f}",
-                        tr("|difference|"): f"{r['diff']:.1e}"})
+            out.append(
+                {
+                    "v": r["v"],
+                    tr("adjoint (survey)"): r["source_adjoint"],
+                    tr("adjoint (engine)"): f"{r['adjoint']:.4f}",
+                    tr("|difference|"): f"{r['diff']:.1e}",
+                }
+            )
     return out
 
 
 def forward_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     """The forward evaluation-trace table (Baydin Table 2) filled in up to step ``upto``."""
     rows = []
-    for step in trace.steps[:upto + 1]:
+    for step in trace.steps[: upto + 1]:
         d = step.data
-        row = {"v": d.get("v", ""), tr("node"): d["node"], tr("expression"): d["expression"],
-               tr("value"): _num(d["value"])}
+        row = {
+            "v": d.get("v", ""),
+            tr("node"): d["node"],
+            tr("expression"): d["expression"],
+            tr("value"): _num(d["value"]),
+        }
         if d.get("tangent") is not None:
             row[tr("tangent")] = _num(d["tangent"])
             rule = d.get("rule", "")
@@ -78,12 +94,17 @@ def forward_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
 def reverse_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     """Adjoint contributions (Baydin Table 3) up to step ``upto`` of a reverse trace."""
     rows = []
-    for step in trace.steps[:upto + 1]:
+    for step in trace.steps[: upto + 1]:
         for c in (step.data or {}).get("contributions", ()) or ():
-            rows.append({tr("from (consumer)"): c["source"], tr("to (adjoint)"): f"{c['to']}_bar",
-                         tr("contribution"): _num(c["contribution"]),
-                         tr("accumulate"): "+=" if c["accumulated"] else "=",
-                         tr("adjoint now"): _num(c["adjoint"])})
+            rows.append(
+                {
+                    tr("from (consumer)"): c["source"],
+                    tr("to (adjoint)"): f"{c['to']}_bar",
+                    tr("contribution"): _num(c["contribution"]),
+                    tr("accumulate"): "+=" if c["accumulated"] else "=",
+                    tr("adjoint now"): _num(c["adjoint"]),
+                }
+            )
     return rows
 
 
@@ -91,7 +112,7 @@ def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[st
     """Text beside each node of the graph figure: value, tangent (dot) or adjoint (bar) so far."""
     value: dict[str, str] = {}
     extra: dict[str, str] = {}
-    for step in trace.steps[:upto + 1]:
+    for step in trace.steps[: upto + 1]:
         d = step.data or {}
         if "value" in d:
             value[d["node"]] = _num(d["value"])
@@ -108,58 +129,85 @@ def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[st
     return text
 
 
-def error_vs_h_figure(rows, title: str = "Finite-difference error vs step h",
-                      tr: Translate = same) -> go.Figure:
+def error_vs_h_figure(
+    rows, title: str = "Finite-difference error vs step h", tr: Translate = same
+) -> go.Figure:
     """Log-log: forward and central difference error against h, the truncation/round-off U."""
     fig = go.Figure()
-    for attr, name, color in (("forward_error", tr("forward (f(x+h)-f(x))/h"), OKABE_ITO["blue"]),
-                              ("central_error", tr("central (f(x+h)-f(x-h))/2h"),
-                               OKABE_ITO["vermillion"])):
-        pts = [(r.h, getattr(r, attr)) for r in rows
-               if math.isfinite(getattr(r, attr)) and getattr(r, attr) > 0]
-        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
-                        name=name, line=dict(color=color))
-    fig.update_xaxes(type="log", title=tr("step h (log, shrinking to the right)"),
-                     autorange="reversed", exponentformat="power")
-    fig.update_yaxes(type="log", title=tr("absolute error of the derivative (log)"),
-                     exponentformat="power")
+    for attr, name, color in (
+        ("forward_error", tr("forward (f(x+h)-f(x))/h"), OKABE_ITO["blue"]),
+        ("central_error", tr("central (f(x+h)-f(x-h))/2h"), OKABE_ITO["vermillion"]),
+    ):
+        pts = [
+            (r.h, getattr(r, attr)) for r in rows if math.isfinite(getattr(r, attr)) and getattr(r, attr) > 0
+        ]
+        fig.add_scatter(
+            x=[p[0] for p in pts],
+            y=[p[1] for p in pts],
+            mode="lines+markers",
+            name=name,
+            line=dict(color=color),
+        )
+    fig.update_xaxes(
+        type="log",
+        title=tr("step h (log, shrinking to the right)"),
+        autorange="reversed",
+        exponentformat="power",
+    )
+    fig.update_yaxes(type="log", title=tr("absolute error of the derivative (log)"), exponentformat="power")
     return apply_theme(fig, title, 420)
 
 
-def swell_figure(rows, title: str = "Expression swell: size vs nesting depth",
-                 tr: Translate = same) -> go.Figure:
+def swell_figure(
+    rows, title: str = "Expression swell: size vs nesting depth", tr: Translate = same
+) -> go.Figure:
     """Log-scale sizes: l_n, its symbolic derivative (naive, simplified), the AD trace."""
     ns = [r.n for r in rows]
     fig = go.Figure()
-    for attr, name, color in (("f_size", tr("l_n itself (tree nodes)"), OKABE_ITO["grey"]),
-                              ("naive_size", tr("symbolic d/dx, textbook rules"),
-                               OKABE_ITO["vermillion"]),
-                              ("simplified_size", tr("symbolic d/dx, simplified"),
-                               OKABE_ITO["orange"]),
-                              ("ad_trace", tr("AD evaluation trace (ops)"), OKABE_ITO["blue"])):
-        fig.add_scatter(x=ns, y=[max(1, getattr(r, attr)) for r in rows], mode="lines+markers",
-                        name=name, line=dict(color=color))
-    fig.update_xaxes(title=tr("nesting depth n of the logistic map l_(n+1) = 4 l_n (1 - l_n)"),
-                     dtick=1)
+    for attr, name, color in (
+        ("f_size", tr("l_n itself (tree nodes)"), OKABE_ITO["grey"]),
+        ("naive_size", tr("symbolic d/dx, textbook rules"), OKABE_ITO["vermillion"]),
+        ("simplified_size", tr("symbolic d/dx, simplified"), OKABE_ITO["orange"]),
+        ("ad_trace", tr("AD evaluation trace (ops)"), OKABE_ITO["blue"]),
+    ):
+        fig.add_scatter(
+            x=ns,
+            y=[max(1, getattr(r, attr)) for r in rows],
+            mode="lines+markers",
+            name=name,
+            line=dict(color=color),
+        )
+    fig.update_xaxes(title=tr("nesting depth n of the logistic map l_(n+1) = 4 l_n (1 - l_n)"), dtick=1)
     fig.update_yaxes(type="log", dtick=1, title=tr("size (nodes, log scale)"))
     return apply_theme(fig, title, 420)
 
 
-def jacobian_cost_figure(fwd, rev, title: str = "Cost of the full Jacobian",
-                         tr: Translate = same) -> go.Figure:
+def jacobian_cost_figure(
+    fwd, rev, title: str = "Cost of the full Jacobian", tr: Translate = same
+) -> go.Figure:
     """Sweeps and measured rule applications for forward vs reverse mode."""
     fig = go.Figure()
     modes = [tr("forward mode (JVP)"), tr("reverse mode (VJP)")]
-    fig.add_bar(x=modes, y=[fwd.sweeps, rev.sweeps], name=tr("sweeps"),
-                marker_color=[MEANING["forward"], MEANING["backward"]],
-                text=[fwd.sweeps, rev.sweeps], textposition="outside")
-    fig.add_scatter(x=modes, y=[fwd.rule_calls, rev.rule_calls],
-                    name=tr("rule applications (measured)"),
-                    mode="markers+text", text=[fwd.rule_calls, rev.rule_calls],
-                    textposition="top right", marker=dict(size=14, color=OKABE_ITO["black"],
-                                                          symbol="diamond"))
+    fig.add_bar(
+        x=modes,
+        y=[fwd.sweeps, rev.sweeps],
+        name=tr("sweeps"),
+        marker_color=[MEANING["forward"], MEANING["backward"]],
+        text=[fwd.sweeps, rev.sweeps],
+        textposition="outside",
+    )
+    fig.add_scatter(
+        x=modes,
+        y=[fwd.rule_calls, rev.rule_calls],
+        name=tr("rule applications (measured)"),
+        mode="markers+text",
+        text=[fwd.rule_calls, rev.rule_calls],
+        textposition="top right",
+        marker=dict(size=14, color=OKABE_ITO["black"], symbol="diamond"),
+    )
     top = max(fwd.sweeps, rev.sweeps, fwd.rule_calls, rev.rule_calls)
-    fig.update_yaxes(title=tr("count (sweeps / rule applications)"),
-                     range=[0, top * 1.2 + 1])     # room for the labels above the tallest mark
+    fig.update_yaxes(
+        title=tr("count (sweeps / rule applications)"), range=[0, top * 1.2 + 1]
+    )  # room for the labels above the tallest mark
     fig.update_xaxes(title=tr("mode"))
     return apply_theme(fig, title, 380)

@@ -3,6 +3,7 @@
 kaleido 1.x drives the system chromium (``/usr/bin/chromium`` or ``BROWSER_PATH``). Starting the
 browser costs ~2 s, so the first export starts kaleido's sync server and later exports reuse it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,6 +40,7 @@ def _start_server() -> None:
     if _SERVER_STARTED:
         return
     import kaleido
+
     try:
         kaleido.start_sync_server(silence_warnings=True)
     except Exception:  # noqa: BLE001 - an already running server is fine

@@ -13,6 +13,7 @@ It is a picture, not a program: the folded graph is not runnable. Not handled: r
 interleaved with other ops (two parallel branches), or several different repeated runs (only the
 one that hides the most nodes is folded).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,20 +62,31 @@ def fold_repeats(graph: Graph) -> tuple[Graph, FoldInfo]:
     hidden_count, period, start = _best_run([_signature(n) for n in ops])
     if hidden_count < _MIN_HIDDEN:
         return graph, FoldInfo()
-    folded = {n.name for n in ops[start + period: start + period + hidden_count]}
+    folded = {n.name for n in ops[start + period : start + period + hidden_count]}
     readers: dict[str, set[str]] = {}
     for n in graph.nodes:
         for i in n.inputs:
             readers.setdefault(i, set()).add(n.name)
-    dropped = {n.name for n in graph.nodes if n.op in ("param", "constant")
-               and readers.get(n.name) and readers[n.name] <= folded}
+    dropped = {
+        n.name
+        for n in graph.nodes
+        if n.op in ("param", "constant") and readers.get(n.name) and readers[n.name] <= folded
+    }
     copies = hidden_count // period
     name = f"{copies}× block"
     last = ops[start + period + hidden_count - 1]
-    outside = tuple(dict.fromkeys(i for n in graph.nodes if n.name in folded for i in n.inputs
-                                  if i not in folded and i not in dropped))
-    summary = Node(name, FOLDED_OP, outside, (("ops", hidden_count), ("period", period)),
-                   last.shape, last.dtype)
+    outside = tuple(
+        dict.fromkeys(
+            i
+            for n in graph.nodes
+            if n.name in folded
+            for i in n.inputs
+            if i not in folded and i not in dropped
+        )
+    )
+    summary = Node(
+        name, FOLDED_OP, outside, (("ops", hidden_count), ("period", period)), last.shape, last.dtype
+    )
     nodes = []
     for n in graph.nodes:
         if n.name == last.name:

@@ -21,18 +21,19 @@ Stages (:func:`compute_layout`):
 Cost: O((N + D) log N) per sweep for N nodes and D dummies; a 2,000-node graph lays out in well under
 a second. Not handled: minimising crossings exactly (NP-hard), folding repeated blocks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 SIDE_OPS = ("param", "constant")
-_SIDE_COL = 2          # side nodes per column beside a consumer
-_SIDE_DX = 0.8         # column spacing of side nodes
-_SIDE_OFFSET = 0.9     # distance from a consumer to its first column of side nodes
-_NODE_GAP = 2.6        # minimum gap between neighbouring main nodes on a layer (room for a label)
-_DUMMY_GAP = 0.5       # minimum gap between two dummy (edge bend) points
-_MIXED_GAP = 1.0       # minimum gap between a dummy point and a node
-_ALONG = {"TB": 1.0, "LR": 3.0}   # layer spacing in plot units (LR labels sit above the nodes)
+_SIDE_COL = 2  # side nodes per column beside a consumer
+_SIDE_DX = 0.8  # column spacing of side nodes
+_SIDE_OFFSET = 0.9  # distance from a consumer to its first column of side nodes
+_NODE_GAP = 2.6  # minimum gap between neighbouring main nodes on a layer (room for a label)
+_DUMMY_GAP = 0.5  # minimum gap between two dummy (edge bend) points
+_MIXED_GAP = 1.0  # minimum gap between a dummy point and a node
+_ALONG = {"TB": 1.0, "LR": 3.0}  # layer spacing in plot units (LR labels sit above the nodes)
 _DIRECTIONS = ("TB", "LR")
 
 
@@ -45,12 +46,12 @@ class GraphLayout:
     """
 
     positions: dict
-    layers: dict                  # main node name -> layer index
-    side: frozenset               # names of side nodes (params/constants beside a consumer)
+    layers: dict  # main node name -> layer index
+    side: frozenset  # names of side nodes (params/constants beside a consumer)
     edge_paths: dict = field(default_factory=dict)
     direction: str = "TB"
     n_layers: int = 0
-    width: float = 0.0            # extent across the flow (in node gaps)
+    width: float = 0.0  # extent across the flow (in node gaps)
 
 
 def _users(graph) -> dict[str, list[str]]:
@@ -68,8 +69,9 @@ def _side_nodes(graph) -> dict[str, str]:
     """Side node name -> the consumer it sits beside (filled in after layering)."""
     outputs = set(graph.outputs)
     users = _users(graph)
-    return {n.name: "" for n in graph.nodes
-            if n.op in SIDE_OPS and users.get(n.name) and n.name not in outputs}
+    return {
+        n.name: "" for n in graph.nodes if n.op in SIDE_OPS and users.get(n.name) and n.name not in outputs
+    }
 
 
 def _layering(graph, side: dict[str, str]) -> dict[str, int]:
@@ -109,8 +111,9 @@ def _build_levels(graph, side, layer):
     preds: dict = {k: [] for k in layer}
     succs: dict = {k: [] for k in layer}
     chains: dict = {}
-    edges = [(i, n.name) for n in graph.nodes if n.name in layer
-             for i in dict.fromkeys(n.inputs) if i in layer]
+    edges = [
+        (i, n.name) for n in graph.nodes if n.name in layer for i in dict.fromkeys(n.inputs) if i in layer
+    ]
     budget = 4 * len(layer) + 500
     for src, dst in sorted(edges, key=lambda e: layer[e[1]] - layer[e[0]]):
         span = layer[dst] - layer[src]
@@ -191,8 +194,7 @@ def _coordinates(levels, preds, succs, width: dict, rounds: int = 4) -> dict:
         nbrs = preds if down else succs
         for li in order:
             lv = levels[li]
-            want = {k: (sum(pos[m] for m in nbrs[k]) / len(nbrs[k]) if nbrs[k] else pos[k])
-                    for k in lv}
+            want = {k: (sum(pos[m] for m in nbrs[k]) / len(nbrs[k]) if nbrs[k] else pos[k]) for k in lv}
             pos.update(_place_level(lv, want, width))
     low = min(pos.values(), default=0.0)
     return {k: v - low for k, v in pos.items()}
@@ -208,13 +210,12 @@ def compute_layout(graph, direction: str = "TB") -> GraphLayout:
     by_consumer: dict[str, list[str]] = {}
     for s, c in side.items():
         by_consumer.setdefault(c, []).append(s)
-    width = {c: _SIDE_OFFSET + _SIDE_DX * ((len(v) - 1) // _SIDE_COL)
-             for c, v in by_consumer.items()}
+    width = {c: _SIDE_OFFSET + _SIDE_DX * ((len(v) - 1) // _SIDE_COL) for c, v in by_consumer.items()}
     levels, preds, succs, chains = _build_levels(graph, side, layer)
     _sweep(levels, preds, succs)
     across = _coordinates(levels, preds, succs, width)
 
-    logical: dict = {k: (across[k], float(layer[k])) for k in layer}   # (across, along)
+    logical: dict = {k: (across[k], float(layer[k])) for k in layer}  # (across, along)
     for consumer, names in by_consumer.items():
         a, l = logical[consumer]
         for j, s in enumerate(names):
@@ -235,8 +236,9 @@ def compute_layout(graph, direction: str = "TB") -> GraphLayout:
             mids = [to_xy((across[d], float(layer[i] + d[3]))) for d in chain]
             paths[(i, n.name)] = [positions[i], *mids, positions[n.name]]
     extent = max((p[0] for p in logical.values()), default=0.0)
-    return GraphLayout(positions, dict(layer), frozenset(side), paths, direction,
-                       max(layer.values(), default=-1) + 1, extent)
+    return GraphLayout(
+        positions, dict(layer), frozenset(side), paths, direction, max(layer.values(), default=-1) + 1, extent
+    )
 
 
 def layout_graph(graph, direction: str = "TB") -> dict[str, tuple[float, float]]:

@@ -3,10 +3,11 @@
 Every builder draws its fixed words through ``tr`` (see :mod:`viz.words`); titles and names the
 page passes come already in the view's language.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,37 +20,73 @@ from .words import Translate, same
 
 GiB = float(1 << 30)
 MiB = float(1 << 20)
-STRATEGY_LABELS = {"dp": "plain DP", "zero1": "ZeRO-1", "zero2": "ZeRO-2", "zero3": "ZeRO-3", "fsdp": "FSDP",
-                   "offload": "ZeRO-2 + CPU offload"}
+STRATEGY_LABELS = {
+    "dp": "plain DP",
+    "zero1": "ZeRO-1",
+    "zero2": "ZeRO-2",
+    "zero3": "ZeRO-3",
+    "fsdp": "FSDP",
+    "offload": "ZeRO-2 + CPU offload",
+}
 
-PARTS = (("params", "weights", OKABE_ITO["blue"]), ("grads", "gradients", OKABE_ITO["orange"]),
-         ("optimizer", "optimizer states", OKABE_ITO["green"]),
-         ("activations", "activations", OKABE_ITO["purple"]))
+PARTS = (
+    ("params", "weights", OKABE_ITO["blue"]),
+    ("grads", "gradients", OKABE_ITO["orange"]),
+    ("optimizer", "optimizer states", OKABE_ITO["green"]),
+    ("activations", "activations", OKABE_ITO["purple"]),
+)
 
 
-def memory_bars(rows: list[dict], card_bytes: float | None, title: str, card_name: str = "",
-                tr: Translate = same) -> go.Figure:
+def memory_bars(
+    rows: list[dict], card_bytes: float | None, title: str, card_name: str = "", tr: Translate = same
+) -> go.Figure:
     """Stacked bar per strategy: weights, gradients, optimizer states, activations (GiB)."""
     fig = go.Figure()
     labels = [tr(STRATEGY_LABELS.get(r["label"], r["label"])) for r in rows]
     for key, name, color in PARTS:
-        fig.add_bar(x=labels, y=[r.get(key, 0.0) / GiB for r in rows], name=tr(name), marker_color=color,
-                    hovertemplate="%{x}: %{y:.2f} GiB<extra>" + tr(name) + "</extra>")
+        fig.add_bar(
+            x=labels,
+            y=[r.get(key, 0.0) / GiB for r in rows],
+            name=tr(name),
+            marker_color=color,
+            hovertemplate="%{x}: %{y:.2f} GiB<extra>" + tr(name) + "</extra>",
+        )
     if card_bytes:
-        fig.add_hline(y=card_bytes / GiB, line_dash="dash", line_color=MEANING["highlight"],
-                      annotation_text=card_name or tr("card memory"), annotation_position="top right")
+        fig.add_hline(
+            y=card_bytes / GiB,
+            line_dash="dash",
+            line_color=MEANING["highlight"],
+            annotation_text=card_name or tr("card memory"),
+            annotation_position="top right",
+        )
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title=tr("memory per device (GiB)"))
     fig.update_xaxes(title=tr("strategy"))
     return apply_theme(fig, title)
 
 
-def simple_bars(labels, values, title: str, y_title: str, colors=None, x_title: str | None = None,
-                name: str = "", tr: Translate = same) -> go.Figure:
+def simple_bars(
+    labels,
+    values,
+    title: str,
+    y_title: str,
+    colors=None,
+    x_title: str | None = None,
+    name: str = "",
+    tr: Translate = same,
+) -> go.Figure:
     """One bar per label, its value written above; ``x_title`` defaults to "configuration"."""
-    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=colors or SEQUENCE[0],
-                           text=[f"{v:.3g}" for v in values], textposition="outside", name=name,
-                           showlegend=bool(name)))
+    fig = go.Figure(
+        go.Bar(
+            x=list(labels),
+            y=list(values),
+            marker_color=colors or SEQUENCE[0],
+            text=[f"{v:.3g}" for v in values],
+            textposition="outside",
+            name=name,
+            showlegend=bool(name),
+        )
+    )
     fig.update_yaxes(title=y_title)
     fig.update_xaxes(title=tr("configuration") if x_title is None else x_title)
     return apply_theme(fig, title)
@@ -58,21 +95,38 @@ def simple_bars(labels, values, title: str, y_title: str, colors=None, x_title: 
 def ring_state(buffers: np.ndarray, chunks, sends, title: str, tr: Translate = same) -> go.Figure:
     """Device × element heatmap of the buffers, chunk boundaries drawn, this step's sends listed."""
     n = buffers.shape[0]
-    fig = go.Figure(go.Heatmap(z=buffers, x=list(range(buffers.shape[1])), y=list(range(n)),
-                               colorscale="Blues",
-                               text=np.round(buffers, 2), texttemplate="%{text}",
-                               colorbar=dict(title=tr("value"))))
+    fig = go.Figure(
+        go.Heatmap(
+            z=buffers,
+            x=list(range(buffers.shape[1])),
+            y=list(range(n)),
+            colorscale="Blues",
+            text=np.round(buffers, 2),
+            texttemplate="%{text}",
+            colorbar=dict(title=tr("value")),
+        )
+    )
     for b in list(chunks)[1:-1]:
         fig.add_vline(x=b - 0.5, line_color="black", line_width=2)
     received = {}
     for src, dst, *rest in sends:
         received[dst] = f" ← D{src}"
         lo, hi = (chunks[rest[0]], chunks[rest[0] + 1]) if rest else (0, buffers.shape[1])
-        fig.add_shape(type="rect", x0=lo - 0.5, x1=hi - 0.5, y0=dst - 0.45, y1=dst + 0.45,
-                      line=dict(color=MEANING["highlight"], width=3))
+        fig.add_shape(
+            type="rect",
+            x0=lo - 0.5,
+            x1=hi - 0.5,
+            y0=dst - 0.45,
+            y1=dst + 0.45,
+            line=dict(color=MEANING["highlight"], width=3),
+        )
     fig.update_xaxes(title=tr("element index (thick lines = chunk boundaries; red = just received)"))
-    fig.update_yaxes(title=tr("device (← sender)"), autorange="reversed",
-                     tickvals=list(range(n)), ticktext=[f"D{i}{received.get(i, '')}" for i in range(n)])
+    fig.update_yaxes(
+        title=tr("device (← sender)"),
+        autorange="reversed",
+        tickvals=list(range(n)),
+        ticktext=[f"D{i}{received.get(i, '')}" for i in range(n)],
+    )
     return apply_theme(fig, title, height=140 + 50 * n)
 
 
@@ -80,22 +134,33 @@ def alpha_beta(curves: dict[str, tuple], title: str, measured=None, tr: Translat
     """Time vs message size (log-log) for each named (sizes, seconds) curve, plus measured points."""
     fig = go.Figure()
     for k, (name, (x, y)) in enumerate(curves.items()):
-        fig.add_scatter(x=list(x), y=[v * 1e6 for v in y], mode="lines", name=name,
-                        line=dict(color=SEQUENCE[k % len(SEQUENCE)]))
+        fig.add_scatter(
+            x=list(x),
+            y=[v * 1e6 for v in y],
+            mode="lines",
+            name=name,
+            line=dict(color=SEQUENCE[k % len(SEQUENCE)]),
+        )
     if measured:
-        fig.add_scatter(x=[b for b, _ in measured], y=[t * 1e6 for _, t in measured],
-                        mode="markers", name=tr("measured (gloo)"), marker=dict(size=11, symbol="x",
-                                                                            color="black"))
+        fig.add_scatter(
+            x=[b for b, _ in measured],
+            y=[t * 1e6 for _, t in measured],
+            mode="markers",
+            name=tr("measured (gloo)"),
+            marker=dict(size=11, symbol="x", color="black"),
+        )
     fig.update_xaxes(type="log", title=tr("message size (bytes)"))
     fig.update_yaxes(type="log", title=tr("all-reduce time (µs)"))
     apply_theme(fig, title, height=480)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"),
-                      margin=dict(b=120))
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"), margin=dict(b=120)
+    )
     return fig
 
 
-def loss_curves(series: dict[str, tuple], title: str, optimum: float | None = None,
-                tr: Translate = same) -> go.Figure:
+def loss_curves(
+    series: dict[str, tuple], title: str, optimum: float | None = None, tr: Translate = same
+) -> go.Figure:
     fig = go.Figure()
     for k, (name, ys) in enumerate(series.items()):
         fig.add_scatter(y=list(ys), mode="lines", name=name, line=dict(color=SEQUENCE[k]))
@@ -112,13 +177,16 @@ def underflow_hist(res, title: str, tr: Translate = same) -> go.Figure:
     mids = (edges[:-1] + edges[1:]) / 2
     shift = np.log2(res.scale)
     lo, normal, hi = -24 - shift, -14 - shift, np.log2(65504) - shift
-    colors = [MEANING["stall"] if m < lo else (MEANING["changed"] if m < normal else SEQUENCE[0])
-              for m in mids]
+    colors = [
+        MEANING["stall"] if m < lo else (MEANING["changed"] if m < normal else SEQUENCE[0]) for m in mids
+    ]
     fig = go.Figure(go.Bar(x=mids, y=list(res.counts), marker_color=colors, name=tr("gradients")))
     fig.add_vrect(x0=lo, x1=hi, fillcolor=OKABE_ITO["green"], opacity=0.08, line_width=0)
-    for x, text, where in ((lo, "smallest subnormal 2⁻²⁴", "top left"),
-                           (normal, "smallest normal 2⁻¹⁴", "top right"),
-                           (hi, "fp16 max 65504", "top left")):
+    for x, text, where in (
+        (lo, "smallest subnormal 2⁻²⁴", "top left"),
+        (normal, "smallest normal 2⁻¹⁴", "top right"),
+        (hi, "fp16 max 65504", "top left"),
+    ):
         fig.add_vline(x=x, line_dash="dash", annotation_text=tr(text), annotation_position=where)
     fig.update_xaxes(title=tr("log2 |gradient| (before scaling)"))
     fig.update_yaxes(title=tr("gradients (count)"), range=[0, 1.3 * max(list(res.counts) + [1])])
@@ -127,48 +195,79 @@ def underflow_hist(res, title: str, tr: Translate = same) -> go.Figure:
 
 def loss_scale_plot(hist, title: str, tr: Translate = same) -> go.Figure:
     steps = np.arange(len(hist.scales))
-    fig = go.Figure(go.Scatter(x=steps, y=np.log2(hist.scales), mode="lines", name=tr("log2 scale"),
-                               line=dict(shape="hv", color=SEQUENCE[0])))
+    fig = go.Figure(
+        go.Scatter(
+            x=steps,
+            y=np.log2(hist.scales),
+            mode="lines",
+            name=tr("log2 scale"),
+            line=dict(shape="hv", color=SEQUENCE[0]),
+        )
+    )
     skipped = [k for k, s in enumerate(hist.skipped) if s]
-    fig.add_scatter(x=skipped, y=[np.log2(hist.scales[k]) for k in skipped], mode="markers",
-                    name=tr("overflow → step skipped"), marker=dict(color=MEANING["highlight"], size=10))
+    fig.add_scatter(
+        x=skipped,
+        y=[np.log2(hist.scales[k]) for k in skipped],
+        mode="markers",
+        name=tr("overflow → step skipped"),
+        marker=dict(color=MEANING["highlight"], size=10),
+    )
     fig.update_xaxes(title=tr("training step"))
     logs = np.log2(hist.scales)
-    fig.update_yaxes(title=tr("log2 loss scale"), dtick=1,
-                     range=[float(logs.min()) - 1, float(logs.max()) + 1])
+    fig.update_yaxes(
+        title=tr("log2 loss scale"), dtick=1, range=[float(logs.min()) - 1, float(logs.max()) + 1]
+    )
     return apply_theme(fig, title)
 
 
 def mlp_shards(a: np.ndarray, b: np.ndarray, n: int, title: str, tr: Translate = same) -> go.Figure:
     """A split by columns, B by rows: device colours over the two weight matrices."""
-    fig = make_subplots(1, 2, subplot_titles=(tr("A (h × 4h): columns per device"),
-                                              tr("B (4h × h): rows per device")))
+    fig = make_subplots(
+        1, 2, subplot_titles=(tr("A (h × 4h): columns per device"), tr("B (4h × h): rows per device"))
+    )
     hover = tr("device {d}<br>value {v}").format(d="%{z}", v="%{text}") + "<extra></extra>"
     cols = a.shape[1] // n
     owner_a = np.tile(np.arange(a.shape[1]) // cols, (a.shape[0], 1))
     owner_b = np.tile((np.arange(b.shape[0]) // cols)[:, None], (1, b.shape[1]))
-    scale = [[k / max(n - 1, 1), SEQUENCE[k % len(SEQUENCE)]] for k in range(n)] if n > 1 \
+    scale = (
+        [[k / max(n - 1, 1), SEQUENCE[k % len(SEQUENCE)]] for k in range(n)]
+        if n > 1
         else [[0, SEQUENCE[0]], [1, SEQUENCE[0]]]
+    )
     for col, (w, own) in enumerate(((a, owner_a), (b, owner_b)), start=1):
-        fig.add_heatmap(z=own, text=np.round(w, 1), texttemplate="%{text}" if w.size <= 400 else None,
-                        colorscale=scale, showscale=False, row=1, col=col,
-                        hovertemplate=hover)
-        fig.update_yaxes(autorange="reversed", title=tr("row"), dtick=1 if w.shape[0] <= 16 else None,
-                         row=1, col=col)
+        fig.add_heatmap(
+            z=own,
+            text=np.round(w, 1),
+            texttemplate="%{text}" if w.size <= 400 else None,
+            colorscale=scale,
+            showscale=False,
+            row=1,
+            col=col,
+            hovertemplate=hover,
+        )
+        fig.update_yaxes(
+            autorange="reversed", title=tr("row"), dtick=1 if w.shape[0] <= 16 else None, row=1, col=col
+        )
         fig.update_xaxes(title=tr("column"), row=1, col=col)
     return apply_theme(fig, title)
 
 
-def grouped_lines(series: dict[str, tuple], title: str, x_title: str, y_title: str,
-                  step: bool = True) -> go.Figure:
+def grouped_lines(
+    series: dict[str, tuple], title: str, x_title: str, y_title: str, step: bool = True
+) -> go.Figure:
     fig = go.Figure()
     for k, (name, points) in enumerate(series.items()):
-        last = {}                       # one value per time: a free and an allocation at the same
-        for x, y in points:             # instant would otherwise draw a spike to the lower level
+        last = {}  # one value per time: a free and an allocation at the same
+        for x, y in points:  # instant would otherwise draw a spike to the lower level
             last[x] = y
         xs, ys = (tuple(last), tuple(last.values())) if last else ((), ())
-        fig.add_scatter(x=xs, y=ys, mode="lines", name=name,
-                        line=dict(shape="hv" if step else "linear", color=SEQUENCE[k % len(SEQUENCE)]))
+        fig.add_scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name=name,
+            line=dict(shape="hv" if step else "linear", color=SEQUENCE[k % len(SEQUENCE)]),
+        )
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title)
     return apply_theme(fig, title)
@@ -181,11 +280,18 @@ def cluster_map(rows, nodes: int, gpus: int, title: str, tr: Translate = same) -
     for r in rows:
         z[r["node"], r["gpu"]] = r["pp"]
         text[r["node"], r["gpu"]] = f"d{r['dp']} t{r['tp']} p{r['pp']}"
-    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}" if nodes * gpus <= 128 else None,
-                               colorscale="Viridis", colorbar=dict(title=tr("pipeline stage"), dtick=1),
-                               x=[f"GPU {g}" for g in range(gpus)],
-                               y=[tr("node {k}").format(k=k) for k in range(nodes)],
-                               hovertemplate="%{y} %{x}: %{text}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            text=text,
+            texttemplate="%{text}" if nodes * gpus <= 128 else None,
+            colorscale="Viridis",
+            colorbar=dict(title=tr("pipeline stage"), dtick=1),
+            x=[f"GPU {g}" for g in range(gpus)],
+            y=[tr("node {k}").format(k=k) for k in range(nodes)],
+            hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title=tr("node"))
     fig.update_xaxes(title=tr("GPU in node"))
     return apply_theme(fig, title, height=max(300, 120 + 34 * nodes))
@@ -194,14 +300,24 @@ def cluster_map(rows, nodes: int, gpus: int, title: str, tr: Translate = same) -
 def named_lanes(timeline: Timeline, say: Callable[[str], str]) -> Timeline:
     """The timeline with its lane names and time unit as ``say`` shows them (a page passes
     ``ui.t_message``, so "stage 2" reads as the catalog has it); events keep their times, kinds and labels."""
-    return replace(timeline, events=tuple(replace(e, unit=say(e.unit)) for e in timeline.events),
-                   units=tuple(say(lane) for lane in timeline.lanes), time_unit=say(timeline.time_unit))
+    return replace(
+        timeline,
+        events=tuple(replace(e, unit=say(e.unit)) for e in timeline.events),
+        units=tuple(say(lane) for lane in timeline.lanes),
+        time_unit=say(timeline.time_unit),
+    )
 
 
 def keep_lanes(fig: go.Figure, lanes, x_max: float, height: int | None = None) -> go.Figure:
     """Keep every lane of a Gantt visible (even with no bars yet) and fix the time axis."""
-    fig.add_scatter(x=[0.0] * len(lanes), y=list(lanes), mode="markers", marker=dict(opacity=0),
-                    showlegend=False, hoverinfo="skip")
+    fig.add_scatter(
+        x=[0.0] * len(lanes),
+        y=list(lanes),
+        mode="markers",
+        marker=dict(opacity=0),
+        showlegend=False,
+        hoverinfo="skip",
+    )
     fig.update_xaxes(range=[0, x_max])
     if height:
         fig.update_layout(height=height)
@@ -211,10 +327,13 @@ def keep_lanes(fig: go.Figure, lanes, x_max: float, height: int | None = None) -
 def step_breakdown(estimates, title: str, tr: Translate = same) -> go.Figure:
     """Stacked bars of estimated step time per (dp, tp, pp) configuration."""
     labels = [f"d{e.dp} t{e.tp} p{e.pp}" + ("" if e.fits else " ✗") for e in estimates]
-    parts = (("compute_s", "compute", MEANING["compute"]), ("bubble_s", "pipeline bubble", MEANING["idle"]),
-             ("tp_comm_s", "TP all-reduce", MEANING["communication"]),
-             ("dp_comm_s", "DP all-reduce", OKABE_ITO["sky"]),
-             ("pp_comm_s", "PP send/recv", MEANING["transfer"]))
+    parts = (
+        ("compute_s", "compute", MEANING["compute"]),
+        ("bubble_s", "pipeline bubble", MEANING["idle"]),
+        ("tp_comm_s", "TP all-reduce", MEANING["communication"]),
+        ("dp_comm_s", "DP all-reduce", OKABE_ITO["sky"]),
+        ("pp_comm_s", "PP send/recv", MEANING["transfer"]),
+    )
     fig = go.Figure()
     for attr, name, color in parts:
         fig.add_bar(x=labels, y=[getattr(e, attr) for e in estimates], name=tr(name), marker_color=color)

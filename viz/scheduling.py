@@ -4,6 +4,7 @@ PyTorch dispatch path as stacked layers.
 
 Words are drawn through ``tr`` (see :mod:`viz.words`); the engine's sentences through ``say``
 (a page passes ``ui.t_message``, which also reads the catalog's message templates)."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -29,29 +30,39 @@ def step_text(step, say: Translate = same) -> tuple[str, str]:
 
 def _bar_labels(timeline: Timeline, tr: Translate) -> Timeline:
     """The host and transfer bars' labels ("dispatch conv2d#1", "copy x") in the view's language."""
-    heads = (("launch graph on ", tr("launch graph on {name}")), ("dispatch ", tr("dispatch {name}")),
-             ("copy ", tr("copy {name}")))
+    heads = (
+        ("launch graph on ", tr("launch graph on {name}")),
+        ("dispatch ", tr("dispatch {name}")),
+        ("copy ", tr("copy {name}")),
+    )
 
     def label(text: str) -> str:
         for head, template in heads:
             if text.startswith(head):
-                return template.format(name=text[len(head):])
+                return template.format(name=text[len(head) :])
         return text
+
     return replace(timeline, events=tuple(replace(e, label=label(e.label)) for e in timeline.events))
 
 
-def schedule_gantt(schedule, upto_label: set[str] | None = None, title: str = "",
-                   tr: Translate = same) -> go.Figure:
+def schedule_gantt(
+    schedule, upto_label: set[str] | None = None, title: str = "", tr: Translate = same
+) -> go.Figure:
     """Gantt of the schedule; with ``upto_label`` only those compute ops (and all else) are drawn."""
     tl = schedule.timeline
     if upto_label is not None:
         keep = [i for i, e in enumerate(tl.events) if e.kind != "compute" or e.label in upto_label]
         remap = {old: new for new, old in enumerate(keep)}
-        tl = Timeline(tuple(tl.events[i] for i in keep), tl.units, tl.time_unit,
-                      tuple(remap[i] for i in tl.critical if i in remap))
+        tl = Timeline(
+            tuple(tl.events[i] for i in keep),
+            tl.units,
+            tl.time_unit,
+            tuple(remap[i] for i in tl.critical if i in remap),
+        )
     mode = tr(MODE_TEXT[schedule.mode]) if schedule.mode in MODE_TEXT else schedule.mode
     title = title or tr("Schedule ({mode}): {total:.1f} µs, critical path outlined").format(
-        mode=mode, total=schedule.total_us)
+        mode=mode, total=schedule.total_us
+    )
     fig = gantt(_bar_labels(tl, tr), title, colors=COLORS, tr=tr)
     fig.update_yaxes(title=tr("lane (host, device/stream, link)"))
     fig.update_xaxes(title=tr("time ({unit})").format(unit="µs"))
@@ -66,39 +77,56 @@ def scheduled_graph(graph, highlight, scheduled, title: str = "", tr: Translate 
     :func:`viz.graph.graph_figure` names its ring of ``changed`` nodes "changed"; here they are the
     ops already scheduled, so the ring is drawn as "scheduled".
     """
+
     def words(text: str) -> str:
         return tr("scheduled") if text == "changed" else tr(text)
-    fig = graph_figure(graph, highlight=highlight, changed=scheduled, title=title, direction="LR",
-                       height=340, tr=words)
-    return fig.update_layout(legend_xanchor="left")      # legend inside the plot: the graph keeps the width
+
+    fig = graph_figure(
+        graph, highlight=highlight, changed=scheduled, title=title, direction="LR", height=340, tr=words
+    )
+    return fig.update_layout(legend_xanchor="left")  # legend inside the plot: the graph keeps the width
 
 
-def utilization_figure(schedule, title: str = "Busy share of each lane",
-                       tr: Translate = same) -> go.Figure:
+def utilization_figure(schedule, title: str = "Busy share of each lane", tr: Translate = same) -> go.Figure:
     lanes = list(schedule.utilization)
     vals = [100 * schedule.utilization[u] for u in lanes]
-    fig = go.Figure(go.Bar(x=vals, y=lanes, orientation="h", text=[f"{v:.0f}%" for v in vals],
-                           textposition="outside", marker_color=MEANING["compute"]))
+    fig = go.Figure(
+        go.Bar(
+            x=vals,
+            y=lanes,
+            orientation="h",
+            text=[f"{v:.0f}%" for v in vals],
+            textposition="outside",
+            marker_color=MEANING["compute"],
+        )
+    )
     fig.update_xaxes(title=tr("utilisation (% of total time)"), range=[0, 115])
     fig.update_yaxes(title=tr("lane"), categoryorder="array", categoryarray=lanes[::-1])
     return apply_theme(fig, title, max(260, 60 + 34 * len(lanes)))
 
 
-def modes_figure(totals: dict[str, float], title: str = "Total time by execution mode",
-                 tr: Translate = same) -> go.Figure:
+def modes_figure(
+    totals: dict[str, float], title: str = "Total time by execution mode", tr: Translate = same
+) -> go.Figure:
     names = list(totals)
-    fig = go.Figure(go.Bar(x=names, y=[totals[n] for n in names],
-                           text=[f"{totals[n]:.1f} µs" for n in names], textposition="outside",
-                           marker_color=[OKABE_ITO["vermillion"], OKABE_ITO["blue"],
-                                         OKABE_ITO["green"]][:len(names)]))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[totals[n] for n in names],
+            text=[f"{totals[n]:.1f} µs" for n in names],
+            textposition="outside",
+            marker_color=[OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["green"]][: len(names)],
+        )
+    )
     fig.update_yaxes(title=tr("total time (µs)"), rangemode="tozero")
-    fig.update_yaxes(range=[0, max(totals.values(), default=1) * 1.2])   # room for the labels
+    fig.update_yaxes(range=[0, max(totals.values(), default=1) * 1.2])  # room for the labels
     fig.update_xaxes(title=tr("execution mode"))
     return apply_theme(fig, title, 360)
 
 
-def dispatch_figure(trace, step: int, title: str = "", tr: Translate = same,
-                    say: Translate | None = None) -> go.Figure:
+def dispatch_figure(
+    trace, step: int, title: str = "", tr: Translate = same, say: Translate | None = None
+) -> go.Figure:
     """The layers of one PyTorch op call, top to bottom; the current one lit, the passed ones dim.
 
     ``tr`` names the layers; ``say`` (default ``tr``) says what happens in each (engine sentences
@@ -110,15 +138,47 @@ def dispatch_figure(trace, step: int, title: str = "", tr: Translate = same,
     for k, s in enumerate(trace.steps):
         color = MEANING["highlight"] if k == step else (OKABE_ITO["sky"] if k < step else "#EEEEEE")
         y = len(layers) - k
-        fig.add_shape(type="rect", x0=0, x1=10, y0=y - 0.42, y1=y + 0.42, fillcolor=color,
-                      line=dict(color="black", width=2 if k == step else 1), layer="below")
-        fig.add_annotation(x=0.2, y=y, text=f"<b>{tr(s.data['layer'])}</b>", showarrow=False,
-                           xanchor="left", font=dict(size=15, color="black"))
-        fig.add_annotation(x=2.6, y=y, text=_wrap(say(s.data["what"]), 70), showarrow=False,
-                           xanchor="left", align="left", font=dict(size=12, color="black"))
+        fig.add_shape(
+            type="rect",
+            x0=0,
+            x1=10,
+            y0=y - 0.42,
+            y1=y + 0.42,
+            fillcolor=color,
+            line=dict(color="black", width=2 if k == step else 1),
+            layer="below",
+        )
+        fig.add_annotation(
+            x=0.2,
+            y=y,
+            text=f"<b>{tr(s.data['layer'])}</b>",
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=15, color="black"),
+        )
+        fig.add_annotation(
+            x=2.6,
+            y=y,
+            text=_wrap(say(s.data["what"]), 70),
+            showarrow=False,
+            xanchor="left",
+            align="left",
+            font=dict(size=12, color="black"),
+        )
         if k < len(layers) - 1:
-            fig.add_annotation(x=1.2, y=y - 0.58, ax=1.2, ay=y - 0.42, xref="x", yref="y",
-                               axref="x", ayref="y", showarrow=True, arrowhead=2, text="")
+            fig.add_annotation(
+                x=1.2,
+                y=y - 0.58,
+                ax=1.2,
+                ay=y - 0.42,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                text="",
+            )
     fig.update_xaxes(visible=False, range=[0, 10])
     fig.update_yaxes(visible=False, range=[0.4, len(layers) + 0.6])
     return apply_theme(fig, title or trace.title, 110 + 70 * len(layers))

@@ -1,4 +1,5 @@
 """Gantt chart of an engine Timeline: one row per lane, bars coloured by event kind."""
+
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -9,8 +10,14 @@ from .theme import MEANING, SEQUENCE, apply_theme
 from .words import Translate, same
 
 
-def gantt(timeline: Timeline, title: str, highlight_critical: bool = True, height: int | None = None,
-          colors: dict[str, str] | None = None, tr: Translate = same) -> go.Figure:
+def gantt(
+    timeline: Timeline,
+    title: str,
+    highlight_critical: bool = True,
+    height: int | None = None,
+    colors: dict[str, str] | None = None,
+    tr: Translate = same,
+) -> go.Figure:
     """Horizontal bars per lane; the critical path (if any) outlined in black.
 
     ``tr`` draws the time axis and the legend of event kinds in the view's language.
@@ -24,17 +31,26 @@ def gantt(timeline: Timeline, title: str, highlight_critical: bool = True, heigh
         idx = [i for i, e in enumerate(timeline.events) if e.kind == kind]
         evs = [timeline.events[i] for i in idx]
         fig.add_bar(
-            y=[e.unit for e in evs], x=[e.duration for e in evs], base=[e.start for e in evs],
-            orientation="h", name=tr(kind), text=[e.label for e in evs], textposition="inside",
+            y=[e.unit for e in evs],
+            x=[e.duration for e in evs],
+            base=[e.start for e in evs],
+            orientation="h",
+            name=tr(kind),
+            text=[e.label for e in evs],
+            textposition="inside",
             insidetextanchor="middle",
-            marker=dict(color=palette.get(kind, SEQUENCE[k % len(SEQUENCE)]),
-                        line=dict(color=["black" if i in critical else "white" for i in idx],
-                                  width=[3 if i in critical else 1 for i in idx])),
+            marker=dict(
+                color=palette.get(kind, SEQUENCE[k % len(SEQUENCE)]),
+                line=dict(
+                    color=["black" if i in critical else "white" for i in idx],
+                    width=[3 if i in critical else 1 for i in idx],
+                ),
+            ),
             hovertemplate="%{text}<br>%{base} → %{x:+}<extra>" + tr(kind) + "</extra>",
         )
     fig.update_yaxes(categoryorder="array", categoryarray=lanes[::-1], title=None)
     unit = timeline.time_unit
-    axis = tr(f"time ({unit})")                     # a whole phrase the catalog knows, e.g. "time (cycles)"
+    axis = tr(f"time ({unit})")  # a whole phrase the catalog knows, e.g. "time (cycles)"
     fig.update_xaxes(title=axis if axis != f"time ({unit})" else tr("time ({unit})").format(unit=unit))
     fig.update_layout(barmode="overlay", bargap=0.25)
     return apply_theme(fig, title, height or max(260, 60 + 36 * len(lanes)))

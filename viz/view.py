@@ -3,6 +3,7 @@
 Words are not handled here: builders draw them already translated (see :mod:`viz.words`). Shared by
 every lab; no streamlit here (the cache decorator is passed in).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,12 +15,16 @@ from .words import same
 
 def adapt(fig: go.Figure, present: bool = False) -> go.Figure:
     """Ready a figure for the current view: larger type for presenter mode (a projector at 1280×720)."""
-    if getattr(fig, "_adapted", False):      # built by a figure_cache builder: already done
+    if getattr(fig, "_adapted", False):  # built by a figure_cache builder: already done
         return fig
     if present:
-        fig.update_layout(font_size=19, title_font_size=24, legend_font_size=18,
-                          height=int((fig.layout.height or 420) * 1.25),
-                          margin_t=(fig.layout.margin.t or 70) + 40)   # room for the larger legend
+        fig.update_layout(
+            font_size=19,
+            title_font_size=24,
+            legend_font_size=18,
+            height=int((fig.layout.height or 420) * 1.25),
+            margin_t=(fig.layout.margin.t or 70) + 40,
+        )  # room for the larger legend
     return fig
 
 
@@ -41,6 +46,7 @@ def figure_cache(cache, view):
     drop-in builder whose figures come back drawn in the view's language (``tr=`` passed to builders
     that take it), :func:`adapt`-ed and marked ``_adapted``; they must not be changed afterwards.
     """
+
     def wrap(fn):
         words = takes_tr(fn)
 
@@ -50,7 +56,7 @@ def figure_cache(cache, view):
             return fig
 
         def build_keyed(key, _args, _kwargs, tr=same, present: bool = False):
-            return build(*_args, tr=tr, present=present, **_kwargs)   # hashed: key, tr, present only
+            return build(*_args, tr=tr, present=present, **_kwargs)  # hashed: key, tr, present only
 
         for f, suffix in ((build, ""), (build_keyed, ".keyed")):
             f.__name__ = fn.__name__
@@ -63,5 +69,7 @@ def figure_cache(cache, view):
             if cache_key is not None:
                 return cached_keyed(cache_key, args, kwargs, tr=tr, present=present)
             return cached(*args, tr=tr, present=present, **kwargs)
+
         return call
+
     return wrap

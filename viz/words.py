@@ -11,9 +11,10 @@ literal ``tr("...")`` in viz/ has a Chinese entry). English views pass :func:`sa
 a builder called without ``tr`` draws English. Names the engine returns (op names, node names, units)
 are data and are not translated.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 #: The view's translation: English text (or a ``{name}`` template) -> the shown text.
 Translate = Callable[[str], str]

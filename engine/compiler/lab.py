@@ -9,10 +9,11 @@ The ledger, in stages (:func:`ledger`):
 :func:`pass_trace` steps a pipeline with that ledger; :func:`parse_buffers` and
 :func:`random_buffers` make the memory-planning lab's buffer lists.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..core import budget
 from ..core.errors import EngineError
@@ -23,7 +24,6 @@ from .memory_plan import check_buffers
 from .passes import pipeline_trace
 from .passes.fusion import analyse
 from .passes.layout_transform import kernel_views
-
 
 #: A default device for the time estimate: (peak FLOP/s, bytes/s) — NVIDIA A100 SXM dense FP32
 #: (19.5 TFLOP/s) and HBM2e (2.039 TB/s), from NVIDIA's A100 datasheet.
@@ -46,8 +46,11 @@ class Ledger:
 
 def _kernel_groups(graph: Graph, fused: bool) -> list[list[str]]:
     """Fused groups (or one per op), with layout kernel views merged into their op's kernel."""
-    groups = ([list(g) for g in analyse(graph).groups] if fused
-              else [[n.name] for n in graph.nodes if not n.is_source])
+    groups = (
+        [list(g) for g in analyse(graph).groups]
+        if fused
+        else [[n.name] for n in graph.nodes if not n.is_source]
+    )
     views = kernel_views(graph)
     if not views:
         return groups
@@ -94,18 +97,30 @@ def ledger(graph: Graph, fused: bool = False, device: tuple[float, float] = DEFA
         for m in group:
             node = by_name[m]
             op = get_op(node.op)
-            flops += int(op.flops([by_name[i].shape for i in node.inputs], node.shape,
-                                  {**op.attrs, **node.attr_dict})[0])
+            flops += int(
+                op.flops([by_name[i].shape for i in node.inputs], node.shape, {**op.attrs, **node.attr_dict})[
+                    0
+                ]
+            )
         moved += nbytes
         flops_total += flops
         time_s += max(flops / peak, nbytes / bandwidth)
     plan = plan_graph(graph, "greedy_by_size")
-    return Ledger(len(graph.nodes), sum(1 for n in graph.nodes if not n.is_source), len(groups),
-                  moved, plan.arena, plan.lower_bound, flops_total, time_s)
+    return Ledger(
+        len(graph.nodes),
+        sum(1 for n in graph.nodes if not n.is_source),
+        len(groups),
+        moved,
+        plan.arena,
+        plan.lower_bound,
+        flops_total,
+        time_s,
+    )
 
 
-def pass_trace(graph: Graph, passes: list[str],
-               device: tuple[float, float] = DEFAULT_DEVICE) -> Iterator[Step]:
+def pass_trace(
+    graph: Graph, passes: list[str], device: tuple[float, float] = DEFAULT_DEVICE
+) -> Iterator[Step]:
     """:func:`engine.compiler.passes.pipeline_trace` with the ledger of every step on ``device``."""
     return pipeline_trace(graph, passes, lambda g, fused: ledger(g, fused, device))
 
@@ -113,8 +128,9 @@ def pass_trace(graph: Graph, passes: list[str],
 def parse_buffers(text: str) -> list[tuple[int, int, int]]:
     """Buffers from text, one ``size first last`` per line (commas allowed; ``#`` comments)."""
     if len(text) > budget.MAX_PROGRAM_CHARS:
-        raise EngineError(f"the buffer list has {len(text):,} characters; the limit is "
-                          f"{budget.MAX_PROGRAM_CHARS:,}")
+        raise EngineError(
+            f"the buffer list has {len(text):,} characters; the limit is {budget.MAX_PROGRAM_CHARS:,}"
+        )
     out = []
     for k, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].replace(",", " ").strip()
@@ -124,21 +140,25 @@ def parse_buffers(text: str) -> list[tuple[int, int, int]]:
         try:
             size, first, last = (int(v) for v in parts)
         except ValueError:
-            raise EngineError(f"line {k}: expected three whole numbers 'size first_op last_op', "
-                              f"got {line!r}") from None
+            raise EngineError(
+                f"line {k}: expected three whole numbers 'size first_op last_op', got {line!r}"
+            ) from None
         out.append((size, first, last))
     return check_buffers(out)
 
 
-def random_buffers(count: int, seed: int = 0, ops: int | None = None,
-                   max_size: int = 64, max_life: int = 8) -> list[tuple[int, int, int]]:
+def random_buffers(
+    count: int, seed: int = 0, ops: int | None = None, max_size: int = 64, max_life: int = 8
+) -> list[tuple[int, int, int]]:
     """A reproducible random interval set (for the lab and the property tests)."""
     import numpy as np
 
     budget.check_nodes(count, "the random buffer set")
     if count < 0 or max_size < 1 or max_life < 1:
-        raise EngineError(f"count={count}, max_size={max_size}, max_life={max_life}: need count >= 0 "
-                          "and sizes/lifetimes >= 1")
+        raise EngineError(
+            f"count={count}, max_size={max_size}, max_life={max_life}: need count >= 0 "
+            "and sizes/lifetimes >= 1"
+        )
     rng = np.random.default_rng(seed)
     horizon = ops or max(count, 1)
     firsts = rng.integers(0, horizon, count)

@@ -17,21 +17,21 @@ Stages, as a student meets them:
 Not handled: tiled layouts with arbitrary block shapes, sub-byte dtypes, strides in bytes (all strides
 here are in elements).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from ..core import budget
 from ..core.errors import BudgetError, ShapeError
 
-LAYOUTS = ("row_major", "col_major", "NCHW", "NHWC", "NC4HW4", "NC1HWC0", "FRACTAL_NZ",
-           "FRACTAL_Z")
+LAYOUTS = ("row_major", "col_major", "NCHW", "NHWC", "NC4HW4", "NC1HWC0", "FRACTAL_NZ", "FRACTAL_Z")
 MAX_DIMS = 8
 MAX_ORDER_ELEMENTS = 1 << 16  # address_order returns one tuple per element: keep it small
-MAX_MEMORY_ORDER = 1 << 22    # memory_order builds an int64 array per slot (32 MiB at most)
+MAX_MEMORY_ORDER = 1 << 22  # memory_order builds an int64 array per slot (32 MiB at most)
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 C0_FOR_DTYPE = {"fp16": 16, "int8": 32, "fp32": 8}  # CANN: C0 * dtype bytes = 32 bytes
 
@@ -97,8 +97,10 @@ def strides(shape, layout: str = "row_major") -> tuple[int, ...]:
             raise ShapeError(f"NHWC needs a 4-D shape (N, C, H, W); got {list(shape)}")
         n, c, h, w = shape
         return (h * w * c, 1, w * c, c)
-    raise ShapeError(f"layout {layout!r} has no plain strides; choose row_major, col_major, NCHW "
-                     f"or NHWC (blocked layouts are described by memory_order)")
+    raise ShapeError(
+        f"layout {layout!r} has no plain strides; choose row_major, col_major, NCHW "
+        f"or NHWC (blocked layouts are described by memory_order)"
+    )
 
 
 def numpy_strides(shape, layout: str = "row_major") -> tuple[int, ...] | None:
@@ -128,8 +130,7 @@ def position_to_index(position: int, shape: Sequence[int]) -> tuple[int, ...]:
     shape = check_shape(shape)
     total = budget.numel(shape)
     if not 0 <= int(position) < total:
-        raise ShapeError(f"position {position} is outside a tensor of shape {list(shape)} "
-                         f"({total} elements)")
+        raise ShapeError(f"position {position} is outside a tensor of shape {list(shape)} ({total} elements)")
     out, rest = [], int(position)
     for d in reversed(shape):
         out.append(rest % d)
@@ -163,8 +164,10 @@ def is_contiguous(view: View) -> tuple[bool, str]:
         if size == 1:
             continue
         if stride != expected:
-            return False, (f"dimension {dim} has stride {stride} but row-major order needs "
-                           f"{expected} (the product of the sizes to its right)")
+            return False, (
+                f"dimension {dim} has stride {stride} but row-major order needs "
+                f"{expected} (the product of the sizes to its right)"
+            )
         expected *= size
     return True, "every stride equals the product of the sizes to its right"
 
@@ -174,8 +177,7 @@ def transpose_view(view: View, perm: Sequence[int]) -> View:
     perm = [int(p) for p in perm]
     if sorted(perm) != list(range(len(view.shape))):
         raise ShapeError(f"permutation {perm} is not a reordering of 0..{len(view.shape) - 1}")
-    return View(tuple(view.shape[p] for p in perm), tuple(view.strides[p] for p in perm),
-                view.offset)
+    return View(tuple(view.shape[p] for p in perm), tuple(view.strides[p] for p in perm), view.offset)
 
 
 def slice_view(view: View, dim: int, start: int, stop: int, step: int = 1) -> View:
@@ -184,8 +186,10 @@ def slice_view(view: View, dim: int, start: int, stop: int, step: int = 1) -> Vi
         raise ShapeError(f"dimension {dim} does not exist in shape {list(view.shape)}")
     size = view.shape[dim]
     if step <= 0 or not 0 <= start < stop <= size:
-        raise ShapeError(f"slice {start}:{stop}:{step} is not valid for size {size} "
-                         f"(need 0 <= start < stop <= size and step >= 1)")
+        raise ShapeError(
+            f"slice {start}:{stop}:{step} is not valid for size {size} "
+            f"(need 0 <= start < stop <= size and step >= 1)"
+        )
     new_size = len(range(start, stop, step))
     shape = list(view.shape)
     strides_ = list(view.strides)
@@ -207,8 +211,10 @@ def expand_view(view: View, shape) -> View:
         elif old == 1:
             strides_.append(0)
         else:
-            raise ShapeError(f"cannot expand size {old} to {new}: only size-1 dimensions broadcast "
-                             f"({list(view.shape)} -> {list(shape)})")
+            raise ShapeError(
+                f"cannot expand size {old} to {new}: only size-1 dimensions broadcast "
+                f"({list(view.shape)} -> {list(shape)})"
+            )
     return View(shape, tuple(strides_), view.offset)
 
 
@@ -221,8 +227,10 @@ def reshape_view(view: View, shape) -> View | None:
     """
     shape = check_shape(shape)
     if budget.numel(shape) != budget.numel(view.shape):
-        raise ShapeError(f"cannot reshape {list(view.shape)} ({budget.numel(view.shape)} elements) "
-                         f"to {list(shape)} ({budget.numel(shape)} elements)")
+        raise ShapeError(
+            f"cannot reshape {list(view.shape)} ({budget.numel(view.shape)} elements) "
+            f"to {list(shape)} ({budget.numel(shape)} elements)"
+        )
     old_shape, old_strides = view.shape, view.strides
     new_strides = [0] * len(shape)
     view_d = len(shape) - 1
@@ -230,8 +238,7 @@ def reshape_view(view: View, shape) -> View | None:
     tensor_numel, view_numel = 1, 1
     for d in range(len(old_shape) - 1, -1, -1):
         tensor_numel *= old_shape[d]
-        chunk_ends = d == 0 or (old_shape[d - 1] != 1
-                                and old_strides[d - 1] != tensor_numel * chunk_base)
+        chunk_ends = d == 0 or (old_shape[d - 1] != 1 and old_strides[d - 1] != tensor_numel * chunk_base)
         if not chunk_ends:
             continue
         while view_d >= 0 and (view_numel < tensor_numel or shape[view_d] == 1):
@@ -363,8 +370,10 @@ def memory_order(shape, layout: str = "row_major", c0: int = 16) -> np.ndarray:
     shape = check_shape(shape)
     slots = stored_slots(shape, layout, c0)
     if slots > MAX_MEMORY_ORDER:
-        raise BudgetError(f"layout {layout} of shape {list(shape)} has {slots:,} slots; listing them "
-                          f"is limited to {MAX_MEMORY_ORDER:,} (padding_waste works for any size)")
+        raise BudgetError(
+            f"layout {layout} of shape {list(shape)} has {slots:,} slots; listing them "
+            f"is limited to {MAX_MEMORY_ORDER:,} (padding_waste works for any size)"
+        )
     ids = np.arange(budget.numel(shape), dtype=np.int64).reshape(shape)
     if layout in ("row_major", "ND", "NCHW", "contiguous"):
         return ids.reshape(-1)
@@ -388,8 +397,10 @@ def address_order(shape, layout: str = "row_major", c0: int = 16) -> list:
     shape = check_shape(shape)
     order = memory_order(shape, layout, c0)
     if order.size > MAX_ORDER_ELEMENTS:
-        raise BudgetError(f"address order of {order.size:,} slots is too long to list; the limit "
-                          f"is {MAX_ORDER_ELEMENTS:,} (try a smaller shape)")
+        raise BudgetError(
+            f"address order of {order.size:,} slots is too long to list; the limit "
+            f"is {MAX_ORDER_ELEMENTS:,} (try a smaller shape)"
+        )
     return [None if k < 0 else tuple(int(v) for v in np.unravel_index(k, shape)) for k in order]
 
 
@@ -428,8 +439,9 @@ def padding_waste(shape, layout: str, c0: int = 16) -> float:
 def align(nbytes: int, boundary: int) -> tuple[int, int]:
     """Round ``nbytes`` up to a multiple of ``boundary`` bytes: (aligned size, wasted bytes)."""
     if nbytes < 0 or boundary <= 0 or boundary & (boundary - 1):
-        raise ShapeError(f"alignment needs nbytes >= 0 and a power-of-two boundary; "
-                         f"got {nbytes} bytes to {boundary}")
+        raise ShapeError(
+            f"alignment needs nbytes >= 0 and a power-of-two boundary; got {nbytes} bytes to {boundary}"
+        )
     aligned = _ceil_div(nbytes, boundary) * boundary
     return aligned, aligned - nbytes
 
@@ -438,26 +450,28 @@ def byte_view(values: Sequence[float], dtype: str = "fp32", endian: str = "littl
     """Each value's bytes, as hex strings, in address order for the given endianness."""
     np_types = {"fp32": "f4", "fp16": "f2", "int8": "i1"}
     if dtype not in np_types or endian not in ("little", "big"):
-        raise ShapeError(f"byte view supports dtype fp32/fp16/int8 and endian little/big; "
-                         f"got {dtype!r}, {endian!r}")
+        raise ShapeError(
+            f"byte view supports dtype fp32/fp16/int8 and endian little/big; got {dtype!r}, {endian!r}"
+        )
     if len(values) > 4096:
         raise BudgetError(f"{len(values)} values is too many for a byte view (limit 4096)")
     arr = np.asarray(values, dtype=("<" if endian == "little" else ">") + np_types[dtype])
     # slicing keeps the array's byte order (a scalar taken out of it would be native-endian)
-    return [[f"{b:02X}" for b in arr[i:i + 1].tobytes()] for i in range(arr.size)]
+    return [[f"{b:02X}" for b in arr[i : i + 1].tobytes()] for i in range(arr.size)]
 
 
 @dataclass(frozen=True)
 class ConversionStep:
-    op: str           # "pad", "reshape", "transpose"
+    op: str  # "pad", "reshape", "transpose"
     detail: str
     shape: tuple[int, ...]
     bytes_moved: int  # bytes read + written (0 for a free reshape of a contiguous tensor)
-    perm: tuple[int, ...] = ()   # the transpose's axis order (empty for pad and reshape)
+    perm: tuple[int, ...] = ()  # the transpose's axis order (empty for pad and reshape)
 
 
-def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
-                     c0: int | None = None) -> list[ConversionStep]:
+def conversion_steps(
+    shape, src: str, dst: str, dtype: str = "fp16", c0: int | None = None
+) -> list[ConversionStep]:
     """Convert a dense NCHW/NHWC tensor (logical N, C, H, W) between layouts as pad/reshape/transpose.
 
     A reshape of a contiguous array is free; a transpose or pad reads and writes every element.
@@ -477,33 +491,59 @@ def conversion_steps(shape, src: str, dst: str, dtype: str = "fp16",
     if src == dst:
         return steps
     if src == "NHWC":
-        steps.append(ConversionStep("transpose", "(N,H,W,C) -> (N,C,H,W), perm (0,3,1,2)",
-                                    (n, c, h, w), 2 * size * nbytes, (0, 3, 1, 2)))
+        steps.append(
+            ConversionStep(
+                "transpose",
+                "(N,H,W,C) -> (N,C,H,W), perm (0,3,1,2)",
+                (n, c, h, w),
+                2 * size * nbytes,
+                (0, 3, 1, 2),
+            )
+        )
     elif src != "NCHW":
         raise ShapeError(f"conversions start from NCHW or NHWC; got {src!r}")
     if dst == "NCHW":
         return steps
     if dst == "NHWC":
-        steps.append(ConversionStep("transpose", "(N,C,H,W) -> (N,H,W,C), perm (0,2,3,1)",
-                                    (n, h, w, c), 2 * size * nbytes, (0, 2, 3, 1)))
+        steps.append(
+            ConversionStep(
+                "transpose",
+                "(N,C,H,W) -> (N,H,W,C), perm (0,2,3,1)",
+                (n, h, w, c),
+                2 * size * nbytes,
+                (0, 2, 3, 1),
+            )
+        )
         return steps
     if dst in ("NC1HWC0", "NC4HW4"):
         c1 = _ceil_div(c, c0)
         padded = n * c1 * c0 * h * w
         if c1 * c0 != c:
-            steps.append(ConversionStep("pad", f"C {c} -> C1*C0 = {c1}*{c0} = {c1 * c0} with zeros",
-                                        (n, c1 * c0, h, w), (size + padded) * nbytes))
-        steps.append(ConversionStep("reshape", f"split C into (C1, C0) = ({c1}, {c0})",
-                                    (n, c1, c0, h, w), 0))
-        steps.append(ConversionStep("transpose", "(N,C1,C0,H,W) -> (N,C1,H,W,C0), perm (0,1,3,4,2)",
-                                    (n, c1, h, w, c0), 2 * padded * nbytes, (0, 1, 3, 4, 2)))
+            steps.append(
+                ConversionStep(
+                    "pad",
+                    f"C {c} -> C1*C0 = {c1}*{c0} = {c1 * c0} with zeros",
+                    (n, c1 * c0, h, w),
+                    (size + padded) * nbytes,
+                )
+            )
+        steps.append(ConversionStep("reshape", f"split C into (C1, C0) = ({c1}, {c0})", (n, c1, c0, h, w), 0))
+        steps.append(
+            ConversionStep(
+                "transpose",
+                "(N,C1,C0,H,W) -> (N,C1,H,W,C0), perm (0,1,3,4,2)",
+                (n, c1, h, w, c0),
+                2 * padded * nbytes,
+                (0, 1, 3, 4, 2),
+            )
+        )
         return steps
     raise ShapeError(f"unknown target layout {dst!r}; choose NCHW, NHWC, NC1HWC0 or NC4HW4")
 
 
 # ---------------------------------------------------------------- a whole graph, every layout
 GRAPH_LAYOUTS = ("NCHW", "NHWC", "NC1HWC0", "FRACTAL_NZ")
-NZ_FRACTAL = 16   # FRACTAL_NZ cuts the last two dims into 16 x 16 fractals (the Cube unit's fp16 tile)
+NZ_FRACTAL = 16  # FRACTAL_NZ cuts the last two dims into 16 x 16 fractals (the Cube unit's fp16 tile)
 
 
 @dataclass(frozen=True)
@@ -511,13 +551,13 @@ class TensorLayouts:
     """One tensor of a graph stored in each of :data:`GRAPH_LAYOUTS` (tuples in that order)."""
 
     name: str
-    role: str                    # input, param, constant or activation (an op's output)
+    role: str  # input, param, constant or activation (an op's output)
     shape: tuple[int, ...]
     dtype: str
-    itemsize: int                # bytes per element
-    rule: str                    # how this rank was mapped onto the layouts
-    applies: tuple[bool, ...]    # False: the layout does not apply, the tensor stays dense (ND)
-    slots: tuple[int, ...]       # stored elements, padding included
+    itemsize: int  # bytes per element
+    rule: str  # how this rank was mapped onto the layouts
+    applies: tuple[bool, ...]  # False: the layout does not apply, the tensor stays dense (ND)
+    slots: tuple[int, ...]  # stored elements, padding included
     waste_pct: tuple[float, ...]  # share of the slots that are padding (padding_waste)
 
     @property
@@ -534,8 +574,8 @@ class GraphLayouts:
     c0: int
     layouts: tuple[str, ...]
     tensors: tuple[TensorLayouts, ...]
-    logical_bytes: int                 # every tensor once, no padding
-    overhead_bytes: tuple[int, ...]    # padding bytes over the graph, per layout
+    logical_bytes: int  # every tensor once, no padding
+    overhead_bytes: tuple[int, ...]  # padding bytes over the graph, per layout
 
     def overhead(self, layout: str) -> int:
         """Padding bytes of the whole graph in ``layout``."""
@@ -547,8 +587,13 @@ class GraphLayouts:
         """One dict per tensor for a table: shape, rule, and slots / padding % per layout."""
         rows = []
         for t in self.tensors:
-            row = {"tensor": t.name, "role": t.role, "shape": "×".join(map(str, t.shape)) or "scalar",
-                   "dtype": t.dtype, "elements": t.elements}
+            row = {
+                "tensor": t.name,
+                "role": t.role,
+                "shape": "×".join(map(str, t.shape)) or "scalar",
+                "dtype": t.dtype,
+                "elements": t.elements,
+            }
             for lay, slots, pct in zip(self.layouts, t.slots, t.waste_pct):
                 row[f"{lay} slots"], row[f"{lay} padding (%)"] = slots, round(pct, 2)
             rows.append({**row, "rule": t.rule})
@@ -572,8 +617,9 @@ def _tensor_layouts(node, c0: int) -> TensorLayouts:
     try:
         itemsize = np.dtype(node.dtype).itemsize
     except TypeError:
-        raise ShapeError(f"tensor {node.name!r} has dtype {node.dtype!r}, which has no size in bytes") \
-            from None
+        raise ShapeError(
+            f"tensor {node.name!r} has dtype {node.dtype!r}, which has no size in bytes"
+        ) from None
     rule, applies = _rank_rule(len(shape))
     if budget.numel(shape) == 0:
         rule, applies = "empty: nothing stored", (False, False, False, False)
@@ -588,8 +634,9 @@ def _tensor_layouts(node, c0: int) -> TensorLayouts:
         slots.append(stored_slots(dims, layout, block))
         waste.append(padding_waste(dims, layout, block))
     role = {"input": "input", "param": "param", "constant": "constant"}.get(node.op, "activation")
-    return TensorLayouts(node.name, role, shape, str(node.dtype), itemsize, rule, applies,
-                         tuple(slots), tuple(waste))
+    return TensorLayouts(
+        node.name, role, shape, str(node.dtype), itemsize, rule, applies, tuple(slots), tuple(waste)
+    )
 
 
 def graph_layouts(graph, c0: int = 16) -> GraphLayouts:
@@ -603,13 +650,16 @@ def graph_layouts(graph, c0: int = 16) -> GraphLayouts:
     """
     from ..core.errors import GraphError
     from ..core.ir import Graph
+
     if not isinstance(graph, Graph):
         raise GraphError(f"graph_layouts() needs a Graph, got {type(graph).__name__}")
     budget.check_nodes(len(graph.nodes), "the graph for the layout lens")
     c0 = _check_block("C0", c0)
     if not any(len(n.shape) >= 2 and budget.numel(n.shape) for n in graph.nodes):
-        raise ShapeError("this graph has no tensor with two or more dimensions, so every layout stores "
-                         "it densely and there is nothing to compare; try the conv_bn_relu preset")
+        raise ShapeError(
+            "this graph has no tensor with two or more dimensions, so every layout stores "
+            "it densely and there is nothing to compare; try the conv_bn_relu preset"
+        )
     tensors = tuple(_tensor_layouts(n, c0) for n in graph.nodes)
     overhead = tuple(sum(t.overhead_bytes[i] for t in tensors) for i in range(len(GRAPH_LAYOUTS)))
     logical = sum(t.elements * t.itemsize for t in tensors)

@@ -34,6 +34,7 @@ its lifetime — near-linear on the chain-like lifetimes of real networks (the a
 quadratic when every lifetime overlaps every other).
 Not handled: alignment padding, buffers whose size changes at run time, multiple arenas.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from ..core import budget
 from ..core.errors import EngineError
 
 STRATEGIES = ("naive", "greedy_by_size", "greedy_by_breadth")
-_BUCKET = 32   # ops per time bucket of the placed-buffer index
+_BUCKET = 32  # ops per time bucket of the placed-buffer index
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,14 @@ class MemoryPlan:
     lower_bound: int
     naive: int
     strategy: str
-    merged: tuple[tuple[str, str], ...] = ()   # in-place pairs (input, output) sharing a buffer
+    merged: tuple[tuple[str, str], ...] = ()  # in-place pairs (input, output) sharing a buffer
 
 
 def check_buffers(buffers) -> list[tuple[int, int, int]]:
     if not isinstance(buffers, (list, tuple)):
-        raise EngineError("buffers must be a list of (size, first_op, last_op), got "
-                          f"{type(buffers).__name__}")
+        raise EngineError(
+            f"buffers must be a list of (size, first_op, last_op), got {type(buffers).__name__}"
+        )
     budget.check_nodes(len(buffers), "the buffer list")
     out = []
     for k, rec in enumerate(buffers):
@@ -73,12 +75,16 @@ def check_buffers(buffers) -> list[tuple[int, int, int]]:
         except (TypeError, ValueError):
             raise EngineError(f"buffer {k} must be (size, first_op, last_op), got {rec!r}") from None
         if size < 0 or first < 0 or first > last:
-            raise EngineError(f"buffer {k} = (size={size}, first_op={first}, last_op={last}): sizes "
-                              "and op indices must be >= 0 and first_op <= last_op")
+            raise EngineError(
+                f"buffer {k} = (size={size}, first_op={first}, last_op={last}): sizes "
+                "and op indices must be >= 0 and first_op <= last_op"
+            )
         out.append((size, first, last))
     # the planners walk every op of every lifetime (breadth, time buckets): bound that walk
-    budget.check_steps(sum(last - first + 1 for _, first, last in out),
-                       "planning these lifetimes (op steps summed over the buffers)")
+    budget.check_steps(
+        sum(last - first + 1 for _, first, last in out),
+        "planning these lifetimes (op steps summed over the buffers)",
+    )
     return out
 
 
@@ -88,7 +94,7 @@ def lower_bound(buffers: list[tuple[int, int, int]]) -> int:
     for size, first, last in check_buffers(buffers):
         events.append((first, size))
         events.append((last + 1, -size))
-    events.sort(key=lambda e: (e[0], e[1]))   # frees before allocations at the same op
+    events.sort(key=lambda e: (e[0], e[1]))  # frees before allocations at the same op
     live = best = 0
     for _, delta in events:
         live += delta
@@ -116,8 +122,7 @@ class _PlacedIndex:
 def _best_fit(rec, idx, recs, offsets, index: _PlacedIndex) -> int:
     """Stage 3: the smallest gap among overlapping placed buffers that fits, else above them all."""
     size, first, last = rec
-    overlapping = [j for j in index.near(first, last)
-                   if not (recs[j][2] < first or recs[j][1] > last)]
+    overlapping = [j for j in index.near(first, last) if not (recs[j][2] < first or recs[j][1] > last)]
     overlapping.sort(key=lambda j: offsets[j])
     prev = 0
     best_gap, best_offset = None, None
@@ -155,8 +160,9 @@ def _breadth_order(recs) -> list[int]:
     return order
 
 
-def plan_memory(buffers: list[tuple[int, int, int]],
-                strategy: str = "greedy_by_size") -> tuple[list[int], int]:
+def plan_memory(
+    buffers: list[tuple[int, int, int]], strategy: str = "greedy_by_size"
+) -> tuple[list[int], int]:
     """Offsets of each ``(size, first_op, last_op)`` buffer in one arena, and the arena size."""
     recs = check_buffers(buffers)
     if strategy not in STRATEGIES:
@@ -188,8 +194,10 @@ def plan_memory(buffers: list[tuple[int, int, int]],
 
 def _two_colour_plan(recs, bound: int) -> list[int] | None:
     """Stage 5: optimal offsets when at most two buffers are ever live at once, else None."""
-    events = sorted([(first, 1, i) for i, (_, first, _) in enumerate(recs)] +
-                    [(last + 1, 0, i) for i, (_, _, last) in enumerate(recs)])
+    events = sorted(
+        [(first, 1, i) for i, (_, first, _) in enumerate(recs)]
+        + [(last + 1, 0, i) for i, (_, _, last) in enumerate(recs)]
+    )
     live: list[int] = []
     colour: dict[int, int] = {}
     for _, is_start, i in events:
@@ -221,12 +229,21 @@ def check_plan(buffers: list[tuple[int, int, int]], offsets: list[int]) -> None:
 
 
 # -- graphs -> buffers --------------------------------------------------------------------------
-_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "int64": 8, "int32": 4, "int8": 1,
-             "uint8": 1, "bool": 1}
+_ITEMSIZE = {
+    "float32": 4,
+    "float64": 8,
+    "float16": 2,
+    "int64": 8,
+    "int32": 4,
+    "int8": 1,
+    "uint8": 1,
+    "bool": 1,
+}
 
 
-def graph_buffers(graph, inplace: bool = False) -> tuple[list[str], list[tuple[int, int, int]],
-                                                           list[tuple[str, str]]]:
+def graph_buffers(
+    graph, inplace: bool = False
+) -> tuple[list[str], list[tuple[int, int, int]], list[tuple[str, str]]]:
     """Liveness of every planned tensor of ``graph``: names, (bytes, first_op, last_op), in-place pairs.
 
     Op index k is the k-th non-source node; a graph input is live from op 0; a graph output stays live
@@ -247,7 +264,7 @@ def graph_buffers(graph, inplace: bool = False) -> tuple[list[str], list[tuple[i
     for o in graph.outputs:
         if o in last:
             last[o] = end
-    owner = {n.name: n.name for n in planned}     # tensor -> buffer root
+    owner = {n.name: n.name for n in planned}  # tensor -> buffer root
     merged: list[tuple[str, str]] = []
     if inplace:
         for n in ops:
@@ -255,8 +272,13 @@ def graph_buffers(graph, inplace: bool = False) -> tuple[list[str], list[tuple[i
                 continue
             for i in n.inputs:
                 src = graph.by_name[i]
-                if (i in owner and last[i] == step[n.name] and src.shape == n.shape
-                        and src.dtype == n.dtype and i not in graph.outputs):
+                if (
+                    i in owner
+                    and last[i] == step[n.name]
+                    and src.shape == n.shape
+                    and src.dtype == n.dtype
+                    and i not in graph.outputs
+                ):
                     owner[n.name] = owner[i]
                     merged.append((i, n.name))
                     break
@@ -278,17 +300,35 @@ def plan_graph(graph, strategy: str = "greedy_by_size", inplace: bool = False) -
     """Liveness of ``graph`` (see :func:`graph_buffers`) packed with ``strategy``."""
     names, bufs, merged = graph_buffers(graph, inplace)
     offsets, arena = plan_memory(bufs, strategy)
-    return MemoryPlan(tuple(names), tuple(b[0] for b in bufs), tuple(b[1] for b in bufs),
-                      tuple(b[2] for b in bufs), tuple(offsets), arena, lower_bound(bufs),
-                      sum(b[0] for b in bufs), strategy, tuple(merged))
+    return MemoryPlan(
+        tuple(names),
+        tuple(b[0] for b in bufs),
+        tuple(b[1] for b in bufs),
+        tuple(b[2] for b in bufs),
+        tuple(offsets),
+        arena,
+        lower_bound(bufs),
+        sum(b[0] for b in bufs),
+        strategy,
+        tuple(merged),
+    )
 
 
-def plan_buffers(buffers: list[tuple[int, int, int]], strategy: str = "greedy_by_size",
-                 names: list[str] | None = None) -> MemoryPlan:
+def plan_buffers(
+    buffers: list[tuple[int, int, int]], strategy: str = "greedy_by_size", names: list[str] | None = None
+) -> MemoryPlan:
     """:func:`plan_memory` on a plain buffer list, as a :class:`MemoryPlan` (for the figures)."""
     recs = check_buffers(buffers)
     offsets, arena = plan_memory(recs, strategy)
     names = list(names) if names is not None else [f"t{k}" for k in range(len(recs))]
-    return MemoryPlan(tuple(names), tuple(r[0] for r in recs), tuple(r[1] for r in recs),
-                      tuple(r[2] for r in recs), tuple(offsets), arena, lower_bound(recs),
-                      sum(r[0] for r in recs), strategy)
+    return MemoryPlan(
+        tuple(names),
+        tuple(r[0] for r in recs),
+        tuple(r[1] for r in recs),
+        tuple(r[2] for r in recs),
+        tuple(offsets),
+        arena,
+        lower_bound(recs),
+        sum(r[0] for r in recs),
+        strategy,
+    )

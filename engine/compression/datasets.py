@@ -10,6 +10,7 @@ Stages of :func:`digits`:
      share in both halves.
 Not handled: augmentation, any other data set.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,8 @@ N_CLASSES = 10
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    x_train: np.ndarray   # (n_train, 64) float32 in [0, 1]
-    y_train: np.ndarray   # (n_train,) int64 labels 0..9
+    x_train: np.ndarray  # (n_train, 64) float32 in [0, 1]
+    y_train: np.ndarray  # (n_train,) int64 labels 0..9
     x_test: np.ndarray
     y_test: np.ndarray
     seed: int
@@ -45,12 +46,13 @@ _DIGITS_SHAPE = (1797, 65)
 @functools.lru_cache(maxsize=1)
 def _raw() -> tuple[np.ndarray, np.ndarray]:
     try:
-        with warnings.catch_warnings():        # an empty file: numpy warns, the shape check below refuses it
+        with warnings.catch_warnings():  # an empty file: numpy warns, the shape check below refuses it
             warnings.simplefilter("ignore", UserWarning)
             data = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.float32, ndmin=2)
     except (OSError, EOFError, ValueError) as exc:
-        raise EngineError(f"the digits data file {DIGITS_FILE.name} is missing or damaged "
-                          f"({type(exc).__name__})") from None
+        raise EngineError(
+            f"the digits data file {DIGITS_FILE.name} is missing or damaged ({type(exc).__name__})"
+        ) from None
     if data.shape != _DIGITS_SHAPE:
         raise EngineError(f"the digits data file has shape {data.shape}, expected {_DIGITS_SHAPE}")
     return data[:, :-1] / np.float32(16.0), data[:, -1].astype(np.int64)

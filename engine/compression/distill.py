@@ -1,4 +1,5 @@
-"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a big teacher's softened outputs train a small student.
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a big teacher's softened outputs train a small
+student.
 
 Stages:
   1. train the teacher (MLP 64-128-10) and keep its logits z_t on the training set;
@@ -12,14 +13,15 @@ Stages:
      (:func:`kd_over_seeds`), since one run's difference on 360 test images is within noise.
 Not handled: intermediate-feature distillation, data augmentation, online/self distillation.
 """
+
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
 
-from .models import accuracy, forward, init_params, model_spec
-from .datasets import digits
 from ..core.errors import EngineError
+from .datasets import digits
+from .models import accuracy, forward, init_params, model_spec
 from .training import DEFAULT_EPOCHS, fit, soft_targets, train_model
 
 
@@ -44,8 +46,9 @@ def _check(temperature: float, alpha: float) -> None:
 
 
 @functools.lru_cache(maxsize=128)
-def distill(seed: int = 0, temperature: float = 4.0, alpha: float = 0.7,
-            epochs: int | None = None) -> KDResult:
+def distill(
+    seed: int = 0, temperature: float = 4.0, alpha: float = 0.7, epochs: int | None = None
+) -> KDResult:
     """Train the student from the teacher at (T, alpha) and compare with the student alone."""
     _check(temperature, alpha)
     teacher, alone = train_model("teacher", seed), train_model("student", seed, epochs)
@@ -53,34 +56,60 @@ def distill(seed: int = 0, temperature: float = 4.0, alpha: float = 0.7,
     split = digits(seed)
     z_t = forward(t_spec, teacher.params, split.x_train)
     epochs = DEFAULT_EPOCHS["student"] if epochs is None else epochs
-    params, losses = fit(s_spec, init_params(s_spec, seed), split, epochs, 0.01, seed,
-                         teacher_logits=z_t, temperature=float(temperature), alpha=float(alpha))
-    return KDResult(seed, float(temperature), float(alpha), teacher.test_accuracy,
-                    alone.test_accuracy, accuracy(s_spec, params, split.x_test, split.y_test),
-                    t_spec.n_params(), s_spec.n_params(), tuple(losses))
+    params, losses = fit(
+        s_spec,
+        init_params(s_spec, seed),
+        split,
+        epochs,
+        0.01,
+        seed,
+        teacher_logits=z_t,
+        temperature=float(temperature),
+        alpha=float(alpha),
+    )
+    return KDResult(
+        seed,
+        float(temperature),
+        float(alpha),
+        teacher.test_accuracy,
+        alone.test_accuracy,
+        accuracy(s_spec, params, split.x_test, split.y_test),
+        t_spec.n_params(),
+        s_spec.n_params(),
+        tuple(losses),
+    )
 
 
-def kd_over_seeds(seeds: tuple[int, ...] = (0, 1, 2), temperature: float = 4.0,
-                  alpha: float = 0.7) -> list[dict]:
+def kd_over_seeds(
+    seeds: tuple[int, ...] = (0, 1, 2), temperature: float = 4.0, alpha: float = 0.7
+) -> list[dict]:
     """One row per seed: teacher, student alone, student with KD (test accuracy)."""
     if not 1 <= len(seeds) <= 10:
         raise EngineError(f"use 1 to 10 seeds, got {len(seeds)}")
     rows = []
     for s in seeds:
         r = distill(int(s), temperature, alpha)
-        rows.append({"seed": s, "teacher": r.teacher_accuracy, "student_alone": r.student_alone_accuracy,
-                     "student_kd": r.student_kd_accuracy})
+        rows.append(
+            {
+                "seed": s,
+                "teacher": r.teacher_accuracy,
+                "student_alone": r.student_alone_accuracy,
+                "student_kd": r.student_kd_accuracy,
+            }
+        )
     return rows
 
 
-def softened(seed: int = 0, index: int = 0, temperatures: tuple[float, ...] = (1, 2, 4, 8, 16)
-             ) -> dict:
+def softened(seed: int = 0, index: int = 0, temperatures: tuple[float, ...] = (1, 2, 4, 8, 16)) -> dict:
     """The teacher's distribution over the 10 digits for test image ``index`` at several T."""
     split = digits(seed)
     if not 0 <= index < len(split.x_test):
         raise EngineError(f"image index {index} must lie in 0 .. {len(split.x_test) - 1}")
     teacher = train_model("teacher", seed)
-    z = forward(model_spec("teacher"), teacher.params, split.x_test[index:index + 1])
-    return {"label": int(split.y_test[index]), "logits": z[0],
-            "probs": {float(t): soft_targets(z, float(t))[0] for t in temperatures},
-            "image": split.x_test[index].reshape(8, 8)}
+    z = forward(model_spec("teacher"), teacher.params, split.x_test[index : index + 1])
+    return {
+        "label": int(split.y_test[index]),
+        "logits": z[0],
+        "probs": {float(t): soft_targets(z, float(t))[0] for t in temperatures},
+        "image": split.x_test[index].reshape(8, 8),
+    }

@@ -45,12 +45,14 @@ that structured pruning kills downstream (a dead channel's batchnorm, the next l
 channel), zeros in activations, the overhead of sparse formats; weights reached through another op
 (``transpose(W)``) are not found.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +74,8 @@ class Layer:
     name: str
     op: str
     weight: str
-    out_axis: int       # structured pruning removes whole slices along this axis
-    reduce_axis: int    # 2:4 groups run along this axis
+    out_axis: int  # structured pruning removes whole slices along this axis
+    reduce_axis: int  # 2:4 groups run along this axis
 
 
 def _weight_and_axes(graph: Graph, node: Node) -> tuple[str, int, int] | None:
@@ -115,10 +117,10 @@ def magnitude_mask(w: np.ndarray, amount: float) -> np.ndarray:
     k = n_to_prune(float(amount), scores.size)
     if not k:
         return np.ones(np.shape(w), np.float32)
-    cut = np.partition(scores, k - 1)[k - 1]        # the k-th smallest |w|
+    cut = np.partition(scores, k - 1)[k - 1]  # the k-th smallest |w|
     keep = scores > cut
-    ties = np.flatnonzero(scores == cut)            # pruned first come, first served
-    keep[ties[k - int(np.count_nonzero(scores < cut)):]] = True
+    ties = np.flatnonzero(scores == cut)  # pruned first come, first served
+    keep[ties[k - int(np.count_nonzero(scores < cut)) :]] = True
     return keep.astype(np.float32).reshape(np.shape(w))
 
 
@@ -130,8 +132,8 @@ def two_four_mask(w: np.ndarray, axis: int) -> np.ndarray:
     """
     mag = np.abs(np.asarray(w, np.float32))
     axis %= mag.ndim
-    shape = mag.shape[:axis] + (mag.shape[axis] // 4, 4) + mag.shape[axis + 1:]
-    groups = mag.reshape(shape)                     # member i of every group: groups[..., i, ...]
+    shape = mag.shape[:axis] + (mag.shape[axis] // 4, 4) + mag.shape[axis + 1 :]
+    groups = mag.reshape(shape)  # member i of every group: groups[..., i, ...]
     member = [groups[(slice(None),) * (axis + 1) + (i,)] for i in range(4)]
     outranked = [np.zeros(member[0].shape, np.int8) for _ in range(4)]
     for i, j in itertools.combinations(range(4), 2):
@@ -152,15 +154,20 @@ def _check_arguments(sparsity: Any, method: Any) -> float:
     if method not in METHODS:
         raise EngineError(f"unknown pruning method {method!r}; choose one of: {', '.join(METHODS)}")
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.integer, np.floating)):
-        raise EngineError(f"sparsity = {sparsity!r} must be a number in [0, 1): the fraction of "
-                          "each layer's weights to zero")
+        raise EngineError(
+            f"sparsity = {sparsity!r} must be a number in [0, 1): the fraction of "
+            "each layer's weights to zero"
+        )
     s = float(sparsity)
     if not 0.0 <= s < 1.0:
-        raise EngineError(f"sparsity = {s:g} must lie in [0, 1): the fraction of each layer's "
-                          "weights to zero (1 would zero every weight)")
+        raise EngineError(
+            f"sparsity = {s:g} must lie in [0, 1): the fraction of each layer's "
+            "weights to zero (1 would zero every weight)"
+        )
     if method == "2:4" and s != 0.5:
-        raise EngineError(f"2:4 pruning keeps 2 of every 4 weights, so its sparsity is always 0.5; "
-                          f"got sparsity = {s:g}")
+        raise EngineError(
+            f"2:4 pruning keeps 2 of every 4 weights, so its sparsity is always 0.5; got sparsity = {s:g}"
+        )
     return s
 
 
@@ -170,8 +177,10 @@ def _first_layers(graph: Graph, doing: str) -> dict[str, Layer]:
     for layer in prunable_layers(graph):
         first.setdefault(layer.weight, layer)
     if not first:
-        raise EngineError("this graph has no conv2d, matmul or gemm layer that reads a param as its "
-                          f"weight, so there is {doing}; try the mlp or conv_bn_relu preset")
+        raise EngineError(
+            "this graph has no conv2d, matmul or gemm layer that reads a param as its "
+            f"weight, so there is {doing}; try the mlp or conv_bn_relu preset"
+        )
     return first
 
 
@@ -181,16 +190,20 @@ def _layers_to_prune(graph: Graph, method: str) -> dict[str, Layer]:
     sizes = {w: graph.node(w).shape[ly.reduce_axis] for w, ly in first.items()}
     if method == "2:4" and not any(n % 4 == 0 for n in sizes.values()):
         listed = ", ".join(f"{w}: {n}" for w, n in sizes.items())
-        raise EngineError("2:4 pruning needs a layer whose input (reduction) axis is a multiple of 4, "
-                          f"and this graph has none ({listed}); try magnitude or structured")
+        raise EngineError(
+            "2:4 pruning needs a layer whose input (reduction) axis is a multiple of 4, "
+            f"and this graph has none ({listed}); try magnitude or structured"
+        )
     return first
 
 
 def _weight_value(node: Node, seed: int) -> np.ndarray:
     w = source_value(node, seed)
     if not np.all(np.isfinite(w)):
-        raise EngineError(f"param {node.name!r} holds nan or inf values; pruning ranks weights by "
-                          "magnitude and needs finite ones")
+        raise EngineError(
+            f"param {node.name!r} holds nan or inf values; pruning ranks weights by "
+            "magnitude and needs finite ones"
+        )
     return w
 
 
@@ -200,7 +213,7 @@ def _mask(w: np.ndarray, layer: Layer, sparsity: float, method: str) -> np.ndarr
     if method == "structured":
         return ln_structured(w, sparsity, 2, layer.out_axis)
     if w.shape[layer.reduce_axis] % 4:
-        return np.ones_like(w)          # no whole groups of 4: the layer stays dense
+        return np.ones_like(w)  # no whole groups of 4: the layer stays dense
     return two_four_mask(w, layer.reduce_axis)
 
 
@@ -209,15 +222,20 @@ def prune(graph: Graph, sparsity: float, method: str = "magnitude", seed: int = 
     s, seed = _check_arguments(sparsity, method), _check_seed(seed)
     weights = _layers_to_prune(graph, method)
     total = sum(budget.numel(graph.node(w).shape) for w in weights)
-    budget.check_memory(4 * total, "pruning the graph's weights",
-                        " (each weight, its magnitudes, its mask and its pruned copy)")
+    budget.check_memory(
+        4 * total,
+        "pruning the graph's weights",
+        " (each weight, its magnitudes, its mask and its pruned copy)",
+    )
     pruned: dict[str, np.ndarray] = {}
     for name, layer in weights.items():
-        w = _weight_value(graph.node(name), seed)      # a fresh float32 copy: masked in place
+        w = _weight_value(graph.node(name), seed)  # a fresh float32 copy: masked in place
         w *= _mask(w, layer, s, method)
         pruned[name] = w
-    nodes = [n.replace(attrs={**n.attr_dict, "value": pruned[n.name]}) if n.name in pruned else n
-             for n in graph.nodes]
+    nodes = [
+        n.replace(attrs={**n.attr_dict, "value": pruned[n.name]}) if n.name in pruned else n
+        for n in graph.nodes
+    ]
     return rebuild(nodes, graph.outputs, graph.title)
 
 
@@ -225,16 +243,16 @@ def prune(graph: Graph, sparsity: float, method: str = "magnitude", seed: int = 
 class LayerReport:
     """One pruned layer: its weight's counts and the FLOPs its zero weights make skippable."""
 
-    name: str                    # the layer (op node)
+    name: str  # the layer (op node)
     op: str
-    weight: str                  # the param node it reads as its weight
-    shape: tuple[int, ...]       # the weight's shape
-    total: int                   # weight elements
+    weight: str  # the param node it reads as its weight
+    shape: tuple[int, ...]  # the weight's shape
+    total: int  # weight elements
     nonzero: int
-    sparsity: float              # 1 - nonzero / total
-    flops: int                   # the layer's FLOPs (cost model: 2 per MAC + 1 per output for a bias)
-    uses: int                    # MACs each weight element takes part in (MACs / total)
-    skippable_flops: int         # 2 * (total - nonzero) * uses
+    sparsity: float  # 1 - nonzero / total
+    flops: int  # the layer's FLOPs (cost model: 2 per MAC + 1 per output for a bias)
+    uses: int  # MACs each weight element takes part in (MACs / total)
+    skippable_flops: int  # 2 * (total - nonzero) * uses
 
 
 @dataclass(frozen=True)
@@ -242,12 +260,12 @@ class PruneReport:
     """What pruning did to a graph: per layer, in total, and to its outputs."""
 
     layers: tuple[LayerReport, ...]
-    total: int                   # elements of the pruned weights, each shared weight counted once
+    total: int  # elements of the pruned weights, each shared weight counted once
     nonzero: int
     sparsity: float
-    flops: int                   # FLOPs of the whole graph (cost model)
-    skippable_flops: int         # summed over the layers
-    drift: float                 # ||y_pruned - y|| / ||y|| over all outputs together
+    flops: int  # FLOPs of the whole graph (cost model)
+    skippable_flops: int  # summed over the layers
+    drift: float  # ||y_pruned - y|| / ||y|| over all outputs together
     seed: int
 
     @property
@@ -264,17 +282,21 @@ def _check_pair(graph: Graph, pruned: Graph, weights: set[str]) -> None:
     if not isinstance(pruned, Graph):
         raise GraphError(f"prune_report() needs the pruned Graph, got {type(pruned).__name__}")
     if len(graph.nodes) != len(pruned.nodes) or graph.outputs != pruned.outputs:
-        raise EngineError(f"the pruned graph has {len(pruned.nodes)} nodes and outputs "
-                          f"{list(pruned.outputs)}, the graph {len(graph.nodes)} and "
-                          f"{list(graph.outputs)}: pass a graph and the result of prune(graph, ...)")
+        raise EngineError(
+            f"the pruned graph has {len(pruned.nodes)} nodes and outputs "
+            f"{list(pruned.outputs)}, the graph {len(graph.nodes)} and "
+            f"{list(graph.outputs)}: pass a graph and the result of prune(graph, ...)"
+        )
     for a, b in zip(graph.nodes, pruned.nodes):
         attrs_a, attrs_b = a.attr_dict, b.attr_dict
         if a.name in weights:
             attrs_a.pop("value", None)
             attrs_b.pop("value", None)
         if (a.name, a.op, a.inputs, a.shape) != (b.name, b.op, b.inputs, b.shape) or attrs_a != attrs_b:
-            raise EngineError(f"node {a.name!r} of the graph and node {b.name!r} of the pruned graph "
-                              "differ: pass a graph and the result of prune(graph, ...)")
+            raise EngineError(
+                f"node {a.name!r} of the graph and node {b.name!r} of the pruned graph "
+                "differ: pass a graph and the result of prune(graph, ...)"
+            )
 
 
 def _outputs(graph: Graph, inputs: Mapping[str, Any] | None, seed: int) -> np.ndarray:
@@ -294,8 +316,10 @@ def _drift(graph: Graph, pruned: Graph, inputs: Mapping[str, Any] | None, seed: 
 def _check_inputs(graph: Graph, inputs: Mapping[str, Any] | None) -> None:
     for name in inputs or {}:
         if name not in graph or graph.node(name).op != "input":
-            raise GraphError(f"prune_report(): inputs may give values to input nodes only, and "
-                             f"{name!r} is not an input of the graph")
+            raise GraphError(
+                f"prune_report(): inputs may give values to input nodes only, and "
+                f"{name!r} is not an input of the graph"
+            )
 
 
 def _read_only_value(node: Node, seed: int) -> np.ndarray:
@@ -311,15 +335,18 @@ def _nonzeros(graph: Graph, pruned: Graph, weights: list[str], seed: int) -> dic
         w, p = _read_only_value(graph.node(name), seed), _read_only_value(pruned.node(name), seed)
         kept = p != 0
         if np.any(kept & (p != w)):
-            raise EngineError(f"weight {name!r} of the pruned graph differs from the graph's where it "
-                              f"is not zero: it was pruned from another graph or with another seed "
-                              f"(this report uses seed {seed})")
+            raise EngineError(
+                f"weight {name!r} of the pruned graph differs from the graph's where it "
+                f"is not zero: it was pruned from another graph or with another seed "
+                f"(this report uses seed {seed})"
+            )
         counts[name] = int(np.count_nonzero(kept))
     return counts
 
 
-def prune_report(graph: Graph, pruned: Graph, inputs: Mapping[str, Any] | None = None,
-                 seed: int = 0) -> PruneReport:
+def prune_report(
+    graph: Graph, pruned: Graph, inputs: Mapping[str, Any] | None = None, seed: int = 0
+) -> PruneReport:
     """Per-layer and total sparsity, skippable FLOPs and output drift of ``pruned`` against ``graph``.
 
     ``seed`` draws the inputs and every param without a value, in both graphs: use the seed given
@@ -341,8 +368,28 @@ def prune_report(graph: Graph, pruned: Graph, inputs: Mapping[str, Any] | None =
         shape = tuple(graph.node(ly.weight).shape)
         size, kept = budget.numel(shape), nonzero[ly.weight]
         uses = by_node[ly.name].macs // size
-        rows.append(LayerReport(ly.name, ly.op, ly.weight, shape, size, kept, 1.0 - kept / size,
-                                by_node[ly.name].flops, uses, 2 * (size - kept) * uses))
+        rows.append(
+            LayerReport(
+                ly.name,
+                ly.op,
+                ly.weight,
+                shape,
+                size,
+                kept,
+                1.0 - kept / size,
+                by_node[ly.name].flops,
+                uses,
+                2 * (size - kept) * uses,
+            )
+        )
     kept = sum(nonzero.values())
-    return PruneReport(tuple(rows), total, kept, 1.0 - kept / total, costs.flops,
-                       sum(r.skippable_flops for r in rows), _drift(graph, pruned, inputs, seed), seed)
+    return PruneReport(
+        tuple(rows),
+        total,
+        kept,
+        1.0 - kept / total,
+        costs.flops,
+        sum(r.skippable_flops for r in rows),
+        _drift(graph, pruned, inputs, seed),
+        seed,
+    )

@@ -34,12 +34,14 @@ folding batchnorm into the conv first (``engine.optimize(graph, ["simplify"])`` 
 its result),
 per-channel activations, other observers than min-max, bits above 8.
 """
+
 from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -55,14 +57,14 @@ LAYERS = ("matmul", "gemm", "conv2d")
 SCHEMES = ("symmetric", "affine")
 GRANULARITIES = ("per_tensor", "per_channel")
 QDQ = ("quantize_linear", "dequantize_linear")
-_QUANTIZE = get_op("quantize_linear")     # ONNX QuantizeLinear = observers.quantize(rounding="divide")
-_CALIBRATED: dict[int, tuple[weakref.ref, dict]] = {}   # id(graph) -> (graph, {key: ranges})
+_QUANTIZE = get_op("quantize_linear")  # ONNX QuantizeLinear = observers.quantize(rounding="divide")
+_CALIBRATED: dict[int, tuple[weakref.ref, dict]] = {}  # id(graph) -> (graph, {key: ranges})
 
 
 @dataclass(frozen=True)
 class _Grid:
-    observer_dtype: str      # observers' name of the grid: qint8, quint4, ...
-    dtype: str               # the stored type: int8 or uint8
+    observer_dtype: str  # observers' name of the grid: qint8, quint4, ...
+    dtype: str  # the stored type: int8 or uint8
     qmin: int
     qmax: int
 
@@ -88,16 +90,19 @@ def _check_arguments(graph, bits, scheme, granularity, seed) -> None:
         raise EngineError(f"granularity must be 'per_tensor' or 'per_channel', got {granularity!r}")
     done = [n for n in graph.op_nodes if n.op in QDQ]
     if done:
-        raise EngineError(f"this graph is already quantised (node {done[0].name!r} is a "
-                          f"{done[0].op}); quantise the float graph instead")
+        raise EngineError(
+            f"this graph is already quantised (node {done[0].name!r} is a "
+            f"{done[0].op}); quantise the float graph instead"
+        )
 
 
 def layers(graph: Graph) -> list[Node]:
     """The nodes :func:`quantize` quantises, or an EngineError saying there are none."""
     found = [n for n in graph.op_nodes if n.op in LAYERS]
     if not found:
-        raise EngineError("this graph has no conv2d, matmul or gemm layer to quantise; try the "
-                          "conv_bn_relu or mlp preset")
+        raise EngineError(
+            "this graph has no conv2d, matmul or gemm layer to quantise; try the conv_bn_relu or mlp preset"
+        )
     return found
 
 
@@ -110,7 +115,7 @@ def output_axis(layer: Node, slot: int, rank: int) -> int | None:
     at = layer.attr_dict
     if layer.op == "conv2d":
         return 0 if slot == 1 else None
-    if layer.op == "gemm":      # A is (M, K) or, transposed, (K, M); B is (K, N) or (N, K)
+    if layer.op == "gemm":  # A is (M, K) or, transposed, (K, M); B is (K, N) or (N, K)
         if slot == 0:
             return 1 if at.get("trans_a", 0) else 0
         return 0 if at.get("trans_b", 0) else 1
@@ -124,21 +129,28 @@ def _check_batches(graph: Graph, calibration) -> list[dict]:
     if calibration is None:
         return [{}]
     if not isinstance(calibration, (list, tuple)) or not calibration:
-        raise EngineError("calibration must be None or a non-empty list of input dicts "
-                          f"({{input name: array}}), got {type(calibration).__name__}")
+        raise EngineError(
+            "calibration must be None or a non-empty list of input dicts "
+            f"({{input name: array}}), got {type(calibration).__name__}"
+        )
     inputs = {n.name: n for n in graph.inputs}
     batches = []
     for k, batch in enumerate(calibration):
         if not isinstance(batch, Mapping):
-            raise EngineError(f"calibration batch {k} must be a dict {{input name: array}}, "
-                              f"got {type(batch).__name__}")
+            raise EngineError(
+                f"calibration batch {k} must be a dict {{input name: array}}, got {type(batch).__name__}"
+            )
         for name, value in batch.items():
             if name not in inputs:
-                raise EngineError(f"calibration batch {k} gives {name!r}, which is not an input of "
-                                  f"the graph (inputs: {', '.join(inputs) or 'none'})")
+                raise EngineError(
+                    f"calibration batch {k} gives {name!r}, which is not an input of "
+                    f"the graph (inputs: {', '.join(inputs) or 'none'})"
+                )
             if np.shape(value) != inputs[name].shape:
-                raise EngineError(f"calibration batch {k}: input {name!r} has shape "
-                                  f"{list(inputs[name].shape)}, the batch gives {list(np.shape(value))}")
+                raise EngineError(
+                    f"calibration batch {k}: input {name!r} has shape "
+                    f"{list(inputs[name].shape)}, the batch gives {list(np.shape(value))}"
+                )
         batches.append(dict(batch))
     return batches
 
@@ -151,8 +163,10 @@ def _observe(graph: Graph, names: tuple[str, ...], batches: list[dict], seed: in
             v = env[name]
             lo, hi = float(v.min()), float(v.max())
             if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise EngineError(f"the activation {name!r} reached {lo if not math.isfinite(lo) else hi} "
-                                  "during calibration; a quantisation range needs finite values")
+                raise EngineError(
+                    f"the activation {name!r} reached {lo if not math.isfinite(lo) else hi} "
+                    "during calibration; a quantisation range needs finite values"
+                )
             old = ranges.get(name, (lo, hi))
             ranges[name] = (min(old[0], lo), max(old[1], hi))
     return ranges
@@ -162,7 +176,7 @@ def _calibrate(graph, names: tuple[str, ...], batches, calibration, seed: int) -
     if calibration is not None:
         return _observe(graph, names, batches, seed)
     entry = _CALIBRATED.get(id(graph))
-    if entry is None or entry[0]() is not graph:        # a graph is immutable: same graph, same ranges
+    if entry is None or entry[0]() is not graph:  # a graph is immutable: same graph, same ranges
         entry = (weakref.ref(graph), {})
         _CALIBRATED[id(graph)] = entry
         weakref.finalize(graph, _CALIBRATED.pop, id(graph), None)
@@ -209,8 +223,15 @@ class _Writer:
         qname = self.name(f"{src.name}.q")
         self.nodes.append(_node(qname, "constant", (), q.shape, g.dtype, {"value": q}))
         dq = self.name(f"{src.name}.dq")
-        self.nodes.append(_node(dq, "dequantize_linear", (qname, s, z), src.shape,
-                                attrs={"axis": at["axis"], "dtype": g.dtype}))
+        self.nodes.append(
+            _node(
+                dq,
+                "dequantize_linear",
+                (qname, s, z),
+                src.shape,
+                attrs={"axis": at["axis"], "dtype": g.dtype},
+            )
+        )
         return dq
 
     def activation(self, src: Node, lo: float, hi: float) -> str:
@@ -218,11 +239,20 @@ class _Writer:
         scale, zero = qparams_from_range(np.float32(lo), np.float32(hi), g.observer_dtype, _scheme(g))
         s, z = self.qparams(src.name, scale, zero)
         q = self.name(f"{src.name}.q")
-        self.nodes.append(_node(q, "quantize_linear", (src.name, s, z), src.shape, g.dtype,
-                                {"axis": 1, "dtype": g.dtype, "qmin": g.qmin, "qmax": g.qmax}))
+        self.nodes.append(
+            _node(
+                q,
+                "quantize_linear",
+                (src.name, s, z),
+                src.shape,
+                g.dtype,
+                {"axis": 1, "dtype": g.dtype, "qmin": g.qmin, "qmax": g.qmax},
+            )
+        )
         dq = self.name(f"{src.name}.dq")
-        self.nodes.append(_node(dq, "dequantize_linear", (q, s, z), src.shape,
-                                attrs={"axis": 1, "dtype": g.dtype}))
+        self.nodes.append(
+            _node(dq, "dequantize_linear", (q, s, z), src.shape, attrs={"axis": 1, "dtype": g.dtype})
+        )
         return dq
 
 
@@ -245,18 +275,23 @@ def _plan(graph: Graph, granularity: str) -> tuple[dict, tuple[str, ...]]:
     return weights, tuple(acts)
 
 
-def quantize(graph: Graph, bits: int = 8, scheme: str = "symmetric", granularity: str = "per_tensor",
-             calibration: list[dict] | None = None, seed: int = 0) -> Graph:
+def quantize(
+    graph: Graph,
+    bits: int = 8,
+    scheme: str = "symmetric",
+    granularity: str = "per_tensor",
+    calibration: list[dict] | None = None,
+    seed: int = 0,
+) -> Graph:
     """The graph with Q/DQ nodes on the weights and activations of every layer (module docstring)."""
     _check_arguments(graph, bits, scheme, granularity, seed)
     weights, acts = _plan(graph, granularity)
     batches = _check_batches(graph, calibration)
     check_run(graph, f"calibrating on {len(batches)} batch(es)", flops_scale=len(batches))
-    budget.check_nodes(len(graph.nodes) + 4 * (len(set(weights.values())) + len(acts)),
-                       "the quantised graph")
+    budget.check_nodes(len(graph.nodes) + 4 * (len(set(weights.values())) + len(acts)), "the quantised graph")
     ranges = _calibrate(graph, acts, batches, calibration, int(seed))
     out = _Writer(graph, _grid(int(bits), scheme))
-    made: dict[tuple[str, Any], str] = {}          # (weight, axis) or (activation,) -> its DQ node
+    made: dict[tuple[str, Any], str] = {}  # (weight, axis) or (activation,) -> its DQ node
     for n in graph.nodes:
         if n.op in LAYERS:
             n = _rewire(n, weights, made, out, graph, seed)
@@ -294,19 +329,19 @@ def _drop_unused(nodes: list[Node], outputs, replaced: set[str]) -> list[Node]:
 # == quant_report =================================================================================
 @dataclass(frozen=True)
 class LayerError:
-    layer: str                 # the layer's node name (the same in both graphs)
+    layer: str  # the layer's node name (the same in both graphs)
     op: str
     quantised: tuple[str, ...]  # its float operands that were quantised
-    alone: float               # relative error of its output when only this layer is quantised
-    with_all: float            # ... when every layer is quantised (upstream errors included)
+    alone: float  # relative error of its output when only this layer is quantised
+    with_all: float  # ... when every layer is quantised (upstream errors included)
 
 
 @dataclass(frozen=True)
 class QuantReport:
     layers: tuple[LayerError, ...]
-    outputs: tuple[tuple[str, float], ...]   # graph output -> relative error, all quantised
-    bytes_before: int          # params and constants of the float graph
-    bytes_after: int           # ... of the quantised graph (int8/uint8 weights, scales, zero points)
+    outputs: tuple[tuple[str, float], ...]  # graph output -> relative error, all quantised
+    bytes_before: int  # params and constants of the float graph
+    bytes_after: int  # ... of the quantised graph (int8/uint8 weights, scales, zero points)
     quantize_nodes: int
     dequantize_nodes: int
 
@@ -328,8 +363,11 @@ def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def model_bytes(graph: Graph) -> int:
     """Bytes of the graph's params and constants at their stored types."""
-    return sum(budget.numel(n.shape) * np.dtype(n.dtype).itemsize for n in graph.nodes
-               if n.op in ("param", "constant"))
+    return sum(
+        budget.numel(n.shape) * np.dtype(n.dtype).itemsize
+        for n in graph.nodes
+        if n.op in ("param", "constant")
+    )
 
 
 def _pairs(float_graph: Graph, q_graph: Graph) -> list[tuple[Node, Node]]:
@@ -342,14 +380,17 @@ def _pairs(float_graph: Graph, q_graph: Graph) -> list[tuple[Node, Node]]:
         if n.op in LAYERS and any(q_graph.node(i).op == "dequantize_linear" for i in n.inputs):
             f = float_graph.by_name.get(n.name)
             if f is None or f.op != n.op or len(f.inputs) != len(n.inputs):
-                raise EngineError(f"q_graph's layer {n.name!r} ({n.op}) is not in float_graph: "
-                                  "pass the graph that engine.quantize was given")
+                raise EngineError(
+                    f"q_graph's layer {n.name!r} ({n.op}) is not in float_graph: "
+                    "pass the graph that engine.quantize was given"
+                )
             pairs.append((f, n))
     if not pairs:
         raise EngineError("q_graph has no quantised layer; make it with engine.quantize(graph)")
     if len(float_graph.outputs) != len(q_graph.outputs):
-        raise EngineError("float_graph and q_graph have different outputs; pass the graph that "
-                          "engine.quantize was given")
+        raise EngineError(
+            "float_graph and q_graph have different outputs; pass the graph that engine.quantize was given"
+        )
     return pairs
 
 
@@ -363,7 +404,7 @@ def _alone(f: Node, qn: Node, env_f: dict, env_q: dict, q_graph: Graph) -> tuple
             continue
         names.append(fi)
         q = q_graph.node(dq.inputs[0])
-        if q.op != "quantize_linear":           # a stored weight: its DQ value is all it needs
+        if q.op != "quantize_linear":  # a stored weight: its DQ value is all it needs
             arrays.append(env_q[qi])
             continue
         qparams_in = [env_q[i] for i in q.inputs[1:]]
@@ -372,8 +413,9 @@ def _alone(f: Node, qn: Node, env_f: dict, env_q: dict, q_graph: Graph) -> tuple
     return apply_op(f, arrays), tuple(names)
 
 
-def quant_report(float_graph: Graph, q_graph: Graph, inputs: Mapping[str, Any] | None = None,
-                 seed: int = 0) -> QuantReport:
+def quant_report(
+    float_graph: Graph, q_graph: Graph, inputs: Mapping[str, Any] | None = None, seed: int = 0
+) -> QuantReport:
     """Per-layer and output errors of ``q_graph`` against ``float_graph`` (module docstring).
 
     ``inputs`` gives graph inputs by name (others are drawn from ``seed``); use the seed the graph
@@ -383,20 +425,40 @@ def quant_report(float_graph: Graph, q_graph: Graph, inputs: Mapping[str, Any] |
     names = {n.name for n in float_graph.inputs}
     strays = sorted(set(inputs or {}) - names)
     if strays:
-        raise EngineError(f"quant_report(): {strays[0]!r} is not an input of the graph (inputs: "
-                          f"{', '.join(sorted(names)) or 'none'})")
-    check_run(float_graph, "the quantisation report (a float run, then each layer again, beside "
-              "the quantised run)", flops_scale=2, memory_scale=3)
+        raise EngineError(
+            f"quant_report(): {strays[0]!r} is not an input of the graph (inputs: "
+            f"{', '.join(sorted(names)) or 'none'})"
+        )
+    check_run(
+        float_graph,
+        "the quantisation report (a float run, then each layer again, beside the quantised run)",
+        flops_scale=2,
+        memory_scale=3,
+    )
     check_run(q_graph, "the quantisation report (the quantised run)")
     env_f = run(float_graph, inputs, seed)
     env_q = run(q_graph, inputs, seed)
     rows = []
     for f, qn in pairs:
         y, names = _alone(f, qn, env_f, env_q, q_graph)
-        rows.append(LayerError(f.name, f.op, names, relative_error(y, env_f[f.name]),
-                               relative_error(env_q[qn.name], env_f[f.name])))
-    outputs = tuple((o, relative_error(env_q[oq], env_f[o]))
-                    for o, oq in zip(float_graph.outputs, q_graph.outputs))
+        rows.append(
+            LayerError(
+                f.name,
+                f.op,
+                names,
+                relative_error(y, env_f[f.name]),
+                relative_error(env_q[qn.name], env_f[f.name]),
+            )
+        )
+    outputs = tuple(
+        (o, relative_error(env_q[oq], env_f[o])) for o, oq in zip(float_graph.outputs, q_graph.outputs)
+    )
     ops = [n.op for n in q_graph.op_nodes]
-    return QuantReport(tuple(rows), outputs, model_bytes(float_graph), model_bytes(q_graph),
-                       ops.count("quantize_linear"), ops.count("dequantize_linear"))
+    return QuantReport(
+        tuple(rows),
+        outputs,
+        model_bytes(float_graph),
+        model_bytes(q_graph),
+        ops.count("quantize_linear"),
+        ops.count("dequantize_linear"),
+    )

@@ -11,6 +11,7 @@ Stages:
 Not handled: the latency model ignores caches, kernel launch and framework overhead (it is a lower
 bound, for comparing variants, not a prediction of wall time).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from .models import ModelSpec, build_graph, lowrank_spec, model_spec
 @dataclass(frozen=True)
 class Variant:
     name: str
-    family: str            # fp32 | ptq | qat | pruned | 2:4 | lowrank | kd
+    family: str  # fp32 | ptq | qat | pruned | 2:4 | lowrank | kd
     accuracy: float
     size_bytes: int
     latency_us: float
@@ -38,8 +39,13 @@ class Variant:
 INT_SPEEDUP = 4.0
 
 
-def estimate_latency(spec: ModelSpec, hardware: str = "Phone CPU (assumed)", bits: int = 32,
-                     flop_fraction: float = 1.0, weight_fraction: float = 1.0) -> tuple[float, int]:
+def estimate_latency(
+    spec: ModelSpec,
+    hardware: str = "Phone CPU (assumed)",
+    bits: int = 32,
+    flop_fraction: float = 1.0,
+    weight_fraction: float = 1.0,
+) -> tuple[float, int]:
     """(microseconds, FLOPs) for one image: sum over graph nodes of the roofline time.
 
     Each node of :func:`build_graph` (batch 1) takes max(FLOPs / peak, bytes / bandwidth) on the
@@ -49,6 +55,7 @@ def estimate_latency(spec: ModelSpec, hardware: str = "Phone CPU (assumed)", bit
     """
     from ..core.cost_model import cost
     from ..kernels.roofline_model import hardware_presets
+
     presets = hardware_presets()
     if hardware not in presets:
         raise EngineError(f"unknown hardware {hardware!r}; choose one of: {', '.join(presets)}")
@@ -70,9 +77,14 @@ def mark_pareto(variants: list[Variant]) -> list[Variant]:
     """Flag the variants no other variant beats on accuracy, size and latency at once."""
     out = []
     for v in variants:
-        dominated = any(o is not v and o.accuracy >= v.accuracy and o.size_bytes <= v.size_bytes
-                        and o.latency_us <= v.latency_us and (o.accuracy, o.size_bytes, o.latency_us)
-                        != (v.accuracy, v.size_bytes, v.latency_us) for o in variants)
+        dominated = any(
+            o is not v
+            and o.accuracy >= v.accuracy
+            and o.size_bytes <= v.size_bytes
+            and o.latency_us <= v.latency_us
+            and (o.accuracy, o.size_bytes, o.latency_us) != (v.accuracy, v.size_bytes, v.latency_us)
+            for o in variants
+        )
         out.append(replace(v, pareto=not dominated))
     return out
 
@@ -86,14 +98,14 @@ def _sparse_bytes(spec: ModelSpec, density: float) -> int:
     return total
 
 
-def lab_variants(model: str = "mlp", seed: int = 0,
-                 hardware: str = "Phone CPU (assumed)") -> list[Variant]:
+def lab_variants(model: str = "mlp", seed: int = 0, hardware: str = "Phone CPU (assumed)") -> list[Variant]:
     """Every variant the compression lab produces for ``model``, with accuracy, bytes and latency."""
     from .distill import distill
     from .lowrank import lowrank_sweep
     from .prune import prune_model
     from .quant.qat import ptq, qat, weight_bytes
     from .training import train_model
+
     spec = model_spec(model)
     base = train_model(model, seed)
     lat32, fl32 = estimate_latency(spec, hardware)
@@ -101,34 +113,86 @@ def lab_variants(model: str = "mlp", seed: int = 0,
     for bits in (8, 4):
         r = ptq(model, seed, bits, "static", "minmax")
         lat, fl = estimate_latency(spec, hardware, bits)
-        out.append(Variant(f"PTQ int{bits}", "ptq", r.accuracy, r.weight_bytes, lat, fl,
-                           "static, min-max calibration, per-channel weights"))
+        out.append(
+            Variant(
+                f"PTQ int{bits}",
+                "ptq",
+                r.accuracy,
+                r.weight_bytes,
+                lat,
+                fl,
+                "static, min-max calibration, per-channel weights",
+            )
+        )
     for bits in (4, 2):
         q = qat(model, seed, bits)
         lat, fl = estimate_latency(spec, hardware, bits)
-        out.append(Variant(f"QAT int{bits}", "qat", q.qat_accuracy, weight_bytes(spec, bits), lat,
-                           fl, f"{q.epochs} epochs of fine-tuning with the STE"))
+        out.append(
+            Variant(
+                f"QAT int{bits}",
+                "qat",
+                q.qat_accuracy,
+                weight_bytes(spec, bits),
+                lat,
+                fl,
+                f"{q.epochs} epochs of fine-tuning with the STE",
+            )
+        )
     for amount in (0.5, 0.7, 0.9):
         p = prune_model(model, seed, "global_unstructured", amount, 2)
-        out.append(Variant(f"pruned {int(amount * 100)}%", "pruned", p.finetuned_accuracy,
-                           _sparse_bytes(spec, 1 - p.sparsity), lat32, fl32,
-                           "unstructured: no speed-up without sparse kernels (latency as fp32)"))
+        out.append(
+            Variant(
+                f"pruned {int(amount * 100)}%",
+                "pruned",
+                p.finetuned_accuracy,
+                _sparse_bytes(spec, 1 - p.sparsity),
+                lat32,
+                fl32,
+                "unstructured: no speed-up without sparse kernels (latency as fp32)",
+            )
+        )
     p = prune_model(model, seed, "2:4", 0.5, 2)
     lat, fl = estimate_latency(spec, hardware, 32, 1 - p.sparsity, 1 - p.sparsity * 0.875)
-    out.append(Variant("2:4 sparse", "2:4", p.finetuned_accuracy,
-                       _sparse_bytes(spec, 1 - p.sparsity), lat, fl,
-                       "2 of every 4 weights kept + 2-bit index each (sparse tensor cores: half the MACs)"))
+    out.append(
+        Variant(
+            "2:4 sparse",
+            "2:4",
+            p.finetuned_accuracy,
+            _sparse_bytes(spec, 1 - p.sparsity),
+            lat,
+            fl,
+            "2 of every 4 weights kept + 2-bit index each (sparse tensor cores: half the MACs)",
+        )
+    )
     dense = [ly.name for ly in spec.weighted if ly.kind == "dense"][0]
     for row in lowrank_sweep(model, seed, dense):
         if row["rank"] in (2, 4, 8, 16):
             lspec = lowrank_spec(spec, dense, row["rank"])
             lat, fl = estimate_latency(lspec, hardware)
-            out.append(Variant(f"low-rank {dense} r={row['rank']}", "lowrank", row["accuracy"],
-                               4 * lspec.n_params(), lat, fl, "truncated SVD, no fine-tuning"))
+            out.append(
+                Variant(
+                    f"low-rank {dense} r={row['rank']}",
+                    "lowrank",
+                    row["accuracy"],
+                    4 * lspec.n_params(),
+                    lat,
+                    fl,
+                    "truncated SVD, no fine-tuning",
+                )
+            )
     if model == "mlp":
         kd = distill(seed)
         sspec = model_spec("student")
         lat, fl = estimate_latency(sspec, hardware)
-        out.append(Variant("KD student 64-8-10", "kd", kd.student_kd_accuracy, 4 * sspec.n_params(),
-                           lat, fl, "distilled from the 64-128-10 teacher (T = 4, alpha = 0.7)"))
+        out.append(
+            Variant(
+                "KD student 64-8-10",
+                "kd",
+                kd.student_kd_accuracy,
+                4 * sspec.n_params(),
+                lat,
+                fl,
+                "distilled from the 64-128-10 teacher (T = 4, alpha = 0.7)",
+            )
+        )
     return mark_pareto(out)

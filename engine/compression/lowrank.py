@@ -11,6 +11,7 @@ Stages:
      on the factorised graph) and test accuracy for every rank.
 Not handled: conv layers (they would be reshaped to matrices first), fine-tuning after factorising.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,18 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import budget
-from .models import accuracy, build_graph, lowrank_spec, model_spec
 from ..core.cost_model import cost
-from .datasets import digits
 from ..core.errors import EngineError
+from .datasets import digits
+from .models import accuracy, build_graph, lowrank_spec, model_spec
 
 
 @dataclass(frozen=True, eq=False)
 class Factorised:
-    a: np.ndarray               # (in, rank) = U_r S_r
-    b: np.ndarray               # (rank, out) = V_r^T
+    a: np.ndarray  # (in, rank) = U_r S_r
+    b: np.ndarray  # (rank, out) = V_r^T
     singular_values: np.ndarray
-    rel_error: float            # ||W - A B||_F / ||W||_F
+    rel_error: float  # ||W - A B||_F / ||W||_F
     params_dense: int
     params_lowrank: int
 
@@ -43,8 +44,10 @@ def factorise(w: np.ndarray, rank: int) -> Factorised:
     budget.check_tensor(arr.shape, "the matrix")
     full = min(arr.shape)
     if not isinstance(rank, (int, np.integer)) or not 1 <= rank <= full:
-        raise EngineError(f"rank = {rank!r} must be a whole number from 1 to {full} (min of "
-                          f"{arr.shape[0]} x {arr.shape[1]}); rank 0 would delete the layer")
+        raise EngineError(
+            f"rank = {rank!r} must be a whole number from 1 to {full} (min of "
+            f"{arr.shape[0]} x {arr.shape[1]}); rank 0 would delete the layer"
+        )
     norm = float(np.linalg.norm(arr))
     if norm == 0:
         raise EngineError("every weight is zero: there is nothing to factorise")
@@ -59,6 +62,7 @@ def factorise(w: np.ndarray, rank: int) -> Factorised:
 def lowrank_sweep(model: str = "mlp", seed: int = 0, layer: str = "fc1") -> list[dict]:
     """Rows per rank: relative error, params, FLOPs of the whole model, test accuracy."""
     from .training import train_model
+
     spec, trained, split = model_spec(model), train_model(model, seed), digits(seed)
     w = trained.params.get(f"{layer}.w")
     if w is None or w.ndim != 2:
@@ -69,10 +73,20 @@ def lowrank_sweep(model: str = "mlp", seed: int = 0, layer: str = "fc1") -> list
         f = factorise(w, r)
         lspec = lowrank_spec(spec, layer, r)
         params = {k: v for k, v in trained.params.items() if not k.startswith(f"{layer}.")}
-        params.update({f"{layer}_u.w": f.a, f"{layer}_v.w": f.b, f"{layer}_v.b": trained.params[f"{layer}.b"]})
-        rows.append({"rank": r, "rel_error": f.rel_error, "layer_params": f.params_lowrank,
-                     "dense_layer_params": f.params_dense, "model_params": lspec.n_params(),
-                     "flops": cost(build_graph(lspec, 1)).flops, "dense_flops": dense_flops,
-                     "accuracy": accuracy(lspec, params, split.x_test, split.y_test),
-                     "fp32_accuracy": trained.test_accuracy})
+        params.update(
+            {f"{layer}_u.w": f.a, f"{layer}_v.w": f.b, f"{layer}_v.b": trained.params[f"{layer}.b"]}
+        )
+        rows.append(
+            {
+                "rank": r,
+                "rel_error": f.rel_error,
+                "layer_params": f.params_lowrank,
+                "dense_layer_params": f.params_dense,
+                "model_params": lspec.n_params(),
+                "flops": cost(build_graph(lspec, 1)).flops,
+                "dense_flops": dense_flops,
+                "accuracy": accuracy(lspec, params, split.x_test, split.y_test),
+                "fp32_accuracy": trained.test_accuracy,
+            }
+        )
     return rows

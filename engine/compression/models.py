@@ -15,10 +15,11 @@ Layout: dense weights are (in, out) and compute ``x @ W + b``; conv weights are 
 with padding 1 (NCHW).
 Not handled: batchnorm, residual connections, anything but a straight chain of layers.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -29,16 +30,16 @@ from ..core.registry import get_op
 
 @dataclass(frozen=True)
 class Layer:
-    kind: str                     # dense | conv | relu | maxpool | flatten
-    name: str = ""                # parameter prefix for dense / conv
-    shape: tuple[int, ...] = ()   # weight shape for dense / conv
+    kind: str  # dense | conv | relu | maxpool | flatten
+    name: str = ""  # parameter prefix for dense / conv
+    shape: tuple[int, ...] = ()  # weight shape for dense / conv
     bias: bool = True
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    input_shape: tuple[int, ...]   # one sample, e.g. (64,) or (1, 8, 8)
+    input_shape: tuple[int, ...]  # one sample, e.g. (64,) or (1, 8, 8)
     layers: tuple[Layer, ...]
 
     @property
@@ -58,15 +59,24 @@ class ModelSpec:
 
 
 def _mlp(name: str, hidden: int) -> ModelSpec:
-    return ModelSpec(name, (64,), (Layer("dense", "fc1", (64, hidden)), Layer("relu"),
-                                   Layer("dense", "fc2", (hidden, 10))))
+    return ModelSpec(
+        name, (64,), (Layer("dense", "fc1", (64, hidden)), Layer("relu"), Layer("dense", "fc2", (hidden, 10)))
+    )
 
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": _mlp("mlp", 32),
-    "cnn": ModelSpec("cnn", (1, 8, 8), (Layer("conv", "conv1", (8, 1, 3, 3)), Layer("relu"),
-                                        Layer("maxpool"), Layer("flatten"),
-                                        Layer("dense", "fc1", (128, 10)))),
+    "cnn": ModelSpec(
+        "cnn",
+        (1, 8, 8),
+        (
+            Layer("conv", "conv1", (8, 1, 3, 3)),
+            Layer("relu"),
+            Layer("maxpool"),
+            Layer("flatten"),
+            Layer("dense", "fc1", (128, 10)),
+        ),
+    ),
     "teacher": _mlp("teacher", 128),
     "student": _mlp("student", 8),
 }
@@ -97,8 +107,10 @@ def check_params(spec: ModelSpec, params: dict) -> None:
         if key not in params:
             raise EngineError(f"model {spec.name!r} needs parameter {key!r}, which is missing")
         if tuple(np.shape(params[key])) != tuple(shape):
-            raise ShapeError(f"parameter {key!r} has shape {list(np.shape(params[key]))}; model "
-                             f"{spec.name!r} needs {list(shape)}")
+            raise ShapeError(
+                f"parameter {key!r} has shape {list(np.shape(params[key]))}; model "
+                f"{spec.name!r} needs {list(shape)}"
+            )
 
 
 # -- graph --------------------------------------------------------------------------------------
@@ -107,16 +119,21 @@ def add_layers(b: GraphBuilder, spec: ModelSpec, x: str, params: dict | None = N
     h = x
     for ly in spec.layers:
         if ly.kind in ("dense", "conv"):
-            w = b.param(ly.shape, name=f"{ly.name}.w",
-                        value=None if params is None else params[f"{ly.name}.w"])
+            w = b.param(
+                ly.shape, name=f"{ly.name}.w", value=None if params is None else params[f"{ly.name}.w"]
+            )
             if ly.kind == "dense":
                 h = b.op("matmul", h, w)
             else:
                 h = b.op("conv2d", h, w, pad=1)
             if ly.bias:
                 bshape = (ly.shape[0],) if ly.kind == "conv" else (ly.shape[1],)
-                bias = b.param(bshape, name=f"{ly.name}.b", init="zeros",
-                               value=None if params is None else params[f"{ly.name}.b"])
+                bias = b.param(
+                    bshape,
+                    name=f"{ly.name}.b",
+                    init="zeros",
+                    value=None if params is None else params[f"{ly.name}.b"],
+                )
                 if ly.kind == "conv":
                     bias = b.op("reshape", bias, shape=(1, ly.shape[0], 1, 1))
                 h = b.op("add", h, bias)
@@ -176,6 +193,7 @@ def one_blas_thread():
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional: only a speed-up
         import contextlib
+
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
 
@@ -192,8 +210,7 @@ def forward(spec: ModelSpec, params: dict, x: np.ndarray, hook: Hook | None = No
     return h
 
 
-def accuracy(spec: ModelSpec, params: dict, x: np.ndarray, y: np.ndarray,
-             hook: Hook | None = None) -> float:
+def accuracy(spec: ModelSpec, params: dict, x: np.ndarray, y: np.ndarray, hook: Hook | None = None) -> float:
     return float(np.mean(np.argmax(forward(spec, params, x, hook), axis=1) == y))
 
 
@@ -205,8 +222,10 @@ def lowrank_spec(spec: ModelSpec, layer: str, rank: int) -> ModelSpec:
     for ly in spec.layers:
         if ly.kind == "dense" and ly.name == layer:
             found = True
-            layers += [Layer("dense", f"{layer}_u", (ly.shape[0], rank), bias=False),
-                       replace(ly, name=f"{layer}_v", shape=(rank, ly.shape[1]))]
+            layers += [
+                Layer("dense", f"{layer}_u", (ly.shape[0], rank), bias=False),
+                replace(ly, name=f"{layer}_v", shape=(rank, ly.shape[1])),
+            ]
         else:
             layers.append(ly)
     if not found:

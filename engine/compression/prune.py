@@ -19,6 +19,7 @@ Stages:
   4. :func:`prune_model` / :func:`sparsity_curve`: test accuracy of the trained models as sparsity grows.
 Not handled: pruning biases, sparse storage formats (size estimates only), re-growing weights.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import budget
-from .models import accuracy, model_spec
-from .datasets import digits
 from ..core.errors import EngineError
+from .datasets import digits
+from .models import accuracy, model_spec
 
 METHODS = ("l1_unstructured", "global_unstructured", "ln_structured", "2:4")
 
@@ -44,8 +45,7 @@ def n_to_prune(amount: float | int, n: int) -> int:
         return int(amount)
     amount = float(amount)
     if not 0.0 <= amount <= 1.0:
-        raise EngineError(f"amount = {amount} must be a fraction between 0 and 1 "
-                          "(1 prunes every weight)")
+        raise EngineError(f"amount = {amount} must be a fraction between 0 and 1 (1 prunes every weight)")
     return int(round(amount * n))
 
 
@@ -79,7 +79,7 @@ def global_unstructured(weights: dict[str, np.ndarray], amount: float | int) -> 
     mask = _smallest(flat, n_to_prune(amount, flat.size))
     out, start = {}, 0
     for k, a in arrs.items():
-        out[k] = mask[start:start + a.size].reshape(a.shape)
+        out[k] = mask[start : start + a.size].reshape(a.shape)
         start += a.size
     return out
 
@@ -117,8 +117,9 @@ def n_m_mask(w: np.ndarray, n: int = 2, m: int = 4, axis: int = 0) -> np.ndarray
     return np.moveaxis(keep.reshape(moved.shape), -1, axis)
 
 
-def polynomial_sparsity(step: int, s_initial: float, s_final: float, t0: int, n_steps: int,
-                        dt: int = 1) -> float:
+def polynomial_sparsity(
+    step: int, s_initial: float, s_final: float, t0: int, n_steps: int, dt: int = 1
+) -> float:
     """Zhu & Gupta (2017) eq. 1: sparsity at training step ``step``."""
     if not 0 <= s_initial <= s_final <= 1:
         raise EngineError(f"need 0 <= s_initial ({s_initial}) <= s_final ({s_final}) <= 1")
@@ -129,13 +130,14 @@ def polynomial_sparsity(step: int, s_initial: float, s_final: float, t0: int, n_
 
 
 # -- on the trained models -----------------------------------------------------------------------
-def model_masks(model: str, params: dict, method: str, amount: float,
-                norm: int = 2) -> dict[str, np.ndarray]:
+def model_masks(model: str, params: dict, method: str, amount: float, norm: int = 2) -> dict[str, np.ndarray]:
     """Masks for every weight of ``model`` (biases are kept); ``norm`` (1 or 2) ranks channels."""
     spec = model_spec(model)
     if not isinstance(amount, bool) and float(amount) >= 1.0:
-        raise EngineError(f"pruning {100 * float(amount):g}% of the weights leaves none: the model "
-                          "could only output its biases; choose an amount below 1")
+        raise EngineError(
+            f"pruning {100 * float(amount):g}% of the weights leaves none: the model "
+            "could only output its biases; choose an amount below 1"
+        )
     weights = {f"{ly.name}.w": params[f"{ly.name}.w"] for ly in spec.weighted}
     if method == "global_unstructured":
         return global_unstructured(weights, amount)
@@ -143,16 +145,15 @@ def model_masks(model: str, params: dict, method: str, amount: float,
     last = spec.weighted[-1].name
     for ly in spec.weighted:
         w = weights[f"{ly.name}.w"]
-        if method == "ln_structured" and ly.name == last:   # never delete a class output
+        if method == "ln_structured" and ly.name == last:  # never delete a class output
             masks[f"{ly.name}.w"] = np.ones_like(w)
         elif method == "l1_unstructured":
             masks[f"{ly.name}.w"] = l1_unstructured(w, amount)
-        elif method == "ln_structured":     # output channels: conv dim 0, dense (in, out) dim 1
+        elif method == "ln_structured":  # output channels: conv dim 0, dense (in, out) dim 1
             masks[f"{ly.name}.w"] = ln_structured(w, amount, norm, 0 if ly.kind == "conv" else 1)
         elif method == "2:4":
             axis = 1 if ly.kind == "conv" else 0
-            masks[f"{ly.name}.w"] = (n_m_mask(w, 2, 4, axis) if w.shape[axis] % 4 == 0
-                                     else np.ones_like(w))
+            masks[f"{ly.name}.w"] = n_m_mask(w, 2, 4, axis) if w.shape[axis] % 4 == 0 else np.ones_like(w)
         else:
             raise EngineError(f"unknown pruning method {method!r}; choose one of: {', '.join(METHODS)}")
     return masks
@@ -179,10 +180,17 @@ class PruneResult:
 
 
 @functools.lru_cache(maxsize=256)
-def prune_model(model: str = "mlp", seed: int = 0, method: str = "l1_unstructured",
-                amount: float = 0.5, finetune_epochs: int = 0, norm: int = 2) -> PruneResult:
+def prune_model(
+    model: str = "mlp",
+    seed: int = 0,
+    method: str = "l1_unstructured",
+    amount: float = 0.5,
+    finetune_epochs: int = 0,
+    norm: int = 2,
+) -> PruneResult:
     """Prune the trained model in one shot (then optionally fine-tune with the mask held)."""
     from .training import fit, train_model
+
     trained = train_model(model, seed)
     spec, split = model_spec(model), digits(seed)
     masks = model_masks(model, trained.params, method, amount, norm)
@@ -190,14 +198,22 @@ def prune_model(model: str = "mlp", seed: int = 0, method: str = "l1_unstructure
     acc = accuracy(spec, pruned, split.x_test, split.y_test)
     tuned = None
     if finetune_epochs:
-        params, _ = fit(spec, pruned, split, finetune_epochs, 0.002, seed + 17,
-                        after_step=lambda step, p: apply_masks(p, masks))
+        params, _ = fit(
+            spec,
+            pruned,
+            split,
+            finetune_epochs,
+            0.002,
+            seed + 17,
+            after_step=lambda step, p: apply_masks(p, masks),
+        )
         tuned = accuracy(spec, params, split.x_test, split.y_test)
     return PruneResult(model, method, float(amount), sparsity(masks), acc, trained.test_accuracy, tuned)
 
 
-def sparsity_curve(model: str = "mlp", seed: int = 0,
-                   amounts: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)) -> list[dict]:
+def sparsity_curve(
+    model: str = "mlp", seed: int = 0, amounts: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+) -> list[dict]:
     rows = []
     for method in ("l1_unstructured", "global_unstructured", "ln_structured"):
         for a in amounts:
@@ -210,18 +226,20 @@ def sparsity_curve(model: str = "mlp", seed: int = 0,
 class GradualResult:
     model: str
     final_sparsity: float
-    schedule: tuple[tuple[int, float], ...]     # (step, target sparsity) at each pruning step
-    accuracies: tuple[float, ...]               # test accuracy after each pruning interval
+    schedule: tuple[tuple[int, float], ...]  # (step, target sparsity) at each pruning step
+    accuracies: tuple[float, ...]  # test accuracy after each pruning interval
     one_shot_accuracy: float
     accuracy: float
-    masks: tuple[dict, ...] = ()                # the masks in force after each pruning step
+    masks: tuple[dict, ...] = ()  # the masks in force after each pruning step
 
 
 @functools.lru_cache(maxsize=32)
-def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9,
-                  n_steps: int = 8, epochs_per_step: int = 1) -> GradualResult:
+def gradual_prune(
+    model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9, n_steps: int = 8, epochs_per_step: int = 1
+) -> GradualResult:
     """Zhu & Gupta: raise global magnitude sparsity 0 -> final over ``n_steps``, fine-tuning between."""
     from .training import check_epochs, fit, train_model
+
     if not 0 < final_sparsity < 1:
         raise EngineError(f"final sparsity {final_sparsity} must lie strictly between 0 and 1")
     if not 1 <= n_steps <= 20:
@@ -229,8 +247,9 @@ def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9
     spec, split = model_spec(model), digits(seed)
     if isinstance(epochs_per_step, bool) or not isinstance(epochs_per_step, int) or epochs_per_step < 0:
         raise EngineError(f"epochs_per_step = {epochs_per_step!r} must be a whole number >= 0")
-    check_epochs(n_steps * epochs_per_step, split,
-                 f"gradual pruning ({n_steps} steps x {epochs_per_step} epochs)")
+    check_epochs(
+        n_steps * epochs_per_step, split, f"gradual pruning ({n_steps} steps x {epochs_per_step} epochs)"
+    )
     trained = train_model(model, seed)
     params = dict(trained.params)
     schedule, accs, history = [], [], []
@@ -238,11 +257,19 @@ def gradual_prune(model: str = "mlp", seed: int = 0, final_sparsity: float = 0.9
         target = polynomial_sparsity(k, 0.0, final_sparsity, 0, n_steps)
         masks = model_masks(model, params, "global_unstructured", target)
         params = apply_masks(params, masks)
-        params, _ = fit(spec, params, split, epochs_per_step, 0.002, seed + 31 * k,
-                        after_step=lambda step, p, m=masks: apply_masks(p, m))
+        params, _ = fit(
+            spec,
+            params,
+            split,
+            epochs_per_step,
+            0.002,
+            seed + 31 * k,
+            after_step=lambda step, p, m=masks: apply_masks(p, m),
+        )
         schedule.append((k, target))
         history.append(masks)
         accs.append(accuracy(spec, params, split.x_test, split.y_test))
     one_shot = prune_model(model, seed, "global_unstructured", final_sparsity).accuracy
-    return GradualResult(model, final_sparsity, tuple(schedule), tuple(accs), one_shot, accs[-1],
-                         tuple(history))
+    return GradualResult(
+        model, final_sparsity, tuple(schedule), tuple(accs), one_shot, accs[-1], tuple(history)
+    )

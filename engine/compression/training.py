@@ -17,21 +17,22 @@ Budget: one request trains at most :data:`engine.core.budget.MAX_TRAIN_STEPS` st
 the first one (:func:`check_epochs` for callers that fit epoch by epoch).
 Not handled: weight decay, learning-rate schedules, batchnorm statistics.
 """
+
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from ..core import budget
-from ..framework.autodiff import grad
-from .models import ModelSpec, accuracy, add_layers, check_params, init_params, model_spec, one_blas_thread
-from .datasets import Split, digits, one_hot
 from ..core.errors import EngineError
 from ..core.ir import Graph, GraphBuilder
+from ..framework.autodiff import grad
+from .datasets import Split, digits, one_hot
+from .models import ModelSpec, accuracy, add_layers, check_params, init_params, model_spec, one_blas_thread
 
 Params = dict[str, np.ndarray]
 
@@ -41,7 +42,7 @@ class TrainResult:
     model: str
     seed: int
     params: Params
-    losses: tuple[float, ...]          # mean training loss per epoch
+    losses: tuple[float, ...]  # mean training loss per epoch
     train_accuracy: float
     test_accuracy: float
     seconds: float
@@ -64,8 +65,9 @@ def _mean_xent(b: GraphBuilder, target: str, logp: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def loss_graph(spec: ModelSpec, batch: int, kind: str = "ce", temperature: float = 1.0,
-               alpha: float = 0.0) -> Graph:
+def loss_graph(
+    spec: ModelSpec, batch: int, kind: str = "ce", temperature: float = 1.0, alpha: float = 0.0
+) -> Graph:
     """The training loss as a Graph: inputs x, y (one-hot) [, p_t (teacher soft), h_t]; output loss."""
     b = GraphBuilder(f"{spec.name} {kind} loss")
     x = b.input((batch, *spec.input_shape), name="x")
@@ -76,12 +78,15 @@ def loss_graph(spec: ModelSpec, batch: int, kind: str = "ce", temperature: float
         loss = ce
     elif kind == "kd":
         pt = b.input((batch, 10), name="p_t")
-        ht = b.input((), name="h_t")            # mean_b sum_c p_t log p_t (constant per batch)
+        ht = b.input((), name="h_t")  # mean_b sum_c p_t log p_t (constant per batch)
         scaled = b.op("mul", logits, b.constant(np.float32(1.0 / temperature)))
         cross = _mean_xent(b, pt, _log_softmax(b, scaled))
         kl = b.op("add", cross, ht)
-        loss = b.op("add", b.op("mul", kl, b.constant(np.float32(alpha * temperature ** 2))),
-                    b.op("mul", ce, b.constant(np.float32(1.0 - alpha))))
+        loss = b.op(
+            "add",
+            b.op("mul", kl, b.constant(np.float32(alpha * temperature**2))),
+            b.op("mul", ce, b.constant(np.float32(1.0 - alpha))),
+        )
     else:
         raise EngineError(f"loss kind must be 'ce' or 'kd', got {kind!r}")
     b.bind("loss", loss)
@@ -111,27 +116,62 @@ class Adam:
             g = grads[k]
             self.m[k] = 0.9 * self.m[k] + 0.1 * g
             self.v[k] = 0.999 * self.v[k] + 0.001 * g * g
-            mh = self.m[k] / (1 - 0.9 ** self.t)
-            vh = self.v[k] / (1 - 0.999 ** self.t)
+            mh = self.m[k] / (1 - 0.9**self.t)
+            vh = self.v[k] / (1 - 0.999**self.t)
             out[k] = (w - self.lr * mh / (np.sqrt(vh) + 1e-8)).astype(np.float32)
         return out
 
 
-def fit(spec: ModelSpec, params: Params, split: Split, epochs: int, lr: float = 0.01,
-        seed: int = 0, batch: int = 64, teacher_logits: np.ndarray | None = None,
-        temperature: float = 4.0, alpha: float = 0.0,
-        view: Callable[[Params], Params] | None = None,
-        grad_mask: Callable[[Params], Params] | None = None,
-        after_step: Callable[[int, Params], Params] | None = None) -> tuple[Params, list[float]]:
+def fit(
+    spec: ModelSpec,
+    params: Params,
+    split: Split,
+    epochs: int,
+    lr: float = 0.01,
+    seed: int = 0,
+    batch: int = 64,
+    teacher_logits: np.ndarray | None = None,
+    temperature: float = 4.0,
+    alpha: float = 0.0,
+    view: Callable[[Params], Params] | None = None,
+    grad_mask: Callable[[Params], Params] | None = None,
+    after_step: Callable[[int, Params], Params] | None = None,
+) -> tuple[Params, list[float]]:
     """Train ``params`` of ``spec`` on ``split`` (see the module docstring); returns (params, losses)."""
     check_params(spec, params)
     with one_blas_thread():
-        return _fit(spec, params, split, epochs, lr, seed, batch, teacher_logits, temperature,
-                    alpha, view, grad_mask, after_step)
+        return _fit(
+            spec,
+            params,
+            split,
+            epochs,
+            lr,
+            seed,
+            batch,
+            teacher_logits,
+            temperature,
+            alpha,
+            view,
+            grad_mask,
+            after_step,
+        )
 
 
-def _fit(spec, params, split, epochs, lr, seed, batch, teacher_logits, temperature, alpha, view,
-         grad_mask, after_step):
+def _fit(
+    spec,
+    params,
+    split,
+    epochs,
+    lr,
+    seed,
+    batch,
+    teacher_logits,
+    temperature,
+    alpha,
+    view,
+    grad_mask,
+    after_step,
+):
     if not isinstance(epochs, int) or not 0 <= epochs <= 200:
         raise EngineError(f"epochs = {epochs!r} must be a whole number 0 .. 200")
     if not 0 < lr <= 1:
@@ -153,7 +193,7 @@ def _fit(spec, params, split, epochs, lr, seed, batch, teacher_logits, temperatu
         order = rng.permutation(n)
         total = 0.0
         for s in range(steps_per_epoch):
-            idx = order[s * batch:(s + 1) * batch]
+            idx = order[s * batch : (s + 1) * batch]
             used = view(params) if view else params
             feed = {"x": x_all[idx], "y": y_all[idx], **used}
             if kd:
@@ -175,6 +215,7 @@ def _fit(spec, params, split, epochs, lr, seed, batch, teacher_logits, temperatu
 
 def _loss_value(graph: Graph, feed: dict) -> float:
     from ..core.interpreter import run
+
     return float(run(graph, inputs=feed)[graph.outputs[0]])
 
 
@@ -204,7 +245,13 @@ def train_model(name: str, seed: int = 0, epochs: int | None = None, lr: float =
     seconds = time.perf_counter() - t0
     for a in params.values():
         a.setflags(write=False)
-    return TrainResult(name, seed, params, tuple(losses),
-                       accuracy(spec, params, split.x_train, split.y_train),
-                       accuracy(spec, params, split.x_test, split.y_test), seconds,
-                       epochs * (len(split.x_train) // 64))
+    return TrainResult(
+        name,
+        seed,
+        params,
+        tuple(losses),
+        accuracy(spec, params, split.x_train, split.y_train),
+        accuracy(spec, params, split.x_test, split.y_test),
+        seconds,
+        epochs * (len(split.x_train) // 64),
+    )

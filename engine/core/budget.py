@@ -15,23 +15,24 @@ Four kinds of budget:
   4. steps: simulators and steppers (:data:`MAX_STEPS`), and :data:`MAX_WORK` for any other loop
      of plain numpy/Python work an entry point is about to do.
 """
+
 from __future__ import annotations
 
 import math
 
 from .errors import BudgetError
 
-MAX_NODES = 20_000            # nodes in one graph
+MAX_NODES = 20_000  # nodes in one graph
 MAX_TENSOR_ELEMENTS = 1 << 24  # 16.7 M elements (64 MiB of fp32) in one tensor
-MAX_GRAPH_ELEMENTS = 1 << 26   # all tensors of one graph together (256 MiB of fp32)
-MAX_STEPS = 200_000           # steps of any simulator or stepper
-MAX_PROGRAM_CHARS = 50_000    # characters of program text
-MAX_GRAPH_FLOPS = 8 * 10**9   # FLOPs of one graph run (2.2x ResNet-18's 3.6 GFLOPs)
+MAX_GRAPH_ELEMENTS = 1 << 26  # all tensors of one graph together (256 MiB of fp32)
+MAX_STEPS = 200_000  # steps of any simulator or stepper
+MAX_PROGRAM_CHARS = 50_000  # characters of program text
+MAX_GRAPH_FLOPS = 8 * 10**9  # FLOPs of one graph run (2.2x ResNet-18's 3.6 GFLOPs)
 MAX_STREAMED_ELEMENTS = 10**9  # elements touched by the Python-level loops of one run (~1 s)
-MAX_KERNEL_LOOPS = 50_000     # Python-level loop iterations of the kernels of one run
-MAX_WORK = 10**9              # multiply-adds of a numpy (einsum) computation outside graphs (~1 s)
-MAX_TRAIN_STEPS = 1_500       # optimiser steps of one training request (~1-5 ms each here)
-MAX_ONNX_BYTES = 100 << 20    # uploaded ONNX model size; also the server upload cap (app.py)
+MAX_KERNEL_LOOPS = 50_000  # Python-level loop iterations of the kernels of one run
+MAX_WORK = 10**9  # multiply-adds of a numpy (einsum) computation outside graphs (~1 s)
+MAX_TRAIN_STEPS = 1_500  # optimiser steps of one training request (~1-5 ms each here)
+MAX_ONNX_BYTES = 100 << 20  # uploaded ONNX model size; also the server upload cap (app.py)
 
 
 def numel(shape) -> int:
@@ -45,7 +46,8 @@ def check_tensor(shape, what: str = "tensor") -> None:
     if n > MAX_TENSOR_ELEMENTS:
         raise BudgetError(
             f"{what} of shape {list(shape)} has {n:,} elements; the limit is "
-            f"{MAX_TENSOR_ELEMENTS:,} per tensor")
+            f"{MAX_TENSOR_ELEMENTS:,} per tensor"
+        )
 
 
 def check_nodes(count: int, what: str = "graph") -> None:
@@ -67,33 +69,42 @@ def _g(n: float) -> str:
 def check_flops(flops: int, what: str = "the graph", detail: str = "") -> None:
     """Refuse a computation of more than :data:`MAX_GRAPH_FLOPS` floating-point operations."""
     if flops > MAX_GRAPH_FLOPS:
-        raise BudgetError(f"{what} needs {_g(flops)}FLOPs{detail}; the limit is "
-                          f"{_g(MAX_GRAPH_FLOPS)}FLOPs per run")
+        raise BudgetError(
+            f"{what} needs {_g(flops)}FLOPs{detail}; the limit is {_g(MAX_GRAPH_FLOPS)}FLOPs per run"
+        )
 
 
 def check_memory(elements: int, what: str = "the graph", detail: str = "") -> None:
     """Refuse a run that would hold more than :data:`MAX_GRAPH_ELEMENTS` fp32 elements at once."""
     if elements > MAX_GRAPH_ELEMENTS:
-        raise BudgetError(f"{what} needs {elements:,} fp32 elements ({elements * 4 / 2**20:,.0f} MiB) "
-                          f"in memory at once{detail}; the limit is {MAX_GRAPH_ELEMENTS:,} "
-                          f"({MAX_GRAPH_ELEMENTS * 4 / 2**20:,.0f} MiB)")
+        raise BudgetError(
+            f"{what} needs {elements:,} fp32 elements ({elements * 4 / 2**20:,.0f} MiB) "
+            f"in memory at once{detail}; the limit is {MAX_GRAPH_ELEMENTS:,} "
+            f"({MAX_GRAPH_ELEMENTS * 4 / 2**20:,.0f} MiB)"
+        )
 
 
 def check_loops(loops: int, streamed: int, what: str = "the graph") -> None:
     """Refuse kernels whose Python-level loops run too often or stream too many elements."""
     if loops > MAX_KERNEL_LOOPS:
-        raise BudgetError(f"{what} needs {loops:,} kernel loop iterations (one per kernel window "
-                          f"offset); the limit is {MAX_KERNEL_LOOPS:,}")
+        raise BudgetError(
+            f"{what} needs {loops:,} kernel loop iterations (one per kernel window "
+            f"offset); the limit is {MAX_KERNEL_LOOPS:,}"
+        )
     if streamed > MAX_STREAMED_ELEMENTS:
-        raise BudgetError(f"{what} streams {_g(streamed)}elements through its kernel loops; the "
-                          f"limit is {_g(MAX_STREAMED_ELEMENTS)}elements")
+        raise BudgetError(
+            f"{what} streams {_g(streamed)}elements through its kernel loops; the "
+            f"limit is {_g(MAX_STREAMED_ELEMENTS)}elements"
+        )
 
 
 def check_train_steps(count: int, what: str = "training") -> None:
     """Refuse a training request of more than :data:`MAX_TRAIN_STEPS` optimiser steps."""
     if count > MAX_TRAIN_STEPS:
-        raise BudgetError(f"{what} needs {count:,} optimiser steps; the limit is "
-                          f"{MAX_TRAIN_STEPS:,} per request (fewer epochs)")
+        raise BudgetError(
+            f"{what} needs {count:,} optimiser steps; the limit is "
+            f"{MAX_TRAIN_STEPS:,} per request (fewer epochs)"
+        )
 
 
 def check_work(count: int, what: str = "the computation") -> None:

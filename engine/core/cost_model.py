@@ -24,6 +24,7 @@ integer ops costing less than float ones.
   3. the Python-level loop iterations of the kernels and the elements those loops stream.
 :func:`check_run` refuses a graph over any of these budgets, naming the worst node.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -47,7 +48,7 @@ class NodeCost:
     params: int
     bytes_read: int
     bytes_written: int
-    arithmetic_intensity: float   # FLOPs per byte moved
+    arithmetic_intensity: float  # FLOPs per byte moved
 
 
 @dataclass(frozen=True)
@@ -91,21 +92,37 @@ def cost(graph: Graph) -> CostReport:
         try:
             ins = [by_name[i] for i in n.inputs]
         except KeyError as e:
-            raise GraphError(f"node {n.name!r} reads {e.args[0]!r}, which is not in the graph") \
-                from None
+            raise GraphError(f"node {n.name!r} reads {e.args[0]!r}, which is not in the graph") from None
         flops, macs = op.flops([i.shape for i in ins], n.shape, {**op.attrs, **n.attr_dict})
-        params = sum(budget.numel(by_name[i].shape) for i in dict.fromkeys(n.inputs)
-                     if by_name[i].op == "param")
+        params = sum(
+            budget.numel(by_name[i].shape) for i in dict.fromkeys(n.inputs) if by_name[i].op == "param"
+        )
         read = sum(_nbytes(i.shape, i.dtype) for i in ins)
         written = _nbytes(n.shape, n.dtype)
         moved = read + written
-        rows.append(NodeCost(n.name, n.op, op.kind, tuple(n.shape), int(flops), int(macs),
-                             int(params), int(read), int(written),
-                             float(flops) / moved if moved else 0.0))
+        rows.append(
+            NodeCost(
+                n.name,
+                n.op,
+                op.kind,
+                tuple(n.shape),
+                int(flops),
+                int(macs),
+                int(params),
+                int(read),
+                int(written),
+                float(flops) / moved if moved else 0.0,
+            )
+        )
     total_params = sum(budget.numel(p.shape) for p in graph.params)
-    return CostReport(tuple(rows), sum(r.flops for r in rows), sum(r.macs for r in rows),
-                      total_params, sum(r.bytes_read for r in rows),
-                      sum(r.bytes_written for r in rows))
+    return CostReport(
+        tuple(rows),
+        sum(r.flops for r in rows),
+        sum(r.macs for r in rows),
+        total_params,
+        sum(r.bytes_read for r in rows),
+        sum(r.bytes_written for r in rows),
+    )
 
 
 @dataclass(frozen=True)
@@ -113,11 +130,11 @@ class RunNeeds:
     """What running a graph once (keeping every value) needs, for :mod:`engine.core.budget`."""
 
     flops: int
-    top_flops_node: str          # the node with the most FLOPs ("" for no op node)
-    peak_elements: int           # fp32 elements alive at the worst node: values so far + temporaries
+    top_flops_node: str  # the node with the most FLOPs ("" for no op node)
+    peak_elements: int  # fp32 elements alive at the worst node: values so far + temporaries
     peak_node: str
-    peak_temp: int               # the temporaries of that node's kernel
-    values: int                  # fp32 elements of all values together
+    peak_temp: int  # the temporaries of that node's kernel
+    values: int  # fp32 elements of all values together
     loops: int
     streamed: int
 
@@ -133,8 +150,7 @@ def _workspace(node, by_name) -> tuple[int, Workspace]:
     try:
         ins = [by_name[i] for i in node.inputs]
     except KeyError as e:
-        raise GraphError(f"node {node.name!r} reads {e.args[0]!r}, which is not in the graph") \
-            from None
+        raise GraphError(f"node {node.name!r} reads {e.args[0]!r}, which is not in the graph") from None
     shapes, attrs = [i.shape for i in ins], {**op.attrs, **node.attr_dict}
     flops, _ = op.flops(shapes, node.shape, attrs)
     return int(flops), op.workspace(shapes, node.shape, attrs)
@@ -164,19 +180,29 @@ def _describe(graph: Graph, name: str) -> str:
     return f"node {name!r} ({graph.node(name).op})" if name else "the graph"
 
 
-def check_run(graph: Graph, what: str = "running the graph", flops_scale: int = 1,
-              memory_scale: int = 1, needs: RunNeeds | None = None) -> RunNeeds:
+def check_run(
+    graph: Graph,
+    what: str = "running the graph",
+    flops_scale: int = 1,
+    memory_scale: int = 1,
+    needs: RunNeeds | None = None,
+) -> RunNeeds:
     """Refuse ``graph`` if a run is over a budget; ``*_scale`` count repeated sweeps (autodiff).
 
     ``memory_scale`` multiplies the values (tangents or adjoints are kept beside the primals) and
     the temporaries (a VJP rule holds about as much as its kernel).
     """
     needs = run_needs(graph) if needs is None else needs
-    budget.check_flops(needs.flops * flops_scale, what,
-                       f" (the most at {_describe(graph, needs.top_flops_node)})")
+    budget.check_flops(
+        needs.flops * flops_scale, what, f" (the most at {_describe(graph, needs.top_flops_node)})"
+    )
     peak = needs.peak_elements + (memory_scale - 1) * (needs.values + needs.peak_temp)
-    budget.check_memory(peak, what, f" (at {_describe(graph, needs.peak_node)}, whose kernel "
-                                    f"needs {needs.peak_temp:,} temporary elements)")
+    budget.check_memory(
+        peak,
+        what,
+        f" (at {_describe(graph, needs.peak_node)}, whose kernel "
+        f"needs {needs.peak_temp:,} temporary elements)",
+    )
     budget.check_loops(needs.loops * flops_scale, needs.streamed * flops_scale, what)
     return needs
 

@@ -3,6 +3,7 @@
 A page shows ``st.error(str(e))`` for any :class:`EngineError`; nothing else should escape the engine
 for bad user input.
 """
+
 from __future__ import annotations
 
 

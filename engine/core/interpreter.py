@@ -23,13 +23,15 @@ Stages of :func:`run`:
 in the rest. All values are float32 (a constant keeps its own dtype).
 Not handled: control flow, multi-output nodes, in-place updates.
 """
+
 from __future__ import annotations
 
 import math
 import weakref
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,7 @@ INITS = ("normal", "ones", "zeros", "uniform")
 @dataclass(frozen=True)
 class _Step:
     node: Node
-    kernel: Any                 # None for a source node
+    kernel: Any  # None for a source node
     attrs: dict
     inputs: tuple[str, ...]
 
@@ -134,7 +136,7 @@ def source_value(node: Node, seed: int = 0) -> np.ndarray:
     init = node.attr("init", "normal")
     if init == "normal":
         fan_in = math.prod(shape[1:]) if len(shape) >= 2 else 1
-        return (rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(fan_in)))
+        return rng.standard_normal(shape, dtype=np.float32) / np.float32(math.sqrt(fan_in))
     if init == "ones":
         return np.ones(shape, np.float32)
     if init == "zeros":
@@ -153,8 +155,9 @@ def apply_op(node: Node, arrays: list[np.ndarray]) -> np.ndarray:
         raise
     except (ValueError, TypeError, IndexError) as e:
         shapes = ", ".join(str(list(a.shape)) for a in arrays)
-        raise ShapeError(f"node {node.name!r} ({node.op}) cannot take inputs of shapes {shapes}: "
-                         f"{e}") from None
+        raise ShapeError(
+            f"node {node.name!r} ({node.op}) cannot take inputs of shapes {shapes}: {e}"
+        ) from None
     return _call(node, op.kernel, {**op.attrs, **node.attr_dict}, arrays)
 
 
@@ -165,27 +168,31 @@ def _call(node: Node, kernel, attrs: dict, arrays: list[np.ndarray]) -> np.ndarr
         raise
     except (ValueError, TypeError, IndexError) as e:
         shapes = ", ".join(str(list(a.shape)) for a in arrays)
-        raise ShapeError(f"node {node.name!r} ({node.op}) failed on inputs of shapes {shapes}: "
-                         f"{e}") from None
+        raise ShapeError(f"node {node.name!r} ({node.op}) failed on inputs of shapes {shapes}: {e}") from None
     except MemoryError:
         raise out_of_memory(node, arrays) from None
-    if type(out) is not np.ndarray or out.dtype != node.dtype:   # numpy scalars from 0-d math
+    if type(out) is not np.ndarray or out.dtype != node.dtype:  # numpy scalars from 0-d math
         out = np.asarray(out, dtype=node.dtype)
     if out.shape != node.shape:
-        raise ShapeError(f"node {node.name!r} ({node.op}) produced shape {list(out.shape)} but the "
-                         f"graph says {list(node.shape)}")
+        raise ShapeError(
+            f"node {node.name!r} ({node.op}) produced shape {list(out.shape)} but the "
+            f"graph says {list(node.shape)}"
+        )
     return out
 
 
 def out_of_memory(node: Node, arrays: list[np.ndarray]) -> BudgetError:
     """The error for a kernel the server could not find memory for (never a traceback)."""
     shapes = ", ".join(str(list(a.shape)) for a in arrays)
-    return BudgetError(f"node {node.name!r} ({node.op}) ran out of memory on inputs of shapes "
-                       f"{shapes}; the server is shared, so try smaller tensors")
+    return BudgetError(
+        f"node {node.name!r} ({node.op}) ran out of memory on inputs of shapes "
+        f"{shapes}; the server is shared, so try smaller tensors"
+    )
 
 
-def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
-             seed: int = 0) -> dict[str, np.ndarray]:
+def evaluate(
+    graph: Graph, values: Mapping[str, np.ndarray] | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Every node's value, given ``values`` for some nodes (taken as they are; others computed).
 
     Sources missing from ``values`` get :func:`source_value`. Used by passes (e.g. constant
@@ -194,7 +201,7 @@ def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
     env: dict[str, np.ndarray] = dict(values or {})
     plan = _plan(graph)
     sources = _source_cache(graph, seed)
-    with np.errstate(all="ignore"):     # inf/nan are the program's result, not a crash
+    with np.errstate(all="ignore"):  # inf/nan are the program's result, not a crash
         for step in plan:
             name = step.node.name
             if name in env:
@@ -206,13 +213,11 @@ def evaluate(graph: Graph, values: Mapping[str, np.ndarray] | None = None,
                     value.setflags(write=False)
                 env[name] = value
             else:
-                env[name] = _call(step.node, step.kernel, step.attrs,
-                                  [env[i] for i in step.inputs])
+                env[name] = _call(step.node, step.kernel, step.attrs, [env[i] for i in step.inputs])
     return env
 
 
-def run(graph: Graph, inputs: Mapping[str, Any] | None = None,
-        seed: int = 0) -> dict[str, np.ndarray]:
+def run(graph: Graph, inputs: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Run ``graph``; ``inputs`` may override any ``input`` or ``param`` by node name.
 
     Returns every node's value by node name (float32 arrays). Unknown names raise GraphError;
@@ -224,19 +229,22 @@ def run(graph: Graph, inputs: Mapping[str, Any] | None = None,
     for name, value in (inputs or {}).items():
         if name not in graph:
             choices = ", ".join(n.name for n in graph.nodes if n.op in ("input", "param"))
-            raise GraphError(f"run(): there is no input or param named {name!r} "
-                             f"(the graph has: {choices or 'none'})")
+            raise GraphError(
+                f"run(): there is no input or param named {name!r} (the graph has: {choices or 'none'})"
+            )
         node = graph.node(name)
         if node.op not in ("input", "param"):
-            raise GraphError(f"run(): {name!r} is a {node.op} node; only inputs and params can be "
-                             "given values")
+            raise GraphError(
+                f"run(): {name!r} is a {node.op} node; only inputs and params can be given values"
+            )
         try:
             arr = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError):
-            raise ShapeError(f"run(): the value given for {name!r} is not an array of numbers") \
-                from None
+            raise ShapeError(f"run(): the value given for {name!r} is not an array of numbers") from None
         if arr.shape != node.shape:
-            raise ShapeError(f"run(): {node.op} {name!r} has shape {list(node.shape)} but the given "
-                             f"value has shape {list(arr.shape)}")
+            raise ShapeError(
+                f"run(): {node.op} {name!r} has shape {list(node.shape)} but the given "
+                f"value has shape {list(arr.shape)}"
+            )
         given[name] = arr
     return evaluate(graph, given, seed)

@@ -11,12 +11,14 @@ Stages of building a graph (:class:`GraphBuilder`):
 A :class:`Graph` is a frozen value: passes return new graphs, never mutate.
 Not handled: multi-output nodes (``split`` yields one node per piece, selected by ``index``).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -91,9 +93,15 @@ class Node:
     def is_source(self) -> bool:
         return self.op in SOURCE_OPS
 
-    def replace(self, **changes) -> "Node":
-        data = dict(name=self.name, op=self.op, inputs=self.inputs, attrs=self.attrs,
-                    shape=self.shape, dtype=self.dtype)
+    def replace(self, **changes) -> Node:
+        data = dict(
+            name=self.name,
+            op=self.op,
+            inputs=self.inputs,
+            attrs=self.attrs,
+            shape=self.shape,
+            dtype=self.dtype,
+        )
         data.update(changes)
         if isinstance(data["attrs"], dict):
             data["attrs"] = tuple(sorted((k, _freeze(v)) for k, v in data["attrs"].items()))
@@ -180,14 +188,17 @@ def validate(graph: Graph) -> None:
         if not n.is_source:
             op = get_op(n.op)
             if not op.min_inputs <= len(n.inputs) <= op.max_inputs:
-                raise GraphError(f"node {n.name!r}: {n.op} takes {op.min_inputs}..{op.max_inputs} "
-                                 f"inputs, got {len(n.inputs)}")
+                raise GraphError(
+                    f"node {n.name!r}: {n.op} takes {op.min_inputs}..{op.max_inputs} "
+                    f"inputs, got {len(n.inputs)}"
+                )
             shapes = [seen[i].shape for i in n.inputs]
             dtypes = [seen[i].dtype for i in n.inputs]
             shape, dtype = op.infer(shapes, dtypes, {**op.attrs, **n.attr_dict})
             if tuple(shape) != n.shape:
-                raise GraphError(f"node {n.name!r}: stored shape {list(n.shape)} but {n.op} gives "
-                                 f"{list(shape)}")
+                raise GraphError(
+                    f"node {n.name!r}: stored shape {list(n.shape)} but {n.op} gives {list(shape)}"
+                )
         seen[n.name] = n
     for o in graph.outputs:
         if o not in seen:
@@ -200,16 +211,17 @@ class GraphBuilder:
 
     def __init__(self, title: str = ""):
         self.title = title
-        self._nodes: list[Node] = []         # named by provisional ids "%k"
+        self._nodes: list[Node] = []  # named by provisional ids "%k"
         self._shape: dict[str, tuple[int, ...]] = {}
         self._dtype: dict[str, str] = {}
-        self._var: dict[str, str] = {}       # provisional id -> program variable bound to it
+        self._var: dict[str, str] = {}  # provisional id -> program variable bound to it
         self._bindings: dict[str, list[str]] = {}  # variable -> provisional ids, in order
         self._elements = 0
 
     # -- sources ------------------------------------------------------------------------------
-    def input(self, shape: Iterable[int] = (), value: Any = None, dtype: str = "float32",
-              name: str | None = None) -> str:
+    def input(
+        self, shape: Iterable[int] = (), value: Any = None, dtype: str = "float32", name: str | None = None
+    ) -> str:
         attrs = {}
         if value is not None:
             arr = np.asarray(value, dtype=dtype)
@@ -217,8 +229,14 @@ class GraphBuilder:
             attrs["value"] = arr
         return self._add("input", (), attrs, tuple(int(d) for d in shape), dtype, name)
 
-    def param(self, shape: Iterable[int], dtype: str = "float32", name: str | None = None,
-              init: str = "normal", value: Any = None) -> str:
+    def param(
+        self,
+        shape: Iterable[int],
+        dtype: str = "float32",
+        name: str | None = None,
+        init: str = "normal",
+        value: Any = None,
+    ) -> str:
         attrs: dict[str, Any] = {"init": init}
         if value is not None:
             arr = np.asarray(value, dtype=dtype)
@@ -234,8 +252,11 @@ class GraphBuilder:
     def op(self, op_name: str, *inputs: str, name: str | None = None, **attrs: Any) -> str:
         op = get_op(op_name)
         if not op.min_inputs <= len(inputs) <= op.max_inputs:
-            want = (str(op.min_inputs) if op.min_inputs == op.max_inputs
-                    else f"{op.min_inputs} to {op.max_inputs}")
+            want = (
+                str(op.min_inputs)
+                if op.min_inputs == op.max_inputs
+                else f"{op.min_inputs} to {op.max_inputs}"
+            )
             raise ShapeError(f"{op_name}() takes {want} tensor argument(s), got {len(inputs)}")
         unknown = sorted(set(attrs) - set(op.attrs))
         if unknown:
@@ -271,7 +292,8 @@ class GraphBuilder:
         if self._elements > budget.MAX_GRAPH_ELEMENTS:
             raise budget.BudgetError(
                 f"the graph's tensors hold {self._elements:,} elements together; the limit is "
-                f"{budget.MAX_GRAPH_ELEMENTS:,}")
+                f"{budget.MAX_GRAPH_ELEMENTS:,}"
+            )
         ref = f"%{len(self._nodes)}"
         frozen = tuple(sorted((k, _freeze(v)) for k, v in attrs.items()))
         self._nodes.append(Node(ref, op, inputs, frozen, shape, dtype))
@@ -304,8 +326,9 @@ class GraphBuilder:
             raise GraphError("the graph is empty")
         refs = list(outputs) if outputs is not None else [self._nodes[-1].name]
         names = self._final_names()
-        nodes = tuple(n.replace(name=names[n.name], inputs=tuple(names[i] for i in n.inputs))
-                      for n in self._nodes)
+        nodes = tuple(
+            n.replace(name=names[n.name], inputs=tuple(names[i] for i in n.inputs)) for n in self._nodes
+        )
         return Graph(nodes, tuple(names[r] for r in refs), self.title)
 
     def name_of(self, ref: str) -> str:

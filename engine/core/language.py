@@ -30,6 +30,7 @@ Not handled (refused with a message): attribute access, subscripts, imports, fun
 loops, conditionals, comprehensions, f-strings, starred arguments, chained assignment.
 :func:`engine.core.program_format.format_program` writes a graph back as a program.
 """
+
 from __future__ import annotations
 
 import ast
@@ -48,27 +49,83 @@ from .registry import all_ops
 SOURCES = ("input", "param", "constant")
 STATEMENT_FUNCS = ("output",)
 INITS = ("normal", "uniform", "ones", "zeros")
-MAX_DEPTH = 100                  # nesting depth of the syntax tree
-MAX_LITERAL_ELEMENTS = 4096      # numbers in one list literal (values, not shapes)
-_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
-           ast.MatMult: "matmul"}
-_SYMBOL = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
-           ast.BitAnd: "&", ast.BitXor: "^"}
-_FORBIDDEN_CALLS = {"print", "eval", "exec", "open", "compile", "__import__", "getattr", "setattr",
-                    "globals", "locals", "vars", "dir", "type", "help", "exit", "quit", "breakpoint"}
+MAX_DEPTH = 100  # nesting depth of the syntax tree
+MAX_LITERAL_ELEMENTS = 4096  # numbers in one list literal (values, not shapes)
+_BINOPS = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "div",
+    ast.Pow: "pow",
+    ast.MatMult: "matmul",
+}
+_SYMBOL = {
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.BitXor: "^",
+}
+_FORBIDDEN_CALLS = {
+    "print",
+    "eval",
+    "exec",
+    "open",
+    "compile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "globals",
+    "locals",
+    "vars",
+    "dir",
+    "type",
+    "help",
+    "exit",
+    "quit",
+    "breakpoint",
+}
 _NODE_NAMES = {
-    ast.Attribute: "attribute access (like x.shape)", ast.Subscript: "indexing with [...]",
-    ast.Import: "import", ast.ImportFrom: "import", ast.Lambda: "lambda",
-    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
-    ast.GeneratorExp: "comprehensions", ast.FunctionDef: "def (defining functions)",
-    ast.AsyncFunctionDef: "def (defining functions)", ast.ClassDef: "class",
-    ast.For: "for loops", ast.AsyncFor: "for loops", ast.While: "while loops", ast.If: "if",
-    ast.IfExp: "if-expressions", ast.With: "with", ast.AsyncWith: "with", ast.Try: "try",
-    ast.JoinedStr: "f-strings", ast.FormattedValue: "f-strings", ast.Starred: "starred arguments (*x)",
-    ast.Compare: "comparisons", ast.BoolOp: "and/or", ast.Dict: "dictionaries", ast.Set: "sets",
-    ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield", ast.Return: "return",
-    ast.Delete: "del", ast.Global: "global", ast.Nonlocal: "nonlocal", ast.Assert: "assert",
-    ast.Raise: "raise", ast.NamedExpr: "the := operator", ast.Slice: "slices",
+    ast.Attribute: "attribute access (like x.shape)",
+    ast.Subscript: "indexing with [...]",
+    ast.Import: "import",
+    ast.ImportFrom: "import",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.FunctionDef: "def (defining functions)",
+    ast.AsyncFunctionDef: "def (defining functions)",
+    ast.ClassDef: "class",
+    ast.For: "for loops",
+    ast.AsyncFor: "for loops",
+    ast.While: "while loops",
+    ast.If: "if",
+    ast.IfExp: "if-expressions",
+    ast.With: "with",
+    ast.AsyncWith: "with",
+    ast.Try: "try",
+    ast.JoinedStr: "f-strings",
+    ast.FormattedValue: "f-strings",
+    ast.Starred: "starred arguments (*x)",
+    ast.Compare: "comparisons",
+    ast.BoolOp: "and/or",
+    ast.Dict: "dictionaries",
+    ast.Set: "sets",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.Return: "return",
+    ast.Delete: "del",
+    ast.Global: "global",
+    ast.Nonlocal: "nonlocal",
+    ast.Assert: "assert",
+    ast.Raise: "raise",
+    ast.NamedExpr: "the := operator",
+    ast.Slice: "slices",
     ast.AnnAssign: "type annotations",
 }
 
@@ -94,17 +151,20 @@ def _parse(text: Any) -> ast.Module:
     if not isinstance(text, str):
         raise ProgramError(f"a program must be text, not {type(text).__name__}")
     if len(text) > budget.MAX_PROGRAM_CHARS:
-        raise ProgramError(f"the program has {len(text):,} characters; the limit is "
-                           f"{budget.MAX_PROGRAM_CHARS:,}")
+        raise ProgramError(
+            f"the program has {len(text):,} characters; the limit is {budget.MAX_PROGRAM_CHARS:,}"
+        )
     try:
-        with warnings.catch_warnings():   # e.g. "invalid escape sequence": not the student's concern
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": not the student's concern
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
         raise ProgramError(f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0) from None
     except (RecursionError, MemoryError):
-        raise ProgramError(f"the program is nested too deeply to read; the limit is {MAX_DEPTH} "
-                           "levels — give parts of the expression their own names") from None
+        raise ProgramError(
+            f"the program is nested too deeply to read; the limit is {MAX_DEPTH} "
+            "levels — give parts of the expression their own names"
+        ) from None
     except ValueError as exc:  # e.g. a NUL character in the source
         raise ProgramError(f"the program text cannot be read: {exc}") from None
     _check_depth(tree)
@@ -116,8 +176,11 @@ def _check_depth(tree: ast.AST) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _fail(node, f"this expression is nested more than {MAX_DEPTH} levels deep; "
-                              "give parts of it their own names")
+            raise _fail(
+                node,
+                f"this expression is nested more than {MAX_DEPTH} levels deep; "
+                "give parts of it their own names",
+            )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
@@ -130,7 +193,7 @@ def _number(node: ast.AST) -> float | int | None:
         node = node.operand
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         value = node.value
-        if isinstance(value, int) and abs(value) > 2 ** 63:
+        if isinstance(value, int) and abs(value) > 2**63:
             raise _fail(node, f"the number {_short(value)} is too large (keep numbers within ±1e38)")
         if not math.isfinite(value) or abs(value) > 3.4e38:
             raise _fail(node, f"the number {_short(value)} is too large for float32 (limit ±3.4e38)")
@@ -162,14 +225,21 @@ def _literal(node: ast.AST) -> Any:
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
         if len(node.elts) > MAX_LITERAL_ELEMENTS:
-            raise _fail(node, f"a list literal has {len(node.elts):,} items; the limit is "
-                              f"{MAX_LITERAL_ELEMENTS:,}")
+            raise _fail(
+                node, f"a list literal has {len(node.elts):,} items; the limit is {MAX_LITERAL_ELEMENTS:,}"
+            )
         return [_literal(e) for e in node.elts]
     if isinstance(node, ast.Constant):
-        raise _fail(node, f"the value {_short(node.value)} is not allowed here; use numbers, "
-                          "lists of numbers, text, True, False or None")
-    raise _fail(node, f"an attribute value must be a literal (a number, a list of numbers, text, "
-                      f"True/False/None), not {_describe(node)}")
+        raise _fail(
+            node,
+            f"the value {_short(node.value)} is not allowed here; use numbers, "
+            "lists of numbers, text, True, False or None",
+        )
+    raise _fail(
+        node,
+        f"an attribute value must be a literal (a number, a list of numbers, text, "
+        f"True/False/None), not {_describe(node)}",
+    )
 
 
 def _shape(node: ast.AST, what: str) -> tuple[int, ...]:
@@ -180,8 +250,9 @@ def _shape(node: ast.AST, what: str) -> tuple[int, ...]:
         raise _fail(node, f"{what} must be a list of sizes like [4, 8], not {value!r}")
     for d in value:
         if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
-            raise _fail(node, f"{what} {_short(value)}: every size must be a positive whole number, "
-                              f"not {d!r}")
+            raise _fail(
+                node, f"{what} {_short(value)}: every size must be a positive whole number, not {d!r}"
+            )
     shape = tuple(value)
     if len(shape) > 8:
         raise _fail(node, f"{what} has {len(shape)} dimensions; the limit is 8")
@@ -197,11 +268,11 @@ def _value_array(node: ast.AST, what: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise _fail(node, f"{what} must be a number or a rectangular list of numbers, "
-                          f"not {_short(value)}") from None
+        raise _fail(
+            node, f"{what} must be a number or a rectangular list of numbers, not {_short(value)}"
+        ) from None
     if arr.dtype == object or arr.size > MAX_LITERAL_ELEMENTS:
-        raise _fail(node, f"{what} must be a rectangular list of at most {MAX_LITERAL_ELEMENTS} "
-                          "numbers")
+        raise _fail(node, f"{what} must be a rectangular list of at most {MAX_LITERAL_ELEMENTS} numbers")
     if any(isinstance(v, (str, bool)) or v is None for v in _flat(value)):
         raise _fail(node, f"{what} must contain numbers only")
     return arr.astype(np.float32)
@@ -221,7 +292,7 @@ class _Compiler:
 
     def __init__(self, title: str):
         self.b = GraphBuilder(title)
-        self.names: dict[str, str] = {}     # program variable -> provisional ref
+        self.names: dict[str, str] = {}  # program variable -> provisional ref
         self.last: str | None = None
         self.outputs: list[str] | None = None
         self.ops = all_ops()
@@ -237,8 +308,11 @@ class _Compiler:
         elif isinstance(st, ast.Pass):
             return
         else:
-            raise _fail(st, f"{_describe(st)} is not part of this language; write assignments "
-                            "like y = relu(x @ W) and at most one output(...)")
+            raise _fail(
+                st,
+                f"{_describe(st)} is not part of this language; write assignments "
+                "like y = relu(x @ W) and at most one output(...)",
+            )
 
     def assign(self, st: ast.Assign) -> None:
         if len(st.targets) != 1:
@@ -267,9 +341,12 @@ class _Compiler:
                 raise _fail(st, "output(...) takes one or more tensors, like output(y) or output(a, b)")
             self.outputs = [self.expr(a) for a in call.args]
             return
-        self.expr(st.value)   # report a forbidden call or name first: it is the bigger problem
-        raise _fail(st, "an expression on its own line does nothing; assign it to a name "
-                        "(y = ...) or list it in output(...)")
+        self.expr(st.value)  # report a forbidden call or name first: it is the bigger problem
+        raise _fail(
+            st,
+            "an expression on its own line does nothing; assign it to a name "
+            "(y = ...) or list it in output(...)",
+        )
 
     def check_target(self, target: ast.AST) -> None:
         if not isinstance(target, ast.Name):
@@ -287,10 +364,10 @@ class _Compiler:
 
     def unpack_split(self, target: ast.Tuple | ast.List, value: ast.AST) -> None:
         call = value
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                and call.func.id == "split"):
-            raise _fail(target, "unpacking a, b = ... works only with split(...), "
-                                "like a, b = split(x, 2, axis=1)")
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "split"):
+            raise _fail(
+                target, "unpacking a, b = ... works only with split(...), like a, b = split(x, 2, axis=1)"
+            )
         for t in target.elts:
             self.check_target(t)
         args, attrs = self.call_arguments("split", call)
@@ -298,10 +375,14 @@ class _Compiler:
             raise _fail(call, "with a, b = split(...) the pieces are numbered for you; drop index=")
         parts = attrs.get("parts", self.ops["split"].attrs.get("parts", 2))
         if parts != len(target.elts):
-            raise _fail(target, f"split(...) makes {parts} piece(s) but there are "
-                                f"{len(target.elts)} names on the left")
-        refs = [self.call_op("split", args, {**attrs, "parts": parts, "index": k}, call)
-                for k in range(len(target.elts))]
+            raise _fail(
+                target,
+                f"split(...) makes {parts} piece(s) but there are {len(target.elts)} names on the left",
+            )
+        refs = [
+            self.call_op("split", args, {**attrs, "parts": parts, "index": k}, call)
+            for k in range(len(target.elts))
+        ]
         for t, ref in zip(target.elts, refs):
             self.bind(t.id, ref)
 
@@ -328,8 +409,9 @@ class _Compiler:
             arr = _value_array(node, "a list used as a tensor")
             return self.guard(node, lambda: self.b.constant(arr))
         if isinstance(node, ast.Constant):
-            raise _fail(node, f"the value {_short(node.value)} cannot be used as a tensor; "
-                              "use a number like 2.0")
+            raise _fail(
+                node, f"the value {_short(node.value)} cannot be used as a tensor; use a number like 2.0"
+            )
         raise _fail(node, f"{_describe(node)} is not part of this language")
 
     def binop_name(self, op: ast.operator, node: ast.AST) -> str:
@@ -361,8 +443,11 @@ class _Compiler:
         if name == "output":
             raise _fail(node, "output(...) must stand on its own line, like output(y)")
         if name.startswith("__") or name in _FORBIDDEN_CALLS:
-            raise _fail(node, f"calling {name!r} is not allowed: only the ops of the engine "
-                              "(like relu, matmul, conv2d) and input/param/constant can be called")
+            raise _fail(
+                node,
+                f"calling {name!r} is not allowed: only the ops of the engine "
+                "(like relu, matmul, conv2d) and input/param/constant can be called",
+            )
         raise _fail(node, f"unknown function {name!r}{_suggest(name, _callable_names(), 2)}")
 
     def call_arguments(self, name: str, node: ast.Call) -> tuple[list[str], dict[str, Any]]:
@@ -378,8 +463,11 @@ class _Compiler:
                 continue
             slot = k - op.max_inputs
             if slot >= len(attr_names):
-                raise _fail(a, f"{name}() takes at most {op.max_inputs} tensor(s) and "
-                               f"{len(attr_names)} attribute(s); too many arguments")
+                raise _fail(
+                    a,
+                    f"{name}() takes at most {op.max_inputs} tensor(s) and "
+                    f"{len(attr_names)} attribute(s); too many arguments",
+                )
             attrs[attr_names[slot]] = _literal(a)
         for kw in node.keywords:
             if kw.arg is None:
@@ -395,15 +483,18 @@ class _Compiler:
         return args, attrs
 
     def source(self, name: str, node: ast.Call) -> str:
-        allowed = {"input": ("shape", "value"), "param": ("shape", "init", "value"),
-                   "constant": ("value",)}[name]
+        allowed = {"input": ("shape", "value"), "param": ("shape", "init", "value"), "constant": ("value",)}[
+            name
+        ]
         given: dict[str, ast.AST] = {}
         if len(node.args) > 1:
             raise _fail(node, f"{name}() takes one positional argument, like {name}([4, 8])")
         for kw in node.keywords:
             if kw.arg not in allowed:
-                raise _fail(kw.value if kw.arg is None else kw,
-                            f"{name}() accepts only {', '.join(a + '=' for a in allowed)}")
+                raise _fail(
+                    kw.value if kw.arg is None else kw,
+                    f"{name}() accepts only {', '.join(a + '=' for a in allowed)}",
+                )
             given[kw.arg] = kw.value
         if node.args:
             first = node.args[0]
@@ -436,8 +527,10 @@ class _Compiler:
         if "init" in given:
             init = _literal(given["init"])
             if init not in INITS:
-                raise _fail(given["init"], f"init={init!r} is not known; use one of "
-                                           f"{', '.join(repr(i) for i in INITS)}")
+                raise _fail(
+                    given["init"],
+                    f"init={init!r} is not known; use one of {', '.join(repr(i) for i in INITS)}",
+                )
         return self.b.param(shape or (), init=init, value=arr)
 
     def call_op(self, name: str, args: list[str], attrs: dict, node: ast.AST) -> str:
@@ -457,8 +550,9 @@ class _Compiler:
         outputs = self.outputs
         if outputs is None:
             if self.last is None:
-                raise ProgramError("the program assigns nothing; write at least one line like "
-                                   "x = input([4, 8])", 1, 1)
+                raise ProgramError(
+                    "the program assigns nothing; write at least one line like x = input([4, 8])", 1, 1
+                )
             outputs = [self.last]
         return self.b.build(outputs)
 

@@ -17,6 +17,7 @@ The clock is injectable, so tests move time without sleeping. Sizes come from th
 Not handled: fairness between refused sessions (there is no queue), weighting a 4-process gloo run
 above a one-core training run, limits shared by several server processes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,14 +25,14 @@ import functools
 import os
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from .errors import BusyError, EngineError
 
 Clock = Callable[[], float]
-DEFAULT_RUN_S = 10.0            # the guess for a kind never seen finishing
-_MEAN_WEIGHT = 0.3              # exponential moving average of durations: recent runs count most
-_MAX_KEYS = 1024                # buckets kept before full (= fresh) ones are forgotten
+DEFAULT_RUN_S = 10.0  # the guess for a kind never seen finishing
+_MEAN_WEIGHT = 0.3  # exponential moving average of durations: recent runs count most
+_MAX_KEYS = 1024  # buckets kept before full (= fresh) ones are forgotten
 
 
 class TokenBucket:
@@ -39,10 +40,12 @@ class TokenBucket:
 
     def __init__(self, burst: int, per_minute: float, clock: Clock = time.monotonic):
         if burst < 1 or not per_minute > 0:
-            raise EngineError(f"a rate limit needs burst >= 1 and a positive rate, got burst = {burst}, "
-                              f"per_minute = {per_minute}")
+            raise EngineError(
+                f"a rate limit needs burst >= 1 and a positive rate, got burst = {burst}, "
+                f"per_minute = {per_minute}"
+            )
         self.burst, self.rate, self._clock = int(burst), per_minute / 60.0, clock
-        self._state: dict[str, tuple[float, float]] = {}          # key -> (tokens, at time)
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at time)
         self._lock = threading.Lock()
 
     def _level(self, key: str, now: float) -> float:
@@ -74,18 +77,26 @@ class TokenBucket:
 class HeavyLimiter:
     """At most ``slots`` heavy runs at once, at most ``per_minute`` starts a minute per key."""
 
-    def __init__(self, slots: int | None = None, wait_s: float = 0.5, per_minute: float = 30.0,
-                 burst: int | None = None, clock: Clock = time.monotonic):
+    def __init__(
+        self,
+        slots: int | None = None,
+        wait_s: float = 0.5,
+        per_minute: float = 30.0,
+        burst: int | None = None,
+        clock: Clock = time.monotonic,
+    ):
         slots = (os.cpu_count() or 2) if slots is None else slots
         if not isinstance(slots, int) or slots < 1 or wait_s < 0:
-            raise EngineError(f"a heavy-work limiter needs slots >= 1 and wait_s >= 0, got slots = "
-                              f"{slots!r}, wait_s = {wait_s}")
+            raise EngineError(
+                f"a heavy-work limiter needs slots >= 1 and wait_s >= 0, got slots = "
+                f"{slots!r}, wait_s = {wait_s}"
+            )
         self.slots, self.wait_s, self.per_minute = slots, wait_s, per_minute
         self._sem = threading.BoundedSemaphore(slots)
         self._bucket = TokenBucket(burst or int(per_minute), per_minute, clock)
         self._clock = clock
         self._lock = threading.Lock()
-        self._running: dict[int, tuple[str, float]] = {}         # ticket -> (kind, start time)
+        self._running: dict[int, tuple[str, float]] = {}  # ticket -> (kind, start time)
         self._mean_s: dict[str, float] = {}
         self._tickets = 0
 
@@ -112,9 +123,13 @@ class HeavyLimiter:
     def _charge(self, key: str) -> None:
         wait = self._bucket.take(key)
         if wait > 0:
-            raise BusyError(f"this session started too many heavy runs (at most {self.per_minute:g} a "
-                            f"minute); try again in ~{max(1, round(wait))} s", self.running(), float(wait),
-                            "rate")
+            raise BusyError(
+                f"this session started too many heavy runs (at most {self.per_minute:g} a "
+                f"minute); try again in ~{max(1, round(wait))} s",
+                self.running(),
+                float(wait),
+                "rate",
+            )
 
     def _busy(self) -> BusyError:
         with self._lock:
@@ -122,8 +137,12 @@ class HeavyLimiter:
             left = [self._mean_s.get(kind, DEFAULT_RUN_S) - (now - t0) for kind, t0 in runs]
         retry = max(1.0, min(left, default=1.0))
         runs_word = "run" if len(runs) == 1 else "runs"
-        return BusyError(f"the server is busy with {len(runs)} other heavy {runs_word}; try again in "
-                         f"~{round(retry)} s", len(runs), retry, "slots")
+        return BusyError(
+            f"the server is busy with {len(runs)} other heavy {runs_word}; try again in ~{round(retry)} s",
+            len(runs),
+            retry,
+            "slots",
+        )
 
     def _enter(self, kind: str) -> int:
         with self._lock:

@@ -14,11 +14,13 @@ Parameters and bytes read/written are derived generically in :mod:`engine.core.c
 Autodiff rules (VJP/JVP) live in :mod:`engine.framework.autodiff_rules`, keyed by the same op names.
 The op modules (:mod:`engine.core.ops`) list their OpDefs; :mod:`engine.core.registry` collects them.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: TVM pattern kinds, from most to least fusable.
 KINDS = ("elemwise", "broadcast", "injective", "reduce", "out_elemwise_fusable", "opaque")
@@ -31,9 +33,9 @@ SOURCE_OPS = ("input", "param", "constant")
 class Workspace:
     """What one kernel call needs beyond its inputs and output (fp32 elements, loop iterations)."""
 
-    temp: int = 0          # peak temporary elements alive at once inside the kernel
-    loops: int = 0         # Python-level loop iterations
-    streamed: int = 0      # elements those loops read or write (numpy passes outside BLAS)
+    temp: int = 0  # peak temporary elements alive at once inside the kernel
+    loops: int = 0  # Python-level loop iterations
+    streamed: int = 0  # elements those loops read or write (numpy passes outside BLAS)
 
 
 def one_temporary(in_shapes, out_shape, attrs) -> Workspace:
@@ -50,9 +52,9 @@ class OpDef:
     infer: Callable[..., tuple]
     kernel: Callable[..., Any]
     flops: Callable[..., tuple]
-    attrs: dict = field(default_factory=dict)   # attribute name -> default value
+    attrs: dict = field(default_factory=dict)  # attribute name -> default value
     doc: str = ""
-    onnx: str = ""                               # ONNX op type it maps to ("" if none)
+    onnx: str = ""  # ONNX op type it maps to ("" if none)
     workspace: Callable[..., Workspace] = one_temporary
 
 

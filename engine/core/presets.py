@@ -7,9 +7,10 @@ Weights are ``param`` nodes, drawn by the interpreter from the seed; batchnorm v
 (:func:`preset_info`). Not handled: training-mode batchnorm, strided (downsampling) variants of the
 blocks — every block here keeps its input shape so the residual add needs no projection.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from .errors import EngineError
 from .ir import Graph
@@ -167,8 +168,7 @@ def preset_names() -> list[str]:
 
 def _check(name: str) -> str:
     if not isinstance(name, str) or name not in PROGRAMS:
-        raise EngineError(f"there is no preset named {name!r}; choose one of "
-                          f"{', '.join(PROGRAMS)}")
+        raise EngineError(f"there is no preset named {name!r}; choose one of {', '.join(PROGRAMS)}")
     return name
 
 
@@ -177,9 +177,10 @@ def program_text(name: str) -> str:
     return PROGRAMS[_check(name)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(name: str) -> Graph:
     from .language import parse_program
+
     return parse_program(PROGRAMS[name], title=name)
 
 

@@ -10,6 +10,7 @@
 Not handled: a graph whose constants are too large to write, or an op the language cannot call
 (a ProgramError names it).
 """
+
 from __future__ import annotations
 
 import keyword
@@ -82,9 +83,15 @@ def _source_line(node, lhs: str) -> str:
     return f"{lhs} = param({shape}, init={init!r}){extra}"
 
 
-_INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2), "matmul": ("@", 2),
-          "pow": ("**", 4)}
-_ATOM, _UNARY = 5, 3     # precedence of names/calls and of unary minus (Python's order)
+_INFIX = {
+    "add": ("+", 1),
+    "sub": ("-", 1),
+    "mul": ("*", 2),
+    "div": ("/", 2),
+    "matmul": ("@", 2),
+    "pow": ("**", 4),
+}
+_ATOM, _UNARY = 5, 3  # precedence of names/calls and of unary minus (Python's order)
 
 
 def _call_text(node, args: list[str], ops: dict) -> str | None:
@@ -111,7 +118,7 @@ def _operator_text(node, parts: list[tuple[str, int]]) -> tuple[str, int] | None
         return None
     sym, p = _INFIX[node.op]
     (lt, lp), (rt, rp) = parts
-    if p == 4:       # ** is right-associative and binds tighter than a unary minus on its left
+    if p == 4:  # ** is right-associative and binds tighter than a unary minus on its left
         left = lt if lp > 4 else f"({lt})"
         right = rt if rp >= _UNARY else f"({rt})"
     else:
@@ -148,16 +155,24 @@ def format_program(graph: Graph) -> str:
     outputs = set(graph.outputs)
     lines = [f"# {graph.title}"] if graph.title else []
     for node in graph.nodes:
-        temporary = (node.name.split("#")[0] in ops or node.name.split("#")[0] in SOURCES) \
-            and "#" in node.name and node.name not in outputs
+        temporary = (
+            (node.name.split("#")[0] in ops or node.name.split("#")[0] in SOURCES)
+            and "#" in node.name
+            and node.name not in outputs
+        )
         literal = _scalar_literal(node) if temporary else None
         if literal is not None:
             text[node.name] = literal
             continue
         parts = [text[i] for i in node.inputs]
-        expr = None if node.is_source else (
-            _operator_text(node, parts) or
-            ((c, _ATOM) if (c := _call_text(node, [t for t, _ in parts], ops)) else None))
+        expr = (
+            None
+            if node.is_source
+            else (
+                _operator_text(node, parts)
+                or ((c, _ATOM) if (c := _call_text(node, [t for t, _ in parts], ops)) else None)
+            )
+        )
         if expr is not None and temporary and len(graph.users[node.name]) == 1:
             text[node.name] = expr
             continue
@@ -166,8 +181,9 @@ def format_program(graph: Graph) -> str:
         if node.is_source:
             lines.append(_source_line(node, lhs))
         elif expr is None:
-            lines.append(f"{lhs} = param({list(node.shape)})  # was {node.op}(...), which this "
-                         "language cannot write")
+            lines.append(
+                f"{lhs} = param({list(node.shape)})  # was {node.op}(...), which this language cannot write"
+            )
         else:
             lines.append(f"{lhs} = {expr[0]}")
     lines.append(f"output({', '.join(text[o][0] for o in graph.outputs)})")

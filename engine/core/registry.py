@@ -4,6 +4,7 @@ Adding an op = one ``register(OpDef(...))`` line in one of the modules under :mo
 (elementwise, nn, shape); this module imports them once, at import time (Python's import lock makes a
 class arriving at once wait for one complete registry, never see half of it).
 """
+
 from __future__ import annotations
 
 from .errors import GraphError
@@ -25,8 +26,7 @@ def _collect() -> dict[str, OpDef]:
 
 _REGISTRY: dict[str, OpDef] = _collect()
 
-__all__ = ["KINDS", "SOURCE_OPS", "OpDef", "Workspace", "all_ops", "get_op", "one_temporary",
-           "op_names"]
+__all__ = ["KINDS", "SOURCE_OPS", "OpDef", "Workspace", "all_ops", "get_op", "one_temporary", "op_names"]
 
 
 def get_op(name: str) -> OpDef:

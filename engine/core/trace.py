@@ -5,6 +5,7 @@
 * A :class:`Timeline` is a tuple of :class:`Event` on named units (lanes) — what a Gantt chart draws:
   scheduler streams, DaVinci engines, pipeline stages, DDP buckets, tensor lifetimes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,14 +22,14 @@ class Step:
     highlight: tuple[str, ...] = ()
     log: str = ""
     graph: Any = None
-    data: Any = None          # step-specific payload (a table row, arrays, a state snapshot)
+    data: Any = None  # step-specific payload (a table row, arrays, a state snapshot)
 
 
 @dataclass(frozen=True)
 class Trace:
     steps: tuple[Step, ...]
     title: str = ""
-    summary: Any = None       # the final result of the algorithm
+    summary: Any = None  # the final result of the algorithm
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -45,7 +46,7 @@ class Event:
     start: float
     end: float
     label: str = ""
-    kind: str = "compute"     # colour meaning, see viz.theme.MEANING (compute, communication, ...)
+    kind: str = "compute"  # colour meaning, see viz.theme.MEANING (compute, communication, ...)
     info: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -56,7 +57,7 @@ class Event:
 @dataclass(frozen=True)
 class Timeline:
     events: tuple[Event, ...]
-    units: tuple[str, ...] = ()           # lane order; default = order of first appearance
+    units: tuple[str, ...] = ()  # lane order; default = order of first appearance
     time_unit: str = "cycles"
     critical: tuple[int, ...] = field(default=())  # indices of events on the critical path
 

@@ -23,33 +23,35 @@ about its kernel's; the injective rules' int64 index arrays fit in the same allo
 ``MemoryError`` inside a kernel or rule becomes a BudgetError naming the node.
 Not handled: higher derivatives, in-place ops, control flow (the graph is already straight-line).
 """
+
 from __future__ import annotations
 
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generator, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..core import budget
 from ..core.cost_model import check_run
-from .autodiff_rules import DifferentiationError, kink_note, rule_for
 from ..core.errors import EngineError, GraphError, ShapeError
 from ..core.interpreter import out_of_memory, run, source_value
 from ..core.ir import Graph, Node
 from ..core.registry import get_op
 from ..core.trace import Step, Trace
+from .autodiff_rules import DifferentiationError, kink_note, rule_for
 
 DIFFERENTIABLE_SOURCES = ("input", "param")
-AD_MEMORY_SCALE = 3          # primal values + tangents/adjoints + rule temporaries
+AD_MEMORY_SCALE = 3  # primal values + tangents/adjoints + rule temporaries
 
 
 @dataclass(frozen=True)
 class JacobianResult:
-    matrix: np.ndarray          # (m, n): rows = output elements, columns = wrt elements
+    matrix: np.ndarray  # (m, n): rows = output elements, columns = wrt elements
     mode: str
-    sweeps: int                 # forward: n (columns), reverse: m (rows)
-    rule_calls: int             # JVP or VJP rule applications measured while sweeping
-    primal_evals: int           # op evaluations of the (shared) primal pass
+    sweeps: int  # forward: n (columns), reverse: m (rows)
+    rule_calls: int  # JVP or VJP rule applications measured while sweeping
+    primal_evals: int  # op evaluations of the (shared) primal pass
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -64,20 +66,27 @@ def _check_graph(graph: Any) -> Graph:
 
 def _check_work(graph: Graph, sweeps: int) -> None:
     """Refuse differentiating ``graph`` with ``sweeps`` JVP/VJP sweeps over the budget."""
-    check_run(graph, f"differentiating the graph ({sweeps:,} sweep{'s' if sweeps > 1 else ''})",
-              flops_scale=1 + 2 * sweeps, memory_scale=AD_MEMORY_SCALE)
+    check_run(
+        graph,
+        f"differentiating the graph ({sweeps:,} sweep{'s' if sweeps > 1 else ''})",
+        flops_scale=1 + 2 * sweeps,
+        memory_scale=AD_MEMORY_SCALE,
+    )
 
 
 def _check_output(graph: Graph, output: Any, scalar: bool) -> Node:
     if not isinstance(output, str) or output not in graph:
         names = ", ".join(graph.outputs) or "none"
-        raise GraphError(f"there is no node named {output!r} to differentiate (the graph's outputs "
-                         f"are: {names})")
+        raise GraphError(
+            f"there is no node named {output!r} to differentiate (the graph's outputs are: {names})"
+        )
     node = graph.node(output)
     if scalar and budget.numel(node.shape) != 1:
-        raise ShapeError(f"reverse mode starts from a scalar: {output!r} has shape {list(node.shape)} "
-                         f"({budget.numel(node.shape)} elements); reduce it first, e.g. "
-                         f"reduce_sum({output}), or use jacobian() for a vector output")
+        raise ShapeError(
+            f"reverse mode starts from a scalar: {output!r} has shape {list(node.shape)} "
+            f"({budget.numel(node.shape)} elements); reduce it first, e.g. "
+            f"reduce_sum({output}), or use jacobian() for a vector output"
+        )
     return node
 
 
@@ -88,8 +97,10 @@ def _check_wrt(graph: Graph, wrt: Any) -> list[str]:
     for name in wrt:
         if name not in graph or graph.node(name).op not in DIFFERENTIABLE_SOURCES:
             what = f"a {graph.node(name).op} node" if name in graph else "not in the graph"
-            raise GraphError(f"cannot differentiate with respect to {name!r}: it is {what}; "
-                             f"choose among the inputs and params: {', '.join(sources) or 'none'}")
+            raise GraphError(
+                f"cannot differentiate with respect to {name!r}: it is {what}; "
+                f"choose among the inputs and params: {', '.join(sources) or 'none'}"
+            )
     return list(dict.fromkeys(wrt))
 
 
@@ -148,8 +159,9 @@ def baydin_labels(graph: Graph) -> dict[str, str]:
 
 
 # -- forward mode: the JVP sweep (one generator, used by forward_trace and grad) ---------------
-def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
-               values: dict | None = None) -> Generator[Step | None, None, tuple[dict, dict]]:
+def _jvp_sweep(
+    graph: Graph, sources: dict, tangents: dict, record: bool, values: dict | None = None
+) -> Generator[Step | None, None, tuple[dict, dict]]:
     """Primal and tangent of every node in topological order; returns (values, tangents)."""
     vals = dict(values) if values is not None else {}
     dots: dict[str, np.ndarray | None] = dict(tangents)
@@ -161,11 +173,20 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
                 dot = dots.get(node.name)
                 if record:
                     tangent = f", tangent {_fmt(show(dot))}" if tangents else ""
-                    yield Step(f"{node.name} = {node.op}", (node.name,),
-                               f"{node.name} is a source: value {_fmt(show(vals[node.name]))}{tangent}",
-                               data=dict(node=node.name, v=labels[node.name], op=node.op,
-                                         expression=node.name, value=show(vals[node.name]),
-                                         tangent=show(dot) if tangents else None, rule="seed"))
+                    yield Step(
+                        f"{node.name} = {node.op}",
+                        (node.name,),
+                        f"{node.name} is a source: value {_fmt(show(vals[node.name]))}{tangent}",
+                        data=dict(
+                            node=node.name,
+                            v=labels[node.name],
+                            op=node.op,
+                            expression=node.name,
+                            value=show(vals[node.name]),
+                            tangent=show(dot) if tangents else None,
+                            rule="seed",
+                        ),
+                    )
                 else:
                     yield None
                 continue
@@ -184,13 +205,20 @@ def _jvp_sweep(graph: Graph, sources: dict, tangents: dict, record: bool,
             if record:
                 note = kink_note(node.op, xs[0]) if xs else ""
                 tangent = f", tangent {_fmt(show(dot))}" if tangents else ""
-                yield Step(f"{node.name} = {node.op}({', '.join(node.inputs)})", (node.name,),
-                           f"{_expression(node)} -> value {_fmt(show(y))}{tangent}"
-                           + (f". {note}" if note else ""),
-                           data=dict(node=node.name, v=labels[node.name], op=node.op,
-                                     expression=_expression(node), value=show(y),
-                                     tangent=show(dot) if tangents else None,
-                                     rule=rule_for(node.op).formula))
+                yield Step(
+                    f"{node.name} = {node.op}({', '.join(node.inputs)})",
+                    (node.name,),
+                    f"{_expression(node)} -> value {_fmt(show(y))}{tangent}" + (f". {note}" if note else ""),
+                    data=dict(
+                        node=node.name,
+                        v=labels[node.name],
+                        op=node.op,
+                        expression=_expression(node),
+                        value=show(y),
+                        tangent=show(dot) if tangents else None,
+                        rule=rule_for(node.op).formula,
+                    ),
+                )
             else:
                 yield None
     return vals, dots
@@ -211,14 +239,18 @@ def forward_trace(graph: Graph, direction: Mapping[str, Any], inputs=None, seed:
             try:
                 d = np.broadcast_to(d, node.shape).copy()
             except ValueError:
-                raise ShapeError(f"the direction for {name!r} has shape {list(d.shape)} but "
-                                 f"{name!r} has shape {list(node.shape)}") from None
+                raise ShapeError(
+                    f"the direction for {name!r} has shape {list(d.shape)} but "
+                    f"{name!r} has shape {list(node.shape)}"
+                ) from None
         tangents[name] = d
     gen = _jvp_sweep(graph, sources, tangents, record=True)
     steps, (vals, dots) = _drain(gen)
-    summary = dict(values={k: v for k, v in vals.items()},
-                   tangents={k: v for k, v in dots.items() if v is not None},
-                   outputs={o: dots.get(o) for o in graph.outputs})
+    summary = dict(
+        values={k: v for k, v in vals.items()},
+        tangents={k: v for k, v in dots.items() if v is not None},
+        outputs={o: dots.get(o) for o in graph.outputs},
+    )
     return Trace(tuple(steps), f"Forward mode on {graph.title or 'the graph'}", summary)
 
 
@@ -235,19 +267,32 @@ def _needs_grad(graph: Graph, wrt: list[str] | None) -> set[str]:
     return need
 
 
-def _vjp_sweep(graph: Graph, output: str, vals: dict, need: set[str], record: bool,
-               seed_adjoint: np.ndarray | None = None,
-               counter: list | None = None) -> Generator[Step | None, None, dict]:
+def _vjp_sweep(
+    graph: Graph,
+    output: str,
+    vals: dict,
+    need: set[str],
+    record: bool,
+    seed_adjoint: np.ndarray | None = None,
+    counter: list | None = None,
+) -> Generator[Step | None, None, dict]:
     """Adjoints of every node the output depends on, in reverse topological order."""
     y = vals[output]
-    adj: dict[str, np.ndarray] = {output: np.ones_like(y) if seed_adjoint is None
-                                  else np.asarray(seed_adjoint, y.dtype).reshape(y.shape)}
+    adj: dict[str, np.ndarray] = {
+        output: np.ones_like(y)
+        if seed_adjoint is None
+        else np.asarray(seed_adjoint, y.dtype).reshape(y.shape)
+    }
     if record:
-        yield Step(f"seed {output}_bar = 1", (output,), f"the output's adjoint is d{output}/d{output} = 1",
-                   data=dict(node=output, adjoint=show(adj[output]), contributions=[]))
+        yield Step(
+            f"seed {output}_bar = 1",
+            (output,),
+            f"the output's adjoint is d{output}/d{output} = 1",
+            data=dict(node=output, adjoint=show(adj[output]), contributions=[]),
+        )
     index = {n.name: k for k, n in enumerate(graph.nodes)}
     with np.errstate(all="ignore"):
-        for node in reversed(graph.nodes[:index[output] + 1]):
+        for node in reversed(graph.nodes[: index[output] + 1]):
             g = adj.get(node.name)
             if node.is_source or g is None or node.name not in need:
                 continue
@@ -268,16 +313,27 @@ def _vjp_sweep(graph: Graph, output: str, vals: dict, need: set[str], record: bo
                 before = adj.get(u)
                 adj[u] = gu if before is None else before + gu
                 if record:
-                    rows.append(dict(to=u, source=node.name, contribution=show(gu),
-                                     adjoint=show(adj[u]), accumulated=before is not None))
+                    rows.append(
+                        dict(
+                            to=u,
+                            source=node.name,
+                            contribution=show(gu),
+                            adjoint=show(adj[u]),
+                            accumulated=before is not None,
+                        )
+                    )
             if record:
-                log = "; ".join(f"{r['to']}_bar {'+' if r['accumulated'] else ''}= "
-                                f"{node.name}_bar * d{node.name}/d{r['to']} = {_fmt(r['contribution'])}"
-                                for r in rows)
-                yield Step(f"back through {node.name} = {node.op}({', '.join(node.inputs)})",
-                           (node.name, *dict.fromkeys(r["to"] for r in rows)), log,
-                           data=dict(node=node.name, adjoint=show(g), rule=rule.formula,
-                                     contributions=rows))
+                log = "; ".join(
+                    f"{r['to']}_bar {'+' if r['accumulated'] else ''}= "
+                    f"{node.name}_bar * d{node.name}/d{r['to']} = {_fmt(r['contribution'])}"
+                    for r in rows
+                )
+                yield Step(
+                    f"back through {node.name} = {node.op}({', '.join(node.inputs)})",
+                    (node.name, *dict.fromkeys(r["to"] for r in rows)),
+                    log,
+                    data=dict(node=node.name, adjoint=show(g), rule=rule.formula, contributions=rows),
+                )
             else:
                 yield None
     return adj
@@ -293,8 +349,10 @@ def _reverse(graph: Graph, output: str, sources: dict, wrt: list[str] | None, re
     # a rule names the exact non-differentiable point (e.g. log at -1) during the backward sweep
     adj = yield from _vjp_sweep(graph, output, vals, _needs_grad(graph, wrt), record)
     if not finite:
-        raise DifferentiationError(f"the output {output!r} is {show(vals[output])}, not a finite "
-                                   "number, so it has no derivative here")
+        raise DifferentiationError(
+            f"the output {output!r} is {show(vals[output])}, not a finite "
+            "number, so it has no derivative here"
+        )
     return vals, adj
 
 
@@ -304,10 +362,17 @@ def reverse_trace(graph: Graph, output: str, inputs=None, seed: int = 0) -> Trac
     _check_output(graph, output, scalar=True)
     sources = _sources(graph, inputs, seed)
     steps, (vals, adj) = _drain(_reverse(graph, output, sources, None, record=True))
-    summary = dict(values=vals, adjoints=adj, forward_steps=len(graph.nodes),
-                   saved_bytes=saved_bytes(graph, adj),
-                   gradients={n.name: adj.get(n.name, np.zeros_like(vals[n.name]))
-                              for n in graph.nodes if n.op in DIFFERENTIABLE_SOURCES})
+    summary = dict(
+        values=vals,
+        adjoints=adj,
+        forward_steps=len(graph.nodes),
+        saved_bytes=saved_bytes(graph, adj),
+        gradients={
+            n.name: adj.get(n.name, np.zeros_like(vals[n.name]))
+            for n in graph.nodes
+            if n.op in DIFFERENTIABLE_SOURCES
+        },
+    )
     return Trace(tuple(steps), f"Reverse mode on {graph.title or 'the graph'}", summary)
 
 
@@ -340,8 +405,9 @@ def _drain(gen) -> tuple[list, Any]:
 
 
 # -- the plain API --------------------------------------------------------------------------------
-def grad(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
-         mode: str = "reverse") -> dict[str, np.ndarray]:
+def grad(
+    graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0, mode: str = "reverse"
+) -> dict[str, np.ndarray]:
     """d output / d w for every w in ``wrt`` (``output`` must be a scalar); arrays shaped like w."""
     graph = _check_graph(graph)
     _check_output(graph, output, scalar=True)
@@ -387,8 +453,9 @@ def _forward_columns(graph: Graph, output: str, sources: dict, wrt: list[str]):
         for k in range(size):
             seed = np.zeros(size, vals[w].dtype)
             seed[k] = 1
-            _, (_, dots) = _drain(_jvp_sweep(graph, sources, {w: seed.reshape(vals[w].shape)},
-                                             record=False, values=vals))
+            _, (_, dots) = _drain(
+                _jvp_sweep(graph, sources, {w: seed.reshape(vals[w].shape)}, record=False, values=vals)
+            )
             calls += sum(1 for n in graph.nodes if not n.is_source and dots.get(n.name) is not None)
             d = dots.get(output)
             cols[:, k] = 0.0 if d is None else np.asarray(d, np.float64).ravel()
@@ -396,8 +463,9 @@ def _forward_columns(graph: Graph, output: str, sources: dict, wrt: list[str]):
     return columns, sweeps, calls
 
 
-def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0,
-             mode: str = "reverse") -> JacobianResult:
+def jacobian(
+    graph: Graph, output: str, wrt: list[str], inputs=None, seed: int = 0, mode: str = "reverse"
+) -> JacobianResult:
     """The (m, n) Jacobian of ``output`` (m elements) by the wrt elements (n), counting the work."""
     graph = _check_graph(graph)
     out = _check_output(graph, output, scalar=False)
@@ -410,8 +478,7 @@ def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int =
     primal = sum(1 for n in graph.nodes if not n.is_source)
     if mode == "forward":
         cols, sweeps, calls = _forward_columns(graph, output, sources, wrt)
-        return JacobianResult(np.concatenate([cols[w] for w in wrt], axis=1), mode, sweeps, calls,
-                              primal)
+        return JacobianResult(np.concatenate([cols[w] for w in wrt], axis=1), mode, sweeps, calls, primal)
     if mode != "reverse":
         raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
     m = budget.numel(out.shape)
@@ -422,6 +489,7 @@ def jacobian(graph: Graph, output: str, wrt: list[str], inputs=None, seed: int =
         seed_adj = np.zeros(m)
         seed_adj[k] = 1
         _, adj = _drain(_vjp_sweep(graph, output, vals, need, False, seed_adj, counter))
-        rows.append(np.concatenate([np.asarray(adj.get(w, np.zeros_like(vals[w])), np.float64)
-                                    .ravel() for w in wrt]))
+        rows.append(
+            np.concatenate([np.asarray(adj.get(w, np.zeros_like(vals[w])), np.float64).ravel() for w in wrt])
+        )
     return JacobianResult(np.stack(rows), mode, m, counter[0], primal)

@@ -21,11 +21,12 @@ tie) the derivative does not exist either; like PyTorch we use a one-sided value
 abs'(0) = 0, ties split evenly) and :func:`kink_note` says so in the trace.
 Not handled: integer inputs (no derivative), second derivatives (rules act on arrays, not graphs).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -44,7 +45,7 @@ class DifferentiationError(EngineError):
 class Rule:
     vjp: Callable
     jvp: Callable
-    formula: str = ""       # the local derivative in words, shown in the trace table
+    formula: str = ""  # the local derivative in words, shown in the trace table
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -75,16 +76,20 @@ def _first_bad(x: np.ndarray, bad: np.ndarray) -> float:
 def _d_log(x, y, at):
     bad = x <= 0
     if bad.any():
-        _fail(f"log is not differentiable at x = {_first_bad(x, bad):g}: ln x (and its "
-              "derivative 1/x) needs x > 0")
+        _fail(
+            f"log is not differentiable at x = {_first_bad(x, bad):g}: ln x (and its "
+            "derivative 1/x) needs x > 0"
+        )
     return 1.0 / x
 
 
 def _d_sqrt(x, y, at):
     bad = x <= 0
     if bad.any():
-        _fail(f"sqrt is not differentiable at x = {_first_bad(x, bad):g}: its derivative "
-              "1/(2 sqrt x) needs x > 0")
+        _fail(
+            f"sqrt is not differentiable at x = {_first_bad(x, bad):g}: its derivative "
+            "1/(2 sqrt x) needs x > 0"
+        )
     return 0.5 / y
 
 
@@ -114,10 +119,14 @@ UNARY: dict[str, tuple[Callable, str]] = {
     "abs": (lambda x, y, a: np.sign(x), "sign x"),
     "square": (lambda x, y, a: 2.0 * x, "2x"),
     "erf": (lambda x, y, a: 2.0 / math.sqrt(math.pi) * np.exp(-x * x), "2/sqrt(pi) e^(-x^2)"),
-    "leaky_relu": (lambda x, y, a: np.where(x > 0, 1.0, float(a["alpha"])).astype(x.dtype),
-                   "1 if x > 0 else alpha"),
-    "clip": (lambda x, y, a: ((x >= a["min"]) & (x <= a["max"])).astype(x.dtype),
-             "1 if min <= x <= max else 0"),
+    "leaky_relu": (
+        lambda x, y, a: np.where(x > 0, 1.0, float(a["alpha"])).astype(x.dtype),
+        "1 if x > 0 else alpha",
+    ),
+    "clip": (
+        lambda x, y, a: ((x >= a["min"]) & (x <= a["max"])).astype(x.dtype),
+        "1 if min <= x <= max else 0",
+    ),
 }
 #: where the derivative has a kink (the value used there is PyTorch's one-sided choice)
 KINKS = {"relu": (0.0,), "relu6": (0.0, 6.0), "abs": (0.0,), "leaky_relu": (0.0,)}
@@ -129,6 +138,7 @@ def _unary_rule(d: Callable, formula: str) -> Rule:
 
     def jvp(xs, y, dxs, at):
         return dxs[0] * d(xs[0], y, at).astype(dxs[0].dtype, copy=False)
+
     return Rule(vjp, jvp, f"dy/dx = {formula}")
 
 
@@ -145,14 +155,18 @@ def _p_pow(a, b, y, at, needs):
     if needs[0]:
         bad = (a == 0) & (b < 1) & (b != 0)
         if bad.any():
-            _fail(f"pow: the derivative b a^(b-1) is infinite at a = 0 with b = "
-                  f"{_first_bad(b * np.ones_like(a), bad):g} < 1")
+            _fail(
+                f"pow: the derivative b a^(b-1) is infinite at a = 0 with b = "
+                f"{_first_bad(b * np.ones_like(a), bad):g} < 1"
+            )
         da = b * np.power(a, b - 1)
     if needs[1]:
         bad = a < 0
         if bad.any():
-            _fail(f"pow: the derivative with respect to the exponent is y ln a, undefined at "
-                  f"a = {_first_bad(a * np.ones_like(b), bad):g} < 0")
+            _fail(
+                f"pow: the derivative with respect to the exponent is y ln a, undefined at "
+                f"a = {_first_bad(a * np.ones_like(b), bad):g} < 0"
+            )
         safe = np.where(a > 0, a, 1.0)
         db = np.where(a > 0, y * np.log(safe), 0.0)
     return da, db
@@ -195,6 +209,7 @@ def _binary_rule(partials: Callable, formula: str) -> Rule:
         if needs[1]:
             out = out + dxs[1] * db
         return out.astype(y.dtype, copy=False)
+
     return Rule(vjp, jvp, formula)
 
 
@@ -206,13 +221,17 @@ def _injective_rule(op_name: str) -> Rule:
         offsets = np.cumsum([0] + sizes)
         index = [np.arange(o, o + x.size).reshape(x.shape) for o, x in zip(offsets, xs)]
         picked = np.asarray(kernel(index, at))
-        flat = np.bincount(picked.ravel(), weights=np.asarray(g, np.float64).ravel(),
-                           minlength=int(offsets[-1]))
-        return tuple(flat[o:o + x.size].reshape(x.shape).astype(g.dtype) if need else None
-                     for o, x, need in zip(offsets, xs, needs))
+        flat = np.bincount(
+            picked.ravel(), weights=np.asarray(g, np.float64).ravel(), minlength=int(offsets[-1])
+        )
+        return tuple(
+            flat[o : o + x.size].reshape(x.shape).astype(g.dtype) if need else None
+            for o, x, need in zip(offsets, xs, needs)
+        )
 
     def jvp(xs, y, dxs, at):
         return np.asarray(get_op(op_name).kernel(_zeros_for(dxs, xs), at), dtype=y.dtype)
+
     return Rule(vjp, jvp, "each output element is one input element: gradients are scattered back")
 
 
@@ -246,11 +265,14 @@ def _reduce_rule(kind: str) -> Rule:
 
     def jvp(xs, y, dxs, at):
         x = xs[0]
-        out = (dxs[0] * weights(x, y, at)).sum(axis=_reduce_axes(x, at),
-                                                 keepdims=bool(at.get("keepdims")))
+        out = (dxs[0] * weights(x, y, at)).sum(axis=_reduce_axes(x, at), keepdims=bool(at.get("keepdims")))
         return np.asarray(out, dtype=y.dtype).reshape(y.shape)
-    text = {"sum": "1 for every element", "mean": "1/count for every element",
-            "max": "1 for the maximum (ties share it)"}[kind]
+
+    text = {
+        "sum": "1 for every element",
+        "mean": "1/count for every element",
+        "max": "1 for the maximum (ties share it)",
+    }[kind]
     return Rule(vjp, jvp, text)
 
 
@@ -295,7 +317,7 @@ def _gemm_vjp(xs, y, g, at, needs):
         gb = gb.T if at["trans_b"] else gb
     if len(xs) > 2 and needs[2]:
         gc = sum_to(beta * g, xs[2].shape)
-    grads = (ga, gb, gc)[:len(xs)]
+    grads = (ga, gb, gc)[: len(xs)]
     return tuple(None if x is None else np.asarray(x, g.dtype) for x in grads)
 
 
@@ -332,8 +354,7 @@ def _layernorm_parts(x, at):
 def _layernorm_vjp(xs, y, g, at, needs):
     axes, xhat, inv = _layernorm_parts(xs[0], at)
     gx = g * xs[1] if len(xs) > 1 else g
-    dx = inv * (gx - gx.mean(axis=axes, keepdims=True)
-                - xhat * (gx * xhat).mean(axis=axes, keepdims=True))
+    dx = inv * (gx - gx.mean(axis=axes, keepdims=True) - xhat * (gx * xhat).mean(axis=axes, keepdims=True))
     grads = [dx.astype(g.dtype)]
     if len(xs) > 1:
         grads.append(sum_to(g * xhat, xs[1].shape).astype(g.dtype) if needs[1] else None)
@@ -394,6 +415,7 @@ def _batchnorm_jvp(xs, y, dxs, at):
 # conv2d: the columns of im2col; the VJP for x scatters columns back (col2im)
 def _conv_setup(x, w, at):
     from ..core.ops.nn import _conv_geometry  # the op's own geometry, so the rule and kernel agree
+
     out, stride, pad, dil, groups = _conv_geometry([x.shape, w.shape], at)
     return out, stride, pad, dil, groups
 
@@ -418,17 +440,17 @@ def _conv_vjp(xs, y, g, at, needs):
         cols = _conv_cols(x, w, at)
         gw = np.einsum("ngoq,ngkq->gok", g4, cols).reshape(w.shape).astype(g.dtype)
     if needs[0]:
-        gcols = np.matmul(np.swapaxes(wg, 1, 2), g4)          # (n, groups, K, Ho*Wo)
+        gcols = np.matmul(np.swapaxes(wg, 1, 2), g4)  # (n, groups, K, Ho*Wo)
         gcols = gcols.reshape(n, c, kh, kw, ho, wo)
         gxp = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), g.dtype)
         for i in range(kh):
             for j in range(kw):
                 r, s = i * dh, j * dw
-                gxp[:, :, r:r + sh * (ho - 1) + 1:sh, s:s + sw * (wo - 1) + 1:sw] += gcols[:, :, i, j]
-        gx = gxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+                gxp[:, :, r : r + sh * (ho - 1) + 1 : sh, s : s + sw * (wo - 1) + 1 : sw] += gcols[:, :, i, j]
+        gx = gxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
     if len(xs) > 2 and needs[2]:
         gb = g.sum(axis=(0, 2, 3)).astype(g.dtype)
-    return (gx, gw, gb)[:len(xs)]
+    return (gx, gw, gb)[: len(xs)]
 
 
 def _conv_jvp(xs, y, dxs, at):
@@ -446,6 +468,7 @@ def _conv_jvp(xs, y, dxs, at):
 # pools: the window offsets of the op's own geometry
 def _pool_setup(op, x, at):
     from ..core.ops.nn import _pool_geometry
+
     out, k, s, p = _pool_geometry(op, x.shape, at)
     return out, k, s, p
 
@@ -454,8 +477,12 @@ def _window_slices(k, s, out):
     ho, wo = out[2], out[3]
     for i in range(k[0]):
         for j in range(k[1]):
-            yield (slice(None), slice(None), slice(i, i + s[0] * (ho - 1) + 1, s[0]),
-                   slice(j, j + s[1] * (wo - 1) + 1, s[1]))
+            yield (
+                slice(None),
+                slice(None),
+                slice(i, i + s[0] * (ho - 1) + 1, s[0]),
+                slice(j, j + s[1] * (wo - 1) + 1, s[1]),
+            )
 
 
 def _maxpool_choice(x, at):
@@ -477,7 +504,7 @@ def _maxpool_vjp(xs, y, g, at, needs):
     gp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]), g.dtype)
     for t, sl in enumerate(_window_slices(k, s, out)):
         gp[sl] += np.where(arg == t, g, 0)
-    return (gp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]],)
+    return (gp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]],)
 
 
 def _maxpool_jvp(xs, y, dxs, at):
@@ -500,12 +527,13 @@ def _avgpool_vjp(xs, y, g, at, needs):
     gp = np.zeros((x.shape[0], x.shape[1]) + ones.shape[2:], g.dtype)
     for sl in _window_slices(k, s, out):
         gp[sl] += share
-    return (gp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]],)
+    return (gp[:, :, p[0] : p[0] + x.shape[2], p[1] : p[1] + x.shape[3]],)
 
 
 def _linear_jvp(op_name: str) -> Callable:
     def jvp(xs, y, dxs, at):
         return np.asarray(get_op(op_name).kernel(_zeros_for(dxs, xs), at), y.dtype)
+
     return jvp
 
 
@@ -555,12 +583,12 @@ def _per_channel_sum(v, axis, shape):
 def _dequantize_vjp(xs, y, g, at, needs):
     axis, s, z = _qdq_parts("dequantize_linear", xs, at)
     q = np.asarray(xs[0], np.float64)
-    grads = [(g * s).astype(g.dtype) if needs[0] else None,
-             _per_channel_sum(g * (q - z), axis, np.shape(xs[1])).astype(g.dtype)
-             if needs[1] else None]
+    grads = [
+        (g * s).astype(g.dtype) if needs[0] else None,
+        _per_channel_sum(g * (q - z), axis, np.shape(xs[1])).astype(g.dtype) if needs[1] else None,
+    ]
     if len(xs) > 2:
-        grads.append(_per_channel_sum(-g * s, axis, np.shape(xs[2])).astype(g.dtype)
-                     if needs[2] else None)
+        grads.append(_per_channel_sum(-g * s, axis, np.shape(xs[2])).astype(g.dtype) if needs[2] else None)
     return tuple(grads)
 
 
@@ -581,8 +609,10 @@ def _dequantize_jvp(xs, y, dxs, at):
 RULES: dict[str, Rule] = {
     **{name: _unary_rule(d, text) for name, (d, text) in UNARY.items() if name != "identity"},
     **{name: _binary_rule(p, text) for name, (p, text) in BINARY.items()},
-    **{name: _injective_rule(name) for name in ("identity", "reshape", "flatten", "transpose",
-                                                "concat", "split", "slice")},
+    **{
+        name: _injective_rule(name)
+        for name in ("identity", "reshape", "flatten", "transpose", "concat", "split", "slice")
+    },
     "reduce_sum": _reduce_rule("sum"),
     "reduce_mean": _reduce_rule("mean"),
     "reduce_max": _reduce_rule("max"),
@@ -595,8 +625,9 @@ RULES: dict[str, Rule] = {
     "global_avgpool": Rule(_gap_vjp, _linear_jvp("global_avgpool"), "1/(H W) to every element"),
     "softmax": Rule(_softmax_vjp, _softmax_jvp, "y (g - sum g y)"),
     "layernorm": Rule(_layernorm_vjp, _layernorm_jvp, "(g - mean g - x^ mean(g x^)) / sigma"),
-    "quantize_linear": Rule(_quantize_vjp, _quantize_jvp,
-                            "straight-through: 1/scale inside the grid, 0 where it saturates"),
+    "quantize_linear": Rule(
+        _quantize_vjp, _quantize_jvp, "straight-through: 1/scale inside the grid, 0 where it saturates"
+    ),
     "dequantize_linear": Rule(_dequantize_vjp, _dequantize_jvp, "dx/dq = scale, dx/dscale = q - z"),
 }
 
@@ -608,7 +639,8 @@ def rule_for(op_name: str) -> Rule:
     except KeyError:
         raise DifferentiationError(
             f"op {op_name!r} has no derivative rule, so a graph using it cannot be "
-            "differentiated (add a VJP/JVP row to engine/autodiff_rules.py)") from None
+            "differentiated (add a VJP/JVP row to engine/autodiff_rules.py)"
+        ) from None
 
 
 def missing_rules() -> list[str]:
@@ -621,6 +653,8 @@ def kink_note(op_name: str, x: np.ndarray) -> str:
     for point in KINKS.get(op_name, ()):
         if np.any(x == point):
             used = UNARY[op_name][0](np.array([point]), np.array([point]), {"alpha": 0.01})
-            return (f"{op_name} is not differentiable at x = {point:g}; like PyTorch, the "
-                    f"one-sided value {float(np.asarray(used).ravel()[0]):g} is used there")
+            return (
+                f"{op_name} is not differentiable at x = {point:g}; like PyTorch, the "
+                f"one-sided value {float(np.asarray(used).ravel()[0]):g} is used there"
+            )
     return ""

@@ -17,11 +17,12 @@ Stages:
      the size of the AD evaluation trace (3 ops per step: linear in n).
 Not handled: tensors (scalar expressions only), symbolic simplification beyond the local rules.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -31,16 +32,16 @@ from ..core.ir import Graph, GraphBuilder
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh")
 BINARY = ("add", "sub", "mul", "div", "pow")
-MAX_SYMBOLIC_OPS = 200   # expression depth stays far below Python's recursion limit
+MAX_SYMBOLIC_OPS = 200  # expression depth stays far below Python's recursion limit
 MAX_DEPTH = 40
 
 
 @dataclass(frozen=True)
 class Expr:
-    op: str                         # var, const, or an op name
-    args: tuple["Expr", ...] = ()
-    name: str = ""                  # for var
-    value: float = 0.0              # for const
+    op: str  # var, const, or an op name
+    args: tuple[Expr, ...] = ()
+    name: str = ""  # for var
+    value: float = 0.0  # for const
 
 
 def var(name: str) -> Expr:
@@ -65,6 +66,7 @@ def tree_size(e: Expr) -> int:
         if k not in memo:
             memo[k] = 1 + sum(go(a) for a in x.args)
         return memo[k]
+
     return go(e)
 
 
@@ -110,15 +112,26 @@ def to_text(e: Expr, limit: int = 400) -> str:
             emit(f"{'-' if x.op == 'neg' else x.op}(")
             go(x.args[0])
             emit(")")
+
     go(e)
     text = "".join(parts)
     return text[:limit] + " ..." if used[0] > limit else text
 
 
 # -- evaluation -------------------------------------------------------------------------------------
-_FN = {"neg": np.negative, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
-       "tanh": np.tanh, "add": np.add, "sub": np.subtract, "mul": np.multiply,
-       "div": np.divide, "pow": np.power}
+_FN = {
+    "neg": np.negative,
+    "exp": np.exp,
+    "log": np.log,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "pow": np.power,
+}
 
 
 def evaluate(e: Expr, env: dict[str, float], dtype: str = "float64") -> float:
@@ -140,6 +153,7 @@ def evaluate(e: Expr, env: dict[str, float], dtype: str = "float64") -> float:
             v = t(_FN[x.op](*[go(a) for a in x.args]))
         memo[k] = v
         return v
+
     with np.errstate(all="ignore"):
         return float(go(e))
 
@@ -167,21 +181,26 @@ def diff(e: Expr, wrt: str) -> Expr:
             return ZERO
         if op in ("add", "sub"):
             return call(op, d(a[0]), d(a[1]))
-        if op == "mul":   # product rule
+        if op == "mul":  # product rule
             return call("add", call("mul", d(a[0]), a[1]), call("mul", a[0], d(a[1])))
-        if op == "div":   # quotient rule
+        if op == "div":  # quotient rule
             num = call("sub", call("mul", d(a[0]), a[1]), call("mul", a[0], d(a[1])))
             return call("div", num, call("mul", a[1], a[1]))
-        if op == "pow":   # constant exponent only
+        if op == "pow":  # constant exponent only
             if a[1].op != "const":
                 raise EngineError("symbolic pow handles a constant exponent only")
             return call("mul", call("mul", a[1], call("pow", a[0], const(a[1].value - 1))), d(a[0]))
         if op == "neg":
             return call("neg", d(a[0]))
-        inner = {"exp": lambda: x, "log": lambda: call("div", ONE, a[0]),
-                 "sin": lambda: call("cos", a[0]), "cos": lambda: call("neg", call("sin", a[0])),
-                 "tanh": lambda: call("sub", ONE, call("mul", x, x))}[op]()
+        inner = {
+            "exp": lambda: x,
+            "log": lambda: call("div", ONE, a[0]),
+            "sin": lambda: call("cos", a[0]),
+            "cos": lambda: call("neg", call("sin", a[0])),
+            "tanh": lambda: call("sub", ONE, call("mul", x, x)),
+        }[op]()
         return call("mul", inner, d(a[0]))  # chain rule
+
     return d(e)
 
 
@@ -200,6 +219,7 @@ def simplify(e: Expr) -> Expr:
         out = _local(x.op, args)
         memo[k] = out
         return out
+
     return s(e)
 
 
@@ -238,14 +258,18 @@ def _local(op: str, a: tuple[Expr, ...]) -> Expr:
 def expr_from_graph(graph: Graph, output: str | None = None) -> Expr:
     """Inline a scalar graph into one expression tree (inputs/params become variables)."""
     output = output or graph.outputs[0]
-    if len(graph.op_nodes) > MAX_SYMBOLIC_OPS:     # the tree walks below recurse once per level
-        raise EngineError(f"symbolic differentiation here takes programs of at most "
-                          f"{MAX_SYMBOLIC_OPS} ops; this one has {len(graph.op_nodes)}")
+    if len(graph.op_nodes) > MAX_SYMBOLIC_OPS:  # the tree walks below recurse once per level
+        raise EngineError(
+            f"symbolic differentiation here takes programs of at most "
+            f"{MAX_SYMBOLIC_OPS} ops; this one has {len(graph.op_nodes)}"
+        )
     env: dict[str, Expr] = {}
     for node in graph.nodes:
         if node.shape not in ((), (1,)):
-            raise EngineError(f"symbolic differentiation here takes scalar programs; {node.name!r} "
-                              f"has shape {list(node.shape)}")
+            raise EngineError(
+                f"symbolic differentiation here takes scalar programs; {node.name!r} "
+                f"has shape {list(node.shape)}"
+            )
         if node.op in ("input", "param"):
             env[node.name] = var(node.name)
         elif node.op == "constant":
@@ -254,8 +278,10 @@ def expr_from_graph(graph: Graph, output: str | None = None) -> Expr:
             args = [env[i] for i in node.inputs]
             env[node.name] = args[0] if node.op == "identity" else call(node.op, *args)
         else:
-            raise EngineError(f"symbolic differentiation here knows {', '.join(UNARY + BINARY)}; "
-                              f"node {node.name!r} uses {node.op!r}")
+            raise EngineError(
+                f"symbolic differentiation here knows {', '.join(UNARY + BINARY)}; "
+                f"node {node.name!r} uses {node.op!r}"
+            )
         if node.name == output:
             break
     if output not in env:
@@ -294,10 +320,10 @@ def _check_depth(n: int) -> None:
 @dataclass(frozen=True)
 class SwellRow:
     n: int
-    f_size: int             # tree size of l_n
-    naive_size: int         # tree size of d l_n / dx, textbook rules
-    simplified_size: int    # after local simplification
-    ad_trace: int           # op nodes in the AD evaluation trace (forward sweep)
+    f_size: int  # tree size of l_n
+    naive_size: int  # tree size of d l_n / dx, textbook rules
+    simplified_size: int  # after local simplification
+    ad_trace: int  # op nodes in the AD evaluation trace (forward sweep)
 
 
 def swell_table(max_n: int = 8) -> tuple[SwellRow, ...]:
@@ -321,9 +347,14 @@ class DifferenceRow:
     central_error: float
 
 
-def difference_sweep(e: Expr, wrt: str, point: dict[str, float], exact: float,
-                     hs: Iterable[float] | None = None, dtype: str = "float64"
-                     ) -> tuple[DifferenceRow, ...]:
+def difference_sweep(
+    e: Expr,
+    wrt: str,
+    point: dict[str, float],
+    exact: float,
+    hs: Iterable[float] | None = None,
+    dtype: str = "float64",
+) -> tuple[DifferenceRow, ...]:
     """Forward and central differences of ``e`` in ``wrt`` for each step ``h``, with their errors."""
     hs = list(hs) if hs is not None else [10.0 ** (-k / 2) for k in range(0, 33)]
     budget.check_steps(len(hs), "the h sweep")
@@ -358,14 +389,14 @@ def best_step(rows: tuple[DifferenceRow, ...], which: str = "central") -> Differ
 # -- the four ways on one program ---------------------------------------------------------------
 @dataclass(frozen=True)
 class FourWays:
-    var: str                         # the input differentiated by
-    point: dict                      # where (every input's value)
-    derivative: str                  # the simplified symbolic derivative (the closed form)
-    exact: float                     # its value (float64)
+    var: str  # the input differentiated by
+    point: dict  # where (every input's value)
+    derivative: str  # the simplified symbolic derivative (the closed form)
+    exact: float  # its value (float64)
     differences: tuple[DifferenceRow, ...]
     swell: tuple[SwellRow, ...]
-    trace_ops: int                   # op nodes of the program: the AD trace length
-    fallback: bool                   # True if the program was not scalar and the example was used
+    trace_ops: int  # op nodes of the program: the AD trace length
+    fallback: bool  # True if the program was not scalar and the example was used
 
 
 def four_ways(graph: Graph, dtype: str = "float64", depth: int = 8) -> FourWays:
@@ -375,6 +406,7 @@ def four_ways(graph: Graph, dtype: str = "float64", depth: int = 8) -> FourWays:
     """
     from ..core.interpreter import run
     from ..core.presets import preset
+
     fallback = False
     try:
         expr = expr_from_graph(graph)
@@ -389,11 +421,20 @@ def four_ways(graph: Graph, dtype: str = "float64", depth: int = 8) -> FourWays:
     deriv = diff(expr, inputs[0])
     exact = evaluate(deriv, point)
     rows = difference_sweep(expr, inputs[0], point, exact, dtype=dtype)
-    return FourWays(inputs[0], point, to_text(simplify(deriv)), exact, rows, swell_table(depth),
-                    len(graph.op_nodes), fallback)
+    return FourWays(
+        inputs[0],
+        point,
+        to_text(simplify(deriv)),
+        exact,
+        rows,
+        swell_table(depth),
+        len(graph.op_nodes),
+        fallback,
+    )
 
 
 def four_ways_text(program: str, dtype: str = "float64", depth: int = 8) -> FourWays:
     """:func:`four_ways` of a program given as text (what the lab page caches)."""
     from ..core.language import parse_program
+
     return four_ways(parse_program(program, title="program"), dtype, depth)

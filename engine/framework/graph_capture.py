@@ -17,6 +17,7 @@ Every captured graph becomes a small :class:`Dag` (nodes with op labels, edges) 
 :meth:`Dag.to_graph` turns into an :class:`engine.core.ir.Graph` for the common graph figure.
 torch is imported lazily (on the first capture). Not handled: modules with state, multiple outputs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,8 @@ import inspect
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..core.errors import EngineError
 from ..core.ir import Graph, Node
@@ -37,6 +38,7 @@ def _torch():
     global torch
     if torch is None:
         import torch as _t
+
         torch = _t
     return torch
 
@@ -48,27 +50,27 @@ def mlp_layer(x, w):
 
 def branch_on_value(x, w):
     h = x @ w
-    if h.sum() > 0:                  # depends on the data, not on shapes
+    if h.sum() > 0:  # depends on the data, not on shapes
         return torch.sin(h).sum()
     return torch.cos(h).sum() * 2
 
 
 def loop_until(x, w):
     h = x @ w
-    while h.abs().sum() < 10:        # the trip count depends on the data
+    while h.abs().sum() < 10:  # the trip count depends on the data
         h = h * 2
     return h.sum()
 
 
 def fixed_loop(x, w):
     h = x
-    for _ in range(3):               # a Python loop with a fixed count: simply unrolled
+    for _ in range(3):  # a Python loop with a fixed count: simply unrolled
         h = torch.tanh(h @ w)
     return h.sum()
 
 
 def shape_branch(x, w):
-    if x.shape[0] > 2:               # depends on a shape only
+    if x.shape[0] > 2:  # depends on a shape only
         return (x @ w).sum()
     return (x @ w).mean()
 
@@ -77,7 +79,7 @@ def shape_branch(x, w):
 class MenuItem:
     fn: Callable
     en: str
-    other: str          # how the "other" input is made: negate, scale, short
+    other: str  # how the "other" input is made: negate, scale, short
 
 
 MENU: dict[str, MenuItem] = {
@@ -104,7 +106,7 @@ def _item(name: str) -> MenuItem:
 class DagNode:
     id: str
     label: str
-    kind: str = "op"              # input, op, output, constant
+    kind: str = "op"  # input, op, output, constant
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,17 @@ class Dag:
     nodes: tuple[DagNode, ...]
     edges: tuple[tuple[str, str], ...]
     title: str = ""
-    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (label, member ids), e.g. dynamo graphs
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (label, member ids), e.g. dynamo graphs
 
     def to_graph(self) -> Graph:
         """An engine Graph (op = label) so the shared graph figure can draw it."""
         ins: dict[str, list[str]] = {n.id: [] for n in self.nodes}
         for a, b in self.edges:
             ins[b].append(a)
-        ops = {n.id: ("input" if n.kind == "input" else "constant" if n.kind == "constant"
-                      else n.label) for n in self.nodes}
+        ops = {
+            n.id: ("input" if n.kind == "input" else "constant" if n.kind == "constant" else n.label)
+            for n in self.nodes
+        }
         nodes = tuple(Node(n.id, ops[n.id], tuple(ins[n.id])) for n in _topo(self))
         sinks = [n.id for n in self.nodes if not any(a == n.id for a, _ in self.edges)]
         return Graph(nodes, tuple(sinks), self.title)
@@ -145,6 +149,7 @@ def _topo(dag: Dag) -> list[DagNode]:
             else:
                 stack.append((node, True))
                 stack.extend((i, False) for i in reversed(ins[node]) if i not in seen)
+
     for n in dag.nodes:
         visit(n.id)
     return order
@@ -155,7 +160,7 @@ class Capture:
     method: str
     ok: bool
     dag: Dag | None
-    message: str                        # what happened, in words (error text when not ok)
+    message: str  # what happened, in words (error text when not ok)
     details: dict = field(default_factory=dict, hash=False)
 
 
@@ -181,9 +186,9 @@ def example_inputs(name: str, seed: int = 0, other: bool = False):
     g = t.Generator().manual_seed(seed)
     x = t.randn(4, 3, generator=g)
     w = t.randn(3, 3, generator=g)
-    if float((x @ w).sum()) < 0:     # the first example always takes the "if" branch
+    if float((x @ w).sum()) < 0:  # the first example always takes the "if" branch
         x = -x
-    if (x @ w).abs().sum() >= 10:   # and loops a few times in loop_until
+    if (x @ w).abs().sum() >= 10:  # and loops a few times in loop_until
         x = x * (5.0 / float((x @ w).abs().sum()))
     if other:
         x = {"negate": -x, "scale": x * 100.0, "short": x[:2]}[item.other]
@@ -210,7 +215,7 @@ def eager_graph(name: str, seed: int = 0) -> Capture:
         return nodes[id(fn)]
 
     stack, seen = [out.grad_fn], set()
-    while stack:                      # walk grad_fn.next_functions from the result to the leaves
+    while stack:  # walk grad_fn.next_functions from the result to the leaves
         fn = stack.pop()
         if id(fn) in seen:
             continue
@@ -218,13 +223,17 @@ def eager_graph(name: str, seed: int = 0) -> Capture:
         here = node_of(fn)
         for nxt, _ in fn.next_functions:
             if nxt is not None:
-                edges.append((node_of(nxt).id, here.id))   # data flows leaf -> result
+                edges.append((node_of(nxt).id, here.id))  # data flows leaf -> result
                 stack.append(nxt)
     dag = Dag(tuple(nodes.values()), tuple(dict.fromkeys(edges)), "eager autograd graph (grad_fn)")
-    return Capture("eager", True, dag, f"the result has grad_fn={type(out.grad_fn).__name__}; "
-                   f"{len(nodes)} backward nodes were recorded while the code ran",
-                   {"value": float(out.detach()), "grad_fn": type(out.grad_fn).__name__,
-                    "nodes": len(nodes)})
+    return Capture(
+        "eager",
+        True,
+        dag,
+        f"the result has grad_fn={type(out.grad_fn).__name__}; "
+        f"{len(nodes)} backward nodes were recorded while the code ran",
+        {"value": float(out.detach()), "grad_fn": type(out.grad_fn).__name__, "nodes": len(nodes)},
+    )
 
 
 # -- 2. torch.fx symbolic trace -----------------------------------------------------------------
@@ -238,8 +247,7 @@ def _fx_dag(graph, title: str, prefix: str = "") -> Dag:
         elif n.op == "get_attr":
             kind, label = "constant", n.name
         else:
-            target = n.target if isinstance(n.target, str) else getattr(n.target, "__name__",
-                                                                          str(n.target))
+            target = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", str(n.target))
             kind, label = "op", str(target).replace("torch.ops.", "")
         nodes.append(DagNode(prefix + n.name, label, kind))
         for a in n.all_input_nodes:
@@ -252,12 +260,23 @@ def fx_graph(name: str) -> Capture:
     try:
         gm = t.fx.symbolic_trace(_item(name).fn)
     except Exception as e:  # noqa: BLE001 - TraceError and friends are the lesson
-        return Capture("fx", False, None, f"{type(e).__name__}: {e}",
-                       {"why": "symbolic tracing runs the code on Proxy objects; an if/while on a "
-                               "Proxy needs a real True/False, which does not exist yet"})
-    return Capture("fx", True, _fx_dag(gm.graph, "torch.fx symbolic trace"),
-                   f"{sum(1 for n in gm.graph.nodes if n.op.startswith('call'))} calls recorded",
-                   {"code": gm.code, "calls": sum(1 for n in gm.graph.nodes if n.op.startswith("call"))})
+        return Capture(
+            "fx",
+            False,
+            None,
+            f"{type(e).__name__}: {e}",
+            {
+                "why": "symbolic tracing runs the code on Proxy objects; an if/while on a "
+                "Proxy needs a real True/False, which does not exist yet"
+            },
+        )
+    return Capture(
+        "fx",
+        True,
+        _fx_dag(gm.graph, "torch.fx symbolic trace"),
+        f"{sum(1 for n in gm.graph.nodes if n.op.startswith('call'))} calls recorded",
+        {"code": gm.code, "calls": sum(1 for n in gm.graph.nodes if n.op.startswith("call"))},
+    )
 
 
 # -- 3. torch.jit.trace -------------------------------------------------------------------------
@@ -270,8 +289,11 @@ def _jit_dag(graph) -> Dag:
         kind = n.kind()
         is_const = kind == "prim::Constant"
         nid = f"{(_const_text(n) or 'const') if is_const else kind.split('::')[-1]}#{k}"
-        nodes.append(DagNode(nid, kind if not is_const else f"const {_const_text(n)}",
-                             "constant" if is_const else "op"))
+        nodes.append(
+            DagNode(
+                nid, kind if not is_const else f"const {_const_text(n)}", "constant" if is_const else "op"
+            )
+        )
         for v in n.inputs():
             if v.unique() in ids:
                 edges.append((ids[v.unique()], nid))
@@ -298,25 +320,38 @@ def jit_graph(name: str, seed: int = 0) -> Capture:
             traced = t.jit.trace(fn, (x, w), check_trace=False)
         except Exception as e:  # noqa: BLE001
             return Capture("jit", False, None, f"{type(e).__name__}: {e}")
-    tracer = [str(c.message).split(". ")[0] for c in caught if "TracerWarning" in
-              type(c.message).__name__]
+    tracer = [str(c.message).split(". ")[0] for c in caught if "TracerWarning" in type(c.message).__name__]
     eager_other, traced_other = float(fn(x2, w2)), float(traced(x2, w2))
     same = abs(eager_other - traced_other) <= 1e-4 * max(1.0, abs(eager_other))
-    msg = ("the traced graph also gives the right answer on the other input"
-           if same else f"on an input taking the other path the traced graph returns "
-           f"{traced_other:.4g} but eager Python returns {eager_other:.4g}: tracing froze the path "
-           "of the example")
-    return Capture("jit", True, _jit_dag(traced.graph), msg,
-                   {"warnings": tracer, "eager_other": eager_other, "traced_other": traced_other,
-                    "frozen": not same, "value": float(traced(x, w))})
+    msg = (
+        "the traced graph also gives the right answer on the other input"
+        if same
+        else f"on an input taking the other path the traced graph returns "
+        f"{traced_other:.4g} but eager Python returns {eager_other:.4g}: tracing froze the path "
+        "of the example"
+    )
+    return Capture(
+        "jit",
+        True,
+        _jit_dag(traced.graph),
+        msg,
+        {
+            "warnings": tracer,
+            "eager_other": eager_other,
+            "traced_other": traced_other,
+            "frozen": not same,
+            "value": float(traced(x, w)),
+        },
+    )
 
 
 # -- 4. dynamo and export -------------------------------------------------------------------------
 @contextlib.contextmanager
 def _quiet():
     """Dynamo and export log warnings through logging and stderr; keep the page clean."""
-    loggers = [logging.getLogger(n) for n in ("torch", "torch._dynamo", "torch.fx",
-                                              "torch._export", "torch.export")]
+    loggers = [
+        logging.getLogger(n) for n in ("torch", "torch._dynamo", "torch.fx", "torch._export", "torch.export")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -346,11 +381,19 @@ def dynamo_graph(name: str, seed: int = 0) -> Capture:
         groups.append((f"graph {k + 1}", tuple(n.id for n in part.nodes)))
     reasons = [str(r.reason).splitlines()[0] for r in ex.break_reasons]
     dag = Dag(tuple(nodes), tuple(edges), "torch._dynamo graphs", tuple(groups))
-    msg = (f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)"
-           + (f": {'; '.join(reasons)} (a jump on a tensor's value cannot be decided while "
-              "compiling, so the graph ends there and Python decides)" if reasons else ""))
-    return Capture("dynamo", True, dag, msg, {"graphs": ex.graph_count,
-                                              "breaks": ex.graph_break_count, "reasons": reasons})
+    msg = f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)" + (
+        f": {'; '.join(reasons)} (a jump on a tensor's value cannot be decided while "
+        "compiling, so the graph ends there and Python decides)"
+        if reasons
+        else ""
+    )
+    return Capture(
+        "dynamo",
+        True,
+        dag,
+        msg,
+        {"graphs": ex.graph_count, "breaks": ex.graph_break_count, "reasons": reasons},
+    )
 
 
 def export_graph(name: str, seed: int = 0) -> Capture:
@@ -360,30 +403,52 @@ def export_graph(name: str, seed: int = 0) -> Capture:
     class Wrapped(t.nn.Module):
         def forward(self, x, w):
             return fn(x, w)
+
     x, w = example_inputs(name, seed)
     with _quiet():
         try:
             ep = t.export.export(Wrapped(), (x, w))
         except Exception as e:  # noqa: BLE001 - the guard / data-dependent error is the lesson
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            return Capture("export", False, None, f"{type(e).__name__}: {first}",
-                           {"why": "export needs one graph for every input; the branch depends "
-                                   "on a value it cannot know at export time"})
+            return Capture(
+                "export",
+                False,
+                None,
+                f"{type(e).__name__}: {first}",
+                {
+                    "why": "export needs one graph for every input; the branch depends "
+                    "on a value it cannot know at export time"
+                },
+            )
         x2, w2 = example_inputs(name, seed, other=True)
         try:
             ep.module()(x2, w2)
             other, other_ok = "the exported program also runs on the other input", True
         except Exception as e:  # noqa: BLE001 - a guard failing on the other input
-            other = (f"the exported program refuses the other input (a guard on what it "
-                     f"specialised failed): {type(e).__name__}: "
-                     f"{str(e).strip().splitlines()[0][:200]}")
+            other = (
+                f"the exported program refuses the other input (a guard on what it "
+                f"specialised failed): {type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0][:200]}"
+            )
             other_ok = False
-    return Capture("export", True, _fx_dag(ep.graph, "torch.export graph (ATen ops)"),
-                   f"one graph captured; {other}", {"other": other, "other_ok": other_ok})
+    return Capture(
+        "export",
+        True,
+        _fx_dag(ep.graph, "torch.export graph (ATen ops)"),
+        f"one graph captured; {other}",
+        {"other": other, "other_ok": other_ok},
+    )
 
 
 def capture_all(name: str, seed: int = 0) -> Captures:
     """All four captures of ``name`` (slow the first time: dynamo compiles; cache the result)."""
     _item(name)
-    return Captures(name, menu_source(name), eager_graph(name, seed), fx_graph(name),
-                    jit_graph(name, seed), dynamo_graph(name, seed), export_graph(name, seed))
+    return Captures(
+        name,
+        menu_source(name),
+        eager_graph(name, seed),
+        fx_graph(name),
+        jit_graph(name, seed),
+        dynamo_graph(name, seed),
+        export_graph(name, seed),
+    )

@@ -7,6 +7,7 @@ the computations the autodiff page caches by their (hashable) inputs.
 * :func:`jacobian_demo`: the full Jacobian of tanh(W x) by forward and by reverse mode, with the
   sweeps each needs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,14 +18,20 @@ from ..core.language import parse_program
 from ..core.trace import Trace
 from .autodiff import JacobianResult, baydin_labels, forward_trace, jacobian, reverse_trace, scalarize
 
-
 #: Baydin et al. (2018), JMLR 18(153), Tables 2 and 3, for f = ln x1 + x1 x2 - sin x2 at (2, 5),
 #: as printed (3 decimals): the forward tangent of y with x1_dot = 1, and the reverse adjoints.
 SURVEY_TABLES = {"forward_y_dot": 5.5, "adjoints": {"x1": 5.5, "x2": 1.716}}
 #: The full tables, by the survey's v labels: Table 2 (primal, tangent with x1_dot = 1) and
 #: Table 3 (each adjoint once the backward sweep is done).
-SURVEY_TABLE2 = {"v-1": (2.0, 1.0), "v0": (5.0, 0.0), "v1": (0.693, 0.5), "v2": (10.0, 5.0),
-                 "v3": (-0.959, 0.0), "v4": (10.693, 5.5), "v5": (11.652, 5.5)}
+SURVEY_TABLE2 = {
+    "v-1": (2.0, 1.0),
+    "v0": (5.0, 0.0),
+    "v1": (0.693, 0.5),
+    "v2": (10.0, 5.0),
+    "v3": (-0.959, 0.0),
+    "v4": (10.693, 5.5),
+    "v5": (11.652, 5.5),
+}
 SURVEY_TABLE3 = {"v5": 1.0, "v4": 1.0, "v3": -1.0, "v2": 1.0, "v1": 1.0, "v0": 1.716, "v-1": 5.5}
 
 
@@ -41,16 +48,27 @@ def survey_rows(mode: str, graph: Graph, trace: Trace) -> list[dict]:
     if mode == "forward":
         got = {labels[s.data["node"]]: (s.data["value"], s.data.get("tangent")) for s in trace.steps}
         if got.get("v-1", (0, 0))[1] != 1 or got.get("v0", (0, 1))[1] != 0:
-            return []          # the survey seeds x1_dot = 1, x2_dot = 0
+            return []  # the survey seeds x1_dot = 1, x2_dot = 0
         for v, (primal, tangent) in SURVEY_TABLE2.items():
             value, dot = got.get(v, (None, None))
             if value is None or dot is None:
                 return []
-            rows.append(dict(v=v, source_value=primal, value=float(value), source_tangent=tangent,
-                             tangent=float(dot), diff=max(abs(primal - value), abs(tangent - dot))))
+            rows.append(
+                dict(
+                    v=v,
+                    source_value=primal,
+                    value=float(value),
+                    source_tangent=tangent,
+                    tangent=float(dot),
+                    diff=max(abs(primal - value), abs(tangent - dot)),
+                )
+            )
     else:
-        adj = {labels[k]: float(np.asarray(a).ravel()[0]) for k, a in
-               ((trace.summary or {}).get("adjoints") or {}).items() if k in labels}
+        adj = {
+            labels[k]: float(np.asarray(a).ravel()[0])
+            for k, a in ((trace.summary or {}).get("adjoints") or {}).items()
+            if k in labels
+        }
         for v, want in SURVEY_TABLE3.items():
             if v not in adj:
                 return []
@@ -66,8 +84,7 @@ def survey_check(mode: str, trace: Trace) -> tuple[int, dict, float] | None:
         dot = (summary.get("outputs") or {}).get("y")
         if dot is None:
             return None
-        got, want, table = {"y": float(np.asarray(dot).ravel()[0])}, {"y": SURVEY_TABLES[
-            "forward_y_dot"]}, 2
+        got, want, table = {"y": float(np.asarray(dot).ravel()[0])}, {"y": SURVEY_TABLES["forward_y_dot"]}, 2
     else:
         grads = summary.get("gradients") or {}
         if not all(k in grads for k in SURVEY_TABLES["adjoints"]):

@@ -22,11 +22,12 @@ Each step of the generator is one scheduling decision (the queue before, the op 
 Not handled: memory capacity, kernel concurrency limits within a device other than ``streams``,
 priorities other than FIFO, overlap of a transfer with compute on the same link.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from typing import Generator
 
 from ..core import budget
 from ..core.cost_model import cost
@@ -41,24 +42,25 @@ PLACEMENTS = ("accel", "cpu", "heavy_on_accel", "halves")
 @dataclass(frozen=True)
 class Device:
     name: str
-    peak_flops: float        # FLOP/s
-    bandwidth: float         # bytes/s of its memory
-    op_overhead_us: float    # device-side cost per op (kernel prologue, scheduling)
-    launch_us: float         # host -> device launch latency per submission
+    peak_flops: float  # FLOP/s
+    bandwidth: float  # bytes/s of its memory
+    op_overhead_us: float  # device-side cost per op (kernel prologue, scheduling)
+    launch_us: float  # host -> device launch latency per submission
     is_host: bool = False
 
 
 @dataclass(frozen=True)
 class Config:
     """The simulated machine. Defaults: a server CPU and a mid-range accelerator over PCIe 4.0."""
+
     cpu: Device = Device("cpu", 1.0e12, 100e9, 1.0, 0.0, True)
     accel: Device = Device("accel0", 20e12, 900e9, 1.0, 5.0)
     accel_count: int = 1
-    streams: int = 1                 # concurrent streams (queues) per device
-    link_bandwidth: float = 25e9     # bytes/s (PCIe 4.0 x16 ~ 25 GB/s usable)
+    streams: int = 1  # concurrent streams (queues) per device
+    link_bandwidth: float = 25e9  # bytes/s (PCIe 4.0 x16 ~ 25 GB/s usable)
     link_latency_us: float = 10.0
-    host_dispatch_us: float = 10.0   # eager framework overhead per op (Python, dispatcher, autograd)
-    heavy_flops: float = 1e6         # heavy_on_accel threshold
+    host_dispatch_us: float = 10.0  # eager framework overhead per op (Python, dispatcher, autograd)
+    heavy_flops: float = 1e6  # heavy_on_accel threshold
 
     def devices(self) -> dict[str, Device]:
         out = {self.cpu.name: self.cpu}
@@ -73,7 +75,7 @@ class Schedule:
     mode: str
     placement: dict = field(hash=False)
     total_us: float
-    utilization: dict = field(hash=False)     # lane -> busy share of the makespan
+    utilization: dict = field(hash=False)  # lane -> busy share of the makespan
     transfer_bytes: int
     dispatches: int
 
@@ -90,10 +92,14 @@ def _validate(graph, mode, placement, cfg: Config) -> None:
     if not 1 <= cfg.accel_count <= 4:
         raise EngineError(f"the number of accelerators must be 1 to 4, got {cfg.accel_count}")
     if placement == "halves" and cfg.accel_count < 2:
-        raise EngineError("placement 'halves' splits the graph over two accelerators; set "
-                          "accelerators to 2 or more")
-    for what, v in (("link bandwidth", cfg.link_bandwidth), ("CPU peak", cfg.cpu.peak_flops),
-                    ("accelerator peak", cfg.accel.peak_flops)):
+        raise EngineError(
+            "placement 'halves' splits the graph over two accelerators; set accelerators to 2 or more"
+        )
+    for what, v in (
+        ("link bandwidth", cfg.link_bandwidth),
+        ("CPU peak", cfg.cpu.peak_flops),
+        ("accelerator peak", cfg.accel.peak_flops),
+    ):
         if not v > 0:
             raise EngineError(f"the {what} must be positive, got {v}")
     budget.check_nodes(len(graph.nodes))
@@ -126,7 +132,7 @@ class _Lanes:
         self.free: dict[str, float] = {}
         self.last: dict[str, int | None] = {}
         self.events: list[Event] = []
-        self.cause: list[int | None] = []    # event index that fixed each event's start
+        self.cause: list[int | None] = []  # event index that fixed each event's start
 
     def add(self, unit, start, end, label, kind, cause, info=()) -> int:
         self.events.append(Event(unit, start, end, label, kind, tuple(info)))
@@ -147,9 +153,13 @@ def _latest(*pairs: tuple[float, int | None]) -> tuple[float, int | None]:
     return best
 
 
-def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
-                   config: Config | None = None,
-                   record: bool = True) -> Generator[Step | None, None, Schedule]:
+def schedule_steps(
+    graph: Graph,
+    mode: str = "whole_graph",
+    placement: str = "accel",
+    config: Config | None = None,
+    record: bool = True,
+) -> Generator[Step | None, None, Schedule]:
     """The scheduler as a generator: one :class:`Step` per decision (``None`` when not
     ``record``-ing, so a large graph does not pay for the snapshots); returns the :class:`Schedule`."""
     cfg = config or Config()
@@ -159,16 +169,16 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
     costs = {c.name: c for c in cost(graph).nodes}
     lanes = _Lanes()
     nbytes = {n.name: budget.numel(n.shape) * 4 for n in graph.nodes}
-    done: dict[str, tuple[float, int | None]] = {}        # value -> (ready time, event) on its device
-    home: dict[str, str] = {}                             # value -> device where it lives
+    done: dict[str, tuple[float, int | None]] = {}  # value -> (ready time, event) on its device
+    home: dict[str, str] = {}  # value -> device where it lives
     copies: dict[tuple[str, str], tuple[float, int | None]] = {}
     for n in graph.nodes:
         if n.is_source:
-            home[n.name] = cfg.cpu.name if n.op == "input" else "*"   # params: resident anywhere
+            home[n.name] = cfg.cpu.name if n.op == "input" else "*"  # params: resident anywhere
             done[n.name] = (0.0, None)
     launched: dict[str, tuple[float, int | None]] = {}
     dispatches = 0
-    if mode != "op_by_op":    # one host launch per device that runs part of the graph
+    if mode != "op_by_op":  # one host launch per device that runs part of the graph
         for dev in dict.fromkeys(where.values()):
             d = devices[dev]
             start, cause = lanes.at("host")
@@ -188,8 +198,9 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
             link = f"link {src}->{dev}"
             start, cause = _latest(ready, lanes.at(link))
             dur = cfg.link_latency_us + nbytes[value] / cfg.link_bandwidth * 1e6
-            idx = lanes.add(link, start, start + dur, f"copy {value}", "transfer", cause,
-                            (("bytes", nbytes[value]),))
+            idx = lanes.add(
+                link, start, start + dur, f"copy {value}", "transfer", cause, (("bytes", nbytes[value]),)
+            )
             transfer_total += nbytes[value]
             copies[(value, dev)] = (start + dur, idx)
         return copies[(value, dev)]
@@ -222,8 +233,15 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
         lane = min(streams[dev.name], key=lambda u: lanes.at(u)[0])
         start, cause = _latest(gate, inputs_at, lanes.at(lane))
         dur = op_time_us(c.flops, c.bytes_read + c.bytes_written, dev)
-        idx = lanes.add(lane, start, start + dur, name, "compute", cause,
-                        (("op", node.op), ("flops", c.flops), ("bytes", c.bytes_read + c.bytes_written)))
+        idx = lanes.add(
+            lane,
+            start,
+            start + dur,
+            name,
+            "compute",
+            cause,
+            (("op", node.op), ("flops", c.flops), ("bytes", c.bytes_read + c.bytes_written)),
+        )
         done[name] = (start + dur, idx)
         home[name] = dev.name
         newly = []
@@ -237,14 +255,24 @@ def schedule_steps(graph: Graph, mode: str = "whole_graph", placement: str = "ac
         if not record:
             yield None
             continue
-        yield Step(f"step {step_no}: {name} -> {lane}", (name,),
-                   f"ready queue {list(queue_before)}: took {name} ({node.op}) from the head; it runs "
-                   f"on {lane} from {start:.2f} to {start + dur:.2f} us"
-                   + (f"; now ready: {', '.join(newly)}" if newly else ""),
-                   data=dict(queue=queue_before, chosen=name, op=node.op, lane=lane, start=start,
-                             end=start + dur, newly_ready=tuple(newly),
-                             scheduled=tuple(order)))
-    for out in graph.outputs:                   # results go back to host memory
+        yield Step(
+            f"step {step_no}: {name} -> {lane}",
+            (name,),
+            f"ready queue {list(queue_before)}: took {name} ({node.op}) from the head; it runs "
+            f"on {lane} from {start:.2f} to {start + dur:.2f} us"
+            + (f"; now ready: {', '.join(newly)}" if newly else ""),
+            data=dict(
+                queue=queue_before,
+                chosen=name,
+                op=node.op,
+                lane=lane,
+                start=start,
+                end=start + dur,
+                newly_ready=tuple(newly),
+                scheduled=tuple(order),
+            ),
+        )
+    for out in graph.outputs:  # results go back to host memory
         if not graph.node(out).is_source:
             arrive(out, cfg.cpu.name)
     return _finish(graph, lanes, mode, where, transfer_total, dispatches)
@@ -258,16 +286,18 @@ def _finish(graph, lanes: _Lanes, mode, where, transfer_total, dispatches) -> Sc
         while k is not None:
             critical.append(k)
             k = lanes.cause[k]
-    order = ["host"] + sorted({e.unit for e in events if e.unit != "host"},
-                              key=lambda u: (u.startswith("link"), u))
+    order = ["host"] + sorted(
+        {e.unit for e in events if e.unit != "host"}, key=lambda u: (u.startswith("link"), u)
+    )
     units = tuple(u for u in order if any(e.unit == u for e in events))
     tl = Timeline(tuple(events), units, "us", tuple(reversed(critical)))
     tl.check_no_overlap()
     return Schedule(tl, mode, dict(where), tl.makespan, tl.utilization(), transfer_total, dispatches)
 
 
-def simulate(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
-             config: Config | None = None) -> Schedule:
+def simulate(
+    graph: Graph, mode: str = "whole_graph", placement: str = "accel", config: Config | None = None
+) -> Schedule:
     """Run :func:`schedule_steps` to the end and return the :class:`Schedule`."""
     gen = schedule_steps(graph, mode, placement, config, record=False)
     while True:
@@ -277,8 +307,9 @@ def simulate(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
             return stop.value
 
 
-def schedule_trace(graph: Graph, mode: str = "whole_graph", placement: str = "accel",
-                   config: Config | None = None) -> Trace:
+def schedule_trace(
+    graph: Graph, mode: str = "whole_graph", placement: str = "accel", config: Config | None = None
+) -> Trace:
     """Every scheduling decision as a :class:`Trace` (summary = the :class:`Schedule`)."""
     gen = schedule_steps(graph, mode, placement, config)
     steps = []
@@ -307,32 +338,64 @@ def dispatch_steps(op: str = "add", requires_grad: bool = True, device: str = "c
         raise EngineError(f"op must be one of add, mul, matmul, relu; got {op!r}")
     backend = device.upper() if device == "cuda" else "CPU"
     keys = ([f"Autograd{backend}"] if requires_grad else []) + [backend]
-    node = {"add": "AddBackward0", "mul": "MulBackward0", "matmul": "MmBackward0",
-            "relu": "ReluBackward0"}[op]
+    node = {"add": "AddBackward0", "mul": "MulBackward0", "matmul": "MmBackward0", "relu": "ReluBackward0"}[
+        op
+    ]
     call = f"torch.{op}(a)" if op == "relu" else f"torch.{op}(a, b)"
     # (layer, what, why), in English: ui/locales/zh/engine.toml translates them
     rows = [
         ("Python", f"{call} is called from Python", "the Python function is a thin binding"),
-        ("C++ binding", "the generated binding parses the arguments into at::Tensor",
-         "argument parsing and the GIL are part of the per-op host overhead"),
-        ("Dispatcher", f"dispatch key set of the inputs: {{{', '.join(keys)}}}; the highest "
-         f"priority key is {keys[0]}", "the dispatcher is a table: (op, key) -> kernel"),
+        (
+            "C++ binding",
+            "the generated binding parses the arguments into at::Tensor",
+            "argument parsing and the GIL are part of the per-op host overhead",
+        ),
+        (
+            "Dispatcher",
+            f"dispatch key set of the inputs: {{{', '.join(keys)}}}; the highest priority key is {keys[0]}",
+            "the dispatcher is a table: (op, key) -> kernel",
+        ),
     ]
     if requires_grad:
-        rows.append(("Autograd key", f"the Autograd kernel saves what backward needs, creates "
-                     f"{node} as the result's grad_fn, linked to the inputs' grad_fns, then "
-                     f"re-dispatches with the autograd key excluded", "this is how the dynamic "
-                     "graph is recorded as the code runs (define-by-run)"))
+        rows.append(
+            (
+                "Autograd key",
+                f"the Autograd kernel saves what backward needs, creates "
+                f"{node} as the result's grad_fn, linked to the inputs' grad_fns, then "
+                f"re-dispatches with the autograd key excluded",
+                "this is how the dynamic graph is recorded as the code runs (define-by-run)",
+            )
+        )
     else:
-        rows.append(("Autograd key", "no input requires grad: the autograd key is not in the set, "
-                     "nothing is recorded", "torch.no_grad() / inference mode skip this layer"))
-    launch = ("the CUDA kernel is queued on the current stream and the call returns at once "
-              "(asynchronous)") if device == "cuda" else "the CPU kernel runs to completion"
+        rows.append(
+            (
+                "Autograd key",
+                "no input requires grad: the autograd key is not in the set, nothing is recorded",
+                "torch.no_grad() / inference mode skip this layer",
+            )
+        )
+    launch = (
+        ("the CUDA kernel is queued on the current stream and the call returns at once (asynchronous)")
+        if device == "cuda"
+        else "the CPU kernel runs to completion"
+    )
     rows.append(("Backend key", f"{backend} kernel for {op}: {launch}", "the real arithmetic"))
-    rows.append(("Result", f"a new tensor{' with grad_fn=<' + node + '>' if requires_grad else ''}"
-                 " is returned to Python", "the next op starts the same path again"))
-    steps = tuple(Step(f"{k + 1}. {layer}", (layer,), f"{what} ({why})",
-                       data=dict(layer=layer, what=what, why=why, layers=DISPATCH_LAYERS))
-                  for k, (layer, what, why) in enumerate(rows))
-    return Trace(steps, f"Dispatch of {call} on {device}", dict(keys=keys, grad_fn=node
-                                                                if requires_grad else None))
+    rows.append(
+        (
+            "Result",
+            f"a new tensor{' with grad_fn=<' + node + '>' if requires_grad else ''} is returned to Python",
+            "the next op starts the same path again",
+        )
+    )
+    steps = tuple(
+        Step(
+            f"{k + 1}. {layer}",
+            (layer,),
+            f"{what} ({why})",
+            data=dict(layer=layer, what=what, why=why, layers=DISPATCH_LAYERS),
+        )
+        for k, (layer, what, why) in enumerate(rows)
+    )
+    return Trace(
+        steps, f"Dispatch of {call} on {device}", dict(keys=keys, grad_fn=node if requires_grad else None)
+    )

@@ -26,6 +26,7 @@ Transfer rates (bytes or elements per cycle) are teaching assumptions, not publi
 buffer sizes default to the Ascend 910 figures and are all user-editable. Not handled: L1 reuse of a
 panel across several output tiles, bank conflicts, int8 mode (16×32×16), Scalar-unit overheads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,30 +39,31 @@ from ..core.trace import Event, Timeline
 
 KB = 1024
 FRACTAL = 16
-CUBE_MACS = FRACTAL ** 3
+CUBE_MACS = FRACTAL**3
 LANES = ("MTE2", "MTE1", "Cube", "FixPipe/Vector", "MTE3")
 #: Ascend 910 AI Core buffer sizes in bytes (Liao et al., HPCA 2021; Hot Chips 2019).
 ASCEND910_BUFFERS = {"l1": 1024 * KB, "l0a": 64 * KB, "l0b": 64 * KB, "l0c": 256 * KB, "ub": 256 * KB}
 DEFAULT_RATES = {"gm_bytes_per_cycle": 128, "l1_bytes_per_cycle": 256, "vector_elems_per_cycle": 128}
-MAX_DIM = 4096                 # cube_matmul: the operands are really drawn and multiplied
-MODEL_MAX_DIM = 10_000_000     # cube_timing: sizes only; the step budget bounds the work
+MAX_DIM = 4096  # cube_matmul: the operands are really drawn and multiplied
+MODEL_MAX_DIM = 10_000_000  # cube_timing: sizes only; the step budget bounds the work
 
 
 @dataclass(frozen=True)
 class CubeResult:
     timeline: Timeline
-    product: np.ndarray | None          # M×N float32 (None from cube_timing: sizes only)
+    product: np.ndarray | None  # M×N float32 (None from cube_timing: sizes only)
     cycles: float
-    cube_utilization: float             # Cube busy / makespan
-    mac_utilization: float              # useful MACs / (makespan × 4096)
-    stalls: dict = field(default_factory=dict)        # engine -> idle cycles waiting for inputs/slots
-    tile: tuple[int, int, int] = (0, 0, 0)            # (tm, tk, tn)
-    padded: tuple[int, int, int] = (0, 0, 0)          # (M, K, N) rounded up to 16
-    buffer_use: dict = field(default_factory=dict)    # buffer -> (bytes used, capacity)
+    cube_utilization: float  # Cube busy / makespan
+    mac_utilization: float  # useful MACs / (makespan × 4096)
+    stalls: dict = field(default_factory=dict)  # engine -> idle cycles waiting for inputs/slots
+    tile: tuple[int, int, int] = (0, 0, 0)  # (tm, tk, tn)
+    padded: tuple[int, int, int] = (0, 0, 0)  # (M, K, N) rounded up to 16
+    buffer_use: dict = field(default_factory=dict)  # buffer -> (bytes used, capacity)
     steps: int = 0
 
 
 # ------------------------------------------------------------------ fractal formats
+
 
 def _pad16(x: np.ndarray) -> np.ndarray:
     r, c = x.shape
@@ -95,13 +97,16 @@ def from_nz(f: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ the model
 
+
 def _check_dims(M, K, N, limit: int = MAX_DIM) -> None:
     for name, v in (("M", M), ("K", K), ("N", N)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise EngineError(f"{name} must be a whole number, got {v!r}")
         if not 1 <= v <= limit:
-            raise ShapeError(f"{name} = {v} is out of range: the matrices must have 1 to {limit} "
-                             f"rows/columns (a zero-sized matrix has nothing to multiply)")
+            raise ShapeError(
+                f"{name} = {v} is out of range: the matrices must have 1 to {limit} "
+                f"rows/columns (a zero-sized matrix has nothing to multiply)"
+            )
 
 
 def _tile(name: str, value, padded: int, default: int) -> int:
@@ -112,17 +117,28 @@ def _tile(name: str, value, padded: int, default: int) -> int:
 
 
 def _buffer_use(tm, tk, tn, nbuf, buffers) -> dict:
-    need = {"l0a": tm * tk * 2 * nbuf, "l0b": tk * tn * 2 * nbuf, "l0c": tm * tn * 4 * nbuf,
-            "l1": (tm * tk + tk * tn) * 2 * nbuf, "ub": tm * tn * 2 * nbuf}
+    need = {
+        "l0a": tm * tk * 2 * nbuf,
+        "l0b": tk * tn * 2 * nbuf,
+        "l0c": tm * tn * 4 * nbuf,
+        "l1": (tm * tk + tk * tn) * 2 * nbuf,
+        "ub": tm * tn * 2 * nbuf,
+    }
     for name, used in need.items():
         cap = buffers[name]
         if used > cap:
-            what = {"l0a": f"an A tile of {tm}×{tk} fp16", "l0b": f"a B tile of {tk}×{tn} fp16",
-                    "l0c": f"a C tile of {tm}×{tn} fp32", "ub": f"a C tile of {tm}×{tn} fp16",
-                    "l1": f"A {tm}×{tk} plus B {tk}×{tn} fp16 tiles"}[name]
-            raise EngineError(f"{what} needs {used // KB} KB of {name.upper()}"
-                              f"{' (×2 for double buffering)' if nbuf == 2 else ''}, but "
-                              f"{name.upper()} holds {cap // KB} KB: choose a smaller tile")
+            what = {
+                "l0a": f"an A tile of {tm}×{tk} fp16",
+                "l0b": f"a B tile of {tk}×{tn} fp16",
+                "l0c": f"a C tile of {tm}×{tn} fp32",
+                "ub": f"a C tile of {tm}×{tn} fp16",
+                "l1": f"A {tm}×{tk} plus B {tk}×{tn} fp16 tiles",
+            }[name]
+            raise EngineError(
+                f"{what} needs {used // KB} KB of {name.upper()}"
+                f"{' (×2 for double buffering)' if nbuf == 2 else ''}, but "
+                f"{name.upper()} holds {cap // KB} KB: choose a smaller tile"
+            )
     return {k: (need[k], buffers[k]) for k in need}
 
 
@@ -130,10 +146,10 @@ def _buffer_use(tm, tk, tn, nbuf, buffers) -> dict:
 class CubePlan:
     """Everything the schedule needs, fixed before any work: sizes, tile, tile grid, buffers, rates."""
 
-    padded: tuple[int, int, int]              # (M, K, N) rounded up to 16
-    tile: tuple[int, int, int]                # (tm, tk, tn)
-    grid: tuple[int, int, int]                # tiles along M, K, N
-    nbuf: int                                 # 2 with double buffering
+    padded: tuple[int, int, int]  # (M, K, N) rounded up to 16
+    tile: tuple[int, int, int]  # (tm, tk, tn)
+    grid: tuple[int, int, int]  # tiles along M, K, N
+    nbuf: int  # 2 with double buffering
     rates: tuple[tuple[str, float], ...]
     buffer_use: tuple[tuple[str, tuple[int, int]], ...]
 
@@ -144,14 +160,25 @@ class CubePlan:
         return mt * kt * nt * 3 + mt * nt * 2
 
 
-def plan_cube(M: int, K: int, N: int, *, tile_m: int | None = None, tile_k: int | None = None,
-              tile_n: int | None = None, double_buffer: bool = True, **buffers) -> CubePlan:
+def plan_cube(
+    M: int,
+    K: int,
+    N: int,
+    *,
+    tile_m: int | None = None,
+    tile_k: int | None = None,
+    tile_n: int | None = None,
+    double_buffer: bool = True,
+    **buffers,
+) -> CubePlan:
     """Stages 1-2 on the sizes alone: padding, tile choice and the buffer check (refused if too big)."""
     _check_dims(M, K, N, MODEL_MAX_DIM)
     unknown = set(buffers) - set(ASCEND910_BUFFERS) - set(DEFAULT_RATES)
     if unknown:
-        raise EngineError(f"unknown setting(s) {sorted(unknown)}; buffers are "
-                          f"{sorted(ASCEND910_BUFFERS)} and rates {sorted(DEFAULT_RATES)}")
+        raise EngineError(
+            f"unknown setting(s) {sorted(unknown)}; buffers are "
+            f"{sorted(ASCEND910_BUFFERS)} and rates {sorted(DEFAULT_RATES)}"
+        )
     sizes = {**ASCEND910_BUFFERS, **{k: v for k, v in buffers.items() if k in ASCEND910_BUFFERS}}
     rates = {**DEFAULT_RATES, **{k: v for k, v in buffers.items() if k in DEFAULT_RATES}}
     for k, v in {**sizes, **rates}.items():
@@ -161,8 +188,14 @@ def plan_cube(M: int, K: int, N: int, *, tile_m: int | None = None, tile_k: int 
     tm, tk, tn = _tile("M", tile_m, Mp, 128), _tile("K", tile_k, Kp, 128), _tile("N", tile_n, Np, 128)
     nbuf = 2 if double_buffer else 1
     use = _buffer_use(tm, tk, tn, nbuf, sizes)
-    return CubePlan((Mp, Kp, Np), (tm, tk, tn), (-(-Mp // tm), -(-Kp // tk), -(-Np // tn)), nbuf,
-                    tuple(rates.items()), tuple(use.items()))
+    return CubePlan(
+        (Mp, Kp, Np),
+        (tm, tk, tn),
+        (-(-Mp // tm), -(-Kp // tk), -(-Np // tn)),
+        nbuf,
+        tuple(rates.items()),
+        tuple(use.items()),
+    )
 
 
 def cube_timing(M: int, K: int, N: int, **settings) -> CubeResult:
@@ -171,22 +204,34 @@ def cube_timing(M: int, K: int, N: int, **settings) -> CubeResult:
     return _result(plan, _schedule(plan), None, M * K * N)
 
 
-def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = None,
-                tile_k: int | None = None, tile_n: int | None = None, double_buffer: bool = True,
-                seed: int = 0, **buffers) -> CubeResult:
+def cube_matmul(
+    M: int,
+    K: int,
+    N: int,
+    *,
+    A=None,
+    B=None,
+    tile_m: int | None = None,
+    tile_k: int | None = None,
+    tile_n: int | None = None,
+    double_buffer: bool = True,
+    seed: int = 0,
+    **buffers,
+) -> CubeResult:
     """Simulate C = A·B (A: M×K, B: K×N, fp16 in, fp32 accumulate) on one DaVinci AI Core.
 
     ``buffers`` may override sizes in bytes (``l1``, ``l0a``, ``l0b``, ``l0c``, ``ub``) and the rates
     ``gm_bytes_per_cycle``, ``l1_bytes_per_cycle``, ``vector_elems_per_cycle``.
     """
     _check_dims(M, K, N)
-    plan = plan_cube(M, K, N, tile_m=tile_m, tile_k=tile_k, tile_n=tile_n,
-                     double_buffer=double_buffer, **buffers)
+    plan = plan_cube(
+        M, K, N, tile_m=tile_m, tile_k=tile_k, tile_n=tile_n, double_buffer=double_buffer, **buffers
+    )
     (Mp, Kp, Np), (tm, _, tn), (mt, _, nt) = plan.padded, plan.tile, plan.grid
-    check_flops(2 * Mp * Kp * Np, f"the Cube's {M}x{K}x{N} product")     # before drawing A and B
+    check_flops(2 * Mp * Kp * Np, f"the Cube's {M}x{K}x{N} product")  # before drawing A and B
     A, B = _operands(M, K, N, A, B, seed)
     sched = _schedule(plan)
-    a_frac, b_frac = to_zz(A), to_zn(B)                 # the formats L0A/L0B hold
+    a_frac, b_frac = to_zz(A), to_zn(B)  # the formats L0A/L0B hold
     c_frac = np.zeros((Np // FRACTAL, Mp // FRACTAL, FRACTAL, FRACTAL), dtype=np.float32)  # nZ
     for mi in range(mt):
         for ni in range(nt):
@@ -199,7 +244,7 @@ def cube_matmul(M: int, K: int, N: int, *, A=None, B=None, tile_m: int | None = 
     return _result(plan, sched, from_nz(c_frac, M, N), M * K * N)
 
 
-def _schedule(plan: CubePlan) -> "_Scheduler":
+def _schedule(plan: CubePlan) -> _Scheduler:
     """Stage 3: every k-step and drain of every output tile through the engine queues."""
     check_steps(plan.steps, "DaVinci pipeline")
     (Mp, Kp, Np), (tm, tk, tn), (mt, kt, nt) = plan.padded, plan.tile, plan.grid
@@ -215,12 +260,22 @@ def _schedule(plan: CubePlan) -> "_Scheduler":
     return sched
 
 
-def _result(plan: CubePlan, sched: "_Scheduler", product, macs: int) -> CubeResult:
+def _result(plan: CubePlan, sched: _Scheduler, product, macs: int) -> CubeResult:
     timeline = Timeline(tuple(sched.events), LANES, "cycles")
     span = timeline.makespan
     busy = timeline.busy("Cube")
-    return CubeResult(timeline, product, span, busy / span, macs / (span * CUBE_MACS), sched.stalls,
-                      plan.tile, plan.padded, dict(plan.buffer_use), len(sched.events))
+    return CubeResult(
+        timeline,
+        product,
+        span,
+        busy / span,
+        macs / (span * CUBE_MACS),
+        sched.stalls,
+        plan.tile,
+        plan.padded,
+        dict(plan.buffer_use),
+        len(sched.events),
+    )
 
 
 def _operands(M, K, N, A, B, seed):
@@ -262,15 +317,19 @@ class _Scheduler:
         tag = f"C{mi},{ni} k{ki}"
         s = len(self.mte2_end)
         ab_bytes = (m * k + k * n) * 2
-        e2 = self._run("MTE2", self._slot(self.mte1_end, self.nbuf) if s >= self.nbuf else 0.0,
-                       ab_bytes / rates["gm_bytes_per_cycle"], f"GM→L1 {tag}", "transfer")
+        e2 = self._run(
+            "MTE2",
+            self._slot(self.mte1_end, self.nbuf) if s >= self.nbuf else 0.0,
+            ab_bytes / rates["gm_bytes_per_cycle"],
+            f"GM→L1 {tag}",
+            "transfer",
+        )
         self.mte2_end.append(e2)
         ready1 = max(e2, self._slot(self.cube_end, self.nbuf) if s >= self.nbuf else 0.0)
-        e1 = self._run("MTE1", ready1, ab_bytes / rates["l1_bytes_per_cycle"], f"L1→L0 {tag}",
-                       "transfer")
+        e1 = self._run("MTE1", ready1, ab_bytes / rates["l1_bytes_per_cycle"], f"L1→L0 {tag}", "transfer")
         self.mte1_end.append(e1)
         ready_c = e1
-        if ki == 0 and len(self.fix_end) >= self.nbuf:     # L0C slot must have been drained
+        if ki == 0 and len(self.fix_end) >= self.nbuf:  # L0C slot must have been drained
             ready_c = max(ready_c, self.fix_end[-self.nbuf])
         ec = self._run("Cube", ready_c, (m // 16) * (n // 16) * (k // 16), f"mmad {tag}", "compute")
         self.cube_end.append(ec)
@@ -279,10 +338,11 @@ class _Scheduler:
     def drain(self, mi, ni, m, n, rates):
         tag = f"C{mi},{ni}"
         ready = self.tile_cube_end
-        if len(self.mte3_end) >= self.nbuf:               # UB slot must have been written out
+        if len(self.mte3_end) >= self.nbuf:  # UB slot must have been written out
             ready = max(ready, self.mte3_end[-self.nbuf])
-        ef = self._run("FixPipe/Vector", ready, m * n / rates["vector_elems_per_cycle"],
-                       f"L0C→UB {tag}", "vector")
+        ef = self._run(
+            "FixPipe/Vector", ready, m * n / rates["vector_elems_per_cycle"], f"L0C→UB {tag}", "vector"
+        )
         self.fix_end.append(ef)
         e3 = self._run("MTE3", ef, m * n * 2 / rates["gm_bytes_per_cycle"], f"UB→GM {tag}", "transfer")
         self.mte3_end.append(e3)
@@ -301,7 +361,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> tu
     cols = np.empty((oh * ow, c * kh * kw), dtype=x.dtype)
     for i in range(oh):
         for j in range(ow):
-            patch = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            patch = xp[:, i * stride : i * stride + kh, j * stride : j * stride + kw]
             cols[i * ow + j] = patch.reshape(-1)
     return cols, oh, ow
 
@@ -310,8 +370,9 @@ def cube_conv2d(x, w, stride: int = 1, pad: int = 0, **kwargs) -> tuple[np.ndarr
     """Convolution (x: Cin×H×W, w: Cout×Cin×KH×KW) as img2col + :func:`cube_matmul`."""
     x, w = np.asarray(x, dtype=np.float32), np.asarray(w, dtype=np.float32)
     if x.ndim != 3 or w.ndim != 4 or x.shape[0] != w.shape[1]:
-        raise ShapeError(f"input {list(x.shape)} (Cin, H, W) and weight {list(w.shape)} "
-                         "(Cout, Cin, KH, KW) do not match")
+        raise ShapeError(
+            f"input {list(x.shape)} (Cin, H, W) and weight {list(w.shape)} (Cout, Cin, KH, KW) do not match"
+        )
     if not isinstance(stride, int) or stride < 1 or not isinstance(pad, int) or pad < 0:
         raise EngineError(f"stride must be ≥ 1 and padding ≥ 0, got stride {stride}, padding {pad}")
     cout, cin, kh, kw = w.shape

@@ -20,6 +20,7 @@ request, as in the CUDA C++ Best Practices Guide) and shared-memory bank conflic
 lanes reading the same word are served by a broadcast). Not handled: caches, latency hiding,
 independent thread scheduling of Volta+ (the stack model is the pre-Volta textbook model).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,10 +31,10 @@ from ..core.budget import check_steps, check_tensor
 from ..core.errors import EngineError, ShapeError
 
 WARP = 32
-SECTOR = 32        # bytes
-LINE = 128         # bytes
+SECTOR = 32  # bytes
+LINE = 128  # bytes
 BANKS = 32
-BANK_WIDTH = 4     # bytes
+BANK_WIDTH = 4  # bytes
 
 
 def kernel_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -46,8 +47,8 @@ class ModelRun:
     model: str
     width: int
     result: np.ndarray
-    lanes: np.ndarray              # cycles × width: 1 useful, 0 idle (masked or no element)
-    labels: tuple[str, ...]        # what each cycle executed
+    lanes: np.ndarray  # cycles × width: 1 useful, 0 idle (masked or no element)
+    labels: tuple[str, ...]  # what each cycle executed
     stack_log: tuple[str, ...] = ()
 
     @property
@@ -62,8 +63,9 @@ class ModelRun:
 def _check(a, b, width: int = 1) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape:
-        raise ShapeError(f"a and b must be vectors of the same length, got shapes {list(a.shape)} and "
-                         f"{list(b.shape)}")
+        raise ShapeError(
+            f"a and b must be vectors of the same length, got shapes {list(a.shape)} and {list(b.shape)}"
+        )
     if a.size == 0:
         raise ShapeError("the vectors are empty: there is nothing to execute")
     if not isinstance(width, int) or not 1 <= width <= 1024:
@@ -78,9 +80,11 @@ def sisd(a, b) -> ModelRun:
     a, b = _check(a, b)
     out, rows, labels = np.empty_like(a), [], []
     for i in range(a.size):
-        rows.append([1]); labels.append(f"cmp a[{i}]>0")
+        rows.append([1])
+        labels.append(f"cmp a[{i}]>0")
         out[i] = a[i] + b[i] if a[i] > 0 else a[i] - b[i]
-        rows.append([1]); labels.append(f"{'add' if a[i] > 0 else 'sub'} [{i}]")
+        rows.append([1])
+        labels.append(f"{'add' if a[i] > 0 else 'sub'} [{i}]")
     return ModelRun("SISD", 1, out, np.array(rows, dtype=int), tuple(labels))
 
 
@@ -90,11 +94,16 @@ def simd(a, b, width: int = 8) -> ModelRun:
     out, rows, labels = np.empty_like(a), [], []
     for s in range(0, a.size, width):
         idx = np.arange(s, min(s + width, a.size))
-        valid = np.zeros(width, dtype=int); valid[: idx.size] = 1
-        mask = np.zeros(width, dtype=int); mask[: idx.size] = a[idx] > 0
-        rows.append(valid); labels.append(f"vcmp [{s}:{s + width}]")
-        rows.append(mask); labels.append("vadd (mask)")
-        rows.append(valid - mask); labels.append("vsub (~mask)")
+        valid = np.zeros(width, dtype=int)
+        valid[: idx.size] = 1
+        mask = np.zeros(width, dtype=int)
+        mask[: idx.size] = a[idx] > 0
+        rows.append(valid)
+        labels.append(f"vcmp [{s}:{s + width}]")
+        rows.append(mask)
+        labels.append("vadd (mask)")
+        rows.append(valid - mask)
+        labels.append("vsub (~mask)")
         out[idx] = np.where(mask[: idx.size] == 1, a[idx] + b[idx], a[idx] - b[idx])
     return ModelRun(f"SIMD×{width}", width, out, np.array(rows, dtype=int), tuple(labels))
 
@@ -105,22 +114,28 @@ def simt(a, b, warp: int = WARP) -> ModelRun:
     out, rows, labels, log = np.empty_like(a), [], [], []
     for w, s in enumerate(range(0, a.size, warp)):
         idx = np.arange(s, min(s + warp, a.size))
-        active = np.zeros(warp, dtype=bool); active[: idx.size] = True
-        taken = active.copy(); taken[: idx.size] = a[idx] > 0
-        rows.append(active.astype(int)); labels.append(f"warp {w}: setp a>0")
+        active = np.zeros(warp, dtype=bool)
+        active[: idx.size] = True
+        taken = active.copy()
+        taken[: idx.size] = a[idx] > 0
+        rows.append(active.astype(int))
+        labels.append(f"warp {w}: setp a>0")
         stack = [("reconverge", active)]
         paths = [("add", taken), ("sub", active & ~taken)]
         live = [(name, m) for name, m in paths if m.any()]
         if len(live) == 2:
-            log.append(f"warp {w}: diverges ({int(taken.sum())} take the add, "
-                       f"{int((active & ~taken).sum())} the sub): push both masks")
+            log.append(
+                f"warp {w}: diverges ({int(taken.sum())} take the add, "
+                f"{int((active & ~taken).sum())} the sub): push both masks"
+            )
             stack += list(reversed(live))
         else:
             log.append(f"warp {w}: all active lanes agree, no divergence")
             stack += live
         while len(stack) > 1:
             name, m = stack.pop()
-            rows.append(m.astype(int)); labels.append(f"warp {w}: {name} ({int(m.sum())} lanes)")
+            rows.append(m.astype(int))
+            labels.append(f"warp {w}: {name} ({int(m.sum())} lanes)")
         _, m = stack.pop()
         log.append(f"warp {w}: pop to reconvergence point, mask back to {int(m.sum())} lanes")
         out[idx] = kernel_reference(a[idx], b[idx])
@@ -146,7 +161,9 @@ def divergence_utilization(fraction_taken: float, warp: int = WARP) -> dict:
     Both paths are one instruction long; a mixed warp runs both with part of the lanes idle.
     """
     if not 0.0 <= fraction_taken <= 1.0:
-        raise EngineError(f"fraction of lanes taking the branch must be between 0 and 1, got {fraction_taken}")
+        raise EngineError(
+            f"fraction of lanes taking the branch must be between 0 and 1, got {fraction_taken}"
+        )
     taken = round(fraction_taken * warp)
     paths = (taken > 0) + (taken < warp)
     return {"taken": taken, "paths": int(paths), "utilization": warp / (paths * warp)}
@@ -154,8 +171,10 @@ def divergence_utilization(fraction_taken: float, warp: int = WARP) -> dict:
 
 # ------------------------------------------------------------------ memory: coalescing and banks
 
-def warp_addresses(pattern: str, stride: int = 1, elem_bytes: int = 4, offset: int = 0,
-                   seed: int = 0, warp: int = WARP) -> np.ndarray:
+
+def warp_addresses(
+    pattern: str, stride: int = 1, elem_bytes: int = 4, offset: int = 0, seed: int = 0, warp: int = WARP
+) -> np.ndarray:
     """Byte addresses one warp touches: 'strided' (lane × stride × size + offset) or 'random'."""
     if elem_bytes not in (1, 2, 4, 8, 16):
         raise EngineError(f"element size {elem_bytes} bytes is not a CUDA load width; use 1, 2, 4, 8 or 16")
@@ -183,8 +202,13 @@ def coalescing(addresses, elem_bytes: int = 4) -> dict:
     touched = np.unique(np.concatenate([(addr + k) // SECTOR for k in range(elem_bytes)]))
     lines = np.unique(touched * SECTOR // LINE)
     useful = np.unique(np.concatenate([addr + k for k in range(elem_bytes)])).size
-    return {"sectors": int(touched.size), "lines": int(lines.size), "bytes_moved": int(touched.size * SECTOR),
-            "bytes_used": int(useful), "efficiency": useful / (touched.size * SECTOR)}
+    return {
+        "sectors": int(touched.size),
+        "lines": int(lines.size),
+        "bytes_moved": int(touched.size * SECTOR),
+        "bytes_used": int(useful),
+        "efficiency": useful / (touched.size * SECTOR),
+    }
 
 
 def bank_conflicts(word_indices, banks: int = BANKS) -> dict:
@@ -201,8 +225,12 @@ def bank_conflicts(word_indices, banks: int = BANKS) -> dict:
     check_tensor(words.shape, "the word list")
     distinct = np.unique(words)
     per_bank = np.bincount(distinct % banks, minlength=banks)
-    return {"degree": int(per_bank.max()), "per_bank": per_bank, "bank_of_lane": words % banks,
-            "wavefronts": int(per_bank.max())}
+    return {
+        "degree": int(per_bank.max()),
+        "per_bank": per_bank,
+        "bank_of_lane": words % banks,
+        "wavefronts": int(per_bank.max()),
+    }
 
 
 def stride_conflict_degree(stride: int, banks: int = BANKS, warp: int = WARP) -> int:

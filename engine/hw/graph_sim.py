@@ -36,10 +36,12 @@ Not handled: layers running concurrently or overlapping, memory stalls of the sy
 (SCALE-Sim's stall-free mode), the ops outside conv2d/matmul/gemm (they take no time here), caches,
 kernel launch overheads and wave quantisation in the GPU time.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 from ..core import budget
 from ..core.errors import BudgetError, EngineError
@@ -55,16 +57,38 @@ TARGETS = ("systolic", "davinci", "gpu")
 MAPPED_OPS = ("conv2d", "matmul", "gemm")
 MAX_LAYERS = 2_000
 _NO_LAYER = {"systolic": "the systolic array", "davinci": "the DaVinci Cube", "gpu": "a GPU"}
-SYSTOLIC_DEFAULTS = {"rows": 32, "cols": 32, "dataflow": "ws"}    # SCALE-Sim v2's configs/scale.cfg
-DAVINCI_KEYS = ("tile_m", "tile_k", "tile_n", "double_buffer", "l1", "l0a", "l0b", "l0c", "ub",
-                "gm_bytes_per_cycle", "l1_bytes_per_cycle", "vector_elems_per_cycle")
+SYSTOLIC_DEFAULTS = {"rows": 32, "cols": 32, "dataflow": "ws"}  # SCALE-Sim v2's configs/scale.cfg
+DAVINCI_KEYS = (
+    "tile_m",
+    "tile_k",
+    "tile_n",
+    "double_buffer",
+    "l1",
+    "l0a",
+    "l0b",
+    "l0c",
+    "ub",
+    "gm_bytes_per_cycle",
+    "l1_bytes_per_cycle",
+    "vector_elems_per_cycle",
+)
 #: The GEMM kernel whose occupancy is shown (a CUTLASS-style 128×128×32 threadblock tile; assumed).
-GPU_KERNEL = {"threads_per_block": 256, "regs_per_thread": 128, "smem_per_block": 32 * 1024,
-              "block_tile_m": 128, "block_tile_n": 128}
+GPU_KERNEL = {
+    "threads_per_block": 256,
+    "regs_per_thread": 128,
+    "smem_per_block": 32 * 1024,
+    "block_tile_m": 128,
+    "block_tile_n": 128,
+}
 GPU_DEFAULTS = {"hardware": "A100 40GB SXM", "precision": "fp16", **GPU_KERNEL}
 #: preset -> (compute capability, SMs), from NVIDIA's V100, A100, H100 and Ada whitepapers.
-GPU_SMS = {"V100 SXM2": ("7.0", 80), "A100 40GB SXM": ("8.0", 108), "A100 80GB SXM": ("8.0", 108),
-           "H100 SXM": ("9.0", 132), "RTX 4090": ("8.9", 128)}
+GPU_SMS = {
+    "V100 SXM2": ("7.0", 80),
+    "A100 40GB SXM": ("8.0", 108),
+    "A100 80GB SXM": ("8.0", 108),
+    "H100 SXM": ("9.0", 132),
+    "RTX 4090": ("8.9", 128),
+}
 
 
 @dataclass(frozen=True)
@@ -87,26 +111,26 @@ class LayerGemm:
 @dataclass(frozen=True)
 class SystolicLayer:
     gemm: LayerGemm
-    cycles: int                   # count × cycles of one GEMM
-    utilization: float            # % of PE-cycles doing a useful MAC
-    mapping_efficiency: float     # % of PEs mapped, mean over folds (SCALE-Sim)
-    compute_utilization: float    # % SCALE-Sim's "Compute Util" of one GEMM
-    folds: int                    # count × folds of one GEMM
-    scalesim: tuple[tuple[str, float], ...]   # SCALE-Sim's report numbers for one GEMM
+    cycles: int  # count × cycles of one GEMM
+    utilization: float  # % of PE-cycles doing a useful MAC
+    mapping_efficiency: float  # % of PEs mapped, mean over folds (SCALE-Sim)
+    compute_utilization: float  # % SCALE-Sim's "Compute Util" of one GEMM
+    folds: int  # count × folds of one GEMM
+    scalesim: tuple[tuple[str, float], ...]  # SCALE-Sim's report numbers for one GEMM
 
 
 @dataclass(frozen=True)
 class DavinciLayer:
     gemm: LayerGemm
     padded: tuple[int, int, int]  # (M, K, N) rounded up to the 16×16×16 fractal
-    tile: tuple[int, int, int]    # (tm, tk, tn)
-    grid: tuple[int, int, int]    # tiles along M, K, N
-    fractals: int                 # 16×16×16 fractal products, all count GEMMs (one per Cube cycle)
-    cube_cycles: float            # Cube busy
-    transfer_cycles: float        # MTE2 + MTE1 + MTE3 busy
-    cycles: float                 # makespan of the layer
-    cube_utilization: float       # Cube busy / makespan
-    timeline: Timeline            # per engine, from 0
+    tile: tuple[int, int, int]  # (tm, tk, tn)
+    grid: tuple[int, int, int]  # tiles along M, K, N
+    fractals: int  # 16×16×16 fractal products, all count GEMMs (one per Cube cycle)
+    cube_cycles: float  # Cube busy
+    transfer_cycles: float  # MTE2 + MTE1 + MTE3 busy
+    cycles: float  # makespan of the layer
+    cube_utilization: float  # Cube busy / makespan
+    timeline: Timeline  # per engine, from 0
 
 
 @dataclass(frozen=True)
@@ -114,12 +138,12 @@ class GpuLayer:
     gemm: LayerGemm
     flops: float
     bytes: float
-    intensity: float              # FLOP per byte
-    attainable: float             # FLOP/s
+    intensity: float  # FLOP per byte
+    attainable: float  # FLOP/s
     time_s: float
-    bound: str                    # "memory_bound" or "compute_bound"
-    blocks: int                   # thread blocks of the assumed kernel's grid
-    waves: int | None             # ceil(blocks / (SMs × blocks per SM)); None off NVIDIA presets
+    bound: str  # "memory_bound" or "compute_bound"
+    blocks: int  # thread blocks of the assumed kernel's grid
+    waves: int | None  # ceil(blocks / (SMs × blocks per SM)); None off NVIDIA presets
 
 
 @dataclass(frozen=True)
@@ -130,8 +154,8 @@ class GraphSim:
     config: tuple[tuple[str, Any], ...]
     layers: tuple[SystolicLayer | DavinciLayer | GpuLayer, ...]
     totals: tuple[tuple[str, Any], ...]
-    unmapped: tuple[str, ...]     # op nodes that are not GEMM layers (not timed)
-    timeline: Timeline | None = None   # davinci: every layer's timeline, one after another
+    unmapped: tuple[str, ...]  # op nodes that are not GEMM layers (not timed)
+    timeline: Timeline | None = None  # davinci: every layer's timeline, one after another
 
     def total(self, key: str) -> Any:
         return dict(self.totals)[key]
@@ -140,27 +164,34 @@ class GraphSim:
         for layer in self.layers:
             if layer.gemm.node == node:
                 return layer
-        raise EngineError(f"no mapped layer named {node!r}; the layers are "
-                          f"{', '.join(x.gemm.node for x in self.layers)}")
+        raise EngineError(
+            f"no mapped layer named {node!r}; the layers are {', '.join(x.gemm.node for x in self.layers)}"
+        )
 
     def rows(self) -> list[dict]:
         """One flat dict per layer, for a table (timelines left out)."""
         out = []
         for layer in self.layers:
-            row = {f.name: getattr(layer, f.name) for f in fields(layer)
-                   if f.name not in ("gemm", "timeline", "scalesim")}
+            row = {
+                f.name: getattr(layer, f.name)
+                for f in fields(layer)
+                if f.name not in ("gemm", "timeline", "scalesim")
+            }
             out.append({**asdict(layer.gemm), "macs": layer.gemm.macs, **row})
         return out
 
 
 # ------------------------------------------------------------------ stage 1: layers as GEMMs
 
+
 def _conv_gemm(node, shapes, attrs) -> LayerGemm:
     (n, c, _, _), (cout, cg, kh, kw), (_, _, ho, wo) = shapes[0], shapes[1], node.shape
     g = int(attrs["groups"])
     kind = "depthwise: " if g == c == cout else ""
-    how = (f"{kind}im2col, M = N·Ho·Wo = {n}·{ho}·{wo}, K = Cin/g·KH·KW = {cg}·{kh}·{kw}, "
-           f"N = Cout/g = {cout // g}" + (f"; {g} groups, one GEMM each" if g > 1 else ""))
+    how = (
+        f"{kind}im2col, M = N·Ho·Wo = {n}·{ho}·{wo}, K = Cin/g·KH·KW = {cg}·{kh}·{kw}, "
+        f"N = Cout/g = {cout // g}" + (f"; {g} groups, one GEMM each" if g > 1 else "")
+    )
     return LayerGemm(node.name, node.op, n * ho * wo, cout // g, cg * kh * kw, g, how)
 
 
@@ -174,11 +205,25 @@ def _matmul_gemm(node, shapes) -> LayerGemm:
     if batch <= 1:
         return LayerGemm(node.name, node.op, m, n, k, 1, "one GEMM")
     if b_batch == 1:
-        return LayerGemm(node.name, node.op, batch * m, n, k, 1,
-                         f"batch {batch} folded into M (the right operand is shared)")
+        return LayerGemm(
+            node.name,
+            node.op,
+            batch * m,
+            n,
+            k,
+            1,
+            f"batch {batch} folded into M (the right operand is shared)",
+        )
     if a_batch == 1:
-        return LayerGemm(node.name, node.op, m, batch * n, k, 1,
-                         f"batch {batch} folded into N (the left operand is shared)")
+        return LayerGemm(
+            node.name,
+            node.op,
+            m,
+            batch * n,
+            k,
+            1,
+            f"batch {batch} folded into N (the left operand is shared)",
+        )
     return LayerGemm(node.name, node.op, m, n, k, batch, f"{batch} batched GEMMs, one after another")
 
 
@@ -201,32 +246,52 @@ def layer_gemms(graph: Graph) -> tuple[tuple[LayerGemm, ...], tuple[str, ...]]:
             continue
         shapes = [tuple(by_name[i].shape) for i in node.inputs]
         attrs = {**get_op(node.op).attrs, **node.attr_dict}
-        gemm = (_conv_gemm(node, shapes, attrs) if node.op == "conv2d" else
-                _matmul_gemm(node, shapes) if node.op == "matmul" else _gemm_gemm(node, shapes, attrs))
+        gemm = (
+            _conv_gemm(node, shapes, attrs)
+            if node.op == "conv2d"
+            else _matmul_gemm(node, shapes)
+            if node.op == "matmul"
+            else _gemm_gemm(node, shapes, attrs)
+        )
         if gemm.macs > 0:
             layers.append(gemm)
         else:
-            others.append(node.name)        # a zero-sized product: nothing to map
+            others.append(node.name)  # a zero-sized product: nothing to map
     if len(layers) > MAX_LAYERS:
-        raise BudgetError(f"the graph has {len(layers):,} conv2d/matmul/gemm layers; the limit is "
-                          f"{MAX_LAYERS:,} per simulation")
+        raise BudgetError(
+            f"the graph has {len(layers):,} conv2d/matmul/gemm layers; the limit is "
+            f"{MAX_LAYERS:,} per simulation"
+        )
     return tuple(layers), tuple(others)
 
 
 # ------------------------------------------------------------------ stage 3: the targets
 
+
 def _systolic(layers, cfg) -> tuple[tuple[SystolicLayer, ...], dict, None]:
     out = []
     for g in layers:
         r = systolic(g.M, g.N, g.K, cfg["rows"], cfg["cols"], cfg["dataflow"])
-        out.append(SystolicLayer(g, g.count * r["cycles"], r["utilization"], r["mapping_efficiency"],
-                                 r["compute_utilization"], g.count * r["folds"],
-                                 tuple(r["scalesim"].items())))
+        out.append(
+            SystolicLayer(
+                g,
+                g.count * r["cycles"],
+                r["utilization"],
+                r["mapping_efficiency"],
+                r["compute_utilization"],
+                g.count * r["folds"],
+                tuple(r["scalesim"].items()),
+            )
+        )
     cycles = sum(x.cycles for x in out)
     macs = sum(x.gemm.macs for x in out)
-    totals = {"cycles": cycles, "macs": macs, "pes": cfg["rows"] * cfg["cols"],
-              "utilization": 100.0 * macs / (cycles * cfg["rows"] * cfg["cols"]),
-              "mac_weighted_utilization": sum(x.utilization * x.gemm.macs for x in out) / macs}
+    totals = {
+        "cycles": cycles,
+        "macs": macs,
+        "pes": cfg["rows"] * cfg["cols"],
+        "utilization": 100.0 * macs / (cycles * cfg["rows"] * cfg["cols"]),
+        "mac_weighted_utilization": sum(x.utilization * x.gemm.macs for x in out) / macs,
+    }
     return tuple(out), totals, None
 
 
@@ -237,8 +302,9 @@ def concat_timelines(timelines: Sequence[Timeline], labels: Sequence[str] = ()) 
     events, offset = [], 0.0
     for k, tl in enumerate(timelines):
         tag = f"{labels[k]} · " if k < len(labels) else ""
-        events += [Event(e.unit, e.start + offset, e.end + offset, tag + e.label, e.kind, e.info)
-                   for e in tl.events]
+        events += [
+            Event(e.unit, e.start + offset, e.end + offset, tag + e.label, e.kind, e.info) for e in tl.events
+        ]
         offset += tl.makespan
     units = timelines[0].units if timelines else ()
     return Timeline(tuple(events), units, timelines[0].time_unit if timelines else "cycles")
@@ -246,8 +312,7 @@ def concat_timelines(timelines: Sequence[Timeline], labels: Sequence[str] = ()) 
 
 def _davinci(layers, cfg) -> tuple[tuple[DavinciLayer, ...], dict, Timeline]:
     plans = [plan_cube(g.M, g.K, g.N, **cfg) for g in layers]
-    budget.check_steps(sum(p.steps * g.count for p, g in zip(plans, layers)),
-                       "the graph's DaVinci pipelines")
+    budget.check_steps(sum(p.steps * g.count for p, g in zip(plans, layers)), "the graph's DaVinci pipelines")
     out = []
     for g, plan in zip(layers, plans):
         one = cube_timing(g.M, g.K, g.N, **cfg).timeline
@@ -255,16 +320,31 @@ def _davinci(layers, cfg) -> tuple[tuple[DavinciLayer, ...], dict, Timeline]:
         cube = tl.busy("Cube")
         transfer = sum(tl.busy(lane) for lane in ("MTE2", "MTE1", "MTE3"))
         Mp, Kp, Np = plan.padded
-        out.append(DavinciLayer(g, plan.padded, plan.tile, plan.grid,
-                                g.count * (Mp // FRACTAL) * (Kp // FRACTAL) * (Np // FRACTAL),
-                                cube, transfer, tl.makespan, cube / tl.makespan, tl))
+        out.append(
+            DavinciLayer(
+                g,
+                plan.padded,
+                plan.tile,
+                plan.grid,
+                g.count * (Mp // FRACTAL) * (Kp // FRACTAL) * (Np // FRACTAL),
+                cube,
+                transfer,
+                tl.makespan,
+                cube / tl.makespan,
+                tl,
+            )
+        )
     cycles = sum(x.cycles for x in out)
     macs = sum(x.gemm.macs for x in out)
-    totals = {"cycles": cycles, "macs": macs, "fractals": sum(x.fractals for x in out),
-              "cube_cycles": sum(x.cube_cycles for x in out),
-              "transfer_cycles": sum(x.transfer_cycles for x in out),
-              "cube_utilization": sum(x.cube_cycles for x in out) / cycles,
-              "mac_utilization": macs / (cycles * CUBE_MACS)}
+    totals = {
+        "cycles": cycles,
+        "macs": macs,
+        "fractals": sum(x.fractals for x in out),
+        "cube_cycles": sum(x.cube_cycles for x in out),
+        "transfer_cycles": sum(x.transfer_cycles for x in out),
+        "cube_utilization": sum(x.cube_cycles for x in out) / cycles,
+        "mac_utilization": macs / (cycles * CUBE_MACS),
+    }
     return tuple(out), totals, concat_timelines([x.timeline for x in out], [x.gemm.node for x in out])
 
 
@@ -288,20 +368,39 @@ def _gpu(layers, cfg, graph) -> tuple[tuple[GpuLayer, ...], dict, None]:
         attainable = roofline(ai, peak, hw.bandwidth)
         blocks = g.count * -(-g.M // cfg["block_tile_m"]) * -(-g.N // cfg["block_tile_n"])
         waves = -(-blocks // resident) if occ else None
-        out.append(GpuLayer(g, flops, moved, ai, attainable, flops / attainable,
-                            bound(ai, peak, hw.bandwidth), blocks, waves))
+        out.append(
+            GpuLayer(
+                g,
+                flops,
+                moved,
+                ai,
+                attainable,
+                flops / attainable,
+                bound(ai, peak, hw.bandwidth),
+                blocks,
+                waves,
+            )
+        )
     time_s = sum(x.time_s for x in out)
     flops = sum(x.flops for x in out)
-    totals = {"time_s": time_s, "flops": flops, "bytes": sum(x.bytes for x in out),
-              "attainable": flops / time_s, "peak_flops": peak, "bandwidth": hw.bandwidth,
-              "compute_bound_layers": sum(x.bound == "compute_bound" for x in out),
-              "occupancy": occ["occupancy"] if occ else None,
-              "blocks_per_sm": occ["blocks_per_sm"] if occ else None,
-              "occupancy_limiter": occ["limiter"] if occ else None, "source": hw.source}
+    totals = {
+        "time_s": time_s,
+        "flops": flops,
+        "bytes": sum(x.bytes for x in out),
+        "attainable": flops / time_s,
+        "peak_flops": peak,
+        "bandwidth": hw.bandwidth,
+        "compute_bound_layers": sum(x.bound == "compute_bound" for x in out),
+        "occupancy": occ["occupancy"] if occ else None,
+        "blocks_per_sm": occ["blocks_per_sm"] if occ else None,
+        "occupancy_limiter": occ["limiter"] if occ else None,
+        "source": hw.source,
+    }
     return tuple(out), totals, None
 
 
 # ------------------------------------------------------------------ config and entry point
+
 
 def _config(target: str, config: dict) -> dict:
     if target == "davinci":
@@ -311,8 +410,9 @@ def _config(target: str, config: dict) -> dict:
         allowed = tuple(cfg)
     unknown = sorted(set(config) - set(allowed))
     if unknown:
-        raise EngineError(f"the {target} target has no setting {unknown[0]!r}; its settings are "
-                          f"{', '.join(allowed)}")
+        raise EngineError(
+            f"the {target} target has no setting {unknown[0]!r}; its settings are {', '.join(allowed)}"
+        )
     cfg.update(config)
     if target == "gpu":
         _check_gpu(cfg)
@@ -340,10 +440,10 @@ def simulate(graph: Graph, target: str = "systolic", **config) -> GraphSim:
     cfg = _config(target, config)
     layers, others = layer_gemms(graph)
     if not layers:
-        raise EngineError(f"this graph has no conv2d, matmul or gemm layer to map onto "
-                          f"{_NO_LAYER[target]}; try the conv_bn_relu preset")
+        raise EngineError(
+            f"this graph has no conv2d, matmul or gemm layer to map onto "
+            f"{_NO_LAYER[target]}; try the conv_bn_relu preset"
+        )
     run = {"systolic": _systolic, "davinci": _davinci}.get(target)
     results, totals, timeline = run(layers, cfg) if run else _gpu(layers, cfg, graph)
-    return GraphSim(target, tuple(sorted(cfg.items())), results, tuple(totals.items()), others,
-                    timeline)
-
+    return GraphSim(target, tuple(sorted(cfg.items())), results, tuple(totals.items()), others, timeline)

@@ -18,6 +18,7 @@ Follows the logic of NVIDIA's occupancy calculator (``cuda_occupancy.h``,
 Assumes the largest shared-memory carveout (the default when a kernel asks for it). Not handled:
 partitioned global caching (cc 6.x), cluster launch limits, the opt-out of the L1/shared split.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ WARP = 32
 MAX_THREADS_PER_BLOCK = 1024
 MAX_REGS_PER_THREAD = 255
 REGS_PER_SM = 64 * KB
-REG_UNIT = 256          # registers, allocated per warp
+REG_UNIT = 256  # registers, allocated per warp
 SUB_PARTITIONS = 4
 
 
@@ -40,10 +41,10 @@ class CCSpec:
     name: str
     max_warps: int
     max_blocks: int
-    smem_per_sm: int          # bytes (largest carveout)
-    smem_per_block: int       # bytes (opt-in maximum)
-    smem_reserved: int        # bytes reserved by the system per block
-    smem_unit: int            # allocation granularity in bytes
+    smem_per_sm: int  # bytes (largest carveout)
+    smem_per_block: int  # bytes (opt-in maximum)
+    smem_reserved: int  # bytes reserved by the system per block
+    smem_unit: int  # allocation granularity in bytes
 
 
 SPECS = {
@@ -63,21 +64,27 @@ def _round_up(x: int, unit: int) -> int:
 
 def _validate(cc: str, threads: int, regs: int, smem: int) -> CCSpec:
     if cc not in SPECS:
-        raise EngineError(f"compute capability {cc!r} is not in the table; choose one of "
-                          f"{', '.join(SPECS)}")
-    for name, value in (("threads per block", threads), ("registers per thread", regs),
-                        ("shared memory per block", smem)):
+        raise EngineError(f"compute capability {cc!r} is not in the table; choose one of {', '.join(SPECS)}")
+    for name, value in (
+        ("threads per block", threads),
+        ("registers per thread", regs),
+        ("shared memory per block", smem),
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             raise EngineError(f"{name} must be a whole number, got {value!r}")
     if not 1 <= threads <= MAX_THREADS_PER_BLOCK:
         raise EngineError(f"a block has {threads} threads; CUDA allows 1 to {MAX_THREADS_PER_BLOCK}")
     if not 1 <= regs <= MAX_REGS_PER_THREAD:
-        raise EngineError(f"{regs} registers per thread is out of range; a thread can use 1 to "
-                          f"{MAX_REGS_PER_THREAD} registers")
+        raise EngineError(
+            f"{regs} registers per thread is out of range; a thread can use 1 to "
+            f"{MAX_REGS_PER_THREAD} registers"
+        )
     spec = SPECS[cc]
     if not 0 <= smem <= spec.smem_per_block:
-        raise EngineError(f"{smem:,} bytes of shared memory per block is out of range; cc {cc} allows "
-                          f"0 to {spec.smem_per_block:,} bytes ({spec.smem_per_block // KB} KB) per block")
+        raise EngineError(
+            f"{smem:,} bytes of shared memory per block is out of range; cc {cc} allows "
+            f"0 to {spec.smem_per_block:,} bytes ({spec.smem_per_block // KB} KB) per block"
+        )
     return spec
 
 
@@ -87,9 +94,11 @@ def occupancy(cc: str, threads_per_block: int, regs_per_thread: int, smem_per_bl
     warps = -(-threads_per_block // WARP)
     regs_per_warp = _round_up(regs_per_thread * WARP, REG_UNIT)
     if regs_per_warp * _round_up(warps, SUB_PARTITIONS) > REGS_PER_SM:
-        raise EngineError(f"a block of {threads_per_block} threads at {regs_per_thread} registers each "
-                          f"needs {regs_per_warp * _round_up(warps, SUB_PARTITIONS):,} registers, more "
-                          f"than the {REGS_PER_SM:,} of one SM: the launch would fail")
+        raise EngineError(
+            f"a block of {threads_per_block} threads at {regs_per_thread} registers each "
+            f"needs {regs_per_warp * _round_up(warps, SUB_PARTITIONS):,} registers, more "
+            f"than the {REGS_PER_SM:,} of one SM: the launch would fail"
+        )
     warps_by_regs = (REGS_PER_SM // SUB_PARTITIONS // regs_per_warp) * SUB_PARTITIONS
     smem_alloc = _round_up(smem_per_block + spec.smem_reserved, spec.smem_unit)
     per_limit = {
@@ -102,19 +111,27 @@ def occupancy(cc: str, threads_per_block: int, regs_per_thread: int, smem_per_bl
     limiter = next(k for k in LIMITS if per_limit[k] == blocks)
     active = blocks * warps
     return {
-        "blocks_per_sm": blocks, "active_warps": active, "occupancy": active / spec.max_warps,
-        "limiter": limiter, "limiters": tuple(k for k in LIMITS if per_limit[k] == blocks),
-        "blocks_by_warps": per_limit["warps"], "blocks_by_blocks": per_limit["blocks"],
+        "blocks_per_sm": blocks,
+        "active_warps": active,
+        "occupancy": active / spec.max_warps,
+        "limiter": limiter,
+        "limiters": tuple(k for k in LIMITS if per_limit[k] == blocks),
+        "blocks_by_warps": per_limit["warps"],
+        "blocks_by_blocks": per_limit["blocks"],
         "blocks_by_registers": per_limit["registers"],
         "blocks_by_shared_memory": per_limit["shared_memory"],
-        "warps_per_block": warps, "regs_per_warp": regs_per_warp,
-        "smem_allocated_per_block": smem_alloc, "max_warps_per_sm": spec.max_warps, "cc": cc,
+        "warps_per_block": warps,
+        "regs_per_warp": regs_per_warp,
+        "smem_allocated_per_block": smem_alloc,
+        "max_warps_per_sm": spec.max_warps,
+        "cc": cc,
         "arch": spec.name,
     }
 
 
-def occupancy_curve(cc: str, regs_per_thread: int, smem_per_block: int = 0,
-                    by: str = "threads", threads_per_block: int = 256) -> list[dict]:
+def occupancy_curve(
+    cc: str, regs_per_thread: int, smem_per_block: int = 0, by: str = "threads", threads_per_block: int = 256
+) -> list[dict]:
     """Occupancy over block sizes 32..1024 (by="threads") or registers 16..255 (by="registers")."""
     rows = []
     if by == "threads":
@@ -128,11 +145,25 @@ def occupancy_curve(cc: str, regs_per_thread: int, smem_per_block: int = 0,
     for threads, regs in calls:
         try:
             r = occupancy(cc, threads, regs, smem_per_block)
-            rows.append({"threads": threads, "regs": regs, "occupancy": r["occupancy"],
-                         "limiter": r["limiter"], "blocks_per_sm": r["blocks_per_sm"]})
+            rows.append(
+                {
+                    "threads": threads,
+                    "regs": regs,
+                    "occupancy": r["occupancy"],
+                    "limiter": r["limiter"],
+                    "blocks_per_sm": r["blocks_per_sm"],
+                }
+            )
         except EngineError:
-            rows.append({"threads": threads, "regs": regs, "occupancy": 0.0, "limiter": "registers",
-                         "blocks_per_sm": 0})
+            rows.append(
+                {
+                    "threads": threads,
+                    "regs": regs,
+                    "occupancy": 0.0,
+                    "limiter": "registers",
+                    "blocks_per_sm": 0,
+                }
+            )
     return rows
 
 
@@ -144,11 +175,18 @@ def mma_vs_fma(M: int, N: int, K: int, shape: tuple[int, int, int] = (16, 8, 16)
     """
     for name, v in (("M", M), ("N", N), ("K", K)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1 << 20:
-            raise EngineError(f"{name} = {v!r} is out of range; it must be a whole number from 1 to "
-                              f"{1 << 20:,}")
+            raise EngineError(
+                f"{name} = {v!r} is out of range; it must be a whole number from 1 to {1 << 20:,}"
+            )
     mm, nn, kk = shape
     mma = (-(-M // mm)) * (-(-N // nn)) * (-(-K // kk))
     macs = M * N * K
     fma = -(-macs // WARP)
-    return {"macs": macs, "mma_instructions": mma, "fma_instructions": fma,
-            "ratio": fma / mma, "mma_shape": f"m{mm}n{nn}k{kk}", "macs_per_mma": mm * nn * kk}
+    return {
+        "macs": macs,
+        "mma_instructions": mma,
+        "fma_instructions": fma,
+        "ratio": fma / mma,
+        "mma_shape": f"m{mm}n{nn}k{kk}",
+        "macs_per_mma": mm * nn * kk,
+    }

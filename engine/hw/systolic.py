@@ -20,11 +20,12 @@ its ofmap write counter per fold; both are reproduced in ``result["scalesim"]`` 
 checked against its golden reports. Not handled: memory stalls (finite DRAM bandwidth), sparsity,
 multi-core partitioning, batch > 1 in the conv mapping.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -46,8 +47,10 @@ def _check_int(name: str, value, low: int = 1, high: int = MAX_DIM) -> int:
 
 def _check_dataflow(dataflow: str) -> str:
     if dataflow not in DATAFLOWS:
-        raise EngineError(f"dataflow {dataflow!r} is unknown; choose one of 'os' (output stationary), "
-                          "'ws' (weight stationary) or 'is' (input stationary)")
+        raise EngineError(
+            f"dataflow {dataflow!r} is unknown; choose one of 'os' (output stationary), "
+            "'ws' (weight stationary) or 'is' (input stationary)"
+        )
     return dataflow
 
 
@@ -82,27 +85,39 @@ def systolic(M: int, N: int, K: int, rows: int, cols: int, dataflow: str) -> dic
     reads = _sram_counts(M, N, K, row_folds, col_folds, dataflow)
     ofmap_quirk = reads["ofmap_writes"] + (folds * (rows + cols) if dataflow == "os" else 0)
     return {
-        "cycles": cycles, "utilization": 100.0 * macs / (cycles * pes),
-        "mapping_efficiency": 100.0 * mapping, "compute_utilization": 100.0 * compute_util,
-        "folds": folds, "row_folds": row_folds, "col_folds": col_folds,
-        "cycles_per_fold": per_fold, "Sr": Sr, "Sc": Sc, "T": T, "macs": macs,
-        "dataflow": dataflow, "rows": rows, "cols": cols, **reads,
-        "scalesim": {"total_cycles": cycles - 1, "overall_util": 100.0 * macs / ((cycles - 1) * pes)
-                     if cycles > 1 else 100.0, "mapping_efficiency": 100.0 * mapping,
-                     "compute_util": 100.0 * compute_util, "ofmap_writes": ofmap_quirk},
+        "cycles": cycles,
+        "utilization": 100.0 * macs / (cycles * pes),
+        "mapping_efficiency": 100.0 * mapping,
+        "compute_utilization": 100.0 * compute_util,
+        "folds": folds,
+        "row_folds": row_folds,
+        "col_folds": col_folds,
+        "cycles_per_fold": per_fold,
+        "Sr": Sr,
+        "Sc": Sc,
+        "T": T,
+        "macs": macs,
+        "dataflow": dataflow,
+        "rows": rows,
+        "cols": cols,
+        **reads,
+        "scalesim": {
+            "total_cycles": cycles - 1,
+            "overall_util": 100.0 * macs / ((cycles - 1) * pes) if cycles > 1 else 100.0,
+            "mapping_efficiency": 100.0 * mapping,
+            "compute_util": 100.0 * compute_util,
+            "ofmap_writes": ofmap_quirk,
+        },
     }
 
 
 def _sram_counts(M: int, N: int, K: int, row_folds: int, col_folds: int, dataflow: str) -> dict:
     """SRAM reads/writes in elements: the operand tile each fold needs, summed over folds."""
-    if dataflow == "os":      # A re-read per column fold, B per row fold, C written once
-        return {"ifmap_reads": col_folds * M * K, "filter_reads": row_folds * K * N,
-                "ofmap_writes": M * N}
-    if dataflow == "ws":      # weights read once; inputs per column fold; partial sums per K fold
-        return {"ifmap_reads": col_folds * M * K, "filter_reads": K * N,
-                "ofmap_writes": row_folds * M * N}
-    return {"ifmap_reads": M * K, "filter_reads": col_folds * K * N,
-            "ofmap_writes": row_folds * M * N}
+    if dataflow == "os":  # A re-read per column fold, B per row fold, C written once
+        return {"ifmap_reads": col_folds * M * K, "filter_reads": row_folds * K * N, "ofmap_writes": M * N}
+    if dataflow == "ws":  # weights read once; inputs per column fold; partial sums per K fold
+        return {"ifmap_reads": col_folds * M * K, "filter_reads": K * N, "ofmap_writes": row_folds * M * N}
+    return {"ifmap_reads": M * K, "filter_reads": col_folds * K * N, "ofmap_writes": row_folds * M * N}
 
 
 def conv_to_gemm(H: int, W: int, KH: int, KW: int, Cin: int, Cout: int, stride: int = 1) -> dict:
@@ -122,17 +137,18 @@ def conv_to_gemm(H: int, W: int, KH: int, KW: int, Cin: int, Cout: int, stride: 
 
 # ---------------------------------------------------------------- register-level simulation
 
+
 @dataclass(frozen=True)
 class PEState:
     """The array in one cycle: operands in the PE registers (nan = empty) and accumulators."""
 
     cycle: int
     fold: int
-    phase: str                 # "load" (preloading the stationary operand) or "compute"
-    left: np.ndarray           # value flowing left→right in each PE
-    top: np.ndarray            # os: value flowing down; ws/is: the stationary operand
-    acc: np.ndarray            # os: accumulator per PE; ws/is: partial sum leaving each PE
-    active: np.ndarray         # PEs doing a MAC this cycle
+    phase: str  # "load" (preloading the stationary operand) or "compute"
+    left: np.ndarray  # value flowing left→right in each PE
+    top: np.ndarray  # os: value flowing down; ws/is: the stationary operand
+    acc: np.ndarray  # os: accumulator per PE; ws/is: partial sum leaving each PE
+    active: np.ndarray  # PEs doing a MAC this cycle
 
 
 SIM_MAX_DIM = 64
@@ -146,8 +162,10 @@ def _check_sim(A: np.ndarray, B: np.ndarray, rows: int, cols: int, dataflow: str
     if 0 in A.shape or 0 in B.shape:
         raise ShapeError(f"empty matrices (A {list(A.shape)}, B {list(B.shape)}) have nothing to multiply")
     if max(*A.shape, *B.shape) > SIM_MAX_DIM:
-        raise EngineError(f"the cycle-level animation is for small sizes: every dimension must be at most "
-                          f"{SIM_MAX_DIM}, got A {list(A.shape)} and B {list(B.shape)}")
+        raise EngineError(
+            f"the cycle-level animation is for small sizes: every dimension must be at most "
+            f"{SIM_MAX_DIM}, got A {list(A.shape)} and B {list(B.shape)}"
+        )
     rows, cols = _check_int("rows", rows, 1, SIM_MAX_ARRAY), _check_int("cols", cols, 1, SIM_MAX_ARRAY)
     dataflow = _check_dataflow(dataflow)
     M, K = A.shape
@@ -184,8 +202,8 @@ def _run(A, B, rows, cols, dataflow, out) -> Iterator[PEState]:
         fold = 0
         for n0 in range(0, N, cols):
             for m0 in range(0, M, rows):
-                blk = out[m0:m0 + rows, n0:n0 + cols]
-                yield from _os_fold(A[m0:m0 + rows], B[:, n0:n0 + cols], rows, cols, fold, clock, blk)
+                blk = out[m0 : m0 + rows, n0 : n0 + cols]
+                yield from _os_fold(A[m0 : m0 + rows], B[:, n0 : n0 + cols], rows, cols, fold, clock, blk)
                 fold += 1
     else:
         # is = ws on the transposed problem: C^T = B^T · A^T with A^T stationary
@@ -194,9 +212,16 @@ def _run(A, B, rows, cols, dataflow, out) -> Iterator[PEState]:
         fold = 0
         for n0 in range(0, stat.shape[1], cols):
             for k0 in range(0, K, rows):
-                blk = target[:, n0:n0 + cols]
-                yield from _ws_fold(stream[:, k0:k0 + rows], stat[k0:k0 + rows, n0:n0 + cols],
-                                    rows, cols, fold, clock, blk)
+                blk = target[:, n0 : n0 + cols]
+                yield from _ws_fold(
+                    stream[:, k0 : k0 + rows],
+                    stat[k0 : k0 + rows, n0 : n0 + cols],
+                    rows,
+                    cols,
+                    fold,
+                    clock,
+                    blk,
+                )
                 fold += 1
 
 
@@ -227,11 +252,12 @@ def _ws_fold(A, W, R, C, fold, clock, out) -> Iterator[PEState]:
     left, psum = np.full((R, C), np.nan), np.zeros((R, C))
     padded = np.full((R, C), np.nan)
     padded[:r, :c] = W
-    for load in range(R):           # weights shift down row by row; the last row enters first
+    for load in range(R):  # weights shift down row by row; the last row enters first
         stat[1:, :] = stat[:-1, :].copy()
         stat[0, :] = padded[R - 1 - load]
-        yield PEState(clock[0], fold, "load", left.copy(), stat.copy(), psum.copy(),
-                      np.zeros((R, C), dtype=bool))
+        yield PEState(
+            clock[0], fold, "load", left.copy(), stat.copy(), psum.copy(), np.zeros((R, C), dtype=bool)
+        )
         clock[0] += 1
     for t in range(T + R + C - 2):
         left[:, 1:] = left[:, :-1].copy()
@@ -240,7 +266,7 @@ def _ws_fold(A, W, R, C, fold, clock, out) -> Iterator[PEState]:
         active = ~np.isnan(left) & ~np.isnan(stat)
         incoming = np.vstack([np.zeros((1, C)), psum[:-1]])
         psum = incoming + np.where(active, np.nan_to_num(left) * np.nan_to_num(stat), 0.0)
-        for j in range(c):          # bottom of column j emits output row m = t − (R−1) − j
+        for j in range(c):  # bottom of column j emits output row m = t − (R−1) − j
             m = t - (R - 1) - j
             if 0 <= m < T:
                 out[m, j] += psum[R - 1, j]

@@ -16,6 +16,7 @@ Stages:
 Not handled: overlapping upload with compute, compression of the cut tensor, idle power while the
 phone waits, batching on the cloud side beyond a queueing delay the caller passes in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,12 @@ class Target:
     source: str
 
     def __post_init__(self):
-        for what, v in (("peak FLOP/s", self.peak_flops), ("memory bandwidth", self.bandwidth),
-                        ("memory", self.memory_bytes), ("power", self.power_w)):
+        for what, v in (
+            ("peak FLOP/s", self.peak_flops),
+            ("memory bandwidth", self.bandwidth),
+            ("memory", self.memory_bytes),
+            ("power", self.power_w),
+        ):
             positive(f"{self.name} {what}", v)
 
 
@@ -53,18 +58,40 @@ def _from_roofline(name: str, memory_gib: float, power_w: float, note: str) -> T
 def targets() -> dict[str, Target]:
     """Device and cloud presets; every number says where it comes from (or that it is assumed)."""
     items = (
-        _from_roofline("Phone CPU (assumed)", 4.0, 5.0,
-                       "4 GiB usable by one app of 8 GiB and 5 W under load: assumptions"),
-        Target("Phone NPU (assumed)", 35e12, 51.2e9, 4.0 * GIB, 4.0,
-               "Apple A17 Pro Neural Engine: '35 trillion operations per second' (Apple, Sept 2023; "
-               "int8 ops, taken here as the peak of the chosen precision - optimistic); LPDDR5 51.2 GB/s, "
-               "4 GiB usable, 4 W: assumptions"),
-        Target("Jetson Orin Nano 8GB", 10e12, 68e9, 8.0 * GIB, 15.0,
-               "NVIDIA Jetson Orin Nano 8GB datasheet: 40 INT8 TOPS (sparse), 68 GB/s LPDDR5, 8 GB, "
-               "7-15 W; fp16 dense taken as 40/4 = 10 TFLOPS (our assumption)"),
-        Target("Jetson AGX Orin 64GB", 68.75e12, 204.8e9, 64.0 * GIB, 60.0,
-               "NVIDIA Jetson AGX Orin 64GB datasheet: 275 INT8 TOPS (sparse), 204.8 GB/s LPDDR5, "
-               "64 GB, 15-60 W; fp16 dense taken as 275/4 = 68.75 TFLOPS (our assumption)"),
+        _from_roofline(
+            "Phone CPU (assumed)",
+            4.0,
+            5.0,
+            "4 GiB usable by one app of 8 GiB and 5 W under load: assumptions",
+        ),
+        Target(
+            "Phone NPU (assumed)",
+            35e12,
+            51.2e9,
+            4.0 * GIB,
+            4.0,
+            "Apple A17 Pro Neural Engine: '35 trillion operations per second' (Apple, Sept 2023; "
+            "int8 ops, taken here as the peak of the chosen precision - optimistic); LPDDR5 51.2 GB/s, "
+            "4 GiB usable, 4 W: assumptions",
+        ),
+        Target(
+            "Jetson Orin Nano 8GB",
+            10e12,
+            68e9,
+            8.0 * GIB,
+            15.0,
+            "NVIDIA Jetson Orin Nano 8GB datasheet: 40 INT8 TOPS (sparse), 68 GB/s LPDDR5, 8 GB, "
+            "7-15 W; fp16 dense taken as 40/4 = 10 TFLOPS (our assumption)",
+        ),
+        Target(
+            "Jetson AGX Orin 64GB",
+            68.75e12,
+            204.8e9,
+            64.0 * GIB,
+            60.0,
+            "NVIDIA Jetson AGX Orin 64GB datasheet: 275 INT8 TOPS (sparse), 204.8 GB/s LPDDR5, "
+            "64 GB, 15-60 W; fp16 dense taken as 275/4 = 68.75 TFLOPS (our assumption)",
+        ),
         _from_roofline("A100 80GB SXM", 80.0, 400.0, "80 GB HBM2e, 400 W TDP (datasheet)"),
         _from_roofline("H100 SXM", 80.0, 700.0, "80 GB HBM3, up to 700 W TDP (datasheet)"),
     )
@@ -77,19 +104,24 @@ class Network:
     up_mbps: float
     down_mbps: float
     rtt_s: float
-    alpha_up: float      # mW per Mbps while sending
-    alpha_down: float    # mW per Mbps while receiving
-    beta: float          # mW base power while the radio is active
-    tail_s: float        # time the radio stays in high power after the transfer
+    alpha_up: float  # mW per Mbps while sending
+    alpha_down: float  # mW per Mbps while receiving
+    beta: float  # mW base power while the radio is active
+    tail_s: float  # time the radio stays in high power after the transfer
     tail_mw: float
     source: str
 
     def __post_init__(self):
         positive("uplink bandwidth (Mbit/s)", self.up_mbps)
         positive("downlink bandwidth (Mbit/s)", self.down_mbps)
-        for what, v in (("round-trip time", self.rtt_s), ("alpha up", self.alpha_up),
-                        ("alpha down", self.alpha_down), ("beta", self.beta),
-                        ("tail time", self.tail_s), ("tail power", self.tail_mw)):
+        for what, v in (
+            ("round-trip time", self.rtt_s),
+            ("alpha up", self.alpha_up),
+            ("alpha down", self.alpha_down),
+            ("beta", self.beta),
+            ("tail time", self.tail_s),
+            ("tail power", self.tail_mw),
+        ):
             positive(what, v, allow_zero=True)
 
 
@@ -104,16 +136,56 @@ def networks() -> dict[str, Network]:
     huang = "Huang et al., MobiSys 2012"
     coeff = "α_u, α_d, β as in its Table 4 (unverified transcription)"
     items = (
-        Network("LTE", 6.0, 13.0, 0.070, 438.39, 51.97, 1288.04, 11.576, 1060.0,
-                f"{huang}: median 6 Mbps up / 13 Mbps down (matches the paper's abstract); {coeff}; "
-                "tail 11.576 s at 1060 mW as in its Table 3 (unverified transcription); RTT 70 ms assumed"),
-        Network("Wi-Fi", 20.0, 40.0, 0.020, 283.17, 137.01, 132.86, 0.238, 119.3,
-                f"{huang}, Wi-Fi row: {coeff}; tail 0.238 s at 119.3 mW (unverified); "
-                "throughputs and RTT assumed - edit them"),
-        Network("3G", 1.0, 2.0, 0.150, 868.98, 122.12, 817.88, 0.0, 0.0,
-                f"{huang}, 3G row: {coeff}; throughputs and RTT assumed; 3G tail not modelled"),
-        Network("5G mid-band (assumed)", 50.0, 300.0, 0.030, 438.39, 51.97, 1288.04, 0.0, 0.0,
-                "Assumed throughputs and RTT; power coefficients borrowed from LTE - not measured"),
+        Network(
+            "LTE",
+            6.0,
+            13.0,
+            0.070,
+            438.39,
+            51.97,
+            1288.04,
+            11.576,
+            1060.0,
+            f"{huang}: median 6 Mbps up / 13 Mbps down (matches the paper's abstract); {coeff}; "
+            "tail 11.576 s at 1060 mW as in its Table 3 (unverified transcription); RTT 70 ms assumed",
+        ),
+        Network(
+            "Wi-Fi",
+            20.0,
+            40.0,
+            0.020,
+            283.17,
+            137.01,
+            132.86,
+            0.238,
+            119.3,
+            f"{huang}, Wi-Fi row: {coeff}; tail 0.238 s at 119.3 mW (unverified); "
+            "throughputs and RTT assumed - edit them",
+        ),
+        Network(
+            "3G",
+            1.0,
+            2.0,
+            0.150,
+            868.98,
+            122.12,
+            817.88,
+            0.0,
+            0.0,
+            f"{huang}, 3G row: {coeff}; throughputs and RTT assumed; 3G tail not modelled",
+        ),
+        Network(
+            "5G mid-band (assumed)",
+            50.0,
+            300.0,
+            0.030,
+            438.39,
+            51.97,
+            1288.04,
+            0.0,
+            0.0,
+            "Assumed throughputs and RTT; power coefficients borrowed from LTE - not measured",
+        ),
     )
     return {n.name: n for n in items}
 
@@ -130,13 +202,14 @@ def radio_energy(net: Network, bytes_up: float, bytes_down: float, tail: bool = 
 
 # ---- models as chains of layers ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Layer:
     name: str
     flops: float
     macs: float
     params: int
-    bytes_moved: float     # weights + input + output, read/written once
+    bytes_moved: float  # weights + input + output, read/written once
     out_bytes: float
 
 
@@ -144,9 +217,9 @@ class Layer:
 class Chain:
     name: str
     layers: tuple[Layer, ...]
-    cut_bytes: tuple[float, ...]    # bytes crossing a cut before layer k, k = 0..L
-    act_bytes: int                  # bytes per activation element
-    weight_bytes: float = 4.0       # bytes per parameter
+    cut_bytes: tuple[float, ...]  # bytes crossing a cut before layer k, k = 0..L
+    act_bytes: int  # bytes per activation element
+    weight_bytes: float = 4.0  # bytes per parameter
 
     @property
     def params(self) -> int:
@@ -177,25 +250,28 @@ class _ChainBuilder:
         macs = float(cout * ho * wo * (c // groups) * k * k)
         params = cout * (c // groups) * k * k + (cout if bias else 0)
         kind = "dwconv" if groups > 1 else "conv"
-        self._add(f"{kind}{len(self.layers) + 1} {k}x{k}/{stride}→{cout}", (cout, ho, wo),
-                  macs, 2 * macs, params)
+        self._add(
+            f"{kind}{len(self.layers) + 1} {k}x{k}/{stride}→{cout}", (cout, ho, wo), macs, 2 * macs, params
+        )
 
     def pool(self, k: int, stride: int):
         c, h, w = self.shape
         ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
-        self._add(f"pool{len(self.layers) + 1} {k}x{k}/{stride}", (c, ho, wo), 0.0,
-                  float(c * ho * wo * k * k), 0)
+        self._add(
+            f"pool{len(self.layers) + 1} {k}x{k}/{stride}", (c, ho, wo), 0.0, float(c * ho * wo * k * k), 0
+        )
 
     def fc(self, out: int):
         n = numel(self.shape)
-        self._add(f"fc{len(self.layers) + 1} →{out}", (out, 1, 1), float(n * out), 2.0 * n * out,
-                  n * out + out)
+        self._add(
+            f"fc{len(self.layers) + 1} →{out}", (out, 1, 1), float(n * out), 2.0 * n * out, n * out + out
+        )
 
     def build(self) -> Chain:
         return Chain(self.name, tuple(self.layers), tuple(self.cuts), self.a, self.w)
 
 
-def _alexnet(b: _ChainBuilder):          # torchvision.models.alexnet (one-GPU variant)
+def _alexnet(b: _ChainBuilder):  # torchvision.models.alexnet (one-GPU variant)
     b.conv(64, 11, 4, 2)
     b.pool(3, 2)
     b.conv(192, 5, 1, 2)
@@ -207,7 +283,7 @@ def _alexnet(b: _ChainBuilder):          # torchvision.models.alexnet (one-GPU v
         b.fc(out)
 
 
-def _vgg16(b: _ChainBuilder):            # Simonyan & Zisserman 2015, configuration D
+def _vgg16(b: _ChainBuilder):  # Simonyan & Zisserman 2015, configuration D
     for block in ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)):
         for c in block:
             b.conv(c, 3, 1, 1)
@@ -216,10 +292,19 @@ def _vgg16(b: _ChainBuilder):            # Simonyan & Zisserman 2015, configurat
         b.fc(out)
 
 
-def _mobilenet_v1(b: _ChainBuilder):     # Howard et al. 2017, Table 1 (BN folded, no biases)
+def _mobilenet_v1(b: _ChainBuilder):  # Howard et al. 2017, Table 1 (BN folded, no biases)
     b.conv(32, 3, 2, 1, bias=False)
-    for cout, s in ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5,
-                    (1024, 2), (1024, 1)):
+    for cout, s in (
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        *[(512, 1)] * 5,
+        (1024, 2),
+        (1024, 1),
+    ):
         b.conv(b.shape[0], 3, s, 1, groups=b.shape[0], bias=False)
         b.conv(cout, 1, 1, 0, bias=False)
     b.pool(7, 7)
@@ -244,6 +329,7 @@ def graph_chain(graph, name: str = "graph") -> Chain:
     """An engine Graph as a chain in topological order; a cut carries every tensor made before it
     (inputs included, weights excluded: both sides hold their own) and read after it."""
     from ..core.cost_model import cost
+
     report = cost(graph)
     by_name = graph.by_name
     order = [n.name for n in report.nodes]
@@ -270,9 +356,17 @@ def graph_chain(graph, name: str = "graph") -> Chain:
     for k in range(len(order) + 1):
         running += delta[k]
         cuts.append(running)
-    layers = tuple(Layer(f"{n.name} ({n.op})", float(n.flops), float(n.macs), int(n.params),
-                         float(n.bytes_read + n.bytes_written), float(n.bytes_written))
-                   for n in report.nodes)
+    layers = tuple(
+        Layer(
+            f"{n.name} ({n.op})",
+            float(n.flops),
+            float(n.macs),
+            int(n.params),
+            float(n.bytes_read + n.bytes_written),
+            float(n.bytes_written),
+        )
+        for n in report.nodes
+    )
     return Chain(name, layers, tuple(cuts), 4)
 
 
@@ -280,8 +374,9 @@ def _tensor_bytes(node) -> int:
     return numel(node.shape) * np.dtype(node.dtype).itemsize
 
 
-def custom_chain(params: float, flops: float, input_bytes: float, output_bytes: float,
-                 weight_bytes: float = 2.0) -> Chain:
+def custom_chain(
+    params: float, flops: float, input_bytes: float, output_bytes: float, weight_bytes: float = 2.0
+) -> Chain:
     """One opaque layer: for a model known only by its size and FLOPs (split = all or nothing)."""
     p, f = positive("parameters", params), positive("FLOPs", flops)
     i, o = positive("input bytes", input_bytes), positive("output bytes", output_bytes)
@@ -292,18 +387,21 @@ def custom_chain(params: float, flops: float, input_bytes: float, output_bytes: 
 
 # ---- splitting -------------------------------------------------------------------------------------
 
+
 def layer_times(chain: Chain, target: Target, efficiency: float = 0.5) -> list[float]:
     """Roofline seconds of every layer on ``target`` at ``efficiency`` of its peaks."""
     eff = positive("efficiency", efficiency)
     if eff > 1:
         raise EngineError(f"efficiency = {eff} must be at most 1 (a share of the datasheet peak)")
-    return [max(x.flops / (target.peak_flops * eff), x.bytes_moved / (target.bandwidth * eff))
-            for x in chain.layers]
+    return [
+        max(x.flops / (target.peak_flops * eff), x.bytes_moved / (target.bandwidth * eff))
+        for x in chain.layers
+    ]
 
 
 @dataclass(frozen=True)
 class SplitPoint:
-    k: int                 # layers 0..k-1 on the device
+    k: int  # layers 0..k-1 on the device
     label: str
     device_s: float
     upload_s: float
@@ -314,7 +412,7 @@ class SplitPoint:
     device_j: float
     radio_j: float
     sent_bytes: float
-    fits: bool             # the device part's weights fit the device memory
+    fits: bool  # the device part's weights fit the device memory
 
     @property
     def latency(self) -> float:
@@ -325,9 +423,17 @@ class SplitPoint:
         return self.device_j + self.radio_j
 
 
-def split_points(chain: Chain, device: Target, cloud: Target, net: Network, device_eff: float = 0.2,
-                 cloud_eff: float = 0.5, queue_s: float = 0.0, tail: bool = False,
-                 input_bytes: float | None = None) -> list[SplitPoint]:
+def split_points(
+    chain: Chain,
+    device: Target,
+    cloud: Target,
+    net: Network,
+    device_eff: float = 0.2,
+    cloud_eff: float = 0.5,
+    queue_s: float = 0.0,
+    tail: bool = False,
+    input_bytes: float | None = None,
+) -> list[SplitPoint]:
     """Latency and phone energy for every cut k = 0 (all cloud) .. L (all device).
 
     ``input_bytes`` replaces the raw input tensor for k = 0 (e.g. a JPEG instead of float pixels).
@@ -338,8 +444,10 @@ def split_points(chain: Chain, device: Target, cloud: Target, net: Network, devi
         cuts[0] = positive("uploaded input bytes", input_bytes)
     weights = [x.params * chain.weight_bytes for x in chain.layers]
     if sum(weights) > cloud.memory_bytes:
-        raise EngineError(f"{chain.name} needs {sum(weights) / GIB:.1f} GiB of weights, more than the "
-                          f"{cloud.memory_bytes / GIB:.0f} GiB of {cloud.name}: no card here can hold it")
+        raise EngineError(
+            f"{chain.name} needs {sum(weights) / GIB:.1f} GiB of weights, more than the "
+            f"{cloud.memory_bytes / GIB:.0f} GiB of {cloud.name}: no card here can hold it"
+        )
     t_dev, t_cloud = layer_times(chain, device, device_eff), layer_times(chain, cloud, cloud_eff)
     n, out_bytes, points = len(chain.layers), chain.layers[-1].out_bytes, []
     for k in range(n + 1):
@@ -347,13 +455,23 @@ def split_points(chain: Chain, device: Target, cloud: Target, net: Network, devi
         remote = k < n
         sent = cuts[k] if remote else 0.0
         back = out_bytes if remote else 0.0
-        label = ("all cloud" if k == 0 else "all device" if k == n
-                 else f"after {chain.layers[k - 1].name}")
-        points.append(SplitPoint(
-            k, label, dev, sent * 8 / (net.up_mbps * 1e6), net.rtt_s if remote else 0.0,
-            queue_s if remote else 0.0, sum(t_cloud[k:]), back * 8 / (net.down_mbps * 1e6),
-            dev * device.power_w, radio_energy(net, sent, back, tail), sent,
-            sum(weights[:k]) <= device.memory_bytes))
+        label = "all cloud" if k == 0 else "all device" if k == n else f"after {chain.layers[k - 1].name}"
+        points.append(
+            SplitPoint(
+                k,
+                label,
+                dev,
+                sent * 8 / (net.up_mbps * 1e6),
+                net.rtt_s if remote else 0.0,
+                queue_s if remote else 0.0,
+                sum(t_cloud[k:]),
+                back * 8 / (net.down_mbps * 1e6),
+                dev * device.power_w,
+                radio_energy(net, sent, back, tail),
+                sent,
+                sum(weights[:k]) <= device.memory_bytes,
+            )
+        )
     return points
 
 
@@ -367,16 +485,34 @@ def best_split(points: list[SplitPoint], objective: str = "latency") -> SplitPoi
 
 #: torch → ONNX → optimise → quantise → on-device runtime: (step, what happens, the lab that shows it)
 PIPELINE = (
-    ("Export", "torch.onnx.export traces the model into an ONNX graph: Python control flow is frozen, weights become initializers.",
-     "graph_builder"),
-    ("Optimise", "Constant folding, dead-code elimination, Conv+BN folding and operator fusion: same outputs, fewer nodes and memory trips.",
-     "graph_passes"),
-    ("Fuse", "Elementwise tails join the producer kernel, so intermediates never reach DRAM.",
-     "fusion"),
-    ("Quantise", "fp32 weights (and activations) become int8 with a scale and zero point: 4x smaller, integer kernels, a small accuracy cost.",
-     "quantization"),
-    ("Lay out", "Tensors are re-laid for the target (NHWC for mobile CPUs, NC1HWC0 for Ascend).",
-     "layout_explorer"),
-    ("Runtime", "A runtime (ONNX Runtime Mobile, TFLite, MNN, TensorRT) plans memory once and runs the kernels on the CPU, GPU or NPU.",
-     "memory_planning"),
+    (
+        "Export",
+        "torch.onnx.export traces the model into an ONNX graph: "
+        "Python control flow is frozen, weights become initializers.",
+        "graph_builder",
+    ),
+    (
+        "Optimise",
+        "Constant folding, dead-code elimination, Conv+BN folding and operator "
+        "fusion: same outputs, fewer nodes and memory trips.",
+        "graph_passes",
+    ),
+    ("Fuse", "Elementwise tails join the producer kernel, so intermediates never reach DRAM.", "fusion"),
+    (
+        "Quantise",
+        "fp32 weights (and activations) become int8 with a scale and "
+        "zero point: 4x smaller, integer kernels, a small accuracy cost.",
+        "quantization",
+    ),
+    (
+        "Lay out",
+        "Tensors are re-laid for the target (NHWC for mobile CPUs, NC1HWC0 for Ascend).",
+        "layout_explorer",
+    ),
+    (
+        "Runtime",
+        "A runtime (ONNX Runtime Mobile, TFLite, MNN, TensorRT) plans memory "
+        "once and runs the kernels on the CPU, GPU or NPU.",
+        "memory_planning",
+    ),
 )

@@ -24,11 +24,12 @@ Not handled: kernel launch gaps between layers (only one fixed ``overhead`` per 
 caches (every tensor goes to memory once; cost the fused graph instead), several servers, batching on
 the edge device, and edge weights other than the graph's own fp32 (the chain counts 4 bytes each).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..core import budget
 from ..core.cost_model import cost
@@ -40,16 +41,16 @@ from .kv_cache import CARD_MEMORY_GIB, GIB
 from .serving import DTYPE_BYTES, ServiceModel, positive, whole
 
 WEIGHT_OPS = ("param", "constant")
-CLOUDS = ("A100 80GB SXM", "H100 SXM")    # as the cloud-vs-edge lab splits the presets
+CLOUDS = ("A100 80GB SXM", "H100 SXM")  # as the cloud-vs-edge lab splits the presets
 MAX_CURVE_POINTS = 4096
-MAX_SPLIT_ELEMENTS = 10**8   # Python list elements the split search may sum (~10 ns each here)
+MAX_SPLIT_ELEMENTS = 10**8  # Python list elements the split search may sum (~10 ns each here)
 
 
 @dataclass(frozen=True)
 class GraphServiceModel(ServiceModel):
     """A :class:`ServiceModel` whose compute is the graph's FLOPs per request, not 2·P·tokens."""
 
-    flops: float = 0.0         # FLOPs of one request (one pass over the graph)
+    flops: float = 0.0  # FLOPs of one request (one pass over the graph)
     graph_name: str = ""
 
     def __post_init__(self):
@@ -71,8 +72,10 @@ def _check_graph(graph, what: str) -> None:
         raise GraphError(f"{what} needs a Graph, got {type(graph).__name__}")
     budget.check_nodes(len(graph.nodes), f"the graph for {what}")
     if not graph.op_nodes:
-        raise EngineError("this graph has no operations, only inputs and weights, so there is "
-                          "nothing to run; try the mlp preset")
+        raise EngineError(
+            "this graph has no operations, only inputs and weights, so there is "
+            "nothing to run; try the mlp preset"
+        )
 
 
 def _hardware(hw_name: str) -> Hardware:
@@ -89,13 +92,18 @@ def activation_elements(graph: Graph) -> int:
     total = 0
     for node in graph.op_nodes:
         total += budget.numel(node.shape)
-        total += sum(budget.numel(by_name[i].shape) for i in node.inputs
-                     if by_name[i].op not in WEIGHT_OPS)
+        total += sum(budget.numel(by_name[i].shape) for i in node.inputs if by_name[i].op not in WEIGHT_OPS)
     return total
 
 
-def model_from_graph(graph: Graph, hw_name: str, dtype: str = "fp16", overhead: float = 0.0,
-                     activations: bool = True, act_dtype: str | None = None) -> GraphServiceModel:
+def model_from_graph(
+    graph: Graph,
+    hw_name: str,
+    dtype: str = "fp16",
+    overhead: float = 0.0,
+    activations: bool = True,
+    act_dtype: str | None = None,
+) -> GraphServiceModel:
     """The serving model of ``graph`` on card ``hw_name`` with ``dtype`` weights (module docstring).
 
     ``activations``: count the activation traffic per request, at ``act_dtype`` width (default:
@@ -110,31 +118,48 @@ def model_from_graph(graph: Graph, hw_name: str, dtype: str = "fp16", overhead: 
     hw = _hardware(hw_name)
     report = cost(graph)
     if report.params == 0:
-        raise EngineError("this graph has no parameters, so there are no weights whose read a batch "
-                          "could share; try the mlp preset")
+        raise EngineError(
+            "this graph has no parameters, so there are no weights whose read a batch "
+            "could share; try the mlp preset"
+        )
     act = activation_elements(graph) * DTYPE_BYTES[act_dtype] if activations else 0.0
     memory = CARD_MEMORY_GIB.get(hw_name, 0.0) * GIB
-    return GraphServiceModel(float(report.params), dtype, hw.peak_flops, hw.bandwidth, 1, act,
-                             positive("fixed overhead", overhead, allow_zero=True), memory,
-                             float(report.flops), graph.title)
+    return GraphServiceModel(
+        float(report.params),
+        dtype,
+        hw.peak_flops,
+        hw.bandwidth,
+        1,
+        act,
+        positive("fixed overhead", overhead, allow_zero=True),
+        memory,
+        float(report.flops),
+        graph.title,
+    )
 
 
 @dataclass(frozen=True)
 class BatchCost:
     batch: int
-    compute_s: float      # b·F / peak
-    memory_s: float       # (weights + b·activations) / bandwidth
-    time_s: float         # max of the two + overhead: the serving model's pass time
-    bound: str            # "compute" or "memory"
+    compute_s: float  # b·F / peak
+    memory_s: float  # (weights + b·activations) / bandwidth
+    time_s: float  # max of the two + overhead: the serving model's pass time
+    bound: str  # "compute" or "memory"
 
     @property
     def requests_per_s(self) -> float:
         return self.batch / self.time_s
 
 
-def batch_cost_curve(graph: Graph, hw_name: str, batches: Sequence[int], dtype: str = "fp16",
-                     overhead: float = 0.0, activations: bool = True,
-                     act_dtype: str | None = None) -> tuple[BatchCost, ...]:
+def batch_cost_curve(
+    graph: Graph,
+    hw_name: str,
+    batches: Sequence[int],
+    dtype: str = "fp16",
+    overhead: float = 0.0,
+    activations: bool = True,
+    act_dtype: str | None = None,
+) -> tuple[BatchCost, ...]:
     """Pass time of ``graph`` on ``hw_name`` for each batch size, from :func:`model_from_graph`."""
     try:
         sizes = list(batches)
@@ -148,8 +173,9 @@ def batch_cost_curve(graph: Graph, hw_name: str, batches: Sequence[int], dtype: 
     rows = []
     for b in sizes:
         compute, memory = model.compute_time(b), model.memory_time(b)
-        rows.append(BatchCost(b, compute, memory, model.time(b),
-                              "compute" if compute >= memory else "memory"))
+        rows.append(
+            BatchCost(b, compute, memory, model.time(b), "compute" if compute >= memory else "memory")
+        )
     return tuple(rows)
 
 
@@ -158,10 +184,10 @@ class EdgeOption:
     """The graph on one device preset: on the device, all in the cloud, and the best cut."""
 
     device: str
-    on_device: SplitPoint         # k = L
-    cloud_only: SplitPoint        # k = 0
+    on_device: SplitPoint  # k = L
+    cloud_only: SplitPoint  # k = 0
     best: SplitPoint
-    layer_s: tuple[float, ...]    # device seconds per layer (the on-device latency is their sum)
+    layer_s: tuple[float, ...]  # device seconds per layer (the on-device latency is their sum)
 
 
 @dataclass(frozen=True)
@@ -178,8 +204,11 @@ class EdgeReport:
         out = []
         for o in self.options:
             row = {"device": o.device}
-            for label, p in (("on device", o.on_device), ("cloud only", o.cloud_only),
-                             ("best split", o.best)):
+            for label, p in (
+                ("on device", o.on_device),
+                ("cloud only", o.cloud_only),
+                ("best split", o.best),
+            ):
                 row[f"{label} (ms)"] = round(p.latency * 1e3, 3)
                 row[f"{label} (J)"] = round(p.energy, 4)
             row["best cut"] = o.best.label
@@ -206,15 +235,24 @@ def _check_split_work(devices: int, layers: int) -> None:
     cuts sums Python list slices of about 3·L elements (device time, cloud time, weights)."""
     elements = devices * (layers + 1) * 3 * layers
     if elements > MAX_SPLIT_ELEMENTS:
-        raise BudgetError(f"the split search for {devices} device(s) over {layers + 1:,} cuts sums "
-                          f"{elements:,} list elements; the limit is {MAX_SPLIT_ELEMENTS:,} (about 1 s): "
-                          f"pick one device or a smaller graph")
+        raise BudgetError(
+            f"the split search for {devices} device(s) over {layers + 1:,} cuts sums "
+            f"{elements:,} list elements; the limit is {MAX_SPLIT_ELEMENTS:,} (about 1 s): "
+            f"pick one device or a smaller graph"
+        )
 
 
-def graph_edge_report(graph: Graph, device: str | Sequence[str] | None = None,
-                      cloud: str = "A100 80GB SXM", network: str = "LTE", device_eff: float = 0.2,
-                      cloud_eff: float = 0.5, queue_s: float = 0.0, tail: bool = False,
-                      objective: str = "latency") -> EdgeReport:
+def graph_edge_report(
+    graph: Graph,
+    device: str | Sequence[str] | None = None,
+    cloud: str = "A100 80GB SXM",
+    network: str = "LTE",
+    device_eff: float = 0.2,
+    cloud_eff: float = 0.5,
+    queue_s: float = 0.0,
+    tail: bool = False,
+    objective: str = "latency",
+) -> EdgeReport:
     """Latency and phone energy of ``graph`` on each device (``None``: every non-cloud preset)."""
     _check_graph(graph, "the edge report")
     names = _device_names(device)
@@ -229,8 +267,16 @@ def graph_edge_report(graph: Graph, device: str | Sequence[str] | None = None,
     chain = graph_chain(graph, graph.title or "graph")
     options = []
     for name in names:
-        points = split_points(chain, presets[name], presets[cloud], nets[network], device_eff,
-                              cloud_eff, queue_s, tail)
-        options.append(EdgeOption(name, points[-1], points[0], best_split(points, objective),
-                                  tuple(layer_times(chain, presets[name], device_eff))))
+        points = split_points(
+            chain, presets[name], presets[cloud], nets[network], device_eff, cloud_eff, queue_s, tail
+        )
+        options.append(
+            EdgeOption(
+                name,
+                points[-1],
+                points[0],
+                best_split(points, objective),
+                tuple(layer_times(chain, presets[name], device_eff)),
+            )
+        )
     return EdgeReport(chain.name, cloud, network, objective, len(chain.layers), tuple(options))

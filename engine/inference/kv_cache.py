@@ -12,6 +12,7 @@ Model configs come from the papers and the published ``config.json`` of each mod
 Not handled: beam search / prefix sharing (copy-on-write blocks), activation memory, the CUDA
 context, quantised KV caches other than by choosing ``kv_dtype``.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,32 +45,99 @@ class ModelConfig:
 
 
 _MODELS = (
-    ModelConfig("OPT-13B", 12.85e9, 40, 40, 40, 128, 2048,
-                "Zhang et al. 2022 (OPT), Table 1: 40 layers, 40 heads, d_model 5120; vLLM paper §3: "
-                "800 KB of KV cache per token"),
-    ModelConfig("Llama-2-7B", 6.74e9, 32, 32, 32, 128, 4096,
-                "Touvron et al. 2023 (Llama 2) and meta-llama/Llama-2-7b-hf config.json: 32 layers, "
-                "32 heads, hidden 4096"),
-    ModelConfig("Llama-2-13B", 13.0e9, 40, 40, 40, 128, 4096,
-                "Touvron et al. 2023 and meta-llama/Llama-2-13b-hf config.json: 40 layers, 40 heads, "
-                "hidden 5120"),
-    ModelConfig("Llama-2-70B", 68.98e9, 80, 64, 8, 128, 4096,
-                "Touvron et al. 2023 §2.2 (GQA for 34B/70B) and meta-llama/Llama-2-70b-hf config.json: "
-                "80 layers, 64 heads, 8 KV heads, hidden 8192"),
-    ModelConfig("Mistral-7B", 7.24e9, 32, 32, 8, 128, 32768,
-                "Jiang et al. 2023 (Mistral 7B), Table 1: 32 layers, 32 heads, 8 KV heads, head_dim 128"),
-    ModelConfig("Llama-3-8B", 8.03e9, 32, 32, 8, 128, 8192,
-                "meta-llama/Meta-Llama-3-8B config.json: 32 layers, 32 heads, 8 KV heads, hidden 4096"),
-    ModelConfig("Falcon-7B (MQA)", 7.22e9, 32, 71, 1, 64, 2048,
-                "tiiuae/falcon-7b config.json: 32 layers, 71 heads, multi-query (1 KV head), hidden 4544"),
-    ModelConfig("GPT-3 175B", 175e9, 96, 96, 96, 128, 2048,
-                "Brown et al. 2020, Table 2.1: 96 layers, 96 heads, d_head 128, d_model 12288"),
+    ModelConfig(
+        "OPT-13B",
+        12.85e9,
+        40,
+        40,
+        40,
+        128,
+        2048,
+        "Zhang et al. 2022 (OPT), Table 1: 40 layers, 40 heads, d_model 5120; vLLM paper §3: "
+        "800 KB of KV cache per token",
+    ),
+    ModelConfig(
+        "Llama-2-7B",
+        6.74e9,
+        32,
+        32,
+        32,
+        128,
+        4096,
+        "Touvron et al. 2023 (Llama 2) and meta-llama/Llama-2-7b-hf config.json: 32 layers, "
+        "32 heads, hidden 4096",
+    ),
+    ModelConfig(
+        "Llama-2-13B",
+        13.0e9,
+        40,
+        40,
+        40,
+        128,
+        4096,
+        "Touvron et al. 2023 and meta-llama/Llama-2-13b-hf config.json: 40 layers, 40 heads, hidden 5120",
+    ),
+    ModelConfig(
+        "Llama-2-70B",
+        68.98e9,
+        80,
+        64,
+        8,
+        128,
+        4096,
+        "Touvron et al. 2023 §2.2 (GQA for 34B/70B) and meta-llama/Llama-2-70b-hf config.json: "
+        "80 layers, 64 heads, 8 KV heads, hidden 8192",
+    ),
+    ModelConfig(
+        "Mistral-7B",
+        7.24e9,
+        32,
+        32,
+        8,
+        128,
+        32768,
+        "Jiang et al. 2023 (Mistral 7B), Table 1: 32 layers, 32 heads, 8 KV heads, head_dim 128",
+    ),
+    ModelConfig(
+        "Llama-3-8B",
+        8.03e9,
+        32,
+        32,
+        8,
+        128,
+        8192,
+        "meta-llama/Meta-Llama-3-8B config.json: 32 layers, 32 heads, 8 KV heads, hidden 4096",
+    ),
+    ModelConfig(
+        "Falcon-7B (MQA)",
+        7.22e9,
+        32,
+        71,
+        1,
+        64,
+        2048,
+        "tiiuae/falcon-7b config.json: 32 layers, 71 heads, multi-query (1 KV head), hidden 4544",
+    ),
+    ModelConfig(
+        "GPT-3 175B",
+        175e9,
+        96,
+        96,
+        96,
+        128,
+        2048,
+        "Brown et al. 2020, Table 2.1: 96 layers, 96 heads, d_head 128, d_model 12288",
+    ),
 )
 
 #: memory of the serving cards (GiB as the vendors' "GB" on HBM parts), by hardware preset name
 CARD_MEMORY_GIB = {
-    "V100 SXM2": 32.0, "A100 40GB SXM": 40.0, "A100 80GB SXM": 80.0, "H100 SXM": 80.0,
-    "RTX 4090": 24.0, "Ascend 910 (editable)": 32.0,
+    "V100 SXM2": 32.0,
+    "A100 40GB SXM": 40.0,
+    "A100 80GB SXM": 80.0,
+    "H100 SXM": 80.0,
+    "RTX 4090": 24.0,
+    "Ascend 910 (editable)": 32.0,
 }
 
 
@@ -81,8 +149,13 @@ def kv_bytes_per_token(layers: int, kv_heads: int, head_dim: int, dtype: str = "
     """2 · layers · kv_heads · head_dim · bytes per element."""
     if dtype not in DTYPE_BYTES:
         raise EngineError(f"KV dtype {dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
-    return (2.0 * whole("layers", layers, 1, 4096) * whole("KV heads", kv_heads, 1, 4096)
-            * whole("head dim", head_dim, 1, 4096) * DTYPE_BYTES[dtype])
+    return (
+        2.0
+        * whole("layers", layers, 1, 4096)
+        * whole("KV heads", kv_heads, 1, 4096)
+        * whole("head dim", head_dim, 1, 4096)
+        * DTYPE_BYTES[dtype]
+    )
 
 
 @dataclass(frozen=True)
@@ -90,14 +163,21 @@ class Capacity:
     weight_bytes: float
     kv_budget_bytes: float
     kv_per_token: float
-    tokens: int                  # tokens of KV cache that fit
-    sequences_contiguous: int    # sequences at max_len each
-    sequences_paged: int         # sequences at their mean used length (rounded up to blocks)
+    tokens: int  # tokens of KV cache that fit
+    sequences_contiguous: int  # sequences at max_len each
+    sequences_paged: int  # sequences at their mean used length (rounded up to blocks)
 
 
-def capacity(config: ModelConfig, card_gib: float, max_len: int, mean_len: float,
-             weight_dtype: str = "fp16", kv_dtype: str = "fp16", usable: float = 0.9,
-             block: int = 16) -> Capacity:
+def capacity(
+    config: ModelConfig,
+    card_gib: float,
+    max_len: int,
+    mean_len: float,
+    weight_dtype: str = "fp16",
+    kv_dtype: str = "fp16",
+    usable: float = 0.9,
+    block: int = 16,
+) -> Capacity:
     """How many sequences fit beside the weights on one card (``usable`` share of its memory)."""
     if weight_dtype not in DTYPE_BYTES:
         raise EngineError(f"weight dtype {weight_dtype!r} is not one of {', '.join(DTYPE_BYTES)}")
@@ -113,9 +193,11 @@ def capacity(config: ModelConfig, card_gib: float, max_len: int, mean_len: float
     weights = config.params * DTYPE_BYTES[weight_dtype]
     budget = card * usable - weights
     if budget <= 0:
-        raise EngineError(f"{config.name} needs {weights / GIB:.1f} GiB of {weight_dtype} weights but "
-                          f"the card offers {card * usable / GIB:.1f} GiB: shard it over several "
-                          f"cards (tensor parallelism) or quantise it")
+        raise EngineError(
+            f"{config.name} needs {weights / GIB:.1f} GiB of {weight_dtype} weights but "
+            f"the card offers {card * usable / GIB:.1f} GiB: shard it over several "
+            f"cards (tensor parallelism) or quantise it"
+        )
     per_tok = kv_bytes_per_token(config.layers, config.kv_heads, config.head_dim, kv_dtype)
     tokens = int(budget // per_tok)
     paged_len = math.ceil(mean_len / block) * block
@@ -149,8 +231,9 @@ def fragmentation(lengths, max_len: int, block: int = 16) -> Waste:
     return Waste(int(lens.sum()), int(max_len * lens.size), paged)
 
 
-def memory_rows(card_gib: float, batch: int, seq_len: int, kv_dtype: str = "fp16",
-                weight_dtype: str = "fp16") -> list[dict]:
+def memory_rows(
+    card_gib: float, batch: int, seq_len: int, kv_dtype: str = "fp16", weight_dtype: str = "fp16"
+) -> list[dict]:
     """Every preset model: weights and the KV cache of ``batch`` sequences of ``seq_len`` tokens."""
     positive("card memory (GiB)", card_gib)
     batch, seq_len = whole("batch", batch, 1, 1 << 16), whole("sequence length", seq_len, 1, 1 << 20)
@@ -159,8 +242,16 @@ def memory_rows(card_gib: float, batch: int, seq_len: int, kv_dtype: str = "fp16
         per_tok = kv_bytes_per_token(m.layers, m.kv_heads, m.head_dim, kv_dtype)
         weights = m.params * DTYPE_BYTES[weight_dtype] / GIB
         kv = per_tok * batch * seq_len / GIB
-        rows.append(dict(model=m.name, attention=m.attention, kv_kib_per_token=per_tok / 1024,
-                         weights_gib=weights, kv_gib=kv, fits=weights + kv <= card_gib))
+        rows.append(
+            dict(
+                model=m.name,
+                attention=m.attention,
+                kv_kib_per_token=per_tok / 1024,
+                weights_gib=weights,
+                kv_gib=kv,
+                fits=weights + kv <= card_gib,
+            )
+        )
     return rows
 
 
@@ -183,8 +274,9 @@ def sample_lengths(n: int, prompt: int, mean_out: int, max_len: int, seed: int =
     return np.minimum(prompt + out, max_len)
 
 
-def in_flight_capacity(config: ModelConfig, card_gib: float, prompt: int, mean_out: int,
-                       dtype: str = "fp16") -> tuple[int, "Capacity"]:
+def in_flight_capacity(
+    config: ModelConfig, card_gib: float, prompt: int, mean_out: int, dtype: str = "fp16"
+) -> tuple[int, Capacity]:
     """How many sequences fit when each may grow to prompt + 8 × mean output (capped by the
     model's context): returns (that longest length, :func:`capacity`)."""
     longest = min(int(prompt) + 8 * int(mean_out), config.max_context)

@@ -19,6 +19,7 @@ Stages:
 Not handled: chunked prefill, attention FLOPs (only the 2·P FLOPs per token of the weight matmuls),
 KV-cache capacity limits (see :mod:`engine.inference.kv_cache` for how many sequences fit), preemption.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ import numpy as np
 
 from ..core.budget import check_steps
 from ..core.errors import EngineError
-from .serving import DTYPE_BYTES, check_device_model, poisson_arrivals, positive, whole
 from ..core.trace import Event, Timeline
+from .serving import DTYPE_BYTES, check_device_model, poisson_arrivals, positive, whole
 
 LLM_POLICIES = ("static", "continuous")
 LENGTH_DISTS = ("fixed", "uniform", "geometric")
@@ -42,7 +43,7 @@ class LLMModel:
     bandwidth: float
     kv_bytes_per_token: float
     overhead: float = 0.0
-    memory: float = 0.0        # device memory in bytes (0: not checked)
+    memory: float = 0.0  # device memory in bytes (0: not checked)
 
     def __post_init__(self):
         check_device_model(self)
@@ -66,8 +67,15 @@ class Requests:
     output: np.ndarray
 
 
-def draw_requests(rate: float, n: int, prompt_len: int = 128, mean_out: int = 64,
-                  dist: str = "geometric", max_out: int = 2048, seed: int = 0) -> Requests:
+def draw_requests(
+    rate: float,
+    n: int,
+    prompt_len: int = 128,
+    mean_out: int = 64,
+    dist: str = "geometric",
+    max_out: int = 2048,
+    seed: int = 0,
+) -> Requests:
     """Poisson arrivals; output lengths fixed, uniform on [1, 2m−1] or geometric with mean m."""
     if dist not in LENGTH_DISTS:
         raise EngineError(f"output-length distribution {dist!r} is not one of {LENGTH_DISTS}")
@@ -91,10 +99,10 @@ def draw_requests(rate: float, n: int, prompt_len: int = 128, mean_out: int = 64
 class LLMResult:
     policy: str
     requests: Requests
-    admitted: np.ndarray      # start of the iteration that prefilled the request
-    first: np.ndarray         # first token produced (end of its prefill iteration)
-    last: np.ndarray          # last token produced
-    returned: np.ndarray      # result handed back to the client
+    admitted: np.ndarray  # start of the iteration that prefilled the request
+    first: np.ndarray  # first token produced (end of its prefill iteration)
+    last: np.ndarray  # last token produced
+    returned: np.ndarray  # result handed back to the client
     slot: np.ndarray
     iterations: int
     busy: float
@@ -119,18 +127,23 @@ class LLMResult:
 
     def summary(self) -> dict:
         tpot = self.tpot
-        return dict(policy=self.policy, requests_per_s=len(self.first) / self.makespan,
-                    tokens_per_s=float(self.requests.output.sum()) / self.makespan,
-                    ttft_p50=float(np.percentile(self.ttft, 50)),
-                    ttft_p99=float(np.percentile(self.ttft, 99)),
-                    tpot_mean=float(tpot.mean()) if len(tpot) else 0.0,
-                    latency_p50=float(np.percentile(self.latency, 50)),
-                    latency_p99=float(np.percentile(self.latency, 99)),
-                    busy=float(self.busy / self.makespan), iterations=int(self.iterations))
+        return dict(
+            policy=self.policy,
+            requests_per_s=len(self.first) / self.makespan,
+            tokens_per_s=float(self.requests.output.sum()) / self.makespan,
+            ttft_p50=float(np.percentile(self.ttft, 50)),
+            ttft_p99=float(np.percentile(self.ttft, 99)),
+            tpot_mean=float(tpot.mean()) if len(tpot) else 0.0,
+            latency_p50=float(np.percentile(self.latency, 50)),
+            latency_p99=float(np.percentile(self.latency, 99)),
+            busy=float(self.busy / self.makespan),
+            iterations=int(self.iterations),
+        )
 
 
-def simulate_llm(model: LLMModel, requests: Requests, policy: str = "continuous",
-                 max_batch: int = 16) -> LLMResult:
+def simulate_llm(
+    model: LLMModel, requests: Requests, policy: str = "continuous", max_batch: int = 16
+) -> LLMResult:
     if policy not in LLM_POLICIES:
         raise EngineError(f"policy {policy!r} is not one of {', '.join(LLM_POLICIES)}")
     max_batch = whole("max batch size", max_batch, 1, 4096)
@@ -147,11 +160,11 @@ def _static(model: LLMModel, req: Requests, cap: int):
         j = min(int(np.searchsorted(req.arrival, begin, side="right")), i + cap)
         size, outs = j - i, req.output[i:j]
         t_prefill = float(model.step_time(req.prompt[i:j].sum(), 0, 0))
-        k = np.arange(1, outs.max())                       # decode iterations 1 .. max_out-1
+        k = np.arange(1, outs.max())  # decode iterations 1 .. max_out-1
         t_decode = model.step_time(0, size, req.prompt[i:j].sum() + size * k)
         ends = begin + t_prefill + np.concatenate([[0.0], np.cumsum(t_decode)])
         admitted[i:j], first[i:j] = begin, ends[0]
-        last[i:j], returned[i:j] = ends[outs - 1], ends[-1]   # everyone waits for the longest
+        last[i:j], returned[i:j] = ends[outs - 1], ends[-1]  # everyone waits for the longest
         slot[i:j] = np.arange(size)
         iters, busy = iters + len(ends), busy + ends[-1] - begin
         i, free = j, ends[-1]
@@ -161,12 +174,12 @@ def _static(model: LLMModel, req: Requests, cap: int):
 def _continuous(model: LLMModel, req: Requests, cap: int):
     n = len(req.arrival)
     admitted, first, last, slot = (np.empty(n) for _ in range(4))
-    running: dict[int, list] = {}        # slot -> [request, tokens generated, context length]
+    running: dict[int, list] = {}  # slot -> [request, tokens generated, context length]
     free_slots = list(range(cap - 1, -1, -1))
     i, t, done, iters, busy = 0, 0.0, 0, 0, 0.0
     while done < n:
         if not running and req.arrival[i] > t:
-            t = float(req.arrival[i])                      # idle until the next request
+            t = float(req.arrival[i])  # idle until the next request
         new, prefill = [], 0
         while free_slots and i < n and req.arrival[i] <= t:
             s = free_slots.pop()
@@ -198,20 +211,52 @@ def slot_timeline(result: LLMResult, limit: int = 24) -> Timeline:
     events = []
     for r in range(min(limit, len(result.first))):
         lane = f"slot {int(result.slot[r])}"
-        events.append(Event(lane, result.admitted[r], result.first[r], f"r{r}", "forward",
-                            (("request", r), ("phase", "prefill"))))
+        events.append(
+            Event(
+                lane,
+                result.admitted[r],
+                result.first[r],
+                f"r{r}",
+                "forward",
+                (("request", r), ("phase", "prefill")),
+            )
+        )
         if result.last[r] > result.first[r]:
-            events.append(Event(lane, result.first[r], result.last[r], f"r{r}", "compute",
-                                (("request", r), ("tokens", int(result.requests.output[r])))))
+            events.append(
+                Event(
+                    lane,
+                    result.first[r],
+                    result.last[r],
+                    f"r{r}",
+                    "compute",
+                    (("request", r), ("tokens", int(result.requests.output[r]))),
+                )
+            )
         if result.returned[r] > result.last[r]:
-            events.append(Event(lane, result.last[r], result.returned[r], "pad", "idle",
-                                (("request", r), ("phase", "padding"))))
+            events.append(
+                Event(
+                    lane,
+                    result.last[r],
+                    result.returned[r],
+                    "pad",
+                    "idle",
+                    (("request", r), ("phase", "padding")),
+                )
+            )
     lanes = sorted({e.unit for e in events}, key=lambda u: int(u.split()[1]))
     return Timeline(tuple(events), tuple(lanes), "s")
 
 
-def llm_sweep(model: LLMModel, rates, n: int = 300, prompt_len: int = 256, mean_out: int = 64,
-              dist: str = "geometric", max_batch: int = 16, seed: int = 0) -> list[dict]:
+def llm_sweep(
+    model: LLMModel,
+    rates,
+    n: int = 300,
+    prompt_len: int = 256,
+    mean_out: int = 64,
+    dist: str = "geometric",
+    max_batch: int = 16,
+    seed: int = 0,
+) -> list[dict]:
     """Both policies at each request rate (same requests for both policies at a given rate)."""
     check_steps(n * len(rates) * len(LLM_POLICIES), "LLM load sweep (requests)")
     rows = []
@@ -222,22 +267,27 @@ def llm_sweep(model: LLMModel, rates, n: int = 300, prompt_len: int = 256, mean_
     return rows
 
 
-def sweep_rates(model: LLMModel, max_seqs: int, prompt_len: int, mean_out: int,
-                fractions=(0.1, 0.3, 0.5, 0.7, 0.9, 1.1)) -> list[float]:
+def sweep_rates(
+    model: LLMModel, max_seqs: int, prompt_len: int, mean_out: int, fractions=(0.1, 0.3, 0.5, 0.7, 0.9, 1.1)
+) -> list[float]:
     """Request rates as fractions of the rate a full batch of ``max_seqs`` decoders can sustain.
 
     One full iteration decodes ``max_seqs`` tokens in ``step_time(0, max_seqs, kv)``; a request
     needs ``mean_out`` of them, so the top rate is max_seqs / (mean_out · step).
     """
-    max_seqs, prompt_len, mean_out = whole("max sequences", max_seqs), whole("prompt tokens", prompt_len), \
-        whole("mean output tokens", mean_out)
+    max_seqs, prompt_len, mean_out = (
+        whole("max sequences", max_seqs),
+        whole("prompt tokens", prompt_len),
+        whole("mean output tokens", mean_out),
+    )
     step = float(model.step_time(0, max_seqs, max_seqs * (prompt_len + mean_out)))
     top = max_seqs / (mean_out * step)
     return [round(top * f, 3) for f in fractions]
 
 
-def slot_timelines(model: LLMModel, rate: float, prompt_len: int, mean_out: int, dist: str,
-                   slots: int, n: int = 24) -> dict[str, Timeline]:
+def slot_timelines(
+    model: LLMModel, rate: float, prompt_len: int, mean_out: int, dist: str, slots: int, n: int = 24
+) -> dict[str, Timeline]:
     """The same ``n`` requests under each policy, as slot-by-slot timelines."""
     req = draw_requests(rate, n, prompt_len, mean_out, dist, max(mean_out * 8, 1))
     return {p: slot_timeline(simulate_llm(model, req, p, slots)) for p in LLM_POLICIES}
@@ -245,17 +295,29 @@ def slot_timelines(model: LLMModel, rate: float, prompt_len: int, mean_out: int,
 
 def sweep_table(rows: list[dict]) -> list[dict]:
     """:func:`llm_sweep` rows for display: times in ms, rates and shares rounded, units in names."""
-    return [{"rate (req/s)": round(r["rate"], 2), "policy": r["policy"],
-             "requests/s": round(r["requests_per_s"], 2), "tokens/s": round(r["tokens_per_s"]),
-             **{f"{k} (ms)": round(1e3 * r[k], 1) for k in ("ttft_p50", "ttft_p99", "tpot_mean",
-                                                             "latency_p50", "latency_p99")},
-             "GPU busy (%)": round(100 * r["busy"], 1), "iterations": r["iterations"]} for r in rows]
+    return [
+        {
+            "rate (req/s)": round(r["rate"], 2),
+            "policy": r["policy"],
+            "requests/s": round(r["requests_per_s"], 2),
+            "tokens/s": round(r["tokens_per_s"]),
+            **{
+                f"{k} (ms)": round(1e3 * r[k], 1)
+                for k in ("ttft_p50", "ttft_p99", "tpot_mean", "latency_p50", "latency_p99")
+            },
+            "GPU busy (%)": round(100 * r["busy"], 1),
+            "iterations": r["iterations"],
+        }
+        for r in rows
+    ]
 
 
-def model_for(config, dtype: str, peak_flops: float, bandwidth: float, overhead: float = 0.0,
-              memory: float = 0.0) -> LLMModel:
+def model_for(
+    config, dtype: str, peak_flops: float, bandwidth: float, overhead: float = 0.0, memory: float = 0.0
+) -> LLMModel:
     """An :class:`LLMModel` for one :class:`engine.inference.kv_cache.ModelConfig` (fp16 KV cache)."""
     from .kv_cache import kv_bytes_per_token
+
     per_token = kv_bytes_per_token(config.layers, config.kv_heads, config.head_dim)
     return LLMModel(config.params, dtype, peak_flops, bandwidth, per_token, overhead, memory)
 

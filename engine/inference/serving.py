@@ -18,6 +18,7 @@ Stages:
 LLM decoding (prefill/decode, continuous batching) is in :mod:`engine.inference.llm_serving`; KV-cache memory
 in :mod:`engine.inference.kv_cache`. Not handled: several servers, priorities, preemption, network time.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,22 +79,24 @@ def check_device_model(model) -> None:
 def check_fits(weight_bytes: float, memory: float, dtype: str) -> None:
     """Refuse weights larger than the card (``memory`` = 0 means unknown, not checked)."""
     if positive("device memory", memory, allow_zero=True) and weight_bytes > memory:
-        raise EngineError(f"the {dtype} weights need {weight_bytes / 2**30:,.1f} GiB but the card has "
-                          f"{memory / 2**30:,.1f} GiB: pick a bigger card, quantise, or shard the model")
+        raise EngineError(
+            f"the {dtype} weights need {weight_bytes / 2**30:,.1f} GiB but the card has "
+            f"{memory / 2**30:,.1f} GiB: pick a bigger card, quantise, or shard the model"
+        )
 
 
 @dataclass(frozen=True)
 class ServiceModel:
     """Time of one forward pass over a batch, from the roofline of a P-parameter model."""
 
-    params: float              # parameters P
-    dtype: str                 # weight dtype, a key of DTYPE_BYTES
-    peak_flops: float          # FLOP/s
-    bandwidth: float           # bytes/s
-    tokens: int = 1            # tokens per request in one pass
-    act_bytes: float = 0.0     # activation bytes per request moved in one pass
-    overhead: float = 0.0      # fixed seconds per pass (launches, scheduling)
-    memory: float = 0.0        # device memory in bytes (0: not checked)
+    params: float  # parameters P
+    dtype: str  # weight dtype, a key of DTYPE_BYTES
+    peak_flops: float  # FLOP/s
+    bandwidth: float  # bytes/s
+    tokens: int = 1  # tokens per request in one pass
+    act_bytes: float = 0.0  # activation bytes per request moved in one pass
+    overhead: float = 0.0  # fixed seconds per pass (launches, scheduling)
+    memory: float = 0.0  # device memory in bytes (0: not checked)
 
     def __post_init__(self):
         check_device_model(self)
@@ -133,8 +136,8 @@ class SimResult:
     arrival: tuple[float, ...]
     start: tuple[float, ...]
     finish: tuple[float, ...]
-    batches: tuple[tuple[float, float, int], ...]     # (start, end, size)
-    reasons: tuple[str, ...] = ()                     # why each batch started (see REASONS)
+    batches: tuple[tuple[float, float, int], ...]  # (start, end, size)
+    reasons: tuple[str, ...] = ()  # why each batch started (see REASONS)
 
     @property
     def n(self) -> int:
@@ -171,17 +174,24 @@ class SimResult:
         """Time-average number of requests in the system, by sweeping arrival/departure events."""
         times = np.concatenate([self.arrival, self.finish])
         steps = np.concatenate([np.ones(self.n), -np.ones(self.n)])
-        order = np.lexsort((steps, times))       # departures before arrivals at equal times
+        order = np.lexsort((steps, times))  # departures before arrivals at equal times
         times, count = times[order], np.cumsum(steps[order])
         return float(np.sum(count[:-1] * np.diff(times)) / (times[-1] - times[0]))
 
     def summary(self) -> dict:
         lat = self.latency
-        return dict(policy=self.policy, rate=self.rate, throughput=float(self.throughput),
-                    mean_latency=float(lat.mean()), p50=self.percentile(50),
-                    p95=self.percentile(95), p99=self.percentile(99),
-                    mean_wait=float(self.wait.mean()), busy=float(self.busy_fraction),
-                    mean_batch=float(self.mean_batch))
+        return dict(
+            policy=self.policy,
+            rate=self.rate,
+            throughput=float(self.throughput),
+            mean_latency=float(lat.mean()),
+            p50=self.percentile(50),
+            p95=self.percentile(95),
+            p99=self.percentile(99),
+            mean_wait=float(self.wait.mean()),
+            busy=float(self.busy_fraction),
+            mean_batch=float(self.mean_batch),
+        )
 
 
 def poisson_arrivals(rate: float, n: int, seed: int = 0) -> np.ndarray:
@@ -192,9 +202,16 @@ def poisson_arrivals(rate: float, n: int, seed: int = 0) -> np.ndarray:
     return np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n))
 
 
-def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dynamic",
-             max_batch: int = 8, max_delay: float = 0.0, seed: int = 0,
-             service: str = "deterministic") -> SimResult:
+def simulate(
+    model: ServiceModel,
+    rate: float,
+    n: int = 1000,
+    policy: str = "dynamic",
+    max_batch: int = 8,
+    max_delay: float = 0.0,
+    seed: int = 0,
+    service: str = "deterministic",
+) -> SimResult:
     """Serve ``n`` Poisson requests on one server; ``service='exponential'`` draws each pass's
     time from an exponential with mean ``model.time(b)`` (for the M/M/1 check)."""
     if policy not in POLICIES:
@@ -207,7 +224,7 @@ def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dyn
     rng = np.random.default_rng(seed + 1)
     times = [model.time(b) for b in range(1, max_batch + 1)]
     durations = rng.exponential(1.0, n) if service == "exponential" else np.ones(n)
-    arr, scale = arrival.tolist(), durations.tolist()     # plain floats: fast scalar access
+    arr, scale = arrival.tolist(), durations.tolist()  # plain floats: fast scalar access
     start, finish, batches, reasons = [0.0] * n, [0.0] * n, [], []
     i, free = 0, 0.0
     while i < n:
@@ -223,8 +240,9 @@ def simulate(model: ServiceModel, rate: float, n: int = 1000, policy: str = "dyn
         batches.append((begin, begin + dur, size))
         reasons.append(_reason(policy, free > ready, size == max_batch, ready == arr[last]))
         i, free = j, begin + dur
-    return SimResult(policy, float(rate), tuple(arr), tuple(start), tuple(finish),
-                     tuple(batches), tuple(reasons))
+    return SimResult(
+        policy, float(rate), tuple(arr), tuple(start), tuple(finish), tuple(batches), tuple(reasons)
+    )
 
 
 def _reason(policy: str, server_late: bool, full: bool, last_arrived: bool) -> str:
@@ -237,8 +255,15 @@ def _reason(policy: str, server_late: bool, full: bool, last_arrived: bool) -> s
     return "flush" if policy == "static" and last_arrived else "timeout"
 
 
-def load_sweep(model: ServiceModel, loads, policies=POLICIES, n: int = 2000, max_batch: int = 8,
-               max_delay: float = 0.0, seed: int = 0) -> list[dict]:
+def load_sweep(
+    model: ServiceModel,
+    loads,
+    policies=POLICIES,
+    n: int = 2000,
+    max_batch: int = 8,
+    max_delay: float = 0.0,
+    seed: int = 0,
+) -> list[dict]:
     """Latency and throughput of each policy at each offered load, as a fraction of the capacity
     at full batches (``model.capacity(max_batch)``)."""
     loads = [positive("offered load", x) for x in loads]
@@ -275,12 +300,15 @@ def batch_log(result: SimResult, b: int) -> str:
     first = sum(size for *_, size in result.batches[:b])
     s, e, size = result.batches[b]
     waited = s - result.arrival[first]
-    return (f"Batch {b}: starts at {s * 1e3:.2f} ms with {size} request(s) and runs "
-            f"{(e - s) * 1e3:.2f} ms; the oldest had waited {waited * 1e3:.2f} ms. "
-            f"Why now: {REASONS[result.reasons[b]]}.")
+    return (
+        f"Batch {b}: starts at {s * 1e3:.2f} ms with {size} request(s) and runs "
+        f"{(e - s) * 1e3:.2f} ms; the oldest had waited {waited * 1e3:.2f} ms. "
+        f"Why now: {REASONS[result.reasons[b]]}."
+    )
 
 
 # ---- closed forms (Kleinrock, Queueing Systems vol. 1, ch. 5) ---------------------------------
+
 
 def pk_wait(rate: float, mean_service: float, second_moment: float) -> float:
     """Pollaczek–Khinchine mean wait in queue of M/G/1: W_q = λ E[S²] / (2 (1 − ρ))."""
@@ -308,10 +336,19 @@ def policy_table(runs: dict[str, SimResult], tokens: int) -> list[dict]:
     rows = []
     for r in runs.values():
         s = r.summary()
-        rows.append({"policy": s["policy"], "offered λ (req/s)": round(s["rate"], 1),
-                     "requests/s": round(s["throughput"], 1),
-                     **{f"{k} (ms)": round(1e3 * s[k], 3) for k in ("mean_latency", "p50", "p95", "p99",
-                                                                     "mean_wait")},
-                     "GPU busy (%)": round(100 * s["busy"], 1), "mean batch": round(s["mean_batch"], 2),
-                     "tokens/s": round(r.throughput * tokens), "little_L": round(r.mean_in_system(), 3)})
+        rows.append(
+            {
+                "policy": s["policy"],
+                "offered λ (req/s)": round(s["rate"], 1),
+                "requests/s": round(s["throughput"], 1),
+                **{
+                    f"{k} (ms)": round(1e3 * s[k], 3)
+                    for k in ("mean_latency", "p50", "p95", "p99", "mean_wait")
+                },
+                "GPU busy (%)": round(100 * s["busy"], 1),
+                "mean batch": round(s["mean_batch"], 2),
+                "tokens/s": round(r.throughput * tokens),
+                "little_L": round(r.mean_in_system(), 3),
+            }
+        )
     return rows

@@ -10,11 +10,13 @@
      (:mod:`engine.interop.onnx_qdq`);
   3. the model passes ``onnx.checker.check_model(full_check=True)``.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -23,11 +25,30 @@ from ..core.errors import EngineError
 from ..core.ir import Graph, Node
 
 OPSET = 17
-_SIMPLE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "max": "Max",
-           "min": "Min", "neg": "Neg", "exp": "Exp", "log": "Log", "sin": "Sin", "cos": "Cos",
-           "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "sqrt": "Sqrt", "abs": "Abs",
-           "erf": "Erf", "identity": "Identity", "hswish": "HardSwish",
-           "global_avgpool": "GlobalAveragePool", "matmul": "MatMul"}
+_SIMPLE = {
+    "add": "Add",
+    "sub": "Sub",
+    "mul": "Mul",
+    "div": "Div",
+    "pow": "Pow",
+    "max": "Max",
+    "min": "Min",
+    "neg": "Neg",
+    "exp": "Exp",
+    "log": "Log",
+    "sin": "Sin",
+    "cos": "Cos",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "relu": "Relu",
+    "sqrt": "Sqrt",
+    "abs": "Abs",
+    "erf": "Erf",
+    "identity": "Identity",
+    "hswish": "HardSwish",
+    "global_avgpool": "GlobalAveragePool",
+    "matmul": "MatMul",
+}
 
 
 # == to_onnx =======================================================================================
@@ -46,8 +67,9 @@ class _OnnxWriter:
 
     def add(self, op_type: str, inputs, output: str, **attrs) -> str:
         self.count += 1
-        self.nodes.append(self.h.make_node(op_type, list(inputs), [output],
-                                           name=f"{output}__n{self.count}", **attrs))
+        self.nodes.append(
+            self.h.make_node(op_type, list(inputs), [output], name=f"{output}__n{self.count}", **attrs)
+        )
         return output
 
 
@@ -58,6 +80,7 @@ def _pair(v) -> list[int]:
 def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
     a, ins, out = n.attr_dict, list(n.inputs), n.name
     from ..core.registry import get_op
+
     a = {**get_op(n.op).attrs, **a}
     if n.op in _SIMPLE:
         w.add(_SIMPLE[n.op], ins, out)
@@ -70,20 +93,35 @@ def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
         w.add("Clip", [ins[0], w.const(out, lo), w.const(out, hi)], out)
     elif n.op == "leaky_relu":
         w.add("LeakyRelu", ins, out, alpha=float(a["alpha"]))
-    elif n.op == "gelu":        # x * 0.5 * (1 + erf(x / sqrt 2)), the exact form
+    elif n.op == "gelu":  # x * 0.5 * (1 + erf(x / sqrt 2)), the exact form
         t = w.add("Div", [ins[0], w.const(out, math.sqrt(2.0))], out + "__div")
         t = w.add("Erf", [t], out + "__erf")
         t = w.add("Add", [t, w.const(out, 1.0)], out + "__add")
         t = w.add("Mul", [ins[0], t], out + "__mul")
         w.add("Mul", [t, w.const(out, 0.5)], out)
     elif n.op == "gemm":
-        w.add("Gemm", ins, out, alpha=float(a["alpha"]), beta=float(a["beta"]),
-              transA=int(a["trans_a"]), transB=int(a["trans_b"]))
+        w.add(
+            "Gemm",
+            ins,
+            out,
+            alpha=float(a["alpha"]),
+            beta=float(a["beta"]),
+            transA=int(a["trans_a"]),
+            transB=int(a["trans_b"]),
+        )
     elif n.op == "conv2d":
         ph, pw = _pair(a["pad"])
         k = list(shapes[ins[1]][2:])
-        w.add("Conv", ins, out, kernel_shape=k, strides=_pair(a["stride"]), pads=[ph, pw, ph, pw],
-              dilations=_pair(a["dilation"]), group=int(a["groups"]))
+        w.add(
+            "Conv",
+            ins,
+            out,
+            kernel_shape=k,
+            strides=_pair(a["stride"]),
+            pads=[ph, pw, ph, pw],
+            dilations=_pair(a["dilation"]),
+            group=int(a["groups"]),
+        )
     elif n.op == "batchnorm":
         w.add("BatchNormalization", ins, out, epsilon=float(a["epsilon"]))
     elif n.op in ("maxpool", "avgpool"):
@@ -91,8 +129,15 @@ def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
         s = k if a["stride"] in (0, None) else _pair(a["stride"])
         ph, pw = _pair(a["pad"])
         extra = {"count_include_pad": 0} if n.op == "avgpool" else {}
-        w.add("MaxPool" if n.op == "maxpool" else "AveragePool", ins, out, kernel_shape=k,
-              strides=s, pads=[ph, pw, ph, pw], **extra)
+        w.add(
+            "MaxPool" if n.op == "maxpool" else "AveragePool",
+            ins,
+            out,
+            kernel_shape=k,
+            strides=s,
+            pads=[ph, pw, ph, pw],
+            **extra,
+        )
     elif n.op == "reshape":
         w.add("Reshape", [ins[0], w.const(out, list(n.shape), np.int64)], out)
     elif n.op == "flatten":
@@ -106,14 +151,30 @@ def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
         axis = int(a["axis"]) % len(shapes[ins[0]])
         size = shapes[ins[0]][axis] // int(a["parts"])
         lo = int(a["index"]) * size
-        w.add("Slice", [ins[0], w.const(out, [lo], np.int64), w.const(out, [lo + size], np.int64),
-                        w.const(out, [axis], np.int64)], out)
+        w.add(
+            "Slice",
+            [
+                ins[0],
+                w.const(out, [lo], np.int64),
+                w.const(out, [lo + size], np.int64),
+                w.const(out, [axis], np.int64),
+            ],
+            out,
+        )
     elif n.op == "slice":
         extra = [w.const(out, list(a[k]), np.int64) for k in ("axes", "steps") if a[k] is not None]
         if a["axes"] is None and a["steps"] is not None:
             extra.insert(0, w.const(out, list(range(len(a["starts"]))), np.int64))
-        w.add("Slice", [ins[0], w.const(out, list(a["starts"]), np.int64),
-                        w.const(out, list(a["ends"]), np.int64), *extra], out)
+        w.add(
+            "Slice",
+            [
+                ins[0],
+                w.const(out, list(a["starts"]), np.int64),
+                w.const(out, list(a["ends"]), np.int64),
+                *extra,
+            ],
+            out,
+        )
     elif n.op == "softmax":
         w.add("Softmax", ins, out, axis=int(a["axis"]))
     elif n.op == "layernorm":
@@ -125,10 +186,9 @@ def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
         kind = {"reduce_sum": "ReduceSum", "reduce_mean": "ReduceMean", "reduce_max": "ReduceMax"}
         axes = None if a["axes"] is None else [int(x) for x in a["axes"]]
         keep = int(bool(a["keepdims"]))
-        if n.op == "reduce_sum":       # opset 13+: axes is an input
-            w.add("ReduceSum", ins + ([w.const(out, axes, np.int64)] if axes else []), out,
-                  keepdims=keep)
-        else:                          # opset 17: axes is still an attribute
+        if n.op == "reduce_sum":  # opset 13+: axes is an input
+            w.add("ReduceSum", ins + ([w.const(out, axes, np.int64)] if axes else []), out, keepdims=keep)
+        else:  # opset 17: axes is still an attribute
             w.add(kind[n.op], ins, out, keepdims=keep, **({"axes": axes} if axes else {}))
     else:
         raise EngineError(f"to_onnx: the op {n.op!r} (node {n.name!r}) has no ONNX mapping yet")
@@ -141,13 +201,14 @@ def to_onnx(graph: Graph, values: Mapping[str, Any] | None = None, seed: int = 0
 
     from ..core.interpreter import source_value
     from . import onnx_qdq
+
     if not isinstance(graph, Graph):
         raise EngineError(f"to_onnx() needs a Graph, got {type(graph).__name__}")
     budget.check_nodes(len(graph.nodes))
     values = dict(values or {})
     w = _OnnxWriter(helper, numpy_helper)
     shapes = {n.name: n.shape for n in graph.nodes}
-    types = onnx_qdq.value_types(graph)      # int8/uint8 for quantised values and zero points
+    types = onnx_qdq.value_types(graph)  # int8/uint8 for quantised values and zero points
     inputs = []
     for n in graph.nodes:
         if n.op == "input":
@@ -159,11 +220,14 @@ def to_onnx(graph: Graph, values: Mapping[str, Any] | None = None, seed: int = 0
             onnx_qdq.emit(w, n, graph, types)
         else:
             _emit(w, onnx_qdq.float_inputs(w, n, types), shapes)
-    outputs = [helper.make_tensor_value_info(o, onnx_qdq.tensor_type(types[o]),
-                                             list(graph.node(o).shape)) for o in graph.outputs]
+    outputs = [
+        helper.make_tensor_value_info(o, onnx_qdq.tensor_type(types[o]), list(graph.node(o).shape))
+        for o in graph.outputs
+    ]
     g = helper.make_graph(w.nodes, _safe_title(graph.title), inputs, outputs, w.inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="ai-system-lab")
+    model = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ai-system-lab"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
@@ -171,4 +235,3 @@ def to_onnx(graph: Graph, values: Mapping[str, Any] | None = None, seed: int = 0
 
 def _safe_title(title: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", title or "graph") or "graph"
-

@@ -9,6 +9,7 @@ In stages:
      default-domain opset in 7..newest; no model-local functions.
 Every failure is an EngineError naming what is wrong.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,18 +22,22 @@ from ..core import budget
 from ..core.errors import EngineError
 
 _MIN_OPSET = 7  # before opset 7 binary ops broadcast only with broadcast=1: we would misread them
-_WIRE_MAX_FIELDS = 800_000     # protobuf fields scanned before decoding (40 a node at MAX_NODES)
-_WIRE_MAX_MESSAGES = 200_000   # 10 a node; ~200 bytes each once decoded however small on disk
-_WIRE_MAX_PACKED = 8_000_000   # packed varints (a 1-byte varint decodes into 8 bytes): 64 MiB
-_WIRE_MAX_DEPTH = 64           # nested messages (protobuf gives up at 100 with a vaguer error)
+_WIRE_MAX_FIELDS = 800_000  # protobuf fields scanned before decoding (40 a node at MAX_NODES)
+_WIRE_MAX_MESSAGES = 200_000  # 10 a node; ~200 bytes each once decoded however small on disk
+_WIRE_MAX_PACKED = 8_000_000  # packed varints (a 1-byte varint decodes into 8 bytes): 64 MiB
+_WIRE_MAX_DEPTH = 64  # nested messages (protobuf gives up at 100 with a vaguer error)
+
 
 def _not_onnx() -> EngineError:
-    return EngineError("from_onnx: these bytes are not an ONNX model (the file could not be "
-                       "decoded; is it really a .onnx file?)")
+    return EngineError(
+        "from_onnx: these bytes are not an ONNX model (the file could not be "
+        "decoded; is it really a .onnx file?)"
+    )
 
 
 def _load_model(model: Any):
     import onnx
+
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -54,24 +59,37 @@ def _load_model(model: Any):
     except Exception:  # noqa: BLE001 - protobuf raises several types for garbage
         raise _not_onnx() from None
     if not proto.graph.node and not proto.graph.output:
-        raise EngineError("from_onnx: the file decodes to an empty model (no nodes, no outputs); "
-                          "it is probably not an ONNX model")
+        raise EngineError(
+            "from_onnx: the file decodes to an empty model (no nodes, no outputs); "
+            "it is probably not an ONNX model"
+        )
     return proto
 
 
 def _check_size(size: int) -> None:
     if size > budget.MAX_ONNX_BYTES:
-        raise EngineError(f"the ONNX model is {size / 2**20:,.1f} MiB; the limit is "
-                          f"{budget.MAX_ONNX_BYTES / 2**20:,.0f} MiB")
+        raise EngineError(
+            f"the ONNX model is {size / 2**20:,.1f} MiB; the limit is "
+            f"{budget.MAX_ONNX_BYTES / 2**20:,.0f} MiB"
+        )
 
 
 # -- wire-format scan: 20 MiB of empty NodeProtos decode into ~1.5 GiB, so count them first -----
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _wire_fields(descriptor) -> dict[int, tuple[str, Any]]:
     """field number -> ("message", its descriptor) or ("varints", None) for repeated varints."""
     from google.protobuf.descriptor import FieldDescriptor as F
-    varint_types = {F.TYPE_INT32, F.TYPE_INT64, F.TYPE_UINT32, F.TYPE_UINT64, F.TYPE_SINT32,
-                    F.TYPE_SINT64, F.TYPE_BOOL, F.TYPE_ENUM}
+
+    varint_types = {
+        F.TYPE_INT32,
+        F.TYPE_INT64,
+        F.TYPE_UINT32,
+        F.TYPE_UINT64,
+        F.TYPE_SINT32,
+        F.TYPE_SINT64,
+        F.TYPE_BOOL,
+        F.TYPE_ENUM,
+    }
     out: dict[int, tuple[str, Any]] = {}
     for f in descriptor.fields:
         if f.type == F.TYPE_MESSAGE:
@@ -98,19 +116,22 @@ def _check_wire(data: bytes) -> None:
     graphs and functions) and packed varints; refuse the bytes once a count passes its cap (the
     walk stops there too, so a flood costs at most one cap's worth of work)."""
     import onnx
+
     fields = messages = packed = nodes = 0
     node_desc = onnx.NodeProto.DESCRIPTOR
     stack = [(0, len(data), onnx.ModelProto.DESCRIPTOR, 1)]
     while stack:
         pos, end, desc, depth = stack.pop()
         if depth > _WIRE_MAX_DEPTH:
-            raise EngineError(f"from_onnx: the model nests messages (sub-graphs, types) over "
-                              f"{_WIRE_MAX_DEPTH} levels deep; the limit is {_WIRE_MAX_DEPTH}")
+            raise EngineError(
+                f"from_onnx: the model nests messages (sub-graphs, types) over "
+                f"{_WIRE_MAX_DEPTH} levels deep; the limit is {_WIRE_MAX_DEPTH}"
+            )
         known = _wire_fields(desc)
         while pos < end:
             tag = data[pos]
             pos += 1
-            if tag >= 0x80:   # most tags are one byte; the rest take the slow path
+            if tag >= 0x80:  # most tags are one byte; the rest take the slow path
                 tag, pos = _varint(data, pos - 1, end)
             fields += 1
             wire = tag & 7
@@ -133,19 +154,27 @@ def _check_wire(data: bytes) -> None:
             if pos > end:
                 raise _not_onnx()
             if nodes > budget.MAX_NODES:
-                raise budget.BudgetError(f"from_onnx: the model has over {budget.MAX_NODES:,} nodes "
-                                         f"(in all its graphs); the limit is {budget.MAX_NODES:,}")
+                raise budget.BudgetError(
+                    f"from_onnx: the model has over {budget.MAX_NODES:,} nodes "
+                    f"(in all its graphs); the limit is {budget.MAX_NODES:,}"
+                )
             if fields > _WIRE_MAX_FIELDS or messages > _WIRE_MAX_MESSAGES or packed > _WIRE_MAX_PACKED:
                 raise _wire_bomb(fields, messages)
 
 
 def _wire_bomb(fields: int, messages: int) -> budget.BudgetError:
-    kind, cap = (("fields", _WIRE_MAX_FIELDS) if fields > _WIRE_MAX_FIELDS else
-                 ("sub-messages", _WIRE_MAX_MESSAGES) if messages > _WIRE_MAX_MESSAGES else
-                 ("packed integers", _WIRE_MAX_PACKED))
-    return budget.BudgetError(f"from_onnx: the model holds over {cap:,} protobuf {kind}, the limit "
-                              f"(a model of {budget.MAX_NODES:,} nodes needs far fewer); it would "
-                              "take too much memory to decode")
+    kind, cap = (
+        ("fields", _WIRE_MAX_FIELDS)
+        if fields > _WIRE_MAX_FIELDS
+        else ("sub-messages", _WIRE_MAX_MESSAGES)
+        if messages > _WIRE_MAX_MESSAGES
+        else ("packed integers", _WIRE_MAX_PACKED)
+    )
+    return budget.BudgetError(
+        f"from_onnx: the model holds over {cap:,} protobuf {kind}, the limit "
+        f"(a model of {budget.MAX_NODES:,} nodes needs far fewer); it would "
+        "take too much memory to decode"
+    )
 
 
 # -- guards on the decoded model -------------------------------------------------------------------
@@ -155,14 +184,19 @@ def _check_upload(proto) -> None:
     budget.check_nodes(len(g.node), "the ONNX model")
     _refuse_external_data(proto)
     if g.sparse_initializer:
-        raise EngineError(f"from_onnx: the sparse initializer {g.sparse_initializer[0].values.name!r}"
-                          " is not supported; store it as a dense initializer")
+        raise EngineError(
+            f"from_onnx: the sparse initializer {g.sparse_initializer[0].values.name!r}"
+            " is not supported; store it as a dense initializer"
+        )
     _check_opset(proto)
     local = {(f.domain, f.name) for f in proto.functions}
     calls = sorted({f"{n.domain}::{n.op_type}" for n in g.node if (n.domain, n.op_type) in local})
     if calls:
-        raise EngineError("from_onnx: the model calls functions it defines itself (" + ", ".join(calls)
-                          + "), which are not supported; export with functions inlined")
+        raise EngineError(
+            "from_onnx: the model calls functions it defines itself ("
+            + ", ".join(calls)
+            + "), which are not supported; export with functions inlined"
+        )
 
 
 def _tensor_homes(proto):
@@ -174,9 +208,11 @@ def _tensor_homes(proto):
     stack += [(f, f"the function {f.name!r}") for f in proto.functions]
     while stack:
         owner, where = stack.pop()
-        attrs = [(a, f"the default of attribute {a.name!r} in {where}")
-                 for a in getattr(owner, "attribute_proto", ())]      # a FunctionProto's defaults
-        for t in getattr(owner, "initializer", ()):                   # a GraphProto's
+        attrs = [
+            (a, f"the default of attribute {a.name!r} in {where}")
+            for a in getattr(owner, "attribute_proto", ())
+        ]  # a FunctionProto's defaults
+        for t in getattr(owner, "initializer", ()):  # a GraphProto's
             yield t, f"the initializer {t.name!r} in {where}"
         for s in getattr(owner, "sparse_initializer", ()):
             yield s.values, f"the sparse initializer {s.values.name!r} in {where}"
@@ -197,24 +233,30 @@ def _refuse_external_data(proto) -> None:
     """Refuse any tensor whose bytes live in another file: resolving its ``location`` would read
     files of the server (``.git/config``, ``/etc/passwd``...) and hand them back as tensor values."""
     from onnx import TensorProto
+
     for t, where in _tensor_homes(proto):
         if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
             loc = next((e.value for e in t.external_data if e.key == "location"), "?")
-            raise EngineError(f"from_onnx: {where} keeps its data in an external file "
-                              f"({loc[:80]!r}); upload a model that holds every tensor inside the "
-                              ".onnx file (onnx.save(..., save_as_external_data=False))")
+            raise EngineError(
+                f"from_onnx: {where} keeps its data in an external file "
+                f"({loc[:80]!r}); upload a model that holds every tensor inside the "
+                ".onnx file (onnx.save(..., save_as_external_data=False))"
+            )
 
 
 def _check_opset(proto) -> None:
     import onnx
+
     newest = onnx.defs.onnx_opset_version()
     versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
     if not versions:
-        raise EngineError("from_onnx: the model declares no opset for the standard ONNX operators "
-                          f"(opset_import is missing); re-export it with an opset {_MIN_OPSET} to "
-                          f"{newest}")
+        raise EngineError(
+            "from_onnx: the model declares no opset for the standard ONNX operators "
+            f"(opset_import is missing); re-export it with an opset {_MIN_OPSET} to "
+            f"{newest}"
+        )
     if len(versions) > 1 or not _MIN_OPSET <= versions[0] <= newest:
-        raise EngineError(f"from_onnx: the model declares ONNX opset {', '.join(map(str, versions))}"
-                          f"; we read one opset from {_MIN_OPSET} to {newest}")
-
-
+        raise EngineError(
+            f"from_onnx: the model declares ONNX opset {', '.join(map(str, versions))}"
+            f"; we read one opset from {_MIN_OPSET} to {newest}"
+        )

@@ -16,6 +16,7 @@ read as 1.
 Not handled: control flow (If/Loop), asymmetric pads, ``auto_pad``, ``ceil_mode``, 1-D/3-D
 convolutions, training-mode BatchNormalization, integer tensors in the computation.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,22 +29,84 @@ import numpy as np
 from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph, GraphBuilder
-from .onnx_export import OPSET, _safe_title
 from . import onnx_qdq
+from .onnx_export import OPSET, _safe_title
 from .onnx_guard import _check_upload, _load_model
 
-_UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log",
-          "Sin": "sin", "Cos": "cos", "Neg": "neg", "Sqrt": "sqrt", "Abs": "abs", "Erf": "erf",
-          "HardSwish": "hswish", "GlobalAveragePool": "global_avgpool", "Identity": "identity",
-          "Dropout": "identity"}
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "MatMul": "matmul",
-           "Max": "max", "Min": "min"}
-_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Identity", "Add", "Sub",
-             "Mul", "Div", "Reshape", "Range", "ConstantOfShape", "Slice"}
-_OTHER = {"Conv", "Gemm", "Clip", "Gelu", "LeakyRelu", "BatchNormalization", "MaxPool",
-          "AveragePool", "Reshape", "Flatten", "Transpose", "Concat", "Split", "Slice", "Softmax",
-          "LayerNormalization", "ReduceSum", "ReduceMean", "ReduceMax", "Constant", "Squeeze",
-          "Unsqueeze", "Shape", "Cast", "Gather", "ConstantOfShape", "Range", *onnx_qdq.ONNX_OPS}
+_UNARY = {
+    "Relu": "relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Exp": "exp",
+    "Log": "log",
+    "Sin": "sin",
+    "Cos": "cos",
+    "Neg": "neg",
+    "Sqrt": "sqrt",
+    "Abs": "abs",
+    "Erf": "erf",
+    "HardSwish": "hswish",
+    "GlobalAveragePool": "global_avgpool",
+    "Identity": "identity",
+    "Dropout": "identity",
+}
+_BINARY = {
+    "Add": "add",
+    "Sub": "sub",
+    "Mul": "mul",
+    "Div": "div",
+    "Pow": "pow",
+    "MatMul": "matmul",
+    "Max": "max",
+    "Min": "min",
+}
+_FOLDABLE = {
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Cast",
+    "Identity",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Reshape",
+    "Range",
+    "ConstantOfShape",
+    "Slice",
+}
+_OTHER = {
+    "Conv",
+    "Gemm",
+    "Clip",
+    "Gelu",
+    "LeakyRelu",
+    "BatchNormalization",
+    "MaxPool",
+    "AveragePool",
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Softmax",
+    "LayerNormalization",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "Constant",
+    "Squeeze",
+    "Unsqueeze",
+    "Shape",
+    "Cast",
+    "Gather",
+    "ConstantOfShape",
+    "Range",
+    *onnx_qdq.ONNX_OPS,
+}
 SUPPORTED_ONNX_OPS = sorted({*_UNARY, *_BINARY, *_OTHER})
 
 
@@ -54,6 +117,7 @@ def _index_values(g) -> set[str]:
     """One pass over the graph: refuse a value defined twice (ONNX graphs are single-assignment)
     and return the names something consumes (node inputs and graph outputs)."""
     from ..core.errors import GraphError
+
     inits = [t.name for t in g.initializer]
     defined = set(inits)
     if len(defined) != len(inits):
@@ -61,14 +125,16 @@ def _index_values(g) -> set[str]:
     inputs = [vi.name for vi in g.input]
     if len(set(inputs)) != len(inputs):
         raise GraphError(f"from_onnx: two graph inputs are named {_first_repeat(inputs)!r}")
-    defined.update(inputs)   # an input may repeat an initializer (older exporters list both)
+    defined.update(inputs)  # an input may repeat an initializer (older exporters list both)
     consumed = {o.name for o in g.output}
     for node in g.node:
         consumed.update(node.input)
         for o in node.output:
             if o in defined:
-                raise GraphError(f"from_onnx: the value {o!r} is defined twice (again by node "
-                                 f"{node.name or node.op_type!r}); ONNX values have one producer")
+                raise GraphError(
+                    f"from_onnx: the value {o!r} is defined twice (again by node "
+                    f"{node.name or node.op_type!r}); ONNX values have one producer"
+                )
             if o:
                 defined.add(o)
     return consumed
@@ -83,6 +149,7 @@ def _tensor_array(t, what: str) -> np.ndarray:
     """numpy value of an in-file TensorProto, after checking its dims and data size (so numpy never
     allocates a declared-but-absent giant, and a short raw_data is named, not a reshape error)."""
     from onnx import TensorProto, helper, numpy_helper
+
     if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
         raise EngineError(f"from_onnx: {what} keeps its data in an external file")  # never read it
     dims = [int(d) for d in t.dims]
@@ -97,8 +164,10 @@ def _tensor_array(t, what: str) -> np.ndarray:
         packed4 = t.data_type in {getattr(TensorProto, k, -1) for k in ("INT4", "UINT4", "FLOAT4E2M1")}
         want = (count + 1) // 2 if packed4 else count * itemsize
         if len(t.raw_data) != want:
-            raise EngineError(f"from_onnx: {what} declares shape {dims} ({want:,} bytes) but its "
-                              f"raw_data holds {len(t.raw_data):,} bytes")
+            raise EngineError(
+                f"from_onnx: {what} declares shape {dims} ({want:,} bytes) but its "
+                f"raw_data holds {len(t.raw_data):,} bytes"
+            )
     try:
         return numpy_helper.to_array(t)
     except Exception as exc:  # noqa: BLE001 - onnx raises ValueError/TypeError/... on bad tensors
@@ -109,6 +178,7 @@ def _attrs(node, opset: int) -> dict[str, Any]:
     """A node's attributes, each of the type the ONNX schema gives it (``strides="22"`` would
     otherwise be read as the byte values [50, 50])."""
     from onnx import AttributeProto, helper
+
     types = _attr_types(node.op_type, opset)
     out = {}
     for a in node.attribute:
@@ -116,8 +186,10 @@ def _attrs(node, opset: int) -> dict[str, Any]:
         if want != a.type:
             names = AttributeProto.AttributeType
             got = names.Name(a.type) if a.type in names.values() else str(a.type)
-            raise EngineError(f"from_onnx: the attribute {a.name!r} of {node.op_type} node "
-                              f"{node.name!r} is {got}; ONNX defines it as {names.Name(want)}")
+            raise EngineError(
+                f"from_onnx: the attribute {a.name!r} of {node.op_type} node "
+                f"{node.name!r} is {got}; ONNX defines it as {names.Name(want)}"
+            )
         out[a.name] = helper.get_attribute_value(a)
     return out
 
@@ -126,6 +198,7 @@ def _attrs(node, opset: int) -> dict[str, Any]:
 def _attr_types(op_type: str, opset: int) -> dict[str, int] | None:
     """attribute name -> AttributeProto type for ``op_type`` at ``opset``; None if no schema."""
     import onnx
+
     try:
         schema = onnx.defs.get_schema(op_type, opset, "")
     except Exception:  # noqa: BLE001 - SchemaError: not defined at this opset; the reader decides
@@ -138,17 +211,16 @@ class _Reader:
 
     def __init__(self, proto):
         self.b = GraphBuilder(_safe_title(proto.graph.name))
-        self.refs: dict[str, str] = {}           # onnx value name -> builder ref
+        self.refs: dict[str, str] = {}  # onnx value name -> builder ref
         self.consts: dict[str, np.ndarray] = {}  # folded constant values
-        self.folded_bytes = 0                    # size of those computed here (not in the file)
+        self.folded_bytes = 0  # size of those computed here (not in the file)
         self.is_init: set[str] = set()
         self.taken: set[str] = set()
-        self.suffix: dict[str, int] = {}         # base name -> last suffix tried (keeps naming linear)
-        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                          OPSET)
+        self.suffix: dict[str, int] = {}  # base name -> last suffix tried (keeps naming linear)
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), OPSET)
         for t in proto.graph.initializer:
             what = f"the initializer {t.name!r}"
-            self.consts[t.name] = _tensor_array(t, what)   # in the file: bounded by its size
+            self.consts[t.name] = _tensor_array(t, what)  # in the file: bounded by its size
             self.is_init.add(t.name)
 
     def keep_folded(self, onnx_name: str, value: np.ndarray, what: str, inputs: list) -> None:
@@ -158,9 +230,11 @@ class _Reader:
         if value.base is None and not any(value is x for x in inputs):
             self.folded_bytes += value.nbytes
         if self.folded_bytes > _FOLDED_BYTES:
-            raise budget.BudgetError(f"from_onnx: with {what} the constants folded at import hold "
-                                     f"{self.folded_bytes / 2**20:,.1f} MiB; the limit is "
-                                     f"{_FOLDED_BYTES / 2**20:,.0f} MiB")
+            raise budget.BudgetError(
+                f"from_onnx: with {what} the constants folded at import hold "
+                f"{self.folded_bytes / 2**20:,.1f} MiB; the limit is "
+                f"{_FOLDED_BYTES / 2**20:,.0f} MiB"
+            )
         self.consts[onnx_name] = value
 
     def name(self, onnx_name: str) -> str:
@@ -194,8 +268,10 @@ class _Reader:
 
     def ints(self, onnx_name: str, what: str) -> list[int]:
         if onnx_name not in self.consts:
-            raise EngineError(f"from_onnx: the {what} input {onnx_name!r} is computed at run time; "
-                              "only constant values are supported here")
+            raise EngineError(
+                f"from_onnx: the {what} input {onnx_name!r} is computed at run time; "
+                "only constant values are supported here"
+            )
         return [int(v) for v in np.asarray(self.consts[onnx_name]).reshape(-1)]
 
     def shape(self, onnx_name: str) -> tuple[int, ...]:
@@ -217,15 +293,15 @@ def _hw(values) -> int | list[int]:
 def _sym_pads(op: str, pads) -> int | list[int]:
     pads = list(pads or [0, 0, 0, 0])
     if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
-        raise EngineError(f"from_onnx: {op} with pads {pads} is not supported (only 2-D, symmetric "
-                          "padding)")
+        raise EngineError(f"from_onnx: {op} with pads {pads} is not supported (only 2-D, symmetric padding)")
     return _hw(pads[:2])
 
 
 def _check_plain(op: str, at: dict) -> None:
     if at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        raise EngineError(f"from_onnx: {op} with auto_pad={at['auto_pad']!r} is not supported; "
-                          "export with explicit pads")
+        raise EngineError(
+            f"from_onnx: {op} with auto_pad={at['auto_pad']!r} is not supported; export with explicit pads"
+        )
     if at.get("ceil_mode", 0):
         raise EngineError(f"from_onnx: {op} with ceil_mode=1 is not supported")
 
@@ -235,9 +311,12 @@ def _fold(r: _Reader, node, at: dict) -> bool:
     op, ins = node.op_type, [i for i in node.input]
     if op == "Constant":
         from onnx import TensorProto
+
         if "value" not in at or not isinstance(at["value"], TensorProto):
-            raise EngineError(f"from_onnx: Constant {node.output[0]!r} uses an attribute other "
-                              "than 'value', which is not supported")
+            raise EngineError(
+                f"from_onnx: Constant {node.output[0]!r} uses an attribute other "
+                "than 'value', which is not supported"
+            )
         what = f"the value of Constant {node.output[0]!r}"
         r.consts[node.output[0]] = _tensor_array(at["value"], what)  # in the file
         return True
@@ -264,6 +343,7 @@ def _fold(r: _Reader, node, at: dict) -> bool:
         out = np.concatenate([np.atleast_1d(x) for x in v], axis=int(at.get("axis", 0)))
     elif op == "Cast":
         from onnx import helper
+
         out = v[0].astype(helper.tensor_dtype_to_np_dtype(int(at["to"])))
     elif op == "Identity":
         out = v[0]
@@ -285,13 +365,18 @@ def _fold(r: _Reader, node, at: dict) -> bool:
         dims = [int(d) for d in np.asarray(v[0]).reshape(-1)]
         budget.check_tensor(dims, "ConstantOfShape")
         fill = at.get("value")
-        fill = (_tensor_array(fill, "the ConstantOfShape value").reshape(-1)[0] if fill is not None
-                else np.float32(0))
+        fill = (
+            _tensor_array(fill, "the ConstantOfShape value").reshape(-1)[0]
+            if fill is not None
+            else np.float32(0)
+        )
         nbytes = budget.numel(dims) * np.asarray(fill).itemsize
-        if nbytes > _FOLDED_BYTES:   # a wide fill type (complex128) would pass the element check
-            raise budget.BudgetError(f"from_onnx: ConstantOfShape {dims} of {np.asarray(fill).dtype}"
-                                     f" takes {nbytes / 2**20:,.0f} MiB; the limit is "
-                                     f"{_FOLDED_BYTES / 2**20:,.0f} MiB")
+        if nbytes > _FOLDED_BYTES:  # a wide fill type (complex128) would pass the element check
+            raise budget.BudgetError(
+                f"from_onnx: ConstantOfShape {dims} of {np.asarray(fill).dtype}"
+                f" takes {nbytes / 2**20:,.0f} MiB; the limit is "
+                f"{_FOLDED_BYTES / 2**20:,.0f} MiB"
+            )
         out = np.full(dims, fill)
     else:  # Slice
         axes = [int(x) for x in v[3]] if len(v) > 3 and v[3] is not None else range(len(v[1]))
@@ -314,7 +399,7 @@ def _check_fold_size(op: str, v: list, at: dict) -> None:
     elif op == "Gather":
         src = np.shape(v[0])
         ax = int(at.get("axis", 0)) % max(len(src), 1)
-        shape = (*src[:ax], *np.shape(v[1]), *src[ax + 1:])
+        shape = (*src[:ax], *np.shape(v[1]), *src[ax + 1 :])
     elif op == "Concat":
         shape = (sum(np.size(x) for x in v),)
     else:
@@ -333,13 +418,29 @@ def _convert(r: _Reader, node, at: dict) -> None:
         _check_plain(op, at)
         if len(r.shape(ins[1])) != 4:
             raise EngineError(f"from_onnx: Conv {out!r} is not 2-D (weight {list(r.shape(ins[1]))})")
-        r.put(out, b.op("conv2d", *[T(i) for i in ins if i], stride=_hw(at.get("strides", [1, 1])),
-                        pad=_sym_pads(op, at.get("pads")), dilation=_hw(at.get("dilations", [1, 1])),
-                        groups=int(at.get("group", 1))))
+        r.put(
+            out,
+            b.op(
+                "conv2d",
+                *[T(i) for i in ins if i],
+                stride=_hw(at.get("strides", [1, 1])),
+                pad=_sym_pads(op, at.get("pads")),
+                dilation=_hw(at.get("dilations", [1, 1])),
+                groups=int(at.get("group", 1)),
+            ),
+        )
     elif op == "Gemm":
-        r.put(out, b.op("gemm", *[T(i) for i in ins if i], alpha=float(at.get("alpha", 1.0)),
-                        beta=float(at.get("beta", 1.0)), trans_a=int(at.get("transA", 0)),
-                        trans_b=int(at.get("transB", 0))))
+        r.put(
+            out,
+            b.op(
+                "gemm",
+                *[T(i) for i in ins if i],
+                alpha=float(at.get("alpha", 1.0)),
+                beta=float(at.get("beta", 1.0)),
+                trans_a=int(at.get("transA", 0)),
+                trans_b=int(at.get("transB", 0)),
+            ),
+        )
     elif op == "Clip":
         lo = float(r.consts[ins[1]]) if len(ins) > 1 and ins[1] else at.get("min", -math.inf)
         hi = float(r.consts[ins[2]]) if len(ins) > 2 and ins[2] else at.get("max", math.inf)
@@ -356,8 +457,7 @@ def _convert(r: _Reader, node, at: dict) -> None:
     elif op == "BatchNormalization":
         if at.get("training_mode", 0):
             raise EngineError("from_onnx: training-mode BatchNormalization is not supported")
-        r.put(out, b.op("batchnorm", *[T(i) for i in ins[:5]],
-                        epsilon=float(at.get("epsilon", 1e-5))))
+        r.put(out, b.op("batchnorm", *[T(i) for i in ins[:5]], epsilon=float(at.get("epsilon", 1e-5))))
     elif op in ("MaxPool", "AveragePool"):
         _check_plain(op, at)
         pads = _sym_pads(op, at.get("pads"))
@@ -368,8 +468,16 @@ def _convert(r: _Reader, node, at: dict) -> None:
         if any(d != 1 for d in at.get("dilations", [1, 1])):
             raise EngineError(f"from_onnx: {op} with dilations is not supported")
         kernel = _hw(at["kernel_shape"])
-        r.put(out, b.op("maxpool" if op == "MaxPool" else "avgpool", T(ins[0]), kernel=kernel,
-                        stride=_hw(at.get("strides", [1, 1])), pad=pads))
+        r.put(
+            out,
+            b.op(
+                "maxpool" if op == "MaxPool" else "avgpool",
+                T(ins[0]),
+                kernel=kernel,
+                stride=_hw(at.get("strides", [1, 1])),
+                pad=pads,
+            ),
+        )
     elif op in ("Reshape", "Squeeze", "Unsqueeze"):
         r.put(out, b.op("reshape", T(ins[0]), shape=_target_shape(r, node, at)))
     elif op == "Flatten":
@@ -390,12 +498,18 @@ def _convert(r: _Reader, node, at: dict) -> None:
         rank = len(r.shape(ins[0]))
         axis = int(at.get("axis", -1 if r.opset >= 13 else 1))
         if r.opset < 13 and axis % rank != rank - 1:
-            raise EngineError("from_onnx: Softmax before opset 13 over a non-last axis is not "
-                              "supported")
+            raise EngineError("from_onnx: Softmax before opset 13 over a non-last axis is not supported")
         r.put(out, b.op("softmax", T(ins[0]), axis=axis))
     elif op == "LayerNormalization":
-        r.put(out, b.op("layernorm", *[T(i) for i in ins if i], axis=int(at.get("axis", -1)),
-                        epsilon=float(at.get("epsilon", 1e-5))))
+        r.put(
+            out,
+            b.op(
+                "layernorm",
+                *[T(i) for i in ins if i],
+                axis=int(at.get("axis", -1)),
+                epsilon=float(at.get("epsilon", 1e-5)),
+            ),
+        )
     elif op in ("ReduceSum", "ReduceMean", "ReduceMax"):
         axes = at.get("axes")
         if len(ins) > 1 and ins[1]:
@@ -404,8 +518,10 @@ def _convert(r: _Reader, node, at: dict) -> None:
             r.put(out, b.op("identity", T(ins[0])))
             return
         name = {"ReduceSum": "reduce_sum", "ReduceMean": "reduce_mean", "ReduceMax": "reduce_max"}
-        r.put(out, b.op(name[op], T(ins[0]), axes=list(axes) if axes else None,
-                        keepdims=int(at.get("keepdims", 1))))
+        r.put(
+            out,
+            b.op(name[op], T(ins[0]), axes=list(axes) if axes else None, keepdims=int(at.get("keepdims", 1))),
+        )
     elif op == "Cast":
         r.put(out, b.op("identity", T(ins[0])))
     elif op in onnx_qdq.ONNX_OPS:
@@ -460,14 +576,20 @@ def from_onnx(model: Any) -> Graph:
         raise
     except Exception as exc:  # noqa: BLE001 - onnx, protobuf and numpy raise many types on a hostile
         # model (onnx.checker.ValidationError, DecodeError, MemoryError, RecursionError...)
-        raise EngineError(f"from_onnx: the model is malformed and cannot be read "
-                          f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise EngineError(
+            f"from_onnx: the model is malformed and cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
 
 
 def _read(proto) -> Graph:
     g = proto.graph
-    unsupported = sorted({str(n.op_type) for n in g.node if n.domain not in ("", "ai.onnx")
-                          or n.op_type not in SUPPORTED_ONNX_OPS})
+    unsupported = sorted(
+        {
+            str(n.op_type)
+            for n in g.node
+            if n.domain not in ("", "ai.onnx") or n.op_type not in SUPPORTED_ONNX_OPS
+        }
+    )
     if unsupported:
         raise EngineError("this model uses ops we don't support yet: " + ", ".join(unsupported))
     consumed = _index_values(g)
@@ -475,16 +597,20 @@ def _read(proto) -> Graph:
     for vi in g.input:
         if vi.name in r.consts:
             continue
-        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
-                for d in vi.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+            for d in vi.type.tensor_type.shape.dim
+        ]
         budget.check_tensor(dims, f"the model input {vi.name!r}")
         r.put(vi.name, r.b.input(dims))
     for node in g.node:
         at = _attrs(node, r.opset)
         used = [o for o in node.output[1:] if o and o in consumed]
         if used and node.op_type != "Split":
-            raise EngineError(f"from_onnx: {node.op_type} node {node.name!r} uses its extra output "
-                              f"{used[0]!r}, which is not supported")
+            raise EngineError(
+                f"from_onnx: {node.op_type} node {node.name!r} uses its extra output "
+                f"{used[0]!r}, which is not supported"
+            )
         try:
             if _fold(r, node, at):
                 continue
@@ -492,11 +618,10 @@ def _read(proto) -> Graph:
         except EngineError as exc:
             raise type(exc)(f"{exc} (in ONNX node {node.name or node.op_type!r})") from None
         except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
-            raise EngineError(f"from_onnx: cannot read {node.op_type} node {node.name!r}: "
-                              f"{str(exc)[:200]}") from None
+            raise EngineError(
+                f"from_onnx: cannot read {node.op_type} node {node.name!r}: {str(exc)[:200]}"
+            ) from None
     if not g.output:
         raise EngineError("from_onnx: the model declares no outputs")
     outputs = [r.tensor(o.name) for o in g.output]
     return r.b.build(outputs)
-
-

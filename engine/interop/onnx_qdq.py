@@ -20,6 +20,7 @@ the two ops become ``constant`` nodes of their own type (so a quantised weight s
 ones become constants; ``axis`` and the zero point's type carry over.
 Not handled: block quantisation, ``output_dtype`` other than int8/uint8, int4/int16/float8 types.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,14 +68,17 @@ def initializer_array(node: Node, arr: np.ndarray, types: dict[str, str]) -> np.
     lo, hi = RANGES[dtype]
     bad = (arr != np.round(arr)) | (arr < lo) | (arr > hi)
     if np.any(bad):
-        raise EngineError(f"to_onnx: {node.op} {node.name!r} is used as {dtype} data of a "
-                          f"quantisation node but holds {arr[bad].ravel()[0]!r}, which is not a "
-                          f"whole number in {dtype}'s range [{lo}, {hi}]")
+        raise EngineError(
+            f"to_onnx: {node.op} {node.name!r} is used as {dtype} data of a "
+            f"quantisation node but holds {arr[bad].ravel()[0]!r}, which is not a "
+            f"whole number in {dtype}'s range [{lo}, {hi}]"
+        )
     return arr.astype(dtype)
 
 
 def _onnx_type(dtype: str) -> int:
     from onnx import helper
+
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
@@ -107,7 +111,7 @@ def emit(w, n: Node, graph: Graph, types: dict[str, str]) -> None:
         ins[0] = _as_type(w, ins[0], types, slots[0], f"{out}__q")
     else:
         ins[0] = _as_type(w, ins[0], types, "float32", f"{out}__x")
-        if len(ins) < 3 and n.dtype != "uint8":      # ONNX reads the output type off the zero point
+        if len(ins) < 3 and n.dtype != "uint8":  # ONNX reads the output type off the zero point
             ins.append(w.const(out, np.zeros(shapes[1]), np.dtype(n.dtype)))
             slots[2] = n.dtype
             types = {**types, ins[2]: n.dtype}
@@ -122,8 +126,11 @@ def _clamp_to_grid(w, n: Node, ins: list[str], shapes: list, axis: int | None) -
     """Stage 3: Max(Min(x, (qmax - z) s), (qmin - z) s), the ends shaped along ``axis``."""
     out = n.name
     qmin, qmax = grid(n.op, n.dtype, n.attr_dict)
-    zero = w.add("Cast", [ins[2]], f"{out}__zf", to=_onnx_type("float32")) if len(ins) > 2 \
+    zero = (
+        w.add("Cast", [ins[2]], f"{out}__zf", to=_onnx_type("float32"))
+        if len(ins) > 2
         else w.const(out, np.zeros(shapes[1]))
+    )
     ends = []
     for tag, q in (("hi", qmax), ("lo", qmin)):
         t = w.add("Sub", [w.const(out, float(q)), zero], f"{out}__{tag}_steps")
@@ -148,8 +155,10 @@ def _typed_input(r, onnx_name: str, op: str) -> str:
     elif arr.dtype.name in RANGES:
         ref = r.b.constant(arr, dtype=arr.dtype.name, name=r.name(onnx_name))
     else:
-        raise EngineError(f"from_onnx: {op} reads {onnx_name!r} of type {arr.dtype.name}; only "
-                          f"int8, uint8 (and int32 for DequantizeLinear) are supported")
+        raise EngineError(
+            f"from_onnx: {op} reads {onnx_name!r} of type {arr.dtype.name}; only "
+            f"int8, uint8 (and int32 for DequantizeLinear) are supported"
+        )
     r.refs[onnx_name] = ref
     return ref
 
@@ -165,5 +174,6 @@ def convert(r, node, at: dict) -> None:
     want = int(at.get("output_dtype", 0))
     if want:
         from onnx import helper
+
         attrs["dtype"] = helper.tensor_dtype_to_np_dtype(want).name
     r.put(out, r.b.op(ours, *refs, **attrs))

@@ -15,6 +15,7 @@ Stages of :func:`compare_with_ort`:
 onnxruntime and onnx are imported lazily. Not handled: ORT's ``all`` level (layout transforms to
 NCHWc that depend on the CPU), execution-provider-specific fusions (CUDA, TensorRT).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,7 @@ from ..core.errors import EngineError
 from ..core.ir import Graph
 
 LEVELS = ("disabled", "basic", "extended")
-_ORT_LEVEL = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-              "extended": "ORT_ENABLE_EXTENDED"}
+_ORT_LEVEL = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED"}
 BASIC_PASSES = ["constant_folding", "simplify", "cse", "dce"]
 
 
@@ -37,7 +37,7 @@ class OrtLevel:
     level: str
     nodes: int
     op_counts: tuple[tuple[str, int], ...]
-    fused: tuple[str, ...]            # e.g. "FusedConv(Relu)", "Gemm"
+    fused: tuple[str, ...]  # e.g. "FusedConv(Relu)", "Gemm"
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class OrtComparison:
     ours_ops_before: int
     ours_ops_basic: int
     ours_kernels: int
-    ours_fused: tuple[str, ...]       # e.g. "conv2d+relu"
+    ours_fused: tuple[str, ...]  # e.g. "conv2d+relu"
 
     def level(self, name: str) -> OrtLevel:
         for lv in self.levels:
@@ -56,13 +56,18 @@ class OrtComparison:
 
     def rows(self) -> list[dict]:
         """A table: one row per side/level."""
-        out = [dict(side="ours", level="as given", nodes=self.ours_ops_before, fused=""),
-               dict(side="ours", level="fold+simplify+cse+dce", nodes=self.ours_ops_basic, fused=""),
-               dict(side="ours", level="+ fusion (kernels)", nodes=self.ours_kernels,
-                    fused=", ".join(self.ours_fused))]
+        out = [
+            dict(side="ours", level="as given", nodes=self.ours_ops_before, fused=""),
+            dict(side="ours", level="fold+simplify+cse+dce", nodes=self.ours_ops_basic, fused=""),
+            dict(
+                side="ours",
+                level="+ fusion (kernels)",
+                nodes=self.ours_kernels,
+                fused=", ".join(self.ours_fused),
+            ),
+        ]
         for lv in self.levels:
-            out.append(dict(side="onnxruntime", level=lv.level, nodes=lv.nodes,
-                            fused=", ".join(lv.fused)))
+            out.append(dict(side="onnxruntime", level=lv.level, nodes=lv.nodes, fused=", ".join(lv.fused)))
         return out
 
 
@@ -98,11 +103,11 @@ def ort_optimized(model_bytes: bytes, level: str):
 
 def compare_with_ort(model: Graph | bytes) -> OrtComparison:
     """Our pass pipeline and onnxruntime's basic/extended levels on the same model."""
-    from .onnx_export import to_onnx
-    from .onnx_import import from_onnx
     from ..compiler.passes import optimize
     from ..compiler.passes.constant_folding import check_static_part
     from ..compiler.passes.fusion import analyse
+    from .onnx_export import to_onnx
+    from .onnx_import import from_onnx
 
     # onnxruntime's basic level folds constant subgraphs in C++: bound that work first (for a
     # Graph before exporting it, which draws every weight)
@@ -111,8 +116,7 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
         graph, data = model, to_onnx(model)
     elif isinstance(model, (bytes, bytearray)):
         if len(model) > budget.MAX_ONNX_BYTES:
-            raise EngineError(f"the model has {len(model):,} bytes; the limit is "
-                              f"{budget.MAX_ONNX_BYTES:,}")
+            raise EngineError(f"the model has {len(model):,} bytes; the limit is {budget.MAX_ONNX_BYTES:,}")
         data = bytes(model)
         graph = from_onnx(data)
         check_static_part(graph)
@@ -125,10 +129,12 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
         types = Counter(n.op_type for n in opt.graph.node)
         if level == "disabled":
             original_types = set(types)
-        levels.append(OrtLevel(level, len(opt.graph.node), tuple(sorted(types.items())),
-                               _fused_ops(opt, original_types)))
+        levels.append(
+            OrtLevel(
+                level, len(opt.graph.node), tuple(sorted(types.items())), _fused_ops(opt, original_types)
+            )
+        )
     basic, _ = optimize(graph, BASIC_PASSES)
     groups = analyse(basic).groups
     ours_fused = tuple("+".join(basic.node(n).op for n in g) for g in groups if len(g) > 1)
-    return OrtComparison(tuple(levels), len(graph.op_nodes), len(basic.op_nodes), len(groups),
-                         ours_fused)
+    return OrtComparison(tuple(levels), len(graph.op_nodes), len(basic.op_nodes), len(groups), ours_fused)

@@ -11,6 +11,7 @@ Stages of :func:`zoo_graph`:
 1000 classes, 224x224 input), so it has the published 11,689,512 parameters.
 Not handled: pretrained weights (nothing is downloaded), training.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -26,7 +27,7 @@ ZOO: dict[str, tuple[tuple[int, ...], str]] = {
     "mlp": ((64,), "A three-layer MLP with ReLU on 64 features (8x8 digits) and 10 classes"),
     "mobilenetv2_block": ((32, 28, 28), "One MobileNetV2 inverted residual block, expand ratio 6"),
 }
-RESNET18_PARAMS = 11_689_512   # torchvision.models.resnet18: sum of p.numel()
+RESNET18_PARAMS = 11_689_512  # torchvision.models.resnet18: sum of p.numel()
 
 
 @lru_cache(maxsize=1)
@@ -44,8 +45,9 @@ def _classes() -> dict[str, Any]:
             self.relu = nn.ReLU(inplace=True)
             self.downsample = None
             if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                                nn.BatchNorm2d(cout))
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
 
         def forward(self, x):
             identity = x if self.downsample is None else self.downsample(x)
@@ -63,8 +65,7 @@ def _classes() -> dict[str, Any]:
             widths, cin = (64, 128, 256, 512), 64
             for k, w in enumerate(widths, start=1):
                 stride = 1 if k == 1 else 2
-                setattr(self, f"layer{k}", nn.Sequential(BasicBlock(cin, w, stride),
-                                                         BasicBlock(w, w)))
+                setattr(self, f"layer{k}", nn.Sequential(BasicBlock(cin, w, stride), BasicBlock(w, w)))
                 cin = w
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(512, num_classes)
@@ -79,31 +80,43 @@ def _classes() -> dict[str, Any]:
             super().__init__()
             h = c * expand
             self.block = nn.Sequential(
-                nn.Conv2d(c, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(),
-                nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False), nn.BatchNorm2d(h), nn.ReLU6(),
-                nn.Conv2d(h, c, 1, bias=False), nn.BatchNorm2d(c))
+                nn.Conv2d(c, h, 1, bias=False),
+                nn.BatchNorm2d(h),
+                nn.ReLU6(),
+                nn.Conv2d(h, h, 3, 1, 1, groups=h, bias=False),
+                nn.BatchNorm2d(h),
+                nn.ReLU6(),
+                nn.Conv2d(h, c, 1, bias=False),
+                nn.BatchNorm2d(c),
+            )
 
         def forward(self, x):
             return x + self.block(x)
 
     def tiny_cnn():
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 7 * 7, 10),
+        )
 
     def mlp():
-        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                             nn.Linear(64, 10))
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
 
-    return {"resnet18": ResNet18, "tiny_cnn": tiny_cnn, "mlp": mlp,
-            "mobilenetv2_block": InvertedResidual}
+    return {"resnet18": ResNet18, "tiny_cnn": tiny_cnn, "mlp": mlp, "mobilenetv2_block": InvertedResidual}
 
 
 def _build(name: str) -> Any:
     import torch
+
     torch.manual_seed(0)
     model = _classes()[name]()
-    with torch.no_grad():   # non-trivial running statistics: a swapped mean/var would show
+    with torch.no_grad():  # non-trivial running statistics: a swapped mean/var would show
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2)
@@ -154,6 +167,7 @@ def zoo_module(name: str) -> Any:
 def example_input(name: str, batch: int = 1) -> Any:
     """A seeded standard-normal torch input of the model's shape."""
     import torch
+
     _check(name, batch)
     gen = torch.Generator().manual_seed(1)
     return torch.randn((batch, *ZOO[name][0]), generator=gen)
@@ -163,6 +177,7 @@ def example_input(name: str, batch: int = 1) -> Any:
 def zoo_onnx(name: str, batch: int = 1) -> bytes:
     """The ONNX bytes of zoo model ``name`` exported at batch size ``batch``."""
     from .torch_import import torch_to_onnx_bytes
+
     _check(name, batch)
     return torch_to_onnx_bytes(_build(name), example_input(name, batch))
 
@@ -171,6 +186,7 @@ def zoo_onnx(name: str, batch: int = 1) -> bytes:
 def zoo_graph(name: str, batch: int = 1) -> Graph:
     """Zoo model ``name`` as a Graph (exported through ONNX; cached)."""
     from .onnx_import import from_onnx
+
     _check(name, batch)
     graph = from_onnx(zoo_onnx(name, batch))
     return Graph(graph.nodes, graph.outputs, name)
@@ -184,6 +200,7 @@ def torch_param_counts(name: str) -> tuple[int, int]:
     become one bias beside the running statistics that are folded away).
     """
     import torch
+
     module = zoo_module(name)
     bn = sum(m.num_features for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
     return sum(p.numel() for p in module.parameters()), bn

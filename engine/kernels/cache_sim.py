@@ -12,6 +12,7 @@ Stages:
 Not handled: prefetching, multiple cache levels, non-LRU policies, accesses that straddle two lines
 (an access is attributed to the line of its first byte).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,25 +26,29 @@ MAX_ACCESSES = 1 << 22  # raw trace length accepted before collapsing (4 M acces
 
 @dataclass(frozen=True)
 class CacheConfig:
-    capacity: int = 8192      # bytes
-    line_size: int = 64       # bytes
-    associativity: int = 8    # ways per set
+    capacity: int = 8192  # bytes
+    line_size: int = 64  # bytes
+    associativity: int = 8  # ways per set
 
     @property
     def n_sets(self) -> int:
         return self.capacity // (self.line_size * self.associativity)
 
-    def validate(self) -> "CacheConfig":
+    def validate(self) -> CacheConfig:
         for name in ("capacity", "line_size", "associativity"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 or v & (v - 1):
                 raise ShapeError(f"cache {name} = {v!r} must be a positive power of two")
         if self.capacity < self.line_size * self.associativity:
-            raise ShapeError(f"a {self.capacity}-byte cache cannot hold {self.associativity} ways "
-                             f"of {self.line_size}-byte lines")
+            raise ShapeError(
+                f"a {self.capacity}-byte cache cannot hold {self.associativity} ways "
+                f"of {self.line_size}-byte lines"
+            )
         if self.capacity > 1 << 26 or self.associativity > 64:
-            raise ShapeError(f"cache of {self.capacity} bytes with {self.associativity} ways is "
-                             f"beyond this simulator (at most 64 MiB and 64 ways)")
+            raise ShapeError(
+                f"cache of {self.capacity} bytes with {self.associativity} ways is "
+                f"beyond this simulator (at most 64 MiB and 64 ways)"
+            )
         return self
 
 
@@ -66,16 +71,22 @@ class CacheStats:
         return (self.misses + self.writebacks) * self.line_size
 
 
-def simulate(addresses, config: CacheConfig = CacheConfig(), writes=None, array_ids=None,
-             array_names: tuple[str, ...] = ()) -> CacheStats:
+def simulate(
+    addresses,
+    config: CacheConfig = CacheConfig(),
+    writes=None,
+    array_ids=None,
+    array_names: tuple[str, ...] = (),
+) -> CacheStats:
     """Run a byte-address trace through the cache. ``writes`` (bool per access) marks stores;
     ``array_ids`` (small int per access) lets misses be counted per array."""
     config.validate()
     addr = np.asarray(addresses, dtype=np.int64).reshape(-1)
     n = addr.size
     if n > MAX_ACCESSES:
-        raise BudgetError(f"trace of {n:,} accesses is over the simulator's limit of "
-                          f"{MAX_ACCESSES:,}; use smaller matrices")
+        raise BudgetError(
+            f"trace of {n:,} accesses is over the simulator's limit of {MAX_ACCESSES:,}; use smaller matrices"
+        )
     if n and addr.min() < 0:
         raise ShapeError("addresses must be non-negative")
     wr = np.zeros(n, bool) if writes is None else np.asarray(writes, bool).reshape(-1)
@@ -100,8 +111,10 @@ def simulate(addresses, config: CacheConfig = CacheConfig(), writes=None, array_
     run_miss = np.frombuffer(miss_flags, dtype=np.uint8).astype(bool)
     misses = int(run_miss.sum())
     names = array_names or tuple(f"array{i}" for i in range(int(ids.max()) + 1))
-    by_array = tuple((names[i] if i < len(names) else f"array{i}",
-                      int(run_miss[run_id == i].sum())) for i in range(int(ids.max()) + 1))
+    by_array = tuple(
+        (names[i] if i < len(names) else f"array{i}", int(run_miss[run_id == i].sum()))
+        for i in range(int(ids.max()) + 1)
+    )
     return CacheStats(n, n - misses, misses, writebacks, config.line_size, by_array)
 
 

@@ -16,6 +16,7 @@ Budget: :func:`conv2d` checks, before computing, its multiply-adds (einsum in fl
 matrix or Winograd tiles) and its Python loops (one per group and kernel tap).
 Not handled: dilation, asymmetric padding, Winograd for other tile sizes (F(4x4, 3x3)).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,16 +29,9 @@ from ..core.errors import ShapeError
 ALGORITHMS = ("direct", "im2col", "winograd")
 
 # Lavin & Gray (2016), section 4.1, F(2x2, 3x3)
-WINOGRAD_BT = np.array([[1, 0, -1, 0],
-                        [0, 1, 1, 0],
-                        [0, -1, 1, 0],
-                        [0, 1, 0, -1]], dtype=np.float64)
-WINOGRAD_G = np.array([[1, 0, 0],
-                       [0.5, 0.5, 0.5],
-                       [0.5, -0.5, 0.5],
-                       [0, 0, 1]], dtype=np.float64)
-WINOGRAD_AT = np.array([[1, 1, 1, 0],
-                        [0, 1, -1, -1]], dtype=np.float64)
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
 
 def _int_param(name: str, value, low: int, high: int = 1 << 16) -> int:
@@ -53,16 +47,20 @@ def output_size(size: int, k: int, stride: int, pad: int) -> int:
 
 def _check(x: np.ndarray, w: np.ndarray, stride, pad, groups) -> tuple[int, int, int]:
     if x.ndim != 4 or w.ndim != 4:
-        raise ShapeError(f"conv2d needs x of shape (N, C, H, W) and w of shape (K, C/groups, KH, "
-                         f"KW); got x {list(x.shape)} and w {list(w.shape)}")
+        raise ShapeError(
+            f"conv2d needs x of shape (N, C, H, W) and w of shape (K, C/groups, KH, "
+            f"KW); got x {list(x.shape)} and w {list(w.shape)}"
+        )
     stride = _int_param("stride", stride, 1, 64)
     pad = _int_param("pad", pad, 0, 64)
     groups = _int_param("groups", groups, 1, 1 << 14)
     n, c, h, wd = x.shape
     k, cg, kh, kw = w.shape
     if c % groups or k % groups or cg != c // groups:
-        raise ShapeError(f"with groups = {groups}, x has {c} channels and w {list(w.shape)}: need C "
-                         f"and K divisible by groups and w.shape[1] = C/groups = {c // groups}")
+        raise ShapeError(
+            f"with groups = {groups}, x has {c} channels and w {list(w.shape)}: need C "
+            f"and K divisible by groups and w.shape[1] = C/groups = {c // groups}"
+        )
     oh, ow = output_size(h, kh, stride, pad), output_size(wd, kw, stride, pad)
     if oh < 1 or ow < 1:
         raise ShapeError(f"kernel {kh}x{kw} does not fit input {h}x{wd} with pad {pad}")
@@ -79,10 +77,12 @@ def _check_work(x_shape, w_shape, stride: int, pad: int, groups: int, algorithm:
     what = f"conv2d ({algorithm}) of x {list(x_shape)} with w {list(w_shape)}"
     budget.check_work(n * k * oh * ow * cg * kh * kw, what)
     padded, out = n * c * (h + 2 * pad) * (wd + 2 * pad), n * k * oh * ow
-    buffers = {"direct": padded + 2 * out,                      # output + one einsum term
-               "im2col": padded + n * c * kh * kw * oh * ow + out,
-               "winograd": 10 * (padded + out)}[algorithm]      # tiles, B^T d B, m, y: 4x each
-    budget.check_memory(2 * (n * c * h * wd + buffers), what)   # float64: 2 fp32 elements
+    buffers = {
+        "direct": padded + 2 * out,  # output + one einsum term
+        "im2col": padded + n * c * kh * kw * oh * ow + out,
+        "winograd": 10 * (padded + out),
+    }[algorithm]  # tiles, B^T d B, m, y: 4x each
+    budget.check_memory(2 * (n * c * h * wd + buffers), what)  # float64: 2 fp32 elements
     taps = 16 if algorithm == "winograd" else kh * kw
     budget.check_loops(groups * taps, 0, what)
 
@@ -107,7 +107,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> np
     cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+            cols[:, :, i, j] = x[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
     return cols.reshape(n, c * kh * kw, oh * ow)
 
 
@@ -119,7 +119,7 @@ def _direct(x, w, stride, pad):
     out = np.zeros((n, k, oh, ow))
     for i in range(kh):
         for j in range(kw):
-            patch = x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+            patch = x[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
             out += np.einsum("kc,nchw->nkhw", w[:, :, i, j], patch)
     return out
 
@@ -141,22 +141,24 @@ def winograd_filter_transform(w: np.ndarray) -> np.ndarray:
 def _winograd(x, w, stride, pad):
     k, c, kh, kw = w.shape
     if stride != 1 or (kh, kw) != (3, 3):
-        raise ShapeError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1; got a {kh}x{kw} "
-                         f"kernel with stride {stride} (use direct or im2col)")
+        raise ShapeError(
+            f"Winograd F(2x2, 3x3) needs a 3x3 kernel and stride 1; got a {kh}x{kw} "
+            f"kernel with stride {stride} (use direct or im2col)"
+        )
     x = _pad(x, pad)
     n, _, h, wd = x.shape
     oh, ow = h - 2, wd - 2
-    th, tw = -(-oh // 2), -(-ow // 2)                     # 2x2 output tiles
+    th, tw = -(-oh // 2), -(-ow // 2)  # 2x2 output tiles
     xp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2))
     xp[:, :, :h, :wd] = x
     tiles = np.empty((n, c, th, tw, 4, 4))
     for a in range(4):
         for b in range(4):
-            tiles[..., a, b] = xp[:, :, a:a + 2 * th:2, b:b + 2 * tw:2]
-    v = np.einsum("ai,nctuij,bj->nctuab", WINOGRAD_BT, tiles, WINOGRAD_BT)   # B^T d B
-    u = winograd_filter_transform(w)                                       # G g G^T
-    m = np.einsum("kcab,nctuab->nktuab", u, v)       # 16 multiplies per tile per (k, c)
-    y = np.einsum("ia,nktuab,jb->nktuij", WINOGRAD_AT, m, WINOGRAD_AT)     # A^T m A
+            tiles[..., a, b] = xp[:, :, a : a + 2 * th : 2, b : b + 2 * tw : 2]
+    v = np.einsum("ai,nctuij,bj->nctuab", WINOGRAD_BT, tiles, WINOGRAD_BT)  # B^T d B
+    u = winograd_filter_transform(w)  # G g G^T
+    m = np.einsum("kcab,nctuab->nktuab", u, v)  # 16 multiplies per tile per (k, c)
+    y = np.einsum("ia,nktuab,jb->nktuij", WINOGRAD_AT, m, WINOGRAD_AT)  # A^T m A
     out = y.transpose(0, 1, 2, 4, 3, 5).reshape(n, k, 2 * th, 2 * tw)
     return out[:, :, :oh, :ow]
 
@@ -164,8 +166,9 @@ def _winograd(x, w, stride, pad):
 _KERNELS = {"direct": _direct, "im2col": _im2col, "winograd": _winograd}
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
-           algorithm: str = "direct", groups: int = 1) -> np.ndarray:
+def conv2d(
+    x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0, algorithm: str = "direct", groups: int = 1
+) -> np.ndarray:
     """2-D cross-correlation (torch's conv2d, no bias) with the chosen algorithm; float64 result."""
     if algorithm not in _KERNELS:
         raise ShapeError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
@@ -177,13 +180,15 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
     if groups == 1:
         return kernel(x, w, stride, pad)
     cg, kg = x.shape[1] // groups, w.shape[0] // groups
-    parts = [kernel(x[:, g * cg:(g + 1) * cg], w[g * kg:(g + 1) * kg], stride, pad)
-             for g in range(groups)]
+    parts = [
+        kernel(x[:, g * cg : (g + 1) * cg], w[g * kg : (g + 1) * kg], stride, pad) for g in range(groups)
+    ]
     return np.concatenate(parts, axis=1)
 
 
-def depthwise_conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0,
-                     algorithm: str = "direct") -> np.ndarray:
+def depthwise_conv2d(
+    x: np.ndarray, w: np.ndarray, stride: int = 1, pad: int = 0, algorithm: str = "direct"
+) -> np.ndarray:
     """One KH x KW filter per channel: weights (C, 1, KH, KW), groups = C."""
     return conv2d(x, w, stride, pad, algorithm, groups=np.asarray(x).shape[1] if np.ndim(x) == 4 else 1)
 
@@ -199,35 +204,67 @@ def pointwise_conv2d(x: np.ndarray, w: np.ndarray, algorithm: str = "im2col") ->
 @dataclass(frozen=True)
 class ConvCost:
     algorithm: str
-    multiplies: int       # multiplications in the main computation (transforms listed apart)
-    flops: int            # 2 * multiply-adds of the main computation
-    extra_bytes: int      # workspace beyond input, weights and output
+    multiplies: int  # multiplications in the main computation (transforms listed apart)
+    flops: int  # 2 * multiply-adds of the main computation
+    extra_bytes: int  # workspace beyond input, weights and output
     transform_flops: int  # Winograd input/output transform additions (approximate: 0 otherwise)
     note: str
 
 
-def conv_costs(n: int, c: int, h: int, w: int, k: int, kh: int = 3, kw: int = 3, stride: int = 1,
-               pad: int = 0, groups: int = 1, dtype_bytes: int = 4) -> list[ConvCost]:
+def conv_costs(
+    n: int,
+    c: int,
+    h: int,
+    w: int,
+    k: int,
+    kh: int = 3,
+    kw: int = 3,
+    stride: int = 1,
+    pad: int = 0,
+    groups: int = 1,
+    dtype_bytes: int = 4,
+) -> list[ConvCost]:
     """Multiplies, FLOPs and extra memory of each algorithm for one conv layer, side by side."""
     for name, v in dict(n=n, c=c, h=h, w=w, k=k, kh=kh, kw=kw).items():
         _int_param(name, v, 1, 1 << 16)
     oh, ow = output_size(h, kh, stride, pad), output_size(w, kw, stride, pad)
     if oh < 1 or ow < 1 or c % groups or k % groups:
-        raise ShapeError(f"layer does not fit: input {h}x{w}, kernel {kh}x{kw}, pad {pad}, "
-                         f"stride {stride}, C={c}, K={k}, groups={groups}")
+        raise ShapeError(
+            f"layer does not fit: input {h}x{w}, kernel {kh}x{kw}, pad {pad}, "
+            f"stride {stride}, C={c}, K={k}, groups={groups}"
+        )
     cg = c // groups
     direct_mults = n * k * oh * ow * cg * kh * kw
-    rows = [ConvCost("direct", direct_mults, 2 * direct_mults, 0, 0,
-                     "no workspace; KH*KW shifted reads of the input")]
+    rows = [
+        ConvCost(
+            "direct", direct_mults, 2 * direct_mults, 0, 0, "no workspace; KH*KW shifted reads of the input"
+        )
+    ]
     im2col_elems = n * c * kh * kw * oh * ow
-    rows.append(ConvCost("im2col", direct_mults, 2 * direct_mults, im2col_elems * dtype_bytes, 0,
-                         f"unrolled matrix = {im2col_elems / (n * c * h * w):.2f}x the input"))
+    rows.append(
+        ConvCost(
+            "im2col",
+            direct_mults,
+            2 * direct_mults,
+            im2col_elems * dtype_bytes,
+            0,
+            f"unrolled matrix = {im2col_elems / (n * c * h * w):.2f}x the input",
+        )
+    )
     if (kh, kw) == (3, 3) and stride == 1:
         tiles = n * (-(-oh // 2)) * (-(-ow // 2))
         wino_mults = tiles * k * cg * 16
         extra = (k * cg * 16 + tiles * c * 16 + tiles * k * 16) * dtype_bytes
         # B^T d B: 32 adds per tile per channel; A^T m A: 24 adds per tile per output channel
         transform = tiles * c * 32 + tiles * k * 24
-        rows.append(ConvCost("winograd", wino_mults, 2 * wino_mults, extra, transform,
-                             f"{direct_mults / wino_mults:.2f}x fewer multiplies (36 -> 16 per tile)"))
+        rows.append(
+            ConvCost(
+                "winograd",
+                wino_mults,
+                2 * wino_mults,
+                extra,
+                transform,
+                f"{direct_mults / wino_mults:.2f}x fewer multiplies (36 -> 16 per tile)",
+            )
+        )
     return rows

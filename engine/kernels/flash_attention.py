@@ -14,6 +14,7 @@ HBM accesses are counted in elements as the algorithm is written: flash = Nd + 2
 written to and read from HBM) = 4Nd + 4N^2 = Theta(Nd + N^2).
 Not handled: masking, dropout, the backward pass, multiple heads (call once per head).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,17 @@ MAX_N = 4096
 
 @dataclass(frozen=True)
 class FlashStep:
-    j: int                       # K/V block index
-    i: int                       # Q block index
-    q_rows: tuple[int, int]      # [start, stop) rows of Q, O, l, m
-    kv_rows: tuple[int, int]     # [start, stop) rows of K, V
-    m_old: np.ndarray            # running max of the Q block before this step
+    j: int  # K/V block index
+    i: int  # Q block index
+    q_rows: tuple[int, int]  # [start, stop) rows of Q, O, l, m
+    kv_rows: tuple[int, int]  # [start, stop) rows of K, V
+    m_old: np.ndarray  # running max of the Q block before this step
     m_new: np.ndarray
-    l_old: np.ndarray            # running softmax denominator before this step
+    l_old: np.ndarray  # running softmax denominator before this step
     l_new: np.ndarray
-    rescale: np.ndarray          # e^(m_old - m_new): how much the old O_i and l_i shrink
-    hbm_reads: int               # cumulative element reads from HBM so far
-    hbm_writes: int              # cumulative element writes so far
+    rescale: np.ndarray  # e^(m_old - m_new): how much the old O_i and l_i shrink
+    hbm_reads: int  # cumulative element reads from HBM so far
+    hbm_writes: int  # cumulative element writes so far
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class FlashResult:
     hbm_reads: int
     hbm_writes: int
     steps: int
-    block_rows: int   # Br
-    block_cols: int   # Bc
+    block_rows: int  # Br
+    block_cols: int  # Bc
 
 
 def block_sizes(n: int, d: int, sram: int) -> tuple[int, int]:
@@ -66,15 +67,19 @@ def _check_sizes(n: int, d: int, sram: int) -> None:
     if n > 1 << 22 or d > 1 << 12:
         raise ShapeError(f"N = {n} or d = {d} is too large (N up to 4,194,304, d up to 4,096)")
     if not d <= sram:
-        raise ShapeError(f"on-chip memory M = {sram} elements must hold at least one row of "
-                         f"length d = {d} (the paper assumes d <= M <= N d)")
+        raise ShapeError(
+            f"on-chip memory M = {sram} elements must hold at least one row of "
+            f"length d = {d} (the paper assumes d <= M <= N d)"
+        )
 
 
 def _check_qkv(q, k, v) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
     if q.ndim != 2 or k.shape != q.shape or v.shape != q.shape:
-        raise ShapeError(f"Q, K, V must be (N, d) matrices of one shape; got {list(q.shape)}, "
-                         f"{list(k.shape)}, {list(v.shape)}")
+        raise ShapeError(
+            f"Q, K, V must be (N, d) matrices of one shape; got {list(q.shape)}, "
+            f"{list(k.shape)}, {list(v.shape)}"
+        )
     if q.shape[0] > MAX_N:
         raise ShapeError(f"N = {q.shape[0]} rows is over this lab's limit of {MAX_N}")
     n, d = q.shape
@@ -92,29 +97,31 @@ def flash_steps(q, k, v, sram: int, scale: float | None = None):
     budget.check_steps(tr * tc, "flash attention (one step per pair of blocks)")
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
     o, l, m = np.zeros((n, d)), np.zeros(n), np.full(n, -np.inf)
-    reads, writes = 0, n * d + 2 * n                      # line 2: O, l, m initialised in HBM
+    reads, writes = 0, n * d + 2 * n  # line 2: O, l, m initialised in HBM
     for j in range(tc):
         k0, k1 = j * bc, min(n, (j + 1) * bc)
         kj, vj = k[k0:k1], v[k0:k1]
-        reads += 2 * (k1 - k0) * d                         # line 6
+        reads += 2 * (k1 - k0) * d  # line 6
         for i in range(tr):
             q0, q1 = i * br, min(n, (i + 1) * br)
             rows = q1 - q0
-            reads += 2 * rows * d + 2 * rows               # line 8: Q_i, O_i, l_i, m_i
-            s = scale * q[q0:q1] @ kj.T                    # line 9
-            m_blk = s.max(axis=1)                          # line 10
+            reads += 2 * rows * d + 2 * rows  # line 8: Q_i, O_i, l_i, m_i
+            s = scale * q[q0:q1] @ kj.T  # line 9
+            m_blk = s.max(axis=1)  # line 10
             p = np.exp(s - m_blk[:, None])
             l_blk = p.sum(axis=1)
             m_old, l_old = m[q0:q1].copy(), l[q0:q1].copy()
-            m_new = np.maximum(m_old, m_blk)               # line 11
+            m_new = np.maximum(m_old, m_blk)  # line 11
             alpha, beta = np.exp(m_old - m_new), np.exp(m_blk - m_new)
             l_new = alpha * l_old + beta * l_blk
-            o[q0:q1] = ((l_old * alpha)[:, None] * o[q0:q1]
-                        + beta[:, None] * (p @ vj)) / l_new[:, None]   # line 12
-            l[q0:q1], m[q0:q1] = l_new, m_new              # line 13
+            o[q0:q1] = ((l_old * alpha)[:, None] * o[q0:q1] + beta[:, None] * (p @ vj)) / l_new[
+                :, None
+            ]  # line 12
+            l[q0:q1], m[q0:q1] = l_new, m_new  # line 13
             writes += rows * d + 2 * rows
-            yield FlashStep(j, i, (q0, q1), (k0, k1), m_old, m_new.copy(), l_old, l_new.copy(),
-                            alpha, reads, writes)
+            yield FlashStep(
+                j, i, (q0, q1), (k0, k1), m_old, m_new.copy(), l_old, l_new.copy(), alpha, reads, writes
+            )
     return FlashResult(o, reads, writes, tr * tc, br, bc)
 
 
@@ -154,7 +161,7 @@ def flash_hbm_accesses(n: int, d: int, sram: int) -> int:
     tc = math.ceil(n / bc)
     init = n * d + 2 * n
     kv = 2 * n * d
-    inner = tc * n * (3 * d + 4)   # each inner step: read Q_i, O_i, l_i, m_i; write O_i, l_i, m_i
+    inner = tc * n * (3 * d + 4)  # each inner step: read Q_i, O_i, l_i, m_i; write O_i, l_i, m_i
     return init + kv + inner
 
 
@@ -168,7 +175,14 @@ def traffic_table(ns, d: int, sram: int) -> list[dict]:
     """HBM accesses of both algorithms for each N, with the paper's bound N^2 d^2 / M alongside."""
     rows = []
     for n in ns:
-        rows.append(dict(N=int(n), d=d, M=sram, standard=standard_hbm_accesses(int(n), d),
-                         flash=flash_hbm_accesses(int(n), d, sram),
-                         bound=int(n) ** 2 * d ** 2 / sram))
+        rows.append(
+            dict(
+                N=int(n),
+                d=d,
+                M=sram,
+                standard=standard_hbm_accesses(int(n), d),
+                flash=flash_hbm_accesses(int(n), d, sram),
+                bound=int(n) ** 2 * d**2 / sram,
+            )
+        )
     return rows

@@ -18,6 +18,7 @@ intensity (FLOPs / bytes moved from memory).
 Not handled: register blocking (C is read-modified-written in the cache every iteration), multiple
 cache levels, parallel loops, other algorithms than GEMM.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,8 @@ from itertools import permutations
 
 import numpy as np
 
-from .cache_sim import CacheConfig, CacheStats, simulate
 from ..core.errors import ShapeError
+from .cache_sim import CacheConfig, CacheStats, simulate
 
 AXES = ("i", "j", "k")
 LOOP_ORDERS = tuple("".join(p) for p in permutations(AXES))
@@ -40,9 +41,9 @@ ARRAY_ALIGN = 4096  # each matrix starts on its own 4 KiB page
 @dataclass(frozen=True)
 class Loop:
     name: str
-    axis: str        # which of i, j, k it walks
-    extent: int      # trip count
-    step: int        # axis value contributed per iteration
+    axis: str  # which of i, j, k it walks
+    extent: int  # trip count
+    step: int  # axis value contributed per iteration
     kind: str = "serial"  # serial | unroll | vectorize
 
 
@@ -51,7 +52,7 @@ class Schedule:
     m: int
     n: int
     k: int
-    loops: tuple[Loop, ...]   # outermost first
+    loops: tuple[Loop, ...]  # outermost first
 
     def _find(self, name: str) -> int:
         for pos, loop in enumerate(self.loops):
@@ -59,7 +60,7 @@ class Schedule:
                 return pos
         raise ShapeError(f"no loop named {name!r}; loops are {', '.join(l.name for l in self.loops)}")
 
-    def split(self, name: str, factor: int) -> "Schedule":
+    def split(self, name: str, factor: int) -> Schedule:
         pos = self._find(name)
         loop = self.loops[pos]
         if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
@@ -68,11 +69,13 @@ class Schedule:
         if loop.extent % factor and not self.outermost(name):
             # an inner piece overshooting would repeat iterations of the next tile; the outermost
             # piece's overshoot lies past the matrix edge, where the guard ``axis < size`` drops it
-            raise ShapeError(f"split {name} ({loop.extent} iterations) by {factor}: the factor must "
-                             f"divide the trip count of a loop nested inside another {loop.axis} loop")
+            raise ShapeError(
+                f"split {name} ({loop.extent} iterations) by {factor}: the factor must "
+                f"divide the trip count of a loop nested inside another {loop.axis} loop"
+            )
         outer = Loop(f"{name}_o", loop.axis, math.ceil(loop.extent / factor), loop.step * factor)
         inner = Loop(f"{name}_i", loop.axis, factor, loop.step)
-        return replace(self, loops=self.loops[:pos] + (outer, inner) + self.loops[pos + 1:])
+        return replace(self, loops=self.loops[:pos] + (outer, inner) + self.loops[pos + 1 :])
 
     def outermost(self, name: str) -> bool:
         """Whether loop ``name`` is the outermost piece (largest step) of its axis."""
@@ -87,7 +90,7 @@ class Schedule:
             return factor
         return max(f for f in range(1, factor + 1) if extent % f == 0)
 
-    def reorder(self, *names: str) -> "Schedule":
+    def reorder(self, *names: str) -> Schedule:
         positions = sorted(self._find(nm) for nm in names)
         if len(set(names)) != len(names):
             raise ShapeError(f"reorder names a loop twice: {names}")
@@ -96,10 +99,10 @@ class Schedule:
             loops[pos] = self.loops[self._find(nm)]
         return replace(self, loops=tuple(loops))
 
-    def tile(self, x: str, y: str, fx: int, fy: int) -> "Schedule":
+    def tile(self, x: str, y: str, fx: int, fy: int) -> Schedule:
         return self.split(x, fx).split(y, fy).reorder(f"{x}_o", f"{y}_o", f"{x}_i", f"{y}_i")
 
-    def _mark(self, name: str, kind: str, limit: int) -> "Schedule":
+    def _mark(self, name: str, kind: str, limit: int) -> Schedule:
         pos = self._find(name)
         loop = self.loops[pos]
         if loop.extent > limit:
@@ -108,15 +111,16 @@ class Schedule:
         loops[pos] = replace(loop, kind=kind)
         return replace(self, loops=tuple(loops))
 
-    def unroll(self, name: str) -> "Schedule":
+    def unroll(self, name: str) -> Schedule:
         return self._mark(name, "unroll", 16)
 
-    def vectorize(self, name: str) -> "Schedule":
+    def vectorize(self, name: str) -> Schedule:
         if self._find(name) != len(self.loops) - 1:
             raise ShapeError(f"only the innermost loop can be vectorized; {name} is not innermost")
         if self.loops[-1].step != 1:
-            raise ShapeError(f"loop {name} steps by {self.loops[-1].step}: vector lanes must be "
-                             f"neighbours (step 1)")
+            raise ShapeError(
+                f"loop {name} steps by {self.loops[-1].step}: vector lanes must be neighbours (step 1)"
+            )
         return self._mark(name, "vectorize", 16)
 
     @property
@@ -134,8 +138,9 @@ def gemm_schedule(m: int, n: int, k: int) -> Schedule:
     return Schedule(int(m), int(n), int(k), tuple(Loop(a, a, e, 1) for a, e in zip(AXES, (m, n, k))))
 
 
-def make_schedule(m: int, n: int, k: int, order: str = "ijk", tile: int = 0, unroll: int = 1,
-                  vector: int = 1) -> Schedule:
+def make_schedule(
+    m: int, n: int, k: int, order: str = "ijk", tile: int = 0, unroll: int = 1, vector: int = 1
+) -> Schedule:
     """A schedule from page controls: a loop order, one square tile size (0 = no tiling), an
     unroll factor and a vector width applied to the innermost loop.
 
@@ -174,8 +179,11 @@ def applied_factors(s: Schedule) -> dict[str, int]:
 
 def _axis_expr(s: Schedule, axis: str) -> str:
     """The axis value from its loop variables (a vector loop contributes its first lane, 0)."""
-    terms = [(f"{l.name}*{l.step}" if l.step > 1 else l.name) for l in s.loops
-             if l.axis == axis and l.extent > 1 and l.kind != "vectorize"]
+    terms = [
+        (f"{l.name}*{l.step}" if l.step > 1 else l.name)
+        for l in s.loops
+        if l.axis == axis and l.extent > 1 and l.kind != "vectorize"
+    ]
     return " + ".join(terms) or "0"
 
 
@@ -193,8 +201,9 @@ def loop_nest_text(s: Schedule) -> str:
     for axis, size in zip(AXES, (s.m, s.n, s.k)):
         parts = [l for l in s.loops if l.axis == axis]
         covered = math.prod(l.extent for l in parts)
-        plain = len(parts) == 1 and parts[0].name == axis and parts[0].extent > 1 \
-            and parts[0].kind != "vectorize"
+        plain = (
+            len(parts) == 1 and parts[0].name == axis and parts[0].extent > 1 and parts[0].kind != "vectorize"
+        )
         if not plain:
             lines.append("    " * depth + f"{axis} = {_axis_expr(s, axis)}")
         if covered != size:
@@ -243,12 +252,17 @@ def address_trace(s: Schedule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     v = _axis_values(s)
     i, j, k = v["i"], v["j"], v["k"]
     base = array_bases(s.m, s.n, s.k)
-    addr = np.stack([base["A"] + (i * s.k + k) * ELEM_BYTES,
-                     base["B"] + (k * s.n + j) * ELEM_BYTES,
-                     base["C"] + (i * s.n + j) * ELEM_BYTES], axis=1)
+    addr = np.stack(
+        [
+            base["A"] + (i * s.k + k) * ELEM_BYTES,
+            base["B"] + (k * s.n + j) * ELEM_BYTES,
+            base["C"] + (i * s.n + j) * ELEM_BYTES,
+        ],
+        axis=1,
+    )
     valid = (i < s.m) & (j < s.n) & (k < s.k)
     width = s.loops[-1].extent if s.loops[-1].kind == "vectorize" else 1
-    addr = addr.reshape(-1, width, 3).transpose(0, 2, 1)           # (vector instr, array, lane)
+    addr = addr.reshape(-1, width, 3).transpose(0, 2, 1)  # (vector instr, array, lane)
     valid = np.broadcast_to(valid.reshape(-1, width)[:, None, :], addr.shape)
     ids = np.broadcast_to(np.arange(3)[None, :, None], addr.shape)
     keep = valid.reshape(-1)
@@ -262,8 +276,8 @@ class GemmResult:
     code: str
     stats: CacheStats
     flops: int
-    compulsory_bytes: int       # each matrix read once, C written once
-    loop_iterations: int        # branch overhead: iterations of non-unrolled, non-vector loops
+    compulsory_bytes: int  # each matrix read once, C written once
+    loop_iterations: int  # branch overhead: iterations of non-unrolled, non-vector loops
 
     @property
     def arithmetic_intensity(self) -> float:
@@ -284,18 +298,24 @@ def run_gemm(s: Schedule, cache: CacheConfig = CacheConfig()) -> GemmResult:
     for loop in s.loops:
         if loop.kind == "serial":
             overhead *= loop.extent
-    return GemmResult(s, loop_nest_text(s), stats, 2 * m * n * k,
-                      (m * k + k * n + 2 * m * n) * ELEM_BYTES, overhead)
+    return GemmResult(
+        s, loop_nest_text(s), stats, 2 * m * n * k, (m * k + k * n + 2 * m * n) * ELEM_BYTES, overhead
+    )
 
 
 def summary_row(r: GemmResult, order: str, tile: int = 0) -> dict:
     """One row of a sweep: loop order, tile, misses, traffic, hit rate, arithmetic intensity."""
-    return dict(order=order, tile=tile, misses=r.stats.misses, traffic_bytes=r.stats.traffic_bytes,
-                hit_rate=r.stats.hit_rate, intensity=r.arithmetic_intensity)
+    return dict(
+        order=order,
+        tile=tile,
+        misses=r.stats.misses,
+        traffic_bytes=r.stats.traffic_bytes,
+        hit_rate=r.stats.hit_rate,
+        intensity=r.arithmetic_intensity,
+    )
 
 
-def sweep_orders(m: int, n: int, k: int, tile: int = 0,
-                 cache: CacheConfig = CacheConfig()) -> list[dict]:
+def sweep_orders(m: int, n: int, k: int, tile: int = 0, cache: CacheConfig = CacheConfig()) -> list[dict]:
     """Misses and traffic for each of the six loop orders."""
     rows = []
     for order in LOOP_ORDERS:
@@ -303,8 +323,9 @@ def sweep_orders(m: int, n: int, k: int, tile: int = 0,
     return rows
 
 
-def sweep_tiles(m: int, n: int, k: int, order: str = "ijk", tiles=(0, 4, 8, 16, 32),
-                cache: CacheConfig = CacheConfig()) -> list[dict]:
+def sweep_tiles(
+    m: int, n: int, k: int, order: str = "ijk", tiles=(0, 4, 8, 16, 32), cache: CacheConfig = CacheConfig()
+) -> list[dict]:
     """Misses and traffic as the (square) tile size grows; tile 0 = untiled."""
     rows = []
     for t in tiles:

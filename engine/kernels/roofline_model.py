@@ -9,6 +9,7 @@ Stages:
 Peak numbers are dense (no 2:4 sparsity) vendor figures; real kernels reach a fraction of them.
 Not handled: cache levels (one memory roof), overlap limits, clock throttling.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,9 @@ TERA, GIGA = 1e12, 1e9
 @dataclass(frozen=True)
 class Hardware:
     name: str
-    peak_flops: float          # dense fp16/bf16 matrix (tensor-core / cube) FLOP/s
-    bandwidth: float           # off-chip memory bytes/s
-    peak_fp32: float | None    # plain fp32 FLOP/s (None: not published)
+    peak_flops: float  # dense fp16/bf16 matrix (tensor-core / cube) FLOP/s
+    bandwidth: float  # off-chip memory bytes/s
+    peak_fp32: float | None  # plain fp32 FLOP/s (None: not published)
     source: str
 
     @property
@@ -33,25 +34,60 @@ class Hardware:
 
 
 _PRESETS = (
-    Hardware("V100 SXM2", 125 * TERA, 900 * GIGA, 15.7 * TERA,
-             "NVIDIA Tesla V100 datasheet: 125 TFLOPS tensor, 15.7 TFLOPS fp32, HBM2 900 GB/s"),
-    Hardware("A100 40GB SXM", 312 * TERA, 1555 * GIGA, 19.5 * TERA,
-             "NVIDIA A100 datasheet: 312 TFLOPS fp16 tensor (dense; 624 with sparsity), "
-             "19.5 TFLOPS fp32, HBM2 1,555 GB/s"),
-    Hardware("A100 80GB SXM", 312 * TERA, 2039 * GIGA, 19.5 * TERA,
-             "NVIDIA A100 datasheet: 312 TFLOPS fp16 tensor (dense), HBM2e 2,039 GB/s"),
-    Hardware("H100 SXM", 989.4 * TERA, 3350 * GIGA, 67 * TERA,
-             "NVIDIA H100 datasheet: 1,979 TFLOPS fp16 tensor with sparsity = 989.4 dense, "
-             "67 TFLOPS fp32, HBM3 3.35 TB/s"),
-    Hardware("RTX 4090", 165.2 * TERA, 1008 * GIGA, 82.6 * TERA,
-             "NVIDIA Ada Lovelace architecture whitepaper: 165.2 TFLOPS fp16 tensor with fp32 "
-             "accumulate (330.3 with fp16 accumulate), 82.6 TFLOPS fp32, GDDR6X 1,008 GB/s"),
-    Hardware("Ascend 910 (editable)", 256 * TERA, 1200 * GIGA, None,
-             "Huawei Ascend 910 launch figures (2019): 256 TFLOPS fp16, 512 TOPS int8; 4 HBM2 "
-             "stacks, ~1.2 TB/s as commonly reported (not a datasheet figure: edit it)"),
-    Hardware("Phone CPU (assumed)", 384 * GIGA, 51.2 * GIGA, 192 * GIGA,
-             "Assumption, not a datasheet: 4 big Arm cores x 3.0 GHz x 2 NEON 128-bit FMA pipes "
-             "= 192 GFLOPS fp32 (384 fp16); LPDDR5 64-bit x 6400 MT/s = 51.2 GB/s"),
+    Hardware(
+        "V100 SXM2",
+        125 * TERA,
+        900 * GIGA,
+        15.7 * TERA,
+        "NVIDIA Tesla V100 datasheet: 125 TFLOPS tensor, 15.7 TFLOPS fp32, HBM2 900 GB/s",
+    ),
+    Hardware(
+        "A100 40GB SXM",
+        312 * TERA,
+        1555 * GIGA,
+        19.5 * TERA,
+        "NVIDIA A100 datasheet: 312 TFLOPS fp16 tensor (dense; 624 with sparsity), "
+        "19.5 TFLOPS fp32, HBM2 1,555 GB/s",
+    ),
+    Hardware(
+        "A100 80GB SXM",
+        312 * TERA,
+        2039 * GIGA,
+        19.5 * TERA,
+        "NVIDIA A100 datasheet: 312 TFLOPS fp16 tensor (dense), HBM2e 2,039 GB/s",
+    ),
+    Hardware(
+        "H100 SXM",
+        989.4 * TERA,
+        3350 * GIGA,
+        67 * TERA,
+        "NVIDIA H100 datasheet: 1,979 TFLOPS fp16 tensor with sparsity = 989.4 dense, "
+        "67 TFLOPS fp32, HBM3 3.35 TB/s",
+    ),
+    Hardware(
+        "RTX 4090",
+        165.2 * TERA,
+        1008 * GIGA,
+        82.6 * TERA,
+        "NVIDIA Ada Lovelace architecture whitepaper: 165.2 TFLOPS fp16 tensor with fp32 "
+        "accumulate (330.3 with fp16 accumulate), 82.6 TFLOPS fp32, GDDR6X 1,008 GB/s",
+    ),
+    Hardware(
+        "Ascend 910 (editable)",
+        256 * TERA,
+        1200 * GIGA,
+        None,
+        "Huawei Ascend 910 launch figures (2019): 256 TFLOPS fp16, 512 TOPS int8; 4 HBM2 "
+        "stacks, ~1.2 TB/s as commonly reported (not a datasheet figure: edit it)",
+    ),
+    Hardware(
+        "Phone CPU (assumed)",
+        384 * GIGA,
+        51.2 * GIGA,
+        192 * GIGA,
+        "Assumption, not a datasheet: 4 big Arm cores x 3.0 GHz x 2 NEON 128-bit FMA pipes "
+        "= 192 GFLOPS fp32 (384 fp16); LPDDR5 64-bit x 6400 MT/s = 51.2 GB/s",
+    ),
 )
 
 
@@ -89,7 +125,7 @@ def bound(ai: float, peak_flops: float, bandwidth: float) -> str:
 @dataclass(frozen=True)
 class KernelPoint:
     name: str
-    kind: str          # gemm, attention, elementwise, layer
+    kind: str  # gemm, attention, elementwise, layer
     flops: float
     bytes: float
 
@@ -107,37 +143,51 @@ def _dims(**dims) -> None:
 def gemm_point(m: int, n: int, k: int, dtype_bytes: int = 2) -> KernelPoint:
     """C[m,n] = A[m,k] B[k,n]: 2mnk FLOPs over (mk + kn + mn) elements moved once."""
     _dims(M=m, N=n, K=k, dtype_bytes=dtype_bytes)
-    return KernelPoint(f"GEMM {m}x{n}x{k}", "gemm", 2.0 * m * n * k,
-                       float(dtype_bytes) * (m * k + k * n + m * n))
+    return KernelPoint(
+        f"GEMM {m}x{n}x{k}", "gemm", 2.0 * m * n * k, float(dtype_bytes) * (m * k + k * n + m * n)
+    )
 
 
-def attention_points(seq: int, head_dim: int = 128, heads: int = 32, batch: int = 1,
-                     dtype_bytes: int = 2) -> list[KernelPoint]:
+def attention_points(
+    seq: int, head_dim: int = 128, heads: int = 32, batch: int = 1, dtype_bytes: int = 2
+) -> list[KernelPoint]:
     """Fused attention (Q, K, V read and O written once) for a prompt of ``seq`` tokens (prefill:
     4 N^2 d FLOPs per head) and for one new token reading a KV cache of ``seq`` tokens (decode)."""
     _dims(seq=seq, head_dim=head_dim, heads=heads, batch=batch, dtype_bytes=dtype_bytes)
     bh, n, d = batch * heads, seq, head_dim
-    prefill = KernelPoint(f"attention prefill N={n}", "attention", 4.0 * bh * n * n * d,
-                          float(dtype_bytes) * bh * 4 * n * d)
-    decode = KernelPoint(f"attention decode (KV {n})", "attention", 4.0 * bh * n * d,
-                         float(dtype_bytes) * bh * (2 * n * d + 2 * d))
+    prefill = KernelPoint(
+        f"attention prefill N={n}", "attention", 4.0 * bh * n * n * d, float(dtype_bytes) * bh * 4 * n * d
+    )
+    decode = KernelPoint(
+        f"attention decode (KV {n})",
+        "attention",
+        4.0 * bh * n * d,
+        float(dtype_bytes) * bh * (2 * n * d + 2 * d),
+    )
     return [prefill, decode]
 
 
 _ELEMENTWISE = {  # op: (FLOPs per element, tensors read + written per element)
-    "add": (1, 3), "relu": (1, 2), "mul": (1, 3), "gelu (tanh)": (8, 2), "softmax": (5, 2),
+    "add": (1, 3),
+    "relu": (1, 2),
+    "mul": (1, 3),
+    "gelu (tanh)": (8, 2),
+    "softmax": (5, 2),
 }
 
 
 def elementwise_points(numel: int = 1 << 20, dtype_bytes: int = 2) -> list[KernelPoint]:
     _dims(numel=numel, dtype_bytes=dtype_bytes)
-    return [KernelPoint(op, "elementwise", float(f * numel), float(t * numel * dtype_bytes))
-            for op, (f, t) in _ELEMENTWISE.items()]
+    return [
+        KernelPoint(op, "elementwise", float(f * numel), float(t * numel * dtype_bytes))
+        for op, (f, t) in _ELEMENTWISE.items()
+    ]
 
 
 def graph_points(graph) -> list[KernelPoint]:
     """One point per layer of a graph, from :func:`engine.cost` (FLOPs, bytes read and written)."""
     from ..core.cost_model import cost  # lazy: the cost model is another lab's module
+
     report = cost(graph)
     points = []
     for node in report.nodes:

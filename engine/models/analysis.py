@@ -17,6 +17,7 @@ Stages:
   7. :func:`block_study`: one block of the explorer, counted by engine.core.cost_model and by its closed form.
 Not handled: caches and fusion (a fused depthwise+pointwise kernel moves fewer bytes), int8.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,9 @@ from dataclasses import dataclass
 from ..core.cost_model import cost
 from ..core.errors import ShapeError
 from ..core.ir import Graph
+from ..kernels.roofline_model import Hardware, hardware_presets
 from .blocks import BlockCost, block_cost, build_block, check_int, memory_access_cost, standard_conv_cost
 from .networks import MOBILENET_V1_SWEEP, NETWORKS, NetworkCost, build_network, network_cost
-from ..kernels.roofline_model import Hardware, hardware_presets
 
 
 def param_breakdown(graph: Graph) -> dict[str, int]:
@@ -73,14 +74,14 @@ class LayerPoint:
     kind: str
     flops: int
     bytes: int
-    intensity: float          # FLOPs per byte
-    attainable: float         # FLOP/s on the chosen hardware
-    bound: str                # memory_bound / compute_bound
+    intensity: float  # FLOPs per byte
+    attainable: float  # FLOP/s on the chosen hardware
+    bound: str  # memory_bound / compute_bound
     time_s: float
 
 
 def _peak(hw: Hardware) -> float:
-    return hw.peak_fp32 or hw.peak_flops     # fp32 bytes, so the fp32 peak where one is published
+    return hw.peak_fp32 or hw.peak_flops  # fp32 bytes, so the fp32 peak where one is published
 
 
 def _hardware(hw_name: str) -> Hardware:
@@ -101,10 +102,18 @@ def layer_points(graph: Graph, hw_name: str) -> list[LayerPoint]:
         moved = row.bytes_read + row.bytes_written
         ai = row.flops / moved
         attainable = min(peak, ai * bw)
-        points.append(LayerPoint(row.name, layer_kind(graph, graph.node(row.name)), row.flops,
-                                 moved, ai, attainable,
-                                 "compute_bound" if ai >= peak / bw else "memory_bound",
-                                 row.flops / attainable))
+        points.append(
+            LayerPoint(
+                row.name,
+                layer_kind(graph, graph.node(row.name)),
+                row.flops,
+                moved,
+                ai,
+                attainable,
+                "compute_bound" if ai >= peak / bw else "memory_bound",
+                row.flops / attainable,
+            )
+        )
     return points
 
 
@@ -116,18 +125,21 @@ def roofline_time(graph: Graph, hw_name: str) -> dict[str, float]:
     for row in cost(graph).nodes:
         moved = row.bytes_read + row.bytes_written
         t = max(row.flops / peak, moved / bw)
-        kind = (layer_kind(graph, graph.node(row.name)) if row.op in ("conv2d", "matmul", "gemm")
-                else "elementwise & other")
+        kind = (
+            layer_kind(graph, graph.node(row.name))
+            if row.op in ("conv2d", "matmul", "gemm")
+            else "elementwise & other"
+        )
         out[kind] = out.get(kind, 0.0) + t
     return out
 
 
 @dataclass(frozen=True)
 class G1Point:
-    ratio: float      # c1 / c2
+    ratio: float  # c1 / c2
     c1: float
     c2: float
-    mac: float        # memory access cost in elements
+    mac: float  # memory access cost in elements
 
 
 def g1_curve(h: int, w: int, flops: int, ratios: tuple[float, ...] | None = None) -> list[G1Point]:
@@ -136,7 +148,7 @@ def g1_curve(h: int, w: int, flops: int, ratios: tuple[float, ...] | None = None
     check_int("feature-map width", w, 1, 4096)
     check_int("FLOPs budget B", flops, h * w, 1 << 40)
     ratios = ratios or tuple(2 ** (k / 4) for k in range(-24, 25))
-    prod = flops / (h * w)                   # c1 * c2
+    prod = flops / (h * w)  # c1 * c2
     pts = []
     for r in ratios:
         if not r > 0:
@@ -180,21 +192,23 @@ def width_sweep() -> list[SweepRow]:
 class NetworkSummary:
     cost: NetworkCost
     points: tuple[LayerPoint, ...]
-    times: dict[str, float]          # roofline seconds by layer kind
-    parts: dict[str, int]            # parameters by role
+    times: dict[str, float]  # roofline seconds by layer kind
+    parts: dict[str, int]  # parameters by role
 
     @property
     def time_s(self) -> float:
         return sum(self.times.values())
 
 
-def summarize(name: str, hw_name: str, alpha: float = 1.0,
-              resolution: int | None = None) -> NetworkSummary:
+def summarize(name: str, hw_name: str, alpha: float = 1.0, resolution: int | None = None) -> NetworkSummary:
     """Counts, paper comparison, layer roofline and time of one network on one chip."""
     graph = build_network(name, alpha, resolution)
-    return NetworkSummary(network_cost(name, alpha, resolution),
-                          tuple(layer_points(graph, hw_name)), roofline_time(graph, hw_name),
-                          param_breakdown(graph))
+    return NetworkSummary(
+        network_cost(name, alpha, resolution),
+        tuple(layer_points(graph, hw_name)),
+        roofline_time(graph, hw_name),
+        param_breakdown(graph),
+    )
 
 
 def summarize_all(hw_name: str) -> list[NetworkSummary]:
@@ -205,12 +219,13 @@ def summarize_all(hw_name: str) -> list[NetworkSummary]:
 @dataclass(frozen=True)
 class BlockStudy:
     """One block of the block explorer: its graph, the engine's count and the closed form."""
+
     kind: str
-    n: int                           # output channels actually used (some blocks keep N = M)
+    n: int  # output channels actually used (some blocks keep N = M)
     graph: Graph
-    engine: object                   # engine.core.cost_model.GraphCost of the graph
-    formula: BlockCost               # the paper's closed form
-    standard: BlockCost              # a standard k x k conv with the same M, N
+    engine: object  # engine.core.cost_model.GraphCost of the graph
+    formula: BlockCost  # the paper's closed form
+    standard: BlockCost  # a standard k x k conv with the same M, N
 
     @property
     def saving(self) -> float:
@@ -219,16 +234,19 @@ class BlockStudy:
 
     def rows(self) -> list[dict]:
         """Per-node table: MACs, params and FLOP/byte of every node that has either."""
-        return [dict(node=r.name, MACs=r.macs, params=r.params,
-                     **{"FLOP/B": round(r.arithmetic_intensity, 2)})
-                for r in self.engine.nodes if r.macs or r.params]
+        return [
+            dict(node=r.name, MACs=r.macs, params=r.params, **{"FLOP/B": round(r.arithmetic_intensity, 2)})
+            for r in self.engine.nodes
+            if r.macs or r.params
+        ]
 
 
 KEEPS_WIDTH = ("shuffle_unit", "mobilevit")
 
 
-def block_study(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
-                d: int = 96) -> BlockStudy:
+def block_study(
+    kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2, d: int = 96
+) -> BlockStudy:
     """Build one block, count it with :func:`engine.cost` and with its closed form.
 
     The ShuffleNet unit and the MobileViT block keep their input width, so ``n`` is replaced by
@@ -236,5 +254,11 @@ def block_study(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int
     """
     n = c if kind in KEEPS_WIDTH else n
     graph = build_block(kind, c, n, k, side, t=t, s=s, d=d)
-    return BlockStudy(kind, n, graph, cost(graph), block_cost(kind, c, n, k, side, t=t, s=s, d=d),
-                      standard_conv_cost(c, n, k, side, side))
+    return BlockStudy(
+        kind,
+        n,
+        graph,
+        cost(graph),
+        block_cost(kind, c, n, k, side, t=t, s=s, d=d),
+        standard_conv_cost(c, n, k, side, side),
+    )

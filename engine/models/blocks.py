@@ -25,6 +25,7 @@ Formulas (k = kernel, M = input channels, N = output channels):
     P = patch² sequences of hw/P tokens, 1x1 back to C, concat with the input, 3x3 fusion conv.
 Not handled: batch > 1, bias terms of plain convs (these nets use BN instead), dilation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ MAX_SIDE = 512
 @dataclass(frozen=True)
 class BlockCost:
     """Closed-form cost of one block: parameters and multiply-accumulates."""
+
     params: int
     macs: int
 
@@ -90,16 +92,18 @@ def shuffle_unit_cost(c: int, bottleneck: int, groups: int, h: int, w: int) -> B
     return BlockCost(p, h * w * p)
 
 
-def inverted_residual_cost(m: int, n: int, t: int, k: int, h: int, w: int, stride: int = 1,
-                           se_ratio: float = 0.0) -> BlockCost:
+def inverted_residual_cost(
+    m: int, n: int, t: int, k: int, h: int, w: int, stride: int = 1, se_ratio: float = 0.0
+) -> BlockCost:
     e = m * t
     ho, wo = _out(h, stride), _out(w, stride)
     expand = BlockCost(m * e, h * w * m * e) if t != 1 else BlockCost(0, 0)
     dw = BlockCost(k * k * e, ho * wo * k * k * e)
     proj = BlockCost(e * n, ho * wo * e * n)
     se = se_cost(e, max(1, int(m * se_ratio))) if se_ratio else BlockCost(0, 0)
-    return BlockCost(expand.params + dw.params + proj.params + se.params,
-                     expand.macs + dw.macs + proj.macs + se.macs)
+    return BlockCost(
+        expand.params + dw.params + proj.params + se.params, expand.macs + dw.macs + proj.macs + se.macs
+    )
 
 
 def se_cost(c: int, squeeze: int) -> BlockCost:
@@ -126,8 +130,7 @@ def transformer_cost(d: int, ffn: int, tokens: int, seqs: int = 1) -> BlockCost:
     return BlockCost(params, macs)
 
 
-def mobilevit_block_cost(c: int, d: int, layers: int, ffn: int, h: int, w: int,
-                         patch: int = 2) -> BlockCost:
+def mobilevit_block_cost(c: int, d: int, layers: int, ffn: int, h: int, w: int, patch: int = 2) -> BlockCost:
     p = patch * patch
     tokens = h * w // p
     tr = transformer_cost(d, ffn, tokens, p)
@@ -158,13 +161,20 @@ class Layers:
     def channels(self, x: str) -> int:
         return self.b.shape_of(x)[1]
 
-    def conv(self, x: str, cout: int, k: int, stride: int = 1, groups: int = 1, bias: bool = False,
-             tag: str = "conv") -> str:
+    def conv(
+        self,
+        x: str,
+        cout: int,
+        k: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        tag: str = "conv",
+    ) -> str:
         cin = self.channels(x)
         w = self.b.param((cout, cin // groups, k, k))
         args = (x, w, self.b.param((cout,))) if bias else (x, w)
-        return self.b.op("conv2d", *args, stride=stride, pad=k // 2, groups=groups,
-                         name=self.name(tag))
+        return self.b.op("conv2d", *args, stride=stride, pad=k // 2, groups=groups, name=self.name(tag))
 
     def bn(self, x: str) -> str:
         if not self.use_bn:
@@ -183,8 +193,16 @@ class Layers:
             return self.b.op("mul", y, self.b.constant(1.0 / 6.0))
         return self.b.op(kind, x)
 
-    def cba(self, x: str, cout: int, k: int, stride: int = 1, groups: int = 1, act: str = "relu",
-            tag: str = "conv") -> str:
+    def cba(
+        self,
+        x: str,
+        cout: int,
+        k: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "relu",
+        tag: str = "conv",
+    ) -> str:
         return self.act(self.bn(self.conv(x, cout, k, stride, groups, tag=tag)), act)
 
     def se(self, x: str, squeeze: int, act: str = "relu", gate: str = "sigmoid") -> str:
@@ -216,17 +234,23 @@ class Layers:
         p, n, d = self.b.shape_of(x)
         dh = d // heads
         qkv = self.linear(self.layernorm(x), 3 * d, tag="qkv")
-        q, k, v = (self.b.op("transpose", self.b.op("reshape", self.b.op(
-            "split", qkv, parts=3, axis=2, index=i), shape=(p, n, heads, dh)), perm=(0, 2, 1, 3))
-            for i in range(3))
-        q = self.b.op("mul", q, self.b.constant(1.0 / np.sqrt(dh)))   # scaled dot product
+        q, k, v = (
+            self.b.op(
+                "transpose",
+                self.b.op(
+                    "reshape", self.b.op("split", qkv, parts=3, axis=2, index=i), shape=(p, n, heads, dh)
+                ),
+                perm=(0, 2, 1, 3),
+            )
+            for i in range(3)
+        )
+        q = self.b.op("mul", q, self.b.constant(1.0 / np.sqrt(dh)))  # scaled dot product
         kt = self.b.op("transpose", k, perm=(0, 1, 3, 2))
         att = self.b.op("softmax", self.b.op("matmul", q, kt, name=self.name("scores")), axis=-1)
         o = self.b.op("matmul", att, v, name=self.name("attend"))
         o = self.b.op("reshape", self.b.op("transpose", o, perm=(0, 2, 1, 3)), shape=(p, n, d))
         x = self.b.op("add", x, self.linear(o, d, tag="out_proj"))
-        f = self.linear(self.act(self.linear(self.layernorm(x), ffn, tag="ffn1"), "swish"), d,
-                        tag="ffn2")
+        f = self.linear(self.act(self.linear(self.layernorm(x), ffn, tag="ffn1"), "swish"), d, tag="ffn2")
         return self.b.op("add", x, f)
 
     def unfold(self, x: str, patch: int) -> str:
@@ -247,8 +271,9 @@ class Layers:
 
 
 # -- block builders ---------------------------------------------------------------------------
-def inverted_residual(L: Layers, x: str, cout: int, t: int, k: int, stride: int, act: str,
-                      se_squeeze: int = 0) -> str:
+def inverted_residual(
+    L: Layers, x: str, cout: int, t: int, k: int, stride: int, act: str, se_squeeze: int = 0
+) -> str:
     cin = L.channels(x)
     y = L.cba(x, cin * t, 1, act=act, tag="expand") if t != 1 else x
     y = L.cba(y, cin * t, k, stride, groups=cin * t, act=act, tag="dw")
@@ -258,8 +283,7 @@ def inverted_residual(L: Layers, x: str, cout: int, t: int, k: int, stride: int,
     return L.b.op("add", x, y) if stride == 1 and cin == cout else y
 
 
-def mobilevit_block(L: Layers, x: str, d: int, layers: int, ffn: int, heads: int = 4,
-                    patch: int = 2) -> str:
+def mobilevit_block(L: Layers, x: str, d: int, layers: int, ffn: int, heads: int = 4, patch: int = 2) -> str:
     _, c, h, w = L.b.shape_of(x)
     y = L.cba(x, c, 3, act="swish", tag="local3x3")
     y = L.conv(y, d, 1, tag="to_d")
@@ -271,12 +295,21 @@ def mobilevit_block(L: Layers, x: str, d: int, layers: int, ffn: int, heads: int
     return L.cba(L.b.op("concat", x, y, axis=1), c, 3, act="swish", tag="fusion")
 
 
-BLOCKS = ("standard", "depthwise_separable", "shuffle_unit", "inverted_residual", "ghost",
-          "mobilevit")
+BLOCKS = ("standard", "depthwise_separable", "shuffle_unit", "inverted_residual", "ghost", "mobilevit")
 
 
-def block_cost(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
-               groups: int = 4, d: int = 96, layers: int = 2) -> BlockCost:
+def block_cost(
+    kind: str,
+    c: int,
+    n: int,
+    k: int,
+    side: int,
+    t: int = 6,
+    s: int = 2,
+    groups: int = 4,
+    d: int = 96,
+    layers: int = 2,
+) -> BlockCost:
     """The closed form for the block :func:`build_block` builds with the same arguments."""
     _check_block(kind, c, n, k, side, t, s, groups, d, layers)
     if kind == "standard":
@@ -292,8 +325,9 @@ def block_cost(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int 
     return mobilevit_block_cost(c, d, layers, 2 * d, side, side)
 
 
-def compare_blocks(c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
-                   d: int = 96) -> list[tuple[str, BlockCost]]:
+def compare_blocks(
+    c: int, n: int, k: int, side: int, t: int = 6, s: int = 2, d: int = 96
+) -> list[tuple[str, BlockCost]]:
     """Closed-form cost of every block that fits (c, n, k, side); the ShuffleNet unit and the
     MobileViT block keep their input width, so they join only when c == n."""
     out = []
@@ -303,12 +337,23 @@ def compare_blocks(c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
         try:
             out.append((kind, block_cost(kind, c, n, k, side, t=t, s=s, d=d)))
         except ShapeError:
-            continue    # e.g. a ghost ratio that does not divide n: that block is left out
+            continue  # e.g. a ghost ratio that does not divide n: that block is left out
     return out
 
 
-def build_block(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int = 2,
-                groups: int = 4, d: int = 96, layers: int = 2, bn: bool = False) -> Graph:
+def build_block(
+    kind: str,
+    c: int,
+    n: int,
+    k: int,
+    side: int,
+    t: int = 6,
+    s: int = 2,
+    groups: int = 4,
+    d: int = 96,
+    layers: int = 2,
+    bn: bool = False,
+) -> Graph:
     """One block on a (1, c, side, side) input as a graph; ``n`` output channels (the
     shuffle unit's bottleneck is n/4, the MobileViT block keeps c channels)."""
     _check_block(kind, c, n, k, side, t, s, groups, d, layers)
@@ -322,8 +367,7 @@ def build_block(kind: str, c: int, n: int, k: int, side: int, t: int = 6, s: int
         m = n // 4
         y = L.shuffle(L.cba(x, m, 1, groups=groups, tag="gconv1"), groups)
         y = L.cba(y, m, 3, groups=m, act="none", tag="dw")
-        y = L.act(L.b.op("add", x, L.cba(y, c, 1, groups=groups, act="none", tag="gconv2")),
-                  "relu")
+        y = L.act(L.b.op("add", x, L.cba(y, c, 1, groups=groups, act="none", tag="gconv2")), "relu")
     elif kind == "inverted_residual":
         y = inverted_residual(L, x, n, t, k, 1, "relu6")
     elif kind == "ghost":
@@ -351,8 +395,10 @@ def _check_block(kind, c, n, k, side, t, s, groups, d, layers) -> None:
         raise ShapeError(f"kernel size = {k} must be odd so that 'same' padding keeps the side")
     if kind == "shuffle_unit":
         if c != n:
-            raise ShapeError(f"a stride-1 ShuffleNet unit adds its input back, so output channels "
-                             f"= {n} must equal input channels = {c}")
+            raise ShapeError(
+                f"a stride-1 ShuffleNet unit adds its input back, so output channels "
+                f"= {n} must equal input channels = {c}"
+            )
         _divides("input channels", c, 4 * groups, "4 x groups")
     if kind == "ghost":
         _divides("output channels", n, s, "the ghost ratio s")

@@ -14,6 +14,7 @@ Stages:
 Not handled: overlap of DP communication with backward, expert/context parallelism, memory of
 embeddings and logits, uneven layer splits. The estimate is a teaching model, not a predictor.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ class Cluster:
     nodes: int
     gpus_per_node: int = 8
     gpu_bytes: float = 80 * GiB
-    peak_flops: float = 312e12        # A100 dense fp16/bf16 tensor-core peak (datasheet)
-    efficiency: float = 0.5           # assumed share of peak reached by the matmuls
+    peak_flops: float = 312e12  # A100 dense fp16/bf16 tensor-core peak (datasheet)
+    efficiency: float = 0.5  # assumed share of peak reached by the matmuls
     intra: Link = LINKS["NVLink 3 (A100)"]
     inter: Link = LINKS["InfiniBand HDR"]
 
@@ -60,8 +61,7 @@ class Cluster:
 
 def _check_cluster(c: Cluster) -> None:
     if c.nodes < 1 or c.gpus_per_node < 1:
-        raise EngineError(f"a cluster needs ≥ 1 node and ≥ 1 GPU per node, got {c.nodes} × "
-                          f"{c.gpus_per_node}")
+        raise EngineError(f"a cluster needs ≥ 1 node and ≥ 1 GPU per node, got {c.nodes} × {c.gpus_per_node}")
     if c.gpus > 65536:
         raise EngineError(f"{c.gpus:,} GPUs is over this lab's limit of 65,536")
 
@@ -70,8 +70,9 @@ def dp_degree(cluster: Cluster, tp: int, pp: int) -> int:
     """The data-parallel degree left for ``tp`` × ``pp`` on the cluster (must divide it)."""
     _check_cluster(cluster)
     if tp < 1 or pp < 1 or cluster.gpus % (tp * pp):
-        raise EngineError(f"tp × pp = {tp}×{pp} = {tp * pp} does not divide the cluster's "
-                          f"{cluster.gpus} GPUs")
+        raise EngineError(
+            f"tp × pp = {tp}×{pp} = {tp * pp} does not divide the cluster's {cluster.gpus} GPUs"
+        )
     return cluster.gpus // (tp * pp)
 
 
@@ -80,9 +81,16 @@ def map_devices(dp: int, tp: int, pp: int, cluster: Cluster) -> tuple[dict, ...]
     _check_degrees(dp, tp, pp, cluster)
     rows = []
     for rank in range(cluster.gpus):
-        rows.append(dict(rank=rank, node=rank // cluster.gpus_per_node,
-                         gpu=rank % cluster.gpus_per_node, tp=rank % tp,
-                         dp=(rank // tp) % dp, pp=rank // (tp * dp)))
+        rows.append(
+            dict(
+                rank=rank,
+                node=rank // cluster.gpus_per_node,
+                gpu=rank % cluster.gpus_per_node,
+                tp=rank % tp,
+                dp=(rank // tp) % dp,
+                pp=rank // (tp * dp),
+            )
+        )
     return tuple(rows)
 
 
@@ -91,11 +99,14 @@ def _check_degrees(dp: int, tp: int, pp: int, cluster: Cluster) -> None:
     if min(dp, tp, pp) < 1:
         raise EngineError(f"parallel degrees must be ≥ 1, got dp={dp}, tp={tp}, pp={pp}")
     if dp * tp * pp != cluster.gpus:
-        raise EngineError(f"dp × tp × pp = {dp}×{tp}×{pp} = {dp * tp * pp} but the cluster has "
-                          f"{cluster.gpus} GPUs")
+        raise EngineError(
+            f"dp × tp × pp = {dp}×{tp}×{pp} = {dp * tp * pp} but the cluster has {cluster.gpus} GPUs"
+        )
     if cluster.gpus_per_node % tp:
-        raise EngineError(f"tensor-parallel size {tp} must divide the {cluster.gpus_per_node} GPUs "
-                          f"of a node so a TP group stays on one node's fast links")
+        raise EngineError(
+            f"tensor-parallel size {tp} must divide the {cluster.gpus_per_node} GPUs "
+            f"of a node so a TP group stays on one node's fast links"
+        )
 
 
 @dataclass(frozen=True)
@@ -122,9 +133,18 @@ class Estimate:
         return self.compute_s + self.bubble_s + self.tp_comm_s + self.dp_comm_s + self.pp_comm_s
 
 
-def estimate(model: ModelSpec, cluster: Cluster, dp: int, tp: int, pp: int, global_batch: int,
-             micro_batch: int = 1, zero_stage: int = 1, sp: bool = True,
-             recompute: str = "selective") -> Estimate:
+def estimate(
+    model: ModelSpec,
+    cluster: Cluster,
+    dp: int,
+    tp: int,
+    pp: int,
+    global_batch: int,
+    micro_batch: int = 1,
+    zero_stage: int = 1,
+    sp: bool = True,
+    recompute: str = "selective",
+) -> Estimate:
     """Memory and step time of one (dp, tp, pp) configuration."""
     _check_degrees(dp, tp, pp, cluster)
     if model.heads % tp:
@@ -132,8 +152,9 @@ def estimate(model: ModelSpec, cluster: Cluster, dp: int, tp: int, pp: int, glob
     if pp > model.layers or model.layers % pp:
         raise EngineError(f"{pp} pipeline stages cannot split {model.layers} layers evenly")
     if global_batch % (dp * micro_batch):
-        raise EngineError(f"global batch {global_batch} is not a multiple of dp × micro-batch = "
-                          f"{dp}×{micro_batch}")
+        raise EngineError(
+            f"global batch {global_batch} is not a multiple of dp × micro-batch = {dp}×{micro_batch}"
+        )
     m = global_batch // (dp * micro_batch)
     states = zero_memory(model.params / (tp * pp), dp, zero_stage)["total"]
     per_layer = activation_memory(model.seq, micro_batch, model.hidden, model.heads, tp, sp, recompute)
@@ -141,18 +162,37 @@ def estimate(model: ModelSpec, cluster: Cluster, dp: int, tp: int, pp: int, glob
     flops = 6.0 * model.params * global_batch * model.seq * (4 / 3 if recompute == "full" else 1)
     compute = flops / cluster.gpus / (cluster.peak_flops * cluster.efficiency)
     bubble = compute * (pp - 1) / m
-    msg = 2.0 * model.seq * micro_batch * model.hidden                # one fp16 activation
+    msg = 2.0 * model.seq * micro_batch * model.hidden  # one fp16 activation
     tp_comm = m * (model.layers // pp) * 4 * allreduce_time(msg, tp, cluster.intra)
     dp_link = cluster.intra if tp * dp <= cluster.gpus_per_node else cluster.inter
     dp_comm = allreduce_time(2.0 * model.params / (tp * pp), dp, dp_link)
     pp_link = cluster.intra if tp * dp * pp <= cluster.gpus_per_node else cluster.inter
     pp_comm = 0.0 if pp == 1 else 2 * (m + pp - 2) * (pp_link.alpha + msg / tp / pp_link.beta)
-    return Estimate(dp, tp, pp, m, states, acts, states + acts <= cluster.gpu_bytes, compute,
-                    bubble, tp_comm, dp_comm, pp_comm)
+    return Estimate(
+        dp,
+        tp,
+        pp,
+        m,
+        states,
+        acts,
+        states + acts <= cluster.gpu_bytes,
+        compute,
+        bubble,
+        tp_comm,
+        dp_comm,
+        pp_comm,
+    )
 
 
-def search(model: ModelSpec, cluster: Cluster, global_batch: int, micro_batch: int = 1,
-           zero_stage: int = 1, sp: bool = True, recompute: str = "selective") -> tuple[Estimate, ...]:
+def search(
+    model: ModelSpec,
+    cluster: Cluster,
+    global_batch: int,
+    micro_batch: int = 1,
+    zero_stage: int = 1,
+    sp: bool = True,
+    recompute: str = "selective",
+) -> tuple[Estimate, ...]:
     """Every valid (dp, tp, pp), fitting ones first, each group ranked by step time."""
     _check_cluster(cluster)
     if global_batch < 1 or micro_batch < 1:
@@ -167,9 +207,12 @@ def search(model: ModelSpec, cluster: Cluster, global_batch: int, micro_batch: i
             dp = cluster.gpus // (tp * pp)
             if global_batch % (dp * micro_batch):
                 continue
-            found.append(estimate(model, cluster, dp, tp, pp, global_batch, micro_batch,
-                                  zero_stage, sp, recompute))
+            found.append(
+                estimate(model, cluster, dp, tp, pp, global_batch, micro_batch, zero_stage, sp, recompute)
+            )
     if not found:
-        raise EngineError(f"no (dp, tp, pp) splits {cluster.gpus} GPUs with a global batch of "
-                          f"{global_batch}; try a batch that is a multiple of the GPU count")
+        raise EngineError(
+            f"no (dp, tp, pp) splits {cluster.gpus} GPUs with a global batch of "
+            f"{global_batch}; try a batch that is a multiple of the GPU count"
+        )
     return tuple(sorted(found, key=lambda e: (not e.fits, e.step_s)))

@@ -13,6 +13,7 @@ Not handled: NCCL's pipelined double binary tree, topology-aware rings, contenti
 Data-parallel training (DDP buckets, sync vs async SGD) is in ``data_parallel.py``; mixed
 precision in ``mixed_precision.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,13 +39,21 @@ class Link:
 #: Bandwidths are per direction from the datasheets; α is a typical software+wire latency per
 #: message for NCCL-style collectives (order of magnitude, not from a datasheet).
 LINKS = {
-    "NVLink 3 (A100)": Link("NVLink 3 (A100)", 5e-6, 300e9,
-                            "NVIDIA A100 datasheet: 600 GB/s total NVLink bandwidth "
-                            "(both directions) → 300 GB/s per direction"),
-    "PCIe 4.0 x16": Link("PCIe 4.0 x16", 10e-6, 32e9,
-                         "PCI-SIG PCIe 4.0: 16 GT/s × 16 lanes, 128b/130b ≈ 31.5 GB/s per direction"),
-    "InfiniBand HDR": Link("InfiniBand HDR", 5e-6, 25e9,
-                           "NVIDIA ConnectX-6 / HDR InfiniBand: 200 Gb/s = 25 GB/s per direction"),
+    "NVLink 3 (A100)": Link(
+        "NVLink 3 (A100)",
+        5e-6,
+        300e9,
+        "NVIDIA A100 datasheet: 600 GB/s total NVLink bandwidth (both directions) → 300 GB/s per direction",
+    ),
+    "PCIe 4.0 x16": Link(
+        "PCIe 4.0 x16",
+        10e-6,
+        32e9,
+        "PCI-SIG PCIe 4.0: 16 GT/s × 16 lanes, 128b/130b ≈ 31.5 GB/s per direction",
+    ),
+    "InfiniBand HDR": Link(
+        "InfiniBand HDR", 5e-6, 25e9, "NVIDIA ConnectX-6 / HDR InfiniBand: 200 Gb/s = 25 GB/s per direction"
+    ),
     "Ethernet 10 GbE": Link("Ethernet 10 GbE", 50e-6, 1.25e9, "IEEE 802.3: 10 Gb/s = 1.25 GB/s"),
 }
 
@@ -98,22 +107,27 @@ def ring_allreduce_steps(data):
     n = bufs.shape[0]
     bounds = np.linspace(0, bufs.shape[1], n + 1).astype(int)
     chunk = [slice(bounds[c], bounds[c + 1]) for c in range(n)]
-    yield Step("start: every device holds its own gradient", log=f"{n} devices, {n} chunks each",
-               data=dict(buffers=bufs.copy(), phase="start", sends=(), chunks=tuple(bounds)))
+    yield Step(
+        "start: every device holds its own gradient",
+        log=f"{n} devices, {n} chunks each",
+        data=dict(buffers=bufs.copy(), phase="start", sends=(), chunks=tuple(bounds)),
+    )
     for phase in ("reduce-scatter", "all-gather"):
         for k in range(n - 1):
             offset = 1 if phase == "all-gather" else 0
             sends = tuple((i, (i + 1) % n, (i - k + offset) % n) for i in range(n))
             outgoing = [bufs[src, chunk[c]].copy() for src, _, c in sends]
-            for (src, dst, c), payload in zip(sends, outgoing):
+            for (_src, dst, c), payload in zip(sends, outgoing):
                 if phase == "reduce-scatter":
                     bufs[dst, chunk[c]] += payload
                 else:
                     bufs[dst, chunk[c]] = payload
             log = ", ".join(f"D{s}→D{d}: chunk {c}" for s, d, c in sends)
-            yield Step(f"{phase} step {k + 1} of {n - 1}", log=log,
-                       data=dict(buffers=bufs.copy(), phase=phase, sends=sends,
-                                 chunks=tuple(bounds)))
+            yield Step(
+                f"{phase} step {k + 1} of {n - 1}",
+                log=log,
+                data=dict(buffers=bufs.copy(), phase=phase, sends=sends, chunks=tuple(bounds)),
+            )
 
 
 def ring_allreduce(data) -> Trace:
@@ -135,15 +149,21 @@ def tree_allreduce_steps(data):
         for src, dst in sends:
             bufs[dst] += bufs[src]
         levels.append(sends)
-        yield Step(f"reduce, stride {stride}", log=", ".join(f"D{s}→D{d}" for s, d in sends),
-                   data=dict(buffers=bufs.copy(), phase="reduce", sends=sends))
+        yield Step(
+            f"reduce, stride {stride}",
+            log=", ".join(f"D{s}→D{d}" for s, d in sends),
+            data=dict(buffers=bufs.copy(), phase="reduce", sends=sends),
+        )
         stride *= 2
     for sends in reversed(levels):
         down = tuple((d, s) for s, d in sends)
         for src, dst in down:
             bufs[dst] = bufs[src]
-        yield Step("broadcast", log=", ".join(f"D{s}→D{d}" for s, d in down),
-                   data=dict(buffers=bufs.copy(), phase="broadcast", sends=down))
+        yield Step(
+            "broadcast",
+            log=", ".join(f"D{s}→D{d}" for s, d in down),
+            data=dict(buffers=bufs.copy(), phase="broadcast", sends=down),
+        )
 
 
 def tree_allreduce(data) -> Trace:

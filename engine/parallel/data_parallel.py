@@ -10,6 +10,7 @@ Stages:
      computed on weights ``staleness`` updates old (a parameter server without locks).
 Not handled: gradient compression, uneven buckets across ranks, multiple communication streams.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from .collectives import Link, allreduce_time
 @dataclass(frozen=True)
 class BucketResult:
     timeline: Timeline
-    overlapped: float      # step time with buckets overlapping backward (s)
-    serial: float          # backward, then one all-reduce of everything (s)
-    buckets: tuple[tuple[int, ...], ...]   # layer indices in each bucket
+    overlapped: float  # step time with buckets overlapping backward (s)
+    serial: float  # backward, then one all-reduce of everything (s)
+    buckets: tuple[tuple[int, ...], ...]  # layer indices in each bucket
 
 
 def ddp_buckets(layer_bytes, layer_backward_s, bucket_bytes: float, n: int, link: Link) -> BucketResult:
@@ -35,8 +36,10 @@ def ddp_buckets(layer_bytes, layer_backward_s, bucket_bytes: float, n: int, link
     sizes = [float(x) for x in layer_bytes]
     times = [float(x) for x in layer_backward_s]
     if not sizes or len(sizes) != len(times):
-        raise EngineError(f"need one gradient size and one backward time per layer, got "
-                          f"{len(sizes)} sizes and {len(times)} times")
+        raise EngineError(
+            f"need one gradient size and one backward time per layer, got "
+            f"{len(sizes)} sizes and {len(times)} times"
+        )
     if bucket_bytes <= 0 or min(sizes) < 0 or min(times) < 0:
         raise EngineError("bucket size must be positive and layer sizes/times non-negative")
     check_steps(len(sizes), "DDP layers")
@@ -50,8 +53,16 @@ def ddp_buckets(layer_bytes, layer_backward_s, bucket_bytes: float, n: int, link
         if filled >= bucket_bytes or layer == 0:
             start = max(clock, link_free)
             link_free = start + allreduce_time(filled, n, link)
-            events.append(Event("all-reduce", start, link_free, f"B{len(buckets)}",
-                                "communication", (("bytes", filled), ("layers", tuple(current)))))
+            events.append(
+                Event(
+                    "all-reduce",
+                    start,
+                    link_free,
+                    f"B{len(buckets)}",
+                    "communication",
+                    (("bytes", filled), ("layers", tuple(current))),
+                )
+            )
             buckets.append(tuple(current))
             current, filled = [], 0.0
     serial = clock + allreduce_time(sum(sizes), n, link)
@@ -79,12 +90,15 @@ def _loss(x, y, w) -> float:
     return float(r @ r / len(y))
 
 
-def sync_vs_async(workers: int = 4, steps: int = 60, staleness: int = 3, lr: float = 0.05,
-                  seed: int = 0) -> SgdCurves:
+def sync_vs_async(
+    workers: int = 4, steps: int = 60, staleness: int = 3, lr: float = 0.05, seed: int = 0
+) -> SgdCurves:
     """Loss per update of synchronous vs stale-gradient asynchronous SGD on linear regression."""
     if workers < 1 or steps < 1 or staleness < 0 or lr <= 0:
-        raise EngineError(f"need workers ≥ 1, steps ≥ 1, staleness ≥ 0 and lr > 0; got "
-                          f"{workers}, {steps}, {staleness}, {lr}")
+        raise EngineError(
+            f"need workers ≥ 1, steps ≥ 1, staleness ≥ 0 and lr > 0; got "
+            f"{workers}, {steps}, {staleness}, {lr}"
+        )
     check_steps(steps * workers, "SGD simulation")
     x, y = _regression(seed)
     shards = np.array_split(np.arange(len(y)), workers)

@@ -30,10 +30,11 @@
 Not handled: attention split by heads (q·kᵀ has no weight, so Wq/Wk/Wv gather), sequence
 parallelism, convolutions (channel splits), communication time between pipeline stages.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -71,21 +72,21 @@ def _count(value, what: str) -> int:
 class PipelineStage:
     index: int
     nodes: tuple[str, ...]
-    cost: float                 # in PipelineSplit.unit
+    cost: float  # in PipelineSplit.unit
     flops: int
-    params: int                 # elements of the parameters its nodes read
+    params: int  # elements of the parameters its nodes read
     param_bytes: int
-    sends: tuple[str, ...]      # tensors live across the cut after this stage (none after the last)
+    sends: tuple[str, ...]  # tensors live across the cut after this stage (none after the last)
     send_bytes: int
 
 
 @dataclass(frozen=True)
 class PipelineSplit:
     stages: tuple[PipelineStage, ...]
-    measure: str                # "flops" or "time"
-    unit: str                   # "FLOPs" or "s"
-    hardware: str               # the card of the time model ("" for FLOPs)
-    bottleneck: float           # the most expensive stage: what the split minimises
+    measure: str  # "flops" or "time"
+    unit: str  # "FLOPs" or "s"
+    hardware: str  # the card of the time model ("" for FLOPs)
+    bottleneck: float  # the most expensive stage: what the split minimises
 
     @property
     def costs(self) -> tuple[float, ...]:
@@ -122,13 +123,13 @@ def linear_partition(costs: Sequence[float], parts: int) -> tuple[int, ...]:
     prefix = [0]
     for c in costs:
         prefix.append(prefix[-1] + c)
-    best = list(prefix)                     # one stage: best[i] = P[i]
+    best = list(prefix)  # one stage: best[i] = P[i]
     picks: list[list[int]] = []
     for j in range(2, parts + 1):
         new, pick = [float("inf")] * (n + 1), [0] * (n + 1)
         for i in range(j, n - (parts - j) + 1):
-            lo, hi = j - 1, i - 1           # the last stage is nodes s..i−1
-            while lo < hi:                  # first s where best[s] ≥ P[i] − P[s]
+            lo, hi = j - 1, i - 1  # the last stage is nodes s..i−1
+            while lo < hi:  # first s where best[s] ≥ P[i] − P[s]
                 mid = (lo + hi) // 2
                 if best[mid] >= prefix[i] - prefix[mid]:
                     hi = mid
@@ -146,8 +147,9 @@ def linear_partition(costs: Sequence[float], parts: int) -> tuple[int, ...]:
     return tuple(reversed(cuts))
 
 
-def pipeline_split(graph: Graph, stages: int, measure: str = "flops",
-                   hardware: str = "A100 80GB SXM") -> PipelineSplit:
+def pipeline_split(
+    graph: Graph, stages: int, measure: str = "flops", hardware: str = "A100 80GB SXM"
+) -> PipelineSplit:
     """Cut the op nodes into ``stages`` contiguous stages with the smallest bottleneck."""
     _check_graph(graph)
     stages = _count(stages, "the number of pipeline stages")
@@ -157,42 +159,58 @@ def pipeline_split(graph: Graph, stages: int, measure: str = "flops",
         raise EngineError(f"unknown hardware {hardware!r}; choose one of {', '.join(hardware_presets())}")
     ops = graph.op_nodes
     if not ops:
-        raise EngineError("this graph has only inputs, parameters and constants: there is no op node "
-                          "to place on pipeline stages; try the mlp preset")
+        raise EngineError(
+            "this graph has only inputs, parameters and constants: there is no op node "
+            "to place on pipeline stages; try the mlp preset"
+        )
     if stages > len(ops):
-        raise EngineError(f"cannot cut {len(ops)} op nodes into {stages} pipeline stages: every stage "
-                          f"needs at least one node; choose at most {len(ops)} stages")
+        raise EngineError(
+            f"cannot cut {len(ops)} op nodes into {stages} pipeline stages: every stage "
+            f"needs at least one node; choose at most {len(ops)} stages"
+        )
     check_steps(stages * len(ops), "the pipeline split")
     costs, flops = _node_costs(graph, measure, hardware)
     bounds = (0, *linear_partition(costs, stages), len(ops))
     stage_of = {n.name: 0 for n in graph.inputs}
     for k in range(stages):
-        stage_of.update({n.name: k for n in ops[bounds[k]:bounds[k + 1]]})
+        stage_of.update({n.name: k for n in ops[bounds[k] : bounds[k + 1]]})
     last_use: dict[str, int] = {}
     for n in ops:
         for i in n.inputs:
             last_use[i] = max(last_use.get(i, -1), stage_of[n.name])
     out = []
     for k in range(stages):
-        members = ops[bounds[k]:bounds[k + 1]]
+        members = ops[bounds[k] : bounds[k + 1]]
         weights = {i for n in members for i in n.inputs if graph.node(i).op == "param"}
         sends = tuple(v for v, home in stage_of.items() if home <= k < last_use.get(v, -1))
-        out.append(PipelineStage(
-            k, tuple(n.name for n in members), sum(costs[bounds[k]:bounds[k + 1]]),
-            sum(flops[bounds[k]:bounds[k + 1]]), sum(numel(graph.node(w).shape) for w in weights),
-            sum(_nbytes(graph.node(w)) for w in weights), sends,
-            sum(_nbytes(graph.node(v)) for v in sends)))
-    return PipelineSplit(tuple(out), measure, "FLOPs" if measure == "flops" else "s",
-                         hardware if measure == "time" else "", max(s.cost for s in out))
+        out.append(
+            PipelineStage(
+                k,
+                tuple(n.name for n in members),
+                sum(costs[bounds[k] : bounds[k + 1]]),
+                sum(flops[bounds[k] : bounds[k + 1]]),
+                sum(numel(graph.node(w).shape) for w in weights),
+                sum(_nbytes(graph.node(w)) for w in weights),
+                sends,
+                sum(_nbytes(graph.node(v)) for v in sends),
+            )
+        )
+    return PipelineSplit(
+        tuple(out),
+        measure,
+        "FLOPs" if measure == "flops" else "s",
+        hardware if measure == "time" else "",
+        max(s.cost for s in out),
+    )
 
 
 # -- tensor split --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Collective:
-    kind: str                   # "all-reduce" or "all-gather"
-    after: str                  # the node whose output it communicates
+    kind: str  # "all-reduce" or "all-gather"
+    after: str  # the node whose output it communicates
     shape: tuple[int, ...]
-    message_bytes: int          # the full tensor
+    message_bytes: int  # the full tensor
     sent_per_device_bytes: float
 
 
@@ -200,14 +218,14 @@ class Collective:
 class TensorLayer:
     node: str
     weight: str
-    kind: str                   # "column", "row", "column_gather" or "replicated"
-    partner: str                # the other layer of a column/row pair ("" for none)
-    weight_axis: int            # axis of the stored weight that is split (-1: replicated)
-    ranges: tuple[tuple[int, int], ...]            # per device, along that axis
-    weight_shards: tuple[tuple[int, ...], ...]     # per device, stored orientation
-    output_shards: tuple[tuple[int, ...], ...]     # per device, before any collective
-    chain: tuple[str, ...] = ()                    # elementwise nodes run on shards (column)
-    sliced: tuple[str, ...] = ()                   # operands sliced along their last axis
+    kind: str  # "column", "row", "column_gather" or "replicated"
+    partner: str  # the other layer of a column/row pair ("" for none)
+    weight_axis: int  # axis of the stored weight that is split (-1: replicated)
+    ranges: tuple[tuple[int, int], ...]  # per device, along that axis
+    weight_shards: tuple[tuple[int, ...], ...]  # per device, stored orientation
+    output_shards: tuple[tuple[int, ...], ...]  # per device, before any collective
+    chain: tuple[str, ...] = ()  # elementwise nodes run on shards (column)
+    sliced: tuple[str, ...] = ()  # operands sliced along their last axis
     collective: Collective | None = None
 
 
@@ -215,8 +233,8 @@ class TensorLayer:
 class TensorSplit:
     devices: int
     layers: tuple[TensorLayer, ...]
-    param_bytes: tuple[int, ...]            # per device
-    activation_bytes: tuple[int, ...]       # per device: every op node's value as held there
+    param_bytes: tuple[int, ...]  # per device
+    activation_bytes: tuple[int, ...]  # per device: every op node's value as held there
     unsplit_param_bytes: int
     unsplit_activation_bytes: int
 
@@ -289,8 +307,12 @@ def _split_pair(graph, node, w, chain, partner, pw, n, cuts, held) -> list[Tenso
     ranges = _ranges(width, n)
     members = [node, *chain]
     inside = {x.name for x in members}
-    uses = [(i, x.name) for x in members for i in x.inputs[1 if x is node else 0:]
-            if i != w.name and i not in inside and graph.node(i).shape[-1:] == (width,)]
+    uses = [
+        (i, x.name)
+        for x in members
+        for i in x.inputs[1 if x is node else 0 :]
+        if i != w.name and i not in inside and graph.node(i).shape[-1:] == (width,)
+    ]
     cuts.setdefault(w.name, {})[node.name] = (axis, ranges)
     for i, user in uses:
         cuts.setdefault(i, {})[user] = (len(graph.node(i).shape) - 1, ranges)
@@ -299,17 +321,44 @@ def _split_pair(graph, node, w, chain, partner, pw, n, cuts, held) -> list[Tenso
     if partner is None:
         gather = Collective("all-gather", node.name, node.shape, _nbytes(node), (n - 1) / n * _nbytes(node))
         held[node.name] = [b + _nbytes(node) for b in held[node.name]]
-    out = [TensorLayer(node.name, w.name, "column" if partner else "column_gather",
-                       partner.name if partner else "", axis, ranges, _cut(w.shape, axis, ranges),
-                       _cut(node.shape, -1, ranges), tuple(c.name for c in chain),
-                       tuple(dict.fromkeys(i for i, _ in uses)), gather)]
+    out = [
+        TensorLayer(
+            node.name,
+            w.name,
+            "column" if partner else "column_gather",
+            partner.name if partner else "",
+            axis,
+            ranges,
+            _cut(w.shape, axis, ranges),
+            _cut(node.shape, -1, ranges),
+            tuple(c.name for c in chain),
+            tuple(dict.fromkeys(i for i, _ in uses)),
+            gather,
+        )
+    ]
     if partner is not None:
         paxis, _ = _width(partner, pw, "row")
         cuts.setdefault(pw.name, {})[partner.name] = (paxis, ranges)
-        reduce = Collective("all-reduce", partner.name, partner.shape, _nbytes(partner),
-                            ring_bytes_per_device(_nbytes(partner), n))
-        out.append(TensorLayer(partner.name, pw.name, "row", node.name, paxis, ranges,
-                               _cut(pw.shape, paxis, ranges), (partner.shape,) * n, collective=reduce))
+        reduce = Collective(
+            "all-reduce",
+            partner.name,
+            partner.shape,
+            _nbytes(partner),
+            ring_bytes_per_device(_nbytes(partner), n),
+        )
+        out.append(
+            TensorLayer(
+                partner.name,
+                pw.name,
+                "row",
+                node.name,
+                paxis,
+                ranges,
+                _cut(pw.shape, paxis, ranges),
+                (partner.shape,) * n,
+                collective=reduce,
+            )
+        )
     return out
 
 
@@ -319,11 +368,13 @@ def tensor_split(graph: Graph, n: int) -> TensorSplit:
     n = _count(n, "the number of devices")
     layers = {x.name: w for x in graph.op_nodes if (w := _layer_weight(graph, x)) is not None}
     if not layers:
-        raise EngineError("this graph has no matmul or gemm layer with a 2-D weight parameter to split "
-                          "over devices; try the mlp preset")
+        raise EngineError(
+            "this graph has no matmul or gemm layer with a 2-D weight parameter to split "
+            "over devices; try the mlp preset"
+        )
     check_steps(n * (len(layers) + len(graph.nodes)), "the tensor split")
-    held: dict[str, list] = {}              # op node -> bytes on each device, when not whole
-    cuts: dict[str, dict] = {}              # value -> {user: (axis, ranges)} of its sliced uses
+    held: dict[str, list] = {}  # op node -> bytes on each device, when not whole
+    cuts: dict[str, dict] = {}  # value -> {user: (axis, ranges)} of its sliced uses
     done: dict[str, TensorLayer] = {}
     for name, w in layers.items():
         if name in done:
@@ -331,14 +382,20 @@ def tensor_split(graph: Graph, n: int) -> TensorSplit:
         node = graph.node(name)
         width = _width(node, w, "col")[1]
         if width < n:
-            done[name] = TensorLayer(name, w.name, "replicated", "", -1, (), (w.shape,) * n,
-                                     (node.shape,) * n)
+            done[name] = TensorLayer(
+                name, w.name, "replicated", "", -1, (), (w.shape,) * n, (node.shape,) * n
+            )
             continue
         chain, partner = _chain(graph, node, width, layers)
         pw = layers[partner.name] if partner is not None else None
         for layer in _split_pair(graph, node, w, chain if partner else [], partner, pw, n, cuts, held):
             done[layer.node] = layer
     acts = [sum(held.get(x.name, [_nbytes(x)] * n)[d] for x in graph.op_nodes) for d in range(n)]
-    return TensorSplit(n, tuple(done[x] for x in layers), tuple(_param_bytes(graph, cuts, n)),
-                       tuple(acts), sum(_nbytes(p) for p in graph.params),
-                       sum(_nbytes(x) for x in graph.op_nodes))
+    return TensorSplit(
+        n,
+        tuple(done[x] for x in layers),
+        tuple(_param_bytes(graph, cuts, n)),
+        tuple(acts),
+        sum(_nbytes(p) for p in graph.params),
+        sum(_nbytes(x) for x in graph.op_nodes),
+    )

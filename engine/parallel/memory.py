@@ -19,13 +19,14 @@ h = hidden, a = heads, t = tensor-parallel size:
 Not handled: temporary buffers, fragmentation, the embedding/logits activations, and the
 pipeline's in-flight micro-batches (the caller multiplies by them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..core.errors import EngineError
 
-GB = 1e9          # the ZeRO paper reports decimal gigabytes
+GB = 1e9  # the ZeRO paper reports decimal gigabytes
 GiB = 1 << 30
 
 STRATEGIES = ("dp", "zero1", "zero2", "zero3", "fsdp", "offload")
@@ -63,8 +64,7 @@ def zero_memory(params: float, dp: int, stage: int, k: int = 12) -> dict:
     weights = 2.0 * params / (dp if stage >= 3 else 1)
     grads = 2.0 * params / (dp if stage >= 2 else 1)
     optimizer = float(k) * params / (dp if stage >= 1 else 1)
-    return {"params": weights, "grads": grads, "optimizer": optimizer,
-            "total": weights + grads + optimizer}
+    return {"params": weights, "grads": grads, "optimizer": optimizer, "total": weights + grads + optimizer}
 
 
 @dataclass(frozen=True)
@@ -101,22 +101,28 @@ RECOMPUTE = ("none", "selective", "full")
 
 def activation_memory(s, b, h, a, tp: int = 1, sp: bool = False, recompute: str = "none") -> float:
     """Activation bytes of one transformer layer (Korthikanti et al. 2022, Table 2)."""
-    for name, value in (("sequence length s", s), ("micro-batch b", b), ("hidden size h", h),
-                        ("attention heads a", a), ("tensor-parallel size t", tp)):
+    for name, value in (
+        ("sequence length s", s),
+        ("micro-batch b", b),
+        ("hidden size h", h),
+        ("attention heads a", a),
+        ("tensor-parallel size t", tp),
+    ):
         _positive(name, value, integer=True)
     if recompute not in RECOMPUTE:
         raise EngineError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {recompute!r}")
     if a % tp:
-        raise EngineError(f"tensor-parallel size {tp} must divide the {a} attention heads "
-                          f"(each device takes whole heads)")
+        raise EngineError(
+            f"tensor-parallel size {tp} must divide the {a} attention heads (each device takes whole heads)"
+        )
     if h % a:
         raise EngineError(f"hidden size {h} is not divisible by the {a} heads")
     if sp and tp == 1:
         sp = False  # sequence parallelism needs a tensor-parallel group; t = 1 makes it a no-op
     sbh = float(s) * b * h
-    scores = 5.0 * a * s / h             # the attention-score term, quadratic in s
+    scores = 5.0 * a * s / h  # the attention-score term, quadratic in s
     if recompute == "full":
-        return 2.0 * sbh / (tp if sp else 1)   # Table 2 lists sbh·2 (no SP); SP shards the input
+        return 2.0 * sbh / (tp if sp else 1)  # Table 2 lists sbh·2 (no SP); SP shards the input
     if recompute == "selective":
         return 34.0 * sbh / tp if sp else sbh * (10.0 + 24.0 / tp)
     if sp:
@@ -129,9 +135,19 @@ def fits(total_bytes: float, card_bytes: float) -> bool:
     return total_bytes <= card_bytes
 
 
-def per_device_table(params: float, dp: int, layers: int, s: int, b: int, h: int, a: int,
-                     tp: int = 1, sp: bool = False, recompute: str = "none",
-                     k: int = 12) -> tuple[dict, ...]:
+def per_device_table(
+    params: float,
+    dp: int,
+    layers: int,
+    s: int,
+    b: int,
+    h: int,
+    a: int,
+    tp: int = 1,
+    sp: bool = False,
+    recompute: str = "none",
+    k: int = 12,
+) -> tuple[dict, ...]:
     """One row per strategy: model states (sharded over dp, and over tp for the weights) plus the
     activations of ``layers`` transformer layers, all in bytes per GPU."""
     _positive("number of layers", layers, integer=True)
@@ -139,6 +155,15 @@ def per_device_table(params: float, dp: int, layers: int, s: int, b: int, h: int
     rows = []
     for name in STRATEGIES:
         st = state_memory(params / tp, dp, name, k)
-        rows.append(dict(label=name, params=st.params, grads=st.grads, optimizer=st.optimizer,
-                         activations=acts, cpu=st.cpu, total=st.total + acts))
+        rows.append(
+            dict(
+                label=name,
+                params=st.params,
+                grads=st.grads,
+                optimizer=st.optimizer,
+                activations=acts,
+                cpu=st.cpu,
+                total=st.total + acts,
+            )
+        )
     return tuple(rows)

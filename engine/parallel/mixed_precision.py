@@ -9,6 +9,7 @@ Stages:
      (inf/nan), skip the step and halve the scale; after ``interval`` good steps in a row, double it.
 Not handled: bf16 (same range as fp32), per-tensor scaling, fp8.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,21 +20,22 @@ from ..core.budget import check_steps, check_tensor
 from ..core.errors import EngineError
 
 FP16_MAX = 65504.0
-FP16_MIN_NORMAL = 2.0 ** -14
-FP16_MIN_SUBNORMAL = 2.0 ** -24
+FP16_MIN_NORMAL = 2.0**-14
+FP16_MIN_SUBNORMAL = 2.0**-24
 
 
 @dataclass(frozen=True)
 class Underflow:
-    edges: tuple[float, ...]         # histogram bin edges in log2|g|
+    edges: tuple[float, ...]  # histogram bin edges in log2|g|
     counts: tuple[int, ...]
-    zero_fraction: float             # share of non-zero gradients that became 0 in fp16
-    overflow_fraction: float         # share that became inf
+    zero_fraction: float  # share of non-zero gradients that became 0 in fp16
+    overflow_fraction: float  # share that became inf
     scale: float
 
 
-def synthetic_gradients(count: int = 20000, seed: int = 0, center_log2: float = -24.0,
-                        spread: float = 5.0) -> np.ndarray:
+def synthetic_gradients(
+    count: int = 20000, seed: int = 0, center_log2: float = -24.0, spread: float = 5.0
+) -> np.ndarray:
     """Gradient magnitudes whose log2 is normal (a broad, mostly tiny distribution), signed."""
     check_tensor((count,), "gradient sample")
     rng = np.random.default_rng(seed)
@@ -60,19 +62,22 @@ def underflow(grads, scale: float = 1.0, bins: int = 40) -> Underflow:
 
 @dataclass(frozen=True)
 class ScaleHistory:
-    scales: tuple[float, ...]        # scale used at each step
-    skipped: tuple[bool, ...]        # step skipped because of an overflow
-    grad_max: tuple[float, ...]      # the unscaled max |g| at each step
+    scales: tuple[float, ...]  # scale used at each step
+    skipped: tuple[bool, ...]  # step skipped because of an overflow
+    grad_max: tuple[float, ...]  # the unscaled max |g| at each step
 
 
-def loss_scale_steps(grad_max, init_scale: float = 2.0 ** 16, interval: int = 2000,
-                     growth: float = 2.0, backoff: float = 0.5) -> ScaleHistory:
+def loss_scale_steps(
+    grad_max, init_scale: float = 2.0**16, interval: int = 2000, growth: float = 2.0, backoff: float = 0.5
+) -> ScaleHistory:
     """Dynamic loss scaling over steps given each step's largest unscaled gradient magnitude."""
     gmax = [float(x) for x in grad_max]
     check_steps(len(gmax), "loss-scale simulation")
     if init_scale <= 0 or interval < 1 or growth <= 1 or not 0 < backoff < 1:
-        raise EngineError(f"need init_scale > 0, interval ≥ 1, growth > 1, 0 < backoff < 1; got "
-                          f"{init_scale}, {interval}, {growth}, {backoff}")
+        raise EngineError(
+            f"need init_scale > 0, interval ≥ 1, growth > 1, 0 < backoff < 1; got "
+            f"{init_scale}, {interval}, {growth}, {backoff}"
+        )
     scale, good = float(init_scale), 0
     scales, skipped = [], []
     for g in gmax:
@@ -95,5 +100,5 @@ def synthetic_grad_max(steps: int = 300, seed: int = 0, spike_every: int = 97) -
     check_steps(steps, "gradient trace")
     rng = np.random.default_rng(seed)
     base = 2.0 ** (-2 - 4 * np.arange(steps) / max(steps, 1)) * np.exp(rng.normal(0, 0.3, steps))
-    base[spike_every::spike_every] *= 2.0 ** 10
+    base[spike_every::spike_every] *= 2.0**10
     return base

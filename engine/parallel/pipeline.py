@@ -21,9 +21,10 @@ Stages:
      (m−1)·max b (each phase is a flow shop of m identical jobs), so the bubble grows.
 Not handled: communication time between stages, zero-bubble schedules.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..core.budget import check_steps
 from ..core.errors import EngineError
@@ -39,14 +40,18 @@ def _validate(p: int, m: int, schedule: str, v: int, layers: int | None) -> None
     if schedule not in SCHEDULES:
         raise EngineError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     if schedule != "interleaved" and v != 1:
-        raise EngineError(f"{schedule} puts one chunk on each device: v must be 1, got {v} "
-                          f"(choose 'interleaved' for v > 1)")
+        raise EngineError(
+            f"{schedule} puts one chunk on each device: v must be 1, got {v} (choose 'interleaved' for v > 1)"
+        )
     if schedule == "interleaved" and m % p:
-        raise EngineError(f"the interleaved schedule sends micro-batches in groups of p = {p}: "
-                          f"m = {m} must be a multiple of {p}")
+        raise EngineError(
+            f"the interleaved schedule sends micro-batches in groups of p = {p}: "
+            f"m = {m} must be a multiple of {p}"
+        )
     if layers is not None and p * v > layers:
-        raise EngineError(f"{p} stages × {v} chunks = {p * v} model pieces but the model has "
-                          f"only {layers} layers")
+        raise EngineError(
+            f"{p} stages × {v} chunks = {p * v} model pieces but the model has only {layers} layers"
+        )
     check_steps(2 * p * m * v, "pipeline schedule")
 
 
@@ -55,7 +60,7 @@ def _order(d: int, p: int, m: int, schedule: str, v: int) -> list[tuple[str, int
     if schedule == "gpipe":
         return [("F", j, 0) for j in range(m)] + [("B", j, 0) for j in range(m)]
     total = m * v
-    if schedule == "1f1b" or v == 1:     # Megatron runs plain 1F1B when there is one chunk
+    if schedule == "1f1b" or v == 1:  # Megatron runs plain 1F1B when there is one chunk
         warm = min(p - d - 1, m)
     else:
         warm = min((p - d - 1) * 2 + (v - 1) * p, total)
@@ -83,23 +88,34 @@ def _durations(p: int, v: int, t_f: float, t_b: float, stage_times, backward_tim
         fwd = [float(t) for t in stage_times]
         bwd = [2 * t for t in fwd] if backward_times is None else [float(t) for t in backward_times]
     except (TypeError, ValueError):
-        raise EngineError(f"stage times must be sequences of numbers, got {stage_times!r} and "
-                          f"{backward_times!r}") from None
+        raise EngineError(
+            f"stage times must be sequences of numbers, got {stage_times!r} and {backward_times!r}"
+        ) from None
     for name, times in (("stage_times", fwd), ("backward_times", bwd)):
         if len(times) != p * v:
-            raise EngineError(f"{name} needs one time per stage ({p * v} = {p} stages × {v} chunks), "
-                              f"got {len(times)}")
+            raise EngineError(
+                f"{name} needs one time per stage ({p * v} = {p} stages × {v} chunks), got {len(times)}"
+            )
         bad = [(s, t) for s, t in enumerate(times) if not 0 < t < float("inf")]
         if bad:
-            raise EngineError(f"{name}: stage {bad[0][0]} takes {bad[0][1]}; every stage time must be "
-                              f"positive (a stage of shape ops only costs 0 FLOPs)")
+            raise EngineError(
+                f"{name}: stage {bad[0][0]} takes {bad[0][1]}; every stage time must be "
+                f"positive (a stage of shape ops only costs 0 FLOPs)"
+            )
     return fwd, bwd
 
 
-def pipeline_schedule(p: int, m: int, schedule: str = "1f1b", v: int = 1, t_f: float = 1.0,
-                      t_b: float = 2.0, layers: int | None = None,
-                      stage_times: Sequence[float] | None = None,
-                      backward_times: Sequence[float] | None = None) -> Timeline:
+def pipeline_schedule(
+    p: int,
+    m: int,
+    schedule: str = "1f1b",
+    v: int = 1,
+    t_f: float = 1.0,
+    t_b: float = 2.0,
+    layers: int | None = None,
+    stage_times: Sequence[float] | None = None,
+    backward_times: Sequence[float] | None = None,
+) -> Timeline:
     """Simulate the schedule; lanes "stage 0".."stage p−1", events of kind forward/backward.
 
     ``stage_times`` (one forward time per virtual stage, c·p + device) replaces the uniform
@@ -110,7 +126,7 @@ def pipeline_schedule(p: int, m: int, schedule: str = "1f1b", v: int = 1, t_f: f
         raise EngineError(f"forward and backward times must be positive, got {t_f}, {t_b}")
     fwd, bwd = _durations(p, v, t_f, t_b, stage_times, backward_times)
     orders = [_order(d, p, m, schedule, v) for d in range(p)]
-    done: dict[tuple[str, int, int], float] = {}      # (kind, micro-batch, virtual stage) -> end
+    done: dict[tuple[str, int, int], float] = {}  # (kind, micro-batch, virtual stage) -> end
     nxt, free = [0] * p, [0.0] * p
     events = []
     last = p * v - 1
@@ -132,9 +148,16 @@ def pipeline_schedule(p: int, m: int, schedule: str = "1f1b", v: int = 1, t_f: f
                 done[(kind, j, vs)] = end
                 free[d] = end
                 label = f"{kind}{j}" + (f".{c}" if v > 1 else "")
-                events.append(Event(f"stage {d}", start, end, label,
-                                    "forward" if kind == "F" else "backward",
-                                    (("micro_batch", j), ("chunk", c))))
+                events.append(
+                    Event(
+                        f"stage {d}",
+                        start,
+                        end,
+                        label,
+                        "forward" if kind == "F" else "backward",
+                        (("micro_batch", j), ("chunk", c)),
+                    )
+                )
                 nxt[d] += 1
                 remaining -= 1
                 progressed = True
@@ -200,11 +223,14 @@ def time_points(timeline: Timeline) -> tuple[float, ...]:
 def timeline_until(timeline: Timeline, t: float) -> Timeline:
     """The schedule as it stands at time ``t``: events started before ``t``, cut at ``t``."""
     from dataclasses import replace
+
     cut = tuple(replace(e, end=min(e.end, t)) for e in timeline.events if e.start < t - 1e-12)
     return Timeline(cut, timeline.units, timeline.time_unit)
 
 
 def held_at(timeline: Timeline, t: float, v: int = 1) -> dict[str, float]:
     """Micro-batches of activations each stage holds at time ``t``."""
-    return {lane: [h for time, h in series if time <= t + 1e-12][-1]
-            for lane, series in activations_held(timeline, v).items()}
+    return {
+        lane: [h for time, h in series if time <= t + 1e-12][-1]
+        for lane, series in activations_held(timeline, v).items()
+    }

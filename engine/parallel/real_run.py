@@ -19,6 +19,7 @@ Stages:
 torch is imported only inside the worker. Not handled: GPUs/NCCL, DeviceMesh/DTensor (plain
 collectives are used so that the mapping to the lesson's all-reduces is explicit).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,10 +51,16 @@ def reference_problem(world_size: int, seed: int = 0) -> dict:
     """The shared inputs of the real run (both sides build them from the same seed)."""
     rng = np.random.default_rng(seed)
     batch, hidden = 4 * world_size, 8
-    return dict(x=rng.normal(size=(batch, 4)), y=rng.normal(size=(batch, 3)),
-                w=rng.normal(size=(3, 4)), bias=rng.normal(size=3),
-                tx=rng.normal(size=(5, hidden)), a=rng.normal(size=(hidden, 4 * hidden)) / 3,
-                b=rng.normal(size=(4 * hidden, hidden)) / 3, dy=rng.normal(size=(5, hidden)))
+    return dict(
+        x=rng.normal(size=(batch, 4)),
+        y=rng.normal(size=(batch, 3)),
+        w=rng.normal(size=(3, 4)),
+        bias=rng.normal(size=3),
+        tx=rng.normal(size=(5, hidden)),
+        a=rng.normal(size=(hidden, 4 * hidden)) / 3,
+        b=rng.normal(size=(4 * hidden, hidden)) / 3,
+        dy=rng.normal(size=(5, hidden)),
+    )
 
 
 def simulate(world_size: int) -> dict:
@@ -62,23 +69,29 @@ def simulate(world_size: int) -> dict:
     per_device = []
     for idx in np.array_split(np.arange(len(pr["x"])), world_size):
         x, y = pr["x"][idx], pr["y"][idx]
-        r = 2 * (x @ pr["w"].T + pr["bias"] - y) / y.size       # d mean-squared-error
+        r = 2 * (x @ pr["w"].T + pr["bias"] - y) / y.size  # d mean-squared-error
         per_device.append(np.concatenate([(r.T @ x).ravel(), r.sum(axis=0)]))
-    summed = ring_allreduce(np.array(per_device)).summary[0]   # the simulated ring all-reduce
+    summed = ring_allreduce(np.array(per_device)).summary[0]  # the simulated ring all-reduce
     avg = summed / world_size
     mlp = megatron_mlp(pr["tx"], pr["a"], pr["b"], world_size)
     grads = mlp_grads(pr["tx"], pr["a"], pr["b"], pr["dy"], world_size)
-    return dict(ddp_grad_w=avg[:12].reshape(3, 4), ddp_grad_b=avg[12:], tp_output=mlp.output,
-                tp_dA=grads["dA"], tp_dB=grads["dB"], tp_dX=grads["dX"])
+    return dict(
+        ddp_grad_w=avg[:12].reshape(3, 4),
+        ddp_grad_b=avg[12:],
+        tp_output=mlp.output,
+        tp_dA=grads["dA"],
+        tp_dB=grads["dB"],
+        tp_dX=grads["dX"],
+    )
 
 
 @dataclass(frozen=True)
 class RealRun:
     world_size: int
-    max_abs_diff: dict            # quantity -> max |real − simulated|
-    timings: tuple[tuple[int, float], ...]   # (bytes, median seconds) of gloo all_reduce
-    alpha: float                  # fitted latency per message (s)
-    beta: float                   # fitted bandwidth (bytes/s)
+    max_abs_diff: dict  # quantity -> max |real − simulated|
+    timings: tuple[tuple[int, float], ...]  # (bytes, median seconds) of gloo all_reduce
+    alpha: float  # fitted latency per message (s)
+    beta: float  # fitted bandwidth (bytes/s)
     wall_s: float
     pids: tuple[int, ...]
 
@@ -107,8 +120,7 @@ def _kill(procs) -> None:
             pass
 
 
-def run_real(world_size: int = 2, timeout: float = 60.0, sizes=DEFAULT_SIZES,
-             repeats: int = 5) -> RealRun:
+def run_real(world_size: int = 2, timeout: float = 60.0, sizes=DEFAULT_SIZES, repeats: int = 5) -> RealRun:
     """Launch the gloo run, wait at most ``timeout`` s, compare with the simulation."""
     if world_size not in (2, 3, 4):
         raise EngineError(f"the real run uses 2, 3 or 4 local processes, got {world_size}")
@@ -121,26 +133,48 @@ def run_real(world_size: int = 2, timeout: float = 60.0, sizes=DEFAULT_SIZES,
         raise EngineError("all-reduce sizes must be between 4 bytes and 16 MiB")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gloo_run_") as tmp:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
-               "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "LAB_SIZES": ",".join(map(str, sizes)), "LAB_REPEATS": str(int(repeats))}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "GLOO_SOCKET_IFNAME": "lo",
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "LAB_SIZES": ",".join(map(str, sizes)),
+            "LAB_REPEATS": str(int(repeats)),
+        }
         port = _free_port()
         procs = []
         try:
             for rank in range(world_size):
                 log = open(Path(tmp) / f"log_{rank}.txt", "w")
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "engine.parallel.real_run", "worker", str(rank),
-                     str(world_size), str(port), tmp],
-                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "engine.parallel.real_run",
+                            "worker",
+                            str(rank),
+                            str(world_size),
+                            str(port),
+                            tmp,
+                        ],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
                 log.close()
             deadline = t0 + timeout
             for p in procs:
                 p.wait(timeout=max(0.1, deadline - time.perf_counter()))
         except subprocess.TimeoutExpired:
             _kill(procs)
-            raise RealRunError(f"the gloo run did not finish within {timeout:.0f} s; all "
-                               f"{world_size} worker processes were stopped") from None
+            raise RealRunError(
+                f"the gloo run did not finish within {timeout:.0f} s; all "
+                f"{world_size} worker processes were stopped"
+            ) from None
         finally:
             _kill(procs)
         bad = [r for r, p in enumerate(procs) if p.returncode != 0]
@@ -154,15 +188,20 @@ def run_real(world_size: int = 2, timeout: float = 60.0, sizes=DEFAULT_SIZES,
 def _compare(world_size: int, outs: list[dict], wall: float, pids) -> RealRun:
     sim = simulate(world_size)
     cols = np.array_split(np.arange(sim["tp_dA"].shape[1]), world_size)
-    real = dict(ddp_grad_w=np.array(outs[0]["grad_w"]), ddp_grad_b=np.array(outs[0]["grad_b"]),
-                tp_output=np.array(outs[0]["tp_out"]), tp_dX=np.array(outs[0]["tp_dx"]),
-                tp_dA=np.concatenate([np.array(o["tp_da"]) for o in outs], axis=1),
-                tp_dB=np.concatenate([np.array(o["tp_db"]) for o in outs], axis=0))
+    real = dict(
+        ddp_grad_w=np.array(outs[0]["grad_w"]),
+        ddp_grad_b=np.array(outs[0]["grad_b"]),
+        tp_output=np.array(outs[0]["tp_out"]),
+        tp_dX=np.array(outs[0]["tp_dx"]),
+        tp_dA=np.concatenate([np.array(o["tp_da"]) for o in outs], axis=1),
+        tp_dB=np.concatenate([np.array(o["tp_db"]) for o in outs], axis=0),
+    )
     assert all(len(c) == np.array(o["tp_da"]).shape[1] for c, o in zip(cols, outs))
     diffs = {k: float(np.max(np.abs(real[k] - sim[k]))) for k in real}
-    for o in outs[1:]:   # every rank must hold the same all-reduced values
-        diffs["ddp_grad_w"] = max(diffs["ddp_grad_w"],
-                                  float(np.max(np.abs(np.array(o["grad_w"]) - sim["ddp_grad_w"]))))
+    for o in outs[1:]:  # every rank must hold the same all-reduced values
+        diffs["ddp_grad_w"] = max(
+            diffs["ddp_grad_w"], float(np.max(np.abs(np.array(o["grad_w"]) - sim["ddp_grad_w"])))
+        )
     timings = tuple((int(b), float(t)) for b, t in outs[0]["timings"])
     alpha, beta = fit_alpha_beta(timings, world_size)
     return RealRun(world_size, diffs, timings, alpha, beta, wall, tuple(pids))
@@ -186,8 +225,13 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=30))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=30),
+    )
     pr = {k: torch.tensor(v, dtype=torch.float64) for k, v in reference_problem(world).items()}
     # a. DDP on a tiny linear model
     model = torch.nn.Linear(4, 3).double()
@@ -204,10 +248,10 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     x = pr["tx"].clone().requires_grad_()
     z = F.gelu(x @ a_r, approximate="tanh") @ b_r
     y = z.detach().clone()
-    dist.all_reduce(y)                      # g: forward all-reduce
-    z.backward(pr["dy"])                    # g's backward is the identity
+    dist.all_reduce(y)  # g: forward all-reduce
+    z.backward(pr["dy"])  # g's backward is the identity
     dx = x.grad.clone()
-    dist.all_reduce(dx)                     # f: backward all-reduce
+    dist.all_reduce(dx)  # f: backward all-reduce
     # c. all-reduce timings
     timings = []
     for nbytes in map(int, os.environ["LAB_SIZES"].split(",")):
@@ -220,9 +264,15 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             if k >= 2:
                 samples.append(time.perf_counter() - t0)
         timings.append((nbytes, float(np.median(samples))))
-    out = dict(grad_w=model.weight.grad.tolist(), grad_b=model.bias.grad.tolist(),
-               tp_out=y.tolist(), tp_dx=dx.tolist(), tp_da=a_r.grad.tolist(),
-               tp_db=b_r.grad.tolist(), timings=timings)
+    out = dict(
+        grad_w=model.weight.grad.tolist(),
+        grad_b=model.bias.grad.tolist(),
+        tp_out=y.tolist(),
+        tp_dx=dx.tolist(),
+        tp_da=a_r.grad.tolist(),
+        tp_db=b_r.grad.tolist(),
+        timings=timings,
+    )
     (Path(out_dir) / f"out_{rank}.json").write_text(json.dumps(out))
     dist.barrier()
     dist.destroy_process_group()

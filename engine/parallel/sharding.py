@@ -13,6 +13,7 @@ Stages:
 Not handled: layouts that cut both axes or cut an axis by a factor other than 1 or n in the
 redistribution step, device matrices with repeated (replicated) dimensions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,15 +72,19 @@ def matmul_strategy(strategy, n: int, shape=(8, 8, 8), seed: int = 0) -> dict:
     y = np.block(summed)
     out = Layout(a, d, partial=b > 1)
     need = f"AllReduce over the {b} devices that share a K slice" if b > 1 else "none"
-    return {"output_layout": out, "collective": need, "equal": bool(np.allclose(y, x @ w)),
-            "local_shape": local[(0, 0, 0)].shape}
+    return {
+        "output_layout": out,
+        "collective": need,
+        "equal": bool(np.allclose(y, x @ w)),
+        "local_shape": local[(0, 0, 0)].shape,
+    }
 
 
 @dataclass(frozen=True)
 class Redistribution:
     collective: str
     detail: str
-    bytes_per_device: float       # received per device, for a tensor of ``size`` elements × 4 B
+    bytes_per_device: float  # received per device, for a tensor of ``size`` elements × 4 B
     equal: bool
 
 
@@ -95,10 +100,16 @@ def _shards(t: np.ndarray, lay: Layout, n: int, rng) -> list[np.ndarray]:
 
 
 def _check_layout(lay: Layout, n: int) -> None:
-    if lay.rows not in (1, n) or lay.cols not in (1, n) or (lay.rows > 1 and lay.cols > 1) \
-            or (lay.partial and (lay.rows > 1 or lay.cols > 1)):
-        raise EngineError(f"this lab redistributes layouts cut over all {n} devices along one axis, "
-                          f"replicated, or partial; got {lay}")
+    if (
+        lay.rows not in (1, n)
+        or lay.cols not in (1, n)
+        or (lay.rows > 1 and lay.cols > 1)
+        or (lay.partial and (lay.rows > 1 or lay.cols > 1))
+    ):
+        raise EngineError(
+            f"this lab redistributes layouts cut over all {n} devices along one axis, "
+            f"replicated, or partial; got {lay}"
+        )
 
 
 def redistribute(src: Layout, dst: Layout, n: int, shape=(8, 8), seed: int = 0) -> Redistribution:
@@ -120,24 +131,39 @@ def redistribute(src: Layout, dst: Layout, n: int, shape=(8, 8), seed: int = 0) 
         total = sum(have)
         got = _shards(total, dst, n, rng)
         if dst.rows == 1 and dst.cols == 1:
-            name, detail, traffic = "AllReduce", "sum the addends; everyone keeps the sum", 2 * (n - 1) / n * size
+            name, detail, traffic = (
+                "AllReduce",
+                "sum the addends; everyone keeps the sum",
+                2 * (n - 1) / n * size,
+            )
         else:
             axis = 0 if dst.rows > 1 else 1
-            name, detail, traffic = "ReduceScatter", f"sum and keep slice r along axis {axis}", (n - 1) / n * size
+            name, detail, traffic = (
+                "ReduceScatter",
+                f"sum and keep slice r along axis {axis}",
+                (n - 1) / n * size,
+            )
     elif dst.rows == 1 and dst.cols == 1:
         axis = 0 if src.rows > 1 else 1
         whole = np.concatenate(have, axis=axis)
         got = [whole] * n
-        name, detail, traffic = "AllGather", f"gather all slices, concat along axis {axis}", (n - 1) / n * size
+        name, detail, traffic = (
+            "AllGather",
+            f"gather all slices, concat along axis {axis}",
+            (n - 1) / n * size,
+        )
     elif src.rows == 1 and src.cols == 1:
         got = _shards(have[0], dst, n, rng)
         name, detail, traffic = "Split", "each device keeps its own slice; nothing is sent", 0.0
     else:
         a_from = 0 if src.rows > 1 else 1
         a_to = 0 if dst.rows > 1 else 1
-        pieces = [np.split(h, n, axis=a_to) for h in have]       # device s cuts its shard
+        pieces = [np.split(h, n, axis=a_to) for h in have]  # device s cuts its shard
         got = [np.concatenate([pieces[s][r] for s in range(n)], axis=a_from) for r in range(n)]
-        name, detail = "AllToAll", f"split axis {a_to} into {n}, send piece r to device r, concat along axis {a_from}"
+        name, detail = (
+            "AllToAll",
+            f"split axis {a_to} into {n}, send piece r to device r, concat along axis {a_from}",
+        )
         traffic = (n - 1) / n * size / n
     want = _shards(t, dst, n, rng)
     equal = len(got) == len(want) and all(np.allclose(g, w) for g, w in zip(got, want))

@@ -18,6 +18,7 @@ Stages:
 GeLU is the tanh approximation (as Megatron and GPT-2 use).
 Not handled: sequence parallelism's reduce-scatter/all-gather variant, dropout, biases of QKV.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,13 +31,13 @@ from ..core.errors import EngineError, ShapeError
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))."""
-    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def gelu_grad(x: np.ndarray) -> np.ndarray:
     c = np.sqrt(2.0 / np.pi)
-    t = np.tanh(c * (x + 0.044715 * x ** 3))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * c * (1 + 3 * 0.044715 * x ** 2)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
 
 
 def _split_count(n: int, size: int, what: str) -> None:
@@ -48,11 +49,11 @@ def _split_count(n: int, size: int, what: str) -> None:
 
 @dataclass(frozen=True)
 class MlpSplit:
-    output: np.ndarray                    # after the all-reduce (+ bias of B)
-    a_shards: tuple[np.ndarray, ...]      # column blocks of A
-    b_shards: tuple[np.ndarray, ...]      # row blocks of B
-    partials: tuple[np.ndarray, ...]      # each device's X A_i → GeLU → · B_i, before the all-reduce
-    reference: np.ndarray                 # the unsplit GeLU(XA + a) B + b
+    output: np.ndarray  # after the all-reduce (+ bias of B)
+    a_shards: tuple[np.ndarray, ...]  # column blocks of A
+    b_shards: tuple[np.ndarray, ...]  # row blocks of B
+    partials: tuple[np.ndarray, ...]  # each device's X A_i → GeLU → · B_i, before the all-reduce
+    reference: np.ndarray  # the unsplit GeLU(XA + a) B + b
 
 
 def megatron_mlp(x, a, b, n: int, bias_a=None, bias_b=None) -> MlpSplit:
@@ -69,7 +70,7 @@ def megatron_mlp(x, a, b, n: int, bias_a=None, bias_b=None) -> MlpSplit:
     a_sh = tuple(a[:, c] for c in cols)
     b_sh = tuple(b[c, :] for c in cols)
     partials = tuple(gelu(x @ a_sh[i] + bias_a[cols[i]]) @ b_sh[i] for i in range(n))
-    out = np.sum(partials, axis=0) + bias_b           # the one all-reduce, then bias once
+    out = np.sum(partials, axis=0) + bias_b  # the one all-reduce, then bias once
     ref = gelu(x @ a + bias_a) @ b + bias_b
     return MlpSplit(out, a_sh, b_sh, partials, ref)
 
@@ -88,7 +89,7 @@ def mlp_grads(x, a, b, dy, n: int = 1) -> dict:
         db[c, :] = gelu(z).T @ dy
         dz = (dy @ b[c, :].T) * gelu_grad(z)
         da[:, c] = x.T @ dz
-        dx += dz @ a[:, c].T                          # all-reduce of the partial dX
+        dx += dz @ a[:, c].T  # all-reduce of the partial dX
     return {"dA": da, "dB": db, "dX": dx}
 
 
@@ -125,8 +126,14 @@ def attention_by_heads(x, wq, wk, wv, wo, heads: int, n: int) -> AttentionSplit:
     per = heads // n
     partials = [sum(head(r * per + j) for j in range(per)) for r in range(n)]
     out = np.sum(partials, axis=0)
-    ctx = np.concatenate([_softmax((x @ wq[:, i*d:(i+1)*d]) @ (x @ wk[:, i*d:(i+1)*d]).T / np.sqrt(d))
-                          @ (x @ wv[:, i*d:(i+1)*d]) for i in range(heads)], axis=1)
+    ctx = np.concatenate(
+        [
+            _softmax((x @ wq[:, i * d : (i + 1) * d]) @ (x @ wk[:, i * d : (i + 1) * d]).T / np.sqrt(d))
+            @ (x @ wv[:, i * d : (i + 1) * d])
+            for i in range(heads)
+        ],
+        axis=1,
+    )
     return AttentionSplit(out, ctx @ wo, per)
 
 
@@ -146,15 +153,14 @@ def vocab_parallel_embedding(ids, table, n: int) -> dict:
         local = table[lo:hi][np.where(mask, 0, ids - lo)]
         local[mask] = 0.0
         partials.append(local)
-    return {"output": np.sum(partials, axis=0), "partials": tuple(partials),
-            "reference": table[ids]}
+    return {"output": np.sum(partials, axis=0), "partials": tuple(partials), "reference": table[ids]}
 
 
 @dataclass(frozen=True)
 class CrossEntropySplit:
-    loss: np.ndarray                 # per token, from the three all-reduces
-    reference: np.ndarray            # unsplit log-softmax cross-entropy
-    wrong_max_loss: np.ndarray       # what "max all-reduce for the exp-sum too" would give
+    loss: np.ndarray  # per token, from the three all-reduces
+    reference: np.ndarray  # unsplit log-softmax cross-entropy
+    wrong_max_loss: np.ndarray  # what "max all-reduce for the exp-sum too" would give
     global_max: np.ndarray
     local_sums: tuple[np.ndarray, ...]
 
@@ -164,25 +170,27 @@ def vocab_parallel_cross_entropy(logits, targets, n: int) -> CrossEntropySplit:
     z = np.asarray(logits, dtype=float)
     t = np.asarray(targets, dtype=int)
     if z.ndim != 2 or t.shape != (z.shape[0],):
-        raise ShapeError(f"logits must be [tokens, vocab] and targets [tokens]; got "
-                         f"{list(z.shape)} and {list(t.shape)}")
+        raise ShapeError(
+            f"logits must be [tokens, vocab] and targets [tokens]; got {list(z.shape)} and {list(t.shape)}"
+        )
     vocab = z.shape[1]
     _split_count(n, vocab, "vocabulary size")
     if t.size and (t.min() < 0 or t.max() >= vocab):
         raise EngineError(f"targets must lie in [0, {vocab})")
     shards = np.split(z, n, axis=1)
     per = vocab // n
-    gmax = np.max([s.max(axis=1) for s in shards], axis=0)          # all-reduce MAX
+    gmax = np.max([s.max(axis=1) for s in shards], axis=0)  # all-reduce MAX
     local = tuple(np.exp(s - gmax[:, None]).sum(axis=1) for s in shards)
-    total = np.sum(local, axis=0)                                    # all-reduce SUM
-    wrong = np.max(local, axis=0)                                    # the book's "max" (wrong)
+    total = np.sum(local, axis=0)  # all-reduce SUM
+    wrong = np.max(local, axis=0)  # the book's "max" (wrong)
     target_logit = np.zeros(len(t))
-    for r, s in enumerate(shards):                                   # all-reduce SUM
+    for r, s in enumerate(shards):  # all-reduce SUM
         own = (t >= r * per) & (t < (r + 1) * per)
         target_logit[own] += s[own, t[own] - r * per]
     loss = np.log(total) - (target_logit - gmax)
-    ref = np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1) \
-        - z[np.arange(len(t)), t]
+    ref = (
+        np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1) - z[np.arange(len(t)), t]
+    )
     return CrossEntropySplit(loss, ref, np.log(wrong) - (target_logit - gmax), gmax, local)
 
 
@@ -199,8 +207,13 @@ def mesh_matmul(x, w, rows: int, cols: int) -> dict:
     xs, ws = np.split(x, rows, axis=0), np.split(w, cols, axis=1)
     blocks = [[xs[i] @ ws[j] for j in range(cols)] for i in range(rows)]
     ids = np.arange(rows * cols).reshape(rows, cols)
-    return {"output": np.block(blocks), "reference": x @ w, "device_ids": ids,
-            "row_groups": tuple(tuple(r) for r in ids), "col_groups": tuple(tuple(c) for c in ids.T)}
+    return {
+        "output": np.block(blocks),
+        "reference": x @ w,
+        "device_ids": ids,
+        "row_groups": tuple(tuple(r) for r in ids),
+        "col_groups": tuple(tuple(c) for c in ids.T),
+    }
 
 
 def comm_volume_per_layer(s: int, b: int, h: int, t: int, bytes_per: int = 2) -> dict:
@@ -208,5 +221,5 @@ def comm_volume_per_layer(s: int, b: int, h: int, t: int, bytes_per: int = 2) ->
     if min(s, b, h) < 1 or t < 1:
         raise EngineError(f"s, b, h and t must be ≥ 1, got s={s}, b={b}, h={h}, t={t}")
     message = float(s) * b * h * bytes_per
-    per_device = 4 * 2 * (t - 1) / t * message     # ring: each sends 2(t−1)/t of the message
+    per_device = 4 * 2 * (t - 1) / t * message  # ring: each sends 2(t−1)/t of the message
     return {"allreduces": 4, "message_bytes": message, "sent_per_device_bytes": per_device}

@@ -15,6 +15,7 @@ The one console error allowed is Streamlit's own: a deep link ``/<page>`` first 
 app is served under a base path (streamlit/streamlit#7074, open; the frontend takes the candidate
 list from ``window.location`` and 1.67 has no server option to skip it).
 """
+
 from __future__ import annotations
 
 import re
@@ -32,11 +33,26 @@ from ui.catalog import LABS
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 NOT_FETCHED = ("data", "blob", "about")
-CONTROL = ", ".join(f"[data-testid='stMain'] [data-testid='{t}']" for t in (
-    "stRadio", "stSelectbox", "stSlider", "stNumberInput", "stTextInput", "stTextArea", "stButton",
-    "stCheckbox", "stMultiSelect", "stPageLink", "stDownloadButton"))
-FIGURE = ", ".join(f"[data-testid='stMain'] [data-testid='{t}']" for t in (
-    "stPlotlyChart", "stGraphVizChart", "stImage", "stIFrame"))
+CONTROL = ", ".join(
+    f"[data-testid='stMain'] [data-testid='{t}']"
+    for t in (
+        "stRadio",
+        "stSelectbox",
+        "stSlider",
+        "stNumberInput",
+        "stTextInput",
+        "stTextArea",
+        "stButton",
+        "stCheckbox",
+        "stMultiSelect",
+        "stPageLink",
+        "stDownloadButton",
+    )
+)
+FIGURE = ", ".join(
+    f"[data-testid='stMain'] [data-testid='{t}']"
+    for t in ("stPlotlyChart", "stGraphVizChart", "stImage", "stIFrame")
+)
 PROBES = ("_stcore/health", "_stcore/host-config")
 
 
@@ -119,11 +135,11 @@ def test_home_alias_opens_the_root_page_and_keeps_the_link(tab, server, query, t
 
 # ---- an uncaught error on the served configuration --------------------------------------------
 
-BOOM = '''
+BOOM = """
 import streamlit as st
 st.title("boom")
 open("{secret}/no-such-file.txt")  # FileNotFoundError: its message and traceback name server paths
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +148,29 @@ def boom_server(tmp_path_factory):
     script = tmp_path_factory.mktemp("boom") / "boom_app.py"
     script.write_text(BOOM.format(secret=ROOT / "secret-dir"), encoding="utf-8")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port",
-                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -161,17 +195,26 @@ def test_uncaught_error_shows_its_type_but_no_message_trace_or_path(browser, boo
     finally:
         pg.close()
     assert "FileNotFoundError" in text
-    for leak in ("Traceback", "File \"", "no-such-file", "secret-dir", str(ROOT), str(script.parent),
-                 "line 4", "open("):
+    for leak in (
+        "Traceback",
+        'File "',
+        "no-such-file",
+        "secret-dir",
+        str(ROOT),
+        str(script.parent),
+        "line 4",
+        "open(",
+    ):
         assert leak not in text, f"{leak!r} shown to the browser:\n{text}"
 
 
 # ---- one upload cap: engine/core/budget.py ----------------------------------------------------------
 
+
 def test_upload_over_the_engine_budget_is_refused_with_the_cap(tab, server, tmp_path):
     cap_mb = -(-budget.MAX_ONNX_BYTES // 2**20)
     big = tmp_path / "big.onnx"
-    with open(big, "wb") as f:        # sparse: a size on disk's books, no bytes written
+    with open(big, "wb") as f:  # sparse: a size on disk's books, no bytes written
         f.truncate((cap_mb + 1) << 20)
     pg, _ = tab
     pg.goto(f"{server}/graph_builder?gb_source=ONNX")

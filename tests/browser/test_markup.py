@@ -8,6 +8,7 @@
    ``javascript:`` link or script anywhere, no markup element (link, bold, italic, struck, KaTeX)
    inside a message, and where the page echoes the text, the payload appears in it exactly as typed.
 """
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -15,8 +16,10 @@ from urllib.parse import quote
 import pytest
 from conftest import wait_app
 
-PAYLOAD = ("<img src=x onerror=alert(1)> [x](javascript:alert(1)) <script>alert(1)</script> "
-           "**bold** _em_ ~~gone~~ $x^2$ :red[red] http://evil.example www.evil.example")
+PAYLOAD = (
+    "<img src=x onerror=alert(1)> [x](javascript:alert(1)) <script>alert(1)</script> "
+    "**bold** _em_ ~~gone~~ $x^2$ :red[red] http://evil.example www.evil.example"
+)
 PROGRAM = "a = input([2, 3])\n" + PAYLOAD + "\n"
 INJECTED = """() => {
   const href = a => ((a.getAttribute('href') || '') + (a.getAttribute('xlink:href') || ''))
@@ -33,18 +36,21 @@ INJECTED = """() => {
   };
 }"""
 CLEAN = {"img": 0, "javascript_link": 0, "script": 0, "markup_in_message": 0}
-PROGRAM_BOXES = [   # (url, box, text): the programs' parse errors name the line, not its text
+PROGRAM_BOXES = [  # (url, box, text): the programs' parse errors name the line, not its text
     ("graph_builder?gb_source=" + quote("Program · 程序"), ".st-key-gb_program textarea", PROGRAM),
     ("autodiff?ad_source=" + quote("edit · 编辑"), ".st-key-gb_program textarea", PROGRAM),
     ("fusion", ".st-key-fu_program textarea", PROGRAM),
     ("graph_passes?gp_model=" + quote("program · 程序"), ".st-key-gp_program textarea", PROGRAM),
 ]
-ECHOING_BOXES = [   # their error message quotes what was typed
-    ("memory_planning?mp_source=" + quote("Your intervals"), ".st-key-mp_text textarea",
-     "10 0 1\n" + PAYLOAD + "\n"),
+ECHOING_BOXES = [  # their error message quotes what was typed
+    (
+        "memory_planning?mp_source=" + quote("Your intervals"),
+        ".st-key-mp_text textarea",
+        "10 0 1\n" + PAYLOAD + "\n",
+    ),
     ("layout_explorer", ".st-key-le_shape input", PAYLOAD),
 ]
-SHARED_LINKS = [    # the same payload arriving in a link someone posted
+SHARED_LINKS = [  # the same payload arriving in a link someone posted
     "memory_planning?mp_source=" + quote("Your intervals") + "&mp_text=" + quote(PAYLOAD),
     "layout_explorer?le_shape=" + quote(PAYLOAD),
 ]
@@ -65,7 +71,7 @@ def _type(pg, server: str, url: str, box: str, text: str, expect: str) -> None:
     """Type ``text`` into ``box`` and submit; wait until a message containing ``expect`` shows."""
     pg.goto(f"{server}/{url}")
     wait_app(pg)
-    if url.startswith("fusion"):    # its program box sits in an expander
+    if url.startswith("fusion"):  # its program box sits in an expander
         pg.get_by_text("Program (TVM").click()
     field = pg.locator(box)
     field.wait_for(state="visible")
@@ -92,7 +98,7 @@ def _messages(pg) -> str:
 @pytest.mark.parametrize("url, box, text", PROGRAM_BOXES, ids=[c[0].split("?")[0] for c in PROGRAM_BOXES])
 def test_markup_in_a_program_box_is_inert(tab, server, url, box, text):
     pg, dialogs = tab
-    _type(pg, server, url, box, text, "line 2")   # the payload reached the parser and was refused
+    _type(pg, server, url, box, text, "line 2")  # the payload reached the parser and was refused
     _assert_inert(pg, dialogs)
 
 

@@ -1,4 +1,5 @@
 """Netron inside the app: opens a model from the same port, shows no dialogs, sends nothing away."""
+
 from __future__ import annotations
 
 from urllib.parse import urlparse
@@ -9,12 +10,16 @@ from ui.netron import publish_model
 def _tiny_model() -> bytes:
     import onnx
     from onnx import TensorProto, helper
+
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    nodes = [helper.make_node("Relu", ["x"], ["h"], name="relu_node"),
-             helper.make_node("Sigmoid", ["h"], ["y"], name="sigmoid_node")]
-    model = helper.make_model(helper.make_graph(nodes, "tiny", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["h"], name="relu_node"),
+        helper.make_node("Sigmoid", ["h"], ["y"], name="sigmoid_node"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "tiny", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]
+    )
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
@@ -37,6 +42,7 @@ def test_netron_opens_model_offline_without_dialogs(server, page):
 
 def test_netron_has_no_update_lock_a_year_after_its_build_date(server, page):
     import datetime as dt
+
     model_path = publish_model(_tiny_model())
     page.clock.install(time=dt.datetime.now() + dt.timedelta(days=400))
     page.goto(f"{server}/app/static/netron/index.html?url=/app/static/{model_path}")

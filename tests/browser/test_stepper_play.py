@@ -4,18 +4,28 @@ Play runs on the stepper's fragment timer (``st.fragment(run_every=...)``): pres
 the step (the slider and its URL key) without an exception, Pause must stop it, the last step must
 stop it, and in presenter mode space / → must act on the page's main stepper only.
 """
+
 from __future__ import annotations
 
 import pytest
-
 from conftest import wait_app
 
 # (page, stepper key): every ui.stepper call site in labs/
-STEPPERS = [("layout_explorer", "le_step"), ("execution_models", "em_step"), ("collectives", "co_step"),
-            ("serving", "sv_step"), ("flash_attention", "fa_step"), ("autodiff", "ad_step"),
-            ("scheduling", "sc_step"), ("scheduling", "sc_dstep"), ("tensor_parallel", "tp_ce_step"),
-            ("pipeline_parallel", "pp_step"), ("pruning", "pr_step"), ("systolic_array", "sa_step"),
-            ("graph_passes", "gp_step")]
+STEPPERS = [
+    ("layout_explorer", "le_step"),
+    ("execution_models", "em_step"),
+    ("collectives", "co_step"),
+    ("serving", "sv_step"),
+    ("flash_attention", "fa_step"),
+    ("autodiff", "ad_step"),
+    ("scheduling", "sc_step"),
+    ("scheduling", "sc_dstep"),
+    ("tensor_parallel", "tp_ce_step"),
+    ("pipeline_parallel", "pp_step"),
+    ("pruning", "pr_step"),
+    ("systolic_array", "sa_step"),
+    ("graph_passes", "gp_step"),
+]
 
 # the live slider's value (during a rerun Streamlit keeps the previous run's copy, marked stale)
 _STEP_JS = """(key) => {
@@ -31,8 +41,9 @@ def _step(page, key: str) -> int:
 
 def _wait_step(page, key: str, predicate: str) -> None:
     """Wait until ``predicate`` (JS, of the step ``s``) holds, e.g. ``s >= 3``."""
-    page.wait_for_function(f"(key) => {{ const s = ({_STEP_JS})(key); return s > 0 && ({predicate}); }}",
-                           arg=key, timeout=60_000)
+    page.wait_for_function(
+        f"(key) => {{ const s = ({_STEP_JS})(key); return s > 0 && ({predicate}); }}", arg=key, timeout=60_000
+    )
 
 
 def _play_button(page, key: str):
@@ -44,7 +55,9 @@ def _wait_icon(page, key: str, icon: str) -> None:
     page.wait_for_function(
         "([key, icon]) => [...document.querySelectorAll('.st-key-' + key + '_play button')]"
         ".some(b => !b.closest('[data-stale=\"true\"]') && b.innerText.includes(icon))",
-        arg=[key, icon], timeout=60_000)
+        arg=[key, icon],
+        timeout=60_000,
+    )
 
 
 def _assert_stays(page, key: str) -> int:
@@ -64,16 +77,16 @@ def test_play_advances_and_pause_stops(server, page, page_id, key):
     _wait_step(page, key, "s === 1")
     _play_button(page, key).click()
     _wait_icon(page, key, "pause")
-    _wait_step(page, key, "s >= 3")             # two frames at least: the timer keeps going
+    _wait_step(page, key, "s >= 3")  # two frames at least: the timer keeps going
     _play_button(page, key).click()
     _wait_icon(page, key, "play_arrow")
     stopped = _assert_stays(page, key)
-    assert f"{key}={stopped}" in page.url       # the share link reopens this step
+    assert f"{key}={stopped}" in page.url  # the share link reopens this step
     assert page.locator("[data-testid='stException']").count() == 0
 
 
 def test_play_stops_at_the_last_step(server, page):
-    page.goto(f"{server}/tensor_parallel?tp_ce_step=5")     # 6 steps
+    page.goto(f"{server}/tensor_parallel?tp_ce_step=5")  # 6 steps
     wait_app(page)
     _play_button(page, "tp_ce_step").click()
     _wait_step(page, "tp_ce_step", "s === 6")
@@ -84,8 +97,9 @@ def test_play_stops_at_the_last_step(server, page):
 
 def test_presenter_keys_drive_the_main_stepper_and_nothing_leaves_the_machine(server, page):
     outside = []
-    page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:"))
-            else outside.append(r.url))
+    page.on(
+        "request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else outside.append(r.url)
+    )
     page.goto(f"{server}/scheduling?present=1")
     wait_app(page)
     # the dispatch demo below draws a stepper too; the keys still belong to the main timeline

@@ -14,10 +14,12 @@ Pass names: ``constant_folding``, ``simplify``, ``cse``, ``dce``, ``fusion``, ``
 and ``layout:NC1HWC0``. After ``constant_folding`` or Conv+BN folding, weights are frozen at their
 seed-0 values (see those passes).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ...core import budget
 from ...core.errors import EngineError, GraphError
@@ -40,17 +42,24 @@ class PassInfo:
     title: str
 
 
-PASSES: dict[str, PassInfo] = {p.name: p for p in (
-    PassInfo("constant_folding", constant_folding, "folding", "Constant folding"),
-    PassInfo("simplify", simplify, "algebraic", "Algebraic simplification"),
-    PassInfo("cse", common_subexpression_elimination, "redundancy",
-             "Common-subexpression elimination"),
-    PassInfo("dce", dead_code_elimination, "redundancy", "Dead-code elimination"),
-    PassInfo("fusion", fusion_pass, "fusion", "Operator fusion (TVM FuseOps)"),
-    PassInfo("layout", layout_transform, "layout", "Layout transform to NHWC"),
-    PassInfo("layout:NC1HWC0", lambda g: layout_transform(g, "NC1HWC0"), "layout",
-             "Layout transform to NC1HWC0"),
-)}
+PASSES: dict[str, PassInfo] = {
+    p.name: p
+    for p in (
+        PassInfo("constant_folding", constant_folding, "folding", "Constant folding"),
+        PassInfo("simplify", simplify, "algebraic", "Algebraic simplification"),
+        PassInfo("cse", common_subexpression_elimination, "redundancy", "Common-subexpression elimination"),
+        PassInfo("dce", dead_code_elimination, "redundancy", "Dead-code elimination"),
+        PassInfo("fusion", fusion_pass, "fusion", "Operator fusion (TVM FuseOps)"),
+        PassInfo("layout", layout_transform, "layout", "Layout transform to NHWC"),
+        PassInfo(
+            "layout:NC1HWC0",
+            lambda g: layout_transform(g, "NC1HWC0"),
+            "layout",
+            "Layout transform to NC1HWC0",
+        ),
+    )
+}
+
 
 def _check(graph: Graph, passes) -> list[str]:
     if not isinstance(graph, Graph):
@@ -64,8 +73,9 @@ def _check(graph: Graph, passes) -> list[str]:
     return list(passes)
 
 
-def pipeline_trace(graph: Graph, passes: list[str],
-                   ledger: Callable[[Graph, bool], Any] | None = None) -> Iterator[Step]:
+def pipeline_trace(
+    graph: Graph, passes: list[str], ledger: Callable[[Graph, bool], Any] | None = None
+) -> Iterator[Step]:
     """Step 0 = the input graph, then one :class:`Step` per pass (see the module docstring).
 
     ``Step.data`` holds ``before``, ``removed``, ``fused``, ``pass_name`` and, once fusion has run,
@@ -77,9 +87,21 @@ def pipeline_trace(graph: Graph, passes: list[str],
     fused = False
     current = graph
     current_ledger = measure(graph, False)
-    yield Step("input graph", (), f"{len(graph.nodes)} nodes", graph,
-               dict(before=graph, removed=(), ledger=current_ledger, ledger_before=current_ledger,
-                    fused=False, groups=None, pass_name=None))
+    yield Step(
+        "input graph",
+        (),
+        f"{len(graph.nodes)} nodes",
+        graph,
+        dict(
+            before=graph,
+            removed=(),
+            ledger=current_ledger,
+            ledger_before=current_ledger,
+            fused=False,
+            groups=None,
+            pass_name=None,
+        ),
+    )
     for name in names:
         after, log = PASSES[name].run(current)
         fused = fused or name == "fusion"
@@ -87,10 +109,21 @@ def pipeline_trace(graph: Graph, passes: list[str],
         new_ledger = measure(after, fused)
         groups = [list(g) for g in analyse(after).groups] if fused else None
         highlight = change.touched
-        yield Step(PASSES[name].title, highlight, "\n".join(log), after,
-                   dict(before=current, removed=change.removed, ledger=new_ledger,
-                        ledger_before=current_ledger, fused=fused, groups=groups,
-                        pass_name=name))
+        yield Step(
+            PASSES[name].title,
+            highlight,
+            "\n".join(log),
+            after,
+            dict(
+                before=current,
+                removed=change.removed,
+                ledger=new_ledger,
+                ledger_before=current_ledger,
+                fused=fused,
+                groups=groups,
+                pass_name=name,
+            ),
+        )
         current, current_ledger = after, new_ledger
 
 

@@ -10,6 +10,7 @@ A pass walks the graph once in topological order with a :class:`Rewriter`:
      (graph inputs always stay, so ``engine.run`` accepts the same inputs).
 Also :func:`diff` (which nodes a pass added, changed or removed) for highlighting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,10 +68,12 @@ class Rewriter:
                 extra.append(Node(o, "identity", (src,), (), target.shape, target.dtype))
         nodes = list(self.nodes.values())
         if rename:
-            nodes = [n.replace(name=rename.get(n.name, n.name),
-                               inputs=tuple(rename.get(i, i) for i in n.inputs))
-                     if n.name in rename or any(i in rename for i in n.inputs) else n
-                     for n in nodes]
+            nodes = [
+                n.replace(name=rename.get(n.name, n.name), inputs=tuple(rename.get(i, i) for i in n.inputs))
+                if n.name in rename or any(i in rename for i in n.inputs)
+                else n
+                for n in nodes
+            ]
         return sweep_orphans(self.graph, rebuild(nodes + extra, outputs, self.graph.title))
 
 

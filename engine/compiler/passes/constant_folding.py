@@ -14,6 +14,7 @@ After this pass the folded weights are frozen at their values: run the new graph
 default) or with the same parameter values. Not handled: folding through graph inputs (their values
 are only known at run time), shape-only folding (shapes are static in this IR already).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,8 @@ def check_static_part(graph: Graph) -> None:
     known: set[str] = set()
     for node in graph.nodes:
         if node.op in ("param", "constant") or (
-                not node.is_source and node.inputs and all(i in known for i in node.inputs)):
+            not node.is_source and node.inputs and all(i in known for i in node.inputs)
+        ):
             static.append(node)
             known.add(node.name)
     if any(not n.is_source for n in static):
@@ -69,10 +71,10 @@ def constant_folding(graph: Graph) -> tuple[Graph, list[str]]:
         attrs = {"value": Tensor(out)}
         if is_param:
             attrs["init"] = "normal"
-        rw.emit(node.replace(op="param" if is_param else "constant", inputs=(), attrs=attrs,
-                             dtype="float32"))
+        rw.emit(node.replace(op="param" if is_param else "constant", inputs=(), attrs=attrs, dtype="float32"))
         folded.append(node.name)
     if not folded:
         return graph, ["constant_folding: no op has only constant or weight inputs"]
-    return rw.finish(), [f"constant_folding: folded {len(folded)} op(s) into stored values: "
-                         f"{names_preview(folded)}"]
+    return rw.finish(), [
+        f"constant_folding: folded {len(folded)} op(s) into stored values: {names_preview(folded)}"
+    ]

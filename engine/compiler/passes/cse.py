@@ -10,6 +10,7 @@ Stages (one forward sweep, the value-numbering of a basic block):
 Graph inputs and ``param`` nodes are never merged: two weights of equal shape are different values.
 Not handled: algebraic equivalence (``x*2`` vs ``x+x``), expressions across control flow.
 """
+
 from __future__ import annotations
 
 from ...core.ir import Graph

@@ -8,6 +8,7 @@ Stages:
   3. log which nodes went and how many bytes of parameters that saves.
 Not handled: ops with side effects (the IR has none), partially dead multi-output nodes.
 """
+
 from __future__ import annotations
 
 from ...core import budget

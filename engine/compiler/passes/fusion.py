@@ -27,6 +27,7 @@ The ``fusion`` pass of :func:`engine.optimize` leaves the graph as it is (our in
 at a time) and reports the groups in its log; the cost ledger counts one kernel per group and only
 the bytes that cross group boundaries. Not handled: tuples, TVM's argument-count limit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,10 +47,10 @@ class FusionResult:
     """Groups plus everything a figure needs to explain them."""
 
     groups: tuple[tuple[str, ...], ...]
-    kinds: dict                     # op node -> pattern kind
-    postdom: dict                   # op node -> post-dominator (None for a graph output)
-    path_kind: dict                 # op node -> max kind on the paths to its post-dominator
-    group_of: dict                  # op node -> index into groups
+    kinds: dict  # op node -> pattern kind
+    postdom: dict  # op node -> post-dominator (None for a graph output)
+    path_kind: dict  # op node -> max kind on the paths to its post-dominator
+    group_of: dict  # op node -> index into groups
     log: tuple[str, ...]
 
 
@@ -166,12 +167,14 @@ def _try_fuse(p: _Partitioner, name: str, parent, pkind, phase: int) -> None:
             p.commit(name, dom, "out-elemwise-fusable op followed only by elemwise/broadcast work")
     elif kind <= BROADCAST:
         if path <= INJECTIVE or path == REDUCE:
+
             def ok(k, sink):
-                return k <= INJECTIVE if not sink else k in (ELEMWISE, BROADCAST, INJECTIVE,
-                                                              REDUCE, OUT_EWISE)
+                return (
+                    k <= INJECTIVE if not sink else k in (ELEMWISE, BROADCAST, INJECTIVE, REDUCE, OUT_EWISE)
+                )
+
             if p.check_path(name, dom, ok):
-                p.commit(name, dom, f"{KINDS[kind]} op into its post-dominator "
-                                    f"({KINDS[path]} path)")
+                p.commit(name, dom, f"{KINDS[kind]} op into its post-dominator ({KINDS[path]} path)")
     elif kind == INJECTIVE:
         if phase == 1 and p.check_path(name, dom, lambda k, sink: k <= INJECTIVE):
             p.commit(name, dom, "injective chain")
@@ -194,9 +197,14 @@ def analyse(graph: Graph) -> FusionResult:
         members.setdefault(p.root(n.name), []).append(n.name)
     groups = sorted(members.values(), key=lambda g: _position(graph, g[-1]))
     group_of = {n: k for k, g in enumerate(groups) for n in g}
-    return FusionResult(tuple(tuple(g) for g in groups),
-                        {n: KINDS[k] for n, k in kinds.items()}, dict(parent),
-                        {n: KINDS[k] for n, k in pkind.items()}, group_of, tuple(p.log))
+    return FusionResult(
+        tuple(tuple(g) for g in groups),
+        {n: KINDS[k] for n, k in kinds.items()},
+        dict(parent),
+        {n: KINDS[k] for n, k in pkind.items()},
+        group_of,
+        tuple(p.log),
+    )
 
 
 def _position(graph: Graph, name: str) -> int:
@@ -217,8 +225,10 @@ def fusion_pass(graph: Graph) -> tuple[Graph, list[str]]:
     result = analyse(graph)
     n_ops = len(result.kinds)
     multi = [g for g in result.groups if len(g) > 1]
-    log = [f"fusion: {n_ops} op(s) -> {len(result.groups)} kernel(s); "
-           f"{len(multi)} group(s) hold more than one op"]
+    log = [
+        f"fusion: {n_ops} op(s) -> {len(result.groups)} kernel(s); "
+        f"{len(multi)} group(s) hold more than one op"
+    ]
     for g in multi[:8]:
         log.append("fusion: [" + " + ".join(g) + "]")
     if len(multi) > 8:

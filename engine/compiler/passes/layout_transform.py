@@ -16,11 +16,13 @@ Stages (one forward sweep; every tensor may have an NCHW version, a target versi
      never appear; the log counts them as cancelled. Graph outputs are converted back to NCHW under
      their own names, so results and names are unchanged.
 Kernel-view nodes carry the attribute ``layout_view`` = the op they belong to, so the cost ledger
-counts them inside that op's kernel (:func:`kernel_views`). Conversions: NHWC = transpose(0,2,3,1); NC1HWC0 = reshape (N,C1,C0,H,W) + transpose(0,1,3,4,2), with
+counts them inside that op's kernel (:func:`kernel_views`). Conversions: NHWC = transpose(0,2,3,1);
+NC1HWC0 = reshape (N,C1,C0,H,W) + transpose(0,1,3,4,2), with
 C0 the largest of 16, 8, 4, 2, 1 dividing C (Ascend's C0 is 16 for fp16; we do not pad channels).
 Not handled: 5-D data, ops that are layout-sensitive on an axis attribute (softmax over axis 1,
 concat on channels: they read NCHW), choosing layouts per op by cost.
 """
+
 from __future__ import annotations
 
 from ...core import budget
@@ -64,14 +66,29 @@ class _Layout:
     def to_target(self, src: str, shape, name: str, view_of: str = "") -> str:
         tag = (("layout_view", view_of),) if view_of else ()
         if self.layout == "NHWC":
-            return self.emit(Node(name, "transpose", (src,), (("perm", (0, 2, 3, 1)),) + tag,
-                                  target_shape(shape, "NHWC")))
+            return self.emit(
+                Node(name, "transpose", (src,), (("perm", (0, 2, 3, 1)),) + tag, target_shape(shape, "NHWC"))
+            )
         n, c, h, w = shape
         c0 = c0_for(c)
-        split = self.emit(Node(self.fresh(f"{name}.split_c"), "reshape", (src,),
-                               tag + (("shape", (n, c // c0, c0, h, w)),), (n, c // c0, c0, h, w)))
-        return self.emit(Node(name, "transpose", (split,), (("perm", (0, 1, 3, 4, 2)),) + tag,
-                              target_shape(shape, "NC1HWC0")))
+        split = self.emit(
+            Node(
+                self.fresh(f"{name}.split_c"),
+                "reshape",
+                (src,),
+                tag + (("shape", (n, c // c0, c0, h, w)),),
+                (n, c // c0, c0, h, w),
+            )
+        )
+        return self.emit(
+            Node(
+                name,
+                "transpose",
+                (split,),
+                (("perm", (0, 1, 3, 4, 2)),) + tag,
+                target_shape(shape, "NC1HWC0"),
+            )
+        )
 
     def to_nchw(self, src: str, shape, name: str, view_of: str = "") -> str:
         tag = (("layout_view", view_of),) if view_of else ()
@@ -79,8 +96,15 @@ class _Layout:
             return self.emit(Node(name, "transpose", (src,), (("perm", (0, 3, 1, 2)),) + tag, shape))
         n, c, h, w = shape
         c0 = c0_for(c)
-        moved = self.emit(Node(self.fresh(f"{name}.move_c0"), "transpose", (src,),
-                               (("perm", (0, 1, 4, 2, 3)),) + tag, (n, c // c0, c0, h, w)))
+        moved = self.emit(
+            Node(
+                self.fresh(f"{name}.move_c0"),
+                "transpose",
+                (src,),
+                (("perm", (0, 1, 4, 2, 3)),) + tag,
+                (n, c // c0, c0, h, w),
+            )
+        )
         return self.emit(Node(name, "reshape", (moved,), tag + (("shape", (n, c, h, w)),), shape))
 
     def need_nchw(self, t: str) -> str:
@@ -91,8 +115,9 @@ class _Layout:
 
     def need_target(self, t: str) -> str:
         if t not in self.lay:
-            self.lay[t] = self.to_target(self.nchw[t], self.graph.by_name[t].shape,
-                                         self.fresh(f"{t}@{self.layout}"))
+            self.lay[t] = self.to_target(
+                self.nchw[t], self.graph.by_name[t].shape, self.fresh(f"{t}@{self.layout}")
+            )
             self.boundary += 1
         return self.lay[t]
 
@@ -102,11 +127,17 @@ class _Layout:
         elif n.op in SENSITIVE and len(self.graph.by_name[n.inputs[0]].shape) == 4:
             self.sensitive_op(n)
         elif self.agnostic(n) and any(i not in self.nchw for i in n.inputs):
-            ins = tuple(self.need_target(i) if self.graph.by_name[i].shape == n.shape
-                        else self.need_nchw(i) for i in n.inputs)
-            self.lay[n.name] = self.emit(n.replace(name=self.fresh(f"{n.name}@{self.layout}"),
-                                                   inputs=ins,
-                                                   shape=target_shape(n.shape, self.layout)))
+            ins = tuple(
+                self.need_target(i) if self.graph.by_name[i].shape == n.shape else self.need_nchw(i)
+                for i in n.inputs
+            )
+            self.lay[n.name] = self.emit(
+                n.replace(
+                    name=self.fresh(f"{n.name}@{self.layout}"),
+                    inputs=ins,
+                    shape=target_shape(n.shape, self.layout),
+                )
+            )
         else:
             ins = tuple(self.need_nchw(i) for i in n.inputs)
             self.nchw[n.name] = self.emit(n if ins == n.inputs else n.replace(inputs=ins))
@@ -126,15 +157,17 @@ class _Layout:
         view_in = self.to_nchw(self.need_target(x), x_shape, self.fresh(f"{n.name}.view_in"), core)
         rest = tuple(self.need_nchw(i) for i in n.inputs[1:])
         self.emit(n.replace(name=core, inputs=(view_in, *rest)))
-        self.lay[n.name] = self.to_target(core, n.shape, self.fresh(f"{n.name}@{self.layout}"),
-                                          core)
+        self.lay[n.name] = self.to_target(core, n.shape, self.fresh(f"{n.name}@{self.layout}"), core)
         self.sensitive.append(n.name)
 
 
 def kernel_views(graph: Graph) -> dict[str, str]:
     """View node -> the layout-sensitive op it belongs to (the ``layout_view`` attribute)."""
-    return {n.name: n.attr("layout_view") for n in graph.nodes
-            if n.attr("layout_view") and n.attr("layout_view") in graph.by_name}
+    return {
+        n.name: n.attr("layout_view")
+        for n in graph.nodes
+        if n.attr("layout_view") and n.attr("layout_view") in graph.by_name
+    }
 
 
 def layout_transform(graph: Graph, layout: str = "NHWC") -> tuple[Graph, list[str]]:

@@ -12,14 +12,16 @@ Stages:
          reshape/flatten -> one reshape to the final shape;
        * ``add(matmul(A, B), C)`` -> ``gemm(A, B, C)`` for 2-D A, B when C broadcasts to the product and
          the matmul feeds nothing else (onnxruntime's basic-level MatMul+Add fusion);
-       * Conv+BatchNorm folding: ``batchnorm(conv2d(x, w, b), γ, β, μ, σ²)`` -> ``conv2d(x, w', b')`` with,
-         per output channel c, ``s = γ / sqrt(σ² + ε)``, ``w'[c] = w[c]·s``, ``b'[c] = (b[c] - μ)·s + β`` (b = 0
-         without a bias). NOTE: the book's formula ``b' = β - μ·s`` drops the conv bias ``b``; it is only
-         right for a bias-free conv. Folded only when the conv feeds nothing else and its weights,
-         bias and the BN statistics are stored values (weights are frozen at their seed-0 values);
+       * Conv+BatchNorm folding: ``batchnorm(conv2d(x, w, b), γ, β, μ, σ²)`` -> ``conv2d(x, w', b')``
+         with, per output channel c, ``s = γ / sqrt(σ² + ε)``, ``w'[c] = w[c]·s``,
+         ``b'[c] = (b[c] - μ)·s + β`` (b = 0 without a bias). NOTE: the book's formula
+         ``b' = β - μ·s`` drops the conv bias ``b``; it is only right for a bias-free conv. Folded
+         only when the conv feeds nothing else and its weights, bias and the BN statistics are
+         stored values (weights are frozen at their seed-0 values);
   3. nodes that lost their last user are swept; output names are kept (see ``common``).
 Not handled: reassociation (``(x+1)+2``), rules needing value ranges, BN before a conv.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -30,8 +32,13 @@ from ...core.interpreter import source_value
 from ...core.ir import Graph, Node, Tensor
 from .common import Rewriter
 
-_NEUTRAL = {"add": (0.0, "both"), "sub": (0.0, "right"), "mul": (1.0, "both"),
-            "div": (1.0, "right"), "pow": (1.0, "right")}
+_NEUTRAL = {
+    "add": (0.0, "both"),
+    "sub": (0.0, "right"),
+    "mul": (1.0, "both"),
+    "div": (1.0, "right"),
+    "pow": (1.0, "right"),
+}
 _RESHAPES = ("reshape", "flatten")
 
 
@@ -97,10 +104,15 @@ class _Simplifier:
     def matmul_add(self, node: Node, ins: list[str]) -> bool:
         for k in (0, 1):
             mm, c = self.rw.nodes[ins[k]], self.rw.nodes[ins[1 - k]]
-            if (mm.op == "matmul" and self.graph.users.get(mm.name) == (node.name,)
-                    and mm.name not in self.graph.outputs and len(node.shape) == 2
-                    and node.shape == mm.shape and len(c.shape) <= 2
-                    and all(len(self.rw.nodes[i].shape) == 2 for i in mm.inputs)):
+            if (
+                mm.op == "matmul"
+                and self.graph.users.get(mm.name) == (node.name,)
+                and mm.name not in self.graph.outputs
+                and len(node.shape) == 2
+                and node.shape == mm.shape
+                and len(c.shape) <= 2
+                and all(len(self.rw.nodes[i].shape) == 2 for i in mm.inputs)
+            ):
                 self.rw.emit(node.replace(op="gemm", inputs=(*mm.inputs, c.name), attrs={}))
                 self.counts["matmul + add -> gemm"] += 1
                 return True
@@ -131,8 +143,7 @@ class _Simplifier:
         inner = self.rw.nodes[x.inputs[0]]
         if inner.shape == node.shape:
             return self.drop(node, inner.name, "reshape(reshape(x)) -> x")
-        self.rw.emit(node.replace(op="reshape", inputs=(inner.name,),
-                                  attrs={"shape": tuple(node.shape)}))
+        self.rw.emit(node.replace(op="reshape", inputs=(inner.name,), attrs={"shape": tuple(node.shape)}))
         self.counts["reshape(reshape(x)) -> one reshape"] += 1
         return True
 
@@ -140,21 +151,37 @@ class _Simplifier:
         conv = self.rw.nodes[ins[0]]
         stats = [self.rw.nodes[i] for i in ins[1:]]
         weights = [self.rw.nodes[i] for i in conv.inputs[1:]] if conv.op == "conv2d" else []
-        if (conv.op != "conv2d" or self.graph.users.get(conv.name) != (node.name,)
-                or conv.name in self.graph.outputs
-                or not all(n.op in ("param", "constant") for n in stats + weights)):
+        if (
+            conv.op != "conv2d"
+            or self.graph.users.get(conv.name) != (node.name,)
+            or conv.name in self.graph.outputs
+            or not all(n.op in ("param", "constant") for n in stats + weights)
+        ):
             return False
         gamma, beta, mean, var = (source_value(n, 0).astype(np.float64) for n in stats)
         w = source_value(weights[0], 0).astype(np.float64)
-        b = (source_value(weights[1], 0).astype(np.float64) if len(weights) > 1
-             else np.zeros(w.shape[0]))
+        b = source_value(weights[1], 0).astype(np.float64) if len(weights) > 1 else np.zeros(w.shape[0])
         scale = gamma / np.sqrt(var + float(node.attr("epsilon", 1e-5)))
         w_new = (w * scale[:, None, None, None]).astype(np.float32)
-        b_new = ((b - mean) * scale + beta).astype(np.float32)   # keeps the conv bias b
-        w_name = self.rw.emit(Node(self.rw.fresh(f"{conv.name}.w_bn"), "param", (),
-                                   (("init", "normal"), ("value", Tensor(w_new))), w_new.shape))
-        b_name = self.rw.emit(Node(self.rw.fresh(f"{conv.name}.b_bn"), "param", (),
-                                   (("init", "normal"), ("value", Tensor(b_new))), b_new.shape))
+        b_new = ((b - mean) * scale + beta).astype(np.float32)  # keeps the conv bias b
+        w_name = self.rw.emit(
+            Node(
+                self.rw.fresh(f"{conv.name}.w_bn"),
+                "param",
+                (),
+                (("init", "normal"), ("value", Tensor(w_new))),
+                w_new.shape,
+            )
+        )
+        b_name = self.rw.emit(
+            Node(
+                self.rw.fresh(f"{conv.name}.b_bn"),
+                "param",
+                (),
+                (("init", "normal"), ("value", Tensor(b_new))),
+                b_new.shape,
+            )
+        )
         # the conv moves down to the batchnorm's place (after its new weights) and keeps its name
         self.rw.nodes.pop(conv.name)
         self.rw.emit(conv.replace(inputs=(conv.inputs[0], w_name, b_name)))

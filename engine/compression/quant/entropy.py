@@ -16,6 +16,7 @@ Not handled: the smoothing of MXNet's variant (here as in pytorch-quantization: 
 infinite divergence just loses); negative-side histograms (the range is symmetric, [-amax, amax],
 or [0, amax] for unsigned data).
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,9 @@ def abs_histogram(x: np.ndarray, bins: int = N_BINS) -> tuple[np.ndarray, np.nda
         raise EngineError("entropy calibration needs a non-empty tensor of finite values")
     amax = float(arr.max())
     if amax == 0:
-        raise EngineError("every value is 0: there is no range to calibrate (any threshold "
-                          "quantises this tensor exactly)")
+        raise EngineError(
+            "every value is 0: there is no range to calibrate (any threshold quantises this tensor exactly)"
+        )
     if not 2 <= int(bins) <= 1 << 16:
         raise EngineError(f"bins = {bins} must lie in 2 .. 65536")
     counts, edges = np.histogram(arr, bins=int(bins), range=(0.0, amax))
@@ -48,15 +50,15 @@ def _check(hist, bin_edges, num_bits, start_bin) -> tuple[np.ndarray, np.ndarray
     h = np.asarray(hist, dtype=np.float64)
     e = np.asarray(bin_edges, dtype=np.float64)
     if h.ndim != 1 or e.shape != (len(h) + 1,):
-        raise EngineError(f"a histogram with {h.size} counts needs {h.size + 1} bin edges, "
-                          f"got {e.size}")
+        raise EngineError(f"a histogram with {h.size} counts needs {h.size + 1} bin edges, got {e.size}")
     if np.any(h < 0) or not np.all(np.isfinite(h)):
         raise EngineError("histogram counts must be finite and non-negative")
     if not 2 <= int(num_bits) <= 16:
         raise EngineError(f"num_bits = {num_bits} must lie in 2 .. 16")
     if not 1 <= start_bin <= len(h):
-        raise EngineError(f"the histogram has {len(h)} bins, fewer than the first candidate "
-                          f"threshold bin {start_bin}")
+        raise EngineError(
+            f"the histogram has {len(h)} bins, fewer than the first candidate threshold bin {start_bin}"
+        )
     if len(h) < 2 or h[1:].sum() == 0:
         raise EngineError("the histogram is empty (all counts zero after bin 0): nothing to calibrate")
     return h, e
@@ -84,9 +86,9 @@ def _levels(i: int, levels: int) -> np.ndarray:
     return level
 
 
-def entropy_divergences(hist: np.ndarray, bin_edges: np.ndarray, num_bits: int = 8,
-                        unsigned: bool = False, start_bin: int = 128
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def entropy_divergences(
+    hist: np.ndarray, bin_edges: np.ndarray, num_bits: int = 8, unsigned: bool = False, start_bin: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """(candidate threshold bins i, KL(P_i || Q_i)) for every candidate (see stage 2)."""
     bins, _ = _check(hist, bin_edges, num_bits, start_bin)
     bins = bins.copy()
@@ -108,8 +110,9 @@ def entropy_divergences(hist: np.ndarray, bin_edges: np.ndarray, num_bits: int =
     return candidates, divergences
 
 
-def entropy_amax(hist: np.ndarray, bin_edges: np.ndarray, num_bits: int = 8, unsigned: bool = False,
-                 start_bin: int = 128) -> float:
+def entropy_amax(
+    hist: np.ndarray, bin_edges: np.ndarray, num_bits: int = 8, unsigned: bool = False, start_bin: int = 128
+) -> float:
     """The clipping threshold whose quantised histogram is closest in KL divergence (stage 3)."""
     candidates, div = entropy_divergences(hist, bin_edges, num_bits, unsigned, start_bin)
     if not np.any(np.isfinite(div)):

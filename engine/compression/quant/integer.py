@@ -17,6 +17,7 @@ full-range input silently clips there; with q1 <= 127 a pair is at most 32258 an
 Not handled: gemmlowp's saturating doubling high multiply (int64 here makes saturation moot),
 per-channel weight scales, fused ReLU clamping.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import forward, model_spec
-from ..datasets import digits
 from ...core.errors import EngineError
+from ..datasets import digits
+from ..models import forward, model_spec
 from .observers import qparams, quantize
 
 
@@ -39,36 +40,48 @@ class IntegerLayer:
     z2: int
     s3: float
     z3: int
-    multiplier: float              # M = s1 s2 / s3
-    m0: float                      # M = m0 * 2^-shift, m0 in [0.5, 1)
+    multiplier: float  # M = s1 s2 / s3
+    m0: float  # M = m0 * 2^-shift, m0 in [0.5, 1)
     shift: int
-    m0_q31: int                    # round(m0 * 2^31)
-    q_in: np.ndarray               # (n, in) uint8 grid values
-    q_w: np.ndarray                # (in, out) int8
-    q_bias: np.ndarray             # (out,) int32
-    acc: np.ndarray                # (n, out) int32 accumulators
-    q_out_int: np.ndarray          # integer-only result
-    q_out_float: np.ndarray        # round(acc * M) + z3, clamped
-    q_out_reference: np.ndarray    # quantize(float layer output)
+    m0_q31: int  # round(m0 * 2^31)
+    q_in: np.ndarray  # (n, in) uint8 grid values
+    q_w: np.ndarray  # (in, out) int8
+    q_bias: np.ndarray  # (out,) int32
+    acc: np.ndarray  # (n, out) int32 accumulators
+    q_out_int: np.ndarray  # integer-only result
+    q_out_float: np.ndarray  # round(acc * M) + z3, clamped
+    q_out_reference: np.ndarray  # quantize(float layer output)
     max_lsb_diff_float: int
     max_lsb_diff_reference: int
 
     def rows(self, image: int = 0, n: int = 8) -> list[dict]:
         """The first ``n`` outputs of one image: accumulator and the three requantised results."""
-        return [{"acc (int32)": int(a), "q3 integer": int(qi), "q3 float M": int(qf),
-                 "q3 from float layer": int(qr)}
-                for a, qi, qf, qr in zip(self.acc[image][:n], self.q_out_int[image][:n],
-                                         self.q_out_float[image][:n], self.q_out_reference[image][:n])]
+        return [
+            {
+                "acc (int32)": int(a),
+                "q3 integer": int(qi),
+                "q3 float M": int(qf),
+                "q3 from float layer": int(qr),
+            }
+            for a, qi, qf, qr in zip(
+                self.acc[image][:n],
+                self.q_out_int[image][:n],
+                self.q_out_float[image][:n],
+                self.q_out_reference[image][:n],
+            )
+        ]
 
 
 def requant_multiplier(m: float) -> tuple[float, int, int]:
     """M = m0 * 2^-shift with m0 in [0.5, 1); returns (m0, shift, round(m0 * 2^31))."""
     if not 0 < m < 1:
-        raise EngineError(f"the requantisation multiplier M = {m:g} must lie in (0, 1) "
-                          "(Jacob et al. 2018 observe it always does for real layers)")
+        raise EngineError(
+            f"the requantisation multiplier M = {m:g} must lie in (0, 1) "
+            "(Jacob et al. 2018 observe it always does for real layers)"
+        )
     m0, exp = math.frexp(m)
     q = int(round(m0 * (1 << 31)))
-    if q == 1 << 31:            # m0 rounded up to 1.0: renormalise
+    if q == 1 << 31:  # m0 rounded up to 1.0: renormalise
         q //= 2
         exp += 1
     return m0, -exp, q
@@ -81,10 +94,12 @@ def rounding_shift(x: np.ndarray, shift: int) -> np.ndarray:
     return np.where(x >= 0, (x + half) >> shift, -((-x + half) >> shift))
 
 
-def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8,
-                  reduce_range: bool = False) -> IntegerLayer:
+def integer_layer(
+    model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int = 8, reduce_range: bool = False
+) -> IntegerLayer:
     """One dense layer evaluated with integers only (stage 4) on ``n`` test images."""
     from ..training import train_model
+
     spec, trained = model_spec(model), train_model(model, seed)
     dense = {ly.name: i for i, ly in enumerate(spec.layers) if ly.kind == "dense"}
     if layer not in dense:
@@ -98,6 +113,7 @@ def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int 
     def grab(i, ly, h):
         inputs[i] = h
         return h
+
     forward(spec, trained.params, split.x_train[:512], grab)
     x_cal = inputs[idx]
     w, b = trained.params[f"{layer}.w"], trained.params[f"{layer}.b"]
@@ -116,7 +132,24 @@ def integer_layer(model: str = "mlp", seed: int = 0, layer: str = "fc1", n: int 
     q_int = np.clip(int(z3) + rounding_shift(acc * np.int64(m0_q31), 31 + shift), 0, 255)
     q_flt = np.clip(np.rint(acc * m).astype(np.int64) + int(z3), 0, 255)
     q_ref = quantize(x @ w + b, s3, z3, "quint8")
-    return IntegerLayer(float(s1), int(z1), float(s2), int(z2), float(s3), int(z3), m, m0, shift,
-                        m0_q31, q_in, q_w, q_bias.astype(np.int32), acc.astype(np.int32), q_int,
-                        q_flt, q_ref, int(np.abs(q_int - q_flt).max()),
-                        int(np.abs(q_int - q_ref).max()))
+    return IntegerLayer(
+        float(s1),
+        int(z1),
+        float(s2),
+        int(z2),
+        float(s3),
+        int(z3),
+        m,
+        m0,
+        shift,
+        m0_q31,
+        q_in,
+        q_w,
+        q_bias.astype(np.int32),
+        acc.astype(np.int32),
+        q_int,
+        q_flt,
+        q_ref,
+        int(np.abs(q_int - q_flt).max()),
+        int(np.abs(q_int - q_ref).max()),
+    )

@@ -21,6 +21,7 @@ Stages:
      calibration, :mod:`engine.compression.quant.entropy`); per tensor, or per channel along ``axis``.
 Not handled: float8, per-group scales, float zero points (torch's per_channel_affine_float_qparams).
 """
+
 from __future__ import annotations
 
 import re
@@ -40,10 +41,12 @@ def qrange(dtype: str = "quint8", reduce_range: bool = False) -> tuple[int, int]
     """[qmin, qmax] of an integer grid (see stage 1)."""
     m = re.fullmatch(r"(q?u?int)(\d+)", str(dtype))
     if not m or m.group(1) not in ("quint", "qint") or not 2 <= int(m.group(2)) <= 8:
-        raise EngineError(f"dtype {dtype!r} is not an integer grid I know; use quint8, qint8, "
-                          "qint4, quint4 or any qintN / quintN with N from 2 to 8")
+        raise EngineError(
+            f"dtype {dtype!r} is not an integer grid I know; use quint8, qint8, "
+            "qint4, quint4 or any qintN / quintN with N from 2 to 8"
+        )
     bits = int(m.group(2))
-    lo, hi = (0, 2 ** bits - 1) if m.group(1) == "quint" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    lo, hi = (0, 2**bits - 1) if m.group(1) == "quint" else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     if reduce_range:
         lo, hi = lo // 2, hi // 2
     return lo, hi
@@ -73,8 +76,9 @@ def _reduce_axes(arr: np.ndarray, axis: int | None) -> tuple[int, ...] | None:
     return tuple(d for d in range(arr.ndim) if d != axis)
 
 
-def qparams_from_range(min_val, max_val, dtype: str = "quint8", scheme: str = "affine",
-                       reduce_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def qparams_from_range(
+    min_val, max_val, dtype: str = "quint8", scheme: str = "affine", reduce_range: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(scale float32, zero_point int64) from observed min/max, exactly as torch computes them."""
     _check_scheme(scheme)
     qmin, qmax = qrange(dtype, reduce_range)
@@ -83,8 +87,10 @@ def qparams_from_range(min_val, max_val, dtype: str = "quint8", scheme: str = "a
     if np.any(lo > hi):
         raise EngineError(f"min {min_val} is above max {max_val}")
     if scheme == "symmetric" and reduce_range and dtype == "quint8":
-        raise EngineError("reduce_range with symmetric quint8 is refused (torch refuses it too: "
-                          "the zero point 128 would sit outside the reduced grid 0..127)")
+        raise EngineError(
+            "reduce_range with symmetric quint8 is refused (torch refuses it too: "
+            "the zero point 128 would sit outside the reduced grid 0..127)"
+        )
     if scheme == "symmetric":
         amax = np.maximum(-lo, hi)
         scale = np.maximum(amax / np.float32((qmax - qmin) / 2), EPS32).astype(np.float32)
@@ -100,8 +106,13 @@ def qparams_from_range(min_val, max_val, dtype: str = "quint8", scheme: str = "a
     return scale, zero_point
 
 
-def qparams(x: np.ndarray, dtype: str = "quint8", scheme: str = "affine", reduce_range: bool = False,
-            axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def qparams(
+    x: np.ndarray,
+    dtype: str = "quint8",
+    scheme: str = "affine",
+    reduce_range: bool = False,
+    axis: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Min-max (scale, zero_point) of ``x``, per tensor or per channel along ``axis`` (torch MinMax)."""
     arr = _as_finite(x)
     axes = _reduce_axes(arr, axis)
@@ -117,8 +128,15 @@ def _broadcast(v: np.ndarray, ndim: int, axis: int | None) -> np.ndarray:
     return v.reshape(shape)
 
 
-def quantize(x: np.ndarray, scale, zero_point, dtype: str = "quint8", axis: int | None = None,
-             reduce_range: bool = False, rounding: str = "divide") -> np.ndarray:
+def quantize(
+    x: np.ndarray,
+    scale,
+    zero_point,
+    dtype: str = "quint8",
+    axis: int | None = None,
+    reduce_range: bool = False,
+    rounding: str = "divide",
+) -> np.ndarray:
     """q = clamp(round_half_even(x / s) + z, qmin, qmax) as int64 (per channel along ``axis``).
 
     How x / s is formed (all three agree except on values a hair from a rounding tie):
@@ -158,15 +176,29 @@ def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.
     return (s * (q.astype(np.int64) - z).astype(np.float32)).astype(np.float32)
 
 
-def fake_quant(x: np.ndarray, scale, zero_point, dtype: str = "quint8", axis: int | None = None,
-               reduce_range: bool = False, rounding: str = "divide") -> np.ndarray:
+def fake_quant(
+    x: np.ndarray,
+    scale,
+    zero_point,
+    dtype: str = "quint8",
+    axis: int | None = None,
+    reduce_range: bool = False,
+    rounding: str = "divide",
+) -> np.ndarray:
     """dequantize(quantize(x)): the value the integer model really computes with."""
     q = quantize(x, scale, zero_point, dtype, axis, reduce_range, rounding)
     return dequantize(q, scale, zero_point, axis)
 
 
-def ste_mask(x: np.ndarray, scale, zero_point, dtype: str = "quint8", axis: int | None = None,
-             reduce_range: bool = False, rounding: str = "divide") -> np.ndarray:
+def ste_mask(
+    x: np.ndarray,
+    scale,
+    zero_point,
+    dtype: str = "quint8",
+    axis: int | None = None,
+    reduce_range: bool = False,
+    rounding: str = "divide",
+) -> np.ndarray:
     """The straight-through estimator's gradient: 1 where qmin <= round(x/s)+z <= qmax, else 0.
 
     Same rule as torch.fake_quantize_per_tensor_affine's backward.
@@ -183,13 +215,13 @@ def ste_mask(x: np.ndarray, scale, zero_point, dtype: str = "quint8", axis: int 
 @dataclass(frozen=True, eq=False)
 class Observation:
     method: str
-    min_val: np.ndarray       # the chosen clipping range (before widening to include 0)
+    min_val: np.ndarray  # the chosen clipping range (before widening to include 0)
     max_val: np.ndarray
     scale: np.ndarray
     zero_point: np.ndarray
     qmin: int
     qmax: int
-    note: str                 # how this observer chose its range, in one sentence
+    note: str  # how this observer chose its range, in one sentence
 
 
 def _range_minmax(arr, axes):
@@ -214,8 +246,10 @@ def _range_percentile(arr, axes, p: float, scheme: str):
     if scheme == "symmetric":
         a = np.percentile(np.abs(arr), p, axis=axes).astype(np.float32)
         return -a, a
-    return (np.percentile(arr, 100 - p, axis=axes).astype(np.float32),
-            np.percentile(arr, p, axis=axes).astype(np.float32))
+    return (
+        np.percentile(arr, 100 - p, axis=axes).astype(np.float32),
+        np.percentile(arr, p, axis=axes).astype(np.float32),
+    )
 
 
 def _mse_one(v: np.ndarray, dtype, scheme, reduce_range, n_grid: int = 100):
@@ -243,6 +277,7 @@ def _range_mse(arr, axis, dtype, scheme, reduce_range):
 
 def _range_entropy(arr, axis, dtype, scheme):
     from .entropy import abs_histogram, entropy_amax
+
     unsigned = dtype.startswith("quint") and scheme == "affine" and float(arr.min()) >= 0
     bits = int(re.sub(r"\D", "", dtype))
     rows = [arr.ravel()] if axis is None else list(np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1))
@@ -254,9 +289,16 @@ def _range_entropy(arr, axis, dtype, scheme):
     return (np.zeros_like(a) if unsigned else -a), a
 
 
-def observe(x, method: str = "minmax", dtype: str = "quint8", scheme: str = "affine",
-            reduce_range: bool = False, axis: int | None = None, percentile: float = 99.9,
-            averaging_constant: float = 0.01) -> Observation:
+def observe(
+    x,
+    method: str = "minmax",
+    dtype: str = "quint8",
+    scheme: str = "affine",
+    reduce_range: bool = False,
+    axis: int | None = None,
+    percentile: float = 99.9,
+    averaging_constant: float = 0.01,
+) -> Observation:
     """Pick a clipping range for ``x`` with ``method`` and turn it into (scale, zero_point).
 
     ``x`` may be a list of batches (the moving-average observer walks them in order; the others
@@ -264,16 +306,18 @@ def observe(x, method: str = "minmax", dtype: str = "quint8", scheme: str = "aff
     """
     _check_scheme(scheme)
     qmin, qmax = qrange(dtype, reduce_range)
-    batches = [_as_finite(b, f"batch {i}") for i, b in enumerate(x)] if isinstance(x, list) \
-        else [_as_finite(x)]
+    batches = (
+        [_as_finite(b, f"batch {i}") for i, b in enumerate(x)] if isinstance(x, list) else [_as_finite(x)]
+    )
     if method == "moving_average" or len(batches) == 1:
-        arr = batches[0]          # the moving average walks the batches; axes come from the first
+        arr = batches[0]  # the moving average walks the batches; axes come from the first
     else:
         try:
             arr = np.concatenate(batches, axis=0)
         except ValueError:
-            raise EngineError("the batches have different shapes beyond axis 0: "
-                              f"{[list(b.shape) for b in batches[:3]]}") from None
+            raise EngineError(
+                f"the batches have different shapes beyond axis 0: {[list(b.shape) for b in batches[:3]]}"
+            ) from None
     axes = _reduce_axes(arr, axis)
     if method == "minmax":
         lo, hi = _range_minmax(arr, axes)
@@ -282,19 +326,22 @@ def observe(x, method: str = "minmax", dtype: str = "quint8", scheme: str = "aff
         if not 0 < averaging_constant <= 1:
             raise EngineError(f"averaging constant {averaging_constant} must lie in (0, 1]")
         lo, hi = _range_moving_average(batches, axes, averaging_constant)
-        note = (f"min and max of the first batch, then moved {averaging_constant:g} of the way "
-                "towards each new batch's min and max")
+        note = (
+            f"min and max of the first batch, then moved {averaging_constant:g} of the way "
+            "towards each new batch's min and max"
+        )
     elif method == "percentile":
         lo, hi = _range_percentile(arr, axes, percentile, scheme)
         note = f"the {percentile:g}th percentile: the rarest {100 - percentile:g}% of values are clipped"
     elif method == "mse":
-        lo, hi = _range_mse(arr, None if axis is None else int(axis) % arr.ndim, dtype, scheme,
-                            reduce_range)
+        lo, hi = _range_mse(arr, None if axis is None else int(axis) % arr.ndim, dtype, scheme, reduce_range)
         note = "the clip (1% .. 100% of the full range) whose quantise-dequantise error is smallest"
     elif method == "entropy":
         lo, hi = _range_entropy(arr, None if axis is None else int(axis) % arr.ndim, dtype, scheme)
-        note = ("the threshold whose quantised histogram is closest in KL divergence to the "
-                "original (TensorRT calibration)")
+        note = (
+            "the threshold whose quantised histogram is closest in KL divergence to the "
+            "original (TensorRT calibration)"
+        )
     else:
         raise EngineError(f"unknown observer {method!r}; choose one of: {', '.join(METHODS)}")
     lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)

@@ -20,6 +20,7 @@ Integer-only inference of a layer lives in :mod:`engine.compression.quant.intege
 Not handled: activation fake-quant during QAT training (the engine has no rounding op to
 differentiate), per-channel activation scales, bias quantisation error.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import Layer, ModelSpec, accuracy, forward, model_spec
-from ..datasets import digits
 from ...core.errors import EngineError
+from ..datasets import digits
+from ..models import Layer, ModelSpec, accuracy, forward, model_spec
 from .observers import fake_quant, observe, qparams, qparams_from_range, ste_mask
 
 MODES = ("weights", "dynamic", "static")
@@ -42,8 +43,9 @@ def _bits(bits: int) -> int:
     return int(bits)
 
 
-def quantize_weights(spec: ModelSpec, params: dict, bits: int = 8, per_channel: bool = True,
-                     clip: dict | None = None) -> dict:
+def quantize_weights(
+    spec: ModelSpec, params: dict, bits: int = 8, per_channel: bool = True, clip: dict | None = None
+) -> dict:
     """Weights fake-quantised to qint{bits} symmetric (per output channel or per tensor).
 
     ``clip`` maps a layer name to an absolute clip value (used by QAT); default: min-max.
@@ -64,7 +66,7 @@ def quantize_weights(spec: ModelSpec, params: dict, bits: int = 8, per_channel: 
 
 
 def _out_axis(ly: Layer) -> int:
-    return 0 if ly.kind == "conv" else 1      # dense weights are (in, out)
+    return 0 if ly.kind == "conv" else 1  # dense weights are (in, out)
 
 
 def weight_bytes(spec: ModelSpec, bits: int = 32) -> int:
@@ -92,6 +94,7 @@ def _act_hook(spec: ModelSpec, bits: int, mode: str, ranges: dict | None):
             lo, hi = ranges[i]
             s, z = qparams_from_range(lo, hi, dtype, "affine")
         return fake_quant(h, s, z, dtype)
+
     return hook
 
 
@@ -100,8 +103,15 @@ def _check_batches(batches) -> None:
         raise EngineError(f"calibration batches = {batches!r} must be a whole number 1 .. 256")
 
 
-def calibrate(spec: ModelSpec, params: dict, x: np.ndarray, observer: str = "minmax",
-              bits: int = 8, batches: int = 8, batch: int = 64) -> dict[int, tuple[float, float]]:
+def calibrate(
+    spec: ModelSpec,
+    params: dict,
+    x: np.ndarray,
+    observer: str = "minmax",
+    bits: int = 8,
+    batches: int = 8,
+    batch: int = 64,
+) -> dict[int, tuple[float, float]]:
     """Observed range of the input of every weighted layer, over ``batches`` calibration batches."""
     seen: dict[int, list[np.ndarray]] = {}
     _check_batches(batches)
@@ -110,14 +120,16 @@ def calibrate(spec: ModelSpec, params: dict, x: np.ndarray, observer: str = "min
         if ly.kind in ("dense", "conv"):
             seen.setdefault(i, []).append(np.array(h))
         return h
+
     for k in range(batches):
-        chunk = x[k * batch:(k + 1) * batch]
+        chunk = x[k * batch : (k + 1) * batch]
         if len(chunk):
             forward(spec, params, chunk, record)
     ranges = {}
     for i, hs in seen.items():
-        o = observe(hs if observer == "moving_average" else np.concatenate(hs), observer,
-                    f"quint{bits}", "affine")
+        o = observe(
+            hs if observer == "moving_average" else np.concatenate(hs), observer, f"quint{bits}", "affine"
+        )
         ranges[i] = (float(o.min_val), float(o.max_val))
     return ranges
 
@@ -132,14 +144,22 @@ class PTQResult:
     fp32_accuracy: float
     weight_bytes: int
     fp32_bytes: int
-    ranges: tuple[tuple[str, float, float], ...]   # (layer, lo, hi) for static mode
+    ranges: tuple[tuple[str, float, float], ...]  # (layer, lo, hi) for static mode
 
 
 @functools.lru_cache(maxsize=256)
-def ptq(model: str = "mlp", seed: int = 0, bits: int = 8, mode: str = "static",
-        observer: str = "minmax", per_channel: bool = True, calib_batches: int = 8) -> PTQResult:
+def ptq(
+    model: str = "mlp",
+    seed: int = 0,
+    bits: int = 8,
+    mode: str = "static",
+    observer: str = "minmax",
+    per_channel: bool = True,
+    calib_batches: int = 8,
+) -> PTQResult:
     """Accuracy of the trained ``model`` after post-training quantisation (see stages 1-2)."""
     from ..training import train_model
+
     bits = _bits(bits)
     if mode not in MODES:
         raise EngineError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -147,12 +167,24 @@ def ptq(model: str = "mlp", seed: int = 0, bits: int = 8, mode: str = "static",
     spec, trained = model_spec(model), train_model(model, seed)
     split = digits(seed)
     qw = quantize_weights(spec, trained.params, bits, per_channel)
-    ranges = calibrate(spec, trained.params, split.x_train, observer, bits, calib_batches) \
-        if mode == "static" else None
+    ranges = (
+        calibrate(spec, trained.params, split.x_train, observer, bits, calib_batches)
+        if mode == "static"
+        else None
+    )
     acc = accuracy(spec, qw, split.x_test, split.y_test, _act_hook(spec, bits, mode, ranges))
     named = tuple((spec.layers[i].name, lo, hi) for i, (lo, hi) in (ranges or {}).items())
-    return PTQResult(model, bits, mode, observer, acc, trained.test_accuracy,
-                     weight_bytes(spec, bits), weight_bytes(spec), named)
+    return PTQResult(
+        model,
+        bits,
+        mode,
+        observer,
+        acc,
+        trained.test_accuracy,
+        weight_bytes(spec, bits),
+        weight_bytes(spec),
+        named,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,11 +192,11 @@ class QATResult:
     model: str
     bits: int
     epochs: int
-    ptq_accuracy: float            # weights quantised, no fine-tuning (same clip)
+    ptq_accuracy: float  # weights quantised, no fine-tuning (same clip)
     qat_accuracy: float
     fp32_accuracy: float
     losses: tuple[float, ...]
-    masked_fraction: float         # share of weight gradients the STE zeroed (last epoch)
+    masked_fraction: float  # share of weight gradients the STE zeroed (last epoch)
     clips: tuple[tuple[str, float], ...]
 
 
@@ -173,10 +205,17 @@ def _clips(spec: ModelSpec, params: dict, pct: float) -> dict[str, float]:
 
 
 @functools.lru_cache(maxsize=64)
-def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
-        clip_percentile: float = 99.0, lr: float = 0.001) -> QATResult:
+def qat(
+    model: str = "mlp",
+    seed: int = 0,
+    bits: int = 4,
+    epochs: int = 3,
+    clip_percentile: float = 99.0,
+    lr: float = 0.001,
+) -> QATResult:
     """Fine-tune the trained model with fake-quantised weights and the STE (stage 3)."""
     from ..training import check_epochs, fit, train_model
+
     bits = _bits(bits)
     if not 50 < clip_percentile <= 100:
         raise EngineError(f"clip percentile {clip_percentile} must lie in (50, 100]")
@@ -187,8 +226,7 @@ def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
     dtype = f"qint{bits}"
     params = {k: np.array(v) for k, v in trained.params.items()}
     clips = _clips(spec, params, clip_percentile)
-    ptq_acc = accuracy(spec, quantize_weights(spec, params, bits, clip=clips), split.x_test,
-                       split.y_test)
+    ptq_acc = accuracy(spec, quantize_weights(spec, params, bits, clip=clips), split.x_test, split.y_test)
     losses, masked = [], 0.0
     for epoch in range(epochs):
         clips = _clips(spec, params, clip_percentile)
@@ -200,26 +238,47 @@ def qat(model: str = "mlp", seed: int = 0, bits: int = 4, epochs: int = 3,
                 s, z = qparams_from_range(-np.float32(c), np.float32(c), dtype, "symmetric")
                 masks[f"{name}.w"] = ste_mask(p[f"{name}.w"], s, z, dtype)
             return masks
-        params, ep_losses = fit(spec, params, split, 1, lr, seed + 101 * (epoch + 1), view=view,
-                                grad_mask=grad_mask)
+
+        params, ep_losses = fit(
+            spec, params, split, 1, lr, seed + 101 * (epoch + 1), view=view, grad_mask=grad_mask
+        )
         losses += ep_losses
         m = grad_mask(params)
         masked = 1.0 - float(sum(v.sum() for v in m.values()) / sum(v.size for v in m.values()))
     final = quantize_weights(spec, params, bits, clip=_clips(spec, params, clip_percentile))
-    return QATResult(model, bits, epochs, ptq_acc,
-                     accuracy(spec, final, split.x_test, split.y_test), trained.test_accuracy,
-                     tuple(losses), masked, tuple(sorted(clips.items())))
+    return QATResult(
+        model,
+        bits,
+        epochs,
+        ptq_acc,
+        accuracy(spec, final, split.x_test, split.y_test),
+        trained.test_accuracy,
+        tuple(losses),
+        masked,
+        tuple(sorted(clips.items())),
+    )
 
 
-def bitwidth_sweep(model: str = "mlp", seed: int = 0, observer: str = "minmax",
-                   bits_list: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2)) -> list[dict]:
+def bitwidth_sweep(
+    model: str = "mlp",
+    seed: int = 0,
+    observer: str = "minmax",
+    bits_list: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2),
+) -> list[dict]:
     """Accuracy per bit width for weight-only, dynamic and static PTQ (rows for a chart)."""
     rows = []
     for b in bits_list:
         for mode in MODES:
             r = ptq(model, seed, b, mode, observer)
-            rows.append({"bits": b, "mode": mode, "accuracy": r.accuracy,
-                         "fp32_accuracy": r.fp32_accuracy, "weight_bytes": r.weight_bytes})
+            rows.append(
+                {
+                    "bits": b,
+                    "mode": mode,
+                    "accuracy": r.accuracy,
+                    "fp32_accuracy": r.fp32_accuracy,
+                    "weight_bytes": r.weight_bytes,
+                }
+            )
     return rows
 
 
@@ -231,8 +290,9 @@ def tensor_names(model: str = "mlp") -> list[str]:
     """'weights:<layer>' and 'activations:<layer>' (the input of that layer) for every layer, then
     synthetic tensors: 10,000 N(0, 1) values plus one outlier at 12, a constant 0.7, all zeros."""
     spec = model_spec(model)
-    return [f"{kind}:{ly.name}" for ly in spec.weighted
-            for kind in ("weights", "activations")] + list(SYNTHETIC)
+    return [f"{kind}:{ly.name}" for ly in spec.weighted for kind in ("weights", "activations")] + list(
+        SYNTHETIC
+    )
 
 
 def _synthetic(name: str) -> np.ndarray:
@@ -242,13 +302,16 @@ def _synthetic(name: str) -> np.ndarray:
     return np.full((1000, 1), 0.7 if name == "synthetic:constant" else 0.0, np.float32)
 
 
-def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
-                 n_images: int = 256) -> np.ndarray:
+def model_tensor(
+    model: str = "mlp", seed: int = 0, name: str = "weights:fc1", n_images: int = 256
+) -> np.ndarray:
     """A weight tensor, or a layer's input activations on ``n_images`` training images."""
     from ..training import train_model
+
     if name not in tensor_names(model):
-        raise EngineError(f"{name!r} is not a tensor of {model!r}; choose one of: "
-                          f"{', '.join(tensor_names(model))}")
+        raise EngineError(
+            f"{name!r} is not a tensor of {model!r}; choose one of: {', '.join(tensor_names(model))}"
+        )
     if name in SYNTHETIC:
         return _synthetic(name)
     kind, layer = name.split(":")
@@ -263,14 +326,21 @@ def model_tensor(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
         if i == idx:
             got["h"] = np.array(h)
         return h
+
     forward(spec, trained.params, digits(seed).x_train[:n_images], grab)
     return got["h"]
 
 
-def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc1",
-                      dtype: str = "qint8", scheme: str = "symmetric", reduce_range: bool = False,
-                      percentile: float = 99.9, per_channel: bool = False
-                      ) -> tuple[np.ndarray, dict, dict]:
+def compare_observers(
+    model: str = "mlp",
+    seed: int = 0,
+    name: str = "weights:fc1",
+    dtype: str = "qint8",
+    scheme: str = "symmetric",
+    reduce_range: bool = False,
+    percentile: float = 99.9,
+    per_channel: bool = False,
+) -> tuple[np.ndarray, dict, dict]:
     """(values, {method: Observation}, {method: why it refused}) — every observer on the same
     tensor (the moving average walks it in 8 chunks, as it would walk calibration batches).
     ``per_channel`` (weights only) gives one range per output channel: axis 1 of a dense
@@ -280,16 +350,24 @@ def compare_observers(model: str = "mlp", seed: int = 0, name: str = "weights:fc
     axis = None
     if per_channel:
         if not name.startswith("weights:"):
-            raise EngineError("per-channel ranges are for weights; an activation tensor gets one "
-                              "range per tensor (its channels change with every input)")
+            raise EngineError(
+                "per-channel ranges are for weights; an activation tensor gets one "
+                "range per tensor (its channels change with every input)"
+            )
         axis = 0 if x.ndim == 4 else 1
     out, refused = {}, {}
     for method in ("minmax", "moving_average", "percentile", "mse", "entropy"):
         data = x if method != "moving_average" else _chunks(x, axis)
         try:
-            out[method] = observe(data, method, dtype, scheme, reduce_range,
-                                  axis=None if axis is None else (0 if method == "moving_average" else axis),
-                                  percentile=percentile)
+            out[method] = observe(
+                data,
+                method,
+                dtype,
+                scheme,
+                reduce_range,
+                axis=None if axis is None else (0 if method == "moving_average" else axis),
+                percentile=percentile,
+            )
         except EngineError as exc:
             refused[method] = str(exc)
     if not out:

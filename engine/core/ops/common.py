@@ -1,8 +1,9 @@
 """Small helpers every op module uses: element counts, numpy broadcasting, checked attributes."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,8 +22,10 @@ def broadcast_shape(op: str, a: Sequence[int], b: Sequence[int]) -> tuple[int, .
         da = a[-k] if k <= len(a) else 1
         db = b[-k] if k <= len(b) else 1
         if da != db and 1 not in (da, db):
-            raise ShapeError(f"{op}: cannot broadcast {list(a)} with {list(b)}: sizes {da} and {db} "
-                             f"differ on axis -{k} and neither is 1")
+            raise ShapeError(
+                f"{op}: cannot broadcast {list(a)} with {list(b)}: sizes {da} and {db} "
+                f"differ on axis -{k} and neither is 1"
+            )
         out.append(db if da == 1 else da)
     return tuple(reversed(out))
 

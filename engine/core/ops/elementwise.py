@@ -17,10 +17,11 @@ Abramowitz & Stegun formula 7.1.26 (absolute error below 1.5e-7), evaluated in f
 Each op declares its kernel's temporaries (``workspace``): one output-sized temporary unless stated.
 Not handled: integer or complex arithmetic (everything computes in float32).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from ..errors import ShapeError
 from ..opdef import OpDef, OpTable, Workspace, one_temporary
 from .common import broadcast_shape, number, numel
 
-OPS = OpTable()          # this module's ops, in order; engine.core.registry collects them
+OPS = OpTable()  # this module's ops, in order; engine.core.registry collects them
 register = OPS.register
 
 F32 = "float32"
@@ -59,7 +60,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     flat = src.reshape(-1)
     out = np.empty(flat.shape, np.float32)
     for lo in range(0, flat.size, ERF_CHUNK):
-        out[lo:lo + ERF_CHUNK] = _erf64(flat[lo:lo + ERF_CHUNK])
+        out[lo : lo + ERF_CHUNK] = _erf64(flat[lo : lo + ERF_CHUNK])
     return out.reshape(src.shape)
 
 
@@ -73,19 +74,18 @@ def _erf64(x: np.ndarray) -> np.ndarray:
 
 
 ERF_CHUNK = 1 << 16
-_ERF_TEMPS = 12        # peak float64 temporaries of _erf64, counted in fp32 elements per element
-_ERF_PASSES = 16       # numpy passes over each element
+_ERF_TEMPS = 12  # peak float64 temporaries of _erf64, counted in fp32 elements per element
+_ERF_PASSES = 16  # numpy passes over each element
 
 
 def erf_workspace(in_shapes, out_shape, attrs) -> Workspace:
     """One chunk of float64 temporaries; one loop iteration per chunk."""
     n = numel(out_shape)
-    return Workspace(temp=_ERF_TEMPS * min(n, ERF_CHUNK), loops=-(-n // ERF_CHUNK),
-                     streamed=_ERF_PASSES * n)
+    return Workspace(temp=_ERF_TEMPS * min(n, ERF_CHUNK), loops=-(-n // ERF_CHUNK), streamed=_ERF_PASSES * n)
 
 
 def _gelu_workspace(in_shapes, out_shape, attrs) -> Workspace:
-    w = erf_workspace(in_shapes, out_shape, attrs)       # plus the scaled copy of x
+    w = erf_workspace(in_shapes, out_shape, attrs)  # plus the scaled copy of x
     return Workspace(w.temp + numel(out_shape), w.loops, w.streamed)
 
 
@@ -96,7 +96,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    y = erf(x * np.float32(1 / math.sqrt(2)))     # in place from here: one temporary, not four
+    y = erf(x * np.float32(1 / math.sqrt(2)))  # in place from here: one temporary, not four
     y += np.float32(1.0)
     y *= x
     y *= np.float32(0.5)
@@ -114,9 +114,10 @@ def _hswish(x: np.ndarray) -> np.ndarray:
 # -- registration ------------------------------------------------------------------------------
 def _unary_infer(name: str) -> Callable:
     def infer(in_shapes, in_dtypes, attrs):
-        for key, value in attrs.items():      # unary ops' attributes are all numbers
+        for key, value in attrs.items():  # unary ops' attributes are all numbers
             number(name, key, value)
         return tuple(in_shapes[0]), F32
+
     infer.__name__ = f"infer_{name}"
     return infer
 
@@ -124,34 +125,61 @@ def _unary_infer(name: str) -> Callable:
 def _binary_infer(name: str) -> Callable:
     def infer(in_shapes, in_dtypes, attrs):
         return broadcast_shape(name, in_shapes[0], in_shapes[1]), F32
+
     infer.__name__ = f"infer_{name}"
     return infer
 
 
 def _temps(k: int) -> Callable:
     """Workspace of a kernel that holds at most ``k`` output-sized temporaries."""
+
     def workspace(in_shapes, out_shape, attrs) -> Workspace:
         return Workspace(temp=k * numel(out_shape))
+
     return workspace
 
 
-def _unary(name: str, fn: Callable, doc: str, onnx: str = "", attrs: dict | None = None,
-           workspace: Callable = one_temporary) -> None:
+def _unary(
+    name: str,
+    fn: Callable,
+    doc: str,
+    onnx: str = "",
+    attrs: dict | None = None,
+    workspace: Callable = one_temporary,
+) -> None:
     if attrs:
+
         def kernel(xs, at):
             return _as_float(fn(_as_float(xs[0]), at))
     else:
+
         def kernel(xs, at):
             return _as_float(fn(_as_float(xs[0])))
-    register(OpDef(name, "elemwise", 1, 1, _unary_infer(name), kernel, elementwise_flops,
-                   attrs=dict(attrs or {}), doc=doc, onnx=onnx, workspace=workspace))
+
+    register(
+        OpDef(
+            name,
+            "elemwise",
+            1,
+            1,
+            _unary_infer(name),
+            kernel,
+            elementwise_flops,
+            attrs=dict(attrs or {}),
+            doc=doc,
+            onnx=onnx,
+            workspace=workspace,
+        )
+    )
 
 
 def _binary(name: str, fn: Callable, doc: str, onnx: str = "") -> None:
     def kernel(xs, at):
         return _as_float(fn(_as_float(xs[0]), _as_float(xs[1])))
-    register(OpDef(name, "broadcast", 2, 2, _binary_infer(name), kernel, elementwise_flops,
-                   doc=doc, onnx=onnx))
+
+    register(
+        OpDef(name, "broadcast", 2, 2, _binary_infer(name), kernel, elementwise_flops, doc=doc, onnx=onnx)
+    )
 
 
 def _check_clip(in_shapes, in_dtypes, attrs):
@@ -177,16 +205,33 @@ _unary("tanh", np.tanh, "tanh x", "Tanh")
 _unary("sigmoid", _sigmoid, "1 / (1 + e ** -x)", "Sigmoid", workspace=_temps(4))
 _unary("relu", lambda x: np.maximum(x, 0.0), "max(x, 0)", "Relu")
 _unary("relu6", _relu6, "min(max(x, 0), 6)", "Clip")
-_unary("gelu", _gelu, "x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)) (exact form)", "Gelu",
-       workspace=_gelu_workspace)
+_unary(
+    "gelu", _gelu, "x * Phi(x) = x/2 * (1 + erf(x / sqrt 2)) (exact form)", "Gelu", workspace=_gelu_workspace
+)
 _unary("hswish", _hswish, "x * relu6(x + 3) / 6 (MobileNetV3)", "HardSwish", workspace=_temps(2))
 _unary("sqrt", np.sqrt, "square root (nan for x < 0)", "Sqrt")
 _unary("abs", np.abs, "|x|", "Abs")
 _unary("square", np.square, "x * x", "")
 _unary("erf", erf, "error function erf x", "Erf", workspace=erf_workspace)
-_unary("leaky_relu", lambda x, at: np.where(x >= 0, x, x * np.float32(at["alpha"])),
-       "x if x >= 0 else alpha * x", "LeakyRelu", attrs={"alpha": 0.01}, workspace=_temps(2))
-register(OpDef("clip", "elemwise", 1, 1, _check_clip,
-               lambda xs, at: _as_float(np.clip(_as_float(xs[0]), at["min"], at["max"])),
-               elementwise_flops, attrs={"min": -math.inf, "max": math.inf},
-               doc="min(max(x, min), max)", onnx="Clip"))
+_unary(
+    "leaky_relu",
+    lambda x, at: np.where(x >= 0, x, x * np.float32(at["alpha"])),
+    "x if x >= 0 else alpha * x",
+    "LeakyRelu",
+    attrs={"alpha": 0.01},
+    workspace=_temps(2),
+)
+register(
+    OpDef(
+        "clip",
+        "elemwise",
+        1,
+        1,
+        _check_clip,
+        lambda xs, at: _as_float(np.clip(_as_float(xs[0]), at["min"], at["max"])),
+        elementwise_flops,
+        attrs={"min": -math.inf, "max": math.inf},
+        doc="min(max(x, min), max)",
+        onnx="Clip",
+    )
+)

@@ -26,18 +26,19 @@ Cost conventions (``flops`` returns (FLOPs, MACs)):
     and bias. These are conventions, stated so that a student can recompute them by hand.
 Not handled: asymmetric pads, ceil_mode, auto_pad, 1-D/3-D convolutions, training-mode batchnorm.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ShapeError
-from .common import broadcast_shape, integer, number, numel
 from ..opdef import OpDef, OpTable, Workspace
+from .common import broadcast_shape, integer, number, numel
 
 F32 = "float32"
 
-OPS = OpTable()          # this module's ops, in order; engine.core.registry collects them
+OPS = OpTable()  # this module's ops, in order; engine.core.registry collects them
 register = OPS.register
 
 
@@ -57,8 +58,7 @@ def _pair(op: str, name: str, value, minimum: int) -> tuple[int, int]:
 def _broadcasts_to(shape, target) -> bool:
     """Whether ``shape`` broadcasts to exactly ``target`` (ONNX unidirectional broadcasting)."""
     shape, target = tuple(shape), tuple(target)
-    return len(shape) <= len(target) and all(
-        s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
+    return len(shape) <= len(target) and all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
 
 
 def _rank(op: str, what: str, shape, rank: int) -> None:
@@ -70,18 +70,23 @@ def _rank(op: str, what: str, shape, rank: int) -> None:
 def _matmul_dims(a, b):
     a, b = tuple(a), tuple(b)
     if not a or not b:
-        raise ShapeError(f"matmul: cannot multiply {list(a)} by {list(b)}: both need at least one "
-                         "dimension (use mul for scalars)")
+        raise ShapeError(
+            f"matmul: cannot multiply {list(a)} by {list(b)}: both need at least one "
+            "dimension (use mul for scalars)"
+        )
     a2 = (1,) + a if len(a) == 1 else a
     b2 = b + (1,) if len(b) == 1 else b
     if a2[-1] != b2[-2]:
-        raise ShapeError(f"matmul: cannot multiply {list(a)} by {list(b)}: inner sizes {a2[-1]} "
-                         f"and {b2[-2]} differ")
+        raise ShapeError(
+            f"matmul: cannot multiply {list(a)} by {list(b)}: inner sizes {a2[-1]} and {b2[-2]} differ"
+        )
     try:
         batch = broadcast_shape("matmul", a2[:-2], b2[:-2])
     except ShapeError:
-        raise ShapeError(f"matmul: cannot multiply {list(a)} by {list(b)}: batch sizes "
-                         f"{list(a2[:-2])} and {list(b2[:-2])} do not broadcast") from None
+        raise ShapeError(
+            f"matmul: cannot multiply {list(a)} by {list(b)}: batch sizes "
+            f"{list(a2[:-2])} and {list(b2[:-2])} do not broadcast"
+        ) from None
     out = batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())
     return out, batch, a2[-2], a2[-1], b2[-1]
 
@@ -92,10 +97,19 @@ def _matmul_flops(in_shapes, out_shape, attrs):
     return 2 * macs, macs
 
 
-register(OpDef("matmul", "out_elemwise_fusable", 2, 2,
-               lambda s, d, a: (_matmul_dims(s[0], s[1])[0], F32),
-               lambda xs, a: np.matmul(xs[0], xs[1]), _matmul_flops,
-               doc="matrix product with numpy batch broadcasting", onnx="MatMul"))
+register(
+    OpDef(
+        "matmul",
+        "out_elemwise_fusable",
+        2,
+        2,
+        lambda s, d, a: (_matmul_dims(s[0], s[1])[0], F32),
+        lambda xs, a: np.matmul(xs[0], xs[1]),
+        _matmul_flops,
+        doc="matrix product with numpy batch broadcasting",
+        onnx="MatMul",
+    )
+)
 
 
 def _gemm_dims(in_shapes, attrs):
@@ -107,13 +121,14 @@ def _gemm_dims(in_shapes, attrs):
     m, k = a[::-1] if attrs["trans_a"] else a
     k2, n = b[::-1] if attrs["trans_b"] else b
     if k != k2:
-        raise ShapeError(f"gemm: cannot multiply A {list(a)} (trans_a={attrs['trans_a']}) by "
-                         f"B {list(b)} (trans_b={attrs['trans_b']}): inner sizes {k} and {k2} differ")
+        raise ShapeError(
+            f"gemm: cannot multiply A {list(a)} (trans_a={attrs['trans_a']}) by "
+            f"B {list(b)} (trans_b={attrs['trans_b']}): inner sizes {k} and {k2} differ"
+        )
     if len(in_shapes) > 2:
         c = tuple(in_shapes[2])
         if not _broadcasts_to(c, (m, n)):
-            raise ShapeError(f"gemm: C of shape {list(c)} does not broadcast to the product's "
-                             f"shape {[m, n]}")
+            raise ShapeError(f"gemm: C of shape {list(c)} does not broadcast to the product's shape {[m, n]}")
     return m, k, n
 
 
@@ -134,10 +149,20 @@ def _gemm_flops(in_shapes, out_shape, attrs):
     return 2 * macs + (m * n if len(in_shapes) > 2 else 0), macs
 
 
-register(OpDef("gemm", "out_elemwise_fusable", 2, 3,
-               lambda s, d, a: (_gemm_dims(s, a)[::2], F32), _gemm_kernel, _gemm_flops,
-               attrs={"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0},
-               doc="alpha * A' @ B' + beta * C (ONNX Gemm)", onnx="Gemm"))
+register(
+    OpDef(
+        "gemm",
+        "out_elemwise_fusable",
+        2,
+        3,
+        lambda s, d, a: (_gemm_dims(s, a)[::2], F32),
+        _gemm_kernel,
+        _gemm_flops,
+        attrs={"alpha": 1.0, "beta": 1.0, "trans_a": 0, "trans_b": 0},
+        doc="alpha * A' @ B' + beta * C (ONNX Gemm)",
+        onnx="Gemm",
+    )
+)
 
 
 # -- conv2d --------------------------------------------------------------------------------------
@@ -152,20 +177,26 @@ def _conv_geometry(in_shapes, attrs):
     n, c, h, wd = x
     cout, cg, kh, kw = w
     if groups < 1 or c % groups or cout % groups:
-        raise ShapeError(f"conv2d: groups={groups} must divide both the input channels {c} and "
-                         f"the output channels {cout}")
+        raise ShapeError(
+            f"conv2d: groups={groups} must divide both the input channels {c} and the output channels {cout}"
+        )
     if cg != c // groups:
-        raise ShapeError(f"conv2d: weight {list(w)} expects {cg} input channels per group but "
-                         f"x {list(x)} with groups={groups} gives {c // groups}")
+        raise ShapeError(
+            f"conv2d: weight {list(w)} expects {cg} input channels per group but "
+            f"x {list(x)} with groups={groups} gives {c // groups}"
+        )
     if len(in_shapes) > 2 and tuple(in_shapes[2]) != (cout,):
-        raise ShapeError(f"conv2d: bias of shape {list(in_shapes[2])} should be [{cout}] for "
-                         f"weight {list(w)}")
+        raise ShapeError(
+            f"conv2d: bias of shape {list(in_shapes[2])} should be [{cout}] for weight {list(w)}"
+        )
     ext = (dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1)
     padded = (h + 2 * pad[0], wd + 2 * pad[1])
     if ext[0] > padded[0] or ext[1] > padded[1]:
-        raise ShapeError(f"conv2d: the kernel (effective size {ext[0]}x{ext[1]} with dilation "
-                         f"{list(dil)}) is larger than the padded input {padded[0]}x{padded[1]} "
-                         f"of x {list(x)}")
+        raise ShapeError(
+            f"conv2d: the kernel (effective size {ext[0]}x{ext[1]} with dilation "
+            f"{list(dil)}) is larger than the padded input {padded[0]}x{padded[1]} "
+            f"of x {list(x)}"
+        )
     ho = (padded[0] - ext[0]) // stride[0] + 1
     wo = (padded[1] - ext[1]) // stride[1] + 1
     return (n, cout, ho, wo), stride, pad, dil, groups
@@ -190,8 +221,11 @@ def _im2col(x, kh, kw, stride, pad, dil, ho, wo):
             xlo, xhi, xoff = _valid_span(j, dil[1], pad[1], stride[1], w, wo)
             if ylo < yhi and xlo < xhi:
                 cols[:, :, i, j, ylo:yhi, xlo:xhi] = x[
-                    :, :, ylo * stride[0] + yoff:(yhi - 1) * stride[0] + yoff + 1:stride[0],
-                    xlo * stride[1] + xoff:(xhi - 1) * stride[1] + xoff + 1:stride[1]]
+                    :,
+                    :,
+                    ylo * stride[0] + yoff : (yhi - 1) * stride[0] + yoff + 1 : stride[0],
+                    xlo * stride[1] + xoff : (xhi - 1) * stride[1] + xoff + 1 : stride[1],
+                ]
     return cols
 
 
@@ -200,7 +234,7 @@ def _depthwise(x, w, stride, pad, dil, ho, wo):
     (n, c), (kh, kw) = x.shape[:2], w.shape[2:]
     x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
     win = sliding_window_view(x, (dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1), axis=(2, 3))
-    win = win[:, :, ::stride[0], ::stride[1], ::dil[0], ::dil[1]][:, :, :ho, :wo]
+    win = win[:, :, :: stride[0], :: stride[1], :: dil[0], :: dil[1]][:, :, :ho, :wo]
     out = np.zeros((n, c, ho, wo), dtype=np.float32)
     for i in range(kh):
         for j in range(kw):
@@ -231,11 +265,11 @@ def _conv_workspace(in_shapes, out_shape, attrs) -> Workspace:
     n, c, h, wd = x
     out = numel(out_shape)
     taps = w[2] * w[3]
-    if g == c and w[0] == c:            # padded copy + one product temporary per tap
+    if g == c and w[0] == c:  # padded copy + one product temporary per tap
         padded = n * c * (h + 2 * pad[0]) * (wd + 2 * pad[1])
         return Workspace(temp=padded + 2 * out, loops=taps, streamed=3 * taps * out + padded)
     if (w[2], w[3], *stride, *pad) == (1, 1, 1, 1, 0, 0):
-        return Workspace(temp=numel(x) + out)    # reshaping a non-contiguous x copies it
+        return Workspace(temp=numel(x) + out)  # reshaping a non-contiguous x copies it
     cols = n * c * taps * out_shape[2] * out_shape[3]
     return Workspace(temp=cols + out, loops=taps, streamed=2 * cols)
 
@@ -246,11 +280,21 @@ def _conv_flops(in_shapes, out_shape, attrs):
     return 2 * macs + (numel(out_shape) if len(in_shapes) > 2 else 0), macs
 
 
-register(OpDef("conv2d", "out_elemwise_fusable", 2, 3,
-               lambda s, d, a: (_conv_geometry(s, a)[0], F32), _conv_kernel, _conv_flops,
-               attrs={"stride": 1, "pad": 0, "dilation": 1, "groups": 1},
-               doc="2-D convolution, NCHW, w (Cout, Cin/groups, KH, KW), symmetric pads",
-               onnx="Conv", workspace=_conv_workspace))
+register(
+    OpDef(
+        "conv2d",
+        "out_elemwise_fusable",
+        2,
+        3,
+        lambda s, d, a: (_conv_geometry(s, a)[0], F32),
+        _conv_kernel,
+        _conv_flops,
+        attrs={"stride": 1, "pad": 0, "dilation": 1, "groups": 1},
+        doc="2-D convolution, NCHW, w (Cout, Cin/groups, KH, KW), symmetric pads",
+        onnx="Conv",
+        workspace=_conv_workspace,
+    )
+)
 
 
 # -- batchnorm -----------------------------------------------------------------------------------
@@ -260,8 +304,9 @@ def _infer_batchnorm(in_shapes, in_dtypes, attrs):
         raise ShapeError(f"batchnorm: x must have a channel axis 1, got shape {list(x)}")
     for name, s in zip(("scale", "bias", "mean", "var"), in_shapes[1:]):
         if tuple(s) != (x[1],):
-            raise ShapeError(f"batchnorm: {name} of shape {list(s)} should be [{x[1]}], the "
-                             f"channels of x {list(x)}")
+            raise ShapeError(
+                f"batchnorm: {name} of shape {list(s)} should be [{x[1]}], the channels of x {list(x)}"
+            )
     if number("batchnorm", "epsilon", attrs["epsilon"]) < 0:
         raise ShapeError(f"batchnorm: epsilon must be >= 0, got {attrs['epsilon']}")
     return x, F32
@@ -273,14 +318,24 @@ def _batchnorm_kernel(xs, at):
     b = bias - mean * a
     shape = (1, -1) + (1,) * (x.ndim - 2)
     y = x * a.reshape(shape)
-    y += b.reshape(shape)        # in place: no second output-sized temporary
+    y += b.reshape(shape)  # in place: no second output-sized temporary
     return y
 
 
-register(OpDef("batchnorm", "broadcast", 5, 5, _infer_batchnorm, _batchnorm_kernel,
-               lambda s, o, a: (2 * numel(o), 0), attrs={"epsilon": 1e-5},
-               doc="inference batch norm: scale * (x - mean) / sqrt(var + eps) + bias, channel "
-                   "axis 1", onnx="BatchNormalization"))
+register(
+    OpDef(
+        "batchnorm",
+        "broadcast",
+        5,
+        5,
+        _infer_batchnorm,
+        _batchnorm_kernel,
+        lambda s, o, a: (2 * numel(o), 0),
+        attrs={"epsilon": 1e-5},
+        doc="inference batch norm: scale * (x - mean) / sqrt(var + eps) + bias, channel axis 1",
+        onnx="BatchNormalization",
+    )
+)
 
 
 # -- pools ---------------------------------------------------------------------------------------
@@ -288,15 +343,16 @@ def _pool_geometry(op: str, shape, attrs):
     x = tuple(shape)
     _rank(op, "the input x (N, C, H, W)", x, 4)
     k = _pair(op, "kernel", attrs["kernel"], 1)
-    s = k if attrs["stride"] is None or attrs["stride"] == 0 else _pair(op, "stride",
-                                                                         attrs["stride"], 1)
+    s = k if attrs["stride"] is None or attrs["stride"] == 0 else _pair(op, "stride", attrs["stride"], 1)
     p = _pair(op, "pad", attrs["pad"], 0)
     if 2 * p[0] > k[0] or 2 * p[1] > k[1]:
         raise ShapeError(f"{op}: pad {list(p)} must be at most half the kernel {list(k)}")
     padded = (x[2] + 2 * p[0], x[3] + 2 * p[1])
     if k[0] > padded[0] or k[1] > padded[1]:
-        raise ShapeError(f"{op}: the kernel {k[0]}x{k[1]} is larger than the padded input "
-                         f"{padded[0]}x{padded[1]} of x {list(x)}")
+        raise ShapeError(
+            f"{op}: the kernel {k[0]}x{k[1]} is larger than the padded input "
+            f"{padded[0]}x{padded[1]} of x {list(x)}"
+        )
     out = (x[0], x[1], (padded[0] - k[0]) // s[0] + 1, (padded[1] - k[1]) // s[1] + 1)
     return out, k, s, p
 
@@ -306,7 +362,7 @@ def _windows(x, k, s, out):
     ho, wo = out[2], out[3]
     for i in range(k[0]):
         for j in range(k[1]):
-            yield x[:, :, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1]]
+            yield x[:, :, i : i + s[0] * (ho - 1) + 1 : s[0], j : j + s[1] * (wo - 1) + 1 : s[1]]
 
 
 def _maxpool_kernel(xs, at):
@@ -337,12 +393,14 @@ def _pool_workspace(op):
         n, c, h, w = in_shapes[0]
         plane = (h + 2 * p[0]) * (w + 2 * p[1])
         taps, out = k[0] * k[1], numel(out_shape)
-        if op == "maxpool":      # padded copy; the accumulator is the output
+        if op == "maxpool":  # padded copy; the accumulator is the output
             return Workspace(temp=n * c * plane + out, loops=taps, streamed=2 * taps * out)
         # padded copy, padded ones, count, accumulator; the division writes the output
         spatial = out_shape[2] * out_shape[3]
-        return Workspace(temp=n * c * plane + plane + spatial + 2 * out, loops=taps,
-                         streamed=2 * taps * (out + spatial))
+        return Workspace(
+            temp=n * c * plane + plane + spatial + 2 * out, loops=taps, streamed=2 * taps * (out + spatial)
+        )
+
     return workspace
 
 
@@ -350,16 +408,29 @@ def _pool_flops(op):
     def flops(in_shapes, out_shape, attrs):
         _, k, _, _ = _pool_geometry(op, in_shapes[0], attrs)
         return numel(out_shape) * k[0] * k[1], 0
+
     return flops
 
 
-for _name, _kernel, _onnx in (("maxpool", _maxpool_kernel, "MaxPool"),
-                              ("avgpool", _avgpool_kernel, "AveragePool")):
-    register(OpDef(_name, "out_elemwise_fusable", 1, 1,
-                   lambda s, d, a, _n=_name: (_pool_geometry(_n, s[0], a)[0], F32), _kernel,
-                   _pool_flops(_name), attrs={"kernel": 2, "stride": 0, "pad": 0},
-                   doc=f"{_name[:3]} over kernel windows (stride 0 means stride = kernel)",
-                   onnx=_onnx, workspace=_pool_workspace(_name)))
+for _name, _kernel, _onnx in (
+    ("maxpool", _maxpool_kernel, "MaxPool"),
+    ("avgpool", _avgpool_kernel, "AveragePool"),
+):
+    register(
+        OpDef(
+            _name,
+            "out_elemwise_fusable",
+            1,
+            1,
+            lambda s, d, a, _n=_name: (_pool_geometry(_n, s[0], a)[0], F32),
+            _kernel,
+            _pool_flops(_name),
+            attrs={"kernel": 2, "stride": 0, "pad": 0},
+            doc=f"{_name[:3]} over kernel windows (stride 0 means stride = kernel)",
+            onnx=_onnx,
+            workspace=_pool_workspace(_name),
+        )
+    )
 
 
 def _infer_global_avgpool(in_shapes, in_dtypes, attrs):
@@ -369,11 +440,19 @@ def _infer_global_avgpool(in_shapes, in_dtypes, attrs):
     return x[:2] + (1,) * (len(x) - 2), F32
 
 
-register(OpDef("global_avgpool", "out_elemwise_fusable", 1, 1, _infer_global_avgpool,
-               lambda xs, a: xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdims=True,
-                                        dtype=np.float32),
-               lambda s, o, a: (numel(s[0]), 0),
-               doc="mean over all spatial axes -> (N, C, 1, 1)", onnx="GlobalAveragePool"))
+register(
+    OpDef(
+        "global_avgpool",
+        "out_elemwise_fusable",
+        1,
+        1,
+        _infer_global_avgpool,
+        lambda xs, a: xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdims=True, dtype=np.float32),
+        lambda s, o, a: (numel(s[0]), 0),
+        doc="mean over all spatial axes -> (N, C, 1, 1)",
+        onnx="GlobalAveragePool",
+    )
+)
 
 
 # -- softmax / layernorm -------------------------------------------------------------------------
@@ -402,10 +481,21 @@ def _two_temporaries(in_shapes, out_shape, attrs) -> Workspace:
     return Workspace(temp=2 * numel(out_shape))
 
 
-register(OpDef("softmax", "opaque", 1, 1, _infer_softmax, _softmax_kernel,
-               lambda s, o, a: (5 * numel(o), 0), attrs={"axis": -1},
-               doc="exp(x - max) / sum exp(x - max) along axis (numerically stable)",
-               onnx="Softmax", workspace=_two_temporaries))
+register(
+    OpDef(
+        "softmax",
+        "opaque",
+        1,
+        1,
+        _infer_softmax,
+        _softmax_kernel,
+        lambda s, o, a: (5 * numel(o), 0),
+        attrs={"axis": -1},
+        doc="exp(x - max) / sum exp(x - max) along axis (numerically stable)",
+        onnx="Softmax",
+        workspace=_two_temporaries,
+    )
+)
 
 
 def _raise_scalar(op: str, shape):
@@ -421,8 +511,10 @@ def _infer_layernorm(in_shapes, in_dtypes, attrs):
     for name, s in zip(("scale", "bias"), in_shapes[1:]):
         s = tuple(s)
         if not _broadcasts_to(s, norm):
-            raise ShapeError(f"layernorm: {name} of shape {list(s)} does not broadcast to the "
-                             f"normalised shape {list(norm)} of x {list(x)}")
+            raise ShapeError(
+                f"layernorm: {name} of shape {list(s)} does not broadcast to the "
+                f"normalised shape {list(norm)} of x {list(x)}"
+            )
     if number("layernorm", "epsilon", attrs["epsilon"]) < 0:
         raise ShapeError(f"layernorm: epsilon must be >= 0, got {attrs['epsilon']}")
     return x, F32
@@ -431,8 +523,8 @@ def _infer_layernorm(in_shapes, in_dtypes, attrs):
 def _layernorm_kernel(xs, at):
     x = xs[0]
     axes = tuple(range(_norm_axis("layernorm", at["axis"], x.ndim), x.ndim))
-    y = x - x.mean(axis=axes, keepdims=True)          # the output, updated in place from here
-    var = np.mean(y * y, axis=axes, keepdims=True)    # the one output-sized temporary
+    y = x - x.mean(axis=axes, keepdims=True)  # the output, updated in place from here
+    var = np.mean(y * y, axis=axes, keepdims=True)  # the one output-sized temporary
     y /= np.sqrt(var + np.float32(at["epsilon"]))
     if len(xs) > 1:
         y *= xs[1]
@@ -441,9 +533,18 @@ def _layernorm_kernel(xs, at):
     return y
 
 
-register(OpDef("layernorm", "opaque", 1, 3, _infer_layernorm, _layernorm_kernel,
-               lambda s, o, a: ((5 + len(s) - 1) * numel(o), 0),
-               attrs={"axis": -1, "epsilon": 1e-5},
-               doc="(x - mean) / sqrt(var + eps) * scale + bias over axes [axis..last]",
-               onnx="LayerNormalization", workspace=_two_temporaries))
-
+register(
+    OpDef(
+        "layernorm",
+        "opaque",
+        1,
+        3,
+        _infer_layernorm,
+        _layernorm_kernel,
+        lambda s, o, a: ((5 + len(s) - 1) * numel(o), 0),
+        attrs={"axis": -1, "epsilon": 1e-5},
+        doc="(x - mean) / sqrt(var + eps) * scale + bias over axes [axis..last]",
+        onnx="LayerNormalization",
+        workspace=_two_temporaries,
+    )
+)

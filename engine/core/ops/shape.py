@@ -11,17 +11,18 @@ prod(dims[axis:])); ``slice`` clamps out-of-range starts/ends and counts negativ
 ``split`` returns piece ``index`` of ``parts`` equal pieces (one node per piece: the IR has
 single-output nodes). Every bad shape or attribute raises :class:`ShapeError` naming the values.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import ShapeError
-from .common import integer, numel
 from ..opdef import OpDef, OpTable, Workspace
+from .common import integer, numel
 
-OPS = OpTable()          # this module's ops, in order; engine.core.registry collects them
+OPS = OpTable()  # this module's ops, in order; engine.core.registry collects them
 register = OPS.register
 
 
@@ -43,7 +44,7 @@ def _axis(op: str, axis, rank: int, *, allow_end: bool = False) -> int:
 
 
 def _ints(op: str, name: str, value) -> tuple[int, ...]:
-    if hasattr(value, "array"):            # an ndarray attribute is frozen into an ir.Tensor
+    if hasattr(value, "array"):  # an ndarray attribute is frozen into an ir.Tensor
         value = value.array
     if isinstance(value, np.ndarray):
         value = value.tolist()
@@ -53,10 +54,20 @@ def _ints(op: str, name: str, value) -> tuple[int, ...]:
 
 
 # -- identity -------------------------------------------------------------------------------------
-register(OpDef("identity", "injective", 1, 1, lambda s, d, a: (tuple(s[0]), d[0]),
-               lambda xs, a: xs[0].copy(), _zero_flops,
-               doc="a copy of x (used when a program variable is aliased)", onnx="Identity",
-               workspace=_no_temporary))
+register(
+    OpDef(
+        "identity",
+        "injective",
+        1,
+        1,
+        lambda s, d, a: (tuple(s[0]), d[0]),
+        lambda xs, a: xs[0].copy(),
+        _zero_flops,
+        doc="a copy of x (used when a program variable is aliased)",
+        onnx="Identity",
+        workspace=_no_temporary,
+    )
+)
 
 
 # -- reshape / flatten ----------------------------------------------------------------------------
@@ -73,12 +84,15 @@ def _infer_reshape(in_shapes, in_dtypes, attrs):
     total = numel(src)
     if -1 in want:
         if total % known:
-            raise ShapeError(f"reshape: cannot reshape {list(src)} ({total} elements) into "
-                             f"{list(want)}: {total} is not divisible by {known}")
+            raise ShapeError(
+                f"reshape: cannot reshape {list(src)} ({total} elements) into "
+                f"{list(want)}: {total} is not divisible by {known}"
+            )
         want = tuple(total // known if d == -1 else d for d in want)
     elif known != total:
-        raise ShapeError(f"reshape: cannot reshape {list(src)} ({total} elements) into "
-                         f"{list(want)} ({known} elements)")
+        raise ShapeError(
+            f"reshape: cannot reshape {list(src)} ({total} elements) into {list(want)} ({known} elements)"
+        )
     return want, in_dtypes[0]
 
 
@@ -96,12 +110,36 @@ def _flatten_kernel(xs, attrs):
     return xs[0].reshape(_infer_flatten([xs[0].shape], [None], attrs)[0])
 
 
-register(OpDef("reshape", "injective", 1, 1, _infer_reshape, _reshape_kernel, _zero_flops,
-               attrs={"shape": None}, doc="same data, new shape (one -1 is inferred)",
-               onnx="Reshape", workspace=_no_temporary))
-register(OpDef("flatten", "injective", 1, 1, _infer_flatten, _flatten_kernel, _zero_flops,
-               attrs={"axis": 1}, doc="2-D view: (prod dims[:axis], prod dims[axis:])",
-               onnx="Flatten", workspace=_no_temporary))
+register(
+    OpDef(
+        "reshape",
+        "injective",
+        1,
+        1,
+        _infer_reshape,
+        _reshape_kernel,
+        _zero_flops,
+        attrs={"shape": None},
+        doc="same data, new shape (one -1 is inferred)",
+        onnx="Reshape",
+        workspace=_no_temporary,
+    )
+)
+register(
+    OpDef(
+        "flatten",
+        "injective",
+        1,
+        1,
+        _infer_flatten,
+        _flatten_kernel,
+        _zero_flops,
+        attrs={"axis": 1},
+        doc="2-D view: (prod dims[:axis], prod dims[axis:])",
+        onnx="Flatten",
+        workspace=_no_temporary,
+    )
+)
 
 
 # -- transpose -------------------------------------------------------------------------------------
@@ -111,8 +149,9 @@ def _perm(shape: Sequence[int], attrs) -> tuple[int, ...]:
         return tuple(reversed(range(rank)))
     perm = _ints("transpose", "perm", attrs["perm"])
     if sorted(perm) != list(range(rank)):
-        raise ShapeError(f"transpose: perm {list(perm)} is not a permutation of the {rank} axes "
-                         f"of {list(shape)}")
+        raise ShapeError(
+            f"transpose: perm {list(perm)} is not a permutation of the {rank} axes of {list(shape)}"
+        )
     return perm
 
 
@@ -121,10 +160,21 @@ def _infer_transpose(in_shapes, in_dtypes, attrs):
     return tuple(src[p] for p in _perm(src, attrs)), in_dtypes[0]
 
 
-register(OpDef("transpose", "injective", 1, 1, _infer_transpose,
-               lambda xs, a: np.transpose(xs[0], _perm(xs[0].shape, a)), _zero_flops,
-               attrs={"perm": None}, doc="permute axes (default: reverse them)",
-               onnx="Transpose", workspace=_no_temporary))
+register(
+    OpDef(
+        "transpose",
+        "injective",
+        1,
+        1,
+        _infer_transpose,
+        lambda xs, a: np.transpose(xs[0], _perm(xs[0].shape, a)),
+        _zero_flops,
+        attrs={"perm": None},
+        doc="permute axes (default: reverse them)",
+        onnx="Transpose",
+        workspace=_no_temporary,
+    )
+)
 
 
 # -- concat / split --------------------------------------------------------------------------------
@@ -136,13 +186,14 @@ def _infer_concat(in_shapes, in_dtypes, attrs):
     total = 0
     for s in in_shapes:
         s = tuple(s)
-        same = len(s) == len(first) and all(
-            a == b for k, (a, b) in enumerate(zip(s, first)) if k != axis)
+        same = len(s) == len(first) and all(a == b for k, (a, b) in enumerate(zip(s, first)) if k != axis)
         if not same:
-            raise ShapeError(f"concat: cannot join {list(first)} and {list(s)} along axis {axis}: "
-                             "all other sizes must match")
+            raise ShapeError(
+                f"concat: cannot join {list(first)} and {list(s)} along axis {axis}: "
+                "all other sizes must match"
+            )
         total += s[axis]
-    return first[:axis] + (total,) + first[axis + 1:], in_dtypes[0]
+    return first[:axis] + (total,) + first[axis + 1 :], in_dtypes[0]
 
 
 def _split_geometry(shape, attrs) -> tuple[int, int, int]:
@@ -154,8 +205,10 @@ def _split_geometry(shape, attrs) -> tuple[int, int, int]:
     if parts < 1:
         raise ShapeError(f"split: parts must be at least 1, got {parts}")
     if shape[axis] % parts:
-        raise ShapeError(f"split: axis {axis} of {list(shape)} has size {shape[axis]}, which does "
-                         f"not split into {parts} equal parts")
+        raise ShapeError(
+            f"split: axis {axis} of {list(shape)} has size {shape[axis]}, which does "
+            f"not split into {parts} equal parts"
+        )
     if not 0 <= index < parts:
         raise ShapeError(f"split: index {index} is out of range for {parts} parts")
     return axis, shape[axis] // parts, index
@@ -164,7 +217,7 @@ def _split_geometry(shape, attrs) -> tuple[int, int, int]:
 def _infer_split(in_shapes, in_dtypes, attrs):
     shape = tuple(in_shapes[0])
     axis, size, _ = _split_geometry(shape, attrs)
-    return shape[:axis] + (size,) + shape[axis + 1:], in_dtypes[0]
+    return shape[:axis] + (size,) + shape[axis + 1 :], in_dtypes[0]
 
 
 def _split_kernel(xs, attrs):
@@ -175,14 +228,36 @@ def _split_kernel(xs, attrs):
     return x[tuple(sl)]
 
 
-register(OpDef("concat", "injective", 1, 64, _infer_concat,
-               lambda xs, a: np.concatenate(xs, axis=int(a["axis"])), _zero_flops,
-               attrs={"axis": 0}, doc="join tensors along an axis", onnx="Concat",
-               workspace=_no_temporary))
-register(OpDef("split", "injective", 1, 1, _infer_split, _split_kernel, _zero_flops,
-               attrs={"parts": 2, "axis": 0, "index": 0},
-               doc="piece `index` of `parts` equal pieces along `axis`", onnx="Split",
-               workspace=_no_temporary))
+register(
+    OpDef(
+        "concat",
+        "injective",
+        1,
+        64,
+        _infer_concat,
+        lambda xs, a: np.concatenate(xs, axis=int(a["axis"])),
+        _zero_flops,
+        attrs={"axis": 0},
+        doc="join tensors along an axis",
+        onnx="Concat",
+        workspace=_no_temporary,
+    )
+)
+register(
+    OpDef(
+        "split",
+        "injective",
+        1,
+        1,
+        _infer_split,
+        _split_kernel,
+        _zero_flops,
+        attrs={"parts": 2, "axis": 0, "index": 0},
+        doc="piece `index` of `parts` equal pieces along `axis`",
+        onnx="Split",
+        workspace=_no_temporary,
+    )
+)
 
 
 # -- slice ---------------------------------------------------------------------------------------
@@ -192,12 +267,13 @@ def _slices(shape, attrs) -> tuple[slice, ...]:
         raise ShapeError("slice: give starts=(...) and ends=(...)")
     starts = _ints(op, "starts", attrs["starts"])
     ends = _ints(op, "ends", attrs["ends"])
-    axes = (tuple(range(len(starts))) if attrs["axes"] is None
-            else _ints(op, "axes", attrs["axes"]))
+    axes = tuple(range(len(starts))) if attrs["axes"] is None else _ints(op, "axes", attrs["axes"])
     steps = (1,) * len(starts) if attrs["steps"] is None else _ints(op, "steps", attrs["steps"])
     if not len(starts) == len(ends) == len(axes) == len(steps):
-        raise ShapeError(f"slice: starts {list(starts)}, ends {list(ends)}, axes {list(axes)} and "
-                         f"steps {list(steps)} must have the same length")
+        raise ShapeError(
+            f"slice: starts {list(starts)}, ends {list(ends)}, axes {list(axes)} and "
+            f"steps {list(steps)} must have the same length"
+        )
     out = [slice(None)] * len(shape)
     seen = set()
     for s, e, ax, st in zip(starts, ends, axes, steps):
@@ -222,11 +298,21 @@ def _infer_slice(in_shapes, in_dtypes, attrs):
     return out, in_dtypes[0]
 
 
-register(OpDef("slice", "injective", 1, 1, _infer_slice,
-               lambda xs, a: xs[0][_slices(xs[0].shape, a)], _zero_flops,
-               attrs={"starts": None, "ends": None, "axes": None, "steps": None},
-               doc="x[starts:ends:steps] on the given axes (ONNX clamping)", onnx="Slice",
-               workspace=_no_temporary))
+register(
+    OpDef(
+        "slice",
+        "injective",
+        1,
+        1,
+        _infer_slice,
+        lambda xs, a: xs[0][_slices(xs[0].shape, a)],
+        _zero_flops,
+        attrs={"starts": None, "ends": None, "axes": None, "steps": None},
+        doc="x[starts:ends:steps] on the given axes (ONNX clamping)",
+        onnx="Slice",
+        workspace=_no_temporary,
+    )
+)
 
 
 # -- reductions ----------------------------------------------------------------------------------
@@ -256,8 +342,11 @@ def _make_reduce(op: str, fn, doc: str, onnx: str) -> None:
     def flops(in_shapes, out_shape, attrs):
         return numel(in_shapes[0]), 0
 
-    register(OpDef(op, "reduce", 1, 1, infer, kernel, flops,
-                   attrs={"axes": None, "keepdims": 0}, doc=doc, onnx=onnx))
+    register(
+        OpDef(
+            op, "reduce", 1, 1, infer, kernel, flops, attrs={"axes": None, "keepdims": 0}, doc=doc, onnx=onnx
+        )
+    )
 
 
 _make_reduce("reduce_sum", np.sum, "sum over axes (all when axes=None)", "ReduceSum")
