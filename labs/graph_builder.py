@@ -9,8 +9,8 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine import presets
 from ui import graph_source as src
+from ui import workspace as ws
 from viz.export import to_csv
 from viz.graph_text import cost_table, flops_formula, to_mermaid
 
@@ -25,25 +25,22 @@ t_ = ui.t
 # -- controls ---------------------------------------------------------------------------------------
 with ui.controls():
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-    name = c2.selectbox(t_("Preset"), presets.preset_names(), index=1, key="gb_preset",
-                        bind="query-params")
-    c2.caption(t_(presets.preset_info(name)))
     seed = c3.number_input(t_("Seed"), 0, 2**31 - 1, 0, key="gb_seed", bind="query-params")
     direction = c4.radio(t_("Flow"), ["TB", "LR"], key="gb_dir", bind="query-params",
                          horizontal=True, help=t_("top→bottom or left→right"))
     fold = c4.checkbox(t_("Fold repeats"), key="gb_fold", bind="query-params",
                        help=t_("draw back-to-back identical blocks once, plus an 'N× block' node"))
-    kind, payload, title = src.pick_source(name, radio_slot=c1)
+    source = src.pick_source(source_slot=c1, preset_slot=c2)
 
 graph = cost = None
 with ui.guard("Cannot build the graph"):
-    graph, cost = src.build(kind, payload, title)
+    graph, cost = ws.graph_of(source)
 
 if graph is not None:
     caption = t_("{n_op_nodes} ops, {n_params} params; colour = fusion kind, edge labels = tensor "
                  "shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
                  n_op_nodes=len(graph.op_nodes), n_params=len(graph.params))
-    ui.show_figure(src.figure_of(kind, payload, title, direction, fold), "gb_graph", caption)
+    ui.show_figure(src.figure_of(source.g, direction, fold), "gb_graph", caption)
     top = max(cost.nodes, key=lambda c: (c.flops, c.name), default=None)
     if top is not None:
         node = graph.node(top.name)
@@ -57,8 +54,8 @@ if graph is not None:
     m[0].metric("FLOPs", f"{cost.flops:,}")
     m[1].metric("MACs", f"{cost.macs:,}")
     m[2].metric(t_("Parameters"), f"{cost.params:,}")
-    if kind == "zoo":
-        want, bn = src.torch_counts(payload)
+    if source.kind == "zoo":
+        want, bn = src.torch_counts(source.payload)
         if want == cost.params:
             m[2].caption(t_("✓ matches torch ({want:,})", want=want))
         else:
@@ -71,7 +68,7 @@ if graph is not None:
         [t_("Run: every value"), t_("Cost per node"),
          t_("Export"), t_("Printout & code")])
     with tab_run, ui.guard("Cannot run the graph"):
-        values = src.graph_values(kind, payload, title, int(seed))
+        values = src.graph_values(source.g, int(seed))
         names = [n.name for n in graph.nodes]
         pick = st.selectbox(t_("Node"), names, index=names.index(graph.outputs[0]),
                             key="gb_node", bind="query-params")
@@ -85,7 +82,7 @@ if graph is not None:
             st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
                          key="gb_values_table")
         else:
-            ui.show_figure(src.node_value_fig(kind, payload, title, int(seed), pick), "gb_value",
+            ui.show_figure(src.node_value_fig(source.g, int(seed), pick), "gb_value",
                            t_("Left: the tensor as a matrix (red positive, blue negative); right: how its "
                               "values are spread. Change the seed to draw new weights and inputs."))
     with tab_cost:
@@ -95,12 +92,17 @@ if graph is not None:
                            on_click="ignore")
         st.caption(t_("Arithmetic intensity = FLOPs / bytes moved (read + written)."))
     with tab_export:
-        src.export_buttons(graph, kind, payload, title)
+        src.export_buttons(graph, "gb", lambda: src.onnx_bytes_of(source.g),
+                           source.payload if source.kind == "program" else None)
         st.code(to_mermaid(graph), "text")
     with tab_text:
         st.code(str(graph), "text")
         module = st.radio(t_("Engine code"), list(SOURCES), horizontal=True, key="gb_code",
                           bind="query-params")
         st.code(inspect.getsource(importlib.import_module(SOURCES[module])), "python")
+
+    st.subheader(t_("Your graph in every lab"))
+    st.caption(t_("Each link opens that lab on this graph; the link carries it (share it as it is)."))
+    src.open_in_links(source)
 
 ui.lesson("graph_builder")

@@ -1,4 +1,5 @@
 """Graph Builder page: default render, preset change, bad program, seed, share link."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +40,9 @@ def test_default_render_shows_the_mlp_with_engine_costs(default_app):
     assert _metric(at, "Parameters") == 16 * 32 + 32 + 32 * 10 + 10
     table = _cost_table(at)
     assert list(table["name"])[:-1] == [n.name for n in cost.nodes]
-    assert table["flops"].iloc[-1] == cost.flops          # the totals row
+    assert table["flops"].iloc[-1] == cost.flops  # the totals row
     assert len(at.get("plotly_chart")) >= 1
-    assert any("FLOPs" in m.value for m in at.markdown)    # the predict-then-reveal question
+    assert any("FLOPs" in m.value for m in at.markdown)  # the predict-then-reveal question
 
 
 def test_changing_the_preset_changes_the_table_and_totals(default_app, lab):
@@ -60,7 +61,7 @@ def test_a_bad_program_shows_its_line_and_the_page_keeps_working(lab):
     at.text_area(key="gb_program").input("x = input([2, 3])\ny = relu(x)\nz = y @ y\n").run()
     assert not at.exception
     assert len(at.error) == 1 and "line 3" in at.error[0].value
-    assert at.text_area(key="gb_program").value.startswith("x = input")   # controls still there
+    assert at.text_area(key="gb_program").value.startswith("x = input")  # controls still there
     assert at.radio(key="gb_source").value == "program"
     assert any(e.label in ("Lesson", "讲解") for e in at.expander)
     # fixing the program brings the graph back
@@ -83,20 +84,47 @@ def test_changing_the_seed_changes_the_values_not_the_cost(lab):
 
 def test_a_share_link_carries_the_program(lab):
     program = "a = input([3, 5])\nW = param([5, 2])\nb = a @ W\n"
+    at = lab("graph_builder", g=program)
+    assert not at.exception and not at.error
+    assert _metric(at, "MACs") == 3 * 5 * 2
+    assert at.radio(key="gb_source").value == "program"
+    assert at.text_area(key="gb_program").value == program
+    assert at.query_params["g"] == program  # the link keeps carrying it
+
+
+def test_an_old_link_still_opens_its_program(lab):
+    """Links written before g existed (gb_source + gb_program) open the same graph."""
+    program = "a = input([3, 5])\nW = param([5, 2])\nb = a @ W\n"
     at = lab("graph_builder", gb_source="Program · 程序", gb_program=program)
     assert not at.exception and not at.error
     assert _metric(at, "MACs") == 3 * 5 * 2
+    at = lab("graph_builder", gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
+    assert at.radio(key="gb_source").value == "zoo" and not at.error
+
+
+def test_the_graph_builder_sets_the_graph_every_lab_opens_on(lab):
+    at = lab("graph_builder")
+    at.selectbox(key="gb_preset").set_value("conv_bn_relu").run()
+    assert at.query_params["g"] == "preset:conv_bn_relu"
+    assert at.session_state["workspace_g"] == "preset:conv_bn_relu"
+    # run alone (no navigation), the "Open in" links are plain links carrying g
+    from ui.graph_source import LENS_PAGES
+
+    links = [m.value for m in at.markdown if "?g=preset%3Aconv_bn_relu" in m.value]
+    assert len(links) == len(LENS_PAGES)
+    assert {link.split("](/")[1].split("?")[0] for link in links} == set(LENS_PAGES)
 
 
 def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered(lab):
-    at = lab("graph_builder", gb_preset="conv_bn_relu")
+    at = lab("graph_builder", g="preset:conv_bn_relu")
     assert not at.exception
-    assert len(at.get("plotly_chart")) >= 2          # the graph and the value heatmap
+    assert len(at.get("plotly_chart")) >= 2  # the graph and the value heatmap
     assert not any("ONNX export unavailable" in c.value for c in at.caption)
 
 
 def test_a_torch_zoo_model_counts_the_same_parameters_as_torch(lab):
     from engine.interop.torch_zoo import zoo_module
+
     at = lab("graph_builder", gb_source="torch zoo · 模型库", gb_zoo="tiny_cnn")
     assert not at.exception and not at.error
     expected = sum(p.numel() for p in zoo_module("tiny_cnn").parameters())
@@ -104,11 +132,12 @@ def test_a_torch_zoo_model_counts_the_same_parameters_as_torch(lab):
 
 
 def test_chinese_and_onnx_without_a_file_fall_back_to_the_preset(lab):
-    at = lab("graph_builder", lang="zh", gb_source="ONNX")
+    at = lab("graph_builder", lang="zh")
+    at.radio(key="gb_source").set_value("onnx").run()
     assert not at.exception and not at.error
     assert at.title[0].value == "计算图构建器"
     assert any("上传" in i.value for i in at.info)
-    assert _metric(at, "参数量") == 874                      # the mlp preset is shown meanwhile
+    assert _metric(at, "参数量") == 874  # the mlp preset is shown meanwhile
 
 
 def test_checkpoint_asks_for_the_biggest_node_and_reveals_2MKN(lab):
@@ -146,7 +175,9 @@ def test_resnet18_parameters_differ_from_torch_by_the_folded_batchnorms(lab):
 
 def _torch_macs(name: str) -> int:
     import torch
+
     from engine.interop.torch_zoo import example_input, zoo_module
+
     module, total = zoo_module(name), []
 
     def hook(layer, inputs, output):
@@ -155,8 +186,12 @@ def _torch_macs(name: str) -> int:
             total.append(output.numel() * layer.in_channels // layer.groups * kh * kw)
         else:
             total.append(output.numel() * layer.in_features)
-    handles = [layer.register_forward_hook(hook) for layer in module.modules()
-               if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear))]
+
+    handles = [
+        layer.register_forward_hook(hook)
+        for layer in module.modules()
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
     try:
         with torch.no_grad():
             module.eval()(example_input(name))

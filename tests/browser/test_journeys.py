@@ -1,9 +1,9 @@
 """Key journeys in a real browser: type a program, export SVG, share a link, switch language."""
+
 from __future__ import annotations
 
-from playwright.sync_api import expect
-
 from conftest import wait_app
+from playwright.sync_api import expect
 
 
 def _graph_builder(page, server, query: str = "", program: bool = False):
@@ -55,7 +55,7 @@ def test_share_link_restores_state_in_a_fresh_context(server, browser, page):
     page.wait_for_function("() => location.search.includes('gb_seed=7')")
     wait_app(page)
     link = page.url
-    assert "gb_program=" in link
+    assert "g=" in link and "zebra" in link
     fresh = browser.new_context(viewport={"width": 1280, "height": 900})
     other = fresh.new_page()
     other.set_default_timeout(90_000)
