@@ -13,9 +13,15 @@ Kernels, in stages:
     column buffer and accumulate KH*KW shifted multiplies of a ``sliding_window_view`` instead.
   * pools loop over the KH*KW window offsets, each a strided slice of the padded input; ``avgpool``
     divides by the number of *real* (non-pad) elements in each window (ONNX ``count_include_pad=0``).
+Those are the reference kernels (``_conv_reference``, ``_maxpool_reference``). The registered
+kernels take a fast path where one applies, beside them and tested against torch with them
+(tests/test_fast_kernels.py): 3x3 stride-1 convolutions with enough channels run Winograd F(2x2, 3x3)
+(:mod:`engine.core.ops.winograd`); strided convolutions with many taps fill the columns from the
+input's stride phases, and max pooling is separable (:mod:`engine.core.ops.strided`).
 
 Workspace (what a kernel holds besides inputs and output, checked before a run): conv2d's column
-buffer (N*C*KH*KW*Ho*Wo) or, depthwise, a padded copy; pools a padded copy; KH*KW loop iterations.
+buffer (N*C*KH*KW*Ho*Wo), Winograd's tiles or, depthwise, a padded copy; pools a padded copy (max
+pooling also a row buffer); their loop iterations.
 
 Cost conventions (``flops`` returns (FLOPs, MACs)):
   * matmul/gemm/conv2d: MACs = multiply-accumulates of the product; FLOPs = 2*MACs, plus 1 FLOP per
@@ -35,6 +41,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..errors import ShapeError
 from ..opdef import OpDef, OpTable, Workspace
 from .common import broadcast_shape, integer, number, numel
+from .strided import (
+    im2col_phases,
+    im2col_phases_workspace,
+    maxpool_separable,
+    maxpool_workspace,
+    phases_apply,
+)
+from .winograd import winograd_applies, winograd_conv, winograd_workspace
 
 F32 = "float32"
 
@@ -242,7 +256,8 @@ def _depthwise(x, w, stride, pad, dil, ho, wo):
     return out
 
 
-def _conv_kernel(xs, at):
+def _conv_reference(xs, at):
+    """The readable kernel: depthwise, or im2col + one batched GEMM (pointwise: x is the columns)."""
     x, w = xs[0], xs[1]
     (n, cout, ho, wo), stride, pad, dil, g = _conv_geometry([a.shape for a in xs], at)
     c, (kh, kw) = x.shape[1], w.shape[2:]
@@ -258,19 +273,45 @@ def _conv_kernel(xs, at):
     return out
 
 
+def _conv_kernel(xs, at):
+    """The registered kernel: the reference, or a fast path where one applies (same results)."""
+    x, w = xs[0], xs[1]
+    (n, cout, ho, wo), stride, pad, dil, g = _conv_geometry([a.shape for a in xs], at)
+    c, (kh, kw) = x.shape[1], w.shape[2:]
+    if winograd_applies(x.shape, w.shape, stride, pad, dil, g):
+        with np.errstate(all="ignore"):
+            out = winograd_conv(x, w, pad, xs[2] if len(xs) > 2 else None)
+            finite = np.isfinite(out.sum())
+        # inf/nan in the input (or an overflow in the transforms): the reference says where they go
+        return out if finite else _conv_reference(xs, at)
+    if (g == c and cout == c) or not phases_apply(kh, kw, stride):
+        return _conv_reference(xs, at)
+    cols = im2col_phases(x, kh, kw, stride, pad, dil, ho, wo).reshape(n, g, (c // g) * kh * kw, ho * wo)
+    out = np.matmul(w.reshape(g, cout // g, -1), cols).reshape(n, cout, ho, wo)
+    if len(xs) > 2:
+        out += xs[2][None, :, None, None]
+    return out
+
+
 def _conv_workspace(in_shapes, out_shape, attrs) -> Workspace:
-    """The path :func:`_conv_kernel` takes: depthwise, pointwise or im2col, and what it holds."""
+    """The path :func:`_conv_kernel` takes: Winograd, depthwise, pointwise or im2col, and what it holds."""
     x, w = tuple(in_shapes[0]), tuple(in_shapes[1])
     _, stride, pad, dil, g = _conv_geometry(in_shapes, attrs)
     n, c, h, wd = x
     out = numel(out_shape)
     taps = w[2] * w[3]
+    cols = n * c * taps * out_shape[2] * out_shape[3]
+    if winograd_applies(x, w, stride, pad, dil, g):  # then, on a non-finite result, the reference
+        fast = winograd_workspace(x, w, pad)
+        return Workspace(max(fast.temp, cols + 2 * out), fast.loops + taps, fast.streamed + 2 * cols)
     if g == c and w[0] == c:  # padded copy + one product temporary per tap
         padded = n * c * (h + 2 * pad[0]) * (wd + 2 * pad[1])
         return Workspace(temp=padded + 2 * out, loops=taps, streamed=3 * taps * out + padded)
     if (w[2], w[3], *stride, *pad) == (1, 1, 1, 1, 0, 0):
         return Workspace(temp=numel(x) + out)  # reshaping a non-contiguous x copies it
-    cols = n * c * taps * out_shape[2] * out_shape[3]
+    if phases_apply(w[2], w[3], stride):
+        temp = im2col_phases_workspace(x, w[2], w[3], stride, pad, dil, *out_shape[2:])
+        return Workspace(temp=temp + out, loops=taps, streamed=2 * cols + temp)
     return Workspace(temp=cols + out, loops=taps, streamed=2 * cols)
 
 
@@ -365,13 +406,20 @@ def _windows(x, k, s, out):
             yield x[:, :, i : i + s[0] * (ho - 1) + 1 : s[0], j : j + s[1] * (wo - 1) + 1 : s[1]]
 
 
-def _maxpool_kernel(xs, at):
+def _maxpool_reference(xs, at):
+    """The readable kernel: the max over the KH*KW window offsets of the -inf padded input."""
     out, k, s, p = _pool_geometry("maxpool", xs[0].shape, at)
     x = np.pad(xs[0], ((0, 0), (0, 0), (p[0],) * 2, (p[1],) * 2), constant_values=-np.inf)
     acc = None
     for v in _windows(x, k, s, out):
         acc = v.copy() if acc is None else np.maximum(acc, v, out=acc)
     return acc
+
+
+def _maxpool_kernel(xs, at):
+    """The registered kernel: the separable fast path (a max over columns, then over rows)."""
+    out, k, s, p = _pool_geometry("maxpool", xs[0].shape, at)
+    return maxpool_separable(xs[0], k, s, p, out)
 
 
 def _avgpool_kernel(xs, at):
@@ -393,8 +441,8 @@ def _pool_workspace(op):
         n, c, h, w = in_shapes[0]
         plane = (h + 2 * p[0]) * (w + 2 * p[1])
         taps, out = k[0] * k[1], numel(out_shape)
-        if op == "maxpool":  # padded copy; the accumulator is the output
-            return Workspace(temp=n * c * plane + out, loops=taps, streamed=2 * taps * out)
+        if op == "maxpool":  # the separable fast path; the reference holds less
+            return maxpool_workspace(in_shapes[0], out_shape, k, p)
         # padded copy, padded ones, count, accumulator; the division writes the output
         spatial = out_shape[2] * out_shape[3]
         return Workspace(
