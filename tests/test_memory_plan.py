@@ -176,3 +176,24 @@ def test_graph_liveness_and_inplace():
     names, bufs, merged = graph_buffers(g, inplace=True)
     assert merged == [("m", "r"), ("r", "y")] and bufs == [(64, 0, 0), (64, 0, 2)]
     assert plan_graph(g, inplace=True).arena == 128  # x and m overlap at op 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 30), st.integers(0, 8)), max_size=40))
+def test_overlapping_pairs_equals_brute_force(raw):
+    """The planner's work budget counts overlapping lifetimes in O(n log n); oracle: every pair."""
+    import itertools
+
+    from engine.compiler.memory_plan import overlapping_pairs
+
+    recs = [(size, first, first + span) for size, first, span in raw]
+    brute = sum(1 for a, b in itertools.combinations(recs, 2) if not (a[2] < b[1] or b[2] < a[1]))
+    assert overlapping_pairs(recs) == brute
+
+
+def test_all_lifetimes_overlapping_is_refused_before_the_quadratic_walk(monkeypatch):
+    import engine.compiler.memory_plan as mp
+
+    monkeypatch.setattr(mp, "_best_fit", lambda *a: pytest.fail("the planner started"))
+    with pytest.raises(engine.BudgetError, match="pairs of overlapping buffers"):
+        engine.plan_memory([(64, 0, 10)] * 2_500)  # 3.1 M pairs: best fit would take seconds

@@ -37,6 +37,7 @@ Not handled: alignment padding, buffers whose size changes at run time, multiple
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from ..core import budget
@@ -85,7 +86,20 @@ def check_buffers(buffers) -> list[tuple[int, int, int]]:
         sum(last - first + 1 for _, first, last in out),
         "planning these lifetimes (op steps summed over the buffers)",
     )
+    # best fit compares each buffer with every placed buffer its lifetime overlaps: bound those pairs
+    budget.check_steps(overlapping_pairs(out), "planning these lifetimes (pairs of overlapping buffers)")
     return out
+
+
+def overlapping_pairs(recs: list[tuple[int, int, int]]) -> int:
+    """How many pairs of buffers are live at a common op, in O(n log n): buffer i overlaps every j
+    with first_j <= last_i, except those with last_j < first_i (and itself)."""
+    firsts = sorted(first for _, first, _ in recs)
+    lasts = sorted(last for _, _, last in recs)
+    total = sum(
+        bisect.bisect_right(firsts, last) - bisect.bisect_left(lasts, first) - 1 for _, first, last in recs
+    )
+    return total // 2
 
 
 def lower_bound(buffers: list[tuple[int, int, int]]) -> int:

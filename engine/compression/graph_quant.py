@@ -433,7 +433,8 @@ def quant_report(
         float_graph,
         "the quantisation report (a float run, then each layer again, beside the quantised run)",
         flops_scale=2,
-        memory_scale=3,
+        memory_scale=3,  # three runs' values kept (float, quantised, one layer again) ...
+        temp_scale=1,  # ... but the runs are sequential: one kernel's temporaries at a time
     )
     check_run(q_graph, "the quantisation report (the quantised run)")
     env_f = run(float_graph, inputs, seed)

@@ -186,17 +186,21 @@ def check_run(
     flops_scale: int = 1,
     memory_scale: int = 1,
     needs: RunNeeds | None = None,
+    temp_scale: int | None = None,
 ) -> RunNeeds:
     """Refuse ``graph`` if a run is over a budget; ``*_scale`` count repeated sweeps (autodiff).
 
-    ``memory_scale`` multiplies the values (tangents or adjoints are kept beside the primals) and
-    the temporaries (a VJP rule holds about as much as its kernel).
+    ``memory_scale`` multiplies the values (tangents or adjoints are kept beside the primals) and,
+    unless ``temp_scale`` says otherwise, the temporaries (a VJP rule holds about as much as its
+    kernel); runs done one after another keep their values but never two kernels' temporaries at
+    once (``temp_scale=1``).
     """
     needs = run_needs(graph) if needs is None else needs
     budget.check_flops(
         needs.flops * flops_scale, what, f" (the most at {_describe(graph, needs.top_flops_node)})"
     )
-    peak = needs.peak_elements + (memory_scale - 1) * (needs.values + needs.peak_temp)
+    temp_scale = memory_scale if temp_scale is None else temp_scale
+    peak = needs.peak_elements + (memory_scale - 1) * needs.values + (temp_scale - 1) * needs.peak_temp
     budget.check_memory(
         peak,
         what,
