@@ -60,6 +60,11 @@ _LAZY = {
     "passes": ("compiler.passes", None),
     "layout": ("compiler.layouts", None),
     "graph_layouts": ("compiler.layouts", "graph_layouts"),
+    "lower": ("compiler.lowering", "lower"),
+    "parse_cfg_program": ("compiler.cfg", "parse_cfg_program"),
+    "run_cfg": ("compiler.cfg", "run_cfg"),
+    "cfg_passes": ("compiler.cfg", "cfg_passes"),
+    "optimize_cfg": ("compiler.cfg", "optimize_cfg"),
     # kernels
     "roofline": ("kernels.roofline_model", "roofline"),
     "hardware_presets": ("kernels.roofline_model", "hardware_presets"),

@@ -1,44 +1,64 @@
-"""Autodiff lab: forward and reverse mode stepped on any program, Jacobian cost, four ways to
-differentiate."""
+"""Autodiff lab: forward and reverse mode stepped on your graph (or an example), Jacobian cost,
+four ways to differentiate."""
 from __future__ import annotations
 
 import streamlit as st
 
 import ui
 from engine import presets
-from engine.core import budget
-from engine.core.language import parse_program
 from engine.framework import autodiff as ad
 from engine.framework import four_ways, lab
+from ui import workspace as ws
+from ui.heavy import cached_heavy, run_heavy
 from viz import autodiff as vz
-from viz.graph import graph_figure
 
 ui.setup("autodiff",
          "Automatic differentiation",
          "Step through forward and reverse mode on any program.")
 t_, tr = ui.t, ui.translator()
-SOURCES = {"preset": ui.both("preset"), "program": ui.both("edit")}   # one label in both languages: URL-safe
+fit, shared = ui.figure_view()
+step_fig, jac_fig, h_fig, swell_fig = map(shared, (vz.step_graph_figure, vz.jacobian_cost_figure,
+                                                   vz.error_vs_h_figure, vz.swell_figure))
 MODES = {"forward": ui.both("forward"), "reverse": ui.both("reverse")}
+EXAMPLES = tuple(f"preset:{name}" for name in presets.preset_names())
 
+
+def built(g: str):
+    return ws.graph_of(ws.parse_g(g))[0]
+
+
+def traces(g: str, mode: str, pick: str, total: bool):
+    return lab.graph_traces(built(g), mode, pick, total)
+
+
+def gradients(g: str):
+    return lab.gradient_summary(built(g))
+
+
+def ways_of(g: str, dtype: str, depth: int):
+    return four_ways.four_ways(built(g), dtype, depth)
+
+
+if ws.KEY not in st.query_params and st.query_params.get("gb_program"):  # an old Graph Builder link
+    st.query_params[ws.KEY] = st.query_params["gb_program"]
 with ui.controls():
-    c1, c2, c3 = st.columns(3)
-    from_link = "gb_program" in st.query_params          # a Graph Builder share link carries it
-    src = c1.radio(t_("Program"), list(SOURCES), index=1 if from_link else 0, horizontal=True,
-                   key="ad_source", bind="query-params", format_func=SOURCES.get)
-    name = c2.selectbox(t_("Preset"), presets.preset_names(), key="ad_preset",
-                        bind="query-params")
-    mode = c3.radio(t_("Mode"), list(MODES), horizontal=True, key="ad_mode",
+    c1, c2 = st.columns([2, 1])
+    choice = ws.choose("ad_preset", examples=EXAMPLES, label="Graph", slot=c1)
+    mode = c2.radio(t_("Mode"), list(MODES), horizontal=True, key="ad_mode",
                     bind="query-params", format_func=MODES.get)
-    program = presets.program_text(name)
-    if src == "program":   # same URL key as the Graph Builder, so its share links open here too
-        program = st.text_area(t_("Program"), program, height=180, key="gb_program",
-                               bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
 
-graph = None
-with ui.guard("Cannot build the graph"):
-    graph = ui.cached(parse_program)(program, title="program")
-
-if graph is not None:
+graph = choice.graph if choice is not None else None
+if graph is not None and len(graph.nodes) > lab.STEP_LIMIT:
+    st.info(t_("This graph has {n} nodes: too many to step through one node at a time (the stepper takes "
+               "up to {limit}); pick an example such as autodiff_example to step. Below: its gradients "
+               "from one reverse sweep.", n=len(graph.nodes), limit=lab.STEP_LIMIT))
+    with ui.guard("Cannot differentiate"):
+        total, rows = cached_heavy(gradients, "autodiff")(choice.source.g)
+        ui.show_figure(vz.gradient_figure(rows, t_("Gradient size per input and parameter"), tr=tr),
+                       "ad_grads", t_("d {total} / d w for every input and parameter w, by reverse mode: "
+                                      "one backward sweep gives them all.", total=total), rows=rows)
+        st.dataframe(vz.gradient_rows(rows, tr), hide_index=True, key="ad_gtable")
+elif graph is not None:
     sources = [n.name for n in graph.nodes if n.op in ("input", "param")]
     with ui.guard("Cannot differentiate"):
         p1, p2 = st.columns(2)
@@ -51,15 +71,14 @@ if graph is not None:
                                 [n.name for n in graph.op_nodes][::-1], key="ad_out", bind="query-params")
             total = p2.toggle(t_("Differentiate the sum of a vector output"),
                               True, key="ad_sum", bind="query-params")
-        graph, trace = ui.cached(lab.program_traces)(program, mode, pick, total)
+        graph, trace = ui.cached_resource(run_heavy(traces, "autodiff"))(choice.source.g, mode, pick, total)
         def show_step(k: int) -> None:
             step = trace[k]
             title, log = vz.step_text(step, ui.t_message)
             left, right = st.columns([3, 2])
             with left:
-                fig = graph_figure(graph, tr=tr, highlight=step.highlight, height=420, direction="LR",
-                                   node_text=vz.node_text(trace, k, ad.baydin_labels(graph)), title=title)
-                fig.update_layout(legend_xanchor="left")  # legend inside the plot: the graph keeps the width
+                fig = step_fig(graph, step.highlight, vz.node_text(trace, k, ad.baydin_labels(graph)), title,
+                               cache_key=(choice.source.g, mode, pick, total, k))
                 ui.show_figure(fig, "ad_graph", t_("The lit node is the current step; beside each node: "
                                                    "its value, tangent (dot) or adjoint (bar) so far."))
             with right:
@@ -104,7 +123,7 @@ with tab_jac, ui.guard():
     n = j1.slider(t_("inputs n"), 1, 32, 8, key="ad_n", bind="query-params")
     m = j2.slider(t_("outputs m"), 1, 32, 2, key="ad_m", bind="query-params")
     fwd, rev = ui.cached(lab.jacobian_demo)(n, m)
-    ui.show_figure(vz.jacobian_cost_figure(fwd, rev, t_("Cost of the full Jacobian"), tr=tr), "ad_jac",
+    ui.show_figure(jac_fig(fwd, rev, t_("Cost of the full Jacobian"), cache_key=(n, m)), "ad_jac",
                    t_("f(x) = tanh(W x), W is {m}×{n}: forward mode needs n = {sweeps} sweeps (one per "
                       "column), reverse mode m = {sweeps2} (one per row). Make m = 1 (a loss): reverse "
                       "wins.", m=m, n=n, sweeps=fwd.sweeps, sweeps2=rev.sweeps),
@@ -116,7 +135,8 @@ with tab_ways, ui.guard():
                      key="ad_dtype", bind="query-params")
     depth = w2.slider(t_("Nesting depth for swell"), 2, 12, 8, key="ad_depth",
                       bind="query-params")
-    ways = ui.cached(four_ways.four_ways_text)(program, dtype, depth)
+    wg = choice.source.g if choice else "preset:autodiff_example"
+    ways = ui.cached(ways_of)(wg, dtype, depth)
     if ways.fallback:
         st.caption(t_("This program is not a scalar elementwise one: the survey's example is used."))
     best, swell = four_ways.best_step(ways.differences), ways.swell
@@ -131,12 +151,14 @@ with tab_ways, ui.guard():
     st.caption(t_("AD on this program: {trace_ops} ops in the forward sweep, at most {trace_ops} VJPs "
                   "in the backward sweep — the trace grows with the program, not with the size of the "
                   "derivative's formula.", trace_ops=ways.trace_ops))
-    ui.show_figure(vz.error_vs_h_figure(ways.differences, t_("Finite-difference error vs step h"), tr=tr),
+    h_figure = h_fig(ways.differences, t_("Finite-difference error vs step h"), cache_key=(wg, dtype, depth))
+    ui.show_figure(h_figure,
                    "ad_h", t_("Left to right, h shrinks: the error first falls (truncation, slope 1 "
                               "forward, 2 central) then rises again (round-off ~ eps/h). Switch to "
                               "float32 to see the bottom move up."),
                    rows=[r.__dict__ for r in ways.differences])
-    ui.show_figure(vz.swell_figure(swell, t_("Expression swell: size vs nesting depth"), tr=tr), "ad_swell",
+    swell_figure = swell_fig(swell, t_("Expression swell: size vs nesting depth"), cache_key=depth)
+    ui.show_figure(swell_figure, "ad_swell",
                    t_("The symbolic derivative's tree roughly doubles per level; the AD trace grows by "
                       "3 ops."),
                    rows=[r.__dict__ for r in swell])

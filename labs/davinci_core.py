@@ -5,9 +5,12 @@ import numpy as np
 import streamlit as st
 
 import ui
+from engine import simulate
 from engine.hw import cube_conv2d, cube_matmul
 from engine.hw.davinci import ASCEND910_BUFFERS
-from viz.hardware import davinci_diagram, davinci_gantt
+from engine.hw.lab import layer_rows, timeline_window
+from ui import workspace as ws
+from viz.hardware import davinci_diagram, davinci_gantt, davinci_layers_chart, lens_table
 
 ui.setup("davinci_core",
          "Ascend DaVinci AI Core",
@@ -19,6 +22,13 @@ KB = 1024
 fit, shared = ui.figure_view()
 davinci_diagram = shared(davinci_diagram)
 davinci_gantt = shared(davinci_gantt)
+davinci_layers_chart = shared(davinci_layers_chart)
+MAX_EVENTS = 600  # pipeline events drawn for a whole graph (a browser slows down beyond)
+
+
+def on_cube(g: str, **kw):
+    """The graph ``g`` (a workspace link value) on one AI Core: engine.simulate's result."""
+    return simulate(ws.graph_of(ws.parse_g(g))[0], "davinci", **kw)
 
 
 def _fp16(x):
@@ -44,19 +54,8 @@ def conv_run(cin, hw, cout, k, stride, pad, **kw):
 
 
 with ui.controls():
-    mode = st.radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
-                    format_func=lambda m: t_("Matmul") if m == "matmul" else
-                    t_("Convolution (img2col)"), bind="query-params")
-    d = st.columns(4)
-    if mode == "matmul":
-        M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")
-        K = d[1].number_input("K", 0, 1536, 512, step=16, key="dv_k", bind="query-params")
-        N = d[2].number_input("N", 0, 1536, 512, step=16, key="dv_n", bind="query-params")
-    else:
-        cin = d[0].number_input("Cin", 1, 256, 16, key="dv_cin", bind="query-params")
-        hw = d[1].number_input("H = W", 3, 128, 32, key="dv_hw", bind="query-params")
-        cout = d[2].number_input("Cout", 1, 256, 64, key="dv_cout", bind="query-params")
-        kk = d[3].number_input(t_("Kernel"), 1, 7, 3, key="dv_kk", bind="query-params")
+    choice = ws.choose("dv_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
+                                    "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn", "zoo:resnet18"))
     tiles = [16, 32, 48, 64, 96, 128, 192, 256]
     t = st.columns(4)
     tm = t[0].select_slider(t_("Tile M"), tiles, 128, key="dv_tm", bind="query-params")
@@ -75,9 +74,52 @@ with ui.controls():
                                                           256, key="dv_l1bw", bind="query-params"),
                  "vector_elems_per_cycle": r3[2].number_input(t_("FixPipe elems/cycle"), 1, 4096,
                                                               128, key="dv_vec", bind="query-params")}
+kw = dict(tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, **sizes, **rates)
 
 with ui.guard():
-    kw = dict(tile_m=tm, tile_k=tk, tile_n=tn, double_buffer=db, **sizes, **rates)
+    if choice is not None:
+        sim = ui.cached_resource(on_cube)(choice.source.g, **kw)
+        table, win = layer_rows(sim), timeline_window(sim, MAX_EVENTS)
+        ui.show_figure(fit(davinci_gantt(win.timeline, t_("{name}: every layer's pipeline, one after another",
+                                                           name=choice.name), max_events=MAX_EVENTS,
+                                         cache_key=("graph", choice.source.g, tuple(sorted(kw.items()))))),
+                       "dv_graph_gantt", t_("Notice: where MTE2 (loads from GM) is busy while the Cube "
+                                            "waits, the layer is starved by data, not by arithmetic."),
+                       data=dict(sim.totals), rows=[{"engine": e.unit, "start": e.start, "end": e.end,
+                                                     "label": e.label} for e in win.timeline.events])
+        if win.cut:
+            st.caption(t_("Big graph: only the first {shown:,} of {total:,} pipeline events are drawn (up "
+                          "to layer {last}); the chart below and the table have every layer.",
+                          shown=win.shown, total=win.total, last=win.last))
+        m = st.columns(4)
+        m[0].metric(t_("Total cycles (all layers)"), f"{sim.total('cycles'):,.0f}")
+        m[1].metric(t_("Cube busy"), f"{100 * sim.total('cube_utilization'):.1f}%")
+        m[2].metric(t_("Fractal products (16×16×16)"), f"{sim.total('fractals'):,}")
+        m[3].metric(t_("MAC utilisation"), f"{100 * sim.total('mac_utilization'):.1f}%")
+        ui.show_figure(fit(davinci_layers_chart(table, t_("Cycles per layer (Cube busy inside)"),
+                                                cache_key=(choice.source.g, tuple(sorted(kw.items()))))),
+                       "dv_graph_layers", t_("Each layer's work is its fractal count (one 16×16×16 "
+                                             "product per Cube cycle); the rest of its bar is data "
+                                             "movement the pipeline could not hide."), rows=table)
+        st.dataframe(lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+
+st.subheader(t_("One matmul or convolution, tile by tile"))
+with ui.controls("workload"):
+    mode = st.radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
+                    format_func=lambda m: t_("Matmul") if m == "matmul" else
+                    t_("Convolution (img2col)"), bind="query-params")
+    d = st.columns(4)
+    if mode == "matmul":
+        M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")
+        K = d[1].number_input("K", 0, 1536, 512, step=16, key="dv_k", bind="query-params")
+        N = d[2].number_input("N", 0, 1536, 512, step=16, key="dv_n", bind="query-params")
+    else:
+        cin = d[0].number_input("Cin", 1, 256, 16, key="dv_cin", bind="query-params")
+        hw = d[1].number_input("H = W", 3, 128, 32, key="dv_hw", bind="query-params")
+        cout = d[2].number_input("Cout", 1, 256, 64, key="dv_cout", bind="query-params")
+        kk = d[3].number_input(t_("Kernel"), 1, 7, 3, key="dv_kk", bind="query-params")
+
+with ui.guard():
     if mode == "matmul":
         res, err = ui.cached(matmul_run)(int(M), int(K), int(N), **kw)
         ref = t_("numpy's A @ B")

@@ -9,7 +9,9 @@ from streamlit.errors import StreamlitAPIException
 import engine
 import ui
 from engine.inference import edge_cloud as dp
+from engine.inference import lab as il
 from engine.inference.serving import md1_wait
+from ui import workspace as ws
 from viz import serving as vs
 
 ui.setup("edge_cloud",
@@ -25,13 +27,16 @@ DEVICES = [n for n in TARGETS if n not in CLOUDS]
 RESNET = "resnet18 (torch → ONNX)"
 MODELS = [*dp.ZOO, RESNET, *[p for p in engine.preset_names() if p != "autodiff_example"], "custom"]
 ACT = {"fp32": 4, "fp16": 2, "int8": 1}
+SOURCE = ws.current()   # your graph (the link's g), the default model
 
 with ui.controls():
     c = st.columns(4)
-    model_name = c[0].selectbox(t_("Model"), MODELS, key="ec_model", bind="query-params")
+    model_name = ws.pick(t_("Model"), MODELS, "ec_model", slot=c[0])   # "Your graph" first, key ec_model
     dev_name = c[1].selectbox(t_("Device"), DEVICES, key="ec_device", bind="query-params")
     cloud_name = c[2].selectbox(t_("Cloud GPU"), CLOUDS, key="ec_cloud", bind="query-params")
     net_name = c[3].selectbox(t_("Network"), list(NETS), key="ec_net", bind="query-params")
+    if model_name == ws.YOURS:
+        ws.chip(SOURCE, ws.graph_of(SOURCE)[0])
     net = NETS[net_name]
     slug = "".join(ch for ch in net_name.lower() if ch.isalnum())
     d = st.columns(4)
@@ -67,7 +72,9 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
 
 
-def chain_for(name: str, act_bytes: int):
+def chain_for(name: str, act_bytes: int, g: str = "", title: str = ""):
+    if name == ws.YOURS:   # the graph is looked up here, by its link value: never hashed on a rerun
+        return il.graph_chain_checked(ws.graph_of(ws.parse_g(g))[0], title)
     if name in dp.ZOO:
         return dp.zoo_chain(name, act_bytes, float(act_bytes))
     if name == RESNET:   # exported by torch, read back from ONNX: the real conversion path (slow once)
@@ -81,12 +88,14 @@ with ui.guard():
     if model_name == "custom":
         chain = dp.custom_chain(params_m * 1e6, gflops * 1e9, in_kb * 1e3, out_kb * 1e3, float(ACT[act]))
     else:
-        chain = ui.cached(chain_for)(model_name, ACT[act])
+        yours = (SOURCE.g, SOURCE.name) if model_name == ws.YOURS else ()   # the others do not vary with g
+        chain = ui.cached(chain_for)(model_name, ACT[act], *yours)
     device, cloud = TARGETS[dev_name], TARGETS[cloud_name]
     service = sum(dp.layer_times(chain, cloud, 0.5))
     queue = md1_wait(rho / service, service) if rho > 0 else 0.0
-    points = dp.split_points(chain, device, cloud, net, dev_eff / 100, 0.5, queue, tail,
-                             20e3 if jpeg else None)
+    view = il.edge_view(chain, DEVICES, dev_name, cloud_name, net, dev_eff / 100, 0.5, queue, tail,
+                        20e3 if jpeg else None, objective)   # the split-search budget is checked first
+    points = list(view.points)
     best = dp.best_split(points, objective)
     m = st.columns(4)
     m[0].metric(t_("Best split"), vs.split_label(best.label, TR))
@@ -94,7 +103,7 @@ with ui.guard():
                 t_("all on device: {_time}", _time=_time(points[-1].latency)),
                 delta_color="off", delta_arrow="off")
     m[2].metric(t_("Phone energy"), f"{best.energy * 1e3:,.3g} mJ")
-    m[3].metric(t_("Weights"), f"{chain.params * chain.weight_bytes / 2**20:,.1f} MiB",
+    m[3].metric(t_("Weights"), il.si(chain.params * chain.weight_bytes, "B"),
                 t_("device holds {v2:.0f} GiB", v2=device.memory_bytes / 2**30),
                 delta_color="off", delta_arrow="off")
     if net_name == "LTE" and up == NETS["LTE"].up_mbps:
@@ -117,14 +126,10 @@ with ui.guard():
                                         t_("Phone energy of every split point"), tr=TR),
                    "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if "
                                    "counted); compute energy with the layers kept on the device."))
-    rows = []
-    for name in DEVICES:
-        pts = dp.split_points(chain, TARGETS[name], cloud, net, dev_eff / 100, 0.5, queue, tail,
-                              20e3 if jpeg else None)
-        rows.append({t_("device"): name, t_("all on device (ms)"): round(pts[-1].latency * 1e3, 1),
-                     t_("fits"): pts[-1].fits, t_("all in cloud (ms)"): round(pts[0].latency * 1e3, 1),
-                     t_("best split"): vs.split_label(dp.best_split(pts, objective).label, TR)})
-    st.dataframe(rows, hide_index=True)
+    st.dataframe([{t_(k): vs.split_label(v, TR) if k == "best cut" else v for k, v in row.items()}
+                  for row in il.edge_rows(view.options)], hide_index=True)
+    st.caption(t_("Every device preset on the same link: on device, all in the cloud, and at its best cut "
+                  "for the chosen objective (latency in ms, phone energy in mJ)."))
     st.caption(t_("Sources: ") + device.source + " · " + net.source +
                t_(" · cloud queue: M/D/1 wait {v2:.2f} ms at ρ = {rho}.", v2=queue * 1e3, rho=rho))
     dev_ms, cloud_ms = points[-1].latency * 1e3, points[0].latency * 1e3

@@ -7,8 +7,8 @@ import engine
 import ui
 from engine.compiler.passes import optimize
 from engine.compiler.passes.fusion import analyse
-from engine.core import budget
 from engine.core.registry import KINDS, all_ops
+from ui import workspace as ws
 from viz.compiler import lab_graph_figure, postdom_figure
 
 ui.setup("fusion",
@@ -16,8 +16,7 @@ ui.setup("fusion",
          "Every op has a pattern kind; every op hangs under its post-dominator. Together they decide "
          "which ops become one kernel.")
 t_ = ui.t
-ZOO = "resnet18 (torch → ONNX)"
-PROGRAM = ui.both("program")   # one label in both languages: the URL keeps it
+EXAMPLES = (*(f"preset:{n}" for n in engine.preset_names()), "zoo:resnet18")
 EXAMPLE = """# TVM's own test (test_pass_fuse_ops.py::test_conv2d_fuse)
 x = input([1, 16, 8, 8])
 x1 = x + 1.0
@@ -34,45 +33,37 @@ fit, shared = ui.figure_view()
 graph_figure, postdom_figure = shared(lab_graph_figure), shared(postdom_figure)
 
 
-def load(model: str, program: str, simplify_first: bool):
-    if model == PROGRAM:
-        graph = engine.parse_program(program, title="program")
-    elif model == ZOO:
-        from engine.interop.torch_zoo import zoo_graph
-        graph = zoo_graph("resnet18")
-    else:
-        graph = engine.preset(model)
-    return optimize(graph, ["simplify", "dce"])[0] if simplify_first else graph
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)
-def fusion(model: str, program: str, simplify_first: bool):
-    graph = load(model, program, simplify_first)
+def fusion(g: str, simplify_first: bool):
+    graph = ws.graph_of(ws.parse_g(g))[0]
+    graph = optimize(graph, ["simplify", "dce"])[0] if simplify_first else graph
     return graph, analyse(graph)
+
+
+def use_example() -> None:
+    """The teaching example becomes your graph (the link's g), and the lab shows your graph."""
+    ws.set_current(ws.Source("program", EXAMPLE))
+    st.session_state["fu_model"] = ws.YOURS
 
 
 with ui.controls():
     c = st.columns([2, 1, 1])
-    model = c[0].selectbox(t_("Model"), [PROGRAM, *engine.preset_names(), ZOO],
-                           key="fu_model", bind="query-params")
+    choice = ws.choose("fu_model", EXAMPLES, label="Model", slot=c[0])
     simplify_first = c[1].toggle(t_("Simplify first (fold BN)"), False,
                                  key="fu_simplify", bind="query-params")
     direction = c[2].radio(t_("Flow"), ["TB", "LR"], horizontal=True, key="fu_dir",
                            format_func=lambda d: t_("top → bottom") if d == "TB"
                            else t_("left → right"), bind="query-params")
-    program = ""
-    if model == PROGRAM:
-        with st.expander(t_("Program (TVM's own conv2d fusion test; edit me)")):
-            program = st.text_area(t_("Program"), EXAMPLE, height=210, key="fu_program",
-                                   bind="query-params", max_chars=budget.MAX_PROGRAM_CHARS)
+    st.button(t_("TVM's own conv2d fusion test as your graph"), key="fu_example", on_click=use_example,
+              icon=":material/school:")
 
-result = None
+result, g = None, choice.source.g if choice is not None else ""
 with ui.guard("Cannot build the graph"):
-    graph, result = fusion(model, program, simplify_first)
+    graph, result = fusion(g, simplify_first) if g else (None, None)
 
 if result is not None:
     n_ops, n_kernels = len(result.kinds), len(result.groups)
-    ck = f"fu_ck_{model}_{simplify_first}_{hash(program)}"
+    ck = f"fu_ck_{hash(g)}_{simplify_first}"
     shown = f"{ck}_done" in st.session_state
     m = st.columns(3)
     m[0].metric(t_("ops"), n_ops)
@@ -82,18 +73,19 @@ if result is not None:
     m[2].metric(t_("largest kernel (ops)"), max(map(len, result.groups), default=0))
     left, right = st.columns(2)
     with left:
-        ui.show_figure(fit(graph_figure(graph, groups=[list(g) for g in result.groups if len(g) > 1],
+        ui.show_figure(fit(graph_figure(graph, groups=[list(k) for k in result.groups if len(k) > 1],
                                         title=t_("Fused groups (shaded = one kernel)"),
-                                        direction=direction)),
+                                        direction=direction, cache_key=(g, simplify_first, direction))),
                        "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind."),
-                       data=[list(g) for g in result.groups])
+                       data=[list(k) for k in result.groups])
     with right:
-        ui.show_figure(fit(postdom_figure(result, t_("Post-dominator tree"))), "fu_postdom",
+        ui.show_figure(fit(postdom_figure(result, t_("Post-dominator tree"), cache_key=(g, simplify_first))),
+                       "fu_postdom",
                        t_("An op can only fuse into its post-dominator: every path from it to the "
                           "output passes there."))
-    rows = [{t_("kernel"): k + 1, t_("ops"): " + ".join(g),
-             t_("pattern kinds"): " + ".join(result.kinds[n] for n in g)}
-            for k, g in enumerate(result.groups)]
+    rows = [{t_("kernel"): k + 1, t_("ops"): " + ".join(grp),
+             t_("pattern kinds"): " + ".join(result.kinds[n] for n in grp)}
+            for k, grp in enumerate(result.groups)]
     question = t_("This graph has {n_ops} ops. How many kernels will TVM's rules leave?", n_ops=n_ops)
     if ui.checkpoint(ck, question, n_kernels,
                      t_("Each shaded rectangle above is one kernel; an op left alone is a kernel too."),

@@ -4,8 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from engine import simulate
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
-from viz.hardware import limit_labels, limiter_bars, occupancy_curve_fig
+from engine.hw.graph_sim import GPU_SMS
+from engine.hw.lab import layer_rows
+from ui import workspace as ws
+from viz.hardware import gpu_layers_chart, lens_table, limit_labels, limiter_bars, occupancy_curve_fig
 
 ui.setup("gpu_occupancy",
          "GPU occupancy",
@@ -16,6 +20,12 @@ t_ = ui.t
 fit, shared = ui.figure_view()
 limiter_bars = shared(limiter_bars)
 occupancy_curve_fig = shared(occupancy_curve_fig)
+gpu_layers_chart = shared(gpu_layers_chart)
+
+
+def on_gpu(g: str, hardware: str, precision: str):
+    """The graph ``g`` (a workspace link value) on a GPU preset: engine.simulate's result."""
+    return simulate(ws.graph_of(ws.parse_g(g))[0], "gpu", hardware=hardware, precision=precision)
 
 
 #: CUDA C++ Best Practices Guide, "Calculating Occupancy": (cc, threads, registers, smem) -> occupancy %
@@ -23,6 +33,40 @@ GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 
 LIMIT_NAMES = limit_labels(ui.translator())
 
 with ui.controls():
+    c = st.columns([3, 2, 1])
+    choice = ws.choose("go_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
+                                    "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn", "zoo:resnet18"),
+                       slot=c[0])
+    hw = c[1].selectbox(t_("Hardware"), list(GPU_SMS), index=1, key="go_hw", bind="query-params")
+    prec = c[2].radio(t_("Precision"), ["fp16", "fp32"], key="go_prec", bind="query-params")
+
+with ui.guard():
+    if choice is not None:
+        sim = ui.cached_resource(on_gpu)(choice.source.g, hw, prec)
+        table, k = layer_rows(sim), dict(sim.config)
+        ui.show_figure(fit(gpu_layers_chart(table, t_("{name} on {hw} ({prec}): roofline time per layer",
+                                                      name=choice.name, hw=hw, prec=prec),
+                                            cache_key=(choice.source.g, hw, prec))),
+                       "go_graph_layers", t_("Notice: layers with few FLOPs per byte are memory-bound — a "
+                                             "faster Tensor Core would not make them faster."), rows=table)
+        m = st.columns(4)
+        m[0].metric(t_("Roofline time (all layers)"), f"{1e6 * sim.total('time_s'):.3g} µs")
+        m[1].metric(t_("Compute-bound layers"), f"{sim.total('compute_bound_layers')} / {len(sim.layers)}")
+        m[2].metric(t_("Kernel occupancy"), f"{100 * sim.total('occupancy'):.1f}%",
+                    help=t_("{b} blocks per SM, limited by {lim}", b=sim.total("blocks_per_sm"),
+                            lim=LIMIT_NAMES[sim.total("occupancy_limiter")]))
+        m[3].metric(t_("Attainable (all layers)"), f"{sim.total('attainable') / 1e12:.1f} TFLOP/s")
+        st.dataframe(lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+        st.caption(t_("Stated GEMM kernel (an assumption, not a measurement): {threads} threads and "
+                      "{regs} registers per thread, {smem} KiB shared memory, a {tm}×{tn} output tile per "
+                      "block. Its occupancy and waves are shown beside the time, not folded into it. "
+                      "Hardware: {source}",
+                      threads=k["threads_per_block"], regs=k["regs_per_thread"],
+                      smem=k["smem_per_block"] // 1024, tm=k["block_tile_m"], tn=k["block_tile_n"],
+                      source=sim.total("source")))
+
+st.subheader(t_("One kernel's occupancy"))
+with ui.controls("kernel"):
     c = st.columns(4)
     cc = c[0].selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
                         format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")

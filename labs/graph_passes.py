@@ -6,8 +6,10 @@ import streamlit as st
 import engine
 import ui
 from engine.compiler.lab import pass_trace
-from engine.compiler.passes import PASSES
-from engine.core import budget
+from engine.compiler.passes import PASSES, optimize
+from ui import workspace as ws
+from ui.graph_source import export_buttons
+from ui.heavy import run_heavy
 from viz.compiler import ledger_figure, ledger_rows, pass_figure
 
 ui.setup("graph_passes",
@@ -15,9 +17,7 @@ ui.setup("graph_passes",
          "Choose passes and their order, then step through the pipeline: what changed, why, and what "
          "it bought.")
 t_ = ui.t
-ZOO = "resnet18 (torch → ONNX)"
-PROGRAM = ui.both("program")       # one label in both languages: the URL keeps it
-UPLOAD = ui.both("ONNX upload")
+EXAMPLES = (*(f"preset:{n}" for n in engine.preset_names()), "zoo:resnet18")
 EXAMPLE = """x = input([1, 8, 16, 16])
 W = param([8, 8, 3, 3])
 g = param([8], init="uniform")
@@ -43,61 +43,46 @@ def headers(rows: list[dict]) -> dict[str, str]:
     return {column: t_(column) for column in (rows[0] if rows else ())}
 
 
-def load(model: str, program: str | bytes = ""):
-    if model == UPLOAD:
-        return engine.from_onnx(program)
-    if model == PROGRAM:
-        return engine.parse_program(program, title="program")
-    if model == ZOO:
-        from engine.interop.torch_zoo import zoo_graph
-        return zoo_graph("resnet18")
-    return engine.preset(model)
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)   # graphs are immutable: share, don't copy
-def trace(model: str, passes: tuple[str, ...], hw: str, program: str | bytes = ""):
+def trace(g: str, passes: tuple[str, ...], hw: str):
     spec = HW[hw]
     device = (spec.peak_fp32 or spec.peak_flops, spec.bandwidth)
-    return tuple(pass_trace(load(model, program), list(passes), device))
+    return tuple(pass_trace(ws.graph_of(ws.parse_g(g))[0], list(passes), device))
 
 
-def ort_rows(model: str, program: str | bytes = "") -> list[dict]:
+def optimised_onnx(g: str, passes: tuple[str, ...]) -> bytes:     # keyed on the pipeline, not the device
+    return engine.to_onnx(optimize(ws.graph_of(ws.parse_g(g))[0], list(passes))[0])
+
+
+def ort_rows(g: str) -> list[dict]:
     from engine.interop.ort_compare import compare_with_ort
-    if model == UPLOAD:
-        return compare_with_ort(program).rows()
-    if model == PROGRAM:
-        return compare_with_ort(load(model, program)).rows()
-    if model == ZOO:
-        from engine.interop.torch_zoo import zoo_onnx
-        return compare_with_ort(zoo_onnx("resnet18")).rows()
-    return compare_with_ort(engine.preset(model)).rows()
+    from engine.interop.torch_zoo import zoo_onnx
+    from ui.uploads import STORE
+    source = ws.parse_g(g)       # onnxruntime reads the model as it came: the upload, the torch export
+    model = {"onnx": STORE.get, "zoo": zoo_onnx}.get(source.kind)
+    return compare_with_ort(model(source.payload) if model else ws.graph_of(source)[0]).rows()
+
+
+def use_example() -> None:
+    """The teaching example becomes your graph (the link's g), and the lab shows your graph."""
+    ws.set_current(ws.Source("program", EXAMPLE))
+    st.session_state["gp_model"] = ws.YOURS
 
 
 with ui.controls():
     c = st.columns([2, 4, 2])
-    model = c[0].selectbox(t_("Model"), [*engine.preset_names(), ZOO, PROGRAM, UPLOAD],
-                           index=3,
-                           key="gp_model", bind="query-params")
+    choice = ws.choose("gp_model", EXAMPLES, label="Model", slot=c[0])
     passes = c[1].multiselect(t_("Passes, in order"), list(PASSES), DEFAULT,
                               key="gp_passes", bind="query-params",
                               help=t_("The order matters: try fusion before simplify."))
     hw = c[2].selectbox(t_("Device for the time estimate"), list(HW), index=1,
                         key="gp_hw", bind="query-params")
-    program = ""
-    if model == PROGRAM:
-        program = st.text_area(t_("Program (try x * 1, double transposes, repeated expressions)"),
-                               EXAMPLE, height=230, key="gp_program", bind="query-params",
-                               max_chars=budget.MAX_PROGRAM_CHARS)
-    elif model == UPLOAD:
-        up = st.file_uploader(t_("ONNX model"), type=["onnx"], key="gp_upload")
-        program = up.getvalue() if up is not None else b""
+    st.button(t_("Teaching example as your graph: x * 1, a double transpose, a repeated expression"),
+              key="gp_example", on_click=use_example, icon=":material/school:")
 
-steps = None
+steps, g = None, choice.source.g if choice is not None else ""
 with ui.guard("Cannot run the pipeline"):
-    if model == UPLOAD and not program:
-        st.info(t_("Upload an .onnx file to optimise it."))
-    else:
-        steps = trace(model, tuple(passes), hw, program)
+    steps = trace(g, tuple(passes), hw) if g else None
 
 if steps:
     def show_pass(k: int) -> None:
@@ -107,7 +92,7 @@ if steps:
         left, right = st.columns(2)
         titles = (t_("Before (removed nodes ringed)"),
                   t_("After (new or changed nodes ringed)"))
-        key = (model, tuple(passes), hw, hash(program), k)      # the step, without hashing its graph
+        key = (g, tuple(passes), hw, k)      # the step, without hashing its graph
         fig_b, fig_a = (pass_figure(step, side, title, cache_key=(*key, side))
                         for side, title in zip(("before", "after"), titles))
         with left:
@@ -124,7 +109,7 @@ if steps:
             family = PASSES[nxt.data["pass_name"]].family
             what, value = (("kernels", nxt.data["ledger"].kernels) if family == "fusion"
                            else ("ops", nxt.data["ledger"].ops))
-            ui.checkpoint(f"gp_ck_{family}_{model}_{k}",
+            ui.checkpoint(f"gp_ck_{family}_{hash(g)}_{k}",
                           t_("Next pass: **{pass_name}**. How many {what} will the graph have after it "
                              "(now {now})?",
                              pass_name=nxt.data['pass_name'], what=t_(what),
@@ -142,9 +127,13 @@ if steps:
                        rows=rows)
     ui.stepper("gp_step", len(steps), render=show_pass)
 
+    st.markdown(t_("**The optimised graph** (after the whole pipeline): download it or open it in "
+                   "Netron"))
+    export_buttons(steps[-1].graph, "gp_opt", onnx=lambda: ui.cached_resource(
+        run_heavy(optimised_onnx, "onnx"))(g, tuple(passes)))
     with st.expander(t_("Side by side with onnxruntime (basic / extended)"), expanded=True):
         with ui.guard("onnxruntime comparison failed"):
-            ort = ui.cached(ort_rows)(model, program)
+            ort = ui.cached(run_heavy(ort_rows, "onnx"))(g)
             st.dataframe(ort, hide_index=True, width="stretch", column_config=headers(ort))
             st.caption(t_("onnxruntime saved its optimised graph "
                           "(SessionOptions.optimized_model_filepath) and we read it back with onnx: "

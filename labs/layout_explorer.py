@@ -5,9 +5,13 @@ import math
 
 import streamlit as st
 
+import engine
 import ui
 from engine import layout as L
+from engine.compiler.lab import layout_pass
+from ui import workspace as ws
 from viz import kernels as vk
+from viz.compiler import lab_graph_figure
 
 ui.setup("layout_explorer",
          "Memory layouts",
@@ -16,8 +20,39 @@ t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 DRAW_LIMIT = 2048
 PLAIN = ("row_major", "col_major", "NCHW", "NHWC")
+EXAMPLES = ("preset:conv_bn_relu", "preset:mobilenetv2_inverted_residual", "zoo:resnet18")
+bars, pass_figure = map(ui.figure_view()[1], (vk.layout_overhead_figure, lab_graph_figure))
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)     # graphs are immutable: share, don't copy
+def lens(g: str, target: str):
+    graph = ws.graph_of(ws.parse_g(g))[0]
+    return engine.graph_layouts(graph), layout_pass(graph, target)
+
+
+st.subheader(t_("Your graph in each layout"))
+with ui.controls("graph"):
+    gc = st.columns([3, 1])
+    choice = ws.choose("le_graph", EXAMPLES, label="Graph", slot=gc[0])
+    target = gc[1].selectbox(t_("Layout pass to"), ["NHWC", "NC1HWC0"], key="le_pass", bind="query-params")
+with ui.guard():
+    lays, lp = lens(g := choice.source.g, target) if choice else (None, None)
+    if lays is not None:
+        rows = vk.layout_rows(lays, TR, ui.t_message)
+        title = t_("Padding each layout adds to {name} (C0 = 16)", name=choice.name)
+        ui.show_figure(bars(lays, title, cache_key=(g, title)), "le_graph_bars",
+                       t_("Blocked layouts pad channels to C0 and matrices to 16 × 16 fractals: small "
+                          "channel counts pay most. FRACTAL_NZ is applied literally to the H × W of 4-D "
+                          "conv weights (CANN stores those as FRACTAL_Z)."), rows=rows)
+        st.dataframe(rows, hide_index=True)
+        if lp.inserted:
+            title = t_("The layout pass to {layout} on {name}", layout=target, name=choice.name)
+            ui.show_figure(pass_figure(lp.graph, highlight=lp.between, changed=lp.views, title=title,
+                                       cache_key=(g, target, title)), "le_graph_pass",
+                           t_("Red rings: conversions between kernels, the data movement the layout costs; "
+                              "orange rings: the views around each op's NCHW kernel (a real backend has a "
+                              "native kernel there)."), data=list(lp.inserted))
+        st.code("\n".join(map(ui.t_message, lp.log)), language=None)
 
 with ui.controls():
     c = st.columns([2, 2, 1, 1])

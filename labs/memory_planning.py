@@ -7,6 +7,7 @@ import engine
 import ui
 from engine.compiler import lab
 from engine.compiler import memory_plan as mp
+from ui import workspace as ws
 from viz.compiler import arena_figure, lifetime_gantt
 
 ui.setup("memory_planning",
@@ -16,7 +17,7 @@ ui.setup("memory_planning",
 t_ = ui.t
 SOURCES = {"graph": t_("Graph"), "random": t_("Random intervals"),
            "custom": t_("Your intervals")}
-ZOO = "resnet18 (torch → ONNX)"
+EXAMPLES = (*(f"preset:{n}" for n in engine.preset_names()), "zoo:resnet18")
 # TFLite GPU delegate's memory_management_test.cc, ComplexRecords: size first last
 STRATEGY_NAMES = {"naive": t_("naive (no reuse)"),
                   "greedy_by_size": t_("greedy by size (Pisarchyk & Lee)"),
@@ -28,13 +29,8 @@ fit, shared = ui.figure_view()
 arena_figure, lifetime_gantt = shared(arena_figure), shared(lifetime_gantt)
 
 
-def graph_plan(model: str, strategy: str, inplace: bool):
-    if model == ZOO:
-        from engine.interop.torch_zoo import zoo_graph
-        graph = zoo_graph("resnet18")
-    else:
-        graph = engine.preset(model)
-    return mp.plan_graph(graph, strategy, inplace)
+def graph_plan(g: str, strategy: str, inplace: bool):
+    return mp.plan_graph(ws.graph_of(ws.parse_g(g))[0], strategy, inplace)
 
 
 def buffers_of(source: str, count: int, seed: int, text: str):
@@ -52,10 +48,10 @@ with ui.controls():
     strategy = c[1].selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
                               format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
                               bind="query-params")
-    model, inplace, count, seed, text = "resnet_basic_block", False, 40, 0, TFLITE
+    g, inplace, count, seed, text = "", False, 40, 0, TFLITE
     if source == "graph":
-        model = c[2].selectbox(t_("Model"), [*engine.preset_names(), ZOO], index=3,
-                               key="mp_model", bind="query-params")
+        choice = ws.choose("mp_model", EXAMPLES, label="Model", slot=c[2])
+        g = choice.source.g if choice is not None else ""
         inplace = c[2].toggle(t_("In-place reuse for elementwise ops"), False,
                               key="mp_inplace", bind="query-params")
     elif source == "random":
@@ -69,11 +65,11 @@ with ui.controls():
 plan = None
 with ui.guard("Cannot plan"):
     if source == "graph":
-        plan = ui.cached(graph_plan)(model, strategy, inplace)
+        plan = ui.cached(graph_plan)(g, strategy, inplace) if g else None
     else:
         plan = ui.cached(interval_plan)(source, count, seed, text, strategy)
 
-CK = f"mp_ck_{source}_{model}_{count}_{seed}_{hash(text)}_{inplace}"
+CK = f"mp_ck_{source}_{hash(g)}_{count}_{seed}_{hash(text)}_{inplace}"
 
 
 def revealed() -> bool:
@@ -110,7 +106,7 @@ if plan is not None:
     with ui.guard():
         rows = []
         for s in mp.STRATEGIES:
-            other = (ui.cached(graph_plan)(model, s, inplace) if source == "graph"
+            other = (ui.cached(graph_plan)(g, s, inplace) if source == "graph"
                      else ui.cached(interval_plan)(source, count, seed, text, s))
             rows.append({t_("strategy"): STRATEGY_NAMES.get(s, s),
                          t_("arena (bytes)"): other.arena,

@@ -2,7 +2,11 @@ import streamlit as st
 
 import engine.parallel as par
 import ui
-from viz.parallel import grouped_lines, keep_lanes, named_lanes
+from engine.kernels.roofline_model import hardware_presets
+from engine.parallel import lab as plab
+from ui import workspace as ws
+from viz.graph import graph_figure
+from viz.parallel import grouped_lines, keep_lanes, named_lanes, stage_cost_bars, stage_rows
 from viz.timeline import gantt
 from viz.words import same
 
@@ -10,10 +14,18 @@ ui.setup("pipeline_parallel",
          "Pipeline parallel",
          "Cut the model into stages, feed micro-batches, and watch the bubble shrink.")
 SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 1F1B")}
+MEASURES = {"flops": "FLOPs", "time": ui.both("roofline time")}
+EXAMPLES = ("preset:mlp", "preset:self_attention", "preset:resnet_basic_block", "zoo:resnet18")
 
 
 fit, shared = ui.figure_view()
 schedule_gantt = shared(gantt)
+stage_bars, stage_graph = shared(stage_cost_bars), shared(graph_figure)
+
+
+def lens(g: str, p: int, m: int, schedule: str, v: int, measure: str, hw: str):
+    """The graph ``g`` (a URL value: only this string is hashed) cut into stages and scheduled."""
+    return plab.graph_pipeline(ws.graph_of(ws.parse_g(g))[0], p, m, schedule, v, measure, hw)
 
 
 def so_far_figure(tl, now: float, title: str, tr=same):
@@ -31,6 +43,12 @@ so_far_figure, held_figure = shared(so_far_figure), shared(held_figure)
 
 
 with ui.controls():
+    g1, g2, g3 = st.columns([2, 1, 1])
+    choice = ws.choose("pp_graph", EXAMPLES, label="Graph", slot=g1)
+    measure = g2.radio(ui.t("Stage cost"), list(MEASURES), format_func=MEASURES.get, key="pp_measure",
+                       bind="query-params", horizontal=True)
+    hw = g3.selectbox(ui.t("Hardware"), list(hardware_presets()), index=2, key="pp_hw",
+                      bind="query-params", disabled=measure != "time")
     c1, c2, c3, c4 = st.columns(4)
     schedule = c1.radio(ui.t("Schedule"), list(SCHEDULES), index=1,
                         format_func=SCHEDULES.get, key="pp_schedule", bind="query-params")
@@ -40,6 +58,40 @@ with ui.controls():
                   bind="query-params", disabled=schedule != "interleaved")
 v = v if schedule == "interleaved" else 1
 
+if choice is not None:
+    st.subheader(ui.t("{name} cut into {n} pipeline stages", name=choice.name, n=p * v))
+    with ui.guard():
+        gp = ui.cached(lens)(choice.source.g, p, m, schedule, v, measure, hw)
+        key, split, TR = (choice.source.g, p, m, schedule, v, measure, hw), gp.split, ui.translator()
+        cut = (choice.source.g, p, v, measure, hw)    # what the stages (not their schedule) depend on
+        rows = stage_rows(split, gp.v, tr=TR)
+        ui.show_figure(fit(stage_bars(split, ui.t("{name}: cost of each stage and the activations crossing "
+                                                  "each cut", name=choice.name), gp.v, cache_key=cut)),
+                       "pp_stages", ui.t("The cut minimises the most expensive stage (the bottleneck, "
+                                         "dashed); a skip connection crosses every cut it spans."),
+                       data=split, rows=rows)
+        st.markdown(ui.t("Bubble on your stages: **{mine:.2f} %** · with {n} equal stages: "
+                         "**{equal:.2f} %** · step time **{slow:.3f}×** an equal split's (stage "
+                         "balance {balance:.3f})",
+                         mine=100 * gp.bubble, n=p * v, equal=100 * gp.equal_bubble, slow=gp.slowdown,
+                         balance=split.balance))
+        ui.show_figure(fit(schedule_gantt(named_lanes(gp.timeline, ui.t_message),
+                                          ui.t("{v2} on your stages: bubble {mine:.2f} % (equal stages: "
+                                               "{equal:.2f} %)", v2=SCHEDULES[schedule],
+                                               mine=100 * gp.bubble, equal=100 * gp.equal_bubble),
+                                          cache_key=key)),
+                       "pp_graph_gantt", ui.t("The slowest stage paces every micro-batch: more micro-batches "
+                                              "shrink the fill and drain, not the {idle:.1f} % the other "
+                                              "stages wait for it.", idle=100 * gp.limit_bubble),
+                       rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label)
+                             for e in gp.timeline.events])
+        st.table(rows)
+        with st.expander(ui.t("The stages on the graph")):
+            ui.show_figure(fit(stage_graph(choice.graph, groups=[list(s.nodes) for s in split.stages],
+                                           title=choice.name, cache_key=cut)),
+                           "pp_stage_graph", ui.t("One coloured box per stage, in the colours of the bars."))
+
+st.subheader(ui.t("Equal stages: the textbook pipeline"))
 with ui.guard():
     tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
     shown = named_lanes(tl, ui.t_message)             # "stage 0" and the time unit as the view reads them

@@ -5,9 +5,11 @@ import numpy as np
 import streamlit as st
 
 import ui
+from engine.compression import lab as CL
 from engine.compression import lowrank, prune
 from engine.compression.models import model_spec
 from engine.compression.training import train_model
+from ui import workspace as ws
 from ui.heavy import cached_heavy, cached_heavy_or_stop
 from viz import compression as vc
 
@@ -20,7 +22,37 @@ TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 # bound widgets keep the shown label in the URL: one label for both languages keeps links working
 METHOD_LABELS = {k: ui.both(name) for k, name in vc.METHOD_NAMES.items()}
+# your graph, pruned (engine.prune + prune_report): ResNet-18 takes ~0.3 s, so through the limiter
+report = cached_heavy(lambda g, *p: CL.prune_lens(ws.graph_of(ws.parse_g(g))[0], *p), "graph")
 
+st.subheader(t_("Prune your graph"))
+with ui.controls("graph"):
+    c = st.columns([2, 1.5, 1.5])
+    choice = ws.choose("pr_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
+    gmethod = c[1].selectbox(t_("Method"), ["magnitude", "structured", "2:4"], key="pr_gmethod",
+                             bind="query-params")
+    gsparsity = c[2].slider(t_("Sparsity"), 0.0, 0.95, 0.5, 0.05, key="pr_gsparsity", bind="query-params",
+                            help=t_("Ignored by 2:4 (always half)."))
+with ui.guard():
+    if choice is not None:
+        r = report(choice.source.g, gsparsity, gmethod)
+        rows = CL.prune_rows(r)
+        ui.show_figure(fig(vc.prune_layers_figure)(rows, t_("{name}: {method} pruning, layer by layer",
+                                                            name=choice.name, method=gmethod), tr=TR),
+                       "pr_glayers", t_("Each layer loses about the same share of its weights (per layer, "
+                                        "never global), but the big layers hold most FLOPs and decide the "
+                                        "skippable work; at the same share, structured pruning usually "
+                                        "moves the output most."), data=r, rows=rows)
+        m = st.columns(4)
+        m[0].metric(t_("nonzero weights"), f"{r.nonzero:,} / {r.total:,}")
+        m[1].metric(t_("weights zeroed"), f"{r.sparsity:.1%}")
+        m[2].metric(t_("skippable FLOPs"), f"{r.skippable_fraction:.1%}",
+                    help=t_("{skip:,} of the graph's {flops:,} FLOPs multiply a zero weight.",
+                            skip=r.skippable_flops, flops=r.flops))
+        m[3].metric(t_("output drift ‖ŷ − y‖/‖y‖"), f"{r.drift:.1%}")
+        st.dataframe(rows, hide_index=True)
+
+st.subheader(t_("A model trained here, with its accuracy"))
 with ui.controls():
     c = st.columns([1, 2, 1.5, 1.5])
     model = c[0].selectbox(t_("Model"), ["mlp", "cnn"], key="pr_model", bind="query-params")

@@ -6,9 +6,11 @@ import streamlit as st
 
 import ui
 from engine import quant
+from engine.compression import lab as CL
 from engine.compression.quant import integer as QI
 from engine.compression.quant import qat as Q
-from ui.heavy import cached_heavy
+from ui import workspace as ws
+from ui.heavy import cached_heavy, run_heavy
 from viz import compression as vc
 
 ui.setup("quantization",
@@ -16,26 +18,58 @@ ui.setup("quantization",
          "Pick a tensor of a model trained here, pick an observer, and see the range it chooses, the "
          "grid it makes and what that costs in accuracy.")
 t_ = ui.t
+TR = ui.translator()   # figures draw their words in the view's language
+fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
+# your graph, quantised: ResNet-18 takes ~1.5 s, so shared by every session, real work via the limiter
+lens = fig(run_heavy(lambda g, *q: CL.quant_lens(ws.graph_of(ws.parse_g(g))[0], *q), "graph"))
+graph_fig = fig(lambda *a, title, tr: vc.quant_graph_figure(lens(*a), title, tr=tr))
+ort = cached_heavy(lambda *a: CL.ort_check(lens(*a)), "graph")
+
+st.subheader(t_("Quantize your graph"))
+with ui.controls("graph"):
+    c = st.columns([2, 1, 1, 1])
+    choice = ws.choose("qz_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
+    gq = (c[1].slider(t_("Bits"), 2, 8, 8, key="qz_gbits", bind="query-params"),
+          c[2].selectbox(t_("Scheme"), ["symmetric", "affine"], key="qz_gscheme", bind="query-params"),
+          c[3].selectbox(t_("Granularity"), ["per_tensor", "per_channel"], key="qz_ggran",
+                         bind="query-params"))
+with ui.guard():
+    if choice is not None:
+        r, name, bits = lens(choice.source.g, *gq).report, choice.name, gq[0]
+        rows = CL.quant_rows(r)
+        ui.show_figure(fig(vc.sensitivity_figure)(rows, t_("{name} at int{bits}: the error each layer "
+                                                           "adds", name=name, bits=bits), tr=TR), "qz_gsens",
+                       t_("Blue: only that layer quantised; red: every layer, upstream errors included. The "
+                          "tallest blue bar is the layer to keep in higher precision."), data=r, rows=rows)
+        m = st.columns(4)
+        m[0].metric(t_("model size, float"), CL.size_text(r.bytes_before))
+        m[1].metric(t_("model size, int{bits}", bits=bits), CL.size_text(r.bytes_after),
+                    f"÷{r.compression:.2f}", delta_color="off")
+        m[2].metric(t_("Q / DQ nodes"), f"{r.quantize_nodes} / {r.dequantize_nodes}")
+        m[3].metric(t_("output error, all quantised"), f"{max(e for _, e in r.outputs):.2%}")
+        ui.show_figure(graph_fig(choice.source.g, *gq, title=t_("{name} with Q/DQ nodes", name=name), tr=TR),
+                       "qz_ggraph", t_("Orange rings: the inserted Q/DQ ops (the diamonds beside them: "
+                                       "integer weights, scales, zero points); red rings: the layers."))
+        if st.button(t_("Check with onnxruntime"), key="qz_gort"):   # heavy: only on demand
+            st.caption(ui.t_message(ort(choice.source.g, *gq).summary))
+
+st.subheader(t_("One tensor of a model trained here"))
 with ui.controls():
     c = st.columns(5)
     model = c[0].selectbox(t_("Model"), ["mlp", "cnn"], key="qz_model", bind="query-params")
     tensor = c[1].selectbox(t_("Tensor"), Q.tensor_names(model), key=f"qz_tensor_{model}",
                             bind="query-params")
-    method = c[2].selectbox(t_("Observer"), list(quant.METHODS), key="qz_obs",
-                            bind="query-params")
+    method = c[2].selectbox(t_("Observer"), list(quant.METHODS), key="qz_obs", bind="query-params")
     dtype = c[3].selectbox(t_("Integer grid"), ["qint8", "quint8", "qint4", "quint4"],
                            key="qz_dtype", bind="query-params")
-    scheme = c[4].selectbox(t_("Scheme"), ["symmetric", "affine"], key="qz_scheme",
-                            bind="query-params")
+    scheme = c[4].selectbox(t_("Scheme"), ["symmetric", "affine"], key="qz_scheme", bind="query-params")
     c2 = st.columns([1, 1, 2])
     reduce_range = c2[0].toggle("reduce_range", False, key="qz_rr", bind="query-params",
                                 help=t_("Use one bit less of the grid (x86 VPMADDUBSW overflow guard)."))
     per_channel = c2[1].toggle(t_("per channel"), False, key="qz_pc", bind="query-params")
     pct = c2[2].slider(t_("Percentile p (percentile observer)"), 90.0, 100.0,
                        99.9, 0.1, key="qz_pct", bind="query-params")
-TR = ui.translator()   # figures draw their words in the view's language
-fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
 with ui.guard():
     x, obs, refused = cached_heavy(Q.compare_observers, "train")(model, 0, tensor, dtype, scheme,
@@ -65,8 +99,7 @@ with ui.guard():
     m = st.columns(4)
     m[0].metric(t_("scale s"), f"{scales[0]:.6g}" if scales.size == 1
                 else f"{scales.min():.3g} … {scales.max():.3g}")
-    m[1].metric(t_("zero point z"), str(zps[0]) if len(set(zps)) == 1
-                else f"{zps.min()} … {zps.max()}")
+    m[1].metric(t_("zero point z"), str(zps[0]) if len(set(zps)) == 1 else f"{zps.min()} … {zps.max()}")
     m[2].metric(t_("grid"), f"[{o.qmin}, {o.qmax}]")
     xq = quant.fake_quant(x, o.scale, o.zero_point, dtype, axis=axis, reduce_range=reduce_range)
     m[3].metric(t_("RMS error"), f"{float(np.sqrt(np.mean((xq - x) ** 2))):.3g}")
@@ -88,27 +121,23 @@ with ui.guard():
                                     t_("Entropy calibration: KL divergence of every candidate "
                                        "threshold"), tr=TR),
                        "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last "
-                                   "bin and compares with its coarse quantised copy; the lowest point "
-                                   "wins."))
+                                   "bin and compares with its coarse quantised copy; the lowest point wins."))
     lo, hi = -1.0, 3.0
     _, z_ck = quant.qparams_from_range(lo, hi, "quint8", "affine")
     ui.checkpoint("qz_ck_zp", t_("Min-max affine quint8 sees values from −1 to 3. Which zero point "
                                  "does it pick?"),
                   int(z_ck), t_("s = 4/255; z = 0 − round(−1 / s) = round(63.75) = 64: the real 0 "
-                                "lands exactly on q = 64."),
-                  rel_tol=0.0)
+                                "lands exactly on q = 64."), rel_tol=0.0)
 
 st.subheader(t_("Post-training quantisation: accuracy vs bit width"))
 with ui.guard():
     rows = cached_heavy(Q.bitwidth_sweep, "train")(model, 0,
                                                    method if method != "moving_average" else "minmax")
     ui.show_figure(fig(vc.bitwidth_figure)(rows, t_("{model}: PTQ accuracy, 8 → 2 bits ({method} "
-                                                    "calibration)",
-                                                    model=model, method=method), tr=TR),
+                                                    "calibration)", model=model, method=method), tr=TR),
                    "qz_bits", t_("Weight-only holds up longest; quantising activations too (dynamic: "
                                  "per batch at run time; static: ranges fixed by calibration) costs "
-                                 "more below 4 bits."),
-                   rows=rows)
+                                 "more below 4 bits."), rows=rows)
 
 st.subheader(t_("Quantisation-aware training with the straight-through estimator"))
 with ui.controls("qat"):
@@ -145,8 +174,7 @@ with ui.guard():
              rf"+ q_b}}{{2^{{31 + {il.shift}}}}}\right),\; z_3 = {il.z3}")
     k = st.columns(2)
     k[0].metric(t_("max |integer − float requant| (LSB)"), il.max_lsb_diff_float)
-    k[1].metric(t_("max |integer − quantised float layer| (LSB)"),
-                il.max_lsb_diff_reference)
+    k[1].metric(t_("max |integer − quantised float layer| (LSB)"), il.max_lsb_diff_reference)
     st.dataframe(il.rows(), hide_index=True)
 
 ui.lesson("quantization")

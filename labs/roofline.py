@@ -6,6 +6,7 @@ import streamlit as st
 import engine
 import ui
 from engine.kernels import roofline_model as R
+from ui import workspace as ws
 from viz import kernels as vk
 
 ui.setup("roofline",
@@ -38,20 +39,21 @@ with ui.controls():
     st.caption(t_("Source: ") + hw.source +
                (t_(" · fp32 peak {v2:g} TFLOP/s", v2=hw.peak_fp32 / 1e12)
                 if hw.peak_fp32 else ""))
-    k = st.columns(6)
+    k = st.columns(5)
     m = k[0].number_input("GEMM M", 1, 1 << 20, 4096, key="rf_m", bind="query-params")
     n = k[1].number_input("GEMM N", 1, 1 << 20, 4096, key="rf_n", bind="query-params")
     kk = k[2].number_input("GEMM K", 1, 1 << 20, 4096, key="rf_k", bind="query-params")
     seq = k[3].number_input(t_("Sequence length"), 1, 1 << 20, 4096, key="rf_seq",
                             bind="query-params")
     head = k[4].number_input(t_("Head dim"), 1, 1024, 128, key="rf_head", bind="query-params")
-    graph_name = k[5].selectbox(t_("Graph layers"), ["—", *engine.preset_names()],
-                                key="rf_graph", bind="query-params")
-    show_elem = st.toggle(t_("Elementwise ops"), True, key="rf_elem", bind="query-params")
+    gr = st.columns([3, 2])
+    choice = ws.choose("rf_graph", [f"preset:{p}" for p in engine.preset_names()],
+                       label="Graph layers", slot=gr[0])
+    show_elem = gr[1].toggle(t_("Elementwise ops"), True, key="rf_elem", bind="query-params")
 
 
-def graph_points(name: str):
-    return R.graph_points(engine.preset(name))
+def graph_points(g: str):
+    return R.graph_points(ws.graph_of(ws.parse_g(g))[0])
 
 
 BOUND = {"memory_bound": t_("memory-bound"), "compute_bound": t_("compute-bound")}
@@ -63,8 +65,11 @@ with ui.guard():
               *R.attention_points(int(seq), int(head), 32, 1, dtype_bytes)]
     if show_elem:
         points += R.elementwise_points(1 << 24, dtype_bytes)
-    if graph_name != "—":
-        points += ui.cached(graph_points)(graph_name)
+    layers = ui.cached(graph_points)(choice.source.g) if choice is not None else []
+    if choice is not None and not layers:
+        st.info(t_("{name} has no layer with both FLOPs and bytes moved, so none of its layers lands on "
+                   "the roofline.", name=choice.name))
+    points += layers
     ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
                                        t_("Roofline: {hw_name}", hw_name=hw_name), tr=TR), "rf_plot",
                    t_("Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
@@ -74,6 +79,15 @@ with ui.guard():
                       ridge=ridge),
                    rows=[dict(kernel=p.name, flops=p.flops, bytes=p.bytes, intensity=p.intensity)
                          for p in points])
+    if layers:
+        mem = sum(R.bound(p.intensity, peak, bw) == "memory_bound" for p in layers)
+        lm = st.columns(3)
+        lm[0].metric(t_("Layers of {name}", name=choice.name), len(layers))
+        lm[1].metric(t_("memory-bound layers"), f"{mem} / {len(layers)}")
+        lm[2].metric(t_("their time at the roof (µs)"),
+                     f"{sum(1e6 * p.flops / engine.roofline(p.intensity, peak, bw) for p in layers):,.2f}")
+        st.caption(t_("Each layer of the graph is a diamond named “node (op)”; a memory-bound layer would "
+                      "not get faster on a chip with more FLOP/s, only with more bandwidth or less traffic."))
     table = []
     for p in points:
         attainable = engine.roofline(p.intensity, peak, bw)

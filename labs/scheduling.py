@@ -1,19 +1,27 @@
-"""Graph scheduling lab: a FIFO ready queue on streams and devices, three execution modes, dispatch."""
+"""Graph scheduling lab: your graph (or an example) through a FIFO ready queue on streams and
+devices, three execution modes, dispatch."""
 from __future__ import annotations
 
+import zlib
 from dataclasses import replace
 
 import streamlit as st
 
 import ui
 from engine import presets
-from engine.framework.scheduling import MODES, PLACEMENTS, Config, dispatch_steps, schedule_trace, simulate
+from engine.framework import lab
+from engine.framework.scheduling import MODES, PLACEMENTS, Config, dispatch_steps, simulate
+from ui import workspace as ws
+from ui.heavy import cached_heavy, run_heavy
 from viz import scheduling as vs
 
 ui.setup("scheduling",
          "Graph scheduling",
          "Ready queues, streams, devices and the critical path on a timeline.")
-t_, tr = ui.t, ui.translator()
+t_ = ui.t
+fit, shared = ui.figure_view()   # figures built once per (cache_key, language, presenter mode)
+gantt_fig, graph_fig, util_fig, modes_fig, dispatch_fig = map(shared, (
+    vs.schedule_gantt, vs.scheduled_graph, vs.utilization_figure, vs.modes_figure, vs.dispatch_figure))
 MODE_NAMES = {"op_by_op": "op by op (eager)",
               "whole_graph": "whole graph on the device",
               "split": "split across devices"}
@@ -27,24 +35,26 @@ def config(streams: int, accels: int, host_us: float, link_gbps: float) -> Confi
                    link_bandwidth=link_gbps * 1e9, heavy_flops=2e5)
 
 
-def run(name: str, mode: str, placement: str, streams: int, accels: int, host_us: float,
-        link_gbps: float):
-    cfg = config(streams, accels, host_us, link_gbps)
-    return schedule_trace(presets.preset(name), mode, placement, cfg)
+def built(g: str):
+    return ws.graph_of(ws.parse_g(g))[0]
 
 
-def totals(name: str, placement: str, streams: int, accels: int, host_us: float, link_gbps: float):
-    cfg = config(streams, accels, host_us, link_gbps)
-    graph = presets.preset(name)
-    return {m: simulate(graph, m, placement if m != "whole_graph" else "accel", cfg).total_us
-            for m in MODES}
+def run(g: str, mode: str, placement: str, streams: int, accels: int, host_us: float, link_gbps: float):
+    return lab.schedule_view(built(g), mode, placement, config(streams, accels, host_us, link_gbps))
+
+
+def totals(g: str, placement: str, streams: int, accels: int, host_us: float, link_gbps: float):
+    """Total time per mode, and the busiest lane op by op (the checkpoint's answer)."""
+    cfg, graph = config(streams, accels, host_us, link_gbps), built(g)
+    runs = {m: simulate(graph, m, placement if m != "whole_graph" else "accel", cfg) for m in MODES}
+    util = runs["op_by_op"].utilization
+    return {m: r.total_us for m, r in runs.items()}, max(util, key=util.get), tuple(util)
 
 
 with ui.controls():
     c1, c2, c3 = st.columns(3)
-    names = [p for p in presets.preset_names() if p != "autodiff_example"]
-    name = c1.selectbox(t_("Graph"), names, index=names.index("resnet_basic_block"),
-                        key="sc_preset", bind="query-params")
+    examples = [f"preset:{p}" for p in presets.preset_names() if p != "autodiff_example"]
+    choice = ws.choose("sc_preset", examples=examples, label="Graph", slot=c1)
     mode = c2.radio(t_("Execution mode"), MODES, index=1, key="sc_mode",
                     bind="query-params",   # same in both languages: the URL keeps it
                     format_func=lambda m: ui.both(MODE_NAMES[m]))
@@ -61,13 +71,19 @@ with ui.controls():
                             25, key="sc_link", bind="query-params")
 
 with ui.guard("Cannot schedule"):
-    trace = ui.cached(run)(name, mode, placement, streams, accels, float(host_us), float(link))
-    sched = trace.summary
+    g = choice.source.g if choice is not None else ws.DEFAULT   # None: its message is shown
+    graph, knobs = built(g), (streams, accels, float(host_us), float(link))
+    trace = ui.cached_resource(run_heavy(run, "schedule"))(g, mode, placement, *knobs)
+    sched, key = trace.summary, (g, mode, placement, *knobs)
+    if len(graph.op_nodes) > len(trace) or len(sched.timeline.events) > vs.GANTT_BARS:
+        st.caption(t_("This graph has {ops} ops: the stepper shows the first {steps} scheduling decisions "
+                      "and the timeline the first {bars} bars; the totals cover the whole schedule.",
+                      ops=len(graph.op_nodes), steps=len(trace), bars=vs.GANTT_BARS))
     def show_step(k: int) -> None:
         step = trace[k]
         title, log = vs.step_text(step, ui.t_message)
         # the timeline answers the controls: right under the stepper; then totals, the step, the graph
-        ui.show_figure(vs.schedule_gantt(sched, set(step.data["scheduled"]), tr=tr), "sc_gantt",
+        ui.show_figure(gantt_fig(sched, set(step.data["scheduled"]), cache_key=(*key, k)), "sc_gantt",
                        t_("Bars appear as the scheduler places them; the black outline is the critical "
                           "path (each start fixed by the bar before it). Grey = host, yellow = transfers."),
                        rows=[e.__dict__ for e in sched.timeline.events])
@@ -77,26 +93,31 @@ with ui.guard("Cannot schedule"):
         m[2].metric(t_("Data over the link"), f"{sched.transfer_bytes / 1024:,.1f} KiB")
         m[3].metric(t_("Critical path events"), len(sched.timeline.critical))
         st.info(log)
-        ui.show_figure(vs.scheduled_graph(presets.preset(name), step.highlight, step.data["scheduled"][:-1],
-                                          title, tr=tr),
+        if len(graph.nodes) > vs.DRAW_NODES:
+            st.caption(t_("The graph itself is not drawn here: {n} nodes are too many to tell the "
+                          "scheduled ones apart (the Graph Builder draws it).", n=len(graph.nodes)))
+            return
+        done = step.data["scheduled"][:-1]
+        ui.show_figure(graph_fig(graph, step.highlight, done, title, cache_key=(*key, k)),
                        "sc_graph", t_("Lit: the op taken from the head of the ready queue; orange: ops "
                                       "already scheduled."))
     ui.stepper("sc_step", len(trace), render=show_step)
     u1, u2 = st.columns(2)
     with u1:
-        ui.show_figure(vs.utilization_figure(sched, t_("Busy share of each lane"), tr=tr),
+        ui.show_figure(util_fig(sched, t_("Busy share of each lane"), cache_key=key),
                        "sc_util", t_("Utilisation = busy time / total time. In eager mode the host is "
                                      "the busy lane."))
     with u2:
-        tot = ui.cached(totals)(name, placement, streams, accels, float(host_us), float(link))
-        ui.show_figure(vs.modes_figure({t_(MODE_NAMES[k_]): v for k_, v in tot.items()},
-                                       t_("Total time by execution mode"), tr=tr), "sc_modes",
+        tot, busiest, lanes = cached_heavy(totals, "schedule")(g, placement, *knobs)
+        ui.show_figure(modes_fig({t_(MODE_NAMES[k_]): v for k_, v in tot.items()},
+                                 t_("Total time by execution mode"), cache_key=(g, placement, *knobs)),
+                       "sc_modes",
                        t_("The same graph in the three modes (whole graph always on the accelerator)."),
                        rows=[tot])
-    ui.checkpoint("sc_ck_eager", t_("With op-by-op execution, which lane is busiest for this small "
-                                    "graph?"),
-                  "host", t_("Each op pays the host dispatch before its kernel can start."),
-                  choices=["host", "accel0/s0", "cpu/s0", "link cpu->accel0"])
+    ui.checkpoint(f"sc_ck_eager_{zlib.crc32(repr((g, lanes)).encode()):x}",
+                  t_("With op-by-op execution, which lane is busiest for this graph?"), busiest,
+                  t_("Each op pays the host dispatch before its kernel can start; a heavy op's kernel "
+                     "can outlast it."), choices=list(lanes))
 
 st.subheader(t_("How one PyTorch op call is dispatched"))
 e1, e2, e3 = st.columns(3)
@@ -107,7 +128,8 @@ device = e3.radio(t_("Device"), ["cuda", "cpu"], horizontal=True, key="sc_dev",
 with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
     def show_dispatch(dk: int) -> None:
-        ui.show_figure(vs.dispatch_figure(dtrace, dk, ui.t_message(dtrace.title), tr=tr, say=ui.t_message),
+        ui.show_figure(dispatch_fig(dtrace, dk, ui.t_message(dtrace.title), say=ui.t_message,
+                                    cache_key=(op, grad, device, dk)),
                        "sc_dispatch", t_("The dispatcher picks the highest-priority key: Autograd "
                                          "first (records grad_fn), then the backend kernel."))
         st.caption(ui.t_message(dtrace[dk].log))

@@ -5,7 +5,11 @@ import numpy as np
 import streamlit as st
 
 import ui
+from engine import simulate
 from engine.hw import conv_to_gemm, simulate_systolic, systolic, systolic_trace
+from engine.hw.lab import layer_rows
+from ui import workspace as ws
+from viz import hardware as vh
 from viz.hardware import active_pes_chart, dataflow_compare, dataflow_names, pe_heatmap
 
 ui.setup("systolic_array",
@@ -26,6 +30,12 @@ fit, shared = ui.figure_view()
 dataflow_compare = shared(dataflow_compare)
 pe_heatmap = shared(pe_heatmap)
 active_pes_chart = shared(active_pes_chart)
+systolic_layers_chart = shared(vh.systolic_layers_chart)
+
+
+def on_array(g: str, rows: int, cols: int, dataflow: str):
+    """The graph ``g`` (a workspace link value) on a rows×cols array: engine.simulate's result."""
+    return simulate(ws.graph_of(ws.parse_g(g))[0], "systolic", rows=rows, cols=cols, dataflow=dataflow)
 
 
 def wave(M, K, N, rows, cols, df):
@@ -37,11 +47,38 @@ def wave(M, K, N, rows, cols, df):
 
 
 with ui.controls():
-    c1, c2, c3 = st.columns(3)
+    c0, c1, c2, c3 = st.columns([3, 2, 2, 2])
+    choice = ws.choose("sa_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
+                                    "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn", "zoo:resnet18"),
+                       slot=c0)
     df = c1.radio(t_("Dataflow"), list(DATAFLOWS), format_func=DATAFLOWS.get, key="sa_df",
                   bind="query-params")
     rows = c2.slider(t_("Array rows R"), 1, 256, 32, key="sa_rows", bind="query-params")
     cols = c3.slider(t_("Array columns C"), 1, 256, 32, key="sa_cols", bind="query-params")
+
+with ui.guard():
+    if choice is not None:
+        sim = ui.cached_resource(on_array)(choice.source.g, rows, cols, df)
+        table = layer_rows(sim)
+        ui.show_figure(fit(systolic_layers_chart(table, t_("{name} on a {R}×{C} array ({df}): cycles per "
+                                                           "layer", name=choice.name, R=rows, C=cols, df=df),
+                                                 cache_key=(choice.source.g, rows, cols, df))),
+                       "sa_graph_layers", t_("Notice: small layers leave most of the array idle (low "
+                                             "utilisation); the big ones set the total."), rows=table)
+        m = st.columns(4)
+        m[0].metric(t_("Total cycles (all layers)"), f"{sim.total('cycles'):,}")
+        m[1].metric(t_("Utilisation (all layers)"), f"{sim.total('utilization'):.1f}%",
+                    help=t_("All MACs / (all cycles × PEs); weighted by MACs instead: {v:.1f}%",
+                            v=sim.total("mac_weighted_utilization")))
+        m[2].metric(t_("MACs (all layers)"), f"{sim.total('macs'):,}")
+        m[3].metric(t_("Layers mapped"), f"{len(sim.layers)}", help=t_(
+            "Not timed: {n} other ops (only conv2d, matmul and gemm run on the array)", n=len(sim.unmapped)))
+        st.dataframe(vh.lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+        st.caption(t_("Per layer: SCALE-Sim v2's stall-free closed forms (a conv is its im2col GEMM); layers "
+                      "run one after another."))
+
+st.subheader(t_("One GEMM, three dataflows"))
+with ui.controls("gemm"):
     mode = st.radio(t_("Workload"), ["gemm", "conv"], horizontal=True, key="sa_mode",
                     format_func=lambda m: t_("GEMM (M, N, K)") if m == "gemm"
                     else t_("Conv layer (im2col)"), bind="query-params")

@@ -2,9 +2,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+import engine
 import engine.parallel as par
 import ui
-from viz.parallel import mlp_shards, simple_bars
+from engine.parallel import lab as plab
+from ui import workspace as ws
+from viz.graph import graph_figure
+from viz.parallel import mlp_shards, simple_bars, tp_layer_rows, tp_memory_bars
 from viz.theme import apply_theme
 
 ui.setup("tensor_parallel",
@@ -14,6 +18,14 @@ ui.setup("tensor_parallel",
 
 fit, shared = ui.figure_view()
 mlp_shards = shared(mlp_shards)
+split_graph, memory_bars = shared(graph_figure), shared(tp_memory_bars)
+EXAMPLES = ("preset:mlp", "preset:self_attention", "zoo:mlp", "zoo:resnet18")
+
+
+def lens(g: str, n: int):
+    """The graph ``g`` (a URL value: only this string is hashed) split over ``n`` devices."""
+    split = engine.tensor_split(ws.graph_of(ws.parse_g(g))[0], n)
+    return split, plab.tensor_view(split)
 
 
 def ce_figure(loss, wrong, title, y_title, name_split, name_wrong):
@@ -29,6 +41,7 @@ ce_figure = shared(ce_figure)
 
 
 with ui.controls():
+    choice = ws.choose("tp_graph", EXAMPLES, label="Graph")
     c1, c2, c3 = st.columns(3)
     n = c1.select_slider(ui.t("Devices N"), [1, 2, 3, 4, 8], 2, key="tp_n",
                          bind="query-params")
@@ -36,6 +49,36 @@ with ui.controls():
     heads = c3.select_slider(ui.t("Heads"), [1, 2, 3, 4, 6, 8, 12], 4, key="tp_heads",
                              bind="query-params")
 
+if choice is not None:
+    st.subheader(ui.t("{name} split over {n} devices", name=choice.name, n=n))
+    with ui.guard():
+        split, view = ui.cached(lens)(choice.source.g, n)
+        key, TR, size = (choice.source.g, n), ui.translator(), plab.size_text
+        rows = tp_layer_rows(split, choice.graph, plab.KIND_WORDS, tr=TR)
+        ui.show_figure(fit(split_graph(choice.graph, highlight=view.split_layers,
+                                       groups=[list(x) for x in view.pairs],
+                                       node_text={k: ui.t(w) for k, w in view.labels},
+                                       title=ui.t("{name}: the layers split over {n} devices (ringed)",
+                                                  name=choice.name, n=n), cache_key=key)),
+                       "tp_graph_split", ui.t("A column layer and the row layer it feeds (one box) need one "
+                                              "all-reduce; a column layer alone gathers its output."),
+                       data=split, rows=rows)
+        c = st.columns(4)
+        for col, label, mine, whole in (
+                (c[0], ui.t("Parameters per device"), view.max_param_bytes, split.unsplit_param_bytes),
+                (c[1], ui.t("Activations per device"), view.max_activation_bytes,
+                 split.unsplit_activation_bytes)):
+            col.metric(label, size(mine), ui.t("{v2:+.1f} % vs unsplit", v2=100 * (mine / whole - 1)),
+                       delta_color="inverse")
+        c[2].metric(ui.t("Collectives per forward"), len(split.collectives))
+        c[3].metric(ui.t("Sent per device per forward"), size(view.sent_per_device_bytes))
+        ui.show_figure(fit(memory_bars(split, ui.t("Memory per device on {n} devices, beside the unsplit "
+                                                   "graph", n=n), cache_key=key)),
+                       "tp_memory", ui.t("Split weights are held as shards; everything else (and a "
+                                         "gathered output) is held whole on every device."))
+        st.dataframe(rows, hide_index=True)
+
+st.subheader(ui.t("The Megatron MLP, shard by shard"))
 rng = np.random.default_rng(0)
 x = rng.normal(size=(3, h))
 a_w, b_w = rng.normal(size=(h, 4 * h)), rng.normal(size=(4 * h, h))
@@ -55,8 +98,8 @@ st.subheader(ui.t("Attention split by heads"))
 with ui.guard():
     hh = 2 * heads
     xs = rng.normal(size=(5, hh))
-    ws = [rng.normal(size=(hh, hh)) for _ in range(4)]
-    att = ui.cached(par.attention_by_heads)(xs, *ws, heads, n)
+    mats = [rng.normal(size=(hh, hh)) for _ in range(4)]
+    att = ui.cached(par.attention_by_heads)(xs, *mats, heads, n)
     st.write(ui.t("{heads} heads on {n} devices: {heads_per_device} heads each; max |split − unsplit| "
                   "= {v2:.1e}.",
                   heads=heads, n=n, heads_per_device=att.heads_per_device,

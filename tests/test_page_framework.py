@@ -10,7 +10,7 @@ def _metrics(at) -> dict[str, str]:
 
 
 def test_autodiff_page_steps_and_switches_mode(lab):
-    at = lab("autodiff", run=False)
+    at = lab("autodiff", run=False, ad_preset="autodiff_example")  # the lab's own example, not your graph
     at.run()
     assert not at.exception
     assert _metrics(at)["Manual / symbolic"] == "5.5"  # d f / d x1 at (2, 5)
@@ -46,10 +46,11 @@ def test_autodiff_page_reverse_on_a_vector_output_is_an_error(lab):
 
 def test_autodiff_page_reads_a_graph_builder_program_link(lab):
     at = lab("autodiff", run=False)
-    at.query_params["gb_program"] = "x = input(3.0)\ny = x * x\n"
+    at.query_params["gb_program"] = "x = input(3.0)\ny = x * x\n"  # an old link: it becomes your graph
     at.run()
     assert not at.exception
-    assert at.radio(key="ad_source").value == "program"
+    assert at.selectbox(key="ad_preset").value == "Your graph"
+    assert "x is a source: value 3" in at.info[0].value
     assert not at.error
 
 
@@ -78,7 +79,7 @@ def test_dynamic_static_page_draws_the_captures(lab):
 
 
 def test_autodiff_page_shows_the_survey_badge_at_the_last_step(lab):
-    at = lab("autodiff", run=False)
+    at = lab("autodiff", run=False, ad_preset="autodiff_example")
     at.run()
     at.slider(key="ad_step").set_value(7).run()
     assert any("Table 2" in s.value and "5.500" in s.value for s in at.success)
@@ -91,7 +92,7 @@ def test_autodiff_page_shows_the_survey_badge_at_the_last_step(lab):
     "page,kind,key",
     [
         ("autodiff", "radio", "ad_mode"),
-        ("autodiff", "radio", "ad_source"),
+        ("autodiff", "selectbox", "ad_preset"),
         ("scheduling", "radio", "sc_mode"),
         ("scheduling", "selectbox", "sc_place"),
     ],

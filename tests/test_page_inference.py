@@ -28,6 +28,7 @@ def test_serving_batching_default_interaction_and_bad_input(lab):
     assert "Batch 0" in at.info[0].value
     at.slider(key="sv_step").set_value(3).run()
     assert not at.exception and "Batch 2" in at.info[0].value  # the slider counts from 1
+    at.selectbox(key="sv_served").set_value("llm").run()  # the LLM-size model (default: your graph)
     at.number_input(key="sv_params_batching").set_value(0.0).run()
     assert at.error and "parameters = 0" in at.error[0].value
 
@@ -51,7 +52,7 @@ def test_serving_llm_and_kv_parts(lab):
 
 
 def test_edge_cloud_default_interaction_and_bad_input(lab):
-    at = lab("edge_cloud")
+    at = lab("edge_cloud", ec_model="AlexNet")  # the default model is your graph
     assert len(at.get("plotly_chart")) == 2 and not at.error
     assert _metric(at, "Best split") == "all device"  # AlexNet, phone CPU, LTE
     at.selectbox(key="ec_net").set_value("Wi-Fi").run()

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_layout_explorer(lab):
     at = lab("layout_explorer", strict=True)
-    assert len(at.get("plotly_chart")) == 2  # grid + memory strip on the first screen
+    # your graph's padding per layout (the default mlp has no conv: no layout-pass drawing), then the
+    # grid + memory strip of the tensor walk
+    assert len(at.get("plotly_chart")) == 3
     at.text_input(key="le_shape").set_value("2,20,3,3").run()
     at.selectbox(key="le_layout").set_value("NC1HWC0").run()
     assert not at.exception
@@ -113,4 +115,4 @@ def test_layout_for_another_rank_falls_back_to_row_major(lab):
     at.selectbox(key="le_layout").set_value("NHWC").run()
     assert not at.exception and not at.error
     assert any("row-major instead" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) == 2  # the address walk still draws
+    assert len(at.get("plotly_chart")) == 3  # the address walk still draws (after your graph's layouts)

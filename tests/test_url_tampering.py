@@ -76,14 +76,16 @@ EXTRA_KEYS = {"zz_not_a_key": "x" * 1000, MARKUP: MARKUP, "": "1"}
 QUERY_LIMIT = 512 * 1024  # Streamlit ignores a longer query string whole: keep every run under it
 # URL values that open a conditional section, so its widgets are tampered too (labels, as in the URL)
 MODES = {
-    "autodiff": [{"ad_source": "edit · 编辑"}, {"ad_mode": "reverse · 反向"}],
+    "autodiff": [{"ad_mode": "reverse · 反向"}],
     "davinci_core": [{"dv_mode": "Convolution (img2col)"}],
     "edge_cloud": [{"ec_model": "custom"}],
-    "fusion": [{"fu_model": "program · 程序"}],
     "graph_builder": [{"gb_source": "Program · 程序"}, {"gb_source": "torch zoo · 模型库"}],
-    "graph_passes": [{"gp_model": "program · 程序"}],
     "memory_planning": [{"mp_source": "Random intervals"}, {"mp_source": "Your intervals"}],
-    "serving": [{"sv_part": "LLM decoding · 大模型解码"}, {"sv_part": "KV cache · KV 缓存显存"}],
+    "serving": [
+        {"sv_part": "LLM decoding · 大模型解码"},
+        {"sv_part": "KV cache · KV 缓存显存"},
+        {"sv_served": "LLM-size model · 大模型规模的模型"},
+    ],
     "systolic_array": [{"sa_mode": "Conv layer (im2col)"}],
 }
 BINDABLE = {

@@ -86,8 +86,8 @@ torch_counts = st.cache_data(torch_param_counts, show_spinner=False)
 
 def _show_in_controls(source: ws.Source) -> None:
     """Put ``source`` into the (unbound) controls, unless they already show it."""
-    if st.session_state.get(_SEEDED) == source.g:
-        return
+    if st.session_state.get(_SEEDED) == source.g and "gb_source" in st.session_state:
+        return  # (widget states are dropped when the student visits another lab: then re-seed)
     st.session_state["gb_source"] = source.kind
     if source.kind == "preset":
         st.session_state["gb_preset"] = source.payload

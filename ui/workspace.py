@@ -39,6 +39,7 @@ from .uploads import STORE
 KEY = "g"
 DEFAULT = "preset:mlp"
 _SESSION = "workspace_g"
+_OLD_PROGRAM_KEYS = ("gp_program", "fu_program")  # labs' own program boxes, before g
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def _unusable(exc: EngineError) -> Source:
 def current() -> Source:
     """This session's graph (see the module docstring); the URL and the session are kept in step."""
     url = st.query_params.get(KEY)
+    if url is None:  # a link from before g existed: the program box of graph_passes or fusion
+        url = next((st.query_params[k] for k in _OLD_PROGRAM_KEYS if st.query_params.get(k)), None)
     value = url if url is not None else st.session_state.get(_SESSION, DEFAULT)
     try:
         source = parse_g(value)

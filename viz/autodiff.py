@@ -1,5 +1,6 @@
 """Figures and table rows for the autodiff lab: the evaluation trace, error vs h, expression swell,
-Jacobian sweep cost. Engine data in, plotly figures (or plain rows) out; never streamlit.
+Jacobian sweep cost, and the gradient norms of a graph too large to step. Engine data in, plotly
+figures (or plain rows) out; never streamlit.
 
 Words are drawn through ``tr`` (see :mod:`viz.words`); the engine's step sentences through ``say``
 (a page passes ``ui.t_message``, which also reads the catalog's message templates)."""
@@ -11,6 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from .graph import graph_figure
 from .theme import MEANING, OKABE_ITO, apply_theme
 from .words import Translate, same
 
@@ -211,3 +213,60 @@ def jacobian_cost_figure(
     )  # room for the labels above the tallest mark
     fig.update_xaxes(title=tr("mode"))
     return apply_theme(fig, title, 380)
+
+
+GRADIENT_BARS = 40  # bars of the gradient figure: the largest norms; the table holds every row
+
+
+def gradient_figure(
+    rows: list[dict], title: str = "Gradient size per input and parameter", tr: Translate = same
+):
+    """Horizontal bars (log scale): the L2 norm of each source's gradient, from
+    :func:`engine.framework.lab.gradient_summary` rows; at most :data:`GRADIENT_BARS`, the largest."""
+    top = sorted(rows, key=lambda r: -r["l2_norm"])[:GRADIENT_BARS]
+    colors = [MEANING["backward"] if r["op"] == "param" else OKABE_ITO["grey"] for r in top]
+    fig = go.Figure(
+        go.Bar(
+            x=[max(r["l2_norm"], 1e-30) for r in top],
+            y=[r["name"] for r in top],
+            orientation="h",
+            marker_color=colors,
+            text=[f"{r['l2_norm']:.3g}" for r in top],
+            textposition="outside",
+            customdata=[[r["shape"], r["max_abs"]] for r in top],
+            hovertemplate="%{y} %{customdata[0]}<br>||g|| = %{x:.4g}<br>"
+            "max |g| = %{customdata[1]:.4g}<extra></extra>",
+        )
+    )
+    if len(rows) > len(top):
+        title = f"{title} — " + tr("largest {shown} of {total}").format(shown=len(top), total=len(rows))
+    fig.update_xaxes(type="log", title=tr("L2 norm of the gradient (log)"), exponentformat="power")
+    fig.update_yaxes(
+        title=tr("input / parameter"), categoryorder="array", categoryarray=[r["name"] for r in top][::-1]
+    )
+    return apply_theme(fig, title, max(280, 80 + 24 * len(top)))
+
+
+def gradient_rows(rows: list[dict], tr: Translate = same) -> list[dict]:
+    """:func:`engine.framework.lab.gradient_summary` rows as a display table (headers translated)."""
+    return [
+        {
+            tr("input / parameter"): r["name"],
+            tr("op"): r["op"],
+            tr("shape"): r["shape"],
+            tr("elements"): r["elements"],
+            tr("mean |g|"): f"{r['mean_abs']:.4g}",
+            tr("max |g|"): f"{r['max_abs']:.4g}",
+            tr("L2 norm"): f"{r['l2_norm']:.4g}",
+        }
+        for r in rows
+    ]
+
+
+def step_graph_figure(graph, highlight=(), node_text=None, title: str = "", tr: Translate = same):
+    """The graph at one autodiff step: ``highlight`` lit, ``node_text`` (values, tangents, adjoints)
+    beside the nodes, drawn left to right with the legend inside the plot (the graph keeps the width)."""
+    fig = graph_figure(
+        graph, tr=tr, highlight=highlight, height=420, direction="LR", node_text=node_text, title=title
+    )
+    return fig.update_layout(legend_xanchor="left")

@@ -545,3 +545,72 @@ def kl_figure(
     fig.update_xaxes(title_text=tr("candidate clipping threshold t (|x| ≤ t, tensor units)"))
     fig.update_yaxes(title_text=tr("KL divergence (nats, log)"), type="log", **LOG_TICKS)
     return apply_theme(fig, title)
+
+
+# -- "your graph": the quantization and pruning lenses ----------------------------------------------
+def sensitivity_figure(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
+    """Per quantised layer: the relative error of its output when only it is quantised, and when
+    every layer is (rows of :func:`engine.compression.lab.quant_rows`)."""
+    layers = [r["layer"] for r in rows]
+    fig = go.Figure()
+    for key, name, color in (
+        ("error_alone", "only this layer quantised", OKABE_ITO["sky"]),
+        ("error_with_all", "every layer quantised", OKABE_ITO["vermillion"]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=layers,
+                y=[100 * r[key] for r in rows],
+                name=tr(name),
+                marker_color=color,
+                hovertemplate="%{x}: %{y:.3g}%<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text=tr("layer (graph order)"), type="category")
+    fig.update_yaxes(title_text=tr("relative error of the layer's output ‖ŷ − y‖/‖y‖ (%)"))
+    return apply_theme(fig, title)
+
+
+def quant_graph_figure(lens, title: str, tr: Translate = same) -> go.Figure:
+    """The quantised graph with the Q/DQ ops quantize inserted marked as changed (their integer
+    weights, scales and zero points are the diamonds beside them) and the quantised layers
+    highlighted (``lens``: :class:`engine.compression.lab.QuantLens`)."""
+    from .graph import graph_figure
+
+    return graph_figure(lens.q_graph, highlight=lens.layers, changed=lens.qdq_ops, title=title, tr=tr)
+
+
+def prune_layers_figure(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
+    """Per pruned layer: its sparsity (top) and its weights, all and nonzero (bottom, log), from the
+    rows of :func:`engine.compression.lab.prune_rows`."""
+    layers = [r["layer"] for r in rows]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.45, 0.55])
+    fig.add_trace(
+        go.Bar(
+            x=layers,
+            y=[100 * r["sparsity"] for r in rows],
+            name=tr("sparsity (%)"),
+            marker_color=OKABE_ITO["vermillion"],
+            text=[f"{r['sparsity']:.0%}" for r in rows],
+            textposition="outside",
+            cliponaxis=False,
+        ),
+        row=1,
+        col=1,
+    )
+    for name, key, color in (
+        ("weights", "weights", OKABE_ITO["grey"]),
+        ("nonzero (kept)", "nonzero", OKABE_ITO["blue"]),
+    ):
+        fig.add_trace(
+            go.Bar(x=layers, y=[r[key] for r in rows], name=tr(name), marker_color=color),
+            row=2,
+            col=1,
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text=tr("sparsity (%)"), range=[0, 110], row=1, col=1)
+    fig.update_yaxes(title_text=tr("weights (log)"), type="log", row=2, col=1)
+    fig.update_xaxes(type="category")
+    fig.update_xaxes(title_text=tr("layer (graph order)"), row=2, col=1)
+    return _legend_below(apply_theme(fig, title), height=560)

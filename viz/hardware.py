@@ -393,3 +393,118 @@ def dataflow_compare(rows: list[dict], title: str, tr: Translate = same) -> go.F
     )
     fig.update_xaxes(title=tr("dataflow"))
     return apply_theme(fig, title, height=360)
+
+
+# ------------------------------------------------------------------ a whole graph on the hardware
+
+
+def _by_layer(fig: go.Figure, names: list[str], tr: Translate) -> None:
+    """Layers on a category axis in graph order (a node named "1" stays a name, not a number)."""
+    fig.update_xaxes(
+        title=tr("layer (graph order)"), type="category", categoryorder="array", categoryarray=names
+    )
+
+
+def _right_axis(fig: go.Figure, title: str) -> None:
+    fig.update_layout(yaxis2=dict(title=title, overlaying="y", side="right", range=[0, 105], showgrid=False))
+
+
+def systolic_layers_chart(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
+    """Cycles of every conv2d/matmul/gemm layer (bars) and its utilisation (diamonds, right axis)."""
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(
+        x=names,
+        y=[r["layer cycles"] for r in rows],
+        name=tr("cycles (stall-free)"),
+        marker_color=MEANING["compute"],
+        customdata=[[r["op"], r["M"], r["N"], r["K"], r["GEMMs"]] for r in rows],
+        hovertemplate="%{x} (%{customdata[0]}): %{y:,} "
+        + tr("cycles")
+        + "<br>M×N×K = %{customdata[1]}×%{customdata[2]}×%{customdata[3]} ×%{customdata[4]}<extra></extra>",
+    )
+    fig.add_scatter(
+        x=names,
+        y=[r["utilisation (%)"] for r in rows],
+        yaxis="y2",
+        mode="markers",
+        name=tr("utilisation (%)"),
+        marker=dict(color="black", symbol="diamond", size=10),
+        hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
+    )
+    fig.update_yaxes(title=tr("cycles (stall-free)"), rangemode="tozero")
+    _by_layer(fig, names, tr)
+    _right_axis(fig, tr("utilisation (%)"))
+    fig = apply_theme(fig, title, height=400)
+    fig.update_layout(margin=dict(r=70))
+    return fig
+
+
+def davinci_layers_chart(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
+    """Makespan of every layer with the Cube's busy cycles inside it; text = 16×16×16 fractal products."""
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(
+        x=names,
+        y=[r["layer cycles"] for r in rows],
+        name=tr("layer time (cycles)"),
+        marker_color=MEANING["transfer"],
+        text=[tr("{n} fractals").format(n=f"{r['fractal products']:,}") for r in rows],
+        textposition="outside",
+        hovertemplate="%{x}: %{y:,.0f}<extra></extra>",
+    )
+    fig.add_bar(
+        x=names,
+        y=[r["Cube busy (cycles)"] for r in rows],
+        name=tr("Cube busy (cycles)"),
+        marker_color=MEANING["compute"],
+        width=0.5,
+        hovertemplate="%{x}: %{y:,.0f}<extra></extra>",
+    )
+    top = max([r["layer cycles"] for r in rows] + [1])
+    fig.update_yaxes(title=tr("time (cycles)"), range=[0, 1.15 * top])
+    fig.update_layout(barmode="overlay")
+    _by_layer(fig, names, tr)
+    return apply_theme(fig, title, height=400)
+
+
+def gpu_layers_chart(rows: list[dict], title: str, tr: Translate = same) -> go.Figure:
+    """Roofline time of every layer, coloured by what bounds it (memory or compute)."""
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    for kind, color in (
+        ("memory-bound", MEANING["memory_bound"]),
+        ("compute-bound", MEANING["compute_bound"]),
+    ):
+        pick = [r for r in rows if r["bound"] == kind]
+        if not pick:
+            continue
+        fig.add_bar(
+            x=[r["layer"] for r in pick],
+            y=[r["time (µs)"] for r in pick],
+            name=tr(kind),
+            marker_color=color,
+            customdata=[[r["arithmetic intensity (FLOP/byte)"], r["attainable (TFLOP/s)"]] for r in pick],
+            hovertemplate="%{x}: %{y:.3g} µs<br>"
+            + tr("{ai} FLOP/byte, {tflops} TFLOP/s attainable").format(
+                ai="%{customdata[0]:.1f}", tflops="%{customdata[1]:.1f}"
+            )
+            + "<extra></extra>",
+        )
+    fig.update_yaxes(title=tr("time (µs)"), rangemode="tozero")
+    fig.update_layout(barmode="relative")
+    _by_layer(fig, names, tr)
+    return apply_theme(fig, title, height=400)
+
+
+def lens_table(rows: list[dict], tr: Translate = same, message: Translate = same) -> list[dict]:
+    """Layer rows (engine/hw/lab.py) for display: headers and words through ``tr``, the engine's
+    GEMM-mapping sentence through ``message``; numbers kept."""
+    words = {"bound"}
+    return [
+        {
+            tr(k): message(v) if k == "GEMM mapping" else tr(v) if k in words and v else v
+            for k, v in row.items()
+        }
+        for row in rows
+    ]

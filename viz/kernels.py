@@ -1,7 +1,9 @@
-"""Figures for the kernels lab: layouts, convolution, GEMM + cache, roofline, flash attention.
+"""Figures for the kernels lab: layouts (one tensor, and a whole graph in each layout), convolution,
+GEMM + cache, roofline, flash attention.
 
-Every function takes engine data and returns a plotly Figure with a title and labelled axes; ``tr``
-draws each fixed word in the view's language (see :mod:`viz.words`).
+Every function takes engine data and returns a plotly Figure with a title and labelled axes (except
+:func:`layout_rows`, a table's rows); ``tr`` draws each fixed word in the view's language (see
+:mod:`viz.words`).
 """
 
 from __future__ import annotations
@@ -130,6 +132,55 @@ def numpy_badge(ref: tuple, ok: bool, tr: Translate = same) -> str:
     return tr("Differs from numpy, which reports strides {ref}.").format(ref=ref)
 
 
+# ---------------------------------------------------------------- a whole graph in each layout
+def layout_overhead_figure(layouts, title: str | None = None, tr: Translate = same):
+    """Padding bytes of a whole graph (``engine.graph_layouts``) per layout: one bar per layout,
+    its text the share of the graph's logical bytes it adds."""
+    logical = max(layouts.logical_bytes, 1)
+    fig = go.Figure(
+        go.Bar(
+            x=list(layouts.layouts),
+            y=list(layouts.overhead_bytes),
+            text=[f"+{100 * b / logical:.1f} %" for b in layouts.overhead_bytes],
+            textposition="outside",
+            marker_color=[
+                OKABE_ITO["grey"] if b == 0 else MEANING["memory_bound"] for b in layouts.overhead_bytes
+            ],
+            hovertemplate=tr("%{x}: %{y:,} padding bytes") + "<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title=tr("layout"))
+    fig.update_yaxes(title=tr("padding over the graph (bytes)"), rangemode="tozero")
+    return apply_theme(fig, title or tr("Padding each layout adds to the graph"), height=360)
+
+
+def layout_rows(layouts, tr: Translate = same, message: Translate = same) -> list[dict]:
+    """``GraphLayouts.rows()`` with headers in the view's language (the numbers as the engine gives
+    them); ``message`` translates the engine's sentence on how each tensor's rank is read."""
+    words = {
+        "tensor": tr("tensor"),
+        "role": tr("role"),
+        "shape": tr("shape"),
+        "dtype": tr("dtype"),
+        "elements": tr("elements"),
+        "rule": tr("how its rank is read"),
+    }
+
+    def head(key: str) -> str:
+        lay, _, rest = key.partition(" ")
+        if lay in layouts.layouts:
+            return (tr("{layout} slots") if rest == "slots" else tr("{layout} padding (%)")).format(
+                layout=lay
+            )
+        return words.get(key, key)
+
+    rows = []
+    for row in layouts.rows():
+        row = {**row, "role": tr(row["role"]), "rule": message(row["rule"])}
+        rows.append({head(k): v for k, v in row.items()})
+    return rows
+
+
 # ---------------------------------------------------------------- convolution
 def im2col_heatmap(cols: np.ndarray, kh: int, kw: int, title: str | None = None, tr: Translate = same):
     fig = go.Figure(go.Heatmap(z=cols, colorscale="RdBu", zmid=0, colorbar=dict(title=tr("value"))))
@@ -249,7 +300,7 @@ def roofline_figure(
     peak: float, bandwidth: float, points: list, hw_name: str, title: str | None = None, tr: Translate = same
 ):
     """Log-log roofline: the slanted memory roof, the flat compute roof, the ridge point, and one
-    marker per kernel coloured memory- or compute-bound."""
+    marker per kernel coloured memory- or compute-bound (a graph's layers, kind "layer", as diamonds)."""
     ridge = peak / bandwidth
     ais = [p.intensity for p in points if p.intensity > 0 and math.isfinite(p.intensity)]
     lo = min([ridge / 100, *ais]) / 2
@@ -279,18 +330,29 @@ def roofline_figure(
         ("memory_bound", MEANING["memory_bound"]),
         ("compute_bound", MEANING["compute_bound"]),
     ):
-        sel = [p for p in points if (p.intensity >= ridge) == (kind == "compute_bound")]
-        if not sel:
-            continue
-        fig.add_scatter(
-            x=[p.intensity for p in sel],
-            y=[min(peak, p.intensity * bandwidth) / 1e12 for p in sel],
-            mode="markers",
-            text=[p.name for p in sel],
-            name=tr("memory-bound") if kind == "memory_bound" else tr("compute-bound"),
-            marker=dict(color=color, size=11, line=dict(color="white", width=1)),
-            hovertemplate=hover,
-        )
+        for layers in (False, True):  # a graph's layers (kind "layer") as diamonds, in their own legend entry
+            sel = [
+                p
+                for p in points
+                if (p.intensity >= ridge) == (kind == "compute_bound") and (p.kind == "layer") == layers
+            ]
+            if not sel:
+                continue
+            name = tr("memory-bound") if kind == "memory_bound" else tr("compute-bound")
+            fig.add_scatter(
+                x=[p.intensity for p in sel],
+                y=[min(peak, p.intensity * bandwidth) / 1e12 for p in sel],
+                mode="markers",
+                text=[p.name for p in sel],
+                name=tr("{bound}: a layer of the graph").format(bound=name) if layers else name,
+                marker=dict(
+                    color=color,
+                    size=12 if layers else 11,
+                    symbol="diamond" if layers else "circle",
+                    line=dict(color="white", width=1),
+                ),
+                hovertemplate=hover,
+            )
     fig.update_xaxes(
         type="log", dtick=1, title=tr("arithmetic intensity (FLOP per byte of DRAM/HBM traffic)")
     )

@@ -341,3 +341,128 @@ def step_breakdown(estimates, title: str, tr: Translate = same) -> go.Figure:
     fig.update_xaxes(title=tr("configuration (✗ = does not fit)"))
     fig.update_yaxes(title=tr("estimated step time (s)"))
     return apply_theme(fig, title)
+
+
+# -- a student's graph, split (engine.parallel.lab) ------------------------------------------------
+def _shape(shape) -> str:
+    return "×".join(map(str, shape)) or "scalar"
+
+
+def stage_cost_bars(split, title: str, v: int = 1, tr: Translate = same) -> go.Figure:
+    """One bar per pipeline stage: its cost (FLOPs or roofline µs; colour = the stage's group on the
+    graph drawing), and a line of the activation bytes crossing the cut after it."""
+    p = len(split.stages) // v
+    labels = [
+        tr("stage {d}").format(d=s.index) if v == 1 else f"D{s.index % p}.{s.index // p}"
+        for s in split.stages
+    ]
+    scale = 1.0 if split.measure == "flops" else 1e6
+    y_title = tr("stage cost (FLOPs)") if split.measure == "flops" else tr("stage roofline time (µs)")
+    hover = [
+        ", ".join(s.nodes[:8]) + (f" … (+{len(s.nodes) - 8})" if len(s.nodes) > 8 else "")
+        for s in split.stages
+    ]
+    fig = go.Figure()  # a second y axis by layout (make_subplots costs ~50 ms more)
+    fig.add_bar(
+        x=labels,
+        y=[s.cost * scale for s in split.stages],
+        marker_color=[SEQUENCE[s.index % len(SEQUENCE)] for s in split.stages],
+        texttemplate="%{y:.3s}",
+        textposition="outside",
+        name=y_title,
+        customdata=hover,
+        hovertemplate="%{x}: %{y:.4s}<br>%{customdata}<extra></extra>",
+    )
+    cuts = list(split.stages[:-1])
+    fig.add_scatter(
+        x=labels[: len(cuts)],
+        y=[s.send_bytes for s in cuts],
+        mode="lines+markers",
+        name=tr("activations sent to the next stage (bytes)"),
+        line=dict(color=MEANING["communication"], dash="dot"),
+        marker=dict(size=10, symbol="diamond"),
+        customdata=[", ".join(s.sends[:6]) + (" …" if len(s.sends) > 6 else "") for s in cuts],
+        hovertemplate="%{x} → : %{y:.4s}B<br>%{customdata}<extra></extra>",
+        yaxis="y2",
+    )
+    fig.add_hline(y=split.bottleneck * scale, line_dash="dash", annotation_text=tr("bottleneck"))
+    fig.update_layout(
+        yaxis=dict(title=y_title, tickformat="~s"),
+        yaxis2=dict(
+            title=tr("bytes sent"),
+            tickformat="~s",
+            showgrid=False,
+            rangemode="tozero",
+            overlaying="y",
+            tickmode="auto",
+            side="right",
+        ),
+    )
+    fig.update_xaxes(title=tr("stage") if v == 1 else tr("device.chunk"))
+    return apply_theme(fig, title)
+
+
+def stage_rows(split, v: int = 1, tr: Translate = same) -> list[dict]:
+    """The stage table of a pipeline split (headers in the view's language)."""
+    p, total = len(split.stages) // v, sum(split.costs) or 1
+    rows = []
+    for s in split.stages:
+        row = {tr("stage"): s.index}
+        if v > 1:
+            row.update({tr("device index"): s.index % p, tr("chunk"): s.index // p})
+        row[tr("nodes in the stage")] = (
+            f"{s.nodes[0]} … {s.nodes[-1]} ({len(s.nodes)})" if len(s.nodes) > 1 else s.nodes[0]
+        )
+        row["FLOPs"] = s.flops
+        if split.measure == "time":
+            row[tr("roofline time (µs)")] = round(s.cost * 1e6, 4)
+        row[tr("share of the work (%)")] = round(100 * s.cost / total, 1)
+        row[tr("parameters")] = s.params
+        row[tr("activations sent (bytes)")] = s.send_bytes
+        row[tr("tensors sent")] = ", ".join(s.sends)
+        rows.append(row)
+    return rows
+
+
+def tp_memory_bars(split, title: str, tr: Translate = same) -> go.Figure:
+    """Stacked bars: parameters + activations per device, beside the unsplit graph on one device."""
+    labels = [tr("unsplit")] + [tr("device {r}").format(r=r) for r in range(split.devices)]
+    fig = go.Figure()
+    for name, whole, per, color in (
+        ("parameters", split.unsplit_param_bytes, split.param_bytes, OKABE_ITO["blue"]),
+        ("activations", split.unsplit_activation_bytes, split.activation_bytes, OKABE_ITO["purple"]),
+    ):
+        fig.add_bar(
+            x=labels,
+            y=[whole, *per],
+            name=tr(name),
+            marker_color=color,
+            hovertemplate="%{x}: %{y:,} B<extra>" + tr(name) + "</extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title=tr("memory (bytes)"), tickformat="~s")
+    fig.update_xaxes(title=tr("device index"))
+    return apply_theme(fig, title)
+
+
+def tp_layer_rows(split, graph, kind_words: dict[str, str], tr: Translate = same) -> list[dict]:
+    """Per layer of a tensor split: its kind, shard shapes and the collective inserted after it."""
+    rows = []
+    for x in split.layers:
+        c = x.collective
+        shards = list(dict.fromkeys(_shape(s) for s in x.weight_shards))
+        outs = list(dict.fromkeys(_shape(s) for s in x.output_shards))
+        rows.append(
+            {
+                tr("layer"): x.node,
+                tr("weight"): x.weight,
+                tr("split"): tr(kind_words[x.kind]),
+                tr("weight shape"): _shape(graph.node(x.weight).shape),
+                tr("weight shard per device"): " | ".join(shards),
+                tr("output per device"): " | ".join(outs),
+                tr("collective"): tr(c.kind) if c else "—",
+                tr("message (bytes)"): c.message_bytes if c else 0,
+                tr("sent per device (bytes)"): round(c.sent_per_device_bytes, 1) if c else 0,
+            }
+        )
+    return rows

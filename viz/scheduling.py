@@ -2,6 +2,9 @@
 utilisation, a comparison of execution modes, the graph with the ops scheduled so far, and the
 PyTorch dispatch path as stacked layers.
 
+A large graph stays readable: the Gantt draws at most :data:`GANTT_BARS` bars (the earliest to
+start; its title says how many of all), and the lab draws the graph only up to :data:`DRAW_NODES`.
+
 Words are drawn through ``tr`` (see :mod:`viz.words`); the engine's sentences through ``say``
 (a page passes ``ui.t_message``, which also reads the catalog's message templates)."""
 
@@ -21,6 +24,8 @@ from .words import Translate, same
 
 COLORS = {"host": OKABE_ITO["grey"], "compute": MEANING["compute"], "transfer": MEANING["transfer"]}
 MODE_TEXT = {"op_by_op": "op by op", "whole_graph": "whole graph", "split": "split across devices"}
+GANTT_BARS = 300  # bars a Gantt draws: beyond this the labels overlap and the browser slows
+DRAW_NODES = 150  # nodes of the scheduled-graph figure: beyond this the rings cannot be told apart
 
 
 def step_text(step, say: Translate = same) -> tuple[str, str]:
@@ -45,29 +50,53 @@ def _bar_labels(timeline: Timeline, tr: Translate) -> Timeline:
     return replace(timeline, events=tuple(replace(e, label=label(e.label)) for e in timeline.events))
 
 
+def _keep(tl: Timeline, keep: list[int]) -> Timeline:
+    """The events of ``tl`` at indices ``keep`` (in order), the critical path renumbered."""
+    remap = {old: new for new, old in enumerate(keep)}
+    return Timeline(
+        tuple(tl.events[i] for i in keep),
+        tl.units,
+        tl.time_unit,
+        tuple(remap[i] for i in tl.critical if i in remap),
+    )
+
+
+def capped(timeline: Timeline, max_bars: int = GANTT_BARS) -> Timeline:
+    """``timeline`` with only its ``max_bars`` earliest-starting events (all of them if fewer)."""
+    if len(timeline.events) <= max_bars:
+        return timeline
+    order = sorted(range(len(timeline.events)), key=lambda i: (timeline.events[i].start, i))
+    return _keep(timeline, sorted(order[:max_bars]))
+
+
 def schedule_gantt(
-    schedule, upto_label: set[str] | None = None, title: str = "", tr: Translate = same
+    schedule,
+    upto_label: set[str] | None = None,
+    title: str = "",
+    tr: Translate = same,
+    max_bars: int = GANTT_BARS,
 ) -> go.Figure:
-    """Gantt of the schedule; with ``upto_label`` only those compute ops (and all else) are drawn."""
-    tl = schedule.timeline
+    """Gantt of the schedule; with ``upto_label`` only those compute ops (and all else) are drawn.
+
+    At most ``max_bars`` bars, the earliest to start; the title then says "first n of m bars" and the
+    time axis ends with the last bar drawn."""
+    full = schedule.timeline
+    tl = capped(full, max_bars)
+    end = max((e.end for e in tl.events), default=0.0) if len(tl.events) < len(full.events) else None
     if upto_label is not None:
-        keep = [i for i, e in enumerate(tl.events) if e.kind != "compute" or e.label in upto_label]
-        remap = {old: new for new, old in enumerate(keep)}
-        tl = Timeline(
-            tuple(tl.events[i] for i in keep),
-            tl.units,
-            tl.time_unit,
-            tuple(remap[i] for i in tl.critical if i in remap),
-        )
+        tl = _keep(tl, [i for i, e in enumerate(tl.events) if e.kind != "compute" or e.label in upto_label])
     mode = tr(MODE_TEXT[schedule.mode]) if schedule.mode in MODE_TEXT else schedule.mode
     title = title or tr("Schedule ({mode}): {total:.1f} µs, critical path outlined").format(
         mode=mode, total=schedule.total_us
     )
+    if end is not None:
+        shown = tr("first {shown} of {total} bars").format(shown=max_bars, total=len(full.events))
+        title = f"{title} — {shown}"
     fig = gantt(_bar_labels(tl, tr), title, colors=COLORS, tr=tr)
     fig.update_yaxes(title=tr("lane (host, device/stream, link)"))
     fig.update_xaxes(title=tr("time ({unit})").format(unit="µs"))
-    if upto_label is not None:
-        fig.update_xaxes(range=[0, schedule.total_us * 1.02])
+    if end is not None or upto_label is not None:
+        fig.update_xaxes(range=[0, (end if end is not None else schedule.total_us) * 1.02])
     return fig
 
 

@@ -5,6 +5,8 @@ Every builder draws its words through ``tr`` (see :mod:`viz.words`; pages pass `
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -31,44 +33,49 @@ def policy_name(policy: str, tr: Translate = same) -> str:
     return tr(POLICY_NAMES.get(policy, policy))
 
 
-def batch_cost(model, max_batch: int, title: str, tr: Translate = same) -> go.Figure:
-    """Time per pass (memory roof, compute roof) and requests/s against the batch size."""
-    sizes = sorted({1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, max_batch})
+def batch_cost(rows, max_batch: int, knee: float, title: str, tr: Translate = same) -> go.Figure:
+    """Time per pass (memory roof, compute roof) and requests/s against the batch size.
+
+    ``rows``: ``engine.batch_cost_curve``'s rows (batch, compute_s, memory_s, time_s); ``knee``: the
+    batch size where the pass turns compute-bound (infinite: memory-bound at every batch size).
+    """
+    sizes = [r.batch for r in rows]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for attr, name, line in (
+        ("memory_s", tr("read weights + acts"), dict(color=MEANING["memory_bound"], dash="dot")),
+        ("compute_s", tr("compute"), dict(color=MEANING["compute_bound"], dash="dot")),
+        ("time_s", tr("time per pass"), dict(color=OKABE_ITO["black"], width=3)),
+    ):
+        fig.add_scatter(x=sizes, y=[1e3 * getattr(r, attr) for r in rows], name=name, line=line)
     fig.add_scatter(
         x=sizes,
-        y=[1e3 * model.memory_time(b) for b in sizes],
-        name=tr("read weights + acts"),
-        line=dict(color=MEANING["memory_bound"], dash="dot"),
-    )
-    fig.add_scatter(
-        x=sizes,
-        y=[1e3 * model.compute_time(b) for b in sizes],
-        name=tr("compute"),
-        line=dict(color=MEANING["compute_bound"], dash="dot"),
-    )
-    fig.add_scatter(
-        x=sizes,
-        y=[1e3 * model.time(b) for b in sizes],
-        name=tr("time per pass"),
-        line=dict(color=OKABE_ITO["black"], width=3),
-    )
-    fig.add_scatter(
-        x=sizes,
-        y=[model.capacity(b) for b in sizes],
+        y=[r.requests_per_s for r in rows],
         name=tr("requests/s"),
         line=dict(color=OKABE_ITO["green"], width=3),
         secondary_y=True,
     )
-    top = 1e3 * model.time(sizes[-1])
+    low, top = 1e3 * rows[0].time_s / 3, 1e3 * rows[-1].time_s
     marks = [(max_batch, tr("max batch"), OKABE_ITO["orange"], [tr("max batch"), ""])]
-    if 1 <= model.knee <= sizes[-1]:
-        knee = tr("knee ≈ {knee:.0f}").format(knee=model.knee)
-        marks.append((model.knee, knee, OKABE_ITO["grey"], ["", knee]))
+    if 1 <= knee <= sizes[-1]:
+        label = tr("knee ≈ {knee:.0f}").format(knee=knee)
+        marks.append((knee, label, OKABE_ITO["grey"], ["", label]))
+    elif math.isinf(knee) or knee < 1:
+        fig.add_annotation(
+            xref="paper",
+            yref="paper",
+            x=0.02,
+            y=0.98,
+            xanchor="left",
+            showarrow=False,
+            text=tr("memory-bound at every batch size")
+            if knee > 1
+            else tr("compute-bound at every batch size"),
+            font=dict(color=MEANING["memory_bound" if knee > 1 else "compute_bound"]),
+        )
     for x, name, color, text in marks:  # vertical lines as traces: shapes on log axes need log units
         fig.add_scatter(
             x=[x, x],
-            y=[1e3 * model.time(1) / 3, top],
+            y=[low, top],
             mode="lines+text",
             name=name,
             text=text,

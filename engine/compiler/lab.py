@@ -7,7 +7,10 @@ The ledger, in stages (:func:`ledger`):
      and FLOPs; its time is max(FLOPs / peak, bytes / bandwidth) (the roofline);
   3. the planned peak activation memory (greedy by size) and its lower bound.
 :func:`pass_trace` steps a pipeline with that ledger; :func:`parse_buffers` and
-:func:`random_buffers` make the memory-planning lab's buffer lists.
+:func:`random_buffers` make the memory-planning lab's buffer lists; :func:`layout_pass` runs the
+layout pass on a graph for the layout lab and names the conversion nodes it inserted (a node of the
+new graph that is a transpose or reshape and is not, unchanged, a node of the old one: the pass gives
+an output's conversion back to NCHW the output's own name).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..core.ir import Graph
 from ..core.registry import get_op
 from ..core.trace import Step
 from .memory_plan import check_buffers
-from .passes import pipeline_trace
+from .passes import optimize, pipeline_trace
 from .passes.fusion import analyse
 from .passes.layout_transform import kernel_views
 
@@ -165,3 +168,42 @@ def random_buffers(
     lives = rng.integers(0, max_life, count)
     sizes = rng.integers(1, max_size + 1, count)
     return [(int(s), int(f), int(f + life)) for s, f, life in zip(sizes, firsts, lives)]
+
+
+@dataclass(frozen=True)
+class LayoutPass:
+    """The layout pass on one graph (see :func:`layout_pass`)."""
+
+    layout: str  # the target: NHWC or NC1HWC0
+    graph: Graph  # the graph after the pass
+    inserted: tuple[str, ...]  # conversion nodes (transpose / reshape) the pass added
+    views: tuple[str, ...]  # of those, the views drawn around a layout-sensitive op's NCHW kernel
+    sensitive: int  # layout-sensitive ops that now run in the target layout
+    conversions: int  # layout conversions between kernels (one transpose each, + a reshape for NC1HWC0)
+    log: tuple[str, ...]
+
+    @property
+    def between(self) -> tuple[str, ...]:
+        """The inserted nodes that convert data between kernels (not a kernel's own views)."""
+        return tuple(n for n in self.inserted if n not in self.views)
+
+
+def layout_pass(graph: Graph, layout: str = "NHWC") -> LayoutPass:
+    """``optimize(graph, ["layout"])`` (or ``"layout:NC1HWC0"``) and the conversions it inserted."""
+    name = "layout" if layout == "NHWC" else f"layout:{layout}"
+    after, log = optimize(graph, [name])
+    before = graph.by_name
+    inserted = tuple(
+        n.name for n in after.nodes if n.op in ("transpose", "reshape") and before.get(n.name) != n
+    )
+    views = kernel_views(after)
+    between = [n for n in inserted if n not in views]
+    return LayoutPass(
+        layout,
+        after,
+        inserted,
+        tuple(n for n in inserted if n in views),
+        len(set(views.values())),
+        sum(after.by_name[n].op == "transpose" for n in between),
+        tuple(log),
+    )

@@ -10,6 +10,12 @@ Stages:
   3. :func:`mark_pareto` flags the non-dominated ones.
 Not handled: the latency model ignores caches, kernel launch and framework overhead (it is a lower
 bound, for comparing variants, not a prediction of wall time).
+
+The "your graph" lenses of the quantization and pruning labs (the student's workspace graph):
+  :func:`quant_lens`  engine.quantize + engine.quant_report, with the nodes quantize inserted;
+  :func:`ort_check`   the quantised graph exported to ONNX and run by onnxruntime beside our run;
+  :func:`prune_lens`  engine.prune + engine.prune_report (2:4 always prunes half);
+  :func:`quant_rows` / :func:`prune_rows`: their tables.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..core.errors import EngineError
+from ..core.ir import Graph
+from .graph_prune import PruneReport
+from .graph_quant import QuantReport
 from .models import ModelSpec, build_graph, lowrank_spec, model_spec
 
 
@@ -196,3 +205,146 @@ def lab_variants(model: str = "mlp", seed: int = 0, hardware: str = "Phone CPU (
             )
         )
     return mark_pareto(out)
+
+
+# == "your graph": the lenses of the quantization and pruning labs =================================
+@dataclass(frozen=True)
+class QuantLens:
+    """A graph, its quantised copy and :func:`engine.quant_report` of the pair."""
+
+    graph: Graph
+    q_graph: Graph
+    report: QuantReport
+    bits: int
+    scheme: str
+    inserted: tuple[str, ...]  # nodes quantize added: Q/DQ ops, integer weights, scales, zero points
+    layers: tuple[str, ...]  # the quantised layers (rewired to read DQ nodes)
+
+    @property
+    def qdq_ops(self) -> tuple[str, ...]:
+        """The inserted quantize_linear / dequantize_linear nodes."""
+        return tuple(n for n in self.inserted if self.q_graph.node(n).op.endswith("quantize_linear"))
+
+
+def quant_lens(graph: Graph, bits: int, scheme: str, granularity: str, seed: int = 0) -> QuantLens:
+    """Quantise ``graph`` (engine.quantize) and report the errors (engine.quant_report)."""
+    from .graph_quant import quant_report, quantize
+
+    q = quantize(graph, bits, scheme, granularity, seed=seed)
+    report = quant_report(graph, q, seed=seed)
+    inserted = tuple(n.name for n in q.nodes if n.name not in graph.by_name)
+    return QuantLens(graph, q, report, int(bits), scheme, inserted, tuple(r.layer for r in report.layers))
+
+
+def quant_rows(report: QuantReport) -> list[dict]:
+    """One row per quantised layer: which operands were quantised and its two relative errors."""
+    return [
+        dict(
+            layer=r.layer,
+            op=r.op,
+            quantised=", ".join(r.quantised),
+            error_alone=r.alone,
+            error_with_all=r.with_all,
+        )
+        for r in report.layers
+    ]
+
+
+def size_text(n_bytes: int) -> str:
+    """Bytes in B, kB or MB (powers of 1000)."""
+    if n_bytes < 10_000:
+        return f"{n_bytes:,} B"
+    if n_bytes < 10_000_000:
+        return f"{n_bytes / 1e3:,.1f} kB"
+    return f"{n_bytes / 1e6:,.1f} MB"
+
+
+@dataclass(frozen=True)
+class OrtCheck:
+    """onnxruntime's outputs of the exported quantised graph against our interpreter's."""
+
+    outputs: tuple[tuple[str, float, float], ...]  # (output, max |ORT - ours|, the output's step)
+
+    @property
+    def max_diff(self) -> float:
+        return max(d for _, d, _ in self.outputs)
+
+    @property
+    def step(self) -> float:
+        """The smallest output step: the scale an output would get on the lens's grid."""
+        return min(s for _, _, s in self.outputs)
+
+    @property
+    def agrees(self) -> bool:
+        """Every output within one of its own steps."""
+        return all(d <= s for _, d, s in self.outputs)
+
+    @property
+    def summary(self) -> str:
+        """One English sentence (the labs translate it with its [messages] template)."""
+        verdict = "they agree within one step" if self.agrees else "they differ by more than one step"
+        return (
+            f"onnxruntime vs our interpreter: max |difference| {self.max_diff:.3g}, "
+            f"one output step {self.step:.3g}: {verdict}"
+        )
+
+    def rows(self) -> list[dict]:
+        return [dict(output=o, max_abs_diff=d, output_step=s) for o, d, s in self.outputs]
+
+
+def ort_check(lens: QuantLens, seed: int = 0) -> OrtCheck:
+    """Export ``lens.q_graph`` to ONNX (QuantizeLinear/DequantizeLinear), run it in onnxruntime with
+    every graph optimisation off (its fusions change a QDQ model's numbers) on the inputs our
+    interpreter draws from ``seed``, and compare each output with ours. An output's step is the
+    scale min-max would give the float output on the same grid (the unit of a one-code
+    difference)."""
+    from ..core.interpreter import run, source_value
+    from ..interop.onnx_export import to_onnx
+    from .graph_quant import _grid
+    from .quant.observers import qparams
+
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - onnxruntime is a dependency
+        raise EngineError(
+            "the onnxruntime check needs the onnxruntime package, which is not installed"
+        ) from None
+    q = lens.q_graph
+    data = to_onnx(q)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {n.name: source_value(n, seed) for n in q.inputs})
+    ours, ref = run(q, None, seed), run(lens.graph, None, seed)
+    grid = _grid(lens.bits, lens.scheme).observer_dtype
+    rows = []
+    for o, oq, got in zip(lens.graph.outputs, q.outputs, theirs):
+        step = float(np.max(qparams(ref[o], grid, lens.scheme)[0]))
+        diff = float(np.max(np.abs(np.asarray(got, np.float64) - ours[oq]), initial=0.0))
+        rows.append((o, diff, step))
+    return OrtCheck(tuple(rows))
+
+
+def prune_lens(graph: Graph, sparsity: float, method: str, seed: int = 0) -> PruneReport:
+    """engine.prune then engine.prune_report; 2:4 ignores ``sparsity`` (it always prunes half)."""
+    from .graph_prune import prune, prune_report
+
+    s = 0.5 if method == "2:4" else sparsity
+    return prune_report(graph, prune(graph, s, method, seed), seed=seed)
+
+
+def prune_rows(report: PruneReport) -> list[dict]:
+    """One row per pruned layer (the weight's shape as ``64×3×7×7``)."""
+    return [
+        dict(
+            layer=r.name,
+            op=r.op,
+            weight=r.weight,
+            shape="×".join(map(str, r.shape)),
+            weights=r.total,
+            nonzero=r.nonzero,
+            sparsity=r.sparsity,
+            skippable_flops=r.skippable_flops,
+        )
+        for r in report.layers
+    ]
