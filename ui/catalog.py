@@ -62,6 +62,27 @@ LABS = (
         ":material/view_timeline:",
     ),
     Lab(
+        "custom_autograd",
+        "framework",
+        "Custom autograd functions",
+        "Write a new op's forward and backward; the checker finds the classic mistakes.",
+        ":material/edit_note:",
+    ),
+    Lab(
+        "control_flow",
+        "framework",
+        "Control flow in graphs",
+        "If and while on data: eager, tracing, AST conversion and torch.export each see something else.",
+        ":material/fork_right:",
+    ),
+    Lab(
+        "framework_landscape",
+        "framework",
+        "Framework landscape",
+        "Theano to PyTorch 2: what each framework introduced, and where to try it here.",
+        ":material/timeline:",
+    ),
+    Lab(
         "graph_passes",
         "compiler",
         "Graph passes",
@@ -97,6 +118,27 @@ LABS = (
         ":material/show_chart:",
     ),
     Lab(
+        "lowering",
+        "compiler",
+        "Lowering to LLVM",
+        "Your graph's op as loops, then SSA, then machine code from real LLVM: JIT vs AOT.",
+        ":material/stairs:",
+    ),
+    Lab(
+        "cfg_passes",
+        "compiler",
+        "Passes on a control-flow graph",
+        "Constant propagation, DCE, value numbering and LICM on basic blocks, step by step.",
+        ":material/account_tree:",
+    ),
+    Lab(
+        "ai_compilers",
+        "compiler",
+        "AI compiler landscape",
+        "TVM, XLA, MLIR, TorchInductor and the Ascend graph engine, level by level.",
+        ":material/layers:",
+    ),
+    Lab(
         "quantization",
         "compression",
         "Quantization",
@@ -123,6 +165,14 @@ LABS = (
         "Lightweight models",
         "Depthwise, group and inverted-residual blocks: MobileNet, ShuffleNet, EfficientNet, MobileViT.",
         ":material/phone_android:",
+    ),
+    Lab(
+        "lightweight_zoo",
+        "compression",
+        "Lightweight model zoo",
+        "MobileNet V1–V4, ShuffleNet V1/V2, EfficientNet B0–B7 and V2, MobileViT, MobileFormer and"
+        " EfficientFormer, built and counted.",
+        ":material/view_module:",
     ),
     Lab(
         "compression_pareto",
@@ -167,6 +217,13 @@ LABS = (
         ":material/storage:",
     ),
     Lab(
+        "fsdp",
+        "distributed",
+        "FSDP step by step",
+        "Shard, all-gather, compute, reshard, reduce-scatter: one layer at a time.",
+        ":material/stacks:",
+    ),
+    Lab(
         "collectives",
         "distributed",
         "Collectives & data parallel",
@@ -195,6 +252,20 @@ LABS = (
         ":material/view_in_ar:",
     ),
     Lab(
+        "device_mapping",
+        "distributed",
+        "Topology-aware 3-D mapping",
+        "Which GPU gets which TP, PP and DP rank, and what the links cost.",
+        ":material/hub:",
+    ),
+    Lab(
+        "strategy_propagation",
+        "distributed",
+        "Strategy propagation",
+        "MindSpore-style sharding strategies spread through a graph, with the redistributions they need.",
+        ":material/share:",
+    ),
+    Lab(
         "layout_explorer",
         "inference",
         "Memory layouts",
@@ -220,6 +291,27 @@ LABS = (
         "inference",
         "Serving & batching",
         "Static, dynamic and continuous batching; KV-cache memory; latency vs throughput.",
+        ":material/dns:",
+    ),
+    Lab(
+        "model_conversion",
+        "inference",
+        "Model conversion",
+        "torch to our IR directly and through ONNX: what each path keeps, folds or loses.",
+        ":material/swap_horiz:",
+    ),
+    Lab(
+        "inference_engine",
+        "inference",
+        "Inference engine pipeline",
+        "Load, optimise, plan memory, pick a kernel per layer, run: measured on this machine.",
+        ":material/settings:",
+    ),
+    Lab(
+        "serving_system",
+        "inference",
+        "Serving system",
+        "A Triton-style server: model repository, dynamic batching, ensembles, canary and rollback.",
         ":material/dns:",
     ),
     Lab(
