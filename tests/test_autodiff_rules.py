@@ -154,6 +154,20 @@ CASES = {
             lambda x, s, b: F.layer_norm(x, (3, 4), s, b, 1e-5),
         )
     ],
+    "attention": [
+        (
+            [(2, 3, 4), (2, 5, 4), (2, 5, 6)],
+            [None] * 3,
+            {"scale": 0.7},
+            lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.7),
+        ),
+        (  # default scale 1/sqrt(4); k and v shared by both batch entries of q (broadcast)
+            [(2, 3, 4), (5, 4), (5, 2)],
+            [None] * 3,
+            {},
+            lambda q, k, v: torch.softmax(q @ k.T / 2.0, -1) @ v,
+        ),
+    ],
     "reduce_sum": [([(2, 3, 4)], [None], {"axes": (0, 2), "keepdims": 0}, lambda x: x.sum((0, 2)))],
     "reduce_mean": [
         ([(2, 3, 4)], [None], {"axes": (-1,), "keepdims": 1}, lambda x: x.mean(-1, keepdim=True))

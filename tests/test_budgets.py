@@ -146,6 +146,8 @@ OP_CASES.update(
         "global_avgpool": ([S], {}),
         "softmax": ([S], {}),
         "layernorm": ([S, (32,), (32,)], {}),
+        "attention": ([(4, 8, 256, 64), (4, 8, 256, 64), (4, 8, 256, 32)], {}),
+        "attention/broadcast": ([(4, 8, 128, 64), (512, 64), (512, 64)], {"scale": 0.1}),
         "reshape": ([S], {"shape": (4, -1)}),
         "flatten": ([S], {}),
         "transpose": ([S], {}),

@@ -12,7 +12,7 @@ Rules are written once per *family*:
   3. injective ops (reshape, transpose, slice, concat ...): every output element *is* one input
      element, so the JVP is the op applied to the tangent and the VJP scatters ``g`` back by running
      the op on an array of element indices (one generic rule for all of them);
-  4. the rest (matmul, gemm, conv2d, pools, norms, softmax, reductions) by hand;
+  4. the rest (matmul, gemm, conv2d, pools, norms, softmax, attention, reductions) by hand;
   5. quantize_linear by the straight-through estimator (its rounding has no useful derivative).
 
 Non-differentiable points: a singularity (log/sqrt at x <= 0, division by zero, pow's base < 0 for
@@ -33,6 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.errors import EngineError
 from ..core.ops.elementwise import erf
+from ..core.ops.nn import attention_scale
 from ..core.ops.quant import RANGES, along, channel_axis, grid
 from ..core.registry import get_op, op_names
 
@@ -377,6 +378,38 @@ def _layernorm_jvp(xs, y, dxs, at):
     return out.astype(y.dtype)
 
 
+def _attention_parts(xs, at):
+    """(scale, P = softmax(scale q k^T)) of attention(q, k, v), in the inputs' precision."""
+    q, k, _ = xs
+    scale = attention_scale(at, q.shape[-1])
+    s = scale * np.matmul(q, np.swapaxes(k, -1, -2))
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    return scale, p / p.sum(axis=-1, keepdims=True)
+
+
+def _softmax_back(p, dp):
+    return p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+
+
+def _attention_vjp(xs, y, g, at, needs):
+    q, k, v = xs
+    scale, p = _attention_parts(xs, at)
+    ds = scale * _softmax_back(p, np.matmul(g, np.swapaxes(v, -1, -2)))
+    gq = sum_to(np.matmul(ds, k), q.shape) if needs[0] else None
+    gk = sum_to(np.matmul(np.swapaxes(ds, -1, -2), q), k.shape) if needs[1] else None
+    gv = sum_to(np.matmul(np.swapaxes(p, -1, -2), g), v.shape) if needs[2] else None
+    return tuple(None if x is None else np.asarray(x, g.dtype) for x in (gq, gk, gv))
+
+
+def _attention_jvp(xs, y, dxs, at):
+    q, k, v = xs
+    dq, dk, dv = _zeros_for(dxs, xs)
+    scale, p = _attention_parts(xs, at)
+    ds = scale * (np.matmul(dq, np.swapaxes(k, -1, -2)) + np.matmul(q, np.swapaxes(dk, -1, -2)))
+    out = np.matmul(_softmax_back(p, ds), v) + np.matmul(p, dv)
+    return out.astype(y.dtype, copy=False)
+
+
 def _channel(v, x):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
@@ -625,6 +658,11 @@ RULES: dict[str, Rule] = {
     "global_avgpool": Rule(_gap_vjp, _linear_jvp("global_avgpool"), "1/(H W) to every element"),
     "softmax": Rule(_softmax_vjp, _softmax_jvp, "y (g - sum g y)"),
     "layernorm": Rule(_layernorm_vjp, _layernorm_jvp, "(g - mean g - x^ mean(g x^)) / sigma"),
+    "attention": Rule(
+        _attention_vjp,
+        _attention_jvp,
+        "dS = scale P (G V^T - rowsum(G V^T P)); dQ = dS K, dK = dS^T Q, dV = P^T G",
+    ),
     "quantize_linear": Rule(
         _quantize_vjp, _quantize_jvp, "straight-through: 1/scale inside the grid, 0 where it saturates"
     ),

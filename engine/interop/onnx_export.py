@@ -182,6 +182,16 @@ def _emit(w: _OnnxWriter, n: Node, shapes: Mapping[str, tuple]) -> None:
         if len(ins) == 1:
             ins.append(w.const(out, np.ones(shapes[ins[0]][axis:])))
         w.add("LayerNormalization", ins, out, axis=axis, epsilon=float(a["epsilon"]))
+    elif n.op == "attention":  # decomposed: softmax(scale * q @ k^T) @ v (ONNX's Attention is opset 23)
+        from ..core.ops.nn import attention_scale
+
+        q, k, v = ins
+        rank = len(shapes[k])
+        kt = w.add("Transpose", [k], out + "__kT", perm=[*range(rank - 2), rank - 1, rank - 2])
+        s = w.add("MatMul", [q, kt], out + "__scores")
+        s = w.add("Mul", [s, w.const(out, attention_scale(a, shapes[q][-1]))], out + "__scaled")
+        s = w.add("Softmax", [s], out + "__softmax", axis=-1)
+        w.add("MatMul", [s, v], out)
     elif n.op in ("reduce_sum", "reduce_mean", "reduce_max"):
         kind = {"reduce_sum": "ReduceSum", "reduce_mean": "ReduceMean", "reduce_max": "ReduceMax"}
         axes = None if a["axes"] is None else [int(x) for x in a["axes"]]

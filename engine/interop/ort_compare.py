@@ -10,10 +10,19 @@ Stages of :func:`compare_with_ort`:
      model (``FusedConv``, ``FusedGemm``, ``Gemm`` made from MatMul+Add, …), with the activation a
      ``Fused*`` op absorbed (its ``activation`` attribute);
   4. our side: ops after ``constant_folding, simplify, cse, dce`` (comparable to basic, which folds
-     constants and Conv+BN and removes redundant nodes) and kernels after ``fusion`` (comparable to
+     constants and Conv+BN and removes redundant nodes), then after ``pattern_fuse`` too (decomposed
+     LayerNorm/GELU/softmax/attention -> one op), and kernels after ``fusion`` (comparable to
      extended, whose fusions merge an op with its activation), with each multi-op group's op chain.
-onnxruntime and onnx are imported lazily. Not handled: ORT's ``all`` level (layout transforms to
-NCHWc that depend on the CPU), execution-provider-specific fusions (CUDA, TensorRT).
+:func:`compare_patterns` runs the same comparison on small torch modules that export those layers
+decomposed (``torch.onnx.export(dynamo=False)``, :data:`PATTERN_MODELS`): where onnxruntime 1.32's
+counts and ours agree or differ. What onnxruntime does there (CPU provider): the basic level fuses
+a LayerNorm written with Pow into ``LayerNormalization`` only from opset 17 (the ONNX op's opset) and
+an erf GELU into ``Gelu`` only from opset 20; the extended level fuses both at any opset (contrib
+ops); neither fuses the d·d variance form, a decomposed softmax or the tanh GELU written by torch,
+and attention only becomes ``FusedMatMul`` (the scale folded into the q·kᵀ product) + Softmax +
+MatMul. Ours fuses all but the tanh GELU (see :mod:`engine.compiler.passes.pattern_fuse`).
+onnxruntime, onnx and torch are imported lazily. Not handled: ORT's ``all`` level (layout transforms
+to NCHWc that depend on the CPU), execution-provider-specific fusions (CUDA, TensorRT).
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from ..core import budget
 from ..core.errors import EngineError
@@ -47,6 +58,8 @@ class OrtComparison:
     ours_ops_basic: int
     ours_kernels: int
     ours_fused: tuple[str, ...]  # e.g. "conv2d+relu"
+    ours_ops_patterns: int = 0  # after the basic passes and pattern_fuse
+    ours_patterns: tuple[str, ...] = ()  # the fused ops pattern_fuse made, e.g. "layernorm"
 
     def level(self, name: str) -> OrtLevel:
         for lv in self.levels:
@@ -59,6 +72,12 @@ class OrtComparison:
         out = [
             dict(side="ours", level="as given", nodes=self.ours_ops_before, fused=""),
             dict(side="ours", level="fold+simplify+cse+dce", nodes=self.ours_ops_basic, fused=""),
+            dict(
+                side="ours",
+                level="+ pattern_fuse",
+                nodes=self.ours_ops_patterns,
+                fused=", ".join(self.ours_patterns),
+            ),
             dict(
                 side="ours",
                 level="+ fusion (kernels)",
@@ -106,6 +125,7 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
     from ..compiler.passes import optimize
     from ..compiler.passes.constant_folding import check_static_part
     from ..compiler.passes.fusion import analyse
+    from ..compiler.passes.pattern_fuse import pattern_fuse, plan
     from .onnx_export import to_onnx
     from .onnx_import import from_onnx
 
@@ -137,4 +157,166 @@ def compare_with_ort(model: Graph | bytes) -> OrtComparison:
     basic, _ = optimize(graph, BASIC_PASSES)
     groups = analyse(basic).groups
     ours_fused = tuple("+".join(basic.node(n).op for n in g) for g in groups if len(g) > 1)
-    return OrtComparison(tuple(levels), len(graph.op_nodes), len(basic.op_nodes), len(groups), ours_fused)
+    chosen, _ = plan(basic)
+    patterns, _ = pattern_fuse(basic)
+    made = tuple(chosen[n.name].op for n in basic.nodes if n.name in chosen)
+    return OrtComparison(
+        tuple(levels),
+        len(graph.op_nodes),
+        len(basic.op_nodes),
+        len(groups),
+        ours_fused,
+        len(patterns.op_nodes),
+        made,
+    )
+
+
+# -- decomposed patterns exported from torch ---------------------------------------------------------
+#: name -> (ONNX opset of the export, what the torch module computes)
+PATTERN_MODELS: dict[str, tuple[int, str]] = {
+    "layernorm_opset13": (13, "nn.LayerNorm(16): below opset 17 torch writes it as 9 ops (Pow form)"),
+    "layernorm_pow": (17, "(x - mean) / sqrt(mean((x - mean)^2) + eps) * g + b, by hand, Pow form"),
+    "layernorm_mul": (17, "the same LayerNorm with the variance written as mean(d * d)"),
+    "gelu": (17, "nn.GELU(): 0.5 x (1 + erf(x / sqrt 2)), 5 ops below opset 20"),
+    "gelu_opset20": (20, "0.5 x (1 + erf(x / sqrt 2)) by hand at opset 20, where ONNX has Gelu"),
+    "gelu_tanh": (17, "nn.GELU(approximate='tanh'): the tanh approximation, 9 ops"),
+    "softmax": (17, "exp(x - max x) / sum exp(x - max x) by hand (torch.softmax exports 1 op)"),
+    "sdpa": (17, "F.scaled_dot_product_attention(q, k, v), one head"),
+    "attention": (17, "softmax(q k^T / sqrt d) v by hand, one head"),
+}
+
+
+@lru_cache(maxsize=1)
+def _pattern_modules() -> dict[str, Any]:
+    import math
+
+    import torch
+    from torch import nn
+    from torch.nn import functional as F  # noqa: N812 - torch's own spelling
+
+    class LayerNormByHand(nn.Module):
+        def __init__(self, square: bool):
+            super().__init__()
+            self.square = square
+            self.g = nn.Parameter(torch.linspace(0.5, 1.5, 16))
+            self.b = nn.Parameter(torch.linspace(-0.2, 0.2, 16))
+
+        def forward(self, x):
+            d = x - x.mean(-1, keepdim=True)
+            var = (d * d if self.square else d.pow(2)).mean(-1, keepdim=True)
+            return d / torch.sqrt(var + 1e-5) * self.g + self.b
+
+    class Fn(nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, *xs):
+            return self.fn(*xs)
+
+    def softmax(x):
+        e = torch.exp(x - x.amax(-1, keepdim=True))
+        return e / e.sum(-1, keepdim=True)
+
+    def attention(q, k, v):
+        return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1) @ v
+
+    gelu = Fn(lambda x: 0.5 * x * (1 + torch.erf(x / math.sqrt(2))))
+
+    def layer_norm():  # non-trivial γ and β: a swapped scale and bias would show
+        module = nn.LayerNorm(16)
+        with torch.no_grad():
+            module.weight.copy_(torch.linspace(0.5, 1.5, 16))
+            module.bias.copy_(torch.linspace(-0.2, 0.2, 16))
+        return module
+
+    return {
+        "layernorm_opset13": layer_norm,
+        "layernorm_pow": lambda: LayerNormByHand(square=False),
+        "layernorm_mul": lambda: LayerNormByHand(square=True),
+        "gelu": lambda: nn.GELU(),
+        "gelu_opset20": lambda: gelu,
+        "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+        "softmax": lambda: Fn(softmax),
+        "sdpa": lambda: Fn(F.scaled_dot_product_attention),
+        "attention": lambda: Fn(attention),
+    }
+
+
+def _check_pattern_names(names) -> list[str]:
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise EngineError(f"pattern model names must be a list of names, got {names!r}")
+    unknown = [n for n in names if n not in PATTERN_MODELS]
+    if unknown:
+        raise EngineError(
+            f"there is no pattern model named {unknown[0]!r}; choose one of {', '.join(PATTERN_MODELS)}"
+        )
+    return list(names)
+
+
+@lru_cache(maxsize=16)
+def pattern_model_onnx(name: str) -> bytes:
+    """The ONNX bytes of pattern model ``name`` (:data:`PATTERN_MODELS`), exported by torch."""
+    import io
+    import warnings
+
+    _check_pattern_names([name])
+    import torch
+
+    torch.manual_seed(0)
+    module = _pattern_modules()[name]().eval()
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(1, 2, 8, 16)] * 3 if name in ("sdpa", "attention") else [(2, 8, 16)]
+    args = tuple(torch.randn(s, generator=gen) for s in shapes)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's note that q.shape[-1] becomes a constant
+        torch.onnx.export(module, args, buf, dynamo=False, opset_version=PATTERN_MODELS[name][0])
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class PatternRow:
+    """One pattern model: node counts on both sides and the fused ops each side made."""
+
+    name: str
+    opset: int
+    ort_basic: int
+    ort_extended: int
+    ort_fused_basic: tuple[str, ...]  # op types onnxruntime created at the basic level
+    ort_fused_extended: tuple[str, ...]  # ... and at the extended level
+    ours_basic: int  # after constant_folding, simplify, cse, dce
+    ours_patterns: int  # ... and pattern_fuse
+    ours_fused: tuple[str, ...]
+
+    @property
+    def agrees_basic(self) -> bool:
+        """Our pipeline ends with as many nodes as onnxruntime's basic level."""
+        return self.ours_patterns == self.ort_basic
+
+    @property
+    def agrees_extended(self) -> bool:
+        return self.ours_patterns == self.ort_extended
+
+
+def compare_patterns(names: list[str] | None = None) -> tuple[PatternRow, ...]:
+    """:func:`compare_with_ort` on each pattern model (all of :data:`PATTERN_MODELS` by default)."""
+    names = list(PATTERN_MODELS) if names is None else _check_pattern_names(names)
+    rows = []
+    for name in names:
+        c = compare_with_ort(pattern_model_onnx(name))
+        basic, ext = c.level("basic"), c.level("extended")
+        rows.append(
+            PatternRow(
+                name,
+                PATTERN_MODELS[name][0],
+                basic.nodes,
+                ext.nodes,
+                basic.fused,
+                ext.fused,
+                c.ours_ops_basic,
+                c.ours_ops_patterns,
+                c.ours_patterns,
+            )
+        )
+    return tuple(rows)

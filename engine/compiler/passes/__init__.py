@@ -10,8 +10,9 @@ Stages of :func:`pipeline_trace` (``optimize`` runs it to the end):
      lab's ledger lives in :mod:`engine.compiler.lab`);
   3. for each pass in order: run it, diff the graphs (added/changed/removed nodes to highlight) and,
      once ``fusion`` has run, record the fused groups.
-Pass names: ``constant_folding``, ``simplify``, ``cse``, ``dce``, ``fusion``, ``layout`` (target NHWC)
-and ``layout:NC1HWC0``. After ``constant_folding`` or Conv+BN folding, weights are frozen at their
+Pass names: ``constant_folding``, ``simplify``, ``cse``, ``dce``, ``pattern_fuse`` (decomposed
+LayerNorm/GELU/softmax/attention -> the fused op), ``fusion``, ``layout`` (target NHWC) and
+``layout:NC1HWC0``. After ``constant_folding`` or Conv+BN folding, weights are frozen at their
 seed-0 values (see those passes).
 """
 
@@ -31,6 +32,7 @@ from .cse import common_subexpression_elimination
 from .dce import dead_code_elimination
 from .fusion import analyse, fusion_pass
 from .layout_transform import layout_transform
+from .pattern_fuse import pattern_fuse
 from .simplify import simplify
 
 
@@ -49,6 +51,12 @@ PASSES: dict[str, PassInfo] = {
         PassInfo("simplify", simplify, "algebraic", "Algebraic simplification"),
         PassInfo("cse", common_subexpression_elimination, "redundancy", "Common-subexpression elimination"),
         PassInfo("dce", dead_code_elimination, "redundancy", "Dead-code elimination"),
+        PassInfo(
+            "pattern_fuse",
+            pattern_fuse,
+            "substitution",
+            "Pattern fusion (LayerNorm, GELU, softmax, attention)",
+        ),
         PassInfo("fusion", fusion_pass, "fusion", "Operator fusion (TVM FuseOps)"),
         PassInfo("layout", layout_transform, "layout", "Layout transform to NHWC"),
         PassInfo(

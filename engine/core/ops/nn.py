@@ -1,9 +1,10 @@
-"""Neural-network ops: matmul, gemm, conv2d, batchnorm, pools, softmax, layernorm.
+"""Neural-network ops: matmul, gemm, conv2d, batchnorm, pools, softmax, layernorm, attention.
 
 Fusion kinds follow TVM's OpPatternKind (``include/tvm/relay/op_attr_types.h``): matmul, gemm, conv2d
 and the pools are ``kOutEWiseFusable`` (an elementwise consumer may be fused into their output loop);
 inference batchnorm is a per-channel scale-and-shift, so ``kBroadcast``; softmax and layernorm are
-``kOpaque`` here (they need a full reduction before they can write any output).
+``kOpaque`` here (they need a full reduction before they can write any output), and so is ``attention``
+(softmax(scale * q k^T) v in one op: what engine.compiler.passes.pattern_fuse makes of the decomposed form).
 
 Kernels, in stages:
   * ``conv2d``: (1) im2col: a (N, C, KH, KW, Ho, Wo) column buffer filled by one strided slice copy
@@ -29,8 +30,11 @@ Cost conventions (``flops`` returns (FLOPs, MACs)):
   * batchnorm: 2 FLOPs per element (folded to x*a + b); pools: KH*KW per output element (compares or
     adds); global_avgpool: 1 per input element; softmax: 5 per element (max, subtract, exp, sum,
     divide); layernorm: 5 per element (mean, subtract, square, sum, scale by 1/std) + 1 each for scale
-    and bias. These are conventions, stated so that a student can recompute them by hand.
-Not handled: asymmetric pads, ceil_mode, auto_pad, 1-D/3-D convolutions, training-mode batchnorm.
+    and bias; attention: the two products' 2*MACs + 6 per score (1 scale + 5 softmax), the sum of its
+    decomposed form. These are conventions, stated so that a student can recompute them by hand
+    (engine.core.conventions compares them with NVIDIA's and fvcore's).
+Not handled: asymmetric pads, ceil_mode, auto_pad, 1-D/3-D convolutions, training-mode batchnorm,
+attention masks and dropout.
 """
 
 from __future__ import annotations
@@ -594,5 +598,75 @@ register(
         doc="(x - mean) / sqrt(var + eps) * scale + bias over axes [axis..last]",
         onnx="LayerNormalization",
         workspace=_two_temporaries,
+    )
+)
+
+
+# -- attention -----------------------------------------------------------------------------------
+def _attention_dims(in_shapes, attrs) -> tuple[tuple[int, ...], int, int, int, int]:
+    """(batch, Lq, d, Lk, dv) of attention(q, k, v); batch axes broadcast like matmul's."""
+    q, k, v = (tuple(s) for s in in_shapes)
+    for name, s in zip(("q", "k", "v"), (q, k, v)):
+        if len(s) < 2:
+            raise ShapeError(
+                f"attention: {name} must have at least 2 dimensions (..., tokens, width), got shape {list(s)}"
+            )
+    if q[-1] != k[-1]:
+        raise ShapeError(
+            f"attention: q {list(q)} and k {list(k)} must have the same width (last axis), "
+            f"got {q[-1]} and {k[-1]}"
+        )
+    if k[-2] != v[-2]:
+        raise ShapeError(
+            f"attention: k {list(k)} and v {list(v)} must hold the same number of tokens (axis -2), "
+            f"got {k[-2]} and {v[-2]}"
+        )
+    if attrs["scale"] is not None:
+        number("attention", "scale", attrs["scale"])
+    batch = broadcast_shape("attention", broadcast_shape("attention", q[:-2], k[:-2]), v[:-2])
+    return batch, q[-2], q[-1], k[-2], v[-1]
+
+
+def attention_scale(attrs, width: int) -> float:
+    """The scale of the scores: ``attrs['scale']``, or 1/sqrt(width) when it is None."""
+    return 1.0 / float(np.sqrt(width)) if attrs["scale"] is None else float(attrs["scale"])
+
+
+def _attention_kernel(xs, at):
+    q, k, v = xs
+    _, _, d, _, _ = _attention_dims([x.shape for x in xs], at)
+    s = np.matmul(q, np.swapaxes(k, -1, -2))  # the scores: the one (..., Lq, Lk) temporary
+    s *= np.asarray(attention_scale(at, d), s.dtype)
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return np.matmul(s, v)
+
+
+def _attention_flops(in_shapes, out_shape, attrs):
+    batch, lq, d, lk, dv = _attention_dims(in_shapes, attrs)
+    scores = numel(batch) * lq * lk
+    macs = scores * (d + dv)
+    return 2 * macs + 6 * scores, macs  # + 1 scale and 5 softmax FLOPs per score
+
+
+def _attention_workspace(in_shapes, out_shape, attrs) -> Workspace:
+    batch, lq, _, lk, _ = _attention_dims(in_shapes, attrs)
+    return Workspace(temp=numel(batch) * lq * (lk + 2))  # scores + row max and row sum
+
+
+register(
+    OpDef(
+        "attention",
+        "opaque",
+        3,
+        3,
+        lambda s, d, a: (_attention_dims(s, a)[0] + (s[0][-2], s[2][-1]), F32),
+        _attention_kernel,
+        _attention_flops,
+        attrs={"scale": None},
+        doc="softmax(scale * q @ k^T) @ v over the last axis; scale None means 1/sqrt(width of q)",
+        onnx="Attention",
+        workspace=_attention_workspace,
     )
 )
