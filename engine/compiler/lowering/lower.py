@@ -224,8 +224,8 @@ def _steps(graph: Graph, names, comp: Compute, sched: LoopSchedule, program: Loo
             "what one output element is",
             format_compute(comp),
             (
-                "iteration axes: " + ", ".join(f"{a.name} < {a.extent}" for a in comp.axes)
-                or "none (a scalar)",
+                "iteration axes: "
+                + (", ".join(f"{a.name} < {a.extent}" for a in comp.axes) or "none (a scalar)"),
                 "reduction axes: "
                 + (", ".join(f"{a.name} < {a.extent}" for a in comp.reduce_axes) or "none"),
                 "the formula of one output element, with padding as bounds checks",
@@ -269,8 +269,9 @@ def _steps(graph: Graph, names, comp: Compute, sched: LoopSchedule, program: Loo
 
 
 def _loop_step(level: str, title: str, prog: LoopProgram, s: LoopSchedule) -> LoweringStep:
-    bounds = ", ".join(
-        f"{l.name} < {l.extent}" + (f" ({l.kind})" if l.kind != "serial" else "") for l in s.loops
+    bounds = (
+        ", ".join(f"{l.name} < {l.extent}" + (f" ({l.kind})" if l.kind != "serial" else "") for l in s.loops)
+        or "no loops (a scalar)"
     )
     knows = (
         f"loop order and bounds: {bounds}",
