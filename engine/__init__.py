@@ -49,6 +49,7 @@ _LAZY = {
     "from_onnx": ("interop.onnx_import", "from_onnx"),
     "to_onnx": ("interop.onnx_export", "to_onnx"),
     "from_torch": ("interop.torch_import", "from_torch"),
+    "convert": ("interop.conversion", "convert"),
     # framework
     "grad": ("framework.autodiff", "grad"),
     "forward_trace": ("framework.autodiff", "forward_trace"),
@@ -81,9 +82,14 @@ _LAZY = {
     "model_from_graph": ("inference.graph_serving", "model_from_graph"),
     "batch_cost_curve": ("inference.graph_serving", "batch_cost_curve"),
     "graph_edge_report": ("inference.graph_serving", "graph_edge_report"),
+    "run_engine": ("inference.engine_pipeline", "run_pipeline"),
+    "simulate_serving": ("inference.serving_system", "simulate_serving"),
+    "serve_real": ("inference.real_server", "serve_real"),
     "simulate": ("hw.graph_sim", "simulate"),
     "prune": ("compression.graph_prune", "prune"),
     "prune_report": ("compression.graph_prune", "prune_report"),
+    "network_names": ("models.zoo", "network_names"),
+    "build_network": ("models.zoo", "build_network"),
 }
 
 __all__ = sorted([*_LAZY, "EngineError", "ProgramError", "ShapeError", "BudgetError", "GraphError"])

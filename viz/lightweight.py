@@ -307,3 +307,238 @@ def block_graph_figure(graph, costs, title: str, tr: Translate = same) -> go.Fig
     fig = graph_figure(graph, costs=costs, title=title, tr=tr)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0))
     return fig
+
+
+# -- the model zoo lab ---------------------------------------------------------------------------------
+def zoo_badge(cost, tr: Translate = same) -> tuple[str, str]:
+    """ "matches <source>" (green) or "differs from <source>" (orange) for a zoo network, with the
+    differences; where the authors' released code was counted too, its exact parameter count."""
+    paper = cost.paper
+    parts = [paper.source + ":"]
+    if cost.params_diff is not None:
+        parts.append(f"{paper.params_m} M params ({pct(cost.params_diff)})")
+    if cost.macs_diff is not None:
+        parts.append(f"{paper.macs_m:g} M MACs @{paper.resolution} ({pct(cost.macs_diff)})")
+    text = " ".join(parts)
+    if cost.oracle is not None:
+        text += "; " + tr("released code: {n:,} params ({same})").format(
+            n=cost.oracle, same=tr("equal") if cost.oracle == cost.params else tr("not equal")
+        )
+    if cost.matches:
+        return tr("matches {paper}").format(paper=text), "green"
+    return tr("differs from {paper}").format(paper=text), "orange"
+
+
+def stage_figure(stages: list, title: str, tr: Translate = same) -> go.Figure:
+    """MACs and parameters per stage (output stride), side by side."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(tr("MACs (M multiply-adds)"), tr("Parameters (M)")))
+    names = [tr("head") if s.stage == "head" else s.stage for s in stages]
+    for col, key, color in ((1, "macs", SEQUENCE[1]), (2, "params", SEQUENCE[0])):
+        vals = [getattr(s, key) / 1e6 for s in stages]
+        fig.add_bar(
+            x=names,
+            y=vals,
+            row=1,
+            col=col,
+            marker_color=color,
+            text=[f"{v:.3g}" for v in vals],
+            textposition="outside",
+            showlegend=False,
+        )
+        fig.update_yaxes(range=[0, 1.2 * max(vals + [1e-9])], row=1, col=col)
+    fig.update_xaxes(title_text=tr("stage (output stride of the feature map)"))
+    fig.update_yaxes(title_text=tr("millions"), row=1, col=1)
+    return apply_theme(fig, title, 380)
+
+
+def shuffle_figure(steps: list, groups: int, tr: Translate = same) -> go.Figure:
+    """Channel shuffle: coloured channels before (top) and after (bottom), a line per channel."""
+    before, after = steps[0][1], steps[-1][1]
+    c = len(before)
+    per = c // groups
+    colors = [SEQUENCE[(int(i) // per) % len(SEQUENCE)] for i in range(c)]
+    fig = go.Figure()
+    where = {int(ch): pos for pos, ch in enumerate(after)}
+    xs, ys = [], []
+    for ch in range(c):
+        xs += [ch, where[ch], None]
+        ys += [1, 0, None]
+    fig.add_scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line=dict(color=OKABE_ITO["grey"], width=1),
+        hoverinfo="skip",
+        showlegend=False,
+    )
+    for y, order, label in ((1, before, tr("before: groups side by side")), (0, after, tr("after shuffle"))):
+        fig.add_scatter(
+            x=list(range(c)),
+            y=[y] * c,
+            mode="markers",
+            name=label,
+            marker=dict(
+                symbol="square", size=max(6, min(18, 600 // c)), color=[colors[int(i)] for i in order]
+            ),
+            text=[f"channel {int(i)}" for i in order],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    fig.update_yaxes(
+        tickvals=[0, 1], ticktext=[tr("after"), tr("before")], range=[-0.4, 1.4], title_text=tr("layout")
+    )
+    fig.update_xaxes(title_text=tr("channel position"))
+    title = tr("Channel shuffle, g = {g}: reshape (g, C/g) → transpose → flatten").format(g=groups)
+    fig = apply_theme(fig, title, 300)
+    fig.update_layout(showlegend=False)
+    return fig
+
+
+def trials_figure(trials: list, title: str, tr: Translate = same) -> go.Figure:
+    """A guideline experiment: measured time (left) and memory traffic (right) per variant, MACs in
+    the hover text (equal, or nearly, by construction)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(tr("measured time (ms)"), tr("memory traffic (MB)")))
+    labels = each(tr, [t.label for t in trials])
+    hover = [f"{t.macs / 1e6:.1f} M MACs" for t in trials]
+    fig.add_bar(
+        x=labels,
+        y=[t.ms for t in trials],
+        row=1,
+        col=1,
+        marker_color=SEQUENCE[1],
+        hovertext=hover,
+        showlegend=False,
+        texttemplate="%{y:.1f}",
+        textposition="outside",
+    )
+    fig.add_bar(
+        x=labels,
+        y=[t.bytes / 1e6 for t in trials],
+        row=1,
+        col=2,
+        marker_color=SEQUENCE[0],
+        hovertext=hover,
+        showlegend=False,
+        texttemplate="%{y:.1f}",
+        textposition="outside",
+    )
+    fig.update_yaxes(title_text=tr("ms (fastest of the runs)"), row=1, col=1)
+    fig.update_yaxes(title_text=tr("MB read + written (fp32)"), row=1, col=2)
+    fig.update_xaxes(title_text=tr("variant"), tickangle=-25)
+    return apply_theme(fig, title, 400)
+
+
+def compound_figure(rows: list, scaled=None, tr: Translate = same) -> go.Figure:
+    """B0–B7: MACs relative to B0, counted vs the paper's and vs (α·β²·γ²)^φ and 2^φ."""
+    b0 = rows[0].macs
+    phis = [r.phi for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=phis,
+        y=[r.macs / b0 for r in rows],
+        mode="markers+lines",
+        name=tr("engine (B0–B7)"),
+        text=[r.name for r in rows],
+        marker=dict(size=11, color=SEQUENCE[0]),
+    )
+    fig.add_scatter(
+        x=phis,
+        y=[r.paper_macs_m / rows[0].paper_macs_m for r in rows],
+        mode="markers",
+        name=tr("paper Table 2"),
+        marker=dict(size=15, symbol="circle-open", color="black"),
+    )
+    fig.add_scatter(
+        x=phis,
+        y=[r.rule for r in rows],
+        mode="lines",
+        name="(α·β²·γ²)^φ",
+        line=dict(dash="dash", color=OKABE_ITO["orange"]),
+    )
+    fig.add_scatter(
+        x=phis,
+        y=[2.0**p for p in phis],
+        mode="lines",
+        name="2^φ",
+        line=dict(dash="dot", color=OKABE_ITO["grey"]),
+    )
+    if scaled is not None:
+        fig.add_scatter(
+            x=[scaled.compound.phi],
+            y=[scaled.growth],
+            mode="markers",
+            name=tr("your scaling"),
+            marker=dict(size=16, symbol="x", color=MEANING["highlight"]),
+        )
+    fig.update_yaxes(type="log", title_text=tr("MACs relative to B0 (log)"))
+    fig.update_xaxes(title_text=tr("φ (B0 … B7)"))
+    return apply_theme(fig, tr("Compound scaling: every step of φ about doubles the FLOPs"), 420)
+
+
+def attention_figure(costs: list, tr: Translate = same) -> go.Figure:
+    """Token-mixing MACs vs sequence length: MHSA (quadratic) vs separable attention (linear)."""
+    n = [c.tokens for c in costs]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=n,
+        y=[c.mhsa_macs for c in costs],
+        mode="lines+markers",
+        name=tr("MHSA (MobileViT v1)"),
+        line=dict(color=OKABE_ITO["vermillion"]),
+    )
+    fig.add_scatter(
+        x=n,
+        y=[c.separable_macs for c in costs],
+        mode="lines+markers",
+        name=tr("separable (MobileViT v2)"),
+        line=dict(color=SEQUENCE[0]),
+    )
+    fig.update_xaxes(type="log", title_text=tr("tokens N (log)"))
+    fig.update_yaxes(type="log", title_text=tr("multiply-adds of token mixing (log)"))
+    return apply_theme(fig, tr("Attention cost: O(N²·d) vs O(N·d)"), 380)
+
+
+def mqa_figure(traffic: list, tr: Translate = same) -> go.Figure:
+    """Bytes one attention layer moves: multi-head vs Mobile MQA (shared key and value)."""
+    h = [t.heads for t in traffic]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=h,
+        y=[t.mha_bytes / 1e6 for t in traffic],
+        mode="lines+markers",
+        name=tr("multi-head"),
+        line=dict(color=OKABE_ITO["vermillion"]),
+    )
+    fig.add_scatter(
+        x=h,
+        y=[t.mqa_bytes / 1e6 for t in traffic],
+        mode="lines+markers",
+        name="Mobile MQA",
+        line=dict(color=SEQUENCE[0]),
+    )
+    fig.update_xaxes(type="log", dtick=0.30103, title_text=tr("heads"))
+    fig.update_yaxes(title_text=tr("MB moved (fp32)"))
+    return apply_theme(fig, tr("Same MACs, less memory traffic: one key and value for all heads"), 380)
+
+
+def comparison_figure(rows: list, tr: Translate = same) -> go.Figure:
+    """Published top-1 vs counted MACs, bubble area ∝ parameters, one colour per family."""
+    fams = list(dict.fromkeys(r.family for r in rows))
+    fig = go.Figure()
+    for i, fam in enumerate(fams):
+        sel = [r for r in rows if r.family == fam]
+        fig.add_scatter(
+            x=[r.macs / 1e6 for r in sel],
+            y=[r.top1 for r in sel],
+            mode="markers",
+            name=fam,
+            text=[f"{r.name} @{r.resolution}: {r.params / 1e6:.2f} M params ({r.source})" for r in sel],
+            marker=dict(
+                size=[6 + 3 * math.sqrt(r.params / 1e6) for r in sel],
+                color=SEQUENCE[i % len(SEQUENCE)],
+                line=dict(color="white", width=1),
+            ),
+            hovertemplate="%{text}<br>%{x:.0f} M MACs, %{y}%<extra></extra>",
+        )
+    fig.update_xaxes(type="log", title_text=tr("MACs at the paper's resolution (M, log)"))
+    fig.update_yaxes(title_text=tr("published ImageNet top-1 (%)"))
+    return apply_theme(fig, tr("Every family: accuracy vs MACs (bubble area ∝ parameters)"), 480)

@@ -148,8 +148,8 @@ class Layers:
     """Conv/BN/activation helpers on a GraphBuilder; BN running mean/var are constants (buffers),
     so ``engine.cost(...).params`` counts what ``torch`` counts in ``model.parameters()``."""
 
-    def __init__(self, title: str, shape: tuple[int, ...], bn: bool = True):
-        self.b = GraphBuilder(title)
+    def __init__(self, title: str, shape: tuple[int, ...], bn: bool = True, builder=None):
+        self.b = builder if builder is not None else GraphBuilder(title)  # a counting builder: zoo.py
         self.use_bn = bn
         self.x = self.b.input(shape, name="image")
         self._count = 0
