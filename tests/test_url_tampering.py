@@ -86,6 +86,11 @@ MODES = {
         {"sv_part": "KV cache · KV 缓存显存"},
         {"sv_served": "LLM-size model · 大模型规模的模型"},
     ],
+    "serving_system": [
+        {"ssy_part": "Ensemble · 模型组合（Ensemble）"},
+        {"ssy_part": "Lifecycle & canary · 生命周期与金丝雀发布"},
+        {"ssy_part": "Serve it for real · 真的跑一个服务"},
+    ],
     "systolic_array": [{"sa_mode": "Conv layer (im2col)"}],
 }
 BINDABLE = {
