@@ -227,7 +227,8 @@ def test_every_page_stepper_draws_its_step_in_the_fragment_and_reads_no_later_na
             late = reads & _module_stores_after(tree, func.lineno)
             assert not late, f"{path.name}: {render.id} reads {sorted(late)}, bound again further down"
             seen.append(path.stem)
-    assert len(seen) == 13
+    # every stepper call written in a page was found and checked (none hidden from the AST walk)
+    assert len(seen) == sum(p.read_text(encoding="utf-8").count("ui.stepper(") for p in PAGES) >= 13
 
 
 def test_one_main_stepper_per_page_and_no_sleeping_script_thread():
