@@ -111,6 +111,13 @@ LABS = (
         ":material/grid_on:",
     ),
     Lab(
+        "micro_kernel",
+        "compiler",
+        "GEMM micro-kernel",
+        "Register blocking, packing and SIMD width: the best mr × nr tile for NEON, AVX2 and AVX-512.",
+        ":material/grid_view:",
+    ),
+    Lab(
         "roofline",
         "compiler",
         "Roofline",
@@ -292,6 +299,13 @@ LABS = (
         "Serving & batching",
         "Static, dynamic and continuous batching; KV-cache memory; latency vs throughput.",
         ":material/dns:",
+    ),
+    Lab(
+        "llm_analyzer",
+        "inference",
+        "LLM per-layer analyzer",
+        "Every op of a decoder layer in prefill and decode: bytes, intensity, roofline, TTFT and TPOT.",
+        ":material/stacked_bar_chart:",
     ),
     Lab(
         "model_conversion",
