@@ -6,13 +6,17 @@ from streamlit.errors import StreamlitAPIException
 
 import ui
 from engine.compiler.landscape import landscape
+from engine.kernels import tvm_gemm as tg
+from engine.kernels.gemm import LOOP_ORDERS
 from ui.catalog import lab as catalog_lab
-from viz.compiler_landscape import landscape_figure
+from ui.heavy import cached_heavy
+from viz.compiler_landscape import landscape_figure, tvm_timing_figure
 
 ui.setup("ai_compilers",
          "AI compiler landscape",
          "TVM, XLA, MLIR, TorchInductor and the Ascend graph engine, level by level.")
 t_ = ui.t
+TR = ui.translator()
 TABLE = landscape()
 fit, shared = ui.figure_view()
 figure = shared(landscape_figure)
@@ -62,9 +66,49 @@ for col, page in zip(cols, level.labs):
     with col:
         link(page, t_(catalog_lab(page).title))
 
-st.info(t_("TVM itself is not installed here: the apache-tvm package is large and heavy to build. The GEMM "
-           "lab's schedule language (split, reorder, tile, vectorize, unroll) is our stand-in for TVM's "
-           "tensor level, and the lowering lab runs those schedules through real LLVM."))
+st.subheader(t_("The GEMM lab's schedule, written in TVM"))
+st.markdown(t_("The same algorithm (C = A·B) and the same schedule as the GEMM lab, this time in TVM: a "
+               "tensor expression (`te.compute`) becomes TensorIR, a `tvm.s_tir.Schedule` splits, reorders, "
+               "vectorizes and unrolls its loops, and `tvm.compile` turns it into machine code with LLVM."))
+if not ui.cached_resource(tg.tvm_available)():
+    st.warning(t_("TVM is not installed on this server, so nothing can be compiled here. Install it with "
+                  "`{hint}` and restart the app.", hint=tg.INSTALL_HINT))
+else:
+    with ui.controls("tvm"):
+        c = st.columns(4)
+        size = c[0].selectbox("M = N = K", [16, 32, 64, 128, 256], index=2, key="ac_tvm_size",
+                              bind="query-params")
+        order = c[1].selectbox(t_("Loop order"), LOOP_ORDERS, index=LOOP_ORDERS.index("ikj"),
+                               key="ac_tvm_order", bind="query-params")
+        vector = c[2].selectbox(t_("Vector width"), [1, 4, 8], index=2, key="ac_tvm_vector",
+                                bind="query-params")
+        unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], index=1, key="ac_tvm_unroll", bind="query-params")
+        tiles = [col.selectbox(t_("Tile of {axis}", axis=axis), [0, 4, 8, 16, 32], index=3,
+                               format_func=lambda v: ui.both("none") if v == 0 else str(v),  # kept in the URL
+                               key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
+                 for col, axis in zip(st.columns(3), "MNK")]
+    with ui.guard():
+        r = cached_heavy(tg.tvm_gemm, "compile")(size, size, size, *tiles, order, vector, unroll)
+        for note in r.notes:
+            st.caption(ui.t_message(note))
+        left, right = st.columns([3, 2])
+        with left:
+            st.markdown(t_("**TensorIR after the schedule (TVMScript)**, compiled for {cpu} in {ms:.0f} ms",
+                           cpu=r.target, ms=r.compile_s * 1e3))
+            st.code(r.script, language="python")
+        with right:
+            model = r.estimate.seconds if r.estimate else None
+            ui.show_figure(tvm_timing_figure(r.tvm_s, r.numpy_s, model, t_("One GEMM, three numbers"), tr=TR),
+                           "ac_tvm_time", t_("Measured medians on this shared server (numpy with one BLAS "
+                                             "thread, like the kernel): read the ratios. The cost model "
+                                             "ranks schedules; it is not a stopwatch."),
+                           rows=[{"tvm_s": r.tvm_s, "numpy_s": r.numpy_s, "model_s": model}])
+            st.caption(t_("max |TVM − numpy| = {d:.1e}", d=r.max_abs_diff))
+            if r.estimate:
+                st.caption(t_(r.estimate.source))
+        with st.expander(t_("The same schedule in the GEMM lab's notation")):
+            st.code(r.our_code, language="python")
+        link("gemm_tiling", t_("GEMM optimisation"), ":material/grid_on:")
 
 st.subheader(t_("Triton's blocks against the SIMT model"))
 st.markdown(t_("In CUDA a kernel is a scalar program and the programmer arranges threads into blocks: "

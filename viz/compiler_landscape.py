@@ -12,7 +12,7 @@ import textwrap
 
 import plotly.graph_objects as go
 
-from .theme import apply_theme
+from .theme import OKABE_ITO, apply_theme
 from .words import Translate, same
 
 _WRAP = 17  # characters per line of a cell's text
@@ -56,3 +56,31 @@ def landscape_figure(table, chosen: str, title: str | None = None, tr: Translate
     fig = apply_theme(fig, title or tr("Five AI compilers, level by level"), 560)
     fig.update_layout(margin=dict(l=230, t=110))
     return fig
+
+
+def tvm_timing_figure(
+    tvm_s: float, numpy_s: float, model_s: float | None, title: str | None = None, tr: Translate = same
+) -> go.Figure:
+    """Measured TVM kernel and numpy against our cost model's estimate, in microseconds per call.
+
+    ``model_s`` is None when the cost model did not run (over the cache simulator's budget): its bar
+    is left out and the axis says so."""
+    bars = [(tr("TVM kernel (measured)"), tvm_s, OKABE_ITO["vermillion"])]
+    bars.append((tr("numpy A @ B (measured)"), numpy_s, OKABE_ITO["blue"]))
+    if model_s is not None:
+        bars.append((tr("our cost model (estimate)"), model_s, OKABE_ITO["grey"]))
+    micro = [s * 1e6 for _, s, _ in bars]
+    fig = go.Figure(
+        go.Bar(
+            x=[name for name, _, _ in bars],
+            y=micro,
+            marker_color=[colour for _, _, colour in bars],
+            text=[f"{us:,.1f} µs" for us in micro],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y:,.2f} µs<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title=tr("time per call (µs)"), rangemode="tozero")
+    fig.update_xaxes(title=None if model_s is not None else tr("(over the cost model's budget: no estimate)"))
+    return apply_theme(fig, title or tr("One GEMM, three numbers"), 380)
