@@ -9,14 +9,19 @@ chapter, that chapter (see tests/test_architecture.py and docs/house.md for the 
   framework    autodiff (+ autodiff_rules), four_ways (manual/numeric/symbolic/automatic),
                graph_capture (dynamic vs static in PyTorch), scheduling, lab (page glue)
   compiler     passes/ (one file per pass), memory_plan, layouts, lab (cost ledger, buffer text)
-  kernels      gemm, conv, cache_sim, roofline_model, flash_attention
+  kernels      gemm, conv, conv_engine (float32 kernels an engine picks), micro_kernel (register
+               blocking), tvm_gemm (the GEMM schedule in real TVM), cache_sim, roofline_model,
+               flash_attention
   compression  models, training, datasets, quant/, prune, distill, lowrank, lab (the Pareto view)
   models       blocks (lightweight block algebra), networks (whole networks), analysis
   hw           simd/simt execution, occupancy, davinci, systolic
-  parallel     memory, collectives, data_parallel, tensor_parallel, pipeline, sharding, auto,
+  parallel     memory, memory_conventions, collectives, data_parallel, tensor_parallel, pipeline,
+               sharding, auto, fsdp, device_mapping, strategy_propagation, graph_split,
                mixed_precision, real_run (real gloo processes)
-  inference    serving, kv_cache, llm_serving, edge_cloud
-  interop      ONNX export and import, torch import, the torch zoo, onnxruntime comparison
+  inference    serving, serving_system (Triton-style) and real_server, engine_pipeline and
+               kernel_choice, kv_cache, llm_serving, llm_layers, edge_cloud, graph_serving
+  interop      ONNX export and import, torch import, direct vs ONNX conversion, the torch zoo,
+               onnxruntime comparison
 
 The public API below is re-exported lazily, so ``import engine`` stays fast and a page that needs only
 the layout math does not pay for the compiler passes.
@@ -70,12 +75,19 @@ _LAZY = {
     "roofline": ("kernels.roofline_model", "roofline"),
     "hardware_presets": ("kernels.roofline_model", "hardware_presets"),
     "conv2d": ("kernels.conv", "conv2d"),
+    "micro_kernel": ("kernels.micro_kernel", "tile"),
+    "tvm_gemm": ("kernels.tvm_gemm", "tvm_gemm"),
     # compression, hardware, distributed
     "quant": ("compression.quant", None),
     "hw": ("hw", None),
     "parallel": ("parallel", None),
     "pipeline_split": ("parallel.graph_split", "pipeline_split"),
     "tensor_split": ("parallel.graph_split", "tensor_split"),
+    "fsdp_run": ("parallel.fsdp", "fsdp_run"),
+    "map_cluster": ("parallel.device_mapping", "map_cluster"),
+    "compare_orders": ("parallel.device_mapping", "compare_orders"),
+    "propagate_strategy": ("parallel.strategy_propagation", "propagate"),
+    "search_strategies": ("parallel.strategy_propagation", "search"),
     "quantize": ("compression.graph_quant", "quantize"),
     "quant_report": ("compression.graph_quant", "quant_report"),
     # inference lenses on the student's graph
@@ -85,6 +97,7 @@ _LAZY = {
     "run_engine": ("inference.engine_pipeline", "run_pipeline"),
     "simulate_serving": ("inference.serving_system", "simulate_serving"),
     "serve_real": ("inference.real_server", "serve_real"),
+    "analyze_llm": ("inference.llm_layers", "analyze"),
     "simulate": ("hw.graph_sim", "simulate"),
     "prune": ("compression.graph_prune", "prune"),
     "prune_report": ("compression.graph_prune", "prune_report"),

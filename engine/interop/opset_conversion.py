@@ -43,10 +43,13 @@ class OpsetRow:
     round_trip: bool | None = None  # converted back to the source opset: the same graph again
 
 
+_NO_ADAPTER = re.compile(r"No Adapter (From|To) Version \$?(\d+) for (\w+)")  # onnx's own wording
+
+
 def adapter_reason(exc: Exception) -> str:
     """onnx.version_converter's failure in words, naming the op it has no adapter for."""
     text = str(exc)
-    m = re.search(r"No Adapter (From|To) Version \$?(\d+) for (\w+)", text)
+    m = _NO_ADAPTER.search(text)
     if m:
         return f"no adapter {m.group(1).lower()} version {m.group(2)} for {m.group(3)}"
     return f"{type(exc).__name__}: {text.strip().splitlines()[-1][:200] if text.strip() else ''}"
