@@ -3,7 +3,8 @@ at the paper's resolution.
 
 Stages of :func:`zoo_cost`:
   1. look the name up in :data:`SPECS` (the new families) or :data:`engine.models.networks.PAPER`
-     (MobileNet V1–V3, ShuffleNetV2, GhostNet, EfficientNet-B0, MobileViT v1); check α and resolution;
+     (MobileNet V1–V3, ShuffleNetV2, GhostNet, EfficientNet-B0, MobileViT v1); check α and resolution
+     (Mobile-Former: :mod:`engine.models.mobileformer`);
   2. count parameters and MACs at the paper's resolution with :class:`CountingBuilder` — the same
      builder code as the graph, but shapes only: no tensor is materialised, so an EfficientNet-B7 at
      600x600 (whose graph would hold ~1 G activation elements, over the 64 M graph budget) is counted
@@ -14,7 +15,7 @@ Stages of :func:`zoo_cost`:
 Conventions: MACs = multiply-accumulates of convolutions and matmuls (the papers' "FLOPs"/"MAdds"
 are these); parameters = every learned tensor (weights, biases, BN scale and shift, norms' affine,
 layer scales), what ``sum(p.numel() for p in model.parameters())`` counts in torch.
-Not handled: MobileFormer, MNv4-Conv-L/Hybrid-L, EfficientNetV2-M/L, batch > 1.
+Not handled: Mobile-Former-26M, MNv4-Conv-L/Hybrid-L, EfficientNetV2-M/L, batch > 1.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from . import efficientnet as ef
 from .blocks import Layers
 from .hybrids import efficientformer_l1, mobilevit_v2, mobilevit_v3
+from .mobileformer import MACS_TOLERANCE, mobile_former
 from .mobilenetv4 import mobilenet_v4
 from .networks import PaperRow
 from .shufflenet_v1 import TABLE1_MFLOPS, shufflenet_v1
@@ -35,6 +36,7 @@ def _v2(alpha: float) -> Callable[[Layers, float], str]:
 
 _MNV4 = "Qin et al. 2024, ImageNet-1k results table"
 _V2 = "Mehta & Rastegari 2022b, ImageNet-1k results"
+_MF = "Chen et al. 2022, ImageNet-1k results (the authors' README repeats them)"
 SPECS: dict[str, Spec] = {
     "MobileNetV4-Conv-S": Spec(
         "MobileNetV4",
@@ -168,4 +170,27 @@ SPECS: dict[str, Spec] = {
         ),
         oracle=12_289_928,
     ),
+    **{
+        name: Spec(
+            "MobileFormer",
+            lambda L, a, n=name: mobile_former(L, n),
+            PaperRow(
+                p,
+                m,
+                224,
+                f"{_MF} ({name})",
+                MACS_TOLERANCE[name],
+                f"{top1} % top-1; the paper's MAdds run 2-5 % above conv + matmul MACs (the dynamic "
+                "ReLU's per-element multiplies seem to be counted)",
+            ),
+        )
+        for name, p, m, top1 in (
+            ("MobileFormer-508M", 14.0, 508, 79.3),
+            ("MobileFormer-294M", 11.4, 294, 77.9),
+            ("MobileFormer-214M", 9.4, 214, 76.7),
+            ("MobileFormer-151M", 7.6, 151, 75.2),
+            ("MobileFormer-96M", 4.6, 96, 72.8),
+            ("MobileFormer-52M", 3.5, 52, 68.7),
+        )
+    },
 }

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..core.cost_model import cost
 from ..core.errors import ShapeError
 from . import efficientnet as ef
+from . import mobileformer as mf
 from .blocks import Layers
 from .hybrids import AttentionCost, attention_costs
 from .mobilenetv4 import AttentionTraffic, attention_traffic
@@ -66,6 +67,7 @@ TOP1 = {
     "MobileViTv3-XS": (76.7, "Wadekar & Chaurasia 2022 (authors' README)"),
     "MobileViTv3-XXS": (70.98, "Wadekar & Chaurasia 2022 (authors' README)"),
     "EfficientFormer-L1": (79.2, "Li et al. 2022, Table 1"),
+    **{n: (a, "Chen et al. 2022, ImageNet-1k results") for n, a in mf.TOP1.items()},
 }
 
 
