@@ -16,7 +16,8 @@ chapter, that chapter (see tests/test_architecture.py and docs/house.md for the 
   models       blocks (lightweight block algebra), networks (whole networks), analysis
   hw           simd/simt execution, occupancy, davinci, systolic
   parallel     memory, memory_conventions, collectives, data_parallel, tensor_parallel, pipeline,
-               sharding, auto, fsdp, device_mapping, strategy_propagation, graph_split,
+               sharding, auto, fsdp, dp_designs (DP vs DDP vs parameter server), rpc_run,
+               device_mapping, strategy_propagation, graph_split,
                mixed_precision, real_run (real gloo processes)
   inference    serving, serving_system (Triton-style) and real_server, engine_pipeline and
                kernel_choice, kv_cache, llm_serving, llm_layers, edge_cloud, graph_serving
@@ -84,6 +85,8 @@ _LAZY = {
     "pipeline_split": ("parallel.graph_split", "pipeline_split"),
     "tensor_split": ("parallel.graph_split", "tensor_split"),
     "fsdp_run": ("parallel.fsdp", "fsdp_run"),
+    "dp_designs": ("parallel.dp_designs", None),
+    "run_rpc": ("parallel.rpc_run", "run_rpc"),
     "map_cluster": ("parallel.device_mapping", "map_cluster"),
     "compare_orders": ("parallel.device_mapping", "compare_orders"),
     "propagate_strategy": ("parallel.strategy_propagation", "propagate"),

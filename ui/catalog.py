@@ -238,6 +238,13 @@ LABS = (
         ":material/sync_alt:",
     ),
     Lab(
+        "data_parallel_designs",
+        "distributed",
+        "DP vs DDP vs parameter server",
+        "GPU 0's bottleneck, the ring and server shards, and a real PyTorch RPC parameter server.",
+        ":material/hub:",
+    ),
+    Lab(
         "tensor_parallel",
         "distributed",
         "Tensor parallel",
