@@ -14,7 +14,7 @@ chapter, that chapter (see tests/test_architecture.py and docs/house.md for the 
                flash_attention
   compression  models, training, datasets, quant/, prune, distill, lowrank, lab (the Pareto view)
   models       blocks (lightweight block algebra), networks (whole networks), analysis
-  hw           simd/simt execution, occupancy, davinci, systolic
+  hw           simd/simt execution, occupancy (NVIDIA) and occupancy_amd (CDNA), davinci, systolic
   parallel     memory, memory_conventions, collectives, data_parallel, tensor_parallel, pipeline,
                sharding, auto, fsdp, dp_designs (DP vs DDP vs parameter server), rpc_run,
                device_mapping, strategy_propagation, graph_split,
@@ -81,6 +81,7 @@ _LAZY = {
     # compression, hardware, distributed
     "quant": ("compression.quant", None),
     "hw": ("hw", None),
+    "occupancy_amd": ("hw.occupancy_amd", "occupancy_amd"),
     "parallel": ("parallel", None),
     "pipeline_split": ("parallel.graph_split", "pipeline_split"),
     "tensor_split": ("parallel.graph_split", "tensor_split"),

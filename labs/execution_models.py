@@ -15,7 +15,9 @@ from engine.hw import (
     spmd,
     warp_addresses,
 )
+from engine.hw.occupancy_amd import BRANCH_PATTERNS, branch_operands, wave_vs_warp
 from viz.hardware import bank_picture, coalescing_chart, lanes_heatmap, utilization_bars
+from viz.occupancy_amd import wave_warp_bars
 
 ui.setup("execution_models",
          "SIMD vs SIMT",
@@ -29,6 +31,7 @@ lanes_heatmap = shared(lanes_heatmap)
 utilization_bars = shared(utilization_bars)
 coalescing_chart = shared(coalescing_chart)
 bank_picture = shared(bank_picture)
+wave_warp_bars = shared(wave_warp_bars)
 
 
 def run_all(n: int, positive: float, width: int, seed: int):
@@ -36,6 +39,11 @@ def run_all(n: int, positive: float, width: int, seed: int):
     a = np.where(rng.random(n) < positive, 1.0, -1.0) * rng.integers(1, 9, n)
     b = rng.integers(1, 9, n).astype(float)
     return a, b, [sisd(a, b), simd(a, b, width), simt(a, b), spmd(a, b, width)]
+
+
+def wave_rows(pattern: str, n: int) -> list[dict]:
+    a, b = branch_operands(pattern, n)
+    return [{k: v for k, v in row.items() if k != "result"} for row in wave_vs_warp(a, b)]
 
 
 with ui.controls():
@@ -75,6 +83,24 @@ with ui.guard():
         st.success(t_("✓ All four models give the same c as numpy's np.where."))
     else:
         st.error(t_("The models disagree with numpy."))
+
+st.subheader(t_("Wave64 (AMD CDNA) vs warp32 (NVIDIA)"))
+PATTERNS = {"alternate": t_("every other lane"), "runs of 32": t_("runs of 32 lanes"),
+            "runs of 64": t_("runs of 64 lanes"), "random": t_("random (a coin flip per lane)")}
+with ui.controls("wave"):
+    pattern = st.radio(t_("Which lanes take the if-branch"), BRANCH_PATTERNS, index=1, horizontal=True,
+                       format_func=PATTERNS.get, key="em_pattern", bind="query-params")
+with ui.guard():
+    w32, w64 = ui.cached(wave_rows)(pattern, 256)
+    ui.show_figure(fit(wave_warp_bars([w32, w64], t_("The same branch on 256 elements: 32 vs 64 lanes in "
+                                                      "lock-step"))), "em_wave",
+                   t_("A wave64 holds two warps' lanes: it diverges when either half does or when the halves "
+                      "disagree, so it never uses its lanes better than warp32."), rows=[w32, w64])
+    st.markdown(t_("warp32 issues **{i32}** instructions ({d32} of {g32} warps diverge), wave64 **{i64}** "
+                   "({d64} of {g64} waves diverge): **{s32:,}** vs **{s64:,}** lane-slots for the same "
+                   "{u:,} useful lane-instructions.", i32=w32["instructions"], d32=w32["divergent"],
+                   g32=w32["groups"], i64=w64["instructions"], d64=w64["divergent"], g64=w64["groups"],
+                   s32=w32["lane_slots"], s64=w64["lane_slots"], u=w32["useful"]))
 
 st.subheader(t_("Memory: coalescing and bank conflicts"))
 m = st.columns(3)

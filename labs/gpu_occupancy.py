@@ -1,4 +1,4 @@
-"""GPU occupancy: how many warps an SM keeps resident, and which resource runs out first."""
+"""GPU occupancy: how many warps (NVIDIA) or waves (AMD) a core keeps resident, and what runs out first."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,29 +8,26 @@ from engine import simulate
 from engine.hw import SPECS, mma_vs_fma, occupancy, occupancy_curve
 from engine.hw.graph_sim import GPU_SMS
 from engine.hw.lab import layer_rows
+from engine.hw.occupancy_amd import SPECS_AMD, occupancy_amd, occupancy_amd_curves
 from ui import workspace as ws
 from viz.hardware import gpu_layers_chart, lens_table, limit_labels, limiter_bars, occupancy_curve_fig
+from viz.occupancy_amd import amd_limit_labels, amd_limiter_bars, amd_occupancy_curves_fig
 
-ui.setup("gpu_occupancy",
-         "GPU occupancy",
+ui.setup("gpu_occupancy", "GPU occupancy",
          "Registers, shared memory and block size decide how many warps hide each other's latency.")
 t_ = ui.t
-
-
 fit, shared = ui.figure_view()
-limiter_bars = shared(limiter_bars)
-occupancy_curve_fig = shared(occupancy_curve_fig)
-gpu_layers_chart = shared(gpu_layers_chart)
+limiter_bars, occupancy_curve_fig, gpu_layers_chart, amd_limiter_bars, amd_curves = map(shared, (
+    limiter_bars, occupancy_curve_fig, gpu_layers_chart, amd_limiter_bars, amd_occupancy_curves_fig))
 
 
-def on_gpu(g: str, hardware: str, precision: str):
-    """The graph ``g`` (a workspace link value) on a GPU preset: engine.simulate's result."""
+def on_gpu(g: str, hardware: str, precision: str):  # the workspace graph ``g`` on a GPU preset
     return simulate(ws.graph_of(ws.parse_g(g))[0], "gpu", hardware=hardware, precision=precision)
 
 
 #: CUDA C++ Best Practices Guide, "Calculating Occupancy": (cc, threads, registers, smem) -> occupancy %
 GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 100}
-LIMIT_NAMES = limit_labels(ui.translator())
+LIMIT_NAMES, AMD_NAMES = limit_labels(ui.translator()), amd_limit_labels(ui.translator())
 
 with ui.controls():
     c = st.columns([3, 2, 1])
@@ -60,63 +57,77 @@ with ui.guard():
         st.caption(t_("Stated GEMM kernel (an assumption, not a measurement): {threads} threads and "
                       "{regs} registers per thread, {smem} KiB shared memory, a {tm}×{tn} output tile per "
                       "block. Its occupancy and waves are shown beside the time, not folded into it. "
-                      "Hardware: {source}",
-                      threads=k["threads_per_block"], regs=k["regs_per_thread"],
+                      "Hardware: {source}", threads=k["threads_per_block"], regs=k["regs_per_thread"],
                       smem=k["smem_per_block"] // 1024, tm=k["block_tile_m"], tn=k["block_tile_n"],
                       source=sim.total("source")))
 
 st.subheader(t_("One kernel's occupancy"))
 with ui.controls("kernel"):
-    c = st.columns(4)
-    cc = c[0].selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
-                        format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
-    threads = c[1].number_input(t_("Threads per block"), 0, 2048, 128, step=32,
-                                key="go_threads", bind="query-params")
-    regs = c[2].number_input(t_("Registers per thread"), 1, 300, 37, key="go_regs",
-                             bind="query-params")
-    smem_kb = c[3].number_input(t_("Shared memory per block (KB)"), 0.0, 256.0, 0.0,
-                                step=1.0, format="%.1f", key="go_smem", bind="query-params")
-smem = int(smem_kb * 1024)
+    vendor = st.radio(t_("Vendor"), ["NVIDIA", "AMD"], horizontal=True, key="go_vendor", bind="query-params")
+    c = st.columns(5)
+    if vendor == "NVIDIA":
+        cc = c[0].selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
+                            format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
+        threads = c[1].number_input(t_("Threads per block"), 0, 2048, 128, step=32, key="go_threads",
+                                    bind="query-params")
+        regs = c[2].number_input(t_("Registers per thread"), 1, 300, 37, key="go_regs", bind="query-params")
+        smem = int(1024 * c[3].number_input(t_("Shared memory per block (KB)"), 0.0, 256.0, 0.0, step=1.0,
+                                            format="%.1f", key="go_smem", bind="query-params"))
+    else:
+        arch = c[0].selectbox(t_("AMD target"), list(SPECS_AMD), key="go_arch", bind="query-params",
+                              format_func=lambda k: f"{k} — {SPECS_AMD[k].name} ({SPECS_AMD[k].product})")
+        wg = c[1].number_input(t_("Workgroup size"), 1, 1024, 256, step=64, key="go_wg", bind="query-params")
+        vgprs = c[2].number_input(t_("VGPRs per work-item"), 1, 512, 102, key="go_vgpr", bind="query-params")
+        sgprs = c[3].number_input(t_("SGPRs per wave"), 0, 108, 98, key="go_sgpr", bind="query-params")
+        lds = int(1024 * c[4].number_input(t_("LDS per workgroup (KiB)"), 0.0, 64.0, 0.0, step=1.0,
+                                           format="%.1f", key="go_lds", bind="query-params"))
 
 with ui.guard():
-    r = ui.cached(occupancy)(cc, int(threads), int(regs), smem)
-    m = st.columns(4)
-    m[0].metric(t_("Occupancy"), f"{100 * r['occupancy']:.1f}%")
-    m[1].metric(t_("Blocks per SM"), r["blocks_per_sm"])
-    m[2].metric(t_("Active warps"), f"{r['active_warps']} / {r['max_warps_per_sm']}")
-    m[3].metric(t_("Limited by"), LIMIT_NAMES[r["limiter"]])
-    guide = GUIDE.get((cc, int(threads), int(regs), smem))
-    if guide:
-        st.caption(t_("✓ matches NVIDIA's CUDA C++ Best Practices Guide (Calculating Occupancy): "
-                      "{guide} % there, {v2:.1f} % here — difference {v3:.1f} points (the guide "
-                      "rounds).",
-                      guide=guide, v2=100 * r['occupancy'], v3=abs(100 * r['occupancy'] - guide)))
+    if vendor == "AMD":
+        a = ui.cached(occupancy_amd)(arch, int(wg), int(vgprs), int(sgprs), lds)
+        m = st.columns(4)
+        m[0].metric(t_("Waves per SIMD"), f"{a['waves_per_simd']} / 8")
+        m[1].metric(t_("Occupancy"), f"{100 * a['occupancy']:.1f}%")
+        m[2].metric(t_("Waves on the GPU"), f"{a['resident_waves_gpu']:,}",
+                    help=t_("{w} waves per CU × {cus} CUs", w=a["waves_per_cu"], cus=a["cus"]))
+        m[3].metric(t_("Limited by"), AMD_NAMES[a["limiter"]])
+        ui.show_figure(fit(amd_limiter_bars(a)), "go_amd_limits", t_(
+            "The smallest bar binds. A work-item holds {v} VGPRs (rounded up to 8) of 512 per SIMD lane, a "
+            "workgroup {lds:,} B of the CU's 64 KiB LDS. AMD's register-pressure lab note (CDNA2): 102 VGPRs "
+            "give 4 waves per SIMD, 96 give 5.", v=a["vgprs_allocated"], lds=a["lds_allocated"]), data=a)
+        curves = ui.cached(occupancy_amd_curves)(arch, int(wg), int(vgprs), int(sgprs), lds)
+        ui.show_figure(fit(amd_curves(curves, (int(vgprs), int(wg), lds))), "go_amd_curves", t_(
+            "Each panel moves one resource, the others stay yours. Steps come from allocation granules: "
+            "VGPRs in 8s, LDS in 512-byte blocks, a workgroup's waves spread over 4 SIMDs."), data=curves)
     else:
-        st.caption(t_("The Best Practices Guide's worked example: cc 7.0, 128 threads per block, 37 "
-                      "registers."))
-    ui.show_figure(fit(limiter_bars(r, t_("Blocks per SM allowed by each resource (outlined = binding)"))),
-                   "go_limits", t_("The smallest bar binds. Each warp gets {regs_per_warp} registers "
-                                   "({regs}×32 rounded up to 256); each block reserves "
-                                   "{smem_allocated_per_block:,} B of shared memory.",
-                                   regs_per_warp=r['regs_per_warp'], regs=regs,
-                                   smem_allocated_per_block=r['smem_allocated_per_block']),
-                   data=r)
-    tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")])
-    with tab1:
-        rows_t = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
-        ui.show_figure(fit(occupancy_curve_fig(rows_t, "threads", t_("Occupancy vs threads per block "
-                                                                     "(dashed = your block size)"),
-                                               int(threads))),
-                       "go_curve_t", t_("Saw-teeth appear where a block size leaves warp slots or "
-                                        "registers that no whole block can use."), rows=rows_t)
-    with tab2:
-        rows_r = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
-        ui.show_figure(fit(occupancy_curve_fig(rows_r, "regs", t_("Occupancy vs registers per thread "
-                                                                  "(dashed = your count)"),
-                                               int(regs))),
-                       "go_curve_r", t_("Occupancy falls in steps: registers are handed out per warp "
-                                        "in units of 256."),
-                       rows=rows_r)
+        r = ui.cached(occupancy)(cc, int(threads), int(regs), smem)
+        m = st.columns(4)
+        m[0].metric(t_("Occupancy"), f"{100 * r['occupancy']:.1f}%")
+        m[1].metric(t_("Blocks per SM"), r["blocks_per_sm"])
+        m[2].metric(t_("Active warps"), f"{r['active_warps']} / {r['max_warps_per_sm']}")
+        m[3].metric(t_("Limited by"), LIMIT_NAMES[r["limiter"]])
+        guide = GUIDE.get((cc, int(threads), int(regs), smem), 0)
+        st.caption(t_("✓ matches NVIDIA's CUDA C++ Best Practices Guide (Calculating Occupancy): {guide} % "
+                      "there, {v2:.1f} % here — difference {v3:.1f} points (the guide rounds).", guide=guide,
+                      v2=100 * r['occupancy'], v3=abs(100 * r['occupancy'] - guide)) if guide else t_(
+            "The Best Practices Guide's worked example: cc 7.0, 128 threads per block, 37 registers."))
+        bars = limiter_bars(r, t_("Blocks per SM allowed by each resource (outlined = binding)"))
+        ui.show_figure(fit(bars), "go_limits", t_(
+            "The smallest bar binds. Each warp gets {regs_per_warp} registers ({regs}×32 rounded up to 256); "
+            "each block reserves {smem_allocated_per_block:,} B of shared memory.", regs_per_warp=r[
+                "regs_per_warp"], regs=regs, smem_allocated_per_block=r["smem_allocated_per_block"]), data=r)
+        tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")])
+        with tab1:
+            rows = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
+            title = t_("Occupancy vs threads per block (dashed = your block size)")
+            ui.show_figure(fit(occupancy_curve_fig(rows, "threads", title, int(threads))), "go_curve_t", t_(
+                "Saw-teeth appear where a block size leaves warp slots or registers that no whole block can "
+                "use."), rows=rows)
+        with tab2:
+            rows = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
+            title = t_("Occupancy vs registers per thread (dashed = your count)")
+            ui.show_figure(fit(occupancy_curve_fig(rows, "regs", title, int(regs))), "go_curve_r", t_(
+                "Occupancy falls in steps: registers are handed out per warp in units of 256."), rows=rows)
 
 st.subheader(t_("Tensor Cores vs SIMT FMAs"))
 g = st.columns(3)
@@ -128,9 +139,9 @@ with ui.guard():
     st.markdown(t_("**{macs:,}** MACs = **{mma_instructions:,}** warp-level `mma.sync.{mma_shape}` "
                    "instructions ({macs_per_mma} MACs each) or **{fma_instructions:,}** SIMT FMA warp "
                    "instructions (32 MACs each): **{ratio:.0f}×** fewer instructions to issue.",
-                   macs=ins['macs'], mma_instructions=ins['mma_instructions'],
-                   mma_shape=ins['mma_shape'], macs_per_mma=ins['macs_per_mma'],
-                   fma_instructions=ins['fma_instructions'], ratio=ins['ratio']))
+                   macs=ins['macs'], mma_instructions=ins['mma_instructions'], mma_shape=ins['mma_shape'],
+                   macs_per_mma=ins['macs_per_mma'], fma_instructions=ins['fma_instructions'],
+                   ratio=ins['ratio']))
 
 ui.checkpoint("go_ck", t_("cc 7.0, 320 threads per block, 37 registers per thread: what occupancy (%)?"),
               100 * occupancy("7.0", 320, 37)["occupancy"],

@@ -80,6 +80,7 @@ MODES = {
     "davinci_core": [{"dv_mode": "Convolution (img2col)"}],
     "edge_cloud": [{"ec_model": "custom"}],
     "graph_builder": [{"gb_source": "Program · 程序"}, {"gb_source": "torch zoo · 模型库"}],
+    "gpu_occupancy": [{"go_vendor": "AMD"}],
     "llm_analyzer": [{"la_model": "custom"}],
     "memory_planning": [{"mp_source": "Random intervals"}, {"mp_source": "Your intervals"}],
     "serving": [

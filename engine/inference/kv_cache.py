@@ -137,6 +137,8 @@ CARD_MEMORY_GIB = {
     "A100 80GB SXM": 80.0,
     "H100 SXM": 80.0,
     "RTX 4090": 24.0,
+    "MI300X": 192.0,
+    "MI250X": 128.0,
     "Ascend 910 (editable)": 32.0,
 }
 

@@ -73,6 +73,23 @@ _PRESETS = (
         "accumulate (330.3 with fp16 accumulate), 82.6 TFLOPS fp32, GDDR6X 1,008 GB/s",
     ),
     Hardware(
+        "MI300X",
+        1307.4 * TERA,
+        5300 * GIGA,
+        163.4 * TERA,
+        "AMD ROCm docs, MI300 series microarchitecture: 1,307.4 TFLOPS matrix fp16/bf16 (dense; "
+        "2,048 FLOPS/clock/CU x 304 CUs x 2.1 GHz), 163.4 TFLOPS vector fp32, HBM3 5.3 TB/s; 192 GB",
+    ),
+    Hardware(
+        "MI250X",
+        383.0 * TERA,
+        3200 * GIGA,
+        47.9 * TERA,
+        "AMD ROCm docs: 220 CUs (GPU specifications) x 1,024 fp16 matrix FLOPS/clock/CU at 1.7 GHz "
+        "(MI250 microarchitecture) = 383 TFLOPS, 128 x 1.7 GHz x 220 = 47.9 TFLOPS vector fp32, HBM2e "
+        "3.2 TB/s (1.6 per GCD); 128 GB; its two GCDs are two devices to software",
+    ),
+    Hardware(
         "Ascend 910 (editable)",
         256 * TERA,
         1200 * GIGA,
