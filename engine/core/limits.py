@@ -11,7 +11,9 @@ Stages of :meth:`HeavyLimiter.slot`:
      when one should end: the mean duration seen for its kind minus its elapsed time, for the run
      nearest to done;
   3. a refused start costs the session nothing (its token is refunded), and the slot is released in
-     ``finally``, so an exception inside the work never leaks it.
+     ``finally``, so an exception inside the work never leaks it;
+  4. when a session ends its bucket is forgotten (:meth:`HeavyLimiter.forget`); buckets of sessions
+     that never end are bounded too: past ``_MAX_KEYS`` the full (= fresh) ones are dropped.
 The clock is injectable, so tests move time without sleeping. Sizes come from the environment
 (``AISL_HEAVY_SLOTS``, ``AISL_HEAVY_PER_MINUTE``) so a host can size them to its machine.
 Not handled: fairness between refused sessions (there is no queue), weighting a 4-process gloo run
@@ -69,6 +71,15 @@ class TokenBucket:
             now = self._clock()
             self._state[key] = (min(float(self.burst), self._level(key, now) + 1.0), now)
 
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket (its session has ended)."""
+        with self._lock:
+            self._state.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._state)
+
     def _forget_full(self, now: float) -> None:
         for key in [k for k in self._state if self._level(k, now) >= self.burst]:
             del self._state[key]
@@ -103,6 +114,10 @@ class HeavyLimiter:
     def running(self) -> int:
         with self._lock:
             return len(self._running)
+
+    def forget(self, key: str) -> None:
+        """Forget ``key``'s rate bucket: its session has ended (ui/janitor.py calls this)."""
+        self._bucket.forget(key)
 
     @contextlib.contextmanager
     def slot(self, kind: str, key: str | None = None) -> Iterator[None]:
@@ -176,3 +191,24 @@ def default_limiter() -> HeavyLimiter:
 def heavy_slot(kind: str, key: str | None = None) -> contextlib.AbstractContextManager[None]:
     """``with heavy_slot("train", session_id):`` around real heavy work (never around a cache hit)."""
     return default_limiter().slot(kind, key)
+
+
+# -- torch's tracers, one at a time per process -------------------------------------------------------
+#: torch.fx, torch.jit.trace, dynamo (torch.compile's front end), torch.export and the TorchScript ONNX
+#: exporter keep process-global state (dynamo's caches and reset(), the jit tracing state, the
+#: exporter's global flags); two threads tracing at once crashed the server process in
+#: libtorch_python (two students on the control-flow and dynamic-vs-static labs; a general
+#: protection fault 3 times in 3 tries). Reentrant: a capture may export, and an export may trace.
+_TORCH_TRACING = threading.RLock()
+
+
+def one_torch_trace_at_a_time(fn: Callable) -> Callable:
+    """Decorate a function that traces, exports or compiles with torch: calls from different threads
+    run one after another (the heavy-work slots bound how many wait)."""
+
+    @functools.wraps(fn)
+    def serial(*args, **kwargs):
+        with _TORCH_TRACING:
+            return fn(*args, **kwargs)
+
+    return serial

@@ -26,6 +26,7 @@ import functools
 import re
 import warnings
 
+from ..core.limits import one_torch_trace_at_a_time
 from .control_flow_lab import SCALES, parse, sample_inputs
 from .function_eval import MAX_RUN_STEPS, execute, grad_fn_dag, run_code, torch_backend
 from .function_language import Function
@@ -79,6 +80,7 @@ def example_index(fn: Function, inputs: list[dict]) -> int:
     return 0
 
 
+@one_torch_trace_at_a_time
 def eager_capture(fn: Function, x: dict) -> Capture:
     values = _tensors(fn, x, grad=True)
     out = _call(fn, torch_backend(), *values)
@@ -135,6 +137,7 @@ def _fx_nodes(graph, prefix: str = "", tensors_only: bool = False, params=()) ->
     return nodes, edges
 
 
+@one_torch_trace_at_a_time
 def fx_capture(fn: Function) -> Capture:
     t = _torch()
     try:
@@ -156,6 +159,7 @@ def fx_capture(fn: Function) -> Capture:
     return Capture("fx", True, dag, f"{calls} calls recorded", {"calls": calls})
 
 
+@one_torch_trace_at_a_time
 def jit_capture(fn: Function, inputs: list[dict], k: int) -> Capture:
     t = _torch()
     be = torch_backend()
@@ -194,6 +198,7 @@ def jit_capture(fn: Function, inputs: list[dict], k: int) -> Capture:
     )
 
 
+@one_torch_trace_at_a_time
 def dynamo_capture(fn: Function, x: dict) -> Capture:
     t = _torch()
     run = functools.partial(run_code, fn.code, fn.params, torch_backend(), MAX_RUN_STEPS, [], {}, [0])
@@ -223,6 +228,7 @@ def dynamo_capture(fn: Function, x: dict) -> Capture:
     )
 
 
+@one_torch_trace_at_a_time
 def export_capture(fn: Function, inputs: list[dict], k: int) -> Capture:
     t = _torch()
     call = _wrapper(fn, torch_backend())
@@ -261,6 +267,7 @@ def export_capture(fn: Function, inputs: list[dict], k: int) -> Capture:
     return Capture("export", True, dag, msg, {"refused": refused})
 
 
+@one_torch_trace_at_a_time
 def capture_all(text: str, seed: int = 0) -> Captures:
     """The four lenses on the function in ``text`` (slow the first time: dynamo compiles; cache it)."""
     fn = parse(text)

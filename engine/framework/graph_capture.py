@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import EngineError
 from ..core.ir import Graph, Node
+from ..core.limits import one_torch_trace_at_a_time
 
 torch = None  # bound by _torch() on first use, so the menu functions can name it as usual
 
@@ -196,6 +197,7 @@ def example_inputs(name: str, seed: int = 0, other: bool = False):
 
 
 # -- 1. eager autograd graph -------------------------------------------------------------------
+@one_torch_trace_at_a_time
 def eager_graph(name: str, seed: int = 0) -> Capture:
     _torch()
     x, w = (a.clone().requires_grad_(True) for a in example_inputs(name, seed))
@@ -255,6 +257,7 @@ def _fx_dag(graph, title: str, prefix: str = "") -> Dag:
     return Dag(tuple(nodes), tuple(edges), title)
 
 
+@one_torch_trace_at_a_time
 def fx_graph(name: str) -> Capture:
     t = _torch()
     try:
@@ -309,6 +312,7 @@ def _const_text(n) -> str:
         return ""
 
 
+@one_torch_trace_at_a_time
 def jit_graph(name: str, seed: int = 0) -> Capture:
     t = _torch()
     fn = _item(name).fn
@@ -364,6 +368,7 @@ def _quiet():
             lg.setLevel(lv)
 
 
+@one_torch_trace_at_a_time
 def dynamo_graph(name: str, seed: int = 0) -> Capture:
     t = _torch()
     x, w = example_inputs(name, seed)
@@ -396,6 +401,7 @@ def dynamo_graph(name: str, seed: int = 0) -> Capture:
     )
 
 
+@one_torch_trace_at_a_time
 def export_graph(name: str, seed: int = 0) -> Capture:
     t = _torch()
     fn = _item(name).fn
@@ -440,6 +446,7 @@ def export_graph(name: str, seed: int = 0) -> Capture:
     )
 
 
+@one_torch_trace_at_a_time
 def capture_all(name: str, seed: int = 0) -> Captures:
     """All four captures of ``name`` (slow the first time: dynamo compiles; cache the result)."""
     _item(name)

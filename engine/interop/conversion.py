@@ -28,6 +28,7 @@ import numpy as np
 from ..core.errors import EngineError
 from ..core.interpreter import run
 from ..core.ir import Graph, GraphBuilder
+from ..core.limits import one_torch_trace_at_a_time
 from .conversion_models import build
 from .onnx_export import OPSET
 from .torch_direct import MapRow, from_torch_direct
@@ -36,6 +37,7 @@ PATHS = ("direct", "onnx")
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Constant", "Cast", "Range", "Slice")
 
 
+@one_torch_trace_at_a_time
 def export_onnx(module: Any, example_input: Any, dynamic_batch: bool = False, opset: int = OPSET) -> bytes:
     """ONNX bytes of ``module`` (TorchScript exporter, constants folded); optionally a dynamic batch."""
     from .torch_import import torch_to_onnx_bytes

@@ -37,6 +37,7 @@ from typing import Any
 from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph
+from ..core.limits import one_torch_trace_at_a_time
 
 LEVELS = ("disabled", "basic", "extended")
 _ORT_LEVEL = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED"}
@@ -255,6 +256,7 @@ def _check_pattern_names(names) -> list[str]:
 
 
 @lru_cache(maxsize=16)
+@one_torch_trace_at_a_time
 def pattern_model_onnx(name: str) -> bytes:
     """The ONNX bytes of pattern model ``name`` (:data:`PATTERN_MODELS`), exported by torch."""
     import io

@@ -25,6 +25,7 @@ from typing import Any
 from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph
+from ..core.limits import one_torch_trace_at_a_time
 from .torch_direct_ops import Context, Ref, Weight, to_numpy
 from .torch_direct_table import call, lookup, node_key
 
@@ -81,6 +82,7 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text.strip().splitlines()[0][:200] if text.strip() else ''}"
 
 
+@one_torch_trace_at_a_time
 def _trace_fx(module):
     import torch.fx
 
@@ -91,6 +93,7 @@ def _trace_fx(module):
     return gm, {}
 
 
+@one_torch_trace_at_a_time
 def _trace_export(module, example_input):
     import contextlib
     import io

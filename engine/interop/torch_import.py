@@ -7,6 +7,7 @@ from typing import Any
 from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph
+from ..core.limits import one_torch_trace_at_a_time
 from .onnx_export import OPSET
 from .onnx_import import from_onnx
 
@@ -23,6 +24,7 @@ def from_torch(module: Any, example_input: Any, opset: int = OPSET) -> Graph:
     return from_onnx(torch_to_onnx_bytes(module, example_input, opset))
 
 
+@one_torch_trace_at_a_time
 def torch_to_onnx_bytes(module: Any, example_input: Any, opset: int = OPSET) -> bytes:
     """The ONNX bytes of ``module`` traced on ``example_input`` (eval mode, constants folded)."""
     import io
