@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-fast bench lint format clean static
+.PHONY: help run test test-fast bench loadtest fuzz lint format clean static
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ test-fast: $(VENV)/.dev-stamp static  ## the suite without slow and browser test
 
 bench: $(VENV)/.dev-stamp static  ## the benchmarks (bench/run.py)
 	$(PY) -m bench.run
+
+# A class on one server: N students walk every lab; exits 1 on errors or RSS after > 1.10 x before.
+LOAD_N ?= 30
+LOAD_SECONDS ?= 300
+loadtest: $(VENV)/.dev-stamp static  ## scripted lesson, N=30 students for 5 minutes (bench/lesson.py)
+	$(PY) -m bench.lesson --sessions $(LOAD_N) --seconds $(LOAD_SECONDS)
+
+# The suite's language and ONNX property tests, many more examples and fresh seeds (SEED=... to replay).
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.dev-stamp  ## longer language + ONNX fuzz, 10 minutes (tools/fuzz.py)
+	$(PY) -m tools.fuzz --seconds $(FUZZ_SECONDS) $(if $(SEED),--seed $(SEED))
 
 lint: $(VENV)/.dev-stamp  ## ruff (lint + format check) and hadolint on the Dockerfile
 	$(VENV)/bin/ruff check .

@@ -270,7 +270,9 @@ class Server:
     """``streamlit run app.py`` on a free port, pinned to ``cores``; its log goes to a file (a pipe
     nobody reads fills up and stalls the server)."""
 
-    def __init__(self, cores: str = "0", app: Path = ROOT / "app.py") -> None:
+    def __init__(
+        self, cores: str = "0", app: Path = ROOT / "app.py", env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile("w+b", prefix="st_load_", suffix=".log", delete=False)
         cmd = [
@@ -295,7 +297,12 @@ class Server:
         ]
         # taskset execs the interpreter, so this pid is the server's own
         self.proc = subprocess.Popen(
-            cmd, cwd=app.parent, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=app.parent,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
 
     def wait_ready(self, timeout: float = 90.0) -> None:

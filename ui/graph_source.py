@@ -81,7 +81,7 @@ def node_value_fig(g: str, seed: int, node: str):
     return value_figure(node, graph_values(g, seed)[node])
 
 
-torch_counts = st.cache_data(torch_param_counts, show_spinner=False)
+torch_counts = st.cache_data(torch_param_counts, max_entries=16, show_spinner=False)  # one per zoo model
 
 
 def _show_in_controls(source: ws.Source) -> None:

@@ -22,6 +22,7 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.core.errors import EngineError
 
+from . import janitor
 from .i18n import LANGS, lang, set_lang, t, t_message
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -86,6 +87,7 @@ def setup(page_id: str, title: str, intro: str = "") -> None:
     """Title, language picker, presenter mode and share-link hint for one page (English text,
     translated through the catalog)."""
     _drop_infinite_url_values()
+    janitor.touch()  # this session is alive (ui/janitor.py releases it once it has gone)
     st.session_state["current_page"] = page_id
     _language_picker()
     if presenting():

@@ -10,13 +10,19 @@ upload's SHA-256, which nobody can guess without the file) opens the same model.
   3. **get**: the key must be exactly 64 lowercase hex digits (anything else is refused before any
      file is touched); the file must exist, be younger than the expiry, and hash to its name.
 
-The folder is ``$AISL_UPLOAD_DIR`` or ``<tmp>/aisl-uploads`` (mode 0700), shared by the server
-processes of one machine, so a link works whichever replica answers. No streamlit here.
-Not handled: sharing between machines (each keeps its own store).
+The folder is ``$AISL_UPLOAD_DIR`` or ``<tmp>/aisl-uploads`` (mode 0700). Replicas behind a load
+balancer share it (deploy/run_local.sh passes one folder to all, deploy/compose.yaml mounts one volume),
+so a link works whichever replica answers: nothing a link needs lives in one process's memory. Several
+processes may put and evict at once: a file another one removed meanwhile is simply skipped.
+The key is a capability: no route serves the folder, no listing exists, and a session reaches an
+upload only through a ``g=onnx:<key>`` link. No streamlit here.
+Not handled: several machines — mount one shared store there (NFS or a cloud file share at
+``AISL_UPLOAD_DIR``; an object store would need a put/get adapter in place of the folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -94,29 +100,46 @@ class UploadStore:
         return self.root / f"{key}.onnx"
 
     def _files(self) -> list[Path]:
+        return [p for _, _, p in self._stats()]
+
+    def _stats(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every kept file, oldest first; a file removed meanwhile (by another
+        replica sharing the folder) is left out."""
+        found = []
         try:
-            files = [p for p in self.root.iterdir() if p.suffix == ".onnx" and _KEY.fullmatch(p.stem)]
+            names = list(self.root.iterdir())
         except OSError:
             return []
-        return sorted(files, key=lambda p: p.stat().st_mtime)
+        for p in names:
+            if p.suffix == ".onnx" and _KEY.fullmatch(p.stem):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                found.append((st.st_mtime, st.st_size, p))
+            elif p.suffix == ".part":  # a writer that died mid-write leaves its temporary file
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > 3600:
+                        p.unlink()
+        return sorted(found)
 
     def _evict(self, keep: str) -> None:
         now = time.time()
         files = []
-        for p in self._files():
-            if now - p.stat().st_mtime > self.ttl_s and p.stem != keep:
+        for mtime, size, p in self._stats():
+            if now - mtime > self.ttl_s and p.stem != keep:
                 p.unlink(missing_ok=True)
             else:
-                files.append(p)
-        total = sum(p.stat().st_size for p in files)
+                files.append((size, p))
+        total = sum(size for size, _ in files)
         while files and (len(files) > self.max_files or total > self.max_bytes):
-            oldest = files.pop(0)
+            size, oldest = files.pop(0)
             if oldest.stem == keep:  # the newest upload always stays
-                files.append(oldest)
+                files.append((size, oldest))
                 if len(files) == 1:
                     break
                 continue
-            total -= oldest.stat().st_size
+            total -= size
             oldest.unlink(missing_ok=True)
 
 

@@ -1,0 +1,193 @@
+"""Release what a departed session held, and give the memory back once the class has left.
+
+Streamlit 1.67 keeps a disconnected session for ``server.disconnectedSessionTTL`` (120 s) so that a
+browser can reconnect to it; after that the session is dropped from storage *without* being shut
+down (runtime/memory_session_storage.py, websocket_session_manager.py), so the media file manager
+keeps its download files and deferred exports (closures over figures) for the life of the process.
+A class of 30 leaves 30 of those behind every lesson. Stages, on one daemon thread, every
+:data:`TICK_S` seconds:
+  1. every session a page has run in (:func:`touch`, called by ``ui.setup``) is checked: still
+     connected → its last-seen time is refreshed; gone for longer than the grace
+     (``AISL_SESSION_GRACE_S``, default 60 s, kept below the TTL so the session is still in storage)
+     → closed through ``Runtime.clear_user_info_for_session`` (thread-safe; on the event loop it
+     shuts the session down: media references, uploaded files, session-scoped caches, session
+     state); the files it published (Netron models, :func:`ui.netron.release_session`) are deleted
+     and its heavy-work rate bucket is forgotten (engine/core/limits.py);
+  2. media files no session refers to any more are removed (``media_file_mgr.remove_orphaned_files``,
+     twice: a download file is only marked on the first pass);
+  3. Netron models older than their TTL are deleted (:func:`ui.netron.sweep`);
+  4. when the last known session has been closed (the class left) and a page ran since the last
+     release: the app's caches are cleared (``st.cache_data``/``st.cache_resource``: bounded by
+     ``max_entries`` while a class is here, dropped when it has gone; the next class pays each lab's
+     first visit again), one full ``gc.collect()``, and glibc's ``malloc_trim(0)``, which hands
+     freed heap pages back to the system — so the server's resident memory returns to where it was
+     before the class (bench/lesson.py measures it). Never while anyone is connected (a full
+     collection costs ~0.25 s of CPU with torch loaded).
+The first :func:`touch` also caps glibc's malloc arenas (:func:`limit_arenas`). The thread waits on
+an event between passes (no script thread sleeps in ui/), so :func:`stop` ends it at once.
+A reconnect within the grace resumes the session; a later one gets a fresh session, which the URL
+(every control is in it) restores. Not handled: sessions that never ran ``ui.setup`` (none here);
+the engine's own ``functools`` caches, which are small and bounded (``maxsize``), are kept.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import os
+import threading
+import time
+
+_LOG = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+_SEEN: dict[str, float] = {}  # session id -> last time seen connected (monotonic)
+_STATE = {"thread": None, "dirty": False, "releases": 0}
+_STOP = threading.Event()  # set by stop(): the loop ends at its next wait (tests, shutdown)
+_M_ARENA_MAX = -8  # mallopt parameter number (glibc malloc.h)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+def grace_s() -> float:
+    """How long a disconnected session is kept for a reconnect: ``AISL_SESSION_GRACE_S`` (60 s),
+    at most half the server's ``disconnectedSessionTTL`` (Streamlit forgets it after that)."""
+    from streamlit import config
+
+    ttl = float(config.get_option("server.disconnectedSessionTTL") or 120)
+    return max(0.0, min(_env_seconds("AISL_SESSION_GRACE_S", 60.0), ttl / 2))
+
+
+def tick_s() -> float:
+    return max(0.2, _env_seconds("AISL_JANITOR_TICK_S", 10.0))
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
+
+
+def _runtime():
+    from streamlit import runtime
+
+    return runtime.get_instance() if runtime.exists() else None
+
+
+def touch() -> None:
+    """Note that the running session is alive; start the janitor on the first call in a server."""
+    sid = _session_id()
+    if sid is None or _runtime() is None:  # plain Python or AppTest: nothing to look after
+        return
+    with _LOCK:
+        _SEEN[sid] = time.monotonic()
+        _STATE["dirty"] = True
+        if _STATE["thread"] is None:
+            limit_arenas()
+            thread = threading.Thread(target=_loop, name="aisl-janitor", daemon=True)
+            _STATE["thread"] = thread
+            thread.start()
+
+
+def known_sessions() -> int:
+    with _LOCK:
+        return len(_SEEN)
+
+
+def _loop() -> None:
+    # Waiting on an event (not sleeping) lets stop() end the thread at once.
+    while not _STOP.wait(tick_s()):
+        try:
+            sweep_once()
+        except Exception:  # noqa: BLE001 - the janitor must outlive any one failure
+            _LOG.exception("janitor pass failed")
+
+
+def stop(timeout: float = 5.0) -> bool:
+    """End the janitor thread (if one runs) and forget every session; True if no thread is left.
+    The next :func:`touch` starts a fresh one."""
+    with _LOCK:
+        thread = _STATE["thread"]
+    _STOP.set()
+    if isinstance(thread, threading.Thread):
+        thread.join(timeout)
+    with _LOCK:
+        gone = not (isinstance(thread, threading.Thread) and thread.is_alive())
+        if gone:
+            _STATE.update(thread=None, dirty=False)
+            _SEEN.clear()
+            _STOP.clear()
+    return gone
+
+
+def sweep_once(now: float | None = None) -> list[str]:
+    """One pass of stages 1–4; returns the ids of the sessions it closed."""
+    from engine.core.limits import default_limiter
+
+    from . import netron
+
+    rt = _runtime()
+    if rt is None:
+        return []
+    now = time.monotonic() if now is None else now
+    grace = grace_s()
+    closed = []
+    with _LOCK:
+        for sid, seen in list(_SEEN.items()):
+            if rt.is_active_session(sid):
+                _SEEN[sid] = now
+            elif now - seen > grace:
+                del _SEEN[sid]
+                closed.append(sid)
+        idle = not _SEEN and _STATE["dirty"]
+    for sid in closed:
+        rt.clear_user_info_for_session(sid)  # closes it on the event loop (shutdown)
+        netron.release_session(sid)
+        default_limiter().forget(sid)
+    if closed:
+        _STOP.wait(0.2)  # let the event loop shut them down before the orphan pass
+    for _ in range(2):
+        rt.media_file_mgr.remove_orphaned_files()
+    netron.sweep()
+    if idle:
+        release_memory()
+    return closed
+
+
+def release_memory() -> None:
+    """Stage 4: clear the app's caches, a full collection and ``malloc_trim(0)``."""
+    with _LOCK:
+        _STATE["dirty"] = False
+        _STATE["releases"] += 1
+    import streamlit as st
+
+    st.cache_data.clear()  # bounded while the class is here (max_entries); dropped once it has left
+    st.cache_resource.clear()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def limit_arenas(count: int = 2) -> None:
+    """At most ``count`` glibc malloc arenas from now on (unless ``MALLOC_ARENA_MAX`` is set).
+
+    glibc gives each new thread that meets contention its own arena (up to 8 per core); Streamlit
+    runs every rerun on a fresh thread, so a class's reruns scatter small allocations over many
+    arenas, and the freed space in them cannot go back to the system. Measured on the lesson
+    (bench/lesson.py, N=10): RSS after the class left / before 1.13 without the limit, 1.02 with it
+    (and the idle release). Python allocates under the GIL, so two arenas cost no contention.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, count)
+    except (OSError, AttributeError):  # not glibc
+        pass
