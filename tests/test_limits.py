@@ -183,12 +183,11 @@ def test_a_heavy_page_shows_busy_as_an_error_while_slots_are_held():
 
 
 def test_a_page_that_needs_a_refused_result_stops_with_the_message():
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from engine.compression.training import train_model
     from ui.heavy import cached_heavy
-
-    import streamlit as st
 
     cached_heavy(train_model, "train").clear()
     st.cache_data.clear()  # the lens on your graph too: a result cached by an earlier test would hide it
