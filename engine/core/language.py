@@ -147,7 +147,11 @@ def _callable_names() -> list[str]:
 
 
 # -- stage 1 and 2: parse and check depth ---------------------------------------------------------
-def _parse(text: Any) -> ast.Module:
+def parse_source(text: Any, max_depth: int = MAX_DEPTH, hint: bool = False) -> ast.Module:
+    """Stages 1 and 2 of every safe language here (the graph language, the CFG language, the
+    custom-function language): a size check, ``ast.parse`` (never compiled or run) with located
+    syntax errors, then an iterative depth check. ``hint`` adds the graph language's advice (name the
+    parts of a long expression)."""
     if not isinstance(text, str):
         raise ProgramError(f"a program must be text, not {type(text).__name__}")
     if len(text) > budget.MAX_PROGRAM_CHARS:
@@ -161,26 +165,36 @@ def _parse(text: Any) -> ast.Module:
     except SyntaxError as exc:
         raise ProgramError(f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0) from None
     except (RecursionError, MemoryError):
+        if hint:
+            raise ProgramError(
+                f"the program is nested too deeply to read; the limit is {max_depth} "
+                "levels — give parts of the expression their own names"
+            ) from None
         raise ProgramError(
-            f"the program is nested too deeply to read; the limit is {MAX_DEPTH} "
-            "levels — give parts of the expression their own names"
+            f"the program is nested too deeply to read; the limit is {max_depth} levels"
         ) from None
     except ValueError as exc:  # e.g. a NUL character in the source
         raise ProgramError(f"the program text cannot be read: {exc}") from None
-    _check_depth(tree)
+    _check_depth(tree, max_depth, hint)
     return tree
 
 
-def _check_depth(tree: ast.AST) -> None:
+def _parse(text: Any) -> ast.Module:
+    return parse_source(text, MAX_DEPTH, hint=True)
+
+
+def _check_depth(tree: ast.AST, max_depth: int = MAX_DEPTH, hint: bool = True) -> None:
     stack = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _fail(
-                node,
-                f"this expression is nested more than {MAX_DEPTH} levels deep; "
-                "give parts of it their own names",
-            )
+        if depth > max_depth:
+            if hint:
+                raise _fail(
+                    node,
+                    f"this expression is nested more than {max_depth} levels deep; "
+                    "give parts of it their own names",
+                )
+            raise _fail(node, f"this code is nested more than {max_depth} levels deep")
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 

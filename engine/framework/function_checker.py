@@ -15,11 +15,10 @@ from __future__ import annotations
 import ast
 import difflib
 import math
-import warnings
 from typing import Any
 
-from ..core import budget
 from ..core.errors import ProgramError
+from ..core.language import parse_source
 from .function_ops import CALLABLE, OPS
 
 MAX_DEPTH = 60
@@ -73,31 +72,7 @@ def _suggest(name: str, choices) -> str:
 
 def parse_tree(text: Any) -> ast.Module:
     """Stage 1: bounded ``ast.parse`` with located syntax errors and a depth check."""
-    if not isinstance(text, str):
-        raise ProgramError(f"a program must be text, not {type(text).__name__}")
-    if len(text) > budget.MAX_PROGRAM_CHARS:
-        raise ProgramError(
-            f"the program has {len(text):,} characters; the limit is {budget.MAX_PROGRAM_CHARS:,}"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, mode="exec")
-    except SyntaxError as exc:
-        raise ProgramError(f"syntax error: {exc.msg}", exc.lineno or 0, exc.offset or 0) from None
-    except (RecursionError, MemoryError):
-        raise ProgramError(
-            f"the program is nested too deeply to read; the limit is {MAX_DEPTH} levels"
-        ) from None
-    except ValueError as exc:
-        raise ProgramError(f"the program text cannot be read: {exc}") from None
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise fail(node, f"this code is nested more than {MAX_DEPTH} levels deep")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return tree
+    return parse_source(text, MAX_DEPTH)
 
 
 def literal_number(node: ast.AST) -> float | None:
