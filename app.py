@@ -4,6 +4,7 @@ Stages, on every run of every session:
   1. the server's upload cap follows the engine's ONNX budget (one number: engine/core/budget.py);
   2. page config, with a favicon from our own files (nothing is fetched off the machine);
   3. the navigation, one section per curriculum chapter, and a hidden ``/home`` that opens ``/``.
+The first run in the process also starts the pre-warm thread (ui/prewarm.py), which never blocks it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 from streamlit import config as st_config
 
 from engine.core import budget
+from ui import prewarm
 from ui.catalog import LABS, SECTIONS
 from ui.i18n import t
 
@@ -54,6 +56,7 @@ def build_sections() -> tuple[dict[str, list], st.Page | None]:
 
 
 apply_upload_cap()
+prewarm.start()  # once per process: torch, onnx imported on a daemon thread (ui/prewarm.py)
 st.set_page_config(
     page_title="AI System Lab",
     page_icon=FAVICON,

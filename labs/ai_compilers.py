@@ -70,7 +70,9 @@ st.subheader(t_("The GEMM lab's schedule, written in TVM"))
 st.markdown(t_("The same algorithm (C = A·B) and the same schedule as the GEMM lab, this time in TVM: a "
                "tensor expression (`te.compute`) becomes TensorIR, a `tvm.s_tir.Schedule` splits, reorders, "
                "vectorizes and unrolls its loops, and `tvm.compile` turns it into machine code with LLVM."))
-if not ui.cached_resource(tg.tvm_available)():
+with st.spinner(t_("Loading TVM (the first time takes a few seconds)...")):
+    tvm_ok = ui.cached_resource(tg.tvm_available)()
+if not tvm_ok:
     st.warning(t_("TVM is not installed on this server, so nothing can be compiled here. Install it with "
                   "`{hint}` and restart the app.", hint=tg.INSTALL_HINT))
 else:
@@ -88,7 +90,8 @@ else:
                                key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
                  for col, axis in zip(st.columns(3), "MNK")]
     with ui.guard():
-        r = cached_heavy(tg.tvm_gemm, "compile")(size, size, size, *tiles, order, vector, unroll)
+        with st.spinner(t_("Compiling the schedule with TVM and LLVM...")):
+            r = cached_heavy(tg.tvm_gemm, "compile")(size, size, size, *tiles, order, vector, unroll)
         for note in r.notes:
             st.caption(ui.t_message(note))
         left, right = st.columns([3, 2])

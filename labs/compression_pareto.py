@@ -25,7 +25,9 @@ with ui.controls():
                         key="cp_hw", bind="query-params")
 
 with ui.guard():
-    variants = cached_heavy(lab_variants, "train")(model, 0, hw)
+    with st.spinner(t_("Training the model and every compressed variant (the first time takes a few "
+                       "seconds)..."), show_time=True):
+        variants = cached_heavy(lab_variants, "train")(model, 0, hw)
     ui.show_figure(fig(vc.pareto_figure)(variants, t_("{model}: every compressed variant ({hw})",
                                                       model=model, hw=hw), tr=TR),
                    "cp_pareto", t_("Big outlined markers are Pareto-optimal: no other variant is at "

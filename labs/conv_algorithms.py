@@ -54,7 +54,8 @@ with ui.guard():
         kout = cin
     if kind == "grouped" and (cin % 2 or kout % 2):
         raise engine.ShapeError(f"2 groups need even C and K; got C = {cin}, K = {kout}")
-    x, w, outs, ref = ui.cached(run_all)(1, cin, hw, kout, ksize, stride, pad, groups)
+    with st.spinner(t_("Running every algorithm and torch's conv2d (the first time loads torch)...")):
+        x, w, outs, ref = ui.cached(run_all)(1, cin, hw, kout, ksize, stride, pad, groups)
     costs = conv.conv_costs(1, cin, hw, hw, kout, ksize, ksize, stride, pad, groups)
     by_alg = {r.algorithm: r for r in costs}
     direct = by_alg["direct"].multiplies

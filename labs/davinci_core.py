@@ -103,52 +103,57 @@ with ui.guard():
                                              "movement the pipeline could not hide."), rows=table)
         st.dataframe(lens_table(table, ui.translator(), ui.t_message), hide_index=True)
 
-st.subheader(t_("One matmul or convolution, tile by tile"))
-with ui.controls("workload"):
-    mode = st.radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
-                    format_func=lambda m: t_("Matmul") if m == "matmul" else
-                    t_("Convolution (img2col)"), bind="query-params")
-    d = st.columns(4)
-    if mode == "matmul":
-        M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")
-        K = d[1].number_input("K", 0, 1536, 512, step=16, key="dv_k", bind="query-params")
-        N = d[2].number_input("N", 0, 1536, 512, step=16, key="dv_n", bind="query-params")
-    else:
-        cin = d[0].number_input("Cin", 1, 256, 16, key="dv_cin", bind="query-params")
-        hw = d[1].number_input("H = W", 3, 128, 32, key="dv_hw", bind="query-params")
-        cout = d[2].number_input("Cout", 1, 256, 64, key="dv_cout", bind="query-params")
-        kk = d[3].number_input(t_("Kernel"), 1, 7, 3, key="dv_kk", bind="query-params")
+@st.fragment   # the workload and its results: changing M, K, N or the kernel reruns only this section
+def workload_view(kw: dict) -> None:
+    st.subheader(t_("One matmul or convolution, tile by tile"))
+    with ui.controls("workload"):
+        mode = st.radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
+                        format_func=lambda m: t_("Matmul") if m == "matmul" else
+                        t_("Convolution (img2col)"), bind="query-params")
+        d = st.columns(4)
+        if mode == "matmul":
+            M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")
+            K = d[1].number_input("K", 0, 1536, 512, step=16, key="dv_k", bind="query-params")
+            N = d[2].number_input("N", 0, 1536, 512, step=16, key="dv_n", bind="query-params")
+        else:
+            cin = d[0].number_input("Cin", 1, 256, 16, key="dv_cin", bind="query-params")
+            hw = d[1].number_input("H = W", 3, 128, 32, key="dv_hw", bind="query-params")
+            cout = d[2].number_input("Cout", 1, 256, 64, key="dv_cout", bind="query-params")
+            kk = d[3].number_input(t_("Kernel"), 1, 7, 3, key="dv_kk", bind="query-params")
 
-with ui.guard():
-    if mode == "matmul":
-        res, err = ui.cached(matmul_run)(int(M), int(K), int(N), **kw)
-        ref = t_("numpy's A @ B")
-    else:
-        res, err = ui.cached(conv_run)(int(cin), int(hw), int(cout), int(kk), 1, int(kk) // 2, **kw)
-        ref = t_("a direct numpy convolution")
-        st.caption(t_("img2col turned the convolution into a {v2}×{v3} by {v3}×{v4} matmul (padded to "
-                      "16).", v2=res.padded[0], v3=res.padded[1], v4=res.padded[2]))
-    m = st.columns(4)
-    m[0].metric(t_("Total time (cycles)"), f"{res.cycles:,.0f}")
-    m[1].metric(t_("Cube utilisation"), f"{100 * res.cube_utilization:.1f}%",
-                help=t_("Cube busy / total time; useful MACs / (time × 4096) = {v2:.1f}%",
-                        v2=100 * res.mac_utilization))
-    m[2].metric(t_("Cube stalls (cycles)"), f"{res.stalls['Cube']:,.0f}")
-    m[3].metric(t_("Max |error| vs numpy"), f"{err:.1e}",
-                help=t_("Compared with {ref} on the same fp16 operands; the Cube accumulates in fp32.",
-                        ref=ref))
-    run_key = (mode, M, K, N) if mode == "matmul" else (mode, cin, hw, cout, kk)
-    ui.show_figure(fit(davinci_gantt(res.timeline, t_("Pipeline per engine — tile {join} (m×k×n)",
-                                                      join='×'.join(map(str, res.tile))),
-                                     cache_key=(run_key, tuple(sorted(kw.items()))))), "dv_gantt",
-                   t_("With double buffering the next tile's loads overlap the Cube's work on the "
-                      "current one; turn it off and the engines take turns."),
-                   data={"stalls": res.stalls, "buffer_use": res.buffer_use, "cycles": res.cycles},
-                   rows=[{"engine": e.unit, "start": e.start, "end": e.end, "label": e.label}
-                         for e in res.timeline.events])
-    st.dataframe([{t_("buffer"): k.upper(), t_("used (KB)"): u / KB,
-                   t_("capacity (KB)"): c / KB} for k, (u, c) in res.buffer_use.items()],
-                 hide_index=True)
+    with ui.guard():
+        if mode == "matmul":
+            res, err = ui.cached(matmul_run)(int(M), int(K), int(N), **kw)
+            ref = t_("numpy's A @ B")
+        else:
+            res, err = ui.cached(conv_run)(int(cin), int(hw), int(cout), int(kk), 1, int(kk) // 2, **kw)
+            ref = t_("a direct numpy convolution")
+            st.caption(t_("img2col turned the convolution into a {v2}×{v3} by {v3}×{v4} matmul (padded to "
+                          "16).", v2=res.padded[0], v3=res.padded[1], v4=res.padded[2]))
+        m = st.columns(4)
+        m[0].metric(t_("Total time (cycles)"), f"{res.cycles:,.0f}")
+        m[1].metric(t_("Cube utilisation"), f"{100 * res.cube_utilization:.1f}%",
+                    help=t_("Cube busy / total time; useful MACs / (time × 4096) = {v2:.1f}%",
+                            v2=100 * res.mac_utilization))
+        m[2].metric(t_("Cube stalls (cycles)"), f"{res.stalls['Cube']:,.0f}")
+        m[3].metric(t_("Max |error| vs numpy"), f"{err:.1e}",
+                    help=t_("Compared with {ref} on the same fp16 operands; the Cube accumulates in fp32.",
+                            ref=ref))
+        run_key = (mode, M, K, N) if mode == "matmul" else (mode, cin, hw, cout, kk)
+        ui.show_figure(fit(davinci_gantt(res.timeline, t_("Pipeline per engine — tile {join} (m×k×n)",
+                                                          join='×'.join(map(str, res.tile))),
+                                         cache_key=(run_key, tuple(sorted(kw.items()))))), "dv_gantt",
+                       t_("With double buffering the next tile's loads overlap the Cube's work on the "
+                          "current one; turn it off and the engines take turns."),
+                       data={"stalls": res.stalls, "buffer_use": res.buffer_use, "cycles": res.cycles},
+                       rows=[{"engine": e.unit, "start": e.start, "end": e.end, "label": e.label}
+                             for e in res.timeline.events])
+        st.dataframe([{t_("buffer"): k.upper(), t_("used (KB)"): u / KB,
+                       t_("capacity (KB)"): c / KB} for k, (u, c) in res.buffer_use.items()],
+                     hide_index=True)
+
+
+workload_view(kw)
 
 ui.show_figure(fit(davinci_diagram(t_("One AI Core"), "Cube 16×16×16", sizes)), "dv_arch",
                t_("Operands travel GM → L1 → L0A/L0B → Cube → L0C → UB → GM; each arrow is a separate "

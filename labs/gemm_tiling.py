@@ -45,7 +45,8 @@ def simulate(size, order, tile, unroll, vector, cache):
 
 with ui.guard():
     cache = CacheConfig(capacity * KIB, line, ways).validate()
-    result = ui.cached(simulate)(size, order, tile, unroll, vector, cache)
+    with st.spinner(t_("Simulating the cache, one memory access at a time...")):
+        result = ui.cached(simulate)(size, order, tile, unroll, vector, cache)
     s = result.stats
     worst = max(s.misses_by_array, key=lambda kv: kv[1])[0]
     used = gemm.applied_factors(result.schedule)
@@ -78,10 +79,11 @@ with ui.guard():
 
     st.subheader(t_("Loop order and tile size"))
     # sweeps from the same cached runs (unroll 1, vector 1): moving one control recomputes only new runs
-    by_order = [gemm.summary_row(ui.cached(simulate)(size, o, tile, 1, 1, cache), o, tile)
-                for o in gemm.LOOP_ORDERS]
-    by_tile = [gemm.summary_row(ui.cached(simulate)(size, order, t, 1, 1, cache), order, t)
-               for t in (0, 4, 8, 16, 32)]
+    with st.spinner(t_("Simulating every loop order and tile size...")):
+        by_order = [gemm.summary_row(ui.cached(simulate)(size, o, tile, 1, 1, cache), o, tile)
+                    for o in gemm.LOOP_ORDERS]
+        by_tile = [gemm.summary_row(ui.cached(simulate)(size, order, t, 1, 1, cache), order, t)
+                   for t in (0, 4, 8, 16, 32)]
     a, b = st.columns(2)
     with a:
         ui.show_figure(vk.misses_by_order(by_order, tr=TR), "gt_orders",

@@ -1,0 +1,393 @@
+"""Browser section of ``make bench``: what a student feels, page by page, in a real chromium.
+
+Stages:
+  1. cold start, median of 3: launch a fresh ``streamlit run app.py`` (bench/st_client.py Server,
+     pinned to core 0) and time launch → home page settled in a new browser context;
+  2. one more server for the pages; for every lab of ui/catalog.py LABS (``AISL_BENCH_PAGES=a,b``
+     selects some), in catalogue order:
+       a. cold first paint: a new context opens ``/<page>`` (the page's first visit in this process)
+          and is timed from ``goto`` to settled;
+       b. warm first paint: a second new context, the same;
+       c. in that second context, ``moves`` moves of the page's main control (the first visible
+          slider or selectbox in the main area): a slider thumb is focused and gets ArrowRight
+          (ArrowLeft at its maximum), a selectbox gets a click on another option; each is timed from
+          the key press or option click to settled;
+  3. rows: one per page (value = action p95 in ms; note = cold and warm first paint, action median),
+     then the summary rows against the issue's targets (action p95 ≤ 250 ms on every page, first
+     paint ≤ 1.5 s, cold start ≤ 2 s), the overall action p95 and the five slowest pages.
+
+Settled = the page's websocket received a new ``script_finished`` (full run or fragment run, read
+from Chrome DevTools' frames, so a deep link's first run that ends early for a rerun does not
+count), no status widget ([data-testid=stStatusWidget]) is shown, the page's own content is visible
+(its h1 and its first figure or control), and one animation frame has been painted. Waiting for the
+frame instead of a fixed grace matters: after a deep link the status widget appears only ~1.5 s
+after the run started, so "no status widget" alone is true too early.
+
+The server is pinned to core 0 (as in bench_load.py); chromium and this process are not pinned, so
+browser and server share the machine's cores as a student's laptop running both would.
+The whole section is bounded by ``AISL_BENCH_BUDGET_S`` (default 450 s): pages not reached in time
+are listed in a row, never silently dropped. Not measured: several students at once (bench_load.py),
+network latency, Chinese pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from bench.load_browser import CHROMIUM, CHROMIUM_ARGS
+from bench.st_client import Server
+
+ACTION_TARGET_MS = 250.0
+PAINT_TARGET_S = 1.5
+COLD_START_TARGET_S = 2.0
+MOVES = 8
+SERVER_CORE = "0"
+SETTLE_TIMEOUT_S = 90.0
+MAIN = "[data-testid='stMain']"
+NO_STATUS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+CONTENT = ", ".join(
+    f"{MAIN} [data-testid='{t}']"
+    for t in (
+        "stPlotlyChart",
+        "stGraphVizChart",
+        "stImage",
+        "stIFrame",
+        "stSlider",
+        "stSelectbox",
+        "stNumberInput",
+        "stRadio",
+        "stTextArea",
+        "stButton",
+        "stPageLink",
+    )
+)
+CONTROL = f"{MAIN} [data-testid='stSlider'], {MAIN} [data-testid='stSelectbox']"
+THUMB = "input[type='range'], [role='slider']"
+# (value, min, max) of a slider thumb: an <input type=range> or a baseweb div with aria values
+THUMB_STATE = """(el) => el.tagName === 'INPUT' ? [+el.value, +el.min, +el.max]
+  : [+el.getAttribute('aria-valuenow'), +el.getAttribute('aria-valuemin'),
+     +el.getAttribute('aria-valuemax')]"""
+PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))"
+FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+
+
+class Runs:
+    """Counts the finished script runs a page's websocket received (DevTools frames)."""
+
+    def __init__(self, context, page) -> None:
+        self.finished = 0
+        self.errors: list[str] = []
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.on("Network.webSocketFrameReceived", self._received)
+
+    def _received(self, event: dict) -> None:
+        frame = event["response"]
+        if frame.get("opcode") != 2:
+            return
+        msg = ForwardMsg()
+        msg.ParseFromString(base64.b64decode(frame["payloadData"]))
+        kind = msg.WhichOneof("type")
+        if kind == "script_finished" and msg.script_finished in FINISHED:
+            self.finished += 1
+        elif kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
+            exc = msg.delta.new_element.exception
+            self.errors.append(f"{exc.type} {exc.message[:80]}".strip())
+
+
+def settle(page, runs: Runs, after: int, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait until a run newer than ``after`` finished, the status widget is gone, content is shown and
+    painted. Events reach this process only while Playwright waits, hence the short waits."""
+    deadline = time.perf_counter() + timeout_s
+    while runs.finished <= after:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"no finished run within {timeout_s:.0f} s")
+        page.wait_for_timeout(5)
+    page.wait_for_function(NO_STATUS, timeout=timeout_s * 1000)
+    page.wait_for_selector(f"{MAIN} h1", state="visible", timeout=timeout_s * 1000)
+    page.wait_for_selector(CONTENT, state="visible", timeout=timeout_s * 1000)
+    page.evaluate(PAINTED)
+
+
+def open_page(browser, base: str, path: str):
+    """A new context on ``base/path``: (context, page, runs, seconds from goto to settled)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(SETTLE_TIMEOUT_S * 1000)
+    runs = Runs(context, page)
+    t0 = time.perf_counter()
+    page.goto(f"{base}/{path}", timeout=SETTLE_TIMEOUT_S * 1000)
+    settle(page, runs, 0)
+    return context, page, runs, time.perf_counter() - t0
+
+
+def main_control(page):
+    """The first visible slider or selectbox of the main area, and its kind (None, "" if none)."""
+    found = page.locator(CONTROL).filter(visible=True)
+    if not found.count():
+        return None, ""
+    control = found.first
+    kind = control.get_attribute("data-testid")
+    return control, "slider" if kind == "stSlider" else "select"
+
+
+def move_slider(page, control, runs: Runs, forward: bool) -> tuple[float, bool]:
+    """One key press on the thumb → settled; (seconds, whether the next move keeps the direction)."""
+    thumb = control.locator(THUMB).first
+    value, lo, hi = thumb.evaluate(THUMB_STATE)
+    if value >= hi:
+        forward = False
+    elif value <= lo:
+        forward = True
+    thumb.focus()
+    before = runs.finished
+    t0 = time.perf_counter()
+    thumb.press("ArrowRight" if forward else "ArrowLeft")
+    settle(page, runs, before)
+    return time.perf_counter() - t0, forward
+
+
+def move_select(page, control, runs: Runs) -> float:
+    """Open the selectbox, click the option after the selected one (wrapping) → settled."""
+    control.locator("[role='combobox'], input").first.click()
+    options = page.locator("[role='listbox'] [role='option']")
+    options.first.wait_for(state="visible")
+    chosen = [i for i in range(options.count()) if options.nth(i).get_attribute("aria-selected") == "true"]
+    target = options.nth(((chosen[0] if chosen else -1) + 1) % options.count())
+    before = runs.finished
+    t0 = time.perf_counter()
+    target.click()
+    settle(page, runs, before)
+    return time.perf_counter() - t0
+
+
+@dataclass
+class PageResult:
+    page: str
+    cold_s: float = math.nan
+    warm_s: float = math.nan
+    control: str = ""
+    actions_s: list[float] = field(default_factory=list)
+    error: str = ""
+
+    def action_ms(self, q: float) -> float:
+        return float(np.percentile(self.actions_s, q) * 1000) if self.actions_s else math.nan
+
+
+def measure_page(browser, base: str, path: str, moves: int) -> PageResult:
+    result = PageResult(path)
+    try:
+        context, _, runs, result.cold_s = open_page(browser, base, _url(path))
+        context.close()
+        context, page, runs, result.warm_s = open_page(browser, base, _url(path))
+        try:
+            control, result.control = main_control(page)
+            forward = True
+            for _ in range(moves if control is not None else 0):
+                if result.control == "slider":
+                    seconds, forward = move_slider(page, control, runs, forward)
+                else:
+                    seconds = move_select(page, control, runs)
+                result.actions_s.append(seconds)
+            if runs.errors:
+                result.error = "exception shown: " + ", ".join(sorted(set(runs.errors)))
+        finally:
+            context.close()
+    except Exception as exc:  # noqa: BLE001 - one failing page is reported, the others still run
+        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    return result
+
+
+def cold_start(browser, repeats: int = 3) -> list[float]:
+    """Seconds from launching a fresh server to its home page settled, ``repeats`` times."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        server = Server(SERVER_CORE)
+        try:
+            server.wait_ready()
+            context, _, _, _ = open_page(browser, f"http://127.0.0.1:{server.port}", "")
+            times.append(time.perf_counter() - t0)
+            context.close()
+        finally:
+            server.stop()
+    return times
+
+
+@dataclass
+class Measurement:
+    results: list[PageResult]
+    starts_s: list[float]  # cold starts: launch → home settled
+    skipped: list[str]  # pages not reached within the time budget
+    load: tuple[float, float]  # the machine's 1-minute load average at the start and the end
+
+
+def measure(
+    pages: list[str], moves: int = MOVES, browser=None, starts: int = 3, budget_s: float = 450.0
+) -> Measurement:
+    """Every page of ``pages`` on one server started here, cold starts first.
+
+    ``browser``: a Playwright (sync) browser to reuse, e.g. a test's; by default one is launched on
+    this process's cores."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            own = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                return measure(pages, moves, own, starts, budget_s)
+            finally:
+                own.close()
+    deadline = time.perf_counter() + budget_s
+    load0 = os.getloadavg()[0]
+    starts_s = cold_start(browser, starts) if starts else []
+    server = Server(SERVER_CORE)
+    results, skipped = [], []
+    try:
+        server.wait_ready()
+        base = f"http://127.0.0.1:{server.port}"
+        for path in pages:
+            if time.perf_counter() > deadline:
+                skipped.append(path)
+                continue
+            results.append(measure_page(browser, base, path, moves))
+    finally:
+        server.stop()
+    return Measurement(results, starts_s, skipped, (load0, os.getloadavg()[0]))
+
+
+def selected_pages() -> list[str]:
+    from ui.catalog import LABS
+
+    names = [lab.page for lab in LABS]
+    wanted = [p.strip() for p in os.environ.get("AISL_BENCH_PAGES", "").split(",") if p.strip()]
+    return [p for p in names if p in wanted] if wanted else names
+
+
+def _url(path: str) -> str:
+    return "" if path == "home" else path
+
+
+def page_row(r: PageResult) -> dict:
+    note = f"first paint cold {r.cold_s:.2f} s, warm {r.warm_s:.2f} s"
+    if r.actions_s:
+        note += f"; action median {r.action_ms(50):.0f} ms over {len(r.actions_s)} {r.control} moves"
+    elif not r.error:
+        note += "; no slider or selectbox in the main area"
+    if r.error:
+        note += f"; ERROR {r.error}"
+    return dict(
+        name=f"{r.page}: action → settled p95",
+        value=r.action_ms(95),
+        unit="ms",
+        target=f"≤ {ACTION_TARGET_MS:.0f} ms",
+        note=note,
+    )
+
+
+def summary_rows(m: Measurement) -> list[dict]:
+    results, starts, skipped = m.results, m.starts_s, m.skipped
+    moved = [r for r in results if r.actions_s]
+    pooled = [s for r in moved for s in r.actions_s]
+    warm = [r.warm_s for r in results if math.isfinite(r.warm_s)]
+    cold = [r.cold_s for r in results if math.isfinite(r.cold_s)]
+    slow = sorted(moved, key=lambda r: -r.action_ms(95))[:5]
+    ok = sum(r.action_ms(95) <= ACTION_TARGET_MS for r in moved)
+    nan = math.nan
+    rows = [
+        dict(
+            name="all pages: action → settled p95",
+            value=float(np.percentile(pooled, 95) * 1000) if pooled else nan,
+            unit="ms",
+            target=f"≤ {ACTION_TARGET_MS:.0f} ms on every page",
+            note=f"{ok}/{len(moved)} pages meet it; median {np.median(pooled) * 1000:.0f} ms"
+            if pooled
+            else "no page had a control to move",
+        ),
+        dict(
+            name="five slowest pages (action p95)",
+            value=slow[0].action_ms(95) if slow else nan,
+            unit="ms",
+            target="",
+            note=", ".join(f"{r.page} {r.action_ms(95):.0f}" for r in slow),
+        ),
+        dict(
+            name="first paint, warm server: slowest page",
+            value=max(warm) if warm else nan,
+            unit="s",
+            target=f"≤ {PAINT_TARGET_S} s",
+            note=_paint_note(results, "warm_s", warm),
+        ),
+        dict(
+            name="first paint, cold (first visit in the process): slowest page",
+            value=max(cold) if cold else nan,
+            unit="s",
+            target=f"≤ {PAINT_TARGET_S} s",
+            note=_paint_note(results, "cold_s", cold),
+        ),
+        dict(
+            name="cold start: server launch → home painted, median",
+            value=statistics.median(starts) if starts else nan,
+            unit="s",
+            target=f"≤ {COLD_START_TARGET_S} s",
+            note="runs: "
+            + ", ".join(f"{s:.2f}" for s in starts)
+            + f"; machine load average (1 min) at start and end: {m.load[0]:.1f}, {m.load[1]:.1f}"
+            f" on {os.cpu_count()} cores",
+        ),
+    ]
+    errors = [r for r in results if r.error]
+    if errors or skipped:
+        rows.append(
+            dict(
+                name="pages with errors / not reached in the time budget",
+                value=float(len(errors) + len(skipped)),
+                unit="pages",
+                target="0",
+                note="; ".join([f"{r.page}: {r.error}" for r in errors] + [f"skipped: {', '.join(skipped)}"]),
+            )
+        )
+    return rows
+
+
+def _paint_note(results: list[PageResult], attr: str, values: list[float]) -> str:
+    if not values:
+        return ""
+    within = sum(v <= PAINT_TARGET_S for v in values)
+    top = sorted(results, key=lambda r: -getattr(r, attr) if math.isfinite(getattr(r, attr)) else 0)[:5]
+    slowest = ", ".join(f"{r.page} {getattr(r, attr):.2f}" for r in top)
+    return (
+        f"{within}/{len(values)} pages within; median {statistics.median(values):.2f} s; slowest: {slowest}"
+    )
+
+
+def rows_for(m: Measurement) -> list[dict]:
+    return [page_row(r) for r in m.results] + summary_rows(m)
+
+
+def run() -> list[dict]:
+    """``make bench``: every page, 8 moves each, cold start ×3 (AISL_BENCH_PAGES, AISL_BENCH_MOVES,
+    AISL_BENCH_BUDGET_S override)."""
+    return rows_for(
+        measure(
+            selected_pages(),
+            int(os.environ.get("AISL_BENCH_MOVES", MOVES)),
+            budget_s=float(os.environ.get("AISL_BENCH_BUDGET_S", "450")),
+        )
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.load_report import table
+
+    sys.exit(print(table(run())))

@@ -1,0 +1,41 @@
+"""The browser bench (bench/bench_browser.py) measures what it says, on two pages with two moves.
+
+One server, no cold-start repeats: every requested page comes back with finite first paints (cold
+and warm), two timed moves of a slider or a selectbox, no error, and rows that bench/run.py can
+print (name, float value, unit, target, note) with a summary naming the pages it measured.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench import bench_browser as bb
+
+PAGES = ["collectives", "memory_planning"]  # a slider first, a selectbox first
+
+
+def test_bench_measures_every_requested_page(browser):
+    m = bb.measure(PAGES, moves=2, browser=browser, starts=0, budget_s=120)
+    results = m.results
+    assert m.skipped == [] and m.starts_s == []
+    assert [r.page for r in results] == PAGES
+    assert {r.page: r.control for r in results} == {"collectives": "slider", "memory_planning": "select"}
+    for r in results:
+        assert r.error == "", (r.page, r.error)
+        assert math.isfinite(r.cold_s) and r.cold_s > 0
+        assert math.isfinite(r.warm_s) and r.warm_s > 0
+        assert len(r.actions_s) == 2 and all(math.isfinite(s) and s > 0 for s in r.actions_s)
+        assert r.action_ms(50) <= r.action_ms(95)
+
+    rows = bb.rows_for(m)
+    for row in rows:
+        assert set(row) >= {"name", "value", "unit", "target", "note"}
+        assert isinstance(row["value"], float)
+    by_name = {row["name"]: row for row in rows}
+    for page in PAGES:
+        assert math.isfinite(by_name[f"{page}: action → settled p95"]["value"])
+    slowest = by_name["five slowest pages (action p95)"]["note"]
+    assert all(page in slowest for page in PAGES)
+    pooled = by_name["all pages: action → settled p95"]["value"]
+    every = [s * 1000 for r in results for s in r.actions_s]
+    assert min(every) <= pooled <= max(every)
