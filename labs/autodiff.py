@@ -72,14 +72,18 @@ elif graph is not None:
             total = p2.toggle(t_("Differentiate the sum of a vector output"),
                               True, key="ad_sum", bind="query-params")
         graph, trace = ui.cached_resource(run_heavy(traces, "autodiff"))(choice.source.g, mode, pick, total)
+        def main_figure(k: int):
+            title = vz.step_text(trace[k], ui.t_message)[0]
+            return step_fig(graph, trace[k].highlight, vz.node_text(trace, k, ad.baydin_labels(graph)), title,
+                            cache_key=(choice.source.g, mode, pick, total, k))
+
         def show_step(k: int) -> None:
             step = trace[k]
             title, log = vz.step_text(step, ui.t_message)
             left, right = st.columns([3, 2])
             with left:
-                fig = step_fig(graph, step.highlight, vz.node_text(trace, k, ad.baydin_labels(graph)), title,
-                               cache_key=(choice.source.g, mode, pick, total, k))
-                ui.show_figure(fig, "ad_graph", t_("The lit node is the current step; beside each node: "
+                ui.show_figure(main_figure(k),
+                               "ad_graph", t_("The lit node is the current step; beside each node: "
                                                    "its value, tangent (dot) or adjoint (bar) so far."))
             with right:
                 st.markdown(f"**{title}**")
@@ -114,7 +118,7 @@ elif graph is not None:
                 st.success(vz.survey_badge(survey, table, tr))
                 with st.expander(t_("Table {table} of the survey next to ours", table=table)):
                     st.dataframe(vz.survey_table(survey, tr), hide_index=True)
-        ui.stepper("ad_step", len(trace), render=show_step)
+        ui.stepper("ad_step", len(trace), render=show_step, frame=main_figure)
 
 tab_jac, tab_ways = st.tabs([t_("Jacobian cost"),
                              t_("Four ways to differentiate")])

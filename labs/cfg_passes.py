@@ -87,17 +87,20 @@ if result is not None:
                      "the pipeline?", n=program.instruction_count), final.instruction_count,
                   t_("Step through the passes below: each one removes, folds or moves a few."), rel_tol=0.0)
 
+    def main_figure(k: int):
+        return fit(step_figure(steps[k], title_of(steps[k]), cache_key=(text, tuple(passes), k)))
+
     def show_step(k: int) -> None:
         step = steps[k]
         removing = bool((step.data or {}).get("removed"))
-        ui.show_figure(fit(step_figure(step, title_of(step), cache_key=(text, tuple(passes), k))), "cf_cfg",
+        ui.show_figure(main_figure(k), "cf_cfg",
                        t_("Vermillion: what this step removes (drawn on the program before it). Orange: what "
                           "it changed, marked or visited. Blue arrows are loop back edges.") if removing else
                        t_("Orange: what this step changed, marked or visited. Blue arrows are loop back "
                           "edges; a branch's edges say which way is true."))
         st.code("\n".join(ui.t_message(line) for line in step.log.split("\n")) or "—", language=None)
     st.subheader(t_("The pipeline, one step at a time"))
-    ui.stepper("cf_step", len(steps), render=show_step)
+    ui.stepper("cf_step", len(steps), render=show_step, frame=main_figure)
 
     st.subheader(t_("The program's outputs, before and after"))
     rows = [{t_("output"): k, t_("before the passes"): before[k], t_("after the passes"): after.get(k)}

@@ -50,11 +50,15 @@ with ui.controls():
 with ui.guard():
     data = np.random.default_rng(0).integers(0, 10, size=(n, length)).astype(float)
     run = ui.cached(par.ring_allreduce if algo == "ring" else par.tree_allreduce)(data)
-    def show_step(k: int) -> None:
+    def main_figure(k: int):
         step = run[k]
         chunks = step.data.get("chunks", (0, length))
         title = f"{ui.t_message(run.title)}: {ui.t_message(step.title)}"
-        ui.show_figure(fit(ring_state(step.data["buffers"], chunks, step.data["sends"], title)), "co_ring",
+        return fit(ring_state(step.data["buffers"], chunks, step.data["sends"], title))
+
+    def show_step(k: int) -> None:
+        step = run[k]
+        ui.show_figure(main_figure(k), "co_ring",
                        ui.t("Red outline = the chunk a device just received (its sender is named on "
                             "the left). Ring: after N−1 reduce-scatter steps every device owns one "
                             "finished chunk; N−1 all-gather steps hand them round."),
@@ -65,7 +69,7 @@ with ui.guard():
                 st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0)."))
             else:
                 st.error(ui.t("The buffers differ from numpy's sum."))
-    ui.stepper("co_step", len(run), render=show_step)
+    ui.stepper("co_step", len(run), render=show_step, frame=main_figure)
 
 st.subheader(ui.t("α-β cost model"))
 with ui.guard():

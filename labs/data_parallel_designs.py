@@ -37,11 +37,38 @@ with ui.controls():
                                   key="dpd_straggler", bind="query-params")
     inputs = c11.slider(ui.t("Input batch (MB)"), 0, 200, 10, key="dpd_in", bind="query-params")
     outputs = c12.slider(ui.t("Outputs (MB)"), 0, 200, 4, key="dpd_out", bind="query-params")
+    design = st.radio(ui.t("Design"), list(dpd.DESIGNS), format_func=lambda d: ui.t(DESIGN_WORDS[d]),
+                      horizontal=True, key="dpd_design", bind="query-params")
 
 setup = dpd.Setup(n, psi * 1e6, inputs * 1e6, outputs * 1e6, compute / 3e3, compute * 2 / 3e3, alpha * 1e-6,
                   gpu_bw * 1e9, ps_bw * 1e9, shards, buckets, mode, straggler)
 with ui.guard():
     runs = {d: ui.cached(dpd.run_design)(d, setup, 2) for d in dpd.DESIGNS}
+    if not ui.presenting():  # presenter mode: the timeline and its stepper open the first screen
+        st.subheader(ui.t("One design on a timeline"))
+    chosen = runs[design]
+    frames = 24
+
+    def main_figure(k: int):
+        now = chosen.timeline.makespan * k / (frames - 1)
+        title = ui.t("{design}, two steps: t = {ms:.2f} ms", design=ui.t(DESIGN_WORDS[design]), ms=now * 1e3)
+        return fit(design_timeline(chosen, title, now))
+
+    def show_moment(k: int) -> None:
+        now = chosen.timeline.makespan * k / (frames - 1)
+        moved, running = dpd.snapshot(chosen, now)
+        ui.show_figure(main_figure(k), "dpd_timeline",
+                       ui.t("Bars = computation (forward, backward) and messages each node sends; GPU 0, "
+                            "GPU 1, the last GPU and the server shards are drawn."),
+                       rows=[{"lane": e.unit, "start_s": e.start, "end_s": e.end, "phase": e.label}
+                             for e in chosen.timeline.events])
+        busy = max(moved, key=lambda node: moved[node]["out"] + moved[node]["in"])
+        st.caption(ui.t("Running now: {phases}. Busiest node so far: {node}, {out:.1f} MB sent and "
+                        "{inb:.1f} MB received.", phases=", ".join(ui.t(p) for p in running) or "—",
+                        node=busy,
+                        out=moved[busy]["out"] / 1e6, inb=moved[busy]["in"] / 1e6))
+    ui.stepper("dpd_step", frames, render=show_moment, frame=main_figure)
+
     cols = st.columns(3)
     for col, (d, r) in zip(cols, runs.items()):
         col.metric(ui.t("{design}: step time", design=ui.t(DESIGN_WORDS[d])), f"{r.step_s * 1e3:.2f} ms")
@@ -75,27 +102,6 @@ with ui.guard():
                    rows=[{"design": d, "workers": k, "step_s": v} for d, (ns, ts) in curves.items()
                          for k, v in zip(ns, ts)])
 
-    st.subheader(ui.t("One design on a timeline"))
-    design = st.radio(ui.t("Design"), list(dpd.DESIGNS), format_func=lambda d: ui.t(DESIGN_WORDS[d]),
-                      horizontal=True, key="dpd_design", bind="query-params")
-    chosen = runs[design]
-    frames = 24
-
-    def show_moment(k: int) -> None:
-        now = chosen.timeline.makespan * k / (frames - 1)
-        moved, running = dpd.snapshot(chosen, now)
-        title = ui.t("{design}, two steps: t = {ms:.2f} ms", design=ui.t(DESIGN_WORDS[design]), ms=now * 1e3)
-        ui.show_figure(fit(design_timeline(chosen, title, now)), "dpd_timeline",
-                       ui.t("Bars = computation (forward, backward) and messages each node sends; GPU 0, "
-                            "GPU 1, the last GPU and the server shards are drawn."),
-                       rows=[{"lane": e.unit, "start_s": e.start, "end_s": e.end, "phase": e.label}
-                             for e in chosen.timeline.events])
-        busy = max(moved, key=lambda node: moved[node]["out"] + moved[node]["in"])
-        st.caption(ui.t("Running now: {phases}. Busiest node so far: {node}, {out:.1f} MB sent and "
-                        "{inb:.1f} MB received.", phases=", ".join(ui.t(p) for p in running) or "—",
-                        node=busy,
-                        out=moved[busy]["out"] / 1e6, inb=moved[busy]["in"] / 1e6))
-    ui.stepper("dpd_step", frames, render=show_moment)
 
 st.subheader(ui.t("A parameter server for real: PyTorch RPC, RRef, distributed autograd"))
 st.markdown(ui.t("Two local processes: **worker** holds the data and an RRef; **ps** owns an "

@@ -59,19 +59,21 @@ with ui.controls():
 with ui.guard():
     a, b, runs = ui.cached(run_all)(n, pos, width, 0)
     run = runs[list(MODELS).index(model)]
+    def main_figure(step: int):
+        return fit(lanes_heatmap(run, t_("{model}: lanes busy per cycle (step {v2} outlined)",
+                                         model=run.model, v2=step + 1), current=step))
+
     def show_cycle(step: int) -> None:
         if run.cycles:
             st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
                         + t_("lanes active"))
-        ui.show_figure(fit(lanes_heatmap(run, t_("{model}: lanes busy per cycle (step {v2} outlined)",
-                                                 model=run.model, v2=step + 1),
-                                         current=step)),
+        ui.show_figure(main_figure(step),
                        "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. "
                                       "Under SIMT a warp whose lanes disagree runs both paths one "
                                       "after the other."),
                        rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization}
                              for r in runs])
-    ui.stepper("em_step", run.cycles, render=show_cycle)
+    ui.stepper("em_step", run.cycles, render=show_cycle, frame=main_figure)
     ui.show_figure(fit(utilization_bars(runs, t_("Lane utilisation per model"))), "em_util",
                    t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a "
                       "warp diverges."))

@@ -16,6 +16,7 @@ ui.setup("flash_attention",
          "the softmax up as you go.")
 t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
+fit, _ = ui.figure_view()   # presenter type and theme
 MAX_STEPPER = 4096
 
 with ui.controls():
@@ -57,13 +58,9 @@ with ui.guard():
                    tc=tc, tr=tr, v2=tr * tc, MAX_STEPPER=MAX_STEPPER))
     else:
         steps, result, diffs = ui.cached(run)(n, d, sram)
-        m = st.columns(4)
-        m[0].metric("Bc = ⌈M/4d⌉", bc)
-        m[1].metric("Br = min(Bc, d)", br)
-        m[2].metric(t_("Steps Tc × Tr"), f"{tc} × {tr}")
-        m[3].metric(t_("vs torch SDPA"), f"{diffs[1]:.1e}",
-                    help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the "
-                            "same Q, K, V"))
+        def main_figure(k: int):
+            return fit(vk.flash_block_grid(tr, tc, steps[k], k, tr=TR))
+
         def show_block(k: int) -> None:
             step = steps[k]
             st.markdown(t_("**Step {v2}:** K/V block {j} (rows {v3}–{v4}) is on chip; Q block {i} "
@@ -74,14 +71,21 @@ with ui.guard():
                            hbm_writes=step.hbm_writes))
             a, b = st.columns(2)
             with a:
-                ui.show_figure(vk.flash_block_grid(tr, tc, step, k, tr=TR), "fa_blocks",
+                ui.show_figure(main_figure(k), "fa_blocks",
                                t_("The outer loop walks K/V blocks (columns); for each, every Q block "
                                   "(row) visits. Only one Br×Bc block of S exists at a time."))
             with b:
-                ui.show_figure(vk.flash_running_stats(step, tr=TR), "fa_stats",
+                ui.show_figure(fit(vk.flash_running_stats(step, tr=TR)), "fa_stats",
                                t_("When a new block raises the running max, the old sum l and output O "
                                   "are shrunk by e^(m_old − m_new) before the new block is added."))
-        ui.stepper("fa_step", len(steps), delay=0.4, render=show_block)
+        ui.stepper("fa_step", len(steps), delay=0.4, render=show_block, frame=main_figure)
+        m = st.columns(4)
+        m[0].metric("Bc = ⌈M/4d⌉", bc)
+        m[1].metric("Br = min(Bc, d)", br)
+        m[2].metric(t_("Steps Tc × Tr"), f"{tc} × {tr}")
+        m[3].metric(t_("vs torch SDPA"), f"{diffs[1]:.1e}",
+                    help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the "
+                            "same Q, K, V"))
 
 
 with ui.guard():  # the traffic charts do not depend on the stepper's sizes

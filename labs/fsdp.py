@@ -64,12 +64,16 @@ with ui.guard():
     st.subheader(ui.t("One unit at a time"))
     key = (layers, hidden, heads, seq, mb, world, policy, k, fwd, bwd, offload, link)
 
+    def main_figure(i: int):
+        now = run.trace[i].data["time"]
+        return fit(memory_curve(run, ui.t("Memory of one device over the step"), now, closed,
+                                cache_key=key + ("mem", now)))
+
     def show_visit(i: int) -> None:
         step = run.trace[i]
         now = step.data["time"]
         st.markdown(f"**{ui.t_message(step.title)}** · " + ui.t("t = {now:.2f} ms", now=now))
-        ui.show_figure(fit(memory_curve(run, ui.t("Memory of one device over the step"), now, closed,
-                                        cache_key=key + ("mem", now))), "fs_memory",
+        ui.show_figure(main_figure(i), "fs_memory",
                        ui.t("Each unit's parameters appear just before it runs and vanish after "
                             "(reshard); backward also holds its unsharded gradient until the "
                             "reduce-scatter ends. Prefetch makes two units overlap."),
@@ -87,7 +91,7 @@ with ui.guard():
                                ("grads", "unsharded gradients"), ("activations", "activations"))))
         st.code("\n".join(ui.t_message(line) for line in step.log.split("\n") if line) or "-",
                 language=None)
-    ui.stepper("fs_step", len(run.trace), render=show_visit)
+    ui.stepper("fs_step", len(run.trace), render=show_visit, frame=main_figure)
 
     st.subheader(ui.t("Conventions side by side"))
     largest = max(u.params for u in run.units)

@@ -54,15 +54,6 @@ if trace is not None:
     offline = sum(s.seconds for s in run.stages if s.name not in ep.ONLINE)
     online = sum(s.seconds for s in run.stages if s.name in ep.ONLINE)
     measured = [c for c in run.choices if c.fastest]
-    m = st.columns(5)
-    m[0].metric(t_("offline stages"), f"{1e3 * offline:,.1f} ms")
-    m[1].metric(t_("online: run + post-process"), f"{1e3 * online:,.1f} ms")
-    m[2].metric(t_("memory arena"), f"{run.plan.arena / 2**10:,.1f} KiB",
-                t_("naive {n:,.1f} KiB", n=run.plan.naive / 2**10), delta_color="off")
-    m[3].metric(t_("model picks the measured fastest"),
-                f"{sum(c.predicted == c.fastest for c in measured)} / {len(measured)}")
-    m[4].metric(t_("max |engine − reference|"), f"{run.max_diff:.1e}",
-                "✓" if run.max_diff < 1e-3 else "✗", delta_color="off")
 
     def show_kernels() -> None:
         if not run.choices:
@@ -84,11 +75,14 @@ if trace is not None:
                       skip=t_("; {n} layer shapes left unmeasured (time budget)", n=tuning.skipped)
                       if tuning.skipped else ""))
 
+    def main_figure(k: int):
+        stage = trace[k].data
+        return fit(vi.stage_gantt(run.timeline, k, t_("Stage {k} of {n}: {name} — {ms:,.2f} ms",
+                                  k=k + 1, n=len(trace), name=t_(stage.name), ms=1e3 * stage.seconds), tr=tr))
+
     def show_stage(k: int) -> None:
         step, stage = trace[k], trace[k].data
-        ui.show_figure(fit(vi.stage_gantt(run.timeline, k, t_("Stage {k} of {n}: {name} — {ms:,.2f} ms",
-                                          k=k + 1, n=len(trace), name=t_(stage.name), ms=1e3 * stage.seconds),
-                                          tr=tr)),
+        ui.show_figure(main_figure(k),
                        "ie_gantt", t_("Each bar is one stage's measured time on this machine; the outlined "
                                       "one is this step. Offline stages run once per model, online ones "
                                       "on every request."), rows=vi.summary_rows(stage.summary))
@@ -106,7 +100,16 @@ if trace is not None:
             st.dataframe([{t_("class"): c, t_("probability"): f"{p:.4f}"} for c, p in run.top],
                          hide_index=True)
 
-    ui.stepper("ie_step", len(trace), render=show_stage)
+    ui.stepper("ie_step", len(trace), render=show_stage, frame=main_figure)
+    m = st.columns(5)
+    m[0].metric(t_("offline stages"), f"{1e3 * offline:,.1f} ms")
+    m[1].metric(t_("online: run + post-process"), f"{1e3 * online:,.1f} ms")
+    m[2].metric(t_("memory arena"), f"{run.plan.arena / 2**10:,.1f} KiB",
+                t_("naive {n:,.1f} KiB", n=run.plan.naive / 2**10), delta_color="off")
+    m[3].metric(t_("model picks the measured fastest"),
+                f"{sum(c.predicted == c.fastest for c in measured)} / {len(measured)}")
+    m[4].metric(t_("max |engine − reference|"), f"{run.max_diff:.1e}",
+                "✓" if run.max_diff < 1e-3 else "✗", delta_color="off")
     if measured:
         big = max(measured, key=lambda c: c.layer.macs)
         ui.checkpoint(f"ie_ck_{abs(hash(g))}_{repeats}",

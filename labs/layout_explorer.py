@@ -80,13 +80,13 @@ with ui.guard():
                    "apply.", slots=slots, DRAW_LIMIT=DRAW_LIMIT))
     else:
         order = ui.cached(L.memory_order)(shape, layout, c0)
+        def main_figure(step: int):
+            return vk.address_grid(shape, order, step + 1, t_("Logical grid: address of each element"), tr=TR)
         def walk(step: int) -> None:
             left, right = st.columns(2)
             with left:
-                ui.show_figure(vk.address_grid(shape, order, step + 1, t_("Logical grid: address of "
-                                                                          "each element"), tr=TR), "le_grid",
-                               t_("Coloured cells are stored at addresses up to the current step; step "
-                                  "through to see which way the layout walks the tensor."))
+                ui.show_figure(main_figure(step), "le_grid", t_("Coloured cells are stored at addresses up "
+                "to the current step; step through to see which way the layout walks the tensor."))
             with right:
                 color_dim = 1 if len(shape) == 4 else -1
                 ui.show_figure(vk.memory_strip(shape, order, step + 1, t_("Memory, address by address"),
@@ -94,7 +94,7 @@ with ui.guard():
                                t_("Each slot holds one element (label = logical index without size-1 "
                                   "dims, colour = channel for 4-D shapes); light grey slots are "
                                   "padding."))
-        ui.stepper("le_step", int(order.size), delay=0.3, render=walk)
+        ui.stepper("le_step", int(order.size), delay=0.3, render=walk, frame=main_figure)
 
     st.subheader(t_("2. Strides, padding and alignment"))
     rows = [{t_("dim"): i, t_("size"): s, t_("row-major stride (elements)"): rs}

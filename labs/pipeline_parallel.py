@@ -58,6 +58,34 @@ with ui.controls():
                   bind="query-params", disabled=schedule != "interleaved")
 v = v if schedule == "interleaved" else 1
 
+tl = shown = None
+with ui.guard():  # the step-through opens the page: in presenter mode it is the first screen
+    tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
+    shown = named_lanes(tl, ui.t_message)             # "stage 0" and the time unit as the view reads them
+    points = par.pipeline.time_points(tl)
+    def main_figure(k: int):
+        now = points[k]
+        return fit(so_far_figure(shown, now, ui.t("Schedule at time {now:g}", now=now),
+                                 cache_key=(p, m, schedule, v, now)))
+
+    def show_time(k: int) -> None:
+        now = points[k]
+        key = (p, m, schedule, v, now)
+        ui.show_figure(main_figure(k), "pp_so_far",
+                       ui.t("Only the work started so far is drawn."))
+        ui.show_figure(fit(held_figure(shown, v, now, ui.t("Activations held per stage (dotted = now)"),
+                                       ui.t("time (time units)"),
+                                       ui.t("micro-batches of activations"), cache_key=key)),
+                       "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
+                                       "1F1B caps stage d at p − d."))
+        now_held = par.pipeline.held_at(tl, now, v)
+        st.dataframe([{ui.t("stage"): ui.t_message(lane),
+                       ui.t("held now (micro-batches)"): now_held[lane],
+                       ui.t("peak"): peak} for lane, peak in par.peak_activations(tl, v).items()],
+                     hide_index=True)
+    ui.stepper("pp_step", len(points), render=show_time, frame=main_figure)
+
+
 if choice is not None:
     st.subheader(ui.t("{name} cut into {n} pipeline stages", name=choice.name, n=p * v))
     with ui.guard():
@@ -91,50 +119,28 @@ if choice is not None:
                                            title=choice.name, cache_key=cut)),
                            "pp_stage_graph", ui.t("One coloured box per stage, in the colours of the bars."))
 
-st.subheader(ui.t("Equal stages: the textbook pipeline"))
-with ui.guard():
-    tl = ui.cached(par.pipeline_schedule)(p, m, schedule, v)
-    shown = named_lanes(tl, ui.t_message)             # "stage 0" and the time unit as the view reads them
-    ui.show_figure(fit(schedule_gantt(shown, ui.t("{v2}: p = {p}, m = {m}, v = {v3} (backward = 2 × "
-                                               "forward)",
-                                               v2=SCHEDULES[schedule], p=p, m=m, v3=v))),
-                   "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
-                                    "to arrive or the last backward to come back."),
-                   rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label) for e in tl.events])
-    measured = ui.cached(par.bubble_fraction)(p, m, schedule, v)
-    formula = par.bubble_formula(p, m, schedule, v)
-    work = "v·m" if schedule == "interleaved" else "m"
-    c1, c2, c3 = st.columns(3)
-    c1.metric(ui.t("Bubble, measured on the timeline"), f"{100 * measured:.2f} %")
-    c2.metric(f"(p−1)/({work}+p−1)", f"{100 * formula['of_total']:.2f} %",
-              help=ui.t("Idle share of the total time"))
-    c3.metric(f"(p−1)/{work} " + ui.t("(papers: relative to ideal)"),
-              f"{100 * formula['of_ideal']:.2f} %")
-    gap = abs(measured - formula["of_total"])
-    (st.success if gap < 1e-9 else st.warning)(
-        ui.t("{v2} The timeline's idle share matches the formula (p−1)/({work}+p−1): difference "
-             "{gap:.1e}.", v2='✓' if gap < 1e-9 else '✗', work=work, gap=gap))
-
-st.subheader(ui.t("Step through the schedule"))
-with ui.guard():
-    points = par.pipeline.time_points(tl)
-    def show_time(k: int) -> None:
-        now = points[k]
-        key = (p, m, schedule, v, now)
-        ui.show_figure(fit(so_far_figure(shown, now, ui.t("Schedule at time {now:g}", now=now),
-                                         cache_key=key)), "pp_so_far",
-                       ui.t("Only the work started so far is drawn."))
-        ui.show_figure(fit(held_figure(shown, v, now, ui.t("Activations held per stage (dotted = now)"),
-                                       ui.t("time (time units)"),
-                                       ui.t("micro-batches of activations"), cache_key=key)),
-                       "pp_held", ui.t("GPipe keeps all m micro-batches alive until backward starts; "
-                                       "1F1B caps stage d at p − d."))
-        now_held = par.pipeline.held_at(tl, now, v)
-        st.dataframe([{ui.t("stage"): ui.t_message(lane),
-                       ui.t("held now (micro-batches)"): now_held[lane],
-                       ui.t("peak"): peak} for lane, peak in par.peak_activations(tl, v).items()],
-                     hide_index=True)
-    ui.stepper("pp_step", len(points), render=show_time)
+if tl is not None:  # (the first block showed the error)
+    st.subheader(ui.t("Equal stages: the textbook pipeline"))
+    with ui.guard():
+        ui.show_figure(fit(schedule_gantt(shown, ui.t("{v2}: p = {p}, m = {m}, v = {v3} (backward = 2 × "
+                                                   "forward)",
+                                                   v2=SCHEDULES[schedule], p=p, m=m, v3=v))),
+                       "pp_gantt", ui.t("Empty gaps are the bubble: stages waiting for the first forward "
+                                        "to arrive or the last backward to come back."),
+                       rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label) for e in tl.events])
+        measured = ui.cached(par.bubble_fraction)(p, m, schedule, v)
+        formula = par.bubble_formula(p, m, schedule, v)
+        work = "v·m" if schedule == "interleaved" else "m"
+        c1, c2, c3 = st.columns(3)
+        c1.metric(ui.t("Bubble, measured on the timeline"), f"{100 * measured:.2f} %")
+        c2.metric(f"(p−1)/({work}+p−1)", f"{100 * formula['of_total']:.2f} %",
+                  help=ui.t("Idle share of the total time"))
+        c3.metric(f"(p−1)/{work} " + ui.t("(papers: relative to ideal)"),
+                  f"{100 * formula['of_ideal']:.2f} %")
+        gap = abs(measured - formula["of_total"])
+        (st.success if gap < 1e-9 else st.warning)(
+            ui.t("{v2} The timeline's idle share matches the formula (p−1)/({work}+p−1): difference "
+                 "{gap:.1e}.", v2='✓' if gap < 1e-9 else '✗', work=work, gap=gap))
 
 ui.checkpoint("pp_ck", ui.t("1F1B with p = 4 and m = 12: what share of the total time is bubble?"),
               round(par.bubble_fraction(4, 12, "1f1b"), 4),

@@ -119,15 +119,17 @@ with ui.guard():
                                  "{one_shot_accuracy:.1%}. Prune fast while there is slack, slowly "
                                  "near the end.",
                                  accuracy=g.accuracy, one_shot_accuracy=g.one_shot_accuracy))
-    def show_mask(k: int) -> None:
+    def main_figure(k: int):
         step, target = g.schedule[k]
-        ui.show_figure(fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
-                                       t_("{layer} after pruning step {step}: target {target:.1%} "
-                                          "overall",
-                                          layer=layer, step=step, target=target), tr=TR),
+        return fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
+                                    t_("{layer} after pruning step {step}: target {target:.1%} overall",
+                                       layer=layer, step=step, target=target), tr=TR)
+
+    def show_mask(k: int) -> None:
+        ui.show_figure(main_figure(k),
                        "pr_grad_mask", t_("Test accuracy after this step's fine-tuning: {v2:.1%}.",
                                           v2=g.accuracies[k]))
-    ui.stepper("pr_step", len(g.schedule), render=show_mask)
+    ui.stepper("pr_step", len(g.schedule), render=show_mask, frame=main_figure)
 
 st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)"))
 with ui.guard():

@@ -79,11 +79,14 @@ with ui.guard("Cannot schedule"):
         st.caption(t_("This graph has {ops} ops: the stepper shows the first {steps} scheduling decisions "
                       "and the timeline the first {bars} bars; the totals cover the whole schedule.",
                       ops=len(graph.op_nodes), steps=len(trace), bars=vs.GANTT_BARS))
+    def main_figure(k: int):
+        return gantt_fig(sched, set(trace[k].data["scheduled"]), cache_key=(*key, k))
+
     def show_step(k: int) -> None:
         step = trace[k]
         title, log = vs.step_text(step, ui.t_message)
         # the timeline answers the controls: right under the stepper; then totals, the step, the graph
-        ui.show_figure(gantt_fig(sched, set(step.data["scheduled"]), cache_key=(*key, k)), "sc_gantt",
+        ui.show_figure(main_figure(k), "sc_gantt",
                        t_("Bars appear as the scheduler places them; the black outline is the critical "
                           "path (each start fixed by the bar before it). Grey = host, yellow = transfers."),
                        rows=[e.__dict__ for e in sched.timeline.events])
@@ -101,7 +104,7 @@ with ui.guard("Cannot schedule"):
         ui.show_figure(graph_fig(graph, step.highlight, done, title, cache_key=(*key, k)),
                        "sc_graph", t_("Lit: the op taken from the head of the ready queue; orange: ops "
                                       "already scheduled."))
-    ui.stepper("sc_step", len(trace), render=show_step)
+    ui.stepper("sc_step", len(trace), render=show_step, frame=main_figure)
     u1, u2 = st.columns(2)
     with u1:
         ui.show_figure(util_fig(sched, t_("Busy share of each lane"), cache_key=key),
@@ -127,12 +130,15 @@ device = e3.radio(t_("Device"), ["cuda", "cpu"], horizontal=True, key="sc_dev",
                   bind="query-params")
 with ui.guard():
     dtrace = dispatch_steps(op, grad, device)
+    def dispatch_figure(dk: int):
+        return dispatch_fig(dtrace, dk, ui.t_message(dtrace.title), say=ui.t_message,
+                            cache_key=(op, grad, device, dk))
+
     def show_dispatch(dk: int) -> None:
-        ui.show_figure(dispatch_fig(dtrace, dk, ui.t_message(dtrace.title), say=ui.t_message,
-                                    cache_key=(op, grad, device, dk)),
+        ui.show_figure(dispatch_figure(dk),
                        "sc_dispatch", t_("The dispatcher picks the highest-priority key: Autograd "
                                          "first (records grad_fn), then the backend kernel."))
         st.caption(ui.t_message(dtrace[dk].log))
-    ui.stepper("sc_dstep", len(dtrace), render=show_dispatch, main=False)
+    ui.stepper("sc_dstep", len(dtrace), render=show_dispatch, main=False, frame=dispatch_figure)
 
 ui.lesson("scheduling")

@@ -145,13 +145,14 @@ with ui.guard():
                           "busy each model's copies are — over the run."), rows=intervals)
         if part == "batcher":
             shown = min(30, run.n_batches)
-
+            def main_figure(k: int):
+                return fig(gantt)(sm.batch_timeline(run, shown, k), t_("The first {n} batches", n=shown),
+                                  tr=TR)
             def show_batch(k: int) -> None:
                 st.info(ui.t_message(sm.batch_log(run, k)))
-                tl = sm.batch_timeline(run, shown, k)
-                ui.show_figure(fig(gantt)(tl, t_("The first {n} batches", n=shown), tr=TR), "ssy_gantt",
+                ui.show_figure(main_figure(k), "ssy_gantt",
                                t_("One lane per copy of the model; the outlined batch is this step."))
-            ui.stepper("ssy_step", shown, render=show_batch)
+            ui.stepper("ssy_step", shown, render=show_batch, frame=main_figure)
             st.caption(t_("Queueing check: the same copies and load with batch 1 and exponential pass times "
                           "(M/M/c, 20,000 requests) beside Erlang C and the M/M/c mean wait."))
             st.dataframe([ui.cached(lab.erlang_check)(times[0], copies, load)], hide_index=True)

@@ -49,18 +49,12 @@ fixed = {name: tuple(int(v) for v in m.strip("()").split(","))
 with ui.guard():
     plan = ui.cached(sp.propagate)(program, mesh, fixed, dims, link)
     ok, err = ui.cached(sp.execute)(plan)
-    c1, c2, c3 = st.columns(3)
-    c1.metric(ui.t("Estimated time"), f"{plan.cost_s * 1e6:.1f} µs")
-    c2.metric(ui.t("of which redistribution"), f"{plan.comm_s * 1e6:.1f} µs")
-    c3.metric(ui.t("Weights and inputs per device"), f"{plan.leaf_bytes / 2**20:.2f} MiB")
-    (st.success if ok else st.error)(ui.t(
-        "{ok} Run shard by shard on {n} simulated devices in numpy, every device's output equals the "
-        "slice of the unsharded result (max error {err:.1e}).", ok="✓" if ok else "✗", n=d0 * d1, err=err))
-    st.dataframe([{ui.t("tensor"): n, ui.t("tensor map"): lay.text(),
-                   ui.t("chosen by"): ui.t("you") if n in fixed else ui.t("propagation")}
-                  for n, lay in plan.leaves], hide_index=True)
+    if not ui.presenting():  # presenter mode: the stepper opens the first screen
+        st.subheader(ui.t("Op by op"))
 
-    st.subheader(ui.t("Op by op"))
+    def main_figure(k: int):
+        return fit(cost_bars(plan, ui.t("Cost of each op so far"), min(k, len(plan.ops) - 1),
+                             cache_key=(plan, k)))
 
     def show_op(k: int) -> None:
         if k == len(plan.ops):
@@ -75,8 +69,7 @@ with ui.guard():
                 out=o.out.text()))
             rows = [r for n, ms in zip(o.op.inputs, o.moves) for r in moves_rows(ms, n)]
             lay, name = o.out, o.op.out
-        ui.show_figure(fit(cost_bars(plan, ui.t("Cost of each op so far"), min(k, len(plan.ops) - 1),
-                                     cache_key=(plan, k))), "sp_costs",
+        ui.show_figure(main_figure(k), "sp_costs",
                        ui.t("Green is the local compute of each op; purple the redistribution its "
                             "inputs needed, named on the bar."),
                        rows=[dict(op=o.op.out, compute_s=o.compute_s, comm_s=o.comm_s) for o in plan.ops])
@@ -87,7 +80,17 @@ with ui.guard():
         ui.show_figure(fit(shard_map(lay, mesh, ui.t("Who holds what of {name}", name=name))), "sp_shards",
                        ui.t("Each cell is one device of the device matrix and the block of the tensor "
                             "it keeps."))
-    ui.stepper("sp_step", len(plan.ops) + 1, render=show_op)
+    ui.stepper("sp_step", len(plan.ops) + 1, render=show_op, frame=main_figure)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(ui.t("Estimated time"), f"{plan.cost_s * 1e6:.1f} µs")
+    c2.metric(ui.t("of which redistribution"), f"{plan.comm_s * 1e6:.1f} µs")
+    c3.metric(ui.t("Weights and inputs per device"), f"{plan.leaf_bytes / 2**20:.2f} MiB")
+    (st.success if ok else st.error)(ui.t(
+        "{ok} Run shard by shard on {n} simulated devices in numpy, every device's output equals the "
+        "slice of the unsharded result (max error {err:.1e}).", ok="✓" if ok else "✗", n=d0 * d1, err=err))
+    st.dataframe([{ui.t("tensor"): n, ui.t("tensor map"): lay.text(),
+                   ui.t("chosen by"): ui.t("you") if n in fixed else ui.t("propagation")}
+                  for n, lay in plan.leaves], hide_index=True)
 
     st.subheader(ui.t("Search: the cheapest layouts"))
     best = ui.cached(sp.search)(program, mesh, dims, link)

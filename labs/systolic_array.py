@@ -136,13 +136,15 @@ sr = w[3].slider("R", 1, 8, 4, key="sa_sr", bind="query-params")
 sc = w[4].slider("C", 1, 8, 4, key="sa_sc", bind="query-params")
 with ui.guard():
     A, B, product, states = ui.cached(wave)(sm, sk, sn, sr, sc, df)
-    def show_cycle(step: int) -> None:
+    def main_figure(step: int):
         s = states[step]
-        what = t_("accumulator") if df == "os" else t_("partial sum leaving the PE")
         phase = t_("preloading") if s.phase == "load" else t_("computing")
-        ui.show_figure(fit(pe_heatmap(s, t_("Cycle {cycle} — fold {fold}, {phase}",
-                                            cycle=s.cycle, fold=s.fold, phase=phase),
-                                      zmax=float(np.abs(product).max(initial=1.0)))),
+        return fit(pe_heatmap(s, t_("Cycle {cycle} — fold {fold}, {phase}", cycle=s.cycle, fold=s.fold,
+                                    phase=phase), zmax=float(np.abs(product).max(initial=1.0))))
+
+    def show_cycle(step: int) -> None:
+        what = t_("accumulator") if df == "os" else t_("partial sum leaving the PE")
+        ui.show_figure(main_figure(step),
                        "sa_pe", t_("Colour = {what}; text = the two operands meeting in each PE. The "
                                    "active cells form a diagonal wavefront because inputs enter skewed "
                                    "by one cycle per row/column.",
@@ -151,7 +153,7 @@ with ui.guard():
                                             t_("PEs busy per cycle (dotted = all R×C PEs)"))), "sa_active",
                        t_("The ramps at each fold's start and end are the fill and drain time that "
                           "makes small GEMMs inefficient."))
-    ui.stepper("sa_step", len(states), render=show_cycle)
+    ui.stepper("sa_step", len(states), render=show_cycle, frame=main_figure)
     if np.array_equal(product, A @ B):
         st.success(t_("✓ The array's result equals numpy's A @ B exactly."))
     else:

@@ -1,7 +1,17 @@
-"""Show a figure with its caption and export buttons (PNG, SVG server-side; data as JSON/CSV)."""
+"""Show a figure with its caption and export buttons (PNG, PNG for slides, SVG server-side; data as
+JSON/CSV).
+
+"PNG (slide)" is the figure as a projector shows it in presenter mode, at 1920×1080: a copy gets
+presenter type (:func:`viz.view.adapt` with ``present=True``; in presenter mode the figure already
+has it), keeps the colours of the view's theme (the page drew it in them), and is laid out at
+1280×720, the size presenter type is made for, then rendered at scale 1.5, so the slide's text is as
+large relative to the picture as on the projector. Every render is deferred
+to the click (``download_button(data=callable)``).
+"""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from viz.export import ExportError, figure_bytes, to_csv, to_json
@@ -27,6 +37,26 @@ def _render(fig, fmt: str):
     return make
 
 
+SLIDE_LAYOUT, SLIDE_SCALE = (1280, 720), 1.5  # laid out as the projector shows it, 1920×1080 pixels
+
+
+def slide_figure(fig: go.Figure, present: bool) -> go.Figure:
+    """A copy of ``fig`` with presenter type (``fig`` is often a cached, shared figure: never changed)."""
+    copy = go.Figure(fig)
+    return copy if present else adapt(copy, present=True)
+
+
+def _render_slide(fig, present: bool):
+    def make() -> bytes:
+        try:
+            width, height = SLIDE_LAYOUT
+            return figure_bytes(slide_figure(fig, present), "png", width, height, SLIDE_SCALE)
+        except ExportError as exc:
+            return f"export failed: {exc}".encode()
+
+    return make
+
+
 def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None = None) -> None:
     """Draw ``fig`` with ``caption`` (also its text alternative) and export buttons.
 
@@ -34,7 +64,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
     """
     st.plotly_chart(fig, key=f"fig_{key}", config=_PLOTLY_CONFIG, alt=caption)
     st.caption(caption)
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].download_button(
         "PNG",
         _render(fig, "png"),
@@ -45,6 +75,15 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
         help=t("Server-side PNG, 1280×720"),
     )
     cols[1].download_button(
+        t("PNG (slide)"),
+        _render_slide(fig, presenting()),
+        file_name=f"{key}_slide.png",
+        mime="image/png",
+        key=f"dl_{key}_slide",
+        on_click="ignore",
+        help=t("1920×1080 PNG in presenter type, for a slide"),
+    )
+    cols[2].download_button(
         "SVG",
         _render(fig, "svg"),
         file_name=f"{key}.svg",
@@ -54,7 +93,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
         help=t("Vector SVG for slides"),
     )
     if data is not None:
-        cols[2].download_button(
+        cols[3].download_button(
             "JSON",
             to_json(data),
             file_name=f"{key}.json",
@@ -63,7 +102,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
             on_click="ignore",
         )
     if rows:
-        cols[3].download_button(
+        cols[4].download_button(
             "CSV",
             to_csv(rows),
             file_name=f"{key}.csv",

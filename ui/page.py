@@ -6,8 +6,20 @@ while their values, bound to the URL, still drive the page.
 
 URL flags (all restored by a share link):
   lang=zh        Chinese text
-  present=1      presenter mode: large type, sidebar collapsed, keyboard stepping
+  present=1      presenter mode: large type, sidebar and toolbar hidden, the page's title compacted
+                 and its controls folded into a "Controls" expander, so the main figure and its
+                 stepper fit the first screen (1280×720 and up); keyboard stepping
   controls=0     hide the controls (presenter mode only)
+  theme=dark     Streamlit's dark theme, figures drawn dark (viz.theme.THEMES)
+  theme=contrast a projector's high contrast: pure black text on white, thick lines, large markers
+
+How a theme is switched: Streamlit 1.67 has no per-session theme API (config ``theme.*`` is
+server-wide; ``st.context.theme`` only reads). .streamlit/config.toml defines both a light and a
+dark variant (``[theme.light]``, ``[theme.dark]``); the frontend picks the dark one for the URL
+option ``embed_options=dark_theme`` (and the light one for ``light_theme``) when the page loads, so a
+small script adds the matching option to the address and reloads once when the theme shown differs
+from the flag. Contrast is the light theme with CSS for black text; figures follow the flag through
+:func:`viz.view.adapt`.
 """
 
 from __future__ import annotations
@@ -21,8 +33,10 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from engine.core.errors import EngineError
+from viz.theme import THEMES
+from viz.view import View
 
-from . import janitor
+from . import janitor, playlist
 from .i18n import LANGS, lang, set_lang, t, t_message
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -32,16 +46,52 @@ _AUTOLINK = re.compile(r"(?i):(?=//)|\bwww(?=\.)|@")  # where GFM autolinks star
 _LINE_START_MARK = re.compile(r"(?m)^([ \t]*)([-+=>])")  # list, setext rule, quote
 _ORDERED_ITEM = re.compile(r"(?m)^([ \t]*\d+)([.)])")  # "1." or "1)" opens an ordered list
 
+# Presenter mode. The page's head, the folded controls and a stepper take about 290 px at 22 px type,
+# leaving viz.view.PRESENT_MAX_HEIGHT for the figure on a 720-pixel-high screen.
 _PRESENTER_CSS = """
 <style>
 html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.25rem; }
-h1 { font-size: 2.6rem !important; }
-[data-testid="stMetricValue"] { font-size: 2.4rem !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.1rem !important; } h2 { font-size: 2.0rem !important; }
-[data-testid="stSidebar"] { display: none; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 4rem; }
+h1 { font-size: 2.4rem !important; padding: 0 !important; line-height: 1.15 !important; }
+h2 { font-size: 2.0rem !important; }
+[data-testid="stMetricValue"] { font-size: 2.8rem !important; line-height: 1.2 !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
+[data-testid="stSidebar"], [data-testid="stHeader"] { display: none; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding-top: 0.6rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
+.st-key-page_head [data-testid="stCaptionContainer"] p {
+  font-size: 1rem; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+}
+[class*="st-key-controls"] { padding-top: 0.4rem; }
+[data-testid="stExpander"] details summary { padding-top: 0.3rem; padding-bottom: 0.3rem; }
 </style>
+"""
+# Contrast: black text on white (the figures get theirs from viz.theme.THEMES["contrast"]).
+_CONTRAST_CSS = """
+<style>
+[data-testid="stApp"], [data-testid="stApp"] p, [data-testid="stApp"] li, [data-testid="stApp"] label,
+[data-testid="stApp"] h1, [data-testid="stApp"] h2, [data-testid="stApp"] h3,
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #000 !important; }
+[data-testid="stApp"] input, [data-testid="stApp"] textarea, [data-baseweb="select"] > div,
+[data-testid="stExpander"] details { border-color: #000 !important; }
+</style>
+"""
+# Reload once with Streamlit's own embed option for the wanted base theme (see the module docstring).
+_THEME_JS = """
+<script>
+(function () {
+  const win = window.parent || window;
+  const flag = new URLSearchParams(win.location.search).get('theme');
+  const want = flag === 'dark' ? 'dark_theme' : 'light_theme';
+  const url = new URL(win.location.href);
+  const have = url.searchParams.getAll('embed_options');
+  if (have.includes(want)) return;
+  url.searchParams.delete('embed_options');
+  have.filter(v => v !== 'dark_theme' && v !== 'light_theme').concat([want])
+    .forEach(v => url.searchParams.append('embed_options', v));
+  win.location.replace(url.toString());
+})();
+</script>
 """
 _HIDE_CONTROLS_CSS = '<style>[class*="st-key-controls"] { display: none; }</style>'
 
@@ -51,8 +101,15 @@ def flag(name: str) -> bool:
     return st.query_params.get(name, "") in ("1", "true", "yes")
 
 
-def presenting() -> bool:
-    return flag("present")
+def theme() -> str:
+    """The colour theme from the URL: ``light`` (default), ``dark`` or ``contrast``."""
+    name = st.query_params.get("theme", "")
+    return name if name in THEMES else "light"
+
+
+def presenting() -> View:
+    """Presenter mode and theme of this view; truthy exactly in presenter mode (``?present=1``)."""
+    return View(flag("present"), theme())
 
 
 def _drop_infinite_url_values() -> None:
@@ -94,9 +151,23 @@ def setup(page_id: str, title: str, intro: str = "") -> None:
         st.html(_PRESENTER_CSS)
         if st.query_params.get("controls") == "0":
             st.html(_HIDE_CONTROLS_CSS)
-    st.title(t(title))
-    if intro:
-        st.caption(t(intro))
+    _theme()
+    playlist.panel(page_id)  # the lecture playlist in the sidebar; with ?notes=1 the notes view (stops)
+    with st.container(key="page_head"):
+        st.title(t(title))
+        if intro:
+            st.caption(t(intro))
+
+
+def _theme() -> None:
+    """Show the URL's theme: contrast CSS; Streamlit's dark or light base when the page shows the other."""
+    name = theme()
+    if name == "contrast":
+        st.html(_CONTRAST_CSS)
+    base = "dark" if name == "dark" else "light"
+    shown = st.context.theme.type  # None in a test without a browser
+    if name == "dark" or (shown is not None and shown != base):
+        st.html(_THEME_JS, unsafe_allow_javascript=True)
 
 
 def _language_picker() -> None:
@@ -126,11 +197,22 @@ def _language_picker() -> None:
 
 
 def controls(name: str = ""):
-    """Container for a page's controls; hidden by ``?present=1&controls=0``.
+    """Container for a page's controls (use it with ``with``); hidden by ``?present=1&controls=0``.
 
+    In presenter mode the container sits folded in a "Controls" expander, so the page's figure and
+    stepper reach the first screen; the widgets, their keys and their URL values are the same.
     A page with several control groups names the later ones: ``ui.controls("blocks")``.
     """
-    return st.container(key=f"controls_{name}" if name else "controls")
+    key = f"controls_{name}" if name else "controls"
+    if not presenting():
+        return st.container(key=key)
+    return _folded(key)
+
+
+@contextlib.contextmanager
+def _folded(key: str):
+    with st.expander(t("Controls"), icon=":material/tune:"), st.container(key=key):
+        yield
 
 
 def lesson_text(page_id: str, section: str | None = None) -> str:
@@ -158,7 +240,7 @@ def lesson(page_id: str, section: str | None = None, expanded: bool = False) -> 
     """Render lesson text (or one section of it) in an expander."""
     text = lesson_text(page_id, section)
     if text:
-        with st.expander(t("Lesson"), expanded=expanded or presenting()):
+        with st.expander(t("Lesson"), expanded=expanded or bool(presenting())):
             st.markdown(text)
 
 

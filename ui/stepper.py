@@ -21,8 +21,13 @@ The step lives in the URL (bound slider), so a share link reopens the same step.
 ←/→ press prev/next and space toggles play on the page's main stepper: the first one drawn with
 ``main=True`` (the default); a page's secondary steppers pass ``main=False``.
 
+A page that can draw a step as one figure also passes ``frame`` (``k -> plotly Figure``, no
+streamlit calls; ``render`` usually shows ``frame(k)``): the stepper then offers the whole run as an
+animated GIF and a ZIP of PNG frames (see :mod:`ui.run_export`).
+
 Not handled: a widget drawn by ``render`` (a checkpoint's input) rerunning the fragment while it
-plays counts as a tick; anything drawn outside ``render`` shows the step of the last full run.
+plays counts as a tick; anything drawn outside ``render`` shows the step of the last full run; a run
+of one step has no export (the figure's own PNG/SVG buttons cover it).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import streamlit as st
 
 from .i18n import t
 from .page import guard, presenting
+from .run_export import export_buttons
 
 _MAIN, _OTHER = "stepper_main_", "stepper_"  # container key prefixes; the keyboard reads _MAIN
 
@@ -131,10 +137,13 @@ def frame_action(
     return "rerun" if plain or changed_timer else "draw"
 
 
-def _controls(key: str, n: int, main: bool) -> int:
+def _controls(key: str, n: int, main: bool, export: bool = False) -> tuple[int, list]:
+    """Draw prev / play / next / slider; return the step (1-based) and, with ``export``, the two
+    columns beside the slider for the run's GIF and ZIP."""
     playing = st.session_state.get(key + "_playing", False)
     box = st.container(key=(_MAIN if main else _OTHER) + key)
-    c_prev, c_play, c_next, c_slider = box.columns([1, 1, 1, 6], vertical_alignment="bottom")
+    widths = [1, 1, 1, 3.5, 1.5, 2] if export else [1, 1, 1, 6]
+    c_prev, c_play, c_next, c_slider, *c_export = box.columns(widths, vertical_alignment="bottom")
     c_prev.button(
         "",
         icon=":material/navigate_before:",
@@ -161,19 +170,30 @@ def _controls(key: str, n: int, main: bool) -> int:
         help=t("Next step (→)"),
     )
     fmt = t("step %d of {n}", n=n)
-    return c_slider.slider(
+    step = c_slider.slider(
         t("Step"), 1, n, key=key, bind="query-params", on_change=_touch, args=(key,), format=fmt
     )
+    return step, c_export
 
 
 def _frame(
-    key: str, n: int, render: Callable[[int], None] | None, main: bool, was_playing: bool, cell: dict
+    key: str,
+    n: int,
+    render: Callable[[int], None] | None,
+    main: bool,
+    was_playing: bool,
+    cell: dict,
+    frame: Callable[[int], Any] | None = None,
+    delay: float = 0.8,
 ) -> int:
     """The fragment's body: settle the step, draw the controls, then the page's view of the step."""
     first = cell.pop("first", False)  # the cell is fresh in each full run, reused by reruns
     if frame_action(st.session_state, key, n, first, was_playing, render is None) == "rerun":
         st.rerun(scope="app")
-    k = _controls(key, n, main) - 1
+    step, c_export = _controls(key, n, main, export=frame is not None)
+    k = step - 1
+    if frame is not None:
+        export_buttons(c_export, key, n, frame, delay, cell)
     if render is not None:
         with guard():  # the page's guard is not around a fragment's rerun
             render(k)
@@ -181,12 +201,18 @@ def _frame(
 
 
 def stepper(
-    key: str, n: int, delay: float = 0.8, render: Callable[[int], None] | None = None, main: bool = True
+    key: str,
+    n: int,
+    delay: float = 0.8,
+    render: Callable[[int], None] | None = None,
+    main: bool = True,
+    frame: Callable[[int], Any] | None = None,
 ) -> int:
     """Draw the stepper for ``n`` steps (and ``render(k)`` of the current one); return k (0-based).
 
-    ``delay``: seconds per frame while playing; ``main``: the keyboard drives this stepper in
-    presenter mode (the first main one on the page).
+    ``delay``: seconds per frame while playing (and in the GIF); ``main``: the keyboard drives this
+    stepper in presenter mode (the first main one on the page); ``frame``: step k's main figure,
+    for the run's GIF / ZIP export.
     """
     if n <= 0:
         st.info(t("Nothing to step through."))
@@ -200,7 +226,7 @@ def stepper(
         st.session_state[key] = n
     playing = st.session_state.get(key + "_playing", False)
     body = st.fragment(_frame, run_every=delay if playing else None)
-    k = body(key, n, render, main, playing, {"first": True})
+    k = body(key, n, render, main, playing, {"first": True}, frame, delay)
     if presenting() and main:
         st.html(_KEYS_JS, unsafe_allow_javascript=True)
     return k if k is not None else 0  # None only outside a script run (bare mode)

@@ -2,9 +2,15 @@
 
 Colour meanings are fixed app-wide: the colour for "elementwise" or "memory-bound" is the same on
 every page. Figures are sized for a 1280×720 projector as well as a laptop.
+
+Builders draw in the light theme; :data:`THEMES` holds the colours of the dark theme (a
+plotly_dark-like look on Streamlit's dark background) and of a projector's high-contrast theme (pure
+black on white, thick lines, large markers), which :func:`viz.view.adapt` applies for ``?theme=``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
@@ -74,3 +80,38 @@ def apply_theme(fig, title: str | None = None, height: int = 420):
     fig.update_xaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor="#888888")
     fig.update_yaxes(gridcolor=GRID, zerolinecolor=GRID, linecolor="#888888")
     return fig
+
+
+# -- colour themes: light (the default above), dark, and a projector's high contrast ------------------
+@dataclass(frozen=True)
+class Theme:
+    """The colours a figure is drawn in; ``line_width``/``marker_size``: minimums (0: leave as built)."""
+
+    name: str
+    paper: str
+    plot: str
+    text: str
+    grid: str
+    axis: str
+    legend_bg: str
+    line_width: float = 0.0
+    marker_size: float = 0.0
+    axis_width: float = 1.0
+
+
+#: The page background of each Streamlit base theme, so a figure's paper blends into the page
+#: (Streamlit 1.67's dark theme background is #171614).
+THEMES = {
+    "light": Theme("light", "white", "white", "#2F2D2B", GRID, "#888888", "rgba(255,255,255,0)"),
+    "dark": Theme("dark", "#171614", "#171614", "#EDEBE8", "#3A3835", "#8A8782", "rgba(23,22,20,0)"),
+    # pure black on white, thick lines, large markers: a washed-out projector still shows them
+    "contrast": Theme(
+        "contrast", "#FFFFFF", "#FFFFFF", "#000000", "#9A9A9A", "#000000", "rgba(255,255,255,0)", 3.5, 11, 2.0
+    ),
+}
+DEFAULT_THEME = "light"
+
+
+def theme_named(name: str) -> Theme:
+    """The theme called ``name`` (an unknown name reads as the default, light)."""
+    return THEMES.get(name, THEMES[DEFAULT_THEME])
