@@ -30,7 +30,7 @@ from ..core.limits import one_torch_trace_at_a_time
 from .control_flow_lab import SCALES, parse, sample_inputs
 from .function_eval import MAX_RUN_STEPS, execute, grad_fn_dag, run_code, torch_backend
 from .function_language import Function
-from .graph_capture import Capture, Captures, Dag, DagNode, _jit_dag, _quiet
+from .graph_capture import Capture, Captures, Dag, DagNode, _jit_dag, _quiet, explained_dag
 
 
 def _torch():
@@ -210,14 +210,7 @@ def dynamo_capture(fn: Function, x: dict) -> Capture:
             return Capture("dynamo", False, None, _first_line(exc))
         finally:
             t._dynamo.reset()
-    nodes, edges, groups = [], [], []
-    for k, gm in enumerate(ex.graphs):
-        part_nodes, part_edges = _fx_nodes(gm.graph, f"g{k + 1}:", True, fn.params)
-        nodes += part_nodes
-        edges += part_edges
-        groups.append((f"graph {k + 1}", tuple(n.id for n in part_nodes)))
-    reasons = [str(r.reason).splitlines()[0] for r in ex.break_reasons]
-    dag = Dag(tuple(nodes), tuple(edges), "torch._dynamo graphs", tuple(groups))
+    dag, reasons = explained_dag(ex, lambda gm, prefix: _fx_nodes(gm.graph, prefix, True, fn.params))
     msg = f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)"
     return Capture(
         "dynamo",

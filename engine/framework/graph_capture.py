@@ -368,6 +368,24 @@ def _quiet():
             lg.setLevel(lv)
 
 
+def _astuple(dag: Dag) -> tuple[list, list]:
+    return list(dag.nodes), list(dag.edges)
+
+
+def explained_dag(ex, part_of) -> tuple[Dag, list[str]]:
+    """One Dag of the graphs ``torch._dynamo.explain`` split a function into (each graph a group,
+    node ids prefixed ``g1:``, ``g2:`` ...) and the first line of each graph break's reason;
+    ``part_of(graph_module, prefix)`` gives one graph's (nodes, edges)."""
+    nodes, edges, groups = [], [], []
+    for k, gm in enumerate(ex.graphs):
+        part_nodes, part_edges = part_of(gm, f"g{k + 1}:")
+        nodes += part_nodes
+        edges += part_edges
+        groups.append((f"graph {k + 1}", tuple(n.id for n in part_nodes)))
+    reasons = [str(r.reason).splitlines()[0] for r in ex.break_reasons]
+    return Dag(tuple(nodes), tuple(edges), "torch._dynamo graphs", tuple(groups)), reasons
+
+
 @one_torch_trace_at_a_time
 def dynamo_graph(name: str, seed: int = 0) -> Capture:
     t = _torch()
@@ -378,14 +396,7 @@ def dynamo_graph(name: str, seed: int = 0) -> Capture:
             ex = t._dynamo.explain(_item(name).fn)(x, w)
         except Exception as e:  # noqa: BLE001
             return Capture("dynamo", False, None, f"{type(e).__name__}: {e}")
-    nodes, edges, groups = [], [], []
-    for k, gm in enumerate(ex.graphs):
-        part = _fx_dag(gm.graph, "", prefix=f"g{k + 1}:")
-        nodes += part.nodes
-        edges += part.edges
-        groups.append((f"graph {k + 1}", tuple(n.id for n in part.nodes)))
-    reasons = [str(r.reason).splitlines()[0] for r in ex.break_reasons]
-    dag = Dag(tuple(nodes), tuple(edges), "torch._dynamo graphs", tuple(groups))
+    dag, reasons = explained_dag(ex, lambda gm, prefix: _astuple(_fx_dag(gm.graph, "", prefix=prefix)))
     msg = f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)" + (
         f": {'; '.join(reasons)} (a jump on a tensor's value cannot be decided while "
         "compiling, so the graph ends there and Python decides)"
