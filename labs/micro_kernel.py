@@ -86,12 +86,6 @@ with ui.guard():
     rows_a, cols_b, steps = min(m, 2 * mr, 24), min(n, 2 * nr, 48), min(k, SHOWN)
 
     def show_step(s: int) -> None:
-        st.info(t_("k-step {s} of {k}: {bl} vector loads read {nr} consecutive floats of B's panel "
-                   "(offsets {b0}–{b1}); the core {how} {mr} consecutive floats of A's panel (offsets "
-                   "{a0}–{a1}); {fmas} vector FMAs update all {acc} accumulators.", s=s + 1, k=k,
-                   bl=tile.b_loads, nr=min(nr, n), b0=s * nr, b1=s * nr + nr - 1,
-                   how=t_(HOW_A[spec.a_operand]),
-                   mr=min(mr, m), a0=s * mr, a1=s * mr + mr - 1, fmas=tile.fmas, acc=tile.accumulators))
         a, b = st.columns([2, 3])
         mask_a = ia[:rows_a, :steps] < 0
         mask_a[:min(mr, m), s] = True
@@ -99,14 +93,22 @@ with ui.guard():
         mask_b[s, :min(nr, n)] = True
         with a:
             title = t_("A packed in {mr}-row panels", mr=mr)
-            ui.show_figure(packed_fig(ia[:rows_a, :steps], mr, "rows", mask_a, title), "mk_pack_a",
+            ui.show_figure(packed_fig(ia[:rows_a, :steps], mr, "rows", mask_a, title, page_share=0.4),
+                           "mk_pack_a",
                            t_("Each number is the element's offset in the packed buffer: down a panel's "
                               "column first, so a k-step reads mr neighbours."))
         with b:
             title = t_("B packed in {nr}-column panels", nr=nr)
-            ui.show_figure(packed_fig(ib[:steps, :cols_b], nr, "cols", mask_b, title), "mk_pack_b",
+            ui.show_figure(packed_fig(ib[:steps, :cols_b], nr, "cols", mask_b, title, page_share=0.6),
+                           "mk_pack_b",
                            t_("Along a panel's row first: a k-step reads nr neighbours, {v} whole vectors.",
                               v=tile.b_loads))
+        st.info(t_("k-step {s} of {k}: {bl} vector loads read {nr} consecutive floats of B's panel "
+                   "(offsets {b0}–{b1}); the core {how} {mr} consecutive floats of A's panel (offsets "
+                   "{a0}–{a1}); {fmas} vector FMAs update all {acc} accumulators.", s=s + 1, k=k,
+                   bl=tile.b_loads, nr=min(nr, n), b0=s * nr, b1=s * nr + nr - 1,
+                   how=t_(HOW_A[spec.a_operand]),
+                   mr=min(mr, m), a0=s * mr, a1=s * mr + mr - 1, fmas=tile.fmas, acc=tile.accumulators))
     ui.stepper("mk_step", steps, render=show_step)
 
     st.subheader(t_("The blocked loop, emulated with numpy"))

@@ -127,7 +127,7 @@ with ui.guard():
         if k in (2, 3) and n > 1:
             st.dataframe({ui.t("device {r}", r=r): np.round(s, 3)
                           for r, s in enumerate(ce.local_sums)})
-    ui.stepper("tp_ce_step", len(steps), render=show_step)
+    ui.stepper("tp_ce_step", len(steps), render=show_step, main=False)  # the page's figure is the split
     fig = ce_figure(list(ce.loss), list(ce.wrong_max_loss),
                     ui.t("Per-token loss, vocabulary split over {n} devices", n=n), ui.t("loss (nats)"),
                     ui.t("split: MAX, SUM, SUM (= torch)"),

@@ -129,3 +129,37 @@ def test_labels_plotly_would_shrink_are_kept_large_or_left_out():
     assert few.data[0].texttemplate == "%{z}" and few.data[0].textfont.size >= 18
     assert many.data[0].texttemplate is None  # 64 rows of 18 px labels cannot fit 430 px
     assert bars.layout.uniformtext.minsize >= 18 and bars.layout.uniformtext.mode == "hide"
+
+
+def test_colour_bars_get_presenter_type_and_a_column_keeps_only_labels_that_fit():
+    import numpy as np
+
+    from viz.view import in_column
+
+    z = np.arange(12 * 12).reshape(12, 12)
+    heat = adapt(go.Figure(go.Heatmap(z=z)), True)
+    dots = adapt(go.Figure(go.Scatter(x=[1], y=[1], marker=dict(color=[1], showscale=True))), True)
+    assert heat.data[0].colorbar.tickfont.size >= 18 and dots.data[0].marker.colorbar.tickfont.size >= 18
+    whole = adapt(go.Figure(go.Heatmap(z=z, texttemplate="%{z}")), True)
+    narrow = adapt(in_column(go.Figure(go.Heatmap(z=z, texttemplate="%{z}")), 0.4), True)
+    # 12 columns of 3-digit labels at 18 px fit ~1100 px, not the 40 % column the figure is drawn in
+    assert whole.data[0].texttemplate == "%{z}" and narrow.data[0].texttemplate is None
+
+
+def test_the_main_stepper_takes_the_presenter_stage_under_the_title():
+    """?present=1: the page's main stepper and its step are drawn into the box right under the title
+    (Streamlit's element tree: the stage is the block after the page head); without the flag, in place."""
+
+    def stage_block(at: AppTest):
+        main = at.main
+        heads = [i for i, b in enumerate(main.children.values()) if getattr(b, "key", None) == "page_head"]
+        blocks = list(main.children.values())
+        return blocks[heads[0] + 1] if heads else None
+
+    stage = _run("pruning", {"present": "1"})
+    plain = _run("pruning", {})
+    assert not stage.exception and not plain.exception
+    box = stage_block(stage)
+    assert box is not None and "presenter_stage" in str(getattr(box, "key", ""))
+    assert box.get("plotly_chart") and box.slider(key="pr_step") is not None
+    assert "presenter_stage" not in str([getattr(b, "key", None) for b in plain.main.children.values()])

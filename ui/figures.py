@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from viz.export import ExportError, figure_bytes, to_csv, to_json
-from viz.view import adapt, figure_cache
+from viz.view import View, adapt, figure_cache
 
 from .i18n import t, translator
 from .page import presenting
@@ -57,11 +57,21 @@ def _render_slide(fig, present: bool):
     return make
 
 
+def _in_view(fig):
+    """``fig`` in the view's type and theme: a figure built outside the figure cache (not marked
+    ``_adapted``) is adapted as a copy (it may be shared); in the default view it is shown as built."""
+    view = presenting()
+    if getattr(fig, "_adapted", False) or view == View():
+        return fig
+    return adapt(go.Figure(fig), view)
+
+
 def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None = None) -> None:
     """Draw ``fig`` with ``caption`` (also its text alternative) and export buttons.
 
     ``data`` (any engine result) is offered as JSON, ``rows`` (flat dicts) as CSV.
     """
+    fig = _in_view(fig)
     st.plotly_chart(fig, key=f"fig_{key}", config=_PLOTLY_CONFIG, alt=caption)
     st.caption(caption)
     cols = st.columns(5)

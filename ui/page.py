@@ -157,6 +157,17 @@ def setup(page_id: str, title: str, intro: str = "") -> None:
         st.title(t(title))
         if intro:
             st.caption(t(intro))
+    # presenter stage: an empty box right under the title; the page's main stepper draws into it
+    st.session_state[_STAGE] = st.container(key="presenter_stage") if presenting() else None
+
+
+_STAGE = "_presenter_stage_box"
+
+
+def stage_box():
+    """Take the presenter stage (the box under the title) for this run, once: the first caller gets
+    it, later callers and every call outside presenter mode get ``None`` and draw in place."""
+    return st.session_state.pop(_STAGE, None)
 
 
 def _theme() -> None:

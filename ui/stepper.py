@@ -19,7 +19,9 @@ draws the step after the call.
 
 The step lives in the URL (bound slider), so a share link reopens the same step. In presenter mode
 ←/→ press prev/next and space toggles play on the page's main stepper: the first one drawn with
-``main=True`` (the default); a page's secondary steppers pass ``main=False``.
+``main=True`` (the default); a page's secondary steppers pass ``main=False``. That stepper also
+takes the presenter stage: with ``?present=1`` it and its ``render(k)`` draw right under the page's
+title, wherever the page's script calls it, so the stepped figure is on the first screen.
 
 A page that can draw a step as one figure also passes ``frame`` (``k -> plotly Figure``, no
 streamlit calls; ``render`` usually shows ``frame(k)``): the stepper then offers the whole run as an
@@ -32,13 +34,14 @@ of one step has no export (the figure's own PNG/SVG buttons cover it).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import streamlit as st
 
 from .i18n import t
-from .page import guard, presenting
+from .page import guard, presenting, stage_box
 from .run_export import export_buttons
 
 _MAIN, _OTHER = "stepper_main_", "stepper_"  # container key prefixes; the keyboard reads _MAIN
@@ -226,7 +229,9 @@ def stepper(
         st.session_state[key] = n
     playing = st.session_state.get(key + "_playing", False)
     body = st.fragment(_frame, run_every=delay if playing else None)
-    k = body(key, n, render, main, playing, {"first": True}, frame, delay)
+    box = stage_box() if main else None  # presenter mode: the main stepper moves to the top
+    with box if box is not None else contextlib.nullcontext():
+        k = body(key, n, render, main, playing, {"first": True}, frame, delay)
     if presenting() and main:
         st.html(_KEYS_JS, unsafe_allow_javascript=True)
     return k if k is not None else 0  # None only outside a script run (bare mode)

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .theme import MEANING, OKABE_ITO, apply_theme
+from .view import in_column
 from .words import Translate, same
 
 ROLE_COLORS = {
@@ -93,11 +94,18 @@ def register_file(t, title: str, tr: Translate = same) -> go.Figure:
 
 
 def packed_matrix(
-    index: np.ndarray, panel: int, along: str, highlight: np.ndarray | None, title: str, tr: Translate = same
+    index: np.ndarray,
+    panel: int,
+    along: str,
+    highlight: np.ndarray | None,
+    title: str,
+    tr: Translate = same,
+    page_share: float = 1.0,
 ) -> go.Figure:
     """A matrix whose every cell shows its element's offset in the packed buffer; panels in
     alternating colours (``along`` = "rows" for A's mr-row panels, "cols" for B's nr-column panels),
-    the cells of ``highlight`` (a boolean mask: one k-step's reads) outlined."""
+    the cells of ``highlight`` (a boolean mask: one k-step's reads) outlined. ``page_share``: the
+    width of the page's column it is drawn in (presenter type keeps only labels that fit)."""
     r, c = index.shape
     ii, jj = np.meshgrid(np.arange(r), np.arange(c), indexing="ij")
     panel_id = (ii if along == "rows" else jj) // panel % 2
@@ -127,4 +135,4 @@ def packed_matrix(
         )
     fig.update_xaxes(title=tr("column"), constrain="domain")
     fig.update_yaxes(title=tr("row"), autorange="reversed", scaleanchor="x")
-    return apply_theme(fig, title, 200 + 26 * min(r, 24))
+    return in_column(apply_theme(fig, title, 200 + 26 * min(r, 24)), page_share)

@@ -97,6 +97,9 @@ def presenter_type(fig: go.Figure) -> go.Figure:
             fig.layout[name].tickangle = 0
     for note in layout.annotations or ():
         note.font.size = _at_least(note.font.size, TEXT_PX)
+    for bar in _colorbars(fig):
+        bar.tickfont.size = _at_least(bar.tickfont.size, TICK_PX)
+        bar.title.font.size = _at_least(bar.title.font.size, AXIS_TITLE_PX)
     for trace in fig.data:
         _trace_type(trace)
         if trace.type == "heatmap" and trace.texttemplate:
@@ -105,6 +108,18 @@ def presenter_type(fig: go.Figure) -> go.Figure:
         # plotly shrinks a bar's inside label to fit the bar: keep it at TEXT_PX or drop it
         fig.update_layout(uniformtext_minsize=TEXT_PX, uniformtext_mode="hide")
     return fig
+
+
+def _colorbars(fig: go.Figure) -> list:
+    """Every colour bar the figure may draw: a trace's, its markers' and the layout's colour axes'."""
+    bars = [fig.layout[name].colorbar for name in fig.layout.to_plotly_json() if name.startswith("coloraxis")]
+    for trace in fig.data:
+        if "colorbar" in trace and trace.showscale is not False:
+            bars.append(trace.colorbar)
+        for owner in (getattr(trace, "marker", None), getattr(trace, "line", None)):
+            if owner is not None and "colorbar" in owner and owner.showscale:
+                bars.append(owner.colorbar)
+    return bars
 
 
 def _cell_labels(fig: go.Figure, trace) -> None:
@@ -164,8 +179,19 @@ def _categories(fig: go.Figure) -> dict[str, list[str]]:
 
 
 def _axis_share(fig: go.Figure, name: str) -> float:
+    """The share of a presenter page's width the axis ``name`` gets: its domain within the figure,
+    times the figure's own share of the page (:func:`in_column`)."""
     domain = fig.layout[name].domain
-    return (domain[1] - domain[0]) if domain else 1.0
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    return ((domain[1] - domain[0]) if domain else 1.0) * float(meta.get("page_share", 1.0))
+
+
+def in_column(fig: go.Figure, share: float) -> go.Figure:
+    """Mark ``fig`` as drawn in a column ``share`` of the page wide (a builder does this before the
+    figure is adapted), so presenter type keeps only the cell and tick labels that fit the column."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    fig.layout.meta = {**meta, "page_share": float(share)}
+    return fig
 
 
 _TAGS = re.compile(r"<[^>]+>")
