@@ -382,3 +382,14 @@ def test_cost_table_has_a_totals_row_matching_the_sum_of_nodes():
         assert total[key] == sum(r[key] for r in nodes)
     # 3x3 conv, 3 -> 16 channels on 32x32 with padding 1: 16·32·32 outputs × 3·3·3 MACs each
     assert total["macs"] == 16 * 32 * 32 * 27
+
+
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+def test_every_text_the_graph_draws_is_at_least_12_px(direction):
+    """Node names, params' labels and edge shapes: none below 12 px (a class reads a 1280-wide page)."""
+    for name in engine.preset_names():
+        fig = graph_figure(engine.preset(name), direction=direction)
+        drawn = [tr for tr in fig.data if tr.mode and "text" in tr.mode]
+        assert drawn, name
+        for trace in drawn:
+            assert (trace.textfont.size or fig.layout.font.size) >= 12, (name, trace.name)

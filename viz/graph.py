@@ -215,7 +215,7 @@ def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
         name="shapes",
         hoverinfo="text",
         showlegend=False,
-        textfont=dict(size=10, color="#666"),
+        textfont=dict(size=12, color="#666"),  # 12 px: the least a class reads on a 1280-wide page
         textposition="middle right" if lay.direction == "TB" else "top center",
         marker=dict(size=6, color="rgba(0,0,0,0)"),
     )
@@ -285,7 +285,7 @@ def _node_traces(
                     for n, e in zip(nodes, extra)
                 ],
                 textposition="middle right" if side else text_pos,
-                textfont=dict(size=9 if side else 12),
+                textfont=dict(size=12),
                 hovertext=[_hover(n, kind, costs.get(n.name, {}), e, tr) for n, e in zip(nodes, extra)],
                 hoverinfo="text",
                 marker=dict(
