@@ -1,6 +1,8 @@
 """Operator fusion: TVM's pattern kinds and post-dominator tree decide what fuses."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 import engine
@@ -9,6 +11,7 @@ from engine.compiler.passes import optimize
 from engine.compiler.passes.fusion import analyse
 from engine.core.registry import KINDS, all_ops
 from ui import workspace as ws
+from ui.checkpoint import HIDDEN, masked, reveal, revealed
 from viz.compiler import lab_graph_figure, postdom_figure
 
 ui.setup("fusion",
@@ -51,9 +54,9 @@ with ui.controls():
     choice = ws.choose("fu_model", EXAMPLES, label="Model", slot=c[0])
     simplify_first = c[1].toggle(t_("Simplify first (fold BN)"), False,
                                  key="fu_simplify", bind="query-params")
-    direction = c[2].radio(t_("Flow"), ["TB", "LR"], horizontal=True, key="fu_dir",
-                           format_func=lambda d: t_("top → bottom") if d == "TB"
-                           else t_("left → right"), bind="query-params")
+    direction = ui.by_id(c[2]).radio(t_("Flow"), ["TB", "LR"], horizontal=True, key="fu_dir",
+                                     format_func=lambda d: t_("top → bottom") if d == "TB"
+                                     else t_("left → right"), bind="query-params")
     st.button(t_("TVM's own conv2d fusion test as your graph"), key="fu_example", on_click=use_example,
               icon=":material/school:")
 
@@ -64,36 +67,39 @@ with ui.guard("Cannot build the graph"):
 if result is not None:
     n_ops, n_kernels = len(result.kinds), len(result.groups)
     ck = f"fu_ck_{hash(g)}_{simplify_first}"
-    shown = f"{ck}_done" in st.session_state
+    shown = revealed(ck)                 # until the student commits, nothing tells the kernel count
+    hint = None if shown else t_("Answer the checkpoint below to reveal it.")
     m = st.columns(3)
     m[0].metric(t_("ops"), n_ops)
-    m[1].metric(t_("kernels after fusion"), n_kernels if shown else "?",
-                n_kernels - n_ops if shown else None,
-                help=t_("Answer the checkpoint below to reveal it."))
-    m[2].metric(t_("largest kernel (ops)"), max(map(len, result.groups), default=0))
+    m[1].metric(t_("kernels after fusion"), masked(ck, n_kernels), n_kernels - n_ops if shown else None,
+                help=hint)
+    m[2].metric(t_("largest kernel (ops)"), masked(ck, max(map(len, result.groups), default=0)), help=hint)
     left, right = st.columns(2)
     with left:
-        ui.show_figure(fit(graph_figure(graph, groups=[list(k) for k in result.groups if len(k) > 1],
-                                        title=t_("Fused groups (shaded = one kernel)"),
-                                        direction=direction, cache_key=(g, simplify_first, direction))),
-                       "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind."),
-                       data=[list(k) for k in result.groups])
-    with right:
-        ui.show_figure(fit(postdom_figure(result, t_("Post-dominator tree"), cache_key=(g, simplify_first))),
-                       "fu_postdom",
+        ui.show_figure(fit(graph_figure(graph, groups=[list(k) for k in result.groups if len(k) > 1] if shown
+                                        else None, title=t_("Fused groups (shaded = one kernel)") if shown
+                                        else t_("Your graph (colour = pattern kind)"), direction=direction,
+                                        cache_key=(g, simplify_first, direction, shown))),
+                       "fu_groups", t_("Shaded rectangles are fused kernels; colour = pattern kind.") if shown
+                       else t_("Colour = pattern kind. The fused kernels are shaded once you answer the "
+                               "checkpoint below."), data=[list(k) for k in result.groups] if shown else None)
+    with right:                          # its hover names each op's kernel: "kernel #?" until then
+        tree = result if shown else replace(result, group_of=dict.fromkeys(result.group_of, HIDDEN))
+        ui.show_figure(fit(postdom_figure(tree, t_("Post-dominator tree"),
+                                          cache_key=(g, simplify_first, shown))), "fu_postdom",
                        t_("An op can only fuse into its post-dominator: every path from it to the "
                           "output passes there."))
-    rows = [{t_("kernel"): k + 1, t_("ops"): " + ".join(grp),
-             t_("pattern kinds"): " + ".join(result.kinds[n] for n in grp)}
-            for k, grp in enumerate(result.groups)]
     question = t_("This graph has {n_ops} ops. How many kernels will TVM's rules leave?", n_ops=n_ops)
-    if ui.checkpoint(ck, question, n_kernels,
-                     t_("Each shaded rectangle above is one kernel; an op left alone is a kernel too."),
-                     rel_tol=0.0) is not None and not shown:
-        st.rerun()                       # reveal the kernel count above
-    st.dataframe(rows, hide_index=True, width="stretch")
-    with st.expander(t_("Every fusion decision, in order")):
-        st.code("\n".join(map(ui.t_message, result.log)) or "—", language=None)
+    ui.checkpoint(ck, question, n_kernels, t_("Each shaded rectangle above is one kernel; an op left "
+                                              "alone is a kernel too."), rel_tol=0.0)
+
+    def kernels() -> None:
+        st.dataframe([{t_("kernel"): k + 1, t_("ops"): " + ".join(grp),
+                       t_("pattern kinds"): " + ".join(result.kinds[n] for n in grp)}
+                      for k, grp in enumerate(result.groups)], hide_index=True, width="stretch")
+        with st.expander(t_("Every fusion decision, in order")):
+            st.code("\n".join(map(ui.t_message, result.log)) or "—", language=None)
+    reveal(ck, kernels)
     with st.expander(t_("Pattern kind of every op (from the registry)")):
         ops = all_ops()
         st.dataframe([{t_("pattern kind"): k,

@@ -101,6 +101,9 @@ def test_serving_weights_only_shows_the_knee(lab):
     assert not at.exception and not at.error
     _check_serving_numbers(at, "preset:mlp", acts=False)
     model = engine.model_from_graph(engine.preset("mlp"), SERVING["hw"], "fp16", 0.2e-3, False)
+    assert _metrics(at)["Knee (batch size)"] == "?"  # hidden until the knee checkpoint is answered
+    assert not [n for n in _traces(at) if n and n.startswith("knee ≈")]
+    next(b for b in at.button if b.label == "Reveal the answer").click().run()
     assert _metrics(at)["Knee (batch size)"] == f"{model.knee:,.1f}"
     knee_trace = [n for n in _traces(at) if n and n.startswith("knee ≈")]
     assert knee_trace == [f"knee ≈ {model.knee:.0f}"]

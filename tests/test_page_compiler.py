@@ -7,6 +7,11 @@ def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
+def reveal(at) -> None:
+    """Press the checkpoint's "Reveal the answer" (what it asks is hidden until then)."""
+    next(b for b in at.button if b.label == "Reveal the answer").click().run()
+
+
 def test_graph_passes_steps_and_pipeline_choice(lab):
     at = lab("graph_passes")
     assert len(at.get("plotly_chart")) >= 3
@@ -42,10 +47,15 @@ z = z2 + z3
 def test_fusion_page_counts_kernels_of_tvm_example(lab):
     at = lab("fusion", g=TVM_CONV2D_FUSE)  # the page's teaching example, as the workspace graph
     assert metrics(at)["kernels after fusion"] == "?"  # hidden until the checkpoint is answered
+    assert not any("kernel" in d.value.columns for d in at.dataframe)  # and so is the kernel table
+    reveal(at)
+    assert metrics(at)["kernels after fusion"] == "4"
     assert len(at.dataframe[0].value) == 4  # TVM's expected four segments
     at.selectbox(key="fu_model").set_value("conv_bn_relu").run()
+    reveal(at)  # a new graph is a new question
     before = len(at.dataframe[0].value)
     at.toggle(key="fu_simplify").set_value(True).run()
+    reveal(at)
     assert not at.exception
     assert metrics(at)["ops"] == "2" and before == len(at.dataframe[0].value) == 1
     at = lab("fusion", g="y = relu(")

@@ -24,6 +24,7 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from .checkpoint import checkpoint
+from .choice import by_id
 from .figures import figure_view, show_figure
 from .i18n import both, lang, t, t_message, translator
 from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
@@ -46,6 +47,7 @@ def cached_resource(fn, max_entries: int = 16):
 
 __all__ = [
     "both",
+    "by_id",
     "cached",
     "cached_resource",
     "checkpoint",

@@ -97,8 +97,9 @@ def intensity(model: ServiceModel) -> tuple[float, float]:
     return per_byte, model.peak_flops / model.bandwidth
 
 
-def batch_cost_note(model: ServiceModel) -> str:
-    """The one sentence under the batch-cost figure: where the knee is, or why there is none."""
+def batch_cost_note(model: ServiceModel, knee_shown: bool = True) -> str:
+    """The one sentence under the batch-cost figure: where the knee is, or why there is none.
+    ``knee_shown=False``: a knee exists but is a checkpoint's answer, so the sentence asks for it."""
     if math.isinf(model.knee):
         per_byte, ridge = intensity(model)
         return (
@@ -110,6 +111,11 @@ def batch_cost_note(model: ServiceModel) -> str:
         return (
             "Compute-bound at every batch size: one request's FLOPs take longer than reading the "
             "weights, so a batch shares only the fixed overhead per pass."
+        )
+    if not knee_shown:
+        return (
+            "Left of the knee a pass costs the weight read whatever the batch; right of it, compute "
+            "grows with B. Where is the knee? Predict it below."
         )
     return (
         f"Left of the knee (≈{model.knee:.0f}) a pass costs the weight read whatever the batch, so "
