@@ -31,9 +31,9 @@ def link(page: str, label: str, icon: str = ":material/science:") -> None:
 
 
 with ui.controls():
-    key = st.segmented_control(t_("Level"), [lv.key for lv in TABLE.levels], default="graph", required=True,
-                               format_func=lambda k: ui.both(TABLE.level(k).title), key="ac_level",
-                               bind="query-params")
+    key = ui.by_id(st).segmented_control(t_("Level"), [lv.key for lv in TABLE.levels], default="graph",
+                                         required=True, format_func=lambda k: t_(TABLE.level(k).title),
+                                         key="ac_level", bind="query-params")
 level = TABLE.level(key if key in [lv.key for lv in TABLE.levels] else "graph")
 
 ui.show_figure(fit(figure(TABLE, level.key, t_("Five AI compilers, level by level"), cache_key=level.key)),
@@ -85,9 +85,9 @@ else:
         vector = c[2].selectbox(t_("Vector width"), [1, 4, 8], index=2, key="ac_tvm_vector",
                                 bind="query-params")
         unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], index=1, key="ac_tvm_unroll", bind="query-params")
-        tiles = [col.selectbox(t_("Tile of {axis}", axis=axis), [0, 4, 8, 16, 32], index=3,
-                               format_func=lambda v: ui.both("none") if v == 0 else str(v),  # kept in the URL
-                               key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
+        tiles = [ui.by_id(col).selectbox(t_("Tile of {axis}", axis=axis), [0, 4, 8, 16, 32], index=3,
+                                         format_func=lambda v: t_("none") if v == 0 else str(v),
+                                         key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
                  for col, axis in zip(st.columns(3), "MNK")]
     with ui.guard():
         with st.spinner(t_("Compiling the schedule with TVM and LLVM...")):

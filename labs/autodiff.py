@@ -19,7 +19,7 @@ t_, tr = ui.t, ui.translator()
 fit, shared = ui.figure_view()
 step_fig, jac_fig, h_fig, swell_fig = map(shared, (vz.step_graph_figure, vz.jacobian_cost_figure,
                                                    vz.error_vs_h_figure, vz.swell_figure))
-MODES = {"forward": ui.both("forward"), "reverse": ui.both("reverse")}
+MODES = {"forward": "forward", "reverse": "reverse"}  # URL ids; shown in the page's language
 EXAMPLES = tuple(f"preset:{name}" for name in presets.preset_names())
 
 
@@ -44,8 +44,8 @@ if ws.KEY not in st.query_params and st.query_params.get("gb_program"):  # an ol
 with ui.controls():
     c1, c2 = st.columns([2, 1])
     choice = ws.choose("ad_preset", examples=EXAMPLES, label="Graph", slot=c1)
-    mode = c2.radio(t_("Mode"), list(MODES), horizontal=True, key="ad_mode",
-                    bind="query-params", format_func=MODES.get)
+    mode = ui.by_id(c2).radio(t_("Mode"), list(MODES), horizontal=True, key="ad_mode",
+                              bind="query-params", format_func=lambda m: t_(MODES[m]))
 
 graph = choice.graph if choice is not None else None
 if graph is not None and len(graph.nodes) > lab.STEP_LIMIT:
@@ -72,9 +72,12 @@ elif graph is not None:
             total = p2.toggle(t_("Differentiate the sum of a vector output"),
                               True, key="ad_sum", bind="query-params")
         graph, trace = ui.cached_resource(run_heavy(traces, "autodiff"))(choice.source.g, mode, pick, total)
+        labels = ad.baydin_labels(graph)
+
         def main_figure(k: int):
             title = vz.step_text(trace[k], ui.t_message)[0]
-            return step_fig(graph, trace[k].highlight, vz.node_text(trace, k, ad.baydin_labels(graph)), title,
+            return step_fig(graph, trace[k].highlight, vz.node_text(trace, k, labels), title,
+                            callout=vz.callout(trace, k, labels, tr),
                             cache_key=(choice.source.g, mode, pick, total, k))
 
         def show_step(k: int) -> None:
@@ -83,8 +86,9 @@ elif graph is not None:
             left, right = st.columns([3, 2])
             with left:
                 ui.show_figure(main_figure(k),
-                               "ad_graph", t_("The lit node is the current step; beside each node: "
-                                                   "its value, tangent (dot) or adjoint (bar) so far."))
+                               "ad_graph", t_("The lit node is the current step; its box shows its value "
+                                              "and its tangent (dot) or adjoint (bar). Beside each node "
+                                              "reached: its name in the survey (v-1, v0, v1, ...)."))
             with right:
                 st.markdown(f"**{title}**")
                 st.info(log)
@@ -107,11 +111,12 @@ elif graph is not None:
                         float(trace.summary["gradients"][last].sum()),
                         t_("Add every consumer's contribution to the adjoint."))
             st.markdown(t_("**Evaluation trace** (Baydin et al., Table 2 style), filled in step by step"))
-            cols = st.columns(2) if mode == "reverse" else [st.container()]
-            cols[0].dataframe(vz.forward_rows(trace, min(k, len(graph.nodes) - 1), tr),
-                              hide_index=True, key="ad_table")
+            wide = {tr(c): st.column_config.TextColumn(width="large") for c in vz.WIDE_COLUMNS}
+            st.dataframe(vz.forward_rows(trace, min(k, len(graph.nodes) - 1), tr), hide_index=True,
+                         key="ad_table", column_config=wide)  # one table a row: every cell whole
             if mode == "reverse":
-                cols[1].dataframe(vz.reverse_rows(trace, k, tr), hide_index=True, key="ad_rtable")
+                st.dataframe(vz.reverse_rows(trace, k, tr), hide_index=True, key="ad_rtable",
+                             column_config=wide)
             survey = lab.survey_rows(mode, graph, trace)
             if survey:
                 table = 2 if mode == "forward" else 3

@@ -43,9 +43,8 @@ with ui.controls():
     n = c1.slider(ui.t("Devices N"), 2, 8, 4, key="co_n", bind="query-params")
     length = c2.slider(ui.t("Elements per device"), 2, 24, 8, key="co_len",
                        bind="query-params")
-    algo = c3.radio(ui.t("Algorithm"), ["ring", "tree"], horizontal=True, key="co_algo",
-                    format_func=ui.t,
-                    bind="query-params")
+    algo = ui.by_id(c3).radio(ui.t("Algorithm"), ["ring", "tree"], horizontal=True, key="co_algo",
+                              format_func=ui.t, bind="query-params")
 
 with ui.guard():
     data = np.random.default_rng(0).integers(0, 10, size=(n, length)).astype(float)

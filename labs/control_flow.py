@@ -32,9 +32,9 @@ def scale_label(s: float) -> str:
 
 with ui.controls():
     c = st.columns([3, 1])
-    name = c[0].selectbox(t_("Example"), list(cfl.EXAMPLES), key="cf_example", bind="query-params",
-                          on_change=load_example,
-                          format_func=lambda n: f"{n} · {ui.both(cfl.EXAMPLES[n].title)}")
+    name = ui.by_id(c[0]).selectbox(t_("Example"), list(cfl.EXAMPLES), key="cf_example", bind="query-params",
+                                    on_change=load_example,
+                                    format_func=lambda n: f"{n} · {t_(cfl.EXAMPLES[n].title)}")
     seed = int(c[1].number_input(t_("Seed"), 0, 10_000, 0, key="cf_seed", bind="query-params"))
     code = st.text_area(t_("Your function (if and while on tensors allowed; one return at the end)"),
                         cfl.example_text(name), height=230, key="cf_code", bind="query-params")
@@ -106,8 +106,8 @@ if caps is not None:
 
 if comparison is not None:
     st.subheader(t_("Two ways to implement autodiff, on the same function"))
-    which = st.select_slider(t_("Input"), list(range(len(cfl.SCALES))), 0, key="cf_input",
-                             bind="query-params", format_func=lambda k: scale_label(cfl.SCALES[k]))
+    which = ui.by_id(st).select_slider(t_("Input"), list(range(len(cfl.SCALES))), value=0, key="cf_input",
+                                       bind="query-params", format_func=lambda k: scale_label(cfl.SCALES[k]))
     with ui.guard("Cannot differentiate this function"):
         ways = ui.cached(cfl.autodiff_ways)(code, seed, which)
         m = st.columns(3)

@@ -15,13 +15,12 @@ ui.setup("conv_algorithms",
          "multiplies and memory.")
 t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
-# one label in both languages: a bound selectbox keeps its label in the URL, so links survive a switch
-KINDS = {kind: ui.both(kind) for kind in ("standard", "depthwise", "pointwise", "grouped")}
+KINDS = ("standard", "depthwise", "pointwise", "grouped")  # URL ids; shown in the page's language
 
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1, 1])
-    kind = c[0].selectbox(t_("Kind"), list(KINDS), format_func=KINDS.get, key="ca_kind",
-                          bind="query-params")
+    kind = ui.by_id(c[0]).selectbox(t_("Kind"), list(KINDS), format_func=t_, key="ca_kind",
+                                    bind="query-params")
     cin = c[1].number_input(t_("Channels C"), 1, 64, 4, key="ca_c", bind="query-params")
     hw = c[2].number_input("H = W", 1, 64, 8, key="ca_hw", bind="query-params")
     kout = c[3].number_input(t_("Filters K"), 1, 64, 4, key="ca_k", bind="query-params")

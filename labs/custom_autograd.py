@@ -29,9 +29,9 @@ def load_example() -> None:
 
 with ui.controls():
     c = st.columns([3, 1])
-    name = c[0].selectbox(t_("Example"), list(cfn.EXAMPLES), key="ca_example", bind="query-params",
-                          on_change=load_example,
-                          format_func=lambda n: f"{n} · {ui.both(cfn.EXAMPLES[n].title)}")
+    name = ui.by_id(c[0]).selectbox(t_("Example"), list(cfn.EXAMPLES), key="ca_example", bind="query-params",
+                                    on_change=load_example,
+                                    format_func=lambda n: f"{n} · {t_(cfn.EXAMPLES[n].title)}")
     seed = int(c[1].number_input(t_("Seed"), 0, 10_000, 0, key="ca_seed", bind="query-params"))
     code = st.text_area(t_("Your op: forward saves what backward needs; backward returns one gradient "
                            "per input"), cfn.example_text(name), height=250, key="ca_code",

@@ -29,16 +29,16 @@ with ui.controls():
     ps_bw = c6.select_slider(ui.t("Server link (GB/s per direction)"), BANDWIDTHS, 12.5, key="dpd_ps_bw",
                              bind="query-params")
     shards = c7.slider(ui.t("Server shards S"), 1, 8, 1, key="dpd_shards", bind="query-params")
-    mode = c8.radio(ui.t("Parameter server"), ["sync", "async"], format_func=ui.t, horizontal=True,
-                    key="dpd_mode", bind="query-params")
+    mode = ui.by_id(c8).radio(ui.t("Parameter server"), ["sync", "async"], format_func=ui.t, horizontal=True,
+                              key="dpd_mode", bind="query-params")
     c9, c10, c11, c12 = st.columns(4)
     buckets = c9.slider(ui.t("DDP buckets B"), 1, 8, 4, key="dpd_buckets", bind="query-params")
     straggler = c10.select_slider(ui.t("Slowest worker (× compute)"), [1.0, 1.5, 2.0, 3.0, 4.0], 1.0,
                                   key="dpd_straggler", bind="query-params")
     inputs = c11.slider(ui.t("Input batch (MB)"), 0, 200, 10, key="dpd_in", bind="query-params")
     outputs = c12.slider(ui.t("Outputs (MB)"), 0, 200, 4, key="dpd_out", bind="query-params")
-    design = st.radio(ui.t("Design"), list(dpd.DESIGNS), format_func=lambda d: ui.t(DESIGN_WORDS[d]),
-                      horizontal=True, key="dpd_design", bind="query-params")
+    design = ui.by_id(st).radio(ui.t("Design"), list(dpd.DESIGNS), horizontal=True, key="dpd_design",
+                                format_func=lambda d: ui.t(DESIGN_WORDS[d]), bind="query-params")
 
 setup = dpd.Setup(n, psi * 1e6, inputs * 1e6, outputs * 1e6, compute / 3e3, compute * 2 / 3e3, alpha * 1e-6,
                   gpu_bw * 1e9, ps_bw * 1e9, shards, buckets, mode, straggler)

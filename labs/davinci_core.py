@@ -107,9 +107,9 @@ with ui.guard():
 def workload_view(kw: dict) -> None:
     st.subheader(t_("One matmul or convolution, tile by tile"))
     with ui.controls("workload"):
-        mode = st.radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
-                        format_func=lambda m: t_("Matmul") if m == "matmul" else
-                        t_("Convolution (img2col)"), bind="query-params")
+        mode = ui.by_id(st).radio(t_("Workload"), ["matmul", "conv"], horizontal=True, key="dv_mode",
+                                  format_func=lambda m: t_("Matmul") if m == "matmul" else
+                                  t_("Convolution (img2col)"), bind="query-params")
         d = st.columns(4)
         if mode == "matmul":
             M = d[0].number_input("M", 0, 1536, 512, step=16, key="dv_m", bind="query-params")

@@ -50,8 +50,8 @@ with ui.guard():
                    ui.t("time per step (s)"): round(c.seconds, 3)} for c in mp.costs], hide_index=True)
 
     st.subheader(ui.t("The cluster, coloured by group"))
-    kind = st.radio(ui.t("Show"), list(KINDS), format_func=KINDS.get, horizontal=True, key="dmap_kind",
-                    bind="query-params")
+    kind = ui.by_id(st).radio(ui.t("Show"), list(KINDS), format_func=KINDS.get, horizontal=True,
+                              key="dmap_kind", bind="query-params")
     shown = min(nodes, 8)
     cost = next(c for c in mp.costs if c.kind == kind)
     ui.show_figure(fit(group_grid(mp, kind, shown, ui.t(

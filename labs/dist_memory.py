@@ -30,8 +30,8 @@ with ui.controls():
     mb = c5.slider(ui.t("Micro-batch b"), 1, 16, 1, key="dm_mb", bind="query-params")
     tp = c6.select_slider(ui.t("Tensor parallel t"), [1, 2, 3, 4, 8, 16], 1,
                           key="dm_tp", bind="query-params")
-    recompute = c7.selectbox(ui.t("Recomputation"), list(RECOMPUTE),
-                             format_func=RECOMPUTE.get, key="dm_recompute", bind="query-params")
+    recompute = ui.by_id(c7).selectbox(ui.t("Recomputation"), list(RECOMPUTE),
+                                       format_func=RECOMPUTE.get, key="dm_recompute", bind="query-params")
     c8, c9, c10, c11 = st.columns(4)
     hidden = c8.select_slider(ui.t("Hidden h"), [1024, 2048, 4096, 6144, 8192, 12288],
                               4096, key="dm_hidden", bind="query-params")

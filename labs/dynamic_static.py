@@ -79,9 +79,8 @@ def draw(cap, key: str) -> None:
 
 
 with ui.controls():
-    name = st.selectbox(t_("Function"), list(tg.MENU), index=1, key="ds_fn",
-                        bind="query-params",   # one label in both languages: the URL keeps it
-                        format_func=lambda n: f"{n} · {ui.both(tg.MENU[n].en)}")
+    name = ui.by_id(st).selectbox(t_("Function"), list(tg.MENU), index=1, key="ds_fn", bind="query-params",
+                                  format_func=lambda n: f"{n} · {t_(tg.MENU[n].en)}")
     st.code(tg.menu_source(name), "python")
 
 with ui.guard("Capture failed"), st.spinner(t_("Tracing with torch (the first compile "

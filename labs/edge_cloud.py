@@ -49,9 +49,8 @@ with ui.controls():
     rho = d[3].slider(t_("Cloud GPU utilisation ρ"), 0.0, 0.95, 0.5,
                       key="ec_rho", bind="query-params")
     e = st.columns(4)
-    objective = e[0].radio(t_("Minimise"), ["latency", "energy"], horizontal=True,
-                           key="ec_obj", bind="query-params",   # one label for both languages (URL)
-                           format_func=ui.both)
+    objective = ui.by_id(e[0]).radio(t_("Minimise"), ["latency", "energy"], horizontal=True,
+                                     key="ec_obj", bind="query-params", format_func=t_)
     act = e[1].selectbox(t_("Activations / weights"), list(ACT), key="ec_act",
                          bind="query-params")
     jpeg = e[2].toggle(t_("JPEG upload"), False, key="ec_jpeg", bind="query-params",

@@ -90,8 +90,9 @@ st.subheader(t_("Wave64 (AMD CDNA) vs warp32 (NVIDIA)"))
 PATTERNS = {"alternate": t_("every other lane"), "runs of 32": t_("runs of 32 lanes"),
             "runs of 64": t_("runs of 64 lanes"), "random": t_("random (a coin flip per lane)")}
 with ui.controls("wave"):
-    pattern = st.radio(t_("Which lanes take the if-branch"), BRANCH_PATTERNS, index=1, horizontal=True,
-                       format_func=PATTERNS.get, key="em_pattern", bind="query-params")
+    pattern = ui.by_id(st).radio(t_("Which lanes take the if-branch"), BRANCH_PATTERNS, index=1,
+                                 horizontal=True, format_func=PATTERNS.get, key="em_pattern",
+                                 bind="query-params")
 with ui.guard():
     w32, w64 = ui.cached(wave_rows)(pattern, 256)
     ui.show_figure(fit(wave_warp_bars([w32, w64], t_("The same branch on 256 elements: 32 vs 64 lanes in "

@@ -45,8 +45,9 @@ def pick_component() -> None:
 
 
 with ui.controls():
-    picked = st.multiselect(t_("What they introduced"), CONCEPT_KEYS, CONCEPT_KEYS, key="fl_concepts",
-                            bind="query-params", format_func=lambda k: ui.both(ls.concept(k).name))
+    picked = ui.by_id(st).multiselect(t_("What they introduced"), CONCEPT_KEYS, default=CONCEPT_KEYS,
+                                      key="fl_concepts", bind="query-params",
+                                      format_func=lambda k: t_(ls.concept(k).name))
 
 concepts = [ls.concept(k) for k in picked] or list(ls.CONCEPTS)
 shown = ls.milestones_with(picked)
@@ -69,8 +70,8 @@ for c in concepts:
 
 st.subheader(t_("MindSpore's architecture"))
 with ui.controls("arch"):
-    key = st.selectbox(t_("Component"), [c.key for c in ls.MINDSPORE], 8, key="fl_component",
-                       bind="query-params", format_func=lambda k: ui.both(ls.component(k).name))
+    key = ui.by_id(st).selectbox(t_("Component"), [c.key for c in ls.MINDSPORE], index=8, key="fl_component",
+                                 bind="query-params", format_func=lambda k: t_(ls.component(k).name))
 part = ls.component(key)
 fig = fit(arch_chart(ls.MINDSPORE, key, ls.COMPILER_LAYER, t_("MindSpore, layer by layer (click a box)"),
                      cache_key=key))

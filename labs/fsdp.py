@@ -30,8 +30,8 @@ with ui.controls():
     mb = c5.slider(ui.t("Micro-batch b"), 1, 16, 1, key="fs_mb", bind="query-params")
     world = c6.select_slider(ui.t("World size N"), [1, 2, 4, 8, 16, 32, 64, 128, 256], 8,
                              key="fs_world", bind="query-params")
-    policy = c7.selectbox(ui.t("Wrap policy"), list(POLICIES), format_func=POLICIES.get,
-                          key="fs_policy", bind="query-params")
+    policy = ui.by_id(c7).selectbox(ui.t("Wrap policy"), list(POLICIES), format_func=POLICIES.get,
+                                    key="fs_policy", bind="query-params")
     k = c8.slider(ui.t("Blocks per unit k"), 1, 8, 2, key="fs_k", bind="query-params",
                   disabled=policy != "size")
     c9, c10, c11, c12 = st.columns(4)

@@ -6,7 +6,6 @@ import streamlit as st
 import ui
 from engine.kernels import gemm
 from engine.kernels.cache_sim import CacheConfig
-from ui.i18n import Translator
 from viz import kernels as vk
 
 ui.setup("gemm_tiling",
@@ -16,17 +15,15 @@ ui.setup("gemm_tiling",
 t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 KIB = 1024
-# tile 0 keeps its old label, none + the Chinese for untiled, in both languages (the URL keeps it)
-UNTILED = "none · " + Translator("zh")("untiled")
 
 with ui.controls():
     c = st.columns(5)
     size = c[0].selectbox("M = N = K", [16, 32, 48, 64], index=3, key="gt_size", bind="query-params")
     order = c[1].selectbox(t_("Loop order"), gemm.LOOP_ORDERS, key="gt_order",
                            bind="query-params")
-    tile = c[2].selectbox(t_("Tile"), [0, 4, 8, 16, 32], index=0, key="gt_tile",
-                          format_func=lambda v: UNTILED if v == 0 else str(v),  # the URL keeps it
-                          bind="query-params")
+    tile = ui.by_id(c[2]).selectbox(t_("Tile"), [0, 4, 8, 16, 32], index=0, key="gt_tile",
+                                    format_func=lambda v: t_("untiled") if v == 0 else str(v),
+                                    bind="query-params")
     unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], key="gt_unroll", bind="query-params")
     vector = c[4].selectbox(t_("Vector width"), [1, 4, 8], key="gt_vector",
                             bind="query-params")

@@ -66,16 +66,17 @@ with ui.controls("kernel"):
     vendor = st.radio(t_("Vendor"), ["NVIDIA", "AMD"], horizontal=True, key="go_vendor", bind="query-params")
     c = st.columns(5)
     if vendor == "NVIDIA":
-        cc = c[0].selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
-                            format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
+        cc = ui.by_id(c[0]).selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
+                                      format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
         threads = c[1].number_input(t_("Threads per block"), 0, 2048, 128, step=32, key="go_threads",
                                     bind="query-params")
         regs = c[2].number_input(t_("Registers per thread"), 1, 300, 37, key="go_regs", bind="query-params")
         smem = int(1024 * c[3].number_input(t_("Shared memory per block (KB)"), 0.0, 256.0, 0.0, step=1.0,
                                             format="%.1f", key="go_smem", bind="query-params"))
     else:
-        arch = c[0].selectbox(t_("AMD target"), list(SPECS_AMD), key="go_arch", bind="query-params",
-                              format_func=lambda k: f"{k} — {SPECS_AMD[k].name} ({SPECS_AMD[k].product})")
+        arch = ui.by_id(c[0]).selectbox(t_("AMD target"), list(SPECS_AMD), key="go_arch", bind="query-params",
+                                        format_func=lambda k: f"{k} — {SPECS_AMD[k].name} "
+                                                              f"({SPECS_AMD[k].product})")
         wg = c[1].number_input(t_("Workgroup size"), 1, 1024, 256, step=64, key="go_wg", bind="query-params")
         vgprs = c[2].number_input(t_("VGPRs per work-item"), 1, 512, 102, key="go_vgpr", bind="query-params")
         sgprs = c[3].number_input(t_("SGPRs per wave"), 0, 108, 98, key="go_sgpr", bind="query-params")

@@ -12,6 +12,7 @@ import ui
 from ui import graph_source as src
 from ui import workspace as ws
 from viz.export import to_csv
+from viz.graph import value_figure
 from viz.graph_text import cost_table, flops_formula, to_mermaid
 
 SOURCES = {"language": "engine.core.language", "interpreter": "engine.core.interpreter",
@@ -21,6 +22,7 @@ ui.setup("graph_builder",
          "Graph Builder",
          "Write a model in a few lines, see its graph, run it, count its FLOPs.")
 t_ = ui.t
+value_fig = ui.figure_view()[1](value_figure)  # built once per node, seed and view, in the view's language
 
 # -- controls ---------------------------------------------------------------------------------------
 with ui.controls():
@@ -82,8 +84,8 @@ if graph is not None:
             st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
                          key="gb_values_table")
         else:
-            ui.show_figure(src.node_value_fig(source.g, int(seed), pick), "gb_value",
-                           t_("Left: the tensor as a matrix (red positive, blue negative); right: how its "
+            ui.show_figure(value_fig(pick, arr, cache_key=(source.g, int(seed), pick)), "gb_value",
+                           t_("Left: the tensor as a matrix (blue positive, red negative); right: how its "
                               "values are spread. Change the seed to draw new weights and inputs."))
     with tab_cost:
         rows = cost_table(cost, t_("TOTAL"))

@@ -85,6 +85,10 @@ with ui.guard("Cannot run the pipeline"):
     steps = trace(g, tuple(passes), hw) if g else None
 
 if steps:
+    def after_fig(k: int):  # the step's result, also a frame of the run's GIF
+        return fit(pass_figure(steps[k], "after", t_("After (new or changed nodes ringed)"),
+                               cache_key=(g, tuple(passes), hw, k, "after")))
+
     def show_pass(k: int) -> None:
         step = steps[k]
         name = step.data["pass_name"]
@@ -93,13 +97,12 @@ if steps:
         titles = (t_("Before (removed nodes ringed)"),
                   t_("After (new or changed nodes ringed)"))
         key = (g, tuple(passes), hw, k)      # the step, without hashing its graph
-        fig_b, fig_a = (pass_figure(step, side, title, cache_key=(*key, side))
-                        for side, title in zip(("before", "after"), titles))
+        fig_b = pass_figure(step, "before", titles[0], cache_key=(*key, "before"))
         with left:
             ui.show_figure(fit(fig_b), "gp_before",
                            t_("The graph this pass receives; ringed nodes disappear."))
         with right:
-            ui.show_figure(fit(fig_a), "gp_after",
+            ui.show_figure(after_fig(k), "gp_after",
                            t_("The graph it returns; rectangles are fused kernels once fusion has run."),
                            data=[n.name for n in step.graph.nodes])
         st.markdown(t_("**The pass's own log**"))
@@ -125,7 +128,7 @@ if steps:
                        t_("Fusion cuts kernels and bytes moved; folding and simplification cut ops; "
                           "layout adds conversions."),
                        rows=rows)
-    ui.stepper("gp_step", len(steps), render=show_pass)
+    ui.stepper("gp_step", len(steps), render=show_pass, frame=after_fig)
 
     st.markdown(t_("**The optimised graph** (after the whole pipeline): download it or open it in "
                    "Netron"))

@@ -47,9 +47,9 @@ ui.show_figure(flow_figure(stages, t_("The curriculum as one flow")), "home_flow
 
 st.subheader(t_("What to try first"))
 path = [lab for page in FIRST_PATH for lab in LABS if lab.page == page and ready(page)]
-cols = st.columns(max(len(path), 1))
-for k, (col, lab) in enumerate(zip(cols, path), start=1):
-    with col:
+# a wrapping row, each link as wide as its text (seven equal columns cut the titles off)
+with st.container(horizontal=True, gap="small", key="home_first_path"):
+    for k, lab in enumerate(path, start=1):
         link(lab, f"{k}. {t_(lab.title)}")
 st.caption(ui.lesson_text("home", "path"))
 

@@ -35,8 +35,8 @@ def engine_run(g: str, policy: str, memory: str, machine, tuning):
 with ui.controls():
     c = st.columns([3, 3, 2, 2])
     choice = ws.choose("ie_graph", EXAMPLES, slot=c[0])
-    policy = c[1].radio(t_("Kernel choice by"), list(POLICY), format_func=lambda p: ui.both(POLICY[p]),
-                        key="ie_policy", bind="query-params")
+    policy = ui.by_id(c[1]).radio(t_("Kernel choice by"), list(POLICY), format_func=lambda p: t_(POLICY[p]),
+                                  key="ie_policy", bind="query-params")
     memory = c[2].selectbox(t_("Memory plan"), STRATEGIES, index=1, key="ie_memory", bind="query-params")
     repeats = c[3].slider(t_("Timed runs per kernel"), 1, 7, 3, key="ie_repeats", bind="query-params")
 

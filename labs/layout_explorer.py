@@ -151,9 +151,8 @@ with ui.guard():
     b = st.columns([3, 1])
     values_text = b[0].text_input(t_("Values"), "1.0, -2.5, 65504", key="le_values",
                                   bind="query-params")
-    endian = b[1].radio(t_("Byte order"), ["little", "big"], key="le_endian",
-                        bind="query-params", horizontal=True,
-                        format_func=ui.both)   # one label in both languages: the URL keeps it
+    endian = ui.by_id(b[1]).radio(t_("Byte order"), ["little", "big"], key="le_endian",
+                                  bind="query-params", horizontal=True, format_func=t_)
     try:
         values = [float(v) for v in values_text.split(",") if v.strip()][:16]
     except ValueError:

@@ -21,8 +21,6 @@ fig = ui.cached_resource   # figures are rebuilt only when their inputs change (
 NAMES = {"standard": "Standard conv", "depthwise_separable": "Depthwise-separable",
          "inverted_residual": "Inverted residual", "shuffle_unit": "ShuffleNet unit",
          "ghost": "Ghost module", "mobilevit": "MobileViT block"}
-# bound widgets store their option text in the URL, so options are the same in both languages
-BLOCKS = {k: ui.both(name) for k, name in NAMES.items()}
 
 with ui.controls():
     c = st.columns([2, 1, 1, 2])
@@ -63,9 +61,9 @@ with ui.guard():
 st.subheader(t_("Block explorer"))
 with ui.controls("blocks"):
     b = st.columns([1.6, 1, 1, 1])
-    kind_label = b[0].selectbox(t_("Block"), list(BLOCKS.values()), 1, key="lw_block",
-                                bind="query-params")
-    kind = next(k for k, v in BLOCKS.items() if v == kind_label)
+    kind = ui.by_id(b[0]).selectbox(t_("Block"), list(NAMES), index=1, key="lw_block", bind="query-params",
+                                    format_func=lambda k: t_(NAMES[k]))  # the URL keeps the id
+    kind_label = t_(NAMES[kind])
     cin = b[1].slider(t_("Input channels M"), 8, 512, 64, 8, key="lw_c",
                       bind="query-params")
     cout = b[2].slider(t_("Output channels N"), 8, 512, 64, 8, key="lw_n",

@@ -33,8 +33,8 @@ with ui.controls():
     w_bits = d[0].select_slider(t_("Weight bits"), ll.BITS, 16, key="la_wbits", bind="query-params")
     a_bits = d[1].select_slider(t_("Activation bits"), ll.BITS, 16, key="la_abits", bind="query-params")
     kv_bits = d[2].select_slider(t_("KV cache bits"), ll.BITS, 16, key="la_kvbits", bind="query-params")
-    phase = d[3].radio(t_("Phase"), ll.PHASES, format_func=ui.both, horizontal=True, key="la_phase",
-                       bind="query-params")
+    phase = ui.by_id(d[3]).radio(t_("Phase"), ll.PHASES, format_func=t_, horizontal=True, key="la_phase",
+                                 bind="query-params")
     if name == CUSTOM:
         e, base = st.columns(len(FIELDS)), ll.PRESETS["Llama-2-7B"]
         edits = {f: e[j].number_input(t_(label), lo, hi, getattr(base, f), key=f"la_{f}", bind="query-params")

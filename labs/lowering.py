@@ -67,8 +67,9 @@ with ui.controls():
     labels = kc.labels if kc is not None else ()
     label = c[1].selectbox(t_("Node or fused group"), labels, index=kc.default if labels else None,
                            key="lo_kernel", bind="query-params")
-    level = c[2].radio(t_("LLVM optimisation level"), [0, 1, 2, 3], index=2, format_func=lambda n: f"-O{n}",
-                       horizontal=True, key="lo_opt", bind="query-params")
+    level = ui.by_id(c[2]).radio(t_("LLVM optimisation level"), [0, 1, 2, 3], index=2,
+                                 format_func=lambda n: f"-O{n}", horizontal=True, key="lo_opt",
+                                 bind="query-params")
     s = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     tile = s[0].select_slider(t_("Tile"), [1, 2, 4, 8, 16, 32], 8, key="lo_tile", bind="query-params")
     vector = s[1].select_slider(t_("Vector width"), [1, 2, 4, 8, 16], 4, key="lo_vec", bind="query-params")

@@ -43,11 +43,11 @@ def interval_plan(source: str, count: int, seed: int, text: str, strategy: str):
 
 with ui.controls():
     c = st.columns([2, 2, 2])
-    source = c[0].radio(t_("Tensors from"), list(SOURCES), format_func=SOURCES.get,
-                        key="mp_source", bind="query-params")
-    strategy = c[1].selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
-                              format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
-                              bind="query-params")
+    source = ui.by_id(c[0]).radio(t_("Tensors from"), list(SOURCES), format_func=SOURCES.get,
+                                  key="mp_source", bind="query-params")  # URL: the id
+    strategy = ui.by_id(c[1]).selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
+                                        format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
+                                        bind="query-params")
     g, inplace, count, seed, text = "", False, 40, 0, TFLITE
     if source == "graph":
         choice = ws.choose("mp_model", EXAMPLES, label="Model", slot=c[2])

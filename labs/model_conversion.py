@@ -23,8 +23,8 @@ with ui.controls():
     c = st.columns([2, 2, 2])
     name = c[0].selectbox(t_("Model"), model_names(), index=model_names().index("view_by_size"),
                           key="mc_model", bind="query-params")
-    tracer = c[1].radio(t_("Direct path traces with"), list(TRACERS), format_func=TRACERS.get,
-                        key="mc_tracer", bind="query-params")
+    tracer = ui.by_id(c[1]).radio(t_("Direct path traces with"), list(TRACERS), format_func=TRACERS.get,
+                                  key="mc_tracer", bind="query-params")  # URL: the id (fx, export)
     dynamic = c[2].toggle(t_("Dynamic batch in the ONNX export"), True, key="mc_dynamic",
                           bind="query-params")
 st.caption(t_(describe(name)))

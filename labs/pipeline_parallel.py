@@ -14,7 +14,7 @@ ui.setup("pipeline_parallel",
          "Pipeline parallel",
          "Cut the model into stages, feed micro-batches, and watch the bubble shrink.")
 SCHEDULES = {"gpipe": "GPipe", "1f1b": "1F1B", "interleaved": ui.t("interleaved 1F1B")}
-MEASURES = {"flops": "FLOPs", "time": ui.both("roofline time")}
+MEASURES = {"flops": "FLOPs", "time": ui.t("roofline time")}  # URL ids -> labels in the page's language
 EXAMPLES = ("preset:mlp", "preset:self_attention", "preset:resnet_basic_block", "zoo:resnet18")
 
 
@@ -45,13 +45,13 @@ so_far_figure, held_figure = shared(so_far_figure), shared(held_figure)
 with ui.controls():
     g1, g2, g3 = st.columns([2, 1, 1])
     choice = ws.choose("pp_graph", EXAMPLES, label="Graph", slot=g1)
-    measure = g2.radio(ui.t("Stage cost"), list(MEASURES), format_func=MEASURES.get, key="pp_measure",
-                       bind="query-params", horizontal=True)
+    measure = ui.by_id(g2).radio(ui.t("Stage cost"), list(MEASURES), format_func=MEASURES.get,
+                                 key="pp_measure", bind="query-params", horizontal=True)
     hw = g3.selectbox(ui.t("Hardware"), list(hardware_presets()), index=2, key="pp_hw",
                       bind="query-params", disabled=measure != "time")
     c1, c2, c3, c4 = st.columns(4)
-    schedule = c1.radio(ui.t("Schedule"), list(SCHEDULES), index=1,
-                        format_func=SCHEDULES.get, key="pp_schedule", bind="query-params")
+    schedule = ui.by_id(c1).radio(ui.t("Schedule"), list(SCHEDULES), index=1,
+                                  format_func=SCHEDULES.get, key="pp_schedule", bind="query-params")
     p = c2.slider(ui.t("Stages p"), 1, 8, 4, key="pp_p", bind="query-params")
     m = c3.slider(ui.t("Micro-batches m"), 1, 32, 8, key="pp_m", bind="query-params")
     v = c4.slider(ui.t("Chunks per device v"), 1, 4, 2, key="pp_v",

@@ -20,8 +20,6 @@ ui.setup("pruning",
 t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
-# bound widgets keep the shown label in the URL: one label for both languages keeps links working
-METHOD_LABELS = {k: ui.both(name) for k, name in vc.METHOD_NAMES.items()}
 # your graph, pruned (engine.prune + prune_report): ResNet-18 takes ~0.3 s, so through the limiter
 report = cached_heavy(lambda g, *p: CL.prune_lens(ws.graph_of(ws.parse_g(g))[0], *p), "graph")
 
@@ -56,8 +54,8 @@ st.subheader(t_("A model trained here, with its accuracy"))
 with ui.controls():
     c = st.columns([1, 2, 1.5, 1.5])
     model = c[0].selectbox(t_("Model"), ["mlp", "cnn"], key="pr_model", bind="query-params")
-    method = c[1].selectbox(t_("Method"), list(METHOD_LABELS), format_func=METHOD_LABELS.get,
-                            key="pr_method", bind="query-params")
+    method = ui.by_id(c[1]).selectbox(t_("Method"), list(vc.METHOD_NAMES), key="pr_method",
+                                      format_func=lambda k: t_(vc.METHOD_NAMES[k]), bind="query-params")
     amount = c[2].slider(t_("Amount to prune"), 0.0, 1.0, 0.5, 0.05, key="pr_amount",
                          bind="query-params", help=t_("Ignored by 2:4 (always half)."))
     tune = c[3].slider(t_("Fine-tuning epochs"), 0, 5, 0, key="pr_tune", bind="query-params")
@@ -67,8 +65,8 @@ with ui.controls():
     dense = [ly.name for ly in model_spec(model).weighted if ly.kind == "dense"]
     lr_layer = d[1].selectbox(t_("Low-rank layer"), dense, key=f"pr_lrl_{model}",
                               bind="query-params")
-    norm = d[3].radio(t_("Channel norm (structured)"), [2, 1], horizontal=True,
-                      format_func=lambda n: f"L{n}", key="pr_norm", bind="query-params")
+    norm = ui.by_id(d[3]).radio(t_("Channel norm (structured)"), [2, 1], horizontal=True,
+                                format_func=lambda n: f"L{n}", key="pr_norm", bind="query-params")
     final = d[2].slider(t_("Gradual: final sparsity"), 0.5, 0.98, 0.9, 0.01,
                         key="pr_final", bind="query-params")
 

@@ -17,10 +17,16 @@ t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 PRESETS = engine.hardware_presets()
 
+
+def shown(name: str) -> str:
+    """A preset's name, or "Custom" (the URL's id: the same in every language) in the page's language."""
+    return name if name in PRESETS else t_(name)
+
+
 with ui.controls():
     c = st.columns([2, 1, 1, 1, 1])
-    hw_name = c[0].selectbox(t_("Hardware"), [*PRESETS, ui.both("Custom")], index=1, key="rf_hw",
-                             bind="query-params")
+    hw_name = ui.by_id(c[0]).selectbox(t_("Hardware"), [*PRESETS, "Custom"], index=1, key="rf_hw",
+                                       bind="query-params", format_func=shown)
     hw = PRESETS.get(hw_name) or R.Hardware("Custom", 100e12, 1000e9, None,
                                             t_("your own numbers: edit peak and bandwidth"))
     precision = c[1].radio(t_("Peak"), ["fp16", "fp32"], key="rf_prec", horizontal=True,
@@ -70,8 +76,8 @@ with ui.guard():
         st.info(t_("{name} has no layer with both FLOPs and bytes moved, so none of its layers lands on "
                    "the roofline.", name=choice.name))
     points += layers
-    ui.show_figure(vk.roofline_figure(peak, bw, points, hw_name,
-                                       t_("Roofline: {hw_name}", hw_name=hw_name), tr=TR), "rf_plot",
+    ui.show_figure(vk.roofline_figure(peak, bw, points, shown(hw_name),
+                                       t_("Roofline: {hw_name}", hw_name=shown(hw_name)), tr=TR), "rf_plot",
                    t_("Left of the ridge point ({ridge:.0f} FLOP/B) a kernel waits for memory (blue); "
                       "right of it, for arithmetic (red). Decode attention and elementwise ops sit far "
                       "left; big GEMMs and long-prompt prefill sit right (hover a dot for its name; "

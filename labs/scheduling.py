@@ -55,12 +55,12 @@ with ui.controls():
     c1, c2, c3 = st.columns(3)
     examples = [f"preset:{p}" for p in presets.preset_names() if p != "autodiff_example"]
     choice = ws.choose("sc_preset", examples=examples, label="Graph", slot=c1)
-    mode = c2.radio(t_("Execution mode"), MODES, index=1, key="sc_mode",
-                    bind="query-params",   # same in both languages: the URL keeps it
-                    format_func=lambda m: ui.both(MODE_NAMES[m]))
-    placement = c3.selectbox(t_("Placement (op by op / split)"), PLACEMENTS,
-                             index=2, key="sc_place", bind="query-params",
-                             format_func=lambda p: ui.both(PLACE_NAMES[p]))
+    mode = ui.by_id(c2).radio(t_("Execution mode"), MODES, index=1, key="sc_mode",
+                              bind="query-params",   # the URL keeps the id (op_by_op, ...)
+                              format_func=lambda m: t_(MODE_NAMES[m]))
+    placement = ui.by_id(c3).selectbox(t_("Placement (op by op / split)"), PLACEMENTS,
+                                       index=2, key="sc_place", bind="query-params",
+                                       format_func=lambda p: t_(PLACE_NAMES[p]))
     d1, d2, d3, d4 = st.columns(4)
     streams = d1.slider(t_("Streams per device"), 1, 4, 2, key="sc_streams",
                         bind="query-params")

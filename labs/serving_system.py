@@ -22,18 +22,16 @@ ui.setup("serving_system",
          "A Triton-style server: model repository, dynamic batching, ensembles, canary and rollback.")
 t_, TR = ui.t, ui.translator()
 fig = ui.cached_resource  # figures are rebuilt only when their inputs change (read-only)
-PARTS = {"batcher": ui.both("Batcher & instances"), "ensemble": ui.both("Ensemble"),
-         "rollout": ui.both("Lifecycle & canary"), "real": ui.both("Serve it for real"),
-         "stacks": ui.both("Triton and MindIE")}
-ROLLOUTS = {"canary": ui.both("Canary with rollback"), "swap": ui.both("Swap versions"),
-            "overlap": ui.both("Load, then unload")}
+PARTS = {"batcher": "Batcher & instances", "ensemble": "Ensemble", "rollout": "Lifecycle & canary",
+         "real": "Serve it for real", "stacks": "Triton and MindIE"}  # URL ids -> labels (page's language)
+ROLLOUTS = {"canary": "Canary with rollback", "swap": "Swap versions", "overlap": "Load, then unload"}
 HW = [name for name in engine.hardware_presets() if name in kv.CARD_MEMORY_GIB]
 EXAMPLES = ("preset:self_attention", "preset:resnet_basic_block", "zoo:resnet18")
 LABS = Path(__file__).resolve().parent
 
 with ui.controls():
-    part = st.radio(t_("Part"), list(PARTS), format_func=PARTS.get, horizontal=True, key="ssy_part",
-                    bind="query-params")
+    part = ui.by_id(st).radio(t_("Part"), list(PARTS), format_func=lambda p: t_(PARTS[p]), horizontal=True,
+                              key="ssy_part", bind="query-params")
     c, d = st.columns(4), st.columns(4)
     choice = ws.choose("ssy_graph", EXAMPLES, slot=c[0])
     max_batch = c[1].slider("max_batch_size", 1, 32, 8, key="ssy_batch", bind="query-params")
@@ -64,8 +62,8 @@ with ui.controls():
         post_ms = e[1].number_input(t_("Postprocess per request (ms)"), 0.0, 50.0, 0.1, key="ssy_post",
                                     bind="query-params")
     if part == "rollout":
-        rollout = st.radio(t_("Rollout"), list(ROLLOUTS), format_func=ROLLOUTS.get, horizontal=True,
-                           key="ssy_rollout", bind="query-params")
+        rollout = ui.by_id(st).radio(t_("Rollout"), list(ROLLOUTS), format_func=lambda r: t_(ROLLOUTS[r]),
+                                     horizontal=True, key="ssy_rollout", bind="query-params")
         e = st.columns(5)
         percent = e[0].slider(t_("Canary traffic (%)"), 1, 100, 10, key="ssy_pct", bind="query-params")
         bad = e[1].slider(t_("Canary error rate (%)"), 0.0, 50.0, 8.0, key="ssy_bad", bind="query-params")

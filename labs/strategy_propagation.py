@@ -25,8 +25,8 @@ def moves_rows(moves, tensor: str) -> list[dict]:
 
 with ui.controls():
     c1, c2, c3, c4 = st.columns(4)
-    preset = c1.selectbox(ui.t("Program"), list(PRESETS), format_func=PRESETS.get, key="sp_preset",
-                          bind="query-params")
+    preset = ui.by_id(c1).selectbox(ui.t("Program"), list(PRESETS), format_func=PRESETS.get, key="sp_preset",
+                                    bind="query-params")  # the URL keeps the id (matmul_chain, ...)
     d0 = c2.select_slider(ui.t("Device matrix d0"), [1, 2, 4], 2, key="sp_d0", bind="query-params")
     d1 = c3.select_slider(ui.t("Device matrix d1"), [1, 2, 4], 2, key="sp_d1", bind="query-params")
     link = c4.selectbox(ui.t("Link"), list(par.LINKS), key="sp_link", bind="query-params")
@@ -39,9 +39,9 @@ with ui.controls():
     st.caption(ui.t("Tensor map: the mesh axis that cuts each tensor dimension (rows, columns); "
                     "-1 = not cut."))
     cols = st.columns(3)
-    picks = [cols[i].selectbox(ui.t("Layout of {name}", name=name), MAPS, index=2 if i == 0 else 0,
-                               format_func=lambda m: AUTO if m == "auto" else m, key=f"sp_leaf{i}",
-                               bind="query-params") for i, (name, _) in enumerate(program.leaves)]
+    picks = [ui.by_id(cols[i]).selectbox(ui.t("Layout of {name}", name=name), MAPS, index=2 if i == 0 else 0,
+                                         format_func=lambda m: AUTO if m == "auto" else m, key=f"sp_leaf{i}",
+                                         bind="query-params") for i, (name, _) in enumerate(program.leaves)]
 
 mesh, dims = (d0, d1), {"B": tokens, "H": hidden, "F": 4 * hidden}
 fixed = {name: tuple(int(v) for v in m.strip("()").split(","))

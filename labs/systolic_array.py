@@ -51,8 +51,8 @@ with ui.controls():
     choice = ws.choose("sa_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
                                     "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn", "zoo:resnet18"),
                        slot=c0)
-    df = c1.radio(t_("Dataflow"), list(DATAFLOWS), format_func=DATAFLOWS.get, key="sa_df",
-                  bind="query-params")
+    df = ui.by_id(c1).radio(t_("Dataflow"), list(DATAFLOWS), format_func=DATAFLOWS.get, key="sa_df",
+                            bind="query-params")  # the URL keeps the id (os, ws, is)
     rows = c2.slider(t_("Array rows R"), 1, 256, 32, key="sa_rows", bind="query-params")
     cols = c3.slider(t_("Array columns C"), 1, 256, 32, key="sa_cols", bind="query-params")
 
@@ -79,9 +79,9 @@ with ui.guard():
 
 st.subheader(t_("One GEMM, three dataflows"))
 with ui.controls("gemm"):
-    mode = st.radio(t_("Workload"), ["gemm", "conv"], horizontal=True, key="sa_mode",
-                    format_func=lambda m: t_("GEMM (M, N, K)") if m == "gemm"
-                    else t_("Conv layer (im2col)"), bind="query-params")
+    mode = ui.by_id(st).radio(t_("Workload"), ["gemm", "conv"], horizontal=True, key="sa_mode",
+                              format_func=lambda m: t_("GEMM (M, N, K)") if m == "gemm"
+                              else t_("Conv layer (im2col)"), bind="query-params")
     d = st.columns(4)
     if mode == "gemm":
         M = d[0].number_input("M", 1, 100_000, 256, key="sa_m", bind="query-params")

@@ -21,7 +21,15 @@ _st_config.set_option("client.showErrorDetails", "full")
 
 
 import pytest  # noqa: E402
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+# Property tests draw the same examples on every machine and every run (derandomize, no example
+# database): what passes here passes in CI. Fresh seeds are `make fuzz`'s job (tools/fuzz.py), which
+# prints the command that replays a failure; HYPOTHESIS_PROFILE=explore draws fresh ones in pytest.
+_hypothesis_settings.register_profile("suite", derandomize=True, database=None)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def open_lab(

@@ -256,7 +256,10 @@ def test_jvp_matches_torch_forward_ad_and_vjp(op, k, seed):
     back = RULES[op].vjp(xs, y, u, full, (True,) * len(xs))
     lhs = float(np.sum(u * ours))
     rhs = sum(float(np.sum(gb * d)) for gb, d in zip(back, dxs))
-    assert math.isclose(lhs, rhs, rel_tol=1e-5, abs_tol=1e-7)
+    # both sides sum many products that can cancel: the rules' rounding (float32 kernels, conv2d's
+    # im2col) scales with the sum of |terms|, not with the result (a seed gave -0.031315 vs -0.031319)
+    scale = float(np.sum(np.abs(u * ours))) + sum(float(np.sum(np.abs(gb * d))) for gb, d in zip(back, dxs))
+    assert math.isclose(lhs, rhs, rel_tol=1e-5, abs_tol=1e-6 * scale + 1e-7)
 
 
 @pytest.mark.parametrize("op,k", [(op, k) for op, k in ALL if op not in SURROGATE])

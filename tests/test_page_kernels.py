@@ -84,7 +84,7 @@ def test_flash_attention_refuses_a_huge_stepper_but_keeps_the_charts(lab):
 
 def test_roofline_custom_chip_moves_the_ridge(lab):
     at = lab("roofline", strict=True)
-    at.selectbox(key="rf_hw").set_value("Custom · 自定义").run()
+    at.selectbox(key="rf_hw").set_value("Custom").run()  # the option's id (ui.by_id)
     at.number_input(key="rf_bw_custom").set_value(100.0).run()  # 100 TFLOP/s over 100 GB/s
     assert not at.exception
     assert any("1000 FLOP/B" in c.value for c in at.caption)
@@ -99,14 +99,16 @@ def test_gemm_controls_never_error(lab):
     assert any("vector width 4" in c.value for c in at.caption)  # tile 4 leaves room for 4 lanes
 
 
-def test_conv_kind_label_is_language_neutral():
+def test_conv_kind_label_is_in_the_page_language():
+    """The URL keeps the kind's id (ui.by_id), so its label is drawn in the page's language only."""
     labels = {}
     for code in ("en", "zh"):
         at = AppTest.from_file(str(ROOT / "labs" / "conv_algorithms.py"), default_timeout=120)
         at.query_params["lang"] = code
         at.run()
         labels[code] = list(at.selectbox(key="ca_kind").options)
-    assert labels["en"] == labels["zh"]
+    assert labels["en"] == ["standard", "depthwise", "pointwise", "grouped"]
+    assert labels["zh"] == ["普通卷积", "深度卷积 (groups = C)", "逐点卷积 (1×1)", "分组卷积 (2 groups)"]
 
 
 def test_layout_for_another_rank_falls_back_to_row_major(lab):

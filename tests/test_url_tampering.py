@@ -32,6 +32,8 @@ from urllib.parse import urlencode
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.choice import REGISTRY
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.stem for p in (ROOT / "labs").glob("*.py"))
 TIMEOUT = 60  # seconds per run: far above a page's cold run here, so only a hang trips it
@@ -147,7 +149,9 @@ def _kind(proto) -> str:
 
 
 def bound_widgets(at: AppTest) -> dict[str, object]:
-    """URL key -> the AppTest widget bound to it, from the rendered protos."""
+    """URL key -> the AppTest widget bound to it, from the rendered protos; and the choice widgets
+    ui.by_id keeps in the URL itself (by option id), which it lists in the session (ui/choice.py)."""
+    by_id = at.session_state[REGISTRY] if REGISTRY in at.session_state else {}
     found = {}
     for node in _nodes(at):
         proto = getattr(node, "proto", None)
@@ -157,6 +161,8 @@ def bound_widgets(at: AppTest) -> dict[str, object]:
             and proto.HasField("query_param_key")
         ):
             found[proto.query_param_key] = node
+        elif proto is not None and getattr(node, "key", None) in by_id:
+            found[node.key] = node
     return found
 
 

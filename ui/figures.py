@@ -74,8 +74,9 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
     fig = _in_view(fig)
     st.plotly_chart(fig, key=f"fig_{key}", config=_PLOTLY_CONFIG, alt=caption)
     st.caption(caption)
-    cols = st.columns(5)
-    cols[0].download_button(
+    # one compact toolbar: the buttons sit side by side, each as wide as its label
+    row = st.container(horizontal=True, gap="small", key=f"dl_row_{key}")
+    row.download_button(
         "PNG",
         _render(fig, "png"),
         file_name=f"{key}.png",
@@ -84,7 +85,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
         on_click="ignore",
         help=t("Server-side PNG, 1280×720"),
     )
-    cols[1].download_button(
+    row.download_button(
         t("PNG (slide)"),
         _render_slide(fig, presenting()),
         file_name=f"{key}_slide.png",
@@ -93,7 +94,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
         on_click="ignore",
         help=t("1920×1080 PNG in presenter type, for a slide"),
     )
-    cols[2].download_button(
+    row.download_button(
         "SVG",
         _render(fig, "svg"),
         file_name=f"{key}.svg",
@@ -103,7 +104,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
         help=t("Vector SVG for slides"),
     )
     if data is not None:
-        cols[3].download_button(
+        row.download_button(
             "JSON",
             to_json(data),
             file_name=f"{key}.json",
@@ -112,7 +113,7 @@ def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None 
             on_click="ignore",
         )
     if rows:
-        cols[4].download_button(
+        row.download_button(
             "CSV",
             to_csv(rows),
             file_name=f"{key}.csv",

@@ -29,11 +29,11 @@ from viz.graph_text import graph_json, to_dot, to_mermaid
 
 from . import workspace as ws
 from .catalog import LABS
-from .i18n import Translator, both, lang, t, t_message
+from .i18n import Translator, lang, t, t_message
 from .uploads import STORE
 
-# a radio keeps its shown label, so these labels are the same in both languages
-SOURCES = {"preset": both("Preset"), "program": both("Program"), "onnx": "ONNX", "zoo": both("torch zoo")}
+# the source is not in the URL (the graph is, as `g`): labels are drawn in the page's language
+SOURCES = {"preset": "Preset", "program": "Program", "onnx": "ONNX", "zoo": "torch zoo"}  # shown by t()
 _SEEDED = "gb_seeded_g"  # the g the controls were last seeded from (or set)
 _LEGACY_KEYS = ("gb_source", "gb_program", "gb_zoo", "gb_preset")
 
@@ -107,7 +107,7 @@ def pick_source(source_slot=st, preset_slot=st) -> ws.Source:
     _show_in_controls(ws.requested())
     st.session_state.setdefault("gb_preset", "mlp")
     kind = source_slot.radio(
-        t("Source"), list(SOURCES), format_func=SOURCES.get, horizontal=True, key="gb_source"
+        t("Source"), list(SOURCES), format_func=lambda k: t(SOURCES[k]), horizontal=True, key="gb_source"
     )
     name = preset_slot.selectbox(t("Preset"), presets.preset_names(), key="gb_preset")
     preset_slot.caption(t_message(presets.preset_info(name)))
@@ -140,6 +140,7 @@ def pick_source(source_slot=st, preset_slot=st) -> ws.Source:
         st.query_params.pop(key, None)
     ws.set_current(source)
     st.session_state[_SEEDED] = source.g
+    netron_action(source.g, "gb", slot=source_slot)
     return source
 
 
@@ -192,6 +193,36 @@ def export_buttons(graph, key: str, onnx: Callable[[], bytes] | None, program: s
             from .netron import netron_view
 
             netron_view(onnx_bytes, key=f"{key}_netron")
+
+
+def netron_action(g: str, key: str, slot=st) -> None:
+    """An "Open in Netron" button (a popover) for the graph ``g``: on the first screen of every graph
+    page. Lazy: the ONNX export runs and the model is published (:func:`ui.netron.publish_model`,
+    with its HMAC name, per-session cleanup and expiry) only once the student opens it."""
+    pop = slot.popover(
+        t("Open in Netron"),
+        icon=":material/account_tree:",
+        key=f"{key}_netron_pop",
+        on_change="rerun",
+        help=t("Look at this graph in Netron, the model viewer (exported as ONNX)"),
+    )
+    with pop:
+        if not pop.open:
+            return  # nothing exported or written until it is opened
+        try:
+            onnx_bytes = onnx_bytes_of(g)
+        except (ImportError, EngineError) as exc:
+            st.warning(t("ONNX export unavailable: {exc}", exc=t_message(str(exc))))
+            return
+        from .netron import netron_url
+
+        try:
+            url = netron_url(onnx_bytes)
+        except (ValueError, OSError) as exc:
+            st.error(t("Cannot open Netron: {exc}", exc=exc))
+            return
+        st.link_button(t("Open Netron in a new tab"), url, type="primary", icon=":material/open_in_new:")
+        st.caption(t("Netron runs inside this app: the model does not leave the server."))
 
 
 def open_in_links(source: ws.Source) -> None:

@@ -12,6 +12,7 @@ URL flags (all restored by a share link):
   controls=0     hide the controls (presenter mode only)
   theme=dark     Streamlit's dark theme, figures drawn dark (viz.theme.THEMES)
   theme=contrast a projector's high contrast: pure black text on white, thick lines, large markers
+  gsize=S|M|L    the sidebar's "Graph size": nodes, labels and height of every graph drawing
 
 How a theme is switched: Streamlit 1.67 has no per-session theme API (config ``theme.*`` is
 server-wide; ``st.context.theme`` only reads). .streamlit/config.toml defines both a light and a
@@ -34,7 +35,7 @@ from streamlit.errors import StreamlitAPIException
 
 from engine.core.errors import EngineError
 from viz.theme import THEMES
-from viz.view import View
+from viz.view import GRAPH_SIZES, View, graph_zoom
 
 from . import janitor, playlist
 from .i18n import LANGS, lang, set_lang, t, t_message
@@ -107,9 +108,26 @@ def theme() -> str:
     return name if name in THEMES else "light"
 
 
+GRAPH_SIZE_KEY = "gsize"  # the sidebar's "Graph size" (S / M / L), bound to the URL
+
+
 def presenting() -> View:
-    """Presenter mode and theme of this view; truthy exactly in presenter mode (``?present=1``)."""
-    return View(flag("present"), theme())
+    """Presenter mode, theme and graph zoom of this view; truthy exactly in presenter mode
+    (``?present=1``). The zoom comes from ``?gsize=S|M|L``; any other value reads as M (1.0)."""
+    return View(flag("present"), theme(), graph_zoom(st.query_params.get(GRAPH_SIZE_KEY, "M")))
+
+
+def _graph_size() -> None:
+    """The sidebar's "Graph size": node markers, labels and height of every graph drawing."""
+    with st.sidebar:
+        st.select_slider(
+            t("Graph size"),
+            list(GRAPH_SIZES),
+            value="M",
+            key=GRAPH_SIZE_KEY,
+            bind="query-params",
+            help=t("Scales the nodes, labels and height of every graph drawing on the page."),
+        )
 
 
 def _drop_infinite_url_values() -> None:
@@ -147,6 +165,7 @@ def setup(page_id: str, title: str, intro: str = "") -> None:
     janitor.touch()  # this session is alive (ui/janitor.py releases it once it has gone)
     st.session_state["current_page"] = page_id
     _language_picker()
+    _graph_size()
     if presenting():
         st.html(_PRESENTER_CSS)
         if st.query_params.get("controls") == "0":

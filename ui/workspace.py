@@ -32,7 +32,8 @@ from engine.core.errors import BudgetError, EngineError
 from engine.core.program_format import format_program
 from engine.interop.torch_zoo import zoo_graph, zoo_names
 
-from .i18n import both, t, t_message
+from .choice import by_id
+from .i18n import t, t_message
 from .page import plain
 from .uploads import STORE
 
@@ -189,10 +190,11 @@ def page_link(page: str, label: str, source: Source, icon: str | None = None) ->
 
 
 def chip(source: Source, graph) -> None:
-    """ "Your graph: <name> · <n> nodes · <ops> ops → <outputs> · change" (change opens the Graph
-    Builder on it). Names come from the graph (an upload's may be anything): shown as plain text."""
+    """ "Your graph: <name> · <n> nodes · <ops> ops → <outputs> · change · Open in Netron" (change
+    opens the Graph Builder on it; Netron shows it, see :func:`netron_action`). Names come from the
+    graph (an upload's may be anything): shown as plain text."""
     outputs = ", ".join(graph.outputs[:3]) + (" …" if len(graph.outputs) > 3 else "")
-    cols = st.columns([4, 1])
+    cols = st.columns([3, 2], vertical_alignment="center")
     cols[0].caption(
         t(
             "Your graph: **{name}** · {n} nodes · {ops} ops → {outputs}",
@@ -202,8 +204,16 @@ def chip(source: Source, graph) -> None:
             outputs=plain(outputs),
         )
     )
-    with cols[1]:
+    with cols[1].container(horizontal=True, horizontal_alignment="right"):
         page_link("graph_builder", t("change"), source, icon=":material/edit:")
+        netron_action(source)
+
+
+def netron_action(source: Source) -> None:
+    """ "Open in Netron" on ``source`` (the chip's first-screen action; see ui/graph_source.py)."""
+    from .graph_source import netron_action as action  # (graph_source imports this module)
+
+    action(source.g, "ws")
 
 
 YOURS = "Your graph"
@@ -230,15 +240,16 @@ def example_label(g: str) -> str:
 
 def pick(label: str, examples: list[str], key: str, slot=st) -> str:
     """A selectbox: "Your graph" (the default) or one of the lab's own ``examples`` (names); returns
-    :data:`YOURS` or the name chosen. Every label is the same in both languages ("Your graph" in
-    English and Chinese side by side, example names as they are): a bound selectbox keeps its label
-    in the URL."""
-    return slot.selectbox(
+    :data:`YOURS` or the name chosen. The URL keeps the option itself (ui.by_id): an example's name,
+    or nothing for your graph (the default); "Your graph" is drawn in the page's language (looked up
+    now: a test's rerun draws the labels again outside the page's run, where the language is unknown)."""
+    yours = t(YOURS)
+    return by_id(slot).selectbox(
         label,
         [YOURS, *examples],
         key=key,
         bind="query-params",
-        format_func=lambda x: both(YOURS) if x == YOURS else x,
+        format_func=lambda x: yours if x == YOURS else x,
     )
 
 
@@ -264,6 +275,9 @@ def choose(
         return None
     if show_chip and picked == YOURS:
         chip(source, graph)
+    elif show_chip:  # a lab example: Netron on it all the same
+        with st.container(horizontal=True, horizontal_alignment="right"):
+            netron_action(chosen)
     return Choice(chosen, graph, cost, picked == YOURS)
 
 

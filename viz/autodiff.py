@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
+from engine.framework.autodiff import show
+
 from .graph import graph_figure
+from .graph_layout import compute_layout
 from .theme import MEANING, OKABE_ITO, apply_theme
 from .words import Translate, same
 
@@ -74,6 +78,10 @@ def survey_table(rows: list[dict], tr: Translate = same) -> list[dict]:
     return out
 
 
+#: Trace-table columns whose cells run long (tensor summaries, rule formulas): drawn wide by the page.
+WIDE_COLUMNS = ("expression", "value", "tangent", "rule", "contribution", "adjoint now")
+
+
 def forward_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     """The forward evaluation-trace table (Baydin Table 2) filled in up to step ``upto``."""
     rows = []
@@ -110,25 +118,70 @@ def reverse_rows(trace, upto: int, tr: Translate = same) -> list[dict]:
     return rows
 
 
-def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[str, str]:
-    """Text beside each node of the graph figure: value, tangent (dot) or adjoint (bar) so far."""
-    value: dict[str, str] = {}
-    extra: dict[str, str] = {}
+def node_state(trace, upto: int) -> dict[str, dict[str, Any]]:
+    """What the trace has recorded for each node up to step ``upto``: ``value``, ``tangent`` (forward
+    mode) and ``adjoint`` (reverse mode, the running sum so far), as the engine recorded them (a
+    float for a scalar, a short description for a tensor)."""
+    state: dict[str, dict[str, Any]] = {}
     for step in trace.steps[: upto + 1]:
         d = step.data or {}
+        if "node" not in d:
+            continue
         if "value" in d:
-            value[d["node"]] = _num(d["value"])
+            state.setdefault(d["node"], {})["value"] = d["value"]
             if d.get("tangent") is not None:
-                extra[d["node"]] = f"dot = {_num(d['tangent'])}"
+                state[d["node"]]["tangent"] = d["tangent"]
+        if "adjoint" in d:
+            state.setdefault(d["node"], {})["adjoint"] = d["adjoint"]
         for c in d.get("contributions", ()) or ():
-            extra[c["to"]] = f"bar = {_num(c['adjoint'])}"
-        if "adjoint" in d and "value" not in d:
-            extra[d["node"]] = f"bar = {_num(d['adjoint'])}"
-    text = {}
-    for k in value:
-        head = f"{labels[k]} = " if labels and k in labels else ""
-        text[k] = f"{head}{value[k]}" + (f", {extra[k]}" if k in extra else "") + "\u2003\u2003"
-    return text
+            state.setdefault(c["to"], {})["adjoint"] = c["adjoint"]
+    return state
+
+
+def node_text(trace, upto: int, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """Text beside each node reached by step ``upto``: its short survey name (v1, v-1, ...) only.
+    The numbers go in :func:`callout` (the lit node) and the trace table, not beside every node."""
+    return {k: labels[k] for k in node_state(trace, upto) if labels and k in labels}
+
+
+CALLOUT_NUMBERS = 3  # numbers of a tensor shown in the callout (then "…")
+
+
+def tensor_text(x: Any, tr: Translate = same) -> str:
+    """A scalar as ``1.234``; a tensor as its shape, then (a second line) its first few numbers: bounded
+    length whatever the tensor's size."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.size == 1:
+        return f"{float(a.reshape(())):.4g}"
+    flat = a.ravel()
+    head = ", ".join(f"{v:.3g}" for v in flat[:CALLOUT_NUMBERS])
+    more = ", …" if flat.size > CALLOUT_NUMBERS else ""
+    return tr("shape {shape}").format(shape=list(a.shape)) + f"<br>[{head}{more}]"
+
+
+def callout(trace, k: int, labels: dict[str, str] | None = None, tr: Translate = same) -> tuple[str, str]:
+    """(node, text) for the lit node of step ``k``: its name, value and tangent (dot) or adjoint (bar).
+
+    Tensors show their shape and first numbers, read from the trace's final arrays when those are what
+    the step recorded (a value or tangent never changes once computed; an adjoint is complete when its
+    node is lit in the backward sweep), else the step's own short description."""
+    node = trace[k].highlight[0]
+    state = node_state(trace, k).get(node, {})
+    arrays = trace.summary if isinstance(trace.summary, dict) else {}
+    label = labels.get(node) if labels else None
+    lines = [f"<b>{label} · {node}</b>" if label and label != node else f"<b>{node}</b>"]
+    for key, store, word in (
+        ("value", "values", "value"),
+        ("tangent", "tangents", "tangent (dot)"),
+        ("adjoint", "adjoints", "adjoint (bar)"),
+    ):
+        if key not in state:
+            continue
+        got, full = state[key], (arrays.get(store) or {}).get(node)
+        if not isinstance(got, float) and full is not None and show(full) == got:
+            got = tensor_text(full, tr)
+        lines.append(f"{tr(word)} = {_num(got)}")
+    return node, "<br>".join(lines)
 
 
 def error_vs_h_figure(
@@ -263,10 +316,45 @@ def gradient_rows(rows: list[dict], tr: Translate = same) -> list[dict]:
     ]
 
 
-def step_graph_figure(graph, highlight=(), node_text=None, title: str = "", tr: Translate = same):
-    """The graph at one autodiff step: ``highlight`` lit, ``node_text`` (values, tangents, adjoints)
-    beside the nodes, drawn left to right with the legend inside the plot (the graph keeps the width)."""
+def step_graph_figure(
+    graph, highlight=(), node_text=None, title: str = "", tr: Translate = same, callout=None
+):
+    """The graph at one autodiff step: ``highlight`` lit, ``node_text`` (short names) beside the nodes,
+    and ``callout`` = (node, text) a boxed note with an arrow to that node (its value, tangent or
+    adjoint), drawn left to right with the legend inside the plot (the graph keeps the width)."""
     fig = graph_figure(
         graph, tr=tr, highlight=highlight, height=420, direction="LR", node_text=node_text, title=title
     )
-    return fig.update_layout(legend_xanchor="left")
+    fig.update_layout(legend_xanchor="left")
+    if callout is not None:
+        node, text = callout
+        positions = compute_layout(graph, "LR").positions
+        if node in positions:
+            x, y = positions[node]
+            xs = [p[0] for p in positions.values()]
+            ys = [p[1] for p in positions.values()]
+            right = x > (min(xs) + max(xs)) / 2  # the box opens toward the middle of the graph
+            below = y >= (min(ys) + max(ys)) / 2  # (a one-row graph: below, away from the legend)
+            fig.add_annotation(
+                x=x,
+                y=y,
+                text=text,
+                showarrow=True,
+                arrowhead=2,
+                arrowwidth=2,
+                arrowcolor=MEANING["highlight"],
+                ax=-36 if right else 36,
+                ay=56 if below else -56,
+                xanchor="right" if right else "left",
+                yanchor="top" if below else "bottom",
+                align="left",
+                font=dict(size=15, color="#111"),
+                bgcolor="rgba(255,255,255,0.94)",
+                bordercolor=MEANING["highlight"],
+                borderwidth=2,
+                borderpad=6,
+                name="callout",
+            )
+    # no marker colour scale is meant here: keep presenter type from drawing empty colour bars
+    fig.update_traces(marker_showscale=False, selector=dict(type="scatter"))
+    return fig

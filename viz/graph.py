@@ -26,6 +26,7 @@ given. Zoom and pan work through ``ui.show_figure`` (scrollZoom).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +45,12 @@ __all__ = [
     "cost_rows_by_node",
     "value_figure",
     "flow_figure",
+    "fit_graph",
+    "node_sizes",
+    "text_px",
+    "label_box",
+    "PLOT_PX",
+    "MIN_LABEL_PX",
 ]
 
 _LABEL_LIMIT = 120  # above this many main nodes, names go to hover only
@@ -161,13 +168,216 @@ def _label(node, extra: str | None) -> str:
 
 
 def _side_label(node, direction: str, crowded: bool) -> str:
-    """Params are labelled beside themselves in small TB graphs; otherwise on hover only."""
+    """Params are labelled beside themselves in TB graphs (where the label fits); otherwise on hover only."""
     if direction != "TB" or crowded:
         return ""
     return f"{_short_name(node.name)} {_shape_text(node.shape)}"
 
 
-def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
+# -- sizes and label geometry ------------------------------------------------------------------------
+#: The plot width (px) a graph's labels are placed for: a half-width column of a 1280-wide page (the
+#: passes and fusion labs draw two graphs side by side). A wider figure only spreads the nodes further
+#: apart, so labels that clear each other here clear each other there too.
+PLOT_PX = 400
+MIN_LABEL_PX = 12  # the least a class reads on a 1280-wide page; a label that cannot fit goes to hover
+_MAX_UNIT_PX = 150  # px one layout unit may take across: a chain stays a chain, not a wide zig-zag
+_LABEL_PAD = 3  # px of air kept around every label box
+_MARGIN = dict(t=52, l=10, r=10)
+_LEGEND_ROW_PX, _LEGEND_ITEM_PX = 1.45, 44  # a legend row's height (× font), an entry's swatch and gap
+_TAGS = re.compile(r"<[^>]+>")
+_NARROW = frozenset("iljtfr.,:;|!'()[] I1")
+_WIDE = frozenset("mwMW@%×—…")
+
+
+def node_sizes(n_main: int) -> tuple[int, int]:
+    """(marker px, label font px) for a graph of ``n_main`` main nodes: few nodes draw large."""
+    for limit, size, font in ((10, 26, 15), (25, 22, 14), (40, 20, 13), (_LABEL_LIMIT, 14, 12)):
+        if n_main <= limit:
+            return size, font
+    return 8, MIN_LABEL_PX
+
+
+def text_px(text: str, font: float) -> tuple[float, float]:
+    """(width, height) in px a label takes at ``font`` px: a generous estimate per character (wide
+    for DejaVu Sans, the widest fallback font), never under 0.6 em a character; lines split at <br>."""
+    lines = [_TAGS.sub("", line) for line in re.split(r"(?i)<br\s*/?>", text)] or [""]
+
+    def em(ch: str) -> float:
+        if ch in _NARROW:
+            return 0.36
+        if ch in _WIDE or ord(ch) >= 0x2E80:
+            return 1.0
+        return 0.74 if ch.isupper() else 0.64
+
+    width = max(max(sum(em(c) for c in line), 0.6 * len(line)) for line in lines) * font
+    return width, font * (1.2 + 1.3 * (len(lines) - 1))
+
+
+def _offset(marker: float | None) -> float:
+    """How far plotly sets text off a shown marker of ``marker`` px (plotly.js textPointPosition)."""
+    return marker / 2 / 0.8 + 1 if marker else 0.0
+
+
+def label_box(x: float, y: float, text: str, font: float, position: str, marker: float | None):
+    """The box (x0, y0, x1, y1), px with y down, that ``text`` drawn at ``position`` of a point at
+    (x, y) px takes, as plotly places it (text set off ``marker`` by :func:`_offset`)."""
+    w, h = text_px(text, font)
+    r = _offset(marker)
+    if "left" in position:
+        x0 = x - r - w
+    elif "right" in position:
+        x0 = x + r
+    else:
+        x0 = x - w / 2
+    if position.startswith("top"):
+        y0 = y - r - h
+    elif position.startswith("bottom"):
+        y0 = y + r
+    else:
+        y0 = y - h / 2
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def _overlap(a, b, pad: float = _LABEL_PAD) -> bool:
+    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + pad and b[1] < a[3] + pad
+
+
+#: where each kind of label may go, in order of preference (none fits: hover only)
+_CHOICES = {
+    ("TB", "node"): ("middle left", "middle right"),
+    ("TB", "side"): ("middle right",),
+    ("TB", "edge"): ("middle right", "middle left"),
+    ("LR", "node"): ("top center", "bottom center"),
+    ("LR", "side"): (),
+    ("LR", "edge"): ("bottom center", "top center"),
+}
+_ORDER = ("node", "side", "edge")  # names first, then params, then shapes
+
+
+def _scale(lo: float, hi: float, plot_px: float, pad_lo: float, pad_hi: float, cap: float):
+    """An axis range over [lo, hi] in ``plot_px`` px keeping ``pad_lo``/``pad_hi`` px free at the
+    ends; the extent is centred when the cap on px per unit leaves room. Returns (range, px per unit)."""
+    span = hi - lo
+    room = max(plot_px - pad_lo - pad_hi, 1.0)
+    unit = min(room / span, cap) if span > 0 else cap
+    spare = (room - span * unit) / 2
+    return [lo - (pad_lo + spare) / unit, hi + (pad_hi + spare) / unit], unit
+
+
+def _legend_rows(fig: go.Figure, plot_px: float, font: float) -> int:
+    names = [tr.name for tr in fig.data if tr.showlegend is not False and tr.name]
+    if not names:
+        return 0
+    rows, used = 1, 0.0
+    for name in names:
+        w = _LEGEND_ITEM_PX + text_px(str(name), font)[0]
+        if used and used + w > plot_px:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
+
+
+def fit_graph(fig: go.Figure, zoom: float | None = None) -> go.Figure:
+    """Lay a :func:`graph_figure` out for its present sizes (in place): scale markers, label fonts and
+    the drawing's height by ``zoom`` (relative to the zoom it was built at, labels never under
+    :data:`MIN_LABEL_PX`), set both axis ranges so nodes use the width (no aspect lock) and every
+    label stays inside the plot, then place each label where it clears every other label and node at
+    :data:`PLOT_PX` wide, or leave it to the hover. :func:`viz.view.adapt` calls this after presenter
+    type or a theme changed the sizes."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    info = dict(meta.get("graph") or {})
+    if not info:
+        return fig
+    if zoom is not None and zoom != info.get("zoom", 1.0):
+        _zoom(fig, zoom / info.get("zoom", 1.0))
+        info["zoom"] = zoom
+    fig.layout.meta = {**meta, "graph": info}
+    _place(fig, info)
+    return fig
+
+
+def _zoom(fig: go.Figure, factor: float) -> None:
+    for trace in fig.data:
+        role = (trace.meta or {}).get("role") if isinstance(trace.meta, dict) else None
+        if role is None:
+            continue
+        if role != "edge" and isinstance(trace.marker.size, int | float):
+            trace.marker.size = max(4, round(trace.marker.size * factor, 1))
+        if isinstance(trace.textfont.size, int | float):
+            trace.textfont.size = max(MIN_LABEL_PX, round(trace.textfont.size * factor, 1))
+    layout = fig.layout
+    fixed = (layout.margin.t or 0) + (layout.margin.b or 0)
+    layout.height = round(fixed + ((layout.height or 420) - fixed) * factor)
+
+
+def _place(fig: go.Figure, info: dict) -> None:
+    direction = info.get("direction", "TB")
+    labelled = [tr for tr in fig.data if isinstance(tr.meta, dict) and "labels" in tr.meta]
+    markers = [tr for tr in fig.data if isinstance(tr.meta, dict) and tr.meta.get("role") in ("node", "side")]
+    points = [(x, y) for tr in markers for x, y in zip(tr.x, tr.y)]
+    if not points:
+        return
+    plot_w = float(info.get("plot_px", PLOT_PX))
+    legend_font = fig.layout.legend.font.size or fig.layout.font.size or 14
+    rows = _legend_rows(fig, plot_w, legend_font)
+    fig.layout.margin.b = 10 + round(rows * _LEGEND_ROW_PX * legend_font + (6 if rows else 0))
+    height = fig.layout.height or 420
+    plot_h = max(height - (fig.layout.margin.t or 0) - fig.layout.margin.b, 60)
+    # room for labels at the ends of each axis: the widest (TB) or tallest (LR) label and a marker
+    biggest = max((tr.marker.size or 0) for tr in markers)
+    widest, tallest = 0.0, 0.0
+    for tr in labelled:
+        font = tr.textfont.size or MIN_LABEL_PX
+        for text in tr.meta["labels"]:
+            if text:
+                w, h = text_px(text, font)
+                widest, tallest = max(widest, w), max(tallest, h)
+    reach = _offset(biggest) + _LABEL_PAD
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if direction == "TB":
+        pad_x = min(widest + reach, 0.42 * plot_w)
+        xrange, sx = _scale(min(xs), max(xs), plot_w, pad_x, pad_x, _MAX_UNIT_PX)
+        pad_y = max(biggest, tallest) / 2 + _LABEL_PAD + 4
+    else:
+        pad_x = min(widest / 2 + _LABEL_PAD, 0.3 * plot_w)
+        xrange, sx = _scale(min(xs), max(xs), plot_w, pad_x, pad_x, _MAX_UNIT_PX)
+        pad_y = tallest + reach + 2
+    yrange, sy = _scale(min(ys), max(ys), plot_h, pad_y, pad_y, info.get("unit_y", 1e9))
+    fig.update_xaxes(range=xrange, autorange=False)
+    fig.update_yaxes(range=yrange, autorange=False)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (x - xrange[0]) * sx, (yrange[1] - y) * sy
+
+    taken = []
+    for tr in markers:
+        half = (tr.marker.size or 0) / 2
+        for x, y in zip(tr.x, tr.y):
+            cx, cy = px(x, y)
+            taken.append((cx - half, cy - half, cx + half, cy + half))
+    jobs = sorted(labelled, key=lambda tr: _ORDER.index(tr.meta["role"]))
+    for tr in jobs:
+        role, font = tr.meta["role"], tr.textfont.size or MIN_LABEL_PX
+        marker = tr.marker.size if "markers" in (tr.mode or "") else None
+        texts, spots = [], []
+        for x, y, text in zip(tr.x, tr.y, tr.meta["labels"]):
+            spot, shown = _CHOICES[(direction, role)][:1] or ("middle right",), ""
+            if text and font >= MIN_LABEL_PX:
+                cx, cy = px(x, y)
+                for where in _CHOICES[(direction, role)]:
+                    box = label_box(cx, cy, text, font, where, marker)
+                    inside = box[0] >= 0 and box[2] <= plot_w and box[1] >= 0 and box[3] <= plot_h
+                    if inside and not any(_overlap(box, other) for other in taken):
+                        taken.append(box)
+                        spot, shown = (where,), text
+                        break
+            texts.append(shown)
+            spots.append(spot[0])
+        tr.text = texts
+        tr.textposition = spots
+
+
+def _edge_traces(graph, lay: GraphLayout, big: bool, font: int) -> list[go.Scatter]:
     xs, ys, ax, ay, lx, ly, lt = [], [], [], [], [], [], []
     for (src, _dst), path in lay.edge_paths.items():
         side = src in lay.side
@@ -205,19 +415,18 @@ def _edge_traces(graph, lay: GraphLayout, big: bool) -> list[go.Scatter]:
         marker=dict(symbol=symbol, size=7, color="#8a8a8a"),
         name="arrows",
     )
-    label_mode = "markers" if big else "markers+text"
     labels = go.Scatter(
         x=lx,
         y=ly,
-        mode=label_mode,
+        mode="markers" if big else "markers+text",
         text=lt,
         hovertext=lt,
         name="shapes",
         hoverinfo="text",
         showlegend=False,
-        textfont=dict(size=12, color="#666"),  # 12 px: the least a class reads on a 1280-wide page
-        textposition="middle right" if lay.direction == "TB" else "top center",
+        textfont=dict(size=max(MIN_LABEL_PX, font - 2), color="#666"),
         marker=dict(size=6, color="rgba(0,0,0,0)"),
+        meta={"role": "edge"} if big else {"role": "edge", "labels": lt},
     )
     return [line, heads, labels]
 
@@ -256,47 +465,54 @@ def _ring(names, lay, color: str, label: str, size: int) -> go.Scatter | None:
         name=label,
         hoverinfo="skip",
         marker=dict(symbol="square", size=size + 10, color="rgba(0,0,0,0)", line=dict(color=color, width=4)),
+        meta={"role": "ring"},
     )
 
 
 def _node_traces(
-    graph, lay, costs, node_text, big: bool, size: int, tr: Translate = same
+    graph, lay, costs, node_text, big: bool, size: int, font: int, tr: Translate = same
 ) -> list[go.Scatter]:
     cache: dict = {}
     by_kind: dict[str, list] = {}
     for n in graph.nodes:
         by_kind.setdefault(node_kind(n, cache), []).append(n)
-    text_pos = "middle left" if lay.direction == "TB" else "top center"
     order = [*_SOURCE_KINDS, *(k for k in KIND_COLORS if k not in _SOURCE_KINDS)]
     traces = []
     for kind in sorted(by_kind, key=lambda k: order.index(k) if k in order else len(order)):
         nodes = by_kind[kind]
         side = kind in ("param", "constant")
         extra = [node_text.get(n.name) if node_text else None for n in nodes]
-        show_text = not big or node_text
+        show_text = not big or bool(node_text)
+        role = "side" if side else "node"
+        labels = [
+            _label(n, e) if not side else _side_label(n, lay.direction, n_side_crowded(lay))
+            for n, e in zip(nodes, extra)
+        ]
         traces.append(
             go.Scatter(
                 x=[lay.positions[n.name][0] for n in nodes],
                 y=[lay.positions[n.name][1] for n in nodes],
                 mode="markers+text" if show_text else "markers",
                 name=tr(kind),
-                text=[
-                    _label(n, e) if not side else _side_label(n, lay.direction, size < 22)
-                    for n, e in zip(nodes, extra)
-                ],
-                textposition="middle right" if side else text_pos,
-                textfont=dict(size=12),
+                text=labels,
+                textfont=dict(size=font),
                 hovertext=[_hover(n, kind, costs.get(n.name, {}), e, tr) for n, e in zip(nodes, extra)],
                 hoverinfo="text",
                 marker=dict(
                     symbol="diamond" if side else ("circle" if kind == "input" else "square"),
-                    size=max(6, size // 2) if side else size,
+                    size=max(8, round(size * 0.6)) if side else size,
                     color=_KIND_COLORS.get(kind, KIND_COLORS["opaque"]),
                     line=dict(color="#333", width=1),
                 ),
+                meta={"role": role, "labels": labels} if show_text else {"role": role},
             )
         )
     return traces
+
+
+def n_side_crowded(lay: GraphLayout) -> bool:
+    """Params go unlabelled in big graphs (the hover names them)."""
+    return len(lay.layers) > 40
 
 
 def graph_figure(
@@ -319,19 +535,24 @@ def graph_figure(
     ``direction``: "TB" (top to bottom, default) or "LR" (left to right).
     ``costs``: an engine.core.cost_model report (or rows with a ``name``) adds FLOPs/MACs/params/bytes
     to the hover text.
+
+    Sizes follow the graph (:func:`node_sizes`: few nodes draw large, labels never under 12 px); the
+    drawing fills the width it is given (no aspect lock) and :func:`fit_graph` places the labels
+    clear of each other. The figure is marked ``layout.meta["graph"]``, so :func:`viz.view.adapt`
+    applies the view's "Graph size" zoom to it.
     """
     if fold:
         graph = fold_repeats(graph)[0]
     lay = compute_layout(graph, direction)
     n_main = len(lay.layers)
     big = n_main > _LABEL_LIMIT
-    size = 22 if n_main <= 40 else (14 if n_main <= _LABEL_LIMIT else 8)
+    size, font = node_sizes(n_main)
     rows = cost_rows_by_node(costs)
     fig = go.Figure()
     crowded = len(lay.edge_paths) > _EDGE_LABEL_LIMIT or (direction == "LR" and lay.n_layers > 8)
-    for trace in _edge_traces(graph, lay, big or crowded):
+    for trace in _edge_traces(graph, lay, big or crowded, font):
         fig.add_trace(trace)
-    for trace in _node_traces(graph, lay, rows, node_text, big, size, tr):
+    for trace in _node_traces(graph, lay, rows, node_text, big, size, font, tr):
         fig.add_trace(trace)
     for names, key, label in ((changed, "changed", "changed"), (highlight, "highlight", "highlighted")):
         ring = _ring(list(names), lay, MEANING[key], tr(label), size)
@@ -342,40 +563,39 @@ def graph_figure(
     )
     axis = dict(visible=False, showgrid=False, zeroline=False)
     fig.update_xaxes(**axis)
-    fig.update_yaxes(**axis, scaleanchor="x", scaleratio=1)
-    _pad_axes(fig, lay)
+    fig.update_yaxes(**axis)
+    unit_y = max(44.0, size + 2.2 * font)  # px between two layers (TB)
     if height is None:
         span = lay.n_layers if direction == "TB" else lay.width + 1
-        height = int(min(2400, max(360, 130 + 60 * span)))
+        step = unit_y if direction == "TB" else max(40.0, size + 1.6 * font)
+        height = int(min(2400, max(300, 120 + step * max(span - 1, 0) + 2 * (size + font))))
     apply_theme(fig, title or graph.title or tr("Computation graph"), height)
-    # title on its own line above the legend of kinds
+    # the title alone on top; the legend of kinds under the drawing, at the left, in as few rows as fit
     fig.update_layout(
-        margin=dict(t=90, l=10, r=10, b=10),
-        title=dict(y=0.99, yanchor="top"),
-        legend=dict(y=1.0, yanchor="bottom", x=0, xanchor="left"),
+        margin=dict(**_MARGIN, b=40),
+        title=dict(y=1.0, yref="container", yanchor="top", pad=dict(t=12)),
+        legend=dict(orientation="h", y=0, yanchor="top", x=0, xanchor="left", font=dict(size=font - 1)),
+        meta={"graph": {"direction": direction, "plot_px": PLOT_PX, "zoom": 1.0, "unit_y": unit_y}},
     )
-    return fig
-
-
-def _pad_axes(fig: go.Figure, lay: GraphLayout) -> None:
-    """Leave room for labels left of (TB) or above (LR) the nodes."""
-    if not lay.positions:
-        return
-    xs = [p[0] for p in lay.positions.values()]
-    ys = [p[1] for p in lay.positions.values()]
-    left, top = (2.4, 0.6) if lay.direction == "TB" else (1.2, 1.0)
-    fig.update_xaxes(range=[min(xs) - left, max(xs) + 1.2])
-    fig.update_yaxes(range=[min(ys) - 0.6, max(ys) + top])
+    return fit_graph(fig)
 
 
 # -- one node's value ------------------------------------------------------------------------------
 _HEATMAP_MAX = 256  # rows/columns shown in the heatmap (larger values are cut, the title says so)
 
 
-def value_figure(name: str, array) -> go.Figure:
+#: The value heatmap's colours: plotly's "RdBu" runs red (lowest) to blue (highest); with zmid = 0 a
+#: positive number is blue and a negative one red, as every diverging heatmap of the app draws them.
+VALUE_COLORSCALE = "RdBu"
+VALUE_COLOURS = {"positive": "blue", "negative": "red"}  # what a caption says of VALUE_COLORSCALE
+
+
+def value_figure(name: str, array, tr: Translate = same) -> go.Figure:
     """A node's value: a heatmap of its 2-D view (leading axes flattened) and a histogram.
 
-    Used for tensors too large for a table; the heatmap is cut to 256×256 (said in the title).
+    Used for tensors too large for a table; the heatmap is cut to 256×256 (said in the title). Positive
+    numbers are blue, negative red (:data:`VALUE_COLOURS`). The colour bar sits in the gap between the
+    two panels and the histogram's count axis is on its right, so no axis title meets the bar.
     """
     import numpy as np
     from plotly.subplots import make_subplots
@@ -383,32 +603,48 @@ def value_figure(name: str, array) -> go.Figure:
     arr = np.asarray(array, dtype=np.float64)
     view = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
     cut = view[:_HEATMAP_MAX, :_HEATMAP_MAX]
-    note = " (first 256×256 shown)" if cut.shape != view.shape else ""
+    note = tr(" (first 256×256 shown)") if cut.shape != view.shape else ""
+    widths, gap = (0.6, 0.4), 0.14
     fig = make_subplots(
         rows=1,
         cols=2,
-        column_widths=[0.62, 0.38],
-        subplot_titles=(f"values as {view.shape[0]}×{view.shape[1]}{note}", "distribution"),
+        column_widths=list(widths),
+        horizontal_spacing=gap,
+        subplot_titles=(
+            tr("values as {rows}×{cols}").format(rows=view.shape[0], cols=view.shape[1]) + note,
+            tr("distribution"),
+        ),
     )
+    heat_end = (1 - gap) * widths[0]  # the heatmap's right edge (paper x): the bar starts just after it
     fig.add_trace(
         go.Heatmap(
-            z=cut, colorscale="RdBu", zmid=0.0, name=name, colorbar=dict(x=0.58, len=0.9, title="value")
+            z=cut,
+            colorscale=VALUE_COLORSCALE,
+            zmid=0.0,
+            name=name,
+            colorbar=dict(x=heat_end + 0.015, xanchor="left", len=0.9, thickness=14, title=tr("value")),
         ),
         row=1,
         col=1,
     )
     finite = arr[np.isfinite(arr)].ravel()
     fig.add_trace(
-        go.Histogram(x=finite, nbinsx=40, marker_color=MEANING["forward"], name="count", showlegend=False),
+        go.Histogram(
+            x=finite,
+            nbinsx=40,
+            marker=dict(color=MEANING["forward"], showscale=False),
+            name=tr("count"),
+            showlegend=False,
+        ),
         row=1,
         col=2,
     )
-    fig.update_yaxes(autorange="reversed", title_text="row (leading axes flattened)", row=1, col=1)
-    fig.update_xaxes(title_text="column (last axis)", row=1, col=1)
-    fig.update_xaxes(title_text="value", row=1, col=2)
-    fig.update_yaxes(title_text="count of elements", row=1, col=2)
-    shape = "×".join(str(d) for d in arr.shape) or "scalar"
-    return apply_theme(fig, f"Value of {name} ({shape})", 380)
+    fig.update_yaxes(autorange="reversed", title_text=tr("row (leading axes flattened)"), row=1, col=1)
+    fig.update_xaxes(title_text=tr("column (last axis)"), row=1, col=1)
+    fig.update_xaxes(title_text=tr("value"), row=1, col=2)
+    fig.update_yaxes(title_text=tr("count of elements"), side="right", row=1, col=2)
+    shape = "×".join(str(d) for d in arr.shape) or tr("scalar")
+    return apply_theme(fig, tr("Value of {name} ({shape})").format(name=name, shape=shape), 380)
 
 
 # -- a simple left-to-right flow of labelled stages (the curriculum map) ---------------------------

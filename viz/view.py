@@ -1,7 +1,8 @@
 """Figures ready for the current view: presenter-mode type, colour theme, and a per-view figure cache.
 
-A view is :class:`View`: presenter mode (``?present=1``) and the colour theme (``?theme=dark|contrast``,
-light by default). :func:`adapt` readies a figure for it, in stages:
+A view is :class:`View`: presenter mode (``?present=1``), the colour theme (``?theme=dark|contrast``,
+light by default) and the zoom of graph drawings (``?gsize=S|M|L``, the sidebar's "Graph size").
+:func:`adapt` readies a figure for it, in stages:
 1. Theme (dark or contrast only; light is how builders draw): paper and plot background, the text,
    grid and axis colours from :data:`viz.theme.THEMES`; text and lines a builder drew near-black (or
    grey, for contrast) are redrawn in the theme's text/axis colour, except text on its own box
@@ -13,6 +14,9 @@ light by default). :func:`adapt` readies a figure for it, in stages:
    figure and a stepper fit under the page's title on a 720-pixel-high screen. Labels plotly would
    shrink to fit (inside a bar, in a heatmap cell) are kept at 18 px where they fit, else left out
    (the hover still shows them).
+3. Graph drawings (marked by :func:`viz.graph.graph_figure`): markers, labels and height scaled by
+   the view's zoom, then the labels placed again (:func:`viz.graph.fit_graph`) so the larger type of
+   a projector or a zoom still draws no label over another; a label that no longer fits is hover-only.
 Not handled: text drawn on a filled marker in the dark theme keeps the theme's light text colour;
 inline HTML sizes inside a label (``<span style='font-size:11px'>``) are left as written.
 
@@ -48,13 +52,32 @@ class View:
 
     present: bool = False
     theme: str = DEFAULT_THEME
+    #: the "Graph size" control: markers, labels and height of every graph drawing scale by it
+    graph_zoom: float = 1.0
 
     def __post_init__(self) -> None:
         if self.theme not in THEMES:
             object.__setattr__(self, "theme", DEFAULT_THEME)
+        object.__setattr__(self, "graph_zoom", graph_zoom(self.graph_zoom))
 
     def __bool__(self) -> bool:
         return self.present
+
+
+#: The "Graph size" choices (URL value -> zoom of graph drawings); anything else reads as "M".
+GRAPH_SIZES = {"S": 0.8, "M": 1.0, "L": 1.3}
+GRAPH_ZOOM_RANGE = (0.75, 1.5)
+
+
+def graph_zoom(value) -> float:
+    """``value`` as a zoom within :data:`GRAPH_ZOOM_RANGE`; a size name ("S", "M", "L") is read
+    through :data:`GRAPH_SIZES`; anything unusable (text, NaN, infinity, a list) is 1.0."""
+    if isinstance(value, str):
+        return GRAPH_SIZES.get(value.strip().upper(), 1.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 1.0
+    low, high = GRAPH_ZOOM_RANGE
+    return float(min(max(value, low), high)) if abs(value) != float("inf") else 1.0
 
 
 def as_view(present: bool | View) -> View:
@@ -70,7 +93,17 @@ def adapt(fig: go.Figure, present: bool | View = False) -> go.Figure:
         recolour(fig, theme_named(view.theme))
     if view.present:
         presenter_type(fig)
+    if is_graph(fig) and (view.present or view.graph_zoom != 1.0 or view.theme != DEFAULT_THEME):
+        from .graph import fit_graph
+
+        fit_graph(fig, view.graph_zoom)  # zoom, then labels placed again for the new type sizes
     return fig
+
+
+def is_graph(fig: go.Figure) -> bool:
+    """Whether ``fig`` is a graph drawing (:func:`viz.graph.graph_figure` marks it in ``layout.meta``)."""
+    meta = fig.layout.meta
+    return isinstance(meta, dict) and isinstance(meta.get("graph"), dict)
 
 
 # -- presenter type ---------------------------------------------------------------------------------
@@ -147,12 +180,6 @@ def _trace_type(trace) -> None:
             if isinstance(sizes, tuple | list)
             else _at_least(sizes, TEXT_PX)
         )
-    bars = [trace.colorbar] if "colorbar" in trace else []
-    if "marker" in trace and "colorbar" in trace.marker:
-        bars.append(trace.marker.colorbar)
-    for bar in bars:
-        bar.tickfont.size = _at_least(bar.tickfont.size, TICK_PX)
-        bar.title.font.size = _at_least(bar.title.font.size, AXIS_TITLE_PX)
 
 
 def _axis_names(trace) -> tuple[str, str]:

@@ -10,7 +10,7 @@ def _graph_builder(page, server, query: str = "", program: bool = False):
     page.goto(f"{server}/graph_builder{query}")
     wait_app(page, "Graph Builder" if "lang=zh" not in query else "计算图构建器")
     if program:
-        page.locator(".st-key-gb_source").get_by_text("Program · 程序").click()
+        page.locator(".st-key-gb_source").get_by_text("Program", exact=True).click()
         page.locator(".st-key-gb_program textarea").wait_for(state="visible")
 
 

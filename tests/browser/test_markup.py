@@ -44,14 +44,14 @@ GRAPH_LINKS = [  # your graph (g) carried by a posted link, opened in labs that 
 ]
 ECHOING_BOXES = [  # their error message quotes what was typed
     (
-        "memory_planning?mp_source=" + quote("Your intervals"),
+        "memory_planning?mp_source=custom",
         ".st-key-mp_text textarea",
         "10 0 1\n" + PAYLOAD + "\n",
     ),
     ("layout_explorer", ".st-key-le_shape input", PAYLOAD),
 ]
 SHARED_LINKS = [  # the same payload arriving in a link someone posted
-    "memory_planning?mp_source=" + quote("Your intervals") + "&mp_text=" + quote(PAYLOAD),
+    "memory_planning?mp_source=custom&mp_text=" + quote(PAYLOAD),
     "layout_explorer?le_shape=" + quote(PAYLOAD),
 ]
 

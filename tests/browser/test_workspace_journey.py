@@ -31,7 +31,7 @@ JOURNEY = (
 def _type_program(page, server) -> None:
     page.goto(f"{server}/graph_builder")
     wait_app(page, "Graph Builder")
-    page.locator(".st-key-gb_source").get_by_text("Program · 程序").click()
+    page.locator(".st-key-gb_source").get_by_text("Program", exact=True).click()
     box = page.locator(".st-key-gb_program textarea")
     box.wait_for(state="visible")
     box.fill(PROGRAM)
