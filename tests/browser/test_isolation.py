@@ -35,7 +35,8 @@ def _flip(hex_text: str) -> str:
 def _netron_model_url(page) -> str:
     """Open the Graph Builder's Netron view; return the model URL its iframe loads."""
     page.get_by_role("tab", name="Export").click()
-    page.get_by_text("Open in Netron", exact=False).first.click()
+    # the Export tab's expander (the first-screen "Open in Netron" popover is tested in test_home_links)
+    page.locator("[data-testid='stExpander'] summary").filter(has_text="Open in Netron").first.click()
     page.get_by_text("Show Netron here", exact=False).first.click()
     frame = page.locator("iframe[src*='netron/index.html']").first
     frame.wait_for(state="attached", timeout=60_000)
