@@ -80,9 +80,9 @@ with ui.guard():
                       ratio=ratio, v2=abs(ratio - 2.25)))
     st.caption(t_("Each output is compared with torch.nn.functional.conv2d on the same random input; "
                   "Winograd's transforms add extra additions not counted as multiplies."))
-    ui.show_figure(vk.conv_cost_bars(costs, tr=TR), "ca_costs",
+    ui.show_figure(vk.conv_cost_bars(costs, tr=TR), "ca_costs", rows=rows, main=True, caption=
                    t_("im2col does the same multiplies as direct but needs a workspace ~KH·KW times "
-                      "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers."), rows=rows)
+                      "the input; Winograd cuts multiplies 2.25× for 3×3 stride-1 layers."))
 
     st.subheader(t_("The unrolled matrix of im2col"))
     cols = conv.im2col(x[:, :cin // groups], ksize, ksize, stride, pad)[0]

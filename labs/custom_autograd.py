@@ -59,7 +59,7 @@ if result is not None:
                                          cache_key=(code, seed))), "ca_vjp",
                            t_("Each dot is one gradient element for a random incoming gradient: on the "
                               "dotted diagonal, your backward agrees with (L(x+h) − L(x−h)) / 2h."),
-                           rows=rows)
+                           rows=rows, main=True)
     with right:
         st.dataframe(rows, hide_index=True)
         st.caption(t_("Central differences need no derivative rule: two forward runs per element, "

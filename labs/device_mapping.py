@@ -59,7 +59,7 @@ with ui.guard():
         kinds=KINDS[kind], order=order, crossing=cost.crossing, groups=cost.groups, shown=shown))),
         "dmap_grid", ui.t("Cells of one colour form one group; ✕ marks a group whose ranks sit on more "
                           "than one node, so its collectives run at the network's speed."),
-        rows=list(mp.rows[:1024]))
+        rows=list(mp.rows[:1024]), main=True)
 
     st.subheader(ui.t("All six orders"))
     ui.show_figure(fit(order_bars(best, ui.t("Estimated step time per rank order ({model})",

@@ -75,7 +75,7 @@ def draw(cap, key: str) -> None:
     fig = graph_figure(cap.dag.to_graph(), groups=groups, tr=ui.translator(), title=t_(TITLES[cap.method]),
                        height=400)
     fig.update_layout(legend_xanchor="left")       # legend inside the plot: the graph keeps the width
-    ui.show_figure(fig, key, say(cap), data=cap.dag)
+    ui.show_figure(fig, key, say(cap), data=cap.dag, main=True)
 
 
 with ui.controls():

@@ -120,7 +120,7 @@ with ui.guard():
                                     "most of the network on the slow device. Hatched bars do not fit "
                                     "the device."),
                    rows=[dict(k=p.k, split=p.label, latency_ms=p.latency * 1e3, energy_mj=p.energy * 1e3,
-                              sent_bytes=p.sent_bytes, fits=p.fits) for p in points])
+                              sent_bytes=p.sent_bytes, fits=p.fits) for p in points], main=True)
     ui.show_figure(fig(vs.split_energy)(points, dp.best_split(points, "energy").k,
                                         t_("Phone energy of every split point"), tr=TR),
                    "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if "

@@ -72,7 +72,7 @@ with ui.guard():
         ui.show_figure(vk.misses_by_array(s, tr=TR), "gt_arrays",
                        t_("In order {order}, {worst} misses most ({v2:,}): a matrix walked down a "
                           "column (innermost loop over its row index) needs a new line per access.",
-                          order=order, worst=worst, v2=dict(s.misses_by_array)[worst]))
+                          order=order, worst=worst, v2=dict(s.misses_by_array)[worst]), main=True)
 
     st.subheader(t_("Loop order and tile size"))
     # sweeps from the same cached runs (unroll 1, vector 1): moving one control recomputes only new runs

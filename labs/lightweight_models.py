@@ -56,7 +56,7 @@ with ui.guard():
                                                  hw, tr=TR), "lw_roofline",
                    t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
                       "memory roof; pointwise 1x1 layers (red) reach the flat compute roof."),
-                   rows=[p.__dict__ for p in points])
+                   rows=[p.__dict__ for p in points], main=True)
 
 st.subheader(t_("Block explorer"))
 with ui.controls("blocks"):

@@ -70,7 +70,8 @@ with ui.guard():
         left, right = st.columns([3, 2])
         with left:
             ui.show_figure(fig(graph_fig)(name, float(alpha), int(res), TR), "lz_graph",
-                           t_("Repeated blocks are folded into one grey node; hover a node for its shape."))
+                           t_("Repeated blocks are folded into one grey node; hover a node for its shape."),
+                           main=True)
         with right:
             ui.show_figure(fig(vl.stage_figure)(list(view.stages), t_("Cost per stage"), tr=TR), "lz_stages",
                            t_("Where the MACs and the parameters sit: early stages cost MACs, late ones "

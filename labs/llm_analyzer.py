@@ -78,7 +78,7 @@ with ui.guard():
                                  cache_key=key), "la_times",
                        t_("Each layer's op × {n} layers; blue = memory-bound, red = compute-bound.",
                           n=cfg.layers),
-                       rows=rows)
+                       rows=rows, main=True)
     with right:
         ui.show_figure(bytes_fig(rows, t_("Bytes each op moves ({phase}, one layer)", phase=t_(phase)),
                                  cache_key=key), "la_bytes",

@@ -18,7 +18,7 @@ from viz.export import ExportError, figure_bytes, to_csv, to_json
 from viz.view import View, adapt, figure_cache
 
 from .i18n import t, translator
-from .page import presenting
+from .page import presenting, stage_box
 
 _PLOTLY_CONFIG = {
     "displaylogo": False,
@@ -66,11 +66,20 @@ def _in_view(fig):
     return adapt(go.Figure(fig), view)
 
 
-def show_figure(fig, key: str, caption: str, data=None, rows: list[dict] | None = None) -> None:
+def show_figure(
+    fig, key: str, caption: str, data=None, rows: list[dict] | None = None, main: bool = False
+) -> None:
     """Draw ``fig`` with ``caption`` (also its text alternative) and export buttons.
 
-    ``data`` (any engine result) is offered as JSON, ``rows`` (flat dicts) as CSV.
+    ``data`` (any engine result) is offered as JSON, ``rows`` (flat dicts) as CSV. ``main``: the page's
+    main figure (on a page without a main stepper): in presenter mode it takes the presenter stage,
+    the box right under the title, so the class sees it on the first screen (the first such call
+    of a run takes it; see :func:`ui.page.stage_box`).
     """
+    box = stage_box() if main else None
+    if box is not None:
+        with box:
+            return show_figure(fig, key, caption, data, rows)
     fig = _in_view(fig)
     st.plotly_chart(fig, key=f"fig_{key}", config=_PLOTLY_CONFIG, alt=caption)
     st.caption(caption)

@@ -161,3 +161,35 @@ def test_theme_flag_colours_page_and_figure(server, stage_page, flag, dark):
     for part in ("page", "paper"):
         lum = luminance(colours[part])  # WCAG, checked in tests/test_presenter_stage.py
         assert (lum < 0.05) if dark else (lum > 0.9), (flag, part, colours)
+
+
+# Labs without a main stepper: their main figure (``ui.show_figure(..., main=True)`` takes the
+# presenter stage, else the page's first figure) lies inside the first 1280×720 screen.
+_FIRST_FIGURE_JS = """() => {
+  const sel = ['stPlotlyChart', 'stGraphVizChart', 'stImage']
+    .map(t => '[data-testid="stMain"] [data-testid="' + t + '"]').join(', ');
+  const live = [...document.querySelectorAll(sel)]
+    .filter(e => !e.closest('[data-stale="true"]') && e.getBoundingClientRect().height > 0);
+  if (!live.length) return null;
+  const b = live[0].getBoundingClientRect();
+  return {top: b.top, bottom: b.bottom, viewport: innerHeight, scrollY: window.scrollY};
+}"""
+
+
+def _labs_without_a_stepper() -> list[str]:
+    from ui.catalog import LABS
+
+    steppers = set(stepper_pages())
+    return [lab.page for lab in LABS if lab.page not in steppers]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page_id", _labs_without_a_stepper())
+def test_the_main_figure_of_every_other_lab_is_on_the_first_screen(server, stage_page, page_id):
+    page = stage_page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/{page_id}?present=1")
+    wait_app(page)
+    page.wait_for_function(f"({_FIRST_FIGURE_JS})() !== null", timeout=90_000)
+    box = page.evaluate(_FIRST_FIGURE_JS)
+    _assert_on_first_screen({"fig": box, "stepper": box, **box}, f"{page_id} 1280×720")
