@@ -14,6 +14,8 @@ SELECTORS = sorted(set(re.findall(r"\[data-testid=\"(\w+)\"\]", _PRESENTER_CSS))
 
 
 def _sizes(page) -> dict[str, float]:
+    # the metrics come after the graph is built: wait for them, not only for the script's first frame
+    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=90_000)
     return page.evaluate(
         """() => {
       const px = (sel) => {
