@@ -19,17 +19,9 @@ import engine
 from engine.compiler.passes.fusion import analyse
 from engine.inference import kv_cache as kv
 from engine.inference import llm_serving as llm
+from tests.test_page_compiler import TVM_CONV2D_FUSE  # TVM's own test, as the fusion page's example
 from ui import workspace as ws
 
-TVM_CONV2D_FUSE = """x = input([1, 16, 8, 8])
-x1 = x + 1.0
-y0 = conv2d(x1, param([16, 16, 3, 3]), pad=1)
-y1 = 1.0 + y0
-y = y0 + y1
-z2 = conv2d(y, param([16, 16, 1, 1]))
-z3 = conv2d(y, param([16, 16, 3, 3]), pad=1)
-z = z2 + z3
-"""
 REVEAL = "Reveal the answer"
 
 

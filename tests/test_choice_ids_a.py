@@ -8,12 +8,11 @@ literal label the page wrote into the URL before the change (read off ``git show
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import open_lab
+
 TIMEOUT = 300  # seconds per run: far above a page's cold run here, so only a hang trips it
 
 # (page, key, AppTest element kind, a non-default id, its old URL label, the default, other URL values)
@@ -104,12 +103,7 @@ CASES = [
 
 
 def _run(page: str, params: dict) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "labs" / f"{page}.py"), default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, (page, params, [e.value for e in at.exception])
-    return at
+    return open_lab(page, timeout=TIMEOUT, **params)
 
 
 def _url(value) -> list[str]:

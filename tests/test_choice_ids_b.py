@@ -10,12 +10,11 @@ label or to the catalog cannot quietly change which old links this file keeps wo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import open_lab
+
 TIMEOUT = 120  # seconds per run: far above a page's cold run, so only a hang trips it
 
 # (page, widget kind, URL key, a non-default id, the old link's label for it, the default id, other URL keys)
@@ -91,12 +90,7 @@ IDS = [f"{page}-{key}" for page, _, key, *_ in CASES]
 
 
 def run(page: str, **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "labs" / f"{page}.py"), default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, (page, params, [e.value for e in at.exception])
-    return at
+    return open_lab(page, timeout=TIMEOUT, **params)
 
 
 def widget(at: AppTest, kind: str, key: str):
