@@ -14,6 +14,7 @@ import types
 import pytest
 import streamlit as st
 
+from engine.compression.datasets import _raw, digits
 from engine.core.limits import default_limiter
 from ui import janitor, netron
 
@@ -135,11 +136,15 @@ def test_caches_are_cleared_only_when_the_last_session_has_left(world):
     world.arrive("dave")
     world.arrive("erin")
     lesson_result(1)
+    digits(3)  # an entry in one of the engine's result caches (functools.lru_cache)
+    assert digits in janitor.engine_caches()
+    assert _raw not in janitor.engine_caches(), "a maxsize=1 singleton is kept"
     world.rt.active.discard("dave")
     world.clock.now += GRACE + 1
     assert janitor.sweep_once() == ["dave"]
     lesson_result(1)
     assert calls == [1], "erin is still here: the cache must be kept"
+    assert digits.cache_info().currsize >= 1, "erin is still here: the engine's caches too"
     releases = janitor._STATE["releases"]
 
     world.rt.active.discard("erin")
@@ -148,6 +153,7 @@ def test_caches_are_cleared_only_when_the_last_session_has_left(world):
     assert janitor._STATE["releases"] == releases + 1
     lesson_result(1)
     assert calls == [1, 1], "the class has left: the cache must have been cleared"
+    assert digits.cache_info().currsize == 0, "and the engine's result caches emptied"
 
     assert janitor.sweep_once() == []  # nobody ran a page since: no second release
     assert janitor._STATE["releases"] == releases + 1
