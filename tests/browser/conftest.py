@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -68,9 +69,9 @@ def server():
         "--server.fileWatcherType",
         "none",
     ]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    # the server's log goes to a file: a pipe nobody reads would stop the server once it is full
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -81,7 +82,9 @@ def server():
             time.sleep(0.3)
     else:
         proc.kill()
-        out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        proc.wait(timeout=10)
+        log.seek(0)
+        out = log.read().decode(errors="replace")
         raise RuntimeError(f"streamlit did not start:\n{out[-3000:]}")
     yield base
     os.killpg(proc.pid, 15)
@@ -89,6 +92,7 @@ def server():
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
+    log.close()
 
 
 @pytest.fixture(scope="session")
@@ -115,16 +119,20 @@ def page(browser):
     context.close()
 
 
+SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+    && !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')"""
+
+
 def wait_app(page, text: str | None = None) -> None:
     """Wait until Streamlit has rendered (not the skeleton) and, optionally, ``text`` is visible."""
     page.wait_for_selector("[data-testid='stApp']", state="attached")
     page.wait_for_selector("h1", state="visible")
     if text:
         page.get_by_text(text, exact=False).first.wait_for(state="visible")
-    # wait for the script to finish running: the status widget is gone and stays gone (a fresh
-    # server's first deep link reruns once through app.py, so one glimpse is not enough)
+    # wait for the script to finish running: the status widget is gone, no element is marked stale
+    # (Streamlit marks the previous run's elements ``data-stale`` until the new run replaces them),
+    # and both stay so (a fresh server's first deep link reruns once through app.py, so one
+    # glimpse is not enough)
     for _ in range(2):
-        page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000
-        )
+        page.wait_for_function(SETTLED_JS, timeout=90_000)
         page.wait_for_timeout(500)
