@@ -266,8 +266,14 @@ def panel(page_id: str) -> None:
     with st.sidebar:
         with st.expander(t("My lecture"), key="pl_panel", icon=":material/playlist_play:"):
             _editor(page_id)
-        with st.expander(t("Link & QR code of this view"), key="pl_share", icon=":material/qr_code_2:"):
-            _share_view(page_id, qr_width=220)
+        # lazy: drawn only while open (its code block loads the browser's syntax highlighter, about
+        # 0.4 s of script on a first visit here, and the QR code is made on the server)
+        share = st.expander(
+            t("Link & QR code of this view"), key="pl_share", icon=":material/qr_code_2:", on_change="rerun"
+        )
+        if share.open:
+            with share:
+                _share_view(page_id, qr_width=220)
 
 
 def _at_position(loaded: tuple[fmt.Item, ...], k: int, value: str) -> None:

@@ -116,3 +116,19 @@ def test_add_export_import_and_present_with_a_notes_window(server, browser, page
             assert pg.locator("[data-testid='stException']").count() == 0
     finally:
         context.close()
+
+
+def test_the_view_share_is_drawn_only_when_opened_and_then_shows_this_views_link(server, page):
+    """The sidebar's "Link & QR code of this view" is lazy: a first visit draws no code block (the
+    browser's syntax highlighter is not loaded), and opening it shows this view's link and its QR."""
+    page.goto(f"{server}/roofline?rf_n=2048")
+    wait_app(page, "Roofline")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.locator("[data-testid='stCode']").count() == 0
+    assert sidebar.locator("[data-testid='stImage']").count() == 0
+    sidebar.locator("summary", has_text="Link & QR code of this view").click()
+    code = sidebar.locator("[data-testid='stCode']").first
+    code.wait_for(state="visible")
+    link = urlsplit(code.inner_text().strip())
+    assert link.path == "/roofline" and parse_qs(link.query)["rf_n"] == ["2048"]
+    sidebar.locator("[data-testid='stImage'] img").first.wait_for(state="visible")
