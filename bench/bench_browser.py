@@ -71,6 +71,7 @@ CONTENT = ", ".join(
 )
 CONTROL = f"{MAIN} [data-testid='stSlider'], {MAIN} [data-testid='stSelectbox']"
 THUMB = "input[type='range'], [role='slider']"
+CONTROL_WAIT_S = 20.0
 # (value, min, max) of a slider thumb: an <input type=range> or a baseweb div with aria values
 THUMB_STATE = """(el) => el.tagName === 'INPUT' ? [+el.value, +el.min, +el.max]
   : [+el.getAttribute('aria-valuenow'), +el.getAttribute('aria-valuemin'),
@@ -130,7 +131,16 @@ def open_page(browser, base: str, path: str):
 
 
 def main_control(page):
-    """The first visible slider or selectbox of the main area, and its kind (None, "" if none)."""
+    """The first visible slider or selectbox of the main area, and its kind (None, "" if none).
+
+    The browser draws a page's controls up to seconds after its title on this machine (plotly's
+    chunk is evaluated first), so a settled page is given ``CONTROL_WAIT_S`` to show one."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(CONTROL, state="visible", timeout=CONTROL_WAIT_S * 1000)
+    except PlaywrightTimeout:
+        return None, ""
     found = page.locator(CONTROL).filter(visible=True)
     if not found.count():
         return None, ""
