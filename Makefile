@@ -30,10 +30,11 @@ static: $(VENV)/.req-stamp  ## copy Netron's web assets into static/ (done by ru
 run: $(VENV)/.req-stamp static  ## install the runtime requirements, start the app on localhost:8501
 	$(PY) -m streamlit run app.py --server.address localhost --server.port 8501
 
-# Engine, labs (AppTest) and lint in parallel on both cores; then the real-browser tests alone.
+# Engine, labs (AppTest) and lint in parallel on both cores; then the real-browser tests alone, each
+# failed one rerun once (shown as R and counted as "rerun" in the summary; twice failed = failed).
 test: $(VENV)/.dev-stamp static  ## the whole suite: engine, labs (AppTest), lint, then the browser tests
 	$(PY) -m pytest -q -n 2 --dist loadfile --ignore=tests/browser $(PYTEST_ARGS) tests
-	$(PY) -m pytest -q -p no:xdist $(PYTEST_ARGS) tests/browser
+	$(PY) -m pytest -q -p no:xdist --reruns 1 --reruns-delay 2 $(PYTEST_ARGS) tests/browser
 
 # Leaves out what tests/slow_tests.txt lists (marked slow by tests/conftest.py) and the browser tests.
 test-fast: $(VENV)/.dev-stamp static  ## the suite without slow and browser tests (under a minute)
