@@ -30,6 +30,46 @@ def link(page: str, label: str, icon: str = ":material/science:") -> None:
         st.markdown(f"**{label}**")
 
 
+@st.fragment   # the TVM schedule: another size, order, vector, unroll or tile recompiles only this section
+def tvm_view() -> None:
+    with ui.controls("tvm"):
+        c = st.columns(4)
+        size = c[0].selectbox("M = N = K", [16, 32, 64, 128, 256], index=2, key="ac_tvm_size",
+                              bind="query-params")
+        order = c[1].selectbox(t_("Loop order"), LOOP_ORDERS, index=LOOP_ORDERS.index("ikj"),
+                               key="ac_tvm_order", bind="query-params")
+        vector = c[2].selectbox(t_("Vector width"), [1, 4, 8], index=2, key="ac_tvm_vector",
+                                bind="query-params")
+        unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], index=1, key="ac_tvm_unroll", bind="query-params")
+        tiles = [ui.by_id(col).selectbox(t_("Tile of {axis}", axis=axis), [0, 4, 8, 16, 32], index=3,
+                                         format_func=lambda v: t_("none") if v == 0 else str(v),
+                                         key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
+                 for col, axis in zip(st.columns(3), "MNK")]
+    with ui.guard():
+        with st.spinner(t_("Compiling the schedule with TVM and LLVM...")):
+            r = cached_heavy(tg.tvm_gemm, "compile")(size, size, size, *tiles, order, vector, unroll)
+        for note in r.notes:
+            st.caption(ui.t_message(note))
+        left, right = st.columns([3, 2])
+        with left:
+            st.markdown(t_("**TensorIR after the schedule (TVMScript)**, compiled for {cpu} in {ms:.0f} ms",
+                           cpu=r.target, ms=r.compile_s * 1e3))
+            st.code(r.script, language="python")
+        with right:
+            model = r.estimate.seconds if r.estimate else None
+            ui.show_figure(tvm_timing_figure(r.tvm_s, r.numpy_s, model, t_("One GEMM, three numbers"), tr=TR),
+                           "ac_tvm_time", t_("Measured medians on this shared server (numpy with one BLAS "
+                                             "thread, like the kernel): read the ratios. The cost model "
+                                             "ranks schedules; it is not a stopwatch."),
+                           rows=[{"tvm_s": r.tvm_s, "numpy_s": r.numpy_s, "model_s": model}])
+            st.caption(t_("max |TVM − numpy| = {d:.1e}", d=r.max_abs_diff))
+            if r.estimate:
+                st.caption(t_(r.estimate.source))
+        with st.expander(t_("The same schedule in the GEMM lab's notation")):
+            st.code(r.our_code, language="python")
+        link("gemm_tiling", t_("GEMM optimisation"), ":material/grid_on:")
+
+
 with ui.controls():
     key = ui.by_id(st).segmented_control(t_("Level"), [lv.key for lv in TABLE.levels], default="graph",
                                          required=True, format_func=lambda k: t_(TABLE.level(k).title),
@@ -76,42 +116,7 @@ if not tvm_ok:
     st.warning(t_("TVM is not installed on this server, so nothing can be compiled here. Install it with "
                   "`{hint}` and restart the app.", hint=tg.INSTALL_HINT))
 else:
-    with ui.controls("tvm"):
-        c = st.columns(4)
-        size = c[0].selectbox("M = N = K", [16, 32, 64, 128, 256], index=2, key="ac_tvm_size",
-                              bind="query-params")
-        order = c[1].selectbox(t_("Loop order"), LOOP_ORDERS, index=LOOP_ORDERS.index("ikj"),
-                               key="ac_tvm_order", bind="query-params")
-        vector = c[2].selectbox(t_("Vector width"), [1, 4, 8], index=2, key="ac_tvm_vector",
-                                bind="query-params")
-        unroll = c[3].selectbox(t_("Unroll"), [1, 2, 4, 8], index=1, key="ac_tvm_unroll", bind="query-params")
-        tiles = [ui.by_id(col).selectbox(t_("Tile of {axis}", axis=axis), [0, 4, 8, 16, 32], index=3,
-                                         format_func=lambda v: t_("none") if v == 0 else str(v),
-                                         key=f"ac_tvm_tile_{axis.lower()}", bind="query-params")
-                 for col, axis in zip(st.columns(3), "MNK")]
-    with ui.guard():
-        with st.spinner(t_("Compiling the schedule with TVM and LLVM...")):
-            r = cached_heavy(tg.tvm_gemm, "compile")(size, size, size, *tiles, order, vector, unroll)
-        for note in r.notes:
-            st.caption(ui.t_message(note))
-        left, right = st.columns([3, 2])
-        with left:
-            st.markdown(t_("**TensorIR after the schedule (TVMScript)**, compiled for {cpu} in {ms:.0f} ms",
-                           cpu=r.target, ms=r.compile_s * 1e3))
-            st.code(r.script, language="python")
-        with right:
-            model = r.estimate.seconds if r.estimate else None
-            ui.show_figure(tvm_timing_figure(r.tvm_s, r.numpy_s, model, t_("One GEMM, three numbers"), tr=TR),
-                           "ac_tvm_time", t_("Measured medians on this shared server (numpy with one BLAS "
-                                             "thread, like the kernel): read the ratios. The cost model "
-                                             "ranks schedules; it is not a stopwatch."),
-                           rows=[{"tvm_s": r.tvm_s, "numpy_s": r.numpy_s, "model_s": model}])
-            st.caption(t_("max |TVM − numpy| = {d:.1e}", d=r.max_abs_diff))
-            if r.estimate:
-                st.caption(t_(r.estimate.source))
-        with st.expander(t_("The same schedule in the GEMM lab's notation")):
-            st.code(r.our_code, language="python")
-        link("gemm_tiling", t_("GEMM optimisation"), ":material/grid_on:")
+    tvm_view()
 
 st.subheader(t_("Triton's blocks against the SIMT model"))
 st.markdown(t_("In CUDA a kernel is a scalar program and the programmer arranges threads into blocks: "

@@ -30,6 +30,29 @@ def scale_label(s: float) -> str:
     return f"×{s:g}"
 
 
+@st.fragment   # the tape and the derivative program: another input reruns only this section
+def autodiff_view(code: str, seed: int) -> None:
+    st.subheader(t_("Two ways to implement autodiff, on the same function"))
+    which = ui.by_id(st).select_slider(t_("Input"), list(range(len(cfl.SCALES))), value=0, key="cf_input",
+                                       bind="query-params", format_func=lambda k: scale_label(cfl.SCALES[k]))
+    with ui.guard("Cannot differentiate this function"):
+        ways = ui.cached(cfl.autodiff_ways)(code, seed, which)
+        m = st.columns(3)
+        m[0].metric(t_("tape entries (operator overloading)"), len(ways.tape.entries),
+                    help=t_("Grows with the trips the loops made on this input."))
+        m[1].metric(t_("lines of the derivative program"),
+                    ways.program.forward_lines + ways.program.reverse_lines,
+                    help=t_("Fixed: written once from the syntax tree."))
+        m[2].metric(t_("largest difference between the two gradients"), f"{ways.max_difference:.1e}")
+        left, right = st.columns(2)
+        with left:
+            st.markdown(t_("**Operator overloading**: the tape recorded while the function ran"))
+            st.dataframe(tape_rows(ways.tape.entries, ui.translator()), hide_index=True, height=360)
+        with right:
+            st.markdown(t_("**Source transformation**: the derivative program written from the syntax tree"))
+            st.code(ways.program.text, "python", height=360)
+
+
 with ui.controls():
     c = st.columns([3, 1])
     name = ui.by_id(c[0]).selectbox(t_("Example"), list(cfl.EXAMPLES), key="cf_example", bind="query-params",
@@ -105,25 +128,7 @@ if caps is not None:
                               "reason is the same."))
 
 if comparison is not None:
-    st.subheader(t_("Two ways to implement autodiff, on the same function"))
-    which = ui.by_id(st).select_slider(t_("Input"), list(range(len(cfl.SCALES))), value=0, key="cf_input",
-                                       bind="query-params", format_func=lambda k: scale_label(cfl.SCALES[k]))
-    with ui.guard("Cannot differentiate this function"):
-        ways = ui.cached(cfl.autodiff_ways)(code, seed, which)
-        m = st.columns(3)
-        m[0].metric(t_("tape entries (operator overloading)"), len(ways.tape.entries),
-                    help=t_("Grows with the trips the loops made on this input."))
-        m[1].metric(t_("lines of the derivative program"),
-                    ways.program.forward_lines + ways.program.reverse_lines,
-                    help=t_("Fixed: written once from the syntax tree."))
-        m[2].metric(t_("largest difference between the two gradients"), f"{ways.max_difference:.1e}")
-        left, right = st.columns(2)
-        with left:
-            st.markdown(t_("**Operator overloading**: the tape recorded while the function ran"))
-            st.dataframe(tape_rows(ways.tape.entries, ui.translator()), hide_index=True, height=360)
-        with right:
-            st.markdown(t_("**Source transformation**: the derivative program written from the syntax tree"))
-            st.code(ways.program.text, "python", height=360)
+    autodiff_view(code, seed)
 
 if caps is not None and caps.jit.ok and caps.jit.details["rows"]:
     wrong = sum(not r["same"] for r in caps.jit.details["rows"])

@@ -86,51 +86,64 @@ with ui.guard():
     else:
         st.error(t_("The models disagree with numpy."))
 
-st.subheader(t_("Wave64 (AMD CDNA) vs warp32 (NVIDIA)"))
-PATTERNS = {"alternate": t_("every other lane"), "runs of 32": t_("runs of 32 lanes"),
-            "runs of 64": t_("runs of 64 lanes"), "random": t_("random (a coin flip per lane)")}
-with ui.controls("wave"):
-    pattern = ui.by_id(st).radio(t_("Which lanes take the if-branch"), BRANCH_PATTERNS, index=1,
-                                 horizontal=True, format_func=PATTERNS.get, key="em_pattern",
-                                 bind="query-params")
-with ui.guard():
-    w32, w64 = ui.cached(wave_rows)(pattern, 256)
-    ui.show_figure(fit(wave_warp_bars([w32, w64], t_("The same branch on 256 elements: 32 vs 64 lanes in "
-                                                      "lock-step"))), "em_wave",
-                   t_("A wave64 holds two warps' lanes: it diverges when either half does or when the halves "
-                      "disagree, so it never uses its lanes better than warp32."), rows=[w32, w64])
-    st.markdown(t_("warp32 issues **{i32}** instructions ({d32} of {g32} warps diverge), wave64 **{i64}** "
-                   "({d64} of {g64} waves diverge): **{s32:,}** vs **{s64:,}** lane-slots for the same "
-                   "{u:,} useful lane-instructions.", i32=w32["instructions"], d32=w32["divergent"],
-                   g32=w32["groups"], i64=w64["instructions"], d64=w64["divergent"], g64=w64["groups"],
-                   s32=w32["lane_slots"], s64=w64["lane_slots"], u=w32["useful"]))
 
-st.subheader(t_("Memory: coalescing and bank conflicts"))
-m = st.columns(3)
-elem = m[0].select_slider(t_("Element size (bytes)"), [1, 2, 4, 8, 16], 4, key="em_elem",
+@st.fragment   # wave64 vs warp32: a new branch pattern reruns only this section
+def wave_view() -> None:
+    st.subheader(t_("Wave64 (AMD CDNA) vs warp32 (NVIDIA)"))
+    patterns = {"alternate": t_("every other lane"), "runs of 32": t_("runs of 32 lanes"),
+                "runs of 64": t_("runs of 64 lanes"), "random": t_("random (a coin flip per lane)")}
+    with ui.controls("wave"):
+        pattern = ui.by_id(st).radio(t_("Which lanes take the if-branch"), BRANCH_PATTERNS, index=1,
+                                     horizontal=True, format_func=patterns.get, key="em_pattern",
+                                     bind="query-params")
+    with ui.guard():
+        w32, w64 = ui.cached(wave_rows)(pattern, 256)
+        ui.show_figure(fit(wave_warp_bars([w32, w64], t_("The same branch on 256 elements: 32 vs 64 lanes in "
+                                                          "lock-step"))), "em_wave", t_(
+            "A wave64 holds two warps' lanes: it diverges when either half does or when the halves "
+            "disagree, so it never uses its lanes better than warp32."), rows=[w32, w64])
+        st.markdown(t_(
+            "warp32 issues **{i32}** instructions ({d32} of {g32} warps diverge), wave64 **{i64}** "
+            "({d64} of {g64} waves diverge): **{s32:,}** vs **{s64:,}** lane-slots for the same "
+            "{u:,} useful lane-instructions.", i32=w32["instructions"], d32=w32["divergent"],
+            g32=w32["groups"], i64=w64["instructions"], d64=w64["divergent"], g64=w64["groups"],
+            s32=w32["lane_slots"], s64=w64["lane_slots"], u=w32["useful"]))
+
+
+wave_view()
+
+
+@st.fragment   # coalescing and bank conflicts: element size, offset or stride rerun only this section
+def memory_view() -> None:
+    st.subheader(t_("Memory: coalescing and bank conflicts"))
+    m = st.columns(3)
+    elem = m[0].select_slider(t_("Element size (bytes)"), [1, 2, 4, 8, 16], 4, key="em_elem",
+                              bind="query-params")
+    offset = m[1].number_input(t_("Start offset (bytes)"), 0, 4096, 0, key="em_off",
+                               bind="query-params")
+    bstride = m[2].slider(t_("Shared-memory stride (words)"), 0, 64, 2, key="em_bank",
                           bind="query-params")
-offset = m[1].number_input(t_("Start offset (bytes)"), 0, 4096, 0, key="em_off",
-                           bind="query-params")
-bstride = m[2].slider(t_("Shared-memory stride (words)"), 0, 64, 2, key="em_bank",
-                      bind="query-params")
-with ui.guard():
-    rows = []
-    for s in (1, 2, 4, 8, 16, 32):
-        rows.append({"pattern": f"stride {s}",
-                     **coalescing(warp_addresses("strided", s, elem, offset), elem)})
-    rows.append({"pattern": "random", **coalescing(warp_addresses("random", 1, elem, offset), elem)})
-    ui.show_figure(fit(coalescing_chart(rows, t_("Transactions for one warp-wide load"))),
-                   "em_coalesce", t_("32 neighbouring {elem}-byte loads fill {sectors} 32-byte "
-                                     "sector(s); spread them out and every lane needs its own sector, "
-                                     "so efficiency drops to {v2:.0f}%.",
-                                     elem=elem, sectors=rows[0]['sectors'],
-                                     v2=100 * rows[-1]['efficiency']), rows=rows)
-    bc = bank_conflicts(np.arange(32) * bstride)
-    ui.show_figure(fit(bank_picture(bc["bank_of_lane"], bc["per_bank"],
-                                t_("s[lane × {bstride}]: {degree}-way bank conflict",
-                                   bstride=bstride, degree=bc['degree']))), "em_banks",
-                   t_("Bank = word index mod 32. Distinct words in one bank are served one after "
-                      "another; lanes reading the same word share a broadcast."))
+    with ui.guard():
+        rows = []
+        for s in (1, 2, 4, 8, 16, 32):
+            rows.append({"pattern": f"stride {s}",
+                         **coalescing(warp_addresses("strided", s, elem, offset), elem)})
+        rows.append({"pattern": "random", **coalescing(warp_addresses("random", 1, elem, offset), elem)})
+        ui.show_figure(fit(coalescing_chart(rows, t_("Transactions for one warp-wide load"))),
+                       "em_coalesce", t_("32 neighbouring {elem}-byte loads fill {sectors} 32-byte "
+                                         "sector(s); spread them out and every lane needs its own sector, "
+                                         "so efficiency drops to {v2:.0f}%.",
+                                         elem=elem, sectors=rows[0]['sectors'],
+                                         v2=100 * rows[-1]['efficiency']), rows=rows)
+        bc = bank_conflicts(np.arange(32) * bstride)
+        ui.show_figure(fit(bank_picture(bc["bank_of_lane"], bc["per_bank"],
+                                    t_("s[lane × {bstride}]: {degree}-way bank conflict",
+                                       bstride=bstride, degree=bc['degree']))), "em_banks",
+                       t_("Bank = word index mod 32. Distinct words in one bank are served one after "
+                          "another; lanes reading the same word share a broadcast."))
+
+
+memory_view()
 
 ui.checkpoint("em_ck", t_("A warp of 32 threads: 8 take the if-branch, 24 the else-branch (one "
                           "instruction each). Lane utilisation of the branch in %?"),

@@ -44,6 +44,27 @@ def pick_component() -> None:
         st.session_state["fl_component"] = points[0]["customdata"]
 
 
+@st.fragment   # MindSpore's architecture: another component (or a click on a box) reruns only this section
+def architecture_view() -> None:
+    st.subheader(t_("MindSpore's architecture"))
+    with ui.controls("arch"):
+        key = ui.by_id(st).selectbox(t_("Component"), [c.key for c in ls.MINDSPORE], index=8,
+                                     key="fl_component", bind="query-params",
+                                     format_func=lambda k: t_(ls.component(k).name))
+    with ui.guard():
+        part = ls.component(key)
+        fig = fit(arch_chart(ls.MINDSPORE, key, ls.COMPILER_LAYER,
+                             t_("MindSpore, layer by layer (click a box)"), cache_key=key))
+        st.plotly_chart(fig, key="fl_arch", on_select=pick_component, selection_mode="points",
+                        config={"displaylogo": False})
+        st.caption(t_("The layers as MindSpore's own documentation draws them; the dashed band is the "
+                      "compiler layer, MindCompiler, working on MindIR."))
+        with st.container(border=True, key="fl_part"):
+            st.markdown(f"**{t_(part.name)}** — {t_(part.description)}")
+            st.caption(t_("Source: {title}", title=part.source.title) + f" — {part.source.url}")
+            try_it(part.labs)
+
+
 with ui.controls():
     picked = ui.by_id(st).multiselect(t_("What they introduced"), CONCEPT_KEYS, default=CONCEPT_KEYS,
                                       key="fl_concepts", bind="query-params",
@@ -68,21 +89,7 @@ for c in concepts:
         st.markdown(f"**{t_(c.name)}** — {t_(c.description)}")
         try_it(c.labs)
 
-st.subheader(t_("MindSpore's architecture"))
-with ui.controls("arch"):
-    key = ui.by_id(st).selectbox(t_("Component"), [c.key for c in ls.MINDSPORE], index=8, key="fl_component",
-                                 bind="query-params", format_func=lambda k: t_(ls.component(k).name))
-part = ls.component(key)
-fig = fit(arch_chart(ls.MINDSPORE, key, ls.COMPILER_LAYER, t_("MindSpore, layer by layer (click a box)"),
-                     cache_key=key))
-st.plotly_chart(fig, key="fl_arch", on_select=pick_component, selection_mode="points",
-                config={"displaylogo": False})
-st.caption(t_("The layers as MindSpore's own documentation draws them; the dashed band is the compiler "
-              "layer, MindCompiler, working on MindIR."))
-with st.container(border=True, key="fl_part"):
-    st.markdown(f"**{t_(part.name)}** — {t_(part.description)}")
-    st.caption(t_("Source: {title}", title=part.source.title) + f" — {part.source.url}")
-    try_it(part.labs)
+architecture_view()
 
 ui.checkpoint("fl_ck", t_("MindSpore and PyTorch both differentiate your program. Which one writes a "
                           "derivative program from the code instead of recording a tape while it runs?"),

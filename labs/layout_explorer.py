@@ -30,38 +30,40 @@ def lens(g: str, target: str):
     return engine.graph_layouts(graph), layout_pass(graph, target)
 
 
-st.subheader(t_("Your graph in each layout"))
-with ui.controls("graph"):
-    gc = st.columns([3, 1])
-    choice = ws.choose("le_graph", EXAMPLES, label="Graph", slot=gc[0])
-    target = gc[1].selectbox(t_("Layout pass to"), ["NHWC", "NC1HWC0"], key="le_pass", bind="query-params")
-with ui.guard():
-    lays, lp = lens(g := choice.source.g, target) if choice else (None, None)
-    if lays is not None:
-        rows = vk.layout_rows(lays, TR, ui.t_message)
-        title = t_("Padding each layout adds to {name} (C0 = 16)", name=choice.name)
-        ui.show_figure(bars(lays, title, cache_key=(g, title)), "le_graph_bars",
-                       t_("Blocked layouts pad channels to C0 and matrices to 16 × 16 fractals: small "
-                          "channel counts pay most. FRACTAL_NZ is applied literally to the H × W of 4-D "
-                          "conv weights (CANN stores those as FRACTAL_Z)."), rows=rows)
-        st.dataframe(rows, hide_index=True)
-        if lp.inserted:
-            title = t_("The layout pass to {layout} on {name}", layout=target, name=choice.name)
-            ui.show_figure(pass_figure(lp.graph, highlight=lp.between, changed=lp.views, title=title,
-                                       cache_key=(g, target, title)), "le_graph_pass",
-                           t_("Red rings: conversions between kernels, the data movement the layout costs; "
-                              "orange rings: the views around each op's NCHW kernel (a real backend has a "
-                              "native kernel there)."), data=list(lp.inserted))
-        st.code("\n".join(map(ui.t_message, lp.log)), language=None)
+@st.fragment   # your graph in each layout: another graph or pass target reruns only this section
+def graph_view() -> None:
+    st.subheader(t_("Your graph in each layout"))
+    with ui.controls("graph"):
+        gc = st.columns([3, 1])
+        choice = ws.choose("le_graph", EXAMPLES, label="Graph", slot=gc[0])
+        target = gc[1].selectbox(t_("Layout pass to"), ["NHWC", "NC1HWC0"], key="le_pass",
+                                 bind="query-params")
+    with ui.guard():
+        lays, lp = lens(g := choice.source.g, target) if choice else (None, None)
+        if lays is not None:
+            rows = vk.layout_rows(lays, TR, ui.t_message)
+            title = t_("Padding each layout adds to {name} (C0 = 16)", name=choice.name)
+            ui.show_figure(bars(lays, title, cache_key=(g, title)), "le_graph_bars",
+                           t_("Blocked layouts pad channels to C0 and matrices to 16 × 16 fractals: small "
+                              "channel counts pay most. FRACTAL_NZ is applied literally to the H × W of 4-D "
+                              "conv weights (CANN stores those as FRACTAL_Z)."), rows=rows)
+            st.dataframe(rows, hide_index=True)
+            if lp.inserted:
+                title = t_("The layout pass to {layout} on {name}", layout=target, name=choice.name)
+                ui.show_figure(pass_figure(lp.graph, highlight=lp.between, changed=lp.views, title=title,
+                                           cache_key=(g, target, title)), "le_graph_pass",
+                               t_("Red rings: conversions between kernels, the data movement the "
+                                  "layout costs; orange rings: the views around each op's NCHW kernel "
+                                  "(a real backend has a native kernel there)."), data=list(lp.inserted))
+            st.code("\n".join(map(ui.t_message, lp.log)), language=None)
+
+graph_view()
 
 with ui.controls():
     c = st.columns([2, 2, 1, 1])
-    text = c[0].text_input(t_("Shape (comma separated)"), "1,3,4,4",
-                           key="le_shape", bind="query-params")
-    layout = c[1].selectbox(t_("Layout"), L.LAYOUTS, index=3, key="le_layout",
-                            bind="query-params")
-    dtype = c[2].selectbox(t_("dtype"), list(L.DTYPE_BYTES), index=1, key="le_dtype",
-                           bind="query-params")
+    text = c[0].text_input(t_("Shape (comma separated)"), "1,3,4,4", key="le_shape", bind="query-params")
+    layout = c[1].selectbox(t_("Layout"), L.LAYOUTS, index=3, key="le_layout", bind="query-params")
+    dtype = c[2].selectbox(t_("dtype"), list(L.DTYPE_BYTES), index=1, key="le_dtype", bind="query-params")
     boundary = c[3].selectbox(t_("Align to (bytes)"), [16, 32, 64, 128, 512], index=1,
                               key="le_align", bind="query-params")
 
@@ -140,8 +142,7 @@ with ui.guard():
                               t_("contiguous"): ok, t_("why"): ui.t_message(why)})
         st.dataframe(view_rows, hide_index=True,
                      column_config={t_("why"): st.column_config.TextColumn(width="large")})
-        st.caption(t_("Row-major order needs every stride to equal the product of the sizes to its "
-                      "right."))
+        st.caption(t_("Row-major order needs every stride to equal the product of the sizes to its right."))
         flat = L.reshape_view(trans, (numel,))
         st.markdown(t_("Flattening the transposed view to ({numel},) **{v2}**: a reshape stays a view "
                        "only when the dimensions it merges are contiguous with each other.",

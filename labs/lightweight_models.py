@@ -58,57 +58,64 @@ with ui.guard():
                       "memory roof; pointwise 1x1 layers (red) reach the flat compute roof."),
                    rows=[p.__dict__ for p in points], main=True)
 
-st.subheader(t_("Block explorer"))
-with ui.controls("blocks"):
-    b = st.columns([1.6, 1, 1, 1])
-    kind = ui.by_id(b[0]).selectbox(t_("Block"), list(NAMES), index=1, key="lw_block", bind="query-params",
-                                    format_func=lambda k: t_(NAMES[k]))  # the URL keeps the id
-    kind_label = t_(NAMES[kind])
-    cin = b[1].slider(t_("Input channels M"), 8, 512, 64, 8, key="lw_c",
-                      bind="query-params")
-    cout = b[2].slider(t_("Output channels N"), 8, 512, 64, 8, key="lw_n",
-                       bind="query-params")
-    side = b[3].slider(t_("Feature map side"), 2, 112, 28, 2, key="lw_side",
-                       bind="query-params")
-    b2 = st.columns(4)
-    ks = b2[0].select_slider(t_("Kernel k"), [1, 3, 5, 7], 3, key="lw_k",
-                             bind="query-params")
-    tt = b2[1].slider(t_("Expansion t"), 1, 8, 6, key="lw_t", bind="query-params")
-    ss = b2[2].select_slider(t_("Ghost ratio s"), [2, 4, 8], 2, key="lw_s",
-                             bind="query-params")
-    dd = b2[3].slider(t_("MobileViT width d"), 16, 256, 96, 16, key="lw_d",
-                      bind="query-params")
 
-with ui.guard():
-    blk = ui.cached_resource(la.block_study)(kind, cin, cout, ks, side, tt, ss, dd)
-    if blk.n != cout:
-        st.caption(t_("This block keeps its input width: N = M = {cin}.", cin=cin))
-    left, right = st.columns([3, 2])
-    with left:
-        ui.show_figure(fig(vl.block_graph_figure)(blk.graph, blk.engine, kind_label, tr=TR),
-                       "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the "
-                                            "engine's counts are exactly the closed forms. Hover a "
-                                            "node for its cost."))
-    with right:
-        st.dataframe(blk.rows(), hide_index=True)
-        for label, got, want in ((t_("engine MACs"), blk.engine.macs, blk.formula.macs),
-                                 (t_("engine params"), blk.engine.params, blk.formula.params)):
-            st.metric(label, f"{got:,}", t_("formula {want:,}", want=want), delta_color="off",
-                      delta_arrow="off")
-        st.caption(t_("A standard {ks}×{ks} conv with the same M, N needs {macs:,} MACs: {saving:.2f}× "
-                      "this block.", ks=ks, macs=blk.standard.macs, saving=blk.saving))
+@st.fragment   # the block explorer: a new block, width or kernel reruns only this section
+def blocks_view() -> None:
+    st.subheader(t_("Block explorer"))
+    with ui.controls("blocks"):
+        b = st.columns([1.6, 1, 1, 1])
+        kind = ui.by_id(b[0]).selectbox(t_("Block"), list(NAMES), index=1, key="lw_block",
+                                        bind="query-params",
+                                        format_func=lambda k: t_(NAMES[k]))  # the URL keeps the id
+        kind_label = t_(NAMES[kind])
+        cin = b[1].slider(t_("Input channels M"), 8, 512, 64, 8, key="lw_c",
+                          bind="query-params")
+        cout = b[2].slider(t_("Output channels N"), 8, 512, 64, 8, key="lw_n",
+                           bind="query-params")
+        side = b[3].slider(t_("Feature map side"), 2, 112, 28, 2, key="lw_side",
+                           bind="query-params")
+        b2 = st.columns(4)
+        ks = b2[0].select_slider(t_("Kernel k"), [1, 3, 5, 7], 3, key="lw_k",
+                                 bind="query-params")
+        tt = b2[1].slider(t_("Expansion t"), 1, 8, 6, key="lw_t", bind="query-params")
+        ss = b2[2].select_slider(t_("Ghost ratio s"), [2, 4, 8], 2, key="lw_s",
+                                 bind="query-params")
+        dd = b2[3].slider(t_("MobileViT width d"), 16, 256, 96, 16, key="lw_d",
+                          bind="query-params")
 
-    compare = [dict(block=NAMES[k_], macs=bc.macs, params=bc.params)
-               for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
-    ui.show_figure(fig(vl.block_compare_figure)(compare, tr=TR), "lw_blocks",
-                   t_("Closed-form costs at the same M, N, k and side (set M = N to add the ShuffleNet "
-                      "unit and the MobileViT block)."),
-                   rows=compare)
-    ratio = 1 / lw.separable_ratio(256, 3)
-    ui.checkpoint("lw_ckpt", t_("How many times fewer MACs does a 3×3 depthwise-separable conv need "
-                                "than a standard 3×3 conv, for N = 256 output channels?"),
-                  round(ratio, 2), t_("1 / (1/N + 1/k²) = 1 / (1/256 + 1/9) ≈ 8.7: almost k², whatever "
-                                      "the input width."))
+    with ui.guard():
+        blk = ui.cached_resource(la.block_study)(kind, cin, cout, ks, side, tt, ss, dd)
+        if blk.n != cout:
+            st.caption(t_("This block keeps its input width: N = M = {cin}.", cin=cin))
+        left, right = st.columns([3, 2])
+        with left:
+            ui.show_figure(fig(vl.block_graph_figure)(blk.graph, blk.engine, kind_label, tr=TR),
+                           "lw_block_graph", t_("Drawn without BN (2 params per channel, 0 MACs) so the "
+                                                "engine's counts are exactly the closed forms. Hover a "
+                                                "node for its cost."))
+        with right:
+            st.dataframe(blk.rows(), hide_index=True)
+            for label, got, want in ((t_("engine MACs"), blk.engine.macs, blk.formula.macs),
+                                     (t_("engine params"), blk.engine.params, blk.formula.params)):
+                st.metric(label, f"{got:,}", t_("formula {want:,}", want=want), delta_color="off",
+                          delta_arrow="off")
+            st.caption(t_("A standard {ks}×{ks} conv with the same M, N needs {macs:,} MACs: {saving:.2f}× "
+                          "this block.", ks=ks, macs=blk.standard.macs, saving=blk.saving))
+
+        compare = [dict(block=NAMES[k_], macs=bc.macs, params=bc.params)
+                   for k_, bc in lw.compare_blocks(cin, cout, ks, side, tt, ss, dd)]
+        ui.show_figure(fig(vl.block_compare_figure)(compare, tr=TR), "lw_blocks",
+                       t_("Closed-form costs at the same M, N, k and side (set M = N to add the ShuffleNet "
+                          "unit and the MobileViT block)."),
+                       rows=compare)
+        ratio = 1 / lw.separable_ratio(256, 3)
+        ui.checkpoint("lw_ckpt", t_("How many times fewer MACs does a 3×3 depthwise-separable conv need "
+                                    "than a standard 3×3 conv, for N = 256 output channels?"),
+                      round(ratio, 2), t_("1 / (1/N + 1/k²) = 1 / (1/256 + 1/9) ≈ 8.7: almost k², whatever "
+                                          "the input width."))
+
+
+blocks_view()
 
 st.subheader(t_("Every network against its paper"))
 with ui.guard():
@@ -127,19 +134,25 @@ with ui.guard():
                    t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not depend on "
                       "the resolution."))
 
-st.subheader(t_("G1: equal channel widths minimise memory access"))
-with ui.controls("g1"):
-    g = st.columns(3)
-    c1 = g[0].slider("c1", 8, 1024, 128, 8, key="lw_c1", bind="query-params")
-    c2 = g[1].slider("c2", 8, 1024, 128, 8, key="lw_c2", bind="query-params")
-    hg = g[2].slider(t_("Feature map side"), 7, 112, 56, 7, key="lw_g1side",
-                     bind="query-params")
-with ui.guard():
-    mac, bound = la.g1_check(hg, hg, c1, c2)
-    curve = la.g1_curve(hg, hg, hg * hg * c1 * c2)
-    ui.show_figure(fig(vl.g1_figure)(curve, bound, (c1 / c2, mac), tr=TR), "lw_g1",
-                   t_("At the same FLOPs, your 1x1 conv moves {mac:,} elements, {v2:.1f} % above the "
-                      "minimum reached at c1 = c2.", mac=mac, v2=100 * (mac / bound - 1)),
-                   rows=[p.__dict__ for p in curve])
+
+@st.fragment   # guideline G1: new channel widths c1, c2 rerun only this section
+def g1_view() -> None:
+    st.subheader(t_("G1: equal channel widths minimise memory access"))
+    with ui.controls("g1"):
+        g = st.columns(3)
+        c1 = g[0].slider("c1", 8, 1024, 128, 8, key="lw_c1", bind="query-params")
+        c2 = g[1].slider("c2", 8, 1024, 128, 8, key="lw_c2", bind="query-params")
+        hg = g[2].slider(t_("Feature map side"), 7, 112, 56, 7, key="lw_g1side",
+                         bind="query-params")
+    with ui.guard():
+        mac, bound = la.g1_check(hg, hg, c1, c2)
+        curve = la.g1_curve(hg, hg, hg * hg * c1 * c2)
+        ui.show_figure(fig(vl.g1_figure)(curve, bound, (c1 / c2, mac), tr=TR), "lw_g1",
+                       t_("At the same FLOPs, your 1x1 conv moves {mac:,} elements, {v2:.1f} % above the "
+                          "minimum reached at c1 = c2.", mac=mac, v2=100 * (mac / bound - 1)),
+                       rows=[p.__dict__ for p in curve])
+
+
+g1_view()
 
 ui.lesson("lightweight_models")

@@ -79,61 +79,80 @@ with ui.guard():
             if view.program is None:
                 st.caption(t_("Not offered as your graph: {why}.", why=ui.t_message(view.program_note)))
 
-st.subheader(t_("EfficientNet: compound scaling"))
-with ui.controls("compound"):
-    e = st.columns(4)
-    phi = e[0].slider("φ", 0.0, 7.0, 1.0, 0.5, key="lz_phi", bind="query-params")
-    a_ = e[1].number_input(t_("α (depth)"), 1.0, 2.0, ef.ALPHA, 0.05, key="lz_alpha", bind="query-params")
-    b_ = e[2].number_input(t_("β (width)"), 1.0, 2.0, ef.BETA, 0.05, key="lz_beta", bind="query-params")
-    g_ = e[3].number_input(t_("γ (resolution)"), 1.0, 2.0, ef.GAMMA, 0.05, key="lz_gamma",
-                           bind="query-params")
-with ui.guard():
-    sc = ui.cached(zv.scaled_efficientnet)(float(phi), float(a_), float(b_), float(g_))
-    k = sc.compound
-    st.caption(t_("d = α^φ = {d:.2f}, w = β^φ = {w:.2f}, r = {r}; α·β²·γ² = {f:.2f}: predicted MACs × "
-                  "{p:.2f}, counted × {c:.2f} ({params:.1f} M params).", d=k.depth, w=k.width, r=k.resolution,
-                  f=a_ * b_**2 * g_**2, p=k.flops_factor, c=sc.growth, params=sc.params / 1e6))
-    sweep = ui.cached(zv.efficientnet_sweep)()
-    ui.show_figure(fig(vl.compound_figure)(sweep, sc, tr=TR), "lz_compound",
-                   t_("B1–B7 round the rule to the authors' (w, d, r) table; each step still about doubles "
-                      "the MACs, as α·β²·γ² ≈ 2 intends."), rows=[r.__dict__ for r in sweep])
-    ui.checkpoint("lz_ckpt", t_("With α = 1.2, β = 1.1, γ = 1.15, by what factor does one step of φ "
-                                "multiply the FLOPs?"), round(ef.ALPHA * ef.BETA**2 * ef.GAMMA**2, 2),
-                  t_("α·β²·γ² = 1.2 × 1.21 × 1.3225 ≈ 1.92: depth costs linearly, width and resolution "
-                     "quadratically."))
 
-st.subheader(t_("ShuffleNet V1: groups at fixed complexity"))
-with ui.controls("shuffle"):
-    gs = st.select_slider(t_("Groups g (picture)"), [1, 2, 3, 4, 8], 4, key="lz_gs", bind="query-params")
-with ui.guard():
-    steps = s1.shuffle_steps(24, gs)
-    ui.show_figure(fig(vl.shuffle_figure)(steps, gs, tr=TR), "lz_shuffle",
-                   t_("After the shuffle every group of the next group conv holds one channel of every "
-                      "group of the previous one."), rows=[dict(step=s, order=a.tolist()) for s, a in steps])
-    st.dataframe([dict(g=r.groups, channels=str(r.channels), params=r.params, MACs=r.macs_without_fc,
-                       table1=r.paper_mflops * 10**6, top1=r.top1)
-                  for r in ui.cached(zv.shufflenet_groups)()], hide_index=True)
-    st.caption(t_("MACs here leave out the classifier, as the paper's Table 1 does; more groups buy "
-                  "wider channels for the same MACs."))
-
-st.subheader(t_("ShuffleNet V2's guidelines G2–G4, measured here"))
-if st.toggle(t_("Run the measurements on this server (a few seconds)"), key="lz_measure",
-             bind="query-params"):
+@st.fragment   # EfficientNet's compound scaling: changing φ, α, β or γ reruns only this section
+def compound_view() -> None:
+    st.subheader(t_("EfficientNet: compound scaling"))
+    with ui.controls("compound"):
+        e = st.columns(4)
+        phi = e[0].slider("φ", 0.0, 7.0, 1.0, 0.5, key="lz_phi", bind="query-params")
+        a_ = e[1].number_input(t_("α (depth)"), 1.0, 2.0, ef.ALPHA, 0.05, key="lz_alpha", bind="query-params")
+        b_ = e[2].number_input(t_("β (width)"), 1.0, 2.0, ef.BETA, 0.05, key="lz_beta", bind="query-params")
+        g_ = e[3].number_input(t_("γ (resolution)"), 1.0, 2.0, ef.GAMMA, 0.05, key="lz_gamma",
+                               bind="query-params")
     with ui.guard():
-        for fn, title, claim in (
-            (gl.g2_groups, t_("G2: more groups, more memory access"),
-             t_("Paper (Table 2): at equal FLOPs, g = 8 runs ~4× slower than g = 1 on a GPU.")),
-            (gl.g3_fragments, t_("G3: fragmentation"),
-             t_("Paper (Table 3): 4 parallel fragments run ~3× slower than 1 on a GPU at c = 128.")),
-            (gl.g4_elementwise, t_("G4: elementwise operations"),
-             t_("Paper (Table 4): dropping ReLU and the shortcut gives ~20 % speed-up.")),
-        ):
-            trials = cached_heavy(fn, "lightweight_zoo")()
-            ui.show_figure(fig(vl.trials_figure)(trials, title, tr=TR), f"lz_{fn.__name__}", claim,
-                           rows=[tr.__dict__ for tr in trials])
-else:
-    st.caption(t_("Each guideline is a tiny graph family with equal MACs, timed with engine.run; "
-                  "switch on to measure (times depend on this server's load)."))
+        sc = ui.cached(zv.scaled_efficientnet)(float(phi), float(a_), float(b_), float(g_))
+        k = sc.compound
+        st.caption(t_(
+            "d = α^φ = {d:.2f}, w = β^φ = {w:.2f}, r = {r}; α·β²·γ² = {f:.2f}: predicted MACs × "
+            "{p:.2f}, counted × {c:.2f} ({params:.1f} M params).", d=k.depth, w=k.width, r=k.resolution,
+            f=a_ * b_**2 * g_**2, p=k.flops_factor, c=sc.growth, params=sc.params / 1e6))
+        sweep = ui.cached(zv.efficientnet_sweep)()
+        ui.show_figure(fig(vl.compound_figure)(sweep, sc, tr=TR), "lz_compound", t_(
+            "B1–B7 round the rule to the authors' (w, d, r) table; each step still about doubles "
+            "the MACs, as α·β²·γ² ≈ 2 intends."), rows=[r.__dict__ for r in sweep])
+        ui.checkpoint("lz_ckpt", t_("With α = 1.2, β = 1.1, γ = 1.15, by what factor does one step of φ "
+                                    "multiply the FLOPs?"), round(ef.ALPHA * ef.BETA**2 * ef.GAMMA**2, 2),
+                      t_("α·β²·γ² = 1.2 × 1.21 × 1.3225 ≈ 1.92: depth costs linearly, width and resolution "
+                         "quadratically."))
+
+
+compound_view()
+
+
+@st.fragment   # ShuffleNet V1's channel shuffle: a new group count reruns only this section
+def shuffle_view() -> None:
+    st.subheader(t_("ShuffleNet V1: groups at fixed complexity"))
+    with ui.controls("shuffle"):
+        gs = st.select_slider(t_("Groups g (picture)"), [1, 2, 3, 4, 8], 4, key="lz_gs", bind="query-params")
+    with ui.guard():
+        steps = s1.shuffle_steps(24, gs)
+        ui.show_figure(fig(vl.shuffle_figure)(steps, gs, tr=TR), "lz_shuffle", t_(
+            "After the shuffle every group of the next group conv holds one channel of every "
+            "group of the previous one."), rows=[dict(step=s, order=a.tolist()) for s, a in steps])
+        st.dataframe([dict(g=r.groups, channels=str(r.channels), params=r.params, MACs=r.macs_without_fc,
+                           table1=r.paper_mflops * 10**6, top1=r.top1)
+                      for r in ui.cached(zv.shufflenet_groups)()], hide_index=True)
+        st.caption(t_("MACs here leave out the classifier, as the paper's Table 1 does; more groups buy "
+                      "wider channels for the same MACs."))
+
+
+shuffle_view()
+
+
+@st.fragment   # the G2–G4 measurements: the switch reruns (and times) only this section
+def guidelines_view() -> None:
+    st.subheader(t_("ShuffleNet V2's guidelines G2–G4, measured here"))
+    if st.toggle(t_("Run the measurements on this server (a few seconds)"), key="lz_measure",
+                 bind="query-params"):
+        with ui.guard():
+            for fn, title, claim in (
+                (gl.g2_groups, t_("G2: more groups, more memory access"),
+                 t_("Paper (Table 2): at equal FLOPs, g = 8 runs ~4× slower than g = 1 on a GPU.")),
+                (gl.g3_fragments, t_("G3: fragmentation"),
+                 t_("Paper (Table 3): 4 parallel fragments run ~3× slower than 1 on a GPU at c = 128.")),
+                (gl.g4_elementwise, t_("G4: elementwise operations"),
+                 t_("Paper (Table 4): dropping ReLU and the shortcut gives ~20 % speed-up.")),
+            ):
+                trials = cached_heavy(fn, "lightweight_zoo")()
+                ui.show_figure(fig(vl.trials_figure)(trials, title, tr=TR), f"lz_{fn.__name__}", claim,
+                               rows=[tr.__dict__ for tr in trials])
+    else:
+        st.caption(t_("Each guideline is a tiny graph family with equal MACs, timed with engine.run; "
+                      "switch on to measure (times depend on this server's load)."))
+
+
+guidelines_view()
 
 st.subheader(t_("Attention for mobiles"))
 with ui.guard():

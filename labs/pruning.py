@@ -23,16 +23,20 @@ fig = ui.cached_resource   # figures are rebuilt only when their inputs change (
 # your graph, pruned (engine.prune + prune_report): ResNet-18 takes ~0.3 s, so through the limiter
 report = cached_heavy(lambda g, *p: CL.prune_lens(ws.graph_of(ws.parse_g(g))[0], *p), "graph")
 
-st.subheader(t_("Prune your graph"))
-with ui.controls("graph"):
-    c = st.columns([2, 1.5, 1.5])
-    choice = ws.choose("pr_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
-    gmethod = c[1].selectbox(t_("Method"), ["magnitude", "structured", "2:4"], key="pr_gmethod",
-                             bind="query-params")
-    gsparsity = c[2].slider(t_("Sparsity"), 0.0, 0.95, 0.5, 0.05, key="pr_gsparsity", bind="query-params",
-                            help=t_("Ignored by 2:4 (always half)."))
-with ui.guard():
-    if choice is not None:
+
+@st.fragment   # your graph, pruned: a new graph, method or sparsity reruns only this section
+def graph_view() -> None:
+    st.subheader(t_("Prune your graph"))
+    with ui.controls("graph"):
+        c = st.columns([2, 1.5, 1.5])
+        choice = ws.choose("pr_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
+        gmethod = c[1].selectbox(t_("Method"), ["magnitude", "structured", "2:4"], key="pr_gmethod",
+                                 bind="query-params")
+        gsparsity = c[2].slider(t_("Sparsity"), 0.0, 0.95, 0.5, 0.05, key="pr_gsparsity", bind="query-params",
+                                help=t_("Ignored by 2:4 (always half)."))
+    with ui.guard():
+        if choice is None:
+            return
         r = report(choice.source.g, gsparsity, gmethod)
         rows = CL.prune_rows(r)
         ui.show_figure(fig(vc.prune_layers_figure)(rows, t_("{name}: {method} pruning, layer by layer",
@@ -49,6 +53,9 @@ with ui.guard():
                             skip=r.skippable_flops, flops=r.flops))
         m[3].metric(t_("output drift ‖ŷ − y‖/‖y‖"), f"{r.drift:.1%}")
         st.dataframe(rows, hide_index=True)
+
+
+graph_view()
 
 st.subheader(t_("A model trained here, with its accuracy"))
 with ui.controls():
@@ -129,27 +136,33 @@ with ui.guard():
                                           v2=g.accuracies[k]))
     ui.stepper("pr_step", len(g.schedule), render=show_mask, frame=main_figure)
 
-st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)"))
-with ui.guard():
-    sweep = cached_heavy(lowrank.lowrank_sweep, "train")(model, 0, lr_layer)
-    with ui.controls("lowrank"):
-        rank = st.slider(t_("Rank r"), 1, len(sweep), min(8, len(sweep)),
-                         key=f"pr_rank_{model}_{lr_layer}", bind="query-params")
-    row = sweep[rank - 1]
-    k = st.columns(4)
-    k[0].metric(t_("relative error ‖W − W_r‖/‖W‖"), f"{row['rel_error']:.1%}")
-    k[1].metric(t_("layer params"), f"{row['layer_params']:,}",
-                f"{row['layer_params'] - row['dense_layer_params']:+,}", delta_color="inverse")
-    k[2].metric(t_("model FLOPs per image"), f"{row['flops']:,}",
-                f"{row['flops'] - row['dense_flops']:+,}", delta_color="inverse")
-    k[3].metric(t_("accuracy"), f"{row['accuracy']:.1%}",
-                f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
-    ui.show_figure(fig(vc.lowrank_figure)(sweep, rank, t_("{lr_layer}: rank vs error, accuracy, params "
-                                                          "and FLOPs",
-                                                          lr_layer=lr_layer), tr=TR),
-                   "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; "
-                                    "accuracy survives far lower ranks than the reconstruction error "
-                                    "suggests."),
-                   rows=sweep)
+
+@st.fragment   # low rank: a new rank reruns only this section (model and layer come from the page)
+def lowrank_view(model: str, lr_layer: str) -> None:
+    st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)"))
+    with ui.guard():
+        sweep = cached_heavy(lowrank.lowrank_sweep, "train")(model, 0, lr_layer)
+        with ui.controls("lowrank"):
+            rank = st.slider(t_("Rank r"), 1, len(sweep), min(8, len(sweep)),
+                             key=f"pr_rank_{model}_{lr_layer}", bind="query-params")
+        row = sweep[rank - 1]
+        k = st.columns(4)
+        k[0].metric(t_("relative error ‖W − W_r‖/‖W‖"), f"{row['rel_error']:.1%}")
+        k[1].metric(t_("layer params"), f"{row['layer_params']:,}",
+                    f"{row['layer_params'] - row['dense_layer_params']:+,}", delta_color="inverse")
+        k[2].metric(t_("model FLOPs per image"), f"{row['flops']:,}",
+                    f"{row['flops'] - row['dense_flops']:+,}", delta_color="inverse")
+        k[3].metric(t_("accuracy"), f"{row['accuracy']:.1%}",
+                    f"{100 * (row['accuracy'] - row['fp32_accuracy']):+.1f} pt")
+        ui.show_figure(fig(vc.lowrank_figure)(sweep, rank, t_("{lr_layer}: rank vs error, accuracy, params "
+                                                              "and FLOPs",
+                                                              lr_layer=lr_layer), tr=TR),
+                       "pr_lowrank", t_("Params r·(in + out) beat in·out only below the crossover; "
+                                        "accuracy survives far lower ranks than the reconstruction error "
+                                        "suggests."),
+                       rows=sweep)
+
+
+lowrank_view(model, lr_layer)
 
 ui.lesson("pruning")

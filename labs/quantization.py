@@ -13,8 +13,7 @@ from ui import workspace as ws
 from ui.heavy import cached_heavy, run_heavy
 from viz import compression as vc
 
-ui.setup("quantization",
-         "Quantization",
+ui.setup("quantization", "Quantization",
          "Pick a tensor of a model trained here, pick an observer, and see the range it chooses, the "
          "grid it makes and what that costs in accuracy.")
 t_ = ui.t
@@ -70,7 +69,6 @@ with ui.controls():
     per_channel = c2[1].toggle(t_("per channel"), False, key="qz_pc", bind="query-params")
     pct = c2[2].slider(t_("Percentile p (percentile observer)"), 90.0, 100.0,
                        99.9, 0.1, key="qz_pct", bind="query-params")
-
 with ui.guard():
     x, obs, refused = cached_heavy(Q.compare_observers, "train")(model, 0, tensor, dtype, scheme,
                                                                  reduce_range, pct, per_channel)
@@ -122,8 +120,7 @@ with ui.guard():
                                        "threshold"), tr=TR),
                        "qz_kl", t_("Each point clips |x| at t, folds the clipped mass into the last "
                                    "bin and compares with its coarse quantised copy; the lowest point wins."))
-    lo, hi = -1.0, 3.0
-    _, z_ck = quant.qparams_from_range(lo, hi, "quint8", "affine")
+    _, z_ck = quant.qparams_from_range(-1.0, 3.0, "quint8", "affine")
     ui.checkpoint("qz_ck_zp", t_("Min-max affine quint8 sees values from −1 to 3. Which zero point "
                                  "does it pick?"),
                   int(z_ck), t_("s = 4/255; z = 0 − round(−1 / s) = round(63.75) = 64: the real 0 "
@@ -139,30 +136,33 @@ with ui.guard():
                                  "per batch at run time; static: ranges fixed by calibration) costs "
                                  "more below 4 bits."), rows=rows)
 
-st.subheader(t_("Quantisation-aware training with the straight-through estimator"))
-with ui.controls("qat"):
-    q = st.columns(2)
-    bits = q[0].slider(t_("QAT bit width"), 2, 8, 3, key="qz_qbits", bind="query-params")
-    epochs = q[1].slider(t_("QAT epochs"), 1, 6, 3, key="qz_qep", bind="query-params")
-with ui.guard():
-    r = cached_heavy(Q.qat, "train")(model, 0, bits, epochs)
-    layer, clip = r.clips[0]
-    w = Q.model_tensor(model, 0, f"weights:{layer}")
-    s, z = quant.qparams_from_range(-np.float32(clip), np.float32(clip), f"qint{bits}", "symmetric")
-    ui.show_figure(fig(vc.ste_figure)(w, quant.fake_quant(w, s, z, f"qint{bits}"),
-                                 quant.ste_mask(w, s, z, f"qint{bits}"), clip,
-                                 t_("FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
-                                    layer=layer, bits=bits, clip=clip), tr=TR),
-                   "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
-                                "everywhere, so the STE pretends it is the identity inside the grid "
-                                "(between the dashed lines, mask 1) and blocks the gradient outside "
-                                "(mask 0). A symmetric int grid has one more level below zero, so the "
-                                "lower edge sits further out."))
-    ui.show_figure(fig(vc.accuracy_bars)(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
-                                    [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
-                                    t_("Fine-tuning through the quantiser recovers accuracy"), tr=TR),
-                   "qz_qat", t_("{masked_fraction:.1%} of weight gradients were masked in the last "
-                                "epoch.", masked_fraction=r.masked_fraction))
+@st.fragment   # QAT: a new bit width or number of epochs retrains and reruns only this section
+def qat_view(model: str) -> None:
+    st.subheader(t_("Quantisation-aware training with the straight-through estimator"))
+    with ui.controls("qat"):
+        q = st.columns(2)
+        bits = q[0].slider(t_("QAT bit width"), 2, 8, 3, key="qz_qbits", bind="query-params")
+        epochs = q[1].slider(t_("QAT epochs"), 1, 6, 3, key="qz_qep", bind="query-params")
+    with ui.guard():
+        r, dt = cached_heavy(Q.qat, "train")(model, 0, bits, epochs), f"qint{bits}"
+        layer, clip = r.clips[0]
+        w = Q.model_tensor(model, 0, f"weights:{layer}")
+        s, z = quant.qparams_from_range(-np.float32(clip), np.float32(clip), dt, "symmetric")
+        ui.show_figure(fig(vc.ste_figure)(w, quant.fake_quant(w, s, z, dt), quant.ste_mask(w, s, z, dt), clip,
+                                          t_("FakeQuant on {layer} weights ({bits} bits, clip ±{clip:.3f})",
+                                             layer=layer, bits=bits, clip=clip), tr=TR),
+                       "qz_ste", t_("Forward: the staircase. Backward: round() has zero gradient almost "
+                                    "everywhere, so the STE pretends it is the identity inside the grid "
+                                    "(between the dashed lines, mask 1) and blocks the gradient outside "
+                                    "(mask 0). A symmetric int grid has one more level below zero, so the "
+                                    "lower edge sits further out."))
+        ui.show_figure(fig(vc.accuracy_bars)(["fp32", f"PTQ int{bits}", f"QAT int{bits}"],
+                                        [r.fp32_accuracy, r.ptq_accuracy, r.qat_accuracy],
+                                        t_("Fine-tuning through the quantiser recovers accuracy"), tr=TR),
+                       "qz_qat", t_("{masked_fraction:.1%} of weight gradients were masked in the last "
+                                    "epoch.", masked_fraction=r.masked_fraction))
+
+qat_view(model)
 
 st.subheader(t_("Integer-only inference of one layer (Jacob et al. 2018)"))
 with ui.guard():

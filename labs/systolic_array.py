@@ -77,55 +77,61 @@ with ui.guard():
         st.caption(t_("Per layer: SCALE-Sim v2's stall-free closed forms (a conv is its im2col GEMM); layers "
                       "run one after another."))
 
-st.subheader(t_("One GEMM, three dataflows"))
-with ui.controls("gemm"):
-    mode = ui.by_id(st).radio(t_("Workload"), ["gemm", "conv"], horizontal=True, key="sa_mode",
-                              format_func=lambda m: t_("GEMM (M, N, K)") if m == "gemm"
-                              else t_("Conv layer (im2col)"), bind="query-params")
-    d = st.columns(4)
-    if mode == "gemm":
-        M = d[0].number_input("M", 1, 100_000, 256, key="sa_m", bind="query-params")
-        N = d[1].number_input("N", 1, 100_000, 128, key="sa_n", bind="query-params")
-        K = d[2].number_input("K", 0, 100_000, 256, key="sa_k", bind="query-params")
-    else:
-        H = d[0].number_input(t_("Input H=W"), 1, 1024, 224, key="sa_h", bind="query-params")
-        F = d[1].number_input(t_("Filter size"), 1, 15, 11, key="sa_f", bind="query-params")
-        Cin = d[2].number_input("Cin", 1, 2048, 3, key="sa_cin", bind="query-params")
-        Cout = d[3].number_input("Cout", 1, 2048, 96, key="sa_cout", bind="query-params")
-        S = st.slider(t_("Stride"), 1, 8, 4, key="sa_stride", bind="query-params")
 
-with ui.guard():
-    if mode == "conv":
-        g = ui.cached(conv_to_gemm)(int(H), int(H), int(F), int(F), int(Cin), int(Cout), int(S))
-        M, N, K = g["M"], g["N"], g["K"]
-        st.caption(t_("im2col: M = {out_h}×{out_w} output pixels = {M}, K = {F}·{F}·{Cin} = {K}, N = "
-                      "{Cout} filters",
-                      out_h=g['out_h'], out_w=g['out_w'], M=M, F=F, Cin=Cin, K=K, Cout=Cout))
-    res = ui.cached(systolic)(int(M), int(N), int(K), rows, cols, df)
-    m = st.columns(5)
-    m[0].metric(t_("Cycles"), f"{res['cycles']:,}")
-    m[1].metric(t_("Utilisation"), f"{res['utilization']:.1f}%")
-    m[2].metric(t_("Mapping efficiency"), f"{res['mapping_efficiency']:.1f}%")
-    m[3].metric(t_("Folds"), f"{res['row_folds']}×{res['col_folds']}")
-    m[4].metric(t_("SRAM reads (A+B)"), f"{res['ifmap_reads'] + res['filter_reads']:,}")
-    compare = [ui.cached(systolic)(int(M), int(N), int(K), rows, cols, f) for f in DATAFLOWS]
-    ui.show_figure(fit(dataflow_compare(compare, t_("Same GEMM, three dataflows"))),
-                   "sa_compare", t_("Notice: the dataflow decides what is spread over the array and "
-                                    "what streams in time — the long dimension should stream."),
-                   data=res, rows=[{k: v for k, v in r.items() if k != "scalesim"} for r in compare])
-    sc_ = res["scalesim"]
-    gold = GOLDEN.get((int(M), int(N), int(K), rows, cols, df))
-    if gold:
-        st.caption(t_("✓ matches SCALE-Sim v2's golden report ({v2}): Compute Util {v3:.4f} % there, "
-                      "{compute_util:.4f} % here — difference {v4:.1e} points.",
-                      v2=gold[0], v3=gold[1], compute_util=sc_['compute_util'],
-                      v4=abs(gold[1] - sc_['compute_util'])))
-    else:
-        st.caption(t_("In SCALE-Sim v2's report format: Total Cycles {total_cycles:,}, Compute Util "
-                      "{compute_util:.2f} %, OFMAP writes {ofmap_writes:,}. Try M=256, N=128, K=256 on "
-                      "32×32 to compare with its golden reports.",
-                      total_cycles=sc_['total_cycles'], compute_util=sc_['compute_util'],
-                      ofmap_writes=sc_['ofmap_writes']))
+@st.fragment   # one GEMM or conv layer on the array: a new workload reruns only this section
+def gemm_view(rows: int, cols: int, df: str) -> None:
+    st.subheader(t_("One GEMM, three dataflows"))
+    with ui.controls("gemm"):
+        mode = ui.by_id(st).radio(t_("Workload"), ["gemm", "conv"], horizontal=True, key="sa_mode",
+                                  format_func=lambda m: t_("GEMM (M, N, K)") if m == "gemm"
+                                  else t_("Conv layer (im2col)"), bind="query-params")
+        d = st.columns(4)
+        if mode == "gemm":
+            M = d[0].number_input("M", 1, 100_000, 256, key="sa_m", bind="query-params")
+            N = d[1].number_input("N", 1, 100_000, 128, key="sa_n", bind="query-params")
+            K = d[2].number_input("K", 0, 100_000, 256, key="sa_k", bind="query-params")
+        else:
+            H = d[0].number_input(t_("Input H=W"), 1, 1024, 224, key="sa_h", bind="query-params")
+            F = d[1].number_input(t_("Filter size"), 1, 15, 11, key="sa_f", bind="query-params")
+            Cin = d[2].number_input("Cin", 1, 2048, 3, key="sa_cin", bind="query-params")
+            Cout = d[3].number_input("Cout", 1, 2048, 96, key="sa_cout", bind="query-params")
+            S = st.slider(t_("Stride"), 1, 8, 4, key="sa_stride", bind="query-params")
+
+    with ui.guard():
+        if mode == "conv":
+            g = ui.cached(conv_to_gemm)(int(H), int(H), int(F), int(F), int(Cin), int(Cout), int(S))
+            M, N, K = g["M"], g["N"], g["K"]
+            st.caption(t_("im2col: M = {out_h}×{out_w} output pixels = {M}, K = {F}·{F}·{Cin} = {K}, N = "
+                          "{Cout} filters",
+                          out_h=g['out_h'], out_w=g['out_w'], M=M, F=F, Cin=Cin, K=K, Cout=Cout))
+        res = ui.cached(systolic)(int(M), int(N), int(K), rows, cols, df)
+        m = st.columns(5)
+        m[0].metric(t_("Cycles"), f"{res['cycles']:,}")
+        m[1].metric(t_("Utilisation"), f"{res['utilization']:.1f}%")
+        m[2].metric(t_("Mapping efficiency"), f"{res['mapping_efficiency']:.1f}%")
+        m[3].metric(t_("Folds"), f"{res['row_folds']}×{res['col_folds']}")
+        m[4].metric(t_("SRAM reads (A+B)"), f"{res['ifmap_reads'] + res['filter_reads']:,}")
+        compare = [ui.cached(systolic)(int(M), int(N), int(K), rows, cols, f) for f in DATAFLOWS]
+        ui.show_figure(fit(dataflow_compare(compare, t_("Same GEMM, three dataflows"))),
+                       "sa_compare", t_("Notice: the dataflow decides what is spread over the array and "
+                                        "what streams in time — the long dimension should stream."),
+                       data=res, rows=[{k: v for k, v in r.items() if k != "scalesim"} for r in compare])
+        sc_ = res["scalesim"]
+        gold = GOLDEN.get((int(M), int(N), int(K), rows, cols, df))
+        if gold:
+            st.caption(t_("✓ matches SCALE-Sim v2's golden report ({v2}): Compute Util {v3:.4f} % there, "
+                          "{compute_util:.4f} % here — difference {v4:.1e} points.",
+                          v2=gold[0], v3=gold[1], compute_util=sc_['compute_util'],
+                          v4=abs(gold[1] - sc_['compute_util'])))
+        else:
+            st.caption(t_("In SCALE-Sim v2's report format: Total Cycles {total_cycles:,}, Compute Util "
+                          "{compute_util:.2f} %, OFMAP writes {ofmap_writes:,}. Try M=256, N=128, K=256 on "
+                          "32×32 to compare with its golden reports.",
+                          total_cycles=sc_['total_cycles'], compute_util=sc_['compute_util'],
+                          ofmap_writes=sc_['ofmap_writes']))
+
+
+gemm_view(rows, cols, df)
 
 st.subheader(t_("Watch the waves (small sizes)"))
 w = st.columns(5)

@@ -40,6 +40,25 @@ def ce_figure(loss, wrong, title, y_title, name_split, name_wrong):
 ce_figure = shared(ce_figure)
 
 
+@st.fragment   # the 2-D mesh: other mesh rows or columns rerun only this section
+def mesh_view(n: int, x: np.ndarray, w: np.ndarray) -> None:
+    st.subheader(ui.t("2-D mesh and communication per layer"))
+    r1, r2 = st.columns(2)
+    rows = r1.select_slider(ui.t("Mesh rows"), [1, 2, 4], 2, key="tp_rows", bind="query-params")
+    cols = r2.select_slider(ui.t("Mesh columns"), [1, 2, 4], 2, key="tp_cols", bind="query-params")
+    with ui.guard():
+        mesh = ui.cached(par.mesh_matmul)(x, w, rows, cols)
+        st.write(ui.t("Device ids {tolist}: X cut by rows over mesh axis 0, W by columns over axis 1; "
+                      "error {v2:.0e}.",
+                      tolist=mesh['device_ids'].tolist(),
+                      v2=np.max(np.abs(mesh['output'] - mesh['reference']))))
+        vol = par.comm_volume_per_layer(2048, 1, 12288, max(n, 1))
+        st.write(ui.t("GPT-3 layer (s=2048, h=12288), t={n}: {allreduces} all-reduces of {v2:.0f} MiB; "
+                      "each device sends {v3:.0f} MiB per layer per micro-batch.",
+                      n=n, allreduces=vol['allreduces'], v2=vol['message_bytes'] / 2**20,
+                      v3=vol['sent_per_device_bytes'] / 2**20))
+
+
 with ui.controls():
     choice = ws.choose("tp_graph", EXAMPLES, label="Graph")
     c1, c2, c3 = st.columns(3)
@@ -136,20 +155,8 @@ with ui.guard():
                                            "Crosses: reducing the exp-sums with MAX keeps one shard's "
                                            "mass and under-reports the loss."))
 
-st.subheader(ui.t("2-D mesh and communication per layer"))
-with ui.guard():
-    r1, r2 = st.columns(2)
-    rows = r1.select_slider(ui.t("Mesh rows"), [1, 2, 4], 2, key="tp_rows", bind="query-params")
-    cols = r2.select_slider(ui.t("Mesh columns"), [1, 2, 4], 2, key="tp_cols", bind="query-params")
-    mesh = ui.cached(par.mesh_matmul)(rng.normal(size=(4, 3)), rng.normal(size=(3, 8)), rows, cols)
-    st.write(ui.t("Device ids {tolist}: X cut by rows over mesh axis 0, W by columns over axis 1; "
-                  "error {v2:.0e}.",
-                  tolist=mesh['device_ids'].tolist(), v2=np.max(np.abs(mesh['output'] - mesh['reference']))))
-    vol = par.comm_volume_per_layer(2048, 1, 12288, max(n, 1))
-    st.write(ui.t("GPT-3 layer (s=2048, h=12288), t={n}: {allreduces} all-reduces of {v2:.0f} MiB; "
-                  "each device sends {v3:.0f} MiB per layer per micro-batch.",
-                  n=n, allreduces=vol['allreduces'], v2=vol['message_bytes'] / 2**20,
-                  v3=vol['sent_per_device_bytes'] / 2**20))
+# X and W come from the page's rng in the full run: a rerun of the section alone reuses them
+mesh_view(n, rng.normal(size=(4, 3)), rng.normal(size=(3, 8)))
 
 ui.checkpoint("tp_ck", ui.t("How many all-reduces does one Megatron transformer layer need per "
                             "micro-batch (forward + backward)?"), 4,

@@ -1,0 +1,105 @@
+"""Moving a control inside a lab's section reruns that section only (``st.fragment``), in a real browser.
+
+For each lab below, one control inside one of its ``@st.fragment`` sections is changed the way a
+student does it (a key press on a slider thumb, a new number typed into a number input, another
+option picked in a selectbox). The page's websocket (read from Chrome DevTools' frames, decoded as
+Streamlit's ForwardMsg) must then report a *fragment* run finished — not a full run of the page —
+and the address bar must carry the control's new value (the share link still restores the view).
+Without the fragment, the same move finishes a full run and the test fails.
+
+Not here: what each section draws (the labs' AppTests), sections with heavy first visits (distillation,
+QAT training, TVM), whose fragments are the same pattern.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from conftest import wait_app
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+# lab, widget key, how it is moved
+CASES = [
+    ("davinci_core", "dv_m", "number"),
+    ("gpu_occupancy", "go_threads", "number"),
+    ("systolic_array", "sa_m", "number"),
+    ("execution_models", "em_bank", "slider"),
+    ("lightweight_zoo", "lz_phi", "slider"),
+    ("lightweight_models", "lw_c", "slider"),
+    ("pruning", "pr_rank_mlp_fc1", "slider"),
+    ("tensor_parallel", "tp_rows", "slider"),
+    ("control_flow", "cf_input", "slider"),
+    ("framework_landscape", "fl_component", "select"),
+    ("layout_explorer", "le_pass", "select"),
+]
+
+
+class Finished:
+    """The ``script_finished`` statuses a page's websocket received, in order."""
+
+    def __init__(self, page) -> None:
+        self.statuses: list[int] = []
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.on("Network.webSocketFrameReceived", self._received)
+
+    def _received(self, event: dict) -> None:
+        frame = event["response"]
+        if frame.get("opcode") != 2:
+            return
+        msg = ForwardMsg()
+        msg.ParseFromString(base64.b64decode(frame["payloadData"]))
+        if msg.WhichOneof("type") == "script_finished":
+            self.statuses.append(msg.script_finished)
+
+    def wait_new(self, page, before: int, timeout_ms: int = 60_000) -> int:
+        for _ in range(timeout_ms // 20):
+            if len(self.statuses) > before:
+                return self.statuses[before]
+            page.wait_for_timeout(20)  # events reach Python only while Playwright waits
+        raise AssertionError("no run finished after the move")
+
+
+def _move(page, key: str, kind: str) -> None:
+    box = page.locator(f".st-key-{key}")
+    box.wait_for(state="visible")
+    if kind == "number":
+        field = box.locator("input")
+        field.fill(str(int(field.input_value()) + 16))
+        field.press("Enter")
+    elif kind == "slider":
+        thumb = box.locator("[role='slider'], input[type='range']").first
+        thumb.focus()
+        thumb.press("ArrowRight")
+    else:
+        field = box.locator("input").first
+        field.click()
+        options = page.locator("[role='listbox'] [role='option']")
+        try:
+            options.first.wait_for(state="visible", timeout=5_000)
+        except Exception:  # noqa: BLE001 - a click on the field did not open the list: the keyboard does
+            field.press("ArrowDown")
+            options.first.wait_for(state="visible")
+        chosen = [
+            i for i in range(options.count()) if options.nth(i).get_attribute("aria-selected") == "true"
+        ]
+        options.nth(((chosen[0] if chosen else -1) + 1) % options.count()).click()
+
+
+@pytest.mark.parametrize(("lab", "key", "kind"), CASES, ids=[c[0] for c in CASES])
+def test_a_control_in_a_section_reruns_that_section_only(server, page, lab, key, kind):
+    finished = Finished(page)
+    page.goto(f"{server}/{lab}")
+    wait_app(page)
+    assert f"{key}=" not in page.url  # the default is not in the link
+    before = len(finished.statuses)
+    _move(page, key, kind)
+    status = finished.wait_new(page, before)
+    assert status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, (
+        f"{lab}: moving {key} finished a {ForwardMsg.ScriptFinishedStatus.Name(status)}, not a fragment run"
+    )
+    page.wait_for_url(re.compile(rf"[?&]{key}="), timeout=20_000)
+    wait_app(page)
+    assert not page.locator("[data-testid='stException']").count()
