@@ -193,6 +193,7 @@ def run_lesson(
     seed: int = 0,
     replicas: int = 1,
     quiet_s: float = 6.0,
+    classes: int = 1,
 ) -> dict:
     """Stages 1–4 of the module docstring on ``replicas`` fresh servers (one: pinned to ``cores``)."""
     labs = labs or lesson_labs()
@@ -210,9 +211,10 @@ def run_lesson(
         asyncio.run(warm_all())
         warm_s = time.perf_counter() - t_warm
         before = settled_rss(servers, quiet_s=quiet_s)
+        maps_before = [server.memory_map() for server in servers]
         peak = [before]
 
-        async def run_class():
+        async def run_class(seed: int):
             stop = asyncio.Event()
 
             async def sample():
@@ -227,9 +229,17 @@ def run_lesson(
             return tally
 
         wall0 = time.perf_counter()
-        tally = asyncio.run(run_class())
+        tally, afters = LessonTally(), []
+        for k in range(classes):  # the same lesson again: memory a class leaves must not add up
+            one = asyncio.run(run_class(seed + k))
+            tally.actions += one.actions
+            tally.switches += one.switches
+            tally.errors += one.errors
+            tally.visited |= one.visited
+            afters.append(settled_rss(servers, quiet_s=quiet_s))
         wall = time.perf_counter() - wall0
-        after = settled_rss(servers, quiet_s=quiet_s)
+        after = afters[-1]
+        maps_after = [server.memory_map() for server in servers]
         return {
             "sessions": sessions,
             "seconds": seconds,
@@ -243,7 +253,15 @@ def run_lesson(
             "switches": quantiles(tally.switches),
             "errors": len(tally.errors),
             "error_list": tally.errors[:10],
-            "rss_mib": {"before": before, "peak": max(peak), "after": after},
+            "classes": classes,
+            "rss_mib": {"before": before, "peak": max(peak), "after": after, "after_each": afters},
+            "memory_map_mib": {"before": maps_before, "after": maps_after},
+            "memory_reports": [
+                line
+                for server in servers
+                for line in server.log_text().splitlines()
+                if "memory report" in line or line.startswith("# arenas allocated current")
+            ],
             "server_tracebacks": sum(
                 server.log_text().count("Traceback (most recent call last)") for server in servers
             ),
@@ -282,7 +300,13 @@ def rows(r: dict) -> list[dict]:
             unit="×",
             target="≤ 1.10",
             note=f"before {rss['before']:.0f} MiB (after a warm-up visit of every lab), peak "
-            f"{rss['peak']:.0f}, after {rss['after']:.0f} MiB (sessions released by ui/janitor.py)",
+            f"{rss['peak']:.0f}, after {rss['after']:.0f} MiB (sessions released by ui/janitor.py)"
+            + (
+                f"; after each of {len(rss['after_each'])} classes: "
+                + " → ".join(f"{v:.0f}" for v in rss["after_each"])
+                if len(rss.get("after_each", ())) > 1
+                else ""
+            ),
         ),
     ]
 
@@ -298,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", default="0", help="cores the server is pinned to (one replica)")
     ap.add_argument("--replicas", type=int, default=1, help="servers, one core each in turn")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classes", type=int, default=1, help="the class again this many times")
     ap.add_argument("--json", action="store_true", help="print the result as JSON, not a table")
     args = ap.parse_args(argv)
     labs = [x for x in args.labs.split(",") if x] or None
@@ -305,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.replicas == 1 and 1 in before and args.cores == "0":
         os.sched_setaffinity(0, {1})  # the clients never take the server's core
     result = run_lesson(
-        args.sessions, args.seconds, labs, args.moves_per_lab, args.cores, args.seed, args.replicas
+        args.sessions,
+        args.seconds,
+        labs,
+        args.moves_per_lab,
+        args.cores,
+        args.seed,
+        args.replicas,
+        classes=args.classes,
     )
     print(json.dumps(result, indent=1) if args.json else table(rows(result)))
     ok = result["errors"] == 0 and result["rss_mib"]["after"] <= 1.10 * result["rss_mib"]["before"]

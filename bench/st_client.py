@@ -324,6 +324,33 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def memory_map(self) -> dict[str, float]:
+        """Resident MiB of the server by kind of mapping (/proc/<pid>/smaps): ``heap`` (glibc's main
+        arena), ``anon`` (anonymous maps: other malloc arenas, large mallocs, pymalloc's arenas,
+        numpy/torch buffers), ``libs`` (shared objects), ``files`` and ``other``."""
+        kinds: dict[str, float] = {}
+        kind = "other"
+        for line in Path(f"/proc/{self.proc.pid}/smaps").read_text().splitlines():
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+                path = head[5] if len(head) > 5 else ""
+                kind = (
+                    "heap"
+                    if path == "[heap]"
+                    else "anon"
+                    if not path
+                    else "libs"
+                    if ".so" in path
+                    else "other"
+                    if path.startswith("[")
+                    else "files"
+                )
+            elif head[0] == "Rss:":
+                kinds[kind] = kinds.get(kind, 0.0) + int(head[1]) / 1024
+        return {k: round(v, 1) for k, v in sorted(kinds.items())}
+
     def cpu_seconds(self) -> float:
         """utime + stime of the server process (all its threads), from /proc/<pid>/stat."""
         stat = Path(f"/proc/{self.proc.pid}/stat").read_text()

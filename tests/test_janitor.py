@@ -186,3 +186,36 @@ def test_the_janitor_thread_waits_on_an_event_and_stops_at_once(monkeypatch):
     assert janitor.stop(timeout=30)
     assert not thread.is_alive()
     assert janitor._STATE["thread"] is None and janitor.known_sessions() == 0
+
+
+def _app_session():
+    from streamlit.runtime.app_session import AppSession
+    from streamlit.runtime.script_data import ScriptData
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.runtime.uploaded_file_manager import UploadedFileManager
+
+    class NoUploads(UploadedFileManager):  # the abstract manager's methods, none used here
+        get_files = remove_file = remove_orphaned_files = remove_session_files = get_upload_urls = (
+            lambda *a, **k: None
+        )
+
+    session = AppSession(ScriptData("app.py", False), NoUploads(), ScriptCache(), None, {})
+    session._session_state["graph"] = bytearray(1 << 20)  # what a page's run leaves behind
+    session._fragment_storage.register("frag", lambda: None)
+    return session
+
+
+def test_a_closed_session_still_referenced_is_emptied_and_a_live_one_kept():
+    """Streamlit's event loop keeps the last session it flushed in a local variable after it closed;
+    its state and fragments (a run's script globals) are emptied, a live session's are not."""
+    import asyncio
+
+    async def check() -> None:  # an AppSession is made on the server's event loop
+        closed, live = _app_session(), _app_session()
+        closed.shutdown()
+        assert janitor.empty_closed_sessions() >= 1
+        assert "graph" not in closed._session_state and not closed._fragment_storage.contains("frag")
+        assert "graph" in live._session_state and live._fragment_storage.contains("frag")
+        live.shutdown()
+
+    asyncio.run(check())
