@@ -233,7 +233,9 @@ def memory_report() -> None:
         ", ".join(f"{k} {v / 2**20:.1f}" for k, v in holders.most_common(12)),
     )
     for kind, _ in holders.most_common(3):  # who keeps the biggest holders alive
-        _LOG.warning("memory report: %s kept by %s", kind, " < ".join(_referrers(biggest[kind][1], objects)))
+        mine = {id(biggest), *(id(entry) for entry in biggest.values())}  # the report's own references
+        path = _referrers(biggest[kind][1], objects, ignore=mine)
+        _LOG.warning("memory report: %s kept by %s", kind, " < ".join(path))
     del biggest
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -251,14 +253,18 @@ def memory_report() -> None:
     sys._debugmallocstats()  # to the process's stderr (the server log)
 
 
-def _referrers(obj, objects: list, depth: int = 8) -> list[str]:
+def _referrers(obj, objects: list, depth: int = 8, ignore: set[int] = frozenset()) -> list[str]:
     """The types on one referrer path from ``obj`` upwards (diagnostics; skips frames and the report's
     own lists)."""
     import types
 
     path = []
     for _ in range(depth):
-        up = [r for r in gc.get_referrers(obj) if r is not objects and not isinstance(r, types.FrameType)]
+        up = [
+            r
+            for r in gc.get_referrers(obj)
+            if r is not objects and id(r) not in ignore and not isinstance(r, types.FrameType)
+        ]
         if not up:
             break
         obj = up[0]
