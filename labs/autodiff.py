@@ -39,6 +39,55 @@ def ways_of(g: str, dtype: str, depth: int):
     return four_ways.four_ways(built(g), dtype, depth)
 
 
+@st.fragment   # the two tabs: n, m, the arithmetic or the nesting depth rerun only this section
+def tabs_view(wg: str) -> None:
+    tab_jac, tab_ways = st.tabs([t_("Jacobian cost"), t_("Four ways to differentiate")])
+    with tab_jac, ui.guard():
+        j1, j2 = st.columns(2)
+        n = j1.slider(t_("inputs n"), 1, 32, 8, key="ad_n", bind="query-params")
+        m = j2.slider(t_("outputs m"), 1, 32, 2, key="ad_m", bind="query-params")
+        fwd, rev = ui.cached(lab.jacobian_demo)(n, m)
+        ui.show_figure(jac_fig(fwd, rev, t_("Cost of the full Jacobian"), cache_key=(n, m)), "ad_jac",
+                       t_("f(x) = tanh(W x), W is {m}×{n}: forward mode needs n = {sweeps} sweeps (one per "
+                          "column), reverse mode m = {sweeps2} (one per row). Make m = 1 (a loss): reverse "
+                          "wins.", m=m, n=n, sweeps=fwd.sweeps, sweeps2=rev.sweeps),
+                       rows=[dict(mode=r.mode, sweeps=r.sweeps, rule_calls=r.rule_calls) for r in (fwd, rev)])
+
+    with tab_ways, ui.guard():
+        w1, w2 = st.columns(2)
+        dtype = w1.radio(t_("Arithmetic"), ["float64", "float32"], horizontal=True,
+                         key="ad_dtype", bind="query-params")
+        depth = w2.slider(t_("Nesting depth for swell"), 2, 12, 8, key="ad_depth",
+                          bind="query-params")
+        ways = ui.cached(ways_of)(wg, dtype, depth)
+        if ways.fallback:
+            st.caption(t_("This program is not a scalar elementwise one: the survey's example is used."))
+        best, swell = four_ways.best_step(ways.differences), ways.swell
+        a, b, c, d = st.columns(4)
+        a.metric(t_("Manual / symbolic"), f"{ways.exact:.6g}")
+        b.metric(t_("Best central difference"), f"{best.central:.6g}",
+                 f"h = {best.h:.0e}, " + t_("error {central_error:.1e}", central_error=best.central_error),
+                 delta_color="off", delta_arrow="off")
+        c.metric(t_("Symbolic tree size (depth {depth})", depth=depth), f"{swell[-1].naive_size:,}")
+        d.metric(t_("AD trace size (depth {depth})", depth=depth), f"{swell[-1].ad_trace:,}")
+        st.code(f"d/d{ways.var} = {ways.derivative}", "text")
+        st.caption(t_("AD on this program: {trace_ops} ops in the forward sweep, at most {trace_ops} VJPs "
+                      "in the backward sweep — the trace grows with the program, not with the size of the "
+                      "derivative's formula.", trace_ops=ways.trace_ops))
+        h_figure = h_fig(ways.differences, t_("Finite-difference error vs step h"),
+                         cache_key=(wg, dtype, depth))
+        ui.show_figure(h_figure,
+                       "ad_h", t_("Left to right, h shrinks: the error first falls (truncation, slope 1 "
+                                  "forward, 2 central) then rises again (round-off ~ eps/h). Switch to "
+                                  "float32 to see the bottom move up."),
+                       rows=[r.__dict__ for r in ways.differences])
+        swell_figure = swell_fig(swell, t_("Expression swell: size vs nesting depth"), cache_key=depth)
+        ui.show_figure(swell_figure, "ad_swell",
+                       t_("The symbolic derivative's tree roughly doubles per level; the AD trace grows by "
+                          "3 ops."),
+                       rows=[r.__dict__ for r in swell])
+
+
 if ws.KEY not in st.query_params and st.query_params.get("gb_program"):  # an old Graph Builder link
     st.query_params[ws.KEY] = st.query_params["gb_program"]
 with ui.controls():
@@ -125,51 +174,6 @@ elif graph is not None:
                     st.dataframe(vz.survey_table(survey, tr), hide_index=True)
         ui.stepper("ad_step", len(trace), render=show_step, frame=main_figure)
 
-tab_jac, tab_ways = st.tabs([t_("Jacobian cost"),
-                             t_("Four ways to differentiate")])
-with tab_jac, ui.guard():
-    j1, j2 = st.columns(2)
-    n = j1.slider(t_("inputs n"), 1, 32, 8, key="ad_n", bind="query-params")
-    m = j2.slider(t_("outputs m"), 1, 32, 2, key="ad_m", bind="query-params")
-    fwd, rev = ui.cached(lab.jacobian_demo)(n, m)
-    ui.show_figure(jac_fig(fwd, rev, t_("Cost of the full Jacobian"), cache_key=(n, m)), "ad_jac",
-                   t_("f(x) = tanh(W x), W is {m}×{n}: forward mode needs n = {sweeps} sweeps (one per "
-                      "column), reverse mode m = {sweeps2} (one per row). Make m = 1 (a loss): reverse "
-                      "wins.", m=m, n=n, sweeps=fwd.sweeps, sweeps2=rev.sweeps),
-                   rows=[dict(mode=r.mode, sweeps=r.sweeps, rule_calls=r.rule_calls) for r in (fwd, rev)])
-
-with tab_ways, ui.guard():
-    w1, w2 = st.columns(2)
-    dtype = w1.radio(t_("Arithmetic"), ["float64", "float32"], horizontal=True,
-                     key="ad_dtype", bind="query-params")
-    depth = w2.slider(t_("Nesting depth for swell"), 2, 12, 8, key="ad_depth",
-                      bind="query-params")
-    wg = choice.source.g if choice else "preset:autodiff_example"
-    ways = ui.cached(ways_of)(wg, dtype, depth)
-    if ways.fallback:
-        st.caption(t_("This program is not a scalar elementwise one: the survey's example is used."))
-    best, swell = four_ways.best_step(ways.differences), ways.swell
-    a, b, c, d = st.columns(4)
-    a.metric(t_("Manual / symbolic"), f"{ways.exact:.6g}")
-    b.metric(t_("Best central difference"), f"{best.central:.6g}",
-             f"h = {best.h:.0e}, " + t_("error {central_error:.1e}", central_error=best.central_error),
-             delta_color="off", delta_arrow="off")
-    c.metric(t_("Symbolic tree size (depth {depth})", depth=depth), f"{swell[-1].naive_size:,}")
-    d.metric(t_("AD trace size (depth {depth})", depth=depth), f"{swell[-1].ad_trace:,}")
-    st.code(f"d/d{ways.var} = {ways.derivative}", "text")
-    st.caption(t_("AD on this program: {trace_ops} ops in the forward sweep, at most {trace_ops} VJPs "
-                  "in the backward sweep — the trace grows with the program, not with the size of the "
-                  "derivative's formula.", trace_ops=ways.trace_ops))
-    h_figure = h_fig(ways.differences, t_("Finite-difference error vs step h"), cache_key=(wg, dtype, depth))
-    ui.show_figure(h_figure,
-                   "ad_h", t_("Left to right, h shrinks: the error first falls (truncation, slope 1 "
-                              "forward, 2 central) then rises again (round-off ~ eps/h). Switch to "
-                              "float32 to see the bottom move up."),
-                   rows=[r.__dict__ for r in ways.differences])
-    swell_figure = swell_fig(swell, t_("Expression swell: size vs nesting depth"), cache_key=depth)
-    ui.show_figure(swell_figure, "ad_swell",
-                   t_("The symbolic derivative's tree roughly doubles per level; the AD trace grows by "
-                      "3 ops."),
-                   rows=[r.__dict__ for r in swell])
+tabs_view(choice.source.g if choice else "preset:autodiff_example")
 
 ui.lesson("autodiff")

@@ -79,50 +79,67 @@ with ui.guard():
     st.dataframe([{ui.t("link"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
                    ui.t("source"): l.source} for l in par.LINKS.values()], hide_index=True)
 
-st.subheader(ui.t("DDP: gradient buckets overlap backward"))
-with ui.guard():
-    d1, d2 = st.columns(2)
-    bucket_mb = d1.slider(ui.t("Bucket size (MB = 10⁶ bytes)"), 1, 200, 25,
-                          key="co_bucket", bind="query-params")
-    link_name = d2.selectbox(ui.t("Link"), list(par.LINKS), index=1, key="co_link",
-                             bind="query-params")
-    res = ui.cached(par.ddp_buckets)([8e6] * 24, [2e-3] * 24, bucket_mb * 1e6, n, par.LINKS[link_name])
-    ui.show_figure(fit(gantt(named_lanes(res.timeline, ui.t_message),
-                             ui.t("Backward and bucket all-reduces ({n} devices, {link_name})",
-                                  n=n, link_name=link_name))),
-                   "co_ddp", ui.t("Overlapped step {v2:.1f} ms vs {v3:.1f} ms if all-reduce waited for "
-                                  "backward (PyTorch's default bucket is 25 MB).",
-                                  v2=res.overlapped * 1e3, v3=res.serial * 1e3))
+@st.fragment   # the DDP buckets: a new bucket size or link reruns only this section
+def ddp_view(n: int) -> None:
+    st.subheader(ui.t("DDP: gradient buckets overlap backward"))
+    with ui.guard():
+        d1, d2 = st.columns(2)
+        bucket_mb = d1.slider(ui.t("Bucket size (MB = 10⁶ bytes)"), 1, 200, 25,
+                              key="co_bucket", bind="query-params")
+        link_name = d2.selectbox(ui.t("Link"), list(par.LINKS), index=1, key="co_link",
+                                 bind="query-params")
+        res = ui.cached(par.ddp_buckets)([8e6] * 24, [2e-3] * 24, bucket_mb * 1e6, n, par.LINKS[link_name])
+        ui.show_figure(fit(gantt(named_lanes(res.timeline, ui.t_message),
+                                 ui.t("Backward and bucket all-reduces ({n} devices, {link_name})",
+                                      n=n, link_name=link_name))),
+                       "co_ddp", ui.t("Overlapped step {v2:.1f} ms vs {v3:.1f} ms if all-reduce waited for "
+                                      "backward (PyTorch's default bucket is 25 MB).",
+                                      v2=res.overlapped * 1e3, v3=res.serial * 1e3))
 
-st.subheader(ui.t("Synchronous vs asynchronous SGD"))
-with ui.guard():
-    stale = st.slider(ui.t("Staleness (updates)"), 0, 16, 4, key="co_stale",
-                      bind="query-params")
-    curves = ui.cached(par.sync_vs_async)(n, 80, stale, 0.1)
-    ui.show_figure(fit(loss_curves({ui.t("sync"): curves.sync, ui.t("async (stale)"): curves.async_},
-                                   ui.t("Linear regression on {n} workers, loss per update (staleness "
-                                        "{stale})", n=n, stale=stale),
-                                   curves.optimum)), "co_sgd",
-                   ui.t("Stale gradients point where the weights used to be: with more staleness the "
-                        "async curve slows, wobbles, and can diverge."))
 
-st.subheader(ui.t("Mixed precision: underflow and loss scaling"))
-with ui.guard():
-    m1, m2 = st.columns(2)
-    log_scale = m1.slider(ui.t("log2 loss scale"), 0, 24, 0, key="co_scale",
+ddp_view(n)
+
+
+@st.fragment   # sync vs async SGD: a new staleness reruns only this section
+def sgd_view(n: int) -> None:
+    st.subheader(ui.t("Synchronous vs asynchronous SGD"))
+    with ui.guard():
+        stale = st.slider(ui.t("Staleness (updates)"), 0, 16, 4, key="co_stale",
                           bind="query-params")
-    interval = m2.slider(ui.t("Growth interval (good steps)"), 5, 200, 50,
-                         key="co_interval", bind="query-params")
-    under = ui.cached(par.underflow)(par.synthetic_gradients(), 2.0 ** log_scale)
-    ui.show_figure(fit(underflow_hist(under, ui.t("Gradients vs the fp16 window, scale 2^{log_scale}",
-                                                  log_scale=log_scale))),
-                   "co_under", ui.t("{zero_fraction:.1%} of the gradients become 0 in fp16, "
-                                    "{overflow_fraction:.1%} overflow.",
-                                    zero_fraction=under.zero_fraction,
-                                    overflow_fraction=under.overflow_fraction))
-    hist = ui.cached(par.loss_scale_steps)(par.synthetic_grad_max(), 2.0 ** 16, interval)
-    ui.show_figure(fit(loss_scale_plot(hist, ui.t("Dynamic loss scale over steps (starts at 2^16)"))),
-                   "co_lscale", ui.t("Halve and skip on overflow; double after a run of good steps."))
+        curves = ui.cached(par.sync_vs_async)(n, 80, stale, 0.1)
+        ui.show_figure(fit(loss_curves({ui.t("sync"): curves.sync, ui.t("async (stale)"): curves.async_},
+                                       ui.t("Linear regression on {n} workers, loss per update (staleness "
+                                            "{stale})", n=n, stale=stale),
+                                       curves.optimum)), "co_sgd",
+                       ui.t("Stale gradients point where the weights used to be: with more staleness the "
+                            "async curve slows, wobbles, and can diverge."))
+
+
+sgd_view(n)
+
+
+@st.fragment   # loss scaling: a new scale or growth interval reruns only this section
+def precision_view() -> None:
+    st.subheader(ui.t("Mixed precision: underflow and loss scaling"))
+    with ui.guard():
+        m1, m2 = st.columns(2)
+        log_scale = m1.slider(ui.t("log2 loss scale"), 0, 24, 0, key="co_scale",
+                              bind="query-params")
+        interval = m2.slider(ui.t("Growth interval (good steps)"), 5, 200, 50,
+                             key="co_interval", bind="query-params")
+        under = ui.cached(par.underflow)(par.synthetic_gradients(), 2.0 ** log_scale)
+        ui.show_figure(fit(underflow_hist(under, ui.t("Gradients vs the fp16 window, scale 2^{log_scale}",
+                                                      log_scale=log_scale))),
+                       "co_under", ui.t("{zero_fraction:.1%} of the gradients become 0 in fp16, "
+                                        "{overflow_fraction:.1%} overflow.",
+                                        zero_fraction=under.zero_fraction,
+                                        overflow_fraction=under.overflow_fraction))
+        hist = ui.cached(par.loss_scale_steps)(par.synthetic_grad_max(), 2.0 ** 16, interval)
+        ui.show_figure(fit(loss_scale_plot(hist, ui.t("Dynamic loss scale over steps (starts at 2^16)"))),
+                       "co_lscale", ui.t("Halve and skip on overflow; double after a run of good steps."))
+
+
+precision_view()
 
 ui.checkpoint("co_ck", ui.t("Ring all-reduce of 1 GB on 8 devices: how many GB does each device send?"),
               par.ring_bytes_per_device(1.0, 8),

@@ -103,27 +103,32 @@ with ui.guard():
                          for k, v in zip(ns, ts)])
 
 
-st.subheader(ui.t("A parameter server for real: PyTorch RPC, RRef, distributed autograd"))
-st.markdown(ui.t("Two local processes: **worker** holds the data and an RRef; **ps** owns an "
-                 "nn.Linear(4, 3). Forward runs through rpc_sync, backward through distributed autograd, "
-                 "and a DistributedOptimizer makes the server update its own weights."))
-steps = st.slider(ui.t("SGD steps"), 1, 10, 3, key="dpd_rpc_steps", bind="query-params")
-if st.button(ui.t("Run it for real"), key="dpd_rpc_run"):
-    with ui.guard(), st.spinner(ui.t("Starting the worker and the server (≤ 60 s)…")):
-        st.session_state["dpd_rpc"] = cached_heavy(run_rpc, "rpc", max_entries=4)(steps, 0.1, 60.0)
-res = st.session_state.get("dpd_rpc")
-if res is not None:
-    (st.success if res.agrees else st.error)(ui.t(
-        "✓ After {steps} steps the server's weights equal one-process torch and numpy (max |Δ| = "
-        "{d:.1e}); {wall:.1f} s, both processes gone." if res.agrees else
-        "✗ After {steps} steps the server's weights differ from one-process torch (max |Δ| = {d:.1e}).",
-        steps=res.steps, d=max(res.max_abs_diff.values()), wall=res.wall_s))
-    st.dataframe([{ui.t("row"): r, "W (RPC, ps)": str(res.rpc_weight[r].round(6)),
-                   ui.t("W (torch, one process)"): str(res.local_weight[r].round(6))} for r in range(3)],
-                 hide_index=True)
-    st.dataframe([{ui.t("time (ms)"): t, ui.t("from"): src, ui.t("to"): dst,
-                   ui.t("message"): ui.t_message(what)}
-                  for t, src, dst, what in res.trace], hide_index=True)
+@st.fragment   # the real parameter server: the steps slider and the run button rerun only this section
+def rpc_view() -> None:
+    st.subheader(ui.t("A parameter server for real: PyTorch RPC, RRef, distributed autograd"))
+    st.markdown(ui.t("Two local processes: **worker** holds the data and an RRef; **ps** owns an "
+                     "nn.Linear(4, 3). Forward runs through rpc_sync, backward through distributed autograd, "
+                     "and a DistributedOptimizer makes the server update its own weights."))
+    steps = st.slider(ui.t("SGD steps"), 1, 10, 3, key="dpd_rpc_steps", bind="query-params")
+    if st.button(ui.t("Run it for real"), key="dpd_rpc_run"):
+        with ui.guard(), st.spinner(ui.t("Starting the worker and the server (≤ 60 s)…")):
+            st.session_state["dpd_rpc"] = cached_heavy(run_rpc, "rpc", max_entries=4)(steps, 0.1, 60.0)
+    res = st.session_state.get("dpd_rpc")
+    if res is not None:
+        (st.success if res.agrees else st.error)(ui.t(
+            "✓ After {steps} steps the server's weights equal one-process torch and numpy (max |Δ| = "
+            "{d:.1e}); {wall:.1f} s, both processes gone." if res.agrees else
+            "✗ After {steps} steps the server's weights differ from one-process torch (max |Δ| = {d:.1e}).",
+            steps=res.steps, d=max(res.max_abs_diff.values()), wall=res.wall_s))
+        st.dataframe([{ui.t("row"): r, "W (RPC, ps)": str(res.rpc_weight[r].round(6)),
+                       ui.t("W (torch, one process)"): str(res.local_weight[r].round(6))} for r in range(3)],
+                     hide_index=True)
+        st.dataframe([{ui.t("time (ms)"): t, ui.t("from"): src, ui.t("to"): dst,
+                       ui.t("message"): ui.t_message(what)}
+                      for t, src, dst, what in res.trace], hide_index=True)
+
+
+rpc_view()
 
 ui.checkpoint("dpd_ck", ui.t("DP on 8 GPUs with a 1 GB model: how many GB of gradients does GPU 0 receive "
                              "every step?"), 7.0,

@@ -58,27 +58,32 @@ with ui.guard():
                    else ui.t("no")} for r in rows],
                  hide_index=True)
 
-st.subheader(ui.t("Activation memory per layer"))
-with ui.guard():
-    tp_c = st.select_slider(ui.t("t for this chart"), [1, 2, 4, 8, 16], 8,
-                            key="dm_tact", bind="query-params")
-    configs = [("none", 1, False, "none"), ("TP", tp_c, False, "none"), ("TP+SP", tp_c, True, "none"),
-               ("TP+selective", tp_c, False, "selective"), ("TP+SP+selective", tp_c, True, "selective"),
-               ("full recompute", tp_c, False, "full")]
-    values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / MiB
-              for _, t, s_, r in configs]
-    sel = ui.t("selective")
-    names = [ui.t("no split"), "TP", "TP+SP", f"TP+{sel}", f"TP+SP+{sel}", ui.t("full recompute")]
-    ui.show_figure(
-        fit(simple_bars(names, values,
-                        ui.t("Activations of one layer (s = {seq}, b = {mb}, h = {hidden}, a = "
-                             "{heads}, t = {tp_c}; Korthikanti et al. Table 2)",
-                             seq=seq, mb=mb, hidden=hidden, heads=heads, tp_c=tp_c),
-                        ui.t("activations per layer (MiB)"))),
-        "dm_acts",
-        ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
-             "drops exactly that term."),
-        rows=[{"config": c[0], "MiB": v} for c, v in zip(configs, values)])
+@st.fragment   # activations per layer: a new t for this chart reruns only this section
+def activations_view(seq: int, mb: int, hidden: int, heads: int) -> None:
+    st.subheader(ui.t("Activation memory per layer"))
+    with ui.guard():
+        tp_c = st.select_slider(ui.t("t for this chart"), [1, 2, 4, 8, 16], 8,
+                                key="dm_tact", bind="query-params")
+        configs = [("none", 1, False, "none"), ("TP", tp_c, False, "none"), ("TP+SP", tp_c, True, "none"),
+                   ("TP+selective", tp_c, False, "selective"), ("TP+SP+selective", tp_c, True, "selective"),
+                   ("full recompute", tp_c, False, "full")]
+        values = [ui.cached(par.activation_memory)(seq, mb, hidden, heads, t, s_, r) / MiB
+                  for _, t, s_, r in configs]
+        sel = ui.t("selective")
+        names = [ui.t("no split"), "TP", "TP+SP", f"TP+{sel}", f"TP+SP+{sel}", ui.t("full recompute")]
+        ui.show_figure(
+            fit(simple_bars(names, values,
+                            ui.t("Activations of one layer (s = {seq}, b = {mb}, h = {hidden}, a = "
+                                 "{heads}, t = {tp_c}; Korthikanti et al. Table 2)",
+                                 seq=seq, mb=mb, hidden=hidden, heads=heads, tp_c=tp_c),
+                            ui.t("activations per layer (MiB)"))),
+            "dm_acts",
+            ui.t("The 5as/h attention-score term dominates at long sequences; selective recomputation "
+                 "drops exactly that term."),
+            rows=[{"config": c[0], "MiB": v} for c, v in zip(configs, values)])
+
+
+activations_view(seq, mb, hidden, heads)
 
 st.subheader(ui.t("The papers' own examples"))
 fig1 = [par.zero_memory(7.5e9, 64, stage)["total"] / 1e9 for stage in range(4)]

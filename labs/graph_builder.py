@@ -38,6 +38,37 @@ graph = cost = None
 with ui.guard("Cannot build the graph"):
     graph, cost = ws.graph_of(source)
 
+
+@st.fragment   # the Run tab: picking another node reruns only this section
+def values_view(graph, g: str, seed: int) -> None:
+    with ui.guard("Cannot run the graph"):
+        values = src.graph_values(g, seed)
+        names = [n.name for n in graph.nodes]
+        pick = st.selectbox(t_("Node"), names, index=names.index(graph.outputs[0]),
+                            key="gb_node", bind="query-params")
+        arr = np.asarray(values[pick])
+        st.markdown(f"**{pick}** · `{graph.node(pick).op}` · shape `{list(arr.shape)}` · {arr.dtype}")
+        s = st.columns(4)
+        for col, (label, fn) in zip(s, (("min", np.min), ("max", np.max), ("mean", np.mean),
+                                         ("std", np.std))):
+            col.metric(label, f"{float(fn(arr)):.4g}")
+        if arr.size <= 64:
+            st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
+                         key="gb_values_table")
+        else:
+            ui.show_figure(value_fig(pick, arr, cache_key=(g, seed, pick)), "gb_value",
+                           t_("Left: the tensor as a matrix (blue positive, red negative); right: how its "
+                              "values are spread. Change the seed to draw new weights and inputs."))
+
+
+@st.fragment   # the engine's source code: choosing another module reruns only this section
+def engine_code_view() -> None:
+    with ui.guard():
+        module = st.radio(t_("Engine code"), list(SOURCES), horizontal=True, key="gb_code",
+                          bind="query-params")
+        st.code(inspect.getsource(importlib.import_module(SOURCES[module])), "python")
+
+
 if graph is not None:
     caption = t_("{n_op_nodes} ops, {n_params} params; colour = fusion kind, edge labels = tensor "
                  "shapes. Hover a node for its FLOPs and bytes; scroll to zoom.",
@@ -69,24 +100,8 @@ if graph is not None:
     tab_run, tab_cost, tab_export, tab_text = st.tabs(
         [t_("Run: every value"), t_("Cost per node"),
          t_("Export"), t_("Printout & code")])
-    with tab_run, ui.guard("Cannot run the graph"):
-        values = src.graph_values(source.g, int(seed))
-        names = [n.name for n in graph.nodes]
-        pick = st.selectbox(t_("Node"), names, index=names.index(graph.outputs[0]),
-                            key="gb_node", bind="query-params")
-        arr = np.asarray(values[pick])
-        st.markdown(f"**{pick}** · `{graph.node(pick).op}` · shape `{list(arr.shape)}` · {arr.dtype}")
-        s = st.columns(4)
-        for col, (label, fn) in zip(s, (("min", np.min), ("max", np.max), ("mean", np.mean),
-                                         ("std", np.std))):
-            col.metric(label, f"{float(fn(arr)):.4g}")
-        if arr.size <= 64:
-            st.dataframe(arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1]),
-                         key="gb_values_table")
-        else:
-            ui.show_figure(value_fig(pick, arr, cache_key=(source.g, int(seed), pick)), "gb_value",
-                           t_("Left: the tensor as a matrix (blue positive, red negative); right: how its "
-                              "values are spread. Change the seed to draw new weights and inputs."))
+    with tab_run:
+        values_view(graph, source.g, int(seed))
     with tab_cost:
         rows = cost_table(cost, t_("TOTAL"))
         st.dataframe(rows, key="gb_cost_table", hide_index=True)
@@ -99,9 +114,7 @@ if graph is not None:
         st.code(to_mermaid(graph), "text")
     with tab_text:
         st.code(str(graph), "text")
-        module = st.radio(t_("Engine code"), list(SOURCES), horizontal=True, key="gb_code",
-                          bind="query-params")
-        st.code(inspect.getsource(importlib.import_module(SOURCES[module])), "python")
+        engine_code_view()
 
     st.subheader(t_("Your graph in every lab"))
     st.caption(t_("Each link opens that lab on this graph; the link carries it (share it as it is)."))

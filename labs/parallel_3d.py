@@ -55,77 +55,93 @@ with ui.guard():
     c2.metric(ui.t("Estimated step"), f"{e.step_s:.2f} s")
     c3.metric(ui.t("Micro-batches m"), e.micro_batches)
 
-st.subheader(ui.t("Configuration search"))
-with ui.guard():
-    batch = st.select_slider(ui.t("Global batch (sequences)"),
-                             [64, 128, 256, 512, 1024, 1536, 2048, 4096], 512, key="p3_batch",
+
+@st.fragment   # the configuration search: a new global batch reruns only this section
+def search_view(model, cluster) -> None:
+    st.subheader(ui.t("Configuration search"))
+    with ui.guard():
+        batch = st.select_slider(ui.t("Global batch (sequences)"),
+                                 [64, 128, 256, 512, 1024, 1536, 2048, 4096], 512, key="p3_batch",
+                                 bind="query-params")
+        found = ui.cached(par.search)(model, cluster, batch)
+        table = [dict(dp=f.dp, tp=f.tp, pp=f.pp, m=f.micro_batches, GiB=round(f.memory_bytes / GiB, 1),
+                      fits=ui.t("yes") if f.fits else ui.t("no"), step_s=round(f.step_s, 3),
+                      bubble_s=round(f.bubble_s, 3), tp_comm_s=round(f.tp_comm_s, 3),
+                      dp_comm_s=round(f.dp_comm_s, 3)) for f in found]
+        ui.show_figure(fit(step_breakdown(found[:10], ui.t("Where the step time goes (top 10 of {n_found}, "
+                                                           "batch {batch})",
+                                                           n_found=len(found), batch=batch))), "p3_steps",
+                       ui.t("More pipeline stages add bubble; more tensor parallelism adds per-layer "
+                            "all-reduces; pure data parallelism pays one big gradient all-reduce."),
+                       rows=table)
+        st.dataframe(table, hide_index=True, column_config={
+            "m": ui.t("micro-batches m"), "GiB": ui.t("GiB per GPU"),
+            "fits": ui.t("fits?"), "step_s": ui.t("step (s)"),
+            "bubble_s": ui.t("bubble (s)"), "tp_comm_s": ui.t("TP comm (s)"),
+            "dp_comm_s": ui.t("DP comm (s)")})
+        st.caption(ui.t("Ranked: configurations that fit first, then by estimated step time (A100 80 GB, "
+                        "50 % of peak, NVLink in a node, HDR InfiniBand between nodes, ZeRO-1, SP + "
+                        "selective recomputation)."))
+
+
+@st.fragment   # the sharding strategies: picking MatMul 1 or 2 reruns only this section
+def strategies_view() -> None:
+    st.subheader(ui.t("Sharding strategies and redistribution"))
+    with ui.guard():
+        options = {"((4,1),(1,1))": ((4, 1), (1, 1)), "((1,1),(1,4))": ((1, 1), (1, 4)),
+                   "((1,4),(4,1))": ((1, 4), (4, 1)), "((2,2),(2,1))": ((2, 2), (2, 1))}
+        s1, s2 = st.columns(2)
+        first = s1.selectbox(ui.t("MatMul 1 strategy"), list(options), key="p3_s1",
                              bind="query-params")
-    found = ui.cached(par.search)(model, cluster, batch)
-    table = [dict(dp=f.dp, tp=f.tp, pp=f.pp, m=f.micro_batches, GiB=round(f.memory_bytes / GiB, 1),
-                  fits=ui.t("yes") if f.fits else ui.t("no"), step_s=round(f.step_s, 3),
-                  bubble_s=round(f.bubble_s, 3), tp_comm_s=round(f.tp_comm_s, 3),
-                  dp_comm_s=round(f.dp_comm_s, 3)) for f in found]
-    ui.show_figure(fit(step_breakdown(found[:10], ui.t("Where the step time goes (top 10 of {n_found}, "
-                                                       "batch {batch})",
-                                                       n_found=len(found), batch=batch))), "p3_steps",
-                   ui.t("More pipeline stages add bubble; more tensor parallelism adds per-layer "
-                        "all-reduces; pure data parallelism pays one big gradient all-reduce."),
-                   rows=table)
-    st.dataframe(table, hide_index=True, column_config={
-        "m": ui.t("micro-batches m"), "GiB": ui.t("GiB per GPU"),
-        "fits": ui.t("fits?"), "step_s": ui.t("step (s)"),
-        "bubble_s": ui.t("bubble (s)"), "tp_comm_s": ui.t("TP comm (s)"),
-        "dp_comm_s": ui.t("DP comm (s)")})
-    st.caption(ui.t("Ranked: configurations that fit first, then by estimated step time (A100 80 GB, "
-                    "50 % of peak, NVLink in a node, HDR InfiniBand between nodes, ZeRO-1, SP + "
-                    "selective recomputation)."))
+        second = s2.selectbox(ui.t("MatMul 2 strategy"), list(options), index=1,
+                              key="p3_s2", bind="query-params")
+        out = par.matmul_strategy(options[first], 4)
+        ok = "✓" if out["equal"] else "✗"
+        st.write(ui.t("MatMul 1 output: {describe}; its own collective: {collective}; {ok} equals X·W on 4 "
+                      "simulated devices.",
+                      describe=say(out['output_layout'].describe()), collective=say(out['collective']),
+                      ok=ok))
+        red = par.strategy_transition(options[first], options[second], 4)
+        (st.success if red.equal else st.error)(
+            f"{say(red.collective)}: {say(red.detail)} — " + (
+                ui.t("✓ verified on random data") if red.equal else ui.t("✗ differs on random data")))
 
-st.subheader(ui.t("Sharding strategies and redistribution"))
-with ui.guard():
-    options = {"((4,1),(1,1))": ((4, 1), (1, 1)), "((1,1),(1,4))": ((1, 1), (1, 4)),
-               "((1,4),(4,1))": ((1, 4), (4, 1)), "((2,2),(2,1))": ((2, 2), (2, 1))}
-    s1, s2 = st.columns(2)
-    first = s1.selectbox(ui.t("MatMul 1 strategy"), list(options), key="p3_s1",
+
+@st.fragment   # the real gloo run: the process count and the button rerun only this section
+def real_view() -> None:
+    st.subheader(ui.t("Run it for real (torch.distributed, gloo)"))
+    with ui.guard():
+        world = st.radio(ui.t("Processes"), [2, 3, 4], horizontal=True, key="p3_world",
                          bind="query-params")
-    second = s2.selectbox(ui.t("MatMul 2 strategy"), list(options), index=1,
-                          key="p3_s2", bind="query-params")
-    out = par.matmul_strategy(options[first], 4)
-    ok = "✓" if out["equal"] else "✗"
-    st.write(ui.t("MatMul 1 output: {describe}; its own collective: {collective}; {ok} equals X·W on 4 "
-                  "simulated devices.",
-                  describe=say(out['output_layout'].describe()), collective=say(out['collective']), ok=ok))
-    red = par.strategy_transition(options[first], options[second], 4)
-    (st.success if red.equal else st.error)(
-        f"{say(red.collective)}: {say(red.detail)} — " + (
-            ui.t("✓ verified on random data") if red.equal else ui.t("✗ differs on random data")))
+        if st.button(ui.t("Run it for real"), key="p3_run"):
+            with ui.guard(), st.spinner(ui.t("Starting gloo workers (≤ 60 s)…")):
+                st.session_state["p3_result"] = cached_heavy(run_real, "gloo", max_entries=4)(world, 60.0)
+        result = st.session_state.get("p3_result")
+        if result is not None:
+            st.dataframe([{ui.t("quantity"): k, ui.t("max |real − simulated|"): f"{v:.1e}"}
+                          for k, v in result.max_abs_diff.items()], hide_index=True)
+            (st.success if result.agrees else st.error)(
+                ui.t("✓ {world_size} processes finished in {wall_s:.1f} s; every result equals the "
+                     "simulation." if result.agrees else
+                     "✗ {world_size} processes finished in {wall_s:.1f} s; some results differ from the "
+                     "simulation.",
+                     world_size=result.world_size, wall_s=result.wall_s))
+            sizes = np.logspace(np.log10(1024), np.log10(16 << 20), 30)
+            fitted = par.Link("fitted", result.alpha, result.beta, "least squares on the measurements")
+            curves = {ui.t("α-β fitted to gloo"):
+                      (sizes, [par.allreduce_time(s, result.world_size, fitted) for s in sizes]),
+                      ui.t("PCIe 4.0 x16 model"): (sizes, [par.allreduce_time(
+                          s, result.world_size, par.LINKS["PCIe 4.0 x16"]) for s in sizes])}
+            ui.show_figure(fit(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model"),
+                                          result.timings)),
+                           "p3_measured", ui.t("Fitted α = {v2:.0f} µs, β = {v3:.2f} GB/s: processes on one "
+                                               "CPU pay far more latency than NVLink.",
+                                               v2=result.alpha * 1e6, v3=result.beta / 1e9))
 
-st.subheader(ui.t("Run it for real (torch.distributed, gloo)"))
-world = st.radio(ui.t("Processes"), [2, 3, 4], horizontal=True, key="p3_world",
-                 bind="query-params")
-if st.button(ui.t("Run it for real"), key="p3_run"):
-    with ui.guard(), st.spinner(ui.t("Starting gloo workers (≤ 60 s)…")):
-        st.session_state["p3_result"] = cached_heavy(run_real, "gloo", max_entries=4)(world, 60.0)
-result = st.session_state.get("p3_result")
-if result is not None:
-    st.dataframe([{ui.t("quantity"): k, ui.t("max |real − simulated|"): f"{v:.1e}"}
-                  for k, v in result.max_abs_diff.items()], hide_index=True)
-    (st.success if result.agrees else st.error)(
-        ui.t("✓ {world_size} processes finished in {wall_s:.1f} s; every result equals the simulation."
-             if result.agrees else
-             "✗ {world_size} processes finished in {wall_s:.1f} s; some results differ from the "
-             "simulation.",
-             world_size=result.world_size, wall_s=result.wall_s))
-    sizes = np.logspace(np.log10(1024), np.log10(16 << 20), 30)
-    fitted = par.Link("fitted", result.alpha, result.beta, "least squares on the measurements")
-    curves = {ui.t("α-β fitted to gloo"):
-              (sizes, [par.allreduce_time(s, result.world_size, fitted) for s in sizes]),
-              ui.t("PCIe 4.0 x16 model"): (sizes, [par.allreduce_time(s, result.world_size,
-                                                                  par.LINKS["PCIe 4.0 x16"]) for s in sizes])}
-    ui.show_figure(fit(alpha_beta(curves, ui.t("Measured gloo all-reduce vs the α-β model"),
-                                  result.timings)),
-                   "p3_measured", ui.t("Fitted α = {v2:.0f} µs, β = {v3:.2f} GB/s: processes on one "
-                                       "CPU pay far more latency than NVLink.",
-                                       v2=result.alpha * 1e6, v3=result.beta / 1e9))
+
+search_view(model, cluster)
+strategies_view()
+real_view()
 
 ui.checkpoint("p3_ck", ui.t("GPT-3 175B with ZeRO-1 and no model parallelism: how many GB of weights + "
                             "gradients does each GPU hold, whatever the DP degree?"),

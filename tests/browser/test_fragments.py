@@ -33,6 +33,11 @@ CASES = [
     ("control_flow", "cf_input", "slider"),
     ("framework_landscape", "fl_component", "select"),
     ("layout_explorer", "le_pass", "select"),
+    ("autodiff", "ad_n", "slider"),
+    ("collectives", "co_bucket", "slider"),
+    ("dist_memory", "dm_tact", "slider"),
+    ("parallel_3d", "p3_batch", "slider"),
+    ("data_parallel_designs", "dpd_rpc_steps", "slider"),
 ]
 
 
