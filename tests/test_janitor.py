@@ -205,17 +205,20 @@ def _app_session():
     return session
 
 
-def test_a_closed_session_still_referenced_is_emptied_and_a_live_one_kept():
-    """Streamlit's event loop keeps the last session it flushed in a local variable after it closed;
-    its state and fragments (a run's script globals) are emptied, a live session's are not."""
+def test_sessions_that_are_over_are_emptied_and_a_live_one_kept():
+    """Streamlit's event loop keeps the last session it flushed in a local variable after it is over;
+    the state and fragments (a run's script globals) of a session shut down or no longer known to the
+    runtime are emptied, a live session's are not."""
     import asyncio
 
     async def check() -> None:  # an AppSession is made on the server's event loop
-        closed, live = _app_session(), _app_session()
-        closed.shutdown()
-        assert janitor.empty_closed_sessions() >= 1
-        assert "graph" not in closed._session_state and not closed._fragment_storage.contains("frag")
+        closed, dropped, live = _app_session(), _app_session(), _app_session()
+        closed.shutdown()  # dropped: gone from the runtime without a shutdown (Streamlit's TTL)
+        assert janitor.empty_closed_sessions(is_active=lambda sid: sid == live.id) >= 2
+        for over in (closed, dropped):
+            assert "graph" not in over._session_state and not over._fragment_storage.contains("frag")
         assert "graph" in live._session_state and live._fragment_storage.contains("frag")
+        dropped.shutdown()
         live.shutdown()
 
     asyncio.run(check())

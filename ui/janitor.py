@@ -175,7 +175,8 @@ def release_memory() -> None:
     st.cache_data.clear()  # bounded while the class is here (max_entries); dropped once it has left
     st.cache_resource.clear()
     clear_engine_caches()
-    empty_closed_sessions()
+    rt = _runtime()
+    empty_closed_sessions(rt.is_active_session if rt is not None else None)
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -185,19 +186,24 @@ def release_memory() -> None:
         memory_report()
 
 
-def empty_closed_sessions() -> int:
-    """Empty the session state and fragment storage of sessions already shut down; returns how many.
+def empty_closed_sessions(is_active=None) -> int:
+    """Empty the session state and fragment storage of sessions that are over; returns how many.
 
-    A closed session is freed once nothing refers to it, but Streamlit 1.67's event loop keeps the
-    last session it flushed in a local variable (``Runtime._loop_coroutine``) until it flushes
-    another, and a session's fragment storage keeps its last run's script globals (a page's graphs,
-    a zoo model's weights) through each ``st.fragment``. Measured with ``AISL_MEMORY_REPORT`` on the
-    lesson: ResNet-18's 44.5 MiB of weights kept this way after the class had left."""
+    Over: shut down, or (with ``is_active``, the runtime's check) no longer connected — Streamlit
+    drops a disconnected session from storage after its TTL without shutting it down. Called only
+    once the class has left. A session that is over is freed once nothing refers to it, but
+    Streamlit 1.67's event loop keeps the last session it flushed in a local variable
+    (``Runtime._loop_coroutine``) until it flushes another, and a session's fragment storage keeps
+    its last run's script globals (a page's graphs, a zoo model's weights) through each
+    ``st.fragment``. Measured with ``AISL_MEMORY_REPORT`` on the lesson: ResNet-18's 44.5 MiB of
+    weights kept this way after the class had left."""
     from streamlit.runtime.app_session import AppSession, AppSessionState
 
     emptied = 0
     for obj in gc.get_objects():
-        if type(obj) is AppSession and obj._state == AppSessionState.SHUTDOWN_REQUESTED:
+        if type(obj) is not AppSession:
+            continue
+        if obj._state == AppSessionState.SHUTDOWN_REQUESTED or (is_active and not is_active(obj.id)):
             obj._fragment_storage.clear()
             obj._session_state.clear()
             emptied += 1
@@ -237,6 +243,18 @@ def memory_report() -> None:
         path = _referrers(biggest[kind][1], objects, ignore=mine)
         _LOG.warning("memory report: %s kept by %s", kind, " < ".join(path))
     del biggest
+    interpreter = sys.modules.get("engine.core.interpreter")
+    for entry in list(getattr(interpreter, "_CACHES", {}).values()):  # graphs the interpreter still plans
+        graph = entry.graph()
+        if graph is not None:
+            path = _referrers(graph, objects, ignore={id(entry)})
+            _LOG.warning(
+                "memory report: graph %r (%d nodes) kept by %s",
+                graph.title,
+                len(graph.nodes),
+                " < ".join(path),
+            )
+        del graph
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
