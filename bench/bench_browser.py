@@ -81,14 +81,19 @@ FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_S
 
 
 class Runs:
-    """Counts the finished script runs a page's websocket received (DevTools frames)."""
+    """The finished script runs a page's websocket received (DevTools frames): their statuses (full
+    or fragment run), in order."""
 
     def __init__(self, context, page) -> None:
-        self.finished = 0
+        self.statuses: list[int] = []
         self.errors: list[str] = []
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.on("Network.webSocketFrameReceived", self._received)
+
+    @property
+    def finished(self) -> int:
+        return len(self.statuses)
 
     def _received(self, event: dict) -> None:
         frame = event["response"]
@@ -98,7 +103,7 @@ class Runs:
         msg.ParseFromString(base64.b64decode(frame["payloadData"]))
         kind = msg.WhichOneof("type")
         if kind == "script_finished" and msg.script_finished in FINISHED:
-            self.finished += 1
+            self.statuses.append(msg.script_finished)
         elif kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
             exc = msg.delta.new_element.exception
             self.errors.append(f"{exc.type} {exc.message[:80]}".strip())

@@ -13,12 +13,13 @@ QAT training, TVM), whose fragments are the same pattern.
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
 from conftest import wait_app
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from bench.bench_browser import Runs
 
 # lab, widget key, how it is moved
 CASES = [
@@ -41,30 +42,13 @@ CASES = [
 ]
 
 
-class Finished:
-    """The ``script_finished`` statuses a page's websocket received, in order."""
-
-    def __init__(self, page) -> None:
-        self.statuses: list[int] = []
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.on("Network.webSocketFrameReceived", self._received)
-
-    def _received(self, event: dict) -> None:
-        frame = event["response"]
-        if frame.get("opcode") != 2:
-            return
-        msg = ForwardMsg()
-        msg.ParseFromString(base64.b64decode(frame["payloadData"]))
-        if msg.WhichOneof("type") == "script_finished":
-            self.statuses.append(msg.script_finished)
-
-    def wait_new(self, page, before: int, timeout_ms: int = 60_000) -> int:
-        for _ in range(timeout_ms // 20):
-            if len(self.statuses) > before:
-                return self.statuses[before]
-            page.wait_for_timeout(20)  # events reach Python only while Playwright waits
-        raise AssertionError("no run finished after the move")
+def _next_status(page, runs: Runs, before: int, timeout_ms: int = 60_000) -> int:
+    """The status of the first run that finished after ``before`` runs (full or fragment run)."""
+    for _ in range(timeout_ms // 20):
+        if runs.finished > before:
+            return runs.statuses[before]
+        page.wait_for_timeout(20)  # events reach Python only while Playwright waits
+    raise AssertionError("no run finished after the move")
 
 
 def _move(page, key: str, kind: str) -> None:
@@ -95,13 +79,13 @@ def _move(page, key: str, kind: str) -> None:
 
 @pytest.mark.parametrize(("lab", "key", "kind"), CASES, ids=[c[0] for c in CASES])
 def test_a_control_in_a_section_reruns_that_section_only(server, page, lab, key, kind):
-    finished = Finished(page)
+    runs = Runs(page.context, page)
     page.goto(f"{server}/{lab}")
     wait_app(page)
     assert f"{key}=" not in page.url  # the default is not in the link
-    before = len(finished.statuses)
+    before = runs.finished
     _move(page, key, kind)
-    status = finished.wait_new(page, before)
+    status = _next_status(page, runs, before)
     assert status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY, (
         f"{lab}: moving {key} finished a {ForwardMsg.ScriptFinishedStatus.Name(status)}, not a fragment run"
     )
