@@ -2,7 +2,9 @@
 
 Rows: engine.quantize's first call (it runs the float graph once to calibrate) and its median after
 it (calibration is cached per graph and seed; the 11.7 M weights are observed and quantised every
-call), per tensor and per channel; engine.run of the quantised graph against the float graph's;
+call), per tensor and per channel; engine.run of the quantised graph against the float graph's
+(after one warm-up run, which dequantises the stored int8 weights once for the graph's life, so
+the rest is the activations' Q/DQ);
 engine.quant_report (a float run, a quantised run, each layer once more); and the report's numbers:
 top-1 agreement and output error against the float graph, model bytes before/after.
 """

@@ -12,12 +12,20 @@ Stages of :func:`run`:
      ``(seed, crc32(node name))`` — adding a node never changes the values of the others. Inputs are
      standard normal; params follow their ``init`` attribute: ``normal`` -> N(0, 1) / sqrt(fan_in)
      (fan_in = product of all dims but the first; 1 for 0-D/1-D), ``ones``, ``zeros``, ``uniform`` ->
-     U(0.5, 1.5) (positive, e.g. a batchnorm variance). A ``constant`` is its value;
-  3. **execute** every op node in topological order and check the result has the stored shape;
+     U(0.5, 1.5) (positive, e.g. a batchnorm variance). A ``constant`` is its value (an array value
+     is used as stored, read-only, not copied per seed);
+  3. **execute** every op node in topological order and check the result has the stored shape. A
+     ``dequantize_linear`` whose inputs are all stored values (``constant``s, ``param``s with a
+     ``value``: a quantised weight, its scale and zero point) is computed once per graph and kept
+     in the graph's cache as a read-only array, like a drawn source: the float weight it gives is
+     then the same array on every run, so what a kernel derives from a read-only weight (the
+     Winograd filter transform) is derived once, as for a float graph's weights. It costs the
+     float32 weight (4 bytes per element) for as long as the graph lives; a run that passes a
+     value for one of its inputs computes it afresh;
   4. return every node's value by node name, like the torch.fx Interpreter's ``env``; the builder
      names the last binding of a program variable with its plain name, so this is every named program
      value. Drawn source values are cached per (graph, seed) and returned as read-only arrays; op
-     outputs are fresh arrays.
+     outputs are fresh arrays, except the folded dequantisations of stage 3 (read-only).
 
 :func:`evaluate` is the same loop for passes: it takes a dict of known values (any nodes) and fills
 in the rest. All values are float32 (a constant keeps its own dtype).
@@ -42,6 +50,8 @@ from .ir import Graph, Node, Tensor
 from .registry import get_op
 
 INITS = ("normal", "ones", "zeros", "uniform")
+#: ops whose value is kept per graph when every input is a stored value (stage 3 of the docstring)
+FOLDED_OPS = ("dequantize_linear",)
 
 
 @dataclass(frozen=True)
@@ -50,15 +60,18 @@ class _Step:
     kernel: Any  # None for a source node
     attrs: dict
     inputs: tuple[str, ...]
+    fold: bool = False  # computed once per graph while no input is given a value (stage 3)
 
 
 @dataclass
 class _GraphCache:
-    """What the interpreter remembers about one live graph: its plan and drawn source values."""
+    """What the interpreter remembers about one live graph: its plan, drawn source values and
+    folded dequantisations (seed-independent: their inputs are stored values)."""
 
     graph: weakref.ref
     plan: tuple[_Step, ...]
     sources: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    folded: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # id(graph) -> cache; an entry is dropped when its graph is garbage-collected. Kept outside the
@@ -81,10 +94,16 @@ def _make_plan(graph: Graph) -> tuple[_Step, ...]:
             steps.append(_Step(n, None, n.attr_dict, ()))
         else:
             op = get_op(n.op)
-            steps.append(_Step(n, op.kernel, {**op.attrs, **n.attr_dict}, n.inputs))
+            fold = n.op in FOLDED_OPS and all(_is_stored(graph.node(i)) for i in n.inputs)
+            steps.append(_Step(n, op.kernel, {**op.attrs, **n.attr_dict}, n.inputs, fold))
         seen.add(n.name)
     check_run(graph)
     return tuple(steps)
+
+
+def _is_stored(node: Node) -> bool:
+    """A source whose value does not depend on the seed: a constant, or a param with a value."""
+    return node.op == "constant" or (node.op == "param" and node.attr("value") is not None)
 
 
 def _cache(graph: Graph) -> _GraphCache:
@@ -94,10 +113,6 @@ def _cache(graph: Graph) -> _GraphCache:
         _CACHES[id(graph)] = entry
         weakref.finalize(graph, _CACHES.pop, id(graph), None)
     return entry
-
-
-def _plan(graph: Graph) -> tuple[_Step, ...]:
-    return _cache(graph).plan
 
 
 def _source_cache(graph: Graph, seed: int) -> dict[str, np.ndarray]:
@@ -199,22 +214,43 @@ def evaluate(
     folding) and by :func:`run`, which validates the given values first.
     """
     env: dict[str, np.ndarray] = dict(values or {})
-    plan = _plan(graph)
+    given = frozenset(env)
+    cache = _cache(graph)
     sources = _source_cache(graph, seed)
     with np.errstate(all="ignore"):  # inf/nan are the program's result, not a crash
-        for step in plan:
+        for step in cache.plan:
             name = step.node.name
             if name in env:
                 continue
             if step.kernel is None:
                 value = sources.get(name)
                 if value is None:
+                    value = _stored_constant(step.node)
+                if value is None:
                     value = sources[name] = source_value(step.node, seed)
                     value.setflags(write=False)
                 env[name] = value
+            elif step.fold and given.isdisjoint(step.inputs):
+                env[name] = _folded(cache, step, env)
             else:
                 env[name] = _call(step.node, step.kernel, step.attrs, [env[i] for i in step.inputs])
     return env
+
+
+def _stored_constant(node: Node) -> np.ndarray | None:
+    """A constant's stored array itself (read-only already, so no per-seed copy), if it has one."""
+    value = node.attr("value") if node.op == "constant" else None
+    return value.array if isinstance(value, Tensor) else None
+
+
+def _folded(cache: _GraphCache, step: _Step, env: dict[str, np.ndarray]) -> np.ndarray:
+    """A folded step's value (stage 3), computed on the graph's first run within its checked budget."""
+    value = cache.folded.get(step.node.name)
+    if value is None:
+        value = _call(step.node, step.kernel, step.attrs, [env[i] for i in step.inputs])
+        value.setflags(write=False)
+        cache.folded[step.node.name] = value
+    return value
 
 
 def run(graph: Graph, inputs: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, np.ndarray]:
