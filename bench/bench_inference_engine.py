@@ -3,8 +3,10 @@ two conversion paths on ResNet-18.
 
 Rows: calibration; tuning every candidate kernel of ResNet-18's distinct conv shapes (3 timed runs
 each) and how often the calibrated cost model picks the measured fastest; the pipeline's stages on
-ResNet-18 (cost-model policy) with the online run against the interpreter's plain engine.run (both
-on one BLAS thread, and engine.run with the default threads too); the
+ResNet-18 (cost-model policy; its Winograd filters are pre-packed in the offline choose-kernels
+stage, as the interpreter keeps them for its warm engine.run) with the online run against the
+interpreter's plain engine.run (both on one BLAS thread, and engine.run with the default threads
+too); the
 direct conversion (torch.fx and torch.export) and the ONNX path with mapping. The machine is shared:
 medians, and the ratios say more than the absolute times.
 """

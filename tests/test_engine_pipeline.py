@@ -16,6 +16,7 @@ import pytest
 
 import engine
 from engine.compiler.memory_plan import check_plan, graph_buffers, plan_graph
+from engine.core.cost_model import run_needs
 from engine.core.errors import BudgetError, EngineError, GraphError
 from engine.core.interpreter import source_value
 from engine.inference import engine_pipeline as ep
@@ -204,3 +205,57 @@ def test_bad_requests_are_refused_before_any_work(machine, monkeypatch):
     monkeypatch.setattr(budget, "MAX_GRAPH_FLOPS", 10)
     with pytest.raises(BudgetError):
         next(ep.engine_steps(graph, ep.EngineConfig(), machine))
+
+
+WINOGRAD_MACHINE = kc.Machine(1e6, 1e15, 1e-12)  # FLOPs dominate: the model picks Winograd for 3x3 s1
+
+
+def _count_transforms(monkeypatch) -> dict[str, int]:
+    """Count Winograd filter transforms in all, and those done inside the run stage's loop."""
+    from engine.core.ops import winograd
+
+    counts = {"all": 0, "in run": 0}
+    real_transform, real_execute = winograd.filter_transform, ep._execute
+
+    def transform(w):
+        counts["all"] += 1
+        return real_transform(w)
+
+    def execute(*args):
+        before = counts["all"]
+        out = real_execute(*args)
+        counts["in run"] += counts["all"] - before
+        return out
+
+    monkeypatch.setattr(winograd, "filter_transform", transform)
+    monkeypatch.setattr(ep, "_execute", execute)
+    return counts
+
+
+def test_winograd_filters_are_packed_before_the_run_stage_and_change_nothing(monkeypatch):
+    graph = engine.preset("resnet_basic_block")
+    counts = _count_transforms(monkeypatch)
+    run = ep.run_pipeline(graph, ep.EngineConfig(), WINOGRAD_MACHINE).summary
+    winograd_layers = [c for c in run.choices if c.chosen == "winograd"]
+    assert len(winograd_layers) == 2 and run.max_diff < 1e-4
+    assert counts == {"all": 2, "in run": 0}  # once per weight, offline: the run only runs
+    # the same outputs, bit for bit, as a run that transforms its (writeable) filters as it goes
+    opt = engine.optimize(graph, list(ep.DEFAULT_PASSES))[0]
+    kernels = {c.layer.node: c.chosen for c in run.choices}
+    values = ep._weights(opt)
+    ep._prepack(opt, values, run.choices, run_needs(graph))
+    packed = ep._execute(opt, values, kernels, lambda: 0.0)[0]
+    loose = ep._execute(opt, {k: v.copy() for k, v in ep._weights(opt).items()}, kernels, lambda: 0.0)[0]
+    assert counts["in run"] == 2  # only the writeable copies were transformed in a run
+    for name in opt.outputs:
+        np.testing.assert_array_equal(packed[name], loose[name])
+
+
+def test_filters_that_do_not_fit_the_memory_budget_are_left_to_the_run(monkeypatch):
+    from engine.core import budget
+
+    graph = engine.preset("resnet_basic_block")
+    monkeypatch.setattr(budget, "MAX_GRAPH_ELEMENTS", run_needs(graph).peak_elements)
+    counts = _count_transforms(monkeypatch)
+    run = ep.run_pipeline(graph, ep.EngineConfig(), WINOGRAD_MACHINE).summary
+    assert counts == {"all": 2, "in run": 2} and run.max_diff < 1e-4  # as before: no refusal

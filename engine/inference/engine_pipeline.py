@@ -10,10 +10,14 @@ Offline (once per model), then online (every request), as in MNN, TensorRT or TF
   4. **plan memory**: tensor lifetimes packed into one arena (:mod:`engine.compiler.memory_plan`);
   5. **choose kernels**: per conv layer the kernel the cost model predicts fastest, or (policy
      ``measured``) the one measured fastest (:mod:`engine.inference.kernel_choice`; the tuning's
-     own time is counted in this stage);
-  6. **run**: every op in order on one BLAS thread (as the kernels were timed), conv layers with
-     their chosen kernel, the others with the interpreter's; each op timed. Afterwards (not timed)
-     the outputs are compared with the reference interpreter on the unoptimised graph;
+     own time is counted in this stage); then the chosen kernels' weights are **pre-packed**, once
+     per model as onnxruntime does at session creation: the Winograd filter transform U = G g G^T
+     of every Winograd layer, kept by the kernel beside its read-only weight array (as far as it
+     fits the memory budget, checked first; dropped with the weights when the pipeline ends);
+  6. **run**: every op in order on one BLAS thread (as the kernels were timed, their filters
+     already transformed), conv layers with their chosen kernel, the others with the interpreter's;
+     each op timed. Afterwards (not timed) the outputs are compared with the reference interpreter
+     on the unoptimised graph;
   7. **post-process**: softmax and the top-k classes of the first output (when it is a vector of
      scores; otherwise its summary).
 :func:`engine_steps` yields one :class:`~engine.core.trace.Step` per stage; :func:`run_pipeline` runs
@@ -35,10 +39,12 @@ import numpy as np
 
 from ..compiler.memory_plan import STRATEGIES, MemoryPlan, plan_graph
 from ..compiler.passes import optimize
-from ..core.cost_model import check_run
+from ..core import budget
+from ..core.cost_model import RunNeeds, check_run
 from ..core.errors import EngineError, GraphError
 from ..core.interpreter import apply_op, run, source_value
 from ..core.ir import Graph, validate
+from ..core.ops import winograd
 from ..core.trace import Event, Step, Timeline, Trace
 from ..kernels.conv_engine import engine_conv
 from .kernel_choice import Clock, LayerChoice, Machine, Tuning, choose, conv_layers, one_blas_thread
@@ -100,7 +106,7 @@ class EngineRun:
         return Timeline(events, STAGES, "ms")
 
 
-def _check(graph: Graph, config: EngineConfig, machine: Machine) -> None:
+def _check(graph: Graph, config: EngineConfig, machine: Machine) -> RunNeeds:
     if not isinstance(graph, Graph):
         raise GraphError(f"the engine needs a Graph, got {type(graph).__name__}")
     if config.memory not in STRATEGIES:
@@ -111,7 +117,7 @@ def _check(graph: Graph, config: EngineConfig, machine: Machine) -> None:
         raise EngineError(f"top_k must be from 1 to 20, got {config.top_k}")
     if not isinstance(machine, Machine):
         raise EngineError("the engine needs the machine's calibrated constants (kernel_choice.calibrate())")
-    check_run(graph)  # the work budget of a run, before any work
+    return check_run(graph)  # the work budget of a run, before any work
 
 
 def _weights(graph: Graph) -> dict[str, np.ndarray]:
@@ -122,6 +128,31 @@ def _weights(graph: Graph) -> dict[str, np.ndarray]:
             out[n.name] = source_value(n, 0)
             out[n.name].setflags(write=False)
     return out
+
+
+def _prepack(opt: Graph, values: dict, choices: tuple[LayerChoice, ...], needs: RunNeeds) -> None:
+    """Transform the filter of every Winograd layer now (stage 5), within the memory budget.
+
+    The Winograd kernel keeps U per read-only weight array that owns its data (``_weights`` makes
+    such arrays), so the run stage finds it instead of transforming on the request's time. Packed
+    are only the weights that kernel would keep: source values (a weight computed by an op is a
+    fresh array per run), each within its per-weight limit, all within its total (beyond it the
+    least recently used would be dropped again before the run); and only while the run's peak
+    memory plus the packed filters fits the memory budget, checked before each transform (a layer
+    left unpacked transforms its filter in the run, as it would without this stage).
+    """
+    weights: dict[int, np.ndarray] = {}
+    packed = 0
+    for c in choices:
+        w = values.get(opt.node(c.layer.node).inputs[1]) if c.chosen == "winograd" else None
+        if w is None or w.flags.writeable or not w.flags.owndata or id(w) in weights:
+            continue
+        size = 16 * w.shape[0] * w.shape[1]  # U: (16, C, Cout)
+        fits = needs.peak_elements + packed + size <= budget.MAX_GRAPH_ELEMENTS
+        if fits and size <= winograd.MAX_CACHED and packed + size <= winograd.MAX_CACHE_TOTAL:
+            weights[id(w)], packed = w, packed + size
+    for w in weights.values():
+        winograd._transformed(w)  # the kernel's own per-weight cache, filled ahead of the run
 
 
 def _execute(graph: Graph, values: dict, kernels: dict[str, str], clock: Clock):
@@ -166,7 +197,7 @@ def engine_steps(
     clock: Clock = time.perf_counter,
 ) -> Iterator[Step]:
     """One step per stage (see the module docstring); the last step's data is the :class:`EngineRun`."""
-    _check(graph, config, machine)
+    needs = _check(graph, config, machine)
     stages: list[Stage] = []
 
     def done(name: str, start: float, extra_s: float = 0.0, **summary) -> Stage:
@@ -227,6 +258,7 @@ def engine_steps(
     )
     t = clock()
     choices = choose(conv_layers(opt), machine, tuning, config.policy)
+    _prepack(opt, values, choices, needs)
     tuned = tuning.seconds if tuning is not None and config.policy == "measured" else 0.0
     picks = [c.chosen for c in choices]
     yield Step(
