@@ -202,7 +202,16 @@ def _app_session():
     session = AppSession(ScriptData("app.py", False), NoUploads(), ScriptCache(), None, {})
     session._session_state["graph"] = bytearray(1 << 20)  # what a page's run leaves behind
     session._fragment_storage.register("frag", lambda: None)
+    from streamlit.runtime.state.common import WidgetMetadata
+
+    kept = bytearray(1 << 20)  # a widget's (de)serialiser closes over a run's globals
+    meta = WidgetMetadata("w", lambda v: kept, lambda v: v, "int_value")
+    session._session_state._new_widget_state.set_widget_metadata(meta)
     return session
+
+
+def _widgets(session) -> dict:
+    return session._session_state._new_widget_state.widget_metadata
 
 
 def test_sessions_that_are_over_are_emptied_and_a_live_one_kept():
@@ -217,8 +226,39 @@ def test_sessions_that_are_over_are_emptied_and_a_live_one_kept():
         assert janitor.empty_closed_sessions(is_active=lambda sid: sid == live.id) >= 2
         for over in (closed, dropped):
             assert "graph" not in over._session_state and not over._fragment_storage.contains("frag")
+            assert not _widgets(over)
         assert "graph" in live._session_state and live._fragment_storage.contains("frag")
+        assert "w" in _widgets(live)
         dropped.shutdown()
         live.shutdown()
 
     asyncio.run(check())
+
+
+def test_torch_caches_a_class_leaves_are_emptied():
+    """torch.fx keeps every GraphModule's generated source (its loader's eval_cache and linecache)
+    and torch._dynamo every compiled frame's cache entries; once the class has left both are
+    emptied, and what was traced before still runs."""
+    import linecache
+
+    import torch
+    import torch._dynamo
+    import torch.fx.graph_module as graph_module
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    def double(x):
+        return x * 2
+
+    gm = torch.fx.symbolic_trace(torch.nn.Sequential(torch.nn.ReLU()))
+    torch.compile(double, backend="eager")(torch.ones(2))
+    key = gm.forward.__code__.co_filename
+    assert key in graph_module._loader.eval_cache and key in linecache.cache
+    assert len(_debug_get_cache_entry_list(double.__code__)) == 1
+
+    held = janitor.clear_torch_caches()
+
+    assert held["fx generated sources"] >= 1 and held["dynamo code objects"] >= 1
+    assert not graph_module._loader.eval_cache and key not in linecache.cache
+    assert len(_debug_get_cache_entry_list(double.__code__)) == 0
+    assert torch.equal(gm(-torch.ones(2)), torch.zeros(2))  # a module traced before still runs
+    assert torch.equal(torch.fx.symbolic_trace(double)(torch.ones(2)), 2 * torch.ones(2))

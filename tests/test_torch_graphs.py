@@ -77,6 +77,17 @@ def test_dynamo_breaks_and_export_refuses_data_dependent_branch():
     assert not exp.ok and "data-dependent" in exp.message
 
 
+def test_explain_leaves_no_resume_function_behind():
+    """A graph break makes dynamo write a resume function; torch 2.13's reset() keeps its metadata
+    (rewritten bytecode) forever, so a lab that explains on every move grew without bound."""
+    from torch._dynamo.resume_execution import ContinueExecutionCache
+
+    for seed in range(3):
+        dyn = tg.dynamo_graph("branch_on_value", seed)
+        assert dyn.details["breaks"] == 1  # a resume function was made each time
+        assert len(ContinueExecutionCache.generated_code_metadata.values) == 0
+
+
 def test_export_specialises_a_shape_branch_with_a_guard():
     exp = tg.export_graph("shape_branch")
     assert exp.ok and "Guard" in exp.details["other"]

@@ -13,6 +13,42 @@ import logging
 _LOG = logging.getLogger(__name__)
 
 
+_FIRST_COUNTS: dict = {}  # the first report's object counts by type
+
+
+def _trace_report() -> None:
+    """With ``AISL_TRACEMALLOC=<frames>``: the first report starts tracemalloc (after the warm-up's
+    release, so only what is allocated from then on is traced); each later one logs the 12 allocation
+    sites holding the most bytes and the 12 with the most blocks still alive — what a class left.
+    Diagnostics only: tracing slows the server by about half."""
+    import os
+    import tracemalloc
+
+    frames = os.environ.get("AISL_TRACEMALLOC", "")
+    if not tracemalloc.is_tracing():
+        if frames.isdigit() and int(frames) > 0:
+            tracemalloc.start(int(frames))
+            _LOG.warning("memory report: tracemalloc started (%s frames)", frames)
+        return
+    snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    stats = snap.statistics("traceback")
+    _LOG.warning(
+        "memory report: alive since tracing began: %.1f MiB in %d blocks at %d sites",
+        sum(s.size for s in stats) / 2**20,
+        sum(s.count for s in stats),
+        len(stats),
+    )
+    by_count = sorted(stats, key=lambda s: -s.count)[:12]
+    for label, top in (("bytes", stats[:12]), ("blocks", by_count)):
+        for stat in top:
+            newest = list(stat.traceback)[::-1][:6]
+            where = " < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in newest)
+            _LOG.warning(
+                "memory report: most %s: %.1f KiB in %d blocks at %s",
+                *(label, stat.size / 1024, stat.count, where),
+            )
+
+
 def memory_report() -> None:
     """Log what the Python heap holds after a release (set ``AISL_MEMORY_REPORT=1``; used by the
     lesson bench to see which allocator keeps memory after a class): pymalloc's arenas and the 12
@@ -20,10 +56,15 @@ def memory_report() -> None:
     import collections
     import sys
 
+    _trace_report()  # first: with tracing on, everything below allocates (and is traced) a lot
     objects = gc.get_objects()
     counts = collections.Counter(type(o).__name__ for o in objects)
     top = ", ".join(f"{name} {n}" for name, n in counts.most_common(12))
     _LOG.warning("memory report: %d gc objects; %s", sum(counts.values()), top)
+    first = _FIRST_COUNTS.setdefault("counts", counts)
+    if first is not counts:
+        grew = (counts - first).most_common(12)
+        _LOG.warning("memory report: gc objects grew since the first report: %s", grew)
     holders: collections.Counter = collections.Counter()  # buffer bytes by the type that holds them
     biggest: dict[str, tuple[int, object]] = {}  # that type's instance with the largest buffer
     seen: set[int] = set()

@@ -30,7 +30,7 @@ from ..core.limits import one_torch_trace_at_a_time
 from .control_flow_lab import SCALES, parse, sample_inputs
 from .function_eval import MAX_RUN_STEPS, execute, grad_fn_dag, run_code, torch_backend
 from .function_language import Function
-from .graph_capture import Capture, Captures, Dag, DagNode, _jit_dag, _quiet, explained_dag
+from .graph_capture import Capture, Captures, Dag, DagNode, _jit_dag, _quiet, explained_dag, reset_dynamo
 
 
 def _torch():
@@ -203,13 +203,13 @@ def dynamo_capture(fn: Function, x: dict) -> Capture:
     t = _torch()
     run = functools.partial(run_code, fn.code, fn.params, torch_backend(), MAX_RUN_STEPS, [], {}, [0])
     with _quiet():
-        t._dynamo.reset()
+        reset_dynamo(t)
         try:
             ex = t._dynamo.explain(run)(*_tensors(fn, x))
         except Exception as exc:  # noqa: BLE001
             return Capture("dynamo", False, None, _first_line(exc))
         finally:
-            t._dynamo.reset()
+            reset_dynamo(t)
     dag, reasons = explained_dag(ex, lambda gm, prefix: _fx_nodes(gm.graph, prefix, True, fn.params))
     msg = f"{ex.graph_count} graph(s), {ex.graph_break_count} graph break(s)"
     return Capture(
