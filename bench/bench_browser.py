@@ -38,13 +38,16 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.load_browser import CHROMIUM, CHROMIUM_ARGS
-from bench.st_client import Server
+from bench.st_client import ROOT, Server
 
+APP = ROOT / "app.py"
+FLOOR = ROOT / "bench" / "floor_page.py"
 ACTION_TARGET_MS = 250.0
 PAINT_TARGET_S = 1.5
 COLD_START_TARGET_S = 2.0
@@ -221,12 +224,12 @@ def measure_page(browser, base: str, path: str, moves: int) -> PageResult:
     return result
 
 
-def cold_start(browser, repeats: int = 3) -> list[float]:
-    """Seconds from launching a fresh server to its home page settled, ``repeats`` times."""
+def cold_start(browser, repeats: int = 3, app: Path = APP) -> list[float]:
+    """Seconds from launching a fresh server of ``app`` to its home page settled, ``repeats`` times."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        server = Server(SERVER_CORE)
+        server = Server(SERVER_CORE, app=app)
         try:
             server.wait_ready()
             context, _, _, _ = open_page(browser, f"http://127.0.0.1:{server.port}", "")
@@ -243,12 +246,33 @@ class Measurement:
     starts_s: list[float]  # cold starts: launch → home settled
     skipped: list[str]  # pages not reached within the time budget
     load: tuple[float, float]  # the machine's 1-minute load average at the start and the end
+    floor: PageResult | None = None  # bench/floor_page.py: the stack's own floor, same machine
+    floor_starts_s: list[float] = field(default_factory=list)
+
+
+def measure_floor(browser, moves: int = MOVES, starts: int = 3) -> tuple[PageResult, list[float]]:
+    """bench/floor_page.py measured as a lab is: its cold starts, first paints and moves."""
+    starts_s = cold_start(browser, starts, FLOOR) if starts else []
+    server = Server(SERVER_CORE, app=FLOOR)
+    try:
+        server.wait_ready()
+        result = measure_page(browser, f"http://127.0.0.1:{server.port}", "home", moves)
+    finally:
+        server.stop()
+    result.page = "floor (bare Streamlit: title, slider, one plotly figure)"
+    return result, starts_s
 
 
 def measure(
-    pages: list[str], moves: int = MOVES, browser=None, starts: int = 3, budget_s: float = 450.0
+    pages: list[str],
+    moves: int = MOVES,
+    browser=None,
+    starts: int = 3,
+    budget_s: float = 450.0,
+    floor: bool = False,
 ) -> Measurement:
-    """Every page of ``pages`` on one server started here, cold starts first.
+    """Every page of ``pages`` on one server started here, cold starts first; with ``floor``, then
+    bench/floor_page.py the same way (the least any page can take here).
 
     ``browser``: a Playwright (sync) browser to reuse, e.g. a test's; by default one is launched on
     this process's cores."""
@@ -258,7 +282,7 @@ def measure(
         with sync_playwright() as pw:
             own = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                return measure(pages, moves, own, starts, budget_s)
+                return measure(pages, moves, own, starts, budget_s, floor)
             finally:
                 own.close()
     deadline = time.perf_counter() + budget_s
@@ -276,7 +300,8 @@ def measure(
             results.append(measure_page(browser, base, path, moves))
     finally:
         server.stop()
-    return Measurement(results, starts_s, skipped, (load0, os.getloadavg()[0]))
+    floor_result, floor_starts = measure_floor(browser, moves, starts) if floor else (None, [])
+    return Measurement(results, starts_s, skipped, (load0, os.getloadavg()[0]), floor_result, floor_starts)
 
 
 def selected_pages() -> list[str]:
@@ -384,8 +409,23 @@ def _paint_note(results: list[PageResult], attr: str, values: list[float]) -> st
     )
 
 
+def floor_row(m: Measurement) -> list[dict]:
+    """The floor page's row: its action p95, first paints and cold start (none if not measured)."""
+    if m.floor is None:
+        return []
+    row = page_row(m.floor)
+    starts = m.floor_starts_s
+    if starts:
+        row["note"] += (
+            f"; cold start median {statistics.median(starts):.2f} s ("
+            + ", ".join(f"{s:.2f}" for s in starts)
+            + ")"
+        )
+    return [row]
+
+
 def rows_for(m: Measurement) -> list[dict]:
-    return [page_row(r) for r in m.results] + summary_rows(m)
+    return [page_row(r) for r in m.results] + summary_rows(m) + floor_row(m)
 
 
 def run() -> list[dict]:
@@ -396,6 +436,7 @@ def run() -> list[dict]:
             selected_pages(),
             int(os.environ.get("AISL_BENCH_MOVES", MOVES)),
             budget_s=float(os.environ.get("AISL_BENCH_BUDGET_S", "450")),
+            floor=os.environ.get("AISL_BENCH_FLOOR", "1") != "0",
         )
     )
 

@@ -298,7 +298,7 @@ class Server:
         # taskset execs the interpreter, so this pid is the server's own
         self.proc = subprocess.Popen(
             cmd,
-            cwd=app.parent,
+            cwd=ROOT,  # the app's .streamlit/config.toml, also for a script outside the root
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -39,3 +39,15 @@ def test_bench_measures_every_requested_page(browser):
     pooled = by_name["all pages: action → settled p95"]["value"]
     every = [s * 1000 for r in results for s in r.actions_s]
     assert min(every) <= pooled <= max(every)
+
+
+def test_floor_page_is_measured_like_a_lab(browser):
+    """bench/floor_page.py (the stack's floor) gets a cold start, two first paints and slider moves."""
+    result, starts = bb.measure_floor(browser, moves=2, starts=1)
+    assert result.error == "" and result.control == "slider"
+    assert len(starts) == 1 and math.isfinite(starts[0]) and starts[0] > 0
+    assert math.isfinite(result.cold_s) and math.isfinite(result.warm_s)
+    assert len(result.actions_s) == 2 and all(s > 0 for s in result.actions_s)
+    m = bb.Measurement([], [], [], (0.0, 0.0), result, starts)
+    (row,) = bb.floor_row(m)
+    assert row["name"].startswith("floor") and "cold start median" in row["note"]
