@@ -15,9 +15,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Two malloc arenas: every rerun runs on a new thread, and per-thread arenas keep what a class freed
 # (ui/janitor.py; RSS after a class left / before: 1.13 without, 1.02 with).
 
-# chromium: server-side PNG/SVG export through kaleido; the font: Chinese text in exported figures.
+# chromium: server-side PNG/SVG export through kaleido; the font: Chinese text in exported figures;
+# libjemalloc2: the server's allocator (tools/serve.py: memory a class frees goes back to the system).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei \
+    && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei libjemalloc2 \
     && rm -rf /var/lib/apt/lists/*
 
 # /data/uploads: the upload store (AISL_UPLOAD_DIR) when replicas share a volume (deploy/compose.yaml).
@@ -38,4 +39,4 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://localhost:8501/_stcore/health', timeout=4)"]
 
-CMD ["python", "-m", "streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+CMD ["python", "-m", "tools.serve", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

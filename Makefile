@@ -27,8 +27,10 @@ $(VENV)/.dev-stamp: requirements.txt requirements-dev.txt $(VENV)/.req-stamp
 static: $(VENV)/.req-stamp  ## copy Netron's web assets into static/ (done by run and test)
 	$(PY) -m ui.netron_assets
 
+# tools/serve.py: streamlit run app.py, with jemalloc under it where Debian's libjemalloc2 is installed
+# (memory a class frees goes back to the system; AISL_ALLOCATOR=pymalloc turns it off).
 run: $(VENV)/.req-stamp static  ## install the runtime requirements, start the app on localhost:8501
-	$(PY) -m streamlit run app.py --server.address localhost --server.port 8501
+	$(PY) -m tools.serve --server.address localhost --server.port 8501
 
 # Engine, labs (AppTest) and lint in parallel on both cores; then the real-browser tests alone, each
 # failed one rerun once (shown as R and counted as "rerun" in the summary; twice failed = failed).

@@ -267,8 +267,9 @@ def free_port() -> int:
 
 
 class Server:
-    """``streamlit run app.py`` on a free port, pinned to ``cores``; its log goes to a file (a pipe
-    nobody reads fills up and stalls the server)."""
+    """``streamlit run app.py`` on a free port, pinned to ``cores``, started as ``make run`` starts it
+    (tools/serve.py: jemalloc where installed); its log goes to a file (a pipe nobody reads fills up
+    and stalls the server)."""
 
     def __init__(
         self, cores: str = "0", app: Path = ROOT / "app.py", env: dict[str, str] | None = None
@@ -280,9 +281,7 @@ class Server:
             "-c",
             cores,
             sys.executable,
-            "-m",
-            "streamlit",
-            "run",
+            str(ROOT / "tools" / "serve.py"),  # the allocator make run uses (tools/serve.py)
             str(app),
             "--server.port",
             str(self.port),

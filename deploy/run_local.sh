@@ -41,7 +41,7 @@ trap stop_all INT TERM EXIT
 for k in $(seq "$N"); do
   port=$((BASE + k))
   AISL_UPLOAD_DIR="$UPLOADS" STREAMLIT_SERVER_COOKIE_SECRET="$SECRET" MALLOC_ARENA_MAX=2 \
-    "$PY" -m streamlit run "$ROOT/app.py" --server.address 127.0.0.1 --server.port "$port" \
+    "$PY" "$ROOT/tools/serve.py" --server.address 127.0.0.1 --server.port "$port" \
     --server.headless true --browser.gatherUsageStats false --server.fileWatcherType none \
     >"$RUN/replica-$k.log" 2>&1 &
   PIDS+=($!)

@@ -28,11 +28,28 @@ LAB = "collectives"  # light, and its first control is a slider
 
 
 @pytest.fixture(scope="module")
-def port():
+def server():
     server = Server(",".join(str(c) for c in sorted(os.sched_getaffinity(0))))
     server.wait_ready()
-    yield server.port
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def port(server):
+    return server.port
+
+
+def test_the_server_runs_on_the_allocator_make_run_uses(server):
+    """Started through tools/serve.py: jemalloc is mapped in the server's own process (same pid)
+    wherever libjemalloc2 is installed (CI installs it, .ci/run)."""
+    from tools.serve import jemalloc_path
+
+    if jemalloc_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs libjemalloc2 (.ci/run); it is missing")
+        pytest.skip("libjemalloc2 is not installed here")
+    assert "libjemalloc" in Path(f"/proc/{server.proc.pid}/maps").read_text()
 
 
 async def _journey(port: int) -> dict:

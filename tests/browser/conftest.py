@@ -52,12 +52,9 @@ def _free_port() -> int:
 def server():
     """Start the app; yield its base URL; stop it (and its children) afterwards."""
     port = _free_port()
-    cmd = [
+    cmd = [  # as make run starts it (tools/serve.py: jemalloc under it where installed)
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
+        str(ROOT / "tools" / "serve.py"),
         "--server.port",
         str(port),
         "--server.address",

@@ -1,0 +1,57 @@
+"""tools/serve.py: the server starts with jemalloc under it where installed, never for its children.
+
+The environment logic is checked as a function; a real server (bench/st_client.py starts it as
+``make run`` does) must have jemalloc mapped when the library is installed — CI installs it
+(.ci/run), as the Dockerfile does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def test_allocator_env_preloads_jemalloc_once_and_keeps_other_preloads():
+    env = serve.allocator_env({"PATH": "/bin", "LD_PRELOAD": "/x/other.so"}, LIB)
+    assert env["LD_PRELOAD"].split() == [LIB, "/x/other.so"]
+    assert env["PYTHONMALLOC"] == "malloc" and env["PATH"] == "/bin"
+    assert "dirty_decay_ms" in env["MALLOC_CONF"] and env[serve.LOADED] == "1"
+    assert serve.allocator_env(env, LIB) is None  # the re-exec'd process does not exec again
+
+
+def test_allocator_env_is_none_without_the_library_or_when_turned_off():
+    assert serve.allocator_env({"PATH": "/bin"}, None) is None
+    assert serve.allocator_env({"AISL_ALLOCATOR": "pymalloc"}, LIB) is None
+    mine = serve.allocator_env({"MALLOC_CONF": "narenas:1"}, LIB)
+    assert mine["MALLOC_CONF"] == "narenas:1"  # an operator's own setting wins
+
+
+def test_the_reexecd_process_drops_the_preload_and_runs_streamlit_from_the_root(monkeypatch, tmp_path):
+    """Stages 2 and 3 (after the re-exec): children get no preload; streamlit runs the script from
+    the repository's root, where the app's .streamlit/config.toml is."""
+    import streamlit.web.cli as cli
+
+    seen = {}
+    monkeypatch.setenv(serve.LOADED, "1")
+    monkeypatch.setenv("LD_PRELOAD", LIB)
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(cli, "main", lambda: seen.update(argv=list(sys.argv), cwd=os.getcwd()) or 0)
+    monkeypatch.chdir(tmp_path)
+    floor = str(ROOT / "bench" / "floor_page.py")
+    with pytest.raises(SystemExit):
+        serve.main([floor, "--server.port", "1"])
+    assert not {"LD_PRELOAD", "PYTHONMALLOC", serve.LOADED} & set(os.environ)
+    assert seen == {"argv": ["streamlit", "run", floor, "--server.port", "1"], "cwd": str(ROOT)}
+    monkeypatch.setenv(serve.LOADED, "1")
+    with pytest.raises(SystemExit):
+        serve.main(["--server.port", "2"])
+    assert seen["argv"] == ["streamlit", "run", str(ROOT / "app.py"), "--server.port", "2"]

@@ -1,0 +1,77 @@
+"""The app's server on the allocator a hosted class needs: ``python -m tools.serve [SCRIPT.py] [ARGS]``.
+
+``ARGS`` are ``streamlit run`` options (``--server.port 8501`` …); the script is app.py unless a
+``.py`` path comes first (the browser bench's floor page). Used by
+``make run``, the Dockerfile, deploy/run_local.sh and the benches' servers (bench/st_client.py).
+
+Stages:
+  1. if jemalloc is installed (Debian's ``libjemalloc2``; :func:`jemalloc_path`) and not already
+     loaded, re-exec this same command with :func:`allocator_env`: jemalloc preloaded, every Python
+     object allocated through it (``PYTHONMALLOC=malloc``) and freed pages handed back to the
+     system within a second (``MALLOC_CONF``). ``AISL_ALLOCATOR=pymalloc`` keeps Python's own;
+  2. in the re-exec'd process: drop those variables from the environment (both allocators read
+     them only at start), so the programs the server starts (chromium for figure exports, Python
+     helpers) get their own allocator;
+  3. run ``streamlit run SCRIPT ARGS`` in this process (its pid stays the server's pid), from the
+     repository's root (so the app's .streamlit/config.toml applies wherever this was started).
+
+Why (measured with the lesson bench, bench/lesson.py, a class of 30 on one core for 150 s): with
+Python's own allocator the server kept 1.11x its memory from before the class after the class had
+left — pymalloc frees a 1 MiB arena only when every object in it is gone, and the few thousand
+objects a class leaves behind (torch's per-call state, library caches) are spread over ~70 of them;
+jemalloc's slabs are pages, and its decay returns what is free: 1.06x. glibc's malloc for every
+object (``PYTHONMALLOC=malloc`` alone) left more than pymalloc (1.30x: free chunks it cannot trim).
+Server-side rerun time of six labs (AppTest, medians): the same within the machine's noise.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+MALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2"
+LOADED = "AISL_JEMALLOC_LOADED"  # set on the re-exec: stage 1 happens once
+
+
+def jemalloc_path() -> str | None:
+    """The system's jemalloc shared library, if installed (any architecture's multiarch folder)."""
+    found = sorted(glob.glob("/usr/lib/*/libjemalloc.so.2") + glob.glob("/usr/lib/libjemalloc.so.2"))
+    return found[0] if found else None
+
+
+def allocator_env(env: dict[str, str], library: str | None) -> dict[str, str] | None:
+    """The environment to re-exec with, or None to start as is (no jemalloc, turned off, or done)."""
+    if library is None or env.get("AISL_ALLOCATOR", "jemalloc") == "pymalloc" or env.get(LOADED):
+        return None
+    preload = " ".join(p for p in (library, env.get("LD_PRELOAD", "")) if p)
+    return {
+        **env,
+        "LD_PRELOAD": preload,
+        "PYTHONMALLOC": "malloc",
+        "MALLOC_CONF": env.get("MALLOC_CONF", MALLOC_CONF),
+        LOADED: "1",
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = allocator_env(dict(os.environ), jemalloc_path())
+    if env is not None:  # stage 1: the same command again, with jemalloc under it
+        os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *args], env)
+    if os.environ.pop(LOADED, None):  # stage 2: children get their own allocator (read at start)
+        for name in ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF"):
+            os.environ.pop(name, None)
+    from streamlit.web import cli
+
+    script = Path(args.pop(0)).resolve() if args and args[0].endswith(".py") else APP
+    os.chdir(ROOT)  # the app's .streamlit/config.toml, wherever this was started from
+    sys.argv = ["streamlit", "run", str(script), *args]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()
