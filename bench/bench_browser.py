@@ -75,6 +75,7 @@ CONTENT = ", ".join(
 CONTROL = f"{MAIN} [data-testid='stSlider'], {MAIN} [data-testid='stSelectbox']"
 THUMB = "input[type='range'], [role='slider']"
 CONTROL_WAIT_S = 20.0
+OPEN_TRIES, OPEN_WAIT_S = 3, 5.0  # a selectbox's list: clicks to open it, seconds to wait for each
 # (value, min, max) of a slider thumb: an <input type=range> or a baseweb div with aria values
 THUMB_STATE = """(el) => el.tagName === 'INPUT' ? [+el.value, +el.min, +el.max]
   : [+el.getAttribute('aria-valuenow'), +el.getAttribute('aria-valuemin'),
@@ -174,10 +175,22 @@ def move_slider(page, control, runs: Runs, forward: bool) -> tuple[float, bool]:
 
 
 def move_select(page, control, runs: Runs) -> float:
-    """Open the selectbox, click the option after the selected one (wrapping) → settled."""
-    control.locator("[role='combobox'], input").first.click()
+    """Open the selectbox (again if the list did not open: measured, a click on framework_landscape's
+    and ai_compilers' boxes was sometimes lost), click the option after the selected one (wrapping)
+    → settled. Only the option's click is timed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     options = page.locator("[role='listbox'] [role='option']")
-    options.first.wait_for(state="visible")
+    for attempt in range(OPEN_TRIES):  # a click that lands while a rerun redraws the box is lost
+        control.scroll_into_view_if_needed()
+        control.locator("[role='combobox'], input").first.click()
+        try:
+            options.first.wait_for(state="visible", timeout=OPEN_WAIT_S * 1000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            if attempt == OPEN_TRIES - 1:
+                raise
     chosen = [i for i in range(options.count()) if options.nth(i).get_attribute("aria-selected") == "true"]
     target = options.nth(((chosen[0] if chosen else -1) + 1) % options.count())
     before = runs.finished
