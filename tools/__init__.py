@@ -1,1 +1,1 @@
-"""Developer tools (not imported by the app)."""
+"""Developer tools and the server launcher (tools/serve.py); none of it is imported by the app."""
