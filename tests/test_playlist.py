@@ -201,7 +201,10 @@ def test_every_error_message_has_a_chinese_template():
 
 
 # -- the panel (AppTest) ------------------------------------------------------------------------------
-def _app(page_id: str = "autodiff", **query: str) -> AppTest:
+def _app(page_id: str = "autodiff", open_panel: bool = True, **query: str) -> AppTest:
+    """The panel on ``page_id`` with ``query`` in the URL; ``open_panel``: "My lecture" opened (a
+    student's click: its widgets are drawn only while it is open)."""
+
     def script(page_id: str) -> None:
         import streamlit as st
 
@@ -213,7 +216,29 @@ def _app(page_id: str = "autodiff", **query: str) -> AppTest:
     at = AppTest.from_function(script, args=(page_id,), default_timeout=60)
     for key, value in query.items():
         at.query_params[key] = value
+    if open_panel:
+        at.session_state["pl_panel"] = True
     return at.run()
+
+
+def test_my_lecture_draws_its_widgets_only_while_open():
+    """Closed (how every page opens), the panel sends none of its six widgets, so a rerun of any
+    page and its first paint skip them; opened, all are there, and closing drops them again."""
+    editor = ("pl_title", "pl_question", "pl_add", "pl_export", "pl_import")
+
+    def drawn(at: AppTest) -> set[str]:
+        widgets = [*at.text_input, *at.text_area, *at.button]
+        widgets += [*at.get("download_button"), *at.get("file_uploader")]
+        return {w.key for w in widgets} & {*editor, "pl_notes"}
+
+    at = _app("roofline", open_panel=False)
+    assert not at.exception
+    assert [e.label for e in at.sidebar.expander][:1] == ["My lecture"]
+    assert drawn(at) == set()
+    at.session_state["pl_panel"] = True
+    assert drawn(at.run()) == {*editor, "pl_notes"}
+    at.session_state["pl_panel"] = False
+    assert drawn(at.run()) == set()
 
 
 def _titles(at: AppTest) -> list[str]:

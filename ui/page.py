@@ -120,12 +120,16 @@ def presenting() -> View:
 def _graph_size() -> None:
     """The sidebar's "Graph size": node markers, labels and height of every graph drawing."""
     with st.sidebar:
-        st.select_slider(
+        # a radio, not a select_slider: the language picker above is one already, so a page whose
+        # own controls have no slider never loads the browser's slider code (and its date and number
+        # formatting libraries) for this one control
+        st.radio(
             t("Graph size"),
             list(GRAPH_SIZES),
-            value="M",
+            index=list(GRAPH_SIZES).index("M"),
             key=GRAPH_SIZE_KEY,
             bind="query-params",
+            horizontal=True,
             help=t("Scales the nodes, labels and height of every graph drawing on the page."),
         )
 

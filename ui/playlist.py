@@ -14,8 +14,9 @@ stages, on every run:
      previous view's link (``pl`` and ``pi`` carried, with ``present``, ``controls``, ``lang``, ``theme``
      and Streamlit's own ``embed_options``, which the server does not see), and
      the position is announced on the channel (again whenever a notes window says hello).
-  4. the sidebar: the playlist (add, up / down, remove, export / import JSON, one share link, the
-     notes window) and this view's link and QR code (presenter mode: a "Link & QR" popover instead).
+  4. the sidebar, each part drawn only while its expander is open: the playlist (add, up / down,
+     remove, export / import JSON, one share link, the notes window) and this view's link and QR
+     code (presenter mode: a "Link & QR" popover instead).
 Not kept: the playlist lives in the session and the link, not in the browser: a reload of a page
 without ``pl`` starts an empty one (export it, or keep its share link).
 """
@@ -264,10 +265,17 @@ def panel(page_id: str) -> None:
         with st.container(key="pl_float"), st.popover(t("Link & QR"), icon=":material/qr_code_2:"):
             _share_view(page_id, qr_width=320)
     with st.sidebar:
-        with st.expander(t("My lecture"), key="pl_panel", icon=":material/playlist_play:"):
-            _editor(page_id)
-        # lazy: drawn only while open (its code block loads the browser's syntax highlighter, about
-        # 0.4 s of script on a first visit here, and the QR code is made on the server)
+        # Both expanders are lazy: drawn only while open. Closed, "My lecture" sends no widgets, so a
+        # page's rerun and first paint skip its six (and the browser never loads the text, file
+        # and download widgets' code for them); the share box's code block loads the browser's
+        # syntax highlighter (about 0.4 s of script on a first visit here) and its QR code is made on
+        # the server. A title typed and left unsent is dropped when the panel closes.
+        lecture = st.expander(
+            t("My lecture"), key="pl_panel", icon=":material/playlist_play:", on_change="rerun"
+        )
+        if lecture.open:
+            with lecture:
+                _editor(page_id)
         share = st.expander(
             t("Link & QR code of this view"), key="pl_share", icon=":material/qr_code_2:", on_change="rerun"
         )
