@@ -9,7 +9,9 @@ Stages of :func:`fit`:
   2. every epoch shuffles the training set (generator seeded by ``seed``) and walks it in
      minibatches of ``batch`` (the last partial batch is dropped: the graph has a fixed batch);
   3. each step: ``view(params)`` gives the weights the forward pass uses (identity, or fake-quantised
-     for QAT), :func:`engine.grad` returns dL/dw for every parameter, ``grad_mask`` may zero parts
+     for QAT), one reverse sweep returns the loss and dL/dw for every parameter
+     (:func:`engine.framework.autodiff.value_and_grad_fn`, made once per fit: the graph, the budget
+     and the constants are checked there, not at every step), ``grad_mask`` may zero parts
      of it (the straight-through estimator's clip mask), Adam (Kingma & Ba 2015; b1 0.9, b2 0.999,
      eps 1e-8) updates the float weights, and ``after_step`` may project them (pruning masks);
   4. :func:`train_model` caches a trained model per (model, seed, epochs) with ``lru_cache``.
@@ -30,7 +32,7 @@ import numpy as np
 from ..core import budget
 from ..core.errors import EngineError
 from ..core.ir import Graph, GraphBuilder
-from ..framework.autodiff import grad
+from ..framework.autodiff import value_and_grad_fn
 from .datasets import Split, digits, one_hot
 from .models import ModelSpec, accuracy, add_layers, check_params, init_params, model_spec, one_blas_thread
 
@@ -188,6 +190,9 @@ def _fit(
     params = {k: np.array(params[k], np.float32) for k in names}
     opt = Adam(params, lr)
     rng = np.random.default_rng(seed + 7919)
+    fed = ["x", "y", *names, *(("p_t", "h_t") if kd else ())]
+    # checked once (graph, budget, constants): every step feeds the same names and shapes
+    value_and_grad = value_and_grad_fn(graph, graph.outputs[0], names, fed)
     losses, step = [], 0
     for _ in range(epochs):
         order = rng.permutation(n)
@@ -200,7 +205,7 @@ def _fit(
                 pt = p_all[idx]
                 feed["p_t"] = pt
                 feed["h_t"] = np.float32(np.mean(np.sum(pt * np.log(np.maximum(pt, 1e-30)), 1)))
-            g = grad(graph, graph.outputs[0], names, inputs=feed)
+            loss, g = value_and_grad(feed)  # the loss from the gradient's own forward sweep
             if grad_mask is not None:
                 masks = grad_mask(params)
                 g = {k: g[k] * masks[k] if k in masks else g[k] for k in names}
@@ -208,15 +213,9 @@ def _fit(
             step += 1
             if after_step is not None:
                 params = after_step(step, params)
-            total += _loss_value(graph, feed)
+            total += float(loss)
         losses.append(total / max(steps_per_epoch, 1))
     return params, losses
-
-
-def _loss_value(graph: Graph, feed: dict) -> float:
-    from ..core.interpreter import run
-
-    return float(run(graph, inputs=feed)[graph.outputs[0]])
 
 
 DEFAULT_EPOCHS = {"mlp": 15, "cnn": 10, "teacher": 15, "student": 15}

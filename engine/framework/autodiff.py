@@ -13,7 +13,8 @@ Reverse mode (:func:`reverse_trace`), Baydin et al. (2018) Table 3:
   3. backward sweep in reverse topological order: a node hands ``v_bar * dv/du`` to each input ``u``
      (its VJP rule); contributions from several consumers (fan-out) are *added* into ``u_bar`` —
      each step lists which consumer contributed what to which adjoint.
-Gradients: :func:`grad` with ``mode="reverse"`` is one backward sweep; ``mode="forward"`` runs one
+Gradients: :func:`grad` with ``mode="reverse"`` is one backward sweep (:func:`value_and_grad_fn`: the
+same sweep made once for a training loop, returning the output's value too); ``mode="forward"`` runs one
 JVP sweep per element of the ``wrt`` tensors (bounded by the step budget). :func:`jacobian` does
 either for a non-scalar output and counts the sweeps and rule applications.
 Budget: before any sweep, :func:`engine.core.cost_model.check_run` checks the graph's FLOPs times the sweeps
@@ -422,6 +423,50 @@ def grad(
         columns, _, _ = _forward_columns(graph, output, sources, wrt)
         return {w: columns[w].reshape(graph.node(w).shape).astype(sources[w].dtype) for w in wrt}
     raise EngineError(f"mode must be 'forward' or 'reverse', got {mode!r}")
+
+
+def value_and_grad_fn(graph: Graph, output: str, wrt: list[str], fed: list[str], seed: int = 0):
+    """A function ``feed -> (output value, {w: d output / d w})`` for a training loop.
+
+    One reverse sweep gives both (its forward sweep has the loss already, so a loop needs no second
+    forward run for it). Everything that does not change between steps is done here, once: the
+    graph, output and ``wrt`` are checked, the budget (:func:`_check_graph`) is checked for one
+    sweep, and the values of the sources not in ``fed`` (constants, defaults) are made, read-only.
+    Each call then checks only that ``feed`` gives exactly the ``fed`` names with their nodes'
+    shapes (as :func:`~engine.core.interpreter.run` would), so the work of every call is the one
+    that was checked. Values are those of :func:`grad` with ``inputs=feed`` and ``seed``.
+    """
+    graph = _check_graph(graph)
+    _check_output(graph, output, scalar=True)
+    wrt = _check_wrt(graph, wrt)
+    names = list(dict.fromkeys(fed))
+    for name in names:
+        if name not in graph or graph.node(name).op not in DIFFERENTIABLE_SOURCES:
+            raise GraphError(f"{name!r} is not an input or param of the graph; only those can be fed")
+    shapes = {name: graph.node(name).shape for name in names}
+    fixed = {n.name: source_value(n, seed) for n in graph.nodes if n.is_source and n.name not in shapes}
+    for value in fixed.values():
+        value.setflags(write=False)  # shared by every call
+
+    def step(feed: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if set(feed) != set(shapes):
+            raise GraphError(f"feed {sorted(feed)} but this step was made for {sorted(shapes)}")
+        sources = dict(fixed)
+        for name, shape in shapes.items():
+            try:
+                arr = np.asarray(feed[name], dtype=np.float32)
+            except (TypeError, ValueError):
+                raise ShapeError(f"the value given for {name!r} is not an array of numbers") from None
+            if arr.shape != shape:
+                raise ShapeError(
+                    f"{name!r} has shape {list(shape)} but the given value has shape {list(arr.shape)}"
+                )
+            sources[name] = arr
+        _, (vals, adj) = _drain(_reverse(graph, output, sources, wrt, record=False))
+        grads = {w: np.asarray(adj[w]) if w in adj else np.zeros_like(vals[w]) for w in wrt}
+        return np.asarray(vals[output]), grads
+
+    return step
 
 
 def _forward_sweeps(graph: Graph, wrt: list[str]) -> int:
