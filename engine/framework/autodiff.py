@@ -442,7 +442,7 @@ def value_and_grad_fn(graph: Graph, output: str, wrt: list[str], fed: list[str],
     names = list(dict.fromkeys(fed))
     for name in names:
         if name not in graph or graph.node(name).op not in DIFFERENTIABLE_SOURCES:
-            raise GraphError(f"{name!r} is not an input or param of the graph; only those can be fed")
+            raise GraphError(f"{name!r} is not an input or param of the graph; only those can be fed values")
     shapes = {name: graph.node(name).shape for name in names}
     fixed = {n.name: source_value(n, seed) for n in graph.nodes if n.is_source and n.name not in shapes}
     for value in fixed.values():
@@ -450,7 +450,9 @@ def value_and_grad_fn(graph: Graph, output: str, wrt: list[str], fed: list[str],
 
     def step(feed: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if set(feed) != set(shapes):
-            raise GraphError(f"feed {sorted(feed)} but this step was made for {sorted(shapes)}")
+            raise GraphError(
+                f"the step was made for the values {sorted(shapes)}, but the feed gives {sorted(feed)}"
+            )
         sources = dict(fixed)
         for name, shape in shapes.items():
             try:
@@ -459,7 +461,8 @@ def value_and_grad_fn(graph: Graph, output: str, wrt: list[str], fed: list[str],
                 raise ShapeError(f"the value given for {name!r} is not an array of numbers") from None
             if arr.shape != shape:
                 raise ShapeError(
-                    f"{name!r} has shape {list(shape)} but the given value has shape {list(arr.shape)}"
+                    f"{graph.node(name).op} {name!r} has shape {list(shape)} but the given value has "
+                    f"shape {list(arr.shape)}"
                 )
             sources[name] = arr
         _, (vals, adj) = _drain(_reverse(graph, output, sources, wrt, record=False))
