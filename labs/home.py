@@ -8,7 +8,8 @@ from streamlit.errors import StreamlitAPIException
 
 import ui
 from ui.catalog import LABS, SECTIONS
-from viz.graph import flow_figure
+from viz.graph import flow_figure, flow_svg
+from viz.view import adapt
 
 PAGES = Path(__file__).resolve().parent
 t_ = ui.t
@@ -41,9 +42,13 @@ labs_by_section = {key: [lab for lab in LABS if lab.section == key] for key in S
 stages = [(t_(SECTIONS[key]), t_("{n} of {n_labs} labs open", n=sum(ready(lab.page) for lab in labs),
                                  n_labs=len(labs)))
           for key, labs in labs_by_section.items() if key != "start"]
-ui.show_figure(flow_figure(stages, t_("The curriculum as one flow")), "home_flow",
-               t_("Each stage is a section of the course; the same graph you build in the Graph "
-                  "Builder is the one later labs differentiate, optimise, compress and parallelise."))
+# drawn as SVG, not plotly: the landing page (and a cold start) paints ~1 s sooner (ui.show_svg)
+view = ui.presenting()
+flow_title = t_("The curriculum as one flow")
+ui.show_svg(flow_svg(stages, flow_title, view.theme, bool(view)), "home_flow",
+            t_("Each stage is a section of the course; the same graph you build in the Graph "
+               "Builder is the one later labs differentiate, optimise, compress and parallelise."),
+            lambda: adapt(flow_figure(stages, flow_title), view))
 
 st.subheader(t_("What to try first"))
 path = [lab for page in FIRST_PATH for lab in LABS if lab.page == page and ready(page)]

@@ -393,3 +393,40 @@ def test_every_text_the_graph_draws_is_at_least_12_px(direction):
         assert drawn, name
         for trace in drawn:
             assert (trace.textfont.size or fig.layout.font.size) >= 12, (name, trace.name)
+
+
+# -- the curriculum flow as SVG (the home page's drawing: no plotly code in the browser) ------------
+def test_flow_svg_is_well_formed_escaped_and_themed():
+    import xml.etree.ElementTree as ET
+
+    from viz.graph import flow_svg
+    from viz.theme import SEQUENCE, THEMES
+
+    stages = [("Frameworks", "6 of 6 labs open"), ('<b>x</b> & "y"', "9 of 9"), ("推理系统", "已开放")]
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for theme in THEMES:
+        root = ET.fromstring(flow_svg(stages, "Flow <title>", theme))  # raises if not well formed
+        rects, lines = root.findall("s:rect", ns), root.findall("s:line", ns)
+        assert len(rects) == 3 and len(lines) == 2  # a box per stage, an arrow between neighbours
+        assert [r.get("fill") for r in rects] == SEQUENCE[:3]
+        texts = [t.text for t in root.findall("s:text", ns)]
+        # every label and detail is text, exactly as given (escaped markup never becomes markup)
+        assert texts == [
+            "Flow <title>",
+            "1",
+            "Frameworks",
+            "6 of 6 labs open",
+            "2",
+            '<b>x</b> & "y"',
+            "9 of 9",
+        ] + [
+            "3",
+            "推理系统",
+            "已开放",
+        ]
+        assert root.find("s:title", ns).text == "Flow <title>"
+        ink = {t.get("fill") for t in root.findall("s:text", ns)}
+        assert THEMES[theme].text in ink and THEMES[theme].axis in ink
+    plain, large = (ET.fromstring(flow_svg(stages, "t", present=p)) for p in (False, True))
+    assert float(large.get("width")) == pytest.approx(1.4 * float(plain.get("width")), abs=1)
+    assert float(large.get("height")) == pytest.approx(1.4 * float(plain.get("height")), abs=1)

@@ -25,7 +25,7 @@ import streamlit as st
 
 from .checkpoint import checkpoint
 from .choice import by_id
-from .figures import figure_view, show_figure
+from .figures import figure_view, show_figure, show_svg
 from .i18n import both, lang, t, t_message, translator
 from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
 from .stepper import stepper
@@ -61,6 +61,7 @@ __all__ = [
     "presenting",
     "setup",
     "show_figure",
+    "show_svg",
     "stepper",
     "t",
     "t_message",

@@ -34,7 +34,7 @@ import plotly.graph_objects as go
 
 from .graph_fold import FOLDED_OP, fold_repeats
 from .graph_layout import GraphLayout, compute_layout, layout_graph
-from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme
+from .theme import KIND_COLORS, MEANING, SEQUENCE, apply_theme, theme_named
 from .words import Translate, same
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "cost_rows_by_node",
     "value_figure",
     "flow_figure",
+    "flow_svg",
     "fit_graph",
     "node_sizes",
     "text_px",
@@ -707,3 +708,50 @@ def flow_figure(stages: list[tuple[str, str]], title: str, height: int = 230) ->
     apply_theme(fig, title, height)
     fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
     return fig
+
+
+FLOW_STEP, FLOW_BOX = 170, 46  # px between stage centres; side of a stage's numbered square
+
+
+def flow_svg(stages: list[tuple[str, str]], title: str, theme: str = "light", present: bool = False) -> str:
+    """:func:`flow_figure`'s picture as one standalone SVG: numbered squares joined by arrows, each
+    stage's label and detail under it, the title above, in ``theme``'s text colour (presenter type
+    1.4x larger). Drawn by the browser as markup, so a page that shows only this needs no plotly
+    code there (a first visit's ~1 s here). Every text is escaped: labels come from translations.
+    """
+    import html
+
+    k = 1.4 if present else 1.0
+    ink, muted = theme_named(theme).text, theme_named(theme).axis
+    step, box = FLOW_STEP * k, FLOW_BOX * k
+    top = 40 * k
+    width, height = max(len(stages), 1) * step, top + box + 62 * k
+    cy = top + box / 2
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'width="{width:.0f}" height="{height:.0f}" font-family="sans-serif">',
+        f"<title>{html.escape(title)}</title>",
+        '<defs><marker id="flow-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{muted}"/></marker></defs>',
+        f'<text x="4" y="{22 * k:.1f}" font-size="{16 * k:.1f}" fill="{ink}">{html.escape(title)}</text>',
+    ]
+    for i, (label, detail) in enumerate(stages):
+        cx = step * (i + 0.5)
+        if i + 1 < len(stages):
+            parts.append(
+                f'<line x1="{cx + box / 2 + 8 * k:.1f}" y1="{cy:.1f}" x2="{cx + step - box / 2 - 8 * k:.1f}" '
+                f'y2="{cy:.1f}" stroke="{muted}" stroke-width="2" marker-end="url(#flow-arrow)"/>'
+            )
+        colour = SEQUENCE[i % len(SEQUENCE)]
+        parts += [
+            f'<rect x="{cx - box / 2:.1f}" y="{top:.1f}" width="{box:.1f}" height="{box:.1f}" rx="4" '
+            f'fill="{colour}" fill-opacity="0.85" stroke="#333"/>',
+            f'<text x="{cx:.1f}" y="{cy + 6 * k:.1f}" text-anchor="middle" font-size="{16 * k:.1f}" '
+            f'font-weight="bold" fill="white">{i + 1}</text>',
+            f'<text x="{cx:.1f}" y="{top + box + 24 * k:.1f}" text-anchor="middle" '
+            f'font-size="{13 * k:.1f}" fill="{ink}">{html.escape(label)}</text>',
+            f'<text x="{cx:.1f}" y="{top + box + 44 * k:.1f}" text-anchor="middle" '
+            f'font-size="{11 * k:.1f}" fill="{muted}">{html.escape(detail)}</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)
