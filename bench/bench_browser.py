@@ -12,9 +12,14 @@ Stages:
           slider or selectbox in the main area): a slider thumb is focused and gets ArrowRight
           (ArrowLeft at its maximum), a selectbox gets a click on another option; each is timed from
           the key press or option click to settled;
-  3. rows: one per page (value = action p95 in ms; note = cold and warm first paint, action median),
-     then the summary rows against the issue's targets (action p95 ≤ 250 ms on every page, first
-     paint ≤ 1.5 s, cold start ≤ 2 s), the overall action p95 and the five slowest pages.
+  3. page switches, on the same warm server: one more context opens the home page, then clicks each
+     page's link in the sidebar's navigation in catalogue order, each timed from the click to
+     settled — how a student moves between labs (the app's code is loaded, its files are cached);
+     stages 2a and 2b are a first visit in a new browser profile, which loads it all every time;
+  4. rows: one per page (value = action p95 in ms; note = cold and warm first paint, page switch,
+     action median), then the summary rows against the issue's targets (action p95 ≤ 250 ms on
+     every page, first paint ≤ 1.5 s — for a new browser profile and for a switch — cold start
+     ≤ 2 s), the overall action p95 and the five slowest pages.
 
 Settled = the page's websocket received a new ``script_finished`` (full run or fragment run, read
 from Chrome DevTools' frames, so a deep link's first run that ends early for a rerun does not
@@ -208,6 +213,7 @@ class PageResult:
     control: str = ""
     actions_s: list[float] = field(default_factory=list)
     error: str = ""
+    switch_s: float = math.nan  # click on its sidebar link (the app already open) → settled
 
     def action_ms(self, q: float) -> float:
         return float(np.percentile(self.actions_s, q) * 1000) if self.actions_s else math.nan
@@ -235,6 +241,36 @@ def measure_page(browser, base: str, path: str, moves: int) -> PageResult:
     except Exception as exc:  # noqa: BLE001 - one failing page is reported, the others still run
         result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     return result
+
+
+NAV_LINK = "[data-testid='stSidebarNav'] a[href$='/{page}']"
+
+
+def measure_switches(browser, base: str, results: list[PageResult], deadline: float) -> None:
+    """Stage 3: in one context on the home page, click each result's sidebar link in turn; sets
+    ``switch_s`` (left NaN for the home page, one past ``deadline`` and one that fails, whose error
+    is added to the page's)."""
+    context, page, runs, _ = open_page(browser, base, "")
+    try:
+        for r in results:
+            if r.page == "home" or time.perf_counter() > deadline:
+                continue
+            try:
+                link = page.locator(NAV_LINK.format(page=r.page)).first
+                link.scroll_into_view_if_needed()
+                before = runs.finished
+                t0 = time.perf_counter()
+                link.click()
+                settle(page, runs, before)
+                r.switch_s = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - reported with the page, the others still run
+                r.error = "; ".join(
+                    filter(None, [r.error, f"switch: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"])
+                )
+                page.goto(f"{base}/", timeout=SETTLE_TIMEOUT_S * 1000)  # back to a known page
+                settle(page, runs, runs.finished)
+    finally:
+        context.close()
 
 
 def cold_start(browser, repeats: int = 3, app: Path = APP) -> list[float]:
@@ -283,9 +319,11 @@ def measure(
     starts: int = 3,
     budget_s: float = 450.0,
     floor: bool = False,
+    switches: bool = True,
 ) -> Measurement:
-    """Every page of ``pages`` on one server started here, cold starts first; with ``floor``, then
-    bench/floor_page.py the same way (the least any page can take here).
+    """Every page of ``pages`` on one server started here, cold starts first, then (``switches``)
+    each page opened from the sidebar of an open app; with ``floor``, then bench/floor_page.py the
+    same way as a page (the least any page can take here).
 
     ``browser``: a Playwright (sync) browser to reuse, e.g. a test's; by default one is launched on
     this process's cores."""
@@ -295,7 +333,7 @@ def measure(
         with sync_playwright() as pw:
             own = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                return measure(pages, moves, own, starts, budget_s, floor)
+                return measure(pages, moves, own, starts, budget_s, floor, switches)
             finally:
                 own.close()
     deadline = time.perf_counter() + budget_s
@@ -311,6 +349,8 @@ def measure(
                 skipped.append(path)
                 continue
             results.append(measure_page(browser, base, path, moves))
+        if switches:
+            measure_switches(browser, base, results, deadline)
     finally:
         server.stop()
     floor_result, floor_starts = measure_floor(browser, moves, starts) if floor else (None, [])
@@ -331,6 +371,8 @@ def _url(path: str) -> str:
 
 def page_row(r: PageResult) -> dict:
     note = f"first paint cold {r.cold_s:.2f} s, warm {r.warm_s:.2f} s"
+    if math.isfinite(r.switch_s):
+        note += f", switch {r.switch_s:.2f} s"
     if r.actions_s:
         note += f"; action median {r.action_ms(50):.0f} ms over {len(r.actions_s)} {r.control} moves"
     elif not r.error:
@@ -352,6 +394,7 @@ def summary_rows(m: Measurement) -> list[dict]:
     pooled = [s for r in moved for s in r.actions_s]
     warm = [r.warm_s for r in results if math.isfinite(r.warm_s)]
     cold = [r.cold_s for r in results if math.isfinite(r.cold_s)]
+    switched = [r.switch_s for r in results if math.isfinite(r.switch_s)]
     slow = sorted(moved, key=lambda r: -r.action_ms(95))[:5]
     ok = sum(r.action_ms(95) <= ACTION_TARGET_MS for r in moved)
     nan = math.nan
@@ -373,7 +416,7 @@ def summary_rows(m: Measurement) -> list[dict]:
             note=", ".join(f"{r.page} {r.action_ms(95):.0f}" for r in slow),
         ),
         dict(
-            name="first paint, warm server: slowest page",
+            name="first paint, warm server, new browser profile: slowest page",
             value=max(warm) if warm else nan,
             unit="s",
             target=f"≤ {PAINT_TARGET_S} s",
@@ -385,6 +428,13 @@ def summary_rows(m: Measurement) -> list[dict]:
             unit="s",
             target=f"≤ {PAINT_TARGET_S} s",
             note=_paint_note(results, "cold_s", cold),
+        ),
+        dict(
+            name="page switch (sidebar link, app open) → settled: slowest page",
+            value=max(switched) if switched else nan,
+            unit="s",
+            target=f"≤ {PAINT_TARGET_S} s",
+            note=_paint_note(results, "switch_s", switched),
         ),
         dict(
             name="cold start: server launch → home painted, median",
@@ -415,7 +465,8 @@ def _paint_note(results: list[PageResult], attr: str, values: list[float]) -> st
     if not values:
         return ""
     within = sum(v <= PAINT_TARGET_S for v in values)
-    top = sorted(results, key=lambda r: -getattr(r, attr) if math.isfinite(getattr(r, attr)) else 0)[:5]
+    measured = [r for r in results if math.isfinite(getattr(r, attr))]
+    top = sorted(measured, key=lambda r: -getattr(r, attr))[:5]
     slowest = ", ".join(f"{r.page} {getattr(r, attr):.2f}" for r in top)
     return (
         f"{within}/{len(values)} pages within; median {statistics.median(values):.2f} s; slowest: {slowest}"

@@ -1,8 +1,9 @@
 """The browser bench (bench/bench_browser.py) measures what it says, on two pages with two moves.
 
 One server, no cold-start repeats: every requested page comes back with finite first paints (cold
-and warm), two timed moves of a slider or a selectbox, no error, and rows that bench/run.py can
-print (name, float value, unit, target, note) with a summary naming the pages it measured.
+and warm), a page switch from the sidebar of the open app, two timed moves of a slider or a
+selectbox, no error, and rows that bench/run.py can print (name, float value, unit, target, note)
+with a summary naming the pages it measured.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def test_bench_measures_every_requested_page(browser):
         assert math.isfinite(r.warm_s) and r.warm_s > 0
         assert len(r.actions_s) == 2 and all(math.isfinite(s) and s > 0 for s in r.actions_s)
         assert r.action_ms(50) <= r.action_ms(95)
+        assert math.isfinite(r.switch_s) and r.switch_s > 0
 
     rows = bb.rows_for(m)
     for row in rows:
@@ -36,6 +38,11 @@ def test_bench_measures_every_requested_page(browser):
         assert math.isfinite(by_name[f"{page}: action → settled p95"]["value"])
     slowest = by_name["five slowest pages (action p95)"]["note"]
     assert all(page in slowest for page in PAGES)
+    switch = by_name["page switch (sidebar link, app open) → settled: slowest page"]
+    assert switch["value"] == max(r.switch_s for r in results)
+    assert all(
+        f"switch {r.switch_s:.2f} s" in by_name[f"{r.page}: action → settled p95"]["note"] for r in results
+    )
     pooled = by_name["all pages: action → settled p95"]["value"]
     every = [s * 1000 for r in results for s in r.actions_s]
     assert min(every) <= pooled <= max(every)
