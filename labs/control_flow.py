@@ -105,8 +105,13 @@ if comparison is not None:
 
 if caps is not None:
     st.subheader(t_("What PyTorch's captures see"))
-    tabs = st.tabs([t_(TITLES[c.method]) for c in caps.all()])
+    # only the open tab is drawn (switching reruns the page; the open tab is in the URL): each hidden
+    # capture's graph was a plotly figure the browser drew again on every move
+    tabs = st.tabs([t_(TITLES[c.method]) for c in caps.all()], key="cf_capture", on_change="rerun",
+                   bind="query-params")
     for tab, cap in zip(tabs, caps.all()):
+        if not tab.open:
+            continue
         with tab:
             st.markdown(ui.t_message(cap.message) if cap.ok else "")
             if not cap.ok:

@@ -88,8 +88,13 @@ with ui.guard("Capture failed"), st.spinner(t_("Tracing with torch (the first co
     caps = cached_heavy(captures, "torch")(name)
     st.dataframe([{t_("capture"): t_(TITLES[c.method]), t_("result"): verdict(c)}
                   for c in caps.all()], hide_index=True)
-    tabs = st.tabs([t_(title).split(" (")[0].split("\uff08")[0] for title in TITLES.values()])  # no bracket
+    # only the open tab is drawn (switching reruns the page; the open tab is in the URL), so a move
+    # redraws one capture's graph, not four; labels without their bracket
+    tabs = st.tabs([t_(title).split(" (")[0].split("\uff08")[0] for title in TITLES.values()],
+                   key="ds_capture", on_change="rerun", bind="query-params")
     for tab, cap in zip(tabs, caps.all()):
+        if not tab.open:
+            continue
         with tab:
             draw(cap, f"ds_{cap.method}")
             if cap.method == "jit" and cap.ok:

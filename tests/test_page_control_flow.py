@@ -15,6 +15,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 def test_default_function_through_every_lens(lab):
     at = lab("control_flow", timeout=300, strict=True)
     assert any("cond(pred_" in c.value for c in at.code)
+    assert "TraceError" not in " ".join(w.value for w in at.warning)  # only the open tab is drawn
+    at.session_state["cf_capture"] = "2. torch.fx symbolic trace"  # a click on its tab
+    at.run()
     assert "TraceError" in " ".join(w.value for w in at.warning)  # fx on a branch on data
     rows = at.dataframe[0].value
     assert len(rows) == 6 and set(rows["converted graph"]) == set(rows["eager"])

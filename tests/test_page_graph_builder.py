@@ -18,11 +18,19 @@ def _metric(at, label: str) -> int:
     return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
 
 
+def _open_tab(at, label: str):
+    """Open one of the page's tabs (only the open one is drawn), as a click on it does."""
+    at.session_state["gb_tab"] = label
+    return at.run()
+
+
 def _cost_table(at):
+    _open_tab(at, "Cost per node")
     return next(d.value for d in at.dataframe if "flops" in d.value)
 
 
 def _values_table(at) -> np.ndarray:
+    _open_tab(at, "Run: every value")
     return next(d.value for d in at.dataframe if "flops" not in d.value).to_numpy()
 
 
@@ -199,3 +207,24 @@ def _torch_macs(name: str) -> int:
         for h in handles:
             h.remove()
     return sum(total)
+
+
+def test_only_the_open_tab_is_drawn_and_the_link_keeps_it(lab):
+    """Hidden tabs send nothing (their tables and code were most of this page's browser time); the
+    open tab is in the URL, so a share link opens the same tab; an unknown tab value is the default."""
+
+    def tab_code(at) -> list[str]:  # code blocks other than the program shown with the controls
+        return [c.value for c in at.code if not c.value.startswith("# A two-layer perceptron")]
+
+    def cost_tables(at) -> int:
+        return sum("flops" in d.value for d in at.dataframe)
+
+    at = lab("graph_builder")
+    assert not at.exception
+    assert tab_code(at) == [] and cost_tables(at) == 0 and len(at.dataframe) == 1  # Run: the values
+    _open_tab(at, "Printout & code")
+    assert len(tab_code(at)) == 2 and at.dataframe == []  # the printout and the engine's source
+    shared = lab("graph_builder", gb_tab="Cost per node")
+    assert cost_tables(shared) == len(shared.dataframe) == 1 and tab_code(shared) == []
+    unknown = lab("graph_builder", gb_tab="<script>")
+    assert not unknown.exception and tab_code(unknown) == [] and cost_tables(unknown) == 0

@@ -81,7 +81,11 @@ MODES = {
     "autodiff": [{"ad_mode": "reverse · 反向"}],
     "davinci_core": [{"dv_mode": "Convolution (img2col)"}],
     "edge_cloud": [{"ec_model": "custom"}],
-    "graph_builder": [{"gb_source": "Program · 程序"}, {"gb_source": "torch zoo · 模型库"}],
+    "graph_builder": [
+        {"gb_source": "Program · 程序"},
+        {"gb_source": "torch zoo · 模型库"},
+        {"gb_tab": "Printout & code"},  # only the open tab is drawn
+    ],
     "gpu_occupancy": [{"go_vendor": "AMD"}],
     "llm_analyzer": [{"la_model": "custom"}],
     "memory_planning": [{"mp_source": "Random intervals"}, {"mp_source": "Your intervals"}],
