@@ -129,19 +129,24 @@ def kernel_view() -> None:
                 "to 256); each block reserves {smem_allocated_per_block:,} B of shared memory.",
                 regs_per_warp=r["regs_per_warp"], regs=regs,
                 smem_allocated_per_block=r["smem_allocated_per_block"]), data=r)
-            tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")])
-            with tab1:
-                rows = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
-                title = t_("Occupancy vs threads per block (dashed = your block size)")
-                ui.show_figure(fit(occupancy_curve_fig(rows, "threads", title, int(threads))), "go_curve_t",
-                               t_("Saw-teeth appear where a block size leaves warp slots or registers that "
-                                  "no whole block can use."), rows=rows)
-            with tab2:
-                rows = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
-                title = t_("Occupancy vs registers per thread (dashed = your count)")
-                ui.show_figure(fit(occupancy_curve_fig(rows, "regs", title, int(regs))), "go_curve_r",
-                               t_("Occupancy falls in steps: registers are handed out per warp in units of "
-                                  "256."), rows=rows)
+            # only the open tab is drawn (switching reruns this section; the open tab is in the URL):
+            # a move redraws one curve, not two
+            tab1, tab2 = st.tabs([t_("vs block size"), t_("vs registers")], key="go_curve",
+                                 on_change="rerun", bind="query-params")
+            if tab1.open:
+                with tab1:
+                    rows = ui.cached(occupancy_curve)(cc, int(regs), smem, "threads")
+                    title = t_("Occupancy vs threads per block (dashed = your block size)")
+                    ui.show_figure(fit(occupancy_curve_fig(rows, "threads", title, int(threads))),
+                                   "go_curve_t", t_("Saw-teeth appear where a block size leaves warp slots "
+                                                    "or registers that no whole block can use."), rows=rows)
+            if tab2.open:
+                with tab2:
+                    rows = ui.cached(occupancy_curve)(cc, 32, smem, "registers", int(threads))
+                    title = t_("Occupancy vs registers per thread (dashed = your count)")
+                    ui.show_figure(fit(occupancy_curve_fig(rows, "regs", title, int(regs))), "go_curve_r",
+                                   t_("Occupancy falls in steps: registers are handed out per warp in units "
+                                      "of 256."), rows=rows)
 
 
 kernel_view()

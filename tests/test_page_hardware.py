@@ -35,6 +35,24 @@ def test_gpu_occupancy_page(lab):
     assert at.error and "255" in at.error[0].value
 
 
+def test_gpu_occupancy_draws_only_the_open_curve_tab(lab):
+    """The two occupancy curves sit in tabs of which only the open one is drawn (a move redraws one
+    figure); a link with ``go_curve`` opens the other; an unknown value is the default tab."""
+
+    def curves(at) -> list[str]:
+        return sorted(
+            c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart") if "go_curve" in c.proto.id
+        )
+
+    at = lab("gpu_occupancy")
+    assert curves(at) == ["fig_go_curve_t"]
+    at.session_state["go_curve"] = "vs registers"  # a click on the second tab
+    assert curves(at.run()) == ["fig_go_curve_r"] and not at.exception
+    shared = lab("gpu_occupancy", go_curve="vs registers")
+    assert not shared.exception and curves(shared) == ["fig_go_curve_r"]
+    assert curves(lab("gpu_occupancy", go_curve="vs nothing")) == ["fig_go_curve_t"]
+
+
 def test_davinci_page(lab):
     at = lab("davinci_core")
     assert float(_metric(at, "vs numpy")) < 1e-3  # fp32 accumulation of fp16 operands
