@@ -38,7 +38,8 @@ def test_home_paints_its_flow_without_plotly_and_exports_it(server, page):
     wait_app(page)
     page.locator(FLOW).wait_for(state="visible")
     page.wait_for_function(  # decoded and drawn (a data URL can still be decoding when visible)
-        "(sel) => { const img = document.querySelector(sel); return img && img.complete && img.naturalWidth > 0; }",
+        "(sel) => { const img = document.querySelector(sel);"
+        " return img && img.complete && img.naturalWidth > 0; }",
         arg=FLOW,
     )
     assert scripts and not [u for u in scripts if "Plotly" in u], "the home page loaded plotly's code"
