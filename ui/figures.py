@@ -85,35 +85,7 @@ def show_figure(
     fig = _in_view(fig)
     st.plotly_chart(fig, key=f"fig_{key}", config=_PLOTLY_CONFIG, alt=caption)
     st.caption(caption)
-    # one compact toolbar: the buttons sit side by side, each as wide as its label
-    row = st.container(horizontal=True, gap="small", key=f"dl_row_{key}")
-    row.download_button(
-        "PNG",
-        _render(fig, "png"),
-        file_name=f"{key}.png",
-        mime="image/png",
-        key=f"dl_{key}_png",
-        on_click="ignore",
-        help=t("Server-side PNG, 1280×720"),
-    )
-    row.download_button(
-        t("PNG (slide)"),
-        _render_slide(fig, presenting()),
-        file_name=f"{key}_slide.png",
-        mime="image/png",
-        key=f"dl_{key}_slide",
-        on_click="ignore",
-        help=t("1920×1080 PNG in presenter type, for a slide"),
-    )
-    row.download_button(
-        "SVG",
-        _render(fig, "svg"),
-        file_name=f"{key}.svg",
-        mime="image/svg+xml",
-        key=f"dl_{key}_svg",
-        on_click="ignore",
-        help=t("Vector SVG for slides"),
-    )
+    row = _image_toolbar(key, _render(fig, "png"), _render_slide(fig, presenting()), _render(fig, "svg"))
     if data is not None:
         row.download_button(
             "JSON",
@@ -147,34 +119,38 @@ def show_svg(svg: str, key: str, caption: str, figure: Callable[[], go.Figure]) 
     with st.container(key=f"svg_{key}"):
         st.image(svg, width="stretch", alt=caption)  # an <img>: the markup is never part of the page
     st.caption(caption)
+    _image_toolbar(key, lambda: _render(figure(), "png")(), lambda: _render_slide(figure(), present)(), svg)
+
+
+def _image_toolbar(key: str, png, slide, svg):
+    """A figure's export row: PNG, slide PNG and SVG (bytes, or callables run on the click); returns
+    the row, so a caller can add its data buttons. One compact toolbar: the buttons sit side by side,
+    each as wide as its label."""
     row = st.container(horizontal=True, gap="small", key=f"dl_row_{key}")
-    row.download_button(
-        "PNG",
-        lambda: _render(figure(), "png")(),
-        file_name=f"{key}.png",
-        mime="image/png",
-        key=f"dl_{key}_png",
-        on_click="ignore",
-        help=t("Server-side PNG, 1280×720"),
+    buttons = (  # label, data, key and file-name suffix, file extension, mime type, tooltip
+        ("PNG", png, "png", "png", "image/png", t("Server-side PNG, 1280×720")),
+        (
+            t("PNG (slide)"),
+            slide,
+            "slide",
+            "png",
+            "image/png",
+            t("1920×1080 PNG in presenter type, for a slide"),
+        ),
+        ("SVG", svg, "svg", "svg", "image/svg+xml", t("Vector SVG for slides")),
     )
-    row.download_button(
-        t("PNG (slide)"),
-        lambda: _render_slide(figure(), present)(),
-        file_name=f"{key}_slide.png",
-        mime="image/png",
-        key=f"dl_{key}_slide",
-        on_click="ignore",
-        help=t("1920×1080 PNG in presenter type, for a slide"),
-    )
-    row.download_button(
-        "SVG",
-        svg,
-        file_name=f"{key}.svg",
-        mime="image/svg+xml",
-        key=f"dl_{key}_svg",
-        on_click="ignore",
-        help=t("Vector SVG for slides"),
-    )
+    for label, data, kind, ext, mime, tip in buttons:
+        stem = f"{key}_slide" if kind == "slide" else key
+        row.download_button(
+            label,
+            data,
+            file_name=f"{stem}.{ext}",
+            mime=mime,
+            key=f"dl_{key}_{kind}",
+            on_click="ignore",
+            help=tip,
+        )
+    return row
 
 
 def figure_view():
