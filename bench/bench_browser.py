@@ -392,9 +392,6 @@ def summary_rows(m: Measurement) -> list[dict]:
     results, starts, skipped = m.results, m.starts_s, m.skipped
     moved = [r for r in results if r.actions_s]
     pooled = [s for r in moved for s in r.actions_s]
-    warm = [r.warm_s for r in results if math.isfinite(r.warm_s)]
-    cold = [r.cold_s for r in results if math.isfinite(r.cold_s)]
-    switched = [r.switch_s for r in results if math.isfinite(r.switch_s)]
     slow = sorted(moved, key=lambda r: -r.action_ms(95))[:5]
     ok = sum(r.action_ms(95) <= ACTION_TARGET_MS for r in moved)
     nan = math.nan
@@ -415,27 +412,9 @@ def summary_rows(m: Measurement) -> list[dict]:
             target="",
             note=", ".join(f"{r.page} {r.action_ms(95):.0f}" for r in slow),
         ),
-        dict(
-            name="first paint, warm server, new browser profile: slowest page",
-            value=max(warm) if warm else nan,
-            unit="s",
-            target=f"≤ {PAINT_TARGET_S} s",
-            note=_paint_note(results, "warm_s", warm),
-        ),
-        dict(
-            name="first paint, cold (first visit in the process): slowest page",
-            value=max(cold) if cold else nan,
-            unit="s",
-            target=f"≤ {PAINT_TARGET_S} s",
-            note=_paint_note(results, "cold_s", cold),
-        ),
-        dict(
-            name="page switch (sidebar link, app open) → settled: slowest page",
-            value=max(switched) if switched else nan,
-            unit="s",
-            target=f"≤ {PAINT_TARGET_S} s",
-            note=_paint_note(results, "switch_s", switched),
-        ),
+        _paint_row("first paint, warm server, new browser profile: slowest page", results, "warm_s"),
+        _paint_row("first paint, cold (first visit in the process): slowest page", results, "cold_s"),
+        _paint_row("page switch (sidebar link, app open) → settled: slowest page", results, "switch_s"),
         dict(
             name="cold start: server launch → home painted, median",
             value=statistics.median(starts) if starts else nan,
@@ -459,6 +438,19 @@ def summary_rows(m: Measurement) -> list[dict]:
             )
         )
     return rows
+
+
+def _paint_row(name: str, results: list[PageResult], attr: str) -> dict:
+    """A summary row of one kind of paint (``attr``: warm_s, cold_s or switch_s): the slowest page
+    against the first-paint target, how many are within, the median and the five slowest."""
+    values = [getattr(r, attr) for r in results if math.isfinite(getattr(r, attr))]
+    return dict(
+        name=name,
+        value=max(values) if values else math.nan,
+        unit="s",
+        target=f"≤ {PAINT_TARGET_S} s",
+        note=_paint_note(results, attr, values),
+    )
 
 
 def _paint_note(results: list[PageResult], attr: str, values: list[float]) -> str:
