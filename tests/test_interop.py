@@ -177,6 +177,26 @@ def test_small_zoo_models_match_torch(name):
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_zoo_caches_one_export_however_the_call_spells_it(monkeypatch):
+    """zoo_onnx("m"), zoo_onnx("m", 1) and zoo_onnx("m", batch=1) are one export (lru_cache keys the
+    spellings apart; graph_passes and the workspace once exported ResNet-18 twice that way)."""
+    from engine.interop import torch_import, torch_zoo
+
+    torch_zoo._zoo_onnx.cache_clear()
+    torch_zoo._zoo_graph.cache_clear()
+    calls = []
+    real = torch_import.torch_to_onnx_bytes
+    monkeypatch.setattr(torch_import, "torch_to_onnx_bytes", lambda *a: calls.append(1) or real(*a))
+    data = torch_zoo.zoo_onnx("tiny_cnn")
+    assert torch_zoo.zoo_onnx("tiny_cnn", 1) is data and torch_zoo.zoo_onnx("tiny_cnn", batch=1) is data
+    graph = torch_zoo.zoo_graph("tiny_cnn", batch=1)
+    assert torch_zoo.zoo_graph("tiny_cnn") is graph and torch_zoo.zoo_graph("tiny_cnn", 1) is graph
+    assert len(calls) == 1
+    assert torch_zoo.zoo_onnx("tiny_cnn", 2) is not data and len(calls) == 2
+    with pytest.raises(engine.EngineError, match="batch must be"):
+        torch_zoo.zoo_onnx("tiny_cnn", True)
+
+
 # -- errors ---------------------------------------------------------------------------------------
 def _model_with(op_types):
     from onnx import TensorProto, helper
