@@ -51,7 +51,65 @@ def test_the_reexecd_process_drops_the_preload_and_runs_streamlit_from_the_root(
         serve.main([floor, "--server.port", "1"])
     assert not {"LD_PRELOAD", "PYTHONMALLOC", serve.LOADED} & set(os.environ)
     assert seen == {"argv": ["streamlit", "run", floor, "--server.port", "1"], "cwd": str(ROOT)}
+    assert "warmed" not in seen  # stage 3 is for the app only
+    monkeypatch.setattr(serve, "warm_first_run", lambda: seen.update(warmed=True))
     monkeypatch.setenv(serve.LOADED, "1")
     with pytest.raises(SystemExit):
         serve.main(["--server.port", "2"])
     assert seen["argv"] == ["streamlit", "run", str(ROOT / "app.py"), "--server.port", "2"]
+    _join("aisl-first-run")
+    assert seen.pop("warmed")
+    monkeypatch.setenv("AISL_PREWARM", "0")  # off with the rest of the pre-warming
+    monkeypatch.setenv(serve.LOADED, "1")  # (else main() would re-exec this test process)
+    with pytest.raises(SystemExit):
+        serve.main(["--server.port", "3"])
+    _join("aisl-first-run")
+    assert "warmed" not in seen
+
+
+def _join(name: str) -> None:
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == name:
+            thread.join(5)
+
+
+def _imports(path: Path) -> set[str]:
+    """Our modules ``path`` imports at its top level (``from ui import prewarm`` counts ui.prewarm)."""
+    import ast
+
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {
+                f"{node.module}.{a.name}"
+                for a in node.names
+                if (ROOT / node.module.replace(".", "/") / f"{a.name}.py").exists()
+            }
+    return {m for m in found if m.split(".")[0] in ("ui", "viz", "engine")}
+
+
+def test_first_run_modules_cover_what_the_app_and_home_page_import():
+    wanted = _imports(ROOT / "app.py") | _imports(ROOT / "labs" / "home.py")
+    assert {"ui.prewarm", "ui.catalog", "viz.graph"} <= wanted  # the parser sees the imports
+    parts = [m.split(".") for m in serve.FIRST_RUN]  # importing a.b.c imports a and a.b too
+    covered = {".".join(p[:k]) for p in parts for k in range(1, len(p) + 1)}
+    assert wanted <= covered, wanted - covered
+
+
+def test_warm_first_run_waits_for_the_runtime_then_imports(monkeypatch):
+    import types
+
+    fake = types.ModuleType("streamlit.runtime.runtime")
+    fake.Runtime = types.SimpleNamespace(exists=lambda: False)
+    monkeypatch.setitem(sys.modules, "streamlit.runtime.runtime", fake)
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert serve.warm_first_run(("colorsys",), wait_s=0.2) == []  # no runtime: nothing imported
+    assert "colorsys" not in sys.modules
+    fake.Runtime = types.SimpleNamespace(exists=lambda: True)
+    assert serve.warm_first_run(("colorsys", "no_such_module_here"), wait_s=0.2) == ["colorsys"]
+    assert "colorsys" in sys.modules

@@ -27,14 +27,45 @@ Server-side rerun time of six labs (AppTest, medians): the same within the machi
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 MALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2"
 LOADED = "AISL_JEMALLOC_LOADED"  # set on the re-exec: stage 1 happens once
+# what app.py and the home page import (tests/test_serve.py checks it covers them), and Pillow,
+# which the home page's first image loads
+FIRST_RUN = (
+    *("ui", "ui.catalog", "ui.i18n", "ui.prewarm", "engine.core.budget", "viz.graph", "viz.view"),
+    "PIL.Image",
+)
+RUNTIME_WAIT_S = 60.0
+
+
+def warm_first_run(modules: tuple[str, ...] = FIRST_RUN, wait_s: float = RUNTIME_WAIT_S) -> list[str]:
+    """Wait (up to ``wait_s``) until Streamlit's runtime exists, then import ``modules``; returns the
+    ones imported. A module that fails is skipped: the page that needs it reports the failure."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        runtime = sys.modules.get("streamlit.runtime.runtime")
+        if runtime is not None and runtime.Runtime.exists():
+            break
+        time.sleep(0.05)
+    else:
+        return []
+    done = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - an optimisation only; the page reports its own failure
+            continue
+        done.append(name)
+    return done
 
 
 def jemalloc_path() -> str | None:
@@ -69,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
 
     script = Path(args.pop(0)).resolve() if args and args[0].endswith(".py") else APP
     os.chdir(ROOT)  # the app's .streamlit/config.toml, wherever this was started from
+    if script == APP and os.environ.get("AISL_PREWARM", "1") != "0":  # stage 3
+        threading.Thread(target=warm_first_run, name="aisl-first-run", daemon=True).start()
     sys.argv = ["streamlit", "run", str(script), *args]
     sys.exit(cli.main())
 
