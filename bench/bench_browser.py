@@ -16,9 +16,13 @@ Stages:
      page's link in the sidebar's navigation in catalogue order, each timed from the click to
      settled — how a student moves between labs (the app's code is loaded, its files are cached);
      stages 2a and 2b are a first visit in a new browser profile, which loads it all every time;
-  4. rows: one per page (value = action p95 in ms; note = cold and warm first paint, page switch,
+  4. returning visits, on the same server: one more context opens the home page (so the app's
+     files are in its cache, as in the browser of a student who has used the app before), then
+     opens each page's link in a new tab of that context (a bookmark, a shared link), timed from
+     ``goto`` to settled — first paint with the app's code cached, a new session on the server;
+  5. rows: one per page (value = action p95 in ms; note = cold and warm first paint, page switch,
      action median), then the summary rows against the issue's targets (action p95 ≤ 250 ms on
-     every page, first paint ≤ 1.5 s — for a new browser profile and for a switch — cold start
+     every page, first paint ≤ 1.5 s — for a new browser profile, a switch and a returning visit — cold start
      ≤ 2 s), the overall action p95 and the five slowest pages.
 
 Settled = the page's websocket received a new ``script_finished`` (full run or fragment run, read
@@ -214,6 +218,7 @@ class PageResult:
     actions_s: list[float] = field(default_factory=list)
     error: str = ""
     switch_s: float = math.nan  # click on its sidebar link (the app already open) → settled
+    cached_s: float = math.nan  # its link opened in a new tab of a browser that has the app cached
 
     def action_ms(self, q: float) -> float:
         return float(np.percentile(self.actions_s, q) * 1000) if self.actions_s else math.nan
@@ -264,11 +269,40 @@ def measure_switches(browser, base: str, results: list[PageResult], deadline: fl
                 settle(page, runs, before)
                 r.switch_s = time.perf_counter() - t0
             except Exception as exc:  # noqa: BLE001 - reported with the page, the others still run
-                r.error = "; ".join(
-                    filter(None, [r.error, f"switch: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"])
-                )
+                _add_error(r, "switch", exc)
                 page.goto(f"{base}/", timeout=SETTLE_TIMEOUT_S * 1000)  # back to a known page
                 settle(page, runs, runs.finished)
+    finally:
+        context.close()
+
+
+def _add_error(r: PageResult, stage: str, exc: Exception) -> None:
+    """Append a stage's failure to the page's error (the page's other measurements stand)."""
+    r.error = "; ".join(
+        filter(None, [r.error, f"{stage}: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"])
+    )
+
+
+def measure_returning(browser, base: str, results: list[PageResult], deadline: float) -> None:
+    """Stage 4: a context that has loaded the home page opens each result's link in a new tab; sets
+    ``cached_s`` (left NaN past ``deadline`` and for one that fails, whose error is added)."""
+    context, page, _, _ = open_page(browser, base, "")
+    try:
+        for r in results:
+            if time.perf_counter() > deadline:
+                break
+            tab = context.new_page()
+            try:
+                tab.set_default_timeout(SETTLE_TIMEOUT_S * 1000)
+                runs = Runs(context, tab)
+                t0 = time.perf_counter()
+                tab.goto(f"{base}/{_url(r.page)}", timeout=SETTLE_TIMEOUT_S * 1000)
+                settle(tab, runs, 0)
+                r.cached_s = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - reported with the page, the others still run
+                _add_error(r, "returning", exc)
+            finally:
+                tab.close()
     finally:
         context.close()
 
@@ -351,6 +385,7 @@ def measure(
             results.append(measure_page(browser, base, path, moves))
         if switches:
             measure_switches(browser, base, results, deadline)
+            measure_returning(browser, base, results, deadline)
     finally:
         server.stop()
     floor_result, floor_starts = measure_floor(browser, moves, starts) if floor else (None, [])
@@ -373,6 +408,8 @@ def page_row(r: PageResult) -> dict:
     note = f"first paint cold {r.cold_s:.2f} s, warm {r.warm_s:.2f} s"
     if math.isfinite(r.switch_s):
         note += f", switch {r.switch_s:.2f} s"
+    if math.isfinite(r.cached_s):
+        note += f", returning {r.cached_s:.2f} s"
     if r.actions_s:
         note += f"; action median {r.action_ms(50):.0f} ms over {len(r.actions_s)} {r.control} moves"
     elif not r.error:
@@ -415,6 +452,7 @@ def summary_rows(m: Measurement) -> list[dict]:
         _paint_row("first paint, warm server, new browser profile: slowest page", results, "warm_s"),
         _paint_row("first paint, cold (first visit in the process): slowest page", results, "cold_s"),
         _paint_row("page switch (sidebar link, app open) → settled: slowest page", results, "switch_s"),
+        _paint_row("returning visit (new tab, app's files cached): slowest page", results, "cached_s"),
         dict(
             name="cold start: server launch → home painted, median",
             value=statistics.median(starts) if starts else nan,
@@ -441,7 +479,7 @@ def summary_rows(m: Measurement) -> list[dict]:
 
 
 def _paint_row(name: str, results: list[PageResult], attr: str) -> dict:
-    """A summary row of one kind of paint (``attr``: warm_s, cold_s or switch_s): the slowest page
+    """A summary row of one kind of paint (``attr``: warm_s, cold_s, switch_s or cached_s): the slowest page
     against the first-paint target, how many are within, the median and the five slowest."""
     values = [getattr(r, attr) for r in results if math.isfinite(getattr(r, attr))]
     return dict(

@@ -1,7 +1,8 @@
 """The browser bench (bench/bench_browser.py) measures what it says, on two pages with two moves.
 
 One server, no cold-start repeats: every requested page comes back with finite first paints (cold
-and warm), a page switch from the sidebar of the open app, two timed moves of a slider or a
+and warm), a page switch from the sidebar of the open app, a returning visit (a new tab of a
+browser that has the app's files cached), two timed moves of a slider or a
 selectbox, no error, and rows that bench/run.py can print (name, float value, unit, target, note)
 with a summary naming the pages it measured.
 """
@@ -28,6 +29,7 @@ def test_bench_measures_every_requested_page(browser):
         assert len(r.actions_s) == 2 and all(math.isfinite(s) and s > 0 for s in r.actions_s)
         assert r.action_ms(50) <= r.action_ms(95)
         assert math.isfinite(r.switch_s) and r.switch_s > 0
+        assert math.isfinite(r.cached_s) and r.cached_s > 0
 
     rows = bb.rows_for(m)
     for row in rows:
@@ -42,6 +44,11 @@ def test_bench_measures_every_requested_page(browser):
     assert switch["value"] == max(r.switch_s for r in results)
     assert all(
         f"switch {r.switch_s:.2f} s" in by_name[f"{r.page}: action → settled p95"]["note"] for r in results
+    )
+    returning = by_name["returning visit (new tab, app's files cached): slowest page"]
+    assert returning["value"] == max(r.cached_s for r in results)
+    assert all(
+        f"returning {r.cached_s:.2f} s" in by_name[f"{r.page}: action → settled p95"]["note"] for r in results
     )
     pooled = by_name["all pages: action → settled p95"]["value"]
     every = [s * 1000 for r in results for s in r.actions_s]
