@@ -28,56 +28,63 @@ def graph_fig(name: str, alpha: float, res: int, tr) -> object:
     return graph_figure(view.graph, costs=None, title=f"{name} @{res}", fold=True, tr=tr)
 
 
-with ui.controls():
-    c = st.columns([1.2, 1.6, 1, 1, 1])
-    family = c[0].selectbox(t_("Family"), list(FAMILIES), index=list(FAMILIES).index("MobileNetV4"),
-                            key="lz_family", bind="query-params")
-    shuffle = family == "ShuffleNetV1"  # its variants are the group counts: a slider, not a list
-    g = c[2].select_slider(t_("Groups g"), [1, 2, 3, 4, 8], 3, key="lz_g", bind="query-params",
-                           disabled=not shuffle)
-    name = f"ShuffleNetV1-g{g}" if shuffle else c[1].selectbox(
-        t_("Network"), FAMILIES[family], key=f"lz_net_{family}", bind="query-params")
-    alphas = zoo.SPECS[name].alphas if name in zoo.SPECS else (1.0,)
-    alpha = c[3].select_slider(t_("Scale factor s"), [0.5, 1.0, 1.5, 2.0], 1.0, key="lz_scale",
-                               bind="query-params", disabled=len(alphas) == 1)
-    alpha = alpha if len(alphas) > 1 else 1.0
-    with ui.guard():
-        default_res = zoo.run_resolution(name, float(alpha)) or 224
-    res = c[4].number_input(t_("Graph resolution"), 32, 1024, default_res, 32, key=f"lz_res_{default_res}",
-                            bind="query-params")
+@st.fragment   # the network picker and what it drives: a new pick reruns only this section
+def network_view() -> None:
+    with ui.controls():
+        c = st.columns([1.2, 1.6, 1, 1, 1])
+        family = c[0].selectbox(t_("Family"), list(FAMILIES), index=list(FAMILIES).index("MobileNetV4"),
+                                key="lz_family", bind="query-params")
+        shuffle = family == "ShuffleNetV1"  # its variants are the group counts: a slider, not a list
+        g = c[2].select_slider(t_("Groups g"), [1, 2, 3, 4, 8], 3, key="lz_g", bind="query-params",
+                               disabled=not shuffle)
+        name = f"ShuffleNetV1-g{g}" if shuffle else c[1].selectbox(
+            t_("Network"), FAMILIES[family], key=f"lz_net_{family}", bind="query-params")
+        alphas = zoo.SPECS[name].alphas if name in zoo.SPECS else (1.0,)
+        alpha = c[3].select_slider(t_("Scale factor s"), [0.5, 1.0, 1.5, 2.0], 1.0, key="lz_scale",
+                                   bind="query-params", disabled=len(alphas) == 1)
+        alpha = alpha if len(alphas) > 1 else 1.0
+        with ui.guard():
+            default_res = zoo.run_resolution(name, float(alpha)) or 224
+        res = c[4].number_input(t_("Graph resolution"), 32, 1024, default_res, 32,
+                                key=f"lz_res_{default_res}", bind="query-params")
 
-with ui.guard():
-    zc = ui.cached(zoo.zoo_cost)(name, float(alpha))
-    m = st.columns(4)
-    m[0].metric(t_("Parameters"), f"{zc.params / 1e6:.2f} M")
-    m[1].metric(t_("MACs @ paper resolution"), f"{zc.macs / 1e6:,.0f} M",
-                t_("at {r}×{r}", r=zc.resolution), delta_color="off", delta_arrow="off")
-    text, color = vl.zoo_badge(zc, TR)
-    st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
-    if zc.paper.note:
-        st.caption(t_("Paper note: {note}", note=zc.paper.note))
-    if zc.graph_resolution is None:
-        st.info(t_("Counted from shapes at {r}×{r}; too large to build as a graph here.", r=zc.resolution))
-    else:
-        view = ui.cached_resource(zv.network_view)(name, float(alpha), int(res))
-        m[2].metric(t_("MACs @ graph resolution"), f"{view.macs / 1e6:,.0f} M",
-                    t_("at {r}×{r}", r=res), delta_color="off", delta_arrow="off")
-        m[3].metric(t_("Graph nodes"), f"{len(view.graph.nodes)}")
-        if res != zc.resolution:
-            st.caption(t_("The graph is built at {r}×{r} (the {p}×{p} graph would exceed the element "
-                          "budget); the MACs at {p}×{p} are counted from shapes alone.", r=res,
-                          p=zc.resolution))
-        left, right = st.columns([3, 2])
-        with left:
-            ui.show_figure(fig(graph_fig)(name, float(alpha), int(res), TR), "lz_graph",
-                           t_("Repeated blocks are folded into one grey node; hover a node for its shape."),
-                           main=True)
-        with right:
-            ui.show_figure(fig(vl.stage_figure)(list(view.stages), t_("Cost per stage"), tr=TR), "lz_stages",
-                           t_("Where the MACs and the parameters sit: early stages cost MACs, late ones "
-                              "hold the parameters."), rows=[s.__dict__ for s in view.stages])
-            if view.program is None:
-                st.caption(t_("Not offered as your graph: {why}.", why=ui.t_message(view.program_note)))
+    with ui.guard():
+        zc = ui.cached(zoo.zoo_cost)(name, float(alpha))
+        m = st.columns(4)
+        m[0].metric(t_("Parameters"), f"{zc.params / 1e6:.2f} M")
+        m[1].metric(t_("MACs @ paper resolution"), f"{zc.macs / 1e6:,.0f} M",
+                    t_("at {r}×{r}", r=zc.resolution), delta_color="off", delta_arrow="off")
+        text, color = vl.zoo_badge(zc, TR)
+        st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
+        if zc.paper.note:
+            st.caption(t_("Paper note: {note}", note=zc.paper.note))
+        if zc.graph_resolution is None:
+            st.info(t_("Counted from shapes at {r}×{r}; too large to build as a graph here.",
+                       r=zc.resolution))
+        else:
+            view = ui.cached_resource(zv.network_view)(name, float(alpha), int(res))
+            m[2].metric(t_("MACs @ graph resolution"), f"{view.macs / 1e6:,.0f} M",
+                        t_("at {r}×{r}", r=res), delta_color="off", delta_arrow="off")
+            m[3].metric(t_("Graph nodes"), f"{len(view.graph.nodes)}")
+            if res != zc.resolution:
+                st.caption(t_("The graph is built at {r}×{r} (the {p}×{p} graph would exceed the element "
+                              "budget); the MACs at {p}×{p} are counted from shapes alone.", r=res,
+                              p=zc.resolution))
+            left, right = st.columns([3, 2])
+            with left:
+                ui.show_figure(fig(graph_fig)(name, float(alpha), int(res), TR), "lz_graph",
+                               t_("Repeated blocks are folded into one grey node; hover a node for its "
+                                  "shape."), main=True)
+            with right:
+                ui.show_figure(fig(vl.stage_figure)(list(view.stages), t_("Cost per stage"), tr=TR),
+                               "lz_stages",
+                               t_("Where the MACs and the parameters sit: early stages cost MACs, late ones "
+                                  "hold the parameters."), rows=[s.__dict__ for s in view.stages])
+                if view.program is None:
+                    st.caption(t_("Not offered as your graph: {why}.", why=ui.t_message(view.program_note)))
+
+
+network_view()
 
 
 @st.fragment   # EfficientNet's compound scaling: changing φ, α, β or γ reruns only this section
