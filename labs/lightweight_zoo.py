@@ -17,9 +17,7 @@ from viz.graph import graph_figure
 ui.setup("lightweight_zoo", "Lightweight model zoo",
          "MobileNet V1–V4, ShuffleNet V1/V2, EfficientNet B0–B7 and V2, MobileViT, MobileFormer and"
          " EfficientFormer, built and counted.")
-t_ = ui.t
-TR = ui.translator()
-fig = ui.cached_resource
+t_, TR, fig = ui.t, ui.translator(), ui.cached_resource
 FAMILIES = zoo.families()
 
 
