@@ -26,7 +26,7 @@ def graph_fig(name: str, alpha: float, res: int, tr) -> object:
     return graph_figure(view.graph, costs=None, title=f"{name} @{res}", fold=True, tr=tr)
 
 
-@st.fragment   # the network picker and what it drives: a new pick reruns only this section
+@ui.section   # the network picker and what it drives: a new pick reruns only this section
 def network_view() -> None:
     with ui.controls():
         c = st.columns([1.2, 1.6, 1, 1, 1])

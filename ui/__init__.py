@@ -27,7 +27,7 @@ from .checkpoint import checkpoint
 from .choice import by_id
 from .figures import figure_view, show_figure, show_svg
 from .i18n import both, lang, t, t_message, translator
-from .page import controls, flag, guard, lesson, lesson_text, presenting, setup
+from .page import controls, flag, guard, lesson, lesson_text, presenting, section, setup
 from .stepper import stepper
 
 
@@ -59,6 +59,7 @@ __all__ = [
     "lesson",
     "lesson_text",
     "presenting",
+    "section",
     "setup",
     "show_figure",
     "show_svg",

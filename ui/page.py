@@ -111,6 +111,19 @@ def theme() -> str:
 GRAPH_SIZE_KEY = "gsize"  # the sidebar's "Graph size" (S / M / L), bound to the URL
 
 
+def section(fn):
+    """``st.fragment`` for an independent section of a lab (a group of controls and what they
+    drive, nothing the rest of the page reads): moving one of its controls reruns that section
+    only, so the browser redraws it and not the page's other figures (measured on the lightweight
+    zoo: a family pick 1.34–1.48 s -> 0.81–0.93 s). Use it as a decorator and call the function
+    once where the section belongs.
+
+    In presenter mode the section runs with the page instead (a plain function): its main figure
+    may sit on the presenter stage (:func:`stage_box`), a container outside every fragment that a
+    fragment's own rerun could not redraw."""
+    return fn if flag("present") else st.fragment(fn)
+
+
 def presenting() -> View:
     """Presenter mode, theme and graph zoom of this view; truthy exactly in presenter mode
     (``?present=1``). The zoom comes from ``?gsize=S|M|L``; any other value reads as M (1.0)."""
