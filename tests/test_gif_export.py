@@ -15,13 +15,13 @@ import ast
 import io
 import os
 import shutil
-import symtable
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from page_scopes import function_defs, outside_reads, stepper_calls
 from PIL import Image, ImageSequence
 from streamlit.testing.v1 import AppTest
 
@@ -143,40 +143,14 @@ def test_after_rendering_the_buttons_are_downloads(collectives_export):
 # every page that passes frame= --------------------------------------------------------------------
 
 
-def _stepper_calls(tree: ast.Module) -> list[ast.Call]:
-    return [
-        c
-        for c in ast.walk(tree)
-        if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "stepper"
-    ]
-
-
 def _frame_arg(call: ast.Call):
     return next((kw.value for kw in call.keywords if kw.arg == "frame"), None)
-
-
-def _later_stores(tree: ast.Module, line: int) -> set[str]:
-    """Names the page binds at module level (outside functions) after ``line``."""
-    names: set[str] = set()
-    todo = list(tree.body)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            if node.lineno > line:
-                names.add(node.name)
-            continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.lineno > line:
-            names.add(node.id)
-        todo.extend(ast.iter_child_nodes(node))
-    return names
 
 
 FRAMED = {}  # page stem -> stepper keys that pass frame=
 for _path in PAGES:
     _tree = ast.parse(_path.read_text(encoding="utf-8"))
-    _keys = [c.args[0].value for c in _stepper_calls(_tree) if _frame_arg(c) is not None]
+    _keys = [c.args[0].value for c in stepper_calls(_tree) if _frame_arg(c) is not None]
     if _keys:
         FRAMED[_path.stem] = _keys
 
@@ -184,22 +158,19 @@ for _path in PAGES:
 def test_frame_functions_draw_nothing_and_read_no_later_name():
     """``frame`` runs on a later rerun of the stepper's fragment, with the globals the page left at the
     end of its run (as ``render`` does, tests/test_stepper.py): it must read no name bound again
-    further down, and call no streamlit (its figure goes to kaleido, not to the page)."""
+    further down (module globals, or a section's names for a frame defined inside a section:
+    tests/page_scopes.py), and call no streamlit (its figure goes to kaleido, not to the page)."""
     for path in PAGES:
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
-        defs = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
-        table = symtable.symtable(source, str(path), "exec")
-        for call in _stepper_calls(tree):
+        defs = function_defs(tree)
+        for call in stepper_calls(tree):
             frame = _frame_arg(call)
             if frame is None:
                 continue
             assert isinstance(frame, ast.Name), f"{path.name}:{call.lineno}: frame= must name a function"
-            func = defs[frame.id]
-            inner = next(c for c in table.get_children() if c.get_name() == frame.id)
-            reads = {s.get_name() for s in inner.get_symbols() if s.is_global() and s.is_referenced()}
+            reads, late = outside_reads(source, tree, defs[frame.id], path.name)
             assert not reads & {"st"}, f"{path.name}: {frame.id} calls streamlit"
-            late = reads & _later_stores(tree, func.lineno)
             assert not late, f"{path.name}: {frame.id} reads {sorted(late)}, bound again further down"
             shown = [
                 c

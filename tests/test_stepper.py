@@ -7,9 +7,9 @@ tests/browser/test_stepper_play.py; AppTest runs whole scripts only.
 from __future__ import annotations
 
 import ast
-import symtable
 from pathlib import Path
 
+from page_scopes import function_defs, outside_reads, stepper_calls
 from streamlit.testing.v1 import AppTest
 
 from ui.stepper import advance, frame_action
@@ -169,62 +169,20 @@ def test_a_page_stepper_plays_and_steps():
 # how pages call it ---------------------------------------------------------------------------------
 
 
-def _stepper_calls(tree: ast.Module) -> list[ast.Call]:
-    return [
-        c
-        for c in ast.walk(tree)
-        if isinstance(c, ast.Call)
-        and isinstance(c.func, ast.Attribute)
-        and c.func.attr == "stepper"
-        and getattr(c.func.value, "id", "") == "ui"
-    ]
-
-
-def _module_stores_after(tree: ast.Module, line: int) -> set[str]:
-    """Names the page script binds at module level after ``line`` (not inside functions)."""
-    names: set[str] = set()
-    todo = list(tree.body)
-    while todo:
-        node = todo.pop()
-        if isinstance(
-            node,
-            (
-                ast.FunctionDef,
-                ast.Lambda,
-                ast.ClassDef,
-                ast.ListComp,
-                ast.SetComp,
-                ast.DictComp,
-                ast.GeneratorExp,
-            ),
-        ):
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.lineno > line:
-                names.add(node.name)
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.lineno > line:
-            names.add(node.id)
-        todo.extend(ast.iter_child_nodes(node))
-    return names
-
-
 def test_every_page_stepper_draws_its_step_in_the_fragment_and_reads_no_later_name():
     """A fragment rerun calls ``render`` again with the globals the page left at the end of its run:
     a name the page binds again after the stepper (``k = st.columns(4)`` further down) would be read
-    with its later value. Each render must read only names that stay put."""
+    with its later value. Each render must read only names that stay put — module globals, and for
+    a render defined inside a section, the section's own names too (tests/page_scopes.py)."""
     seen = []
     for path in PAGES:
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
-        defs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
-        defs |= {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
-        table = symtable.symtable(source, str(path), "exec")
-        for call in _stepper_calls(tree):
+        defs = function_defs(tree)
+        for call in stepper_calls(tree):
             render = next((kw.value for kw in call.keywords if kw.arg == "render"), None)
             assert isinstance(render, ast.Name), f"{path.name}:{call.lineno} draws its step outside render"
-            func = defs[render.id]
-            inner = next(c for c in table.get_children() if c.get_name() == render.id)
-            reads = {s.get_name() for s in inner.get_symbols() if s.is_global() and s.is_referenced()}
-            late = reads & _module_stores_after(tree, func.lineno)
+            _, late = outside_reads(source, tree, defs[render.id], path.name)
             assert not late, f"{path.name}: {render.id} reads {sorted(late)}, bound again further down"
             seen.append(path.stem)
     # every stepper call written in a page was found and checked (none hidden from the AST walk)
@@ -236,7 +194,7 @@ def test_one_main_stepper_per_page_and_no_sleeping_script_thread():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         mains = [
             c
-            for c in _stepper_calls(tree)
+            for c in stepper_calls(tree)
             if not any(kw.arg == "main" and getattr(kw.value, "value", True) is False for kw in c.keywords)
         ]
         assert len(mains) <= 1, f"{path.name} has {len(mains)} main steppers"
