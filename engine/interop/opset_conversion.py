@@ -103,11 +103,12 @@ def restore_weights(model, kept: dict[str, bytes]):
 
     for t in model.graph.initializer:
         if t.data_location == TensorProto.EXTERNAL:
-            if t.name not in kept:
-                raise EngineError(f"opset conversion lost the bytes of initializer {t.name!r}")
+            name = t.name
+            if name not in kept:
+                raise EngineError(f"opset conversion lost the bytes of initializer {name!r}")
             t.ClearField("external_data")
             t.data_location = TensorProto.DEFAULT
-            t.raw_data = kept[t.name]
+            t.raw_data = kept[name]
     return model
 
 
