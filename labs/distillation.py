@@ -16,12 +16,6 @@ t_ = ui.t
 TR = ui.translator()   # figures draw their words in the view's language
 fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
 
-with ui.controls():
-    c = st.columns(4)
-    temp = c[0].slider(t_("Temperature T"), 1.0, 20.0, 4.0, 0.5, key="kd_t", bind="query-params")
-    alpha = c[1].slider(t_("α (weight of the teacher term)"), 0.0, 1.0, 0.7, 0.05,
-                        key="kd_alpha", bind="query-params")
-
 
 @st.fragment   # the image and its checkpoint: a new test image reruns only this section
 def softened_view(temp: float) -> None:
@@ -73,9 +67,19 @@ def seeds_view(temp: float, alpha: float) -> None:
                     f"{100 * (mean('student_kd') - mean('student_alone')):+.1f} pt")
 
 
-softened_view(float(temp))
-st.latex(r"L = \alpha\,T^2\,\mathrm{KL}\!\left(p_t^{T}\,\|\,p_s^{T}\right) + (1-\alpha)\,"
-         r"\mathrm{CE}\!\left(y,\,p_s^{1}\right)")
-seeds_view(float(temp), float(alpha))
+@ui.section   # T and α and the two sections they drive (all of the page below the header)
+def kd_view() -> None:
+    with ui.controls():
+        c = st.columns(4)
+        temp = c[0].slider(t_("Temperature T"), 1.0, 20.0, 4.0, 0.5, key="kd_t", bind="query-params")
+        alpha = c[1].slider(t_("α (weight of the teacher term)"), 0.0, 1.0, 0.7, 0.05,
+                            key="kd_alpha", bind="query-params")
+    softened_view(float(temp))
+    st.latex(r"L = \alpha\,T^2\,\mathrm{KL}\!\left(p_t^{T}\,\|\,p_s^{T}\right) + (1-\alpha)\,"
+             r"\mathrm{CE}\!\left(y,\,p_s^{1}\right)")
+    seeds_view(float(temp), float(alpha))
+
+
+kd_view()
 
 ui.lesson("distillation")

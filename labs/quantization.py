@@ -16,42 +16,43 @@ from viz import compression as vc
 ui.setup("quantization", "Quantization",
          "Pick a tensor of a model trained here, pick an observer, and see the range it chooses, the "
          "grid it makes and what that costs in accuracy.")
-t_ = ui.t
-TR = ui.translator()   # figures draw their words in the view's language
-fig = ui.cached_resource   # figures are rebuilt only when their inputs change (read-only)
+t_, TR, fig = ui.t, ui.translator(), ui.cached_resource   # figures: in the view's language, cached
 
 # your graph, quantised: ResNet-18 takes ~1.5 s, so shared by every session, real work via the limiter
 lens = fig(run_heavy(lambda g, *q: CL.quant_lens(ws.graph_of(ws.parse_g(g))[0], *q), "graph"))
 graph_fig = fig(lambda *a, title, tr: vc.quant_graph_figure(lens(*a), title, tr=tr))
 ort = cached_heavy(lambda *a: CL.ort_check(lens(*a)), "graph")
 
-st.subheader(t_("Quantize your graph"))
-with ui.controls("graph"):
-    c = st.columns([2, 1, 1, 1])
-    choice = ws.choose("qz_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
-    gq = (c[1].slider(t_("Bits"), 2, 8, 8, key="qz_gbits", bind="query-params"),
-          c[2].selectbox(t_("Scheme"), ["symmetric", "affine"], key="qz_gscheme", bind="query-params"),
-          c[3].selectbox(t_("Granularity"), ["per_tensor", "per_channel"], key="qz_ggran",
-                         bind="query-params"))
-with ui.guard():
-    if choice is not None:
-        r, name, bits = lens(choice.source.g, *gq).report, choice.name, gq[0]
-        rows = CL.quant_rows(r)
-        ui.show_figure(fig(vc.sensitivity_figure)(rows, t_("{name} at int{bits}: the error each layer "
-                                                           "adds", name=name, bits=bits), tr=TR), "qz_gsens",
-                       t_("Blue: only that layer quantised; red: every layer, upstream errors included. The "
-                          "tallest blue bar is the layer to keep in higher precision."), data=r, rows=rows)
-        m = st.columns(4)
-        m[0].metric(t_("model size, float"), CL.size_text(r.bytes_before))
-        m[1].metric(t_("model size, int{bits}", bits=bits), CL.size_text(r.bytes_after),
-                    f"÷{r.compression:.2f}", delta_color="off")
-        m[2].metric(t_("Q / DQ nodes"), f"{r.quantize_nodes} / {r.dequantize_nodes}")
-        m[3].metric(t_("output error, all quantised"), f"{max(e for _, e in r.outputs):.2%}")
-        ui.show_figure(graph_fig(choice.source.g, *gq, title=t_("{name} with Q/DQ nodes", name=name), tr=TR),
-                       "qz_ggraph", t_("Orange rings: the inserted Q/DQ ops (the diamonds beside them: "
-                                       "integer weights, scales, zero points); red rings: the layers."))
-        if st.button(t_("Check with onnxruntime"), key="qz_gort"):   # heavy: only on demand
-            st.caption(ui.t_message(ort(choice.source.g, *gq).summary))
+@ui.section   # your graph, quantised: a new graph, bit width, scheme or granularity reruns only this section
+def graph_view() -> None:
+    st.subheader(t_("Quantize your graph"))
+    with ui.controls("graph"):
+        c = st.columns([2, 1, 1, 1])
+        choice = ws.choose("qz_graph", ("preset:conv_bn_relu", "zoo:tiny_cnn", "zoo:resnet18"), slot=c[0])
+        gq = (c[1].slider(t_("Bits"), 2, 8, 8, key="qz_gbits", bind="query-params"),
+              c[2].selectbox(t_("Scheme"), ["symmetric", "affine"], key="qz_gscheme", bind="query-params"),
+              c[3].selectbox(t_("Granularity"), ["per_tensor", "per_channel"], key="qz_ggran",
+                             bind="query-params"))
+    with ui.guard():
+        if choice is not None:
+            rows, name, bits = CL.quant_rows(r := lens(g := choice.source.g, *gq).report), choice.name, gq[0]
+            title = t_("{name} at int{bits}: the error each layer adds", name=name, bits=bits)
+            ui.show_figure(fig(vc.sensitivity_figure)(rows, title, tr=TR), "qz_gsens", t_(
+                "Blue: only that layer quantised; red: every layer, upstream errors included. The tallest "
+                "blue bar is the layer to keep in higher precision."), data=r, rows=rows)
+            m = st.columns(4)
+            m[0].metric(t_("model size, float"), CL.size_text(r.bytes_before))
+            m[1].metric(t_("model size, int{bits}", bits=bits), CL.size_text(r.bytes_after),
+                        f"÷{r.compression:.2f}", delta_color="off")
+            m[2].metric(t_("Q / DQ nodes"), f"{r.quantize_nodes} / {r.dequantize_nodes}")
+            m[3].metric(t_("output error, all quantised"), f"{max(e for _, e in r.outputs):.2%}")
+            ui.show_figure(graph_fig(g, *gq, title=t_("{name} with Q/DQ nodes", name=name), tr=TR),
+                           "qz_ggraph", t_("Orange rings: the inserted Q/DQ ops (the diamonds beside them: "
+                                           "integer weights, scales, zero points); red rings: the layers."))
+            if st.button(t_("Check with onnxruntime"), key="qz_gort"):   # heavy: only on demand
+                st.caption(ui.t_message(ort(g, *gq).summary))
+
+graph_view()
 
 st.subheader(t_("One tensor of a model trained here"))
 with ui.controls():
@@ -107,8 +108,7 @@ with ui.guard():
     ui.show_figure(fig(vc.grid_figure)(pick(x), pick(xq), float(scales[c if per_channel else 0]),
                                   float(np.ravel(o.min_val)[c]), float(np.ravel(o.max_val)[c]),
                                   t_("The quantisation grid: x → q = round(x/s) + z → x^ = s (q − z)")
-                                  + (t_(" (channel {c}, the widest)", c=c) if per_channel else ""),
-                                  tr=TR),
+                                  + (t_(" (channel {c}, the widest)", c=c) if per_channel else ""), tr=TR),
                    "qz_grid", t_("Inside the green band the error stays within ±s/2 (dashed); outside "
                                  "it values saturate and the error grows linearly."))
     if method == "entropy" and not per_channel:
