@@ -19,16 +19,6 @@ TR = ui.translator()   # figures draw their words in the view's language
 fit, _ = ui.figure_view()   # presenter type and theme
 MAX_STEPPER = 4096
 
-with ui.controls():
-    c = st.columns(3)
-    n = c[0].select_slider(t_("Sequence length N"), [8, 16, 32, 48, 64, 128, 256], 64,
-                           key="fa_n", bind="query-params")
-    d = c[1].select_slider(t_("Head dim d"), [4, 8, 16, 32, 64], 16, key="fa_d",
-                           bind="query-params")
-    sram = c[2].select_slider(t_("On-chip memory M (elements)"),
-                              [16, 32, 64, 128, 256, 512, 1024, 2048, 4096], 256, key="fa_m",
-                              bind="query-params")
-
 
 def run(n, d, sram):
     rng = np.random.default_rng(0)
@@ -49,44 +39,58 @@ def run(n, d, sram):
     return steps, result, diffs
 
 
-with ui.guard():
-    br, bc = fa.block_sizes(n, d, sram)
-    tr, tc = math.ceil(n / br), math.ceil(n / bc)
-    if tr * tc > MAX_STEPPER:       # a legal choice, just too long to step: say so, keep the charts below
-        st.info(t_("{tc} × {tr} = {v2:,} block steps are too many to step through (limit "
-                   "{MAX_STEPPER:,}): make M larger or N smaller. The traffic charts below still apply.",
-                   tc=tc, tr=tr, v2=tr * tc, MAX_STEPPER=MAX_STEPPER))
-    else:
-        steps, result, diffs = ui.cached(run)(n, d, sram)
-        def main_figure(k: int):
-            return fit(vk.flash_block_grid(tr, tc, steps[k], k, tr=TR))
+@ui.section   # the sizes and the block stepper they drive: a new N, d or M reruns only this section
+def blocks_view() -> None:
+    with ui.controls():
+        c = st.columns(3)
+        n = c[0].select_slider(t_("Sequence length N"), [8, 16, 32, 48, 64, 128, 256], 64,
+                               key="fa_n", bind="query-params")
+        d = c[1].select_slider(t_("Head dim d"), [4, 8, 16, 32, 64], 16, key="fa_d",
+                               bind="query-params")
+        sram = c[2].select_slider(t_("On-chip memory M (elements)"),
+                                  [16, 32, 64, 128, 256, 512, 1024, 2048, 4096], 256, key="fa_m",
+                                  bind="query-params")
 
-        def show_block(k: int) -> None:
-            step = steps[k]
-            st.markdown(t_("**Step {v2}:** K/V block {j} (rows {v3}–{v4}) is on chip; Q block {i} "
-                           "(rows {v5}–{v6}) is loaded with its O, l, m. HBM so far: {hbm_reads:,} "
-                           "element reads, {hbm_writes:,} writes.",
-                           v2=k + 1, j=step.j, v3=step.kv_rows[0], v4=step.kv_rows[1] - 1, i=step.i,
-                           v5=step.q_rows[0], v6=step.q_rows[1] - 1, hbm_reads=step.hbm_reads,
-                           hbm_writes=step.hbm_writes))
-            a, b = st.columns(2)
-            with a:
-                ui.show_figure(main_figure(k), "fa_blocks",
-                               t_("The outer loop walks K/V blocks (columns); for each, every Q block "
-                                  "(row) visits. Only one Br×Bc block of S exists at a time."))
-            with b:
-                ui.show_figure(fit(vk.flash_running_stats(step, tr=TR)), "fa_stats",
-                               t_("When a new block raises the running max, the old sum l and output O "
-                                  "are shrunk by e^(m_old − m_new) before the new block is added."))
-        ui.stepper("fa_step", len(steps), delay=0.4, render=show_block, frame=main_figure)
-        m = st.columns(4)
-        m[0].metric("Bc = ⌈M/4d⌉", bc)
-        m[1].metric("Br = min(Bc, d)", br)
-        m[2].metric(t_("Steps Tc × Tr"), f"{tc} × {tr}")
-        m[3].metric(t_("vs torch SDPA"), f"{diffs[1]:.1e}",
-                    help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the "
-                            "same Q, K, V"))
+    with ui.guard():
+        br, bc = fa.block_sizes(n, d, sram)
+        tr, tc = math.ceil(n / br), math.ceil(n / bc)
+        if tr * tc > MAX_STEPPER:       # a legal choice, just too long to step: say so, keep the charts below
+            st.info(t_("{tc} × {tr} = {v2:,} block steps are too many to step through (limit "
+                       "{MAX_STEPPER:,}): make M larger or N smaller. The traffic charts below still apply.",
+                       tc=tc, tr=tr, v2=tr * tc, MAX_STEPPER=MAX_STEPPER))
+        else:
+            steps, result, diffs = ui.cached(run)(n, d, sram)
+            def main_figure(k: int):
+                return fit(vk.flash_block_grid(tr, tc, steps[k], k, tr=TR))
 
+            def show_block(k: int) -> None:
+                step = steps[k]
+                st.markdown(t_("**Step {v2}:** K/V block {j} (rows {v3}–{v4}) is on chip; Q block {i} "
+                               "(rows {v5}–{v6}) is loaded with its O, l, m. HBM so far: {hbm_reads:,} "
+                               "element reads, {hbm_writes:,} writes.",
+                               v2=k + 1, j=step.j, v3=step.kv_rows[0], v4=step.kv_rows[1] - 1, i=step.i,
+                               v5=step.q_rows[0], v6=step.q_rows[1] - 1, hbm_reads=step.hbm_reads,
+                               hbm_writes=step.hbm_writes))
+                a, b = st.columns(2)
+                with a:
+                    ui.show_figure(main_figure(k), "fa_blocks",
+                                   t_("The outer loop walks K/V blocks (columns); for each, every Q block "
+                                      "(row) visits. Only one Br×Bc block of S exists at a time."))
+                with b:
+                    ui.show_figure(fit(vk.flash_running_stats(step, tr=TR)), "fa_stats",
+                                   t_("When a new block raises the running max, the old sum l and output O "
+                                      "are shrunk by e^(m_old − m_new) before the new block is added."))
+            ui.stepper("fa_step", len(steps), delay=0.4, render=show_block, frame=main_figure)
+            m = st.columns(4)
+            m[0].metric("Bc = ⌈M/4d⌉", bc)
+            m[1].metric("Br = min(Bc, d)", br)
+            m[2].metric(t_("Steps Tc × Tr"), f"{tc} × {tr}")
+            m[3].metric(t_("vs torch SDPA"), f"{diffs[1]:.1e}",
+                        help=t_("max |flash − torch.nn.functional.scaled_dot_product_attention| on the "
+                                "same Q, K, V"))
+
+
+blocks_view()
 
 with ui.guard():  # the traffic charts do not depend on the stepper's sizes
     st.subheader(t_("HBM traffic: standard vs flash"))

@@ -49,22 +49,24 @@ def use_example() -> None:
     st.session_state["fu_model"] = ws.YOURS
 
 
-with ui.controls():
-    c = st.columns([2, 1, 1])
-    choice = ws.choose("fu_model", EXAMPLES, label="Model", slot=c[0])
-    simplify_first = c[1].toggle(t_("Simplify first (fold BN)"), False,
-                                 key="fu_simplify", bind="query-params")
-    direction = ui.by_id(c[2]).radio(t_("Flow"), ["TB", "LR"], horizontal=True, key="fu_dir",
-                                     format_func=lambda d: t_("top → bottom") if d == "TB"
-                                     else t_("left → right"), bind="query-params")
-    st.button(t_("TVM's own conv2d fusion test as your graph"), key="fu_example", on_click=use_example,
-              icon=":material/school:")
+@ui.section   # the graph and its fusion, and all they drive: a change reruns only this section
+def fusion_view() -> None:
+    with ui.controls():
+        c = st.columns([2, 1, 1])
+        choice = ws.choose("fu_model", EXAMPLES, label="Model", slot=c[0])
+        simplify_first = c[1].toggle(t_("Simplify first (fold BN)"), False,
+                                     key="fu_simplify", bind="query-params")
+        direction = ui.by_id(c[2]).radio(t_("Flow"), ["TB", "LR"], horizontal=True, key="fu_dir",
+                                         format_func=lambda d: t_("top → bottom") if d == "TB"
+                                         else t_("left → right"), bind="query-params")
+        st.button(t_("TVM's own conv2d fusion test as your graph"), key="fu_example", on_click=use_example,
+                  icon=":material/school:")
 
-result, g = None, choice.source.g if choice is not None else ""
-with ui.guard("Cannot build the graph"):
-    graph, result = fusion(g, simplify_first) if g else (None, None)
-
-if result is not None:
+    result, g = None, choice.source.g if choice is not None else ""
+    with ui.guard("Cannot build the graph"):
+        graph, result = fusion(g, simplify_first) if g else (None, None)
+    if result is None:
+        return
     n_ops, n_kernels = len(result.kinds), len(result.groups)
     ck = f"fu_ck_{hash(g)}_{simplify_first}"
     shown = revealed(ck)                 # until the student commits, nothing tells the kernel count
@@ -105,5 +107,8 @@ if result is not None:
         st.dataframe([{t_("pattern kind"): k,
                        t_("ops"): ", ".join(sorted(n for n, o in ops.items() if o.kind == k))}
                       for k in KINDS], hide_index=True, width="stretch")
+
+
+fusion_view()
 
 ui.lesson("fusion")

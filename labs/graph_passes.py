@@ -69,22 +69,25 @@ def use_example() -> None:
     st.session_state["gp_model"] = ws.YOURS
 
 
-with ui.controls():
-    c = st.columns([2, 4, 2])
-    choice = ws.choose("gp_model", EXAMPLES, label="Model", slot=c[0])
-    passes = c[1].multiselect(t_("Passes, in order"), list(PASSES), DEFAULT,
-                              key="gp_passes", bind="query-params",
-                              help=t_("The order matters: try fusion before simplify."))
-    hw = c[2].selectbox(t_("Device for the time estimate"), list(HW), index=1,
-                        key="gp_hw", bind="query-params")
-    st.button(t_("Teaching example as your graph: x * 1, a double transpose, a repeated expression"),
-              key="gp_example", on_click=use_example, icon=":material/school:")
+@ui.section   # the graph and its pass pipeline, and all they drive: a change reruns only this section
+def passes_view() -> None:
+    with ui.controls():
+        c = st.columns([2, 4, 2])
+        choice = ws.choose("gp_model", EXAMPLES, label="Model", slot=c[0])
+        passes = c[1].multiselect(t_("Passes, in order"), list(PASSES), DEFAULT,
+                                  key="gp_passes", bind="query-params",
+                                  help=t_("The order matters: try fusion before simplify."))
+        hw = c[2].selectbox(t_("Device for the time estimate"), list(HW), index=1,
+                            key="gp_hw", bind="query-params")
+        st.button(t_("Teaching example as your graph: x * 1, a double transpose, a repeated expression"),
+                  key="gp_example", on_click=use_example, icon=":material/school:")
 
-steps, g = None, choice.source.g if choice is not None else ""
-with ui.guard("Cannot run the pipeline"):
-    steps = trace(g, tuple(passes), hw) if g else None
+    steps, g = None, choice.source.g if choice is not None else ""
+    with ui.guard("Cannot run the pipeline"):
+        steps = trace(g, tuple(passes), hw) if g else None
+    if not steps:
+        return
 
-if steps:
     def after_fig(k: int):  # the step's result, also a frame of the run's GIF
         return fit(pass_figure(steps[k], "after", t_("After (new or changed nodes ringed)"),
                                cache_key=(g, tuple(passes), hw, k, "after")))
@@ -141,5 +144,8 @@ if steps:
             st.caption(t_("onnxruntime saved its optimised graph "
                           "(SessionOptions.optimized_model_filepath) and we read it back with onnx: "
                           "node counts and the fused op types it created."))
+
+
+passes_view()
 
 ui.lesson("graph_passes")

@@ -14,8 +14,7 @@ from viz import lowering as vl
 ui.setup("lowering",
          "Lowering to LLVM",
          "Your graph's op as loops, then SSA, then machine code from real LLVM: JIT vs AOT.")
-t_ = ui.t
-tr = ui.translator()
+t_, tr = ui.t, ui.translator()
 EXAMPLES = ("preset:mlp", "preset:conv_bn_relu", "preset:resnet_basic_block", "preset:self_attention",
             "preset:autodiff_example")
 CHAIN = """# an elementwise chain: one fused kernel instead of five numpy passes
@@ -57,35 +56,38 @@ def use_chain() -> None:
     st.session_state["lo_graph"] = ws.YOURS
 
 
-with ui.controls():
-    c = st.columns([2, 2, 2])
-    choice = ws.choose("lo_graph", EXAMPLES, slot=c[0])
-    kc = choices(choice.source.g) if choice is not None else None
-    if choice is not None and st.session_state.get("lo_seen_g", choice.source.g) != choice.source.g:
-        st.session_state.pop("lo_kernel", None)  # a new graph opens on its default kernel
-    st.session_state["lo_seen_g"] = choice.source.g if choice is not None else ""
-    labels = kc.labels if kc is not None else ()
-    label = c[1].selectbox(t_("Node or fused group"), labels, index=kc.default if labels else None,
-                           key="lo_kernel", bind="query-params")
-    level = ui.by_id(c[2]).radio(t_("LLVM optimisation level"), [0, 1, 2, 3], index=2,
-                                 format_func=lambda n: f"-O{n}", horizontal=True, key="lo_opt",
-                                 bind="query-params")
-    s = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
-    tile = s[0].select_slider(t_("Tile"), [1, 2, 4, 8, 16, 32], 8, key="lo_tile", bind="query-params")
-    vector = s[1].select_slider(t_("Vector width"), [1, 2, 4, 8, 16], 4, key="lo_vec", bind="query-params")
-    unroll = s[2].select_slider(t_("Unroll"), [1, 2, 4, 8, 16], 2, key="lo_unroll", bind="query-params")
-    s[3].button(t_("A fused elementwise chain as your graph"), key="lo_chain",
-                on_click=use_chain, icon=":material/school:")
+@ui.section   # the graph, kernel and schedule, and all they drive: a change reruns only this section
+def lowering_view() -> None:
+    with ui.controls():
+        c = st.columns([2, 2, 2])
+        choice = ws.choose("lo_graph", EXAMPLES, slot=c[0])
+        kc = choices(choice.source.g) if choice is not None else None
+        if choice is not None and st.session_state.get("lo_seen_g", choice.source.g) != choice.source.g:
+            st.session_state.pop("lo_kernel", None)  # a new graph opens on its default kernel
+        st.session_state["lo_seen_g"] = choice.source.g if choice is not None else ""
+        labels = kc.labels if kc is not None else ()
+        label = c[1].selectbox(t_("Node or fused group"), labels, index=kc.default if labels else None,
+                               key="lo_kernel", bind="query-params")
+        level = ui.by_id(c[2]).radio(t_("LLVM optimisation level"), [0, 1, 2, 3], index=2,
+                                     format_func=lambda n: f"-O{n}", horizontal=True, key="lo_opt",
+                                     bind="query-params")
+        s = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
+        tile = s[0].select_slider(t_("Tile"), [1, 2, 4, 8, 16, 32], 8, key="lo_tile", bind="query-params")
+        vector = s[1].select_slider(t_("Vector width"), [1, 2, 4, 8, 16], 4, key="lo_vec",
+                                    bind="query-params")
+        unroll = s[2].select_slider(t_("Unroll"), [1, 2, 4, 8, 16], 2, key="lo_unroll", bind="query-params")
+        s[3].button(t_("A fused elementwise chain as your graph"), key="lo_chain",
+                    on_click=use_chain, icon=":material/school:")
 
-rep, g = None, choice.source.g if choice is not None else ""
-if choice is not None and not label:
-    st.info(t_("This graph has no op that lowers to loops (matmul, gemm, conv2d, pools, reductions, "
-               "batchnorm or elementwise ops). Try the mlp example."))
-elif label:
-    with ui.guard("Cannot lower this kernel"):
-        rep = cached_heavy(report, "compile")(g, label, tile, vector, unroll, level)
-
-if rep is not None:
+    rep, g = None, choice.source.g if choice is not None else ""
+    if choice is not None and not label:
+        st.info(t_("This graph has no op that lowers to loops (matmul, gemm, conv2d, pools, reductions, "
+                   "batchnorm or elementwise ops). Try the mlp example."))
+    elif label:
+        with ui.guard("Cannot lower this kernel"):
+            rep = cached_heavy(report, "compile")(g, label, tile, vector, unroll, level)
+    if rep is None:
+        return
     key = (g, label, tile, vector, unroll, level)
     st.subheader(t_("From graph op to machine code, one level at a time"))
     st.caption(t_("Schedule: {schedule}", schedule=plain(rep.schedule)))
@@ -167,5 +169,8 @@ if rep is not None:
         st.dataframe(vl.guard_rows(sr, tr), hide_index=True, width="stretch")
     ws.page_link("dynamic_static", t_("torch.compile's own guards and recompiles, on a real function"),
                  choice.source, icon=":material/alt_route:")
+
+
+lowering_view()
 
 ui.lesson("lowering")

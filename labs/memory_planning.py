@@ -41,42 +41,43 @@ def interval_plan(source: str, count: int, seed: int, text: str, strategy: str):
     return mp.plan_buffers(buffers_of(source, count, seed, text), strategy)
 
 
-with ui.controls():
-    c = st.columns([2, 2, 2])
-    source = ui.by_id(c[0]).radio(t_("Tensors from"), list(SOURCES), format_func=SOURCES.get,
-                                  key="mp_source", bind="query-params")  # URL: the id
-    strategy = ui.by_id(c[1]).selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
-                                        format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
-                                        bind="query-params")
-    g, inplace, count, seed, text = "", False, 40, 0, TFLITE
-    if source == "graph":
-        choice = ws.choose("mp_model", EXAMPLES, label="Model", slot=c[2])
-        g = choice.source.g if choice is not None else ""
-        inplace = c[2].toggle(t_("In-place reuse for elementwise ops"), False,
-                              key="mp_inplace", bind="query-params")
-    elif source == "random":
-        count = c[2].slider(t_("Tensors"), 2, 400, 40, key="mp_count", bind="query-params")
-        seed = c[2].number_input(t_("Seed"), 0, 10_000, 0, key="mp_seed",
-                                 bind="query-params")
-    else:
-        text = c[2].text_area(t_("One tensor per line: size first_op last_op"), TFLITE, height=200,
-                              key="mp_text", bind="query-params")
+@ui.section   # the tensors and the strategy, and all they drive: a change reruns only this section
+def plan_view() -> None:
+    with ui.controls():
+        c = st.columns([2, 2, 2])
+        source = ui.by_id(c[0]).radio(t_("Tensors from"), list(SOURCES), format_func=SOURCES.get,
+                                      key="mp_source", bind="query-params")  # URL: the id
+        strategy = ui.by_id(c[1]).selectbox(t_("Strategy"), list(mp.STRATEGIES), index=1,
+                                            format_func=lambda k: STRATEGY_NAMES.get(k, k), key="mp_strategy",
+                                            bind="query-params")
+        g, inplace, count, seed, text = "", False, 40, 0, TFLITE
+        if source == "graph":
+            choice = ws.choose("mp_model", EXAMPLES, label="Model", slot=c[2])
+            g = choice.source.g if choice is not None else ""
+            inplace = c[2].toggle(t_("In-place reuse for elementwise ops"), False,
+                                  key="mp_inplace", bind="query-params")
+        elif source == "random":
+            count = c[2].slider(t_("Tensors"), 2, 400, 40, key="mp_count", bind="query-params")
+            seed = c[2].number_input(t_("Seed"), 0, 10_000, 0, key="mp_seed",
+                                     bind="query-params")
+        else:
+            text = c[2].text_area(t_("One tensor per line: size first_op last_op"), TFLITE, height=200,
+                                  key="mp_text", bind="query-params")
 
-plan = None
-with ui.guard("Cannot plan"):
-    if source == "graph":
-        plan = ui.cached(graph_plan)(g, strategy, inplace) if g else None
-    else:
-        plan = ui.cached(interval_plan)(source, count, seed, text, strategy)
+    plan = None
+    with ui.guard("Cannot plan"):
+        if source == "graph":
+            plan = ui.cached(graph_plan)(g, strategy, inplace) if g else None
+        else:
+            plan = ui.cached(interval_plan)(source, count, seed, text, strategy)
 
-CK = f"mp_ck_{source}_{hash(g)}_{count}_{seed}_{hash(text)}_{inplace}"
+    ck = f"mp_ck_{source}_{hash(g)}_{count}_{seed}_{hash(text)}_{inplace}"
 
+    def revealed() -> bool:
+        return f"{ck}_done" in st.session_state
 
-def revealed() -> bool:
-    return f"{CK}_done" in st.session_state
-
-
-if plan is not None:
+    if plan is None:
+        return
     m = st.columns(4)
     m[0].metric(t_("arena (bytes)"), f"{plan.arena:,}")
     m[1].metric(t_("naive: no reuse (bytes)"), f"{plan.naive:,}")
@@ -98,7 +99,7 @@ if plan is not None:
     ui.show_figure(fit(lifetime_gantt(plan, t_("Tensor lifetimes (bar text = bytes)"))), "mp_life",
                    t_("The lower bound is the tallest stack of bars at one op."))
     shown = revealed()
-    answer = ui.checkpoint(CK, t_("What is the lower bound: the most bytes live at the same op?"),
+    answer = ui.checkpoint(ck, t_("What is the lower bound: the most bytes live at the same op?"),
                            plan.lower_bound, t_("Find the op where the bars of the lifetime chart "
                                                 "stack highest."), rel_tol=0.0)
     if answer is not None and not shown:
@@ -112,5 +113,8 @@ if plan is not None:
                          t_("arena (bytes)"): other.arena,
                          t_("arena / lower bound"): round(other.arena / max(other.lower_bound, 1), 3)})
         st.dataframe(rows, hide_index=True, width="stretch")
+
+
+plan_view()
 
 ui.lesson("memory_planning")
