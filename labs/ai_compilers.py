@@ -70,41 +70,47 @@ def tvm_view() -> None:
         link("gemm_tiling", t_("GEMM optimisation"), ":material/grid_on:")
 
 
-with ui.controls():
-    key = ui.by_id(st).segmented_control(t_("Level"), [lv.key for lv in TABLE.levels], default="graph",
-                                         required=True, format_func=lambda k: t_(TABLE.level(k).title),
-                                         key="ac_level", bind="query-params")
-level = TABLE.level(key if key in [lv.key for lv in TABLE.levels] else "graph")
+@ui.section   # the level picker and the map, facts and links it drives: a pick reruns only this section
+def level_view() -> None:
+    with ui.controls():
+        key = ui.by_id(st).segmented_control(t_("Level"), [lv.key for lv in TABLE.levels], default="graph",
+                                             required=True, format_func=lambda k: t_(TABLE.level(k).title),
+                                             key="ac_level", bind="query-params")
+    level = TABLE.level(key if key in [lv.key for lv in TABLE.levels] else "graph")
 
-ui.show_figure(fit(figure(TABLE, level.key, t_("Five AI compilers, level by level"), cache_key=level.key)),
-               "ac_map", t_("Read a column top to bottom to follow one compiler as it lowers a model; read "
-                            "a row to compare what each compiler uses at that level. Hover a cell for its "
-                            "facts."),
-               data=TABLE, rows=[{"level": c.level, "compiler": c.compiler, "representation": c.ir,
-                                  "facts": " ".join(f.text for f in c.facts)} for c in TABLE.cells])
+    ui.show_figure(fit(figure(TABLE, level.key, t_("Five AI compilers, level by level"),
+                              cache_key=level.key)),
+                   "ac_map", t_("Read a column top to bottom to follow one compiler as it lowers a model; "
+                                "read a row to compare what each compiler uses at that level. Hover a cell "
+                                "for its facts."),
+                   data=TABLE, rows=[{"level": c.level, "compiler": c.compiler, "representation": c.ir,
+                                      "facts": " ".join(f.text for f in c.facts)} for c in TABLE.cells])
 
-st.subheader(t_(level.title))
-st.markdown(t_(level.description))
-sources = []
-for comp in TABLE.compilers:
-    cell = TABLE.cell(comp.key, level.key)
-    with st.container(border=True):
-        st.markdown(f"**{comp.name}** · `{cell.ir}`")
-        lines = []
-        for fact in cell.facts:
-            src = TABLE.source(fact.source)
-            if src not in sources:
-                sources.append(src)
-            lines.append(f"- {t_(fact.text)} [[{sources.index(src) + 1}]]({src.url})")
-        st.markdown("\n".join(lines))
-with st.expander(t_("Sources for this level")):
-    st.markdown("\n".join(f"{k + 1}. [{s.title}]({s.url})" for k, s in enumerate(sources)))
+    st.subheader(t_(level.title))
+    st.markdown(t_(level.description))
+    sources = []
+    for comp in TABLE.compilers:
+        cell = TABLE.cell(comp.key, level.key)
+        with st.container(border=True):
+            st.markdown(f"**{comp.name}** · `{cell.ir}`")
+            lines = []
+            for fact in cell.facts:
+                src = TABLE.source(fact.source)
+                if src not in sources:
+                    sources.append(src)
+                lines.append(f"- {t_(fact.text)} [[{sources.index(src) + 1}]]({src.url})")
+            st.markdown("\n".join(lines))
+    with st.expander(t_("Sources for this level")):
+        st.markdown("\n".join(f"{k + 1}. [{s.title}]({s.url})" for k, s in enumerate(sources)))
 
-st.markdown(t_("**See this level at work in this app:**"))
-cols = st.columns(len(level.labs))
-for col, page in zip(cols, level.labs):
-    with col:
-        link(page, t_(catalog_lab(page).title))
+    st.markdown(t_("**See this level at work in this app:**"))
+    cols = st.columns(len(level.labs))
+    for col, page in zip(cols, level.labs):
+        with col:
+            link(page, t_(catalog_lab(page).title))
+
+
+level_view()
 
 st.subheader(t_("The GEMM lab's schedule, written in TVM"))
 st.markdown(t_("The same algorithm (C = A·B) and the same schedule as the GEMM lab, this time in TVM: a "

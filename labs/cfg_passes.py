@@ -58,77 +58,84 @@ def title_of(step) -> str:
     return f"{t_(PASSES[name].title)}: {what}" if name else what
 
 
-with ui.controls():
-    left, right = st.columns([3, 2])
-    text = left.text_area(t_("Program (a tiny imperative language: assignments, if/else, while, output)"),
-                          EXAMPLE, height=380, key="cf_program", bind="query-params")
-    passes = right.multiselect(t_("Pass pipeline, run in the order picked"), list(PASSES),
-                               default=list(PASSES), key="cf_passes", bind="query-params")
-    right.markdown("\n".join(f"{k + 1}. `{p}` — {t_(PASSES[p].title)}: {t_(PASSES[p].what)}"
-                             for k, p in enumerate(passes))
-                   or t_("No pass picked: the program stays as it is."))
+@ui.section   # the program and the pass pipeline and all they drive (the whole page below the header)
+def pipeline_view() -> None:
+    with ui.controls():
+        left, right = st.columns([3, 2])
+        text = left.text_area(t_("Program (a tiny imperative language: assignments, if/else, while, output)"),
+                              EXAMPLE, height=380, key="cf_program", bind="query-params")
+        passes = right.multiselect(t_("Pass pipeline, run in the order picked"), list(PASSES),
+                                   default=list(PASSES), key="cf_passes", bind="query-params")
+        right.markdown("\n".join(f"{k + 1}. `{p}` — {t_(PASSES[p].title)}: {t_(PASSES[p].what)}"
+                                 for k, p in enumerate(passes))
+                       or t_("No pass picked: the program stays as it is."))
 
-result = None
-with ui.guard("Cannot run the program"):
-    result = trace(text, tuple(passes))
+    result = None
+    with ui.guard("Cannot run the program"):
+        result = trace(text, tuple(passes))
 
-if result is not None:
-    program, steps, before, after = result
-    final = steps[-1].graph
-    m = st.columns(4)
-    m[0].metric(t_("basic blocks"), len(program.blocks), len(final.blocks) - len(program.blocks))
-    m[1].metric(t_("instructions"), program.instruction_count,
-                final.instruction_count - program.instruction_count)
-    m[2].metric(t_("steps"), len(steps))
-    m[3].metric(t_("outputs kept"), "✓" if before.keys() == after.keys() and
-                all(same_value(before[k], after[k]) for k in before) else "✗")
-    ui.checkpoint(f"cf_ck_{hash((text, tuple(passes)))}",
-                  t_("This program has {n} instructions (terminators included). How many are left after "
-                     "the pipeline?", n=program.instruction_count), final.instruction_count,
-                  t_("Step through the passes below: each one removes, folds or moves a few."), rel_tol=0.0)
+    if result is not None:
+        program, steps, before, after = result
+        final = steps[-1].graph
+        m = st.columns(4)
+        m[0].metric(t_("basic blocks"), len(program.blocks), len(final.blocks) - len(program.blocks))
+        m[1].metric(t_("instructions"), program.instruction_count,
+                    final.instruction_count - program.instruction_count)
+        m[2].metric(t_("steps"), len(steps))
+        m[3].metric(t_("outputs kept"), "✓" if before.keys() == after.keys() and
+                    all(same_value(before[k], after[k]) for k in before) else "✗")
+        ui.checkpoint(f"cf_ck_{hash((text, tuple(passes)))}",
+                      t_("This program has {n} instructions (terminators included). How many are left "
+                         "after the pipeline?", n=program.instruction_count), final.instruction_count,
+                      t_("Step through the passes below: each one removes, folds or moves a few."),
+                      rel_tol=0.0)
 
-    def main_figure(k: int):
-        return fit(step_figure(steps[k], title_of(steps[k]), cache_key=(text, tuple(passes), k)))
+        def main_figure(k: int):
+            return fit(step_figure(steps[k], title_of(steps[k]), cache_key=(text, tuple(passes), k)))
 
-    def show_step(k: int) -> None:
-        step = steps[k]
-        removing = bool((step.data or {}).get("removed"))
-        ui.show_figure(main_figure(k), "cf_cfg",
-                       t_("Vermillion: what this step removes (drawn on the program before it). Orange: what "
-                          "it changed, marked or visited. Blue arrows are loop back edges.") if removing else
-                       t_("Orange: what this step changed, marked or visited. Blue arrows are loop back "
-                          "edges; a branch's edges say which way is true."))
-        st.code("\n".join(ui.t_message(line) for line in step.log.split("\n")) or "—", language=None)
-    st.subheader(t_("The pipeline, one step at a time"))
-    ui.stepper("cf_step", len(steps), render=show_step, frame=main_figure)
+        def show_step(k: int) -> None:
+            step = steps[k]
+            removing = bool((step.data or {}).get("removed"))
+            ui.show_figure(main_figure(k), "cf_cfg",
+                           t_("Vermillion: what this step removes (drawn on the program before it). Orange: "
+                              "what it changed, marked or visited. Blue arrows are loop back edges.")
+                           if removing else
+                           t_("Orange: what this step changed, marked or visited. Blue arrows are loop back "
+                              "edges; a branch's edges say which way is true."))
+            st.code("\n".join(ui.t_message(line) for line in step.log.split("\n")) or "—", language=None)
+        st.subheader(t_("The pipeline, one step at a time"))
+        ui.stepper("cf_step", len(steps), render=show_step, frame=main_figure)
 
-    st.subheader(t_("The program's outputs, before and after"))
-    rows = [{t_("output"): k, t_("before the passes"): before[k], t_("after the passes"): after.get(k)}
-            for k in before]
-    st.dataframe(rows, hide_index=True)
-    if all(same_value(before[k], after.get(k)) for k in before):
-        st.success(t_("✓ Every output is the same: the passes changed the program, not its meaning."))
-    else:
-        st.error(t_("The outputs differ: a pass changed the program's meaning."))
-
-    st.subheader(t_("LLVM's -O2 on the same program"))
-    with ui.guard("LLVM could not compile the program"):
-        cmp = cached_heavy(with_llvm, "compile")(text, tuple(passes))
-        ui.show_figure(fit(compare_figure(cmp, t_("Blocks and instructions: ours and LLVM's"),
-                                          cache_key=(text, tuple(passes)))), "cf_llvm",
-                       t_("Our instructions are three-address code; LLVM's include the loads and stores "
-                          "of every variable's stack slot, which -O2 turns into registers and phi nodes — "
-                          "compare the drop, not the absolute counts."), rows=vc.llvm_rows(cmp, tr))
-        if cmp.agree:
-            st.success(t_("✓ LLVM's compiled program returns {out}, as our interpreter does.",
-                          out=plain(str(cmp.compiled))))
+        st.subheader(t_("The program's outputs, before and after"))
+        rows = [{t_("output"): k, t_("before the passes"): before[k], t_("after the passes"): after.get(k)}
+                for k in before]
+        st.dataframe(rows, hide_index=True)
+        if all(same_value(before[k], after.get(k)) for k in before):
+            st.success(t_("✓ Every output is the same: the passes changed the program, not its meaning."))
         else:
-            st.error(t_("LLVM's program returns {out}, our interpreter {ours}.",
-                        out=plain(str(cmp.compiled)), ours=plain(str(cmp.interpreted))))
-        c = st.columns(2)
-        with c[0].expander(t_("Our program as LLVM IR (the way clang -O0 writes C)")):
-            st.code(cmp.llvm_ir, language="llvm", height=420)
-        with c[1].expander(t_("After LLVM -O2")):
-            st.code(cmp.optimized_ir, language="llvm", height=420)
+            st.error(t_("The outputs differ: a pass changed the program's meaning."))
+
+        st.subheader(t_("LLVM's -O2 on the same program"))
+        with ui.guard("LLVM could not compile the program"):
+            cmp = cached_heavy(with_llvm, "compile")(text, tuple(passes))
+            ui.show_figure(fit(compare_figure(cmp, t_("Blocks and instructions: ours and LLVM's"),
+                                              cache_key=(text, tuple(passes)))), "cf_llvm",
+                           t_("Our instructions are three-address code; LLVM's include the loads and stores "
+                              "of every variable's stack slot, which -O2 turns into registers and phi nodes "
+                              "— compare the drop, not the absolute counts."), rows=vc.llvm_rows(cmp, tr))
+            if cmp.agree:
+                st.success(t_("✓ LLVM's compiled program returns {out}, as our interpreter does.",
+                              out=plain(str(cmp.compiled))))
+            else:
+                st.error(t_("LLVM's program returns {out}, our interpreter {ours}.",
+                            out=plain(str(cmp.compiled)), ours=plain(str(cmp.interpreted))))
+            c = st.columns(2)
+            with c[0].expander(t_("Our program as LLVM IR (the way clang -O0 writes C)")):
+                st.code(cmp.llvm_ir, language="llvm", height=420)
+            with c[1].expander(t_("After LLVM -O2")):
+                st.code(cmp.optimized_ir, language="llvm", height=420)
+
+
+pipeline_view()
 
 ui.lesson("cfg_passes")

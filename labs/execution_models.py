@@ -46,45 +46,50 @@ def wave_rows(pattern: str, n: int) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "result"} for row in wave_vs_warp(a, b)]
 
 
-with ui.controls():
-    c = st.columns(4)
-    n = c[0].slider(t_("Elements"), 0, 256, 64, key="em_n", bind="query-params")
-    pos = c[1].slider(t_("Share with a > 0"), 0.0, 1.0, 0.5, 0.05, key="em_pos",
-                      bind="query-params")
-    width = c[2].select_slider(t_("SIMD width / SPMD instances"),
-                               [1, 2, 4, 8, 16, 32], 8, key="em_w", bind="query-params")
-    model = c[3].radio(t_("Show lanes of"), list(MODELS), index=2, key="em_model",
-                       bind="query-params")
+@ui.section   # the kernel's four controls and the stepped lanes they drive: a move reruns only this section
+def lanes_view() -> None:
+    with ui.controls():
+        c = st.columns(4)
+        n = c[0].slider(t_("Elements"), 0, 256, 64, key="em_n", bind="query-params")
+        pos = c[1].slider(t_("Share with a > 0"), 0.0, 1.0, 0.5, 0.05, key="em_pos",
+                          bind="query-params")
+        width = c[2].select_slider(t_("SIMD width / SPMD instances"),
+                                   [1, 2, 4, 8, 16, 32], 8, key="em_w", bind="query-params")
+        model = c[3].radio(t_("Show lanes of"), list(MODELS), index=2, key="em_model",
+                           bind="query-params")
 
-with ui.guard():
-    a, b, runs = ui.cached(run_all)(n, pos, width, 0)
-    run = runs[list(MODELS).index(model)]
-    def main_figure(step: int):
-        return fit(lanes_heatmap(run, t_("{model}: lanes busy per cycle (step {v2} outlined)",
-                                         model=run.model, v2=step + 1), current=step))
+    with ui.guard():
+        a, b, runs = ui.cached(run_all)(n, pos, width, 0)
+        run = runs[list(MODELS).index(model)]
+        def main_figure(step: int):
+            return fit(lanes_heatmap(run, t_("{model}: lanes busy per cycle (step {v2} outlined)",
+                                             model=run.model, v2=step + 1), current=step))
 
-    def show_cycle(step: int) -> None:
-        if run.cycles:
-            st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
-                        + t_("lanes active"))
-        ui.show_figure(main_figure(step),
-                       "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. "
-                                      "Under SIMT a warp whose lanes disagree runs both paths one "
-                                      "after the other."),
-                       rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization}
-                             for r in runs])
-    ui.stepper("em_step", run.cycles, render=show_cycle, frame=main_figure)
-    ui.show_figure(fit(utilization_bars(runs, t_("Lane utilisation per model"))), "em_util",
-                   t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a "
-                      "warp diverges."))
-    if run.stack_log:
-        with st.expander(t_("Reconvergence stack log")):
-            st.code("\n".join(ui.t_message(line) for line in run.stack_log[:40]))
-    if all(np.array_equal(r.result, runs[0].result) for r in runs) and np.array_equal(
-            runs[0].result, np.where(a > 0, a + b, a - b)):
-        st.success(t_("✓ All four models give the same c as numpy's np.where."))
-    else:
-        st.error(t_("The models disagree with numpy."))
+        def show_cycle(step: int) -> None:
+            if run.cycles:
+                st.markdown(f"`{run.labels[step]}` — {int(run.lanes[step].sum())}/{run.width} "
+                            + t_("lanes active"))
+            ui.show_figure(main_figure(step),
+                           "em_lanes", t_("Green = a lane doing useful work, grey = masked off or empty. "
+                                          "Under SIMT a warp whose lanes disagree runs both paths one "
+                                          "after the other."),
+                           rows=[{"model": r.model, "cycles": r.cycles, "utilization": r.utilization}
+                                 for r in runs])
+        ui.stepper("em_step", run.cycles, render=show_cycle, frame=main_figure)
+        ui.show_figure(fit(utilization_bars(runs, t_("Lane utilisation per model"))), "em_util",
+                       t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a "
+                          "warp diverges."))
+        if run.stack_log:
+            with st.expander(t_("Reconvergence stack log")):
+                st.code("\n".join(ui.t_message(line) for line in run.stack_log[:40]))
+        if all(np.array_equal(r.result, runs[0].result) for r in runs) and np.array_equal(
+                runs[0].result, np.where(a > 0, a + b, a - b)):
+            st.success(t_("✓ All four models give the same c as numpy's np.where."))
+        else:
+            st.error(t_("The models disagree with numpy."))
+
+
+lanes_view()
 
 
 @st.fragment   # wave64 vs warp32: a new branch pattern reruns only this section

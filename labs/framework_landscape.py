@@ -65,30 +65,35 @@ def architecture_view() -> None:
             try_it(part.labs)
 
 
-with ui.controls():
-    picked = ui.by_id(st).multiselect(t_("What they introduced"), CONCEPT_KEYS, default=CONCEPT_KEYS,
-                                      key="fl_concepts", bind="query-params",
-                                      format_func=lambda k: t_(ls.concept(k).name))
+@ui.section   # the concept filter and its timeline, table and idea boxes: a pick reruns only this section
+def concepts_view() -> None:
+    with ui.controls():
+        picked = ui.by_id(st).multiselect(t_("What they introduced"), CONCEPT_KEYS, default=CONCEPT_KEYS,
+                                          key="fl_concepts", bind="query-params",
+                                          format_func=lambda k: t_(ls.concept(k).name))
 
-concepts = [ls.concept(k) for k in picked] or list(ls.CONCEPTS)
-shown = ls.milestones_with(picked)
-rows = [{t_("framework"): m.name, t_("year"): m.year, t_("organisation"): m.org,
-         t_("what it introduced"): t_(m.introduced),
-         t_("concepts"): ", ".join(t_(ls.concept(k).name) for k in m.tags),
-         t_("primary source"): m.sources[0].url} for m in shown]
-ui.show_figure(fit(timeline_chart(shown, concepts, t_("Deep learning frameworks and what they introduced"),
-                                  cache_key=tuple(picked))), "fl_timeline",
-               t_("One lane per idea: a framework sits in every lane it brought into wide use, at the year "
-                  "of its first public release. Hover a dot for what it introduced."), rows=rows)
-st.dataframe(rows, hide_index=True,
-             column_config={t_("primary source"): st.column_config.LinkColumn(t_("primary source"))})
+    concepts = [ls.concept(k) for k in picked] or list(ls.CONCEPTS)
+    shown = ls.milestones_with(picked)
+    rows = [{t_("framework"): m.name, t_("year"): m.year, t_("organisation"): m.org,
+             t_("what it introduced"): t_(m.introduced),
+             t_("concepts"): ", ".join(t_(ls.concept(k).name) for k in m.tags),
+             t_("primary source"): m.sources[0].url} for m in shown]
+    ui.show_figure(fit(timeline_chart(shown, concepts,
+                                      t_("Deep learning frameworks and what they introduced"),
+                                      cache_key=tuple(picked))), "fl_timeline",
+                   t_("One lane per idea: a framework sits in every lane it brought into wide use, at the "
+                      "year of its first public release. Hover a dot for what it introduced."), rows=rows)
+    st.dataframe(rows, hide_index=True,
+                 column_config={t_("primary source"): st.column_config.LinkColumn(t_("primary source"))})
 
-st.subheader(t_("Try each idea here"))
-for c in concepts:
-    with st.container(border=True, key=f"fl_concept_{c.key}"):
-        st.markdown(f"**{t_(c.name)}** — {t_(c.description)}")
-        try_it(c.labs)
+    st.subheader(t_("Try each idea here"))
+    for c in concepts:
+        with st.container(border=True, key=f"fl_concept_{c.key}"):
+            st.markdown(f"**{t_(c.name)}** — {t_(c.description)}")
+            try_it(c.labs)
 
+
+concepts_view()
 architecture_view()
 
 ui.checkpoint("fl_ck", t_("MindSpore and PyTorch both differentiate your program. Which one writes a "

@@ -23,39 +23,6 @@ def say(text: str) -> str:
     return ui.t("none needed") if text == "none" else ui.t_message(text)
 
 
-with ui.controls():
-    c1, c2, c3, c4 = st.columns(4)
-    model_name = c1.selectbox(ui.t("Model"), list(par.MODELS), index=3, key="p3_model",
-                              bind="query-params")
-    nodes = c2.select_slider(ui.t("Nodes (8 GPUs each)"),
-                             [1, 2, 4, 8, 16, 32, 64, 128, 256], 4, key="p3_nodes", bind="query-params")
-    tp = c3.select_slider(ui.t("Tensor parallel"), [1, 2, 4, 8], 4, key="p3_tp",
-                          bind="query-params")
-    pp = c4.select_slider(ui.t("Pipeline stages"), [1, 2, 4, 8, 16, 32], 2, key="p3_pp",
-                          bind="query-params")
-
-cluster = par.Cluster(nodes=nodes)
-model = par.MODELS[model_name]
-with ui.guard():
-    dp = par.dp_degree(cluster, tp, pp)
-    rows = ui.cached(par.map_devices)(dp, tp, pp, cluster)
-    shown = min(nodes, 8)
-    ui.show_figure(fit(cluster_map([r for r in rows if r["node"] < shown], shown, 8,
-                                   ui.t("dp={dp} × tp={tp} × pp={pp} on {nodes} nodes (first {shown} "
-                                        "shown; cell = d·t·p rank)",
-                                        dp=dp, tp=tp, pp=pp, nodes=nodes, shown=shown))),
-                   "p3_map", ui.t("TP varies fastest, so each tensor-parallel group sits on one node's "
-                                  "NVLink; data and pipeline groups cross the slower network."),
-                   rows=list(rows[:512]))
-    e = ui.cached(par.estimate)(model, cluster, dp, tp, pp, 8 * cluster.gpus)
-    c1, c2, c3 = st.columns(3)
-    c1.metric(ui.t("Memory per GPU"), f"{e.memory_bytes / GiB:.1f} GiB",
-              ui.t("fits 80 GiB") if e.fits else ui.t("does not fit"),
-              delta_color="normal" if e.fits else "inverse")
-    c2.metric(ui.t("Estimated step"), f"{e.step_s:.2f} s")
-    c3.metric(ui.t("Micro-batches m"), e.micro_batches)
-
-
 @st.fragment   # the configuration search: a new global batch reruns only this section
 def search_view(model, cluster) -> None:
     st.subheader(ui.t("Configuration search"))
@@ -139,7 +106,43 @@ def real_view() -> None:
                                                v2=result.alpha * 1e6, v3=result.beta / 1e9))
 
 
-search_view(model, cluster)
+@ui.section   # the model and cluster controls, the map and search they drive: a pick reruns only this section
+def cluster_view() -> None:
+    with ui.controls():
+        c1, c2, c3, c4 = st.columns(4)
+        model_name = c1.selectbox(ui.t("Model"), list(par.MODELS), index=3, key="p3_model",
+                                  bind="query-params")
+        nodes = c2.select_slider(ui.t("Nodes (8 GPUs each)"),
+                                 [1, 2, 4, 8, 16, 32, 64, 128, 256], 4, key="p3_nodes", bind="query-params")
+        tp = c3.select_slider(ui.t("Tensor parallel"), [1, 2, 4, 8], 4, key="p3_tp",
+                              bind="query-params")
+        pp = c4.select_slider(ui.t("Pipeline stages"), [1, 2, 4, 8, 16, 32], 2, key="p3_pp",
+                              bind="query-params")
+
+    cluster = par.Cluster(nodes=nodes)
+    model = par.MODELS[model_name]
+    with ui.guard():
+        dp = par.dp_degree(cluster, tp, pp)
+        rows = ui.cached(par.map_devices)(dp, tp, pp, cluster)
+        shown = min(nodes, 8)
+        ui.show_figure(fit(cluster_map([r for r in rows if r["node"] < shown], shown, 8,
+                                       ui.t("dp={dp} × tp={tp} × pp={pp} on {nodes} nodes (first {shown} "
+                                            "shown; cell = d·t·p rank)",
+                                            dp=dp, tp=tp, pp=pp, nodes=nodes, shown=shown))),
+                       "p3_map", ui.t("TP varies fastest, so each tensor-parallel group sits on one node's "
+                                      "NVLink; data and pipeline groups cross the slower network."),
+                       rows=list(rows[:512]))
+        e = ui.cached(par.estimate)(model, cluster, dp, tp, pp, 8 * cluster.gpus)
+        c1, c2, c3 = st.columns(3)
+        c1.metric(ui.t("Memory per GPU"), f"{e.memory_bytes / GiB:.1f} GiB",
+                  ui.t("fits 80 GiB") if e.fits else ui.t("does not fit"),
+                  delta_color="normal" if e.fits else "inverse")
+        c2.metric(ui.t("Estimated step"), f"{e.step_s:.2f} s")
+        c3.metric(ui.t("Micro-batches m"), e.micro_batches)
+    search_view(model, cluster)
+
+
+cluster_view()
 strategies_view()
 real_view()
 
