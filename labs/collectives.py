@@ -38,47 +38,6 @@ def step_log(step) -> str:
     return ", ".join(ui.t_message(send) for send in step.log.split(", "))
 
 
-with ui.controls():
-    c1, c2, c3 = st.columns(3)
-    n = c1.slider(ui.t("Devices N"), 2, 8, 4, key="co_n", bind="query-params")
-    length = c2.slider(ui.t("Elements per device"), 2, 24, 8, key="co_len",
-                       bind="query-params")
-    algo = ui.by_id(c3).radio(ui.t("Algorithm"), ["ring", "tree"], horizontal=True, key="co_algo",
-                              format_func=ui.t, bind="query-params")
-
-with ui.guard():
-    data = np.random.default_rng(0).integers(0, 10, size=(n, length)).astype(float)
-    run = ui.cached(par.ring_allreduce if algo == "ring" else par.tree_allreduce)(data)
-    def main_figure(k: int):
-        step = run[k]
-        chunks = step.data.get("chunks", (0, length))
-        title = f"{ui.t_message(run.title)}: {ui.t_message(step.title)}"
-        return fit(ring_state(step.data["buffers"], chunks, step.data["sends"], title))
-
-    def show_step(k: int) -> None:
-        step = run[k]
-        ui.show_figure(main_figure(k), "co_ring",
-                       ui.t("Red outline = the chunk a device just received (its sender is named on "
-                            "the left). Ring: after N−1 reduce-scatter steps every device owns one "
-                            "finished chunk; N−1 all-gather steps hand them round."),
-                       data=step.data["buffers"].tolist())
-        st.caption(step_log(step))
-        if k == len(run) - 1:
-            if np.allclose(step.data["buffers"], data.sum(axis=0)):
-                st.success(ui.t("✓ Every device now holds the same vector as numpy's data.sum(axis=0)."))
-            else:
-                st.error(ui.t("The buffers differ from numpy's sum."))
-    ui.stepper("co_step", len(run), render=show_step, frame=main_figure)
-
-st.subheader(ui.t("α-β cost model"))
-with ui.guard():
-    curves = ui.cached(model_curves)(n, ui.t("{link} ring"), ui.t("{link} tree"))
-    ui.show_figure(fit(alpha_beta(curves, ui.t("All-reduce time on {n} devices (α-β model)", n=n))),
-                   "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "
-                                 "bandwidth, 2(N−1)/N · n/β (ring wins)."))
-    st.dataframe([{ui.t("link"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
-                   ui.t("source"): l.source} for l in par.LINKS.values()], hide_index=True)
-
 @st.fragment   # the DDP buckets: a new bucket size or link reruns only this section
 def ddp_view(n: int) -> None:
     st.subheader(ui.t("DDP: gradient buckets overlap backward"))
@@ -97,9 +56,6 @@ def ddp_view(n: int) -> None:
                                       v2=res.overlapped * 1e3, v3=res.serial * 1e3))
 
 
-ddp_view(n)
-
-
 @st.fragment   # sync vs async SGD: a new staleness reruns only this section
 def sgd_view(n: int) -> None:
     st.subheader(ui.t("Synchronous vs asynchronous SGD"))
@@ -115,7 +71,55 @@ def sgd_view(n: int) -> None:
                             "async curve slows, wobbles, and can diverge."))
 
 
-sgd_view(n)
+@ui.section   # devices, length and algorithm and all they drive: all-reduce stepper, α-β, DDP, SGD
+def allreduce_view() -> None:
+    with ui.controls():
+        c1, c2, c3 = st.columns(3)
+        n = c1.slider(ui.t("Devices N"), 2, 8, 4, key="co_n", bind="query-params")
+        length = c2.slider(ui.t("Elements per device"), 2, 24, 8, key="co_len",
+                           bind="query-params")
+        algo = ui.by_id(c3).radio(ui.t("Algorithm"), ["ring", "tree"], horizontal=True, key="co_algo",
+                                  format_func=ui.t, bind="query-params")
+
+    with ui.guard():
+        data = np.random.default_rng(0).integers(0, 10, size=(n, length)).astype(float)
+        run = ui.cached(par.ring_allreduce if algo == "ring" else par.tree_allreduce)(data)
+        def main_figure(k: int):
+            step = run[k]
+            chunks = step.data.get("chunks", (0, length))
+            title = f"{ui.t_message(run.title)}: {ui.t_message(step.title)}"
+            return fit(ring_state(step.data["buffers"], chunks, step.data["sends"], title))
+
+        def show_step(k: int) -> None:
+            step = run[k]
+            ui.show_figure(main_figure(k), "co_ring",
+                           ui.t("Red outline = the chunk a device just received (its sender is named on "
+                                "the left). Ring: after N−1 reduce-scatter steps every device owns one "
+                                "finished chunk; N−1 all-gather steps hand them round."),
+                           data=step.data["buffers"].tolist())
+            st.caption(step_log(step))
+            if k == len(run) - 1:
+                if np.allclose(step.data["buffers"], data.sum(axis=0)):
+                    st.success(ui.t("✓ Every device now holds the same vector as numpy's "
+                                    "data.sum(axis=0)."))
+                else:
+                    st.error(ui.t("The buffers differ from numpy's sum."))
+        ui.stepper("co_step", len(run), render=show_step, frame=main_figure)
+
+    st.subheader(ui.t("α-β cost model"))
+    with ui.guard():
+        curves = ui.cached(model_curves)(n, ui.t("{link} ring"), ui.t("{link} tree"))
+        ui.show_figure(fit(alpha_beta(curves, ui.t("All-reduce time on {n} devices (α-β model)", n=n))),
+                       "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "
+                                     "bandwidth, 2(N−1)/N · n/β (ring wins)."))
+        st.dataframe([{ui.t("link"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
+                       ui.t("source"): l.source} for l in par.LINKS.values()], hide_index=True)
+
+    ddp_view(n)
+    sgd_view(n)
+
+
+allreduce_view()
 
 
 @st.fragment   # loss scaling: a new scale or growth interval reruns only this section
