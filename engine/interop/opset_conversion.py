@@ -132,11 +132,15 @@ def opset_table(name: str, targets: tuple[int, ...] = OPSET_TARGETS) -> tuple[Op
     light, kept = strip_weights(proto)
 
     def convert(model, light_model, target: int):
-        """``model`` at opset ``target``, converted through its weight-stripped twin ``light_model``."""
+        """(``model`` at opset ``target``, its weight-stripped twin for the next conversion), converted
+        through ``light_model``; the twin is None when only the whole model converted."""
         try:
-            return restore_weights(version_converter.convert_version(light_model, target), kept)
+            out = version_converter.convert_version(light_model, target)
+            twin = onnx.ModelProto()
+            twin.CopyFrom(out)  # cheap: no weights in it yet
+            return restore_weights(out, kept), twin
         except Exception:  # noqa: BLE001 - retried whole, so the failure reported is the converter's
-            return version_converter.convert_version(model, target)
+            return version_converter.convert_version(model, target), None
 
     try:
         base, base_error = from_onnx(proto), ""
@@ -159,7 +163,7 @@ def opset_table(name: str, targets: tuple[int, ...] = OPSET_TARGETS) -> tuple[Op
     for target in targets[:8]:
         changed = _changed(ops, OPSET, target)
         try:
-            converted = convert(proto, light, target)
+            converted, twin = convert(proto, light, target)
         except Exception as exc:  # noqa: BLE001 - the converter raises RuntimeError/ValueError/...
             rows.append(OpsetRow(target, False, adapter_reason(exc), changed))
             continue
@@ -172,7 +176,8 @@ def opset_table(name: str, targets: tuple[int, ...] = OPSET_TARGETS) -> tuple[Op
             rows.append(OpsetRow(target, True, "", changed, False, str(exc)))
             continue
         try:
-            back = from_onnx(convert(converted, strip_weights(converted)[0], OPSET)) == base
+            twin = twin if twin is not None else strip_weights(converted)[0]
+            back = from_onnx(convert(converted, twin, OPSET)[0]) == base
         except Exception:  # noqa: BLE001 - no adapter back (or it no longer imports): no round trip
             back = False
         rows.append(OpsetRow(target, True, "", changed, True, "", error, same, back))
