@@ -1,8 +1,9 @@
-"""Sections (ui.section) in a real browser, on the lightweight zoo.
+"""Sections (ui.section) and the lesson's fragment in a real browser.
 
 A pick of the network family reruns only the network section — the websocket reports a fragment run
 — and its graph is redrawn for the new family. In presenter mode the same pick reruns the whole
-page (a full run), so the graph on the presenter stage, outside the section, is redrawn too.
+page (a full run), so the graph on the presenter stage, outside the section, is redrawn too. The
+lesson's expander (ui.lesson) draws nothing while folded; opening it is a fragment run of its own.
 """
 
 from __future__ import annotations
@@ -42,3 +43,17 @@ def test_in_presenter_mode_a_pick_reruns_the_page_and_redraws_the_stage(server, 
     bb.settle(page, runs, 0)
     page.locator("[data-testid='stMain'] [data-testid='stExpander'] summary").first.click()  # "Controls"
     _pick_and_check(page, runs, ForwardMsg.FINISHED_SUCCESSFULLY, STAGE_TITLE)
+
+
+def test_opening_the_lesson_reruns_its_fragment_alone_and_shows_the_text(server, page):
+    runs = bb.Runs(page.context, page)
+    page.goto(f"{server}/roofline")
+    bb.settle(page, runs, 0)
+    body = "[data-testid='stMain'] [data-testid='stExpander'] [data-testid='stMarkdownContainer'] h2"
+    assert page.locator(body).count() == 0  # folded: the lesson's markdown is not drawn
+    done = runs.finished
+    page.locator("[data-testid='stMain'] [data-testid='stExpander'] summary", has_text="Lesson").click()
+    bb.settle(page, runs, done)
+    assert runs.statuses[-1] == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+    page.locator(body, has_text="Sources").wait_for(state="visible")
+    assert runs.errors == []
