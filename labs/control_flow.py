@@ -7,7 +7,7 @@ import streamlit as st
 
 import ui
 from engine.framework import control_flow_lab as cfl
-from engine.framework.control_flow_capture import capture_all
+from engine.framework.control_flow_capture import capture_some
 from ui.heavy import cached_heavy
 from viz.framework import dag_figure, tape_rows, values_figure
 
@@ -28,6 +28,16 @@ def load_example() -> None:
 
 def scale_label(s: float) -> str:
     return f"×{s:g}"
+
+
+CHEAP = ("eager", "fx")   # 1–30 ms each; jit, export and dynamo (0.5–1.5 s) go through the heavy limiter
+
+
+def lens(code: str, seed: int, method: str):
+    """One capture of the function, made when it is shown: dynamo's compile only while its tab is open."""
+    run = ui.cached(capture_some) if method in CHEAP else cached_heavy(capture_some, "torch")
+    with st.spinner(t_("Tracing with torch (the first compile takes a few seconds)...")):
+        return run(code, seed, (method,))[method]
 
 
 @st.fragment   # the tape and the derivative program: another input reruns only this section
@@ -62,17 +72,16 @@ with ui.controls():
     code = st.text_area(t_("Your function (if and while on tensors allowed; one return at the end)"),
                         cfl.example_text(name), height=230, key="cf_code", bind="query-params")
 
-comparison = caps = None
+comparison = jit = None
 with ui.guard("Cannot run this function"):
     comparison = ui.cached(cfl.compare)(code, seed)
-with ui.guard("torch could not capture this function"), st.spinner(t_("Tracing with torch (the first "
-                                                                      "compile takes a few seconds)...")):
-    caps = cached_heavy(capture_all, "torch")(code, seed) if comparison is not None else None
+with ui.guard("torch could not capture this function"):
+    jit = lens(code, seed, "jit") if comparison is not None else None
 
 if comparison is not None:
     st.subheader(t_("Your function on six inputs"))
     labels = [scale_label(r.scale) for r in comparison.rows]
-    replay = {scale_label(r["scale"]): r["traced"] for r in caps.jit.details.get("rows", [])} if caps else {}
+    replay = {scale_label(r["scale"]): r["traced"] for r in jit.details.get("rows", [])} if jit else {}
     series = {t_("eager Python"): [r.eager for r in comparison.rows],
               t_("converted graph (cond / while_loop)"): [r.graph for r in comparison.rows],
               t_("jit.trace replay"): [replay.get(x) for x in labels]}
@@ -82,7 +91,7 @@ if comparison is not None:
               "jit.trace": "—" if replay.get(x) is None else f"{replay[x]:.6g}",
               t_("note"): ui.t_message(r.error) if r.error else ""} for x, r in zip(labels, comparison.rows)]
     ui.show_figure(fit(values_chart(labels, series, t_("Same function, three ways of running it"),
-                                    cache_key=(code, seed, caps is not None))), "cf_values",
+                                    cache_key=(code, seed, jit is not None))), "cf_values",
                    t_("The converted graph equals eager Python on every input; the trace replays the "
                       "example input's path (×1), so it is wrong wherever the path differs."), rows=table)
     st.dataframe(table, hide_index=True)
@@ -103,16 +112,18 @@ if comparison is not None:
         st.caption(t_("Read from the syntax tree, not from a run — the approach of PaddlePaddle's "
                       "@to_static, MindSpore's graph mode and TensorFlow's AutoGraph."))
 
-if caps is not None:
+if jit is not None:
     st.subheader(t_("What PyTorch's captures see"))
-    # only the open tab is drawn (switching reruns the page; the open tab is in the URL): each hidden
-    # capture's graph was a plotly figure the browser drew again on every move
-    tabs = st.tabs([t_(TITLES[c.method]) for c in caps.all()], key="cf_capture", on_change="rerun",
+    # only the open tab is drawn and captured (switching reruns the page; the open tab is in the URL):
+    # each hidden capture's graph was a figure the browser drew again on every move, and dynamo's
+    # compile 0.5–1.5 s of every new function
+    tabs = st.tabs([t_(title) for title in TITLES.values()], key="cf_capture", on_change="rerun",
                    bind="query-params")
-    for tab, cap in zip(tabs, caps.all()):
+    for tab, method in zip(tabs, TITLES):
         if not tab.open:
             continue
-        with tab:
+        with tab, ui.guard("torch could not capture this function"):
+            cap = jit if method == "jit" else lens(code, seed, method)
             st.markdown(ui.t_message(cap.message) if cap.ok else "")
             if not cap.ok:
                 st.warning(cap.message)                 # torch's own error text
@@ -135,8 +146,8 @@ if caps is not None:
 if comparison is not None:
     autodiff_view(code, seed)
 
-if caps is not None and caps.jit.ok and caps.jit.details["rows"]:
-    wrong = sum(not r["same"] for r in caps.jit.details["rows"])
+if jit is not None and jit.ok and jit.details["rows"]:
+    wrong = sum(not r["same"] for r in jit.details["rows"])
     ui.checkpoint(f"cf_ck_{hash(code)}_{seed}",
                   t_("jit.trace recorded the ×1 input. On how many of the other inputs will the trace give a "
                      "wrong value, without any error?"), wrong,

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from engine.core.errors import BudgetError, ProgramError, ShapeError
+from engine.core.errors import BudgetError, EngineError, ProgramError, ShapeError
 from engine.framework import control_flow_lab as cfl
 from engine.framework.control_flow import run_graph, to_graph_ops
 from engine.framework.function_eval import execute
@@ -242,3 +242,28 @@ def test_fx_jit_and_export_agree_with_the_hand_written_function(name):
         assert row["eager"] == pytest.approx(float(ORACLES[name](*_hand(name, x, fn))), rel=1e-12)
     assert caps.jit.details["frozen"] == (name != "fixed_loop")
     assert caps.eager.ok and caps.eager.details["grad_fn"] == "SumBackward0"
+
+
+def test_capture_some_makes_only_the_lenses_asked_for_and_each_as_capture_all_does(monkeypatch):
+    text = cfl.example_text("loop_until")
+    whole = capture.capture_all(text)
+    some = capture.capture_some(text, 0, ("jit", "eager"))
+    assert list(some) == ["jit", "eager"]
+    for method, cap in some.items():
+        other = getattr(whole, method)
+        assert (cap.method, cap.ok, cap.message) == (other.method, other.ok, other.message)
+        assert cap.dag == other.dag
+    assert some["jit"].details["rows"] == whole.jit.details["rows"]
+
+    def no_compile(*_):
+        raise AssertionError("dynamo compiled a lens nobody asked for")
+
+    monkeypatch.setattr(capture, "dynamo_capture", no_compile)
+    assert set(capture.capture_some(text, 0, ("eager", "fx", "jit", "export"))) == {
+        "eager",
+        "fx",
+        "jit",
+        "export",
+    }
+    with pytest.raises(EngineError, match="unknown capture compile: use one of eager, fx"):
+        capture.capture_some(text, 0, ("compile",))

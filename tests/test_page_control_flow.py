@@ -50,3 +50,17 @@ def test_the_page_speaks_chinese(lab):
     assert any(CJK.search(s.value) for s in at.subheader)
     labels = list(at.selectbox(key="cf_example").options)
     assert any(CJK.search(label) for label in labels)
+
+
+def test_dynamo_compiles_only_when_its_tab_is_open(lab, monkeypatch):
+    from engine.framework import control_flow_capture as capture
+
+    calls = []
+    real = capture.dynamo_capture
+    monkeypatch.setattr(capture, "dynamo_capture", lambda *a: calls.append(a) or real(*a))
+    at = lab("control_flow", timeout=300, cf_seed="4321")  # a seed no other test caches
+    assert not at.exception and calls == []  # the eager tab is open: no compile
+    at.session_state["cf_capture"] = "4a. torch._dynamo (torch.compile)"
+    at.run()
+    assert not at.exception and len(calls) == 1
+    assert any("graph break" in m.value for m in at.markdown)  # the dynamo lens's own summary

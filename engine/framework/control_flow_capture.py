@@ -26,6 +26,7 @@ import functools
 import re
 import warnings
 
+from ..core.errors import EngineError
 from ..core.limits import one_torch_trace_at_a_time
 from .control_flow_lab import SCALES, parse, sample_inputs
 from .function_eval import MAX_RUN_STEPS, execute, grad_fn_dag, run_code, torch_backend
@@ -260,18 +261,33 @@ def export_capture(fn: Function, inputs: list[dict], k: int) -> Capture:
     return Capture("export", True, dag, msg, {"refused": refused})
 
 
+#: The lenses in the order the lab shows them (Captures.all()).
+METHODS = ("eager", "fx", "jit", "dynamo", "export")
+
+
 @one_torch_trace_at_a_time
-def capture_all(text: str, seed: int = 0) -> Captures:
-    """The four lenses on the function in ``text`` (slow the first time: dynamo compiles; cache it)."""
+def capture_some(text: str, seed: int = 0, methods: tuple[str, ...] = METHODS) -> dict[str, Capture]:
+    """The lenses named in ``methods`` on the function in ``text``, and only those: dynamo compiles
+    (0.5–1.5 s an example here), the others take 1–230 ms, so a page computes dynamo only while its
+    tab is open. Each lens is the same as :func:`capture_all`'s."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        name, known = unknown[0], ", ".join(METHODS)
+        raise EngineError(f"unknown capture {name}: use one of {known}")
     fn = parse(text)
     inputs = sample_inputs(fn, seed)
     k = example_index(fn, inputs)
-    return Captures(
-        fn.name,
-        text,
-        eager_capture(fn, inputs[k]),
-        fx_capture(fn),
-        jit_capture(fn, inputs, k),
-        dynamo_capture(fn, inputs[k]),
-        export_capture(fn, inputs, k),
-    )
+    make = {
+        "eager": lambda: eager_capture(fn, inputs[k]),
+        "fx": lambda: fx_capture(fn),
+        "jit": lambda: jit_capture(fn, inputs, k),
+        "dynamo": lambda: dynamo_capture(fn, inputs[k]),
+        "export": lambda: export_capture(fn, inputs, k),
+    }
+    return {m: make[m]() for m in dict.fromkeys(methods)}
+
+
+@one_torch_trace_at_a_time
+def capture_all(text: str, seed: int = 0) -> Captures:
+    """The four lenses on the function in ``text`` (slow the first time: dynamo compiles; cache it)."""
+    return Captures(parse(text).name, text, **capture_some(text, seed))
