@@ -15,9 +15,20 @@ def test_default_view_compares_both_paths_against_torch(lab):
     assert all(float(v) < 1e-4 for v in _metric(at, "max |ours − torch|"))
     notes = " ".join(m.value for m in at.markdown)
     assert "BatchNorm" in notes and "Gemm" in notes and "Shape" in notes
+    assert "Opset conversion (onnx.version_converter)" in [e.label for e in at.expander]
+    tables = len(at.dataframe)  # folded: the opset table is not converted nor drawn
+    at.session_state["mc_opset"] = True  # a click on its expander
+    at.run()
+    assert not at.exception and len(at.dataframe) == tables + 1
     opsets = at.dataframe[-1].value
     assert list(opsets["target opset"]) == [11, 13, 14, 15, 18, 21]
     assert "Relu" in opsets.iloc[0]["converted"]  # no adapter down to 11, named
+
+
+def test_a_link_with_the_opset_table_open_opens_it(lab):
+    at = lab("model_conversion", mc_model="mlp", mc_opset="true")
+    assert not at.exception
+    assert list(at.dataframe[-1].value["target opset"]) == [11, 13, 14, 15, 18, 21]
 
 
 def test_control_flow_and_an_unsupported_op_are_named(lab):

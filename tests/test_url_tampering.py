@@ -122,6 +122,7 @@ KIND_OF_PROTO = {
     "MultiSelect": "option",
     "ButtonGroup": "option",
     "Checkbox": "bool",
+    "Expandable": "bool",  # an expander bound to the URL (open or folded)
     "TextArea": "text",
     "TextInput": "text",
 }
@@ -208,7 +209,7 @@ def discovered(page: str) -> tuple[tuple[dict, dict[str, str], dict[str, tuple]]
 def _in_domain(widget) -> str:
     """'' when the widget's value is one it can take, else why not."""
     kind = _kind(widget.proto)
-    value = widget.value
+    value = getattr(widget, "value", None)  # an expander has none: open or folded, nothing to range-check
     if kind == "number":
         values = value if isinstance(value, (list, tuple)) else [value]
         lo, hi = getattr(widget, "min", None), getattr(widget, "max", None)
