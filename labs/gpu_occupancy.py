@@ -29,21 +29,23 @@ def on_gpu(g: str, hardware: str, precision: str):  # the workspace graph ``g`` 
 GUIDE = {("7.0", 128, 37, 0): 75, ("7.0", 320, 37, 0): 63, ("7.0", 256, 32, 0): 100}
 LIMIT_NAMES, AMD_NAMES = limit_labels(ui.translator()), amd_limit_labels(ui.translator())
 
-with ui.controls():
-    c = st.columns([3, 2, 1])
-    choice = ws.choose("go_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
-                                    "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn", "zoo:resnet18"),
-                       slot=c[0])
-    hw = c[1].selectbox(t_("Hardware"), list(GPU_SMS), index=1, key="go_hw", bind="query-params")
-    prec = c[2].radio(t_("Precision"), ["fp16", "fp32"], key="go_prec", bind="query-params")
 
-with ui.guard():
-    if choice is not None:
+@ui.section   # the graph, hardware and precision picks and the roofline lens they drive
+def graph_view() -> None:
+    with ui.controls():
+        c = st.columns([3, 2, 1])
+        choice = ws.choose("go_graph", ("preset:conv_bn_relu", "preset:resnet_basic_block",
+                                        "preset:mobilenetv2_inverted_residual", "zoo:tiny_cnn",
+                                        "zoo:resnet18"), slot=c[0])
+        hw = c[1].selectbox(t_("Hardware"), list(GPU_SMS), index=1, key="go_hw", bind="query-params")
+        prec = c[2].radio(t_("Precision"), ["fp16", "fp32"], key="go_prec", bind="query-params")
+    if choice is None:
+        return
+    with ui.guard():
         sim = ui.cached_resource(on_gpu)(choice.source.g, hw, prec)
         table, k = layer_rows(sim), dict(sim.config)
-        ui.show_figure(fit(gpu_layers_chart(table, t_("{name} on {hw} ({prec}): roofline time per layer",
-                                                      name=choice.name, hw=hw, prec=prec),
-                                            cache_key=(choice.source.g, hw, prec))),
+        title = t_("{name} on {hw} ({prec}): roofline time per layer", name=choice.name, hw=hw, prec=prec)
+        ui.show_figure(fit(gpu_layers_chart(table, title, cache_key=(choice.source.g, hw, prec))),
                        "go_graph_layers", t_("Notice: layers with few FLOPs per byte are memory-bound — a "
                                              "faster Tensor Core would not make them faster."), rows=table)
         m = st.columns(4)
@@ -62,6 +64,9 @@ with ui.guard():
                       source=sim.total("source")))
 
 
+graph_view()
+
+
 @st.fragment   # one kernel's occupancy: changing the vendor or the kernel reruns only this section
 def kernel_view() -> None:
     st.subheader(t_("One kernel's occupancy"))
@@ -71,8 +76,7 @@ def kernel_view() -> None:
         c = st.columns(5)
         if vendor == "NVIDIA":
             cc = ui.by_id(c[0]).selectbox(t_("Compute capability"), list(SPECS), index=0, key="go_cc",
-                                          format_func=lambda k: f"{k} — {SPECS[k].name}",
-                                          bind="query-params")
+                                          format_func=lambda k: f"{k} — {SPECS[k].name}", bind="query-params")
             threads = c[1].number_input(t_("Threads per block"), 0, 2048, 128, step=32, key="go_threads",
                                         bind="query-params")
             regs = c[2].number_input(t_("Registers per thread"), 1, 300, 37, key="go_regs",
@@ -81,9 +85,8 @@ def kernel_view() -> None:
                                                 step=1.0, format="%.1f", key="go_smem", bind="query-params"))
         else:
             arch = ui.by_id(c[0]).selectbox(t_("AMD target"), list(SPECS_AMD), key="go_arch",
-                                            bind="query-params",
-                                            format_func=lambda k: f"{k} — {SPECS_AMD[k].name} "
-                                                                  f"({SPECS_AMD[k].product})")
+                                            bind="query-params", format_func=lambda k: (
+                                                f"{k} — {SPECS_AMD[k].name} ({SPECS_AMD[k].product})"))
             wg = c[1].number_input(t_("Workgroup size"), 1, 1024, 256, step=64, key="go_wg",
                                    bind="query-params")
             vgprs = c[2].number_input(t_("VGPRs per work-item"), 1, 512, 102, key="go_vgpr",
@@ -107,9 +110,8 @@ def kernel_view() -> None:
                 lds=a["lds_allocated"]), data=a)
             curves = ui.cached(occupancy_amd_curves)(arch, int(wg), int(vgprs), int(sgprs), lds)
             ui.show_figure(fit(amd_curves(curves, (int(vgprs), int(wg), lds))), "go_amd_curves", t_(
-                "Each panel moves one resource, the others stay yours. Steps come from allocation "
-                "granules: VGPRs in 8s, LDS in 512-byte blocks, a workgroup's waves spread over 4 SIMDs."),
-                data=curves)
+                "Each panel moves one resource, the others stay yours. Steps come from allocation granules: "
+                "VGPRs in 8s, LDS in 512-byte blocks, a workgroup's waves spread over 4 SIMDs."), data=curves)
         else:
             r = ui.cached(occupancy)(cc, int(threads), int(regs), smem)
             m = st.columns(4)

@@ -22,42 +22,6 @@ NAMES = {"standard": "Standard conv", "depthwise_separable": "Depthwise-separabl
          "inverted_residual": "Inverted residual", "shuffle_unit": "ShuffleNet unit",
          "ghost": "Ghost module", "mobilevit": "MobileViT block"}
 
-with ui.controls():
-    c = st.columns([2, 1, 1, 2])
-    name = c[0].selectbox(t_("Network"), nets.NETWORKS, key="lw_net", bind="query-params")
-    alpha = c[1].select_slider(t_("Width multiplier α"),
-                               [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4, 1.5, 2.0], 1.0,
-                               key="lw_alpha", bind="query-params",
-                               help=t_("Defined by the MobileNetV1/V2 papers; ShuffleNetV2 has 0.5x, "
-                                       "1x, 1.5x and 2x."))
-    default_res = nets.PAPER[name].resolution
-    res = c[2].number_input(t_("Resolution"), 32, 512, default_res, 32,
-                            key=f"lw_res_{default_res}", bind="query-params")
-    hw = c[3].selectbox(t_("Hardware (roofline)"), HW,
-                        index=HW.index("Phone CPU (assumed)"), key="lw_hw", bind="query-params")
-
-with ui.guard():
-    summary = ui.cached(la.summarize)(name, hw, float(alpha), int(res))
-    cost, points, parts = summary.cost, list(summary.points), summary.parts
-    m = st.columns(4)
-    m[0].metric(t_("Parameters"), f"{cost.params / 1e6:.2f} M")
-    m[1].metric(t_("MACs"), f"{cost.macs / 1e6:.0f} M")
-    m[2].metric(t_("Roofline time"), f"{1e3 * summary.time_s:.2f} ms")
-    m[3].metric(t_("Graph nodes"), f"{cost.nodes}")
-    paper = cost.paper
-    if alpha == 1.0 and res == paper.resolution:
-        text, color = vl.paper_badge(cost, TR)
-        st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
-    else:
-        st.caption(t_("The paper's row is α = 1, {resolution}×{resolution}.", resolution=paper.resolution))
-    st.caption(vl.roles_text(parts, TR))
-    hwp = engine.hardware_presets()[hw]
-    ui.show_figure(fig(vl.layer_roofline_figure)(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
-                                                 hw, tr=TR), "lw_roofline",
-                   t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
-                      "memory roof; pointwise 1x1 layers (red) reach the flat compute roof."),
-                   rows=[p.__dict__ for p in points], main=True)
-
 
 @st.fragment   # the block explorer: a new block, width or kernel reruns only this section
 def blocks_view() -> None:
@@ -115,24 +79,66 @@ def blocks_view() -> None:
                                           "the input width."))
 
 
-blocks_view()
+@ui.section   # network, α, resolution, hardware and all they drive: metrics, roofline, every network
+def network_view() -> None:
+    with ui.controls():
+        c = st.columns([2, 1, 1, 2])
+        name = c[0].selectbox(t_("Network"), nets.NETWORKS, key="lw_net", bind="query-params")
+        alpha = c[1].select_slider(t_("Width multiplier α"),
+                                   [0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4, 1.5, 2.0], 1.0,
+                                   key="lw_alpha", bind="query-params",
+                                   help=t_("Defined by the MobileNetV1/V2 papers; ShuffleNetV2 has 0.5x, "
+                                           "1x, 1.5x and 2x."))
+        default_res = nets.PAPER[name].resolution
+        res = c[2].number_input(t_("Resolution"), 32, 512, default_res, 32,
+                                key=f"lw_res_{default_res}", bind="query-params")
+        hw = c[3].selectbox(t_("Hardware (roofline)"), HW,
+                            index=HW.index("Phone CPU (assumed)"), key="lw_hw", bind="query-params")
 
-st.subheader(t_("Every network against its paper"))
-with ui.guard():
-    rows = ui.cached(la.summarize_all)(hw)
-    ui.show_figure(fig(vl.networks_figure)([r.cost for r in rows], tr=TR), "lw_networks",
-                   t_("Bars are the engine's counts of graphs built from the papers' tables; black "
-                      "ticks are the numbers the papers print."),
-                   rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
-                              params_diff=c.params_diff, macs_diff=c.macs_diff)
-                         for c in (r.cost for r in rows)])
-    ui.show_figure(fig(vl.time_breakdown_figure)([dict(network=r.cost.name, macs=r.cost.macs,
-                                                  times=r.times) for r in rows], tr=TR), "lw_time",
-                   t_("On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its time: "
-                      "depthwise and elementwise layers pay for memory traffic, not MACs.", hw=hw))
-    ui.show_figure(fig(vl.sweep_figure)(ui.cached(la.width_sweep)(), tr=TR), "lw_sweep",
-                   t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not depend on "
-                      "the resolution."))
+    with ui.guard():
+        summary = ui.cached(la.summarize)(name, hw, float(alpha), int(res))
+        cost, points, parts = summary.cost, list(summary.points), summary.parts
+        m = st.columns(4)
+        m[0].metric(t_("Parameters"), f"{cost.params / 1e6:.2f} M")
+        m[1].metric(t_("MACs"), f"{cost.macs / 1e6:.0f} M")
+        m[2].metric(t_("Roofline time"), f"{1e3 * summary.time_s:.2f} ms")
+        m[3].metric(t_("Graph nodes"), f"{cost.nodes}")
+        paper = cost.paper
+        if alpha == 1.0 and res == paper.resolution:
+            text, color = vl.paper_badge(cost, TR)
+            st.badge(text, color=color, icon=":material/check:" if color == "green" else ":material/info:")
+        else:
+            st.caption(t_("The paper's row is α = 1, {resolution}×{resolution}.",
+                          resolution=paper.resolution))
+        st.caption(vl.roles_text(parts, TR))
+        hwp = engine.hardware_presets()[hw]
+        ui.show_figure(fig(vl.layer_roofline_figure)(points, hwp.peak_fp32 or hwp.peak_flops, hwp.bandwidth,
+                                                     hw, tr=TR), "lw_roofline",
+                       t_("Depthwise layers (blue) do at most ~2 FLOPs per byte and sit under the slanted "
+                          "memory roof; pointwise 1x1 layers (red) reach the flat compute roof."),
+                       rows=[p.__dict__ for p in points], main=True)
+
+    blocks_view()   # a nested fragment between the two, reading none of these controls
+
+    st.subheader(t_("Every network against its paper"))
+    with ui.guard():
+        rows = ui.cached(la.summarize_all)(hw)
+        ui.show_figure(fig(vl.networks_figure)([r.cost for r in rows], tr=TR), "lw_networks",
+                       t_("Bars are the engine's counts of graphs built from the papers' tables; black "
+                          "ticks are the numbers the papers print."),
+                       rows=[dict(network=c.name, params=c.params, macs=c.macs, paper=c.paper.source,
+                                  params_diff=c.params_diff, macs_diff=c.macs_diff)
+                             for c in (r.cost for r in rows)])
+        ui.show_figure(fig(vl.time_breakdown_figure)([dict(network=r.cost.name, macs=r.cost.macs,
+                                                      times=r.times) for r in rows], tr=TR), "lw_time",
+                       t_("On {hw}, MobileNetV1 has about twice MobileNetV2's MACs but not twice its time: "
+                          "depthwise and elementwise layers pay for memory traffic, not MACs.", hw=hw))
+        ui.show_figure(fig(vl.sweep_figure)(ui.cached(la.width_sweep)(), tr=TR), "lw_sweep",
+                       t_("MACs fall with α² (1x1 convs dominate) and with ρ²; parameters do not depend on "
+                          "the resolution."))
+
+
+network_view()
 
 
 @st.fragment   # guideline G1: new channel widths c1, c2 rerun only this section

@@ -57,87 +57,91 @@ def graph_view() -> None:
 
 graph_view()
 
-st.subheader(t_("A model trained here, with its accuracy"))
-with ui.controls():
-    c = st.columns([1, 2, 1.5, 1.5])
-    model = c[0].selectbox(t_("Model"), ["mlp", "cnn"], key="pr_model", bind="query-params")
-    method = ui.by_id(c[1]).selectbox(t_("Method"), list(vc.METHOD_NAMES), key="pr_method",
-                                      format_func=lambda k: t_(vc.METHOD_NAMES[k]), bind="query-params")
-    amount = c[2].slider(t_("Amount to prune"), 0.0, 1.0, 0.5, 0.05, key="pr_amount",
-                         bind="query-params", help=t_("Ignored by 2:4 (always half)."))
-    tune = c[3].slider(t_("Fine-tuning epochs"), 0, 5, 0, key="pr_tune", bind="query-params")
-    d = st.columns(4)
-    layers = [ly.name for ly in model_spec(model).weighted]
-    layer = d[0].selectbox(t_("Layer shown"), layers, key=f"pr_layer_{model}", bind="query-params")
-    dense = [ly.name for ly in model_spec(model).weighted if ly.kind == "dense"]
-    lr_layer = d[1].selectbox(t_("Low-rank layer"), dense, key=f"pr_lrl_{model}",
-                              bind="query-params")
-    norm = ui.by_id(d[3]).radio(t_("Channel norm (structured)"), [2, 1], horizontal=True,
-                                format_func=lambda n: f"L{n}", key="pr_norm", bind="query-params")
-    final = d[2].slider(t_("Gradual: final sparsity"), 0.5, 0.98, 0.9, 0.01,
-                        key="pr_final", bind="query-params")
-
 
 def masks_for(model: str, method: str, amount: float, norm: int) -> dict:
     return prune.model_masks(model, train_model(model, 0).params, method, amount, norm)
 
 
-# the later sections use it even if this one fails; busy -> nothing below can draw, so it stops
-w = cached_heavy_or_stop(train_model, "train", model, 0).params[f"{layer}.w"]
-with ui.guard():
-    res = cached_heavy(prune.prune_model, "train")(model, 0, method, amount, tune, norm)
-    masks = cached_heavy(masks_for, "train")(model, method, amount, norm)
-    m = st.columns(4)
-    m[0].metric(t_("sparsity (all weights)"), f"{res.sparsity:.1%}")
-    m[1].metric(t_("accuracy, pruned"), f"{res.accuracy:.1%}",
-                f"{100 * (res.accuracy - res.fp32_accuracy):+.1f} pt")
-    if res.finetuned_accuracy is not None:
-        m[2].metric(t_("after fine-tuning"), f"{res.finetuned_accuracy:.1%}")
-    m[3].metric(t_("dense fp32"), f"{res.fp32_accuracy:.1%}")
-    ui.show_figure(fig(vc.mask_heatmap)(w, masks[f"{layer}.w"],
-                                        t_("{layer} weights after {v2}", layer=layer,
-                                           v2=t_(vc.METHOD_NAMES[method])), tr=TR),
-                   "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; "
-                                 "structured pruning removes whole columns (output units / filters); "
-                                 "2:4 keeps two of every four consecutive inputs."))
-    w_demo = np.random.default_rng(0).standard_normal((64, 32))
-    ui.checkpoint("pr_ck_24", t_("A 64×32 dense layer gets 2:4 sparsity. How many weights are left?"),
-                  int(prune.n_m_mask(w_demo, 2, 4).sum()),
-                  t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values."),
-                  rel_tol=0.0)
-    rows = cached_heavy(prune.sparsity_curve, "train")(model, 0)
-    ui.show_figure(fig(vc.sparsity_figure)(rows, t_("{model}: accuracy vs sparsity, one shot, no "
-                                                    "fine-tuning",
-                                                    model=model), tr=TR),
-                   "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity "
-                                  "(small layers are spared); removing whole channels hurts soonest."),
-                   rows=rows)
+@ui.section   # the trained model, method and amount, and all they drive (the rest of the page)
+def model_view() -> None:
+    st.subheader(t_("A model trained here, with its accuracy"))
+    with ui.controls():
+        c = st.columns([1, 2, 1.5, 1.5])
+        model = c[0].selectbox(t_("Model"), ["mlp", "cnn"], key="pr_model", bind="query-params")
+        method = ui.by_id(c[1]).selectbox(t_("Method"), list(vc.METHOD_NAMES), key="pr_method",
+                                          format_func=lambda k: t_(vc.METHOD_NAMES[k]), bind="query-params")
+        amount = c[2].slider(t_("Amount to prune"), 0.0, 1.0, 0.5, 0.05, key="pr_amount",
+                             bind="query-params", help=t_("Ignored by 2:4 (always half)."))
+        tune = c[3].slider(t_("Fine-tuning epochs"), 0, 5, 0, key="pr_tune", bind="query-params")
+        d = st.columns(4)
+        layers = [ly.name for ly in model_spec(model).weighted]
+        layer = d[0].selectbox(t_("Layer shown"), layers, key=f"pr_layer_{model}", bind="query-params")
+        dense = [ly.name for ly in model_spec(model).weighted if ly.kind == "dense"]
+        lr_layer = d[1].selectbox(t_("Low-rank layer"), dense, key=f"pr_lrl_{model}",
+                                  bind="query-params")
+        norm = ui.by_id(d[3]).radio(t_("Channel norm (structured)"), [2, 1], horizontal=True,
+                                    format_func=lambda n: f"L{n}", key="pr_norm", bind="query-params")
+        final = d[2].slider(t_("Gradual: final sparsity"), 0.5, 0.98, 0.9, 0.01,
+                            key="pr_final", bind="query-params")
 
-st.subheader(t_("Gradual pruning (Zhu & Gupta 2017)"))
-st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3")
-with ui.guard():
-    g = cached_heavy(prune.gradual_prune, "train")(model, 0, final)
-    ui.show_figure(fig(vc.schedule_figure)(g.schedule, g.accuracies, g.one_shot_accuracy,
-                                           t_("Prune to {final:.0%} in 8 steps, fine-tuning in between",
-                                              final=final), tr=TR),
-                   "pr_grad", t_("Gradual: {accuracy:.1%}; one shot to the same sparsity: "
-                                 "{one_shot_accuracy:.1%}. Prune fast while there is slack, slowly "
-                                 "near the end.",
-                                 accuracy=g.accuracy, one_shot_accuracy=g.one_shot_accuracy))
-    def main_figure(k: int):
-        step, target = g.schedule[k]
-        return fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
-                                    t_("{layer} after pruning step {step}: target {target:.1%} overall",
-                                       layer=layer, step=step, target=target), tr=TR)
+    # the later sections use it even if this one fails; busy -> nothing below can draw, so it stops
+    w = cached_heavy_or_stop(train_model, "train", model, 0).params[f"{layer}.w"]
+    with ui.guard():
+        res = cached_heavy(prune.prune_model, "train")(model, 0, method, amount, tune, norm)
+        masks = cached_heavy(masks_for, "train")(model, method, amount, norm)
+        m = st.columns(4)
+        m[0].metric(t_("sparsity (all weights)"), f"{res.sparsity:.1%}")
+        m[1].metric(t_("accuracy, pruned"), f"{res.accuracy:.1%}",
+                    f"{100 * (res.accuracy - res.fp32_accuracy):+.1f} pt")
+        if res.finetuned_accuracy is not None:
+            m[2].metric(t_("after fine-tuning"), f"{res.finetuned_accuracy:.1%}")
+        m[3].metric(t_("dense fp32"), f"{res.fp32_accuracy:.1%}")
+        ui.show_figure(fig(vc.mask_heatmap)(w, masks[f"{layer}.w"],
+                                            t_("{layer} weights after {v2}", layer=layer,
+                                               v2=t_(vc.METHOD_NAMES[method])), tr=TR),
+                       "pr_heat", t_("Grey cells are pruned. Magnitude pruning leaves a speckle; "
+                                     "structured pruning removes whole columns (output units / filters); "
+                                     "2:4 keeps two of every four consecutive inputs."))
+        w_demo = np.random.default_rng(0).standard_normal((64, 32))
+        ui.checkpoint("pr_ck_24", t_("A 64×32 dense layer gets 2:4 sparsity. How many weights are left?"),
+                      int(prune.n_m_mask(w_demo, 2, 4).sum()),
+                      t_("Half of 2,048, in every group of four: exactly 1,024, whatever the values."),
+                      rel_tol=0.0)
+        rows = cached_heavy(prune.sparsity_curve, "train")(model, 0)
+        ui.show_figure(fig(vc.sparsity_figure)(rows, t_("{model}: accuracy vs sparsity, one shot, no "
+                                                        "fine-tuning",
+                                                        model=model), tr=TR),
+                       "pr_curve", t_("Global magnitude pruning beats per-layer at the same sparsity "
+                                      "(small layers are spared); removing whole channels hurts soonest."),
+                       rows=rows)
 
-    def show_mask(k: int) -> None:
-        ui.show_figure(main_figure(k),
-                       "pr_grad_mask", t_("Test accuracy after this step's fine-tuning: {v2:.1%}.",
-                                          v2=g.accuracies[k]))
-    ui.stepper("pr_step", len(g.schedule), render=show_mask, frame=main_figure)
+    st.subheader(t_("Gradual pruning (Zhu & Gupta 2017)"))
+    st.latex(r"s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3")
+    with ui.guard():
+        g = cached_heavy(prune.gradual_prune, "train")(model, 0, final)
+        ui.show_figure(fig(vc.schedule_figure)(g.schedule, g.accuracies, g.one_shot_accuracy,
+                                               t_("Prune to {final:.0%} in 8 steps, fine-tuning in between",
+                                                  final=final), tr=TR),
+                       "pr_grad", t_("Gradual: {accuracy:.1%}; one shot to the same sparsity: "
+                                     "{one_shot_accuracy:.1%}. Prune fast while there is slack, slowly "
+                                     "near the end.",
+                                     accuracy=g.accuracy, one_shot_accuracy=g.one_shot_accuracy))
+        def main_figure(k: int):
+            step, target = g.schedule[k]
+            return fig(vc.mask_heatmap)(w, g.masks[k][f"{layer}.w"],
+                                        t_("{layer} after pruning step {step}: target {target:.1%} overall",
+                                           layer=layer, step=step, target=target), tr=TR)
+
+        def show_mask(k: int) -> None:
+            ui.show_figure(main_figure(k),
+                           "pr_grad_mask", t_("Test accuracy after this step's fine-tuning: {v2:.1%}.",
+                                              v2=g.accuracies[k]))
+        ui.stepper("pr_step", len(g.schedule), render=show_mask, frame=main_figure)
+
+    lowrank_view(model, lr_layer)
 
 
-@st.fragment   # low rank: a new rank reruns only this section (model and layer come from the page)
+@st.fragment   # low rank: a new rank reruns only this section (model and layer come from model_view)
 def lowrank_view(model: str, lr_layer: str) -> None:
     st.subheader(t_("Low rank: a layer as two thin ones (truncated SVD)"))
     with ui.guard():
@@ -163,6 +167,6 @@ def lowrank_view(model: str, lr_layer: str) -> None:
                        rows=sweep)
 
 
-lowrank_view(model, lr_layer)
+model_view()
 
 ui.lesson("pruning")
