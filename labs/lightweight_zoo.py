@@ -41,8 +41,7 @@ def network_view() -> None:
         alpha = c[3].select_slider(t_("Scale factor s"), [0.5, 1.0, 1.5, 2.0], 1.0, key="lz_scale",
                                    bind="query-params", disabled=len(alphas) == 1)
         alpha = alpha if len(alphas) > 1 else 1.0
-        with ui.guard():
-            default_res = zoo.run_resolution(name, float(alpha)) or 224
+        default_res = zoo.run_resolution(name, float(alpha)) or 224  # the menu's names and scales: no error
         res = c[4].number_input(t_("Graph resolution"), 32, 1024, default_res, 32,
                                 key=f"lz_res_{default_res}", bind="query-params")
 
