@@ -88,8 +88,10 @@ def op_view() -> None:
         for message in (tc.function_error, tc.gradcheck_message):
             if message:
                 st.warning(message)          # torch's own words, as the student would see them
-    with st.expander(t_("The same op written for PyTorch")), ui.guard():
-        st.code(ui.cached(torch_source)(code), "python")
+    def torch_op() -> None:   # written (and drawn) only while its expander is open
+        with ui.guard():
+            st.code(ui.cached(torch_source)(code), "python")
+    ui.folded(t_("The same op written for PyTorch"), "ca_torch_box", torch_op)
 
     st.subheader(t_("3. Your op inside a graph"))
     use = None

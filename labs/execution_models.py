@@ -80,8 +80,8 @@ def lanes_view() -> None:
                        t_("SIMD pays for both sides of the branch on every chunk; SIMT pays only where a "
                           "warp diverges."))
         if run.stack_log:
-            with st.expander(t_("Reconvergence stack log")):
-                st.code("\n".join(ui.t_message(line) for line in run.stack_log[:40]))
+            ui.folded(t_("Reconvergence stack log"), "em_stack_box",   # drawn only while open
+                      lambda: st.code("\n".join(ui.t_message(line) for line in run.stack_log[:40])))
         if all(np.array_equal(r.result, runs[0].result) for r in runs) and np.array_equal(
                 runs[0].result, np.where(a > 0, a + b, a - b)):
             st.success(t_("✓ All four models give the same c as numpy's np.where."))

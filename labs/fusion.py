@@ -99,14 +99,15 @@ def fusion_view() -> None:
         st.dataframe([{t_("kernel"): k + 1, t_("ops"): " + ".join(grp),
                        t_("pattern kinds"): " + ".join(result.kinds[n] for n in grp)}
                       for k, grp in enumerate(result.groups)], hide_index=True, width="stretch")
-        with st.expander(t_("Every fusion decision, in order")):
-            st.code("\n".join(map(ui.t_message, result.log)) or "—", language=None)
+        ui.folded(t_("Every fusion decision, in order"), "fu_log_box",   # drawn only while open
+                  lambda: st.code("\n".join(map(ui.t_message, result.log)) or "—", language=None))
     reveal(ck, kernels)
-    with st.expander(t_("Pattern kind of every op (from the registry)")):
+    def kinds() -> None:
         ops = all_ops()
         st.dataframe([{t_("pattern kind"): k,
                        t_("ops"): ", ".join(sorted(n for n, o in ops.items() if o.kind == k))}
                       for k in KINDS], hide_index=True, width="stretch")
+    ui.folded(t_("Pattern kind of every op (from the registry)"), "fu_kinds_box", kinds)
 
 
 fusion_view()

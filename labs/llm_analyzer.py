@@ -93,8 +93,8 @@ def analyzer_view() -> None:
                        t_("Prefill's projections sit right of the ridge (compute-bound); decode's sit far "
                           "left: one token reuses each weight once."), rows=both)
         st.dataframe(ll.summary_rows(a), hide_index=True)
-        with st.expander(t_("Every op of this phase (LLM-Viewer's columns)")):
-            st.dataframe(rows, hide_index=True)
+        ui.folded(t_("Every op of this phase (LLM-Viewer's columns)"), "la_ops_box",  # drawn only while open
+                  lambda: st.dataframe(rows, hide_index=True))
         ui.checkpoint("la_ck_decode", t_("Llama-2-7B, batch 1, fp16, decoding on an A100: is q_proj "
                                          "memory-bound or compute-bound?"), t_("memory-bound"),
                       t_("2 FLOPs per weight, 2 bytes per weight: about 1 FLOP/B, far below the ridge "

@@ -118,10 +118,11 @@ def lowering_view() -> None:
                    "lo_levels", t_("Notice: more optimisation is not always less code — vectorising and "
                                    "unrolling trade instructions for speed."),
                    data=rep.levels, rows=vl.level_rows(rep.levels, tr))
-    with st.expander(t_("The IR after LLVM -O{level}", level=level)):
-        st.code(rep.optimized_ir, language="llvm", height=440)
-    with st.expander(t_("The machine code (host assembly, -O{level})", level=level)):
-        st.code(rep.assembly, language="nasm", height=440)
+    # drawn only while open: two listings of hundreds of highlighted lines, on every move otherwise
+    ui.folded(t_("The IR after LLVM -O{level}", level=level), "lo_ir_box",
+              lambda: st.code(rep.optimized_ir, language="llvm", height=440))
+    ui.folded(t_("The machine code (host assembly, -O{level})", level=level), "lo_asm_box",
+              lambda: st.code(rep.assembly, language="nasm", height=440))
 
     st.subheader(t_("Measured on this machine"))
     tm = rep.times

@@ -118,11 +118,12 @@ def pipeline_view() -> None:
                            rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label)
                                  for e in gp.timeline.events])
             st.table(rows)
-            with st.expander(ui.t("The stages on the graph")):
+            def stages() -> None:   # a figure drawn only while its expander is open
                 ui.show_figure(fit(stage_graph(choice.graph, groups=[list(s.nodes) for s in split.stages],
                                                title=choice.name, cache_key=cut)),
                                "pp_stage_graph",
                                ui.t("One coloured box per stage, in the colours of the bars."))
+            ui.folded(ui.t("The stages on the graph"), "pp_stage_graph_box", stages)
 
     if tl is not None:  # (the first block showed the error)
         st.subheader(ui.t("Equal stages: the textbook pipeline"))

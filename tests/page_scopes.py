@@ -1,6 +1,6 @@
 """What a function a lab hands to a fragment reads, read from the page's source (ast + symtable; no
-page is run). Used by tests/test_stepper.py (a stepper's ``render``) and tests/test_gif_export.py
-(its ``frame``).
+page is run). Used by tests/test_stepper.py (a stepper's ``render``), tests/test_gif_export.py
+(its ``frame``) and tests/test_folded.py (what a ``ui.folded`` expander draws).
 
 A fragment rerun calls such a function again with the values its names hold at the end of the run
 that defined it. A module global the page binds again further down, or — for a function defined
@@ -17,16 +17,21 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def stepper_calls(tree: ast.Module) -> list[ast.Call]:
-    """Every ``ui.stepper(...)`` call of the page, at any depth."""
+def ui_calls(tree: ast.Module, name: str) -> list[ast.Call]:
+    """Every ``ui.<name>(...)`` call of the page, at any depth."""
     return [
         c
         for c in ast.walk(tree)
         if isinstance(c, ast.Call)
         and isinstance(c.func, ast.Attribute)
-        and c.func.attr == "stepper"
+        and c.func.attr == name
         and getattr(c.func.value, "id", "") == "ui"
     ]
+
+
+def stepper_calls(tree: ast.Module) -> list[ast.Call]:
+    """Every ``ui.stepper(...)`` call of the page, at any depth."""
+    return ui_calls(tree, "stepper")
 
 
 def stores_after(body: list[ast.stmt], line: int) -> set[str]:
@@ -83,13 +88,14 @@ def _scope(table: symtable.SymbolTable, name: str, line: int) -> symtable.Symbol
     return None
 
 
-def outside_reads(source: str, tree: ast.Module, func: ast.FunctionDef, path: str = "<page>"):
-    """(the module globals ``func`` reads, the names it reads that are bound again after its
-    definition: globals at module level, free variables in an enclosing function)."""
+def outside_reads(source: str, tree: ast.Module, func: ast.FunctionDef | ast.Lambda, path: str = "<page>"):
+    """(the module globals ``func`` (a function or a lambda) reads, the names it reads that are bound
+    again after its definition: globals at module level, free variables in an enclosing function)."""
     table = symtable.symtable(source, path, "exec")
-    lines = {func.lineno, *(d.lineno for d in func.decorator_list)}
-    inner = next((s for s in (_scope(table, func.name, n) for n in sorted(lines)) if s is not None), None)
-    assert inner is not None, f"{path}: no scope for {func.name}"
+    name = "lambda" if isinstance(func, ast.Lambda) else func.name
+    lines = {func.lineno, *(d.lineno for d in getattr(func, "decorator_list", ()))}
+    inner = next((s for s in (_scope(table, name, n) for n in sorted(lines)) if s is not None), None)
+    assert inner is not None, f"{path}: no scope for {name}"
     symbols = [s for s in inner.get_symbols() if s.is_referenced()]
     # not is_local: Python 3.11's symtable calls a module-level function's parameter global too
     globals_read = {s.get_name() for s in symbols if s.is_global() and not s.is_local()}

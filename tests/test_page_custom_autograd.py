@@ -21,6 +21,9 @@ def test_default_op_passes_every_check(lab):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["torch.autograd.gradcheck"] == "passes"
     assert float(metrics["model gradient: tape vs central differences"]) < 1e-6
+    assert not any("MyOp(torch.autograd.Function)" in c.value for c in at.code)  # folded: not written
+    at.session_state["ca_torch_box"] = True  # a click on "The same op written for PyTorch"
+    at.run()
     assert any("MyOp(torch.autograd.Function)" in c.value for c in at.code)
 
 

@@ -27,7 +27,7 @@ from .checkpoint import checkpoint
 from .choice import by_id
 from .figures import figure_view, show_figure, show_svg
 from .i18n import both, lang, t, t_message, translator
-from .page import controls, flag, guard, lesson, lesson_text, presenting, section, setup
+from .page import controls, flag, folded, guard, lesson, lesson_text, presenting, section, setup
 from .stepper import stepper
 
 
@@ -54,6 +54,7 @@ __all__ = [
     "controls",
     "figure_view",
     "flag",
+    "folded",
     "guard",
     "lang",
     "lesson",

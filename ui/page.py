@@ -26,8 +26,10 @@ from the flag. Contrast is the light theme with CSS for black text; figures foll
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -284,24 +286,31 @@ def _section(text: str, name: str) -> str:
 
 
 def lesson(page_id: str, section: str | None = None, expanded: bool = False) -> None:
-    """Render lesson text (or one section of it) in an expander, drawn only while it is open.
-
-    The expander is stateful (``on_change="rerun"``) inside a fragment of its own: the page's first
-    paint and its full reruns skip the lesson's markdown while it is folded (measured on the serving
-    lab, 8 moves of its main control: the browser's script time per move 348/362 -> 256/281 ms, two
-    rounds), and opening it reruns only this fragment, not the page. In presenter mode it starts open.
-    """
+    """Render lesson text (or one section of it) in an expander, drawn only while it is open
+    (:func:`folded`); in presenter mode it starts open."""
     text = lesson_text(page_id, section)
     if text:
-        _lesson_box(text, expanded or bool(presenting()), f"lesson_{section}" if section else "lesson")
+        key, opened = f"lesson_{section}" if section else "lesson", expanded or bool(presenting())
+        folded(t("Lesson"), key, functools.partial(st.markdown, text), expanded=opened)
+
+
+def folded(label: str, key: str, draw: Callable[[], object], expanded: bool = False) -> None:
+    """An expander whose contents ``draw()`` draws only while it is open, in a fragment of its own.
+
+    The expander is stateful (``on_change="rerun"``, its state in Session State under ``key``): the
+    page's first paint and every rerun of the page or section around it skip the folded contents
+    (a lesson's markdown, a listing of machine code, a figure nobody opened), and opening it reruns
+    this fragment alone, with the ``draw`` of the last run around it. ``draw`` must only draw.
+    """
+    _folded_box(label, key, draw, expanded)
 
 
 @st.fragment
-def _lesson_box(text: str, expanded: bool, key: str) -> None:
-    box = st.expander(t("Lesson"), expanded=expanded, key=key, on_change="rerun")
+def _folded_box(label: str, key: str, draw: Callable[[], object], expanded: bool) -> None:
+    box = st.expander(label, expanded=expanded, key=key, on_change="rerun")
     if box.open:
         with box:
-            st.markdown(text)
+            draw()
 
 
 @contextlib.contextmanager
