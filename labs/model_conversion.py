@@ -89,18 +89,14 @@ def conversion_view() -> None:
                              "add to the direct side; a GELU spelled out adds to the ONNX side."),
                           rel_tol=0.0)
 
-    # converted only while open (12 conversions: ~1.5 s for ResNet-18 the first time); the URL keeps it open
-    box = st.expander(t_("Opset conversion (onnx.version_converter)"), key="mc_opset", on_change="rerun",
-                      bind="query-params")
-    if box.open:
-        with box:
-            st.caption(t_("The model exported at opset 17, converted to each target, imported and run on our "
-                          "engine; then converted back to 17. A failed conversion names the op it has no "
-                          "adapter for."))
-            with ui.guard("Opset conversion failed"), st.spinner(t_("Converting opsets...")):
-                rows = cached_heavy(opset_table, "torch")(name)
-                st.dataframe(vi.opset_rows(rows, tr, ui.t_message), hide_index=True)
-
+    def opsets() -> None:   # converted only while open (12 conversions: ~1.5 s for ResNet-18 the first time)
+        st.caption(t_("The model exported at opset 17, converted to each target, imported and run on our "
+                      "engine; then converted back to 17. A failed conversion names the op it has no "
+                      "adapter for."))
+        with ui.guard("Opset conversion failed"), st.spinner(t_("Converting opsets...")):
+            rows = cached_heavy(opset_table, "torch")(name)
+            st.dataframe(vi.opset_rows(rows, tr, ui.t_message), hide_index=True)
+    ui.folded(t_("Opset conversion (onnx.version_converter)"), "mc_opset", opsets, in_url=True)
 
 conversion_view()
 

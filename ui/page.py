@@ -294,20 +294,25 @@ def lesson(page_id: str, section: str | None = None, expanded: bool = False) -> 
         folded(t("Lesson"), key, functools.partial(st.markdown, text), expanded=opened)
 
 
-def folded(label: str, key: str, draw: Callable[[], object], expanded: bool = False) -> None:
+def folded(
+    label: str, key: str, draw: Callable[[], object], expanded: bool = False, in_url: bool = False
+) -> None:
     """An expander whose contents ``draw()`` draws only while it is open, in a fragment of its own.
 
     The expander is stateful (``on_change="rerun"``, its state in Session State under ``key``): the
     page's first paint and every rerun of the page or section around it skip the folded contents
     (a lesson's markdown, a listing of machine code, a figure nobody opened), and opening it reruns
     this fragment alone, with the ``draw`` of the last run around it. ``draw`` must only draw.
+    ``in_url``: the URL keeps it open (``?<key>=true``), so a shared link opens it too.
     """
-    _folded_box(label, key, draw, expanded)
+    _folded_box(label, key, draw, expanded, in_url)
 
 
 @st.fragment
-def _folded_box(label: str, key: str, draw: Callable[[], object], expanded: bool) -> None:
-    box = st.expander(label, expanded=expanded, key=key, on_change="rerun")
+def _folded_box(label: str, key: str, draw: Callable[[], object], expanded: bool, in_url: bool) -> None:
+    box = st.expander(
+        label, expanded=expanded, key=key, on_change="rerun", bind="query-params" if in_url else None
+    )
     if box.open:
         with box:
             draw()

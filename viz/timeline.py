@@ -33,7 +33,7 @@ def gantt(
     lanes = list(timeline.lanes)
     fig = go.Figure()
     kinds = list(dict.fromkeys(e.kind for e in timeline.events))
-    starts, ends = [e.start for e in timeline.events], [e.start + e.duration for e in timeline.events]
+    starts, ends = [e.start for e in timeline.events], [e.end for e in timeline.events]
     px = PLOT_PX / max(max(ends, default=1) - min(starts, default=0), 1e-300)  # pixels per time unit
     critical = set(timeline.critical) if highlight_critical else set()
     for k, kind in enumerate(kinds):

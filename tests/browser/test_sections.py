@@ -3,7 +3,8 @@
 A pick of the network family reruns only the network section — the websocket reports a fragment run
 — and its graph is redrawn for the new family. In presenter mode the same pick reruns the whole
 page (a full run), so the graph on the presenter stage, outside the section, is redrawn too. The
-lesson's expander (ui.lesson) draws nothing while folded; opening it is a fragment run of its own.
+lesson's expander (ui.lesson) draws nothing while folded; opening it is a fragment run of its own, as is
+opening model conversion's opset table (a ui.folded kept in the URL).
 """
 
 from __future__ import annotations
@@ -56,4 +57,20 @@ def test_opening_the_lesson_reruns_its_fragment_alone_and_shows_the_text(server,
     bb.settle(page, runs, done)
     assert runs.statuses[-1] == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
     page.locator(body, has_text="Sources").wait_for(state="visible")
+    assert runs.errors == []
+
+
+def test_opening_the_opset_table_reruns_its_fragment_and_keeps_it_in_the_url(server, page):
+    runs = bb.Runs(page.context, page)
+    page.goto(f"{server}/model_conversion?mc_model=mlp")
+    bb.settle(page, runs, 0)
+    tables = "[data-testid='stMain'] [data-testid='stDataFrame']"
+    before, done = page.locator(tables).count(), runs.finished
+    page.locator(
+        "[data-testid='stMain'] [data-testid='stExpander'] summary", has_text="Opset conversion"
+    ).click()
+    bb.settle(page, runs, done)
+    assert runs.statuses[-1] == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length > n", arg=[tables, before])
+    page.wait_for_function("() => new URLSearchParams(location.search).get('mc_opset') === 'true'")
     assert runs.errors == []
