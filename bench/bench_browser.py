@@ -10,8 +10,9 @@ Stages:
        b. warm first paint: a second new context, the same;
        c. in that second context, ``moves`` moves of the page's main control (the first visible
           slider or selectbox in the main area): a slider thumb is focused and gets ArrowRight
-          (ArrowLeft at its maximum), a selectbox gets a click on another option; each is timed from
-          the key press or option click to settled;
+          (ArrowLeft at its maximum), a selectbox gets a click on another option; each is timed on
+          the page's own clock from its keydown or pointerdown event to settled (not from when
+          Playwright was asked to click: its checks before a click took ~60 ms);
   3. page switches, on the same warm server: one more context opens the home page, then clicks each
      page's link in the sidebar's navigation in catalogue order, each timed from the click to
      settled — how a student moves between labs (the app's code is loaded, its files are cached);
@@ -28,9 +29,13 @@ Stages:
 Settled = the page's websocket received a new ``script_finished`` (full run or fragment run, read
 from Chrome DevTools' frames, so a deep link's first run that ends early for a rerun does not
 count), no status widget ([data-testid=stStatusWidget]) is shown, the page's own content is visible
-(its h1 and its first figure or control), and one animation frame has been painted. Waiting for the
-frame instead of a fixed grace matters: after a deep link the status widget appears only ~1.5 s
-after the run started, so "no status widget" alone is true too early.
+(its h1 and its first figure or control), every plotly figure shown in the main area has drawn its
+plot, and one animation frame has been painted. Waiting for the frame instead of a fixed grace
+matters: after a deep link the status widget appears only ~1.5 s after the run started, so "no
+status widget" alone is true too early. Waiting for the figures matters for the floor: its slider
+is drawn ~1 s before plotly's 4.7 MB chunk has loaded and drawn its one figure, so without it the
+floor's first paint (1.2 s) was a page without its figure, while a lab's controls appear only with
+its figures (Streamlit shows a block once the code of all its elements has loaded).
 
 The server is pinned to core 0 (as in bench_load.py); chromium and this process are not pinned, so
 browser and server share the machine's cores as a student's laptop running both would.
@@ -89,7 +94,19 @@ OPEN_TRIES, OPEN_WAIT_S = 3, 5.0  # a selectbox's list: clicks to open it, secon
 THUMB_STATE = """(el) => el.tagName === 'INPUT' ? [+el.value, +el.min, +el.max]
   : [+el.getAttribute('aria-valuenow'), +el.getAttribute('aria-valuemin'),
      +el.getAttribute('aria-valuemax')]"""
-PAINTED = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))"
+# resolves with the page's clock once a frame has been painted
+PAINTED = """() => new Promise(r => requestAnimationFrame(
+  () => requestAnimationFrame(() => r(performance.now()))))"""
+# no element of the main area waits for its code (Streamlit shows a skeleton in its place while an
+# element's chunk loads) and every plotly figure shown there has drawn its plot (one in a hidden tab
+# is not shown)
+FIGURES_DRAWN = f"""() => !document.querySelector("{MAIN} [data-testid='stSkeleton']")
+  && [...document.querySelectorAll("{MAIN} [data-testid='stPlotlyChart']")]
+  .filter(el => el.getClientRects().length).every(el => el.querySelector('.main-svg'))"""
+# the page's clock at the user's last input (pointerdown or keydown, seen first, in the capture phase)
+INPUT_CLOCK = """window.__aislInput = 0;
+for (const kind of ['pointerdown', 'keydown'])
+  window.addEventListener(kind, () => { window.__aislInput = performance.now(); }, {capture: true});"""
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 
 
@@ -122,9 +139,10 @@ class Runs:
             self.errors.append(f"{exc.type} {exc.message[:80]}".strip())
 
 
-def settle(page, runs: Runs, after: int, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Wait until a run newer than ``after`` finished, the status widget is gone, content is shown and
-    painted. Events reach this process only while Playwright waits, hence the short waits."""
+def settle(page, runs: Runs, after: int, timeout_s: float = SETTLE_TIMEOUT_S) -> float:
+    """Wait until a run newer than ``after`` finished, the status widget is gone, content is shown,
+    every figure shown has drawn its plot, and a frame is painted; returns the page's clock (ms) at
+    that frame. Events reach this process only while Playwright waits, hence the short waits."""
     deadline = time.perf_counter() + timeout_s
     while runs.finished <= after:
         if time.perf_counter() > deadline:
@@ -133,12 +151,14 @@ def settle(page, runs: Runs, after: int, timeout_s: float = SETTLE_TIMEOUT_S) ->
     page.wait_for_function(NO_STATUS, timeout=timeout_s * 1000)
     page.wait_for_selector(f"{MAIN} h1", state="visible", timeout=timeout_s * 1000)
     page.wait_for_selector(CONTENT, state="visible", timeout=timeout_s * 1000)
-    page.evaluate(PAINTED)
+    page.wait_for_function(FIGURES_DRAWN, timeout=timeout_s * 1000)
+    return page.evaluate(PAINTED)
 
 
 def open_page(browser, base: str, path: str):
     """A new context on ``base/path``: (context, page, runs, seconds from goto to settled)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(INPUT_CLOCK)
     page = context.new_page()
     page.set_default_timeout(SETTLE_TIMEOUT_S * 1000)
     runs = Runs(context, page)
@@ -177,10 +197,10 @@ def move_slider(page, control, runs: Runs, forward: bool) -> tuple[float, bool]:
         forward = True
     thumb.focus()
     before = runs.finished
+    page.evaluate("window.__aislInput = 0")
     t0 = time.perf_counter()
     thumb.press("ArrowRight" if forward else "ArrowLeft")
-    settle(page, runs, before)
-    return time.perf_counter() - t0, forward
+    return input_to_settled(page, runs, before, t0), forward
 
 
 def move_select(page, control, runs: Runs) -> float:
@@ -203,10 +223,20 @@ def move_select(page, control, runs: Runs) -> float:
     chosen = [i for i in range(options.count()) if options.nth(i).get_attribute("aria-selected") == "true"]
     target = options.nth(((chosen[0] if chosen else -1) + 1) % options.count())
     before = runs.finished
+    page.evaluate("window.__aislInput = 0")
     t0 = time.perf_counter()
     target.click()
-    settle(page, runs, before)
-    return time.perf_counter() - t0
+    return input_to_settled(page, runs, before, t0)
+
+
+def input_to_settled(page, runs: Runs, before: int, t0: float) -> float:
+    """Seconds from the page's own input event (:data:`INPUT_CLOCK`) to settled, both on the page's
+    clock: Playwright's checks before it clicks (that the option is visible, stable over two frames,
+    not covered: ~60 ms measured on a selectbox's option) are not the student's wait. Falls back to
+    ``t0`` (this process's clock before the press or click) if the page saw no input event."""
+    painted = settle(page, runs, before)
+    pressed = page.evaluate("window.__aislInput")
+    return (painted - pressed) / 1000 if pressed else time.perf_counter() - t0
 
 
 @dataclass

@@ -65,3 +65,26 @@ def test_floor_page_is_measured_like_a_lab(browser):
     m = bb.Measurement([], [], [], (0.0, 0.0), result, starts)
     (row,) = bb.floor_row(m)
     assert row["name"].startswith("floor") and "cold start median" in row["note"]
+
+
+def test_settled_waits_for_the_figure_and_moves_are_timed_from_the_pages_input(browser):
+    """On the floor page the slider is drawn ~1 s before plotly's code has loaded: settled must still
+    mean its figure is drawn. A move is timed from the page's own keydown, which the page saw."""
+    from bench.st_client import Server
+
+    server = Server("0", app=bb.FLOOR)
+    try:
+        server.wait_ready()
+        context, page, runs, seconds = bb.open_page(browser, f"http://127.0.0.1:{server.port}", "")
+        try:
+            assert page.locator(f"{bb.MAIN} [data-testid='stPlotlyChart'] .main-svg").count() >= 1
+            assert page.locator(f"{bb.MAIN} [data-testid='stSkeleton']").count() == 0
+            control, kind = bb.main_control(page)
+            assert kind == "slider"
+            elapsed, _ = bb.move_slider(page, control, runs, True)
+            assert page.evaluate("window.__aislInput") > 0  # the page's clock, not the fallback
+            assert 0 < elapsed < bb.SETTLE_TIMEOUT_S
+        finally:
+            context.close()
+    finally:
+        server.stop()
