@@ -17,8 +17,7 @@ from ui.heavy import cached_heavy
 from viz import serving_system as vz
 from viz.timeline import gantt
 
-ui.setup("serving_system",
-         "Serving system",
+ui.setup("serving_system", "Serving system",
          "A Triton-style server: model repository, dynamic batching, ensembles, canary and rollback.")
 t_, TR = ui.t, ui.translator()
 fig = ui.cached_resource  # figures are rebuilt only when their inputs change (read-only)
@@ -86,6 +85,13 @@ def real_view(g: str, *settings, go: int):
     return rc.serve_and_predict(ws.graph_of(ws.parse_g(g))[0], *settings, seed=go)
 
 
+def repository(scen, table) -> None:   # drawn only while its expander is open (ui.folded)
+    repo = lab.scenario_config(scen).repository
+    st.dataframe(lab.repository_rows(repo), hide_index=True)
+    st.code(lab.config_text(repo, lab.MODEL), language="protobuf")
+    st.code(sm.prometheus(table), language="text")
+
+
 with ui.guard():
     batcher = Batcher(max_batch, pref, delay_ms / 1e3)
     if part == "stacks":
@@ -118,8 +124,8 @@ with ui.guard():
                 "Medians: measured / simulated = {ratio:.2f} (stated tolerance: within 35% or 1 ms).",
                 ratio=by["median (ms)"]["ratio"]))
             st.dataframe(rows, hide_index=True)
-            with st.expander(t_("The server's /metrics after the run")):
-                st.code(real.metrics_text, language="text")
+            ui.folded(t_("The server's /metrics after the run"), "ssy_metrics_box",
+                      lambda: st.code(real.metrics_text, language="text"))
     elif choice is not None:
         times = ui.cached(times_for)(choice.source.g, hw, overhead_ms / 1e3, max_batch)
         extra = (dict(rollout=rollout, percent=percent, canary_error=bad / 100, slowdown=slowdown,
@@ -169,10 +175,6 @@ with ui.guard():
                            "ssy_canary", t_("Red: the window that broke the SLO; from then on all traffic "
                                             "goes to the stable version."), rows=list(run.windows))
         st.dataframe(table, hide_index=True)
-        with st.expander(t_("Model repository and config.pbtxt")):
-            repo = lab.scenario_config(scen).repository
-            st.dataframe(lab.repository_rows(repo), hide_index=True)
-            st.code(lab.config_text(repo, lab.MODEL), language="protobuf")
-            st.code(sm.prometheus(table), language="text")
+        ui.folded(t_("Model repository and config.pbtxt"), "ssy_repo_box", lambda: repository(scen, table))
 
 ui.lesson("serving_system")

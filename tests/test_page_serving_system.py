@@ -70,3 +70,17 @@ def test_chinese_and_bad_input(lab):
     at.radio(key="ssy_part").set_value("real").run()
     at.button(key="ssy_go").click().run()
     assert not at.exception and at.error and "one input" in at.error[0].value
+
+
+def test_model_repository_is_drawn_only_when_opened(lab):
+    """The repository, config.pbtxt and /metrics listing sit in a ui.folded: a move draws none of it,
+    opening it draws the repository's config of the scenario shown (its dynamic batcher)."""
+    at = lab("serving_system", strict=True)
+    assert "Model repository and config.pbtxt" in [e.label for e in at.expander]
+    assert not any("max_batch_size" in c.value for c in at.code)
+    tables = len(at.dataframe)
+    at.session_state["ssy_repo_box"] = True  # a click on its expander
+    at.run()
+    assert not at.exception and len(at.dataframe) == tables + 1
+    config = next(c.value for c in at.code if "max_batch_size" in c.value)
+    assert "dynamic_batching" in config
