@@ -45,11 +45,13 @@ def test_the_reexecd_process_drops_the_preload_and_runs_streamlit_from_the_root(
     monkeypatch.setenv("PYTHONMALLOC", "malloc")
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     monkeypatch.setattr(cli, "main", lambda: seen.update(argv=list(sys.argv), cwd=os.getcwd()) or 0)
+    monkeypatch.setattr(serve, "patch_streamlit_listener", lambda: seen.update(nodelay=True))
     monkeypatch.chdir(tmp_path)
     floor = str(ROOT / "bench" / "floor_page.py")
     with pytest.raises(SystemExit):
         serve.main([floor, "--server.port", "1"])
     assert not {"LD_PRELOAD", "PYTHONMALLOC", serve.LOADED} & set(os.environ)
+    assert seen.pop("nodelay")  # stage 4, for every script
     assert seen == {"argv": ["streamlit", "run", floor, "--server.port", "1"], "cwd": str(ROOT)}
     assert "warmed" not in seen  # stage 3 is for the app only
     monkeypatch.setattr(serve, "warm_first_run", lambda: seen.update(warmed=True))
@@ -113,3 +115,72 @@ def test_warm_first_run_waits_for_the_runtime_then_imports(monkeypatch):
     fake.Runtime = types.SimpleNamespace(exists=lambda: True)
     assert serve.warm_first_run(("colorsys", "no_such_module_here"), wait_s=0.2) == ["colorsys"]
     assert "colorsys" in sys.modules
+
+
+def _accepted_nodelay(listener) -> int:
+    """TCP_NODELAY of a connection that an asyncio server on ``listener`` accepted (what uvicorn
+    does with Streamlit's pre-bound socket)."""
+    import asyncio
+    import socket
+
+    async def main() -> int:
+        seen = asyncio.get_running_loop().create_future()
+
+        class Report(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Report, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    return asyncio.run(main())
+
+
+def _bind_like_streamlit(address: str, port: int, backlog: int):
+    """A listener bound as Streamlit 1.67's _bind_socket binds it: ``socket.socket(family)``."""
+    import socket
+
+    sock = socket.socket(family=socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def test_tcp_listener_turns_nagle_off_on_accepted_connections():
+    """The bug (uvicorn #3149): asyncio leaves Nagle on for connections from a proto-0 listener;
+    through :func:`serve.tcp_listener` the same listener's connections get TCP_NODELAY."""
+    import socket
+
+    assert _accepted_nodelay(_bind_like_streamlit("127.0.0.1", 0, 8)) == 0  # the bug, in this Python
+    plain = _bind_like_streamlit("127.0.0.1", 0, 8)
+    plain.set_inheritable(True)
+    sock = serve.tcp_listener(lambda *a: plain)("127.0.0.1", 0, 8)
+    assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[0] == "127.0.0.1"
+    assert sock.get_inheritable() and not sock.getblocking()
+    assert _accepted_nodelay(sock) != 0
+
+
+def test_streamlit_listener_is_patched_where_streamlit_binds_it(monkeypatch):
+    """Streamlit's own _bind_socket is found and wrapped (once), and what it binds then gives
+    connections without Nagle: a Streamlit that binds elsewhere fails here, not silently."""
+    import socket
+
+    from streamlit.web.server.starlette import starlette_server
+
+    monkeypatch.setattr(starlette_server, "_bind_socket", starlette_server._bind_socket)
+    assert serve.patch_streamlit_listener()
+    wrapped = starlette_server._bind_socket
+    assert wrapped.__wrapped__ is not None
+    assert serve.patch_streamlit_listener() and starlette_server._bind_socket is wrapped  # not twice
+    sock = starlette_server._bind_socket("127.0.0.1", 0, 8)
+    assert sock.proto == socket.IPPROTO_TCP
+    assert _accepted_nodelay(sock) != 0

@@ -13,7 +13,10 @@ Stages:
      them only at start), so the programs the server starts (chromium for figure exports, Python
      helpers) get their own allocator;
   3. run ``streamlit run SCRIPT ARGS`` in this process (its pid stays the server's pid), from the
-     repository's root (so the app's .streamlit/config.toml applies wherever this was started).
+     repository's root (so the app's .streamlit/config.toml applies wherever this was started);
+     for the app, a thread imports what its first run needs (:func:`warm_first_run`);
+  4. Streamlit's listening socket is marked as TCP (:func:`tcp_listener`), so the connections it
+     accepts reply without Nagle's ~40 ms wait (``AISL_NODELAY=0`` leaves Streamlit's as it is).
 
 Why (measured with the lesson bench, bench/lesson.py, a class of 30 on one core for 150 s): with
 Python's own allocator the server kept 1.11x its memory from before the class after the class had
@@ -26,12 +29,15 @@ Server-side rerun time of six labs (AppTest, medians): the same within the machi
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib
 import os
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +74,47 @@ def warm_first_run(modules: tuple[str, ...] = FIRST_RUN, wait_s: float = RUNTIME
     return done
 
 
+def tcp_listener(bind: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
+    """``bind`` (Streamlit's ``_bind_socket``), its listening socket marked as TCP (``proto``).
+
+    Streamlit binds its listener as ``socket.socket(family)``: ``proto`` 0. A connection accepted
+    from it inherits that 0, and asyncio turns Nagle's algorithm off (``TCP_NODELAY``) only on a
+    socket whose ``proto`` is ``IPPROTO_TCP`` (uvicorn issue #3149, the same bug in its own
+    pre-bound sockets). With Nagle on, on a kept-alive connection a small write waits until the
+    peer acknowledges the previous one, and Linux delays that acknowledgement ~40 ms: every HTTP
+    request after a connection's first took 44 ms instead of 2 ms (measured on index.html), and a
+    rerun's websocket messages after its first waited the same. The socket is the same; only the
+    Python object that asyncio reads is rebuilt with the right ``proto``."""
+
+    @functools.wraps(bind)
+    def tcp_bind(*args, **kwargs) -> socket.socket:
+        sock = bind(*args, **kwargs)
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto == socket.IPPROTO_TCP:
+            return sock
+        blocking, inheritable = sock.getblocking(), sock.get_inheritable()
+        tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        tcp.setblocking(blocking)
+        tcp.set_inheritable(inheritable)
+        return tcp
+
+    return tcp_bind
+
+
+def patch_streamlit_listener() -> bool:
+    """Install :func:`tcp_listener` around Streamlit's ``_bind_socket``; False if it is not there (a
+    Streamlit that binds otherwise: tests/test_serve.py fails first)."""
+    try:
+        from streamlit.web.server.starlette import starlette_server
+    except ImportError:
+        return False
+    bind = getattr(starlette_server, "_bind_socket", None)
+    if bind is None:
+        return False
+    if not getattr(bind, "__wrapped__", None):
+        starlette_server._bind_socket = tcp_listener(bind)
+    return True
+
+
 def jemalloc_path() -> str | None:
     """The system's jemalloc shared library, if installed (any architecture's multiarch folder)."""
     found = sorted(glob.glob("/usr/lib/*/libjemalloc.so.2") + glob.glob("/usr/lib/libjemalloc.so.2"))
@@ -102,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(ROOT)  # the app's .streamlit/config.toml, wherever this was started from
     if script == APP and os.environ.get("AISL_PREWARM", "1") != "0":  # stage 3
         threading.Thread(target=warm_first_run, name="aisl-first-run", daemon=True).start()
+    if os.environ.get("AISL_NODELAY", "1") != "0":  # stage 4: replies are not held ~40 ms (Nagle)
+        patch_streamlit_listener()
     sys.argv = ["streamlit", "run", str(script), *args]
     sys.exit(cli.main())
 
