@@ -69,6 +69,7 @@ http {
     uwsgi_temp_path $RUN/tmp/uwsgi;
     scgi_temp_path $RUN/tmp/scgi;
     include $HERE/nginx/aisl-http.conf;
+    proxy_cache_path $RUN/tmp/static levels=1:2 keys_zone=aisl_static:10m max_size=256m inactive=30d use_temp_path=off;
     access_log $RUN/access.log aisl;
     upstream aisl_replicas {
         hash \$aisl_route consistent;

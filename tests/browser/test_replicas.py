@@ -12,6 +12,8 @@ Stages of the test, on free ports in a temporary run dir:
      page), nginx's error log shows the dead upstream refused and then disabled (passive health,
      ``max_fails=1``), and ``/_stcore/health`` still answers;
   5. no browser request left 127.0.0.1; the script is stopped and every process it started is gone.
+A second test: Streamlit's hashed frontend files are fetched from a replica once, then served by
+nginx from its cache, gzipped, byte for byte the files Streamlit ships; the page itself is not cached.
 nginx must be installed (Debian package ``nginx``; .ci/run installs it): in CI a missing nginx fails.
 """
 
@@ -155,7 +157,11 @@ class Cluster:
     def upstreams(self, route: str) -> list[list[str]]:
         """The upstreams nginx tried for each request of ``route`` (in order; last = answered)."""
         text = (self.run / "access.log").read_text(errors="replace")
-        return [m.group(2).split(", ") for m in UPSTREAM.finditer(text) if m.group(1) == route]
+        return [
+            m.group(2).split(", ")
+            for m in UPSTREAM.finditer(text)
+            if m.group(1) == route and m.group(2) != "-"  # "-": nginx answered from its cache
+        ]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -298,3 +304,34 @@ def test_two_replicas_behind_nginx_survive_one_dying(cluster, browser, tmp_path)
     assert cluster.proc.returncode is not None, "run_local.sh did not stop on SIGTERM"
     left = _session_pids(sid)
     assert not left, f"processes left running: {left}"
+
+
+def test_streamlit_frontend_files_come_from_nginx_cache_gzipped(cluster):
+    """deploy/nginx/aisl-locations.conf, location /static/: the first request of plotly's chunk (the
+    largest file a lab needs) reaches a replica, the next ones do not; every answer is gzipped and
+    unzips to the file in Streamlit's package; index.html is never cached (Streamlit: no-cache)."""
+    import gzip
+    import urllib.request
+
+    import streamlit
+
+    js = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    (chunk,) = js.glob("PlotlyChart.*.js")
+    url = f"{cluster.url}/static/js/{chunk.name}"
+
+    def get(path_url: str):
+        req = urllib.request.Request(path_url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.headers, r.read()
+
+    answers = [get(url) for _ in range(3)]
+    assert [h["X-Cache-Status"] for h, _ in answers] == ["MISS", "HIT", "HIT"]
+    for headers, body in answers:
+        assert headers["Content-Encoding"] == "gzip"
+        assert len(body) < chunk.stat().st_size / 2  # the bytes a class shares its link with
+        assert gzip.decompress(body) == chunk.read_bytes()
+    text = (cluster.run / "access.log").read_text(errors="replace")
+    served = [line for line in text.splitlines() if f"/static/js/{chunk.name}" in line]
+    assert len(served) == 3 and sum("upstream=-" not in line for line in served) == 1, served
+    headers, _ = get(f"{cluster.url}/")
+    assert headers["X-Cache-Status"] is None and "no-cache" in headers["Cache-Control"]
