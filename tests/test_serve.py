@@ -179,7 +179,7 @@ def test_streamlit_listener_is_patched_where_streamlit_binds_it(monkeypatch):
     monkeypatch.setattr(starlette_server, "_bind_socket", starlette_server._bind_socket)
     assert serve.patch_streamlit_listener()
     wrapped = starlette_server._bind_socket
-    assert wrapped.__wrapped__ is not None
+    assert wrapped.__wrapped__ is not None and wrapped.aisl_tcp
     assert serve.patch_streamlit_listener() and starlette_server._bind_socket is wrapped  # not twice
     sock = starlette_server._bind_socket("127.0.0.1", 0, 8)
     assert sock.proto == socket.IPPROTO_TCP

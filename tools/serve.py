@@ -82,9 +82,13 @@ def tcp_listener(bind: Callable[..., socket.socket]) -> Callable[..., socket.soc
     socket whose ``proto`` is ``IPPROTO_TCP`` (uvicorn issue #3149, the same bug in its own
     pre-bound sockets). With Nagle on, on a kept-alive connection a small write waits until the
     peer acknowledges the previous one, and Linux delays that acknowledgement ~40 ms: every HTTP
-    request after a connection's first took 44 ms instead of 2 ms (measured on index.html), and a
-    rerun's websocket messages after its first waited the same. The socket is the same; only the
-    Python object that asyncio reads is rebuilt with the right ``proto``."""
+    request after a connection's first took 44 ms instead of 2 ms (measured on index.html; behind
+    nginx, whose upstream connections are kept alive, every proxied request). The websocket's
+    frames showed no such wait (a move's time in the browser did not change). The socket is the
+    same; only the Python object that asyncio reads is rebuilt with the right ``proto``."""
+
+    if getattr(bind, "aisl_tcp", False):
+        return bind
 
     @functools.wraps(bind)
     def tcp_bind(*args, **kwargs) -> socket.socket:
@@ -97,6 +101,7 @@ def tcp_listener(bind: Callable[..., socket.socket]) -> Callable[..., socket.soc
         tcp.set_inheritable(inheritable)
         return tcp
 
+    tcp_bind.aisl_tcp = True
     return tcp_bind
 
 
@@ -110,8 +115,7 @@ def patch_streamlit_listener() -> bool:
     bind = getattr(starlette_server, "_bind_socket", None)
     if bind is None:
         return False
-    if not getattr(bind, "__wrapped__", None):
-        starlette_server._bind_socket = tcp_listener(bind)
+    starlette_server._bind_socket = tcp_listener(bind)  # once: a wrapped one is returned as it is
     return True
 
 
