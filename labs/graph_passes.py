@@ -137,13 +137,15 @@ def passes_view() -> None:
                    "Netron"))
     export_buttons(steps[-1].graph, "gp_opt", onnx=lambda: ui.cached_resource(
         run_heavy(optimised_onnx, "onnx"))(g, tuple(passes)))
-    with st.expander(t_("Side by side with onnxruntime (basic / extended)"), expanded=True):
+
+    def ort_view() -> None:     # onnxruntime's session on a new graph: run only while it is open
         with ui.guard("onnxruntime comparison failed"):
             ort = ui.cached(run_heavy(ort_rows, "onnx"))(g)
             st.dataframe(ort, hide_index=True, width="stretch", column_config=headers(ort))
             st.caption(t_("onnxruntime saved its optimised graph "
                           "(SessionOptions.optimized_model_filepath) and we read it back with onnx: "
                           "node counts and the fused op types it created."))
+    ui.folded(t_("Side by side with onnxruntime (basic / extended)"), "gp_ort_box", ort_view, in_url=True)
 
 
 passes_view()

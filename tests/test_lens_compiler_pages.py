@@ -115,8 +115,11 @@ def test_graph_passes_ledger_and_optimised_graph_exports(lab):
     want = ledger(graph)
     assert (row["ops"], row["kernels"], row["bytes moved"]) == (want.ops, want.kernels, want.bytes_moved)
     labels = [b.proto.label for b in at.get("download_button")]
-    assert {"DOT", "Mermaid", "JSON", "ONNX"} <= set(labels)
-    assert not any("ONNX export unavailable" in c.value for c in at.caption)
+    assert {"DOT", "Mermaid", "JSON"} <= set(labels) and "graph.onnx" not in labels  # not exported yet
+    at.session_state["gp_opt_onnx_pop"] = True  # a click on the ONNX popover exports the optimised graph
+    at.run()
+    assert "graph.onnx" in [b.proto.label for b in at.get("download_button")]
+    assert not any("ONNX export unavailable" in w.value for w in at.warning)
     at.selectbox(key="gp_model").set_value("conv_bn_relu").run()  # the old presets are examples
     assert not at.exception and "conv_bn_relu" in at.selectbox(key="gp_model").value
 
@@ -128,6 +131,8 @@ def test_an_uploaded_model_goes_through_the_pipeline_and_onnxruntime(lab, tmp_pa
     key = STORE.put(engine.to_onnx(engine.preset("conv_bn_relu")))
     at = lab("graph_passes", g=f"onnx:{key}", strict=True)
     assert f"ONNX {key[:8]}" in chip(at)
+    assert not [d for d in at.dataframe if "side" in d.value.columns]  # folded: no session made
+    at = lab("graph_passes", g=f"onnx:{key}", gp_ort_box="true", strict=True)  # a link that opens it
     ort = at.dataframe[-1].value  # onnxruntime's own optimisation of the uploaded bytes
     assert list(ort[ort["side"] == "onnxruntime"]["nodes"]) == [3, 2, 1]  # conv, bn, relu -> FusedConv
     assert "FusedConv(Relu)" in list(ort["fused"])

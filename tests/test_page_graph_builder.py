@@ -127,7 +127,51 @@ def test_large_value_is_drawn_as_heatmap_and_onnx_export_is_offered(lab):
     at = lab("graph_builder", g="preset:conv_bn_relu")
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 2  # the graph and the value heatmap
-    assert not any("ONNX export unavailable" in c.value for c in at.caption)
+    _open_tab(at, "Export")
+    at.session_state["gb_onnx_pop"] = True  # a click on the ONNX popover
+    at.run()
+    assert "graph.onnx" in [b.proto.label for b in at.get("download_button")]
+    assert not any("ONNX export unavailable" in w.value for w in at.warning)
+
+
+def _export_page():
+    import streamlit as st
+
+    import engine
+    from engine.core.errors import EngineError
+    from ui.graph_source import export_buttons
+
+    def onnx() -> bytes:
+        st.session_state["exports"] = st.session_state.get("exports", 0) + 1
+        if st.session_state.get("fail"):
+            raise EngineError("to_onnx: the op 'zeta' (node 'z') has no ONNX mapping yet")
+        return engine.to_onnx(engine.preset("mlp"))
+
+    export_buttons(engine.preset("mlp"), "t", onnx)
+
+
+def test_the_onnx_export_runs_only_when_asked_for_and_a_failure_says_why():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_export_page, default_timeout=60).run()
+    labels = lambda: [b.proto.label for b in at.get("download_button")]  # noqa: E731
+    assert not at.exception and {"DOT", "Mermaid", "JSON", "Program"} <= set(labels())
+    assert "exports" not in at.session_state and "graph.onnx" not in labels()  # nothing exported yet
+    at.session_state["t_onnx_pop"] = True
+    at.run()
+    assert at.session_state["exports"] == 1 and "graph.onnx" in labels() and not at.warning
+    at.session_state["t_onnx_pop"] = False
+    at.session_state["t_netron_on"] = True  # Netron alone exports too
+    at.run()
+    assert at.session_state["exports"] == 2 and "graph.onnx" not in labels()
+    at.session_state["t_netron_on"] = False
+    at.session_state["t_onnx_pop"] = True
+    at.session_state["fail"] = True
+    at.run()
+    assert not at.exception and "graph.onnx" not in labels()
+    assert [w.value for w in at.warning] == [
+        "ONNX export unavailable: to_onnx: the op 'zeta' (node 'z') has no ONNX mapping yet"
+    ]
 
 
 def test_a_torch_zoo_model_counts_the_same_parameters_as_torch(lab):

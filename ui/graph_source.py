@@ -166,7 +166,10 @@ def _uploaded_onnx() -> str | None:
 
 def export_buttons(graph, key: str, onnx: Callable[[], bytes] | None, program: str | None = None) -> None:
     """DOT, Mermaid, JSON, program text and ONNX downloads of ``graph``, and Netron on the ONNX.
-    ``key`` prefixes the widget keys; ``onnx`` makes the model's bytes (None: no ONNX offered)."""
+    ``key`` prefixes the widget keys; ``onnx`` makes the model's bytes (None: no ONNX offered). The
+    ONNX export runs only once the student opens the ONNX popover or turns Netron on: a new graph
+    (every move on the Graph passes lab) no longer pays for it (ResNet-18's export and full check:
+    ~0.5 s), and an export that fails says why where it was asked for."""
     e = st.columns(5)
     e[0].download_button("DOT", to_dot(graph), "graph.dot", key=f"{key}_dl_dot", on_click="ignore")
     e[1].download_button("Mermaid", to_mermaid(graph), "graph.mmd", key=f"{key}_dl_mmd", on_click="ignore")
@@ -175,24 +178,41 @@ def export_buttons(graph, key: str, onnx: Callable[[], bytes] | None, program: s
     e[3].download_button(t("Program"), text, "graph.txt", key=f"{key}_dl_prog", on_click="ignore")
     if onnx is None:
         return
-    try:
-        onnx_bytes = onnx()
-    except (ImportError, EngineError) as exc:
-        e[4].caption(t("ONNX export unavailable: {exc}", exc=t_message(str(exc))))
-        return
-    e[4].download_button(
+    pop = e[4].popover(
         "ONNX",
-        lambda: onnx_bytes,
-        "graph.onnx",
-        key=f"{key}_dl_onnx",
-        on_click="ignore",
-        mime="application/octet-stream",
+        icon=":material/download:",
+        key=f"{key}_onnx_pop",
+        on_change="rerun",
+        help=t("Export this graph as ONNX (it is exported when you open this)"),
     )
+    with pop:
+        onnx_bytes = _onnx_or_warning(onnx) if pop.open else None
+        if onnx_bytes is not None:
+            st.download_button(
+                "graph.onnx",
+                lambda: onnx_bytes,
+                "graph.onnx",
+                key=f"{key}_dl_onnx",
+                on_click="ignore",
+                mime="application/octet-stream",
+                icon=":material/download:",
+            )
     with st.expander(t("Open in Netron")):
         if st.toggle(t("Show Netron here"), key=f"{key}_netron_on", bind="query-params"):
-            from .netron import netron_view
+            onnx_bytes = _onnx_or_warning(onnx)
+            if onnx_bytes is not None:
+                from .netron import netron_view
 
-            netron_view(onnx_bytes, key=f"{key}_netron")
+                netron_view(onnx_bytes, key=f"{key}_netron")
+
+
+def _onnx_or_warning(onnx: Callable[[], bytes]) -> bytes | None:
+    """``onnx()``, or None after a warning that says why the export failed."""
+    try:
+        return onnx()
+    except (ImportError, EngineError) as exc:
+        st.warning(t("ONNX export unavailable: {exc}", exc=t_message(str(exc))))
+        return None
 
 
 def netron_action(g: str, key: str, slot=st) -> None:
