@@ -57,7 +57,7 @@ def designs_view() -> None:
             now = chosen.timeline.makespan * k / (frames - 1)
             title = ui.t("{design}, two steps: t = {ms:.2f} ms", design=ui.t(DESIGN_WORDS[design]),
                          ms=now * 1e3)
-            return fit(design_timeline(chosen, title, now))
+            return fit(design_timeline(chosen, title, now, cache_key=(design, repr(setup), k)))
 
         def show_moment(k: int) -> None:
             now = chosen.timeline.makespan * k / (frames - 1)
@@ -78,7 +78,8 @@ def designs_view() -> None:
         for col, (d, r) in zip(cols, runs.items()):
             col.metric(ui.t("{design}: step time", design=ui.t(DESIGN_WORDS[d])), f"{r.step_s * 1e3:.2f} ms")
         st.subheader(ui.t("Bytes over each link, per step"))
-        ui.show_figure(fit(traffic_bars(runs, ui.t("What the busiest links carry ({n} workers)", n=n))),
+        ui.show_figure(fit(traffic_bars(runs, ui.t("What the busiest links carry ({n} workers)", n=n),
+                                        cache_key=repr(setup))),   # hashing the runs' events: ~30 ms
                        "dpd_bytes",
                        ui.t("DP: GPU 0 sends the weights to and receives the gradients from every other GPU, "
                             "(N−1)·Ψ each way. DDP: every GPU sends 2(N−1)/N·Ψ, whatever N. A server shard: "
@@ -101,7 +102,8 @@ def designs_view() -> None:
         st.subheader(ui.t("Step time vs number of workers (α-β model)"))
         curves = ui.cached(dpd.scaling_curves)(setup, 64)
         ui.show_figure(fit(scaling_plot(curves, {d: r.timeline.makespan / 2 for d, r in runs.items()}, n,
-                                        ui.t("Step time as workers are added (per-worker batch fixed)"))),
+                                        ui.t("Step time as workers are added (per-worker batch fixed)"),
+                                        cache_key=repr(setup))),
                        "dpd_scaling",
                        ui.t("DP and a single server grow linearly with N (one link carries everyone's "
                             "bytes); DDP's ring stays flat apart from 2(N−1)·α; S shards divide the server's "
