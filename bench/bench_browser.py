@@ -62,6 +62,7 @@ from bench.st_client import ROOT, Server
 
 APP = ROOT / "app.py"
 FLOOR = ROOT / "bench" / "floor_page.py"
+FLOOR_SELECT = ROOT / "bench" / "floor_select.py"  # the same floor, moved by a selectbox as most labs are
 ACTION_TARGET_MS = 250.0
 PAINT_TARGET_S = 1.5
 COLD_START_TARGET_S = 2.0
@@ -249,12 +250,25 @@ class PageResult:
     error: str = ""
     switch_s: float = math.nan  # click on its sidebar link (the app already open) → settled
     cached_s: float = math.nan  # its link opened in a new tab of a browser that has the app cached
+    server_cpu_ms: float = math.nan  # the server process's CPU time (user + system) per move
 
     def action_ms(self, q: float) -> float:
         return float(np.percentile(self.actions_s, q) * 1000) if self.actions_s else math.nan
 
 
-def measure_page(browser, base: str, path: str, moves: int) -> PageResult:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN where it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def measure_page(browser, base: str, path: str, moves: int, server_pid: int | None = None) -> PageResult:
+    """``path``'s first paints (cold, warm) and ``moves`` moves of its main control; with
+    ``server_pid``, the server's CPU time per move too (what a class's moves cost the server)."""
     result = PageResult(path)
     try:
         context, _, runs, result.cold_s = open_page(browser, base, _url(path))
@@ -263,12 +277,15 @@ def measure_page(browser, base: str, path: str, moves: int) -> PageResult:
         try:
             control, result.control = main_control(page)
             forward = True
+            cpu0 = process_cpu_s(server_pid) if server_pid else math.nan
             for _ in range(moves if control is not None else 0):
                 if result.control == "slider":
                     seconds, forward = move_slider(page, control, runs, forward)
                 else:
                     seconds = move_select(page, control, runs)
                 result.actions_s.append(seconds)
+            if result.actions_s and server_pid:
+                result.server_cpu_ms = (process_cpu_s(server_pid) - cpu0) / len(result.actions_s) * 1000
             if runs.errors:
                 result.error = "exception shown: " + ", ".join(sorted(set(runs.errors)))
         finally:
@@ -361,18 +378,28 @@ class Measurement:
     load: tuple[float, float]  # the machine's 1-minute load average at the start and the end
     floor: PageResult | None = None  # bench/floor_page.py: the stack's own floor, same machine
     floor_starts_s: list[float] = field(default_factory=list)
+    floor_select: PageResult | None = None  # bench/floor_select.py: that floor moved by a selectbox
 
 
-def measure_floor(browser, moves: int = MOVES, starts: int = 3) -> tuple[PageResult, list[float]]:
-    """bench/floor_page.py measured as a lab is: its cold starts, first paints and moves."""
-    starts_s = cold_start(browser, starts, FLOOR) if starts else []
-    server = Server(SERVER_CORE, app=FLOOR)
+FLOOR_NAMES = {
+    FLOOR: "floor (bare Streamlit: title, slider, one plotly figure)",
+    FLOOR_SELECT: "floor, select (bare Streamlit: title, selectbox, one plotly figure)",
+}
+
+
+def measure_floor(
+    browser, moves: int = MOVES, starts: int = 3, app: Path = FLOOR
+) -> tuple[PageResult, list[float]]:
+    """A floor page (bench/floor_page.py, or ``app``) measured as a lab is: its cold starts, first
+    paints, moves and the server's CPU per move."""
+    starts_s = cold_start(browser, starts, app) if starts else []
+    server = Server(SERVER_CORE, app=app)
     try:
         server.wait_ready()
-        result = measure_page(browser, f"http://127.0.0.1:{server.port}", "home", moves)
+        result = measure_page(browser, f"http://127.0.0.1:{server.port}", "home", moves, server.proc.pid)
     finally:
         server.stop()
-    result.page = "floor (bare Streamlit: title, slider, one plotly figure)"
+    result.page = FLOOR_NAMES.get(app, f"floor ({app.name})")
     return result, starts_s
 
 
@@ -412,14 +439,17 @@ def measure(
             if time.perf_counter() > deadline:
                 skipped.append(path)
                 continue
-            results.append(measure_page(browser, base, path, moves))
+            results.append(measure_page(browser, base, path, moves, server.proc.pid))
         if switches:
             measure_switches(browser, base, results, deadline)
             measure_returning(browser, base, results, deadline)
     finally:
         server.stop()
     floor_result, floor_starts = measure_floor(browser, moves, starts) if floor else (None, [])
-    return Measurement(results, starts_s, skipped, (load0, os.getloadavg()[0]), floor_result, floor_starts)
+    floor_select = measure_floor(browser, moves, 0, FLOOR_SELECT)[0] if floor else None
+    return Measurement(
+        results, starts_s, skipped, (load0, os.getloadavg()[0]), floor_result, floor_starts, floor_select
+    )
 
 
 def selected_pages() -> list[str]:
@@ -442,6 +472,8 @@ def page_row(r: PageResult) -> dict:
         note += f", returning {r.cached_s:.2f} s"
     if r.actions_s:
         note += f"; action median {r.action_ms(50):.0f} ms over {len(r.actions_s)} {r.control} moves"
+        if math.isfinite(r.server_cpu_ms):
+            note += f", server CPU {r.server_cpu_ms:.0f} ms a move"
     elif not r.error:
         note += "; no slider or selectbox in the main area"
     if r.error:
@@ -534,18 +566,16 @@ def _paint_note(results: list[PageResult], attr: str, values: list[float]) -> st
 
 
 def floor_row(m: Measurement) -> list[dict]:
-    """The floor page's row: its action p95, first paints and cold start (none if not measured)."""
-    if m.floor is None:
-        return []
-    row = page_row(m.floor)
+    """The floor pages' rows: their action p95, first paints and (the slider floor's) cold start."""
+    rows = [page_row(f) for f in (m.floor, m.floor_select) if f is not None]
     starts = m.floor_starts_s
-    if starts:
-        row["note"] += (
+    if m.floor is not None and starts:
+        rows[0]["note"] += (
             f"; cold start median {statistics.median(starts):.2f} s ("
             + ", ".join(f"{s:.2f}" for s in starts)
             + ")"
         )
-    return [row]
+    return rows
 
 
 def rows_for(m: Measurement) -> list[dict]:

@@ -30,6 +30,7 @@ def test_bench_measures_every_requested_page(browser):
         assert r.action_ms(50) <= r.action_ms(95)
         assert math.isfinite(r.switch_s) and r.switch_s > 0
         assert math.isfinite(r.cached_s) and r.cached_s > 0
+        assert math.isfinite(r.server_cpu_ms) and r.server_cpu_ms > 0  # each move ran the page's script
 
     rows = bb.rows_for(m)
     for row in rows:
@@ -65,6 +66,17 @@ def test_floor_page_is_measured_like_a_lab(browser):
     m = bb.Measurement([], [], [], (0.0, 0.0), result, starts)
     (row,) = bb.floor_row(m)
     assert row["name"].startswith("floor") and "cold start median" in row["note"]
+    assert "server CPU" in row["note"]
+
+
+def test_the_select_floor_is_moved_by_its_selectbox(browser):
+    """bench/floor_select.py: the floor for the labs whose main control is a selectbox."""
+    result, starts = bb.measure_floor(browser, moves=2, starts=0, app=bb.FLOOR_SELECT)
+    assert result.error == "" and result.control == "select" and starts == []
+    assert len(result.actions_s) == 2 and all(s > 0 for s in result.actions_s)
+    assert result.page.startswith("floor, select")
+    (row,) = bb.floor_row(bb.Measurement([], [], [], (0.0, 0.0), None, [], result))
+    assert row["name"].startswith("floor, select") and "select moves, server CPU" in row["note"]
 
 
 def test_settled_waits_for_the_figure_and_moves_are_timed_from_the_pages_input(browser):
