@@ -66,19 +66,20 @@ def filter_transform(w: np.ndarray) -> np.ndarray:
     """U = G g G^T for every filter, laid out (16, C, Cout) for stage 3 (float32).
 
     G's rows are (1, 0, 0), (1/2)(1, 1, 1), (1/2)(1, -1, 1), (0, 0, 1): each side of the product is
-    two sums and a halving, done on whole (C, Cout) planes."""
-    g = w.transpose(1, 0, 2, 3)  # (C, Cout, 3, 3)
+    two sums and a halving, done on whole (C, Cout) planes, each contiguous (one copy of the weights
+    to (3, 3, C, Cout) first: ResNet-18's 512x512 filters 14 -> 9 ms, the same bits)."""
+    g = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (3, 3, C, Cout)
 
     def expand(rows):  # the 4 G-combinations of 3 planes
         a = rows[0] + rows[2]
         return rows[0], (a + rows[1]) * np.float32(0.5), (a - rows[1]) * np.float32(0.5), rows[2]
 
-    gw = [expand([g[..., i, j] for j in range(3)]) for i in range(3)]  # gw[i][l] = (g G^T)[i, l]
-    u = np.empty((4, 4) + g.shape[:2], np.float32)
+    gw = [expand([g[i, j] for j in range(3)]) for i in range(3)]  # gw[i][l] = (g G^T)[i, l]
+    u = np.empty((4, 4) + g.shape[2:], np.float32)
     for l in range(4):
         for k, plane in enumerate(expand([gw[i][l] for i in range(3)])):
             u[k, l] = plane
-    return u.reshape(16, *g.shape[:2])
+    return u.reshape(16, *g.shape[2:])
 
 
 def _transformed(w: np.ndarray) -> np.ndarray:
@@ -194,6 +195,7 @@ def winograd_workspace(x_shape, w_shape, pad) -> Workspace:
     phases = 4 * n * c * (th + 1) * (tw + 1)
     rows = 8 * n * c * th * (tw + 1)
     v, m = 16 * n * c * th * tw, 16 * n * cout * th * tw
-    filt = (16 + 14) * cout * c  # U, and g G^T (12 planes) with two expansion temporaries
+    # U, g G^T (12 planes) with two expansion temporaries, and the (3, 3, C, Cout) copy of the weights
+    filt = (16 + 14 + 9) * cout * c
     temp = filt + max(phases + rows + v, v + m, m + m // 2 + m // 4)
     return Workspace(temp=temp, loops=4, streamed=3 * (phases + rows + v) + 3 * m)
