@@ -109,7 +109,7 @@ def pipeline_view() -> None:
         st.subheader(t_("The program's outputs, before and after"))
         rows = [{t_("output"): k, t_("before the passes"): before[k], t_("after the passes"): after.get(k)}
                 for k in before]
-        st.dataframe(rows, hide_index=True)
+        ui.table(rows)
         if all(same_value(before[k], after.get(k)) for k in before):
             st.success(t_("✓ Every output is the same: the passes changed the program, not its meaning."))
         else:

@@ -112,8 +112,8 @@ def allreduce_view() -> None:
         ui.show_figure(fit(alpha_beta(curves, ui.t("All-reduce time on {n} devices (α-β model)", n=n))),
                        "co_ab", ui.t("Small messages pay latency α per step (tree wins); large ones pay "
                                      "bandwidth, 2(N−1)/N · n/β (ring wins)."))
-        st.dataframe([{ui.t("link"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
-                       ui.t("source"): l.source} for l in par.LINKS.values()], hide_index=True)
+        ui.table([{ui.t("link"): l.name, "α (µs)": l.alpha * 1e6, "β (GB/s)": l.beta / 1e9,
+                   ui.t("source"): l.source} for l in par.LINKS.values()])
 
     ddp_view(n)
     sgd_view(n)

@@ -70,7 +70,7 @@ def conv_view() -> None:
                          "FLOPs": f"{r.flops:,}" if r else "—",
                          t_("extra memory (bytes, fp32)"): f"{r.extra_bytes:,}" if r else "—",
                          t_("note"): (ui.t_message(r.note) if r else out)})
-        st.dataframe(rows, hide_index=True)
+        ui.table(rows)
         worst = max(float(np.abs(o - ref).max()) for o in outs.values() if not isinstance(o, str))
         st.success(t_("Matches torch.nn.functional.conv2d: every algorithm within {worst:.1e} (float64, "
                       "same random input).", worst=worst))

@@ -101,7 +101,7 @@ with ui.guard():
                        "dv_graph_layers", t_("Each layer's work is its fractal count (one 16×16×16 "
                                              "product per Cube cycle); the rest of its bar is data "
                                              "movement the pipeline could not hide."), rows=table)
-        st.dataframe(lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+        ui.table(lens_table(table, ui.translator(), ui.t_message))
 
 @st.fragment   # the workload and its results: changing M, K, N or the kernel reruns only this section
 def workload_view(kw: dict) -> None:
@@ -148,9 +148,8 @@ def workload_view(kw: dict) -> None:
                        data={"stalls": res.stalls, "buffer_use": res.buffer_use, "cycles": res.cycles},
                        rows=[{"engine": e.unit, "start": e.start, "end": e.end, "label": e.label}
                              for e in res.timeline.events])
-        st.dataframe([{t_("buffer"): k.upper(), t_("used (KB)"): u / KB,
-                       t_("capacity (KB)"): c / KB} for k, (u, c) in res.buffer_use.items()],
-                     hide_index=True)
+        ui.table([{t_("buffer"): k.upper(), t_("used (KB)"): u / KB,
+                   t_("capacity (KB)"): c / KB} for k, (u, c) in res.buffer_use.items()])
 
 
 workload_view(kw)

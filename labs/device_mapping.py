@@ -48,10 +48,10 @@ def mapping_view() -> None:
                   f"{mp.step_s - best[0].step_s:+.2f} s " + ui.t("vs the best order"), delta_color="inverse")
         c2.metric(ui.t("Communication per step"), f"{mp.comm_s:.2f} s")
         c3.metric(ui.t("dp × tp × pp"), f"{mp.dp} × {mp.tp} × {mp.pp}")
-        st.dataframe([{ui.t("group"): KINDS[c.kind], ui.t("size"): c.size, ui.t("groups"): c.groups,
+        ui.table([{ui.t("group"): KINDS[c.kind], ui.t("size"): c.size, ui.t("groups"): c.groups,
                        ui.t("groups crossing nodes"): c.crossing,
                        ui.t("link"): ui.t("NVLink") if c.link == "NVLink" else ui.t("network"),
-                       ui.t("time per step (s)"): round(c.seconds, 3)} for c in mp.costs], hide_index=True)
+                       ui.t("time per step (s)"): round(c.seconds, 3)} for c in mp.costs])
 
         st.subheader(ui.t("The cluster, coloured by group"))
         kind = ui.by_id(st).radio(ui.t("Show"), list(KINDS), format_func=KINDS.get, horizontal=True,

@@ -127,8 +127,8 @@ def split_view() -> None:
                                             t_("Phone energy of every split point"), tr=TR),
                        "ec_energy", t_("Radio energy grows with the bytes sent (and the LTE tail, if "
                                        "counted); compute energy with the layers kept on the device."))
-        st.dataframe([{t_(k): vs.split_label(v, TR) if k == "best cut" else v for k, v in row.items()}
-                      for row in il.edge_rows(view.options)], hide_index=True)
+        ui.table([{t_(k): vs.split_label(v, TR) if k == "best cut" else v for k, v in row.items()}
+                  for row in il.edge_rows(view.options)])
         st.caption(t_("Every device preset on the same link: on device, all in the cloud, and at its best "
                       "cut for the chosen objective (latency in ms, phone energy in mJ)."))
         st.caption(t_("Sources: ") + device.source + " · " + net.source +

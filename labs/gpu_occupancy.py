@@ -55,7 +55,7 @@ def graph_view() -> None:
                     help=t_("{b} blocks per SM, limited by {lim}", b=sim.total("blocks_per_sm"),
                             lim=LIMIT_NAMES[sim.total("occupancy_limiter")]))
         m[3].metric(t_("Attainable (all layers)"), f"{sim.total('attainable') / 1e12:.1f} TFLOP/s")
-        st.dataframe(lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+        ui.table(lens_table(table, ui.translator(), ui.t_message))
         st.caption(t_("Stated GEMM kernel (an assumption, not a measurement): {threads} threads and "
                       "{regs} registers per thread, {smem} KiB shared memory, a {tm}×{tn} output tile per "
                       "block. Its occupancy and waves are shown beside the time, not folded into it. "

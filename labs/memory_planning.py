@@ -112,7 +112,7 @@ def plan_view() -> None:
             rows.append({t_("strategy"): STRATEGY_NAMES.get(s, s),
                          t_("arena (bytes)"): other.arena,
                          t_("arena / lower bound"): round(other.arena / max(other.lower_bound, 1), 3)})
-        st.dataframe(rows, hide_index=True, width="stretch")
+        ui.table(rows)
 
 
 plan_view()

@@ -73,7 +73,7 @@ with ui.guard():
         m[2].metric(t_("MACs (all layers)"), f"{sim.total('macs'):,}")
         m[3].metric(t_("Layers mapped"), f"{len(sim.layers)}", help=t_(
             "Not timed: {n} other ops (only conv2d, matmul and gemm run on the array)", n=len(sim.unmapped)))
-        st.dataframe(vh.lens_table(table, ui.translator(), ui.t_message), hide_index=True)
+        ui.table(vh.lens_table(table, ui.translator(), ui.t_message))
         st.caption(t_("Per layer: SCALE-Sim v2's stall-free closed forms (a conv is its im2col GEMM); layers "
                       "run one after another."))
 

@@ -10,6 +10,7 @@ one-sentence message where the lens does not apply.
 from __future__ import annotations
 
 import pytest
+from apptables import tables
 
 import engine
 from engine.hw.davinci import ASCEND910_BUFFERS
@@ -45,7 +46,7 @@ def oracle(page: str, g: str, **change):
 
 def layer_table(at):
     """The page's per-layer table (English headers)."""
-    return next(d.value for d in at.dataframe if "layer" in d.value.columns)
+    return next(d for d in tables(at) if "layer" in d.columns)
 
 
 def metric(at, label: str) -> str:
@@ -110,7 +111,7 @@ def test_a_graph_without_a_gemm_layer_shows_the_engine_sentence(lab, page):
         oracle(page, g)
     at = lab(page, g=g)
     assert [e.value for e in at.error] == [str(info.value)]
-    assert not any("layer" in d.value.columns for d in at.dataframe)
+    assert not any("layer" in d.columns for d in tables(at))
     rest = {"systolic_array": "Cycles", "davinci_core": "Cube utilisation", "gpu_occupancy": "Occupancy"}
     assert rest[page] in [m.label for m in at.metric]  # the rest of the lab still works
 
@@ -173,7 +174,7 @@ def test_gpu_lens_follows_the_hardware_preset(lab):
 @pytest.mark.parametrize("page", PAGES)
 def test_chinese_view(lab, page):
     at = lab(page, strict=True, lang="zh", g="preset:mobilenetv2_inverted_residual")
-    table = next(d.value for d in at.dataframe if "层" in d.value.columns)
+    table = next(d for d in tables(at) if "层" in d.columns)
     assert "GEMM 映射方式" in table.columns
     assert any(m.startswith("深度卷积：im2col，") for m in table["GEMM 映射方式"])
     labels = [m.label for m in at.metric]

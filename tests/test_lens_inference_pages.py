@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from apptables import tables
 
 import engine
 from engine.core.errors import EngineError
@@ -172,7 +173,7 @@ def _check_edge_table(at, g: str) -> None:
     service = sum(layer_times(chain, targets()[CLOUD], 0.5))
     queue = md1_wait(0.5 / service, service)
     report = engine.graph_edge_report(graph, None, CLOUD, "LTE", 0.2, 0.5, queue, False, "latency")
-    table = at.dataframe[0].value
+    table = tables(at)[0]
     assert list(table["device"]) == [o.device for o in report.options]
     for (_, row), option in zip(table.iterrows(), report.options):
         for col, point in (
@@ -231,7 +232,7 @@ def test_edge_old_links_and_examples_keep_working(lab):
 
 def test_edge_in_chinese(lab):
     at = lab("edge_cloud", g=ZEBRA, lang="zh", strict=True)
-    columns = list(at.dataframe[0].value.columns)
+    columns = list(tables(at)[0].columns)
     assert {"全在端侧 (ms)", "全在云端 (mJ)", "最佳切分 (ms)", "最佳切点", "端侧放得下"} <= set(columns)
     assert any(c.value.startswith("同一条链路下的每个设备预设") for c in at.caption)
 

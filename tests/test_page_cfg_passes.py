@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 
+from apptables import tables
+
 import engine
 from engine.compiler.cfg import cfg_trace
 from viz.cfg import MAX_BLOCKS, _layers, cfg_figure, cfg_step_figure
@@ -39,7 +41,7 @@ def test_default_program_keeps_its_output_through_every_pass_and_llvm(lab):
     at = lab("cfg_passes", strict=True)
     text = at.text_area(key="cf_program").value
     want = python_runs(text)
-    table = at.dataframe[0].value
+    table = tables(at)[0]
     assert dict(zip(table["output"], table["before the passes"])) == want == {"total": 9175}
     assert dict(zip(table["output"], table["after the passes"])) == want
     assert f"returns {want}" in " ".join(s.value for s in at.success)  # LLVM's compiled program

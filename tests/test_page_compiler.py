@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from apptables import tables
+
 
 def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
@@ -66,7 +68,7 @@ def test_memory_planning_strategies_and_bad_intervals(lab):
     at = lab("memory_planning")
     m = metrics(at)
     assert m["lower bound (bytes)"] == "?"  # hidden until the checkpoint is answered
-    ratios = dict(zip(at.dataframe[0].value["strategy"], at.dataframe[0].value["arena / lower bound"]))
+    ratios = dict(zip(tables(at)[0]["strategy"], tables(at)[0]["arena / lower bound"]))
     assert ratios["greedy by size (Pisarchyk & Lee)"] == 1.0
     at.selectbox(key="mp_strategy").set_value("naive").run()
     assert metrics(at)["arena (bytes)"] == metrics(at)["naive: no reuse (bytes)"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from apptables import tables
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -47,7 +48,7 @@ def test_device_mapping_order_and_bandwidth_change_the_estimate(lab):
     step = at.metric[0].value
     at.selectbox(key="dmap_order").set_value("dp-pp-tp").run()
     assert not at.exception and at.metric[0].value != step
-    crossing = at.dataframe[0].value.iloc[0, 3]
+    crossing = tables(at)[0].iloc[0, 3]
     assert crossing > 0  # TP groups now leave the node
     at.number_input(key="dmap_ib").set_value(1600.0).run()
     assert not at.exception and at.metric[0].value != step
@@ -59,7 +60,7 @@ def test_device_mapping_order_and_bandwidth_change_the_estimate(lab):
 
 def test_device_mapping_in_chinese_names_the_groups(lab):
     at = lab("device_mapping", lang="zh", dmap_order="pp-dp-tp")
-    assert not at.exception and CJK.search(at.dataframe[0].value.iloc[0, 0])
+    assert not at.exception and CJK.search(tables(at)[0].iloc[0, 0])
 
 
 def test_strategy_propagation_layouts_and_stepper(lab):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apptables import tables
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,12 +26,12 @@ def test_layout_explorer(lab):
 
 def test_conv_algorithms(lab):
     at = lab("conv_algorithms", strict=True)
-    table = at.dataframe[0].value
+    table = tables(at)[0]
     assert list(table["algorithm"]) == ["direct", "im2col", "winograd"]
     assert all(float(v) < 1e-9 for v in table["max |diff| vs torch"])
     at.selectbox(key="ca_ks").set_value(5).run()
     assert not at.exception
-    assert "3x3 kernel" in at.dataframe[0].value["note"].iloc[2]
+    assert "3x3 kernel" in tables(at)[0]["note"].iloc[2]
     at.selectbox(key="ca_kind").set_value("grouped").run()
     at.number_input(key="ca_c").set_value(3).run()
     assert any("even C and K" in e.value for e in at.error)

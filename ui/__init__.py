@@ -29,6 +29,7 @@ from .figures import figure_view, show_figure, show_svg
 from .i18n import both, lang, t, t_message, translator
 from .page import controls, flag, folded, guard, lesson, lesson_text, presenting, section, setup
 from .stepper import stepper
+from .tables import table
 
 
 def cached(fn, max_entries: int = 64):
@@ -66,6 +67,7 @@ __all__ = [
     "show_svg",
     "stepper",
     "t",
+    "table",
     "t_message",
     "translator",
 ]

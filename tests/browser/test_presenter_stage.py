@@ -56,7 +56,8 @@ _STAGE_JS = """() => {
   // the presenter stage (the box under the title) holds the stepper and its step: look there first,
   // so a step still being drawn is waited for rather than a later figure of the page measured
   const stage = live('.st-key-presenter_stage')[0];
-  const fig = live('[data-testid="stPlotlyChart"], [data-testid="stDataFrame"], [data-testid="stCode"]')
+  const fig = live('[data-testid="stPlotlyChart"], [data-testid="stDataFrame"], [data-testid="stTable"], ' +
+                   '[data-testid="stCode"]')
     .find(el => after(el) && (!stage || stage.contains(el)));
   if (!fig) return null;
   const plotly = fig.matches('[data-testid="stPlotlyChart"]');
