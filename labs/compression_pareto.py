@@ -41,11 +41,11 @@ def pareto_view() -> None:
                                   size_bytes=v.size_bytes, latency_us=v.latency_us, flops=v.flops,
                                   pareto=v.pareto, note=v.note)
                              for v in variants])
-        st.dataframe([{t_("variant"): v.name, t_("accuracy"): f"{v.accuracy:.1%}",
-                       t_("size (bytes)"): v.size_bytes,
-                       t_("latency (µs)"): float(f"{v.latency_us:.3g}"), "FLOPs": v.flops,
-                       "Pareto": "★" if v.pareto else "", t_("note"): ui.t_message(v.note)}
-                      for v in variants], hide_index=True)
+        ui.table([{t_("variant"): v.name, t_("accuracy"): f"{v.accuracy:.1%}",
+                   t_("size (bytes)"): v.size_bytes,
+                   t_("latency (µs)"): float(f"{v.latency_us:.3g}"), "FLOPs": v.flops,
+                   "Pareto": "★" if v.pareto else "", t_("note"): ui.t_message(v.note)}
+                  for v in variants])
         fp32 = variants[0]
         int8 = next(v for v in variants if v.name == "PTQ int8")
         ui.checkpoint("cp_ck", t_("By what factor does int8 PTQ shrink the model's bytes compared with "

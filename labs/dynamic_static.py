@@ -86,8 +86,7 @@ with ui.controls():
 with ui.guard("Capture failed"), st.spinner(t_("Tracing with torch (the first compile "
                                                            "takes a few seconds)...")):
     caps = cached_heavy(captures, "torch")(name)
-    st.dataframe([{t_("capture"): t_(TITLES[c.method]), t_("result"): verdict(c)}
-                  for c in caps.all()], hide_index=True)
+    ui.table([{t_("capture"): t_(TITLES[c.method]), t_("result"): verdict(c)} for c in caps.all()])
     # only the open tab is drawn (switching reruns the page; the open tab is in the URL), so a move
     # redraws one capture's graph, not four; labels without their bracket
     tabs = st.tabs([t_(title).split(" (")[0].split("\uff08")[0] for title in TITLES.values()],

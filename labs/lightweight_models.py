@@ -58,7 +58,7 @@ def blocks_view() -> None:
                                                 "engine's counts are exactly the closed forms. Hover a "
                                                 "node for its cost."))
         with right:
-            st.dataframe(blk.rows(), hide_index=True)
+            ui.table(blk.rows())
             for label, got, want in ((t_("engine MACs"), blk.engine.macs, blk.formula.macs),
                                      (t_("engine params"), blk.engine.params, blk.formula.params)):
                 st.metric(label, f"{got:,}", t_("formula {want:,}", want=want), delta_color="off",

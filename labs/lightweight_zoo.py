@@ -124,9 +124,9 @@ def shuffle_view() -> None:
         ui.show_figure(fig(vl.shuffle_figure)(steps, gs, tr=TR), "lz_shuffle", t_(
             "After the shuffle every group of the next group conv holds one channel of every "
             "group of the previous one."), rows=[dict(step=s, order=a.tolist()) for s, a in steps])
-        st.dataframe([dict(g=r.groups, channels=str(r.channels), params=r.params, MACs=r.macs_without_fc,
-                           table1=r.paper_mflops * 10**6, top1=r.top1)
-                      for r in ui.cached(zv.shufflenet_groups)()], hide_index=True)
+        ui.table([dict(g=r.groups, channels=str(r.channels), params=r.params, MACs=r.macs_without_fc,
+                       table1=r.paper_mflops * 10**6, top1=r.top1)
+                  for r in ui.cached(zv.shufflenet_groups)()])
         st.caption(t_("MACs here leave out the classifier, as the paper's Table 1 does; more groups buy "
                       "wider channels for the same MACs."))
 

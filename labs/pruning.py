@@ -52,7 +52,7 @@ def graph_view() -> None:
                     help=t_("{skip:,} of the graph's {flops:,} FLOPs multiply a zero weight.",
                             skip=r.skippable_flops, flops=r.flops))
         m[3].metric(t_("output drift ‖ŷ − y‖/‖y‖"), f"{r.drift:.1%}")
-        st.dataframe(rows, hide_index=True)
+        ui.table(rows)
 
 
 graph_view()

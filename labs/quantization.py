@@ -175,6 +175,6 @@ with ui.guard():
     k = st.columns(2)
     k[0].metric(t_("max |integer − float requant| (LSB)"), il.max_lsb_diff_float)
     k[1].metric(t_("max |integer − quantised float layer| (LSB)"), il.max_lsb_diff_reference)
-    st.dataframe(il.rows(), hide_index=True)
+    ui.table(il.rows())
 
 ui.lesson("quantization")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from apptables import tables
 
 import engine
 from engine.compression.lab import prune_rows, size_text
@@ -64,7 +65,7 @@ def assert_quant_shows(at, report, bits: int = 8) -> None:
 
 
 def prune_table(at):
-    return next(d.value for d in at.dataframe if "skippable_flops" in d.value.columns)
+    return next(d for d in tables(at) if "skippable_flops" in d.columns)
 
 
 def assert_prune_shows(at, report) -> None:
