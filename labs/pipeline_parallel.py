@@ -117,7 +117,7 @@ def pipeline_view() -> None:
                                                   idle=100 * gp.limit_bubble),
                            rows=[dict(stage=e.unit, start=e.start, end=e.end, op=e.label)
                                  for e in gp.timeline.events])
-            st.table(rows)
+            ui.table(rows)   # node names from an uploaded model: shown as written
             def stages() -> None:   # a figure drawn only while its expander is open
                 ui.show_figure(fit(stage_graph(choice.graph, groups=[list(s.nodes) for s in split.stages],
                                                title=choice.name, cache_key=cut)),

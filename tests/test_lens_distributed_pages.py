@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from apptables import tables
 
 import engine
 import engine.parallel as par
@@ -39,7 +40,7 @@ def _bubbles(at) -> tuple[float, float, float]:
 # -- pipeline_parallel ---------------------------------------------------------------------------
 def test_pipeline_shows_a_program_graph(lab):
     at = lab("pipeline_parallel", strict=True, g=ZEBRA)
-    table = at.table[0].value
+    table = tables(at)[0]
     assert "zebra" in " ".join(map(str, table.to_numpy().ravel()))
     split = engine.pipeline_split(engine.parse_program(ZEBRA), 4)
     assert list(table["FLOPs"]) == [s.flops for s in split.stages]
@@ -50,7 +51,7 @@ def test_pipeline_shows_a_program_graph(lab):
 def test_pipeline_presets_and_zoo(lab, g):
     at = lab("pipeline_parallel", strict=True, g=g)
     assert g.partition(":")[2] in at.subheader[0].value
-    assert len(at.table[0].value) == 4
+    assert len(tables(at)[0]) == 4
 
 
 @pytest.mark.parametrize("g", list(BAD))
@@ -95,10 +96,10 @@ def test_pipeline_numbers_are_the_engines(lab, g, sched, p, m, v, measure, hw):
     assert mine == pytest.approx(100 * gp.bubble, abs=0.006)
     assert equal == pytest.approx(100 * par.bubble_fraction(p, m, sched, v), abs=0.006)
     assert slow == pytest.approx(gp.slowdown, abs=6e-4)
-    assert at.table[0].value.to_dict("list") == _frame(stage_rows(gp.split, v))
+    assert tables(at)[0].to_dict("list") == _frame(stage_rows(gp.split, v))
     split = engine.pipeline_split(graph, p * v, measure, hw or "A100 80GB SXM")
     assert [s.nodes for s in gp.split.stages] == [s.nodes for s in split.stages]
-    assert len(at.table[0].value) == p * v
+    assert len(tables(at)[0]) == p * v
 
 
 def _frame(rows):
@@ -113,12 +114,12 @@ def test_pipeline_controls_change_the_lens(lab):
     at.selectbox(key="pp_graph").set_value("resnet18").run()
     assert not at.exception and "resnet18" in at.subheader[0].value
     at.radio(key="pp_measure").set_value("time").run()
-    assert "roofline time (µs)" in at.table[0].value.columns
+    assert "roofline time (µs)" in tables(at)[0].columns
 
 
 def test_pipeline_in_chinese(lab):
     at = lab("pipeline_parallel", strict=True, lang="zh", pp_schedule="交错式 1F1B", pp_p="2", pp_v="3")
-    assert "切成" in at.subheader[0].value and "本段节点" in at.table[0].value.columns
+    assert "切成" in at.subheader[0].value and "本段节点" in tables(at)[0].columns
     assert any("你的各段上的气泡" in m.value for m in at.markdown)
 
 
