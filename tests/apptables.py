@@ -13,6 +13,7 @@ import re
 import pandas as pd
 
 from ui.page import WORD_JOINER
+from ui.tables import map_text
 
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: a backslash before ASCII punctuation
 
@@ -24,11 +25,7 @@ def read_text(value):
 
 def read(frame: pd.DataFrame) -> pd.DataFrame:
     """A ui.table's frame as shown: headers and string cells unescaped."""
-    shown = frame.rename(columns=read_text)
-    for column in shown.columns:
-        if not pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].map(read_text)
-    return shown
+    return map_text(frame, read_text)
 
 
 def tables(at) -> list[pd.DataFrame]:

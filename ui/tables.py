@@ -22,18 +22,24 @@ from .page import plain
 MAX_ROWS = 40
 
 
+def map_text(frame: pd.DataFrame, fn) -> pd.DataFrame:
+    """A copy of ``frame`` with ``fn`` applied to its headers and its non-numeric cells (``fn`` must
+    leave non-strings as they are)."""
+    shown = frame.rename(columns=fn)
+    for column in shown.columns:
+        if not pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].map(fn)
+    return shown
+
+
 def _escaped(value):
     return plain(value) if isinstance(value, str) else value
 
 
-def table(data, *, max_rows: int = MAX_ROWS, **dataframe_kwargs) -> None:
+def table(data, *, max_rows: int = MAX_ROWS) -> None:
     """``data`` (a list of row dicts or a DataFrame) as a table without its index; see the module."""
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
     if len(frame) > max_rows:
-        st.dataframe(frame, hide_index=True, **dataframe_kwargs)
+        st.dataframe(frame, hide_index=True)
         return
-    shown = frame.rename(columns=_escaped)
-    for column in shown.columns:
-        if not pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].map(_escaped)
-    st.table(shown, hide_index=True)
+    st.table(map_text(frame, _escaped), hide_index=True)
